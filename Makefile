@@ -1,0 +1,44 @@
+# Cold Start Analyzer: the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+BUILD_DIR := backend/build
+ASAN_DIR := backend/build-asan
+JOBS ?= 2
+
+.PHONY: all build build-asan run test test-backend test-sdk bench stop clean deps help
+
+all: build
+
+help:
+	@echo "make run    - set up everything (packages, PostgreSQL, schema, demo key) and start coldstartd on :8000"
+	@echo "make test   - the same set-up from scratch, then every test suite"
+	@echo "make build  - build backend/build/coldstartd"
+	@echo "make bench  - ingest benchmark (see BENCHMARKS.md)"
+	@echo "make stop   - stop the project-local PostgreSQL started by make run"
+
+deps:
+	@scripts/deps.sh run
+
+build: deps
+	@cmake -S backend -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD_DIR) -j$(JOBS)
+
+build-asan:
+	@cmake -S backend -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCSA_SANITIZE=ON -DCSA_WERROR=ON >/dev/null
+	@cmake --build $(ASAN_DIR) -j$(JOBS)
+
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@bench/ingest.sh
+
+stop:
+	@scripts/pg.sh stop .data/pg
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

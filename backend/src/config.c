@@ -1,0 +1,271 @@
+/* config.c: see config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* One row per integer setting: where it lives, its default and its bounds. */
+typedef struct int_setting {
+    const char *name;
+    size_t offset;
+    long long def, min, max;
+    int is_size; /* stored as size_t */
+} int_setting;
+
+#define OFF(f) offsetof(csa_config, f)
+static const int_setting int_settings[] = {
+    {"DATABASE_POOL_SIZE", OFF(database_pool_size), 10, 1, 500, 0},
+    {"PORT", OFF(port), 8000, 1, 65535, 0},
+    {"WORKERS", OFF(workers), 2, 1, 64, 0},
+    {"WRITERS", OFF(writers), 1, 1, 16, 0},
+    {"REQUEST_TIMEOUT", OFF(request_timeout_s), 30, 1, 3600, 0},
+    {"IDLE_TIMEOUT", OFF(idle_timeout_s), 60, 1, 3600, 0},
+    {"MAX_CONNECTIONS", OFF(max_connections), 10000, 1, 1000000, 0},
+    {"MAX_BODY_SINGLE", OFF(max_body_single), 1048576, 1024, 1073741824, 1},
+    {"MAX_BODY_BATCH", OFF(max_body_batch), 10485760, 1024, 1073741824, 1},
+    {"KEY_CACHE_TTL", OFF(key_cache_ttl_s), 5, 0, 3600, 0},
+    {"WRITER_BATCH_MAX", OFF(writer_batch_max), 2000, 1, 100000, 0},
+    {"SHUTDOWN_TIMEOUT", OFF(shutdown_timeout_s), 25, 1, 3600, 0},
+};
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int copy_setting(char *dst, size_t size, const char *name, const char *value, char *err,
+                        size_t err_size)
+{
+    size_t n = strlen(value);
+    if (n >= size) {
+        snprintf(err, err_size, "%s: value too long (%zu bytes, at most %zu)", name, n, size - 1);
+        return -1;
+    }
+    memcpy(dst, value, n + 1);
+    return 0;
+}
+
+int csa_normalize_database_url(const char *in, char *out, size_t out_size, char *err, size_t err_size)
+{
+    const char *rest = NULL;
+    const char *sep = strstr(in, "://");
+    if (sep) {
+        size_t scheme_len = (size_t)(sep - in);
+        char scheme[64];
+        if (scheme_len < sizeof scheme) {
+            memcpy(scheme, in, scheme_len);
+            scheme[scheme_len] = '\0';
+            char *plus = strchr(scheme, '+');
+            if (plus)
+                *plus = '\0'; /* postgresql+asyncpg -> postgresql */
+            if (strcasecmp(scheme, "postgresql") == 0 || strcasecmp(scheme, "postgres") == 0)
+                rest = sep + 3;
+        }
+    }
+    if (!rest) {
+        snprintf(err, err_size,
+                 "DATABASE_URL: expected postgresql://user:password@host:port/database "
+                 "(postgres:// and postgresql+asyncpg:// are accepted too)");
+        return -1;
+    }
+    int n = snprintf(out, out_size, "postgresql://%s", rest);
+    if (n < 0 || (size_t)n >= out_size) {
+        snprintf(err, err_size, "DATABASE_URL: too long");
+        return -1;
+    }
+    char *pqerr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(out, &pqerr);
+    if (!opts) {
+        /* libpq's message names the problem, never the password */
+        char reason[200] = "malformed URL";
+        if (pqerr) {
+            snprintf(reason, sizeof reason, "%s", pqerr);
+            reason[strcspn(reason, "\n")] = '\0';
+            PQfreemem(pqerr);
+        }
+        snprintf(err, err_size, "DATABASE_URL: %s", reason);
+        return -1;
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
+static int unquote(char *v)
+{
+    size_t n = strlen(v);
+    if (n >= 2 && ((v[0] == '"' && v[n - 1] == '"') || (v[0] == '\'' && v[n - 1] == '\''))) {
+        memmove(v, v + 1, n - 2);
+        v[n - 2] = '\0';
+        return 0;
+    }
+    if (n >= 1 && (v[0] == '"' || v[0] == '\''))
+        return -1; /* unterminated quote */
+    return 0;
+}
+
+int csa_load_env_file(const char *path, char *err, size_t err_size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 1 : (snprintf(err, err_size, "%s: cannot read", path), -1);
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n') {
+            snprintf(err, err_size, "%s:%d: line too long", path, lineno);
+            rc = -1;
+            break;
+        }
+        while (n > 0 && isspace((unsigned char)line[n - 1]))
+            line[--n] = '\0';
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        if (strncmp(p, "export ", 7) == 0)
+            p += 7;
+        char *eq = strchr(p, '=');
+        if (!eq || eq == p) {
+            snprintf(err, err_size, "%s:%d: expected KEY=VALUE", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = p, *value = eq + 1;
+        for (char *k = key; *k; k++) {
+            if (!(isalnum((unsigned char)*k) || *k == '_')) {
+                snprintf(err, err_size, "%s:%d: bad variable name", path, lineno);
+                rc = -1;
+                goto out;
+            }
+        }
+        while (isspace((unsigned char)*value))
+            value++;
+        if (value[0] != '"' && value[0] != '\'') {
+            char *hash = strstr(value, " #"); /* trailing comment on an unquoted value */
+            if (hash)
+                *hash = '\0';
+            size_t vn = strlen(value);
+            while (vn > 0 && isspace((unsigned char)value[vn - 1]))
+                value[--vn] = '\0';
+        }
+        if (unquote(value) != 0) {
+            snprintf(err, err_size, "%s:%d: %s: unterminated quote", path, lineno, key);
+            rc = -1;
+            break;
+        }
+        setenv(key, value, 0);
+    }
+out:
+    fclose(f);
+    return rc;
+}
+
+int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err_size)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (env_file && csa_load_env_file(env_file, err, err_size) < 0)
+        return -1;
+
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++) {
+        const int_setting *s = &int_settings[i];
+        long long v = s->def;
+        const char *raw = getenv(s->name);
+        if (raw && *raw) {
+            char *end = NULL;
+            errno = 0;
+            v = strtoll(raw, &end, 10);
+            if (errno || end == raw || *end != '\0' || v < s->min || v > s->max) {
+                snprintf(err, err_size, "%s: expected an integer from %lld to %lld, got \"%.40s\"",
+                         s->name, s->min, s->max, raw);
+                return -1;
+            }
+        }
+        if (s->is_size)
+            *(size_t *)((char *)cfg + s->offset) = (size_t)v;
+        else
+            *(int *)((char *)cfg + s->offset) = (int)v;
+    }
+
+    const char *url = getenv("DATABASE_URL");
+    if (!url || !*url)
+        url = "postgresql://postgres:postgres@127.0.0.1:5432/coldstart";
+    if (csa_normalize_database_url(url, cfg->database_url, sizeof cfg->database_url, err, err_size) < 0)
+        return -1;
+
+    struct {
+        const char *name, *def;
+        char *dst;
+        size_t size;
+    } strs[] = {
+        {"HOST", "0.0.0.0", cfg->host, sizeof cfg->host},
+        {"APP_ENV", "development", cfg->app_env, sizeof cfg->app_env},
+        {"CORS_ORIGINS", "", cfg->cors_origins, sizeof cfg->cors_origins},
+        {"LOG_LEVEL", "info", cfg->log_level, sizeof cfg->log_level},
+        {"MIGRATIONS_DIR", CSA_DEFAULT_MIGRATIONS_DIR, cfg->migrations_dir, sizeof cfg->migrations_dir},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        const char *v = getenv(strs[i].name);
+        if (!v || !*v)
+            v = strs[i].def;
+        if (copy_setting(strs[i].dst, strs[i].size, strs[i].name, v, err, err_size) < 0)
+            return -1;
+    }
+    if (strcmp(cfg->app_env, "development") && strcmp(cfg->app_env, "production") &&
+        strcmp(cfg->app_env, "test") && strcmp(cfg->app_env, "staging")) {
+        snprintf(err, err_size, "APP_ENV: expected development, staging, production or test, got \"%.40s\"",
+                 cfg->app_env);
+        return -1;
+    }
+    static const char *const levels[] = {"debug", "info", "warn", "warning", "error"};
+    int level_ok = 0;
+    for (int i = 0; i < 5; i++)
+        level_ok |= strcasecmp(cfg->log_level, levels[i]) == 0;
+    if (!level_ok) {
+        snprintf(err, err_size, "LOG_LEVEL: expected debug, info, warn or error, got \"%.40s\"", cfg->log_level);
+        return -1;
+    }
+
+    struct {
+        const char *name;
+        int def;
+        int *dst;
+    } bools[] = {
+        {"APP_DEBUG", 0, &cfg->app_debug},
+        {"LOG_REQUESTS", 1, &cfg->log_requests},
+    };
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        const char *v = getenv(bools[i].name);
+        *bools[i].dst = bools[i].def;
+        if (v && *v && parse_bool(v, bools[i].dst) < 0) {
+            snprintf(err, err_size, "%s: expected true or false, got \"%.40s\"", bools[i].name, v);
+            return -1;
+        }
+    }
+    if (cfg->max_body_single > cfg->max_body_batch) {
+        snprintf(err, err_size, "MAX_BODY_SINGLE: must not exceed MAX_BODY_BATCH");
+        return -1;
+    }
+    return 0;
+}

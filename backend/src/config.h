@@ -1,0 +1,56 @@
+/*
+ * config.h: settings from the environment and an optional .env file.
+ *
+ * Names follow the spec (DATABASE_URL, HOST, PORT, ...). The process environment wins over .env;
+ * .env only fills names that are unset. Every value is checked at load: a bad one is reported in
+ * one line naming the setting, and the caller stops.
+ */
+#ifndef CSA_CONFIG_H
+#define CSA_CONFIG_H
+
+#include <stddef.h>
+
+#define CSA_CONFIG_STR 1024
+
+typedef struct csa_config {
+    char database_url[CSA_CONFIG_STR];  /* libpq form: "postgresql://..." (a +driver suffix removed) */
+    int database_pool_size;             /* connections for request-time queries (auth, health) */
+    char host[256];                     /* listen address */
+    int port;                           /* listen port */
+    int workers;                        /* HTTP event-loop threads */
+    int writers;                        /* group-commit writer threads, each with its own connection */
+    char app_env[64];                   /* development | production | test */
+    int app_debug;                      /* 0 or 1 */
+    char cors_origins[CSA_CONFIG_STR];  /* as given (JSON array or comma list) */
+    char log_level[16];                 /* debug | info | warn | error */
+    int log_requests;                   /* one log line per request */
+    int request_timeout_s;              /* whole-request deadline, from accept to the full request */
+    int idle_timeout_s;                 /* keep-alive idle limit */
+    int max_connections;                /* open client connections, all workers together */
+    size_t max_body_single;             /* bytes, POST /api/v1/ingest */
+    size_t max_body_batch;              /* bytes, POST /api/v1/ingest/batch */
+    int key_cache_ttl_s;                /* seconds a key lookup is trusted (revocation delay) */
+    int writer_batch_max;               /* records per group-commit transaction */
+    int shutdown_timeout_s;             /* SIGTERM drain limit */
+    char migrations_dir[CSA_CONFIG_STR];
+} csa_config;
+
+/*
+ * Loads defaults, then `env_file` (may be NULL or missing), then the environment.
+ * Returns 0, or -1 with one line (naming the setting, never a password) in err.
+ */
+int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err_size);
+
+/*
+ * Normalises a DATABASE_URL into libpq's form: accepts postgresql://, postgres:// and the spec's
+ * postgresql+asyncpg:// (any "+driver"), and checks it with libpq's parser.
+ * Returns 0 and writes the result into out, or -1 with the reason in err (no password echoed).
+ */
+int csa_normalize_database_url(const char *in, char *out, size_t out_size, char *err, size_t err_size);
+
+/* Reads KEY=VALUE lines (comments, blank lines, `export`, single/double quotes) from path and
+ * calls setenv(key, value, 0) for each. Returns 0, 1 if the file does not exist, -1 on a bad line
+ * (err names the file and line). */
+int csa_load_env_file(const char *path, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,171 @@
+/* db.c: see db.h. */
+#include "db.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+PGconn *csa_db_connect(const char *url, char *err, size_t err_size)
+{
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *values[] = {url, "3", "coldstartd", NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (!conn) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        snprintf(err, err_size, "%s", PQerrorMessage(conn));
+        err[strcspn(err, "\n")] = '\0';
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+int csa_db_is_unavailable(PGconn *conn, const PGresult *res)
+{
+    if (!conn || PQstatus(conn) != CONNECTION_OK)
+        return 1;
+    if (!res)
+        return 1;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!state)
+        return PQresultStatus(res) == PGRES_FATAL_ERROR; /* client-side failure, e.g. lost socket */
+    return strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0 ||
+           strcmp(state, "25006") == 0 /* read-only transaction: writes refused */;
+}
+
+PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+    return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+/*
+ * The pool: a fixed array of slots guarded by one mutex. A slot is free or taken; a free slot may
+ * hold an open connection or none (opened on the next acquire). Connections are opened outside
+ * the lock so that an unreachable database never blocks other threads on the mutex.
+ */
+struct csa_db_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    char *url;
+    int size;
+    PGconn **conns; /* size slots; NULL = not connected */
+    char *taken;    /* size flags */
+};
+
+csa_db_pool *csa_db_pool_create(const char *url, int size)
+{
+    csa_db_pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return NULL;
+    pool->url = strdup(url);
+    pool->size = size;
+    pool->conns = calloc((size_t)size, sizeof *pool->conns);
+    pool->taken = calloc((size_t)size, 1);
+    if (!pool->url || !pool->conns || !pool->taken) {
+        free(pool->url);
+        free(pool->conns);
+        free(pool->taken);
+        free(pool);
+        return NULL;
+    }
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->freed, NULL);
+    return pool;
+}
+
+void csa_db_pool_destroy(csa_db_pool *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < pool->size; i++)
+        if (pool->conns[i])
+            PQfinish(pool->conns[i]);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->freed);
+    free(pool->url);
+    free(pool->conns);
+    free(pool->taken);
+    free(pool);
+}
+
+PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool->lock);
+    int slot = -1;
+    for (;;) {
+        /* prefer a free slot that is already connected */
+        for (int i = 0; i < pool->size && slot < 0; i++)
+            if (!pool->taken[i] && pool->conns[i])
+                slot = i;
+        for (int i = 0; i < pool->size && slot < 0; i++)
+            if (!pool->taken[i])
+                slot = i;
+        if (slot >= 0)
+            break;
+        if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&pool->lock);
+            return NULL;
+        }
+    }
+    pool->taken[slot] = 1;
+    PGconn *conn = pool->conns[slot];
+    pool->conns[slot] = NULL;
+    pthread_mutex_unlock(&pool->lock);
+
+    if (conn && PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        conn = NULL;
+    }
+    if (!conn) {
+        char err[256];
+        conn = csa_db_connect(pool->url, err, sizeof err);
+        if (!conn) {
+            csa_logf(CSA_LOG_WARN, "database connection failed: %s", err);
+            pthread_mutex_lock(&pool->lock);
+            pool->taken[slot] = 0;
+            pthread_cond_signal(&pool->freed);
+            pthread_mutex_unlock(&pool->lock);
+            return NULL;
+        }
+    }
+    /* remember the slot in the connection's user data is not possible with libpq: keep a mapping */
+    pthread_mutex_lock(&pool->lock);
+    pool->conns[slot] = conn; /* slot stays taken; conns[] records which connection it holds */
+    pthread_mutex_unlock(&pool->lock);
+    return conn;
+}
+
+void csa_db_pool_release(csa_db_pool *pool, PGconn *conn, int broken)
+{
+    if (!conn)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    for (int i = 0; i < pool->size; i++) {
+        if (pool->taken[i] && pool->conns[i] == conn) {
+            pool->taken[i] = 0;
+            if (broken || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+                PQfinish(conn);
+                pool->conns[i] = NULL;
+            }
+            break;
+        }
+    }
+    pthread_cond_signal(&pool->freed);
+    pthread_mutex_unlock(&pool->lock);
+}

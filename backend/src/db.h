@@ -1,0 +1,36 @@
+/*
+ * db.h: a thin layer over libpq: connecting with our settings, a small blocking connection pool
+ * for request-time queries, and classification of errors (connection lost vs. the statement's
+ * own fault). SQL is always sent with parameters (PQexecParams); nothing builds SQL from input.
+ */
+#ifndef CSA_DB_H
+#define CSA_DB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* Opens a connection (connect_timeout 3 s, application_name coldstartd). Returns NULL and the
+ * first line of libpq's message in err when it fails (the message never holds the password). */
+PGconn *csa_db_connect(const char *url, char *err, size_t err_size);
+
+/* 1 if res (or the connection) shows the connection is gone or the server is unavailable
+ * (SQLSTATE classes 08, 57P, 53, or CONNECTION_BAD), 0 for an error of the statement itself. */
+int csa_db_is_unavailable(PGconn *conn, const PGresult *res);
+
+/* Runs a statement with text parameters; returns the result (caller PQclear()s). */
+PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params);
+
+typedef struct csa_db_pool csa_db_pool;
+
+/* Creates a pool of at most `size` connections, opened lazily. Destroy with csa_db_pool_destroy. */
+csa_db_pool *csa_db_pool_create(const char *url, int size);
+void csa_db_pool_destroy(csa_db_pool *pool);
+
+/* Takes a connection, waiting up to wait_ms for one to be free; connects if needed.
+ * Returns NULL when none is free in time or the database cannot be reached. */
+PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms);
+
+/* Gives a connection back; `broken` closes it (the next acquire reconnects). */
+void csa_db_pool_release(csa_db_pool *pool, PGconn *conn, int broken);
+
+#endif

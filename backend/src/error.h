@@ -1,0 +1,30 @@
+/*
+ * error.h: the one error enum of the server, and its single mapping to HTTP status, error_code
+ * and the JSON error body {"detail", "error_code", "timestamp"} (+ "errors" for validation).
+ */
+#ifndef CSA_ERROR_H
+#define CSA_ERROR_H
+
+#include <jansson.h>
+
+typedef enum csa_status {
+    CSA_OK = 0,
+    CSA_ERR_VALIDATION,  /* 400 VALIDATION_ERROR */
+    CSA_ERR_AUTH,        /* 401 AUTHENTICATION_ERROR */
+    CSA_ERR_NOT_FOUND,   /* 404 NOT_FOUND */
+    CSA_ERR_METHOD,      /* 405 METHOD_NOT_ALLOWED */
+    CSA_ERR_TOO_LARGE,   /* 413 PAYLOAD_TOO_LARGE */
+    CSA_ERR_MEDIA_TYPE,  /* 415 UNSUPPORTED_MEDIA_TYPE */
+    CSA_ERR_RATE_LIMIT,  /* 429 RATE_LIMIT_ERROR */
+    CSA_ERR_INTERNAL,    /* 500 INTERNAL_ERROR */
+    CSA_ERR_UNAVAILABLE, /* 503 SERVICE_UNAVAILABLE (database down, shutting down) */
+} csa_status;
+
+int csa_status_http(csa_status status);
+const char *csa_status_code(csa_status status);
+const char *csa_status_reason(csa_status status);
+
+/* Builds {"detail", "error_code", "timestamp"[, "errors"]}. `errors` (may be NULL) is stolen. */
+json_t *csa_error_body(csa_status status, const char *detail, json_t *errors);
+
+#endif

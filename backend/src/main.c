@@ -1,0 +1,321 @@
+/* main.c: coldstartd's command line: serve (default), migrate, create-project, create-key,
+ * revoke-key, version, --help. Settings come from the environment and ./.env (config.h). */
+#include "config.h"
+#include "db.h"
+#include "keys.h"
+#include "log.h"
+#include "migrate.h"
+#include "server.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 2
+
+static const char USAGE[] =
+    "Usage: coldstartd [COMMAND] [OPTIONS]\n"
+    "\n"
+    "Cold Start Analyzer server.\n"
+    "\n"
+    "Commands:\n"
+    "  serve                                 run the HTTP API (the default)\n"
+    "  migrate                               apply pending database migrations\n"
+    "  create-project --name NAME [--slug SLUG]\n"
+    "                                        create a project and its first API key\n"
+    "  create-key --project SLUG [--name NAME]\n"
+    "                                        create another API key for a project\n"
+    "  revoke-key --prefix csa_xxxx          deactivate the key(s) with this 8-character prefix\n"
+    "  version                               print the version\n"
+    "  --help                                show this help\n"
+    "\n"
+    "New keys are printed alone on the last line of standard output, once: only their hash is kept.\n"
+    "Settings are read from the environment and from ./.env (see .env.example): DATABASE_URL,\n"
+    "DATABASE_POOL_SIZE, HOST, PORT, WORKERS, WRITERS, APP_ENV, APP_DEBUG, CORS_ORIGINS, LOG_LEVEL,\n"
+    "LOG_REQUESTS, REQUEST_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_BODY_SINGLE, MAX_BODY_BATCH,\n"
+    "KEY_CACHE_TTL, WRITER_BATCH_MAX, SHUTDOWN_TIMEOUT, MIGRATIONS_DIR.\n";
+
+/* Finds "--name VALUE" or "--name=VALUE" in argv; returns NULL when absent. */
+static const char *option(int argc, char **argv, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], name, n) == 0) {
+            if (argv[i][n] == '=')
+                return argv[i] + n + 1;
+            if (argv[i][n] == '\0' && i + 1 < argc)
+                return argv[i + 1];
+        }
+    }
+    return NULL;
+}
+
+/* Rejects options that the command does not know (a typo must not be silently ignored). */
+static int check_options(int argc, char **argv, const char *const *known)
+{
+    for (int i = 2; i < argc; i++) {
+        int ok = 0;
+        for (const char *const *k = known; *k && !ok; k++) {
+            size_t n = strlen(*k);
+            if (strncmp(argv[i], *k, n) == 0 && (argv[i][n] == '\0' || argv[i][n] == '=')) {
+                ok = 1;
+                if (argv[i][n] == '\0')
+                    i++; /* skip the value */
+            }
+        }
+        if (!ok) {
+            fprintf(stderr, "coldstartd %s: unknown option %s (see coldstartd --help)\n", argv[1], argv[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PGconn *connect_or_die(const csa_config *cfg)
+{
+    char err[512];
+    PGconn *conn = csa_db_connect(cfg->database_url, err, sizeof err);
+    if (!conn)
+        fprintf(stderr, "coldstartd: cannot connect to the database: %s\n", err);
+    return conn;
+}
+
+static void make_slug(const char *name, char *slug, size_t size)
+{
+    size_t k = 0;
+    int dash = 0;
+    for (const char *p = name; *p && k + 1 < size; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (isalnum(c) && c < 0x80) {
+            if (dash && k > 0)
+                slug[k++] = '-';
+            if (k + 1 < size)
+                slug[k++] = (char)tolower(c);
+            dash = 0;
+        } else {
+            dash = 1;
+        }
+    }
+    slug[k] = '\0';
+}
+
+static int valid_slug(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 100)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            return 0;
+    return 1;
+}
+
+static int cmd_migrate(const csa_config *cfg)
+{
+    PGconn *conn = connect_or_die(cfg);
+    if (!conn)
+        return 1;
+    char err[512];
+    int n = csa_migrate(conn, cfg->migrations_dir, err, sizeof err);
+    PQfinish(conn);
+    if (n < 0) {
+        fprintf(stderr, "coldstartd migrate: %s\n", err);
+        return 1;
+    }
+    printf("%d migration(s) applied\n", n);
+    return 0;
+}
+
+static int print_new_key(PGconn *conn, const char *project_id, const char *key_name)
+{
+    char key[CSA_KEY_LEN + 1], err[512];
+    if (csa_key_create(conn, project_id, key_name, key, err, sizeof err) < 0) {
+        fprintf(stderr, "coldstartd: cannot create the key: %s\n", err);
+        return -1;
+    }
+    printf("API key (shown only now; store it safely):\n%s\n", key);
+    sodium_memzero(key, sizeof key);
+    return 0;
+}
+
+static int cmd_create_project(const csa_config *cfg, int argc, char **argv)
+{
+    static const char *const known[] = {"--name", "--slug", NULL};
+    if (check_options(argc, argv, known) < 0)
+        return EXIT_USAGE;
+    const char *name = option(argc, argv, "--name");
+    const char *slug_opt = option(argc, argv, "--slug");
+    if (!name || !*name || strlen(name) > 255) {
+        fprintf(stderr, "coldstartd create-project: --name NAME is required (1 to 255 characters)\n");
+        return EXIT_USAGE;
+    }
+    char slug[101];
+    if (slug_opt)
+        snprintf(slug, sizeof slug, "%s", slug_opt);
+    else
+        make_slug(name, slug, sizeof slug);
+    if (!valid_slug(slug) || (slug_opt && strlen(slug_opt) > 100)) {
+        fprintf(stderr, "coldstartd create-project: --slug must be 1 to 100 characters of a-z, 0-9, '-' and '_'\n");
+        return EXIT_USAGE;
+    }
+    PGconn *conn = connect_or_die(cfg);
+    if (!conn)
+        return 1;
+    int rc = 1;
+    PQclear(PQexec(conn, "BEGIN"));
+    const char *params[] = {name, slug};
+    PGresult *res = csa_db_exec(conn, "INSERT INTO projects (name, slug) VALUES ($1, $2) RETURNING id::text", 2, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && strcmp(state, "23505") == 0)
+            fprintf(stderr, "coldstartd create-project: a project with slug \"%s\" already exists\n", slug);
+        else
+            fprintf(stderr, "coldstartd create-project: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        goto out;
+    }
+    char project_id[CSA_UUID_LEN + 1];
+    snprintf(project_id, sizeof project_id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    printf("Project \"%s\" created (slug: %s, id: %s)\n", name, slug, project_id);
+    fflush(stdout);
+    /* the key is printed only after the commit succeeded */
+    char key[CSA_KEY_LEN + 1], err[512];
+    if (csa_key_create(conn, project_id, "default", key, err, sizeof err) < 0) {
+        fprintf(stderr, "coldstartd create-project: cannot create the key: %s\n", err);
+        goto out;
+    }
+    res = PQexec(conn, "COMMIT");
+    int committed = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (committed) {
+        printf("API key (shown only now; store it safely):\n%s\n", key);
+        rc = 0;
+    } else {
+        fprintf(stderr, "coldstartd create-project: commit failed: %s", PQerrorMessage(conn));
+    }
+    sodium_memzero(key, sizeof key);
+out:
+    if (rc != 0)
+        PQclear(PQexec(conn, "ROLLBACK"));
+    PQfinish(conn);
+    return rc;
+}
+
+static int cmd_create_key(const csa_config *cfg, int argc, char **argv)
+{
+    static const char *const known[] = {"--project", "--name", NULL};
+    if (check_options(argc, argv, known) < 0)
+        return EXIT_USAGE;
+    const char *slug = option(argc, argv, "--project");
+    const char *name = option(argc, argv, "--name");
+    if (!slug || !*slug) {
+        fprintf(stderr, "coldstartd create-key: --project SLUG is required\n");
+        return EXIT_USAGE;
+    }
+    if (name && strlen(name) > 255) {
+        fprintf(stderr, "coldstartd create-key: --name must be at most 255 characters\n");
+        return EXIT_USAGE;
+    }
+    PGconn *conn = connect_or_die(cfg);
+    if (!conn)
+        return 1;
+    const char *params[] = {slug};
+    PGresult *res = csa_db_exec(conn, "SELECT id::text FROM projects WHERE slug = $1", 1, params);
+    int rc = 1;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "coldstartd create-key: %s", PQresultErrorMessage(res));
+    } else if (PQntuples(res) == 0) {
+        fprintf(stderr, "coldstartd create-key: no project with slug \"%s\"\n", slug);
+    } else {
+        char project_id[CSA_UUID_LEN + 1];
+        snprintf(project_id, sizeof project_id, "%s", PQgetvalue(res, 0, 0));
+        rc = print_new_key(conn, project_id, name) == 0 ? 0 : 1;
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+static int cmd_revoke_key(const csa_config *cfg, int argc, char **argv)
+{
+    static const char *const known[] = {"--prefix", NULL};
+    if (check_options(argc, argv, known) < 0)
+        return EXIT_USAGE;
+    const char *prefix = option(argc, argv, "--prefix");
+    if (!prefix || strlen(prefix) != CSA_KEY_PREFIX_LEN || strncmp(prefix, "csa_", 4) != 0) {
+        fprintf(stderr, "coldstartd revoke-key: --prefix takes the key's first 8 characters, e.g. csa_a1b2\n");
+        return EXIT_USAGE;
+    }
+    PGconn *conn = connect_or_die(cfg);
+    if (!conn)
+        return 1;
+    const char *params[] = {prefix};
+    PGresult *res = csa_db_exec(conn, "UPDATE api_keys SET is_active = false WHERE key_prefix = $1 AND is_active", 1,
+                                params);
+    int rc = 1;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "coldstartd revoke-key: %s", PQresultErrorMessage(res));
+    } else {
+        int n = atoi(PQcmdTuples(res));
+        if (n == 0) {
+            fprintf(stderr, "coldstartd revoke-key: no active key with prefix %s\n", prefix);
+        } else {
+            printf("%d key(s) with prefix %s revoked\n", n, prefix);
+            rc = 0;
+        }
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("coldstartd %s\n", CSA_VERSION);
+        return 0;
+    }
+    static const char *const commands[] = {"serve", "migrate", "create-project", "create-key", "revoke-key", NULL};
+    int known = 0;
+    for (const char *const *c = commands; *c; c++)
+        known |= strcmp(cmd, *c) == 0;
+    if (!known) {
+        fprintf(stderr, "coldstartd: unknown command \"%s\" (see coldstartd --help)\n", cmd);
+        return EXIT_USAGE;
+    }
+    csa_config cfg;
+    char err[512];
+    if (csa_config_load(&cfg, ".env", err, sizeof err) < 0) {
+        fprintf(stderr, "coldstartd: configuration error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    csa_log_level level = CSA_LOG_INFO;
+    csa_log_parse_level(cfg.log_level, &level);
+    csa_log_set_level(level);
+    if (csa_keys_init() < 0) {
+        fprintf(stderr, "coldstartd: libsodium failed to initialise\n");
+        return 1;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (strcmp(cmd, "serve") == 0) {
+        static const char *const none[] = {NULL};
+        if (argc > 2 && check_options(argc, argv, none) < 0)
+            return EXIT_USAGE;
+        return csa_server_run(&cfg);
+    }
+    if (strcmp(cmd, "migrate") == 0)
+        return cmd_migrate(&cfg);
+    if (strcmp(cmd, "create-project") == 0)
+        return cmd_create_project(&cfg, argc, argv);
+    if (strcmp(cmd, "create-key") == 0)
+        return cmd_create_key(&cfg, argc, argv);
+    return cmd_revoke_key(&cfg, argc, argv);
+}

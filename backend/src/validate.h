@@ -1,0 +1,63 @@
+/*
+ * validate.h: parsing and validation of ingest request bodies (the spec's Pydantic role).
+ *
+ * A body is parsed strictly (csa_json_parse) and each record is checked field by field against
+ * one declarative rule table. Errors are collected, not stopped at the first: each becomes a
+ * {"loc": [...], "msg": "...", "type": "..."} object like Pydantic's. A record that passes is
+ * rewritten into a normalised JSON object (csa_record) holding exactly the columns to store.
+ */
+#ifndef CSA_VALIDATE_H
+#define CSA_VALIDATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define CSA_MAX_JSON_DEPTH 32         /* nesting deeper than this is rejected before parsing */
+#define CSA_MAX_MODULE_TIMINGS 2000   /* entries in module_timings */
+#define CSA_MAX_BATCH 1000            /* records in one batch */
+#define CSA_MAX_DURATION_MS 900000    /* Lambda's 15 minute limit */
+#define CSA_MIN_MEMORY_MB 128         /* Lambda's memory range */
+#define CSA_MAX_MEMORY_MB 10240
+
+/*
+ * Parses a request body. Returns a new reference (caller json_decref()s) or NULL with a short
+ * reason written to `why` (at most why_size bytes, always NUL-terminated), e.g.
+ * "invalid JSON at line 1, column 7: ..." or "nesting deeper than 32 levels".
+ * Rejects: invalid UTF-8, NUL bytes (raw or \u0000), NaN/Infinity, trailing garbage, duplicate
+ * object keys, integers outside int64, nesting deeper than CSA_MAX_JSON_DEPTH, empty bodies.
+ */
+json_t *csa_json_parse(const char *body, size_t len, char *why, size_t why_size);
+
+/*
+ * Validates one ingest record.
+ *   record:     the parsed JSON value (any type; a non-object is an error)
+ *   loc_prefix: a JSON array the error locations start with, e.g. ["body"] or
+ *               ["body", "invocations", 3]; borrowed, not modified
+ *   errors:     a JSON array; one object {"loc", "msg", "type"} is appended per problem
+ *   now_epoch:  current time (seconds since epoch), to reject timestamps over 24 h in the future
+ * Returns a new normalised object on success (caller owns it), or NULL when at least one error
+ * was appended. The normalised object has exactly these keys (absent optionals are JSON null):
+ *   function_name, invocation_id (string or null), request_id, timestamp (the input string),
+ *   cold_start (bool), init_duration_ms, execution_duration_ms, billed_duration_ms,
+ *   memory_used_mb, memory_allocated_mb (integers or null), module_timings (object or null),
+ *   runtime_version, architecture, region, init_type, start_kind, sdk_version (strings or null),
+ *   sdk_overhead_ms (number or null), module_tree (object/array or null).
+ * Unknown fields are ignored. A JSON null for an optional field counts as absent.
+ */
+json_t *csa_validate_record(json_t *record, json_t *loc_prefix, json_t *errors, double now_epoch);
+
+/*
+ * Checks the batch envelope {"invocations": [...]}: an object with an array of 1 to
+ * CSA_MAX_BATCH items. Returns the (borrowed) array, or NULL after appending errors.
+ */
+json_t *csa_validate_batch_envelope(json_t *body, json_t *errors);
+
+/*
+ * Parses an RFC 3339 timestamp with a mandatory zone ("2026-01-02T10:30:00Z",
+ * "2026-01-02T10:30:00.123+02:00"; 'T' or 't' or ' ' between date and time, 'Z' or 'z').
+ * Checks calendar ranges (leap years, seconds 0-60). On success stores seconds since the epoch
+ * (UTC, fraction included) in *epoch and returns 0; returns -1 otherwise.
+ */
+int csa_parse_rfc3339(const char *s, double *epoch);
+
+#endif

@@ -1,0 +1,266 @@
+/* writer.c: see writer.h. */
+#include "writer.h"
+
+#include "db.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * One statement stores a whole group: the rows arrive as one jsonb parameter, the function rows
+ * are upserted once per function per group (not per record: a per-record update serialises all
+ * ingest of a function on its row lock), and duplicates of an already stored
+ * (function, invocation_id, timestamp) are skipped, which makes retries idempotent.
+ */
+static const char *const INSERT_SQL =
+    "WITH rows AS ("
+    "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r("
+    "    project_id uuid, function_name text, invocation_id text, request_id text,"
+    "    \"timestamp\" timestamptz, cold_start boolean, init_duration_ms int,"
+    "    execution_duration_ms int, billed_duration_ms int, memory_used_mb int,"
+    "    memory_allocated_mb int, module_timings jsonb, runtime_version text, architecture text,"
+    "    region text, init_type text, start_kind text, sdk_version text, sdk_overhead_ms float8,"
+    "    module_tree jsonb)"
+    "), latest AS ("
+    "  SELECT DISTINCT ON (project_id, function_name) project_id, function_name, runtime_version,"
+    "         region, memory_allocated_mb"
+    "  FROM rows ORDER BY project_id, function_name, \"timestamp\" DESC"
+    "), fn AS ("
+    "  INSERT INTO functions AS f (project_id, function_name, runtime, region, memory_allocated_mb)"
+    "  SELECT project_id, function_name, runtime_version, region, memory_allocated_mb FROM latest"
+    "  ORDER BY project_id, function_name"
+    "  ON CONFLICT (project_id, function_name) DO UPDATE SET last_seen_at = now(),"
+    "    runtime = COALESCE(EXCLUDED.runtime, f.runtime),"
+    "    region = COALESCE(EXCLUDED.region, f.region),"
+    "    memory_allocated_mb = COALESCE(EXCLUDED.memory_allocated_mb, f.memory_allocated_mb)"
+    "  RETURNING f.id, f.project_id, f.function_name"
+    ")"
+    " INSERT INTO invocations (project_id, function_id, invocation_id, request_id, \"timestamp\","
+    "   cold_start, init_duration_ms, execution_duration_ms, billed_duration_ms, memory_used_mb,"
+    "   memory_allocated_mb, module_timings, runtime_version, architecture, init_type, start_kind,"
+    "   module_tree, sdk_version, sdk_overhead_ms)"
+    " SELECT r.project_id, fn.id, r.invocation_id, r.request_id, r.\"timestamp\", r.cold_start,"
+    "   r.init_duration_ms, r.execution_duration_ms, r.billed_duration_ms, r.memory_used_mb,"
+    "   r.memory_allocated_mb, r.module_timings, r.runtime_version, r.architecture, r.init_type,"
+    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms"
+    " FROM rows r JOIN fn ON fn.project_id = r.project_id AND fn.function_name = r.function_name"
+    " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO NOTHING";
+
+struct csa_writer {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    csa_write_item *head, *tail; /* FIFO of submitted items */
+    int queued_rows;             /* rows in the FIFO */
+    int inflight_rows;           /* rows taken by writer threads, not yet reported */
+    int max_rows, max_queued;
+    int stopping;
+    int nthreads;
+    pthread_t *threads;
+    char *url;
+};
+
+typedef struct writer_thread {
+    csa_writer *w;
+    PGconn *conn;
+    time_t last_connect_failure;
+} writer_thread;
+
+/* Runs one group; returns CSA_OK or the failure for all of it, and sets *statement_fault when
+ * the statement itself (not the connection) failed. */
+static csa_status write_group(writer_thread *t, json_t *rows, int *statement_fault)
+{
+    *statement_fault = 0;
+    if (t->conn && PQstatus(t->conn) != CONNECTION_OK) {
+        PQfinish(t->conn);
+        t->conn = NULL;
+    }
+    if (!t->conn) {
+        char err[256];
+        t->conn = csa_db_connect(t->w->url, err, sizeof err);
+        if (!t->conn) {
+            time_t now = time(NULL);
+            if (now != t->last_connect_failure)
+                csa_logf(CSA_LOG_WARN, "writer: database connection failed: %s", err);
+            t->last_connect_failure = now;
+            return CSA_ERR_UNAVAILABLE;
+        }
+        csa_logf(CSA_LOG_INFO, "writer: connected to the database");
+    }
+    char *payload = json_dumps(rows, JSON_COMPACT);
+    if (!payload)
+        return CSA_ERR_INTERNAL;
+    const char *params[1] = {payload};
+    csa_status status = CSA_OK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        PGresult *res = csa_db_exec(t->conn, INSERT_SQL, 1, params);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            PQclear(res);
+            status = CSA_OK;
+            break;
+        }
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        int retry = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+        if (csa_db_is_unavailable(t->conn, res)) {
+            csa_logf(CSA_LOG_WARN, "writer: database unavailable (%s)", state ? state : "connection lost");
+            status = CSA_ERR_UNAVAILABLE;
+            if (PQstatus(t->conn) != CONNECTION_OK) {
+                PQfinish(t->conn);
+                t->conn = NULL;
+            }
+            PQclear(res);
+            break;
+        }
+        if (!retry) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+            msg[strcspn(msg, "\n")] = '\0';
+            csa_logf(CSA_LOG_ERROR, "writer: insert failed: %s (SQLSTATE %s)", msg, state ? state : "?");
+            *statement_fault = 1;
+            status = CSA_ERR_INTERNAL;
+            PQclear(res);
+            break;
+        }
+        PQclear(res);
+        status = CSA_ERR_UNAVAILABLE;
+    }
+    free(payload);
+    return status;
+}
+
+static void *writer_main(void *arg)
+{
+    writer_thread *t = arg;
+    csa_writer *w = t->w;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        while (!w->head && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->lock);
+        if (!w->head && w->stopping) {
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        /* take whole items while they fit in max_rows (always at least one) */
+        csa_write_item *group = NULL, **link = &group;
+        int rows = 0;
+        while (w->head) {
+            int n = (int)json_array_size(w->head->rows);
+            if (group && rows + n > w->max_rows)
+                break;
+            csa_write_item *it = w->head;
+            w->head = it->next;
+            if (!w->head)
+                w->tail = NULL;
+            it->next = NULL;
+            *link = it;
+            link = &it->next;
+            rows += n;
+        }
+        w->queued_rows -= rows;
+        w->inflight_rows += rows;
+        pthread_mutex_unlock(&w->lock);
+
+        json_t *all = json_array();
+        for (csa_write_item *it = group; it; it = it->next)
+            json_array_extend(all, it->rows);
+        int fault = 0;
+        csa_status status = write_group(t, all, &fault);
+        json_decref(all);
+        if (fault && group->next) {
+            /* one request's rows broke the statement: store each request alone, so the others
+             * keep their data */
+            for (csa_write_item *it = group; it; it = it->next)
+                it->status = write_group(t, it->rows, &fault);
+        } else {
+            for (csa_write_item *it = group; it; it = it->next)
+                it->status = status;
+        }
+        pthread_mutex_lock(&w->lock);
+        w->inflight_rows -= rows;
+        pthread_mutex_unlock(&w->lock);
+        for (csa_write_item *it = group, *next; it; it = next) {
+            next = it->next;
+            it->next = NULL;
+            it->done(it);
+        }
+    }
+    if (t->conn)
+        PQfinish(t->conn);
+    free(t);
+    return NULL;
+}
+
+csa_writer *csa_writer_start(const char *url, int threads, int max_rows, int max_queued)
+{
+    csa_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    w->max_rows = max_rows;
+    w->max_queued = max_queued;
+    w->url = strdup(url);
+    w->threads = calloc((size_t)threads, sizeof *w->threads);
+    for (int i = 0; i < threads; i++) {
+        writer_thread *t = calloc(1, sizeof *t);
+        t->w = w;
+        if (pthread_create(&w->threads[i], NULL, writer_main, t) != 0) {
+            free(t);
+            break;
+        }
+        w->nthreads++;
+    }
+    if (w->nthreads == 0) {
+        csa_writer_stop(w);
+        return NULL;
+    }
+    return w;
+}
+
+int csa_writer_submit(csa_writer *w, csa_write_item *item)
+{
+    int n = (int)json_array_size(item->rows);
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping || (w->queued_rows > 0 && w->queued_rows + n > w->max_queued)) {
+        pthread_mutex_unlock(&w->lock);
+        return -1;
+    }
+    item->next = NULL;
+    if (w->tail)
+        w->tail->next = item;
+    else
+        w->head = item;
+    w->tail = item;
+    w->queued_rows += n;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+int csa_writer_pending(csa_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int n = w->queued_rows + w->inflight_rows;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+void csa_writer_stop(csa_writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    for (int i = 0; i < w->nthreads; i++)
+        pthread_join(w->threads[i], NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w->threads);
+    free(w->url);
+    free(w);
+}

@@ -1,0 +1,143 @@
+/* Unit tests for config.c: defaults, overrides, .env files, DATABASE_URL forms, bad values. */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const all_vars[] = {"DATABASE_URL", "DATABASE_POOL_SIZE", "HOST", "PORT", "WORKERS", "WRITERS",
+                                       "APP_ENV", "APP_DEBUG", "CORS_ORIGINS", "LOG_LEVEL", "LOG_REQUESTS",
+                                       "REQUEST_TIMEOUT", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "MAX_BODY_SINGLE",
+                                       "MAX_BODY_BATCH", "KEY_CACHE_TTL", "WRITER_BATCH_MAX", "SHUTDOWN_TIMEOUT",
+                                       "MIGRATIONS_DIR", "CSA_TEST_FROM_FILE", "CSA_TEST_QUOTED", NULL};
+
+static void clean_env(void)
+{
+    for (const char *const *v = all_vars; *v; v++)
+        unsetenv(*v);
+}
+
+TestSuite(config, .init = clean_env);
+
+Test(config, defaults)
+{
+    csa_config cfg;
+    char err[256] = "";
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.port, 8000);
+    cr_expect_str_eq(cfg.host, "0.0.0.0");
+    cr_expect_eq(cfg.database_pool_size, 10);
+    cr_expect_eq(cfg.max_body_single, 1048576u);
+    cr_expect_eq(cfg.max_body_batch, 10485760u);
+    cr_expect_eq(cfg.key_cache_ttl_s, 5);
+    cr_expect_str_eq(cfg.app_env, "development");
+    cr_expect_eq(cfg.app_debug, 0);
+    cr_expect_eq(cfg.log_requests, 1);
+}
+
+Test(config, environment_overrides)
+{
+    setenv("PORT", "9001", 1);
+    setenv("WORKERS", "4", 1);
+    setenv("APP_DEBUG", "true", 1);
+    setenv("APP_ENV", "production", 1);
+    csa_config cfg;
+    char err[256] = "";
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.port, 9001);
+    cr_expect_eq(cfg.workers, 4);
+    cr_expect_eq(cfg.app_debug, 1);
+    cr_expect_str_eq(cfg.app_env, "production");
+}
+
+static void expect_bad(const char *name, const char *value)
+{
+    clean_env();
+    setenv(name, value, 1);
+    csa_config cfg;
+    char err[256] = "";
+    cr_expect_eq(csa_config_load(&cfg, NULL, err, sizeof err), -1, "%s=%s should be refused", name, value);
+    cr_expect(strncmp(err, name, strlen(name)) == 0, "the error names the setting: \"%s\"", err);
+    cr_expect(strchr(err, '\n') == NULL, "one line");
+}
+
+Test(config, bad_values_name_the_setting)
+{
+    expect_bad("PORT", "abc");
+    expect_bad("PORT", "70000");
+    expect_bad("PORT", "80x");
+    expect_bad("PORT", "-1");
+    expect_bad("WORKERS", "0");
+    expect_bad("DATABASE_POOL_SIZE", "1e3");
+    expect_bad("APP_DEBUG", "maybe");
+    expect_bad("APP_ENV", "prod");
+    expect_bad("LOG_LEVEL", "loud");
+    expect_bad("DATABASE_URL", "mysql://user@host/db");
+    expect_bad("DATABASE_URL", "not a url");
+}
+
+Test(config, database_url_forms)
+{
+    char out[512], err[256];
+    cr_assert_eq(csa_normalize_database_url("postgresql+asyncpg://u:p@db:5432/coldstart", out, sizeof out, err,
+                                            sizeof err),
+                 0, "%s", err);
+    cr_expect_str_eq(out, "postgresql://u:p@db:5432/coldstart");
+    cr_assert_eq(csa_normalize_database_url("postgres://u@localhost/x", out, sizeof out, err, sizeof err), 0);
+    cr_expect_str_eq(out, "postgresql://u@localhost/x");
+    cr_assert_eq(csa_normalize_database_url("postgresql://u@localhost:5433/x?sslmode=disable", out, sizeof out, err,
+                                            sizeof err),
+                 0);
+    cr_expect_str_eq(out, "postgresql://u@localhost:5433/x?sslmode=disable");
+}
+
+Test(config, database_url_error_hides_password)
+{
+    char out[512], err[256];
+    cr_assert_eq(csa_normalize_database_url("postgresql://u:s3cretpw@host:notaport/db", out, sizeof out, err,
+                                            sizeof err),
+                 -1);
+    cr_expect(strstr(err, "s3cretpw") == NULL, "password leaked into: %s", err);
+    cr_expect(strncmp(err, "DATABASE_URL", 12) == 0, "%s", err);
+}
+
+Test(config, env_file_fills_unset_names_only)
+{
+    char path[] = "/tmp/csa_env_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("# comment\n\nexport CSA_TEST_FROM_FILE=hello # trailing\nPORT=7000\nCSA_TEST_QUOTED=\"a b # c\"\n", f);
+    fclose(f);
+    setenv("PORT", "7001", 1);
+    csa_config cfg;
+    char err[256] = "";
+    cr_assert_eq(csa_config_load(&cfg, path, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.port, 7001, "the environment wins over .env");
+    cr_expect_str_eq(getenv("CSA_TEST_FROM_FILE"), "hello");
+    cr_expect_str_eq(getenv("CSA_TEST_QUOTED"), "a b # c");
+    unlink(path);
+}
+
+Test(config, env_file_bad_line_is_reported_with_its_number)
+{
+    char path[] = "/tmp/csa_env_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    fputs("PORT=7000\nthis is not a setting\n", f);
+    fclose(f);
+    csa_config cfg;
+    char err[256] = "";
+    cr_expect_eq(csa_config_load(&cfg, path, err, sizeof err), -1);
+    cr_expect(strstr(err, ":2:") != NULL, "line number in: %s", err);
+    unlink(path);
+}
+
+Test(config, missing_env_file_is_fine)
+{
+    csa_config cfg;
+    char err[256] = "";
+    cr_expect_eq(csa_config_load(&cfg, "/nonexistent/.env", err, sizeof err), 0, "%s", err);
+}

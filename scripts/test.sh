@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make test`: installs what is missing, builds (normal and ASan+UBSan), starts a fresh
+# PostgreSQL of its own (.data/test-pg, port 55433), and runs every suite:
+#   backend unit tests (Criterion) and integration tests (real server, real PostgreSQL, HTTP),
+#   the same under AddressSanitizer + UndefinedBehaviorSanitizer, and the SDK's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+PG_DIR=.data/test-pg
+PG_PORT=${TEST_PG_PORT:-55433}
+
+scripts/deps.sh test
+cmake -S backend -B backend/build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCSA_WERROR=ON >/dev/null
+cmake --build backend/build -j2
+cmake -S backend -B backend/build-asan -DCMAKE_BUILD_TYPE=Debug -DCSA_SANITIZE=ON -DCSA_WERROR=ON >/dev/null
+cmake --build backend/build-asan -j2
+
+scripts/pg.sh stop "$PG_DIR" 2>/dev/null || true
+rm -rf "$PG_DIR"
+scripts/pg.sh start "$PG_DIR" "$PG_PORT"
+trap 'scripts/pg.sh stop "$PG_DIR"' EXIT
+url=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT")
+export CSA_TEST_DATABASE_URL=${url%/coldstart}/postgres
+
+failed=()
+run_suite() {
+  local name=$1; shift
+  echo
+  echo "=== $name ==="
+  if "$@"; then echo "=== $name: passed ==="; else echo "=== $name: FAILED ==="; failed+=("$name"); fi
+}
+
+run_suite "backend (unit + integration)" ctest --test-dir backend/build --output-on-failure
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure
+if [ -f sdk/package.json ]; then
+  run_suite "sdk" bash -c "cd sdk && npm ci --no-audit --no-fund && npm test"
+fi
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "make test: failed suites: ${failed[*]}"
+  exit 1
+fi
+echo "make test: all suites passed"
