@@ -57,6 +57,9 @@ struct worker {
     struct evhttp_bound_socket *bound;
     struct event *sweep;
     struct event *stop_ev;
+    struct event *done_ev;          /* wakes the loop when the writer reported on requests */
+    pthread_mutex_t done_lock;
+    struct request_ctx *done_head;  /* requests the writer has reported on, not yet answered */
     conn_track *buckets[CONN_BUCKETS];
     conn_track *all;
     int live;            /* tracked connections */
@@ -202,7 +205,7 @@ typedef struct request_ctx {
     double started;
     /* deferred ingest */
     csa_write_item item;
-    struct event *done_ev;
+    struct request_ctx *done_next; /* worker's list of reported requests */
     json_t *reply;      /* body to send on success */
     int is_batch;
 } request_ctx;
@@ -269,8 +272,6 @@ static void send_error(request_ctx *ctx, csa_status status, const char *detail, 
 
 static void ctx_free(request_ctx *ctx)
 {
-    if (ctx->done_ev)
-        event_free(ctx->done_ev);
     json_decref(ctx->item.rows);
     json_decref(ctx->reply);
     free(ctx);
@@ -305,31 +306,46 @@ static void handle_health(request_ctx *ctx, const char *project_id, json_t *body
     ctx_free(ctx);
 }
 
-/* Writer thread: hand the outcome back to the request's own event loop. */
+/* Writer thread: hand the outcome back to the request's own event loop. One wake-up per group
+ * and worker, not per request: the list is only signalled when it goes from empty to non-empty. */
 static void on_write_done(csa_write_item *item)
 {
     request_ctx *ctx = item->arg;
-    event_active(ctx->done_ev, EV_READ, 0);
+    worker *w = ctx->w;
+    pthread_mutex_lock(&w->done_lock);
+    int was_empty = w->done_head == NULL;
+    ctx->done_next = w->done_head;
+    w->done_head = ctx;
+    pthread_mutex_unlock(&w->done_lock);
+    if (was_empty)
+        event_active(w->done_ev, EV_READ, 0);
 }
 
-/* Event-loop thread, after the commit (or the failure). */
-static void on_write_reported(evutil_socket_t fd, short what, void *arg)
+/* Event-loop thread: answer every request the writer has reported on. */
+static void on_writes_reported(evutil_socket_t fd, short what, void *arg)
 {
-    request_ctx *ctx = arg;
-    if (ctx->item.status == CSA_OK) {
-        json_t *reply = ctx->reply;
-        ctx->reply = NULL;
-        send_json(ctx, 200, "OK", reply);
-    } else if (ctx->item.status == CSA_ERR_UNAVAILABLE) {
-        send_error(ctx, CSA_ERR_UNAVAILABLE, "The database is unavailable; nothing was stored. Retry later.", NULL);
-    } else {
-        send_error(ctx, CSA_ERR_INTERNAL, "The records could not be stored.", NULL);
+    worker *w = arg;
+    pthread_mutex_lock(&w->done_lock);
+    request_ctx *list = w->done_head;
+    w->done_head = NULL;
+    pthread_mutex_unlock(&w->done_lock);
+    for (request_ctx *ctx = list, *next; ctx; ctx = next) {
+        next = ctx->done_next;
+        if (ctx->item.status == CSA_OK) {
+            json_t *reply = ctx->reply;
+            ctx->reply = NULL;
+            send_json(ctx, 200, "OK", reply);
+        } else if (ctx->item.status == CSA_ERR_UNAVAILABLE) {
+            send_error(ctx, CSA_ERR_UNAVAILABLE, "The database is unavailable; nothing was stored. Retry later.", NULL);
+        } else {
+            send_error(ctx, CSA_ERR_INTERNAL, "The records could not be stored.", NULL);
+        }
+        atomic_fetch_sub(&g.inflight, 1);
+        ctx_free(ctx);
     }
-    atomic_fetch_sub(&g.inflight, 1);
-    ctx_free(ctx);
 }
 
-/* Queues rows for the writer; the ctx now waits for on_write_reported. Returns 0, or -1 after
+/* Queues rows for the writer; the ctx now waits for on_writes_reported. Returns 0, or -1 after
  * answering 503 itself. */
 static int defer_write(request_ctx *ctx, json_t *rows, json_t *reply)
 {
@@ -337,13 +353,13 @@ static int defer_write(request_ctx *ctx, json_t *rows, json_t *reply)
     ctx->item.done = on_write_done;
     ctx->item.arg = ctx;
     ctx->reply = reply;
-    ctx->done_ev = event_new(ctx->w->base, -1, 0, on_write_reported, ctx);
-    if (!ctx->done_ev || csa_writer_submit(g.writer, &ctx->item) < 0) {
+    atomic_fetch_add(&g.inflight, 1);
+    if (csa_writer_submit(g.writer, &ctx->item) < 0) {
+        atomic_fetch_sub(&g.inflight, 1);
         send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is overloaded; nothing was stored. Retry later.", NULL);
         ctx_free(ctx);
         return -1;
     }
-    atomic_fetch_add(&g.inflight, 1);
     evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), on_client_gone, ctx);
     return 0;
 }
@@ -647,6 +663,8 @@ static int worker_init(worker *w, int index, const csa_config *cfg, char *err, s
     struct timeval tv = {0, SWEEP_INTERVAL_MS * 1000};
     event_add(w->sweep, &tv);
     w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
+    w->done_ev = event_new(w->base, -1, 0, on_writes_reported, w);
+    pthread_mutex_init(&w->done_lock, NULL);
     return 0;
 }
 
@@ -663,6 +681,10 @@ static void worker_cleanup(worker *w)
         event_free(w->sweep);
     if (w->stop_ev)
         event_free(w->stop_ev);
+    if (w->done_ev) {
+        event_free(w->done_ev);
+        pthread_mutex_destroy(&w->done_lock);
+    }
     if (w->base)
         event_base_free(w->base);
 }
