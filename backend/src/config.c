@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <limits.h>
@@ -32,6 +33,10 @@ static const int_setting int_settings[] = {
     {"KEY_CACHE_TTL", OFF(key_cache_ttl_s), 5, 0, 3600, 0},
     {"WRITER_BATCH_MAX", OFF(writer_batch_max), 2000, 1, 100000, 0},
     {"SHUTDOWN_TIMEOUT", OFF(shutdown_timeout_s), 25, 1, 3600, 0},
+    {"RATE_LIMIT_INGEST", OFF(rate_limit_ingest), 10000, 1, 100000000, 0},
+    {"RATE_LIMIT_QUERY", OFF(rate_limit_query), 100, 1, 100000000, 0},
+    {"RATE_LIMIT_WINDOW", OFF(rate_limit_window_s), 60, 1, 86400, 0},
+    {"QUERY_THREADS", OFF(query_threads), 2, 1, 64, 0},
 };
 
 static int parse_bool(const char *s, int *out)
@@ -182,6 +187,73 @@ out:
     return rc;
 }
 
+static int add_origin(csa_config *cfg, const char *o, size_t n, char *err, size_t err_size)
+{
+    while (n > 0 && (*o == ' ' || *o == '\t')) {
+        o++;
+        n--;
+    }
+    while (n > 0 && (o[n - 1] == ' ' || o[n - 1] == '\t' || o[n - 1] == '/'))
+        n--;
+    if (n == 0)
+        return 0;
+    if (cfg->ncors >= CSA_MAX_CORS_ORIGINS || n >= sizeof cfg->cors[0]) {
+        snprintf(err, err_size, "CORS_ORIGINS: at most %d origins of at most %zu characters", CSA_MAX_CORS_ORIGINS,
+                 sizeof cfg->cors[0] - 1);
+        return -1;
+    }
+    if (!(n == 1 && o[0] == '*') && strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0) {
+        snprintf(err, err_size, "CORS_ORIGINS: \"%.*s\" is not an origin (http://host[:port], https://... or *)",
+                 (int)(n > 60 ? 60 : n), o);
+        return -1;
+    }
+    memcpy(cfg->cors[cfg->ncors], o, n);
+    cfg->cors[cfg->ncors][n] = '\0';
+    cfg->ncors++;
+    return 0;
+}
+
+int csa_parse_cors_origins(const char *value, csa_config *cfg, char *err, size_t err_size)
+{
+    cfg->ncors = 0;
+    const char *p = value;
+    while (*p == ' ')
+        p++;
+    if (*p == '[') {
+        json_error_t jerr;
+        json_t *arr = json_loads(p, 0, &jerr);
+        if (!json_is_array(arr)) {
+            json_decref(arr);
+            snprintf(err, err_size, "CORS_ORIGINS: not a JSON array of strings");
+            return -1;
+        }
+        size_t i;
+        json_t *v;
+        json_array_foreach(arr, i, v) {
+            if (!json_is_string(v)) {
+                json_decref(arr);
+                snprintf(err, err_size, "CORS_ORIGINS: not a JSON array of strings");
+                return -1;
+            }
+            if (add_origin(cfg, json_string_value(v), json_string_length(v), err, err_size) < 0) {
+                json_decref(arr);
+                return -1;
+            }
+        }
+        json_decref(arr);
+        return 0;
+    }
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (add_origin(cfg, p, n, err, err_size) < 0)
+            return -1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err_size)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -224,6 +296,8 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
         {"CORS_ORIGINS", "", cfg->cors_origins, sizeof cfg->cors_origins},
         {"LOG_LEVEL", "info", cfg->log_level, sizeof cfg->log_level},
         {"MIGRATIONS_DIR", CSA_DEFAULT_MIGRATIONS_DIR, cfg->migrations_dir, sizeof cfg->migrations_dir},
+        {"RULES_FILE", CSA_DEFAULT_RULES_FILE, cfg->rules_file, sizeof cfg->rules_file},
+        {"APP_SECRET_KEY", "", cfg->app_secret_key, sizeof cfg->app_secret_key},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         const char *v = getenv(strs[i].name);
@@ -263,6 +337,8 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
             return -1;
         }
     }
+    if (csa_parse_cors_origins(cfg->cors_origins, cfg, err, err_size) < 0)
+        return -1;
     if (cfg->max_body_single > cfg->max_body_batch) {
         snprintf(err, err_size, "MAX_BODY_SINGLE: must not exceed MAX_BODY_BATCH");
         return -1;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #define CSA_CONFIG_STR 1024
+#define CSA_MAX_CORS_ORIGINS 32
 
 typedef struct csa_config {
     char database_url[CSA_CONFIG_STR];  /* libpq form: "postgresql://..." (a +driver suffix removed) */
@@ -33,7 +34,19 @@ typedef struct csa_config {
     int writer_batch_max;               /* records per group-commit transaction */
     int shutdown_timeout_s;             /* SIGTERM drain limit */
     char migrations_dir[CSA_CONFIG_STR];
+    char rules_file[CSA_CONFIG_STR];    /* recommendation rule table */
+    char app_secret_key[256];           /* admin token for POST /api/v1/projects; "" = disabled */
+    int rate_limit_ingest;              /* ingest requests per key per window (a batch is one) */
+    int rate_limit_query;               /* query requests per key per window */
+    int rate_limit_window_s;            /* the window, seconds */
+    int query_threads;                  /* threads running read-API queries */
+    char cors[CSA_MAX_CORS_ORIGINS][256]; /* allowed origins parsed from CORS_ORIGINS ("*" = any) */
+    int ncors;
 } csa_config;
+
+/* Parses CORS_ORIGINS: a JSON array of strings (the spec's form) or a comma-separated list.
+ * Returns 0, or -1 with err set. */
+int csa_parse_cors_origins(const char *value, csa_config *cfg, char *err, size_t err_size);
 
 /*
  * Loads defaults, then `env_file` (may be NULL or missing), then the environment.

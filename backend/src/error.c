@@ -12,6 +12,8 @@ static const struct {
     [CSA_ERR_VALIDATION] = {400, "VALIDATION_ERROR", "Bad Request"},
     [CSA_ERR_AUTH] = {401, "AUTHENTICATION_ERROR", "Unauthorized"},
     [CSA_ERR_NOT_FOUND] = {404, "NOT_FOUND", "Not Found"},
+    [CSA_ERR_FORBIDDEN] = {403, "FORBIDDEN", "Forbidden"},
+    [CSA_ERR_CONFLICT] = {409, "CONFLICT", "Conflict"},
     [CSA_ERR_METHOD] = {405, "METHOD_NOT_ALLOWED", "Method Not Allowed"},
     [CSA_ERR_TOO_LARGE] = {413, "PAYLOAD_TOO_LARGE", "Payload Too Large"},
     [CSA_ERR_MEDIA_TYPE] = {415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type"},

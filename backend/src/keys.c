@@ -158,11 +158,10 @@ static void store(csa_keycache *c, const char *hash, int valid, const char *proj
 }
 
 csa_status csa_keycache_authenticate(csa_keycache *c, csa_db_pool *pool, const char *key,
-                                     char project_id[CSA_UUID_LEN + 1])
+                                     char project_id[CSA_UUID_LEN + 1], char hash[CSA_HASH_HEX_LEN + 1])
 {
     if (!csa_key_well_formed(key))
         return CSA_ERR_AUTH;
-    char hash[CSA_HASH_HEX_LEN + 1];
     csa_key_hash(key, hash);
     time_t now = time(NULL);
     char key_id[CSA_UUID_LEN + 1] = "";

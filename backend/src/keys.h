@@ -37,12 +37,12 @@ csa_keycache *csa_keycache_create(int ttl_seconds, int capacity);
 void csa_keycache_destroy(csa_keycache *cache);
 
 /*
- * Authenticates `key` (may be NULL). On success writes the project id (36 chars + NUL) and
- * returns CSA_OK. Returns CSA_ERR_AUTH for a missing, malformed, unknown or inactive key, and
+ * Authenticates `key` (may be NULL). On success writes the project id (36 chars + NUL) and the
+ * key's hash (the identity rate limits count against) and returns CSA_OK. Returns CSA_ERR_AUTH for a missing, malformed, unknown or inactive key, and
  * CSA_ERR_UNAVAILABLE when the database is needed and cannot answer. Thread-safe.
  */
 csa_status csa_keycache_authenticate(csa_keycache *cache, csa_db_pool *pool, const char *key,
-                                     char project_id[CSA_UUID_LEN + 1]);
+                                     char project_id[CSA_UUID_LEN + 1], char key_hash[CSA_HASH_HEX_LEN + 1]);
 
 /* Creates a key row for project_id; writes the new key into key_out. Returns 0 or -1 (err set). */
 int csa_key_create(PGconn *conn, const char *project_id, const char *name, char key_out[CSA_KEY_LEN + 1],

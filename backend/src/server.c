@@ -7,6 +7,10 @@
 #include "log.h"
 #include "validate.h"
 #include "writer.h"
+#include "executor.h"
+#include "queries.h"
+#include "ratelimit.h"
+#include "rules.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,6 +78,9 @@ static struct {
     csa_db_pool *pool;
     csa_keycache *keys;
     csa_writer *writer;
+    csa_executor *executor;
+    csa_ratelimit *limits;
+    csa_rules *rules;
     worker *workers;
     int nworkers;
     atomic_int stopping;
@@ -195,20 +202,31 @@ static conn_track *track_of_request(worker *w, struct evhttp_request *req)
 
 /* ---- requests and responses ----------------------------------------------------------------- */
 
+typedef struct request_ctx request_ctx;
+typedef void (*finish_fn)(request_ctx *ctx);
+
 /* What a handler works with. Lives until the response is sent (or the client is gone). */
-typedef struct request_ctx {
+struct request_ctx {
     worker *w;
     struct evhttp_request *req; /* NULL once the connection closed under us */
     char request_id[32];
     char method[8];
     char path[128];
+    char path_id[64];           /* the {id} segment of routes that take one */
+    char project_id[CSA_UUID_LEN + 1];
     double started;
-    /* deferred ingest */
-    csa_write_item item;
-    struct request_ctx *done_next; /* worker's list of reported requests */
-    json_t *reply;      /* body to send on success */
-    int is_batch;
-} request_ctx;
+    int has_rate;               /* add X-RateLimit-* headers */
+    csa_rate_result rate;
+    /* work done off the event loop (writer or executor), answered by `finish` */
+    csa_write_item item;        /* writes: rows and the writer's verdict */
+    finish_fn finish;           /* runs on the event loop once the work is reported */
+    request_ctx *done_next;     /* worker's list of reported requests */
+    json_t *reply;              /* body to send on success */
+    int reply_status;           /* HTTP status of a successful reply (200, 201) */
+    csa_status status;          /* query outcome */
+    char detail[CSA_DETAIL_MAX];
+    json_t *args;               /* query arguments, owned */
+};
 
 static const char *method_name(enum evhttp_cmd_type m)
 {
@@ -226,20 +244,57 @@ static const char *method_name(enum evhttp_cmd_type m)
     return "OTHER";
 }
 
-/* Sends status + JSON body (stolen), logs the request line, and ends the ctx. */
+/* The allowed origin to echo for this request, or NULL. */
+static const char *cors_origin(struct evhttp_request *req)
+{
+    const char *origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+    if (!origin)
+        return NULL;
+    for (int i = 0; i < g.cfg->ncors; i++) {
+        if (strcmp(g.cfg->cors[i], "*") == 0 || strcmp(g.cfg->cors[i], origin) == 0)
+            return origin;
+    }
+    return NULL;
+}
+
+static void add_cors_headers(struct evhttp_request *req, struct evkeyvalq *out)
+{
+    const char *origin = cors_origin(req);
+    if (!origin)
+        return;
+    evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+    evhttp_add_header(out, "Vary", "Origin");
+    evhttp_add_header(out, "Access-Control-Expose-Headers",
+                      "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset");
+}
+
+/* Sends status + JSON body (stolen, may be NULL for no body) and logs the request line. */
 static void send_json(request_ctx *ctx, int http_status, const char *reason, json_t *body)
 {
     struct evhttp_request *req = ctx->req;
     if (req) {
         struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-        evhttp_add_header(out, "Content-Type", "application/json");
+        if (body)
+            evhttp_add_header(out, "Content-Type", "application/json");
         evhttp_add_header(out, "X-Request-Id", ctx->request_id);
         if (http_status == 503)
             evhttp_add_header(out, "Retry-After", "1");
+        if (ctx->has_rate) {
+            char v[32];
+            snprintf(v, sizeof v, "%ld", ctx->rate.limit);
+            evhttp_add_header(out, "X-RateLimit-Limit", v);
+            snprintf(v, sizeof v, "%ld", ctx->rate.remaining);
+            evhttp_add_header(out, "X-RateLimit-Remaining", v);
+            snprintf(v, sizeof v, "%ld", ctx->rate.reset_s);
+            evhttp_add_header(out, "X-RateLimit-Reset", v);
+            if (!ctx->rate.allowed)
+                evhttp_add_header(out, "Retry-After", v);
+        }
+        add_cors_headers(req, out);
         if (atomic_load(&g.stopping))
             evhttp_add_header(out, "Connection", "close");
         struct evbuffer *buf = evbuffer_new();
-        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (text) {
             evbuffer_add(buf, text, strlen(text));
             free(text);
@@ -270,47 +325,31 @@ static void send_error(request_ctx *ctx, csa_status status, const char *detail, 
     send_json(ctx, csa_status_http(status), csa_status_reason(status), csa_error_body(status, detail, errors));
 }
 
+/* One field error in Pydantic's shape, for query-string problems. */
+static json_t *query_error(const char *param, const char *msg, const char *type)
+{
+    return json_pack("[{s:[s,s], s:s, s:s}]", "loc", "query", param, "msg", msg, "type", type);
+}
+
 static void ctx_free(request_ctx *ctx)
 {
     json_decref(ctx->item.rows);
     json_decref(ctx->reply);
+    json_decref(ctx->args);
     free(ctx);
 }
 
-/* The client closed its connection while its request waited for the writer. */
+/* The client closed its connection while its request waited. */
 static void on_client_gone(struct evhttp_connection *evcon, void *arg)
 {
     request_ctx *ctx = arg;
     ctx->req = NULL;
 }
 
-/* ---- handlers ------------------------------------------------------------------------------- */
-
-typedef void (*handler_fn)(request_ctx *ctx, const char *project_id, json_t *body);
-
-static void handle_health(request_ctx *ctx, const char *project_id, json_t *body)
+/* Any thread: hand a request whose off-loop work is done back to its event loop. One wake-up per
+ * burst and worker, not per request: the loop is only signalled when its list was empty. */
+static void report_done(request_ctx *ctx)
 {
-    char ts[40];
-    csa_format_now(ts, sizeof ts);
-    int ok = 0;
-    PGconn *conn = csa_db_pool_acquire(g.pool, 1000);
-    if (conn) {
-        PGresult *res = PQexec(conn, "SELECT 1");
-        ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-        PQclear(res);
-        csa_db_pool_release(g.pool, conn, !ok);
-    }
-    json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "status", ok ? "healthy" : "unhealthy", "version", CSA_VERSION,
-                            "timestamp", ts, "database", ok ? "ok" : "unreachable");
-    send_json(ctx, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", out);
-    ctx_free(ctx);
-}
-
-/* Writer thread: hand the outcome back to the request's own event loop. One wake-up per group
- * and worker, not per request: the list is only signalled when it goes from empty to non-empty. */
-static void on_write_done(csa_write_item *item)
-{
-    request_ctx *ctx = item->arg;
     worker *w = ctx->w;
     pthread_mutex_lock(&w->done_lock);
     int was_empty = w->done_head == NULL;
@@ -321,8 +360,8 @@ static void on_write_done(csa_write_item *item)
         event_active(w->done_ev, EV_READ, 0);
 }
 
-/* Event-loop thread: answer every request the writer has reported on. */
-static void on_writes_reported(evutil_socket_t fd, short what, void *arg)
+/* Event-loop thread: answer every request whose work was reported. */
+static void on_work_reported(evutil_socket_t fd, short what, void *arg)
 {
     worker *w = arg;
     pthread_mutex_lock(&w->done_lock);
@@ -331,37 +370,55 @@ static void on_writes_reported(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&w->done_lock);
     for (request_ctx *ctx = list, *next; ctx; ctx = next) {
         next = ctx->done_next;
-        if (ctx->item.status == CSA_OK) {
-            json_t *reply = ctx->reply;
-            ctx->reply = NULL;
-            send_json(ctx, 200, "OK", reply);
-        } else if (ctx->item.status == CSA_ERR_UNAVAILABLE) {
-            send_error(ctx, CSA_ERR_UNAVAILABLE, "The database is unavailable; nothing was stored. Retry later.", NULL);
-        } else {
-            send_error(ctx, CSA_ERR_INTERNAL, "The records could not be stored.", NULL);
-        }
+        ctx->finish(ctx);
         atomic_fetch_sub(&g.inflight, 1);
         ctx_free(ctx);
     }
 }
 
-/* Queues rows for the writer; the ctx now waits for on_writes_reported. Returns 0, or -1 after
- * answering 503 itself. */
-static int defer_write(request_ctx *ctx, json_t *rows, json_t *reply)
+/* Marks the ctx as waiting for off-loop work: counted for the shutdown drain, and told when the
+ * client disappears. */
+static void begin_wait(request_ctx *ctx)
+{
+    atomic_fetch_add(&g.inflight, 1);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), on_client_gone, ctx);
+}
+
+/* ---- ingest --------------------------------------------------------------------------------- */
+
+static void on_write_done(csa_write_item *item) { report_done(item->arg); }
+
+static void finish_write(request_ctx *ctx)
+{
+    if (ctx->item.status == CSA_OK) {
+        json_t *reply = ctx->reply;
+        ctx->reply = NULL;
+        send_json(ctx, 200, "OK", reply);
+    } else if (ctx->item.status == CSA_ERR_UNAVAILABLE) {
+        send_error(ctx, CSA_ERR_UNAVAILABLE, "The database is unavailable; nothing was stored. Retry later.", NULL);
+    } else {
+        send_error(ctx, CSA_ERR_INTERNAL, "The records could not be stored.", NULL);
+    }
+}
+
+/* Queues rows for the writer; the ctx now waits for finish_write. Answers 503 itself and frees
+ * the ctx when the writer refuses. */
+static void defer_write(request_ctx *ctx, json_t *rows, json_t *reply)
 {
     ctx->item.rows = rows;
     ctx->item.done = on_write_done;
     ctx->item.arg = ctx;
     ctx->reply = reply;
-    atomic_fetch_add(&g.inflight, 1);
+    ctx->finish = finish_write;
+    begin_wait(ctx);
     if (csa_writer_submit(g.writer, &ctx->item) < 0) {
         atomic_fetch_sub(&g.inflight, 1);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+        ctx->item.rows = NULL;
+        json_decref(rows);
         send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is overloaded; nothing was stored. Retry later.", NULL);
         ctx_free(ctx);
-        return -1;
     }
-    evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), on_client_gone, ctx);
-    return 0;
 }
 
 static void new_invocation_id(char out[37])
@@ -385,7 +442,7 @@ static void prepare_row(json_t *row, const char *project_id)
     }
 }
 
-static void handle_ingest(request_ctx *ctx, const char *project_id, json_t *body)
+static void handle_ingest(request_ctx *ctx, json_t *body)
 {
     json_t *errors = json_array();
     json_t *loc = json_pack("[s]", "body");
@@ -397,14 +454,14 @@ static void handle_ingest(request_ctx *ctx, const char *project_id, json_t *body
         return;
     }
     json_decref(errors);
-    prepare_row(row, project_id);
+    prepare_row(row, ctx->project_id);
     json_t *reply = json_pack("{s:s, s:O}", "status", "ok", "invocation_id", json_object_get(row, "invocation_id"));
     json_t *rows = json_array();
     json_array_append_new(rows, row);
     defer_write(ctx, rows, reply);
 }
 
-static void handle_ingest_batch(request_ctx *ctx, const char *project_id, json_t *body)
+static void handle_ingest_batch(request_ctx *ctx, json_t *body)
 {
     json_t *errors = json_array();
     json_t *items = csa_validate_batch_envelope(body, errors);
@@ -425,7 +482,7 @@ static void handle_ingest_batch(request_ctx *ctx, const char *project_id, json_t
         json_t *row = csa_validate_record(item, loc, item_errors, now);
         json_decref(loc);
         if (row) {
-            prepare_row(row, project_id);
+            prepare_row(row, ctx->project_id);
             json_array_append_new(rows, row);
             json_decref(item_errors);
         } else {
@@ -444,14 +501,308 @@ static void handle_ingest_batch(request_ctx *ctx, const char *project_id, json_t
     defer_write(ctx, rows, reply);
 }
 
+/* ---- queries (run on the executor) ---------------------------------------------------------- */
+
+typedef csa_status (*query_fn)(PGconn *conn, request_ctx *ctx, json_t **out);
+
+typedef struct query_job {
+    request_ctx *ctx;
+    query_fn fn;
+} query_job;
+
+static void run_query(void *arg)
+{
+    query_job *job = arg;
+    request_ctx *ctx = job->ctx;
+    PGconn *conn = csa_db_pool_acquire(g.pool, 5000);
+    if (!conn) {
+        ctx->status = CSA_ERR_UNAVAILABLE;
+        snprintf(ctx->detail, sizeof ctx->detail, "The database is unavailable; retry later.");
+        return;
+    }
+    json_t *out = NULL;
+    ctx->status = job->fn(conn, ctx, &out);
+    ctx->reply = out;
+    csa_db_pool_release(g.pool, conn, ctx->status == CSA_ERR_UNAVAILABLE);
+}
+
+static void query_done(void *arg)
+{
+    query_job *job = arg;
+    request_ctx *ctx = job->ctx;
+    free(job);
+    report_done(ctx);
+}
+
+static void finish_query(request_ctx *ctx)
+{
+    if (ctx->status == CSA_OK) {
+        json_t *reply = ctx->reply;
+        ctx->reply = NULL;
+        send_json(ctx, ctx->reply_status ? ctx->reply_status : 200, ctx->reply_status == 201 ? "Created" : "OK",
+                  reply);
+    } else {
+        send_error(ctx, ctx->status, ctx->detail, NULL);
+    }
+}
+
+static void defer_query(request_ctx *ctx, query_fn fn)
+{
+    query_job *job = malloc(sizeof *job);
+    ctx->finish = finish_query;
+    if (job) {
+        job->ctx = ctx;
+        job->fn = fn;
+        begin_wait(ctx);
+        if (csa_executor_submit(g.executor, run_query, query_done, job) == 0)
+            return;
+        atomic_fetch_sub(&g.inflight, 1);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+        free(job);
+    }
+    send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is overloaded; retry later.", NULL);
+    ctx_free(ctx);
+}
+
+static const char *arg_str(request_ctx *ctx, const char *name)
+{
+    json_t *v = json_object_get(ctx->args, name);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static csa_status q_list_functions(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    csa_list_params p = {(int)json_integer_value(json_object_get(ctx->args, "limit")), arg_str(ctx, "cursor"),
+                         arg_str(ctx, "name_prefix")};
+    return csa_query_list_functions(conn, ctx->project_id, &p, out, ctx->detail);
+}
+
+static csa_status q_function_detail(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_query_function_detail(conn, g.rules, ctx->project_id, ctx->path_id, arg_str(ctx, "from"),
+                                     arg_str(ctx, "to"), out, ctx->detail);
+}
+
+static csa_status q_list_keys(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_query_list_keys(conn, ctx->project_id, out, ctx->detail);
+}
+
+static csa_status q_create_key(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_query_create_key(conn, ctx->project_id, arg_str(ctx, "name"), out, ctx->detail);
+}
+
+static csa_status q_revoke_key(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_query_revoke_key(conn, ctx->project_id, ctx->path_id, json_is_true(json_object_get(ctx->args, "force")),
+                                out, ctx->detail);
+}
+
+static csa_status q_create_project(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_query_create_project(conn, arg_str(ctx, "name"), arg_str(ctx, "slug"), out, ctx->detail);
+}
+
+/* Parses the query string into a new object of name -> value (the last value of a repeated name
+ * wins). Returns NULL when it is malformed. */
+static json_t *query_params(struct evhttp_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    json_t *obj = json_object();
+    if (!q || !*q)
+        return obj;
+    struct evkeyvalq kv;
+    kv.tqh_first = NULL;
+    kv.tqh_last = &kv.tqh_first;
+    if (evhttp_parse_query_str(q, &kv) != 0) {
+        evhttp_clear_headers(&kv);
+        json_decref(obj);
+        return NULL;
+    }
+    for (struct evkeyval *e = kv.tqh_first; e; e = e->next.tqe_next) {
+        json_t *v = json_string(e->value);
+        if (!v) { /* not UTF-8 */
+            evhttp_clear_headers(&kv);
+            json_decref(obj);
+            return NULL;
+        }
+        json_object_set_new(obj, e->key, v);
+    }
+    evhttp_clear_headers(&kv);
+    return obj;
+}
+
+static int hex_decode(const char *in, char *out, size_t out_size)
+{
+    size_t n = strlen(in);
+    if (n % 2 || n / 2 >= out_size || n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i += 2) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = in[i + (size_t)k];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return -1;
+            v = v * 16 + d;
+        }
+        if (v == 0)
+            return -1;
+        out[i / 2] = (char)v;
+    }
+    out[n / 2] = '\0';
+    return 0;
+}
+
+static void handle_list_functions(request_ctx *ctx, json_t *body)
+{
+    const char *limit = arg_str(ctx, "limit");
+    long n = 50;
+    if (limit) {
+        char *end;
+        n = strtol(limit, &end, 10);
+        if (!*limit || *end || n < 1 || n > 200) {
+            send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
+                       query_error("limit", "Input should be an integer from 1 to 200", "int_parsing"));
+            ctx_free(ctx);
+            return;
+        }
+    }
+    json_object_set_new(ctx->args, "limit", json_integer(n));
+    const char *cursor = arg_str(ctx, "cursor");
+    if (cursor) {
+        char name[512];
+        if (hex_decode(cursor, name, sizeof name) < 0 || !json_string(name)) {
+            send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
+                       query_error("cursor", "Not a cursor returned by this endpoint", "value_error"));
+            ctx_free(ctx);
+            return;
+        }
+        json_object_set_new(ctx->args, "cursor", json_string(name));
+    }
+    const char *prefix = arg_str(ctx, "name_prefix");
+    if (prefix && (!*prefix || strlen(prefix) > 255))
+        json_object_del(ctx->args, "name_prefix");
+    defer_query(ctx, q_list_functions);
+}
+
+static void handle_function_detail(request_ctx *ctx, json_t *body)
+{
+    static const char *const names[] = {"from", "to"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = arg_str(ctx, names[i]);
+        double epoch;
+        if (v && csa_parse_rfc3339(v, &epoch) != 0) {
+            send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
+                       query_error(names[i], "Input should be an RFC 3339 date-time with a time zone",
+                                   "datetime_format"));
+            ctx_free(ctx);
+            return;
+        }
+    }
+    defer_query(ctx, q_function_detail);
+}
+
+static void handle_list_keys(request_ctx *ctx, json_t *body) { defer_query(ctx, q_list_keys); }
+
+static void handle_create_key(request_ctx *ctx, json_t *body)
+{
+    json_t *name = body ? json_object_get(body, "name") : NULL;
+    if (body && !json_is_object(body)) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
+                   json_pack("[{s:[s], s:s, s:s}]", "loc", "body", "msg", "Input should be an object", "type", "model_type"));
+        ctx_free(ctx);
+        return;
+    }
+    if (name && !json_is_null(name) &&
+        (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 255)) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
+                   json_pack("[{s:[s,s], s:s, s:s}]", "loc", "body", "name", "msg",
+                             "Input should be a string of 1 to 255 characters", "type", "string_type"));
+        ctx_free(ctx);
+        return;
+    }
+    if (json_is_string(name))
+        json_object_set(ctx->args, "name", name);
+    ctx->reply_status = 201;
+    defer_query(ctx, q_create_key);
+}
+
+static void handle_revoke_key(request_ctx *ctx, json_t *body)
+{
+    const char *force = arg_str(ctx, "force");
+    json_object_set_new(ctx->args, "force", json_boolean(force && strcmp(force, "true") == 0));
+    defer_query(ctx, q_revoke_key);
+}
+
+static void handle_create_project(request_ctx *ctx, json_t *body)
+{
+    json_t *errors = json_array();
+    json_t *name = json_object_get(body, "name"), *slug = json_object_get(body, "slug");
+    if (!json_is_object(body))
+        json_array_append_new(errors, json_pack("{s:[s], s:s, s:s}", "loc", "body", "msg", "Input should be an object",
+                                                "type", "model_type"));
+    else if (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 255)
+        json_array_append_new(errors, json_pack("{s:[s,s], s:s, s:s}", "loc", "body", "name", "msg",
+                                                "Input should be a string of 1 to 255 characters", "type",
+                                                "string_type"));
+    if (json_is_object(body)) {
+        const char *s = json_is_string(slug) ? json_string_value(slug) : "";
+        int ok = *s && strlen(s) <= 100;
+        for (const char *c = s; *c && ok; c++)
+            ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_';
+        if (!ok)
+            json_array_append_new(errors, json_pack("{s:[s,s], s:s, s:s}", "loc", "body", "slug", "msg",
+                                                    "Input should be 1 to 100 characters of a-z, 0-9, - and _", "type",
+                                                    "string_pattern_mismatch"));
+    }
+    if (json_array_size(errors) > 0) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", errors);
+        ctx_free(ctx);
+        return;
+    }
+    json_decref(errors);
+    json_object_set(ctx->args, "name", name);
+    json_object_set(ctx->args, "slug", slug);
+    ctx->reply_status = 201;
+    defer_query(ctx, q_create_project);
+}
+
+static void handle_health(request_ctx *ctx, json_t *body)
+{
+    char ts[40];
+    csa_format_now(ts, sizeof ts);
+    int ok = 0;
+    PGconn *conn = csa_db_pool_acquire(g.pool, 1000);
+    if (conn) {
+        PGresult *res = PQexec(conn, "SELECT 1");
+        ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        csa_db_pool_release(g.pool, conn, !ok);
+    }
+    json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "status", ok ? "healthy" : "unhealthy", "version", CSA_VERSION,
+                            "timestamp", ts, "database", ok ? "ok" : "unreachable");
+    send_json(ctx, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", out);
+    ctx_free(ctx);
+}
+
 /* ---- routing ------------------------------------------------------------------------------- */
 
-#define ROUTE_AUTH 1u       /* needs X-API-Key */
-#define ROUTE_JSON_BODY 2u  /* body parsed as JSON before the handler */
-#define ROUTE_BATCH_LIMIT 4u /* body limit MAX_BODY_BATCH instead of MAX_BODY_SINGLE */
+typedef void (*handler_fn)(request_ctx *ctx, json_t *body);
+
+#define ROUTE_AUTH 1u          /* needs X-API-Key */
+#define ROUTE_JSON_BODY 2u     /* body parsed as JSON before the handler */
+#define ROUTE_BATCH_LIMIT 4u   /* body limit MAX_BODY_BATCH instead of MAX_BODY_SINGLE */
+#define ROUTE_ID 8u            /* path ends in /{id} */
+#define ROUTE_RATE_INGEST 16u  /* counts against the ingest limit */
+#define ROUTE_RATE_QUERY 32u   /* counts against the query limit */
+#define ROUTE_ADMIN 64u        /* needs the APP_SECRET_KEY bearer token */
+#define ROUTE_BODY_OPTIONAL 128u
 
 typedef struct route {
-    const char *path;
+    const char *path; /* for ROUTE_ID: the prefix before the id, ending in '/' */
     enum evhttp_cmd_type method;
     handler_fn handler;
     unsigned flags;
@@ -459,20 +810,69 @@ typedef struct route {
 
 static const route routes[] = {
     {"/api/v1/health", EVHTTP_REQ_GET, handle_health, 0},
-    {"/api/v1/ingest", EVHTTP_REQ_POST, handle_ingest, ROUTE_AUTH | ROUTE_JSON_BODY},
+    {"/api/v1/ingest", EVHTTP_REQ_POST, handle_ingest, ROUTE_AUTH | ROUTE_JSON_BODY | ROUTE_RATE_INGEST},
     {"/api/v1/ingest/batch", EVHTTP_REQ_POST, handle_ingest_batch,
-     ROUTE_AUTH | ROUTE_JSON_BODY | ROUTE_BATCH_LIMIT},
+     ROUTE_AUTH | ROUTE_JSON_BODY | ROUTE_BATCH_LIMIT | ROUTE_RATE_INGEST},
+    {"/api/v1/functions", EVHTTP_REQ_GET, handle_list_functions, ROUTE_AUTH | ROUTE_RATE_QUERY},
+    {"/api/v1/functions/", EVHTTP_REQ_GET, handle_function_detail, ROUTE_AUTH | ROUTE_RATE_QUERY | ROUTE_ID},
+    {"/api/v1/api-keys", EVHTTP_REQ_GET, handle_list_keys, ROUTE_AUTH | ROUTE_RATE_QUERY},
+    {"/api/v1/api-keys", EVHTTP_REQ_POST, handle_create_key,
+     ROUTE_AUTH | ROUTE_RATE_QUERY | ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL},
+    {"/api/v1/api-keys/", EVHTTP_REQ_DELETE, handle_revoke_key, ROUTE_AUTH | ROUTE_RATE_QUERY | ROUTE_ID},
+    {"/api/v1/projects", EVHTTP_REQ_POST, handle_create_project, ROUTE_ADMIN | ROUTE_JSON_BODY},
 };
+
+/* Does `path` match route r? For ROUTE_ID routes, copies the id segment into id. */
+static int route_matches(const route *r, const char *path, char *id, size_t id_size)
+{
+    if (!(r->flags & ROUTE_ID))
+        return strcmp(r->path, path) == 0;
+    size_t n = strlen(r->path);
+    if (strncmp(r->path, path, n) != 0)
+        return 0;
+    const char *rest = path + n;
+    if (!*rest || strchr(rest, '/'))
+        return 0;
+    snprintf(id, id_size, "%s", rest); /* longer ids are cut and then fail the UUID check */
+    return 1;
+}
 
 static int content_type_is_json(const char *ct)
 {
     if (!ct)
-        return 1; /* absent: assume JSON, as curl -d users expect */
+        return 1; /* absent: assume JSON */
     size_t n = strcspn(ct, ";");
     while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;
     return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
            (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+/* APP_SECRET_KEY must be set and at least 32 characters for the admin endpoint to exist. */
+static int admin_enabled(void) { return strlen(g.cfg->app_secret_key) >= 32; }
+
+static int admin_token_ok(struct evhttp_request *req)
+{
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    /* compare digests in constant time, so neither content nor length leaks through timing */
+    unsigned char a[crypto_hash_sha256_BYTES], b[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(a, (const unsigned char *)auth + 7, strlen(auth + 7));
+    crypto_hash_sha256(b, (const unsigned char *)g.cfg->app_secret_key, strlen(g.cfg->app_secret_key));
+    return sodium_memcmp(a, b, sizeof a) == 0;
+}
+
+static void preflight(request_ctx *ctx)
+{
+    struct evhttp_request *req = ctx->req;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    if (cors_origin(req)) {
+        evhttp_add_header(out, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+        evhttp_add_header(out, "Access-Control-Allow-Headers", "Content-Type, X-API-Key, Authorization");
+        evhttp_add_header(out, "Access-Control-Max-Age", "600");
+    }
+    send_json(ctx, 204, "No Content", NULL);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -504,37 +904,40 @@ static void on_request(struct evhttp_request *req, void *arg)
 
     const route *r = NULL;
     int path_known = 0;
-    char allow[64] = "";
+    char allow[96] = "";
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(routes[i].path, path) != 0)
+        if (!route_matches(&routes[i], path, ctx->path_id, sizeof ctx->path_id))
             continue;
         path_known = 1;
         snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", allow[0] ? ", " : "",
                  method_name(routes[i].method));
-        if (routes[i].method == method)
+        if (routes[i].method == method && !r)
             r = &routes[i];
     }
+    json_t *body = NULL;
     if (!path_known) {
         send_error(ctx, CSA_ERR_NOT_FOUND, "Not found", NULL);
         goto done;
     }
+    if (!r && method == EVHTTP_REQ_OPTIONS) {
+        preflight(ctx);
+        goto done;
+    }
     if (!r) {
-        if (ctx->req)
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-        char detail[128];
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+        char detail[160];
         snprintf(detail, sizeof detail, "Method %s is not allowed here; allowed: %s", ctx->method, allow);
         send_error(ctx, CSA_ERR_METHOD, detail, NULL);
         goto done;
     }
-    if (atomic_load(&g.stopping) && (r->flags & ROUTE_JSON_BODY)) {
-        send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is shutting down; nothing was stored. Retry.", NULL);
+    if (atomic_load(&g.stopping) && r->handler != handle_health) {
+        send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is shutting down; nothing was done. Retry.", NULL);
         goto done;
     }
 
-    json_t *body = NULL;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
     if (r->flags & ROUTE_JSON_BODY) {
-        struct evbuffer *in = evhttp_request_get_input_buffer(req);
-        size_t len = evbuffer_get_length(in);
         size_t limit = (r->flags & ROUTE_BATCH_LIMIT) ? w->cfg->max_body_batch : w->cfg->max_body_single;
         if (len > limit) {
             char detail[128];
@@ -548,10 +951,22 @@ static void on_request(struct evhttp_request *req, void *arg)
             goto done;
         }
     }
-    char project_id[CSA_UUID_LEN + 1] = "";
+    if (r->flags & ROUTE_ADMIN) {
+        if (!admin_enabled()) {
+            send_error(ctx, CSA_ERR_FORBIDDEN,
+                       "Project creation over the API is disabled: APP_SECRET_KEY is unset or shorter than 32 characters",
+                       NULL);
+            goto done;
+        }
+        if (!admin_token_ok(req)) {
+            send_error(ctx, CSA_ERR_AUTH, "Invalid or missing admin token (Authorization: Bearer APP_SECRET_KEY)", NULL);
+            goto done;
+        }
+    }
     if (r->flags & ROUTE_AUTH) {
         const char *key = evhttp_find_header(evhttp_request_get_input_headers(req), "X-API-Key");
-        csa_status st = csa_keycache_authenticate(g.keys, g.pool, key, project_id);
+        char key_hash[CSA_HASH_HEX_LEN + 1];
+        csa_status st = csa_keycache_authenticate(g.keys, g.pool, key, ctx->project_id, key_hash);
         if (st == CSA_ERR_UNAVAILABLE) {
             send_error(ctx, st, "The database is unavailable; retry later.", NULL);
             goto done;
@@ -560,10 +975,20 @@ static void on_request(struct evhttp_request *req, void *arg)
             send_error(ctx, CSA_ERR_AUTH, "Invalid or missing API key", NULL);
             goto done;
         }
+        if (r->flags & (ROUTE_RATE_INGEST | ROUTE_RATE_QUERY)) {
+            ctx->rate = csa_ratelimit_hit(g.limits, key_hash,
+                                          (r->flags & ROUTE_RATE_INGEST) ? CSA_RATE_INGEST : CSA_RATE_QUERY, time(NULL));
+            ctx->has_rate = 1;
+            if (!ctx->rate.allowed) {
+                char detail[160];
+                snprintf(detail, sizeof detail, "Rate limit of %ld requests per %d s exceeded; retry in %ld s",
+                         ctx->rate.limit, g.cfg->rate_limit_window_s, ctx->rate.reset_s);
+                send_error(ctx, CSA_ERR_RATE_LIMIT, detail, NULL);
+                goto done;
+            }
+        }
     }
-    if (r->flags & ROUTE_JSON_BODY) {
-        struct evbuffer *in = evhttp_request_get_input_buffer(req);
-        size_t len = evbuffer_get_length(in);
+    if ((r->flags & ROUTE_JSON_BODY) && !(len == 0 && (r->flags & ROUTE_BODY_OPTIONAL))) {
         const char *data = len ? (const char *)evbuffer_pullup(in, -1) : "";
         char why[256];
         body = csa_json_parse(data, len, why, sizeof why);
@@ -575,10 +1000,16 @@ static void on_request(struct evhttp_request *req, void *arg)
             goto done;
         }
     }
-    r->handler(ctx, project_id, body); /* the handler owns ctx from here */
+    ctx->args = query_params(req);
+    if (!ctx->args) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Malformed query string", NULL);
+        goto done;
+    }
+    r->handler(ctx, body); /* the handler owns ctx from here */
     json_decref(body);
     return;
 done:
+    json_decref(body);
     ctx_free(ctx);
 }
 
@@ -663,7 +1094,7 @@ static int worker_init(worker *w, int index, const csa_config *cfg, char *err, s
     struct timeval tv = {0, SWEEP_INTERVAL_MS * 1000};
     event_add(w->sweep, &tv);
     w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
-    w->done_ev = event_new(w->base, -1, 0, on_writes_reported, w);
+    w->done_ev = event_new(w->base, -1, 0, on_work_reported, w);
     pthread_mutex_init(&w->done_lock, NULL);
     return 0;
 }
@@ -704,13 +1135,20 @@ int csa_server_run(const csa_config *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    g.rules = csa_rules_load(cfg->rules_file, err, sizeof err);
+    if (!g.rules) {
+        fprintf(stderr, "coldstartd: rule file error: %s\n", err);
+        return 2;
+    }
     g.pool = csa_db_pool_create(cfg->database_url, cfg->database_pool_size);
+    g.limits = csa_ratelimit_create(cfg->rate_limit_ingest, cfg->rate_limit_query, cfg->rate_limit_window_s, 65536);
+    g.executor = csa_executor_start(cfg->query_threads, 1000);
     g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
     g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max,
                                 cfg->writer_batch_max * 50);
     g.nworkers = cfg->workers;
     g.workers = calloc((size_t)g.nworkers, sizeof *g.workers);
-    if (!g.pool || !g.keys || !g.writer || !g.workers) {
+    if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor) {
         csa_logf(CSA_LOG_ERROR, "out of memory at start-up");
         goto out;
     }
@@ -753,6 +1191,8 @@ int csa_server_run(const csa_config *cfg)
     int left = atomic_load(&g.inflight);
     csa_writer_stop(g.writer); /* commits whatever is still queued */
     g.writer = NULL;
+    csa_executor_stop(g.executor);
+    g.executor = NULL;
     for (int i = 0; i < g.nworkers; i++)
         worker_cleanup(&g.workers[i]);
     if (left > 0)
@@ -761,6 +1201,9 @@ int csa_server_run(const csa_config *cfg)
     exit_code = 0;
 out:
     csa_writer_stop(g.writer);
+    csa_executor_stop(g.executor);
+    csa_ratelimit_destroy(g.limits);
+    csa_rules_free(g.rules);
     csa_keycache_destroy(g.keys);
     csa_db_pool_destroy(g.pool);
     free(g.workers);

@@ -141,3 +141,20 @@ Test(config, missing_env_file_is_fine)
     char err[256] = "";
     cr_expect_eq(csa_config_load(&cfg, "/nonexistent/.env", err, sizeof err), 0, "%s", err);
 }
+
+Test(config, cors_origins_json_array_and_comma_list)
+{
+    setenv("CORS_ORIGINS", "[\"http://localhost:3000\",\"https://app.coldstart.dev\"]", 1);
+    csa_config cfg;
+    char err[256] = "";
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(cfg.ncors, 2);
+    cr_expect_str_eq(cfg.cors[0], "http://localhost:3000");
+    cr_expect_str_eq(cfg.cors[1], "https://app.coldstart.dev");
+    setenv("CORS_ORIGINS", "http://a.example, https://b.example/", 1);
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(cfg.ncors, 2);
+    cr_expect_str_eq(cfg.cors[1], "https://b.example");
+    expect_bad("CORS_ORIGINS", "[\"http://ok\", 3]");
+    expect_bad("CORS_ORIGINS", "ftp://nope");
+}

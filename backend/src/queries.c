@@ -1,0 +1,473 @@
+/* queries.c: see queries.h. */
+#include "queries.h"
+
+#include "db.h"
+#include "keys.h"
+#include "log.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TS_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* A real cold start: the first invocation of an environment whose init delayed a request.
+ * Proactive and provisioned inits are reported on their own. */
+#define REAL_COLD "(i.cold_start AND coalesce(i.start_kind, 'cold') = 'cold')"
+
+int csa_is_uuid(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Logs a failed statement and says which status the client gets. */
+static csa_status db_failure(PGconn *conn, PGresult *res, const char *what, char *detail)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    msg[strcspn(msg, "\n")] = '\0';
+    csa_logf(CSA_LOG_ERROR, "%s failed: %s", what, msg);
+    if (csa_db_is_unavailable(conn, res)) {
+        snprintf(detail, CSA_DETAIL_MAX, "The database is unavailable; retry later.");
+        return CSA_ERR_UNAVAILABLE;
+    }
+    snprintf(detail, CSA_DETAIL_MAX, "The query failed.");
+    return CSA_ERR_INTERNAL;
+}
+
+/* Column value as JSON: NULL -> null; numbers rounded to 2 decimals when `number`. */
+static json_t *col_num(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    double v = strtod(PQgetvalue(res, row, col), NULL);
+    if (!isfinite(v))
+        return json_null();
+    double r = round(v * 100.0) / 100.0;
+    if (r == floor(r) && fabs(r) < 9e15)
+        return json_integer((json_int_t)r);
+    return json_real(r);
+}
+
+static json_t *col_int(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+static json_t *col_str(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    return json_string(PQgetvalue(res, row, col));
+}
+
+static void hex_encode(const char *in, char *out, size_t out_size)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && k + 2 < out_size; p++) {
+        out[k++] = digits[*p >> 4];
+        out[k++] = digits[*p & 15];
+    }
+    out[k] = '\0';
+}
+
+csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const csa_list_params *p, json_t **out,
+                                    char *detail)
+{
+    char limit_plus_one[16];
+    snprintf(limit_plus_one, sizeof limit_plus_one, "%d", p->limit + 1);
+    const char *params[] = {project_id, p->cursor, p->name_prefix, limit_plus_one};
+    PGresult *res = csa_db_exec(
+        conn,
+        "WITH page AS ("
+        "  SELECT id, function_name, runtime, region, memory_allocated_mb, first_seen_at, last_seen_at"
+        "  FROM functions"
+        "  WHERE project_id = $1"
+        "    AND ($2::text IS NULL OR function_name > $2::text)"
+        "    AND ($3::text IS NULL OR left(function_name, length($3::text)) = $3::text)"
+        "  ORDER BY function_name LIMIT $4::int)"
+        " SELECT p.id::text, p.function_name, p.runtime, p.region, p.memory_allocated_mb, " TS_UTC("p.first_seen_at")
+        ", " TS_UTC("p.last_seen_at") ","
+        "   s.total, s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned"
+        " FROM page p LEFT JOIN LATERAL ("
+        "   SELECT count(*) AS total,"
+        "     count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
+        "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
+        "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95_init,"
+        "     count(*) FILTER (WHERE i.cold_start AND i.start_kind = 'proactive') AS proactive,"
+        "     count(*) FILTER (WHERE i.cold_start AND i.start_kind = 'provisioned') AS provisioned"
+        "   FROM invocations i"
+        "   WHERE i.function_id = p.id AND i.project_id = $1 AND i.timestamp >= now() - interval '24 hours') s ON true"
+        " ORDER BY p.function_name",
+        4, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        csa_status st = db_failure(conn, res, "list functions", detail);
+        PQclear(res);
+        return st;
+    }
+    int rows = PQntuples(res);
+    int shown = rows > p->limit ? p->limit : rows;
+    json_t *list = json_array();
+    for (int r = 0; r < shown; r++) {
+        long long total = strtoll(PQgetvalue(res, r, 7), NULL, 10);
+        long long cold = strtoll(PQgetvalue(res, r, 8), NULL, 10);
+        double rate = total > 0 ? round((double)cold / (double)total * 10000.0) / 10000.0 : 0.0;
+        json_t *stats = json_object();
+        json_object_set_new(stats, "avg_init_duration_ms", col_num(res, r, 9));
+        json_object_set_new(stats, "p95_init_duration_ms", col_num(res, r, 10));
+        json_object_set_new(stats, "cold_start_rate", json_real(rate));
+        json_object_set_new(stats, "cold_starts_24h", json_integer(cold));
+        json_object_set_new(stats, "total_invocations_24h", json_integer(total));
+        json_object_set_new(stats, "proactive_starts_24h", col_int(res, r, 11));
+        json_object_set_new(stats, "provisioned_starts_24h", col_int(res, r, 12));
+        json_t *f = json_object();
+        json_object_set_new(f, "id", col_str(res, r, 0));
+        json_object_set_new(f, "function_name", col_str(res, r, 1));
+        json_object_set_new(f, "runtime", col_str(res, r, 2));
+        json_object_set_new(f, "region", col_str(res, r, 3));
+        json_object_set_new(f, "memory_allocated_mb", col_int(res, r, 4));
+        json_object_set_new(f, "first_seen_at", col_str(res, r, 5));
+        json_object_set_new(f, "last_seen_at", col_str(res, r, 6));
+        json_object_set_new(f, "cold_start_stats", stats);
+        json_array_append_new(list, f);
+    }
+    json_t *next = json_null();
+    if (rows > p->limit) {
+        char cursor[1024];
+        hex_encode(PQgetvalue(res, shown - 1, 1), cursor, sizeof cursor);
+        next = json_string(cursor);
+    }
+    PQclear(res);
+    *out = json_pack("{s:o, s:o}", "functions", list, "next_cursor", next);
+    return CSA_OK;
+}
+
+/* Collects "name" -> "version" from any objects in the SDK's module tree that carry both. */
+static void collect_versions(json_t *node, json_t *versions, int depth)
+{
+    if (!node || depth > 16)
+        return;
+    if (json_is_object(node)) {
+        json_t *name = json_object_get(node, "name");
+        if (!json_is_string(name))
+            name = json_object_get(node, "package");
+        json_t *version = json_object_get(node, "version");
+        if (json_is_string(name) && json_is_string(version))
+            json_object_set(versions, json_string_value(name), version);
+        const char *k;
+        json_t *v;
+        json_object_foreach(node, k, v) {
+            if (json_is_object(v) || json_is_array(v))
+                collect_versions(v, versions, depth + 1);
+        }
+    } else if (json_is_array(node)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(node, i, v) collect_versions(v, versions, depth + 1);
+    }
+}
+
+csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const char *project_id,
+                                     const char *function_id, const char *from, const char *to, json_t **out,
+                                     char *detail)
+{
+    if (!csa_is_uuid(function_id)) {
+        snprintf(detail, CSA_DETAIL_MAX, "Function not found");
+        return CSA_ERR_NOT_FOUND;
+    }
+    const char *p1[] = {function_id, project_id, from, to};
+    /* the function, the window, and its init statistics in one round trip */
+    PGresult *res = csa_db_exec(
+        conn,
+        "WITH w AS (SELECT coalesce($3::timestamptz, coalesce($4::timestamptz, now()) - interval '7 days') AS t0,"
+        "                  coalesce($4::timestamptz, now()) AS t1)"
+        " SELECT f.id::text, f.function_name, f.runtime, f.region, f.memory_allocated_mb, " TS_UTC("f.first_seen_at")
+        ", " TS_UTC("f.last_seen_at") ", " TS_UTC("w.t0") ", " TS_UTC("w.t1") ","
+        "   s.total, s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, s.avg_modules, (w.t0 < w.t1)"
+        " FROM functions f CROSS JOIN w LEFT JOIN LATERAL ("
+        "   SELECT count(*) AS total, count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
+        "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
+        "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50,"
+        "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95,"
+        "     percentile_cont(0.99) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p99,"
+        "     count(*) FILTER (WHERE i.cold_start AND i.start_kind = 'proactive') AS proactive,"
+        "     count(*) FILTER (WHERE i.cold_start AND i.start_kind = 'provisioned') AS provisioned,"
+        "     avg((SELECT sum(value::float8) FROM jsonb_each(i.module_timings)))"
+        "       FILTER (WHERE " REAL_COLD " AND i.init_duration_ms IS NOT NULL AND i.module_timings IS NOT NULL) AS avg_modules"
+        "   FROM invocations i"
+        "   WHERE i.function_id = f.id AND i.project_id = f.project_id"
+        "     AND i.timestamp >= w.t0 AND i.timestamp < w.t1) s ON true"
+        " WHERE f.id = $1::uuid AND f.project_id = $2::uuid",
+        4, p1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && strncmp(state, "22", 2) == 0) { /* a from/to PostgreSQL cannot read */
+            snprintf(detail, CSA_DETAIL_MAX, "from and to must be RFC 3339 date-times");
+            PQclear(res);
+            return CSA_ERR_VALIDATION;
+        }
+        csa_status st = db_failure(conn, res, "function detail", detail);
+        PQclear(res);
+        return st;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        snprintf(detail, CSA_DETAIL_MAX, "Function not found");
+        return CSA_ERR_NOT_FOUND;
+    }
+    if (strcmp(PQgetvalue(res, 0, 18), "t") != 0) {
+        PQclear(res);
+        snprintf(detail, CSA_DETAIL_MAX, "from must be earlier than to");
+        return CSA_ERR_VALIDATION;
+    }
+    json_t *body = json_object();
+    json_object_set_new(body, "id", col_str(res, 0, 0));
+    json_object_set_new(body, "function_name", col_str(res, 0, 1));
+    json_object_set_new(body, "runtime", col_str(res, 0, 2));
+    json_object_set_new(body, "region", col_str(res, 0, 3));
+    json_object_set_new(body, "memory_allocated_mb", col_int(res, 0, 4));
+    json_object_set_new(body, "first_seen_at", col_str(res, 0, 5));
+    json_object_set_new(body, "last_seen_at", col_str(res, 0, 6));
+    json_object_set_new(body, "window", json_pack("{s:o, s:o}", "from", col_str(res, 0, 7), "to", col_str(res, 0, 8)));
+    json_object_set_new(body, "invocations", col_int(res, 0, 9));
+    long long cold = strtoll(PQgetvalue(res, 0, 10), NULL, 10);
+    json_object_set_new(body, "cold_starts", json_integer(cold));
+    json_object_set_new(body, "proactive_starts", col_int(res, 0, 15));
+    json_object_set_new(body, "provisioned_starts", col_int(res, 0, 16));
+    json_object_set_new(body, "init_duration_ms",
+                        json_pack("{s:o, s:o, s:o, s:o}", "avg", col_num(res, 0, 11), "p50", col_num(res, 0, 12),
+                                  "p95", col_num(res, 0, 13), "p99", col_num(res, 0, 14)));
+    double avg_init = PQgetisnull(res, 0, 11) ? 0 : strtod(PQgetvalue(res, 0, 11), NULL);
+    double avg_modules = PQgetisnull(res, 0, 17) ? 0 : strtod(PQgetvalue(res, 0, 17), NULL);
+    json_object_set_new(body, "module_load_share",
+                        avg_init > 0 && avg_modules > 0 ? json_real(round(fmin(avg_modules / avg_init, 1.0) * 1000) / 1000)
+                                                        : json_null());
+    json_object_set_new(body, "percentiles", json_string("exact"));
+    char t0[64], t1[64];
+    snprintf(t0, sizeof t0, "%s", PQgetvalue(res, 0, 7));
+    snprintf(t1, sizeof t1, "%s", PQgetvalue(res, 0, 8));
+    double init_p50 = PQgetisnull(res, 0, 12) ? -1 : strtod(PQgetvalue(res, 0, 12), NULL);
+    PQclear(res);
+
+    /* per module self time over the window's real cold starts */
+    const char *p2[] = {function_id, project_id, t0, t1};
+    res = csa_db_exec(conn,
+                      "SELECT m.key, avg(m.value::float8),"
+                      "  percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value::float8),"
+                      "  percentile_cont(0.95) WITHIN GROUP (ORDER BY m.value::float8),"
+                      "  percentile_cont(0.99) WITHIN GROUP (ORDER BY m.value::float8),"
+                      "  count(*)"
+                      " FROM invocations i, jsonb_each(i.module_timings) m"
+                      " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND " REAL_COLD
+                      "   AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
+                      "   AND jsonb_typeof(m.value) = 'number'"
+                      " GROUP BY m.key ORDER BY 2 DESC, 1 LIMIT 200",
+                      4, p2);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        json_decref(body);
+        csa_status st = db_failure(conn, res, "module breakdown", detail);
+        PQclear(res);
+        return st;
+    }
+    json_t *breakdown = json_object();
+    json_t *modules_for_rules = json_object();
+    double module_p50_sum = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        long long seen = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+        double seen_in = cold > 0 ? round((double)seen / (double)cold * 1000) / 1000 : 0;
+        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:f, s:I}", "avg_load_time_ms", col_num(res, r, 1), "p50_ms",
+                              col_num(res, r, 2), "p95_ms", col_num(res, r, 3), "p99_ms", col_num(res, r, 4),
+                              "seen_in", seen_in, "samples", (json_int_t)seen);
+        json_object_set_new(breakdown, PQgetvalue(res, r, 0), m);
+        json_object_set(modules_for_rules, PQgetvalue(res, r, 0), m);
+        module_p50_sum += strtod(PQgetvalue(res, r, 2), NULL);
+    }
+    PQclear(res);
+    json_object_set_new(body, "module_breakdown", breakdown);
+
+    /* the newest module tree an SDK sent in the window */
+    res = csa_db_exec(conn,
+                      "SELECT i.module_tree FROM invocations i"
+                      " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.module_tree IS NOT NULL"
+                      "   AND i.cold_start AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
+                      " ORDER BY i.timestamp DESC LIMIT 1",
+                      4, p2);
+    json_t *tree = json_null();
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        json_error_t jerr;
+        json_t *t = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
+        if (t)
+            tree = t;
+    }
+    PQclear(res);
+    json_t *versions = json_object();
+    collect_versions(tree, versions, 0);
+    const char *name;
+    json_t *m;
+    json_object_foreach(modules_for_rules, name, m) {
+        json_t *v = json_object_get(versions, name);
+        json_object_set(m, "version", v ? v : json_null());
+    }
+    json_decref(versions);
+    json_object_set_new(body, "module_tree", tree);
+
+    json_t *context = json_pack("{s:o, s:f, s:I}", "init_p50_ms", init_p50 >= 0 ? json_real(init_p50) : json_null(),
+                                "module_load_p50_ms", module_p50_sum, "cold_starts", (json_int_t)cold);
+    json_t *recs = rules ? csa_rules_recommend(rules, modules_for_rules, context) : json_array();
+    json_decref(context);
+    json_decref(modules_for_rules);
+    json_object_set_new(body, "recommendations", recs ? recs : json_array());
+    *out = body;
+    return CSA_OK;
+}
+
+csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **out, char *detail)
+{
+    const char *params[] = {project_id};
+    PGresult *res = csa_db_exec(conn,
+                                "SELECT id::text, key_prefix, name, is_active, " TS_UTC("created_at") ", " TS_UTC(
+                                    "last_used_at") " FROM api_keys WHERE project_id = $1 ORDER BY created_at, id",
+                                1, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        csa_status st = db_failure(conn, res, "list keys", detail);
+        PQclear(res);
+        return st;
+    }
+    json_t *list = json_array();
+    for (int r = 0; r < PQntuples(res); r++) {
+        json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:b, s:o, s:o}", "id", col_str(res, r, 0), "key_prefix",
+                                              col_str(res, r, 1), "name", col_str(res, r, 2), "is_active",
+                                              strcmp(PQgetvalue(res, r, 3), "t") == 0, "created_at",
+                                              col_str(res, r, 4), "last_used_at", col_str(res, r, 5)));
+    }
+    PQclear(res);
+    *out = json_pack("{s:o}", "api_keys", list);
+    return CSA_OK;
+}
+
+/* Inserts a key and returns its public description plus the key itself (shown once). */
+static csa_status insert_key(PGconn *conn, const char *project_id, const char *name, json_t **out, char *detail)
+{
+    char key[CSA_KEY_LEN + 1], hash[CSA_HASH_HEX_LEN + 1], prefix[CSA_KEY_PREFIX_LEN + 1];
+    csa_key_generate(key);
+    csa_key_hash(key, hash);
+    memcpy(prefix, key, CSA_KEY_PREFIX_LEN);
+    prefix[CSA_KEY_PREFIX_LEN] = '\0';
+    const char *params[] = {project_id, hash, prefix, name};
+    PGresult *res = csa_db_exec(conn,
+                                "INSERT INTO api_keys (project_id, key_hash, key_prefix, name) VALUES ($1, $2, $3, $4)"
+                                " RETURNING id::text, " TS_UTC("created_at"),
+                                4, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        csa_status st = db_failure(conn, res, "create key", detail);
+        PQclear(res);
+        return st;
+    }
+    *out = json_pack("{s:o, s:s, s:s, s:o, s:b, s:o}", "id", col_str(res, 0, 0), "key", key, "key_prefix", prefix,
+                     "name", name ? json_string(name) : json_null(), "is_active", 1, "created_at", col_str(res, 0, 1));
+    PQclear(res);
+    return CSA_OK;
+}
+
+csa_status csa_query_create_key(PGconn *conn, const char *project_id, const char *name, json_t **out, char *detail)
+{
+    return insert_key(conn, project_id, name, out, detail);
+}
+
+csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char *key_id, int force, json_t **out,
+                                char *detail)
+{
+    if (!csa_is_uuid(key_id)) {
+        snprintf(detail, CSA_DETAIL_MAX, "API key not found");
+        return CSA_ERR_NOT_FOUND;
+    }
+    const char *params[] = {key_id, project_id, force ? "t" : "f"};
+    /* one statement: the last-active-key check and the update cannot race with another revoke
+     * of the same project's keys (the project row is locked for the statement) */
+    PGresult *res = csa_db_exec(
+        conn,
+        "WITH p AS (SELECT id FROM projects WHERE id = $2::uuid FOR UPDATE),"
+        " k AS (SELECT a.id, a.is_active FROM api_keys a JOIN p ON a.project_id = p.id WHERE a.id = $1::uuid),"
+        " others AS (SELECT count(*) AS n FROM api_keys a JOIN p ON a.project_id = p.id"
+        "            WHERE a.is_active AND a.id <> $1::uuid),"
+        " upd AS (UPDATE api_keys a SET is_active = false FROM k, others"
+        "         WHERE a.id = k.id AND (others.n > 0 OR $3::bool OR NOT k.is_active) RETURNING a.id)"
+        " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM upd), (SELECT n FROM others),"
+        "        (SELECT key_prefix FROM api_keys WHERE id = $1::uuid AND project_id = $2::uuid)",
+        3, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        csa_status st = db_failure(conn, res, "revoke key", detail);
+        PQclear(res);
+        return st;
+    }
+    int found = atoi(PQgetvalue(res, 0, 0)), updated = atoi(PQgetvalue(res, 0, 1));
+    if (!found) {
+        PQclear(res);
+        snprintf(detail, CSA_DETAIL_MAX, "API key not found");
+        return CSA_ERR_NOT_FOUND;
+    }
+    if (!updated) {
+        PQclear(res);
+        snprintf(detail, CSA_DETAIL_MAX,
+                 "This is the project's last active API key; revoking it locks the project out. Add ?force=true to do it anyway.");
+        return CSA_ERR_CONFLICT;
+    }
+    *out = json_pack("{s:s, s:o, s:b}", "id", key_id, "key_prefix", col_str(res, 0, 3), "is_active", 0);
+    PQclear(res);
+    return CSA_OK;
+}
+
+csa_status csa_query_create_project(PGconn *conn, const char *name, const char *slug, json_t **out, char *detail)
+{
+    PGresult *res = PQexec(conn, "BEGIN");
+    PQclear(res);
+    const char *params[] = {name, slug};
+    res = csa_db_exec(conn, "INSERT INTO projects (name, slug) VALUES ($1, $2) RETURNING id::text", 2, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        csa_status st;
+        if (state && strcmp(state, "23505") == 0) {
+            snprintf(detail, CSA_DETAIL_MAX, "A project with this slug already exists");
+            st = CSA_ERR_CONFLICT;
+        } else {
+            st = db_failure(conn, res, "create project", detail);
+        }
+        PQclear(res);
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return st;
+    }
+    char project_id[CSA_UUID_LEN + 1];
+    snprintf(project_id, sizeof project_id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    json_t *key = NULL;
+    csa_status st = insert_key(conn, project_id, "default", &key, detail);
+    if (st == CSA_OK) {
+        res = PQexec(conn, "COMMIT");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            st = db_failure(conn, res, "create project", detail);
+        PQclear(res);
+    } else {
+        PQclear(PQexec(conn, "ROLLBACK"));
+    }
+    if (st != CSA_OK) {
+        json_decref(key);
+        return st;
+    }
+    *out = json_pack("{s:s, s:s, s:s, s:o}", "id", project_id, "name", name, "slug", slug, "api_key", key);
+    return CSA_OK;
+}

@@ -1,0 +1,50 @@
+/*
+ * queries.h: the read API and key management, as functions of a database connection. Each takes
+ * the caller's project id (from its API key) and filters by it in SQL, so no query can see
+ * another project's rows. Each returns CSA_OK with a new JSON body in *out, or an error status
+ * with a short client-facing message in detail (database messages go to the log only).
+ */
+#ifndef CSA_QUERIES_H
+#define CSA_QUERIES_H
+
+#include "error.h"
+#include "rules.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#define CSA_DETAIL_MAX 256
+
+typedef struct csa_list_params {
+    int limit;               /* 1..200 */
+    const char *cursor;      /* opaque, from a previous page's next_cursor; NULL for the first */
+    const char *name_prefix; /* NULL for all */
+} csa_list_params;
+
+/* GET /api/v1/functions */
+csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const csa_list_params *params,
+                                    json_t **out, char *detail);
+
+/* GET /api/v1/functions/{id}; from/to are RFC 3339 strings or NULL (default: the last 7 days).
+ * A malformed id, an unknown id and another project's id all give CSA_ERR_NOT_FOUND. */
+csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const char *project_id,
+                                     const char *function_id, const char *from, const char *to, json_t **out,
+                                     char *detail);
+
+/* GET /api/v1/api-keys */
+csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **out, char *detail);
+/* POST /api/v1/api-keys: name may be NULL. The new key is in the body, once. */
+csa_status csa_query_create_key(PGconn *conn, const char *project_id, const char *name, json_t **out,
+                                char *detail);
+/* DELETE /api/v1/api-keys/{id}: refuses to revoke the project's last active key unless force. */
+csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char *key_id, int force,
+                                json_t **out, char *detail);
+/* POST /api/v1/projects (admin): creates a project and its first key. */
+csa_status csa_query_create_project(PGconn *conn, const char *name, const char *slug, json_t **out,
+                                    char *detail);
+
+/* 1 if s is a canonical UUID (8-4-4-4-12 hex digits). */
+int csa_is_uuid(const char *s);
+
+#endif
