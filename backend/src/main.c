@@ -5,6 +5,7 @@
 #include "keys.h"
 #include "log.h"
 #include "migrate.h"
+#include "report.h"
 #include "server.h"
 
 #include <ctype.h>
@@ -28,6 +29,9 @@ static const char USAGE[] =
     "  create-key --project SLUG [--name NAME]\n"
     "                                        create another API key for a project\n"
     "  revoke-key --prefix csa_xxxx          deactivate the key(s) with this 8-character prefix\n"
+    "  report [--project SLUG] [--function NAME] [--json]\n"
+    "                                        print functions and one function's module breakdown\n"
+    "                                        and recommendations\n"
     "  version                               print the version\n"
     "  --help                                show this help\n"
     "\n"
@@ -61,8 +65,8 @@ static int check_options(int argc, char **argv, const char *const *known)
             size_t n = strlen(*k);
             if (strncmp(argv[i], *k, n) == 0 && (argv[i][n] == '\0' || argv[i][n] == '=')) {
                 ok = 1;
-                if (argv[i][n] == '\0')
-                    i++; /* skip the value */
+                if (argv[i][n] == '\0' && strcmp(*k, "--json") != 0)
+                    i++; /* skip the value; --json is the one flag without one */
             }
         }
         if (!ok) {
@@ -283,7 +287,7 @@ int main(int argc, char **argv)
         printf("coldstartd %s\n", CSA_VERSION);
         return 0;
     }
-    static const char *const commands[] = {"serve", "migrate", "create-project", "create-key", "revoke-key", NULL};
+    static const char *const commands[] = {"serve", "migrate", "create-project", "create-key", "revoke-key", "report", NULL};
     int known = 0;
     for (const char *const *c = commands; *c; c++)
         known |= strcmp(cmd, *c) == 0;
@@ -317,5 +321,14 @@ int main(int argc, char **argv)
         return cmd_create_project(&cfg, argc, argv);
     if (strcmp(cmd, "create-key") == 0)
         return cmd_create_key(&cfg, argc, argv);
+    if (strcmp(cmd, "report") == 0) {
+        static const char *const known[] = {"--project", "--function", "--json", NULL};
+        if (check_options(argc, argv, known) < 0)
+            return EXIT_USAGE;
+        int as_json = 0;
+        for (int i = 2; i < argc; i++)
+            as_json |= strcmp(argv[i], "--json") == 0;
+        return csa_report(&cfg, option(argc, argv, "--project"), option(argc, argv, "--function"), as_json);
+    }
     return cmd_revoke_key(&cfg, argc, argv);
 }
