@@ -35,7 +35,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure
 export COLDSTARTD=$root/backend/build/coldstartd
 for suite in tests/grafana/run.sh tests/deploy/run.sh; do
-  [ -x "$suite" ] && run_suite "$suite" "$suite"
+  if [ -x "$suite" ]; then run_suite "$suite" "$suite"; fi
 done
 if [ -f sdk/package.json ]; then
   run_suite "sdk" bash -c "cd sdk && npm ci --no-audit --no-fund && npm test"
