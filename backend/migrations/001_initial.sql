@@ -3,8 +3,11 @@
 -- Changes from the spec's schema, and why:
 --  * invocations.project_id: every invocation carries its project so that the table can later be
 --    distributed by project (Citus) and so tenant filters need no join.
---  * invocations' primary key is (id, timestamp): a partitioned table's primary key must include
---    the partition key, so the table is ready for monthly partitions by timestamp.
+--  * invocations is partitioned by month on timestamp (declarative partitioning); its primary key
+--    is (id, timestamp) because a partitioned table's keys must include the partition key.
+--    Rows outside every monthly partition land in invocations_default. csa_ensure_partitions()
+--    (below) creates the coming months' partitions and is called by `coldstartd migrate`,
+--    `coldstartd maintain` and hourly by the server; csa_drop_partitions_before() applies retention.
 --  * UNIQUE (function_id, invocation_id, timestamp): makes ingest idempotent. A retried send carries
 --    the same invocation_id and timestamp and is ignored by ON CONFLICT DO NOTHING.
 --  * functions.region is filled from the payload's optional "region".
@@ -93,9 +96,63 @@ CREATE TABLE invocations (
 
     PRIMARY KEY (id, timestamp),
     UNIQUE (function_id, invocation_id, timestamp)
-);
+) PARTITION BY RANGE (timestamp);
+
+CREATE TABLE invocations_default PARTITION OF invocations DEFAULT;
 
 CREATE INDEX idx_invocations_timestamp ON invocations(timestamp);
 CREATE INDEX idx_invocations_cold_start ON invocations(cold_start);
 CREATE INDEX idx_invocations_function_timestamp ON invocations(function_id, timestamp DESC);
 CREATE INDEX idx_invocations_project_timestamp ON invocations(project_id, timestamp DESC);
+
+-- Monthly partitions: invocations_yYYYYmMM holds [first of the month, first of the next) in UTC.
+-- Creates the partitions from `months_back` months ago to `months_ahead` months ahead that do not
+-- exist yet. Rows of such a month already sitting in the default partition are moved into the new
+-- partition in the same transaction, so creating a partition late never fails or loses rows.
+-- Returns the number of partitions created.
+CREATE FUNCTION csa_ensure_partitions(months_back int DEFAULT 1, months_ahead int DEFAULT 2)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    m date;
+    lo timestamptz;
+    hi timestamptz;
+    part text;
+    created int := 0;
+BEGIN
+    FOR i IN -months_back .. months_ahead LOOP
+        m := (date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i))::date;
+        part := format('invocations_y%sm%s', to_char(m, 'YYYY'), to_char(m, 'MM'));
+        CONTINUE WHEN to_regclass(part) IS NOT NULL;
+        lo := (m::timestamp AT TIME ZONE 'UTC');
+        hi := ((m + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+        EXECUTE format('CREATE TABLE %I (LIKE invocations INCLUDING DEFAULTS)', part);
+        EXECUTE format('WITH moved AS (DELETE FROM invocations_default WHERE "timestamp" >= $1 AND "timestamp" < $2 RETURNING *)
+                        INSERT INTO %I SELECT * FROM moved', part) USING lo, hi;
+        EXECUTE format('ALTER TABLE invocations ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
+        created := created + 1;
+    END LOOP;
+    RETURN created;
+END $$;
+
+-- Retention: drops the monthly partitions that end before `cutoff`. Returns how many.
+CREATE FUNCTION csa_drop_partitions_before(cutoff timestamptz)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    part record;
+    dropped int := 0;
+BEGIN
+    FOR part IN
+        SELECT c.relname
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'invocations'::regclass AND c.relname ~ '^invocations_y[0-9]{4}m[0-9]{2}$'
+    LOOP
+        IF (to_date(substr(part.relname, 14, 4) || substr(part.relname, 19, 2), 'YYYYMM') + interval '1 month')
+               ::timestamp AT TIME ZONE 'UTC' <= cutoff THEN
+            EXECUTE format('DROP TABLE %I', part.relname);
+            dropped := dropped + 1;
+        END IF;
+    END LOOP;
+    RETURN dropped;
+END $$;
+
+SELECT csa_ensure_partitions(1, 2);

@@ -37,6 +37,7 @@ static const int_setting int_settings[] = {
     {"RATE_LIMIT_QUERY", OFF(rate_limit_query), 100, 1, 100000000, 0},
     {"RATE_LIMIT_WINDOW", OFF(rate_limit_window_s), 60, 1, 86400, 0},
     {"QUERY_THREADS", OFF(query_threads), 2, 1, 64, 0},
+    {"RETENTION_MONTHS", OFF(retention_months), 13, 0, 1200, 0},
 };
 
 static int parse_bool(const char *s, int *out)

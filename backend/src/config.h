@@ -40,6 +40,7 @@ typedef struct csa_config {
     int rate_limit_query;               /* query requests per key per window */
     int rate_limit_window_s;            /* the window, seconds */
     int query_threads;                  /* threads running read-API queries */
+    int retention_months;               /* drop invocation partitions older than this; 0 = keep all */
     char cors[CSA_MAX_CORS_ORIGINS][256]; /* allowed origins parsed from CORS_ORIGINS ("*" = any) */
     int ncors;
 } csa_config;

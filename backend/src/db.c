@@ -169,3 +169,27 @@ void csa_db_pool_release(csa_db_pool *pool, PGconn *conn, int broken)
     pthread_cond_signal(&pool->freed);
     pthread_mutex_unlock(&pool->lock);
 }
+
+int csa_db_maintain(PGconn *conn, int retention_months, int *created, int *dropped, char *err, size_t err_size)
+{
+    char months[16];
+    snprintf(months, sizeof months, "%d", retention_months);
+    const char *params[] = {months};
+    PGresult *res = csa_db_exec(conn,
+                                "WITH lock AS (SELECT pg_advisory_xact_lock(7305719026342122)),"
+                                " c AS (SELECT csa_ensure_partitions(1, 2) AS n FROM lock)"
+                                " SELECT c.n, CASE WHEN $1::int > 0"
+                                "   THEN csa_drop_partitions_before(now() - make_interval(months => $1::int)) ELSE 0 END"
+                                " FROM c",
+                                1, params);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (ok) {
+        *created = atoi(PQgetvalue(res, 0, 0));
+        *dropped = atoi(PQgetvalue(res, 0, 1));
+    } else {
+        snprintf(err, err_size, "%s", PQresultErrorMessage(res));
+        err[strcspn(err, "\n")] = '\0';
+    }
+    PQclear(res);
+    return ok ? 0 : -1;
+}

@@ -34,3 +34,11 @@ PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms);
 void csa_db_pool_release(csa_db_pool *pool, PGconn *conn, int broken);
 
 #endif
+
+/*
+ * Partition upkeep: creates the coming months' partitions of invocations and, when
+ * retention_months > 0, drops the partitions that ended more than retention_months ago. Runs
+ * under a transaction-level advisory lock so that several servers never race. Returns 0 and the
+ * counts, or -1 with err set.
+ */
+int csa_db_maintain(PGconn *conn, int retention_months, int *created, int *dropped, char *err, size_t err_size);

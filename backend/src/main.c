@@ -29,6 +29,9 @@ static const char USAGE[] =
     "  create-key --project SLUG [--name NAME]\n"
     "                                        create another API key for a project\n"
     "  revoke-key --prefix csa_xxxx          deactivate the key(s) with this 8-character prefix\n"
+    "  maintain                              create the coming months' invocation partitions and\n"
+    "                                        drop those older than RETENTION_MONTHS (the server\n"
+    "                                        also does this hourly)\n"
     "  report [--project SLUG] [--function NAME] [--json]\n"
     "                                        print functions and one function's module breakdown\n"
     "                                        and recommendations\n"
@@ -39,7 +42,8 @@ static const char USAGE[] =
     "Settings are read from the environment and from ./.env (see .env.example): DATABASE_URL,\n"
     "DATABASE_POOL_SIZE, HOST, PORT, WORKERS, WRITERS, APP_ENV, APP_DEBUG, CORS_ORIGINS, LOG_LEVEL,\n"
     "LOG_REQUESTS, REQUEST_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_BODY_SINGLE, MAX_BODY_BATCH,\n"
-    "KEY_CACHE_TTL, WRITER_BATCH_MAX, SHUTDOWN_TIMEOUT, MIGRATIONS_DIR.\n";
+    "KEY_CACHE_TTL, WRITER_BATCH_MAX, SHUTDOWN_TIMEOUT, MIGRATIONS_DIR, RULES_FILE, APP_SECRET_KEY,\n"
+    "RATE_LIMIT_INGEST, RATE_LIMIT_QUERY, RATE_LIMIT_WINDOW, QUERY_THREADS, RETENTION_MONTHS.\n";
 
 /* Finds "--name VALUE" or "--name=VALUE" in argv; returns NULL when absent. */
 static const char *option(int argc, char **argv, const char *name)
@@ -287,7 +291,7 @@ int main(int argc, char **argv)
         printf("coldstartd %s\n", CSA_VERSION);
         return 0;
     }
-    static const char *const commands[] = {"serve", "migrate", "create-project", "create-key", "revoke-key", "report", NULL};
+    static const char *const commands[] = {"serve", "migrate", "create-project", "create-key", "revoke-key", "report", "maintain", NULL};
     int known = 0;
     for (const char *const *c = commands; *c; c++)
         known |= strcmp(cmd, *c) == 0;
@@ -317,6 +321,20 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "migrate") == 0)
         return cmd_migrate(&cfg);
+    if (strcmp(cmd, "maintain") == 0) {
+        PGconn *conn = connect_or_die(&cfg);
+        if (!conn)
+            return 1;
+        int created = 0, dropped = 0;
+        int rc = csa_db_maintain(conn, cfg.retention_months, &created, &dropped, err, sizeof err);
+        PQfinish(conn);
+        if (rc < 0) {
+            fprintf(stderr, "coldstartd maintain: %s\n", err);
+            return 1;
+        }
+        printf("partitions: %d created, %d dropped (retention %d months)\n", created, dropped, cfg.retention_months);
+        return 0;
+    }
     if (strcmp(cmd, "create-project") == 0)
         return cmd_create_project(&cfg, argc, argv);
     if (strcmp(cmd, "create-key") == 0)

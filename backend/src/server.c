@@ -61,6 +61,7 @@ struct worker {
     struct evhttp_bound_socket *bound;
     struct event *sweep;
     struct event *stop_ev;
+    struct event *maintain_ev;      /* worker 0 only: hourly partition upkeep */
     struct event *done_ev;          /* wakes the loop when the writer reported on requests */
     pthread_mutex_t done_lock;
     struct request_ctx *done_head;  /* requests the writer has reported on, not yet answered */
@@ -1045,6 +1046,28 @@ static int open_listener(const char *host, int port, char *err, size_t err_size)
     return fd;
 }
 
+/* Executor job: partition upkeep on a pooled connection. */
+static void run_maintenance(void *arg)
+{
+    PGconn *conn = csa_db_pool_acquire(g.pool, 5000);
+    if (!conn)
+        return;
+    int created = 0, dropped = 0;
+    char err[300];
+    if (csa_db_maintain(conn, g.cfg->retention_months, &created, &dropped, err, sizeof err) < 0)
+        csa_logf(CSA_LOG_WARN, "partition upkeep failed: %s", err);
+    else if (created || dropped)
+        csa_logf(CSA_LOG_INFO, "partition upkeep: %d created, %d dropped", created, dropped);
+    csa_db_pool_release(g.pool, conn, 0);
+}
+
+static void no_op(void *arg) {}
+
+static void on_maintain(evutil_socket_t fd, short what, void *arg)
+{
+    csa_executor_submit(g.executor, run_maintenance, no_op, NULL);
+}
+
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
     worker *w = arg;
@@ -1095,6 +1118,11 @@ static int worker_init(worker *w, int index, const csa_config *cfg, char *err, s
     event_add(w->sweep, &tv);
     w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
     w->done_ev = event_new(w->base, -1, 0, on_work_reported, w);
+    if (index == 0) {
+        w->maintain_ev = event_new(w->base, -1, EV_PERSIST, on_maintain, w);
+        struct timeval hour = {3600, 0};
+        event_add(w->maintain_ev, &hour);
+    }
     pthread_mutex_init(&w->done_lock, NULL);
     return 0;
 }
@@ -1112,6 +1140,8 @@ static void worker_cleanup(worker *w)
         event_free(w->sweep);
     if (w->stop_ev)
         event_free(w->stop_ev);
+    if (w->maintain_ev)
+        event_free(w->maintain_ev);
     if (w->done_ev) {
         event_free(w->done_ev);
         pthread_mutex_destroy(&w->done_lock);
@@ -1168,6 +1198,7 @@ int csa_server_run(const csa_config *cfg)
     else
         csa_logf(CSA_LOG_WARN, "database not reachable at start; serving anyway and retrying");
 
+    csa_executor_submit(g.executor, run_maintenance, no_op, NULL);
     for (int i = 0; i < g.nworkers; i++)
         pthread_create(&g.workers[i].thread, NULL, worker_main, &g.workers[i]);
     csa_log(CSA_LOG_INFO, "listening",
