@@ -31,4 +31,12 @@ size_t csa_rules_count(const csa_rules *rules);
  */
 json_t *csa_rules_recommend(const csa_rules *rules, json_t *modules, json_t *context);
 
+/*
+ * Whether `version` (numeric major[.minor[.patch]], optional leading "v", pre-release and build
+ * tags ignored) lies inside `range` (space-separated comparators ">=", ">", "<", "<=", "=", all of
+ * which must hold, e.g. ">=3.0.0 <3.499.0"). Returns 1 inside, 0 outside, -1 if either does not
+ * parse. Used by the engine for a rule's "versions"; exposed for tests and tools.
+ */
+int csa_rules_version_in_range(const char *version, const char *range);
+
 #endif
