@@ -340,8 +340,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "create-key") == 0)
         return cmd_create_key(&cfg, argc, argv);
     if (strcmp(cmd, "report") == 0) {
-        static const char *const known[] = {"--project", "--function", "--json", NULL};
-        if (check_options(argc, argv, known) < 0)
+        static const char *const report_options[] = {"--project", "--function", "--json", NULL};
+        if (check_options(argc, argv, report_options) < 0)
             return EXIT_USAGE;
         int as_json = 0;
         for (int i = 2; i < argc; i++)
