@@ -1,0 +1,38 @@
+-- grafana-role.sql: the read-only PostgreSQL role Grafana's datasource logs in as.
+--
+-- Run by deploy/grafana-role.sh after `coldstartd migrate` (the tables must exist), by the
+-- `grafana-role` one-shot service of both Compose files, and by tests/grafana/run.sh. Safe to run
+-- again: it creates the role when missing, otherwise resets its password and attributes, and
+-- re-issues the grants (run it after a migration that adds a table the dashboards need).
+--
+-- Input, read from the environment with psql 15's \getenv so that the password never appears on
+-- a command line or in the repository:
+--   GRAFANA_DB_USER      role name, e.g. csa_grafana
+--   GRAFANA_DB_PASSWORD  its password
+--
+-- What the role may do: connect to this database and SELECT from projects, functions and
+-- invocations (through the partitioned parent; PostgreSQL checks privileges on the parent only).
+-- Nothing else: not api_keys (key hashes), not schema_migrations, no writes, no DDL. Grafana runs
+-- whatever SQL a dashboard editor types, so the privileges are the real boundary;
+-- default_transaction_read_only and statement_timeout only make mistakes cheaper.
+\set ON_ERROR_STOP on
+\getenv grafana_user GRAFANA_DB_USER
+\getenv grafana_password GRAFANA_DB_PASSWORD
+
+SELECT format('CREATE ROLE %I LOGIN', :'grafana_user')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'grafana_user')
+\gexec
+
+ALTER ROLE :"grafana_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+    INHERIT CONNECTION LIMIT 20 PASSWORD :'grafana_password';
+ALTER ROLE :"grafana_user" SET default_transaction_read_only = on;
+ALTER ROLE :"grafana_user" SET statement_timeout = '30s';
+
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'grafana_user')
+\gexec
+GRANT USAGE ON SCHEMA public TO :"grafana_user";
+
+-- Start from nothing on this schema's tables, then grant exactly what the dashboards read.
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"grafana_user";
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"grafana_user";
+GRANT SELECT ON TABLE projects, functions, invocations TO :"grafana_user";
