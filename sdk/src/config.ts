@@ -1,0 +1,122 @@
+// Configuration: option > environment variable > default, resolved once into a frozen object.
+// A bad value is reported once on stderr and the next source is used; nothing here throws.
+
+import {
+  DEFAULT_ENDPOINT,
+  DEFAULT_SAMPLE_RATE,
+  DEFAULT_TIMEOUT_MS,
+  ENV_API_KEY,
+  ENV_ENABLED,
+  ENV_ENDPOINT,
+  ENV_SAMPLE_RATE,
+  ENV_TIMEOUT,
+} from './constants';
+import { warnOnce } from './warn';
+
+export interface AnalyzeOptions {
+  /** API key of the project (`csa_...`). Default: `COLDSTART_API_KEY`. Without a key nothing is sent. */
+  apiKey?: string;
+  /** Base URL of the backend. Default: `COLDSTART_ENDPOINT`, else `https://api.coldstart.dev`. */
+  endpoint?: string;
+  /** Turn the SDK off (the handler is then returned unwrapped). Default: `COLDSTART_ENABLED`, else true. */
+  enabled?: boolean;
+  /** Fraction of warm invocations recorded (0..1). Cold starts are always recorded. Default 1. */
+  sampleRate?: number;
+  /** Longest wait, in ms, for the cold-start record at the end of the first invocation. Default 1000. */
+  timeout?: number;
+}
+
+export interface ResolvedConfig {
+  readonly apiKey: string | undefined;
+  readonly endpoint: string;
+  readonly enabled: boolean;
+  readonly sampleRate: number;
+  readonly timeout: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Warn = (message: string) => void;
+
+function parseBoolean(text: string): boolean | undefined {
+  switch (text.trim().toLowerCase()) {
+    case 'true': case '1': case 'yes': case 'on': return true;
+    case 'false': case '0': case 'no': case 'off': return false;
+    default: return undefined;
+  }
+}
+
+function validEndpoint(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  try {
+    const url = new URL(value.trim());
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    if (url.search || url.hash) return undefined;
+    return url.href.replace(/\/+$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+function validRate(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= 1 ? value : undefined;
+}
+
+function validTimeout(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= 60_000 ? value : undefined;
+}
+
+function validKey(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' && !/[\r\n]/.test(value) ? value.trim() : undefined;
+}
+
+/**
+ * Picks the first acceptable value: the option, then the environment variable, then the default.
+ * Each rejected value is reported once.
+ */
+function pick<T>(
+  name: string,
+  option: unknown,
+  envName: string | undefined,
+  env: Env,
+  fromOption: (v: unknown) => T | undefined,
+  fromEnv: (text: string) => T | undefined,
+  fallback: T,
+  warn: Warn,
+): T {
+  if (option !== undefined) {
+    const value = fromOption(option);
+    if (value !== undefined) return value;
+    warn(`ignoring invalid option ${name}: ${JSON.stringify(option)}`);
+  }
+  const text = envName ? env[envName] : undefined;
+  if (text !== undefined && text !== '') {
+    const value = fromEnv(text);
+    if (value !== undefined) return value;
+    warn(`ignoring invalid ${envName}=${JSON.stringify(text)}`);
+  }
+  return fallback;
+}
+
+const numberFrom = (text: string): number | undefined => (/^\s*[0-9.eE+-]+\s*$/.test(text) ? Number(text) : undefined);
+
+export function resolveConfig(options: AnalyzeOptions = {}, env: Env = process.env, warn: Warn = warnOnce): ResolvedConfig {
+  const opts: AnalyzeOptions = options !== null && typeof options === 'object' ? options : {};
+  const apiKey = pick('apiKey', opts.apiKey, ENV_API_KEY, env, validKey, validKey, undefined as string | undefined, warn);
+  const endpoint = pick('endpoint', opts.endpoint, ENV_ENDPOINT, env, validEndpoint, validEndpoint, DEFAULT_ENDPOINT, warn);
+  const enabled = pick(
+    'enabled', opts.enabled, ENV_ENABLED, env,
+    (v) => (typeof v === 'boolean' ? v : undefined), parseBoolean, true, warn,
+  );
+  const sampleRate = pick(
+    'sampleRate', opts.sampleRate, ENV_SAMPLE_RATE, env,
+    validRate, (t) => validRate(numberFrom(t)), DEFAULT_SAMPLE_RATE, warn,
+  );
+  const timeout = pick(
+    'timeout', opts.timeout, ENV_TIMEOUT, env,
+    validTimeout, (t) => validTimeout(numberFrom(t)), DEFAULT_TIMEOUT_MS, warn,
+  );
+  if (enabled && apiKey === undefined) {
+    warn(`no API key (option apiKey or ${ENV_API_KEY}): nothing will be sent`);
+  }
+  return Object.freeze({ apiKey, endpoint, enabled, sampleRate, timeout });
+}

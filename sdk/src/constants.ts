@@ -1,0 +1,51 @@
+// Names shared with users (environment variables) and with other copies of the SDK (global
+// symbols). Everything the SDK reads from the environment is named here.
+
+declare const __SDK_VERSION__: string;
+/** Version of this SDK, sent as `sdk_version`. */
+export const SDK_VERSION: string = typeof __SDK_VERSION__ === 'string' ? __SDK_VERSION__ : '0.0.0-dev';
+
+/** API key sent in the `X-API-Key` header. */
+export const ENV_API_KEY = 'COLDSTART_API_KEY';
+/** Base URL of the backend, e.g. `https://api.coldstart.dev` or `http://127.0.0.1:8000`. */
+export const ENV_ENDPOINT = 'COLDSTART_ENDPOINT';
+/** `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`). */
+export const ENV_ENABLED = 'COLDSTART_ENABLED';
+/** Fraction of warm invocations recorded, 0 to 1. Cold starts are always recorded. */
+export const ENV_SAMPLE_RATE = 'COLDSTART_SAMPLE_RATE';
+/** Milliseconds the function waits at most for the cold-start record to be delivered. */
+export const ENV_TIMEOUT = 'COLDSTART_TIMEOUT';
+/** The original Lambda handler (`index.handler`) when the Lambda handler is set to our redirect. */
+export const ENV_HANDLER = 'COLDSTART_HANDLER';
+/** `auto` (default), `on` or `off`: whether to time ES module evaluation. */
+export const ENV_ESM_TIMING = 'COLDSTART_ESM_TIMING';
+
+/** Lambda's own variables that the SDK reads. */
+export const LAMBDA_ENV = Object.freeze({
+  functionName: 'AWS_LAMBDA_FUNCTION_NAME',
+  memorySize: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
+  executionEnv: 'AWS_EXECUTION_ENV',
+  region: 'AWS_REGION',
+  initializationType: 'AWS_LAMBDA_INITIALIZATION_TYPE',
+  taskRoot: 'LAMBDA_TASK_ROOT',
+  handler: '_HANDLER',
+});
+
+export const DEFAULT_ENDPOINT = 'https://api.coldstart.dev';
+export const DEFAULT_SAMPLE_RATE = 1;
+export const DEFAULT_TIMEOUT_MS = 1000;
+
+export const INGEST_PATH = '/api/v1/ingest';
+export const BATCH_PATH = '/api/v1/ingest/batch';
+
+/** More than this between the end of init and the first invocation: a proactive initialization. */
+export const PROACTIVE_GAP_MS = 10_000;
+
+/** Global slot holding the one runtime per process, whichever copy of the SDK created it. */
+export const RUNTIME_SYMBOL = Symbol.for('coldstart.analyzer.runtime');
+/** Function called by the markers injected into ES modules: (0 | 1, import.meta.url). */
+export const ESM_MARKER_KEY = 'coldstart.analyzer.esm';
+/** Property on a wrapped handler pointing to the original, so that nothing is wrapped twice. */
+export const WRAPPED_SYMBOL = Symbol.for('coldstart.analyzer.wrapped');
+/** Lambda's marker on response-streaming handlers (set by awslambda.streamifyResponse). */
+export const STREAMING_SYMBOL = Symbol.for('aws.lambda.runtime.handler.streaming');

@@ -1,0 +1,122 @@
+// Installs the module-load hooks that feed the recorder.
+//
+// CommonJS: Module.prototype.load runs once per module actually loaded (never for cache hits or
+// built-ins, and a circular require returns the partial exports from the cache without calling
+// it), with the resolved file name, and covers reading, compiling and running the module body.
+// A module that throws is timed too (finally) and its error propagates untouched.
+//
+// ES modules: a load hook adds start/end markers to each module's source (see inject.ts). On
+// Node.js with module.registerHooks (22.15+, 23.5+) the hook runs in-thread and costs little; on
+// older releases with module.register (18.19+, 20.6+) it runs in a hooks thread whose start-up
+// costs several milliseconds, so in `auto` mode it is only started when the handler is an ES
+// module. Node.js without either cannot time ESM, and the payload says so (esm_timing).
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ENV_ESM_TIMING, ENV_HANDLER, ESM_MARKER_KEY, LAMBDA_ENV } from './constants';
+import { injectMarkers, shouldInstrument, sourceText } from './inject';
+import type { Recorder } from './recorder';
+
+type LoadFunction = (this: unknown, filename: string) => unknown;
+interface ModuleClass {
+  prototype: { load: LoadFunction };
+}
+interface LoadResult {
+  format?: string | null;
+  source?: unknown;
+}
+interface ModuleApi {
+  registerHooks?: (hooks: { load: (url: string, context: unknown, next: (u: string, c?: unknown) => LoadResult) => LoadResult }) => unknown;
+  register?: (specifier: string | URL, parentURL?: string | URL) => void;
+}
+
+export type EsmTiming = 'on' | 'off' | 'skipped' | 'partial' | 'unsupported';
+
+export function installCommonJsHook(recorder: Recorder): () => void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Module = require('node:module') as ModuleClass;
+  const original = Module.prototype.load;
+  const timedLoad: LoadFunction = function (this: unknown, filename: string) {
+    if (!recorder.active) return original.apply(this, arguments as unknown as [string]);
+    const frame = recorder.enterFile(filename);
+    try {
+      return original.apply(this, arguments as unknown as [string]);
+    } finally {
+      recorder.exit(frame);
+    }
+  };
+  Module.prototype.load = timedLoad;
+  return () => {
+    // Put the original back unless someone wrapped ours since (then ours stays, inactive).
+    if (Module.prototype.load === timedLoad) Module.prototype.load = original;
+  };
+}
+
+export function installEsmHooks(recorder: Recorder, mode: string, loaderUrl: URL): EsmTiming {
+  if (mode === 'off') return 'off';
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const api = require('node:module') as ModuleApi;
+  const g = globalThis as Record<symbol, unknown>;
+  g[Symbol.for(ESM_MARKER_KEY)] = (kind: number, url: string): void => {
+    if (kind === 0) recorder.enterUrl(url);
+    else recorder.exitUrl(url);
+  };
+  if (typeof api.registerHooks === 'function') {
+    api.registerHooks({
+      load(url, context, nextLoad) {
+        const result = nextLoad(url, context);
+        if (!recorder.active || !shouldInstrument(url, result.format)) return result;
+        const started = process.hrtime.bigint();
+        try {
+          const text = sourceText(result.source);
+          if (text === undefined) return result;
+          return { ...result, source: injectMarkers(text) };
+        } finally {
+          recorder.exclude(started);
+        }
+      },
+    });
+    return 'on';
+  }
+  if (typeof api.register === 'function') {
+    if (mode !== 'on' && !handlerIsEsm()) return 'skipped';
+    api.register(loaderUrl);
+    return 'on';
+  }
+  return 'unsupported';
+}
+
+export function esmTimingMode(env: NodeJS.ProcessEnv): string {
+  const mode = (env[ENV_ESM_TIMING] ?? 'auto').trim().toLowerCase();
+  return mode === 'on' || mode === 'off' ? mode : 'auto';
+}
+
+/**
+ * Guesses, as Lambda's runtime would resolve it, whether the handler is an ES module: a `.mjs`
+ * file, or a `.js` file whose nearest package.json says "type": "module".
+ */
+export function handlerIsEsm(env: NodeJS.ProcessEnv = process.env): boolean {
+  try {
+    const spec = env[ENV_HANDLER] || env[LAMBDA_ENV.handler];
+    if (!spec) return false;
+    const root = env[LAMBDA_ENV.taskRoot] || process.cwd();
+    const slash = spec.lastIndexOf('/');
+    const dot = spec.indexOf('.', slash + 1);
+    if (dot < 0) return false;
+    const base = join(root, spec.slice(0, dot));
+    if (existsSync(base + '.mjs') && !existsSync(base + '.js')) return true;
+    if (!existsSync(base + '.js')) return false;
+    for (let dir = dirname(base); ; dir = dirname(dir)) {
+      const manifest = join(dir, 'package.json');
+      if (existsSync(manifest)) return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: string }).type === 'module';
+      if (dirname(dir) === dir) return false;
+    }
+  } catch {
+    return false;
+  }
+}
+
+export function loaderUrlNextTo(filename: string): URL {
+  return new URL('./esm-loader.mjs', pathToFileURL(filename));
+}

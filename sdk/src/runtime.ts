@@ -1,0 +1,77 @@
+// The one runtime per process: the recorder, how init was observed, the first-invocation state
+// and the senders. Stored on a global symbol so that two copies of the SDK (a preload and a
+// bundled copy, say) share it.
+
+import { LAMBDA_ENV, RUNTIME_SYMBOL } from './constants';
+import { esmTimingMode, installCommonJsHook, installEsmHooks, loaderUrlNextTo, type EsmTiming } from './hooks';
+import { Recorder } from './recorder';
+import { Sender } from './sender';
+
+export type Coverage = 'preload' | 'redirect' | 'require' | 'import';
+
+export interface Runtime {
+  readonly recorder: Recorder;
+  readonly taskRoot: string;
+  /** how the SDK got loaded, hence which part of init it could observe */
+  coverage: Coverage;
+  esmTiming: EsmTiming;
+  /** SDK's own load and set-up time, ns */
+  setupNs: number;
+  /** first invocation already seen */
+  started: boolean;
+  /** clock (performance.now() ms) at the end of init, once known */
+  uninstall: () => void;
+  readonly senders: Map<string, Sender>;
+}
+
+type Holder = { [RUNTIME_SYMBOL]?: Runtime };
+
+export function existingRuntime(): Runtime | undefined {
+  return (globalThis as Holder)[RUNTIME_SYMBOL];
+}
+
+/**
+ * Returns the process's runtime, creating it (and installing the hooks) on first call.
+ * `loadStart` is the clock when the SDK started loading, so that its own cost is counted.
+ */
+export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: string): Runtime {
+  const holder = globalThis as Holder;
+  const existing = holder[RUNTIME_SYMBOL];
+  if (existing !== undefined) return existing;
+  const taskRoot = process.env[LAMBDA_ENV.taskRoot] || process.cwd();
+  const recorder = new Recorder(taskRoot);
+  const runtime: Runtime = {
+    recorder,
+    taskRoot,
+    coverage,
+    esmTiming: 'off',
+    setupNs: 0,
+    started: false,
+    uninstall: () => undefined,
+    senders: new Map(),
+  };
+  holder[RUNTIME_SYMBOL] = runtime;
+  try {
+    const uninstallCjs = installCommonJsHook(recorder);
+    runtime.uninstall = () => {
+      uninstallCjs();
+      recorder.close();
+    };
+    runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), loaderUrlNextTo(coreFile));
+    if (runtime.esmTiming === 'on' && coverage === 'import') runtime.esmTiming = 'partial';
+  } catch {
+    // hooks are best effort; the invocation data still gets sent
+  }
+  runtime.setupNs = Number(process.hrtime.bigint() - loadStart);
+  return runtime;
+}
+
+export function senderFor(runtime: Runtime, endpoint: string, apiKey: string): Sender {
+  const id = `${endpoint}\n${apiKey}`;
+  let sender = runtime.senders.get(id);
+  if (sender === undefined) {
+    sender = new Sender(endpoint, apiKey);
+    runtime.senders.set(id, sender);
+  }
+  return sender;
+}

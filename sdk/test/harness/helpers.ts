@@ -1,0 +1,168 @@
+// Test helpers: a real HTTP listener standing in for the backend, and a way to run a fixture
+// handler in a fresh Node.js process through the runtime stand-in (runner.mjs).
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+export const SDK_ROOT = join(__dirname, '..', '..');
+export const APP = join(SDK_ROOT, 'test', 'fixtures', 'app');
+export const RUNNER = join(__dirname, 'runner.mjs');
+/** Node.js binary for the process tests (the multi-version run sets COLDSTART_TEST_NODE). */
+export const NODE = process.env.COLDSTART_TEST_NODE || process.execPath;
+export const API_KEY = 'csa_testtesttesttesttesttesttesttest';
+
+export interface Received {
+  path: string;
+  apiKey: string | undefined;
+  contentType: string | undefined;
+  body: any;
+  at: number;
+}
+
+export interface Collector {
+  url: string;
+  received: Received[];
+  /** every record received, batches flattened */
+  records(): any[];
+  respond: (request: IncomingMessage, response: ServerResponse, index: number) => void;
+  close(): Promise<void>;
+}
+
+export async function startCollector(
+  respond: Collector['respond'] = (_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end('{"status":"ok"}');
+  },
+): Promise<Collector> {
+  const received: Received[] = [];
+  const collector = {} as Collector;
+  collector.respond = respond;
+  let count = 0;
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        body = Buffer.concat(chunks).toString('utf8');
+      }
+      received.push({
+        path: request.url ?? '',
+        apiKey: request.headers['x-api-key'] as string | undefined,
+        contentType: request.headers['content-type'],
+        body,
+        at: Date.now(),
+      });
+      collector.respond(request, response, count++);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  collector.url = `http://127.0.0.1:${port}`;
+  collector.received = received;
+  collector.records = () =>
+    received.flatMap((r) => (r.path === '/api/v1/ingest/batch' ? (r.body?.invocations ?? []) : [r.body]));
+  collector.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections?.();
+      server.close(() => resolve());
+    });
+  return collector;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lines: any[];
+  stderr: string;
+  loaded: any;
+  results: any[];
+  ms: number;
+}
+
+export interface RunOptions {
+  handler: string;
+  endpoint?: string;
+  env?: Record<string, string | undefined>;
+  preload?: 'require' | 'import';
+  redirect?: boolean;
+  invocations?: number;
+  timeoutMs?: number;
+  lingerMs?: number;
+  gapMs?: number;
+  event?: unknown;
+  cwd?: string;
+}
+
+/** Lambda's environment for a fixture function, plus the SDK's settings. */
+export function lambdaEnv(options: RunOptions): Record<string, string> {
+  const env: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    LAMBDA_TASK_ROOT: options.cwd ?? APP,
+    _HANDLER: options.redirect ? 'node_modules/@coldstart/analyzer/handler.handler' : options.handler,
+    AWS_LAMBDA_FUNCTION_NAME: 'fixture-function',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs20.x',
+    AWS_REGION: 'eu-west-1',
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    TZ: ':UTC',
+    COLDSTART_API_KEY: API_KEY,
+    COLDSTART_ENDPOINT: options.endpoint,
+    COLDSTART_HANDLER: options.redirect ? options.handler : undefined,
+    RUNNER_INVOCATIONS: String(options.invocations ?? 1),
+    RUNNER_TIMEOUT_MS: options.timeoutMs !== undefined ? String(options.timeoutMs) : undefined,
+    RUNNER_LINGER_MS: options.lingerMs !== undefined ? String(options.lingerMs) : undefined,
+    RUNNER_GAP_MS: options.gapMs !== undefined ? String(options.gapMs) : undefined,
+    RUNNER_EVENT: JSON.stringify(options.event ?? { n: 1 }),
+    NODE_OPTIONS: options.preload ? `--${options.preload} @coldstart/analyzer/register` : undefined,
+    ...options.env,
+  };
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+  return clean;
+}
+
+export function runFixture(options: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, [RUNNER], { cwd: options.cwd ?? APP, env: lambdaEnv(options), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      const lines = stdout
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => {
+          try {
+            return JSON.parse(l);
+          } catch {
+            return { type: 'text', text: l };
+          }
+        });
+      resolve({
+        code,
+        signal,
+        lines,
+        stderr,
+        loaded: lines.find((l) => l.type === 'loaded'),
+        results: lines.filter((l) => l.type === 'result'),
+        ms: Date.now() - started,
+      });
+    });
+  });
+}
+
+/** Waits until `check` is true or `ms` pass. */
+export async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}

@@ -1,0 +1,75 @@
+import { describe, expect, test } from 'vitest';
+import { resolveConfig } from '../../src/config';
+import { DEFAULT_ENDPOINT, ENV_API_KEY, ENV_ENABLED, ENV_ENDPOINT, ENV_SAMPLE_RATE, ENV_TIMEOUT } from '../../src/constants';
+
+function resolve(options: object | undefined, env: Record<string, string>) {
+  const warnings: string[] = [];
+  const config = resolveConfig(options as never, env, (m) => warnings.push(m));
+  return { config, warnings };
+}
+
+describe('resolveConfig', () => {
+  test('defaults', () => {
+    const { config, warnings } = resolve(undefined, { [ENV_API_KEY]: 'csa_k' });
+    expect(config).toEqual({ apiKey: 'csa_k', endpoint: DEFAULT_ENDPOINT, enabled: true, sampleRate: 1, timeout: 1000 });
+    expect(warnings).toEqual([]);
+  });
+
+  test('option beats environment, environment beats default', () => {
+    const env = { [ENV_API_KEY]: 'env-key', [ENV_ENDPOINT]: 'http://env:1/', [ENV_SAMPLE_RATE]: '0.25', [ENV_ENABLED]: 'off', [ENV_TIMEOUT]: '300' };
+    expect(resolve({}, env).config).toEqual({ apiKey: 'env-key', endpoint: 'http://env:1', enabled: false, sampleRate: 0.25, timeout: 300 });
+    const { config } = resolve({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50 }, env);
+    expect(config).toEqual({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50 });
+  });
+
+  test('the result is frozen and a new object each time', () => {
+    const a = resolve({}, { [ENV_API_KEY]: 'k' }).config;
+    const b = resolve({}, { [ENV_API_KEY]: 'k' }).config;
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(a).not.toBe(b);
+  });
+
+  test.each([
+    [{ sampleRate: 2 }, 'sampleRate'],
+    [{ sampleRate: Number.NaN }, 'sampleRate'],
+    [{ timeout: -1 }, 'timeout'],
+    [{ endpoint: 'ftp://x' }, 'endpoint'],
+    [{ endpoint: 'not a url' }, 'endpoint'],
+    [{ enabled: 'yes' }, 'enabled'],
+    [{ apiKey: '' }, 'apiKey'],
+  ])('bad option %j falls back and is reported, never thrown', (options, name) => {
+    const { config, warnings } = resolve(options, { [ENV_API_KEY]: 'k' });
+    expect(warnings.some((w) => w.includes(name))).toBe(true);
+    expect(config.sampleRate).toBe(1);
+    expect(config.timeout).toBe(1000);
+    expect(config.endpoint).toBe(DEFAULT_ENDPOINT);
+    expect(config.enabled).toBe(true);
+    expect(config.apiKey).toBe('k');
+  });
+
+  test('bad environment values fall back to the default', () => {
+    const { config, warnings } = resolve({}, { [ENV_API_KEY]: 'k', [ENV_SAMPLE_RATE]: 'half', [ENV_ENABLED]: 'maybe', [ENV_ENDPOINT]: 'x' });
+    expect(config.sampleRate).toBe(1);
+    expect(config.enabled).toBe(true);
+    expect(config.endpoint).toBe(DEFAULT_ENDPOINT);
+    expect(warnings).toHaveLength(3);
+  });
+
+  test('a bad option falls back to the environment', () => {
+    expect(resolve({ sampleRate: -3 }, { [ENV_API_KEY]: 'k', [ENV_SAMPLE_RATE]: '0.1' }).config.sampleRate).toBe(0.1);
+  });
+
+  test('missing API key is reported', () => {
+    const { config, warnings } = resolve({}, {});
+    expect(config.apiKey).toBeUndefined();
+    expect(warnings.join()).toContain('no API key');
+  });
+
+  test.each(['true', 'TRUE', '1', 'yes', 'on'])('enabled accepts %s', (text) => {
+    expect(resolve({}, { [ENV_API_KEY]: 'k', [ENV_ENABLED]: text }).config.enabled).toBe(true);
+  });
+
+  test('null or non-object options are treated as none', () => {
+    expect(resolve(null as never, { [ENV_API_KEY]: 'k' }).config.apiKey).toBe('k');
+  });
+});

@@ -1,0 +1,109 @@
+import { describe, expect, test } from 'vitest';
+import { Recorder } from '../../src/recorder';
+import { moduleTimings, moduleTree, MAX_TIMINGS, OTHER, TREE_MAX_CHILDREN } from '../../src/report';
+
+const root = '/var/task';
+const busy = (ms: number): void => {
+  const until = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
+  while (process.hrtime.bigint() < until);
+};
+
+describe('Recorder', () => {
+  test('self time excludes children; the tree folds files of one package', () => {
+    const r = new Recorder(root);
+    const handler = r.enterFile('/var/task/index.js');
+    busy(4);
+    const a = r.enterFile('/var/task/node_modules/a/index.js');
+    busy(6);
+    const aInner = r.enterFile('/var/task/node_modules/a/lib/x.js'); // same package: same node
+    busy(3);
+    const b = r.enterFile('/var/task/node_modules/a/node_modules/b/index.js');
+    busy(5);
+    r.exit(b);
+    r.exit(aInner);
+    r.exit(a);
+    busy(2);
+    r.exit(handler);
+    r.close();
+
+    const self = Object.fromEntries([...r.selfNs].map(([k, v]) => [k, v / 1e6]));
+    expect(self['./index']).toBeGreaterThanOrEqual(6);
+    expect(self['a']).toBeGreaterThanOrEqual(9);
+    expect(self['b']).toBeGreaterThanOrEqual(5);
+    const sum = [...r.selfNs.values()].reduce((x, y) => x + y, 0);
+    // self times add up to the load time, minus the recorder's own cost
+    expect(Math.abs(r.loadNs - sum - r.overheadNs)).toBeLessThan(0.2e6);
+
+    const tree = moduleTree(r, new Map(), 'on', 'preload');
+    expect(tree.children).toHaveLength(1);
+    const index = tree.children[0]!;
+    expect(index.name).toBe('./index');
+    expect(index.total_ms).toBeCloseTo(r.loadNs / 1e6, 3);
+    const pkgA = index.children![0]!;
+    expect(pkgA.name).toBe('a');
+    expect(pkgA.children![0]!.name).toBe('b');
+    // inclusive time of a counts its nested file once
+    expect(pkgA.total_ms).toBeGreaterThanOrEqual(14);
+    expect(pkgA.total_ms).toBeLessThan(index.total_ms);
+  });
+
+  test('an ES module that never reports its end is closed by its parent end', () => {
+    const r = new Recorder(root);
+    r.enterUrl('file:///var/task/index.mjs');
+    r.enterUrl('file:///var/task/node_modules/broken/index.js'); // throws: no end marker
+    busy(2);
+    r.exitUrl('file:///var/task/index.mjs');
+    expect(r.selfNs.get('broken')! / 1e6).toBeGreaterThanOrEqual(2);
+    r.enterUrl('file:///var/task/other.mjs');
+    r.exitUrl('file:///var/task/other.mjs');
+    r.close();
+    expect(r.modules).toBe(3);
+  });
+
+  test('runtime files (outside the task root and node_modules) are not recorded', () => {
+    const r = new Recorder(root);
+    const frame = r.enterFile('/var/runtime/index.js');
+    expect(frame).toBeUndefined();
+    r.enterUrl('file:///var/runtime/index.mjs');
+    r.exitUrl('file:///var/runtime/index.mjs');
+    expect(r.modules).toBe(0);
+  });
+
+  test('nothing is recorded after close', () => {
+    const r = new Recorder(root);
+    r.close();
+    expect(r.enterFile('/var/task/late.js')).toBeUndefined();
+    expect(r.modules).toBe(0);
+  });
+});
+
+describe('report caps', () => {
+  test('module_timings keeps the largest entries and folds the rest', () => {
+    const self = new Map<string, number>();
+    for (let i = 0; i < MAX_TIMINGS + 50; i++) self.set(`pkg-${i}`, (i + 1) * 1000);
+    const out = moduleTimings(self);
+    expect(Object.keys(out)).toHaveLength(MAX_TIMINGS);
+    expect(out[OTHER]).toBeGreaterThan(0);
+    const total = [...self.values()].reduce((a, b) => a + b, 0) / 1e6;
+    expect(Object.values(out).reduce((a, b) => a + b, 0)).toBeCloseTo(total, 2);
+  });
+
+  test('module_tree keeps the top children and an "(other)" bucket', () => {
+    const r = new Recorder(root);
+    const top = r.enterFile('/var/task/index.js');
+    for (let i = 0; i < TREE_MAX_CHILDREN + 5; i++) {
+      const f = r.enterFile(`/var/task/node_modules/p${i}/index.js`);
+      busy(0.05 * (i + 1));
+      r.exit(f);
+    }
+    r.exit(top);
+    r.close();
+    const tree = moduleTree(r, new Map(), 'off', 'require');
+    const children = tree.children[0]!.children!;
+    expect(children).toHaveLength(TREE_MAX_CHILDREN + 1);
+    expect(children.at(-1)!.name).toBe(OTHER);
+    expect(children.at(-1)!.packages).toBe(5);
+    expect(tree.truncated).toBe(true);
+    expect(JSON.stringify(tree).length).toBeLessThan(4000);
+  });
+});

@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { defineConfig } from 'tsup';
+
+const { version } = JSON.parse(readFileSync('./package.json', 'utf8')) as { version: string };
+const define = { __SDK_VERSION__: JSON.stringify(version) };
+
+// One CommonJS core (dist/index.cjs) is the only copy of the SDK's state: the ESM entry points in
+// esm/ re-export it, so a process that preloads with --import and imports from ESM code still has
+// one recorder. The off-thread ESM loader (used where module.registerHooks is missing) is its own
+// small ES module, loaded by module.register() in the hooks thread.
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts' },
+    format: ['cjs'],
+    target: 'node18',
+    platform: 'node',
+    outExtension: () => ({ js: '.cjs' }),
+    dts: true,
+    clean: true,
+    define,
+    sourcemap: false,
+  },
+  {
+    entry: { 'esm-loader': 'src/esm-loader.ts' },
+    format: ['esm'],
+    target: 'node18',
+    platform: 'node',
+    outExtension: () => ({ js: '.mjs' }),
+    define,
+  },
+]);
