@@ -57,6 +57,8 @@ json_t *csa_validate_batch_envelope(json_t *body, json_t *errors);
  * "2026-01-02T10:30:00.123+02:00"; 'T' or 't' or ' ' between date and time, 'Z' or 'z').
  * Checks calendar ranges (leap years, seconds 0-60). On success stores seconds since the epoch
  * (UTC, fraction included) in *epoch and returns 0; returns -1 otherwise.
+ * Also refused, because PostgreSQL (which parses the stored string) refuses them: year 0000 and
+ * zone offsets beyond +-15:59 (real zones span -12:00 to +14:00).
  */
 int csa_parse_rfc3339(const char *s, double *epoch);
 
