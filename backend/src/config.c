@@ -110,6 +110,17 @@ int csa_normalize_database_url(const char *in, char *out, size_t out_size, char 
         snprintf(err, err_size, "DATABASE_URL: %s", reason);
         return -1;
     }
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "port") == 0 && o->val) {
+            for (const char *c = o->val; *c; c++) {
+                if ((*c < '0' || *c > '9') && *c != ',') { /* libpq allows a list for multiple hosts */
+                    PQconninfoFree(opts);
+                    snprintf(err, err_size, "DATABASE_URL: the port must be a number");
+                    return -1;
+                }
+            }
+        }
+    }
     PQconninfoFree(opts);
     return 0;
 }
