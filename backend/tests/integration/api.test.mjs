@@ -439,6 +439,26 @@ test('GET /functions: pagination over 255-character multi-byte names (cursor of 
   assert.deepEqual(pages.flatMap((p) => p.functions.map((f) => f.function_name)), LONG_FNS, 'each long name once, in order');
 });
 
+test('GET /functions: pagination never repeats a long name (a cursor cut at a character boundary)', async () => {
+  await seed();
+  // 1 + 170 x 3 bytes = 511 bytes, then one more character: a cursor cut after 511 bytes would be
+  // a valid prefix of the name, and `name > cursor` would return the same function again
+  const names = ['m', 'n'].map((c) => 'l' + '€'.repeat(170) + c);
+  await ingestAll(names.map((fn) => rec(fn, MIN, { cold_start: false, invocation_id: uid('cut') })));
+  const got = [];
+  let cursor = null;
+  for (let i = 0; i < 4; i++) {
+    const q = new URLSearchParams({ limit: '1', name_prefix: 'l€' });
+    if (cursor) q.set('cursor', cursor);
+    const res = await getA(`/api/v1/functions?${q}`);
+    assert.equal(res.status, 200, res.text.slice(0, 300));
+    got.push(...res.json.functions.map((f) => f.function_name));
+    cursor = res.json.next_cursor;
+    if (cursor === null) break;
+  }
+  assert.deepEqual(got.map((n) => n.slice(-1)), ['m', 'n'], 'each function once (the walk must end after 2 pages)');
+});
+
 test('GET /functions: a name_prefix longer than 255 bytes (but within 255 characters) still filters', async () => {
   await seed();
   await ingestAll(LONG_FNS.map((fn) => rec(fn, MIN, { cold_start: false, invocation_id: uid('long') })));
