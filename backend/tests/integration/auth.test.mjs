@@ -72,6 +72,15 @@ test('last_used_at is set once the key is used', async () => {
   assert.ok(Math.abs(Date.parse(v.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')) - Date.now()) < 120000, `last_used_at ${v} is not recent`);
 });
 
+test('last_used_at is coalesced: more requests within the minute do not rewrite it', async () => {
+  const read = () => ctx.sql(`SELECT last_used_at FROM api_keys WHERE key_hash = ${lit(sha256(ctx.key))}`);
+  const first = await read();
+  assert.ok(first, 'last_used_at is set');
+  for (let i = 0; i < 5; i++) assert.equal((await ingestAs(ctx.key, minimalRecord({ function_name: 'coalesce' }))).status, 200);
+  await sleep(1500); // room for an asynchronous update, if the server (wrongly) made one
+  assert.equal(await read(), first, 'last_used_at was rewritten within the same minute');
+});
+
 test("a key of project A stores into project A only; B's key into B", async () => {
   const keyB = await createProject(ctx.db.url, 'Tenant B', 'tenant-b');
   sentKeys.push(keyB);
