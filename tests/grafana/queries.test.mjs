@@ -33,9 +33,11 @@ function mulberry32(seed) {
   };
 }
 
-// Three tree styles, because the SDK's module_tree format is still being settled (see
-// docs/setup.md, "Dashboards"): a list of top-level nodes with name/self_ms/total_ms, one root
-// object, and a wrapper {"children": [...]} whose nodes say "package"/"self" and omit totals.
+// Four tree layouts. "sdk" is what sdk/src/report.ts sends: an object with load_ms, modules,
+// truncated, ... and "children" holding {name, version, self_ms, total_ms, children} nodes, the
+// capped rest folded into "(other)". The others check that the panel tolerates what older or
+// other clients may send (docs/setup.md, "Dashboards"): a bare list of nodes, a single named root,
+// and nodes that say "package"/"self" and omit totals.
 function moduleTree(r, style) {
   const ms = (lo, hi) => Math.round((lo + r() * (hi - lo)) * 10) / 10;
   const leaf = (name, self) => ({ name, self });
@@ -45,6 +47,7 @@ function moduleTree(r, style) {
   if (r() < 0.7) top.push(leaf('@prisma/client', ms(100, 700)));
   if (r() < 0.5) top.push(leaf('moment', ms(20, 90)));
   top.push({ ...leaf('./src/handler', ms(3, 30)), children: [leaf('lodash', ms(10, 50)), leaf("it's-a-module", ms(1, 9))] });
+  if (style === 'sdk') top.push(leaf('(other)', ms(1, 15)));
   const timings = {};
   const walk = (n) => { timings[n.name] = (timings[n.name] || 0) + n.self; (n.children || []).forEach(walk); };
   top.forEach(walk);
@@ -57,6 +60,11 @@ function moduleTree(r, style) {
   let tree;
   if (style === 'list') tree = top.map(render);
   else if (style === 'root') tree = { name: '(init)', self_ms: 1.5, total_ms: 1.5 + top.reduce((a, n) => a + total(n), 0), children: top.map(render) };
+  else if (style === 'sdk') {
+    tree = { load_ms: Math.round(top.reduce((a, n) => a + total(n), 0) * 1000) / 1000, modules: 40, esm_timing: 'none', coverage: 'full',
+      truncated: true, children: top.map(render) };
+    tree.children[tree.children.length - 1].packages = 3;
+  }
   else tree = { children: top.map(render) };
   return { tree, timings };
 }
@@ -67,7 +75,8 @@ function makeRecords(t0) {
     { project: 'alpha', name: 'payment-service', style: 'list', n: 150 },
     { project: 'alpha', name: "o'reilly-export", style: 'wrapper', n: 110 },
     { project: 'alpha', name: 'orders-api', style: 'root', n: 120 },
-    { project: 'beta', name: 'payment-service', style: 'list', n: 60 },
+    { project: 'beta', name: 'payment-service', style: 'sdk', n: 60 },
+    { project: 'alpha', name: 'checkout', style: 'sdk', n: 80 },
   ];
   const out = [];
   for (const [fi, f] of functions.entries()) {
@@ -417,7 +426,7 @@ test('queries: variable queries return text/value pairs per project', () => {
   assert.deepEqual(projects.map((p) => p.__value).sort(), [ctx.projects.alpha, ctx.projects.beta].sort());
   assert.ok(projects.some((p) => p.__text === "Alpha's shop (alpha)"));
   const states = variableStates();
-  assert.deepEqual(states[0].variables.function.options.slice(1).map((o) => o.value), ["o'reilly-export", 'orders-api', 'payment-service']);
+  assert.deepEqual(states[0].variables.function.options.slice(1).map((o) => o.value).sort(), ['checkout', "o'reilly-export", 'orders-api', 'payment-service']);
   assert.deepEqual(states[3].variables.function.options.slice(1).map((o) => o.value), ['payment-service']);
   assert.deepEqual(states[4].variables.function.options.slice(1), []);
 });
@@ -434,8 +443,8 @@ function ranges() {
   ];
 }
 
-const ORDERED = new Set(['Cold start rate over time', 'Start kinds over time', 'Init duration over time (p50, p95, p99)',
-  'Cold starts per function', 'Average and p95 init duration by function', 'Cold start vs warm execution time', 'Module load flame graph']);
+// Compared row by row; the others as sets (their text order follows the database's collation).
+const ORDERED = new Set(['Cold start rate over time', 'Start kinds over time', 'Init duration over time (p50, p95, p99)', 'Module load flame graph']);
 const KEYS = {
   'Cold start rate over time': ['time'], 'Start kinds over time': ['time', 'cold', 'proactive', 'provisioned'],
   'Init duration over time (p50, p95, p99)': ['time'], 'Cold starts per function': ['time', 'function', 'cold starts'],
