@@ -5,6 +5,9 @@ declare const __SDK_VERSION__: string;
 /** Version of this SDK, sent as `sdk_version`. */
 export const SDK_VERSION: string = typeof __SDK_VERSION__ === 'string' ? __SDK_VERSION__ : '0.0.0-dev';
 
+/** Name of this package. */
+export const SDK_PACKAGE = '@coldstart/analyzer';
+
 /** API key sent in the `X-API-Key` header. */
 export const ENV_API_KEY = 'COLDSTART_API_KEY';
 /** Base URL of the backend, e.g. `https://api.coldstart.dev` or `http://127.0.0.1:8000`. */

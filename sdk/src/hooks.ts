@@ -3,7 +3,9 @@
 // CommonJS: Module.prototype.load runs once per module actually loaded (never for cache hits or
 // built-ins, and a circular require returns the partial exports from the cache without calling
 // it), with the resolved file name, and covers reading, compiling and running the module body.
-// A module that throws is timed too (finally) and its error propagates untouched.
+// Module._load (what require() calls) is hooked too, only to note when each require started, so
+// that the path resolution before load() counts as the loaded module's time. A module that throws
+// is timed too (finally) and its error propagates untouched.
 //
 // ES modules: a load hook adds start/end markers to each module's source (see inject.ts). On
 // Node.js with module.registerHooks (22.15+, 23.5+) the hook runs in-thread and costs little; on
@@ -14,13 +16,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ENV_ESM_TIMING, ENV_HANDLER, ESM_MARKER_KEY, LAMBDA_ENV } from './constants';
+import { ENV_ESM_TIMING, ENV_HANDLER, ESM_MARKER_KEY, LAMBDA_ENV, SDK_PACKAGE } from './constants';
 import { injectMarkers, shouldInstrument, sourceText } from './inject';
 import type { Recorder } from './recorder';
 
 type LoadFunction = (this: unknown, filename: string) => unknown;
 interface ModuleClass {
   prototype: { load: LoadFunction };
+  _load: (...args: unknown[]) => unknown;
 }
 interface LoadResult {
   format?: string | null;
@@ -36,20 +39,44 @@ export type EsmTiming = 'on' | 'off' | 'skipped' | 'partial' | 'unsupported';
 export function installCommonJsHook(recorder: Recorder): () => void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Module = require('node:module') as ModuleClass;
-  const original = Module.prototype.load;
-  const timedLoad: LoadFunction = function (this: unknown, filename: string) {
-    if (!recorder.active) return original.apply(this, arguments as unknown as [string]);
-    const frame = recorder.enterFile(filename);
+  const originalLoad = Module.prototype.load;
+  const originalResolveAndLoad = Module._load;
+  // Clock at entry of each Module._load call still running: a module's time starts when its
+  // require() starts, so resolving its path is charged to it, not to the module requiring it.
+  const entries: bigint[] = [];
+  const timedResolveAndLoad = function (this: unknown, request: unknown) {
+    if (!recorder.active) return originalResolveAndLoad.apply(this, arguments as unknown as unknown[]);
+    const started = process.hrtime.bigint();
+    if (typeof request === 'string' && request.startsWith(SDK_PACKAGE)) {
+      // The user's require() of this SDK: the SDK's cost, reported as overhead.
+      try {
+        return originalResolveAndLoad.apply(this, arguments as unknown as unknown[]);
+      } finally {
+        recorder.exclude(started);
+      }
+    }
+    entries.push(started);
     try {
-      return original.apply(this, arguments as unknown as [string]);
+      return originalResolveAndLoad.apply(this, arguments as unknown as unknown[]);
+    } finally {
+      entries.pop();
+    }
+  };
+  const timedLoad: LoadFunction = function (this: unknown, filename: string) {
+    if (!recorder.active) return originalLoad.apply(this, arguments as unknown as [string]);
+    const frame = recorder.enterFile(filename, entries[entries.length - 1]);
+    try {
+      return originalLoad.apply(this, arguments as unknown as [string]);
     } finally {
       recorder.exit(frame);
     }
   };
   Module.prototype.load = timedLoad;
+  if (typeof originalResolveAndLoad === 'function') Module._load = timedResolveAndLoad;
   return () => {
-    // Put the original back unless someone wrapped ours since (then ours stays, inactive).
-    if (Module.prototype.load === timedLoad) Module.prototype.load = original;
+    // Put the originals back unless someone wrapped ours since (then ours stay, inactive).
+    if (Module.prototype.load === timedLoad) Module.prototype.load = originalLoad;
+    if (Module._load === timedResolveAndLoad) Module._load = originalResolveAndLoad;
   };
 }
 

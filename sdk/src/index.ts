@@ -43,10 +43,14 @@ if (!disabledByEnv()) runtime('require', LOAD_START);
  * cold-start breakdown. Returns the handler unchanged if the SDK is disabled or has no API key.
  */
 export function analyze<H extends (...args: any[]) => any>(handler: H, options?: AnalyzeOptions): H {
+  const started = process.hrtime.bigint();
+  const current = existingRuntime() ?? runtime('require', started);
   try {
-    return wrapHandler(handler, options, existingRuntime() ?? runtime('require', process.hrtime.bigint()));
+    return wrapHandler(handler, options, current);
   } catch {
     return handler;
+  } finally {
+    current.recorder.exclude(started); // the SDK's own time, not the calling module's
   }
 }
 

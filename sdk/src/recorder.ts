@@ -68,7 +68,7 @@ export class Recorder {
   constructor(private readonly taskRoot: string) {}
 
   /** A CommonJS module starts loading. Returns the frame to pass to exit(). */
-  enterFile(filename: string): Frame | undefined {
+  enterFile(filename: string, requiredAt?: bigint): Frame | undefined {
     const t = now();
     if (!this.active) return undefined;
     const who = attributeFile(filename, this.taskRoot);
@@ -76,7 +76,10 @@ export class Recorder {
       this.settle(t);
       return undefined;
     }
-    return this.push(t, who, undefined);
+    // The load started when require() was called (path resolution included), if that is known
+    // and later than the last event.
+    const start = requiredAt !== undefined && requiredAt > this.last ? requiredAt : t;
+    return this.push(start, who, undefined, t);
   }
 
   /** An ES module body starts evaluating (marker injected at its top). */
@@ -118,6 +121,7 @@ export class Recorder {
 
   /** Time since `started` was the SDK's (e.g. injecting markers): overhead, nobody's self time. */
   exclude(started: bigint): void {
+    if (!this.active) return;
     const end = now();
     const spent = end - started;
     this.overheadNs += Number(spent);
@@ -125,7 +129,7 @@ export class Recorder {
     else this.last += spent;
   }
 
-  private push(t: bigint, who: Attribution, url: string | undefined): Frame {
+  private push(t: bigint, who: Attribution, url: string | undefined, eventAt: bigint = t): Frame {
     const top = this.stack[this.stack.length - 1];
     if (top !== undefined) this.addSelf(top.node, t);
     let node: TreeNode;
@@ -142,7 +146,12 @@ export class Recorder {
     const frame: Frame = { node, start: t, entered, url };
     this.stack.push(frame);
     this.modules++;
-    this.settle(t);
+    if (eventAt > t) {
+      // resolution (from require() to load()) is the new module's own time
+      this.last = t;
+      this.addSelf(node, eventAt);
+    }
+    this.settle(eventAt);
     return frame;
   }
 

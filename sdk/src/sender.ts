@@ -65,6 +65,7 @@ export class Sender {
   private queue: object[] = [];
   private inFlight: Promise<void> | undefined;
   private exitHookInstalled = false;
+  private enqueued = 0;
 
   constructor(endpoint: string, private readonly apiKey: string, options: SenderOptions = {}) {
     this.base = new URL(endpoint.endsWith('/') ? endpoint : endpoint + '/');
@@ -106,13 +107,18 @@ export class Sender {
       this.stats.dropped++;
     }
     this.queue.push(record);
+    this.enqueued++;
     if (this.inFlight === undefined) this.inFlight = this.drain();
     if (!this.exitHookInstalled) {
       // Outside Lambda (scripts, tests) the process ends when the loop is empty: send what is
       // left first, for at most 1 s. Inside Lambda the runtime's loop never empties.
+      // Once per batch of new records, so that a dead endpoint cannot keep the process alive.
       this.exitHookInstalled = true;
+      let heldFor = -1;
       process.on('beforeExit', () => {
-        if (this.queue.length > 0 || this.inFlight !== undefined) void holdOpen(this.flush(), 1000);
+        if (heldFor === this.enqueued || (this.queue.length === 0 && this.inFlight === undefined)) return;
+        heldFor = this.enqueued;
+        void holdOpen(this.flush(), 1000);
       });
     }
   }

