@@ -148,7 +148,7 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
     }
     json_t *next = json_null();
     if (rows > p->limit) {
-        char cursor[1024];
+        char cursor[2100]; /* hex of a name of at most 255 characters (1020 bytes) */
         hex_encode(PQgetvalue(res, shown - 1, 1), cursor, sizeof cursor);
         next = json_string(cursor);
     }

@@ -203,7 +203,7 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
     if (as_json) {
         json_t *outj = json_pack("{s:s, s:O, s:O}", "project", slug, "functions", json_object_get(list, "functions"),
                                  "function", detail_json ? detail_json : json_null());
-        char *text = json_dumps(outj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *text = json_dumps(outj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         puts(text);
         free(text);
         json_decref(outj);

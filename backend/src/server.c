@@ -51,6 +51,10 @@ typedef struct conn_track {
     double mark;                    /* accept time, or the time of the last response */
     int busy;                       /* a request is in our hands (not reading) */
     int cut;                        /* deadline passed, socket shut down */
+    int own_reply;                  /* we are writing a response (see on_output_added) */
+    int swallow;                    /* drop everything evhttp still writes: ours replaced it */
+    int rewriting;                  /* on_output_added is editing the buffer itself */
+    worker *w;
 } conn_track;
 
 struct worker {
@@ -137,6 +141,85 @@ static void update_listener(worker *w)
     }
 }
 
+/* Removes the last n bytes of an output buffer and appends `replacement` (may be NULL). */
+static void replace_tail(conn_track *t, struct evbuffer *out, size_t n, const char *replacement)
+{
+    t->rewriting = 1;
+    struct evbuffer *keep = evbuffer_new();
+    if (keep) {
+        evbuffer_remove_buffer(out, keep, evbuffer_get_length(out) - n);
+        evbuffer_drain(out, evbuffer_get_length(out));
+        evbuffer_add_buffer(out, keep);
+        evbuffer_free(keep);
+    }
+    if (replacement)
+        evbuffer_add(out, replacement, strlen(replacement));
+    t->rewriting = 0;
+}
+
+static void log_evhttp_error(worker *w, const char *request_id, int status);
+
+/*
+ * libevent 2.1 answers some bad requests itself (a declared body over its hard cap, a malformed
+ * request line or header, an unknown method) with an HTML page, and has no hook to change that.
+ * Every response we write is marked (own_reply); a status line of 400 or more that appears in a
+ * connection's output without that mark is evhttp's error page. It is replaced by the same error
+ * in our JSON format, and the rest of evhttp's page is dropped (such errors always close the
+ * connection, so nothing else follows on it).
+ */
+static void on_output_added(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    conn_track *t = arg;
+    if (info->n_added == 0 || t->rewriting)
+        return;
+    if (t->swallow) {
+        replace_tail(t, out, info->n_added, NULL);
+        return;
+    }
+    if (t->own_reply || info->n_added < 12 || info->n_added > 200)
+        return;
+    char line[201];
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(out, &pos, evbuffer_get_length(out) - info->n_added, EVBUFFER_PTR_SET);
+    ev_ssize_t got = evbuffer_copyout_from(out, &pos, line, info->n_added);
+    if (got < 12)
+        return;
+    line[got] = '\0';
+    int status = 0;
+    if (strncmp(line, "HTTP/1.", 7) != 0 || sscanf(line + 9, "%3d", &status) != 1 || status < 400)
+        return;
+    csa_status code = status == 413   ? CSA_ERR_TOO_LARGE
+                      : status == 405 ? CSA_ERR_METHOD
+                      : status == 400 ? CSA_ERR_VALIDATION
+                      : status == 404 ? CSA_ERR_NOT_FOUND
+                      : status >= 500 && status != 501 ? CSA_ERR_INTERNAL
+                                                       : CSA_ERR_VALIDATION;
+    char detail[160];
+    if (code == CSA_ERR_TOO_LARGE)
+        snprintf(detail, sizeof detail, "Request body exceeds the limit of %zu bytes", t->w->cfg->max_body_batch);
+    else if (status == 501)
+        snprintf(detail, sizeof detail, "Unknown HTTP method");
+    else
+        snprintf(detail, sizeof detail, "Malformed HTTP request");
+    json_t *body = csa_error_body(code, detail, NULL);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (!text)
+        return;
+    char request_id[32];
+    snprintf(request_id, sizeof request_id, "%d-%llx-%llx", t->w->index, (unsigned long long)time(NULL),
+             ++t->w->request_seq);
+    char response[1024];
+    snprintf(response, sizeof response,
+             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n"
+             "Connection: close\r\n\r\n%s",
+             status, status == 501 ? "Not Implemented" : csa_status_reason(code), strlen(text), request_id, text);
+    free(text);
+    replace_tail(t, out, info->n_added, response);
+    t->swallow = 1;
+    log_evhttp_error(t->w, request_id, status);
+}
+
 /* evhttp asks us for each new connection's bufferevent: the one place we see every connection. */
 static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
 {
@@ -149,6 +232,8 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
         return bev; /* untracked, still served */
     bufferevent_incref(bev);
     t->bev = bev;
+    t->w = w;
+    evbuffer_add_cb(bufferevent_get_output(bev), on_output_added, t);
     t->mark = now_mono();
     unsigned b = bucket_of(bev);
     t->hash_next = w->buckets[b];
@@ -295,7 +380,7 @@ static void send_json(request_ctx *ctx, int http_status, const char *reason, jso
         if (atomic_load(&g.stopping))
             evhttp_add_header(out, "Connection", "close");
         struct evbuffer *buf = evbuffer_new();
-        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
         if (text) {
             evbuffer_add(buf, text, strlen(text));
             free(text);
@@ -306,7 +391,11 @@ static void send_json(request_ctx *ctx, int http_status, const char *reason, jso
             t->mark = now_mono();
         }
         evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+        if (t)
+            t->own_reply = 1;
         evhttp_send_reply(req, http_status, reason, buf);
+        if (t)
+            t->own_reply = 0;
         evbuffer_free(buf);
     }
     if (ctx->w->cfg->log_requests && csa_log_enabled(CSA_LOG_INFO)) {
@@ -324,6 +413,14 @@ static void send_json(request_ctx *ctx, int http_status, const char *reason, jso
 static void send_error(request_ctx *ctx, csa_status status, const char *detail, json_t *errors)
 {
     send_json(ctx, csa_status_http(status), csa_status_reason(status), csa_error_body(status, detail, errors));
+}
+
+static void log_evhttp_error(worker *w, const char *request_id, int status)
+{
+    if (w->cfg->log_requests && csa_log_enabled(CSA_LOG_INFO))
+        csa_log(CSA_LOG_INFO, "request",
+                json_pack("{s:s, s:s, s:s, s:i, s:s}", "request_id", request_id, "method", "?", "path", "?", "status",
+                          status, "note", "refused by the HTTP parser"));
 }
 
 /* One field error in Pydantic's shape, for query-string problems. */
@@ -635,6 +732,15 @@ static json_t *query_params(struct evhttp_request *req)
     return obj;
 }
 
+/* Characters (code points) of a valid UTF-8 string. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 static int hex_decode(const char *in, char *out, size_t out_size)
 {
     size_t n = strlen(in);
@@ -674,18 +780,25 @@ static void handle_list_functions(request_ctx *ctx, json_t *body)
     json_object_set_new(ctx->args, "limit", json_integer(n));
     const char *cursor = arg_str(ctx, "cursor");
     if (cursor) {
-        char name[512];
-        if (hex_decode(cursor, name, sizeof name) < 0 || !json_string(name)) {
+        char name[1100]; /* a 255-character name is at most 1020 bytes of UTF-8 */
+        json_t *decoded = hex_decode(cursor, name, sizeof name) == 0 ? json_string(name) : NULL;
+        if (!decoded) {
             send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
                        query_error("cursor", "Not a cursor returned by this endpoint", "value_error"));
             ctx_free(ctx);
             return;
         }
-        json_object_set_new(ctx->args, "cursor", json_string(name));
+        json_object_set_new(ctx->args, "cursor", decoded);
     }
     const char *prefix = arg_str(ctx, "name_prefix");
-    if (prefix && (!*prefix || strlen(prefix) > 255))
+    if (prefix && !*prefix)
         json_object_del(ctx->args, "name_prefix");
+    else if (prefix && utf8_chars(prefix) > 255) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
+                   query_error("name_prefix", "Input should have at most 255 characters", "string_too_long"));
+        ctx_free(ctx);
+        return;
+    }
     defer_query(ctx, q_list_functions);
 }
 
@@ -718,7 +831,7 @@ static void handle_create_key(request_ctx *ctx, json_t *body)
         return;
     }
     if (name && !json_is_null(name) &&
-        (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 255)) {
+        (!json_is_string(name) || json_string_length(name) == 0 || utf8_chars(json_string_value(name)) > 255)) {
         send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
                    json_pack("[{s:[s,s], s:s, s:s}]", "loc", "body", "name", "msg",
                              "Input should be a string of 1 to 255 characters", "type", "string_type"));
@@ -745,7 +858,7 @@ static void handle_create_project(request_ctx *ctx, json_t *body)
     if (!json_is_object(body))
         json_array_append_new(errors, json_pack("{s:[s], s:s, s:s}", "loc", "body", "msg", "Input should be an object",
                                                 "type", "model_type"));
-    else if (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 255)
+    else if (!json_is_string(name) || json_string_length(name) == 0 || utf8_chars(json_string_value(name)) > 255)
         json_array_append_new(errors, json_pack("{s:[s,s], s:s, s:s}", "loc", "body", "name", "msg",
                                                 "Input should be a string of 1 to 255 characters", "type",
                                                 "string_type"));
@@ -912,7 +1025,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         path_known = 1;
         snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", allow[0] ? ", " : "",
                  method_name(routes[i].method));
-        if (routes[i].method == method && !r)
+        if ((routes[i].method == method || (method == EVHTTP_REQ_HEAD && routes[i].method == EVHTTP_REQ_GET)) && !r)
             r = &routes[i];
     }
     json_t *body = NULL;
