@@ -12,10 +12,17 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "tests/deploy: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  # policy-rc.d keeps the package from starting a system nginx on port 80
-  $SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d' 2>/dev/null || true
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $SUDO apt-get update -qq || true
+  # a temporary policy-rc.d keeps the package from starting a system nginx on port 80
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    $SUDO sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy"
+  fi
+  status=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  [ -z "$policy" ] || $SUDO rm -f "$policy"
+  [ $status -eq 0 ] || { echo "tests/deploy: apt-get install failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 for tool in node psql; do
   command -v "$tool" >/dev/null || { echo "tests/deploy: $tool is required"; echo "0 passed, 1 failed"; exit 1; }
