@@ -56,6 +56,7 @@ for (let i = 0; i < cold; i++) {
       AWS_REGION: 'us-east-1',
       LAMBDA_TASK_ROOT: dir,
       _X_AMZN_TRACE_ID: `Root=1-${randomUUID()}`,
+      NODE_NO_WARNINGS: '1',
     },
   });
   if (r.status !== 0) failures++;

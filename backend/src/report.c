@@ -50,6 +50,29 @@ static void print_cut(const char *s, int width)
     printf("%s%*s", s, width - cols, "");
 }
 
+/* Prints text word-wrapped to `width` columns, each line after `indent` spaces. */
+static void print_wrapped(const char *text, int indent, int width)
+{
+    const char *p = text;
+    while (*p) {
+        int line = 0, last_space = -1;
+        for (int i = 0; p[i] && line < width; i++) {
+            if (p[i] == ' ')
+                last_space = i;
+            if (((unsigned char)p[i] & 0xC0) != 0x80)
+                line++;
+            if (line == width && p[i + 1] && last_space > 0) {
+                printf("%*s%.*s\n", indent, "", last_space, p);
+                p += last_space + 1;
+                goto next;
+            }
+        }
+        printf("%*s%s\n", indent, "", p);
+        return;
+    next:;
+    }
+}
+
 static void bar(double value, double max)
 {
     int n = max > 0 ? (int)lround(value / max * BAR_WIDTH) : 0;
@@ -125,9 +148,11 @@ static void print_detail(json_t *d)
         size_t i;
         json_t *r;
         json_array_foreach(recs, i, r) {
-            printf("%zu. %s: save ~%lld ms\n   %s\n   -> %s\n", i + 1, json_string_value(json_object_get(r, "module")),
-                   (long long)json_integer_value(json_object_get(r, "potential_savings_ms")),
-                   json_string_value(json_object_get(r, "issue")), json_string_value(json_object_get(r, "suggestion")));
+            printf("%zu. %s: save ~%lld ms\n", i + 1, json_string_value(json_object_get(r, "module")),
+                   (long long)json_integer_value(json_object_get(r, "potential_savings_ms")));
+            print_wrapped(json_string_value(json_object_get(r, "issue")), 3, 76);
+            printf("   Fix:\n");
+            print_wrapped(json_string_value(json_object_get(r, "suggestion")), 3, 76);
         }
     } else {
         printf("\nno recommendations\n");
