@@ -398,6 +398,24 @@ test('queries: the Grafana role reads only what the dashboards need', () => {
   if (direct) assert.throws(() => psql(u, `SELECT 1 FROM ${direct} LIMIT 1`), /permission denied/, 'partitions only through the parent');
 });
 
+test('queries: grafana-role.sh is re-runnable and rotates the password', () => {
+  assert.ok(ctx.ready, 'set-up failed');
+  const run = (password) => spawnSync(join(ROOT, 'deploy', 'grafana-role.sh'), [], {
+    encoding: 'utf8', env: { ...process.env, DATABASE_URL: ctx.db.url, GRAFANA_DB_USER: ctx.role, GRAFANA_DB_PASSWORD: password },
+  });
+  assert.equal(run('short').status, 2, 'refuses a password under 12 characters');
+  const rotated = randomBytes(18).toString('base64url');
+  const r = run(rotated);
+  assert.equal(r.status, 0, r.stderr);
+  let checksPasswords = true;
+  try { psql(withDatabase(ADMIN_URL, ctx.db.name, ctx.role, 'surely-not-the-password'), 'SELECT 1'); checksPasswords = false; } catch { /* expected */ }
+  if (checksPasswords) assert.throws(() => psql(ctx.grafanaUrl, 'SELECT 1'), /password authentication failed/, 'the old password stops working');
+  ctx.rolePassword = rotated;
+  ctx.grafanaUrl = withDatabase(ADMIN_URL, ctx.db.name, ctx.role, rotated);
+  assert.equal(psql(ctx.grafanaUrl, 'SELECT count(*) > 0 FROM functions').trim(), 't');
+  assert.throws(() => psql(ctx.grafanaUrl, 'SELECT * FROM api_keys'), /permission denied/);
+});
+
 // The variable states a dashboard viewer can produce, with options from the variable queries run
 // as the Grafana role (as Grafana does).
 function variableStates() {
