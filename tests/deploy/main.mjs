@@ -255,6 +255,7 @@ test('nginx: deploy/nginx.conf, rendered as the image does, passes nginx -t', as
 test('nginx: proxies to a real coldstartd over TLS (health, ingest, gzip, redirect, body limit, Grafana)', async () => {
   assert.ok(ctx.nginxCmd && ctx.server, 'nginx -t or the server set-up failed');
   ctx.nginx = spawn(ctx.nginxCmd[0], ctx.nginxCmd[1], { stdio: ['ignore', 'ignore', 'pipe'] });
+  process.once('exit', () => { if (ctx.nginx.exitCode === null) ctx.nginx.kill('SIGKILL'); });
   let log = '';
   ctx.nginx.stderr.on('data', (d) => { log += d; });
   const deadline = Date.now() + 10000;

@@ -64,6 +64,7 @@ export async function startServer(bin, env) {
   });
   let log = '';
   child.stderr.on('data', (d) => { log += d; if (log.length > 20000) log = log.slice(-20000); });
+  process.once('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); }); // never outlive the suite
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15000;
   while (Date.now() < deadline) {
