@@ -238,15 +238,20 @@ test('nginx: deploy/nginx.conf, rendered as the image does, passes nginx -t', as
   for (const k of Object.keys(env)) assert.ok(filter.test(k) && (k in prod || k === 'LISTEN_HTTP' || k === 'LISTEN_HTTPS'), `${k} is passed by docker-compose.prod.yml`);
   const rendered = renderTemplate(read('deploy/nginx.conf'), env, filter);
   assert.ok(!/\$\{/.test(rendered.replace(/#.*$/gm, '')), 'every ${VAR} of the template is set by docker-compose.prod.yml');
-  writeFileSync(join(dir, 'default.conf'), rendered);
-  // the nginx image's own nginx.conf, reduced to what matters, with paths under the scratch dir
+  mkdirSync(join(dir, 'conf.d'));
+  writeFileSync(join(dir, 'conf.d', 'default.conf'), rendered);
+  // the nginx image's own /etc/nginx/nginx.conf (nginx:1.24), paths moved under the scratch dir:
+  // the template must not repeat what it sets at the http level
   writeFileSync(join(dir, 'nginx.conf'), [
-    'worker_processes 1;', `pid ${join(dir, 'nginx.pid')};`, `error_log ${join(dir, 'logs', 'error.log')} warn;`,
-    'events { worker_connections 256; }',
-    'http {', '  include /etc/nginx/mime.types;', '  default_type application/octet-stream;',
-    `  access_log ${join(dir, 'logs', 'access.log')};`, '  sendfile on;',
-    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, t)};`),
-    `  include ${join(dir, 'default.conf')};`, '}', ''].join('\n'));
+    'worker_processes auto;', `error_log ${join(dir, 'logs', 'error.log')} notice;`, `pid ${join(dir, 'nginx.pid')};`,
+    'events {', '    worker_connections 1024;', '}',
+    'http {', '    include /etc/nginx/mime.types;', '    default_type application/octet-stream;',
+    `    log_format main '$remote_addr - $remote_user [$time_local] "$request" '`,
+    `                    '$status $body_bytes_sent "$http_referer" '`,
+    `                    '"$http_user_agent" "$http_x_forwarded_for"';`,
+    `    access_log ${join(dir, 'logs', 'access.log')} main;`, '    sendfile on;', '    keepalive_timeout 65;',
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${join(dir, t)};`),
+    `    include ${join(dir, 'conf.d')}/*.conf;`, '}', ''].join('\n'));
   const t = spawnSync(nginx, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
   assert.equal(t.status, 0, `nginx -t:\n${t.stderr}`);
   ctx.nginxCmd = [nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off; user root;']];
