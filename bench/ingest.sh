@@ -101,6 +101,7 @@ WARM=$(q "SELECT count(*) FROM invocations")
 say "single ingest: wrk -t$THREADS -c$CONNS -d${DURATION}s"
 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/wrk/ingest.lua "$URL" | tee "$WORK/single.txt"
 S_REQ=$(field requests "$WORK/single.txt"); S_BAD=$(field non2xx "$WORK/single.txt")
+[ -n "$S_REQ" ] || die "wrk printed no CSA_RESULT line (see above)"
 S_US=$(field duration_us "$WORK/single.txt"); S_P50=$(field p50_us "$WORK/single.txt"); S_P99=$(field p99_us "$WORK/single.txt")
 S_SOCK=$(( $(field connect_errors "$WORK/single.txt") + $(field read_errors "$WORK/single.txt") + $(field write_errors "$WORK/single.txt") + $(field timeouts "$WORK/single.txt") ))
 S_OK=$((S_REQ - S_BAD))
@@ -113,6 +114,7 @@ say "batch ingest: wrk -t$THREADS -c$BATCH_CONNS -d${DURATION}s, $BATCH_SIZE rec
 BEFORE_BATCH=$(q "SELECT count(*) FROM invocations")
 wrk -t"$THREADS" -c"$BATCH_CONNS" -d"${DURATION}s" --latency --timeout 10s -s bench/wrk/batch.lua "$URL" | tee "$WORK/batch.txt"
 B_REQ=$(field requests "$WORK/batch.txt"); B_BAD=$(field non2xx "$WORK/batch.txt")
+[ -n "$B_REQ" ] || die "wrk printed no CSA_RESULT line (see above)"
 B_US=$(field duration_us "$WORK/batch.txt"); B_P99=$(field p99_us "$WORK/batch.txt")
 B_SOCK=$(( $(field connect_errors "$WORK/batch.txt") + $(field read_errors "$WORK/batch.txt") + $(field write_errors "$WORK/batch.txt") + $(field timeouts "$WORK/batch.txt") ))
 B_OK=$((B_REQ - B_BAD))
