@@ -10,13 +10,16 @@ const define = { __SDK_VERSION__: JSON.stringify(version) };
 // small ES module, loaded by module.register() in the hooks thread.
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts' },
+    // index: what init needs (hooks, recorder, analyze); invoke: the rest, loaded at the first invocation
+    entry: { index: 'src/index.ts', invoke: 'src/invoke.ts' },
+    external: ['./invoke.cjs'],
+    minify: true,
     format: ['cjs'],
     target: 'node18',
     platform: 'node',
     outExtension: () => ({ js: '.cjs' }),
     dts: true,
-    clean: true,
+    clean: false, // the build script empties dist first (two configs build in parallel)
     define,
     sourcemap: false,
   },

@@ -15,7 +15,6 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ENV_ESM_TIMING, ENV_HANDLER, ESM_MARKER_KEY, LAMBDA_ENV, SDK_PACKAGE } from './constants';
 import { injectMarkers, shouldInstrument, sourceText } from './inject';
 import type { Recorder } from './recorder';
@@ -80,7 +79,7 @@ export function installCommonJsHook(recorder: Recorder): () => void {
   };
 }
 
-export function installEsmHooks(recorder: Recorder, mode: string, loaderUrl: URL): EsmTiming {
+export function installEsmHooks(recorder: Recorder, mode: string, coreFile: string): EsmTiming {
   if (mode === 'off') return 'off';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const api = require('node:module') as ModuleApi;
@@ -108,7 +107,7 @@ export function installEsmHooks(recorder: Recorder, mode: string, loaderUrl: URL
   }
   if (typeof api.register === 'function') {
     if (mode !== 'on' && !handlerIsEsm()) return 'skipped';
-    api.register(loaderUrl);
+    api.register(loaderUrlNextTo(coreFile));
     return 'on';
   }
   return 'unsupported';
@@ -144,6 +143,8 @@ export function handlerIsEsm(env: NodeJS.ProcessEnv = process.env): boolean {
   }
 }
 
-export function loaderUrlNextTo(filename: string): URL {
+function loaderUrlNextTo(filename: string): URL {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { pathToFileURL } = require('node:url') as typeof import('node:url');
   return new URL('./esm-loader.mjs', pathToFileURL(filename));
 }

@@ -8,7 +8,7 @@ import { ENV_ENABLED } from './constants';
 import { loadOriginalHandler } from './redirect';
 import { existingRuntime, obtainRuntime, type Coverage, type Runtime } from './runtime';
 import { wrapHandler } from './wrapper';
-import { moduleTimings } from './report';
+import { invocationHalf } from './lazy';
 
 export {
   ENV_API_KEY,
@@ -94,5 +94,5 @@ export async function __redirectHandler(start: bigint): Promise<(...args: unknow
 /** @internal Self time per package so far (ms), for tests and debugging. */
 export function __timings(): Record<string, number> {
   const current = existingRuntime();
-  return current === undefined ? {} : moduleTimings(current.recorder.selfNs);
+  return current === undefined ? {} : invocationHalf().moduleTimings(current.recorder.selfNs);
 }

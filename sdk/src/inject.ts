@@ -19,13 +19,13 @@ export function injectMarkers(source: string): string {
   return start + source + end;
 }
 
-const decoder = new TextDecoder();
+let decoder: { decode(input: Uint8Array): string } | undefined;
 
 /** Source as the load hook got it (string, Buffer, TypedArray or ArrayBuffer) -> string. */
 export function sourceText(source: unknown): string | undefined {
   if (typeof source === 'string') return source;
-  if (source instanceof ArrayBuffer) return decoder.decode(new Uint8Array(source));
-  if (ArrayBuffer.isView(source)) return decoder.decode(source as Uint8Array);
+  if (source instanceof ArrayBuffer) return (decoder ??= new TextDecoder()).decode(new Uint8Array(source));
+  if (ArrayBuffer.isView(source)) return (decoder ??= new TextDecoder()).decode(source as Uint8Array);
   return undefined;
 }
 

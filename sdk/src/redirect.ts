@@ -4,7 +4,6 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ENV_HANDLER, LAMBDA_ENV } from './constants';
 
 // Kept as a real dynamic import in the CommonJS bundle (a bundler would turn import() into require()).
@@ -27,6 +26,8 @@ export async function loadOriginalHandler(env: NodeJS.ProcessEnv = process.env):
   const spec = env[ENV_HANDLER];
   if (!spec) throw new HandlerNotFound(`${ENV_HANDLER} is not set: it must name the original handler, e.g. index.handler`);
   const root = env[LAMBDA_ENV.taskRoot] || process.cwd();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { pathToFileURL } = require('node:url') as typeof import('node:url');
   const { modulePath, propertyPath } = splitHandler(spec);
   const base = join(root, modulePath);
   let loaded: Record<string, unknown> | undefined;

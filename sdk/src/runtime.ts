@@ -3,9 +3,8 @@
 // bundled copy, say) share it.
 
 import { LAMBDA_ENV, RUNTIME_SYMBOL } from './constants';
-import { esmTimingMode, installCommonJsHook, installEsmHooks, loaderUrlNextTo, type EsmTiming } from './hooks';
+import { esmTimingMode, installCommonJsHook, installEsmHooks, type EsmTiming } from './hooks';
 import { Recorder } from './recorder';
-import { Sender } from './sender';
 
 export type Coverage = 'preload' | 'redirect' | 'require' | 'import';
 
@@ -21,7 +20,8 @@ export interface Runtime {
   started: boolean;
   /** clock (performance.now() ms) at the end of init, once known */
   uninstall: () => void;
-  readonly senders: Map<string, Sender>;
+  /** per endpoint and key, created by the invocation half of the SDK */
+  readonly senders: Map<string, unknown>;
 }
 
 type Holder = { [RUNTIME_SYMBOL]?: Runtime };
@@ -57,21 +57,11 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
       uninstallCjs();
       recorder.close();
     };
-    runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), loaderUrlNextTo(coreFile));
+    runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), coreFile);
     if (runtime.esmTiming === 'on' && coverage === 'import') runtime.esmTiming = 'partial';
   } catch {
     // hooks are best effort; the invocation data still gets sent
   }
   runtime.setupNs = Number(process.hrtime.bigint() - loadStart);
   return runtime;
-}
-
-export function senderFor(runtime: Runtime, endpoint: string, apiKey: string): Sender {
-  const id = `${endpoint}\n${apiKey}`;
-  let sender = runtime.senders.get(id);
-  if (sender === undefined) {
-    sender = new Sender(endpoint, apiKey);
-    runtime.senders.set(id, sender);
-  }
-  return sender;
 }

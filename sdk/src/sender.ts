@@ -22,6 +22,10 @@ export interface SenderOptions {
   backoffMs?: number;
   maxQueue?: number;
   maxBatch?: number;
+  /** a batch goes out once this many records wait... */
+  batchSize?: number;
+  /** ...or once the oldest has waited this long (ms) */
+  maxDelayMs?: number;
 }
 
 interface Attempt {
@@ -65,14 +69,20 @@ export class Sender {
   private queue: object[] = [];
   private inFlight: Promise<void> | undefined;
   private exitHookInstalled = false;
+  private readonly batchSize: number;
+  private readonly maxDelayMs: number;
+  private oldestAt = 0;
+  private timer: NodeJS.Timeout | undefined;
   private enqueued = 0;
 
   constructor(endpoint: string, private readonly apiKey: string, options: SenderOptions = {}) {
     this.base = new URL(endpoint.endsWith('/') ? endpoint : endpoint + '/');
     this.maxAttempts = options.maxAttempts ?? 3;
     this.backoffMs = options.backoffMs ?? 50;
-    this.maxQueue = options.maxQueue ?? 1000;
+    this.maxQueue = options.maxQueue ?? 5000;
     this.maxBatch = options.maxBatch ?? 1000;
+    this.batchSize = options.batchSize ?? 100;
+    this.maxDelayMs = options.maxDelayMs ?? 2000;
   }
 
   /** Posts `body` to `path`, retrying until success, a final answer, or `deadline` (performance.now() ms). */
@@ -106,9 +116,23 @@ export class Sender {
       this.queue.shift();
       this.stats.dropped++;
     }
+    if (this.queue.length === 0) this.oldestAt = performance.now();
     this.queue.push(record);
     this.enqueued++;
-    if (this.inFlight === undefined) this.inFlight = this.drain();
+    // Batches amortise the HTTP cost: a request per record would cost more CPU than the
+    // invocation itself. Inside Lambda the process is frozen between invocations, so the age
+    // check also runs here, not only in the timer.
+    if (this.inFlight === undefined) {
+      if (this.queue.length >= this.batchSize || performance.now() - this.oldestAt >= this.maxDelayMs) {
+        this.inFlight = this.drain();
+      } else if (this.timer === undefined) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          if (this.inFlight === undefined && this.queue.length > 0) this.inFlight = this.drain();
+        }, this.maxDelayMs);
+        this.timer.unref();
+      }
+    }
     if (!this.exitHookInstalled) {
       // Outside Lambda (scripts, tests) the process ends when the loop is empty: send what is
       // left first, for at most 1 s. Inside Lambda the runtime's loop never empties.
@@ -127,7 +151,7 @@ export class Sender {
   async flush(): Promise<void> {
     while (this.inFlight !== undefined) await this.inFlight;
     if (this.queue.length > 0) {
-      this.inFlight = this.drain();
+      this.inFlight = this.drain(true);
       await this.inFlight;
     }
   }
@@ -136,19 +160,33 @@ export class Sender {
     return this.queue.length;
   }
 
-  private async drain(): Promise<void> {
+  private async drain(everything = false): Promise<void> {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
+        if (this.queue.length > 0) this.oldestAt = performance.now();
         const body = JSON.stringify({ invocations: batch });
         const result = await this.send(BATCH_PATH, body, performance.now() + 10_000);
         if (result.ok) this.stats.sent += batch.length;
         else this.stats.failed += batch.length;
+        // what queued meanwhile waits for a full batch (or its age limit), unless flushing
+        if (!everything && this.queue.length < this.batchSize && performance.now() - this.oldestAt < this.maxDelayMs) break;
       }
     } catch {
       // never escapes
     } finally {
       this.inFlight = undefined;
+      if (this.queue.length > 0 && this.timer === undefined) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          if (this.inFlight === undefined && this.queue.length > 0) this.inFlight = this.drain();
+        }, this.maxDelayMs);
+        this.timer.unref();
+      }
     }
   }
 

@@ -8,7 +8,8 @@
 
 import { resolveConfig, type AnalyzeOptions } from './config';
 import { STREAMING_SYMBOL, WRAPPED_SYMBOL } from './constants';
-import { beginInvocation, finishInvocation, type ContextLike, type Invocation } from './invocation';
+import type { ContextLike, Invocation } from './invocation';
+import { invocationHalf } from './lazy';
 import type { Runtime } from './runtime';
 
 /** Minimal Lambda context type (no dependency on @types/aws-lambda). */
@@ -40,6 +41,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
+// beginInvocation/finishInvocation, loading the invocation half of the SDK on first use.
+const lazyCalls = {
+  beginInvocation: (...args: Parameters<typeof import('./invocation').beginInvocation>) => invocationHalf().beginInvocation(...args),
+  finishInvocation: (...args: Parameters<typeof import('./invocation').finishInvocation>) => invocationHalf().finishInvocation(...args),
+};
+
 export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeOptions | undefined, runtime: Runtime): H {
   if (typeof handler !== 'function') return handler;
   if ((handler as unknown as Record<symbol, unknown>)[WRAPPED_SYMBOL] !== undefined) return handler;
@@ -48,6 +55,7 @@ export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeO
     if (!runtime.started) runtime.uninstall();
     return handler;
   }
+  const { beginInvocation, finishInvocation } = lazyCalls;
   const streaming = (handler as unknown as Record<symbol, unknown>)[STREAMING_SYMBOL] !== undefined;
   const contextIndex = streaming ? 2 : 1;
 

@@ -1,0 +1,19 @@
+// Loads the invocation half of the SDK (dist/invoke.cjs) on first use. In the unbundled sources
+// (unit tests), it is the invoke module itself.
+
+type InvocationHalf = typeof import('./invoke');
+let half: InvocationHalf | undefined;
+
+export function invocationHalf(): InvocationHalf {
+  if (half === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      half = require('./invoke.cjs') as InvocationHalf;
+    } catch {
+      const source = './invoke'; // not a literal: the bundler must not inline it
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      half = require(source) as InvocationHalf;
+    }
+  }
+  return half;
+}
