@@ -50,6 +50,32 @@ static const char *const INSERT_SQL =
     " FROM rows r JOIN fn ON fn.project_id = r.project_id AND fn.function_name = r.function_name"
     " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO NOTHING";
 
+/* The same insert for a group whose functions this writer touched less than a second ago: their
+ * rows are only looked up, not updated (last_seen_at is kept to within a second). */
+static const char *const INSERT_KNOWN_SQL =
+    "WITH rows AS ("
+    "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r("
+    "    project_id uuid, function_name text, invocation_id text, request_id text,"
+    "    \"timestamp\" timestamptz, cold_start boolean, init_duration_ms int,"
+    "    execution_duration_ms int, billed_duration_ms int, memory_used_mb int,"
+    "    memory_allocated_mb int, module_timings jsonb, runtime_version text, architecture text,"
+    "    region text, init_type text, start_kind text, sdk_version text, sdk_overhead_ms float8,"
+    "    module_tree jsonb)"
+    ")"
+    " INSERT INTO invocations (project_id, function_id, invocation_id, request_id, \"timestamp\","
+    "   cold_start, init_duration_ms, execution_duration_ms, billed_duration_ms, memory_used_mb,"
+    "   memory_allocated_mb, module_timings, runtime_version, architecture, init_type, start_kind,"
+    "   module_tree, sdk_version, sdk_overhead_ms)"
+    " SELECT r.project_id, f.id, r.invocation_id, r.request_id, r.\"timestamp\", r.cold_start,"
+    "   r.init_duration_ms, r.execution_duration_ms, r.billed_duration_ms, r.memory_used_mb,"
+    "   r.memory_allocated_mb, r.module_timings, r.runtime_version, r.architecture, r.init_type,"
+    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms"
+    " FROM rows r JOIN functions f ON f.project_id = r.project_id AND f.function_name = r.function_name"
+    " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO NOTHING";
+
+#define TOUCH_CACHE_SIZE 1024 /* functions remembered per writer thread; cleared when full */
+#define TOUCH_INTERVAL_S 1.0
+
 struct csa_writer {
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -63,11 +89,84 @@ struct csa_writer {
     char *url;
 };
 
+/* A function this writer upserted recently: "project_id/function_name" and when. */
+typedef struct touched {
+    char *key;
+    double at;
+} touched;
+
 typedef struct writer_thread {
     csa_writer *w;
     PGconn *conn;
     time_t last_connect_failure;
+    touched touched[TOUCH_CACHE_SIZE];
+    int ntouched;
 } writer_thread;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void forget_touched(writer_thread *t)
+{
+    for (int i = 0; i < t->ntouched; i++)
+        free(t->touched[i].key);
+    t->ntouched = 0;
+}
+
+static touched *find_touched(writer_thread *t, const char *key)
+{
+    for (int i = 0; i < t->ntouched; i++)
+        if (strcmp(t->touched[i].key, key) == 0)
+            return &t->touched[i];
+    return NULL;
+}
+
+static void function_key(json_t *row, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s", json_string_value(json_object_get(row, "project_id")),
+             json_string_value(json_object_get(row, "function_name")));
+}
+
+/* 1 if every function of the group was upserted by this thread less than a second ago. */
+static int all_recently_touched(writer_thread *t, json_t *rows, double now)
+{
+    size_t i;
+    json_t *row;
+    char key[1200];
+    json_array_foreach(rows, i, row) {
+        function_key(row, key, sizeof key);
+        touched *e = find_touched(t, key);
+        if (!e || now - e->at >= TOUCH_INTERVAL_S)
+            return 0;
+    }
+    return 1;
+}
+
+/* Records that the group's functions were upserted now (after a successful commit). */
+static void remember_touched(writer_thread *t, json_t *rows, double now)
+{
+    size_t i;
+    json_t *row;
+    char key[1200];
+    json_array_foreach(rows, i, row) {
+        function_key(row, key, sizeof key);
+        touched *e = find_touched(t, key);
+        if (e) {
+            e->at = now;
+            continue;
+        }
+        if (t->ntouched == TOUCH_CACHE_SIZE)
+            forget_touched(t);
+        t->touched[t->ntouched].key = strdup(key);
+        t->touched[t->ntouched].at = now;
+        if (t->touched[t->ntouched].key)
+            t->ntouched++;
+    }
+}
 
 /* Runs one group; returns CSA_OK or the failure for all of it, and sets *statement_fault when
  * the statement itself (not the connection) failed. */
@@ -95,11 +194,15 @@ static csa_status write_group(writer_thread *t, json_t *rows, int *statement_fau
         return CSA_ERR_INTERNAL;
     const char *params[1] = {payload};
     csa_status status = CSA_OK;
+    double now = mono_now();
+    int touch = !all_recently_touched(t, rows, now);
     for (int attempt = 0; attempt < 3; attempt++) {
-        PGresult *res = csa_db_exec(t->conn, INSERT_SQL, 1, params);
+        PGresult *res = csa_db_exec(t->conn, touch ? INSERT_SQL : INSERT_KNOWN_SQL, 1, params);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             PQclear(res);
             status = CSA_OK;
+            if (touch)
+                remember_touched(t, rows, now);
             break;
         }
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -189,6 +292,7 @@ static void *writer_main(void *arg)
     }
     if (t->conn)
         PQfinish(t->conn);
+    forget_touched(t);
     free(t);
     return NULL;
 }
