@@ -18,7 +18,8 @@ export default defineConfig([
     target: 'node18',
     platform: 'node',
     outExtension: () => ({ js: '.cjs' }),
-    dts: true,
+    // one self-contained declaration file (copied to index.d.mts for ESM consumers by the build script)
+    dts: { entry: { index: 'src/index.ts' } },
     clean: false, // the build script empties dist first (two configs build in parallel)
     define,
     sourcemap: false,

@@ -23,4 +23,9 @@ const loaded = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : 
 const loadMs = Number(process.hrtime.bigint() - started) / 1e6;
 const readyMs = performance.now();
 if (typeof loaded.handler !== 'function') throw new Error(`no handler in ${file}`);
-process.stdout.write(JSON.stringify({ loadMs, readyMs, modules: Object.keys(require.cache).length }) + '\n');
+// With the SDK loaded, its own account of its cost: set-up and recorder bookkeeping.
+const runtime = globalThis[Symbol.for('coldstart.analyzer.runtime')];
+const sdk = runtime
+  ? { setupMs: runtime.setupNs / 1e6, hookMs: runtime.recorder.overheadNs / 1e6, timedModules: runtime.recorder.modules }
+  : undefined;
+process.stdout.write(JSON.stringify({ loadMs, readyMs, modules: Object.keys(require.cache).length, sdk }) + '\n');

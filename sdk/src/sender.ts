@@ -210,7 +210,7 @@ export class Sender {
         resolve(attempt);
       };
       const timer = setTimeout(() => {
-        finish({ error: `timed out after ${Math.round(timeoutMs)} ms` });
+        finish({ error: 'no answer in time' });
         request?.destroy();
       }, timeoutMs);
       timer.unref();
