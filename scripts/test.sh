@@ -2,7 +2,8 @@
 # `make test`: installs what is missing, builds (normal and ASan+UBSan), starts a fresh
 # PostgreSQL of its own (.data/test-pg, port 55433), and runs every suite:
 #   backend unit tests (Criterion) and integration tests (real server, real PostgreSQL, HTTP),
-#   the same under AddressSanitizer + UndefinedBehaviorSanitizer, and the SDK's tests.
+#   the same under AddressSanitizer + UndefinedBehaviorSanitizer, end to end (examples/ through
+#   the SDK into the server), the dashboards and deployment checks, and the SDK's own tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,6 +31,10 @@ run_suite() {
   if "$@"; then echo "=== $name: passed ==="; else echo "=== $name: FAILED ==="; failed+=("$name"); fi
 }
 
+# the end-to-end test runs the example functions through the built SDK
+(cd sdk && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build >/dev/null)
+(cd examples && npm ci --no-audit --no-fund --loglevel=error)
+
 run_suite "backend (unit + integration)" ctest --test-dir backend/build --output-on-failure
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure
@@ -38,7 +43,7 @@ for suite in tests/grafana/run.sh tests/deploy/run.sh; do
   if [ -x "$suite" ]; then run_suite "$suite" "$suite"; fi
 done
 if [ -f sdk/package.json ]; then
-  run_suite "sdk" bash -c "cd sdk && npm ci --no-audit --no-fund && npm test"
+  run_suite "sdk" bash -c "cd sdk && npm test"
 fi
 
 echo

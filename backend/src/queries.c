@@ -300,23 +300,33 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     PQclear(res);
     json_object_set_new(body, "module_breakdown", breakdown);
 
-    /* the newest module tree an SDK sent in the window */
+    /* the newest module tree an SDK sent in the window; package versions from the newest few
+     * (an SDK may send a tree before it has read every version) */
     res = csa_db_exec(conn,
                       "SELECT i.module_tree FROM invocations i"
                       " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.module_tree IS NOT NULL"
                       "   AND i.cold_start AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
-                      " ORDER BY i.timestamp DESC LIMIT 1",
+                      " ORDER BY i.timestamp DESC LIMIT 5",
                       4, p2);
     json_t *tree = json_null();
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        json_error_t jerr;
-        json_t *t = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
-        if (t)
-            tree = t;
+    json_t *versions = json_object();
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        for (int r = 0; r < PQntuples(res); r++) {
+            json_error_t jerr;
+            json_t *t = json_loads(PQgetvalue(res, r, 0), JSON_DECODE_ANY, &jerr);
+            if (!t)
+                continue;
+            json_t *found = json_object();
+            collect_versions(t, found, 0);
+            json_object_update_missing(versions, found);
+            json_decref(found);
+            if (json_is_null(tree))
+                tree = t;
+            else
+                json_decref(t);
+        }
     }
     PQclear(res);
-    json_t *versions = json_object();
-    collect_versions(tree, versions, 0);
     const char *name;
     json_t *m;
     json_object_foreach(modules_for_rules, name, m) {
