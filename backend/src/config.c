@@ -37,6 +37,7 @@ static const int_setting int_settings[] = {
     {"RATE_LIMIT_QUERY", OFF(rate_limit_query), 100, 1, 100000000, 0},
     {"RATE_LIMIT_WINDOW", OFF(rate_limit_window_s), 60, 1, 86400, 0},
     {"QUERY_THREADS", OFF(query_threads), 2, 1, 64, 0},
+    {"METRICS_PORT", OFF(metrics_port), 0, 0, 65535, 0},
     {"RETENTION_MONTHS", OFF(retention_months), 13, 0, 1200, 0},
 };
 
@@ -310,6 +311,7 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
         {"MIGRATIONS_DIR", CSA_DEFAULT_MIGRATIONS_DIR, cfg->migrations_dir, sizeof cfg->migrations_dir},
         {"RULES_FILE", CSA_DEFAULT_RULES_FILE, cfg->rules_file, sizeof cfg->rules_file},
         {"APP_SECRET_KEY", "", cfg->app_secret_key, sizeof cfg->app_secret_key},
+        {"METRICS_HOST", "127.0.0.1", cfg->metrics_host, sizeof cfg->metrics_host},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         const char *v = getenv(strs[i].name);

@@ -40,6 +40,8 @@ typedef struct csa_config {
     int rate_limit_query;               /* query requests per key per window */
     int rate_limit_window_s;            /* the window, seconds */
     int query_threads;                  /* threads running read-API queries */
+    int metrics_port;                   /* GET /metrics listener; 0 = off */
+    char metrics_host[256];             /* its address (default 127.0.0.1: not on the public listener) */
     int retention_months;               /* drop invocation partitions older than this; 0 = keep all */
     char cors[CSA_MAX_CORS_ORIGINS][256]; /* allowed origins parsed from CORS_ORIGINS ("*" = any) */
     int ncors;

@@ -193,3 +193,13 @@ int csa_db_maintain(PGconn *conn, int retention_months, int *created, int *dropp
     PQclear(res);
     return ok ? 0 : -1;
 }
+
+int csa_db_pool_in_use(csa_db_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int n = 0;
+    for (int i = 0; i < pool->size; i++)
+        n += pool->taken[i] != 0;
+    pthread_mutex_unlock(&pool->lock);
+    return n;
+}

@@ -30,6 +30,9 @@ void csa_db_pool_destroy(csa_db_pool *pool);
  * Returns NULL when none is free in time or the database cannot be reached. */
 PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms);
 
+/* Connections currently taken from the pool. */
+int csa_db_pool_in_use(csa_db_pool *pool);
+
 /* Gives a connection back; `broken` closes it (the next acquire reconnects). */
 void csa_db_pool_release(csa_db_pool *pool, PGconn *conn, int broken);
 

@@ -5,6 +5,7 @@
 #include "error.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "validate.h"
 #include "writer.h"
 #include "executor.h"
@@ -66,6 +67,7 @@ struct worker {
     struct event *sweep;
     struct event *stop_ev;
     struct event *maintain_ev;      /* worker 0 only: hourly partition upkeep */
+    struct evhttp *metrics_http;    /* worker 0 only: the METRICS_PORT listener */
     struct event *done_ev;          /* wakes the loop when the writer reported on requests */
     pthread_mutex_t done_lock;
     struct request_ctx *done_head;  /* requests the writer has reported on, not yet answered */
@@ -243,6 +245,7 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
         w->all->prev = t;
     w->all = t;
     w->live++;
+    csa_metrics_connections(1);
     update_listener(w);
     return bev;
 }
@@ -265,6 +268,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
             track_remove(w, t);
             bufferevent_decref(t->bev);
             free(t);
+            csa_metrics_connections(-1);
             continue;
         }
         if (!t->busy && !t->cut && now - t->mark > limit) {
@@ -301,6 +305,7 @@ struct request_ctx {
     char path_id[64];           /* the {id} segment of routes that take one */
     char project_id[CSA_UUID_LEN + 1];
     double started;
+    int route_index;            /* for metrics; -1 when no route matched */
     int has_rate;               /* add X-RateLimit-* headers */
     csa_rate_result rate;
     /* work done off the event loop (writer or executor), answered by `finish` */
@@ -398,6 +403,7 @@ static void send_json(request_ctx *ctx, int http_status, const char *reason, jso
             t->own_reply = 0;
         evbuffer_free(buf);
     }
+    csa_metrics_request(ctx->route_index, http_status, now_mono() - ctx->started);
     if (ctx->w->cfg->log_requests && csa_log_enabled(CSA_LOG_INFO)) {
         double ms = (now_mono() - ctx->started) * 1000.0;
         json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", ctx->request_id, "method", ctx->method,
@@ -1019,6 +1025,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     const route *r = NULL;
     int path_known = 0;
     char allow[96] = "";
+    ctx->route_index = -1;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!route_matches(&routes[i], path, ctx->path_id, sizeof ctx->path_id))
             continue;
@@ -1028,6 +1035,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         if ((routes[i].method == method || (method == EVHTTP_REQ_HEAD && routes[i].method == EVHTTP_REQ_GET)) && !r)
             r = &routes[i];
     }
+    if (r)
+        ctx->route_index = (int)(r - routes);
     json_t *body = NULL;
     if (!path_known) {
         send_error(ctx, CSA_ERR_NOT_FOUND, "Not found", NULL);
@@ -1094,6 +1103,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                                           (r->flags & ROUTE_RATE_INGEST) ? CSA_RATE_INGEST : CSA_RATE_QUERY, time(NULL));
             ctx->has_rate = 1;
             if (!ctx->rate.allowed) {
+                csa_metrics_rate_limited(!(r->flags & ROUTE_RATE_INGEST));
                 char detail[160];
                 snprintf(detail, sizeof detail, "Rate limit of %ld requests per %d s exceeded; retry in %ld s",
                          ctx->rate.limit, g.cfg->rate_limit_window_s, ctx->rate.reset_s);
@@ -1125,6 +1135,37 @@ static void on_request(struct evhttp_request *req, void *arg)
 done:
     json_decref(body);
     ctx_free(ctx);
+}
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+/* GET /metrics on the METRICS_PORT listener (worker 0's loop): Prometheus' text format. */
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || strcmp(path, "/metrics") != 0 || evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        evhttp_send_error(req, 404, "Not Found");
+        return;
+    }
+    char *text = csa_metrics_render(csa_writer_pending(g.writer), csa_db_pool_in_use(g.pool), g.cfg->database_pool_size);
+    struct evbuffer *buf = evbuffer_new();
+    if (text)
+        evbuffer_add(buf, text, strlen(text));
+    free(text);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", buf);
+    evbuffer_free(buf);
+}
+
+static void name_routes_for_metrics(void)
+{
+    csa_metrics_set_route_name(CSA_METRICS_ROUTES - 1, "unmatched", "any");
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0] && i < CSA_METRICS_ROUTES - 1; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", routes[i].path, (routes[i].flags & ROUTE_ID) ? "{id}" : "");
+        csa_metrics_set_route_name((int)i, name, method_name(routes[i].method));
+    }
 }
 
 /* ---- workers, start and stop -------------------------------------------------------------- */
@@ -1231,6 +1272,14 @@ static int worker_init(worker *w, int index, const csa_config *cfg, char *err, s
     event_add(w->sweep, &tv);
     w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
     w->done_ev = event_new(w->base, -1, 0, on_work_reported, w);
+    if (index == 0 && cfg->metrics_port) {
+        w->metrics_http = evhttp_new(w->base);
+        if (!w->metrics_http || evhttp_bind_socket(w->metrics_http, cfg->metrics_host, (ev_uint16_t)cfg->metrics_port) != 0) {
+            snprintf(err, err_size, "METRICS_PORT: cannot listen on %s:%d", cfg->metrics_host, cfg->metrics_port);
+            return -1;
+        }
+        evhttp_set_gencb(w->metrics_http, on_metrics, w);
+    }
     if (index == 0) {
         w->maintain_ev = event_new(w->base, -1, EV_PERSIST, on_maintain, w);
         struct timeval hour = {3600, 0};
@@ -1242,6 +1291,8 @@ static int worker_init(worker *w, int index, const csa_config *cfg, char *err, s
 
 static void worker_cleanup(worker *w)
 {
+    if (w->metrics_http)
+        evhttp_free(w->metrics_http);
     if (w->http)
         evhttp_free(w->http);
     for (conn_track *t = w->all, *next; t; t = next) {
@@ -1289,6 +1340,7 @@ int csa_server_run(const csa_config *cfg)
     g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
     g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max,
                                 cfg->writer_batch_max * 50);
+    name_routes_for_metrics();
     g.nworkers = cfg->workers;
     g.workers = calloc((size_t)g.nworkers, sizeof *g.workers);
     if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor) {

@@ -3,6 +3,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -272,6 +273,9 @@ static void *writer_main(void *arg)
         int fault = 0;
         csa_status status = write_group(t, all, &fault);
         json_decref(all);
+        csa_metrics_group(rows, status == CSA_OK);
+        if (status != CSA_OK)
+            csa_metrics_db_error();
         if (fault && group->next) {
             /* one request's rows broke the statement: store each request alone, so the others
              * keep their data */
