@@ -4,4 +4,4 @@
 import { createRequire } from 'node:module';
 
 const start = process.hrtime.bigint();
-createRequire(import.meta.url)('../dist/index.cjs').__preload(start, 'import');
+createRequire(import.meta.url)('../dist/index.cjs').__preload(start);

@@ -54,8 +54,8 @@ export function analyze<H extends (...args: any[]) => any>(handler: H, options?:
   }
 }
 
-/** @internal Entry of the `register` preload (`--require`/`--import`). */
-export function __preload(start: bigint, via: 'require' | 'import'): void {
+/** @internal Entry of the `register` preload; `start` is the clock before the SDK loaded. */
+export function __preload(start: bigint): void {
   try {
     if (disabledByEnv()) return;
     const current = existingRuntime();
@@ -65,7 +65,6 @@ export function __preload(start: bigint, via: 'require' | 'import'): void {
       current.coverage = 'preload';
       current.setupNs = Number(process.hrtime.bigint() - start);
     }
-    void via;
   } catch {
     // never break start-up
   }

@@ -18,7 +18,7 @@ export interface Runtime {
   setupNs: number;
   /** first invocation already seen */
   started: boolean;
-  /** clock (performance.now() ms) at the end of init, once known */
+  /** removes the CommonJS hooks and stops the recorder (first invocation, or SDK disabled) */
   uninstall: () => void;
   /** per endpoint and key, created by the invocation half of the SDK */
   readonly senders: Map<string, unknown>;
