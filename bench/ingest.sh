@@ -14,7 +14,8 @@
 #
 # Settings (environment): BENCH_DURATION=20 BENCH_CONNECTIONS=64 BENCH_THREADS=2
 #   BENCH_BATCH_CONNECTIONS=16 BENCH_BATCH_SIZE=100 BENCH_PGBENCH_SECONDS=15 BENCH_COPY_ROWS=200000
-#   BENCH_PORT=18473 BENCH_LOG_LEVEL=info BENCH_WORKERS (server default when unset)
+#   BENCH_PORT=18473 BENCH_LOG_LEVEL=info BENCH_WORKERS, BENCH_WRITERS, BENCH_LOG_REQUESTS (server
+#   defaults when unset)
 #   BENCH_KEEP_PG=1 leaves the benchmark PostgreSQL running afterwards.
 set -euo pipefail
 
@@ -78,6 +79,8 @@ say "coldstartd on 127.0.0.1:$PORT"
 RATE_LIMIT=${BENCH_RATE_LIMIT:-100000000}
 env_args=(DATABASE_URL="$DB_URL" HOST=127.0.0.1 PORT="$PORT" LOG_LEVEL="$LOG_LEVEL_SETTING" RATE_LIMIT_INGEST="$RATE_LIMIT")
 [ -n "${BENCH_WORKERS:-}" ] && env_args+=(WORKERS="$BENCH_WORKERS")
+[ -n "${BENCH_WRITERS:-}" ] && env_args+=(WRITERS="$BENCH_WRITERS")
+[ -n "${BENCH_LOG_REQUESTS:-}" ] && env_args+=(LOG_REQUESTS="$BENCH_LOG_REQUESTS")
 env -i PATH="$PATH" "${env_args[@]}" "$BIN" serve 2>"$WORK/server.log" &
 SERVER_PID=$!
 for i in $(seq 1 150); do
@@ -123,8 +126,8 @@ B_ROWS=$(( $(q "SELECT count(*) FROM invocations") - BEFORE_BATCH ))
 RSS_HWM=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
 RSS_NOW=$(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status)
 # status counts from the server's request log lines (LOG_LEVEL=info), e.g. "200 x 1234, 503 x 2"
-STATUSES=$(grep -o '"path":"/api/v1/ingest[^"]*","status":[0-9]*' "$WORK/server.log" | sed 's/.*"status"://' | sort | uniq -c | awk '{printf "%s%s x %s", (NR > 1 ? ", " : ""), $2, $1}')
-[ -n "$STATUSES" ] || STATUSES="none logged (LOG_LEVEL=$LOG_LEVEL_SETTING)"
+STATUSES=$({ grep -o '"path":"/api/v1/ingest[^"]*","status":[0-9]*' "$WORK/server.log" || true; } | sed 's/.*"status"://' | sort | uniq -c | awk '{printf "%s%s x %s", (NR > 1 ? ", " : ""), $2, $1}')
+[ -n "$STATUSES" ] || STATUSES="none logged (LOG_LEVEL=$LOG_LEVEL_SETTING, LOG_REQUESTS=${BENCH_LOG_REQUESTS:-default})"
 
 say "stopping coldstartd (SIGTERM)"
 kill -TERM "$SERVER_PID"
@@ -186,7 +189,7 @@ RATIO=$(calc "$B_ROWS_S / ($RAW_ROWS_S > 0 ? $RAW_ROWS_S : 1)" 2)
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "- machine: nproc $(nproc), $(uname -m), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown CPU)"
   echo "- PostgreSQL $PG_VERSION (scripts/pg.sh: fsync on, synchronous_commit on), on the same machine"
-  echo "- server: $("$BIN" version 2>/dev/null | head -n 1), commit $(git rev-parse --short HEAD 2>/dev/null || echo none), LOG_LEVEL=$LOG_LEVEL_SETTING, WORKERS=${BENCH_WORKERS:-default}, RATE_LIMIT_INGEST=$RATE_LIMIT (limiter lifted)"
+  echo "- server: $("$BIN" version 2>/dev/null | head -n 1), commit $(git rev-parse --short HEAD 2>/dev/null || echo none), LOG_LEVEL=$LOG_LEVEL_SETTING, WORKERS=${BENCH_WORKERS:-default}, WRITERS=${BENCH_WRITERS:-default}, LOG_REQUESTS=${BENCH_LOG_REQUESTS:-default}, RATE_LIMIT_INGEST=$RATE_LIMIT (limiter lifted)"
   echo "- load average before the run: $LOAD_BEFORE (server, PostgreSQL and wrk share these cores; anything else running skews the figures)"
   echo "- load generator: wrk $(wrk --version 2>&1 | head -n 1 | awk '{print $2}') on the same machine"
   echo "- command: bench/ingest.sh (BENCH_DURATION=$DURATION BENCH_CONNECTIONS=$CONNS BENCH_BATCH_CONNECTIONS=$BATCH_CONNS BENCH_BATCH_SIZE=$BATCH_SIZE)"

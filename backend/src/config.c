@@ -24,7 +24,7 @@ static const int_setting int_settings[] = {
     {"DATABASE_POOL_SIZE", OFF(database_pool_size), 10, 1, 500, 0},
     {"PORT", OFF(port), 8000, 1, 65535, 0},
     {"WORKERS", OFF(workers), 2, 1, 64, 0},
-    {"WRITERS", OFF(writers), 1, 1, 16, 0},
+    {"WRITERS", OFF(writers), 2, 1, 16, 0},
     {"REQUEST_TIMEOUT", OFF(request_timeout_s), 30, 1, 3600, 0},
     {"IDLE_TIMEOUT", OFF(idle_timeout_s), 60, 1, 3600, 0},
     {"MAX_CONNECTIONS", OFF(max_connections), 10000, 1, 1000000, 0},
