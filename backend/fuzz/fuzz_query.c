@@ -1,0 +1,64 @@
+/*
+ * fuzz_query.c: libFuzzer target for the request-target handling of server.c: the path and query
+ * string as evhttp hands them over (evhttp_uri_parse_with_flags, as libevent 2.1 parses a request
+ * line's URI), then server.c's own code: route matching with the {id} segment, query_params
+ * (malformed and non-UTF-8 query strings), the cursor hex decoding, the name_prefix length count
+ * and the from/to timestamps.
+ *
+ * server.c keeps these functions static, so this file includes server.c itself (SQLite's
+ * technique for testing statics) and is linked without server.o. The request is a zeroed
+ * struct evhttp_request (public in event2/http_struct.h) with only uri_elems set, which is all
+ * that query_params reads.
+ */
+#include "../src/server.c"
+
+#include <event2/http_struct.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *target = malloc(size + 1);
+    if (!target)
+        return 0;
+    memcpy(target, data, size);
+    target[size] = '\0';
+
+    struct evhttp_uri *uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
+    free(target);
+    if (!uri)
+        return 0; /* evhttp answers 400 itself */
+
+    const char *path = evhttp_uri_get_path(uri);
+    if (!path || !*path)
+        path = "/";
+    char path_id[sizeof ((request_ctx *)0)->path_id];
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (route_matches(&routes[i], path, path_id, sizeof path_id) && !memchr(path_id, '\0', sizeof path_id))
+            abort();
+    }
+
+    struct evhttp_request req;
+    memset(&req, 0, sizeof req);
+    req.uri_elems = uri;
+    json_t *args = query_params(&req);
+    if (args) {
+        const char *key;
+        json_t *value;
+        json_object_foreach(args, key, value)
+        {
+            const char *v = json_string_value(value);
+            if (!v)
+                abort();
+            char name[1100]; /* as handle_list_functions */
+            if (hex_decode(v, name, sizeof name) == 0 && strlen(name) >= sizeof name)
+                abort();
+            (void)utf8_chars(v);
+            double epoch;
+            (void)csa_parse_rfc3339(v, &epoch);
+            (void)content_type_is_json(v);
+        }
+        json_decref(args);
+    }
+    evhttp_uri_free(uri);
+    return 0;
+}
