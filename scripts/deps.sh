@@ -9,11 +9,15 @@ case "${1:-run}" in
   bench) want+=(wrk) ;;
 esac
 missing=()
+arch=$(dpkg --print-architecture)
 for p in "${want[@]}"; do
   case "$p" in
     nodejs|npm) command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue ;;
   esac
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  # installed for this machine's architecture (a foreign-arch copy, e.g. libevent-dev:arm64 for
+  # cross builds, does not count) or architecture-independent
+  dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null | grep -Eq "install ok installed ($arch|all)$" \
+    || missing+=("$p:$arch")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "deps: installing ${missing[*]}" >&2
