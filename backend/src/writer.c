@@ -11,6 +11,30 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The group's rows, expanded from the one jsonb parameter (the normalised records of validate.h). */
+#define ROWS_CTE \
+    "WITH rows AS (" \
+    "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(" \
+    "    project_id uuid, function_name text, invocation_id text, request_id text," \
+    "    \"timestamp\" timestamptz, cold_start boolean, init_duration_ms int," \
+    "    execution_duration_ms int, billed_duration_ms int, memory_used_mb int," \
+    "    memory_allocated_mb int, module_timings jsonb, runtime_version text, architecture text," \
+    "    region text, init_type text, start_kind text, sdk_version text, sdk_overhead_ms float8," \
+    "    module_tree jsonb)"
+
+/* The invocation columns every insert writes, and the same values read from `rows r`. */
+#define INSERT_COLUMNS \
+    " INSERT INTO invocations (project_id, function_id, invocation_id, request_id, \"timestamp\"," \
+    "   cold_start, init_duration_ms, execution_duration_ms, billed_duration_ms, memory_used_mb," \
+    "   memory_allocated_mb, module_timings, runtime_version, architecture, init_type, start_kind," \
+    "   module_tree, sdk_version, sdk_overhead_ms)"
+
+#define ROW_VALUES \
+    "   r.invocation_id, r.request_id, r.\"timestamp\", r.cold_start," \
+    "   r.init_duration_ms, r.execution_duration_ms, r.billed_duration_ms, r.memory_used_mb," \
+    "   r.memory_allocated_mb, r.module_timings, r.runtime_version, r.architecture, r.init_type," \
+    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms"
+
 /*
  * One statement stores a whole group: the rows arrive as one jsonb parameter, the function rows
  * are upserted once per function per group (not per record: a per-record update serialises all
@@ -18,14 +42,7 @@
  * (function, invocation_id, timestamp) are skipped, which makes retries idempotent.
  */
 static const char *const INSERT_SQL =
-    "WITH rows AS ("
-    "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r("
-    "    project_id uuid, function_name text, invocation_id text, request_id text,"
-    "    \"timestamp\" timestamptz, cold_start boolean, init_duration_ms int,"
-    "    execution_duration_ms int, billed_duration_ms int, memory_used_mb int,"
-    "    memory_allocated_mb int, module_timings jsonb, runtime_version text, architecture text,"
-    "    region text, init_type text, start_kind text, sdk_version text, sdk_overhead_ms float8,"
-    "    module_tree jsonb)"
+    ROWS_CTE
     "), latest AS ("
     "  SELECT DISTINCT ON (project_id, function_name) project_id, function_name, runtime_version,"
     "         region, memory_allocated_mb"
@@ -40,37 +57,18 @@ static const char *const INSERT_SQL =
     "    memory_allocated_mb = COALESCE(EXCLUDED.memory_allocated_mb, f.memory_allocated_mb)"
     "  RETURNING f.id, f.project_id, f.function_name"
     ")"
-    " INSERT INTO invocations (project_id, function_id, invocation_id, request_id, \"timestamp\","
-    "   cold_start, init_duration_ms, execution_duration_ms, billed_duration_ms, memory_used_mb,"
-    "   memory_allocated_mb, module_timings, runtime_version, architecture, init_type, start_kind,"
-    "   module_tree, sdk_version, sdk_overhead_ms)"
-    " SELECT r.project_id, fn.id, r.invocation_id, r.request_id, r.\"timestamp\", r.cold_start,"
-    "   r.init_duration_ms, r.execution_duration_ms, r.billed_duration_ms, r.memory_used_mb,"
-    "   r.memory_allocated_mb, r.module_timings, r.runtime_version, r.architecture, r.init_type,"
-    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms"
+    INSERT_COLUMNS
+    " SELECT r.project_id, fn.id," ROW_VALUES
     " FROM rows r JOIN fn ON fn.project_id = r.project_id AND fn.function_name = r.function_name"
     " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO NOTHING";
 
 /* The same insert for a group whose functions this writer touched less than a second ago: their
  * rows are only looked up, not updated (last_seen_at is kept to within a second). */
 static const char *const INSERT_KNOWN_SQL =
-    "WITH rows AS ("
-    "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r("
-    "    project_id uuid, function_name text, invocation_id text, request_id text,"
-    "    \"timestamp\" timestamptz, cold_start boolean, init_duration_ms int,"
-    "    execution_duration_ms int, billed_duration_ms int, memory_used_mb int,"
-    "    memory_allocated_mb int, module_timings jsonb, runtime_version text, architecture text,"
-    "    region text, init_type text, start_kind text, sdk_version text, sdk_overhead_ms float8,"
-    "    module_tree jsonb)"
+    ROWS_CTE
     ")"
-    " INSERT INTO invocations (project_id, function_id, invocation_id, request_id, \"timestamp\","
-    "   cold_start, init_duration_ms, execution_duration_ms, billed_duration_ms, memory_used_mb,"
-    "   memory_allocated_mb, module_timings, runtime_version, architecture, init_type, start_kind,"
-    "   module_tree, sdk_version, sdk_overhead_ms)"
-    " SELECT r.project_id, f.id, r.invocation_id, r.request_id, r.\"timestamp\", r.cold_start,"
-    "   r.init_duration_ms, r.execution_duration_ms, r.billed_duration_ms, r.memory_used_mb,"
-    "   r.memory_allocated_mb, r.module_timings, r.runtime_version, r.architecture, r.init_type,"
-    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms"
+    INSERT_COLUMNS
+    " SELECT r.project_id, f.id," ROW_VALUES
     " FROM rows r JOIN functions f ON f.project_id = r.project_id AND f.function_name = r.function_name"
     " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO NOTHING";
 
