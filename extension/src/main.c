@@ -1,0 +1,296 @@
+/*
+ * main.c: coldstart-extension, a Lambda external extension.
+ *
+ * Start-up: listen locally (SDK endpoint, telemetry), register for INVOKE and SHUTDOWN, subscribe
+ * to platform telemetry, ask for the next event. Each INVOKE: settle what the telemetry of earlier
+ * invocations allows, start shipping, ask for the next event straight away (the function's
+ * response never waits for us). SHUTDOWN: wait briefly for the last reports, ship everything,
+ * and exit before Lambda's deadline; what could not be delivered is counted as lost.
+ * One thread, one event loop. Configuration is environment variables only (see README.md).
+ */
+#include <event2/event.h>
+#include <event2/http.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "http_client.h"
+#include "ingest.h"
+#include "lambda_api.h"
+#include "log.h"
+#include "records.h"
+#include "shipper.h"
+#include "telemetry.h"
+
+#define SHUTDOWN_MARGIN_MS 150   /* exit this long before Lambda's deadline */
+#define SHUTDOWN_REPORT_WAIT 300 /* longest wait for the last platform.report */
+
+typedef struct app {
+    struct event_base *base;
+    csa_lambda *lambda;
+    csa_ingest *ingest;
+    struct evhttp *telemetry;
+    csa_records *records;
+    csa_shipper *shipper;
+    csa_platform platform;
+    unsigned long long invokes;
+    int shutting_down;
+    long long deadline_mono; /* SHUTDOWN deadline on the monotonic clock, minus the margin */
+    struct event *shutdown_timer;
+    struct event *final_timer;
+    struct event *check_timer;
+    long long started_mono_us;
+    int exit_code;
+} app;
+
+static long long mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int env_int(const char *name, int def, int lo, int hi)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < lo || n > hi) {
+        csa_logf(CSA_LOG_WARN, "%s=%s is not an integer in [%d, %d]; using %d", name, v, lo, hi, def);
+        return def;
+    }
+    return (int)n;
+}
+
+static const char *env_str(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+static json_t *status_json(void *arg)
+{
+    app *a = arg;
+    const csa_records_stats *r = csa_records_stats_get(a->records);
+    const csa_shipper_stats *s = csa_shipper_stats_get(a->shipper);
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "version",
+                     CSA_EXT_VERSION, "invokes", (json_int_t)a->invokes, "records_received", (json_int_t)r->received,
+                     "records_joined", (json_int_t)r->joined, "records_unjoined", (json_int_t)r->unjoined,
+                     "records_dropped", (json_int_t)r->dropped, "records_pending", (json_int_t)csa_records_pending(a->records),
+                     "records_ready", (json_int_t)csa_records_ready(a->records), "records_in_flight",
+                     (json_int_t)csa_shipper_in_flight(a->shipper), "records_shipped", (json_int_t)s->shipped,
+                     "records_rejected", (json_int_t)s->rejected, "batches", (json_int_t)s->batches, "attempts",
+                     (json_int_t)s->attempts, "retries", (json_int_t)s->retries, "telemetry_events",
+                     (json_int_t)a->platform.stats.events, "telemetry_malformed",
+                     (json_int_t)a->platform.stats.malformed);
+}
+
+static void settle(app *a, int everything)
+{
+    csa_records_settle(a->records, &a->platform, a->invokes, csa_now_ms(), everything);
+    csa_shipper_kick(a->shipper);
+}
+
+static void finish(app *a)
+{
+    json_t *st = status_json(a);
+    size_t lost = csa_records_pending(a->records) + csa_records_ready(a->records) + csa_shipper_in_flight(a->shipper);
+    json_object_set_new(st, "records_lost", json_integer((json_int_t)lost));
+    json_object_set_new(st, "uptime_ms", json_integer((json_int_t)((mono_us() - a->started_mono_us) / 1000)));
+    csa_log(lost ? CSA_LOG_WARN : CSA_LOG_INFO, "shutdown", st);
+    event_base_loopbreak(a->base);
+}
+
+/* After SHUTDOWN: done as soon as nothing is left. */
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+    app *a = arg;
+    if (csa_records_pending(a->records) == 0 && csa_records_ready(a->records) == 0 && csa_shipper_idle(a->shipper)) {
+        finish(a);
+        return;
+    }
+    struct timeval tv = {0, 5000};
+    evtimer_add(a->check_timer, &tv);
+}
+
+static void on_final(evutil_socket_t fd, short what, void *arg) { finish(arg); }
+
+/* The wait for the last reports is over: everything goes out, joined or not. */
+static void on_report_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+    app *a = arg;
+    settle(a, 1);
+    on_check(-1, 0, a);
+}
+
+static void start_shutdown(app *a, const csa_lambda_event *ev)
+{
+    a->shutting_down = 1;
+    long long now_wall = 0;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    now_wall = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    long long left = ev->deadline_ms > now_wall ? ev->deadline_ms - now_wall : 2000;
+    left = left > SHUTDOWN_MARGIN_MS * 2 ? left - SHUTDOWN_MARGIN_MS : left / 2;
+    a->deadline_mono = csa_now_ms() + left;
+    csa_log(CSA_LOG_INFO, "SHUTDOWN",
+            json_pack("{s:s, s:I}", "reason", ev->reason, "budget_ms", (json_int_t)left));
+    csa_shipper_hurry(a->shipper, a->deadline_mono);
+    settle(a, 0);
+    long long wait = left / 4 < SHUTDOWN_REPORT_WAIT ? left / 4 : SHUTDOWN_REPORT_WAIT;
+    if (csa_records_pending(a->records) == 0)
+        wait = 0;
+    struct timeval w = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+    evtimer_add(a->shutdown_timer, &w);
+    struct timeval f = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    evtimer_add(a->final_timer, &f);
+}
+
+static void on_event(const csa_lambda_event *ev, void *arg)
+{
+    app *a = arg;
+    if (ev->type == CSA_EVENT_SHUTDOWN) {
+        start_shutdown(a, ev);
+        return;
+    }
+    a->invokes++;
+    csa_logf(CSA_LOG_DEBUG, "INVOKE %s", ev->request_id);
+    /* Ask for the next event first: until we do, Lambda holds the invocation open. */
+    csa_lambda_next(a->lambda);
+    settle(a, 0);
+}
+
+static void on_ready(void *arg)
+{
+    app *a = arg;
+    csa_log(CSA_LOG_INFO, "registered",
+            json_pack("{s:f}", "startup_ms", (double)(mono_us() - a->started_mono_us) / 1000.0));
+    csa_lambda_next(a->lambda);
+}
+
+static void on_fatal(const char *what, void *arg)
+{
+    app *a = arg;
+    csa_log(CSA_LOG_ERROR, "extension stops", json_pack("{s:s}", "reason", what));
+    a->exit_code = 1;
+    event_base_loopbreak(a->base);
+}
+
+static void on_add(json_t *record, void *arg)
+{
+    app *a = arg;
+    csa_records_add(a->records, record, a->invokes, csa_now_ms());
+}
+
+static void on_added(void *arg)
+{
+    app *a = arg;
+    settle(a, a->shutting_down && !evtimer_pending(a->shutdown_timer, NULL));
+}
+
+static void on_api_key(const char *key, void *arg)
+{
+    app *a = arg;
+    csa_shipper_offer_api_key(a->shipper, key);
+}
+
+static int on_telemetry(const char *body, size_t len, void *arg)
+{
+    app *a = arg;
+    int n = csa_telemetry_ingest(&a->platform, body, len);
+    if (n < 0)
+        csa_log(CSA_LOG_WARN, "malformed telemetry body", json_pack("{s:I}", "bytes", (json_int_t)len));
+    settle(a, 0);
+    if (a->shutting_down && csa_records_pending(a->records) == 0 && evtimer_pending(a->shutdown_timer, NULL)) {
+        evtimer_del(a->shutdown_timer);
+        on_report_wait_over(-1, 0, a);
+    }
+    return n < 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    app a;
+    memset(&a, 0, sizeof a);
+    a.started_mono_us = mono_us();
+    signal(SIGPIPE, SIG_IGN);
+    csa_log_level level = CSA_LOG_WARN;
+    if (getenv("COLDSTART_EXTENSION_LOG_LEVEL"))
+        (void)csa_log_parse_level(getenv("COLDSTART_EXTENSION_LOG_LEVEL"), &level);
+    csa_log_set_level(level);
+    csa_platform_init(&a.platform);
+
+    const char *runtime_api = getenv("AWS_LAMBDA_RUNTIME_API");
+    if (!runtime_api || !*runtime_api) {
+        csa_log(CSA_LOG_ERROR, "AWS_LAMBDA_RUNTIME_API is not set: not running inside Lambda", NULL);
+        return 2;
+    }
+    const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    int port = env_int("COLDSTART_EXTENSION_PORT", 2772, 1, 65535);
+    int telemetry_port = env_int("COLDSTART_TELEMETRY_PORT", 2773, 1, 65535);
+    char telemetry_uri[300];
+    snprintf(telemetry_uri, sizeof telemetry_uri, "http://%s:%d", env_str("COLDSTART_TELEMETRY_HOST", "sandbox.localdomain"),
+             telemetry_port);
+
+    csa_url endpoint;
+    const char *endpoint_text = env_str("COLDSTART_ENDPOINT", "https://api.coldstart.dev");
+    int url_rc = csa_url_parse(endpoint_text, 0, &endpoint);
+    if (url_rc != 0)
+        csa_log(CSA_LOG_ERROR, url_rc == -2 ? "https endpoints need a TLS build: records will not be shipped"
+                                            : "COLDSTART_ENDPOINT is not a valid http URL: records will not be shipped",
+                json_pack("{s:s}", "endpoint", endpoint_text));
+
+    a.base = event_base_new();
+    a.records = csa_records_create((size_t)env_int("COLDSTART_EXTENSION_MAX_RECORDS", 10000, 10, 1000000),
+                                   env_int("COLDSTART_EXTENSION_JOIN_WAIT_MS", 10000, 0, 3600000));
+    if (!a.base || !a.records)
+        return 1;
+    a.shipper = csa_shipper_create(a.base, url_rc == 0 ? &endpoint : NULL, getenv("COLDSTART_API_KEY"), a.records,
+                                   (size_t)env_int("COLDSTART_EXTENSION_BATCH_SIZE", 200, 1, 1000));
+    a.shutdown_timer = evtimer_new(a.base, on_report_wait_over, &a);
+    a.final_timer = evtimer_new(a.base, on_final, &a);
+    a.check_timer = evtimer_new(a.base, on_check, &a);
+    csa_ingest_hooks hooks = {on_add, on_added, status_json, on_api_key, &a};
+    a.ingest = csa_ingest_create(a.base, env_str("COLDSTART_EXTENSION_HOST", "127.0.0.1"), port, &hooks);
+    a.telemetry = csa_telemetry_listen(a.base, "0.0.0.0", telemetry_port, on_telemetry, &a);
+    csa_lambda_config cfg = {
+        .runtime_api = runtime_api,
+        .name = name,
+        .telemetry_uri = a.telemetry ? telemetry_uri : NULL,
+        .buffer_max_items = env_int("COLDSTART_TELEMETRY_MAX_ITEMS", 1000, 25, 10000),
+        .buffer_max_bytes = env_int("COLDSTART_TELEMETRY_MAX_BYTES", 262144, 262144, 1048576),
+        .buffer_timeout_ms = env_int("COLDSTART_TELEMETRY_TIMEOUT_MS", 25, 25, 30000),
+    };
+    csa_lambda_handlers handlers = {on_ready, on_event, on_fatal, &a};
+    a.lambda = csa_lambda_create(a.base, &cfg, &handlers);
+    if (!a.shipper || !a.shutdown_timer || !a.final_timer || !a.check_timer || !a.lambda) {
+        csa_log(CSA_LOG_ERROR, "cannot start", NULL);
+        return 1;
+    }
+    if (csa_lambda_start(a.lambda) != 0) {
+        csa_log(CSA_LOG_ERROR, "cannot send register", NULL);
+        return 1;
+    }
+    /* Without the local endpoint the SDK falls back to sending directly: keep going, but say so. */
+    if (!a.ingest)
+        csa_log(CSA_LOG_WARN, "local endpoint unavailable", NULL);
+
+    event_base_dispatch(a.base);
+
+    csa_lambda_destroy(a.lambda);
+    csa_ingest_destroy(a.ingest);
+    if (a.telemetry)
+        evhttp_free(a.telemetry);
+    csa_shipper_destroy(a.shipper);
+    csa_records_destroy(a.records);
+    event_free(a.shutdown_timer);
+    event_free(a.final_timer);
+    event_free(a.check_timer);
+    event_base_free(a.base);
+    return a.exit_code;
+}

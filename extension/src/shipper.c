@@ -1,0 +1,190 @@
+/* shipper.c: see shipper.h. */
+#include "shipper.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+#define BACKOFF_HURRY_MS 50
+#define REQUEST_TIMEOUT_S 10
+
+struct csa_shipper {
+    struct event_base *base;
+    csa_url endpoint;
+    int have_endpoint;
+    char api_key[256];
+    int key_configured;
+    csa_records *records;
+    size_t batch_size;
+    struct evhttp_connection *conn;
+    struct event *timer; /* next send or retry */
+    char *body;          /* batch in flight or waiting for retry, NULL when none */
+    size_t body_len;
+    size_t body_records;
+    int in_flight;       /* a POST is out */
+    long long backoff_ms;
+    long long deadline_ms; /* 0 = none (not shutting down) */
+    csa_shipper_stats stats;
+};
+
+long long csa_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void send_batch(csa_shipper *s);
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) { send_batch(arg); }
+
+csa_shipper *csa_shipper_create(struct event_base *base, const csa_url *endpoint, const char *api_key,
+                                csa_records *records, size_t batch_size)
+{
+    csa_shipper *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->base = base;
+    s->records = records;
+    s->batch_size = batch_size;
+    s->backoff_ms = BACKOFF_FIRST_MS;
+    if (api_key && *api_key && strlen(api_key) < sizeof s->api_key) {
+        strcpy(s->api_key, api_key);
+        s->key_configured = 1;
+    }
+    s->timer = evtimer_new(base, on_timer, s);
+    if (endpoint) {
+        s->endpoint = *endpoint;
+        s->have_endpoint = 1;
+        s->conn = evhttp_connection_base_new(base, NULL, endpoint->host, (unsigned short)endpoint->port);
+        if (s->conn) {
+            evhttp_connection_set_timeout(s->conn, REQUEST_TIMEOUT_S);
+            evhttp_connection_set_retries(s->conn, 0);
+        }
+    }
+    if (!s->timer || (endpoint && !s->conn)) {
+        csa_shipper_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+void csa_shipper_destroy(csa_shipper *s)
+{
+    if (!s)
+        return;
+    if (s->timer)
+        event_free(s->timer);
+    if (s->conn)
+        evhttp_connection_free(s->conn);
+    free(s->body);
+    free(s);
+}
+
+static void arm(csa_shipper *s, long long ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
+void csa_shipper_kick(csa_shipper *s)
+{
+    if (!s->have_endpoint || s->in_flight || evtimer_pending(s->timer, NULL))
+        return;
+    if (s->body || csa_records_ready(s->records) > 0)
+        arm(s, 0);
+}
+
+void csa_shipper_offer_api_key(csa_shipper *s, const char *key)
+{
+    if (!s->key_configured && key && *key && strlen(key) < sizeof s->api_key)
+        strcpy(s->api_key, key);
+}
+
+void csa_shipper_hurry(csa_shipper *s, long long deadline_ms)
+{
+    s->deadline_ms = deadline_ms;
+    if (s->backoff_ms > BACKOFF_HURRY_MS)
+        s->backoff_ms = BACKOFF_HURRY_MS;
+    if (!s->in_flight && evtimer_pending(s->timer, NULL)) {
+        evtimer_del(s->timer);
+        arm(s, 0);
+    }
+}
+
+int csa_shipper_idle(const csa_shipper *s) { return !s->in_flight && !s->body; }
+size_t csa_shipper_in_flight(const csa_shipper *s) { return s->body ? s->body_records : 0; }
+const csa_shipper_stats *csa_shipper_stats_get(const csa_shipper *s) { return &s->stats; }
+
+static void on_answer(int status, const char *body, size_t len, struct evkeyvalq *headers, void *arg)
+{
+    csa_shipper *s = arg;
+    s->in_flight = 0;
+    if (status >= 200 && status < 300) {
+        s->stats.batches++;
+        s->stats.shipped += s->body_records;
+        csa_logf(CSA_LOG_DEBUG, "shipped %zu records (HTTP %d)", s->body_records, status);
+        free(s->body);
+        s->body = NULL;
+        s->backoff_ms = s->deadline_ms ? BACKOFF_HURRY_MS : BACKOFF_FIRST_MS;
+        csa_shipper_kick(s);
+        return;
+    }
+    int retry = status == 0 || status == 408 || status == 429 || status >= 500;
+    if (!retry) {
+        s->stats.rejected += s->body_records;
+        csa_log(CSA_LOG_WARN, "backend rejected a batch",
+                json_pack("{s:i, s:I, s:s#}", "status", status, "records", (json_int_t)s->body_records, "detail",
+                          body ? body : "", (int)(len > 300 ? 300 : len)));
+        free(s->body);
+        s->body = NULL;
+        csa_shipper_kick(s);
+        return;
+    }
+    s->stats.retries++;
+    csa_log(CSA_LOG_INFO, "batch not delivered, will retry",
+            json_pack("{s:i, s:I}", "status", status, "backoff_ms", (json_int_t)s->backoff_ms));
+    long long wait = s->backoff_ms;
+    long long cap = s->deadline_ms ? BACKOFF_HURRY_MS : BACKOFF_MAX_MS;
+    s->backoff_ms = s->backoff_ms * 2 > cap ? cap : s->backoff_ms * 2;
+    arm(s, wait);
+}
+
+static void send_batch(csa_shipper *s)
+{
+    if (s->in_flight || !s->have_endpoint)
+        return;
+    if (!s->body) {
+        json_t *batch = csa_records_take(s->records, s->batch_size);
+        if (!batch)
+            return;
+        s->body_records = json_array_size(batch);
+        json_t *wrapper = json_pack("{s:o}", "invocations", batch);
+        s->body = json_dumps(wrapper, JSON_COMPACT);
+        json_decref(wrapper);
+        if (!s->body) {
+            s->stats.rejected += s->body_records;
+            return;
+        }
+        s->body_len = strlen(s->body);
+    }
+    if (s->deadline_ms) {
+        long long left = s->deadline_ms - csa_now_ms();
+        struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+        if (left > 0)
+            evhttp_connection_set_timeout_tv(s->conn, &tv);
+    }
+    const char *headers[] = {"X-API-Key", s->api_key, NULL};
+    s->stats.attempts++;
+    s->in_flight = 1;
+    if (csa_http_request(s->conn, &s->endpoint, EVHTTP_REQ_POST, "/api/v1/ingest/batch", s->api_key[0] ? headers : NULL,
+                         s->body, s->body_len, on_answer, s) != 0) {
+        s->in_flight = 0;
+        s->stats.retries++;
+        arm(s, s->backoff_ms);
+    }
+}
