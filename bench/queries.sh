@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bench/queries.sh: latency of the read API over a large history (issue 4's targets).
+#   BENCH_INVOCATIONS (default 1000000) invocations across BENCH_FUNCTIONS (100) functions of one
+#   project over the last 30 days, 5 % cold starts, each cold start with 20 to 200 modules whose
+#   self times are heavy-tailed (a few large packages, many small ones); generated inside
+#   PostgreSQL (bench/queries-seed.sql), then coldstartd serves
+#   GET /api/v1/functions and GET /api/v1/functions/{id} (default 7-day window) and
+#   bench/queries-load.mjs measures BENCH_REQUESTS (200) sequential requests of each: p50, p95, p99.
+# Own PostgreSQL (.data/bench-q-pg, port 55474), own port (18474). Results: bench/results/queries-latest.md
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+N=${BENCH_INVOCATIONS:-1000000}
+F=${BENCH_FUNCTIONS:-100}
+REQS=${BENCH_REQUESTS:-200}
+PG_DIR=${BENCH_PG_DIR:-$ROOT/.data/bench-q-pg}
+PG_PORT=${BENCH_PG_PORT:-55474}
+PORT=${BENCH_PORT:-18474}
+BIN=${COLDSTARTD:-$ROOT/backend/build/coldstartd}
+[ -x "$BIN" ] || { echo "bench: build first (make build)" >&2; exit 1; }
+
+scripts/pg.sh start "$PG_DIR" "$PG_PORT" >/dev/null
+ADMIN=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed 's#/coldstart$#/postgres#')
+DB=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed 's#/coldstart$#/csa_bench_q#')
+psql "$ADMIN" -qc "DROP DATABASE IF EXISTS csa_bench_q WITH (FORCE)" -c "CREATE DATABASE csa_bench_q"
+DATABASE_URL=$DB "$BIN" migrate >/dev/null 2>&1
+KEY=$(DATABASE_URL=$DB "$BIN" create-project --name "Query bench" --slug qbench | tail -n 1)
+
+echo "== seeding $N invocations across $F functions (in PostgreSQL)" >&2
+t0=$(date +%s)
+psql "$DB" -q -o /dev/null -v n="$N" -v f="$F" -f bench/queries-seed.sql
+t1=$(date +%s)
+SIZE=$(psql "$DB" -tAc "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'invocations'::regclass")
+
+PORT=$PORT HOST=127.0.0.1 DATABASE_URL=$DB LOG_REQUESTS=false RATE_LIMIT_QUERY=100000000 "$BIN" serve 2>/tmp/csa-bench-q.log &
+PID=$!
+trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; [ "${BENCH_KEEP_PG:-0}" = 1 ] || scripts/pg.sh stop "$PG_DIR"' EXIT
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/api/v1/health" >/dev/null 2>&1 && break; sleep 0.1; done
+
+RESULT=$(node bench/queries-load.mjs "http://127.0.0.1:$PORT" "$KEY" "$REQS")
+{
+  echo "# Read API latency"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), machine: nproc $(nproc), $(uname -m), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- data: $N invocations, $F functions, 30 days, 5 % cold starts with 20-200 modules each; invocations on disk: $SIZE; seeded in $((t1 - t0)) s"
+  echo "- command: BENCH_INVOCATIONS=$N bench/queries.sh ($REQS sequential requests per endpoint, after 10 warm-up requests)"
+  echo
+  echo "$RESULT"
+} | tee bench/results/queries-latest.md
