@@ -1,0 +1,318 @@
+// Faults under sustained ingest (single and batch): the server SIGKILLed and restarted, the
+// database refusing writes (read-only transaction mode), the server's database connections
+// terminated again and again, a PostgreSQL of our own restarted with fast and with immediate
+// shutdown, and SIGTERM under load.
+//
+// Clients behave like the SDK: on a 503 (which must carry Retry-After) or a connection error they
+// send the same records again. Every acknowledged invocation_id is recorded; afterwards each is in
+// the database exactly once, nothing was ever answered with a status other than 200 or 503 (with
+// Retry-After), and the server recovered by itself.
+//
+// The shared PostgreSQL of the test run is never restarted: the restart case starts a throwaway
+// cluster with scripts/pg.sh in a temporary directory on a free port.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, existsSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  REPO,
+  ADMIN_URL,
+  useServer,
+  startServer,
+  minimalRecord,
+  fullRecord,
+  httpFresh,
+  psql,
+  sleep,
+  lit,
+  freePort,
+  createProject,
+  runCli,
+} from './harness.mjs';
+
+// No rate limit in the way of the load; short deadlines so that a killed peer is noticed fast.
+const SERVER_ENV = { RATE_LIMIT_INGEST: 1000000, REQUEST_TIMEOUT: 10, SHUTDOWN_TIMEOUT: 20 };
+const ctx = useServer({ env: SERVER_ENV, freshConnections: true });
+
+// ---------------------------------------------------------------------------------------------
+// The load: `clients` loops, each sending a single record or (every third request) a batch of 10,
+// retrying the same records until acknowledged (or until stopped).
+
+class Load {
+  constructor(target, key, { clients = 6, name = 'faults' } = {}) {
+    this.target = target; // {base}: may be changed while running (restart on another port)
+    this.key = key;
+    this.clients = clients;
+    this.name = name;
+    this.acked = new Map(); // invocation_id -> number of 200s that covered it
+    this.sent = new Set(); // every invocation_id ever sent
+    this.counts = { ok: 0, unavailable: 0, connectionErrors: 0 };
+    this.unexpected = []; // anything but 200 / 503+Retry-After / a connection error
+    this.running = false;
+  }
+
+  /** 200s seen since `mark` (a snapshot of counts.ok). */
+  okSince(mark) {
+    return this.counts.ok - mark;
+  }
+
+  async #client(n) {
+    for (let i = 0; this.running; i++) {
+      const batch = i % 3 === 2;
+      const recs = batch
+        ? Array.from({ length: 10 }, () => minimalRecord({ function_name: `${this.name}-batch` }))
+        : [(i % 2 ? fullRecord : minimalRecord)({ function_name: `${this.name}-single-${n % 2}` })];
+      for (const r of recs) this.sent.add(r.invocation_id);
+      const route = batch ? '/api/v1/ingest/batch' : '/api/v1/ingest';
+      const body = batch ? { invocations: recs } : recs[0];
+      while (this.running) {
+        let res;
+        try {
+          res = await httpFresh(this.target.base, 'POST', route, { body, headers: { 'X-API-Key': this.key }, timeoutMs: 15000 });
+        } catch {
+          this.counts.connectionErrors++;
+          await sleep(100);
+          continue;
+        }
+        if (res.status === 200 && (!batch || res.json?.status === 'ok')) {
+          this.counts.ok++;
+          for (const r of recs) this.acked.set(r.invocation_id, (this.acked.get(r.invocation_id) || 0) + 1);
+          break;
+        }
+        if (res.status === 503 && res.headers.get('retry-after')) {
+          this.counts.unavailable++;
+          await sleep(Math.min(1000, 1000 * Number(res.headers.get('retry-after')) || 200) / 4);
+          continue;
+        }
+        this.unexpected.push(`${route} -> ${res.status} retry-after=${res.headers.get('retry-after')} ${res.text.slice(0, 200)}`);
+        break;
+      }
+    }
+  }
+
+  start() {
+    this.running = true;
+    this.loops = Array.from({ length: this.clients }, (_, n) => this.#client(n));
+    return this;
+  }
+
+  async stop() {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  /** Waits until `count` more requests were acknowledged (or fails after timeoutMs). */
+  async waitForAcks(count, timeoutMs, what) {
+    const mark = this.counts.ok;
+    const t0 = Date.now();
+    while (this.okSince(mark) < count) {
+      if (Date.now() - t0 > timeoutMs) {
+        assert.fail(`${what}: only ${this.okSince(mark)} of ${count} requests acknowledged within ${timeoutMs} ms (${JSON.stringify(this.counts)}, unexpected: ${this.unexpected.slice(0, 3)})`);
+      }
+      await sleep(50);
+    }
+    return Date.now() - t0;
+  }
+}
+
+/**
+ * Checks a finished load against the database at dbUrl: every acknowledged id is stored exactly
+ * once, no id at all is stored twice, and nothing unexpected was answered.
+ */
+async function verify(load, dbUrl, what) {
+  assert.deepEqual(load.unexpected.slice(0, 5), [], `${what}: answers other than 200 and 503 with Retry-After`);
+  const ids = [...load.sent];
+  const stored = new Map();
+  for (let i = 0; i < ids.length; i += 2000) {
+    const chunk = ids.slice(i, i + 2000);
+    const out = await psql(
+      dbUrl,
+      `SELECT invocation_id || ' ' || count(*) FROM invocations WHERE invocation_id IN (${chunk.map(lit).join(',')}) GROUP BY invocation_id`,
+    );
+    for (const line of out.split('\n')) {
+      const [id, n] = line.split(' ');
+      if (id) stored.set(id, Number(n));
+    }
+  }
+  const acked = [...load.acked.keys()];
+  const missing = acked.filter((id) => !stored.has(id));
+  const doubled = [...stored].filter(([, n]) => n !== 1);
+  assert.ok(acked.length > 0, `${what}: nothing was acknowledged`);
+  assert.deepEqual(missing.slice(0, 5), [], `${what}: ${missing.length} of ${acked.length} acknowledged records are missing`);
+  assert.deepEqual(doubled.slice(0, 5), [], `${what}: ${doubled.length} records stored more than once`);
+  return { acked: acked.length, sent: ids.length, stored: stored.size, ...load.counts };
+}
+
+/** Server backends connected to database `dbName` (the writer's and the pool's). */
+const terminateBackends = (dbName) =>
+  psql(ADMIN_URL, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ${lit(dbName)} AND pid <> pg_backend_pid()`);
+
+const results = {};
+after(() => {
+  // one line per case, for RELIABILITY.md
+  for (const [k, v] of Object.entries(results)) console.log(`# faults ${k}: ${JSON.stringify(v)}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Cases.
+
+test('SIGKILL under load, restart on the same port: nothing acknowledged lost, nothing doubled', async () => {
+  const port = await freePort();
+  let server = await startServer({ dbUrl: ctx.db.url, env: { ...SERVER_ENV, PORT: port } });
+  const target = { base: server.base };
+  const load = new Load(target, ctx.key, { name: 'kill' }).start();
+  try {
+    for (let round = 0; round < 2; round++) {
+      await load.waitForAcks(40, 15000, `before kill ${round + 1}`);
+      server.child.kill('SIGKILL');
+      const exit = await server.exited;
+      assert.equal(exit.signal, 'SIGKILL');
+      await sleep(300);
+      server = await startServer({ dbUrl: ctx.db.url, env: { ...SERVER_ENV, PORT: port } });
+      await load.waitForAcks(40, 20000, `after restart ${round + 1}`);
+    }
+  } finally {
+    await load.stop();
+  }
+  const exit = await server.stop();
+  assert.deepEqual(exit, { code: 0, signal: null }, server.describe());
+  results.sigkill = await verify(load, ctx.db.url, 'SIGKILL');
+});
+
+test('the database refuses writes (read-only): 503 with Retry-After, never 2xx; recovery by itself', async () => {
+  const load = new Load(ctx.server, ctx.key, { name: 'readonly' }).start();
+  try {
+    await load.waitForAcks(40, 15000, 'before read-only');
+    await psql(ADMIN_URL, `ALTER DATABASE ${ctx.db.name} SET default_transaction_read_only = on`);
+    await terminateBackends(ctx.db.name); // the new setting applies to new sessions only
+    // Requests that reach the database now must be refused. Wait for the first 503s, then check
+    // that nothing is acknowledged for a while (an in-flight commit may still finish first).
+    const t0 = Date.now();
+    while (load.counts.unavailable < 10 && Date.now() - t0 < 15000) await sleep(50);
+    assert.ok(load.counts.unavailable >= 10, `no 503 within 15 s of read-only mode (${JSON.stringify(load.counts)})`);
+    const mark = load.counts.ok;
+    const sentBefore = load.sent.size;
+    await sleep(2000);
+    assert.equal(load.okSince(mark), 0, 'records acknowledged while the database refused writes');
+    assert.ok(load.sent.size >= sentBefore, 'load stopped');
+    const health = await httpFresh(ctx.base, 'GET', '/api/v1/health', { timeoutMs: 10000 });
+    assert.ok([200, 503].includes(health.status), `health during read-only: ${health.status}`);
+  } finally {
+    await psql(ADMIN_URL, `ALTER DATABASE ${ctx.db.name} RESET default_transaction_read_only`);
+    await terminateBackends(ctx.db.name);
+  }
+  try {
+    const ms = await load.waitForAcks(40, 20000, 'after writes are allowed again');
+    results.readonly_recovery_ms = ms;
+  } finally {
+    await load.stop();
+  }
+  results.readonly = await verify(load, ctx.db.url, 'read-only');
+});
+
+test('database connections terminated again and again mid-run: nothing lost, recovery by itself', async () => {
+  const load = new Load(ctx.server, ctx.key, { name: 'terminate' }).start();
+  let terminated = 0;
+  try {
+    await load.waitForAcks(40, 15000, 'before terminating');
+    const t0 = Date.now();
+    while (Date.now() - t0 < 4000) {
+      terminated += Number(await terminateBackends(ctx.db.name));
+      await sleep(150 + Math.floor(Math.random() * 200));
+    }
+    assert.ok(terminated > 0, 'no server backend was terminated');
+    await load.waitForAcks(40, 20000, 'after the terminations');
+  } finally {
+    await load.stop();
+  }
+  results.terminate = { terminated, ...(await verify(load, ctx.db.url, 'terminate')) };
+});
+
+// -- a PostgreSQL of our own, restarted ----------------------------------------------------------
+
+function pgBin() {
+  const dirs = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql') : [];
+  const versions = dirs.filter((d) => existsSync(`/usr/lib/postgresql/${d}/bin/pg_ctl`)).sort((a, b) => Number(b) - Number(a));
+  return versions.length ? `/usr/lib/postgresql/${versions[0]}/bin` : null;
+}
+
+function run(cmd, args, timeoutMs = 90000) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout.trim()),
+    );
+  });
+}
+
+/** pg_ctl as the cluster's owner (the postgres user when we are root, as scripts/pg.sh does). */
+function pgCtl(dir, args) {
+  const bin = path.join(pgBin(), 'pg_ctl');
+  const full = ['-D', path.join(dir, 'cluster'), ...args];
+  return process.getuid() === 0 ? run('runuser', ['-u', 'postgres', '--', bin, ...full]) : run(bin, full);
+}
+
+test('PostgreSQL restarted (fast, then immediate shutdown) under load: nothing lost, recovery by itself', { skip: !pgBin() && 'no PostgreSQL server binaries' }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'csa-faults-pg-'));
+  const pgPort = await freePort();
+  const pgSh = path.join(REPO, 'scripts/pg.sh');
+  let server;
+  let load;
+  try {
+    await run(pgSh, ['start', dir, String(pgPort)]);
+    const url = await run(pgSh, ['url', dir, String(pgPort)]);
+    const m = await runCli(['migrate'], { env: { DATABASE_URL: url } });
+    assert.equal(m.code, 0, m.stderr);
+    const key = await createProject(url, 'Faults PG restart', 'faults-pg');
+    server = await startServer({ dbUrl: url, env: SERVER_ENV });
+    load = new Load(server, key, { name: 'pgrestart' }).start();
+    const recovery = {};
+    for (const mode of ['fast', 'immediate']) {
+      await load.waitForAcks(40, 20000, `before the ${mode} shutdown`);
+      await pgCtl(dir, ['-m', mode, '-w', 'stop']);
+      const unavailable = load.counts.unavailable;
+      const mark = load.counts.ok;
+      await sleep(1500);
+      assert.equal(load.okSince(mark), 0, `acknowledged while PostgreSQL was down (${mode})`);
+      assert.ok(load.counts.unavailable > unavailable, `no 503 while PostgreSQL was down (${mode})`);
+      const health = await httpFresh(server.base, 'GET', '/api/v1/health', { timeoutMs: 10000 });
+      assert.equal(health.status, 503, `health while PostgreSQL is down (${mode}): ${health.text}`);
+      await run(pgSh, ['start', dir, String(pgPort)]);
+      recovery[mode] = await load.waitForAcks(40, 30000, `after restarting PostgreSQL (${mode})`);
+    }
+    await load.stop();
+    const exit = await server.stop();
+    assert.deepEqual(exit, { code: 0, signal: null }, server.describe());
+    results.pg_restart = { recovery_ms: recovery, ...(await verify(load, url, 'PostgreSQL restart')) };
+  } finally {
+    if (load) await load.stop();
+    if (server && !server.exit) server.child.kill('SIGKILL');
+    await run(pgSh, ['stop', dir, String(pgPort)]).catch(() => {});
+    await pgCtl(dir, ['-m', 'immediate', 'stop']).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM under load drains: exit 0 and no acknowledged loss', async () => {
+  const server = await startServer({ dbUrl: ctx.db.url, env: SERVER_ENV });
+  const load = new Load(server, ctx.key, { name: 'sigterm', clients: 12 }).start();
+  let exit;
+  try {
+    await load.waitForAcks(100, 15000, 'before SIGTERM');
+    exit = await server.stop(30000);
+  } finally {
+    await load.stop();
+  }
+  assert.deepEqual(exit, { code: 0, signal: null }, server.describe());
+  results.sigterm = await verify(load, ctx.db.url, 'SIGTERM');
+});
+
+test('the shared server recovered by itself and serves normally', async () => {
+  const rec = minimalRecord({ function_name: 'faults-final' });
+  const res = await ctx.ingest(rec);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(await ctx.count(`SELECT count(*) FROM invocations WHERE invocation_id = ${lit(rec.invocation_id)}`), 1);
+  const health = await ctx.get('/api/v1/health');
+  assert.equal(health.status, 200);
+});
