@@ -1,0 +1,62 @@
+'use strict';
+// A minimal Lambda runtime interface client, as the managed Node.js runtime behaves: loads
+// LAMBDA_TASK_ROOT/<file>.<export> from _HANDLER, reports init errors, then loops on the Runtime
+// API (next -> handler -> response | error). Zero dependencies; run by lambda-emulator.mjs.
+
+const http = require('node:http');
+const path = require('node:path');
+
+const api = process.env.AWS_LAMBDA_RUNTIME_API;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function request(method, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`http://${api}${urlPath}`, { method, agent, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const errorBody = (e) => JSON.stringify({ errorType: (e && e.name) || 'Error', errorMessage: String((e && e.message) || e), stackTrace: [] });
+
+async function main() {
+  const [file, exportName] = (process.env._HANDLER || 'index.handler').split('.');
+  let handler;
+  try {
+    const mod = require(path.join(process.env.LAMBDA_TASK_ROOT, file));
+    handler = mod[exportName];
+    if (typeof handler !== 'function') throw Object.assign(new Error(`${exportName} is not a function`), { name: 'Runtime.HandlerNotFound' });
+  } catch (e) {
+    await request('POST', '/2018-06-01/runtime/init/error', errorBody(e));
+    process.exit(129);
+  }
+  for (;;) {
+    const next = await request('GET', '/2018-06-01/runtime/invocation/next');
+    const id = next.headers['lambda-runtime-aws-request-id'];
+    const deadline = Number(next.headers['lambda-runtime-deadline-ms']);
+    const context = {
+      awsRequestId: id,
+      functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+      functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+      invokedFunctionArn: next.headers['lambda-runtime-invoked-function-arn'],
+      memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+      callbackWaitsForEmptyEventLoop: true,
+      getRemainingTimeInMillis: () => deadline - Date.now(),
+    };
+    try {
+      const result = await handler(JSON.parse(next.body), context);
+      await request('POST', `/2018-06-01/runtime/invocation/${id}/response`, JSON.stringify(result === undefined ? null : result));
+    } catch (e) {
+      await request('POST', `/2018-06-01/runtime/invocation/${id}/error`, errorBody(e));
+    }
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`runtime: ${e && e.stack}\n`);
+  process.exit(1);
+});
