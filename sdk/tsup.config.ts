@@ -25,6 +25,16 @@ export default defineConfig([
     sourcemap: false,
   },
   {
+    // the command line (`coldstart profile`): its own bundle, never loads the hooks into itself
+    entry: { cli: 'src/cli.ts' },
+    format: ['cjs'],
+    target: 'node18',
+    platform: 'node',
+    outExtension: () => ({ js: '.cjs' }),
+    banner: { js: '#!/usr/bin/env node' },
+    define,
+  },
+  {
     entry: { 'esm-loader': 'src/esm-loader.ts' },
     format: ['esm'],
     target: 'node18',

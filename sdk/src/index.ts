@@ -95,3 +95,15 @@ export function __timings(): Record<string, number> {
   const current = existingRuntime();
   return current === undefined ? {} : invocationHalf().moduleTimings(current.recorder.selfNs);
 }
+
+/**
+ * @internal For `coldstart profile`: ends init now (stops the recorder, removes the hooks) and
+ * returns what a cold-start record would carry, with package versions read synchronously.
+ */
+export function __profileSnapshot(): Record<string, unknown> | undefined {
+  const current = existingRuntime();
+  if (current === undefined) return undefined;
+  const initMs = performance.now();
+  current.uninstall();
+  return invocationHalf().profileSnapshot(current, initMs);
+}

@@ -4,3 +4,4 @@
 
 export { beginInvocation, finishInvocation } from './invocation';
 export { moduleTimings } from './report';
+export { profileSnapshot } from './snapshot';
