@@ -165,6 +165,8 @@ static void on_registered(int status, const char *body, size_t len, struct evkey
         return;
     }
     strcpy(l->id, id);
+    if (l->h.on_registered)
+        l->h.on_registered(l->h.arg);
     if (l->telemetry_uri[0])
         subscribe(l);
     else

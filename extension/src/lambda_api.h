@@ -31,6 +31,7 @@ typedef struct csa_lambda_event {
 int csa_lambda_parse_event(const char *body, size_t len, csa_lambda_event *out);
 
 typedef struct csa_lambda_handlers {
+    void (*on_registered)(void *arg);                            /* register answered (may be NULL) */
     void (*on_ready)(void *arg);                                 /* registered and subscribed */
     void (*on_event)(const csa_lambda_event *event, void *arg);  /* INVOKE or SHUTDOWN */
     void (*on_fatal)(const char *what, void *arg);               /* cannot go on: exit */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -43,6 +44,7 @@ typedef struct app {
     struct event *final_timer;
     struct event *check_timer;
     long long started_mono_us;
+    long long registered_mono_us;
     int exit_code;
 } app;
 
@@ -73,12 +75,48 @@ static const char *env_str(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+static long long g_cpu_at_main_us;
+
+/*
+ * CPU time (user + system) since main(), in microseconds, and peak RSS in KiB. getrusage's
+ * counters survive execve (time spent in the parent's forked copy would count, and ru_maxrss would
+ * be the parent's size): CPU is taken relative to main(), the peak from VmHWM, which exec resets.
+ */
+static long long cpu_us(long *max_rss_kb)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (max_rss_kb) {
+        *max_rss_kb = 0;
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[128];
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "VmHWM: %ld kB", max_rss_kb) == 1)
+                break;
+        if (f)
+            fclose(f);
+    }
+    long long total =
+        (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    return total - g_cpu_at_main_us;
+}
+
+/* Minor page faults since exec (each one costs microseconds in a microVM such as Lambda's). */
+static long page_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 static json_t *status_json(void *arg)
 {
     app *a = arg;
+    long max_rss_kb = 0;
+    long long cpu = cpu_us(&max_rss_kb);
     const csa_records_stats *r = csa_records_stats_get(a->records);
     const csa_shipper_stats *s = csa_shipper_stats_get(a->shipper);
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "version",
+    json_t *st = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "version",
                      CSA_EXT_VERSION, "invokes", (json_int_t)a->invokes, "records_received", (json_int_t)r->received,
                      "records_joined", (json_int_t)r->joined, "records_unjoined", (json_int_t)r->unjoined,
                      "records_dropped", (json_int_t)r->dropped, "records_pending", (json_int_t)csa_records_pending(a->records),
@@ -88,6 +126,9 @@ static json_t *status_json(void *arg)
                      (json_int_t)s->attempts, "retries", (json_int_t)s->retries, "telemetry_events",
                      (json_int_t)a->platform.stats.events, "telemetry_malformed",
                      (json_int_t)a->platform.stats.malformed);
+    json_object_set_new(st, "cpu_us", json_integer((json_int_t)cpu));
+    json_object_set_new(st, "max_rss_kb", json_integer((json_int_t)max_rss_kb));
+    return st;
 }
 
 static void settle(app *a, int everything)
@@ -165,11 +206,23 @@ static void on_event(const csa_lambda_event *ev, void *arg)
     settle(a, 0);
 }
 
+static void on_registered(void *arg)
+{
+    app *a = arg;
+    a->registered_mono_us = mono_us();
+}
+
 static void on_ready(void *arg)
 {
     app *a = arg;
+    /* register_ms: main() to the register answer; ready_ms: to subscribed and waiting for events */
+    long max_rss_kb = 0;
+    long long cpu = cpu_us(&max_rss_kb);
     csa_log(CSA_LOG_INFO, "registered",
-            json_pack("{s:f}", "startup_ms", (double)(mono_us() - a->started_mono_us) / 1000.0));
+            json_pack("{s:f, s:f, s:I, s:I, s:I}", "register_ms",
+                      (double)(a->registered_mono_us - a->started_mono_us) / 1000.0, "ready_ms",
+                      (double)(mono_us() - a->started_mono_us) / 1000.0, "cpu_us", (json_int_t)cpu, "max_rss_kb",
+                      (json_int_t)max_rss_kb, "page_faults", (json_int_t)page_faults()));
     csa_lambda_next(a->lambda);
 }
 
@@ -218,6 +271,7 @@ int main(int argc, char **argv)
     app a;
     memset(&a, 0, sizeof a);
     a.started_mono_us = mono_us();
+    g_cpu_at_main_us = cpu_us(NULL);
     signal(SIGPIPE, SIG_IGN);
     csa_log_level level = CSA_LOG_WARN;
     if (getenv("COLDSTART_EXTENSION_LOG_LEVEL"))
@@ -266,7 +320,7 @@ int main(int argc, char **argv)
         .buffer_max_bytes = env_int("COLDSTART_TELEMETRY_MAX_BYTES", 262144, 262144, 1048576),
         .buffer_timeout_ms = env_int("COLDSTART_TELEMETRY_TIMEOUT_MS", 25, 25, 30000),
     };
-    csa_lambda_handlers handlers = {on_ready, on_event, on_fatal, &a};
+    csa_lambda_handlers handlers = {on_registered, on_ready, on_event, on_fatal, &a};
     a.lambda = csa_lambda_create(a.base, &cfg, &handlers);
     if (!a.shipper || !a.shutdown_timer || !a.final_timer || !a.check_timer || !a.lambda) {
         csa_log(CSA_LOG_ERROR, "cannot start", NULL);

@@ -1,0 +1,158 @@
+// Footprint of coldstart-extension: start-up (main() to registered, and spawn to the register
+// request), RSS, CPU per invocation, and the function's response time with and without it.
+// Writes the figures as Markdown on stdout (bench.sh puts them in RESULTS.md).
+// Usage: node tests/bench.mjs <binary> [invocations]
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FakeBackend } from './fake-backend.mjs';
+import { cpuMs, LambdaEmulator } from './lambda-emulator.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const binary = path.resolve(process.argv[2]);
+const N = Number(process.argv[3] || 300);
+const STARTS = 30;
+const optDir = mkdtempSync(path.join(os.tmpdir(), 'csa-bench-'));
+symlinkSync(binary, path.join(optDir, 'coldstart'));
+const EXTENSION = path.join(optDir, 'coldstart');
+
+const q = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
+const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+// 1. start-up against a minimal, warmed-up Extensions/Telemetry API
+async function startups() {
+  let resolveRegister;
+  const server = http.createServer((req, res) => {
+    if (req.url.endsWith('/register')) {
+      resolveRegister?.(performance.now());
+      res.writeHead(200, { 'Lambda-Extension-Identifier': 'bench' });
+      return res.end('{}');
+    }
+    if (req.url.includes('/telemetry')) return res.writeHead(200).end('OK');
+    if (req.url.endsWith('/event/next')) {
+      return setTimeout(() => res.writeHead(200).end(JSON.stringify({ eventType: 'SHUTDOWN', shutdownReason: 'spindown', deadlineMs: Date.now() + 2000 })), 20);
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const api = `127.0.0.1:${server.address().port}`;
+  for (let i = 0; i < 30; i++) await fetch(`http://${api}/x/register`, { method: 'POST' }).then((r) => r.text());
+  const rows = [];
+  for (let i = 0; i < STARTS; i++) {
+    const registered = new Promise((r) => (resolveRegister = r));
+    const t0 = performance.now();
+    const child = spawn(EXTENSION, [], { env: { AWS_LAMBDA_RUNTIME_API: api, COLDSTART_ENDPOINT: 'http://127.0.0.1:9', COLDSTART_EXTENSION_PORT: String(await freePort()), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const at = await registered;
+    await new Promise((r) => child.on('exit', r));
+    const line = JSON.parse(err.split('\n').find((l) => l.includes('"registered"')));
+    rows.push({ spawnToRegister: at - t0, registerMs: line.register_ms, readyMs: line.ready_ms, cpuUs: line.cpu_us, rssKb: line.max_rss_kb });
+  }
+  server.close();
+  return rows;
+}
+
+// 2. invocations through the emulator, with and without the extension
+async function invocations(withExtension) {
+  const backend = await new FakeBackend().listen();
+  const port = await freePort();
+  const emu = new LambdaEmulator({
+    extension: withExtension ? EXTENSION : undefined,
+    extensions: withExtension ? undefined : [],
+    runtime: path.join(here, 'runtime.cjs'),
+    taskRoot: path.join(here, 'fixture'),
+    freeze: false,
+    env: { COLDSTART_API_KEY: 'bench' },
+    runtimeEnv: { COLDSTART_ENDPOINT: withExtension ? `http://127.0.0.1:${port}` : backend.url },
+    extensionEnv: { COLDSTART_ENDPOINT: backend.url, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info' },
+  });
+  await emu.start();
+  const pid = withExtension ? emu.extensionProcs[0].child.pid : undefined;
+  for (let i = 0; i < 20; i++) await emu.invoke({ n: i }); // warm-up
+  const cpu0 = pid ? cpuMs(pid) : 0;
+  const times = [];
+  for (let i = 0; i < N; i++) times.push((await emu.invoke({ n: i })).responseMs);
+  const cpu1 = pid ? cpuMs(pid) : 0;
+  const rss = pid ? readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)[1] : undefined;
+  const rssNow = pid ? readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1] : undefined;
+  const [exit] = await emu.shutdown();
+  backend.close();
+  const last = exit ? exit.output.split('\n').filter((l) => l.includes('"shutdown"')).pop() : undefined;
+  return { times, cpuPerInvokeUs: pid ? ((cpu1 - cpu0) * 1000) / N : undefined, rssKb: Number(rss), rssNowKb: Number(rssNow), stats: last ? JSON.parse(last) : undefined, stored: backend.stored.size };
+}
+
+const starts = await startups();
+const without = await invocations(false);
+const withExt = await invocations(true);
+const size = readFileSync(binary).length;
+const stripped = (() => {
+  try {
+    execFileSync('strip', ['-o', path.join(optDir, 's'), binary]);
+    return readFileSync(path.join(optDir, 's')).length;
+  } catch {
+    return NaN;
+  }
+})();
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1];
+
+const col = (k) => starts.map((r) => r[k]);
+console.log(`# coldstart-extension: footprint
+
+Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`extension/bench.sh\` on ${os.cpus().length} × ${cpuModel}, Linux ${os.release()},
+load average at the end ${load} (the machine is shared: other builds and a fuzzer were running, so
+the wall-clock figures are upper bounds; CPU and RSS are not affected by the load).
+
+Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 0)} KiB (${f(stripped / 1024, 0)} KiB stripped, as in the layer); libevent and jansson linked statically.
+
+## Start-up (${STARTS} starts against a minimal Extensions API in Node.js)
+
+| | median | p90 | max |
+|---|---|---|---|
+| main() to register answered (ms) | ${f(q(col('registerMs'), 0.5))} | ${f(q(col('registerMs'), 0.9))} | ${f(Math.max(...col('registerMs')))} |
+| main() to subscribed and waiting for events (ms) | ${f(q(col('readyMs'), 0.5))} | ${f(q(col('readyMs'), 0.9))} | ${f(Math.max(...col('readyMs')))} |
+| spawn() to the register request at the API (ms) | ${f(q(col('spawnToRegister'), 0.5))} | ${f(q(col('spawnToRegister'), 0.9))} | ${f(Math.max(...col('spawnToRegister')))} |
+| CPU from main() to ready (µs, user+sys) | ${f(q(col('cpuUs'), 0.5), 0)} | ${f(q(col('cpuUs'), 0.9), 0)} | ${f(Math.max(...col('cpuUs')), 0)} |
+| peak RSS at ready (KiB, VmHWM) | ${f(q(col('rssKb'), 0.5), 0)} | ${f(q(col('rssKb'), 0.9), 0)} | ${f(Math.max(...col('rssKb')), 0)} |
+
+"main() to register answered" includes the emulated API's answer time (a Node.js server on the same
+two cores); "spawn() to the register request" also includes Node's fork/exec of the child.
+
+## Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime)
+
+| | without extension (SDK → backend) | with extension (SDK → extension → backend) |
+|---|---|---|
+| function response time, median (ms) | ${f(q(without.times, 0.5))} | ${f(q(withExt.times, 0.5))} |
+| function response time, p90 (ms) | ${f(q(without.times, 0.9))} | ${f(q(withExt.times, 0.9))} |
+| function response time, p99 (ms) | ${f(q(without.times, 0.99))} | ${f(q(withExt.times, 0.99))} |
+| extension CPU per invocation (µs, user+sys, from /proc ticks) | - | ${f(withExt.cpuPerInvokeUs, 0)} |
+| extension peak RSS (KiB, VmHWM) | - | ${withExt.rssKb} |
+| extension RSS at the end (KiB, VmRSS) | - | ${withExt.rssNowKb} |
+| records stored by the (fake) backend | ${without.stored} | ${withExt.stored} |
+
+Extension counters at SHUTDOWN: \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
+
+The environment is not frozen between invocations here (freeze is on in the tests), so the
+extension ships while the next invocation runs: the response-time columns include that contention.
+The SDK batches warm records itself (up to 2 s), which is why "without" also has no network on the
+response path for warm invocations; the cold invocation's record is awaited by the SDK in both cases.
+
+Targets (issue 8): under 5 ms from process start to registered, under 4 MiB RSS, no measurable
+effect on invocation duration.
+`);
