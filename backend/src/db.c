@@ -41,6 +41,20 @@ int csa_db_is_unavailable(PGconn *conn, const PGresult *res)
            strcmp(state, "25006") == 0 /* read-only transaction: writes refused */;
 }
 
+int csa_db_alive(PGconn *conn)
+{
+    /* PQconsumeInput reads what the server sent while the connection sat idle without waiting:
+     * a backend that was terminated (pg_terminate_backend, a restart) has sent its FATAL error and
+     * closed the socket, which this notices, so the connection is replaced before a query fails */
+    if (!conn || PQstatus(conn) != CONNECTION_OK)
+        return 0;
+    /* the first read takes the server's farewell message, the second meets the closed socket */
+    for (int i = 0; i < 2; i++)
+        if (PQconsumeInput(conn) != 1 || PQstatus(conn) != CONNECTION_OK)
+            return 0;
+    return 1;
+}
+
 PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
     return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
@@ -128,7 +142,7 @@ PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms)
     pool->conns[slot] = NULL;
     pthread_mutex_unlock(&pool->lock);
 
-    if (conn && PQstatus(conn) != CONNECTION_OK) {
+    if (conn && !csa_db_alive(conn)) {
         PQfinish(conn);
         conn = NULL;
     }

@@ -17,6 +17,10 @@ PGconn *csa_db_connect(const char *url, char *err, size_t err_size);
  * (SQLSTATE classes 08, 57P, 53, or CONNECTION_BAD), 0 for an error of the statement itself. */
 int csa_db_is_unavailable(PGconn *conn, const PGresult *res);
 
+/* 1 if the connection is still usable: also notices, without a round trip, a server that closed
+ * it while it was idle (terminated backend, restart). */
+int csa_db_alive(PGconn *conn);
+
 /* Runs a statement with text parameters; returns the result (caller PQclear()s). */
 PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params);
 

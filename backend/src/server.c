@@ -717,6 +717,10 @@ static json_t *query_params(struct evhttp_request *req)
     json_t *obj = json_object();
     if (!q || !*q)
         return obj;
+    if (strstr(q, "%00")) { /* decodes to a NUL that would silently cut the value */
+        json_decref(obj);
+        return NULL;
+    }
     struct evkeyvalq kv;
     kv.tqh_first = NULL;
     kv.tqh_last = &kv.tqh_first;
@@ -983,6 +987,26 @@ static int admin_token_ok(struct evhttp_request *req)
     return sodium_memcmp(a, b, sizeof a) == 0;
 }
 
+/* RFC 9112 6.3: a message whose length is ambiguous (several different Content-Length values, or
+ * Content-Length with Transfer-Encoding) must be refused and the connection closed; libevent 2.1
+ * frames it by the first Content-Length and would read the rest as another request. */
+static int ambiguous_framing(struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *length = NULL;
+    int has_te = 0;
+    for (struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next) {
+        if (strcasecmp(h->key, "Transfer-Encoding") == 0)
+            has_te = 1;
+        else if (strcasecmp(h->key, "Content-Length") == 0) {
+            if (length && strcmp(length, h->value) != 0)
+                return 1;
+            length = h->value;
+        }
+    }
+    return has_te && length;
+}
+
 static void preflight(request_ctx *ctx)
 {
     struct evhttp_request *req = ctx->req;
@@ -1022,10 +1046,19 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (t)
         t->busy = 1;
 
+    ctx->route_index = -1;
+    if (ambiguous_framing(req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        send_error(ctx, CSA_ERR_VALIDATION,
+                   "Ambiguous message length: conflicting Content-Length headers, or Content-Length with "
+                   "Transfer-Encoding",
+                   NULL);
+        ctx_free(ctx);
+        return;
+    }
     const route *r = NULL;
     int path_known = 0;
     char allow[96] = "";
-    ctx->route_index = -1;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!route_matches(&routes[i], path, ctx->path_id, sizeof ctx->path_id))
             continue;

@@ -172,7 +172,7 @@ static void remember_touched(writer_thread *t, json_t *rows, double now)
 static csa_status write_group(writer_thread *t, json_t *rows, int *statement_fault)
 {
     *statement_fault = 0;
-    if (t->conn && PQstatus(t->conn) != CONNECTION_OK) {
+    if (t->conn && !csa_db_alive(t->conn)) {
         PQfinish(t->conn);
         t->conn = NULL;
     }

@@ -310,13 +310,7 @@ test('SIGTERM under load drains: exit 0 and no acknowledged loss', async () => {
 
 test(
   'the first requests after the server\'s idle database connections were terminated are served (no 503)',
-  {
-    todo:
-      'db.c csa_db_pool_acquire() hands out a pooled connection that PostgreSQL closed while it was idle ' +
-      '(PQstatus is still CONNECTION_OK until a query fails), so the key lookup fails and the client gets 503; ' +
-      'likewise the writer\'s first insert on its dead connection. Expected: reconnect and retry once.',
-  },
-  async () => {
+    async () => {
     const server = await startServer({ dbUrl: ctx.db.url, env: { ...SERVER_ENV, KEY_CACHE_TTL: 1 } });
     try {
       const first = await httpFresh(server.base, 'POST', '/api/v1/ingest', { body: minimalRecord(), headers: { 'X-API-Key': ctx.key } });
