@@ -13,9 +13,13 @@ int csa_url_parse(const char *text, int bare_ok, csa_url *out)
     if (!text || !*text)
         return -1;
     const char *p = text;
-    if (strncmp(p, "https://", 8) == 0)
+    if (strncmp(p, "https://", 8) == 0) {
+#ifndef CSA_TLS
         return -2;
-    if (strncmp(p, "http://", 7) == 0)
+#endif
+        out->tls = 1;
+        p += 8;
+    } else if (strncmp(p, "http://", 7) == 0)
         p += 7;
     else if (!bare_ok)
         return -1;
@@ -24,7 +28,7 @@ int csa_url_parse(const char *text, int bare_ok, csa_url *out)
         return -1;
     memcpy(out->host, p, hostlen);
     p += hostlen;
-    out->port = 80;
+    out->port = out->tls ? 443 : 80;
     if (*p == ':') {
         char *end;
         long port = strtol(p + 1, &end, 10);

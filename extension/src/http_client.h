@@ -2,8 +2,8 @@
  * http_client.h: the extension's outgoing HTTP (Lambda's APIs and the backend) over evhttp.
  *
  * One request at a time per connection (evhttp queues the rest). The callback runs exactly once,
- * with status 0 when no answer came (refused, reset, timed out). Plain http:// only: Lambda's APIs
- * are plain HTTP, and TLS to the backend is left to a future build option (see README.md).
+ * with status 0 when no answer came (refused, reset, timed out). Lambda's APIs are plain HTTP; the
+ * backend may be https:// (shipper.c builds TLS connections when compiled with CSA_TLS).
  */
 #ifndef CSA_HTTP_CLIENT_H
 #define CSA_HTTP_CLIENT_H
@@ -16,9 +16,13 @@ typedef struct csa_url {
     int port;         /* 80 when not given */
     char prefix[256]; /* path prefix without trailing slash ("" for none) */
     char hostport[300]; /* "host:port" for the Host header */
+    int tls;            /* https:// */
 } csa_url;
 
-/* Parses "http://host[:port][/prefix]" (or "host:port" when bare_ok). Returns 0, -1 when malformed, -2 for https. */
+/*
+ * Parses "http[s]://host[:port][/prefix]" (or "host:port" when bare_ok). Returns 0, -1 when
+ * malformed, -2 for https when this build has no TLS (CSA_TLS off).
+ */
 int csa_url_parse(const char *text, int bare_ok, csa_url *out);
 
 /*

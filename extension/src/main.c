@@ -26,7 +26,7 @@
 #include "shipper.h"
 #include "telemetry.h"
 
-#define SHUTDOWN_MARGIN_MS 150   /* exit this long before Lambda's deadline */
+#define SHUTDOWN_MARGIN_MS 300 /* exit this long before Lambda's deadline: teardown, a loaded host */
 #define SHUTDOWN_REPORT_WAIT 300 /* longest wait for the last platform.report */
 
 typedef struct app {
@@ -295,7 +295,7 @@ int main(int argc, char **argv)
     const char *endpoint_text = env_str("COLDSTART_ENDPOINT", "https://api.coldstart.dev");
     int url_rc = csa_url_parse(endpoint_text, 0, &endpoint);
     if (url_rc != 0)
-        csa_log(CSA_LOG_ERROR, url_rc == -2 ? "https endpoints need a TLS build: records will not be shipped"
+        csa_log(CSA_LOG_ERROR, url_rc == -2 ? "https endpoints need a TLS build (CSA_TLS): records will not be shipped"
                                             : "COLDSTART_ENDPOINT is not a valid http URL: records will not be shipped",
                 json_pack("{s:s}", "endpoint", endpoint_text));
 

@@ -7,6 +7,18 @@
 
 #include "log.h"
 
+#ifdef CSA_TLS
+#include <arpa/inet.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+/* Where CA bundles live: Amazon Linux 2023 first, then Debian/Ubuntu, Alpine/macOS-style. */
+static const char *const CA_FILES[] = {"/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt",
+                                       "/etc/ssl/cert.pem", NULL};
+#endif
+
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
 #define BACKOFF_HURRY_MS 50
@@ -20,7 +32,11 @@ struct csa_shipper {
     int key_configured;
     csa_records *records;
     size_t batch_size;
-    struct evhttp_connection *conn;
+    struct evhttp_connection *conn; /* NULL until needed, and again after a TLS connection closed */
+    int conn_closed;                /* set by the close callback: rebuild before the next request */
+#ifdef CSA_TLS
+    SSL_CTX *tls;                   /* one context, a fresh SSL per connection */
+#endif
     struct event *timer; /* next send or retry */
     char *body;          /* batch in flight or waiting for retry, NULL when none */
     size_t body_len;
@@ -39,6 +55,90 @@ long long csa_now_ms(void)
 }
 
 static void send_batch(csa_shipper *s);
+
+#ifdef CSA_TLS
+/* Verifies the backend's certificate against the first CA bundle found (or COLDSTART_CA_FILE). */
+static int tls_init(csa_shipper *s)
+{
+    s->tls = SSL_CTX_new(TLS_client_method());
+    if (!s->tls)
+        return -1;
+    SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
+    SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, NULL);
+    const char *ca = getenv("COLDSTART_CA_FILE");
+    int loaded = ca && *ca && SSL_CTX_load_verify_locations(s->tls, ca, NULL) == 1;
+    for (size_t i = 0; !loaded && !(ca && *ca) && CA_FILES[i]; i++)
+        loaded = SSL_CTX_load_verify_locations(s->tls, CA_FILES[i], NULL) == 1;
+    ERR_clear_error();
+    if (!loaded)
+        csa_log(CSA_LOG_ERROR, "no CA bundle found: the backend's certificate cannot be verified",
+                json_pack("{s:s}", "COLDSTART_CA_FILE", ca ? ca : ""));
+    return 0;
+}
+
+/* A fresh SSL (SNI, host name or IP checked) in a new bufferevent; NULL on failure. */
+static struct bufferevent *tls_bufferevent(csa_shipper *s)
+{
+    SSL *ssl = SSL_new(s->tls);
+    if (!ssl)
+        return NULL;
+    unsigned char addr[16];
+    int is_ip = inet_pton(AF_INET, s->endpoint.host, addr) == 1 || inet_pton(AF_INET6, s->endpoint.host, addr) == 1;
+    if (is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), s->endpoint.host);
+    } else {
+        SSL_set_tlsext_host_name(ssl, s->endpoint.host);
+        SSL_set1_host(ssl, s->endpoint.host);
+    }
+    struct bufferevent *bev = bufferevent_openssl_socket_new(s->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+#endif
+
+static void on_conn_closed(struct evhttp_connection *conn, void *arg)
+{
+    csa_shipper *s = arg;
+    s->conn_closed = 1;
+}
+
+/*
+ * The connection for the next request. A plain one is kept for good (evhttp reconnects it); a TLS
+ * one cannot be reused once closed (its SSL object has done its handshake), so it is rebuilt.
+ */
+static struct evhttp_connection *connection(csa_shipper *s)
+{
+    if (s->conn && s->conn_closed && s->endpoint.tls) {
+        evhttp_connection_free(s->conn);
+        s->conn = NULL;
+    }
+    s->conn_closed = 0;
+    if (s->conn)
+        return s->conn;
+#ifdef CSA_TLS
+    if (s->endpoint.tls) {
+        /* created on first use, after init: loading the CA bundle costs a few ms of CPU */
+        if (!s->tls && tls_init(s) != 0)
+            return NULL;
+        struct bufferevent *bev = tls_bufferevent(s);
+        s->conn = bev ? evhttp_connection_base_bufferevent_new(s->base, NULL, bev, s->endpoint.host,
+                                                               (unsigned short)s->endpoint.port)
+                      : NULL;
+    } else
+#endif
+        s->conn = evhttp_connection_base_new(s->base, NULL, s->endpoint.host, (unsigned short)s->endpoint.port);
+    if (s->conn) {
+        evhttp_connection_set_timeout(s->conn, REQUEST_TIMEOUT_S);
+        evhttp_connection_set_retries(s->conn, 0);
+        evhttp_connection_set_closecb(s->conn, on_conn_closed, s);
+    }
+    return s->conn;
+}
 
 static void on_timer(evutil_socket_t fd, short what, void *arg) { send_batch(arg); }
 
@@ -60,13 +160,8 @@ csa_shipper *csa_shipper_create(struct event_base *base, const csa_url *endpoint
     if (endpoint) {
         s->endpoint = *endpoint;
         s->have_endpoint = 1;
-        s->conn = evhttp_connection_base_new(base, NULL, endpoint->host, (unsigned short)endpoint->port);
-        if (s->conn) {
-            evhttp_connection_set_timeout(s->conn, REQUEST_TIMEOUT_S);
-            evhttp_connection_set_retries(s->conn, 0);
-        }
     }
-    if (!s->timer || (endpoint && !s->conn)) {
+    if (!s->timer) {
         csa_shipper_destroy(s);
         return NULL;
     }
@@ -81,6 +176,10 @@ void csa_shipper_destroy(csa_shipper *s)
         event_free(s->timer);
     if (s->conn)
         evhttp_connection_free(s->conn);
+#ifdef CSA_TLS
+    if (s->tls)
+        SSL_CTX_free(s->tls);
+#endif
     free(s->body);
     free(s);
 }
@@ -172,16 +271,22 @@ static void send_batch(csa_shipper *s)
         }
         s->body_len = strlen(s->body);
     }
+    struct evhttp_connection *conn = connection(s);
+    if (!conn) {
+        s->stats.retries++;
+        arm(s, s->backoff_ms);
+        return;
+    }
     if (s->deadline_ms) {
         long long left = s->deadline_ms - csa_now_ms();
         struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
         if (left > 0)
-            evhttp_connection_set_timeout_tv(s->conn, &tv);
+            evhttp_connection_set_timeout_tv(conn, &tv);
     }
     const char *headers[] = {"X-API-Key", s->api_key, NULL};
     s->stats.attempts++;
     s->in_flight = 1;
-    if (csa_http_request(s->conn, &s->endpoint, EVHTTP_REQ_POST, "/api/v1/ingest/batch", s->api_key[0] ? headers : NULL,
+    if (csa_http_request(conn, &s->endpoint, EVHTTP_REQ_POST, "/api/v1/ingest/batch", s->api_key[0] ? headers : NULL,
                          s->body, s->body_len, on_answer, s) != 0) {
         s->in_flight = 0;
         s->stats.retries++;

@@ -2,6 +2,7 @@
 // (503), 'reset' (connection destroyed without an answer); delayMs holds every answer.
 // Like the real backend, a record is stored once per invocation_id (idempotent ingest).
 import http from 'node:http';
+import https from 'node:https';
 
 export class FakeBackend {
   constructor() {
@@ -12,8 +13,9 @@ export class FakeBackend {
     this.storeCounts = new Map(); // invocation_id -> times accepted in a 2xx batch
   }
 
-  async listen() {
-    this.server = http.createServer((req, res) => {
+  /** tls: {key, cert} (PEM) to serve https:// */
+  async listen(tls) {
+    const handler = (req, res) => {
       const chunks = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', async () => {
@@ -41,9 +43,12 @@ export class FakeBackend {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ accepted: list.length }));
       });
-    });
+    };
+    this.server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+    this.tlsErrors = 0;
+    this.server.on('tlsClientError', () => this.tlsErrors++);
     await new Promise((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${this.server.address().port}`;
+    this.url = `${tls ? 'https' : 'http'}://127.0.0.1:${this.server.address().port}`;
     return this;
   }
 

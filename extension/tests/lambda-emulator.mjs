@@ -267,6 +267,7 @@ export class LambdaEmulator {
   env() {
     return {
       PATH: process.env.PATH,
+      ...(process.env.ASAN_OPTIONS ? { ASAN_OPTIONS: process.env.ASAN_OPTIONS } : {}),
       AWS_LAMBDA_RUNTIME_API: this.address,
       AWS_LAMBDA_FUNCTION_NAME: this.o.functionName,
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',

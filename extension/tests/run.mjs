@@ -4,7 +4,8 @@
 // Usage: node tests/run.mjs [path/to/coldstart-extension] [name filter]
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,8 +43,8 @@ async function waitFor(predicate, ms, what) {
 const cleanups = [];
 
 /** An environment with the extension, the SDK pointed at the extension, and a fake backend. */
-async function setup({ freeze = true, env = {}, backendMode = 'ok' } = {}) {
-  const backend = await new FakeBackend().listen();
+async function setup({ freeze = true, env = {}, backendMode = 'ok', tls, extensionEnv = {} } = {}) {
+  const backend = await new FakeBackend().listen(tls);
   backend.mode = backendMode;
   const port = await freePort();
   const telemetryPort = await freePort();
@@ -61,6 +62,7 @@ async function setup({ freeze = true, env = {}, backendMode = 'ok' } = {}) {
       COLDSTART_EXTENSION_PORT: String(port),
       COLDSTART_TELEMETRY_PORT: String(telemetryPort),
       COLDSTART_EXTENSION_LOG_LEVEL: 'info',
+      ...extensionEnv,
     },
   });
   cleanups.push(() => emu.destroy(), () => backend.close());
@@ -181,7 +183,10 @@ test('the local endpoint answers at once while the backend is slow, then down', 
   for (let i = 0; i < 20; i++) times.push((await post(`${local}/api/v1/ingest/batch`, { invocations: [record(`down-${i}`)] })).ms);
   const warm = await emu.invoke({ n: 2 });
   times.sort((x, y) => x - y);
-  assert.ok(times[times.length - 1] < 50, `slowest local answer ${times[times.length - 1].toFixed(1)} ms`);
+  // the backend holds each request 3 s: an answer under 1 s cannot have waited for it (the
+  // median shows the usual figure; the machine running the tests may be loaded)
+  assert.ok(times[times.length - 1] < 1000, `slowest local answer ${times[times.length - 1].toFixed(1)} ms`);
+  assert.ok(times[20] < 50, `median local answer ${times[20].toFixed(1)} ms`);
   assert.ok(warm.responseMs < 200, `warm response ${warm.responseMs} ms`);
   console.log(`    local answers: median ${times[20].toFixed(2)} ms, max ${times[39].toFixed(2)} ms (backend slow/down)`);
 });
@@ -298,6 +303,52 @@ test('local endpoint: errors in the backend format, 404, status', async () => {
   const st = await status(local);
   assert.equal(st.records_received, 0);
   await emu.shutdown();
+});
+
+/** A self-signed certificate for 127.0.0.1 (files in optDir), made with the openssl CLI. */
+function certificate(name) {
+  const key = path.join(optDir, `${name}.key`);
+  const cert = path.join(optDir, `${name}.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  return { key: readFileSync(key), cert: readFileSync(cert), certFile: cert };
+}
+
+test('https backend: certificate verified, records delivered', async () => {
+  const good = certificate('backend');
+  const { emu, backend, local } = await setup({ freeze: false, tls: good, extensionEnv: { COLDSTART_CA_FILE: good.certFile } });
+  await emu.start();
+  for (let i = 0; i < 3; i++) await post(`${local}/api/v1/ingest`, record(`tls-${i}`));
+  // unjoined records wait for two INVOKEs and the join wait: invoke to move them along
+  await emu.invoke({ n: 1 });
+  await emu.invoke({ n: 2 });
+  await emu.shutdown();
+  for (let i = 0; i < 3; i++) assert.ok(backend.stored.has(`inv-tls-${i}`), `tls-${i} delivered over TLS`);
+});
+
+test('https backend: reconnects after the server drops the TLS connection', async () => {
+  const good = certificate('backend2');
+  const { emu, backend, local } = await setup({ freeze: false, tls: good, extensionEnv: { COLDSTART_CA_FILE: good.certFile, COLDSTART_EXTENSION_JOIN_WAIT_MS: '0' } });
+  await emu.start();
+  const a = await emu.invoke({ n: 1 });
+  await waitFor(() => backend.stored.size >= 1, 3000, 'first record over TLS');
+  backend.server.closeAllConnections();
+  await emu.invoke({ n: 2 });
+  await waitFor(() => backend.stored.size >= 2, 3000, 'second record over a new TLS connection');
+  assert.ok(backend.stored.get(a.requestId) || backend.records().some((r) => r.request_id === a.requestId));
+  await emu.shutdown();
+});
+
+test('https backend with an untrusted certificate: nothing is sent, records count as lost', async () => {
+  const good = certificate('backend3');
+  const other = certificate('other');
+  const { emu, backend, local } = await setup({ freeze: false, tls: good, extensionEnv: { COLDSTART_CA_FILE: other.certFile } });
+  await emu.start();
+  await post(`${local}/api/v1/ingest`, record('untrusted'));
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  assert.equal(backend.attempts.length, 0, 'no HTTP request reached the server');
+  assert.ok(backend.tlsErrors >= 1, 'the handshake was refused');
+  assert.match(exit.output, /"records_lost":1/);
 });
 
 let passed = 0;
