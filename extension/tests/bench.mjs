@@ -16,6 +16,7 @@ import { cpuMs, LambdaEmulator } from './lambda-emulator.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const binary = path.resolve(process.argv[2]);
 const N = Number(process.argv[3] || 300);
+const VARIANT = process.argv[4] || '';
 const STARTS = 30;
 const optDir = mkdtempSync(path.join(os.tmpdir(), 'csa-bench-'));
 symlinkSync(binary, path.join(optDir, 'coldstart'));
@@ -113,15 +114,15 @@ const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join('
 const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1];
 
 const col = (k) => starts.map((r) => r[k]);
-console.log(`# coldstart-extension: footprint
+console.log(`## ${VARIANT || 'coldstart-extension'}
 
 Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`extension/bench.sh\` on ${os.cpus().length} × ${cpuModel}, Linux ${os.release()},
 load average at the end ${load} (the machine is shared: other builds and a fuzzer were running, so
 the wall-clock figures are upper bounds; CPU and RSS are not affected by the load).
 
-Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 0)} KiB (${f(stripped / 1024, 0)} KiB stripped, as in the layer); libevent and jansson linked statically.
+Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 0)} KiB (${f(stripped / 1024, 0)} KiB stripped, as in the layer).
 
-## Start-up (${STARTS} starts against a minimal Extensions API in Node.js)
+### Start-up (${STARTS} starts against a minimal Extensions API in Node.js)
 
 | | median | p90 | max |
 |---|---|---|---|
@@ -134,7 +135,7 @@ Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 
 "main() to register answered" includes the emulated API's answer time (a Node.js server on the same
 two cores); "spawn() to the register request" also includes Node's fork/exec of the child.
 
-## Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime)
+### Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime)
 
 | | without extension (SDK → backend) | with extension (SDK → extension → backend) |
 |---|---|---|
@@ -152,7 +153,4 @@ The environment is not frozen between invocations here (freeze is on in the test
 extension ships while the next invocation runs: the response-time columns include that contention.
 The SDK batches warm records itself (up to 2 s), which is why "without" also has no network on the
 response path for warm invocations; the cold invocation's record is awaited by the SDK in both cases.
-
-Targets (issue 8): under 5 ms from process start to registered, under 4 MiB RSS, no measurable
-effect on invocation duration.
 `);
