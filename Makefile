@@ -4,7 +4,7 @@ BUILD_DIR := backend/build
 ASAN_DIR := backend/build-asan
 JOBS ?= 2
 
-.PHONY: all build build-asan run test test-backend test-sdk bench stop clean deps help
+.PHONY: all build build-asan run test bench bench-queries fuzz soak extension stop clean deps help
 
 all: build
 
@@ -12,7 +12,10 @@ help:
 	@echo "make run    - set up everything (packages, PostgreSQL, schema, demo key) and start coldstartd on :8000"
 	@echo "make test   - the same set-up from scratch, then every test suite"
 	@echo "make build  - build backend/build/coldstartd"
-	@echo "make bench  - ingest benchmark (see BENCHMARKS.md)"
+	@echo "make bench  - ingest benchmark (see BENCHMARKS.md); make bench-queries: read API latency"
+	@echo "make fuzz   - every libFuzzer target for FUZZ_SECONDS (60) each (see RELIABILITY.md)"
+	@echo "make soak   - bounded endurance run (SOAK_SECONDS, default 600)"
+	@echo "make extension - the Lambda extension and its layer zips (extension/build/)"
 	@echo "make stop   - stop the project-local PostgreSQL started by make run"
 
 deps:
@@ -36,6 +39,24 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@bench/ingest.sh
+
+bench-queries:
+	@$(MAKE) --no-print-directory build
+	@bench/queries.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/deps.sh test
+	@backend/fuzz/run.sh $(FUZZ_SECONDS)
+
+soak:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@bench/soak.sh
+
+extension:
+	@scripts/deps.sh test
+	@extension/build.sh
 
 stop:
 	@scripts/pg.sh stop .data/pg

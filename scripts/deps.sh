@@ -5,7 +5,7 @@ set -euo pipefail
 want=(build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev libsodium-dev
       postgresql postgresql-client curl)
 case "${1:-run}" in
-  test)  want+=(libcriterion-dev nodejs npm) ;;
+  test)  want+=(libcriterion-dev nodejs npm libssl-dev zip clang libclang-rt-14-dev) ;;
   bench) want+=(wrk) ;;
 esac
 missing=()
