@@ -1,5 +1,5 @@
 /*
- * ingest.h: the local endpoint the SDK sends to instead of the internet (127.0.0.1:2772).
+ * ingest.h: the local endpoint the SDK sends to instead of the internet (127.0.0.1:7242).
  *
  * It speaks the backend's ingest API: POST /api/v1/ingest (one record) and /api/v1/ingest/batch
  * ({"invocations":[...]}), answered 202 as soon as the body is parsed: the records are queued and

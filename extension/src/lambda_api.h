@@ -41,7 +41,7 @@ typedef struct csa_lambda_handlers {
 typedef struct csa_lambda_config {
     const char *runtime_api;    /* AWS_LAMBDA_RUNTIME_API, "host:port" */
     const char *name;           /* our file name in /opt/extensions */
-    const char *telemetry_uri;  /* "http://sandbox.localdomain:2773", NULL = do not subscribe */
+    const char *telemetry_uri;  /* "http://sandbox.localdomain:7243", NULL = do not subscribe */
     int buffer_max_items;       /* 25..10000 */
     int buffer_max_bytes;       /* 262144..1048576 */
     int buffer_timeout_ms;      /* 25..30000 */

@@ -285,8 +285,9 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    int port = env_int("COLDSTART_EXTENSION_PORT", 2772, 1, 65535);
-    int telemetry_port = env_int("COLDSTART_TELEMETRY_PORT", 2773, 1, 65535);
+    /* Not 2772/2773: AWS's AppConfig and Parameters-and-Secrets extensions listen there by default. */
+    int port = env_int("COLDSTART_EXTENSION_PORT", 7242, 1, 65535);
+    int telemetry_port = env_int("COLDSTART_TELEMETRY_PORT", 7243, 1, 65535);
     char telemetry_uri[300];
     snprintf(telemetry_uri, sizeof telemetry_uri, "http://%s:%d", env_str("COLDSTART_TELEMETRY_HOST", "sandbox.localdomain"),
              telemetry_port);
