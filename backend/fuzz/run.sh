@@ -68,7 +68,7 @@ for t in "${targets[@]}"; do
 done
 
 # ---- run -----------------------------------------------------------------------------------------
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:quarantine_size_mb=64}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 passed=0
 failed=0
@@ -84,15 +84,15 @@ for t in "${targets[@]}"; do
     "$build/$t" -max_total_time="$seconds" -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -timeout=10 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" "$corpus" "${seeds[@]}" >"$log" 2>&1
     rc=$?
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    cov=$(grep -oE '#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')
+    execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    cov=$(grep -aoE '#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')
     if [ $rc -eq 0 ]; then
         passed=$((passed + 1))
         echo "PASS $t: ${execs:-?} executions in ${seconds}s, ${cov:-cov ?}, corpus $(ls "$corpus" | wc -l) files"
     else
         failed=$((failed + 1))
         echo "FAIL $t (exit $rc): findings in $findings/, log $log"
-        grep -E 'ERROR: |SUMMARY: |runtime error|^    #[0-9]+ ' "$log" | head -25 | sed 's/^/    /'
+        grep -aE 'ERROR: |SUMMARY: |runtime error|^    #[0-9]+ ' "$log" | head -25 | sed 's/^/    /'
     fi
 done
 echo "$passed passed, $failed failed"
