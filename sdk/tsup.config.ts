@@ -35,6 +35,16 @@ export default defineConfig([
     define,
   },
   {
+    // the esbuild plugin (@coldstart/analyzer/esbuild): build-time code, never loaded in a function
+    entry: { esbuild: 'src/esbuild.ts' },
+    format: ['cjs'],
+    target: 'node18',
+    platform: 'node',
+    outExtension: () => ({ js: '.cjs' }),
+    dts: { entry: { esbuild: 'src/esbuild.ts' } },
+    define,
+  },
+  {
     entry: { 'esm-loader': 'src/esm-loader.ts' },
     format: ['esm'],
     target: 'node18',

@@ -32,6 +32,14 @@ export interface ProfileModule {
   version?: string;
   self_ms: number;
   seen_in: number;
+  /** bytes in the bundle (from the esbuild plugin's sidecar file), when known */
+  bytes?: number;
+}
+
+export interface BundleInfo {
+  /** "esbuild-plugin": per-module data from the plugin; "no-plugin": a bundle without it */
+  kind: 'esbuild-plugin' | 'no-plugin';
+  output_bytes?: number;
 }
 
 export interface ProfileTreeNode {
@@ -85,6 +93,7 @@ export interface Profile {
   modules: ProfileModule[];
   tree: ProfileTreeNode[];
   recommendations: Recommendation[];
+  bundle?: BundleInfo;
   budget?: { limit_ms: number; median_ms: number; exceeded: boolean };
   compare?: Comparison;
   runs_detail: ProfileRun[];
@@ -364,6 +373,37 @@ function runOnce(options: Options, node: string, handler: string, taskRoot: stri
   });
 }
 
+/**
+ * Whether the handler file is a bundle: with the esbuild plugin's markers, or with esbuild's
+ * helpers or module comments but no markers. Also reads the plugin's size sidecar.
+ */
+export function bundleInfo(handler: string): { info: BundleInfo | undefined; sizes: Record<string, number> | undefined } {
+  let text: string;
+  try {
+    text = readFileSync(handler, 'utf8');
+  } catch {
+    return { info: undefined, sizes: undefined };
+  }
+  let sizes: Record<string, number> | undefined;
+  let outputBytes: number | undefined;
+  try {
+    const sidecar = JSON.parse(readFileSync(handler + '.coldstart.json', 'utf8')) as { schema?: string; modules?: Record<string, number>; output_bytes?: number };
+    if (sidecar.schema === 'coldstart-bundle' && typeof sidecar.modules === 'object') {
+      sizes = sidecar.modules;
+      outputBytes = sidecar.output_bytes;
+    }
+  } catch {
+    // no sidecar
+  }
+  let kind: BundleInfo['kind'] | undefined;
+  if (text.includes('coldstart.analyzer.bundle')) kind = 'esbuild-plugin';
+  else if (/\b__commonJS\(|\b__esm\(|\b__toESM\(|^\/\/ node_modules\//m.test(text)) kind = 'no-plugin';
+  if (kind === undefined) return { info: undefined, sizes: undefined };
+  const info: BundleInfo = { kind };
+  if (outputBytes !== undefined) info.output_bytes = outputBytes;
+  return { info, sizes };
+}
+
 // ---- aggregation ---------------------------------------------------------------------------
 
 interface MergedNode {
@@ -411,7 +451,12 @@ function versionsOf(tree: ProfileTreeNode[], into = new Map<string, string>()): 
   return into;
 }
 
-export function aggregate(runs: ProfileRun[], meta: { handler: string; taskRoot: string; memory: number; node: string }, rules: RuleTable): Profile {
+export function aggregate(
+  runs: ProfileRun[],
+  meta: { handler: string; taskRoot: string; memory: number; node: string },
+  rules: RuleTable,
+  sizes?: Record<string, number>,
+): Profile {
   const n = runs.length;
   const keys = new Set<string>();
   for (const run of runs) for (const key of Object.keys(run.module_timings)) keys.add(key);
@@ -427,6 +472,7 @@ export function aggregate(runs: ProfileRun[], meta: { handler: string; taskRoot:
       const m: ProfileModule = { name, self_ms: median(values), seen_in: round3(seen / n) };
       const version = versions.get(name);
       if (version !== undefined) m.version = version;
+      if (sizes?.[name] !== undefined) m.bytes = sizes[name];
       return m;
     })
     .sort((a, b) => b.self_ms - a.self_ms || (a.name < b.name ? -1 : 1));
@@ -554,6 +600,17 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
     `SDK overhead  ${fmt(profile.sdk_overhead_ms.median).padStart(8)} ms median  (included in init, not in the tree)`,
     '',
   );
+  if (profile.bundle?.kind === 'no-plugin')
+    out.push(
+      ...wrapText(
+        'This handler is a bundle built without the @coldstart/analyzer/esbuild plugin: there is no per-module data inside it, so the whole bundle counts as one file. Add the plugin to the build to see its packages.',
+        WIDTH,
+        '',
+      ).map((line) => paint.yellow(line)),
+      '',
+    );
+  else if (profile.bundle?.kind === 'esbuild-plugin')
+    out.push(`Bundle built with the esbuild plugin${profile.bundle.output_bytes !== undefined ? `, ${profile.bundle.output_bytes} bytes` : ''}.`, '');
   out.push(...renderTree(profile.tree, profile.load_ms.median, threshold, paint));
   out.push('');
   if (profile.recommendations.length === 0) {
@@ -561,7 +618,9 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
   } else {
     out.push(paint.bold('Recommendations') + ' (estimated savings overlap; do not add them up)');
     profile.recommendations.forEach((rec, i) => {
-      const head = `${i + 1}. ${rec.module === OWN_CODE_NAME ? 'your own code' : rec.module}: about ${rec.potential_savings_ms} ms [${rec.rule_id}]`;
+      const bytes = profile.modules.find((m) => m.name === rec.module)?.bytes;
+      const size = bytes !== undefined ? `, ${bytes >= 10240 ? `${Math.round(bytes / 1024)} kB` : `${bytes} B`} in the bundle` : '';
+      const head = `${i + 1}. ${rec.module === OWN_CODE_NAME ? 'your own code' : rec.module}: about ${rec.potential_savings_ms} ms${size} [${rec.rule_id}]`;
       out.push(paint.yellow(fit(head, WIDTH).trimEnd()));
       out.push(...wrapText(rec.issue, WIDTH, '   '));
       out.push(...wrapText(`Fix: ${rec.suggestion}`, WIDTH, '   '));
@@ -723,7 +782,14 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
     });
   }
   if (!options.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-  const profile = aggregate(runs, { handler: relative(taskRoot, handler).replace(/\\/g, '/'), taskRoot, memory: options.memory, node: process.version }, rules);
+  const bundle = bundleInfo(handler);
+  const profile = aggregate(
+    runs,
+    { handler: relative(taskRoot, handler).replace(/\\/g, '/'), taskRoot, memory: options.memory, node: process.version },
+    rules,
+    bundle.sizes,
+  );
+  if (bundle.info !== undefined) profile.bundle = bundle.info;
   if (previous !== undefined) profile.compare = compareProfiles(previous, profile);
   if (options.budget !== undefined)
     profile.budget = { limit_ms: options.budget, median_ms: profile.load_ms.median, exceeded: profile.load_ms.median > options.budget };

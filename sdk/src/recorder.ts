@@ -58,6 +58,8 @@ export class Recorder {
   overheadNs = 0;
   /** number of module loads seen */
   modules = 0;
+  /** of which inside bundles (esbuild plugin markers) */
+  bundledModules = 0;
   /** clock at the end of the last load (end of init, as far as modules tell) */
   lastExit: bigint | undefined;
 
@@ -93,6 +95,18 @@ export class Recorder {
     }
     const frame = this.push(t, who, url);
     this.openUrls.set(url, frame);
+  }
+
+  /**
+   * A module inside a bundle starts (marker put there by the esbuild plugin). `key` was computed
+   * at build time (package name or ./own/path); `id` tells the module's two markers apart.
+   */
+  enterKey(id: string, key: string): void {
+    const t = now();
+    if (!this.active) return;
+    this.bundledModules++;
+    const frame = this.push(t, { key, packageDir: undefined }, id);
+    this.openUrls.set(id, frame);
   }
 
   exitUrl(url: string): void {

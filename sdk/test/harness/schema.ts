@@ -1,4 +1,4 @@
-// A small JSON Schema checker for the keywords profile.schema.json uses (type, const, required,
+// A small JSON Schema checker for the keywords profile.schema.json uses (type, const, enum, required,
 // properties, additionalProperties, items, minimum, maximum, local $ref). Returns the errors.
 type Schema = Record<string, any>;
 
@@ -15,6 +15,7 @@ export function validate(root: Schema, value: unknown, schema: Schema = root, pa
     return validate(root, value, target, path);
   }
   const errors: string[] = [];
+  if (schema.enum !== undefined && !schema.enum.includes(value)) errors.push(`${path}: not one of ${JSON.stringify(schema.enum)}`);
   if (schema.const !== undefined && value !== schema.const) errors.push(`${path}: expected ${JSON.stringify(schema.const)}`);
   if (schema.type !== undefined) {
     const types = Array.isArray(schema.type) ? schema.type : [schema.type];

@@ -1,43 +1,20 @@
 // `coldstart profile` run as a user runs it (node dist/cli.cjs profile ...), on fixture handlers
 // whose modules busy-wait for known durations (test/fixtures/profile): the tree, the JSON schema,
 // the budget's exit codes, --compare on two known profiles, and --send into a real HTTP listener.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY, NODE, SDK_ROOT, startCollector } from '../harness/helpers';
+import { cli as runCli, nearEnough } from '../harness/cli';
+import { API_KEY, SDK_ROOT, startCollector } from '../harness/helpers';
 import { validate } from '../harness/schema';
 
-const CLI = join(SDK_ROOT, 'dist', 'cli.cjs');
 const FIXTURE = join(SDK_ROOT, 'test', 'fixtures', 'profile');
 const SCHEMA = JSON.parse(readFileSync(join(SDK_ROOT, 'profile.schema.json'), 'utf8'));
 const TMP = mkdtempSync(join(tmpdir(), 'coldstart-profile-test-'));
 
-interface Cli {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Cli> {
-  return new Promise((resolve, reject) => {
-    const clean: Record<string, string> = {};
-    for (const [k, v] of Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, ...env })) if (v !== undefined) clean[k] = v;
-    const child = spawn(NODE, [CLI, ...args], { cwd: FIXTURE, env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const near = (actual: number, expected: number, tolerance: number) => {
-  expect(actual).toBeGreaterThan(expected - tolerance);
-  expect(actual).toBeLessThan(expected + tolerance * 2); // a loaded machine only ever adds time
-};
+const cli = (args: string[], env: Record<string, string | undefined> = {}) => runCli(args, env, FIXTURE);
+const near = (actual: number, expected: number, tolerance: number) => expect(nearEnough(actual, expected, tolerance)).toBeUndefined();
 
 describe('coldstart profile', () => {
   let base: any;
