@@ -59,7 +59,7 @@ DB_URL=${base_url%/coldstart}/$db
 KEY=$(cd "$WORK" && env -i PATH="$PATH" DATABASE_URL="$DB_URL" "$BIN" create-project --name Soak --slug soak | tail -1)
 
 (cd "$WORK" && exec env -i PATH="$PATH" DATABASE_URL="$DB_URL" HOST=127.0.0.1 PORT="$PORT" LOG_LEVEL=warn \
-  RATE_LIMIT_INGEST=100000000 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$BIN" serve 2>"$WORK/server.log") &
+  RATE_LIMIT_INGEST=100000000 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:quarantine_size_mb=8}" "$BIN" serve 2>"$WORK/server.log") &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$PORT/api/v1/health" >/dev/null 2>&1 && break
