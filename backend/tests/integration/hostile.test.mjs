@@ -474,7 +474,9 @@ test('thousands of idle connections: the cap holds, idles are cut, a normal clie
   }
   await sleep(REQUEST_TIMEOUT * 1000 + 500);
   const fdsAfter = fdCount(server.pid);
-  assert.ok(fdsAfter <= fdsBefore + 2, `server file descriptors: ${fdsBefore} before, ${fdsAfter} after (leak?)`);
+  // a few more are fine (database connections opened lazily, e.g. by the hourly partition upkeep at
+  // start); a leak of the idles' sockets would show as hundreds
+  assert.ok(fdsAfter <= fdsBefore + 10, `server file descriptors: ${fdsBefore} before, ${fdsAfter} after ${n} idle connections (leak?)`);
   const exit = await server.stop();
   assert.deepEqual(exit, { code: 0, signal: null }, server.describe());
 });
