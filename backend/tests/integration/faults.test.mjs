@@ -310,7 +310,7 @@ test('SIGTERM under load drains: exit 0 and no acknowledged loss', async () => {
 
 test(
   'the first requests after the server\'s idle database connections were terminated are served (no 503)',
-    async () => {
+  async () => {
     const server = await startServer({ dbUrl: ctx.db.url, env: { ...SERVER_ENV, KEY_CACHE_TTL: 1 } });
     try {
       const first = await httpFresh(server.base, 'POST', '/api/v1/ingest', { body: minimalRecord(), headers: { 'X-API-Key': ctx.key } });

@@ -251,7 +251,7 @@ test('duplicate Content-Length headers are refused and nothing is stored', async
 
 test(
   'conflicting Content-Length headers are refused (400 and close), never framed by one of them',
-    async () => {
+  async () => {
     const smuggled = 'GET /api/v1/smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
     const raw = await rawRequest(
       ctx.server.port,
@@ -381,7 +381,7 @@ test('non-UTF-8 bytes in the path and query get a JSON error', async () => {
 
 test(
   'a NUL byte (%00) in a query parameter is refused with 400',
-    async () => {
+  async () => {
     const raw = await rawRequest(
       ctx.server.port,
       `GET /api/v1/functions?name_prefix=a%00b HTTP/1.1\r\nHost: x\r\nX-API-Key: ${ctx.key}\r\nConnection: close\r\n\r\n`,
