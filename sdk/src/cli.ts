@@ -396,7 +396,7 @@ export function bundleInfo(handler: string): { info: BundleInfo | undefined; siz
     // no sidecar
   }
   let kind: BundleInfo['kind'] | undefined;
-  if (text.includes('coldstart.analyzer.bundle')) kind = 'esbuild-plugin';
+  if (text.includes('globalThis.__coldstart?.(')) kind = 'esbuild-plugin';
   else if (/\b__commonJS\(|\b__esm\(|\b__toESM\(|^\/\/ node_modules\//m.test(text)) kind = 'no-plugin';
   if (kind === undefined) return { info: undefined, sizes: undefined };
   const info: BundleInfo = { kind };

@@ -48,8 +48,12 @@ export const PROACTIVE_GAP_MS = 10_000;
 export const RUNTIME_SYMBOL = Symbol.for('coldstart.analyzer.runtime');
 /** Function called by the markers injected into ES modules: (0 | 1, import.meta.url). */
 export const ESM_MARKER_KEY = 'coldstart.analyzer.esm';
-/** Function called by the markers the esbuild plugin puts into bundles: (0 | 1, id, key). */
-export const BUNDLE_MARKER_KEY = 'coldstart.analyzer.bundle';
+/**
+ * Property of globalThis (non-enumerable) called by the markers the esbuild plugin puts into
+ * bundles: (0, id, key) at a module's start, (1, id) at its end. A short name: it is written twice
+ * per bundled module.
+ */
+export const BUNDLE_MARKER_GLOBAL = '__coldstart';
 /** Property on a wrapped handler pointing to the original, so that nothing is wrapped twice. */
 export const WRAPPED_SYMBOL = Symbol.for('coldstart.analyzer.wrapped');
 /** Lambda's marker on response-streaming handlers (set by awslambda.streamifyResponse). */

@@ -16,9 +16,9 @@
 // The plugin does not import esbuild: esbuild hands it its build object.
 
 import { readFile, writeFile } from 'node:fs/promises';
-import { extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { extname, isAbsolute, join, resolve } from 'node:path';
 import { attributeFile } from './attribution';
-import { BUNDLE_MARKER_KEY } from './constants';
+import { BUNDLE_MARKER_GLOBAL } from './constants';
 
 /** The parts of esbuild's plugin API this plugin uses (structurally compatible with esbuild's types). */
 export interface EsbuildPluginBuild {
@@ -69,7 +69,7 @@ const LOADERS: Record<string, SourceLoader> = {
   '.tsx': 'tsx',
 };
 const SDK_FILES = /[\\/]node_modules[\\/]@coldstart[\\/]analyzer[\\/]/;
-const CALL = `globalThis[Symbol.for(${JSON.stringify(BUNDLE_MARKER_KEY)})]?.`;
+const CALL = `globalThis.${BUNDLE_MARKER_GLOBAL}?.`;
 
 /** What the SDK calls a module: its package name, or its path relative to the working directory. */
 export function moduleKey(path: string, workingDir: string): string {
@@ -81,10 +81,9 @@ export function moduleKey(path: string, workingDir: string): string {
  * strict" must stay first), on the same line as the code that follows so that line numbers do not
  * change; the end marker on a new last line.
  */
-export function instrument(source: string, id: string, key: string): string {
-  const args = `${JSON.stringify(id)},${JSON.stringify(key)}`;
-  const start = `${CALL}(0,${args});`;
-  const end = `\n;${CALL}(1,${args});\n`;
+export function instrument(source: string, id: number, key: string): string {
+  const start = `${CALL}(0,${id},${JSON.stringify(key)});`;
+  const end = `\n;${CALL}(1,${id});\n`;
   let at = 0;
   if (source.startsWith('#!')) {
     const newline = source.indexOf('\n');
@@ -105,6 +104,7 @@ export function coldstartPlugin(options: ColdstartEsbuildOptions = {}): EsbuildP
     name: 'coldstart-analyzer',
     setup(build) {
       const workingDir = build.initialOptions.absWorkingDir ?? process.cwd();
+      let next = 0; // module ids: numbers keep the markers short (they are parsed at every cold start)
       const sizes = options.sizes !== false;
       if (sizes) build.initialOptions.metafile = true;
       build.onLoad({ filter, namespace: 'file' }, async (args) => {
@@ -112,8 +112,7 @@ export function coldstartPlugin(options: ColdstartEsbuildOptions = {}): EsbuildP
         const loader = LOADERS[extname(args.path)];
         if (loader === undefined) return undefined;
         const source = await readFile(args.path, 'utf8');
-        const id = relative(workingDir, args.path).replace(/\\/g, '/');
-        return { contents: instrument(source, id, moduleKey(args.path, workingDir)), loader, resolveDir: resolve(args.path, '..') };
+        return { contents: instrument(source, next++, moduleKey(args.path, workingDir)), loader, resolveDir: resolve(args.path, '..') };
       });
       if (sizes) {
         build.onEnd(async (result) => {

@@ -30,7 +30,7 @@ interface Frame {
   start: bigint;
   /** true when this load entered `node` from another package (its time counts as inclusive) */
   entered: boolean;
-  url: string | undefined;
+  url: string | number | undefined;
 }
 
 function newNode(key: string, packageDir: string | undefined): TreeNode {
@@ -64,7 +64,7 @@ export class Recorder {
   lastExit: bigint | undefined;
 
   private readonly stack: Frame[] = [];
-  private readonly openUrls = new Map<string, Frame>();
+  private readonly openUrls = new Map<string | number, Frame>();
   private last = 0n;
 
   constructor(private readonly taskRoot: string) {}
@@ -99,9 +99,10 @@ export class Recorder {
 
   /**
    * A module inside a bundle starts (marker put there by the esbuild plugin). `key` was computed
-   * at build time (package name or ./own/path); `id` tells the module's two markers apart.
+   * at build time (package name or ./own/path); `id` (a number, per build) tells the module's two
+   * markers apart.
    */
-  enterKey(id: string, key: string): void {
+  enterKey(id: number, key: string): void {
     const t = now();
     if (!this.active) return;
     this.bundledModules++;
@@ -109,7 +110,7 @@ export class Recorder {
     this.openUrls.set(id, frame);
   }
 
-  exitUrl(url: string): void {
+  exitUrl(url: string | number): void {
     const t = now();
     const frame = this.openUrls.get(url);
     if (frame === undefined) return;
@@ -143,7 +144,7 @@ export class Recorder {
     else this.last += spent;
   }
 
-  private push(t: bigint, who: Attribution, url: string | undefined, eventAt: bigint = t): Frame {
+  private push(t: bigint, who: Attribution, url: string | number | undefined, eventAt: bigint = t): Frame {
     const top = this.stack[this.stack.length - 1];
     if (top !== undefined) this.addSelf(top.node, t);
     let node: TreeNode;

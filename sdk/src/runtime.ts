@@ -2,7 +2,7 @@
 // and the senders. Stored on a global symbol so that two copies of the SDK (a preload and a
 // bundled copy, say) share it.
 
-import { BUNDLE_MARKER_KEY, LAMBDA_ENV, RUNTIME_SYMBOL } from './constants';
+import { BUNDLE_MARKER_GLOBAL, LAMBDA_ENV, RUNTIME_SYMBOL } from './constants';
 import { esmTimingMode, installCommonJsHook, installEsmHooks, type EsmTiming } from './hooks';
 import { Recorder } from './recorder';
 
@@ -52,10 +52,15 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
   };
   holder[RUNTIME_SYMBOL] = runtime;
   // markers of bundles built with the esbuild plugin (@coldstart/analyzer/esbuild)
-  (globalThis as Record<symbol, unknown>)[Symbol.for(BUNDLE_MARKER_KEY)] = (kind: number, id: string, key: string): void => {
-    if (kind === 0) recorder.enterKey(id, key);
-    else recorder.exitUrl(id);
-  };
+  Object.defineProperty(globalThis, BUNDLE_MARKER_GLOBAL, {
+    value: (kind: number, id: number, key: string): void => {
+      if (kind === 0) recorder.enterKey(id, key);
+      else recorder.exitUrl(id);
+    },
+    configurable: true,
+    writable: true,
+    enumerable: false,
+  });
   try {
     const uninstallCjs = installCommonJsHook(recorder);
     runtime.uninstall = () => {
