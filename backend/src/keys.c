@@ -41,8 +41,7 @@ void csa_key_hash(const char *key, char hex[CSA_HASH_HEX_LEN + 1])
     sodium_bin2hex(hex, CSA_HASH_HEX_LEN + 1, digest, sizeof digest);
 }
 
-int csa_key_create(PGconn *conn, const char *project_id, const char *name, char key_out[CSA_KEY_LEN + 1],
-                   char *err, size_t err_size)
+PGresult *csa_key_insert(PGconn *conn, const char *project_id, const char *name, char key_out[CSA_KEY_LEN + 1])
 {
     char hash[CSA_HASH_HEX_LEN + 1], prefix[CSA_KEY_PREFIX_LEN + 1];
     csa_key_generate(key_out);
@@ -51,17 +50,13 @@ int csa_key_create(PGconn *conn, const char *project_id, const char *name, char 
     prefix[CSA_KEY_PREFIX_LEN] = '\0';
     const char *params[] = {project_id, hash, prefix, name};
     PGresult *res = csa_db_exec(conn,
-                                "INSERT INTO api_keys (project_id, key_hash, key_prefix, name) "
-                                "VALUES ($1, $2, $3, $4)",
+                                "INSERT INTO api_keys (project_id, key_hash, key_prefix, name) VALUES ($1, $2, $3, $4)"
+                                " RETURNING id::text,"
+                                " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
                                 4, params);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok) {
-        snprintf(err, err_size, "%s", PQresultErrorMessage(res));
-        err[strcspn(err, "\n")] = '\0';
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
         sodium_memzero(key_out, CSA_KEY_LEN + 1);
-    }
-    PQclear(res);
-    return ok ? 0 : -1;
+    return res;
 }
 
 /*

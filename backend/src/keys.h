@@ -44,8 +44,9 @@ void csa_keycache_destroy(csa_keycache *cache);
 csa_status csa_keycache_authenticate(csa_keycache *cache, csa_db_pool *pool, const char *key,
                                      char project_id[CSA_UUID_LEN + 1], char key_hash[CSA_HASH_HEX_LEN + 1]);
 
-/* Creates a key row for project_id; writes the new key into key_out. Returns 0 or -1 (err set). */
-int csa_key_create(PGconn *conn, const char *project_id, const char *name, char key_out[CSA_KEY_LEN + 1],
-                   char *err, size_t err_size);
+/* Creates a key for project_id: generates it into key_out and inserts its hash and prefix.
+ * Returns the INSERT's result, success or not (caller checks PQresultStatus == PGRES_TUPLES_OK and
+ * PQclear()s it): one row of id and created_at (RFC 3339, UTC). On failure key_out is wiped. */
+PGresult *csa_key_insert(PGconn *conn, const char *project_id, const char *name, char key_out[CSA_KEY_LEN + 1]);
 
 #endif

@@ -138,11 +138,14 @@ static int cmd_migrate(const csa_config *cfg)
 
 static int print_new_key(PGconn *conn, const char *project_id, const char *key_name)
 {
-    char key[CSA_KEY_LEN + 1], err[512];
-    if (csa_key_create(conn, project_id, key_name, key, err, sizeof err) < 0) {
-        fprintf(stderr, "coldstartd: cannot create the key: %s\n", err);
+    char key[CSA_KEY_LEN + 1];
+    PGresult *res = csa_key_insert(conn, project_id, key_name, key);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "coldstartd: cannot create the key: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    if (!ok)
         return -1;
-    }
     printf("API key (shown only now; store it safely):\n%s\n", key);
     sodium_memzero(key, sizeof key);
     return 0;
@@ -190,11 +193,14 @@ static int cmd_create_project(const csa_config *cfg, int argc, char **argv)
     printf("Project \"%s\" created (slug: %s, id: %s)\n", name, slug, project_id);
     fflush(stdout);
     /* the key is printed only after the commit succeeded */
-    char key[CSA_KEY_LEN + 1], err[512];
-    if (csa_key_create(conn, project_id, "default", key, err, sizeof err) < 0) {
-        fprintf(stderr, "coldstartd create-project: cannot create the key: %s\n", err);
+    char key[CSA_KEY_LEN + 1];
+    res = csa_key_insert(conn, project_id, "default", key);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "coldstartd create-project: cannot create the key: %s", PQresultErrorMessage(res));
+        PQclear(res);
         goto out;
     }
+    PQclear(res);
     res = PQexec(conn, "COMMIT");
     int committed = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);

@@ -373,23 +373,16 @@ csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **ou
 /* Inserts a key and returns its public description plus the key itself (shown once). */
 static csa_status insert_key(PGconn *conn, const char *project_id, const char *name, json_t **out, char *detail)
 {
-    char key[CSA_KEY_LEN + 1], hash[CSA_HASH_HEX_LEN + 1], prefix[CSA_KEY_PREFIX_LEN + 1];
-    csa_key_generate(key);
-    csa_key_hash(key, hash);
-    memcpy(prefix, key, CSA_KEY_PREFIX_LEN);
-    prefix[CSA_KEY_PREFIX_LEN] = '\0';
-    const char *params[] = {project_id, hash, prefix, name};
-    PGresult *res = csa_db_exec(conn,
-                                "INSERT INTO api_keys (project_id, key_hash, key_prefix, name) VALUES ($1, $2, $3, $4)"
-                                " RETURNING id::text, " TS_UTC("created_at"),
-                                4, params);
+    char key[CSA_KEY_LEN + 1];
+    PGresult *res = csa_key_insert(conn, project_id, name, key);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         csa_status st = db_failure(conn, res, "create key", detail);
         PQclear(res);
         return st;
     }
-    *out = json_pack("{s:o, s:s, s:s, s:o, s:b, s:o}", "id", col_str(res, 0, 0), "key", key, "key_prefix", prefix,
-                     "name", name ? json_string(name) : json_null(), "is_active", 1, "created_at", col_str(res, 0, 1));
+    *out = json_pack("{s:o, s:s, s:s#, s:o, s:b, s:o}", "id", col_str(res, 0, 0), "key", key, "key_prefix", key,
+                     (size_t)CSA_KEY_PREFIX_LEN, "name", name ? json_string(name) : json_null(), "is_active", 1,
+                     "created_at", col_str(res, 0, 1));
     PQclear(res);
     return CSA_OK;
 }
