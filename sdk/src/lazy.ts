@@ -10,7 +10,9 @@ export function invocationHalf(): InvocationHalf {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       half = require('./invoke.cjs') as InvocationHalf;
     } catch {
-      const source = './invoke'; // not a literal: the bundler must not inline it
+      // Not a literal, even after minification (which folds constants): neither tsup nor a user's
+      // bundler bundling dist/index.cjs must try to resolve it (esbuild fails on a missing file).
+      const source = ['.', 'invoke'].join('/');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       half = require(source) as InvocationHalf;
     }
