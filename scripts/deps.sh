@@ -5,7 +5,7 @@ set -euo pipefail
 want=(build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev libsodium-dev
       postgresql postgresql-client curl)
 case "${1:-run}" in
-  test)  want+=(libcriterion-dev nodejs npm libssl-dev zip clang libclang-rt-14-dev) ;;
+  test)  want+=(libcriterion-dev nodejs npm libssl-dev zip clang libclang-rt-14-dev nginx openssl) ;;
   bench) want+=(wrk) ;;
 esac
 missing=()
@@ -23,4 +23,14 @@ done
 echo "deps: installing ${missing[*]}" >&2
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx's package would start a system nginx on port 80: a temporary policy-rc.d prevents that (the
+# tests start their own nginx processes)
+policy=""
+if [[ " ${missing[*]} " == *" nginx:"* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  policy=/usr/sbin/policy-rc.d
+  $SUDO sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy"
+fi
+status=0
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+[ -z "$policy" ] || $SUDO rm -f "$policy"
+exit $status
