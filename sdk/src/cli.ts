@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
+import { bundleKind, moduleSourceOf, type BundleKind } from './bundle';
 import { architecture, runtimeVersion } from './classify';
 import { BATCH_PATH, ENV_API_KEY, ENV_ENDPOINT, SDK_VERSION } from './constants';
 import { loadRules, OWN_CODE_NAME, recommend, RulesError, type Recommendation, type RuleTable } from './rules';
@@ -38,7 +39,7 @@ export interface ProfileModule {
 
 export interface BundleInfo {
   /** "esbuild-plugin": per-module data from the plugin; "no-plugin": a bundle without it */
-  kind: 'esbuild-plugin' | 'no-plugin';
+  kind: BundleKind;
   output_bytes?: number;
 }
 
@@ -374,8 +375,8 @@ function runOnce(options: Options, node: string, handler: string, taskRoot: stri
 }
 
 /**
- * Whether the handler file is a bundle: with the esbuild plugin's markers, or with esbuild's
- * helpers or module comments but no markers. Also reads the plugin's size sidecar.
+ * Whether the handler file is a bundle, with the esbuild plugin or without (bundle.ts, as the SDK
+ * decides a record's module_source). Also reads the plugin's size sidecar.
  */
 export function bundleInfo(handler: string): { info: BundleInfo | undefined; sizes: Record<string, number> | undefined } {
   let text: string;
@@ -395,9 +396,7 @@ export function bundleInfo(handler: string): { info: BundleInfo | undefined; siz
   } catch {
     // no sidecar
   }
-  let kind: BundleInfo['kind'] | undefined;
-  if (text.includes('globalThis.__coldstart?.(')) kind = 'esbuild-plugin';
-  else if (/\b__commonJS\(|\b__esm\(|\b__toESM\(|^\/\/ node_modules\//m.test(text)) kind = 'no-plugin';
+  const kind = bundleKind(text);
   if (kind === undefined) return { info: undefined, sizes: undefined };
   const info: BundleInfo = { kind };
   if (outputBytes !== undefined) info.output_bytes = outputBytes;
@@ -680,6 +679,7 @@ export function recordsFor(profile: Profile, functionName: string): object[] {
       sdk_version: SDK_VERSION,
       sdk_overhead_ms: run.sdk_overhead_ms,
       esm_timing: run.esm_timing,
+      module_source: moduleSourceOf(profile.bundle?.kind),
     };
   });
 }

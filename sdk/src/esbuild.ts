@@ -10,6 +10,11 @@
 // ESM markers do unbundled. At run time the markers call the SDK's recorder (installed by the
 // preload or by `analyze()`); without the SDK they do nothing.
 //
+// A bundle has no package.json files at run time, so the start marker of each file of a package
+// also carries the package's version, read at build time from the package.json at the root of the
+// package directory esbuild resolved the file in (the innermost `node_modules/<name>`), so that
+// the record's module_tree has versions inside bundles too.
+//
 // After the build it writes `<output>.coldstart.json` next to each JavaScript output: bytes in the
 // output per package and own file (from esbuild's metafile), for `coldstart profile`.
 //
@@ -71,6 +76,8 @@ const LOADERS: Record<string, SourceLoader> = {
 const SDK_FILES = /[\\/]node_modules[\\/]@coldstart[\\/]analyzer[\\/]/;
 const CALL = `globalThis.${BUNDLE_MARKER_GLOBAL}?.`;
 
+const MAX_VERSION = 64; // as the SDK clips versions read at run time
+
 /** What the SDK calls a module: its package name, or its path relative to the working directory. */
 export function moduleKey(path: string, workingDir: string): string {
   return attributeFile(path, workingDir).key;
@@ -81,8 +88,8 @@ export function moduleKey(path: string, workingDir: string): string {
  * strict" must stay first), on the same line as the code that follows so that line numbers do not
  * change; the end marker on a new last line.
  */
-export function instrument(source: string, id: number, key: string): string {
-  const start = `${CALL}(0,${id},${JSON.stringify(key)});`;
+export function instrument(source: string, id: number, key: string, version?: string): string {
+  const start = `${CALL}(0,${id},${JSON.stringify(key)}${version !== undefined ? `,${JSON.stringify(version)}` : ''});`;
   const end = `\n;${CALL}(1,${id});\n`;
   let at = 0;
   if (source.startsWith('#!')) {
@@ -105,14 +112,31 @@ export function coldstartPlugin(options: ColdstartEsbuildOptions = {}): EsbuildP
     setup(build) {
       const workingDir = build.initialOptions.absWorkingDir ?? process.cwd();
       let next = 0; // module ids: numbers keep the markers short (they are parsed at every cold start)
+      const versions = new Map<string, Promise<string | undefined>>(); // per package directory
+      const versionOf = (packageDir: string): Promise<string | undefined> => {
+        let pending = versions.get(packageDir);
+        if (pending === undefined) {
+          pending = readFile(join(packageDir, 'package.json'), 'utf8').then(
+            (text) => {
+              const version = (JSON.parse(text) as { version?: unknown }).version;
+              return typeof version === 'string' && version !== '' ? version.slice(0, MAX_VERSION) : undefined;
+            },
+            () => undefined,
+          );
+          versions.set(packageDir, pending);
+        }
+        return pending;
+      };
       const sizes = options.sizes !== false;
       if (sizes) build.initialOptions.metafile = true;
       build.onLoad({ filter, namespace: 'file' }, async (args) => {
         if (SDK_FILES.test(args.path)) return undefined; // the SDK itself is overhead, not a module
         const loader = LOADERS[extname(args.path)];
         if (loader === undefined) return undefined;
-        const source = await readFile(args.path, 'utf8');
-        return { contents: instrument(source, next++, moduleKey(args.path, workingDir)), loader, resolveDir: resolve(args.path, '..') };
+        const who = attributeFile(args.path, workingDir);
+        const id = next++;
+        const [source, version] = await Promise.all([readFile(args.path, 'utf8'), who.packageDir !== undefined ? versionOf(who.packageDir) : undefined]);
+        return { contents: instrument(source, id, who.key, version), loader, resolveDir: resolve(args.path, '..') };
       });
       if (sizes) {
         build.onEnd(async (result) => {

@@ -7,6 +7,7 @@
 // and sends it with the execution time so far.
 // Warm invocations: sampled, queued and sent in batches in the background; never awaited.
 
+import { checkModuleSource, type ModuleSource } from './bundle';
 import type { ResolvedConfig } from './config';
 import { INGEST_PATH, LAMBDA_ENV, SDK_VERSION } from './constants';
 import { architecture, classifyStart, clip, positiveInteger, runtimeVersion, type StartKind } from './classify';
@@ -43,11 +44,14 @@ export interface InvocationRecord {
   sdk_version: string;
   sdk_overhead_ms?: number;
   esm_timing?: string;
+  /** "hooks", "esbuild-plugin" or "bundled-no-plugin" (bundle.ts); cold starts only */
+  module_source?: ModuleSource;
 }
 
 interface Cold {
   initMs: number;
   startKind: StartKind;
+  source: ModuleSource;
   versions: Promise<Map<TreeNode, string>>;
   deadlineTimer: NodeJS.Timeout | undefined;
   sent: Promise<unknown> | undefined;
@@ -137,13 +141,16 @@ function beginCold(runtime: Runtime): Cold {
   // Init runs from process start (performance.timeOrigin) to this first invocation; for a
   // proactive init, the idle wait before the invocation is not init and is left out.
   const initMs = startKind === 'proactive' ? initEndMs : now;
+  // Unbundled, a bundle built with the esbuild plugin, or one without it (then the bundle file's
+  // own time is added if the SDK could not see it load): a 64 kB read of the handler file at most.
+  const source = checkModuleSource(runtime, startKind === 'proactive' ? recorder.lastExit : process.hrtime.bigint());
   // Package versions are read after init, in the background (thread pool), while the handler runs.
   const versions = new Promise<Map<TreeNode, string>>((resolve) => {
     setImmediate(() => {
       readVersions(packageNodes(recorder.root)).then(resolve, () => resolve(new Map()));
     }).unref();
   });
-  return { initMs, startKind, versions, deadlineTimer: undefined, sent: undefined };
+  return { initMs, startKind, source, versions, deadlineTimer: undefined, sent: undefined };
 }
 
 async function readVersions(nodes: TreeNode[]): Promise<Map<TreeNode, string>> {
@@ -264,6 +271,7 @@ function buildRecord(runtime: Runtime, invocation: Invocation): InvocationRecord
     record.module_timings = moduleTimings(recorder.selfNs);
     record.sdk_overhead_ms = Math.round((runtime.setupNs + recorder.overheadNs) / 1e3) / 1e3;
     record.esm_timing = runtime.esmTiming;
+    record.module_source = cold.source;
   }
   return record;
 }

@@ -23,6 +23,8 @@ export interface TreeNode {
   inclusiveNs: number;
   loads: number;
   children: Map<string, TreeNode> | undefined;
+  /** version carried by the esbuild plugin's markers (a bundle has no package.json to read) */
+  version: string | undefined;
 }
 
 interface Frame {
@@ -34,7 +36,7 @@ interface Frame {
 }
 
 function newNode(key: string, packageDir: string | undefined): TreeNode {
-  return { key, packageDir, selfNs: 0, inclusiveNs: 0, loads: 0, children: undefined };
+  return { key, packageDir, selfNs: 0, inclusiveNs: 0, loads: 0, children: undefined, version: undefined };
 }
 
 /**
@@ -100,13 +102,14 @@ export class Recorder {
   /**
    * A module inside a bundle starts (marker put there by the esbuild plugin). `key` was computed
    * at build time (package name or ./own/path); `id` (a number, per build) tells the module's two
-   * markers apart.
+   * markers apart; `version` is the package's, read from its package.json at build time.
    */
-  enterKey(id: number, key: string): void {
+  enterKey(id: number, key: string, version?: string): void {
     const t = now();
     if (!this.active) return;
     this.bundledModules++;
     const frame = this.push(t, { key, packageDir: undefined }, id);
+    if (typeof version === 'string') frame.node.version ??= version;
     this.openUrls.set(id, frame);
   }
 
@@ -132,6 +135,25 @@ export class Recorder {
     const t = now();
     while (this.stack.length > 0) this.pop(t, this.stack[this.stack.length - 1]!);
     this.active = false;
+  }
+
+  /**
+   * After close(): a file that loaded the SDK itself, hence was never seen loading (see
+   * bundle.ts), becomes the root's only child, with `selfNs` of its own and everything seen
+   * (which it loaded) below it.
+   */
+  adoptRoot(key: string, selfNs: number): void {
+    if (this.active) return;
+    const node = newNode(key, undefined);
+    node.selfNs = selfNs;
+    node.inclusiveNs = selfNs;
+    node.loads = 1;
+    if (this.root.children !== undefined) for (const child of this.root.children.values()) node.inclusiveNs += child.inclusiveNs;
+    node.children = this.root.children;
+    this.root.children = new Map([[key, node]]);
+    this.selfNs.set(key, (this.selfNs.get(key) ?? 0) + selfNs);
+    this.loadNs = node.inclusiveNs;
+    this.modules++;
   }
 
   /** Time since `started` was the SDK's (e.g. injecting markers): overhead, nobody's self time. */

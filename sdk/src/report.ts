@@ -79,7 +79,7 @@ export function moduleTree(
     for (const child of sorted.slice(0, keep)) {
       budget--;
       const entry: TreeEntry = { name: child.key, self_ms: ms(child.selfNs), total_ms: ms(child.inclusiveNs) };
-      const version = versions.get(child);
+      const version = versions.get(child) ?? child.version;
       if (version !== undefined) entry.version = version;
       if (child.loads > 1) entry.loads = child.loads;
       const children = build(child, depth + 1);

@@ -16,6 +16,8 @@ export interface Runtime {
   esmTiming: EsmTiming;
   /** SDK's own load and set-up time, ns */
   setupNs: number;
+  /** clock when the SDK started loading (absent in a runtime made by an older copy) */
+  loadStartNs?: bigint;
   /** first invocation already seen */
   started: boolean;
   /** removes the CommonJS hooks and stops the recorder (first invocation, or SDK disabled) */
@@ -46,6 +48,7 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
     coverage,
     esmTiming: 'off',
     setupNs: 0,
+    loadStartNs: loadStart,
     started: false,
     uninstall: () => undefined,
     senders: new Map(),
@@ -53,8 +56,8 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
   holder[RUNTIME_SYMBOL] = runtime;
   // markers of bundles built with the esbuild plugin (@coldstart/analyzer/esbuild)
   Object.defineProperty(globalThis, BUNDLE_MARKER_GLOBAL, {
-    value: (kind: number, id: number, key: string): void => {
-      if (kind === 0) recorder.enterKey(id, key);
+    value: (kind: number, id: number, key: string, version?: string): void => {
+      if (kind === 0) recorder.enterKey(id, key, version);
       else recorder.exitUrl(id);
     },
     configurable: true,
