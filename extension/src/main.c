@@ -126,6 +126,9 @@ static json_t *status_json(void *arg)
                      (json_int_t)s->attempts, "retries", (json_int_t)s->retries, "telemetry_events",
                      (json_int_t)a->platform.stats.events, "telemetry_malformed",
                      (json_int_t)a->platform.stats.malformed);
+    json_object_set_new(st, "records_merged", json_integer((json_int_t)r->merged));
+    json_object_set_new(st, "records_completed", json_integer((json_int_t)r->completed));
+    json_object_set_new(st, "records_incomplete_shipped", json_integer((json_int_t)r->incomplete_out));
     json_object_set_new(st, "cpu_us", json_integer((json_int_t)cpu));
     json_object_set_new(st, "max_rss_kb", json_integer((json_int_t)max_rss_kb));
     return st;

@@ -17,8 +17,23 @@ struct csa_records {
     size_t capacity;
     long long max_wait_ms;
     json_t *ready; /* array, oldest first */
+    size_t incomplete_held; /* records with "complete": false among items and ready */
     csa_records_stats stats;
 };
+
+/* The SDK's first copy of a cold-start record, sent at the start of the invocation. */
+static int is_incomplete(json_t *record) { return json_is_false(json_object_get(record, "complete")); }
+
+/* Two copies of one record: same invocation_id and timestamp (the backend's identity, with the
+ * function, which one SDK process does not change). */
+static int same_record(json_t *a, json_t *b)
+{
+    const char *ia = json_string_value(json_object_get(a, "invocation_id"));
+    const char *ib = json_string_value(json_object_get(b, "invocation_id"));
+    const char *ta = json_string_value(json_object_get(a, "timestamp"));
+    const char *tb = json_string_value(json_object_get(b, "timestamp"));
+    return ia && ib && ta && tb && strcmp(ia, ib) == 0 && strcmp(ta, tb) == 0;
+}
 
 csa_records *csa_records_create(size_t capacity, long long max_wait_ms)
 {
@@ -49,9 +64,65 @@ void csa_records_destroy(csa_records *r)
     free(r);
 }
 
+static void apply_platform(json_t *record);
+
+/*
+ * The full record completes the incomplete one held: the full one's fields win, then the platform's
+ * figures joined earlier (if any) are applied again, so the join survives.
+ */
+static void complete_with(json_t *held, json_t *full)
+{
+    json_t *platform = json_incref(json_object_get(held, "platform"));
+    json_object_update(held, full);
+    if (!json_object_get(full, "complete"))
+        json_object_del(held, "complete");
+    if (platform) {
+        json_object_set_new(held, "platform", platform);
+        apply_platform(held);
+    }
+}
+
+/*
+ * Looks for another copy of `record` among the held ones and merges the two. Returns 1 when the
+ * copies were merged (the caller drops `record`), 0 when `record` is to be held on its own.
+ */
+static int merge_copy(csa_records *r, json_t *record, int incomplete)
+{
+    size_t n_ready = json_array_size(r->ready);
+    for (size_t k = 0; k < r->count + n_ready; k++) {
+        json_t *held = k < r->count ? r->items[k].record : json_array_get(r->ready, k - r->count);
+        if (!same_record(held, record))
+            continue;
+        int held_incomplete = is_incomplete(held);
+        if (incomplete) {
+            /* a late or repeated first copy: the held one (full, or the same) wins */
+            if (held_incomplete && !json_object_get(held, "platform"))
+                json_object_update(held, record);
+            r->stats.merged++;
+            return 1;
+        }
+        if (!held_incomplete)
+            continue; /* two full copies: the backend keeps one */
+        complete_with(held, record);
+        r->incomplete_held--;
+        r->stats.merged++;
+        return 1;
+    }
+    return 0;
+}
+
 void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_seq, long long now_ms)
 {
+    int incomplete = is_incomplete(record);
+    r->stats.received++;
+    if ((incomplete || r->incomplete_held > 0) && merge_copy(r, record, incomplete)) {
+        json_decref(record);
+        return;
+    }
     if (r->count + json_array_size(r->ready) >= r->capacity) {
+        json_t *old = r->count > 0 ? r->items[0].record : json_array_get(r->ready, 0);
+        if (is_incomplete(old))
+            r->incomplete_held--;
         if (r->count > 0) {
             json_decref(r->items[0].record);
             memmove(r->items, r->items + 1, (r->count - 1) * sizeof *r->items);
@@ -61,8 +132,9 @@ void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_s
         }
         r->stats.dropped++;
     }
+    if (incomplete)
+        r->incomplete_held++;
     r->items[r->count++] = (pending){record, invoke_seq, now_ms};
-    r->stats.received++;
 }
 
 static void set_int(json_t *obj, const char *key, double value)
@@ -74,6 +146,47 @@ static void set_number(json_t *obj, const char *key, double value)
 {
     if (value != CSA_ABSENT)
         json_object_set_new(obj, key, json_real(value));
+}
+
+static double platform_number(json_t *platform, const char *key)
+{
+    json_t *v = json_object_get(platform, key);
+    return json_is_number(v) ? json_number_value(v) : CSA_ABSENT;
+}
+
+/*
+ * Overwrites the SDK's estimates with the figures in the record's "platform" object (made by
+ * csa_join): used by the join and again after a merge of two copies.
+ */
+static void apply_platform(json_t *record)
+{
+    json_t *platform = json_object_get(record, "platform");
+    if (!json_is_true(json_object_get(platform, "joined")))
+        return;
+    double billed = platform_number(platform, "billed_duration_ms");
+    double used = platform_number(platform, "max_memory_used_mb");
+    double size = platform_number(platform, "memory_size_mb");
+    double init = platform_number(platform, "init_duration_ms");
+    double restore = platform_number(platform, "restore_duration_ms");
+    double init_report = platform_number(platform, "init_report_ms");
+    if (billed != CSA_ABSENT)
+        set_int(record, "billed_duration_ms", ceil(billed));
+    if (used != CSA_ABSENT)
+        set_int(record, "memory_used_mb", used);
+    if (size >= 128)
+        set_int(record, "memory_allocated_mb", size);
+    int is_cold = json_is_true(json_object_get(record, "cold_start")) || init != CSA_ABSENT || restore != CSA_ABSENT;
+    if (is_cold) {
+        /* on-demand: the report's Init Duration; provisioned concurrency has none, its init ran
+         * earlier and platform.initReport measured it */
+        if (init != CSA_ABSENT)
+            set_int(record, "init_duration_ms", init);
+        else if (init_report != CSA_ABSENT)
+            set_int(record, "init_duration_ms", init_report);
+        json_t *type = json_object_get(platform, "init_type");
+        if (json_is_string(type))
+            json_object_set(record, "init_type", type);
+    }
 }
 
 void csa_join(json_t *record, const csa_report *report, const csa_init_info *init)
@@ -106,24 +219,15 @@ void csa_join(json_t *record, const csa_report *report, const csa_init_info *ini
         set_number(platform, "init_report_ms", init->init_report_ms);
         set_number(platform, "restore_report_ms", init->restore_report_ms);
     }
-
-    if (report->billed_duration_ms != CSA_ABSENT)
-        set_int(record, "billed_duration_ms", ceil(report->billed_duration_ms));
-    if (report->max_memory_used_mb != CSA_ABSENT)
-        set_int(record, "memory_used_mb", report->max_memory_used_mb);
-    if (report->memory_size_mb >= 128)
-        set_int(record, "memory_allocated_mb", report->memory_size_mb);
-    if (is_cold) {
-        /* on-demand: the report's Init Duration; provisioned concurrency has none, its init ran
-         * earlier and platform.initReport measured it */
-        if (report->init_duration_ms != CSA_ABSENT)
-            set_int(record, "init_duration_ms", report->init_duration_ms);
-        else if (init && init->init_report_ms != CSA_ABSENT)
-            set_int(record, "init_duration_ms", init->init_report_ms);
-        if (init && init->type[0])
-            json_object_set_new(record, "init_type", json_string(init->type));
-    }
     json_object_set_new(record, "platform", platform);
+    apply_platform(record);
+    /* Only the first copy of a record came and its invocation is over (the function crashed or
+     * timed out): the platform's duration completes it. */
+    if (is_incomplete(record) && report->duration_ms != CSA_ABSENT) {
+        set_int(record, "execution_duration_ms", report->duration_ms);
+        json_object_del(record, "complete");
+        json_object_set_new(platform, "completed_from_report", json_true());
+    }
 }
 
 size_t csa_records_settle(csa_records *r, const csa_platform *p, unsigned long long invoke_seq, long long now_ms,
@@ -136,7 +240,12 @@ size_t csa_records_settle(csa_records *r, const csa_platform *p, unsigned long l
         const csa_report *report = request_id ? csa_platform_find(p, request_id) : NULL;
         int expired = invoke_seq >= e->invoke_seq + 2 && now_ms - e->at_ms >= r->max_wait_ms;
         if (report || everything || expired) {
+            int was_incomplete = is_incomplete(e->record);
             csa_join(e->record, report, &p->init);
+            if (was_incomplete && !is_incomplete(e->record)) {
+                r->incomplete_held--;
+                r->stats.completed++;
+            }
             json_array_append_new(r->ready, e->record);
             if (report)
                 r->stats.joined++;
@@ -156,17 +265,22 @@ json_t *csa_records_take(csa_records *r, size_t n)
     size_t have = json_array_size(r->ready);
     if (have == 0)
         return NULL;
-    if (n >= have) {
-        json_t *all = r->ready;
-        r->ready = json_array();
-        return all;
-    }
+    if (n > have)
+        n = have;
     json_t *batch = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append(batch, json_array_get(r->ready, i));
     json_t *rest = json_array();
-    for (size_t i = n; i < have; i++)
-        json_array_append(rest, json_array_get(r->ready, i));
+    for (size_t i = 0; i < have; i++) {
+        json_t *rec = json_array_get(r->ready, i);
+        if (i >= n) {
+            json_array_append(rest, rec);
+            continue;
+        }
+        if (is_incomplete(rec)) {
+            r->incomplete_held--;
+            r->stats.incomplete_out++;
+        }
+        json_array_append(batch, rec);
+    }
     json_decref(r->ready);
     r->ready = rest;
     return batch;

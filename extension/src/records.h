@@ -8,6 +8,15 @@
  * unjoined rather than never (wall time alone would expire everything after a long freeze).
  * At most `capacity` records are held in total; beyond that the oldest pending one is dropped and
  * counted. Records are jansson objects owned by this module until csa_records_take hands them over.
+ *
+ * Two-phase records: the SDK sends a cold-start record at the start of the invocation with
+ * "complete": false (no execution_duration_ms, billed_duration_ms, memory_used_mb), and the full
+ * record (same invocation_id and timestamp, no "complete" or true) at its end. While both are held
+ * here they become one: the full copy's fields win and the platform join is kept. When the first
+ * copy has already been handed to the shipper, the full one is held and shipped on its own (the
+ * backend completes the stored row). When only the first copy ever comes (the function crashed or
+ * timed out) and its platform.report does, the report's durationMs becomes execution_duration_ms
+ * and "complete" is dropped: the record is then complete (platform.completed_from_report).
  */
 #ifndef CSA_RECORDS_H
 #define CSA_RECORDS_H
@@ -23,13 +32,19 @@ typedef struct csa_records_stats {
     unsigned long long joined;   /* ready with platform figures */
     unsigned long long unjoined; /* ready without (no report came) */
     unsigned long long dropped;  /* pushed out by the capacity bound */
+    unsigned long long merged;   /* second copies merged into the one held (two-phase records) */
+    unsigned long long completed;      /* incomplete records completed from their platform.report */
+    unsigned long long incomplete_out; /* records handed to the shipper still incomplete */
 } csa_records_stats;
 
 /* Returns a new store or NULL; free with csa_records_destroy. */
 csa_records *csa_records_create(size_t capacity, long long max_wait_ms);
 void csa_records_destroy(csa_records *r);
 
-/* Takes ownership of `record` (a JSON object) received while invoke number `invoke_seq` ran. */
+/*
+ * Takes ownership of `record` (a JSON object) received while invoke number `invoke_seq` ran. A
+ * second copy of a held two-phase record is merged into it (see above) and counts as received.
+ */
 void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_seq, long long now_ms);
 
 /*
@@ -50,6 +65,8 @@ const csa_records_stats *csa_records_stats_get(const csa_records *r);
  * Overwrites the SDK's estimates in `record` with the platform's figures (init_duration_ms,
  * billed_duration_ms, memory_used_mb, memory_allocated_mb, init_type) and adds a "platform" object
  * that the backend stores or ignores. report may be NULL (then only "platform": {"joined": false}).
+ * An incomplete record ("complete": false) joined with a report that has durationMs is completed:
+ * execution_duration_ms = durationMs, "complete" removed, platform.completed_from_report = true.
  */
 void csa_join(json_t *record, const csa_report *report, const csa_init_info *init);
 

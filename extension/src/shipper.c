@@ -225,8 +225,27 @@ static void on_answer(int status, const char *body, size_t len, struct evkeyvalq
     s->in_flight = 0;
     if (status >= 200 && status < 300) {
         s->stats.batches++;
-        s->stats.shipped += s->body_records;
-        csa_logf(CSA_LOG_DEBUG, "shipped %zu records (HTTP %d)", s->body_records, status);
+        /* {"status":"partial","processed":n,"failed":m,"failures":[...]}: m records were refused
+         * one by one (sending them again would get the same answer) */
+        json_t *reply = body ? json_loadb(body, len, 0, NULL) : NULL;
+        json_t *failed = json_object_get(reply, "failed");
+        size_t refused = json_is_integer(failed) && json_integer_value(failed) > 0 &&
+                                 (size_t)json_integer_value(failed) <= s->body_records
+                             ? (size_t)json_integer_value(failed)
+                             : 0;
+        if (refused) {
+            s->stats.rejected += refused;
+            json_t *failures = json_object_get(reply, "failures");
+            char *detail = failures ? json_dumps(failures, JSON_COMPACT) : NULL;
+            csa_log(CSA_LOG_WARN, "backend refused records of a batch",
+                    json_pack("{s:I, s:I, s:s#}", "records", (json_int_t)s->body_records, "refused",
+                              (json_int_t)refused, "failures", detail ? detail : "",
+                              (int)(detail ? (strlen(detail) > 500 ? 500 : strlen(detail)) : 0)));
+            free(detail);
+        }
+        json_decref(reply);
+        s->stats.shipped += s->body_records - refused;
+        csa_logf(CSA_LOG_DEBUG, "shipped %zu records (HTTP %d)", s->body_records - refused, status);
         free(s->body);
         s->body = NULL;
         s->backoff_ms = s->deadline_ms ? BACKOFF_HURRY_MS : BACKOFF_FIRST_MS;

@@ -4,7 +4,8 @@
  * One batch in flight at a time on one keep-alive connection. The batch body is serialised once
  * and re-sent byte for byte on a retry (network error, 408, 429, 5xx), so every retry carries the
  * same invocation_ids and the backend stores each record once. Other answers (400, 401, 413, 422)
- * drop the batch and count it as rejected: sending it again would get the same answer. Backoff
+ * drop the batch and count it as rejected: sending it again would get the same answer, and so do
+ * the records a 2xx "partial" answer lists as failed (the backend validates each record). Backoff
  * doubles from 100 ms to 5 s; csa_shipper_hurry (SHUTDOWN) cuts it to 50 ms.
  */
 #ifndef CSA_SHIPPER_H
@@ -19,10 +20,10 @@ typedef struct csa_shipper csa_shipper;
 
 typedef struct csa_shipper_stats {
     unsigned long long batches;  /* batches accepted by the backend */
-    unsigned long long shipped;  /* records in them */
+    unsigned long long shipped;  /* records in them that the backend accepted */
     unsigned long long attempts; /* POSTs made, retries included */
     unsigned long long retries;  /* failed attempts that will be (or would have been) retried */
-    unsigned long long rejected; /* records dropped on a final 4xx */
+    unsigned long long rejected; /* records dropped on a final 4xx or refused in a partial answer */
 } csa_shipper_stats;
 
 /*

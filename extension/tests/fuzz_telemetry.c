@@ -1,6 +1,8 @@
 /*
  * fuzz_telemetry.c: fuzzes the two parsers that read what Lambda sends us, the Telemetry API body
- * (csa_telemetry_ingest) and the next-event body (csa_lambda_parse_event), plus the join.
+ * (csa_telemetry_ingest) and the next-event body (csa_lambda_parse_event), plus the join and the
+ * record store (an input that is a JSON object is also taken as an SDK record: held, merged with
+ * a second, incomplete or full copy of itself, settled against the reports, taken).
  *
  * With clang and -DCSA_FUZZ=ON this is a libFuzzer target. Built without libFuzzer (the smoke run
  * in test.sh, under ASan/UBSan), main() mutates a seed corpus for a fixed number of iterations.
@@ -15,12 +17,40 @@
 #include "telemetry.h"
 
 static csa_platform g_platform;
+static csa_records *g_records;
+static unsigned long long g_seq;
+
+static void records_round(const uint8_t *data, size_t size)
+{
+    json_t *rec = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(rec)) {
+        json_decref(rec);
+        return;
+    }
+    /* the other copy of a two-phase record: toggled "complete" */
+    json_t *copy = json_deep_copy(rec);
+    if (json_is_false(json_object_get(rec, "complete")))
+        json_object_del(copy, "complete");
+    else
+        json_object_set_new(copy, "complete", json_false());
+    g_seq++;
+    csa_records_add(g_records, rec, g_seq, (long long)g_seq);
+    if (g_seq % 3 == 0)
+        csa_records_settle(g_records, &g_platform, g_seq, (long long)g_seq, g_seq % 2);
+    csa_records_add(g_records, copy, g_seq, (long long)g_seq);
+    csa_records_settle(g_records, &g_platform, g_seq, (long long)g_seq, g_seq % 5 == 0);
+    json_t *batch = csa_records_take(g_records, 1 + g_seq % 4);
+    char *text = batch ? json_dumps(batch, 0) : NULL;
+    free(text);
+    json_decref(batch);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int initialised;
     if (!initialised) {
         csa_platform_init(&g_platform);
+        g_records = csa_records_create(16, 0);
         initialised = 1;
     }
     csa_telemetry_ingest(&g_platform, (const char *)data, size);
@@ -32,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = json_dumps(record, 0);
     free(text);
     json_decref(record);
+    records_round(data, size);
     return 0;
 }
 
@@ -46,6 +77,10 @@ static const char *const SEEDS[] = {
     "{\"status\":\"success\",\"metrics\":{\"durationMs\":1e308}}}]",
     "{\"eventType\":\"INVOKE\",\"deadlineMs\":1700000000000,\"requestId\":\"req-1\",\"invokedFunctionArn\":\"a\"}",
     "{\"eventType\":\"SHUTDOWN\",\"shutdownReason\":\"spindown\",\"deadlineMs\":1.7e12}",
+    "{\"function_name\":\"f\",\"invocation_id\":\"i-1\",\"request_id\":\"req-1\",\"timestamp\":\"t\","
+    "\"cold_start\":true,\"complete\":false,\"module_timings\":{\"a\":1}}",
+    "{\"function_name\":\"f\",\"invocation_id\":\"i-1\",\"request_id\":\"req-1\",\"timestamp\":\"t\","
+    "\"cold_start\":true,\"execution_duration_ms\":5,\"platform\":{\"joined\":true,\"billed_duration_ms\":\"x\"}}",
 };
 
 int main(int argc, char **argv)
@@ -71,8 +106,10 @@ int main(int argc, char **argv)
         }
         LLVMFuzzerTestOneInput((const uint8_t *)buf, rand() % 16 == 0 ? (size_t)rand() % (n + 1) : n);
     }
-    printf("fuzz smoke: %ld inputs, %llu events accepted, %llu malformed\n", iterations,
-           g_platform.stats.events, g_platform.stats.malformed);
+    const csa_records_stats *rs = csa_records_stats_get(g_records);
+    printf("fuzz smoke: %ld inputs, %llu events accepted, %llu malformed; %llu records, %llu merged, %llu completed\n",
+           iterations, g_platform.stats.events, g_platform.stats.malformed, rs->received, rs->merged, rs->completed);
+    csa_records_destroy(g_records);
     return 0;
 }
 #endif
