@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Every test of the extension, one command: release and sanitizer builds (warnings are errors),
-# the fuzz smoke of the telemetry/event parsers under ASan+UBSan, the layer build, and the
-# end-to-end suite (emulated Lambda + real SDK + real binary, release and ASan binaries).
+# the fuzz smoke of the telemetry/event parsers and the record store under ASan+UBSan, the layer
+# build, and the end-to-end suite (emulated Lambda + real SDK + real binary + the real coldstartd on
+# a real PostgreSQL; release and ASan binaries).
 # Ends with "N passed, N failed"; exits non-zero on any failure.
+#
+# Environment (scripts/test.sh, i.e. make test, sets both):
+#   COLDSTARTD             path of the built server (backend/build/coldstartd)
+#   CSA_TEST_DATABASE_URL  admin URL of a running PostgreSQL; each suite run makes its own database
+#   EXT_TEST_PORTS         optional range (e.g. 18850-18899) for every port the suite listens on
+# A local run:
+#   scripts/pg.sh start .data/my-pg 55499 && url=$(scripts/pg.sh url .data/my-pg 55499)
+#   cmake -S backend -B backend/build-mine && cmake --build backend/build-mine -j2
+#   CSA_TEST_DATABASE_URL=${url%/coldstart}/postgres COLDSTARTD=$PWD/backend/build-mine/coldstartd extension/test.sh
 set -uo pipefail
+if [ -n "${COLDSTARTD:-}" ] && [[ $COLDSTARTD != /* ]]; then COLDSTARTD=$PWD/$COLDSTARTD; fi
 cd "$(dirname "$0")"
 JOBS=${JOBS:-2}
 passed=0
@@ -32,29 +43,38 @@ sdk_built() {
 
 step "build (release, -Werror)" quiet build_release
 step "build (ASan+UBSan, -Werror)" quiet build_asan
-step "fuzz smoke: 50000 mutated telemetry/event bodies under ASan+UBSan" quiet ./build-asan/fuzz_smoke 50000
+step "fuzz smoke: 50000 mutated telemetry/event/record bodies under ASan+UBSan" quiet ./build-asan/fuzz_smoke 50000
 step "layer zips" quiet ./build.sh
 step "SDK built" quiet sdk_built
 
-# The end-to-end suites count their own cases. Under ASan, LeakSanitizer's scan at exit can take
-# longer than what is left before Lambda's SHUTDOWN deadline on a loaded machine: the full ASan run
-# has leak detection off, and one extra run of the busiest case has it on.
-e2e() { # label binary [filter] (ASAN_OPTIONS from the caller)
-    echo "--- end-to-end: $1"
-    out=$(node tests/run.mjs "$2" ${3:+"$3"} 2>&1)
-    echo "$out" | sed '$d'
-    last=$(echo "$out" | tail -1)
-    if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-        passed=$((passed + BASH_REMATCH[1]))
-        failed=$((failed + BASH_REMATCH[2]))
-    else
-        echo "FAIL end-to-end suite did not finish: $last"
-        failed=$((failed + 1))
+# The end-to-end suite counts its own cases. Three passes share one database and one coldstartd.
+# Under ASan, LeakSanitizer's scan at exit can take longer than what is left before Lambda's
+# SHUTDOWN deadline on a loaded machine: the full ASan pass has leak detection off, and one extra
+# pass of the busiest case has it on.
+real_backend() {
+    if [ -z "${CSA_TEST_DATABASE_URL:-}" ] || [ -z "${COLDSTARTD:-}" ] || [ ! -x "${COLDSTARTD:-}" ]; then
+        echo "the end-to-end suite runs against the real coldstartd and PostgreSQL: set COLDSTARTD (the built" \
+            "server, now '${COLDSTARTD:-}') and CSA_TEST_DATABASE_URL (admin URL of a running PostgreSQL); make test sets both"
+        return 1
     fi
 }
-e2e release build/coldstart-extension
-ASAN_OPTIONS=detect_leaks=0 e2e "ASan+UBSan" build-asan/coldstart-extension
-ASAN_OPTIONS=detect_leaks=1 e2e "ASan+UBSan+LeakSanitizer" build-asan/coldstart-extension "cold and warm"
+if ! step "real backend configured (COLDSTARTD, CSA_TEST_DATABASE_URL)" real_backend; then
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
+export COLDSTARTD CSA_TEST_DATABASE_URL
+out=$(node tests/run.mjs --pass "release|build/coldstart-extension" \
+    --pass "ASan+UBSan|build-asan/coldstart-extension||detect_leaks=0" \
+    --pass "ASan+UBSan+LeakSanitizer|build-asan/coldstart-extension|cold and warm|detect_leaks=1" 2>&1)
+echo "$out" | sed '$d'
+last=$(echo "$out" | tail -1)
+if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+else
+    echo "FAIL end-to-end suite did not finish: $last"
+    failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -383,15 +383,26 @@ export class LambdaEmulator {
       this.pump(ext);
     }
     this.pumpRuntime();
-    await this.until(() => inv.respondedAt !== undefined, this.o.timeoutMs + 1000, `response to ${requestId}`);
+    const runtimeGone = () => this.exited.has(this.runtime.child);
+    await this.until(() => inv.respondedAt !== undefined || runtimeGone(), this.o.timeoutMs + 1000, `response to ${requestId}`);
+    if (inv.respondedAt === undefined) {
+      // the runtime process exited mid-invoke (process.exit, a native crash): Lambda reports the
+      // invocation as an error of type Runtime.ExitError and re-initialises the environment before
+      // the next invoke (not emulated: this environment only takes SHUTDOWN afterwards)
+      inv.respondedAt = now();
+      inv.status = 'error';
+      inv.body = JSON.stringify({ errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${requestId} Error: Runtime exited` });
+      this.emit('platform.runtimeDone', { requestId, status: 'error', errorType: 'Runtime.ExitError', metrics: { durationMs: round(inv.respondedAt - startedAt), producedBytes: 0 } });
+      this.phase = 'crashed';
+    }
     const result = { requestId, status: inv.status, body: inv.body, responseMs: inv.respondedAt - startedAt };
     // the invocation ends when the runtime and every extension are waiting for their next event
-    await this.until(() => this.runtimeNext && this.allExtensionsWaiting(), 5000, 'runtime and extensions done');
+    await this.until(() => (this.runtimeNext || runtimeGone()) && this.allExtensionsWaiting(), 5000, 'runtime and extensions done');
     const durationMs = round(now() - startedAt);
     const maxMemoryUsedMB = Math.max(1, Math.round(this.processes().reduce((sum, p) => sum + vmHwmMb(p.child.pid), 0)));
     const metrics = { durationMs, billedDurationMs: Math.ceil(durationMs), memorySizeMB: this.o.memoryMB, maxMemoryUsedMB };
     if (this.invokes === 1) metrics.initDurationMs = this.initDurationMs;
-    const record = { requestId, status: inv.status, metrics };
+    const record = { requestId, status: inv.status, ...(this.phase === 'crashed' ? { errorType: 'Runtime.ExitError' } : {}), metrics };
     this.emit('platform.report', record);
     result.report = record;
     result.endedMs = now() - startedAt;
