@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, nearEnough } from '../harness/cli';
-import { SDK_ROOT } from '../harness/helpers';
+import { API_KEY, SDK_ROOT, startCollector } from '../harness/helpers';
 import { validate } from '../harness/schema';
 
 const FIXTURE = join(SDK_ROOT, 'test', 'fixtures', 'profile');
@@ -75,8 +75,11 @@ describe('esbuild plugin', () => {
         const self = bundled.modules.find((m: any) => m.name === name).self_ms;
         expect(nearEnough(self, ms, Math.max(1, ms * 0.05) + 1), name).toBeUndefined();
       }
-      // bytes per package from the metafile, and the recommendation for the (fake) moment
+      // bytes per package from the metafile, versions from the markers (no package.json at run time
+      // is read: the bundle is in a directory of its own), and the recommendation for the (fake) moment
       expect(bundled.modules.find((m: any) => m.name === 'moment').bytes).toBeGreaterThan(100);
+      expect(bundled.modules.find((m: any) => m.name === 'moment').version).toBe('2.29.4');
+      expect(bundled.modules.find((m: any) => m.name === 'small-dep').version).toBe(unbundled.modules.find((m: any) => m.name === 'small-dep').version);
       expect(bundled.recommendations[0]).toMatchObject({ module: 'moment', rule_id: 'moment' });
     });
   }
@@ -90,6 +93,20 @@ describe('esbuild plugin', () => {
     expect(bundled.load_ms.median).toBeGreaterThan(90);
     const text = (await cli(['profile', join(OUT, 'plain/handler.js'), '--runs', '1'])).stdout;
     expect(text).toContain('built without the @coldstart/analyzer/esbuild');
+  });
+
+  it('--send marks the records with the module_source the SDK would send', async () => {
+    const collector = await startCollector();
+    try {
+      const env = { COLDSTART_ENDPOINT: collector.url, COLDSTART_API_KEY: API_KEY };
+      for (const [file, source] of [['plain/handler.js', 'bundled-no-plugin'], ['cjs/handler.js', 'esbuild-plugin']] as const) {
+        const run = await cli(['profile', join(OUT, file), '--runs', '1', '--send', '--json'], env);
+        expect(run.code, run.stderr).toBe(0);
+      }
+      expect(collector.records().map((r: any) => r.module_source)).toEqual(['bundled-no-plugin', 'esbuild-plugin']);
+    } finally {
+      await collector.close();
+    }
   });
 
   it('the ESM entry point exports the same plugin', async () => {

@@ -19,6 +19,13 @@ describe('esbuild plugin: markers', () => {
     expect(new Function(instrument("'use strict'; return (function () { return this; })();", 1, 'd'))()).toBeUndefined();
   });
 
+  it("carries a package's version in the start marker only", () => {
+    const marked = instrument('x();\n', 3, '@aws-sdk/client-s3', '3.700.0');
+    expect(marked.startsWith('globalThis.__coldstart?.(0,3,"@aws-sdk/client-s3","3.700.0");x();')).toBe(true);
+    expect(marked.endsWith('\n;globalThis.__coldstart?.(1,3);\n')).toBe(true);
+    expect(instrument('x();', 4, './src/a')).not.toContain('"./src/a",');
+  });
+
   it('keys modules as the SDK does unbundled', () => {
     expect(moduleKey('/w/node_modules/@aws-sdk/client-s3/dist-cjs/index.js', '/w')).toBe('@aws-sdk/client-s3');
     expect(moduleKey('/w/node_modules/a/node_modules/b/x.js', '/w')).toBe('b');
