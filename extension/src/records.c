@@ -1,7 +1,6 @@
 /* records.c: see records.h. */
 #include "records.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,9 +136,21 @@ void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_s
     r->items[r->count++] = (pending){record, invoke_seq, now_ms};
 }
 
+/*
+ * Rounding without libm (not linking it saves its mapping: ~300 KiB of RSS). Values are figures
+ * in [0, 1e9): platform_number and the telemetry parser refuse anything else.
+ */
+static json_int_t round_half_up(double value) { return (json_int_t)(value + 0.5); }
+
+static double ceiling(double value)
+{
+    double whole = (double)(json_int_t)value;
+    return whole < value ? whole + 1 : whole;
+}
+
 static void set_int(json_t *obj, const char *key, double value)
 {
-    json_object_set_new(obj, key, json_integer((json_int_t)llround(value)));
+    json_object_set_new(obj, key, json_integer(round_half_up(value)));
 }
 
 static void set_number(json_t *obj, const char *key, double value)
@@ -148,10 +159,13 @@ static void set_number(json_t *obj, const char *key, double value)
         json_object_set_new(obj, key, json_real(value));
 }
 
+/* A figure of a "platform" object, or CSA_ABSENT; the object may come from the SDK (a record not
+ * joined yet), so the same bounds as the telemetry parser's apply. */
 static double platform_number(json_t *platform, const char *key)
 {
     json_t *v = json_object_get(platform, key);
-    return json_is_number(v) ? json_number_value(v) : CSA_ABSENT;
+    double d = json_is_number(v) ? json_number_value(v) : CSA_ABSENT;
+    return d >= 0 && d < 1e9 ? d : CSA_ABSENT;
 }
 
 /*
@@ -170,7 +184,7 @@ static void apply_platform(json_t *record)
     double restore = platform_number(platform, "restore_duration_ms");
     double init_report = platform_number(platform, "init_report_ms");
     if (billed != CSA_ABSENT)
-        set_int(record, "billed_duration_ms", ceil(billed));
+        set_int(record, "billed_duration_ms", ceiling(billed));
     if (used != CSA_ABSENT)
         set_int(record, "memory_used_mb", used);
     if (size >= 128)

@@ -11,8 +11,10 @@
 #include <arpa/inet.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <unistd.h>
 
 /* Where CA bundles live: Amazon Linux 2023 first, then Debian/Ubuntu, Alpine/macOS-style. */
 static const char *const CA_FILES[] = {"/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt",
@@ -57,22 +59,76 @@ long long csa_now_ms(void)
 static void send_batch(csa_shipper *s);
 
 #ifdef CSA_TLS
+/*
+ * The CA bundle is read lazily. SSL_CTX_load_verify_locations would parse all of it (~145
+ * certificates, ~800 KiB of heap for as long as the process lives); instead, when a chain needs an
+ * issuer the store does not hold, the bundle is scanned once for certificates with that subject,
+ * and only those are added. Names not found are remembered, so that an issuer that is never in a
+ * bundle (an intermediate the server sends) does not cost a scan per connection.
+ */
+static char g_ca_file[4096];
+static unsigned long g_ca_missing[16]; /* X509_NAME hashes the bundle does not hold */
+static size_t g_ca_missing_count;
+
+static int bundle_add_issuers(X509_STORE *store, X509 *cert)
+{
+    const X509_NAME *want = X509_get_issuer_name(cert);
+    unsigned long hash = X509_NAME_hash_ex(want, NULL, NULL, NULL);
+    for (size_t i = 0; i < g_ca_missing_count; i++)
+        if (g_ca_missing[i] == hash)
+            return 0;
+    BIO *in = BIO_new_file(g_ca_file, "r");
+    if (!in)
+        return 0;
+    int added = 0;
+    X509 *candidate;
+    while ((candidate = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+        if (X509_NAME_cmp(X509_get_subject_name(candidate), want) == 0 && X509_STORE_add_cert(store, candidate) == 1)
+            added++;
+        X509_free(candidate);
+    }
+    ERR_clear_error(); /* the read loop ends on a "no start line" error */
+    BIO_free(in);
+    if (!added)
+        g_ca_missing[g_ca_missing_count++ % (sizeof g_ca_missing / sizeof g_ca_missing[0])] = hash;
+    return added;
+}
+
+static int get_issuer(X509 **issuer, X509_STORE_CTX *ctx, X509 *cert)
+{
+    int rc = X509_STORE_CTX_get1_issuer(issuer, ctx, cert);
+    if (rc != 0 || !bundle_add_issuers(X509_STORE_CTX_get0_store(ctx), cert))
+        return rc;
+    ERR_clear_error();
+    return X509_STORE_CTX_get1_issuer(issuer, ctx, cert);
+}
+
 /* Verifies the backend's certificate against the first CA bundle found (or COLDSTART_CA_FILE). */
 static int tls_init(csa_shipper *s)
 {
+    /* no openssl.cnf (we set what we need), no error strings (we log codes) */
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_SSL_STRINGS |
+                         OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS,
+                     NULL);
     s->tls = SSL_CTX_new(TLS_client_method());
     if (!s->tls)
         return -1;
     SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
     SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, NULL);
     const char *ca = getenv("COLDSTART_CA_FILE");
-    int loaded = ca && *ca && SSL_CTX_load_verify_locations(s->tls, ca, NULL) == 1;
-    for (size_t i = 0; !loaded && !(ca && *ca) && CA_FILES[i]; i++)
-        loaded = SSL_CTX_load_verify_locations(s->tls, CA_FILES[i], NULL) == 1;
-    ERR_clear_error();
-    if (!loaded)
+    const char *found = NULL;
+    if (ca && *ca)
+        found = access(ca, R_OK) == 0 ? ca : NULL;
+    for (size_t i = 0; !(ca && *ca) && !found && CA_FILES[i]; i++)
+        if (access(CA_FILES[i], R_OK) == 0)
+            found = CA_FILES[i];
+    if (found && strlen(found) < sizeof g_ca_file) {
+        strcpy(g_ca_file, found);
+        X509_STORE_set_get_issuer(SSL_CTX_get_cert_store(s->tls), get_issuer);
+    } else {
         csa_log(CSA_LOG_ERROR, "no CA bundle found: the backend's certificate cannot be verified",
                 json_pack("{s:s}", "COLDSTART_CA_FILE", ca ? ca : ""));
+    }
     return 0;
 }
 

@@ -1,10 +1,12 @@
 // Footprint of coldstart-extension: start-up (main() to registered, and spawn to the register
 // request), RSS, CPU per invocation, and the function's response time with and without it.
 // Writes the figures as Markdown on stdout (bench.sh puts them in RESULTS.md).
-// Usage: node tests/bench.mjs <binary> [invocations]
+// Usage: node tests/bench.mjs <binary> [invocations] [title] [https]
+// With "https" the backend is https:// (self-signed certificate appended to the system CA bundle,
+// so that the extension loads a bundle of the usual size), as with the layer's default endpoint.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,7 +19,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const binary = path.resolve(process.argv[2]);
 const N = Number(process.argv[3] || 300);
 const VARIANT = process.argv[4] || '';
-const STARTS = 30;
+const HTTPS = process.argv[5] === 'https';
+const STARTS = Number(process.env.BENCH_STARTS || 200);
 const optDir = mkdtempSync(path.join(os.tmpdir(), 'csa-bench-'));
 symlinkSync(binary, path.join(optDir, 'coldstart'));
 const EXTENSION = path.join(optDir, 'coldstart');
@@ -54,24 +57,41 @@ async function startups() {
   const api = `127.0.0.1:${server.address().port}`;
   for (let i = 0; i < 30; i++) await fetch(`http://${api}/x/register`, { method: 'POST' }).then((r) => r.text());
   const rows = [];
+  const wall = () => performance.timeOrigin + performance.now(); // ms, same clock as bash's EPOCHREALTIME
   for (let i = 0; i < STARTS; i++) {
     const registered = new Promise((r) => (resolveRegister = r));
-    const t0 = performance.now();
-    const child = spawn(EXTENSION, [], { env: { AWS_LAMBDA_RUNTIME_API: api, COLDSTART_ENDPOINT: 'http://127.0.0.1:9', COLDSTART_EXTENSION_PORT: String(await freePort()), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // bash takes the time just before exec(): from there to the register request is the process's
+    // whole start-up (exec, the dynamic loader, libc, main() up to the request on the socket)
+    const child = spawn('/bin/bash', ['-c', 'echo "exec_at $EPOCHREALTIME" >&2; exec "$0"', EXTENSION], { env: { AWS_LAMBDA_RUNTIME_API: api, COLDSTART_ENDPOINT: HTTPS ? 'https://127.0.0.1:9' : 'http://127.0.0.1:9', COLDSTART_EXTENSION_PORT: String(await freePort()), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
-    const at = await registered;
+    await registered;
+    const atApi = wall();
     await new Promise((r) => child.on('exit', r));
+    const execAt = Number(/exec_at (\d+\.\d+)/.exec(err)[1]) * 1000;
     const line = JSON.parse(err.split('\n').find((l) => l.includes('"registered"')));
-    rows.push({ spawnToRegister: at - t0, registerMs: line.register_ms, readyMs: line.ready_ms, cpuUs: line.cpu_us, rssKb: line.max_rss_kb });
+    const execToMain = line.main_unix_us / 1000 - execAt;
+    rows.push({ execToMain, execToRegistered: execToMain + line.register_ms, execToRequest: atApi - execAt, registerMs: line.register_ms, readyMs: line.ready_ms, cpuUs: line.cpu_us, rssKb: line.max_rss_kb, faults: line.page_faults });
   }
   server.close();
   return rows;
 }
 
+/** For https: a self-signed certificate for 127.0.0.1 and a CA file = the system bundle + it. */
+function tlsMaterial() {
+  const key = path.join(optDir, 'b.key');
+  const cert = path.join(optDir, 'b.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const system = ['/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/certs/ca-certificates.crt'].find((f) => existsSync(f));
+  const bundle = path.join(optDir, 'bundle.pem');
+  writeFileSync(bundle, (system ? readFileSync(system, 'utf8') : '') + readFileSync(cert, 'utf8'));
+  return { key: readFileSync(key), cert: readFileSync(cert), caFile: bundle, certs: (readFileSync(bundle, 'utf8').match(/BEGIN CERTIFICATE/g) || []).length };
+}
+const TLS = HTTPS ? tlsMaterial() : undefined;
+
 // 2. invocations through the emulator, with and without the extension
 async function invocations(withExtension) {
-  const backend = await new FakeBackend().listen();
+  const backend = await new FakeBackend().listen(TLS);
   const port = await freePort();
   const emu = new LambdaEmulator({
     extension: withExtension ? EXTENSION : undefined,
@@ -80,8 +100,8 @@ async function invocations(withExtension) {
     taskRoot: path.join(here, 'fixture'),
     freeze: false,
     env: { COLDSTART_API_KEY: 'bench' },
-    runtimeEnv: { COLDSTART_ENDPOINT: withExtension ? `http://127.0.0.1:${port}` : backend.url },
-    extensionEnv: { COLDSTART_ENDPOINT: backend.url, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info' },
+    runtimeEnv: { COLDSTART_ENDPOINT: withExtension ? `http://127.0.0.1:${port}` : backend.url, ...(TLS && !withExtension ? { NODE_EXTRA_CA_CERTS: path.join(optDir, 'b.pem') } : {}) },
+    extensionEnv: { COLDSTART_ENDPOINT: backend.url, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info', ...(TLS ? { COLDSTART_CA_FILE: TLS.caFile } : {}) },
   });
   await emu.start();
   const pid = withExtension ? emu.extensionProcs[0].child.pid : undefined;
@@ -122,18 +142,23 @@ the wall-clock figures are upper bounds; CPU and RSS are not affected by the loa
 
 Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 0)} KiB (${f(stripped / 1024, 0)} KiB stripped, as in the layer).
 
-### Start-up (${STARTS} starts against a minimal Extensions API in Node.js)
+### Start-up (${STARTS} starts against a minimal Extensions API in Node.js${HTTPS ? ', endpoint https://' : ''})
 
 | | median | p90 | max |
 |---|---|---|---|
+| **exec() to register answered (ms)** | **${f(q(col('execToRegistered'), 0.5))}** | ${f(q(col('execToRegistered'), 0.9))} | ${f(Math.max(...col('execToRegistered')))} |
+| exec() to main() (ms): kernel, dynamic loader, libc | ${f(q(col('execToMain'), 0.5))} | ${f(q(col('execToMain'), 0.9))} | ${f(Math.max(...col('execToMain')))} |
 | main() to register answered (ms) | ${f(q(col('registerMs'), 0.5))} | ${f(q(col('registerMs'), 0.9))} | ${f(Math.max(...col('registerMs')))} |
+| exec() to the register request seen by the API (ms) | ${f(q(col('execToRequest'), 0.5))} | ${f(q(col('execToRequest'), 0.9))} | ${f(Math.max(...col('execToRequest')))} |
 | main() to subscribed and waiting for events (ms) | ${f(q(col('readyMs'), 0.5))} | ${f(q(col('readyMs'), 0.9))} | ${f(Math.max(...col('readyMs')))} |
-| spawn() to the register request at the API (ms) | ${f(q(col('spawnToRegister'), 0.5))} | ${f(q(col('spawnToRegister'), 0.9))} | ${f(Math.max(...col('spawnToRegister')))} |
 | CPU from main() to ready (µs, user+sys) | ${f(q(col('cpuUs'), 0.5), 0)} | ${f(q(col('cpuUs'), 0.9), 0)} | ${f(Math.max(...col('cpuUs')), 0)} |
-| peak RSS at ready (KiB, VmHWM) | ${f(q(col('rssKb'), 0.5), 0)} | ${f(q(col('rssKb'), 0.9), 0)} | ${f(Math.max(...col('rssKb')), 0)} |
+| **peak RSS at ready (KiB, VmHWM)** | **${f(q(col('rssKb'), 0.5), 0)}** | ${f(q(col('rssKb'), 0.9), 0)} | ${f(Math.max(...col('rssKb')), 0)} |
+| page faults from exec() to ready | ${f(q(col('faults'), 0.5), 0)} | ${f(q(col('faults'), 0.9), 0)} | ${f(Math.max(...col('faults')), 0)} |
 
-"main() to register answered" includes the emulated API's answer time (a Node.js server on the same
-two cores); "spawn() to the register request" also includes Node's fork/exec of the child.
+exec() is timed by bash just before it execs the extension (\`$EPOCHREALTIME\`), main() and the
+register answer by the extension (its "registered" log line); "register answered" includes the
+emulated API's answer time (a Node.js server on the same two cores), and "seen by the API" the
+Node.js event loop's delay in noticing the request. ${HTTPS ? 'With an https endpoint nothing of TLS happens at start-up: the context and the CA bundle are loaded at the first shipment.' : ''}
 
 ### Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime)
 
@@ -145,11 +170,11 @@ two cores); "spawn() to the register request" also includes Node's fork/exec of 
 | extension CPU per invocation (µs, user+sys, from /proc ticks) | - | ${f(withExt.cpuPerInvokeUs, 0)} |
 | extension peak RSS (KiB, VmHWM) | - | ${withExt.rssKb} |
 | extension RSS at the end (KiB, VmRSS) | - | ${withExt.rssNowKb} |
-| records stored by the (fake) backend | ${without.stored} | ${withExt.stored} |
+| records stored by the (fake${HTTPS ? ', https' : ''}) backend | ${without.stored} | ${withExt.stored} |
 
 Extension counters at SHUTDOWN: \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
 
-The environment is not frozen between invocations here (freeze is on in the tests), so the
+${HTTPS ? `The extension ships over https, verifying the backend against a CA file of ${TLS.certs} certificates (the system bundle plus the test's self-signed one): the peak RSS includes OpenSSL's context, the parsed bundle and the connection.\n\n` : ''}The environment is not frozen between invocations here (freeze is on in the tests), so the
 extension ships while the next invocation runs: the response-time columns include that contention.
 The SDK batches warm records itself (up to 2 s), which is why "without" also has no network on the
 response path for warm invocations; the cold invocation's record is awaited by the SDK in both cases.

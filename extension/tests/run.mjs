@@ -11,7 +11,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -598,6 +598,39 @@ test('https backend: certificate verified, records delivered', async () => {
   await emu.invoke({ n: 2 });
   await emu.shutdown();
   for (let i = 0; i < 3; i++) assert.ok(backend.stored.has(`inv-tls-${i}`), `tls-${i} delivered over TLS`);
+});
+
+/**
+ * A root CA, an intermediate and a leaf for 127.0.0.1 (the server sends leaf + intermediate), and
+ * a CA file = the system bundle + the root: the extension reads the bundle lazily (shipper.c).
+ */
+function chain() {
+  const f = (n) => path.join(optDir, n);
+  const run = (...args) => execFileSync('openssl', args, { stdio: 'ignore' });
+  const ext = f('chain.ext');
+  writeFileSync(ext, '[ca]\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n[leaf]\nsubjectAltName=IP:127.0.0.1\nbasicConstraints=CA:false\n');
+  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('root.key'), '-out', f('root.pem'), '-days', '2', '-subj', '/CN=Test Root CA', '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('int.key'), '-out', f('int.csr'), '-subj', '/CN=Test Intermediate CA');
+  run('x509', '-req', '-in', f('int.csr'), '-CA', f('root.pem'), '-CAkey', f('root.key'), '-CAcreateserial', '-out', f('int.pem'), '-days', '2', '-extfile', ext, '-extensions', 'ca');
+  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=127.0.0.1');
+  run('x509', '-req', '-in', f('leaf.csr'), '-CA', f('int.pem'), '-CAkey', f('int.key'), '-CAcreateserial', '-out', f('leaf.pem'), '-days', '1', '-extfile', ext, '-extensions', 'leaf');
+  const system = ['/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/certs/ca-certificates.crt'].find((x) => existsSync(x));
+  writeFileSync(f('bundle.pem'), (system ? readFileSync(system, 'utf8') : '') + readFileSync(f('root.pem'), 'utf8'));
+  return { key: readFileSync(f('leaf.key')), cert: readFileSync(f('leaf.pem'), 'utf8') + readFileSync(f('int.pem'), 'utf8'), certFile: f('bundle.pem') };
+}
+
+test('https backend: a chain to a root in a full CA bundle, verified on every new connection', async () => {
+  const tls = chain();
+  const { emu, backend } = await setup({ freeze: false, backend: 'fake', tls, extensionEnv: { COLDSTART_CA_FILE: tls.certFile, COLDSTART_EXTENSION_JOIN_WAIT_MS: '0' } });
+  await emu.start();
+  await emu.invoke({ n: 1 });
+  await waitFor(() => backend.stored.size >= 1, 8000, 'first record over TLS');
+  backend.server.closeAllConnections();
+  await emu.invoke({ n: 2 });
+  await waitFor(() => backend.stored.size >= 2, 8000, 'second record over a new TLS connection');
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  assert.equal(backend.tlsErrors, 0);
 });
 
 test('https backend: reconnects after the server drops the TLS connection', async () => {
