@@ -1,5 +1,6 @@
 // Faults under sustained ingest (single and batch): the server SIGKILLed and restarted, the
-// database refusing writes (read-only transaction mode), the server's database connections
+// database refusing writes (read-only transaction mode), the connection pool filled (every
+// connection stuck behind another session's table locks), the server's database connections
 // terminated again and again, a PostgreSQL of our own restarted with fast and with immediate
 // shutdown, and SIGTERM under load.
 //
@@ -12,7 +13,7 @@
 // cluster with scripts/pg.sh in a temporary directory on a free port.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -210,6 +211,114 @@ test('the database refuses writes (read-only): 503 with Retry-After, never 2xx; 
     await load.stop();
   }
   results.readonly = await verify(load, ctx.db.url, 'read-only');
+});
+
+/**
+ * Another session that takes `tables` in ACCESS EXCLUSIVE mode and holds them until release():
+ * every statement that touches them waits, holding its connection.
+ */
+async function holdLocks(dbUrl, tables) {
+  const child = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', dbUrl], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (out += d));
+  child.stdin.write(`BEGIN; LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE; \\echo locked\n`);
+  for (const t0 = Date.now(); !out.includes('locked'); await sleep(20)) {
+    if (Date.now() - t0 > 15000 || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      assert.fail(`could not lock ${tables}: ${out}`);
+    }
+  }
+  return {
+    async release() {
+      if (child.exitCode !== null) return;
+      const done = new Promise((r) => child.once('close', r));
+      child.stdin.end('ROLLBACK;\n');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+      await done;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The server's pool gauge from GET /metrics on its metrics port: {in_use, size}. */
+async function poolGauge(metricsBase) {
+  const r = await httpFresh(metricsBase, 'GET', '/metrics', { timeoutMs: 30000 });
+  const get = (state) => Number(new RegExp(`^csa_db_pool_connections\\{state="${state}"\\} (\\d+)$`, 'm').exec(r.text)?.[1]);
+  return { in_use: get('in_use'), size: get('size') };
+}
+
+test('fills the connection pool: 503 with Retry-After or 200, never 2xx for what is not stored; recovery by itself', async () => {
+  // A pool of 2 and one writer; keys are looked up again every second, and a key lookup needs a
+  // pool connection.
+  const metricsPort = await freePort();
+  const server = await startServer({
+    dbUrl: ctx.db.url,
+    env: { ...SERVER_ENV, DATABASE_POOL_SIZE: 2, WRITERS: 1, KEY_CACHE_TTL: 1, RATE_LIMIT_QUERY: 1000000, METRICS_PORT: metricsPort },
+  });
+  const metricsBase = `http://127.0.0.1:${metricsPort}`;
+  const load = new Load(server, ctx.key, { name: 'pool', clients: 6 }).start();
+  // readers: each read holds a pool connection for as long as its query runs
+  let reading = true;
+  const reads = { ok: 0, other: [] };
+  const readers = Array.from({ length: 3 }, async () => {
+    while (reading) {
+      try {
+        const r = await httpFresh(server.base, 'GET', '/api/v1/functions', { headers: { 'X-API-Key': ctx.key }, timeoutMs: 60000 });
+        if (r.status === 200) reads.ok++;
+        else if (!(r.status === 503 && r.headers.get('retry-after'))) reads.other.push(`${r.status} ${r.text.slice(0, 100)}`);
+      } catch {}
+      await sleep(50);
+    }
+  });
+  let locks;
+  const seen = {};
+  try {
+    await load.waitForAcks(40, 15000, 'before the pool fills');
+    // Another session takes every table but api_keys and projects: the writer and the readers
+    // wait behind it, the readers holding both pool connections; key lookups find no free one.
+    const tables = (await psql(ctx.db.url, `SELECT string_agg(format('%I', relname), ', ') FROM pg_class
+      WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relispartition
+        AND relname NOT IN ('api_keys', 'projects', 'schema_migrations')`)).trim().split(', ');
+    assert.ok(tables.includes('invocations'), `tables to lock: ${tables}`);
+    locks = await holdLocks(ctx.db.url, tables);
+    await sleep(300); // answers to commits made before the lock may still be on their way
+    const mark = load.counts.ok;
+    const unavailable = load.counts.unavailable;
+    const t0 = Date.now();
+    let gauge = { in_use: 0 };
+    while (Date.now() - t0 < 20000 && (gauge.in_use < 2 || load.counts.unavailable - unavailable < 5)) {
+      gauge = await poolGauge(metricsBase);
+      await sleep(200);
+    }
+    seen.pool = gauge;
+    seen.unavailable_while_full = load.counts.unavailable - unavailable;
+    assert.equal(gauge.size, 2, 'pool size');
+    assert.equal(gauge.in_use, 2, `the pool did not fill within 20 s (${JSON.stringify(load.counts)})`);
+    assert.ok(seen.unavailable_while_full >= 5, `no 503s while the pool was full (${JSON.stringify(load.counts)})`);
+    assert.equal(load.okSince(mark), 0, 'records acknowledged while nothing could be written');
+    seen.locked_ms = Date.now() - t0;
+  } finally {
+    if (locks) await locks.release();
+    if (!seen.locked_ms) {
+      reading = false;
+      await load.stop();
+    }
+  }
+  try {
+    seen.recovery_ms = await load.waitForAcks(40, 30000, 'after the locks were released');
+  } finally {
+    reading = false;
+    await load.stop();
+    await Promise.all(readers);
+  }
+  assert.deepEqual(reads.other, [], 'reads answered with something else than 200 or 503 with Retry-After');
+  seen.reads_ok = reads.ok;
+  const health = await httpFresh(server.base, 'GET', '/api/v1/health', { timeoutMs: 10000 });
+  assert.equal(health.status, 200, health.text);
+  const exit = await server.stop();
+  assert.deepEqual(exit, { code: 0, signal: null }, server.describe());
+  results.pool = { ...seen, ...(await verify(load, ctx.db.url, 'pool')) };
 });
 
 test('database connections terminated again and again mid-run: nothing lost, recovery by itself', async () => {
