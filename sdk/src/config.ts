@@ -8,6 +8,7 @@ import {
   ENV_API_KEY,
   ENV_ENABLED,
   ENV_ENDPOINT,
+  ENV_EXTENSION,
   ENV_SAMPLE_RATE,
   ENV_TIMEOUT,
 } from './constants';
@@ -26,12 +27,21 @@ export interface AnalyzeOptions {
   timeout?: number;
 }
 
+/**
+ * `auto`: records go to the coldstart Lambda extension's local endpoint when the extension is
+ * installed (the layer's /opt/extensions/coldstart exists), else to `endpoint`. `off`: always to
+ * `endpoint`. From COLDSTART_EXTENSION; an `endpoint` option passed in code makes it `off`
+ * (the extension forwards to COLDSTART_ENDPOINT, which the option may contradict).
+ */
+export type ExtensionMode = 'auto' | 'off';
+
 export interface ResolvedConfig {
   readonly apiKey: string | undefined;
   readonly endpoint: string;
   readonly enabled: boolean;
   readonly sampleRate: number;
   readonly timeout: number;
+  readonly extension: ExtensionMode;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -43,6 +53,13 @@ function parseBoolean(text: string): boolean | undefined {
     case 'false': case '0': case 'no': case 'off': return false;
     default: return undefined;
   }
+}
+
+function parseExtensionMode(text: string): ExtensionMode | undefined {
+  const mode = text.trim().toLowerCase();
+  if (mode === 'auto') return 'auto';
+  const flag = parseBoolean(mode);
+  return flag === undefined ? undefined : flag ? 'auto' : 'off';
 }
 
 function validEndpoint(value: unknown): string | undefined {
@@ -115,8 +132,13 @@ export function resolveConfig(options: AnalyzeOptions = {}, env: Env = process.e
     'timeout', opts.timeout, ENV_TIMEOUT, env,
     validTimeout, (t) => validTimeout(numberFrom(t)), DEFAULT_TIMEOUT_MS, warn,
   );
+  let extension = pick<ExtensionMode>(
+    'extension', undefined, ENV_EXTENSION, env,
+    () => undefined, parseExtensionMode, 'auto', warn,
+  );
+  if (opts.endpoint !== undefined && validEndpoint(opts.endpoint) !== undefined) extension = 'off';
   if (enabled && apiKey === undefined) {
     warn(`no API key (option apiKey or ${ENV_API_KEY}): nothing will be sent`);
   }
-  return Object.freeze({ apiKey, endpoint, enabled, sampleRate, timeout });
+  return Object.freeze({ apiKey, endpoint, enabled, sampleRate, timeout, extension });
 }

@@ -22,6 +22,13 @@ export const ENV_TIMEOUT = 'COLDSTART_TIMEOUT';
 export const ENV_HANDLER = 'COLDSTART_HANDLER';
 /** `auto` (default), `on` or `off`: whether to time ES module evaluation. */
 export const ENV_ESM_TIMING = 'COLDSTART_ESM_TIMING';
+/** `auto` (default) or `off`: send records to the coldstart Lambda extension when it is present. */
+export const ENV_EXTENSION = 'COLDSTART_EXTENSION';
+/** The extension's local endpoint (the extension reads the same variables): host and port. */
+export const ENV_EXTENSION_HOST = 'COLDSTART_EXTENSION_HOST';
+export const ENV_EXTENSION_PORT = 'COLDSTART_EXTENSION_PORT';
+/** For tests: the file whose presence means the extension is installed. */
+export const ENV_EXTENSION_PATH = 'COLDSTART_EXTENSION_PATH';
 
 /** Lambda's own variables that the SDK reads. */
 export const LAMBDA_ENV = Object.freeze({
@@ -37,6 +44,20 @@ export const LAMBDA_ENV = Object.freeze({
 export const DEFAULT_ENDPOINT = 'https://api.coldstart.dev';
 export const DEFAULT_SAMPLE_RATE = 1;
 export const DEFAULT_TIMEOUT_MS = 1000;
+
+/** Where the layer puts the extension (`extensions/coldstart` in the zip, unpacked under /opt). */
+export const DEFAULT_EXTENSION_PATH = '/opt/extensions/coldstart';
+export const DEFAULT_EXTENSION_HOST = '127.0.0.1';
+export const DEFAULT_EXTENSION_PORT = 7242;
+/**
+ * The extension answers 202 at once: no answer within this long (ms) means it is not there (or
+ * hung), and records go to the backend from then on. Warm records are awaited, so this is short;
+ * the cold-start copies allow more (the first request of a process on a small, busy Lambda
+ * sandbox can take a while; the early copy is not awaited and the complete one is bounded by
+ * `timeout` anyway).
+ */
+export const EXTENSION_ANSWER_MS = 100;
+export const EXTENSION_COLD_ANSWER_MS = 500;
 
 export const INGEST_PATH = '/api/v1/ingest';
 export const BATCH_PATH = '/api/v1/ingest/batch';

@@ -18,6 +18,7 @@ export {
   ENV_TIMEOUT,
   ENV_HANDLER,
   ENV_ESM_TIMING,
+  ENV_EXTENSION,
   SDK_VERSION,
   DEFAULT_ENDPOINT,
 } from './constants';

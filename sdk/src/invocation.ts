@@ -1,20 +1,27 @@
 // One invocation from start to record: classification, the payload, and when it is sent.
 //
-// Cold start (first invocation): init is closed at its start (the recorder stops), versions of the
-// loaded packages are read in the background, and the record goes out when the handler finishes,
-// success or error, awaited at most `timeout` ms. A handler that never finishes still gets its
-// record out: a timer fires shortly before Lambda's deadline (context.getRemainingTimeInMillis)
-// and sends it with the execution time so far.
-// Warm invocations: sampled, queued and sent in batches in the background; never awaited.
+// Cold start (first invocation): init is closed at its start (the recorder stops) and the
+// cold-start record goes out at once, before the handler runs, marked `"complete": false` and
+// without the fields only the end of the invocation knows (execution_duration_ms,
+// billed_duration_ms, memory_used_mb): a handler that crashes or a process that dies mid-invocation
+// cannot take the init data with it. Package versions are read in the background meanwhile. When
+// the handler finishes (success or error) the complete record goes out with the same invocation_id
+// and timestamp (the backend fills in the missing fields once; any other duplicate is ignored),
+// and both sends are awaited at most `timeout` ms in all. A handler that never finishes still gets
+// its complete record out: a timer fires shortly before Lambda's deadline
+// (context.getRemainingTimeInMillis) and sends it with the execution time so far.
+// Warm invocations: sampled, queued and sent in batches in the background; never awaited. Through
+// the coldstart extension (delivery.ts), each record is posted at once and awaited briefly.
 
 import { checkModuleSource, type ModuleSource } from './bundle';
 import type { ResolvedConfig } from './config';
-import { INGEST_PATH, LAMBDA_ENV, SDK_VERSION } from './constants';
+import { EXTENSION_ANSWER_MS, LAMBDA_ENV, SDK_VERSION } from './constants';
 import { architecture, classifyStart, clip, positiveInteger, runtimeVersion, type StartKind } from './classify';
 import { moduleTimings, moduleTree, packageNodes, type ModuleTree } from './report';
 import type { TreeNode } from './recorder';
 import type { Runtime } from './runtime';
-import { holdOpen, Sender } from './sender';
+import { deliveryFor, type Delivery } from './delivery';
+import { holdOpen, type SendResult } from './sender';
 
 /** The subset of Lambda's context object the SDK reads. */
 export interface ContextLike {
@@ -30,9 +37,10 @@ export interface InvocationRecord {
   timestamp: string;
   cold_start: boolean;
   init_duration_ms?: number;
-  execution_duration_ms: number;
-  billed_duration_ms: number;
-  memory_used_mb: number;
+  /** absent only in the early copy of a cold-start record (`complete: false`) */
+  execution_duration_ms?: number;
+  billed_duration_ms?: number;
+  memory_used_mb?: number;
   memory_allocated_mb?: number;
   module_timings?: Record<string, number>;
   runtime_version: string;
@@ -46,14 +54,24 @@ export interface InvocationRecord {
   esm_timing?: string;
   /** "hooks", "esbuild-plugin" or "bundled-no-plugin" (bundle.ts); cold starts only */
   module_source?: ModuleSource;
+  /**
+   * `false` on the early copy of a cold-start record, sent at the start of the first invocation;
+   * the complete record (same invocation_id and timestamp) follows at its end. Absent otherwise.
+   */
+  complete?: false;
 }
 
 interface Cold {
   initMs: number;
   startKind: StartKind;
   source: ModuleSource;
+  /** shared by the early copy and the complete record */
+  invocationId: string;
   versions: Promise<Map<TreeNode, string>>;
   deadlineTimer: NodeJS.Timeout | undefined;
+  /** the early copy (`complete: false`), sent as the invocation starts */
+  early: Promise<unknown> | undefined;
+  /** the complete record */
   sent: Promise<unknown> | undefined;
 }
 
@@ -62,7 +80,8 @@ export interface Invocation {
   readonly startWall: number;
   readonly context: ContextLike | undefined;
   readonly config: ResolvedConfig;
-  readonly sender: Sender;
+  /** to the backend, or to the coldstart extension when installed */
+  readonly delivery: Delivery;
   readonly cold: Cold | undefined;
   finished: boolean;
 }
@@ -94,16 +113,6 @@ function environment(): StaticFields {
   return staticFields;
 }
 
-function senderFor(runtime: Runtime, endpoint: string, apiKey: string): Sender {
-  const id = `${endpoint}\n${apiKey}`;
-  let sender = runtime.senders.get(id) as Sender | undefined;
-  if (sender === undefined) {
-    sender = new Sender(endpoint, apiKey);
-    runtime.senders.set(id, sender);
-  }
-  return sender;
-}
-
 let randomUUID: (() => string) | undefined;
 function newId(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -116,14 +125,17 @@ export function beginInvocation(runtime: Runtime, config: ResolvedConfig, contex
   try {
     const startNs = process.hrtime.bigint();
     const startWall = Date.now();
-    const sender = senderFor(runtime, config.endpoint, config.apiKey!);
+    const delivery = deliveryFor(runtime.senders, config);
     let cold: Cold | undefined;
     if (!runtime.started) {
       runtime.started = true;
       cold = beginCold(runtime);
     }
-    const invocation: Invocation = { startNs, startWall, context, config, sender, cold, finished: false };
-    if (cold !== undefined) armDeadline(runtime, invocation, cold);
+    const invocation: Invocation = { startNs, startWall, context, config, delivery, cold, finished: false };
+    if (cold !== undefined) {
+      sendEarly(runtime, invocation, cold);
+      armDeadline(runtime, invocation, cold);
+    }
     return invocation;
   } catch {
     return undefined;
@@ -150,7 +162,29 @@ function beginCold(runtime: Runtime): Cold {
       readVersions(packageNodes(recorder.root)).then(resolve, () => resolve(new Map()));
     }).unref();
   });
-  return { initMs, startKind, source, versions, deadlineTimer: undefined, sent: undefined };
+  return { initMs, startKind, source, invocationId: newId(), versions, deadlineTimer: undefined, early: undefined, sent: undefined };
+}
+
+/** Longest wait for the package versions before the complete record goes out without them. */
+const VERSIONS_WAIT_MS = 200;
+
+/** Early copies still being retried give up after this long (the complete record supersedes them). */
+const EARLY_DEADLINE_MS = 10_000;
+
+/**
+ * Hands the cold-start record off as the first invocation starts: everything init knows, marked
+ * incomplete. The request is started here, so it leaves as soon as the event loop turns, while
+ * the handler runs. Package versions are not known yet (they are read in the background); the
+ * complete record carries them.
+ */
+function sendEarly(runtime: Runtime, invocation: Invocation, cold: Cold): void {
+  try {
+    const record = buildRecord(runtime, invocation, false);
+    record.module_tree = moduleTree(runtime.recorder, new Map(), runtime.esmTiming, runtime.coverage);
+    cold.early = invocation.delivery.single(JSON.stringify(record), performance.now() + EARLY_DEADLINE_MS);
+  } catch {
+    // the complete record still goes out at the end
+  }
 }
 
 async function readVersions(nodes: TreeNode[]): Promise<Map<TreeNode, string>> {
@@ -195,15 +229,22 @@ function armDeadline(runtime: Runtime, invocation: Invocation, cold: Cold): void
 function sendCold(runtime: Runtime, invocation: Invocation, cold: Cold, budgetMs: number): Promise<unknown> {
   if (cold.sent === undefined) {
     const deadline = performance.now() + Math.max(50, budgetMs);
-    const record = buildRecord(runtime, invocation);
+    const record = buildRecord(runtime, invocation, true);
     cold.sent = (async () => {
-      // Versions are normally ready long before; never hold the record for them more than 50 ms.
-      const versions = await Promise.race([cold.versions, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 50).unref())]);
+      // Versions are normally ready long before (a few ms of reads in the thread pool, started as
+      // the invocation began); on a busy machine they may not be: wait for them a little, at most
+      // VERSIONS_WAIT_MS and half the budget (the early copy already holds everything else).
+      const wait = Math.min(VERSIONS_WAIT_MS, budgetMs / 2);
+      const versions = await Promise.race([cold.versions, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), wait).unref())]);
       record.module_tree = moduleTree(runtime.recorder, versions ?? new Map(), runtime.esmTiming, runtime.coverage);
-      return invocation.sender.send(INGEST_PATH, JSON.stringify(record), deadline);
+      return invocation.delivery.single(JSON.stringify(record), deadline);
     })().catch(() => undefined);
   }
-  return holdOpen(cold.sent, Math.max(0, budgetMs));
+  // Both copies, within the same budget. Once the complete record is stored, an early copy still
+  // on its way adds nothing (the backend ignores it), so it is not waited for then.
+  const early = cold.early;
+  const both = early === undefined ? cold.sent : cold.sent.then((result) => ((result as SendResult | undefined)?.ok ? result : early));
+  return holdOpen(both, Math.max(0, budgetMs));
 }
 
 /**
@@ -221,7 +262,10 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation | unde
     }
     const rate = invocation.config.sampleRate;
     if (rate < 1 && !(Math.random() < rate)) return undefined;
-    invocation.sender.enqueue(buildRecord(runtime, invocation));
+    // Through the extension the record is posted at once and awaited briefly (it answers at once),
+    // so that nothing is left behind when Lambda freezes the environment; else it is batched.
+    const wait = invocation.delivery.warm(buildRecord(runtime, invocation));
+    if (wait !== undefined) return holdOpen(wait, EXTENSION_ANSWER_MS + 50);
   } catch {
     // never break the function
   }
@@ -242,25 +286,30 @@ function memoryUsedMb(fresh: boolean): number {
   return rssMb;
 }
 
-function buildRecord(runtime: Runtime, invocation: Invocation): InvocationRecord {
+/** `complete` false: the early copy of a cold-start record, without what only the end knows. */
+function buildRecord(runtime: Runtime, invocation: Invocation, complete = true): InvocationRecord {
   const fields = environment();
   const executionMs = Number(process.hrtime.bigint() - invocation.startNs) / 1e6;
   const context = invocation.context;
-  const invocationId = newId();
+  const invocationId = invocation.cold !== undefined ? invocation.cold.invocationId : newId();
   const record: InvocationRecord = {
     function_name: fields.function_name ?? clip(typeof context?.functionName === 'string' && context.functionName ? context.functionName : 'unknown'),
     invocation_id: invocationId,
     request_id: typeof context?.awsRequestId === 'string' && context.awsRequestId ? clip(context.awsRequestId) : invocationId,
     timestamp: new Date(invocation.startWall).toISOString(),
     cold_start: invocation.cold !== undefined,
-    execution_duration_ms: Math.round(executionMs),
-    billed_duration_ms: Math.max(1, Math.ceil(executionMs)),
-    memory_used_mb: memoryUsedMb(invocation.cold !== undefined),
     runtime_version: fields.runtime_version,
     architecture: fields.architecture,
     start_kind: invocation.cold !== undefined ? invocation.cold.startKind : 'warm',
     sdk_version: SDK_VERSION,
   };
+  if (complete) {
+    record.execution_duration_ms = Math.round(executionMs);
+    record.billed_duration_ms = Math.max(1, Math.ceil(executionMs));
+    record.memory_used_mb = memoryUsedMb(invocation.cold !== undefined);
+  } else {
+    record.complete = false;
+  }
   if (fields.memory_allocated_mb !== undefined) record.memory_allocated_mb = fields.memory_allocated_mb;
   if (fields.region !== undefined) record.region = fields.region;
   if (fields.init_type !== undefined) record.init_type = fields.init_type;

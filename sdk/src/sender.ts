@@ -26,6 +26,8 @@ export interface SenderOptions {
   batchSize?: number;
   /** ...or once the oldest has waited this long (ms) */
   maxDelayMs?: number;
+  /** no warning when the endpoint cannot be reached (the caller handles it); HTTP errors still warn */
+  quiet?: boolean;
 }
 
 interface Attempt {
@@ -71,6 +73,7 @@ export class Sender {
   private exitHookInstalled = false;
   private readonly batchSize: number;
   private readonly maxDelayMs: number;
+  private readonly quiet: boolean;
   private oldestAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private enqueued = 0;
@@ -83,6 +86,7 @@ export class Sender {
     this.maxBatch = options.maxBatch ?? 1000;
     this.batchSize = options.batchSize ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 2000;
+    this.quiet = options.quiet ?? false;
   }
 
   /** Posts `body` to `path`, retrying until success, a final answer, or `deadline` (performance.now() ms). */
@@ -195,7 +199,7 @@ export class Sender {
       warnOnce(`the backend rejected the API key (HTTP ${attempt.status}); records are not stored`);
     } else if (attempt.status === 400 || attempt.status === 422 || attempt.status === 413) {
       warnOnce(`the backend rejected a record (HTTP ${attempt.status}): ${attempt.detail ?? ''}`.trim());
-    } else {
+    } else if (attempt.status !== undefined || !this.quiet) {
       warnOnce(`could not deliver records to ${this.base.origin}: ${attempt.error ?? `HTTP ${attempt.status}`}`);
     }
   }
@@ -203,21 +207,23 @@ export class Sender {
   private post(path: string, body: string, timeoutMs: number): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let request: ClientRequest | undefined;
       const finish = (attempt: Attempt): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        if (timer !== undefined) clearTimeout(timer);
         resolve(attempt);
       };
-      const timer = setTimeout(() => {
-        finish({ error: 'no answer in time' });
-        request?.destroy();
-      }, timeoutMs);
-      timer.unref();
-      let request: ClientRequest | undefined;
       try {
         const url = new URL(path.replace(/^\//, ''), this.base);
+        // loaded (first use) before the clock starts: the answer time is the endpoint's, not ours
         const http = this.httpModule(url.protocol);
+        timer = setTimeout(() => {
+          finish({ error: 'no answer in time' });
+          request?.destroy();
+        }, timeoutMs);
+        timer.unref();
         this.stats.requests++;
         request = http.request(
           url,

@@ -23,8 +23,16 @@ export interface Received {
 export interface Collector {
   url: string;
   received: Received[];
-  /** every record received, batches flattened */
+  /**
+   * every record received, batches flattened, early copies of cold-start records
+   * (`complete: false`, sent at the start of the first invocation) left out: what the backend ends
+   * up with, one record per invocation (plus retries)
+   */
   records(): any[];
+  /** the early copies only */
+  earlyRecords(): any[];
+  /** everything posted, early copies included */
+  allRecords(): any[];
   respond: (request: IncomingMessage, response: ServerResponse, index: number) => void;
   close(): Promise<void>;
 }
@@ -63,8 +71,12 @@ export async function startCollector(
   const port = (server.address() as AddressInfo).port;
   collector.url = `http://127.0.0.1:${port}`;
   collector.received = received;
-  collector.records = () =>
-    received.flatMap((r) => (r.path === '/api/v1/ingest/batch' ? (r.body?.invocations ?? []) : [r.body]));
+  collector.allRecords = () =>
+    received.flatMap((r) =>
+      r.path === '/api/v1/ingest/batch' ? (r.body?.invocations ?? []) : r.path === '/api/v1/ingest' ? [r.body] : [],
+    );
+  collector.records = () => collector.allRecords().filter((r) => r?.complete !== false);
+  collector.earlyRecords = () => collector.allRecords().filter((r) => r?.complete === false);
   collector.close = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections?.();

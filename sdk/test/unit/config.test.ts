@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { resolveConfig } from '../../src/config';
-import { DEFAULT_ENDPOINT, ENV_API_KEY, ENV_ENABLED, ENV_ENDPOINT, ENV_SAMPLE_RATE, ENV_TIMEOUT } from '../../src/constants';
+import { DEFAULT_ENDPOINT, ENV_API_KEY, ENV_ENABLED, ENV_ENDPOINT, ENV_EXTENSION, ENV_SAMPLE_RATE, ENV_TIMEOUT } from '../../src/constants';
 
 function resolve(options: object | undefined, env: Record<string, string>) {
   const warnings: string[] = [];
@@ -11,15 +11,17 @@ function resolve(options: object | undefined, env: Record<string, string>) {
 describe('resolveConfig', () => {
   test('defaults', () => {
     const { config, warnings } = resolve(undefined, { [ENV_API_KEY]: 'csa_k' });
-    expect(config).toEqual({ apiKey: 'csa_k', endpoint: DEFAULT_ENDPOINT, enabled: true, sampleRate: 1, timeout: 1000 });
+    expect(config).toEqual({ apiKey: 'csa_k', endpoint: DEFAULT_ENDPOINT, enabled: true, sampleRate: 1, timeout: 1000, extension: 'auto' });
     expect(warnings).toEqual([]);
   });
 
   test('option beats environment, environment beats default', () => {
     const env = { [ENV_API_KEY]: 'env-key', [ENV_ENDPOINT]: 'http://env:1/', [ENV_SAMPLE_RATE]: '0.25', [ENV_ENABLED]: 'off', [ENV_TIMEOUT]: '300' };
-    expect(resolve({}, env).config).toEqual({ apiKey: 'env-key', endpoint: 'http://env:1', enabled: false, sampleRate: 0.25, timeout: 300 });
+    expect(resolve({}, env).config).toEqual({ apiKey: 'env-key', endpoint: 'http://env:1', enabled: false, sampleRate: 0.25, timeout: 300, extension: 'auto' });
     const { config } = resolve({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50 }, env);
-    expect(config).toEqual({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50 });
+    // an endpoint given in code is where records go: the extension (which forwards to
+    // COLDSTART_ENDPOINT) is not used then
+    expect(config).toEqual({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50, extension: 'off' });
   });
 
   test('the result is frozen and a new object each time', () => {
@@ -67,6 +69,30 @@ describe('resolveConfig', () => {
 
   test.each(['true', 'TRUE', '1', 'yes', 'on'])('enabled accepts %s', (text) => {
     expect(resolve({}, { [ENV_API_KEY]: 'k', [ENV_ENABLED]: text }).config.enabled).toBe(true);
+  });
+
+  test.each([
+    ['auto', 'auto'],
+    ['off', 'off'],
+    ['OFF', 'off'],
+    ['false', 'off'],
+    ['0', 'off'],
+    ['on', 'auto'],
+  ])('COLDSTART_EXTENSION=%s: %s', (text, mode) => {
+    const { config, warnings } = resolve({}, { [ENV_API_KEY]: 'k', [ENV_EXTENSION]: text });
+    expect(config.extension).toBe(mode);
+    expect(warnings).toEqual([]);
+  });
+
+  test('a bad COLDSTART_EXTENSION is reported and detection stays on', () => {
+    const { config, warnings } = resolve({}, { [ENV_API_KEY]: 'k', [ENV_EXTENSION]: 'sometimes' });
+    expect(config.extension).toBe('auto');
+    expect(warnings.join()).toContain(ENV_EXTENSION);
+  });
+
+  test('COLDSTART_ENDPOINT does not turn extension detection off; an invalid endpoint option does not either', () => {
+    expect(resolve({}, { [ENV_API_KEY]: 'k', [ENV_ENDPOINT]: 'http://env:1' }).config.extension).toBe('auto');
+    expect(resolve({ endpoint: 'ftp://x' }, { [ENV_API_KEY]: 'k' }).config.extension).toBe('auto');
   });
 
   test('null or non-object options are treated as none', () => {
