@@ -83,6 +83,19 @@ const same3 = [...set(u, 3)].every((name) => set(b, 3).has(name));
 const firstSame = u[0]?.name === b[0]?.name;
 say(`Module load: unbundled ${unbundled.load_ms.median} ms (${unbundled.runs_detail[0].modules} modules), bundled ${bundled.load_ms.median} ms (${bundled.runs_detail[0].modules} markers + the bundle file).`);
 say(`Same package first: ${firstSame ? 'yes' : 'NO'}; same top 3 packages: ${same3 ? 'yes' : 'NO'}.`);
+// versions inside the bundle come from the plugin's markers (no package.json is read at run time)
+const treePackages = (tree, out = []) => {
+  for (const node of tree ?? []) {
+    if (!node.name.startsWith('./') && node.name !== '(other)') out.push(node);
+    treePackages(node.children, out);
+  }
+  return out;
+};
+const bundledNodes = treePackages(bundled.tree);
+const unbundledVersions = new Map(treePackages(unbundled.tree).map((n) => [n.name, n.version]));
+const compared = bundledNodes.filter((n) => n.version !== undefined && unbundledVersions.get(n.name) !== undefined);
+const differing = compared.filter((n) => unbundledVersions.get(n.name) !== n.version).map((n) => n.name);
+say(`Package versions in the bundled tree (from the markers): ${bundledNodes.filter((n) => n.version !== undefined).length} of ${bundledNodes.length} package nodes carry one; of the ${compared.length} also in the unbundled tree (versions from package.json), ${differing.length === 0 ? 'all equal' : `different: ${differing.join(', ')}`}.`);
 say();
 
 // 2. overhead
