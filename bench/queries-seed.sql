@@ -1,4 +1,4 @@
--- Realistic history for bench/queries.sh: :n invocations over :f functions and the last 30 days.
+-- Realistic history for bench/queries.sh: :n invocations over :f functions and the last :days days.
 -- Cold starts (5 %) carry module_timings with 20 to 200 modules: a few heavy packages (hundreds of
 -- ms, log-normal) and a long tail of small ones; warm invocations carry none.
 \set ON_ERROR_STOP on
@@ -19,14 +19,15 @@ INSERT INTO invocations (project_id, function_id, invocation_id, request_id, "ti
     init_duration_ms, execution_duration_ms, billed_duration_ms, memory_used_mb, memory_allocated_mb,
     module_timings, runtime_version, architecture, start_kind)
 SELECT fn.project_id, fn.id, 'inv-' || g, 'req-' || g,
-       now() - (random() * interval '30 days'),
+       now() - (random() * :days * interval '1 day'),
        cold, CASE WHEN cold THEN 300 + (random() * 2500)::int END,
        5 + (random() * 300)::int, 100, 80 + (random() * 100)::int, 512,
        CASE WHEN cold THEN (
          SELECT jsonb_object_agg(nm.name, round((CASE WHEN nm.k <= 20 THEN exp(3 + random() * 2.5) ELSE random() * 8 END)::numeric, 3))
-         FROM names nm WHERE nm.k <= 20 + (g % 181)) END,
+         FROM names nm WHERE nm.k <= 20 + ((g / :f / 20) % 181)) END,
        'nodejs20.x', 'x86_64', CASE WHEN cold THEN 'cold' ELSE 'warm' END
 FROM generate_series(1, :n) g
-CROSS JOIN LATERAL (SELECT (g % 20 = 0) AS cold) c
+-- every function gets 5 % cold starts (g / :f picks the function's own sequence)
+CROSS JOIN LATERAL (SELECT ((g / :f) % 20 = 0) AS cold) c
 JOIN fn ON fn.k = g % :f;
 ANALYZE invocations;

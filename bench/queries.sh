@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/queries.sh: latency of the read API over a large history (issue 4's targets).
 #   BENCH_INVOCATIONS (default 1000000) invocations across BENCH_FUNCTIONS (100) functions of one
-#   project over the last 30 days, 5 % cold starts, each cold start with 20 to 200 modules whose
+#   project over the last BENCH_DAYS (30) days, 5 % cold starts (every function), each cold start with 20 to 200 modules whose
 #   self times are heavy-tailed (a few large packages, many small ones); generated inside
 #   PostgreSQL (bench/queries-seed.sql), then coldstartd serves
 #   GET /api/v1/functions and GET /api/v1/functions/{id} (default 7-day window) and
@@ -13,6 +13,7 @@ cd "$ROOT"
 N=${BENCH_INVOCATIONS:-1000000}
 F=${BENCH_FUNCTIONS:-100}
 REQS=${BENCH_REQUESTS:-200}
+DAYS=${BENCH_DAYS:-30}
 PG_DIR=${BENCH_PG_DIR:-$ROOT/.data/bench-q-pg}
 PG_PORT=${BENCH_PG_PORT:-55474}
 PORT=${BENCH_PORT:-18474}
@@ -28,7 +29,7 @@ KEY=$(DATABASE_URL=$DB "$BIN" create-project --name "Query bench" --slug qbench 
 
 echo "== seeding $N invocations across $F functions (in PostgreSQL)" >&2
 t0=$(date +%s)
-psql "$DB" -q -o /dev/null -v n="$N" -v f="$F" -f bench/queries-seed.sql
+psql "$DB" -q -o /dev/null -v n="$N" -v f="$F" -v days="$DAYS" -f bench/queries-seed.sql
 t1=$(date +%s)
 SIZE=$(psql "$DB" -tAc "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'invocations'::regclass")
 
@@ -42,7 +43,7 @@ RESULT=$(node bench/queries-load.mjs "http://127.0.0.1:$PORT" "$KEY" "$REQS")
   echo "# Read API latency"
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), machine: nproc $(nproc), $(uname -m), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "- data: $N invocations, $F functions, 30 days, 5 % cold starts with 20-200 modules each; invocations on disk: $SIZE; seeded in $((t1 - t0)) s"
+  echo "- data: $N invocations, $F functions, $DAYS days, 5 % cold starts with 20-200 modules each; invocations on disk: $SIZE; seeded in $((t1 - t0)) s"
   echo "- command: BENCH_INVOCATIONS=$N bench/queries.sh ($REQS sequential requests per endpoint, after 10 warm-up requests)"
   echo
   echo "$RESULT"

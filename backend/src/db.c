@@ -208,6 +208,20 @@ int csa_db_maintain(PGconn *conn, int retention_months, int *created, int *dropp
     return ok ? 0 : -1;
 }
 
+long long csa_db_fold_rollups(PGconn *conn, char *err, size_t err_size)
+{
+    PGresult *res = csa_db_exec(conn, "SELECT csa_fold_rollups()", 0, NULL);
+    long long n = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    } else {
+        snprintf(err, err_size, "%s", PQresultErrorMessage(res));
+        err[strcspn(err, "\n")] = '\0';
+    }
+    PQclear(res);
+    return n;
+}
+
 int csa_db_pool_in_use(csa_db_pool *pool)
 {
     pthread_mutex_lock(&pool->lock);

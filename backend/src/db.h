@@ -49,3 +49,7 @@ void csa_db_pool_release(csa_db_pool *pool, PGconn *conn, int broken);
  * counts, or -1 with err set.
  */
 int csa_db_maintain(PGconn *conn, int retention_months, int *created, int *dropped, char *err, size_t err_size);
+
+/* Folds the rollup deltas the ingest trigger appends into function_hourly (migrations/002):
+ * returns the number of delta rows folded (0 when another process is folding), -1 on error. */
+long long csa_db_fold_rollups(PGconn *conn, char *err, size_t err_size);

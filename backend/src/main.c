@@ -333,12 +333,14 @@ int main(int argc, char **argv)
             return 1;
         int created = 0, dropped = 0;
         int rc = csa_db_maintain(conn, cfg.retention_months, &created, &dropped, err, sizeof err);
+        long long folded = rc < 0 ? -1 : csa_db_fold_rollups(conn, err, sizeof err);
         PQfinish(conn);
-        if (rc < 0) {
+        if (rc < 0 || folded < 0) {
             fprintf(stderr, "coldstartd maintain: %s\n", err);
             return 1;
         }
         printf("partitions: %d created, %d dropped (retention %d months)\n", created, dropped, cfg.retention_months);
+        printf("rollups: %lld delta rows folded\n", folded);
         return 0;
     }
     if (strcmp(cmd, "create-project") == 0)

@@ -16,6 +16,10 @@
  * Proactive and provisioned inits are reported on their own. */
 #define REAL_COLD "(i.cold_start AND coalesce(i.start_kind, 'cold') = 'cold')"
 
+/* The start of the first whole UTC hour at or after timestamp expression t (csa_hour: migrations/002). */
+#define FIRST_FULL_HOUR(t) \
+    "(CASE WHEN csa_hour(" t ") < (" t ") THEN csa_hour(" t ") + interval '1 hour' ELSE csa_hour(" t ") END)"
+
 int csa_is_uuid(const char *s)
 {
     if (!s || strlen(s) != 36)
@@ -47,18 +51,23 @@ static csa_status db_failure(PGconn *conn, PGresult *res, const char *what, char
     return CSA_ERR_INTERNAL;
 }
 
-/* Column value as JSON: NULL -> null; numbers rounded to 2 decimals when `number`. */
-static json_t *col_num(const PGresult *res, int row, int col)
+/* A number as JSON, rounded to 2 decimals (an integer when it is one); not finite -> null. */
+static json_t *num_json(double v)
 {
-    if (PQgetisnull(res, row, col))
-        return json_null();
-    double v = strtod(PQgetvalue(res, row, col), NULL);
     if (!isfinite(v))
         return json_null();
     double r = round(v * 100.0) / 100.0;
     if (r == floor(r) && fabs(r) < 9e15)
         return json_integer((json_int_t)r);
     return json_real(r);
+}
+
+/* Column value as JSON: NULL -> null; numbers as num_json. */
+static json_t *col_num(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    return num_json(strtod(PQgetvalue(res, row, col), NULL));
 }
 
 static json_t *col_int(const PGresult *res, int row, int col)
@@ -100,19 +109,33 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         "  WHERE project_id = $1"
         "    AND ($2::text IS NULL OR function_name > $2::text)"
         "    AND ($3::text IS NULL OR left(function_name, length($3::text)) = $3::text)"
-        "  ORDER BY function_name LIMIT $4::int)"
+        "  ORDER BY function_name LIMIT $4::int),"
+        /* invocations in the last 24 h: whole hours from the rollups, the first partial hour from
+         * the rows (migrations/002) */
+        " counts AS ("
+        "  SELECT x.function_id, sum(x.n) AS total FROM ("
+        "    SELECT h.function_id, h.invocations AS n FROM function_hourly h"
+        "    WHERE h.function_id IN (SELECT id FROM page) AND h.hour >= " FIRST_FULL_HOUR("now() - interval '24 hours'")
+        "    UNION ALL SELECT d.function_id, d.invocations FROM function_hourly_delta d"
+        "    WHERE d.function_id IN (SELECT id FROM page) AND d.hour >= " FIRST_FULL_HOUR("now() - interval '24 hours'")
+        "    UNION ALL SELECT i.function_id, 1 FROM invocations i"
+        "    WHERE i.project_id = $1 AND i.function_id IN (SELECT id FROM page)"
+        "      AND i.timestamp >= now() - interval '24 hours'"
+        "      AND i.timestamp < " FIRST_FULL_HOUR("now() - interval '24 hours'") ") x"
+        "  GROUP BY x.function_id)"
         " SELECT p.id::text, p.function_name, p.runtime, p.region, p.memory_allocated_mb, " TS_UTC("p.first_seen_at")
         ", " TS_UTC("p.last_seen_at") ","
-        "   s.total, s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned"
-        " FROM page p LEFT JOIN LATERAL ("
-        "   SELECT count(*) AS total,"
-        "     count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
+        "   coalesce(c.total, 0), s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned"
+        " FROM page p LEFT JOIN counts c ON c.function_id = p.id LEFT JOIN LATERAL ("
+        /* the cold-start statistics read the cold-start rows only (a partial index) */
+        "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
         "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
         "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95_init,"
-        "     count(*) FILTER (WHERE i.cold_start AND i.start_kind = 'proactive') AS proactive,"
-        "     count(*) FILTER (WHERE i.cold_start AND i.start_kind = 'provisioned') AS provisioned"
+        "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
+        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned"
         "   FROM invocations i"
-        "   WHERE i.function_id = p.id AND i.project_id = $1 AND i.timestamp >= now() - interval '24 hours') s ON true"
+        "   WHERE i.function_id = p.id AND i.project_id = $1 AND i.cold_start"
+        "     AND i.timestamp >= now() - interval '24 hours') s ON true"
         " ORDER BY p.function_name",
         4, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -182,6 +205,134 @@ static void collect_versions(json_t *node, json_t *versions, int depth)
     }
 }
 
+/* ---- module breakdown ------------------------------------------------------------------- */
+
+#define MAX_BREAKDOWN 200 /* modules shown, the largest average first */
+
+typedef struct module_stat {
+    const char *name; /* borrowed from module_agg.names */
+    double *v;        /* samples; sorted by agg_finish */
+    size_t n, cap;
+    double sum, p50, p95, p99;
+} module_stat;
+
+typedef struct module_agg {
+    json_t *names; /* name -> index into mods */
+    module_stat *mods;
+    size_t n, cap;
+    int failed; /* out of memory: the breakdown is cut short rather than wrong */
+} module_agg;
+
+static void agg_init(module_agg *a)
+{
+    memset(a, 0, sizeof *a);
+    a->names = json_object();
+}
+
+static void agg_free(module_agg *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->mods[i].v);
+    free(a->mods);
+    json_decref(a->names);
+}
+
+/* Adds one row's {"module": ms, ...}; returns how many numeric entries it had and their sum. */
+static int agg_add_row(module_agg *a, const char *text, double *row_sum)
+{
+    json_error_t jerr;
+    json_t *obj = json_loads(text, 0, &jerr);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return 0;
+    }
+    int added = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value) {
+        if (!json_is_number(value) || a->failed)
+            continue;
+        double v = json_number_value(value);
+        json_t *idx = json_object_get(a->names, key);
+        size_t i;
+        if (idx) {
+            i = (size_t)json_integer_value(idx);
+        } else {
+            if (a->n == a->cap) {
+                size_t cap = a->cap ? a->cap * 2 : 64;
+                module_stat *m = realloc(a->mods, cap * sizeof *m);
+                if (!m) {
+                    a->failed = 1;
+                    continue;
+                }
+                a->mods = m;
+                a->cap = cap;
+            }
+            i = a->n++;
+            memset(&a->mods[i], 0, sizeof a->mods[i]);
+            json_object_set_new(a->names, key, json_integer((json_int_t)i));
+        }
+        module_stat *m = &a->mods[i];
+        if (m->n == m->cap) {
+            size_t cap = m->cap ? m->cap * 2 : 16;
+            double *nv = realloc(m->v, cap * sizeof *nv);
+            if (!nv) {
+                a->failed = 1;
+                continue;
+            }
+            m->v = nv;
+            m->cap = cap;
+        }
+        m->v[m->n++] = v;
+        m->sum += v;
+        *row_sum += v;
+        added++;
+    }
+    json_decref(obj);
+    return added;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* percentile_cont over sorted samples */
+static double percentile(const double *v, size_t n, double p)
+{
+    double pos = p * (double)(n - 1);
+    size_t lo = (size_t)floor(pos), hi = (size_t)ceil(pos);
+    return v[lo] + (v[hi] - v[lo]) * (pos - (double)lo);
+}
+
+static int cmp_by_avg(const void *x, const void *y)
+{
+    const module_stat *a = x, *b = y;
+    double av = a->sum / (double)a->n, bv = b->sum / (double)b->n;
+    if (av != bv)
+        return av < bv ? 1 : -1;
+    return strcmp(a->name, b->name);
+}
+
+/* Computes each module's percentiles and orders the modules by average, largest first. */
+static module_stat *agg_finish(module_agg *a)
+{
+    const char *key;
+    json_t *idx;
+    json_object_foreach(a->names, key, idx) {
+        module_stat *m = &a->mods[json_integer_value(idx)];
+        m->name = key;
+        qsort(m->v, m->n, sizeof *m->v, cmp_double);
+        m->p50 = percentile(m->v, m->n, 0.5);
+        m->p95 = percentile(m->v, m->n, 0.95);
+        m->p99 = percentile(m->v, m->n, 0.99);
+    }
+    if (a->n)
+        qsort(a->mods, a->n, sizeof *a->mods, cmp_by_avg);
+    return a->mods;
+}
+
 csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const char *project_id,
                                      const char *function_id, const char *from, const char *to, json_t **out,
                                      char *detail)
@@ -191,27 +342,35 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         return CSA_ERR_NOT_FOUND;
     }
     const char *p1[] = {function_id, project_id, from, to};
-    /* the function, the window, and its init statistics in one round trip */
+    /* the function, the window, its invocation count (whole hours from the rollups, the partial
+     * hours at the ends from the rows) and its init statistics (cold-start rows only) */
     PGresult *res = csa_db_exec(
         conn,
         "WITH w AS (SELECT coalesce($3::timestamptz, coalesce($4::timestamptz, now()) - interval '7 days') AS t0,"
-        "                  coalesce($4::timestamptz, now()) AS t1)"
+        "                  coalesce($4::timestamptz, now()) AS t1),"
+        " b AS (SELECT t0, t1, " FIRST_FULL_HOUR("w.t0") " AS a, csa_hour(w.t1) AS z FROM w)"
         " SELECT f.id::text, f.function_name, f.runtime, f.region, f.memory_allocated_mb, " TS_UTC("f.first_seen_at")
-        ", " TS_UTC("f.last_seen_at") ", " TS_UTC("w.t0") ", " TS_UTC("w.t1") ","
-        "   s.total, s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, s.avg_modules, (w.t0 < w.t1)"
-        " FROM functions f CROSS JOIN w LEFT JOIN LATERAL ("
-        "   SELECT count(*) AS total, count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
+        ", " TS_UTC("f.last_seen_at") ", " TS_UTC("b.t0") ", " TS_UTC("b.t1") ","
+        "   (SELECT coalesce(sum(h.invocations), 0) FROM function_hourly h"
+        "     WHERE h.function_id = f.id AND h.hour >= b.a AND h.hour < b.z)"
+        "   + (SELECT coalesce(sum(d.invocations), 0) FROM function_hourly_delta d"
+        "     WHERE d.function_id = f.id AND d.hour >= b.a AND d.hour < b.z)"
+        "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id AND i.project_id = f.project_id"
+        "     AND i.timestamp >= b.t0 AND i.timestamp < least(b.a, b.t1))"
+        "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id AND i.project_id = f.project_id"
+        "     AND i.timestamp >= greatest(b.z, b.a, b.t0) AND i.timestamp < b.t1),"
+        "   s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, (b.t0 < b.t1)"
+        " FROM functions f CROSS JOIN b LEFT JOIN LATERAL ("
+        "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
         "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
         "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50,"
         "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95,"
         "     percentile_cont(0.99) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p99,"
-        "     count(*) FILTER (WHERE i.cold_start AND i.start_kind = 'proactive') AS proactive,"
-        "     count(*) FILTER (WHERE i.cold_start AND i.start_kind = 'provisioned') AS provisioned,"
-        "     avg((SELECT sum(value::float8) FROM jsonb_each(i.module_timings)))"
-        "       FILTER (WHERE " REAL_COLD " AND i.init_duration_ms IS NOT NULL AND i.module_timings IS NOT NULL) AS avg_modules"
+        "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
+        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned"
         "   FROM invocations i"
-        "   WHERE i.function_id = f.id AND i.project_id = f.project_id"
-        "     AND i.timestamp >= w.t0 AND i.timestamp < w.t1) s ON true"
+        "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND i.cold_start"
+        "     AND i.timestamp >= b.t0 AND i.timestamp < b.t1) s ON true"
         " WHERE f.id = $1::uuid AND f.project_id = $2::uuid",
         4, p1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -230,7 +389,7 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         snprintf(detail, CSA_DETAIL_MAX, "Function not found");
         return CSA_ERR_NOT_FOUND;
     }
-    if (strcmp(PQgetvalue(res, 0, 18), "t") != 0) {
+    if (strcmp(PQgetvalue(res, 0, 17), "t") != 0) {
         PQclear(res);
         snprintf(detail, CSA_DETAIL_MAX, "from must be earlier than to");
         return CSA_ERR_VALIDATION;
@@ -253,10 +412,6 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
                         json_pack("{s:o, s:o, s:o, s:o}", "avg", col_num(res, 0, 11), "p50", col_num(res, 0, 12),
                                   "p95", col_num(res, 0, 13), "p99", col_num(res, 0, 14)));
     double avg_init = PQgetisnull(res, 0, 11) ? 0 : strtod(PQgetvalue(res, 0, 11), NULL);
-    double avg_modules = PQgetisnull(res, 0, 17) ? 0 : strtod(PQgetvalue(res, 0, 17), NULL);
-    json_object_set_new(body, "module_load_share",
-                        avg_init > 0 && avg_modules > 0 ? json_real(round(fmin(avg_modules / avg_init, 1.0) * 1000) / 1000)
-                                                        : json_null());
     json_object_set_new(body, "percentiles", json_string("exact"));
     char t0[64], t1[64];
     snprintf(t0, sizeof t0, "%s", PQgetvalue(res, 0, 7));
@@ -264,19 +419,15 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     double init_p50 = PQgetisnull(res, 0, 12) ? -1 : strtod(PQgetvalue(res, 0, 12), NULL);
     PQclear(res);
 
-    /* per module self time over the window's real cold starts */
+    /* per module self time over the window's real cold starts: the rows' module_timings are read
+     * as text and aggregated here (exact percentile_cont), several times faster than jsonb_each
+     * and an aggregate per key inside PostgreSQL */
     const char *p2[] = {function_id, project_id, t0, t1};
     res = csa_db_exec(conn,
-                      "SELECT m.key, avg(m.value::float8),"
-                      "  percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value::float8),"
-                      "  percentile_cont(0.95) WITHIN GROUP (ORDER BY m.value::float8),"
-                      "  percentile_cont(0.99) WITHIN GROUP (ORDER BY m.value::float8),"
-                      "  count(*)"
-                      " FROM invocations i, jsonb_each(i.module_timings) m"
+                      "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL FROM invocations i"
                       " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND " REAL_COLD
                       "   AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
-                      "   AND jsonb_typeof(m.value) = 'number'"
-                      " GROUP BY m.key ORDER BY 2 DESC, 1 LIMIT 200",
+                      "   AND i.module_timings IS NOT NULL",
                       4, p2);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         json_decref(body);
@@ -284,20 +435,38 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         PQclear(res);
         return st;
     }
+    module_agg agg;
+    agg_init(&agg);
+    double modules_sum = 0;
+    long long modules_rows = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        double row_sum = 0;
+        if (agg_add_row(&agg, PQgetvalue(res, r, 0), &row_sum) > 0 && strcmp(PQgetvalue(res, r, 1), "t") == 0) {
+            modules_sum += row_sum;
+            modules_rows++;
+        }
+    }
+    PQclear(res);
+    double avg_modules = modules_rows ? modules_sum / (double)modules_rows : 0;
+    json_object_set_new(body, "module_load_share",
+                        avg_init > 0 && avg_modules > 0 ? json_real(round(fmin(avg_modules / avg_init, 1.0) * 1000) / 1000)
+                                                        : json_null());
     json_t *breakdown = json_object();
     json_t *modules_for_rules = json_object();
     double module_p50_sum = 0;
-    for (int r = 0; r < PQntuples(res); r++) {
-        long long seen = strtoll(PQgetvalue(res, r, 5), NULL, 10);
-        double seen_in = cold > 0 ? round((double)seen / (double)cold * 1000) / 1000 : 0;
-        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:f, s:I}", "avg_load_time_ms", col_num(res, r, 1), "p50_ms",
-                              col_num(res, r, 2), "p95_ms", col_num(res, r, 3), "p99_ms", col_num(res, r, 4),
-                              "seen_in", seen_in, "samples", (json_int_t)seen);
-        json_object_set_new(breakdown, PQgetvalue(res, r, 0), m);
-        json_object_set(modules_for_rules, PQgetvalue(res, r, 0), m);
-        module_p50_sum += strtod(PQgetvalue(res, r, 2), NULL);
+    module_stat *order = agg_finish(&agg);
+    size_t shown = agg.n < MAX_BREAKDOWN ? agg.n : MAX_BREAKDOWN;
+    for (size_t k = 0; order && k < shown; k++) {
+        const module_stat *ms = &order[k];
+        double seen_in = cold > 0 ? round((double)ms->n / (double)cold * 1000) / 1000 : 0;
+        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:f, s:I}", "avg_load_time_ms", num_json(ms->sum / (double)ms->n),
+                              "p50_ms", num_json(ms->p50), "p95_ms", num_json(ms->p95), "p99_ms", num_json(ms->p99),
+                              "seen_in", seen_in, "samples", (json_int_t)ms->n);
+        json_object_set_new(breakdown, ms->name, m);
+        json_object_set(modules_for_rules, ms->name, m);
+        module_p50_sum += ms->p50;
     }
-    PQclear(res);
+    agg_free(&agg);
     json_object_set_new(body, "module_breakdown", breakdown);
 
     /* the newest module tree an SDK sent in the window; package versions from the newest few

@@ -38,6 +38,7 @@
 
 #define SWEEP_INTERVAL_MS 100
 #define CONN_BUCKETS 4096
+#define ROLLUP_FOLD_INTERVAL_S 5 /* folding the rollup deltas (migrations/002) */
 /* evhttp's own hard cap on a body; above it evhttp answers 413 itself (not in our JSON format).
  * Our limits (MAX_BODY_SINGLE / MAX_BODY_BATCH) sit below it and answer in the spec's format. */
 #define HARD_BODY_CAP_EXTRA (4 * 1024 * 1024)
@@ -67,6 +68,7 @@ struct worker {
     struct event *sweep;
     struct event *stop_ev;
     struct event *maintain_ev;      /* worker 0 only: hourly partition upkeep */
+    struct event *fold_ev;          /* worker 0 only: folds the rollup deltas every few seconds */
     struct evhttp *metrics_http;    /* worker 0 only: the METRICS_PORT listener */
     struct event *done_ev;          /* wakes the loop when the writer reported on requests */
     pthread_mutex_t done_lock;
@@ -1248,7 +1250,24 @@ static void run_maintenance(void *arg)
     csa_db_pool_release(g.pool, conn, 0);
 }
 
+/* Executor job: folds the rollup deltas (migrations/002) so that they stay a few rows long. */
+static void run_fold(void *arg)
+{
+    PGconn *conn = csa_db_pool_acquire(g.pool, 1000);
+    if (!conn)
+        return;
+    char err[300];
+    if (csa_db_fold_rollups(conn, err, sizeof err) < 0)
+        csa_logf(CSA_LOG_WARN, "rollup fold failed: %s", err);
+    csa_db_pool_release(g.pool, conn, 0);
+}
+
 static void no_op(void *arg) {}
+
+static void on_fold(evutil_socket_t fd, short what, void *arg)
+{
+    csa_executor_submit(g.executor, run_fold, no_op, NULL);
+}
 
 static void on_maintain(evutil_socket_t fd, short what, void *arg)
 {
@@ -1317,6 +1336,9 @@ static int worker_init(worker *w, int index, const csa_config *cfg, char *err, s
         w->maintain_ev = event_new(w->base, -1, EV_PERSIST, on_maintain, w);
         struct timeval hour = {3600, 0};
         event_add(w->maintain_ev, &hour);
+        w->fold_ev = event_new(w->base, -1, EV_PERSIST, on_fold, w);
+        struct timeval fold = {ROLLUP_FOLD_INTERVAL_S, 0};
+        event_add(w->fold_ev, &fold);
     }
     pthread_mutex_init(&w->done_lock, NULL);
     return 0;
@@ -1339,6 +1361,8 @@ static void worker_cleanup(worker *w)
         event_free(w->stop_ev);
     if (w->maintain_ev)
         event_free(w->maintain_ev);
+    if (w->fold_ev)
+        event_free(w->fold_ev);
     if (w->done_ev) {
         event_free(w->done_ev);
         pthread_mutex_destroy(&w->done_lock);

@@ -42,6 +42,7 @@ typedef struct field_rule {
 
 static const char *const ARCHITECTURES[] = {"x86_64", "arm64", NULL};
 static const char *const START_KINDS[] = {"cold", "warm", "proactive", "provisioned", NULL};
+static const char *const MODULE_SOURCES[] = {"hooks", "esbuild-plugin", "bundled-no-plugin", NULL};
 
 /* Order = the order of the keys in the normalised object and of the errors. */
 static const field_rule RULES[] = {
@@ -51,7 +52,8 @@ static const field_rule RULES[] = {
     {"timestamp", KIND_TIMESTAMP, 1, 0, 0, 0, NULL, NULL},
     {"cold_start", KIND_BOOL, 1, 0, 0, 0, NULL, NULL},
     {"init_duration_ms", KIND_INTEGER, 0, 0, CSA_MAX_DURATION_MS, 0, NULL, NULL},
-    {"execution_duration_ms", KIND_INTEGER, 1, 0, CSA_MAX_DURATION_MS, 0, NULL, NULL},
+    /* required unless "complete": false (checked after the loop) */
+    {"execution_duration_ms", KIND_INTEGER, 0, 0, CSA_MAX_DURATION_MS, 0, NULL, NULL},
     {"billed_duration_ms", KIND_INTEGER, 0, 0, CSA_MAX_DURATION_MS, 0, NULL, NULL},
     {"memory_used_mb", KIND_INTEGER, 0, 0, CSA_MAX_MEMORY_MB, 0, NULL, NULL},
     {"memory_allocated_mb", KIND_INTEGER, 0, CSA_MIN_MEMORY_MB, CSA_MAX_MEMORY_MB, 0, NULL, NULL},
@@ -66,6 +68,11 @@ static const field_rule RULES[] = {
     {"sdk_version", KIND_STRING, 0, 1, 50, STR_NO_CONTROL, NULL, NULL},
     {"sdk_overhead_ms", KIND_NUMBER, 0, 0, CSA_MAX_DURATION_MS, 0, NULL, NULL},
     {"module_tree", KIND_TREE, 0, 0, 0, 0, NULL, NULL},
+    {"module_source", KIND_LITERAL, 0, 0, 0, 0, MODULE_SOURCES,
+     "Input should be 'hooks', 'esbuild-plugin' or 'bundled-no-plugin'"},
+    /* false: a cold-start record handed off at the start of its invocation; the full copy (same
+     * function, invocation_id and timestamp) completes the stored row later */
+    {"complete", KIND_BOOL, 0, 0, 0, 0, NULL, NULL},
 };
 
 #define NRULES (sizeof RULES / sizeof RULES[0])
@@ -353,6 +360,19 @@ json_t *csa_validate_record(json_t *record, json_t *loc_prefix, json_t *errors, 
             norm = check_field(&ec, r, v, now_epoch);
         }
         json_object_set_new(out, r->name, norm ? norm : json_null());
+    }
+    /* execution_duration_ms is required unless the record says it is incomplete; an incomplete
+     * record needs the invocation_id its completion will carry */
+    json_t *exec = json_object_get(record, "execution_duration_ms");
+    json_t *id = json_object_get(record, "invocation_id");
+    if (!json_is_false(json_object_get(out, "complete"))) {
+        if (!exec || json_is_null(exec))
+            add_error(&ec, "execution_duration_ms", NULL, "missing", exec ? "Field required (null given)" : "Field required");
+    } else {
+        if (!id || json_is_null(id))
+            add_error(&ec, "invocation_id", NULL, "missing", "Field required when complete is false");
+        if (json_is_false(json_object_get(out, "cold_start")))
+            add_error(&ec, "complete", NULL, "value_error", "Only a cold-start record can be sent incomplete");
     }
     if (ec.count > 0) {
         json_decref(out);

@@ -11,35 +11,55 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The group's rows, expanded from the one jsonb parameter (the normalised records of validate.h). */
+/* The group's rows, expanded from the one jsonb parameter (the normalised records of validate.h),
+ * one per (project, function, invocation_id, timestamp): of copies in one group, a complete one. */
 #define ROWS_CTE \
     "WITH rows AS (" \
-    "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(" \
+    "  SELECT DISTINCT ON (project_id, function_name, invocation_id, \"timestamp\") *" \
+    "  FROM jsonb_to_recordset($1::jsonb) AS r(" \
     "    project_id uuid, function_name text, invocation_id text, request_id text," \
     "    \"timestamp\" timestamptz, cold_start boolean, init_duration_ms int," \
     "    execution_duration_ms int, billed_duration_ms int, memory_used_mb int," \
     "    memory_allocated_mb int, module_timings jsonb, runtime_version text, architecture text," \
     "    region text, init_type text, start_kind text, sdk_version text, sdk_overhead_ms float8," \
-    "    module_tree jsonb)"
+    "    module_tree jsonb, module_source text)" \
+    "  ORDER BY project_id, function_name, invocation_id, \"timestamp\", execution_duration_ms IS NULL"
 
 /* The invocation columns every insert writes, and the same values read from `rows r`. */
 #define INSERT_COLUMNS \
-    " INSERT INTO invocations (project_id, function_id, invocation_id, request_id, \"timestamp\"," \
+    " INSERT INTO invocations AS i (project_id, function_id, invocation_id, request_id, \"timestamp\"," \
     "   cold_start, init_duration_ms, execution_duration_ms, billed_duration_ms, memory_used_mb," \
     "   memory_allocated_mb, module_timings, runtime_version, architecture, init_type, start_kind," \
-    "   module_tree, sdk_version, sdk_overhead_ms)"
+    "   module_tree, sdk_version, sdk_overhead_ms, module_source)"
 
 #define ROW_VALUES \
     "   r.invocation_id, r.request_id, r.\"timestamp\", r.cold_start," \
     "   r.init_duration_ms, r.execution_duration_ms, r.billed_duration_ms, r.memory_used_mb," \
     "   r.memory_allocated_mb, r.module_timings, r.runtime_version, r.architecture, r.init_type," \
-    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms"
+    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms, r.module_source"
+
+/* A stored (function, invocation_id, timestamp) again: a retry is skipped, except that a complete
+ * copy fills in a row stored incomplete ("complete": false: the cold-start record an SDK hands off
+ * when the invocation starts): its execution figures, and the module tree with the package
+ * versions an SDK reads after init. Only rows really inserted are counted in the rollups (the
+ * statement trigger of migrations/002 sees inserted rows only). */
+#define ON_CONFLICT \
+    " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO UPDATE SET" \
+    "   execution_duration_ms = EXCLUDED.execution_duration_ms," \
+    "   billed_duration_ms = coalesce(EXCLUDED.billed_duration_ms, i.billed_duration_ms)," \
+    "   memory_used_mb = coalesce(EXCLUDED.memory_used_mb, i.memory_used_mb)," \
+    "   request_id = coalesce(i.request_id, EXCLUDED.request_id)," \
+    "   module_timings = coalesce(i.module_timings, EXCLUDED.module_timings)," \
+    "   module_tree = coalesce(EXCLUDED.module_tree, i.module_tree)," \
+    "   module_source = coalesce(i.module_source, EXCLUDED.module_source)," \
+    "   sdk_overhead_ms = coalesce(i.sdk_overhead_ms, EXCLUDED.sdk_overhead_ms)" \
+    " WHERE i.execution_duration_ms IS NULL AND EXCLUDED.execution_duration_ms IS NOT NULL"
 
 /*
  * One statement stores a whole group: the rows arrive as one jsonb parameter, the function rows
  * are upserted once per function per group (not per record: a per-record update serialises all
  * ingest of a function on its row lock), and duplicates of an already stored
- * (function, invocation_id, timestamp) are skipped, which makes retries idempotent.
+ * (function, invocation_id, timestamp) are skipped (ON_CONFLICT), which makes retries idempotent.
  */
 static const char *const INSERT_SQL =
     ROWS_CTE
@@ -60,7 +80,7 @@ static const char *const INSERT_SQL =
     INSERT_COLUMNS
     " SELECT r.project_id, fn.id," ROW_VALUES
     " FROM rows r JOIN fn ON fn.project_id = r.project_id AND fn.function_name = r.function_name"
-    " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO NOTHING";
+    ON_CONFLICT;
 
 /* The same insert for a group whose functions this writer touched less than a second ago: their
  * rows are only looked up, not updated (last_seen_at is kept to within a second). */
@@ -70,7 +90,7 @@ static const char *const INSERT_KNOWN_SQL =
     INSERT_COLUMNS
     " SELECT r.project_id, f.id," ROW_VALUES
     " FROM rows r JOIN functions f ON f.project_id = r.project_id AND f.function_name = r.function_name"
-    " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO NOTHING";
+    ON_CONFLICT;
 
 #define TOUCH_CACHE_SIZE 1024 /* functions remembered per writer thread; cleared when full */
 #define TOUCH_INTERVAL_S 1.0

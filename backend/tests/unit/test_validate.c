@@ -31,7 +31,8 @@ static const char *const OUTPUT_KEYS[] = {
     "function_name",    "invocation_id",         "request_id",         "timestamp",      "cold_start",
     "init_duration_ms", "execution_duration_ms", "billed_duration_ms", "memory_used_mb", "memory_allocated_mb",
     "module_timings",   "runtime_version",       "architecture",       "region",         "init_type",
-    "start_kind",       "sdk_version",           "sdk_overhead_ms",    "module_tree",
+    "start_kind",       "sdk_version",           "sdk_overhead_ms",    "module_tree",        "module_source",
+    "complete",
 };
 #define NKEYS (sizeof OUTPUT_KEYS / sizeof OUTPUT_KEYS[0])
 
@@ -456,6 +457,57 @@ Test(validate, start_kind)
                      "Input should be 'cold', 'warm', 'proactive' or 'provisioned'");
     json_array_clear(errors);
     expect_field_error("start_kind", "1", "literal_error");
+}
+
+Test(validate, module_source)
+{
+    const char *good[] = {"\"hooks\"", "\"esbuild-plugin\"", "\"bundled-no-plugin\""};
+    for (int i = 0; i < 3; i++) {
+        json_t *v = expect_field_ok("module_source", good[i]);
+        cr_assert(json_is_string(v));
+        json_decref(v);
+    }
+    cr_assert_str_eq(expect_field_error("module_source", "\"webpack\"", "literal_error"),
+                     "Input should be 'hooks', 'esbuild-plugin' or 'bundled-no-plugin'");
+    json_array_clear(errors);
+}
+
+/* "complete": false: a cold-start record handed off at the start of its invocation */
+Test(validate, incomplete_cold_start_record)
+{
+    json_t *rec = example_with("complete", "false");
+    json_object_del(rec, "execution_duration_ms");
+    json_object_del(rec, "billed_duration_ms");
+    json_object_del(rec, "memory_used_mb");
+    json_t *out = expect_ok(rec);
+    cr_assert(json_is_false(json_object_get(out, "complete")));
+    cr_assert(json_is_null(json_object_get(out, "execution_duration_ms")));
+    json_decref(out);
+
+    /* the completion needs the id */
+    json_object_del(rec, "invocation_id");
+    cr_assert_null(csa_validate_record(rec, prefix, errors, NOW));
+    cr_assert_eq(json_array_size(errors), 1);
+    cr_assert_str_eq(assert_error("[\"body\", \"invocation_id\"]", "missing"), "Field required when complete is false");
+    json_array_clear(errors);
+
+    /* only cold-start records are handed off early */
+    json_object_set_new(rec, "invocation_id", json_string("abc"));
+    json_object_set_new(rec, "cold_start", json_false());
+    cr_assert_null(csa_validate_record(rec, prefix, errors, NOW));
+    cr_assert_eq(json_array_size(errors), 1);
+    assert_error("[\"body\", \"complete\"]", "value_error");
+    json_array_clear(errors);
+    json_decref(rec);
+
+    /* complete: true (or absent) still needs execution_duration_ms; complete must be a boolean */
+    rec = example_with("complete", "true");
+    json_object_del(rec, "execution_duration_ms");
+    cr_assert_null(csa_validate_record(rec, prefix, errors, NOW));
+    assert_error("[\"body\", \"execution_duration_ms\"]", "missing");
+    json_array_clear(errors);
+    json_decref(rec);
+    cr_assert_str_eq(expect_field_error("complete", "\"false\"", "bool_type"), "Input should be a valid boolean");
 }
 
 /* ---- booleans and numbers ------------------------------------------------------------------ */
