@@ -52,7 +52,7 @@ export interface InvocationRecord {
   sdk_version: string;
   sdk_overhead_ms?: number;
   esm_timing?: string;
-  /** "hooks", "esbuild-plugin" or "bundled-no-plugin" (bundle.ts); cold starts only */
+  /** "hooks", "esbuild-plugin" or "bundled-no-plugin" (bundle.ts), decided at the cold start */
   module_source?: ModuleSource;
   /**
    * `false` on the early copy of a cold-start record, sent at the start of the first invocation;
@@ -64,7 +64,6 @@ export interface InvocationRecord {
 interface Cold {
   initMs: number;
   startKind: StartKind;
-  source: ModuleSource;
   /** shared by the early copy and the complete record */
   invocationId: string;
   versions: Promise<Map<TreeNode, string>>;
@@ -155,14 +154,14 @@ function beginCold(runtime: Runtime): Cold {
   const initMs = startKind === 'proactive' ? initEndMs : now;
   // Unbundled, a bundle built with the esbuild plugin, or one without it (then the bundle file's
   // own time is added if the SDK could not see it load): a 64 kB read of the handler file at most.
-  const source = checkModuleSource(runtime, startKind === 'proactive' ? recorder.lastExit : process.hrtime.bigint());
+  runtime.moduleSource = checkModuleSource(runtime, startKind === 'proactive' ? recorder.lastExit : process.hrtime.bigint());
   // Package versions are read after init, in the background (thread pool), while the handler runs.
   const versions = new Promise<Map<TreeNode, string>>((resolve) => {
     setImmediate(() => {
       readVersions(packageNodes(recorder.root)).then(resolve, () => resolve(new Map()));
     }).unref();
   });
-  return { initMs, startKind, source, invocationId: newId(), versions, deadlineTimer: undefined, early: undefined, sent: undefined };
+  return { initMs, startKind, invocationId: newId(), versions, deadlineTimer: undefined, early: undefined, sent: undefined };
 }
 
 /** Longest wait for the package versions before the complete record goes out without them. */
@@ -312,6 +311,7 @@ function buildRecord(runtime: Runtime, invocation: Invocation, complete = true):
   }
   if (fields.memory_allocated_mb !== undefined) record.memory_allocated_mb = fields.memory_allocated_mb;
   if (fields.region !== undefined) record.region = fields.region;
+  if (runtime.moduleSource !== undefined) record.module_source = runtime.moduleSource as ModuleSource;
   if (fields.init_type !== undefined) record.init_type = fields.init_type;
   const cold = invocation.cold;
   if (cold !== undefined) {
@@ -320,7 +320,6 @@ function buildRecord(runtime: Runtime, invocation: Invocation, complete = true):
     record.module_timings = moduleTimings(recorder.selfNs);
     record.sdk_overhead_ms = Math.round((runtime.setupNs + recorder.overheadNs) / 1e3) / 1e3;
     record.esm_timing = runtime.esmTiming;
-    record.module_source = cold.source;
   }
   return record;
 }

@@ -18,6 +18,8 @@ export interface Runtime {
   setupNs: number;
   /** clock when the SDK started loading (absent in a runtime made by an older copy) */
   loadStartNs?: bigint;
+  /** where module data comes from ("hooks", "esbuild-plugin", "bundled-no-plugin"), from the first invocation on */
+  moduleSource?: string;
   /** first invocation already seen */
   started: boolean;
   /** removes the CommonJS hooks and stops the recorder (first invocation, or SDK disabled) */

@@ -127,8 +127,12 @@ describe('module_source and versions in bundles', () => {
     }
   });
 
-  it('a bundle without the plugin, the SDK preloaded: "bundled-no-plugin", the bundle file as loaded', async () => {
-    const record = await coldRecord(roots.plainCjs!, { preload: 'require' });
+  it('a bundle without the plugin, the SDK preloaded: "bundled-no-plugin", the bundle file as loaded; warm records say so too', async () => {
+    const before = collector.records().length;
+    const record = await coldRecord(roots.plainCjs!, { preload: 'require', invocations: 2 });
+    await waitFor(() => collector.records().slice(before).some((r) => !r.cold_start));
+    const warm = collector.records().slice(before).find((r) => !r.cold_start);
+    expect(warm).toMatchObject({ module_source: 'bundled-no-plugin', start_kind: 'warm' });
     expect(record.module_source).toBe('bundled-no-plugin');
     expect(record.module_tree.coverage).toBe('preload');
     expect(Object.keys(record.module_timings)).toEqual(['./index']);
