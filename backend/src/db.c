@@ -60,6 +60,29 @@ PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *co
     return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 }
 
+PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
+                               const char *const *params)
+{
+    PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!state || strcmp(state, "26000") != 0) /* 26000: no such prepared statement (yet) */
+        return res;
+    PQclear(res);
+    /* Generic plans: partitions are pruned when the plan runs, so a query over the partitioned
+     * table is planned once per connection instead of once per request (planning it costs more
+     * than running it). Custom plans would win the planner's cost comparison and be re-planned on
+     * every execution. The setting is per session; this pool's connections only run queries. */
+    res = PQexec(conn, "SET plan_cache_mode = force_generic_plan");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return res;
+    PQclear(res);
+    res = PQprepare(conn, name, sql, nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return res;
+    PQclear(res);
+    return PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+}
+
 /*
  * The pool: a fixed array of slots guarded by one mutex. A slot is free or taken; a free slot may
  * hold an open connection or none (opened on the next acquire). Connections are opened outside

@@ -24,6 +24,11 @@ int csa_db_alive(PGconn *conn);
 /* Runs a statement with text parameters; returns the result (caller PQclear()s). */
 PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params);
 
+/* The same as a statement prepared on this connection under `name` (prepared on first use, with
+ * generic plans: see db.c). For the read API's hot queries over the partitioned table. */
+PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
+                               const char *const *params);
+
 typedef struct csa_db_pool csa_db_pool;
 
 /* Creates a pool of at most `size` connections, opened lazily. Destroy with csa_db_pool_destroy. */

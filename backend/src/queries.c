@@ -101,8 +101,8 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
     char limit_plus_one[16];
     snprintf(limit_plus_one, sizeof limit_plus_one, "%d", p->limit + 1);
     const char *params[] = {project_id, p->cursor, p->name_prefix, limit_plus_one};
-    PGresult *res = csa_db_exec(
-        conn,
+    PGresult *res = csa_db_exec_prepared(
+        conn, "csa_list_functions",
         "WITH page AS ("
         "  SELECT id, function_name, runtime, region, memory_allocated_mb, first_seen_at, last_seen_at"
         "  FROM functions"
@@ -344,8 +344,8 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     const char *p1[] = {function_id, project_id, from, to};
     /* the function, the window, its invocation count (whole hours from the rollups, the partial
      * hours at the ends from the rows) and its init statistics (cold-start rows only) */
-    PGresult *res = csa_db_exec(
-        conn,
+    PGresult *res = csa_db_exec_prepared(
+        conn, "csa_function_detail",
         "WITH w AS (SELECT coalesce($3::timestamptz, coalesce($4::timestamptz, now()) - interval '7 days') AS t0,"
         "                  coalesce($4::timestamptz, now()) AS t1),"
         " b AS (SELECT t0, t1, " FIRST_FULL_HOUR("w.t0") " AS a, csa_hour(w.t1) AS z FROM w)"
@@ -423,7 +423,7 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
      * as text and aggregated here (exact percentile_cont), several times faster than jsonb_each
      * and an aggregate per key inside PostgreSQL */
     const char *p2[] = {function_id, project_id, t0, t1};
-    res = csa_db_exec(conn,
+    res = csa_db_exec_prepared(conn, "csa_module_timings",
                       "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL FROM invocations i"
                       " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND " REAL_COLD
                       "   AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
@@ -471,7 +471,7 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
 
     /* the newest module tree an SDK sent in the window; package versions from the newest few
      * (an SDK may send a tree before it has read every version) */
-    res = csa_db_exec(conn,
+    res = csa_db_exec_prepared(conn, "csa_module_trees",
                       "SELECT i.module_tree FROM invocations i"
                       " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.module_tree IS NOT NULL"
                       "   AND i.cold_start AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
