@@ -10,8 +10,9 @@ const define = { __SDK_VERSION__: JSON.stringify(version) };
 // small ES module, loaded by module.register() in the hooks thread.
 export default defineConfig([
   {
-    // index: what init needs (hooks, recorder, analyze); invoke: the rest, loaded at the first invocation
-    entry: { index: 'src/index.ts', invoke: 'src/invoke.ts' },
+    // index: what init needs (hooks, recorder, analyze); invoke: the rest, loaded at the first invocation.
+    // The index bundle's entry is src/main.ts (plain module.exports); its types come from src/index.ts.
+    entry: { index: 'src/main.ts', invoke: 'src/invoke.ts' },
     external: ['./invoke.cjs'],
     minify: true,
     format: ['cjs'],

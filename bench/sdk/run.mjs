@@ -107,6 +107,21 @@ for (const version of ['22', '24']) {
     });
   }
 }
+// BENCH_SDK_BASELINE=<dir of an earlier built SDK package> (BENCH_SDK_BASELINE_LABEL to name it):
+// its load is measured in the same run, side by side, installed as node_modules/coldstart-baseline.
+const baselineDir = process.env.BENCH_SDK_BASELINE;
+const baselineLabel = process.env.BENCH_SDK_BASELINE_LABEL || 'baseline';
+if (baselineDir) {
+  const target = join(here, 'node_modules', 'coldstart-baseline');
+  rmSync(target, { recursive: true, force: true });
+  cpSync(baselineDir, target, { recursive: true });
+  loadConditions.splice(
+    2,
+    0,
+    { name: `require("@coldstart/analyzer"), ${baselineLabel}`, args: ['sdk-load.cjs', 'coldstart-baseline'] },
+    { name: `--require @coldstart/analyzer/register, ${baselineLabel}`, args: ['sdk-load.cjs', 'coldstart-baseline/register'] },
+  );
+}
 const sdkLoad = interleaved(loadConditions);
 
 // ---- 2. module-load time of a real handler ----------------------------------------------------

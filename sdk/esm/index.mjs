@@ -13,6 +13,7 @@ export const ENV_SAMPLE_RATE = core.ENV_SAMPLE_RATE;
 export const ENV_TIMEOUT = core.ENV_TIMEOUT;
 export const ENV_HANDLER = core.ENV_HANDLER;
 export const ENV_ESM_TIMING = core.ENV_ESM_TIMING;
+export const ENV_EXTENSION = core.ENV_EXTENSION;
 export const SDK_VERSION = core.SDK_VERSION;
 export const DEFAULT_ENDPOINT = core.DEFAULT_ENDPOINT;
 export default core;

@@ -13,8 +13,6 @@
 // costs several milliseconds, so in `auto` mode it is only started when the handler is an ES
 // module. Node.js without either cannot time ESM, and the payload says so (esm_timing).
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { ENV_ESM_TIMING, ENV_HANDLER, ESM_MARKER_KEY, LAMBDA_ENV, SDK_PACKAGE } from './constants';
 import { injectMarkers, shouldInstrument, sourceText } from './inject';
 import type { Recorder } from './recorder';
@@ -35,9 +33,20 @@ interface ModuleApi {
 
 export type EsmTiming = 'on' | 'off' | 'skipped' | 'partial' | 'unsupported';
 
-export function installCommonJsHook(recorder: Recorder): () => void {
+/**
+ * The CommonJS Module class. `module.constructor` is that class: taking it from there spares
+ * loading the public `node:module` builtin, which no one may have loaded yet and costs up to a
+ * millisecond on Node.js 20 (its source-map and loader-hook helpers).
+ */
+function moduleClass(): ModuleClass & ModuleApi {
+  const own = typeof module === 'object' && module !== null ? (module.constructor as unknown as ModuleClass) : undefined;
+  if (own !== undefined && typeof own._load === 'function' && typeof own.prototype?.load === 'function') return own as ModuleClass & ModuleApi;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const Module = require('node:module') as ModuleClass;
+  return require('node:module') as ModuleClass & ModuleApi;
+}
+
+export function installCommonJsHook(recorder: Recorder): () => void {
+  const Module = moduleClass();
   const originalLoad = Module.prototype.load;
   const originalResolveAndLoad = Module._load;
   // Clock at entry of each Module._load call still running: a module's time starts when its
@@ -79,10 +88,31 @@ export function installCommonJsHook(recorder: Recorder): () => void {
   };
 }
 
+/**
+ * Which ESM loader hooks the running Node.js has, from its version (without loading node:module):
+ * module.registerHooks (in-thread) on 22.15+ and 23.5+, module.register (hooks thread) on 18.19+
+ * and 20.6+.
+ */
+export function esmHooksApi(version: string = process.versions.node): 'registerHooks' | 'register' | undefined {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major > 23 || (major === 23 && minor >= 5) || (major === 22 && minor >= 15)) return 'registerHooks';
+  if (major > 20 || (major === 20 && minor >= 6) || (major === 18 && minor >= 19) || major === 19) return 'register';
+  return undefined;
+}
+
 export function installEsmHooks(recorder: Recorder, mode: string, coreFile: string): EsmTiming {
   if (mode === 'off') return 'off';
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const api = require('node:module') as ModuleApi;
+  // The public node:module (where register/registerHooks live) is loaded only when it is used:
+  // on Node.js 20 with a CommonJS handler (auto mode) it is not, and loading it would cost up to
+  // a millisecond of init for nothing.
+  let api: ModuleApi = moduleClass();
+  if (typeof api.registerHooks !== 'function' && typeof api.register !== 'function') {
+    const available = esmHooksApi();
+    if (available === undefined) return 'unsupported';
+    if (available === 'register' && mode !== 'on' && !handlerIsEsm()) return 'skipped';
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    api = require('node:module') as ModuleApi;
+  }
   const g = globalThis as Record<symbol, unknown>;
   g[Symbol.for(ESM_MARKER_KEY)] = (kind: number, url: string): void => {
     if (kind === 0) recorder.enterUrl(url);
@@ -130,6 +160,11 @@ export function handlerIsEsm(env: NodeJS.ProcessEnv = process.env): boolean {
     const slash = spec.lastIndexOf('/');
     const dot = spec.indexOf('.', slash + 1);
     if (dot < 0) return false;
+    // required here, not at the top: the SDK's own load does not need them (about 0.1 ms)
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { dirname, join } = require('node:path') as typeof import('node:path');
     const base = join(root, spec.slice(0, dot));
     if (existsSync(base + '.mjs') && !existsSync(base + '.js')) return true;
     if (!existsSync(base + '.js')) return false;

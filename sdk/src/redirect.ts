@@ -2,13 +2,16 @@
 // and the original one in COLDSTART_HANDLER. The SDK then loads first (so it sees the whole load of
 // the function's code), loads the original handler the way Lambda's runtime would, and wraps it.
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { ENV_HANDLER, LAMBDA_ENV } from './constants';
 
-// Kept as a real dynamic import in the CommonJS bundle (a bundler would turn import() into require()).
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
-const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
+// Kept as a real dynamic import in the CommonJS bundle (a bundler would turn import() into
+// require()). Compiled on first use, not while the SDK loads.
+let importFunction: ((specifier: string) => Promise<Record<string, unknown>>) | undefined;
+function importModule(specifier: string): Promise<Record<string, unknown>> {
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  importFunction ??= new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
+  return importFunction(specifier);
+}
 
 export class HandlerNotFound extends Error {
   override name = 'Runtime.HandlerNotFound';
@@ -29,6 +32,10 @@ export async function loadOriginalHandler(env: NodeJS.ProcessEnv = process.env):
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { pathToFileURL } = require('node:url') as typeof import('node:url');
   const { modulePath, propertyPath } = splitHandler(spec);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { existsSync } = require('node:fs') as typeof import('node:fs');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { join } = require('node:path') as typeof import('node:path');
   const base = join(root, modulePath);
   let loaded: Record<string, unknown> | undefined;
   for (const extension of ['.js', '.mjs', '.cjs']) {
