@@ -11,7 +11,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,6 +46,21 @@ if (!passes.length) passes.push({ binary: path.resolve(process.argv[2] || path.j
 // Lambda runs /opt/extensions/<name>; the name it registers under is its file name
 const optDir = mkdtempSync(path.join(os.tmpdir(), 'csa-ext-'));
 const EXTENSION = path.join(optDir, 'coldstart');
+// The SDK as built when the suite starts (package.json and dist/; it has no runtime dependencies)
+const SDK = path.join(optDir, 'sdk');
+for (let attempt = 0; ; attempt++) {
+  const dist = path.join(here, '../../sdk/dist');
+  try {
+    rmSync(SDK, { recursive: true, force: true });
+    cpSync(path.join(here, '../../sdk/package.json'), path.join(SDK, 'package.json'));
+    cpSync(dist, path.join(SDK, 'dist'), { recursive: true });
+    execFileSync(process.execPath, ['-e', `require(${JSON.stringify(SDK)}).analyze`], { stdio: 'ignore' });
+    break;
+  } catch (e) {
+    if (attempt >= 20) throw new Error(`cannot take a working copy of sdk/dist (run npm run build in sdk/): ${e.message}`);
+    await new Promise((r) => setTimeout(r, 500)); // sdk/dist being rebuilt
+  }
+}
 const FAKE_KEY = 'csa_test_key';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -129,7 +144,7 @@ async function setup({ freeze = true, env = {}, backend: kind = 'real', backendM
     functionName: fn,
     freeze,
     ...(handler ? { handler } : {}),
-    env: { COLDSTART_API_KEY: key, ...env },
+    env: { COLDSTART_API_KEY: key, CSA_EXT_TEST_SDK: SDK, ...env },
     // the SDK does not detect the extension yet: point it at the local endpoint explicitly
     runtimeEnv: { COLDSTART_ENDPOINT: local },
     extensionEnv: {
@@ -231,8 +246,8 @@ test('cold and warm invocations: SDK records joined with the platform figures, s
   const [exit] = await emu.shutdown();
   assert.equal(exit.code, 0, exit.output);
   const st = shutdownLine(exit);
-  assert.equal(st.records_rejected, 0, JSON.stringify(st));
-  assert.equal(st.records_lost, 0, JSON.stringify(st));
+  assert.equal(st.records_rejected, 0, exit.output);
+  assert.equal(st.records_lost, 0, `${exit.output}\n${real.describe()}`);
   const byRequest = once(await rowsOf(2));
   for (const inv of [a, b, c]) {
     const row = byRequest.get(inv.requestId);
@@ -294,7 +309,7 @@ test('the local endpoint answers at once while the backend is slow, then down', 
 });
 
 test('coldstartd down then back: records retried and stored exactly once', async () => {
-  const { emu, local } = await setup({ freeze: false, extensionEnv: { COLDSTART_EXTENSION_JOIN_WAIT_MS: '0' } });
+  const { emu, local } = await setup({ freeze: false });
   await emu.start();
   await real.stop();
   try {
@@ -305,9 +320,10 @@ test('coldstartd down then back: records retried and stored exactly once', async
       direct.push(`while-down-${i}`);
       await post(`${local}/api/v1/ingest`, record(`while-down-${i}`));
     }
+    // platform reports for the direct records too, so that every record is joined
+    await emu.injectTelemetry(JSON.stringify(direct.map((id) => ({ time: new Date().toISOString(), type: 'platform.report', record: { requestId: id, status: 'success', metrics: { durationMs: 5.5, billedDurationMs: 6, memorySizeMB: 512, maxMemoryUsedMB: 77 } } }))));
     await emu.invoke({ n: 3 });
     await emu.invoke({ n: 4 });
-    // the direct records have no report: they go out after two more INVOKEs and the join wait
     await waitFor(async () => (await status(local)).retries >= 2, 8000, 'two failed attempts (connection refused)');
     await real.restart();
     await waitFor(async () => {
@@ -322,7 +338,8 @@ test('coldstartd down then back: records retried and stored exactly once', async
     assert.ok(st.retries >= 2, JSON.stringify(st));
     const byRequest = once(await rowsOf(7));
     for (const id of [a.requestId, b.requestId, ...direct]) assert.ok(byRequest.has(id), `${id} stored after the restart`);
-    assert.equal(byRequest.get(a.requestId).billed_duration_ms, a.report.metrics.billedDurationMs);
+    for (const id of direct) assert.equal(byRequest.get(id).billed_duration_ms, 6);
+    assert.equal(byRequest.get(a.requestId).billed_duration_ms, a.report.metrics.billedDurationMs, `${JSON.stringify(byRequest.get(a.requestId))}\n${exit.output}`);
     assert.equal(byRequest.get(a.requestId).init_duration_ms, Math.round(a.report.metrics.initDurationMs));
   } finally {
     if (!real.server) await real.restart();
@@ -516,13 +533,14 @@ test('two-phase record, the runtime crashes after the first copy: completed from
 });
 
 test('two-phase record, the first copy already shipped: the full one follows, one row', async () => {
-  const { emu, local } = await setup({ freeze: false, extensionEnv: { COLDSTART_EXTENSION_JOIN_WAIT_MS: '0' } });
+  // the handler sends nothing itself: late-1's copies are the only records
+  const { emu, local } = await setup({ freeze: false, handler: 'two-phase.handler', extensionEnv: { COLDSTART_EXTENSION_JOIN_WAIT_MS: '0' } });
   await emu.start();
   const first = firstCopy('late-1');
   assert.equal((await post(`${local}/api/v1/ingest`, first)).status, 202);
   // no report ever comes for late-1: after two INVOKEs (join wait 0) it goes out as it is
-  await emu.invoke({ n: 1 });
-  await emu.invoke({ n: 2 });
+  await emu.invoke({ mode: 'none' });
+  await emu.invoke({ mode: 'none' });
   await waitFor(async () => {
     const st = await status(local);
     return st.records_incomplete_shipped === 1 && st.records_in_flight === 0 && st.attempts >= 1;
@@ -536,8 +554,9 @@ test('two-phase record, the first copy already shipped: the full one follows, on
   assert.equal(st.records_lost, 0, JSON.stringify(st));
   // until the backend takes incomplete records, it refuses the first copy (422 in a partial answer)
   assert.equal(st.records_rejected, incompleteAccepted ? 0 : 1, JSON.stringify(st));
-  const rows = (await rowsOf(1)).filter((r) => r.request_id === 'late-1');
+  const rows = await rowsOf(1);
   assert.equal(rows.length, 1, JSON.stringify(rows));
+  assert.equal(rows[0].request_id, 'late-1');
   assert.equal(rows[0].execution_duration_ms, 77, 'completed by the full copy');
   assert.equal(rows[0].billed_duration_ms, 78);
 });
