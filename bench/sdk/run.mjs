@@ -115,12 +115,9 @@ if (baselineDir) {
   const target = join(here, 'node_modules', 'coldstart-baseline');
   rmSync(target, { recursive: true, force: true });
   cpSync(baselineDir, target, { recursive: true });
-  loadConditions.splice(
-    2,
-    0,
-    { name: `require("@coldstart/analyzer"), ${baselineLabel}`, args: ['sdk-load.cjs', 'coldstart-baseline'] },
-    { name: `--require @coldstart/analyzer/register, ${baselineLabel}`, args: ['sdk-load.cjs', 'coldstart-baseline/register'] },
-  );
+  // each right after its counterpart
+  loadConditions.splice(3, 0, { name: `--require @coldstart/analyzer/register, ${baselineLabel}`, args: ['sdk-load.cjs', 'coldstart-baseline/register'] });
+  loadConditions.splice(2, 0, { name: `require("@coldstart/analyzer"), ${baselineLabel}`, args: ['sdk-load.cjs', 'coldstart-baseline'] });
 }
 const sdkLoad = interleaved(loadConditions);
 
