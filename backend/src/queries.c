@@ -237,9 +237,104 @@ static void agg_free(module_agg *a)
     json_decref(a->names);
 }
 
-/* Adds one row's {"module": ms, ...}; returns how many numeric entries it had and their sum. */
+/* Adds one sample of module `key` (len bytes); -1 when out of memory. */
+static int agg_add(module_agg *a, const char *key, size_t len, double v)
+{
+    json_t *idx = json_object_getn(a->names, key, len);
+    size_t i;
+    if (idx) {
+        i = (size_t)json_integer_value(idx);
+    } else {
+        if (a->n == a->cap) {
+            size_t cap = a->cap ? a->cap * 2 : 64;
+            module_stat *m = realloc(a->mods, cap * sizeof *m);
+            if (!m)
+                return -1;
+            a->mods = m;
+            a->cap = cap;
+        }
+        i = a->n++;
+        memset(&a->mods[i], 0, sizeof a->mods[i]);
+        json_object_setn_new(a->names, key, len, json_integer((json_int_t)i));
+    }
+    module_stat *m = &a->mods[i];
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        double *nv = realloc(m->v, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        m->v = nv;
+        m->cap = cap;
+    }
+    m->v[m->n++] = v;
+    m->sum += v;
+    return 0;
+}
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+        p++;
+    return p;
+}
+
+/*
+ * The common case without a JSON library: PostgreSQL's text form of a flat jsonb object of
+ * numbers, {"name": 1.5, ...}, keys without escapes. With `add` 0 it only checks the form;
+ * returns the number of entries, or -1 when the text needs the full parser.
+ */
+static int flat_numbers(module_agg *a, const char *p, int add, double *row_sum)
+{
+    int n = 0;
+    p = skip_ws(p);
+    if (*p++ != '{')
+        return -1;
+    p = skip_ws(p);
+    if (*p == '}')
+        return 0;
+    for (;;) {
+        if (*p++ != '"')
+            return -1;
+        const char *key = p;
+        while (*p && *p != '"' && *p != '\\')
+            p++;
+        if (*p != '"')
+            return -1;
+        size_t len = (size_t)(p - key);
+        p = skip_ws(p + 1);
+        if (*p++ != ':')
+            return -1;
+        p = skip_ws(p);
+        if (!(*p == '-' || (*p >= '0' && *p <= '9')))
+            return -1;
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p)
+            return -1;
+        p = skip_ws(end);
+        if (add) {
+            if (agg_add(a, key, len, v) < 0)
+                a->failed = 1;
+            else
+                *row_sum += v;
+        }
+        n++;
+        if (*p == '}')
+            return n;
+        if (*p++ != ',')
+            return -1;
+        p = skip_ws(p);
+    }
+}
+
+/* Adds one row's {"module": ms, ...}; returns how many numeric entries it had (their sum is
+ * added to *row_sum). Entries that are not numbers are skipped. */
 static int agg_add_row(module_agg *a, const char *text, double *row_sum)
 {
+    if (a->failed)
+        return 0;
+    if (flat_numbers(a, text, 0, NULL) >= 0)
+        return flat_numbers(a, text, 1, row_sum);
     json_error_t jerr;
     json_t *obj = json_loads(text, 0, &jerr);
     if (!json_is_object(obj)) {
@@ -250,41 +345,13 @@ static int agg_add_row(module_agg *a, const char *text, double *row_sum)
     const char *key;
     json_t *value;
     json_object_foreach(obj, key, value) {
-        if (!json_is_number(value) || a->failed)
+        if (!json_is_number(value))
             continue;
         double v = json_number_value(value);
-        json_t *idx = json_object_get(a->names, key);
-        size_t i;
-        if (idx) {
-            i = (size_t)json_integer_value(idx);
-        } else {
-            if (a->n == a->cap) {
-                size_t cap = a->cap ? a->cap * 2 : 64;
-                module_stat *m = realloc(a->mods, cap * sizeof *m);
-                if (!m) {
-                    a->failed = 1;
-                    continue;
-                }
-                a->mods = m;
-                a->cap = cap;
-            }
-            i = a->n++;
-            memset(&a->mods[i], 0, sizeof a->mods[i]);
-            json_object_set_new(a->names, key, json_integer((json_int_t)i));
+        if (agg_add(a, key, strlen(key), v) < 0) {
+            a->failed = 1;
+            break;
         }
-        module_stat *m = &a->mods[i];
-        if (m->n == m->cap) {
-            size_t cap = m->cap ? m->cap * 2 : 16;
-            double *nv = realloc(m->v, cap * sizeof *nv);
-            if (!nv) {
-                a->failed = 1;
-                continue;
-            }
-            m->v = nv;
-            m->cap = cap;
-        }
-        m->v[m->n++] = v;
-        m->sum += v;
         *row_sum += v;
         added++;
     }

@@ -201,3 +201,24 @@ test('complete: false is refused where it cannot be completed or is not a cold s
   assertValidationError(await ctx.ingest({ ...base, module_source: 'rollup' }), ['body', 'module_source'], 'literal_error');
   assert.equal(await ctx.count(`SELECT count(*) FROM functions WHERE function_name = 'early-bad'`), 0, 'nothing stored');
 });
+
+test('the module breakdown reads every module name as sent: quotes, backslashes, non-ASCII', async () => {
+  const fn = 'names-' + uid('f').slice(-8);
+  const names = ['plain', 'we"ird', 'back\\slash', 'ünïcödé/パッケージ', 'sl/ash', '@scope/pkg'];
+  const sent = [];
+  for (let i = 0; i < 6; i++) {
+    const timings = Object.fromEntries(names.map((n, k) => [n, (k + 1) * 10 + i * 0.25]));
+    sent.push(timings);
+    const res = await ctx.ingest(record(fn, Date.now() - (i + 1) * MIN, { cold_start: true, start_kind: 'cold', init_duration_ms: 500, module_timings: timings }));
+    assert.equal(res.status, 200, res.text);
+  }
+  const d = await detail(await functionId(fn));
+  assert.deepEqual(Object.keys(d.module_breakdown).sort(), [...names].sort());
+  for (const n of names) {
+    const vals = sent.map((t) => t[n]).sort((x, y) => x - y);
+    const m = d.module_breakdown[n];
+    assert.equal(m.samples, 6, n);
+    assert.equal(m.avg_load_time_ms, Math.round((vals.reduce((x, y) => x + y) / 6) * 100) / 100, `${n} avg`);
+    assert.equal(m.p50_ms, Math.round(((vals[2] + vals[3]) / 2) * 100) / 100, `${n} p50`);
+  }
+});
