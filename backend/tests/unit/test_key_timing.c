@@ -58,6 +58,7 @@ static int set_up(void)
     char err[512], sql[256];
     PGconn *admin = csa_db_connect(admin_url, err, sizeof err);
     cr_assert(admin, "admin connection: %s", err);
+    exec_ok(admin, "SET client_min_messages = warning");
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", db_name);
     exec_ok(admin, sql);
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", db_name);
