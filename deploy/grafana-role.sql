@@ -11,7 +11,8 @@
 --   GRAFANA_DB_PASSWORD  its password
 --
 -- What the role may do: connect to this database and SELECT from projects, functions and
--- invocations (through the partitioned parent; PostgreSQL checks privileges on the parent only).
+-- invocations (through the partitioned parent; PostgreSQL checks privileges on the parent only),
+-- and the hourly invocation counts (function_hourly, function_hourly_delta: migrations/002).
 -- Nothing else: not api_keys (key hashes), not schema_migrations, no writes, no DDL. Grafana runs
 -- whatever SQL a dashboard editor types, so the privileges are the real boundary;
 -- default_transaction_read_only and statement_timeout only make mistakes cheaper.
@@ -35,4 +36,4 @@ GRANT USAGE ON SCHEMA public TO :"grafana_user";
 -- Start from nothing on this schema's tables, then grant exactly what the dashboards read.
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"grafana_user";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"grafana_user";
-GRANT SELECT ON TABLE projects, functions, invocations TO :"grafana_user";
+GRANT SELECT ON TABLE projects, functions, invocations, function_hourly, function_hourly_delta TO :"grafana_user";
