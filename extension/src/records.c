@@ -66,12 +66,13 @@ void csa_records_destroy(csa_records *r)
 static void apply_platform(json_t *record);
 
 /*
- * The full record completes the incomplete one held: the full one's fields win, then the platform's
- * figures joined earlier (if any) are applied again, so the join survives.
+ * The full record completes the incomplete one held: the full one's fields win. A held record that
+ * is ready has been through csa_join: its "platform" object is kept and its figures applied again,
+ * so the join survives (a pending one is joined later, like any record).
  */
-static void complete_with(json_t *held, json_t *full)
+static void complete_with(json_t *held, json_t *full, int joined)
 {
-    json_t *platform = json_incref(json_object_get(held, "platform"));
+    json_t *platform = joined ? json_incref(json_object_get(held, "platform")) : NULL;
     json_object_update(held, full);
     if (!json_object_get(full, "complete"))
         json_object_del(held, "complete");
@@ -102,7 +103,7 @@ static int merge_copy(csa_records *r, json_t *record, int incomplete)
         }
         if (!held_incomplete)
             continue; /* two full copies: the backend keeps one */
-        complete_with(held, record);
+        complete_with(held, record, k >= r->count);
         r->incomplete_held--;
         r->stats.merged++;
         return 1;

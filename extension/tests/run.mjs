@@ -577,6 +577,38 @@ test('two-phase record, the full copy first and a late first copy: one record, t
   assert.equal(rows[0].execution_duration_ms, 55);
 });
 
+test('two-phase record, both copies waiting behind a slow batch: merged in the ready queue', async () => {
+  // fake backend: holding the first batch for a second (so that the next records wait in the
+  // ready queue) is not something coldstartd does on demand
+  const { emu, backend, local } = await setup({ freeze: false, backend: 'fake', handler: 'two-phase.handler', extensionEnv: { COLDSTART_EXTENSION_JOIN_WAIT_MS: '0' } });
+  backend.delayMs = 1500;
+  await emu.start();
+  await emu.injectTelemetry(JSON.stringify([{ time: new Date().toISOString(), type: 'platform.report', record: { requestId: 'blocker', status: 'success', metrics: { durationMs: 1, billedDurationMs: 1, memorySizeMB: 512, maxMemoryUsedMB: 50 } } }]));
+  await post(`${local}/api/v1/ingest`, record('blocker'));
+  await waitFor(() => backend.attempts.length === 1, 5000, 'the first batch in flight');
+  const first = firstCopy('queued-1');
+  await post(`${local}/api/v1/ingest`, first);
+  await emu.invoke({ mode: 'none' });
+  await emu.invoke({ mode: 'none' }); // no report for queued-1: it becomes ready, unjoined, behind the batch in flight
+  let st = await status(local);
+  assert.equal(st.records_ready, 1, JSON.stringify(st));
+  const full = { ...first, execution_duration_ms: 31, billed_duration_ms: 32, memory_used_mb: 3 };
+  delete full.complete;
+  await post(`${local}/api/v1/ingest`, full);
+  st = await status(local);
+  assert.equal(st.records_merged, 1, JSON.stringify(st));
+  assert.equal(st.records_ready, 1, JSON.stringify(st));
+  await waitFor(() => backend.stored.has('inv-queued-1'), 8000, 'queued-1 shipped');
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  const rec = backend.stored.get('inv-queued-1');
+  assert.equal(rec.complete, undefined, JSON.stringify(rec));
+  assert.equal(rec.execution_duration_ms, 31);
+  assert.equal(rec.platform.joined, false);
+  assert.equal(shutdownLine(exit).records_incomplete_shipped, 0);
+  assert.equal(backend.attempts.filter((t) => t.ids.includes('inv-queued-1')).length, 1);
+});
+
 test('two-phase record, only the first copy and no report: shipped as it is at SHUTDOWN', async () => {
   const { emu, local } = await setup({ freeze: false });
   await emu.start();
