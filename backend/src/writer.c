@@ -40,14 +40,17 @@
 
 /* A stored (function, invocation_id, timestamp) again: a retry is skipped, except that a complete
  * copy fills in a row stored incomplete ("complete": false: the cold-start record an SDK hands off
- * when the invocation starts): its execution figures, and the module tree with the package
- * versions an SDK reads after init. Only rows really inserted are counted in the rollups (the
+ * when the invocation starts): its execution figures, the module tree with the package versions
+ * an SDK reads after init, and the platform's init figures an extension may only have by then. Only rows really inserted are counted in the rollups (the
  * statement trigger of migrations/002 sees inserted rows only). */
 #define ON_CONFLICT \
     " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO UPDATE SET" \
     "   execution_duration_ms = EXCLUDED.execution_duration_ms," \
     "   billed_duration_ms = coalesce(EXCLUDED.billed_duration_ms, i.billed_duration_ms)," \
     "   memory_used_mb = coalesce(EXCLUDED.memory_used_mb, i.memory_used_mb)," \
+    "   init_duration_ms = coalesce(EXCLUDED.init_duration_ms, i.init_duration_ms)," \
+    "   init_type = coalesce(EXCLUDED.init_type, i.init_type)," \
+    "   memory_allocated_mb = coalesce(EXCLUDED.memory_allocated_mb, i.memory_allocated_mb)," \
     "   request_id = coalesce(i.request_id, EXCLUDED.request_id)," \
     "   module_timings = coalesce(i.module_timings, EXCLUDED.module_timings)," \
     "   module_tree = coalesce(EXCLUDED.module_tree, i.module_tree)," \

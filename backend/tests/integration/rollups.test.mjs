@@ -148,9 +148,14 @@ test('a cold-start record handed off early is completed by its full copy, once',
   // the early copy already counts: it is the cold start
   assert.equal((await detail(id)).cold_starts, 1);
 
-  const res2 = await ctx.ingest(full);
+  // the full copy may carry the platform's init figures (the extension joins them when its report came)
+  const res2 = await ctx.ingest({ ...full, init_duration_ms: 912, init_type: 'on-demand', memory_allocated_mb: 1024 });
   assert.equal(res2.status, 200, res2.text);
   assert.deepEqual(await row(), [{ exec: 120, billed: 1020, mem: 150, tree: true, source: 'hooks' }], 'the full copy filled the row in');
+  assert.deepEqual(
+    await ctx.rows(`SELECT init_duration_ms AS init, init_type, memory_allocated_mb AS alloc FROM invocations WHERE invocation_id = ${lit(full.invocation_id)}`),
+    [{ init: 912, init_type: 'on-demand', alloc: 1024 }],
+  );
   // a late early copy, or another full copy with other figures, changes nothing
   assert.equal((await ctx.ingest({ ...early, complete: false })).status, 200);
   assert.equal((await ctx.ingest({ ...full, execution_duration_ms: 999 })).status, 200);
