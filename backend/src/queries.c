@@ -47,6 +47,13 @@ static csa_status db_failure(PGconn *conn, PGresult *res, const char *what, char
         snprintf(detail, CSA_DETAIL_MAX, "The database is unavailable; retry later.");
         return CSA_ERR_UNAVAILABLE;
     }
+    /* cancelled by PostgreSQL for reasons that pass: a deadlock or serialisation failure, a lock
+     * or statement timeout. The same request may succeed a moment later: 503 with Retry-After. */
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state && (strncmp(state, "40", 2) == 0 || strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)) {
+        snprintf(detail, CSA_DETAIL_MAX, "The database is busy; retry later.");
+        return CSA_ERR_UNAVAILABLE;
+    }
     snprintf(detail, CSA_DETAIL_MAX, "The query failed.");
     return CSA_ERR_INTERNAL;
 }

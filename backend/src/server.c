@@ -95,6 +95,7 @@ static struct {
     int nworkers;
     atomic_int stopping;
     atomic_int inflight; /* requests waiting for the writer */
+    unsigned instance;   /* random per process: request ids stay unique across replicas */
 } g;
 
 /* ---- time and connection tracking ----------------------------------------------------------- */
@@ -211,8 +212,8 @@ static void on_output_added(struct evbuffer *out, const struct evbuffer_cb_info 
     json_decref(body);
     if (!text)
         return;
-    char request_id[32];
-    snprintf(request_id, sizeof request_id, "%d-%llx-%llx", t->w->index, (unsigned long long)time(NULL),
+    char request_id[48];
+    snprintf(request_id, sizeof request_id, "%08x-%d-%llx-%llx", g.instance, t->w->index, (unsigned long long)time(NULL),
              ++t->w->request_seq);
     char response[1024];
     snprintf(response, sizeof response,
@@ -302,7 +303,7 @@ typedef void (*finish_fn)(request_ctx *ctx);
 struct request_ctx {
     worker *w;
     struct evhttp_request *req; /* NULL once the connection closed under us */
-    char request_id[32];
+    char request_id[48];
     char method[8];
     char path[128];
     char path_id[64];           /* the {id} segment of routes that take one */
@@ -1033,7 +1034,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     ctx->w = w;
     ctx->req = req;
     ctx->started = now_mono();
-    snprintf(ctx->request_id, sizeof ctx->request_id, "%d-%llx-%llx", w->index,
+    snprintf(ctx->request_id, sizeof ctx->request_id, "%08x-%d-%llx-%llx", g.instance, w->index,
              (unsigned long long)time(NULL), ++w->request_seq);
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     snprintf(ctx->method, sizeof ctx->method, "%s", method_name(method));
@@ -1381,6 +1382,7 @@ int csa_server_run(const csa_config *cfg)
     char err[512];
     int exit_code = 1;
     g.cfg = cfg;
+    g.instance = randombytes_random();
     evthread_use_pthreads();
     signal(SIGPIPE, SIG_IGN);
 
