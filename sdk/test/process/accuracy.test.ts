@@ -2,6 +2,17 @@
 // within max(1 ms, 5 %) of the truth, and the self times must add up (within 5 %) to the measured
 // module-load time. Timing on a shared 2-core machine: the measured process runs at raised
 // priority when allowed, and the whole measurement is retried once before failing.
+//
+// The truth is what the fixture's busy-waits really took (the handler returns it, `busy`; a wait
+// can overshoot its nominal length if the process is descheduled as it ends), checked against the
+// nominal length too. A package's self time is its waits plus loading its own files (resolving,
+// reading, compiling: about 1 ms per file on this machine under Node.js 20, up to 2-3 ms under
+// 18), which is real time spent in that package and counted as such. `cyc` (a circular require,
+// three files) was long held to 10 %. Its attribution is right: its excess over its waits is its
+// three files' loading (2.4-3.7 ms on Node.js 20, 6-9 ms on 18, against 300 ms of waits; the same
+// package without the circular require costs Node.js the same, with or without the SDK), and
+// runs where it exceeded 5 % of the nominal 300 ms were runs where a wait overshot. It is held to
+// the same bound as the others.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NODE, runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
 
@@ -44,14 +55,14 @@ async function measure(handler: string, preload: 'require' | 'import', truth: Re
   if (!record) return { record, runnerLoadMs: NaN, problems: ['no record received: ' + result.stderr] };
   if (record.esm_timing === 'unsupported' && preload === 'import') return { record, runnerLoadMs: NaN, problems: [] };
   const timings: Record<string, number> = record.module_timings;
-  for (const [key, expected] of Object.entries(truth)) {
+  const busy: Record<string, number> | undefined = result.results[0]?.value?.busy;
+  if (busy === undefined) problems.push('the handler did not report its busy-waits');
+  for (const [key, nominal] of Object.entries(truth)) {
     const got = timings[key];
-    // Known gap: the package with a circular require (`cyc`) often measures 3-8 % above its
-    // busy-wait, more on Node.js 18 (cause not found yet: the extra time is real wall time spent
-    // inside its loads); it is held to 10 %.
-    const loose = key === 'cyc';
-    const tolerance = Math.max(1, (loose ? 0.1 : 0.05) * expected);
-    if (got === undefined || Math.abs(got - expected) > tolerance) problems.push(`${key}: ${got} ms, truth ${expected} ± ${tolerance}`);
+    const expected = busy?.[key] ?? nominal;
+    if (expected < nominal - 0.01) problems.push(`${key}: the busy-waits took ${expected} ms, less than ${nominal}`);
+    const tolerance = Math.max(1, 0.05 * expected);
+    if (got === undefined || Math.abs(got - expected) > tolerance) problems.push(`${key}: ${got} ms, truth ${expected.toFixed(3)} ± ${tolerance.toFixed(3)} (nominal ${nominal})`);
   }
   const sum = Object.values(timings).reduce((a, b) => a + b, 0);
   const loadMs = record.module_tree.load_ms;
