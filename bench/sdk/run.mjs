@@ -182,7 +182,7 @@ const heapGrowth = warm.sdk.map((w) => (w.heapEnd - w.heapStart) / 1024);
 const lines = [];
 lines.push('# @coldstart/analyzer: overhead benchmark');
 lines.push('');
-lines.push(`Produced by \`node bench/sdk/run.mjs\` (BENCH_RUNS=${runs}, BENCH_WARM=${warmCount}, BENCH_WARM_RUNS=${warmRuns}).`);
+lines.push(`Produced by \`node bench/sdk/run.mjs\` (BENCH_RUNS=${runs}, BENCH_WARM=${warmCount}, BENCH_WARM_RUNS=${warmRuns}${baselineDir ? `, BENCH_SDK_BASELINE: a build of ${baselineLabel}` : ''}).`);
 lines.push('');
 lines.push(`Machine: ${sh('nproc')} CPUs, ${sh('uname -m')}, ${sh('uname -sr')}, Node.js ${process.version}; date ${new Date().toISOString()}; load average at the end: ${sh("cut -d' ' -f1-3 /proc/loadavg")}.`);
 lines.push('The machine is shared (other test suites may run at the same time), so each figure is the median over fresh');
