@@ -26,12 +26,21 @@ const NOTES = `
   client, \`@smithy/core\`, \`@smithy/node-http-handler\`); the ground-truth test
   (\`sdk/test/bundle/esbuild.test.ts\`, busy-waits of known length) shows the plugin's attribution
   matches the unbundled truth within the SDK's accuracy target where the work is evaluation.
-- Overhead: on a busy 2-core machine the A/B of whole processes has a spread (p25-p75) of tens of
-  ms, larger than the effect; medians land between about -5 % and +4 % from run to run. The bounded
-  figures are the SDK's own accounting (recorder time with the markers, minus without) and the
-  markers' added text (+3.7 %, parsed at load, not timed separately): about 1 ms of recorder time
-  plus, by estimate, well under 1 ms of parsing for 58 kB, so roughly 0.5 % of a 300 ms init,
-  within the 3 % target, but an estimate, not a clean A/B. Run on a quiet machine for that.
+- Overhead: on a busy 2-core machine the A/B of whole processes has a spread (p25-p75) of tens to
+  hundreds of ms, larger than the effect. Wall-time medians land between about -7 % and +9 % from
+  run to run; CPU-time medians (with the SDK) between +0.4 % and +3.0 % over the runs of
+  2026-11-27 (31 and 101 processes per condition), where the noise of a difference of two medians
+  is itself about ±2.5 %. The bounded figures are the SDK's own accounting (recorder time with the
+  markers, minus without: from 1 ms to 21 ms in those runs, wall time inside the recorder, which
+  preemption on a busy machine inflates) and the
+  markers' added text (+4.2 %, 65 kB, parsed at load, not timed separately; 6.6 kB of it are the
+  package versions in the start markers): by estimate well under 1 ms of parsing for 65 kB, so
+  with the quiet-machine recorder figure roughly 0.5-1 % of a 300 ms init, within the 3 % target,
+  but an estimate, not a clean A/B. Run
+  on a quiet machine for that.
+- Versions: a bundle has no package.json at run time; the plugin puts each package's version
+  (read at build time) in its start markers, and the bundled tree's versions match the unbundled
+  tree's, which the SDK reads from package.json.
 `;
 const sdk = join(here, '..', '..', 'sdk');
 const require = createRequire(join(sdk, 'package.json'));
