@@ -150,10 +150,20 @@ const handlerLoad = interleaved([
 console.error('3/3 warm invocations');
 const sink = spawn(node, [join(here, 'sink.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
 const port = await new Promise((resolve) => sink.stdout.once('data', (d) => resolve(Number(d.toString().trim()))));
-const warm = { bare: [], sdk: [] };
+// 'sdk (extension)': the coldstart extension's local endpoint is the sink (its layer's file faked by
+// COLDSTART_EXTENSION_PATH); the backend is unreachable, so every record goes through it: one POST
+// per warm record, awaited.
+const extensionMarker = join(here, 'node_modules', '.coldstart-extension-marker');
+writeFileSync(extensionMarker, '');
+const warmModes = {
+  bare: ['bare', { COLDSTART_ENDPOINT: `http://127.0.0.1:${port}` }],
+  sdk: ['sdk', { COLDSTART_ENDPOINT: `http://127.0.0.1:${port}` }],
+  'sdk (extension)': ['sdk', { COLDSTART_ENDPOINT: 'http://127.0.0.1:9', COLDSTART_EXTENSION_PATH: extensionMarker, COLDSTART_EXTENSION_PORT: String(port) }],
+};
+const warm = Object.fromEntries(Object.keys(warmModes).map((mode) => [mode, []]));
 for (let i = 0; i < warmRuns; i++) {
-  for (const mode of ['bare', 'sdk']) {
-    warm[mode].push(once(node, ['--expose-gc', 'warm.cjs', mode, String(warmCount)], { COLDSTART_ENDPOINT: `http://127.0.0.1:${port}` }));
+  for (const [mode, [arg, env]] of Object.entries(warmModes)) {
+    warm[mode].push(once(node, ['--expose-gc', 'warm.cjs', arg, String(warmCount)], env));
   }
   process.stderr.write(`\r  run ${i + 1}/${warmRuns}`);
 }
@@ -236,11 +246,14 @@ lines.push(`(sampleRate 1; the sink received ${sinkCount} records in total).`);
 lines.push('');
 lines.push('| | CPU µs per invocation, median | heap after GC: start -> end (KiB) |');
 lines.push('|---|---|---|');
-for (const mode of ['bare', 'sdk']) {
+for (const mode of Object.keys(warmModes)) {
   const w = warm[mode];
   lines.push(`| ${mode} | ${f(median(w.map((x) => x.cpuUsPerInvocation)), 2)} | ${w.map((x) => `${Math.round(x.heapStart / 1024)} -> ${Math.round(x.heapEnd / 1024)}`).join('; ')} |`);
 }
 lines.push('');
+const cpuExtension = median(warm['sdk (extension)'].map((w) => w.cpuUsPerInvocation));
+const wallExtension = median(warm['sdk (extension)'].map((w) => (w.wallMs * 1000) / warmCount));
+lines.push(`Through the coldstart extension (each warm record posted to its local endpoint and awaited, instead of batched): **${f(cpuExtension - cpuBare, 2)} µs** of CPU per invocation (minus bare), ${f(wallExtension, 0)} µs of wall time per invocation.`);
 lines.push(`SDK CPU per warm invocation (SDK minus bare): **${f(cpuSdk - cpuBare, 2)} µs**. Heap growth with the SDK over the run: ${heapGrowth.map((g) => `${f(g, 0)} KiB`).join(', ')}.`);
 lines.push(`Heap samples (KiB, every ${warmCount / 10} invocations, last SDK run): ${warm.sdk.at(-1).heapSamples.map((h) => Math.round(h / 1024)).join(', ')}.`);
 lines.push('');
