@@ -39,6 +39,16 @@ export function extensionEndpoint(config: Pick<ResolvedConfig, 'extension'>, env
   return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
+/**
+ * The extension answers 202, or 400/413/422 for a record it cannot take (the backend would refuse
+ * it too). No answer, or any other status (404 or 405: something else listens on that port; 5xx),
+ * means the extension is not there to take records.
+ */
+function extensionAnswer(result: SendResult): boolean {
+  const status = result.status;
+  return status !== undefined && ((status >= 200 && status < 300) || status === 400 || status === 413 || status === 422);
+}
+
 export class Delivery {
   private extensionUp: boolean;
 
@@ -65,8 +75,8 @@ export class Delivery {
   async single(body: string, deadline: number): Promise<SendResult> {
     if (this.extensionUp) {
       const result = await this.local!.send(INGEST_PATH, body, Math.min(deadline, performance.now() + EXTENSION_COLD_ANSWER_MS));
-      if (result.status !== undefined || result.attempts === 0) return result; // answered, or no time left
-      this.extensionDown(result.error);
+      if (extensionAnswer(result) || result.attempts === 0) return result; // answered, or no time left
+      this.extensionDown(result);
     }
     return this.direct.send(INGEST_PATH, body, deadline);
   }
@@ -83,8 +93,8 @@ export class Delivery {
     }
     return this.local!.send(INGEST_PATH, JSON.stringify(record), performance.now() + EXTENSION_ANSWER_MS).then(
       (result) => {
-        if (result.status === undefined) {
-          this.extensionDown(result.error);
+        if (!extensionAnswer(result)) {
+          this.extensionDown(result);
           this.direct.enqueue(record);
         }
       },
@@ -92,10 +102,11 @@ export class Delivery {
     );
   }
 
-  private extensionDown(error: string | undefined): void {
+  private extensionDown(result: SendResult): void {
     if (!this.extensionUp) return;
     this.extensionUp = false;
-    warnOnce(`the coldstart extension did not answer (${error ?? 'no answer'}); sending records to the backend directly`);
+    const why = result.status !== undefined ? `HTTP ${result.status}` : (result.error ?? 'no answer');
+    warnOnce(`the coldstart extension did not answer (${why}); sending records to the backend directly`);
   }
 }
 

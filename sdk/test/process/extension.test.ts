@@ -109,6 +109,25 @@ describe('coldstart extension detection', () => {
     expect(direct.records().filter((r) => !r.cold_start)).toHaveLength(2);
   });
 
+  test('something else answers on the local port (HTTP 404): the records go to the backend', async () => {
+    direct = await startCollector();
+    local = await startCollector((_q, response) => {
+      response.writeHead(404);
+      response.end('not here');
+    });
+    const result = await runFixture({
+      handler: 'async.handler',
+      endpoint: direct.url,
+      invocations: 3,
+      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url) },
+    });
+    expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
+    expect(result.stderr).toContain('the coldstart extension did not answer (HTTP 404)');
+    await waitFor(() => direct!.records().length >= 3);
+    expect(direct.records().filter((r) => r.cold_start)).toHaveLength(1);
+    expect(direct.records()).toHaveLength(3);
+  });
+
   test('the local endpoint does not answer: the backend gets the records after a short wait', async () => {
     direct = await startCollector();
     local = await startCollector(() => {
