@@ -1,7 +1,7 @@
 // One invocation from start to record: classification, the payload, and when it is sent.
 //
 // Cold start (first invocation): init is closed at its start (the recorder stops) and the
-// cold-start record goes out at once, before the handler runs, marked `"complete": false` and
+// cold-start record goes out at once, at the handler's first await, marked `"complete": false` and
 // without the fields only the end of the invocation knows (execution_duration_ms,
 // billed_duration_ms, memory_used_mb): a handler that crashes or a process that dies mid-invocation
 // cannot take the init data with it. Package versions are read in the background meanwhile. When
@@ -132,7 +132,13 @@ export function beginInvocation(runtime: Runtime, config: ResolvedConfig, contex
     }
     const invocation: Invocation = { startNs, startWall, context, config, delivery, cold, finished: false };
     if (cold !== undefined) {
-      sendEarly(runtime, invocation, cold);
+      // Right after the handler's synchronous start (its first await), not before it: building and
+      // posting the record (loading node:http the first time) takes several ms that would
+      // otherwise delay the handler; this way they overlap what the handler waits for. A handler
+      // that finished synchronously has its complete record on the way already.
+      process.nextTick(() => {
+        if (!invocation.finished) sendEarly(runtime, invocation, cold!);
+      });
       armDeadline(runtime, invocation, cold);
     }
     return invocation;
@@ -172,9 +178,9 @@ const EARLY_DEADLINE_MS = 10_000;
 
 /**
  * Hands the cold-start record off as the first invocation starts: everything init knows, marked
- * incomplete. The request is started here, so it leaves as soon as the event loop turns, while
- * the handler runs. Package versions are not known yet (they are read in the background); the
- * complete record carries them.
+ * incomplete. Called as soon as the handler's synchronous start has run; the request leaves as
+ * soon as the event loop turns, while the handler waits. Package versions are not known yet (they
+ * are read in the background); the complete record carries them.
  */
 function sendEarly(runtime: Runtime, invocation: Invocation, cold: Cold): void {
   try {

@@ -45,7 +45,7 @@ describe('coldstart extension detection', () => {
     direct = await startCollector();
     local = await startCollector(accepted);
     const result = await runFixture({
-      handler: 'async.handler',
+      handler: 'awaits.handler',
       endpoint: direct.url,
       invocations: 3,
       env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url) },
