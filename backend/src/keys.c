@@ -152,45 +152,49 @@ static void store(csa_keycache *c, const char *hash, int valid, const char *proj
     pthread_mutex_unlock(&c->lock);
 }
 
-csa_status csa_keycache_authenticate(csa_keycache *c, csa_db_pool *pool, const char *key,
-                                     char project_id[CSA_UUID_LEN + 1], char hash[CSA_HASH_HEX_LEN + 1])
+csa_status csa_keycache_check(csa_keycache *c, const char *key, char project_id[CSA_UUID_LEN + 1],
+                              char hash[CSA_HASH_HEX_LEN + 1], char touch_key_id[CSA_UUID_LEN + 1])
 {
+    touch_key_id[0] = '\0';
     if (!csa_key_well_formed(key))
         return CSA_ERR_AUTH;
     csa_key_hash(key, hash);
     time_t now = time(NULL);
-    char key_id[CSA_UUID_LEN + 1] = "";
-    int need_touch = 0;
-
     pthread_mutex_lock(&c->lock);
     cache_entry *e = find_slot(c, hash);
-    if (e->hash[0] != '\0' && now - e->fetched_at < c->ttl) {
-        int valid = e->valid;
-        if (valid) {
-            memcpy(project_id, e->project_id, CSA_UUID_LEN + 1);
-            if (now - e->last_used_written >= 60) {
-                e->last_used_written = now; /* claim the write so only one thread does it */
-                need_touch = 1;
-                memcpy(key_id, e->key_id, sizeof key_id);
-            }
-        }
+    if (e->hash[0] == '\0' || now - e->fetched_at >= c->ttl) {
         pthread_mutex_unlock(&c->lock);
-        if (!valid)
-            return CSA_ERR_AUTH;
-        if (need_touch) {
-            PGconn *conn = csa_db_pool_acquire(pool, 100);
-            if (conn) {
-                const char *params[] = {key_id};
-                PGresult *res = csa_db_exec(conn, "UPDATE api_keys SET last_used_at = now() WHERE id = $1", 1, params);
-                int broken = csa_db_is_unavailable(conn, res) && PQresultStatus(res) != PGRES_COMMAND_OK;
-                PQclear(res);
-                csa_db_pool_release(pool, conn, broken);
-            }
+        return CSA_ERR_NOT_FOUND;
+    }
+    int valid = e->valid;
+    if (valid) {
+        memcpy(project_id, e->project_id, CSA_UUID_LEN + 1);
+        if (now - e->last_used_written >= 60) {
+            e->last_used_written = now; /* claim the write so only one thread does it */
+            memcpy(touch_key_id, e->key_id, CSA_UUID_LEN + 1);
         }
-        return CSA_OK;
     }
     pthread_mutex_unlock(&c->lock);
+    return valid ? CSA_OK : CSA_ERR_AUTH;
+}
 
+void csa_keycache_touch(csa_db_pool *pool, const char *key_id)
+{
+    PGconn *conn = csa_db_pool_acquire(pool, 100);
+    if (!conn)
+        return; /* best effort: last_used_at is a hint, written again within a minute */
+    const char *params[] = {key_id};
+    PGresult *res = csa_db_exec(conn, "UPDATE api_keys SET last_used_at = now() WHERE id = $1", 1, params);
+    int broken = csa_db_is_unavailable(conn, res) && PQresultStatus(res) != PGRES_COMMAND_OK;
+    PQclear(res);
+    csa_db_pool_release(pool, conn, broken);
+}
+
+csa_status csa_keycache_fetch(csa_keycache *c, csa_db_pool *pool, const char hash[CSA_HASH_HEX_LEN + 1],
+                              char project_id[CSA_UUID_LEN + 1])
+{
+    time_t now = time(NULL);
+    char key_id[CSA_UUID_LEN + 1] = "";
     PGconn *conn = csa_db_pool_acquire(pool, 2000);
     if (!conn)
         return CSA_ERR_UNAVAILABLE;
@@ -223,4 +227,16 @@ csa_status csa_keycache_authenticate(csa_keycache *c, csa_db_pool *pool, const c
     csa_db_pool_release(pool, conn, 0);
     store(c, hash, found, found ? project_id : NULL, found ? key_id : NULL, now, now);
     return found ? CSA_OK : CSA_ERR_AUTH;
+}
+
+csa_status csa_keycache_authenticate(csa_keycache *c, csa_db_pool *pool, const char *key,
+                                     char project_id[CSA_UUID_LEN + 1], char hash[CSA_HASH_HEX_LEN + 1])
+{
+    char touch[CSA_UUID_LEN + 1];
+    csa_status st = csa_keycache_check(c, key, project_id, hash, touch);
+    if (st == CSA_ERR_NOT_FOUND)
+        return csa_keycache_fetch(c, pool, hash, project_id);
+    if (touch[0])
+        csa_keycache_touch(pool, touch);
+    return st;
 }

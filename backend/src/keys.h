@@ -44,6 +44,20 @@ void csa_keycache_destroy(csa_keycache *cache);
 csa_status csa_keycache_authenticate(csa_keycache *cache, csa_db_pool *pool, const char *key,
                                      char project_id[CSA_UUID_LEN + 1], char key_hash[CSA_HASH_HEX_LEN + 1]);
 
+/*
+ * The same in parts, so that an event loop never waits on the database:
+ * csa_keycache_check answers from the cache alone (no I/O): CSA_OK (project id set),
+ * CSA_ERR_AUTH (missing, malformed, or known unknown/inactive), or CSA_ERR_NOT_FOUND when the key
+ * is not cached: then csa_keycache_fetch (blocking, on another thread) looks its hash up and caches
+ * the answer. When touch_key_id comes back non-empty, the key's last_used_at is due:
+ * csa_keycache_touch (blocking, best effort) writes it.
+ */
+csa_status csa_keycache_check(csa_keycache *cache, const char *key, char project_id[CSA_UUID_LEN + 1],
+                              char key_hash[CSA_HASH_HEX_LEN + 1], char touch_key_id[CSA_UUID_LEN + 1]);
+csa_status csa_keycache_fetch(csa_keycache *cache, csa_db_pool *pool, const char key_hash[CSA_HASH_HEX_LEN + 1],
+                              char project_id[CSA_UUID_LEN + 1]);
+void csa_keycache_touch(csa_db_pool *pool, const char *key_id);
+
 /* Creates a key for project_id: generates it into key_out and inserts its hash and prefix.
  * Returns the INSERT's result, success or not (caller checks PQresultStatus == PGRES_TUPLES_OK and
  * PQclear()s it): one row of id and created_at (RFC 3339, UTC). On failure key_out is wiped. */

@@ -40,6 +40,7 @@
 #define SWEEP_INTERVAL_MS 100
 #define CONN_BUCKETS 4096
 #define ROLLUP_FOLD_INTERVAL_S 5 /* folding the rollup deltas (migrations/002) */
+#define AUTH_THREADS 2            /* key lookups that miss the cache, each with its own connection */
 /* evhttp's own hard cap on a body; above it evhttp answers 413 itself (not in our JSON format).
  * Our limits (MAX_BODY_SINGLE / MAX_BODY_BATCH) sit below it and answer in the spec's format. */
 #define HARD_BODY_CAP_EXTRA (4 * 1024 * 1024)
@@ -89,6 +90,8 @@ static struct {
     csa_keycache *keys;
     csa_writer *writer;
     csa_executor *executor;
+    csa_executor *auth_executor; /* key lookups, on their own threads and connections */
+    csa_db_pool *auth_pool;
     csa_ratelimit *limits;
     csa_rules *rules;
     worker *workers;
@@ -297,7 +300,9 @@ static conn_track *track_of_request(worker *w, struct evhttp_request *req)
 /* ---- requests and responses ----------------------------------------------------------------- */
 
 typedef struct request_ctx request_ctx;
-typedef void (*finish_fn)(request_ctx *ctx);
+/* Answers a request whose off-loop work is done; returns 0 when the request is finished (the ctx
+ * is freed), 1 when it was handed on to more work that now owns the ctx. */
+typedef int (*finish_fn)(request_ctx *ctx);
 
 /* What a handler works with. Lives until the response is sent (or the client is gone). */
 struct request_ctx {
@@ -308,6 +313,7 @@ struct request_ctx {
     char path[128];
     char path_id[64];           /* the {id} segment of routes that take one */
     char project_id[CSA_UUID_LEN + 1];
+    char key_hash[CSA_HASH_HEX_LEN + 1]; /* the authenticated key: what rate limits count */
     double started;
     int route_index;            /* for metrics; -1 when no route matched */
     int has_rate;               /* add X-RateLimit-* headers */
@@ -478,9 +484,10 @@ static void on_work_reported(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&w->done_lock);
     for (request_ctx *ctx = list, *next; ctx; ctx = next) {
         next = ctx->done_next;
-        ctx->finish(ctx);
+        int handed_on = ctx->finish(ctx);
         atomic_fetch_sub(&g.inflight, 1);
-        ctx_free(ctx);
+        if (!handed_on)
+            ctx_free(ctx);
     }
 }
 
@@ -496,7 +503,7 @@ static void begin_wait(request_ctx *ctx)
 
 static void on_write_done(csa_write_item *item) { report_done(item->arg); }
 
-static void finish_write(request_ctx *ctx)
+static int finish_write(request_ctx *ctx)
 {
     if (ctx->item.status == CSA_OK) {
         json_t *reply = ctx->reply;
@@ -507,6 +514,7 @@ static void finish_write(request_ctx *ctx)
     } else {
         send_error(ctx, CSA_ERR_INTERNAL, "The records could not be stored.", NULL);
     }
+    return 0;
 }
 
 /* Queues rows for the writer; the ctx now waits for finish_write. Answers 503 itself and frees
@@ -642,7 +650,7 @@ static void query_done(void *arg)
     report_done(ctx);
 }
 
-static void finish_query(request_ctx *ctx)
+static int finish_query(request_ctx *ctx)
 {
     if (ctx->status == CSA_OK) {
         json_t *reply = ctx->reply;
@@ -652,6 +660,7 @@ static void finish_query(request_ctx *ctx)
     } else {
         send_error(ctx, ctx->status, ctx->detail, NULL);
     }
+    return 0;
 }
 
 static void defer_query(request_ctx *ctx, query_fn fn)
@@ -898,21 +907,45 @@ static void handle_create_project(request_ctx *ctx, json_t *body)
     defer_query(ctx, q_create_project);
 }
 
-static void handle_health(request_ctx *ctx, json_t *body)
+/* Health's database check runs on the key-lookup threads and their own connections: it never
+ * holds up an event loop, and a query pool busy with slow reads does not make it "unreachable". */
+static void run_health(void *arg)
 {
-    char ts[40];
-    csa_format_now(ts, sizeof ts);
+    request_ctx *ctx = arg;
     int ok = 0;
-    PGconn *conn = csa_db_pool_acquire(g.pool, 1000);
+    PGconn *conn = csa_db_pool_acquire(g.auth_pool, 1000);
     if (conn) {
         PGresult *res = PQexec(conn, "SELECT 1");
         ok = PQresultStatus(res) == PGRES_TUPLES_OK;
         PQclear(res);
-        csa_db_pool_release(g.pool, conn, !ok);
+        csa_db_pool_release(g.auth_pool, conn, !ok);
     }
+    ctx->status = ok ? CSA_OK : CSA_ERR_UNAVAILABLE;
+}
+
+static void health_done(void *arg) { report_done(arg); }
+
+static int finish_health(request_ctx *ctx)
+{
+    char ts[40];
+    csa_format_now(ts, sizeof ts);
+    int ok = ctx->status == CSA_OK;
     json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "status", ok ? "healthy" : "unhealthy", "version", CSA_VERSION,
                             "timestamp", ts, "database", ok ? "ok" : "unreachable");
     send_json(ctx, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", out);
+    return 0;
+}
+
+static void handle_health(request_ctx *ctx, json_t *body)
+{
+    ctx->finish = finish_health;
+    begin_wait(ctx);
+    if (csa_executor_submit(g.auth_executor, run_health, health_done, ctx) == 0)
+        return;
+    atomic_fetch_sub(&g.inflight, 1);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+    ctx->status = CSA_ERR_UNAVAILABLE;
+    finish_health(ctx);
     ctx_free(ctx);
 }
 
@@ -1023,6 +1056,68 @@ static void preflight(request_ctx *ctx)
     send_json(ctx, 204, "No Content", NULL);
 }
 
+/* ---- authentication off the event loop ------------------------------------------------------ */
+
+static void continue_request(request_ctx *ctx);
+
+/* Auth executor: looks a key the cache does not hold up in PostgreSQL, so the worker's event loop
+ * keeps serving other requests meanwhile. Its threads have connections of their own: slow read
+ * queries holding the query pool never hold up ingest's key lookups. */
+static void run_auth(void *arg)
+{
+    request_ctx *ctx = arg;
+    ctx->status = csa_keycache_fetch(g.keys, g.auth_pool, ctx->key_hash, ctx->project_id);
+}
+
+static void auth_done(void *arg) { report_done(arg); }
+
+static int finish_auth(request_ctx *ctx)
+{
+    if (!ctx->req) { /* the client left meanwhile */
+        send_error(ctx, CSA_ERR_AUTH, "Invalid or missing API key", NULL);
+        return 0;
+    }
+    if (ctx->status == CSA_ERR_UNAVAILABLE) {
+        send_error(ctx, CSA_ERR_UNAVAILABLE, "The database is unavailable; retry later.", NULL);
+        return 0;
+    }
+    if (ctx->status != CSA_OK) {
+        send_error(ctx, CSA_ERR_AUTH, "Invalid or missing API key", NULL);
+        return 0;
+    }
+    ctx->status = CSA_OK;
+    continue_request(ctx);
+    return 1;
+}
+
+static void defer_auth(request_ctx *ctx)
+{
+    ctx->finish = finish_auth;
+    begin_wait(ctx);
+    if (csa_executor_submit(g.auth_executor, run_auth, auth_done, ctx) == 0)
+        return;
+    atomic_fetch_sub(&g.inflight, 1);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+    send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is overloaded; retry later.", NULL);
+    ctx_free(ctx);
+}
+
+static void run_touch(void *arg)
+{
+    csa_keycache_touch(g.auth_pool, arg);
+    free(arg);
+}
+
+static void touch_done(void *arg) {}
+
+/* last_used_at of a cached key, written off the event loop (best effort) */
+static void submit_touch(const char *key_id)
+{
+    char *id = strdup(key_id);
+    if (id && csa_executor_submit(g.auth_executor, run_touch, touch_done, id) != 0)
+        free(id);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     worker *w = arg;
@@ -1125,28 +1220,46 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (r->flags & ROUTE_AUTH) {
         const char *key = evhttp_find_header(evhttp_request_get_input_headers(req), "X-API-Key");
-        char key_hash[CSA_HASH_HEX_LEN + 1];
-        csa_status st = csa_keycache_authenticate(g.keys, g.pool, key, ctx->project_id, key_hash);
-        if (st == CSA_ERR_UNAVAILABLE) {
-            send_error(ctx, st, "The database is unavailable; retry later.", NULL);
-            goto done;
+        char touch[CSA_UUID_LEN + 1];
+        csa_status st = csa_keycache_check(g.keys, key, ctx->project_id, ctx->key_hash, touch);
+        if (touch[0])
+            submit_touch(touch);
+        if (st == CSA_ERR_NOT_FOUND) { /* not cached: looked up off the event loop */
+            defer_auth(ctx);
+            return;
         }
         if (st != CSA_OK) {
             send_error(ctx, CSA_ERR_AUTH, "Invalid or missing API key", NULL);
             goto done;
         }
-        if (r->flags & (ROUTE_RATE_INGEST | ROUTE_RATE_QUERY)) {
-            ctx->rate = csa_ratelimit_hit(g.limits, key_hash,
-                                          (r->flags & ROUTE_RATE_INGEST) ? CSA_RATE_INGEST : CSA_RATE_QUERY, time(NULL));
-            ctx->has_rate = 1;
-            if (!ctx->rate.allowed) {
-                csa_metrics_rate_limited(!(r->flags & ROUTE_RATE_INGEST));
-                char detail[160];
-                snprintf(detail, sizeof detail, "Rate limit of %ld requests per %d s exceeded; retry in %ld s",
-                         ctx->rate.limit, g.cfg->rate_limit_window_s, ctx->rate.reset_s);
-                send_error(ctx, CSA_ERR_RATE_LIMIT, detail, NULL);
-                goto done;
-            }
+    }
+    continue_request(ctx);
+    return;
+done:
+    json_decref(body);
+    ctx_free(ctx);
+}
+
+/* The rest of a request once its key (if its route needs one) is known: rate limit, body,
+ * query string, handler. Owns ctx. */
+static void continue_request(request_ctx *ctx)
+{
+    const route *r = &routes[ctx->route_index];
+    struct evhttp_request *req = ctx->req;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    json_t *body = NULL;
+    if ((r->flags & ROUTE_AUTH) && (r->flags & (ROUTE_RATE_INGEST | ROUTE_RATE_QUERY))) {
+        ctx->rate = csa_ratelimit_hit(g.limits, ctx->key_hash,
+                                      (r->flags & ROUTE_RATE_INGEST) ? CSA_RATE_INGEST : CSA_RATE_QUERY, time(NULL));
+        ctx->has_rate = 1;
+        if (!ctx->rate.allowed) {
+            csa_metrics_rate_limited(!(r->flags & ROUTE_RATE_INGEST));
+            char detail[160];
+            snprintf(detail, sizeof detail, "Rate limit of %ld requests per %d s exceeded; retry in %ld s",
+                     ctx->rate.limit, g.cfg->rate_limit_window_s, ctx->rate.reset_s);
+            send_error(ctx, CSA_ERR_RATE_LIMIT, detail, NULL);
+            goto done;
         }
     }
     if ((r->flags & ROUTE_JSON_BODY) && !(len == 0 && (r->flags & ROUTE_BODY_OPTIONAL))) {
@@ -1401,13 +1514,15 @@ int csa_server_run(const csa_config *cfg)
     g.pool = csa_db_pool_create(cfg->database_url, cfg->database_pool_size);
     g.limits = csa_ratelimit_create(cfg->rate_limit_ingest, cfg->rate_limit_query, cfg->rate_limit_window_s, 65536);
     g.executor = csa_executor_start(cfg->query_threads, 1000);
+    g.auth_pool = csa_db_pool_create(cfg->database_url, AUTH_THREADS);
+    g.auth_executor = csa_executor_start(AUTH_THREADS, 1000);
     g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
     g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max,
                                 cfg->writer_batch_max * 50);
     name_routes_for_metrics();
     g.nworkers = cfg->workers;
     g.workers = calloc((size_t)g.nworkers, sizeof *g.workers);
-    if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor) {
+    if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor || !g.auth_pool || !g.auth_executor) {
         csa_logf(CSA_LOG_ERROR, "out of memory at start-up");
         goto out;
     }
@@ -1453,6 +1568,8 @@ int csa_server_run(const csa_config *cfg)
     g.writer = NULL;
     csa_executor_stop(g.executor);
     g.executor = NULL;
+    csa_executor_stop(g.auth_executor);
+    g.auth_executor = NULL;
     for (int i = 0; i < g.nworkers; i++)
         worker_cleanup(&g.workers[i]);
     if (left > 0)
@@ -1462,6 +1579,8 @@ int csa_server_run(const csa_config *cfg)
 out:
     csa_writer_stop(g.writer);
     csa_executor_stop(g.executor);
+    csa_executor_stop(g.auth_executor);
+    csa_db_pool_destroy(g.auth_pool);
     csa_ratelimit_destroy(g.limits);
     csa_rules_free(g.rules);
     csa_keycache_destroy(g.keys);
