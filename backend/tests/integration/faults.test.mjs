@@ -31,6 +31,7 @@ import {
   freePort,
   createProject,
   runCli,
+  verifyExactlyOnce,
 } from './harness.mjs';
 
 // No rate limit in the way of the load; short deadlines so that a killed peer is noticed fast.
@@ -122,29 +123,7 @@ class Load {
  * Checks a finished load against the database at dbUrl: every acknowledged id is stored exactly
  * once, no id at all is stored twice, and nothing unexpected was answered.
  */
-async function verify(load, dbUrl, what) {
-  assert.deepEqual(load.unexpected.slice(0, 5), [], `${what}: answers other than 200 and 503 with Retry-After`);
-  const ids = [...load.sent];
-  const stored = new Map();
-  for (let i = 0; i < ids.length; i += 2000) {
-    const chunk = ids.slice(i, i + 2000);
-    const out = await psql(
-      dbUrl,
-      `SELECT invocation_id || ' ' || count(*) FROM invocations WHERE invocation_id IN (${chunk.map(lit).join(',')}) GROUP BY invocation_id`,
-    );
-    for (const line of out.split('\n')) {
-      const [id, n] = line.split(' ');
-      if (id) stored.set(id, Number(n));
-    }
-  }
-  const acked = [...load.acked.keys()];
-  const missing = acked.filter((id) => !stored.has(id));
-  const doubled = [...stored].filter(([, n]) => n !== 1);
-  assert.ok(acked.length > 0, `${what}: nothing was acknowledged`);
-  assert.deepEqual(missing.slice(0, 5), [], `${what}: ${missing.length} of ${acked.length} acknowledged records are missing`);
-  assert.deepEqual(doubled.slice(0, 5), [], `${what}: ${doubled.length} records stored more than once`);
-  return { acked: acked.length, sent: ids.length, stored: stored.size, ...load.counts };
-}
+const verify = (load, dbUrl, what) => verifyExactlyOnce(load, dbUrl, what);
 
 /** Server backends connected to database `dbName` (the writer's and the pool's). */
 const terminateBackends = (dbName) =>

@@ -573,3 +573,32 @@ export function assertValidationError(res, loc, type, what = '') {
   else if (type) assert.equal(hit.type, type, `${what}: type at ${JSON.stringify(loc)}`);
   return hit;
 }
+
+/**
+ * After a load run: every acknowledged invocation_id is stored exactly once and no id is stored
+ * twice. `load` has `sent` (ids sent), `acked` (Map of acknowledged ids), `unexpected` (answers
+ * outside what the case allows, described by `allowed`) and `counts`. Returns the figures.
+ */
+export async function verifyExactlyOnce(load, dbUrl, what, allowed = '200 and 503 with Retry-After') {
+  assert.deepEqual(load.unexpected.slice(0, 5), [], `${what}: answers other than ${allowed}`);
+  const ids = [...load.sent];
+  const stored = new Map();
+  for (let i = 0; i < ids.length; i += 2000) {
+    const chunk = ids.slice(i, i + 2000);
+    const out = await psql(
+      dbUrl,
+      `SELECT invocation_id || ' ' || count(*) FROM invocations WHERE invocation_id IN (${chunk.map(lit).join(',')}) GROUP BY invocation_id`,
+    );
+    for (const line of out.split('\n')) {
+      const [id, n] = line.split(' ');
+      if (id) stored.set(id, Number(n));
+    }
+  }
+  const acked = [...load.acked.keys()];
+  const missing = acked.filter((id) => !stored.has(id));
+  const doubled = [...stored].filter(([, n]) => n !== 1);
+  assert.ok(acked.length > 0, `${what}: nothing was acknowledged`);
+  assert.deepEqual(missing.slice(0, 5), [], `${what}: ${missing.length} of ${acked.length} acknowledged records are missing`);
+  assert.deepEqual(doubled.slice(0, 5), [], `${what}: ${doubled.length} records stored more than once`);
+  return { acked: acked.length, sent: ids.length, stored: stored.size, ...load.counts };
+}

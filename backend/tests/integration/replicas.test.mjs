@@ -27,10 +27,9 @@ import {
   minimalRecord,
   fullRecord,
   httpFresh,
-  psql,
-  lit,
   sleep,
   freePort,
+  verifyExactlyOnce,
 } from './harness.mjs';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => existsSync(p));
@@ -268,27 +267,7 @@ class Load {
   }
 }
 
-async function verifyExactlyOnce(load, what) {
-  assert.deepEqual(load.unexpected.slice(0, 5), [], `${what}: answers other than 200, 429, 5xx`);
-  const ids = [...load.sent];
-  const stored = new Map();
-  for (let i = 0; i < ids.length; i += 2000) {
-    const chunk = ids.slice(i, i + 2000);
-    const out = await psql(db.value.url,
-      `SELECT invocation_id || ' ' || count(*) FROM invocations WHERE invocation_id IN (${chunk.map(lit).join(',')}) GROUP BY invocation_id`);
-    for (const line of out.split('\n')) {
-      const [id, n] = line.split(' ');
-      if (id) stored.set(id, Number(n));
-    }
-  }
-  const acked = [...load.acked.keys()];
-  const missing = acked.filter((id) => !stored.has(id));
-  const doubled = [...stored].filter(([, n]) => n !== 1);
-  assert.ok(acked.length > 0, `${what}: nothing was acknowledged`);
-  assert.deepEqual(missing.slice(0, 5), [], `${what}: ${missing.length} of ${acked.length} acknowledged records are missing`);
-  assert.deepEqual(doubled.slice(0, 5), [], `${what}: ${doubled.length} records stored more than once`);
-  return { acked: acked.length, sent: ids.length, stored: stored.size, ...load.counts };
-}
+const verifyStored = (load, what) => verifyExactlyOnce(load, db.value.url, what, '200, 429, 5xx');
 
 const ingestServed = (server) => server.logs.filter((l) => l.status === 200 && /^\/api\/v1\/ingest/.test(l.path || '')).length;
 
@@ -322,7 +301,7 @@ test('two replicas behind nginx under ingest load, one SIGKILLed: nginx fails ov
     const failed = (load.counts.retried[502] || 0) + (load.counts.retried[504] || 0) + load.counts.connectionErrors;
     assert.ok(failed <= load.clients, `${failed} requests failed at the kill (${JSON.stringify(load.counts)})`);
     assert.ok(survivor.exit === null, 'the other replica is still running');
-    results.kill = { failover_ms: failoverMs, served_before_kill: served, ...(await verifyExactlyOnce(load, 'replica SIGKILL')) };
+    results.kill = { failover_ms: failoverMs, served_before_kill: served, ...(await verifyStored(load, 'replica SIGKILL')) };
     const exit = await survivor.stop();
     assert.deepEqual(exit, { code: 0, signal: null }, survivor.describe());
   } finally {
