@@ -17,6 +17,7 @@
 #   BENCH_PORT=18473 BENCH_LOG_LEVEL=info BENCH_WORKERS, BENCH_WRITERS, BENCH_LOG_REQUESTS (server
 #   defaults when unset)
 #   BENCH_KEEP_PG=1 leaves the benchmark PostgreSQL running afterwards.
+#   BENCH_NO_ROLLUP_TRIGGER=1 disables the rollup trigger (migrations/002) to measure its cost.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -70,6 +71,10 @@ q() { psql "$DB_URL" -XqtA -v ON_ERROR_STOP=1 -c "$1"; }
 
 say "migrate, project, key"
 DATABASE_URL=$DB_URL "$BIN" migrate >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; die "migrate failed"; }
+if [ "${BENCH_NO_ROLLUP_TRIGGER:-0}" = 1 ]; then
+  # for a side-by-side measurement of what counting the rollups at ingest costs (not a setting to run with)
+  psql "$DB_URL" -qc "ALTER TABLE invocations DISABLE TRIGGER invocations_count_inserted" || die "cannot disable the trigger"
+fi
 API_KEY=$(DATABASE_URL=$DB_URL "$BIN" create-project --name Bench --slug bench 2>"$WORK/cli.log" | tail -n 1)
 [[ $API_KEY =~ ^csa_[A-Za-z0-9]{32}$ ]] || { cat "$WORK/cli.log" >&2; die "create-project printed no key"; }
 
