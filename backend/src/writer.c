@@ -41,8 +41,9 @@
 /* A stored (function, invocation_id, timestamp) again: a retry is skipped, except that a complete
  * copy fills in a row stored incomplete ("complete": false: the cold-start record an SDK hands off
  * when the invocation starts): its execution figures, the module tree with the package versions
- * an SDK reads after init, and the platform's init figures an extension may only have by then. Only rows really inserted are counted in the rollups (the
- * statement trigger of migrations/002 sees inserted rows only). */
+ * an SDK reads after init, and the platform's init figures an extension may only have by then.
+ * Only rows really inserted are counted in the rollups (the statement trigger of migrations/002
+ * sees inserted rows only). */
 #define ON_CONFLICT \
     " ON CONFLICT (function_id, invocation_id, \"timestamp\") DO UPDATE SET" \
     "   execution_duration_ms = EXCLUDED.execution_duration_ms," \
