@@ -223,10 +223,19 @@ typedef struct module_stat {
     double sum, p50, p95, p99;
 } module_stat;
 
+/* One row's entry as parsed, before it is added (the key points into the row's text). */
+typedef struct flat_entry {
+    const char *key;
+    size_t len;
+    double v;
+} flat_entry;
+
 typedef struct module_agg {
     json_t *names; /* name -> index into mods */
     module_stat *mods;
     size_t n, cap;
+    flat_entry *row; /* scratch: the entries of the row being read */
+    size_t row_cap;
     int failed; /* out of memory: the breakdown is cut short rather than wrong */
 } module_agg;
 
@@ -241,7 +250,21 @@ static void agg_free(module_agg *a)
     for (size_t i = 0; i < a->n; i++)
         free(a->mods[i].v);
     free(a->mods);
+    free(a->row);
     json_decref(a->names);
+}
+
+/* Makes room for one more element in items (n used of *cap): returns the array, perhaps moved,
+ * or NULL when out of memory (items is then unchanged). */
+static void *grow(void *items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return items;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(items, c * size);
+    if (p)
+        *cap = c;
+    return p;
 }
 
 /* Adds one sample of module `key` (len bytes); -1 when out of memory. */
@@ -252,27 +275,19 @@ static int agg_add(module_agg *a, const char *key, size_t len, double v)
     if (idx) {
         i = (size_t)json_integer_value(idx);
     } else {
-        if (a->n == a->cap) {
-            size_t cap = a->cap ? a->cap * 2 : 64;
-            module_stat *m = realloc(a->mods, cap * sizeof *m);
-            if (!m)
-                return -1;
-            a->mods = m;
-            a->cap = cap;
-        }
+        module_stat *mods = grow(a->mods, a->n, &a->cap, sizeof *a->mods, 64);
+        if (!mods)
+            return -1;
+        a->mods = mods;
         i = a->n++;
         memset(&a->mods[i], 0, sizeof a->mods[i]);
         json_object_setn_new(a->names, key, len, json_integer((json_int_t)i));
     }
     module_stat *m = &a->mods[i];
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 16;
-        double *nv = realloc(m->v, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        m->v = nv;
-        m->cap = cap;
-    }
+    double *v_all = grow(m->v, m->n, &m->cap, sizeof *m->v, 16);
+    if (!v_all)
+        return -1;
+    m->v = v_all;
     m->v[m->n++] = v;
     m->sum += v;
     return 0;
@@ -287,12 +302,12 @@ static const char *skip_ws(const char *p)
 
 /*
  * The common case without a JSON library: PostgreSQL's text form of a flat jsonb object of
- * numbers, {"name": 1.5, ...}, keys without escapes. With `add` 0 it only checks the form;
- * returns the number of entries, or -1 when the text needs the full parser.
+ * numbers, {"name": 1.5, ...}, keys without escapes, parsed into a->row. Returns the number of
+ * entries, or -1 when the text needs the full parser (or memory ran out).
  */
-static int flat_numbers(module_agg *a, const char *p, int add, double *row_sum)
+static int flat_numbers(module_agg *a, const char *p)
 {
-    int n = 0;
+    size_t n = 0;
     p = skip_ws(p);
     if (*p++ != '{')
         return -1;
@@ -316,18 +331,14 @@ static int flat_numbers(module_agg *a, const char *p, int add, double *row_sum)
             return -1;
         char *end;
         double v = strtod(p, &end);
-        if (end == p)
+        flat_entry *row = end == p ? NULL : grow(a->row, n, &a->row_cap, sizeof *a->row, 64);
+        if (!row)
             return -1;
+        a->row = row;
+        a->row[n++] = (flat_entry){key, len, v};
         p = skip_ws(end);
-        if (add) {
-            if (agg_add(a, key, len, v) < 0)
-                a->failed = 1;
-            else
-                *row_sum += v;
-        }
-        n++;
         if (*p == '}')
-            return n;
+            return (int)n;
         if (*p++ != ',')
             return -1;
         p = skip_ws(p);
@@ -340,8 +351,16 @@ static int agg_add_row(module_agg *a, const char *text, double *row_sum)
 {
     if (a->failed)
         return 0;
-    if (flat_numbers(a, text, 0, NULL) >= 0)
-        return flat_numbers(a, text, 1, row_sum);
+    int n = flat_numbers(a, text);
+    for (int k = 0; k < n; k++) {
+        if (agg_add(a, a->row[k].key, a->row[k].len, a->row[k].v) < 0) {
+            a->failed = 1;
+            return k;
+        }
+        *row_sum += a->row[k].v;
+    }
+    if (n >= 0)
+        return n;
     json_error_t jerr;
     json_t *obj = json_loads(text, 0, &jerr);
     if (!json_is_object(obj)) {
