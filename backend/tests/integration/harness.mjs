@@ -13,7 +13,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import nodeHttp from 'node:http';
 import os from 'node:os';
@@ -601,4 +601,30 @@ export async function verifyExactlyOnce(load, dbUrl, what, allowed = '200 and 50
   assert.deepEqual(missing.slice(0, 5), [], `${what}: ${missing.length} of ${acked.length} acknowledged records are missing`);
   assert.deepEqual(doubled.slice(0, 5), [], `${what}: ${doubled.length} records stored more than once`);
   return { acked: acked.length, sent: ids.length, stored: stored.size, ...load.counts };
+}
+
+/** Established connections on `port` accepted by process `pid` (from /proc). */
+export function acceptedConnections(pid, port) {
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {}
+  }
+  let n = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      if (parseInt(f[1].split(':')[1], 16) === port && f[3] === '01' && inodes.has(f[9])) n++;
+    }
+  }
+  return n;
 }

@@ -9,7 +9,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import {
   useServer,
   startServer,
@@ -19,6 +19,7 @@ import {
   httpFresh,
   sleep,
   lit,
+  acceptedConnections,
 } from './harness.mjs';
 
 const REQUEST_TIMEOUT = 2;
@@ -152,31 +153,6 @@ function trickle(port, head, pieces, intervalMs, maxMs) {
   });
 }
 
-/** Established connections on `port` accepted by process `pid` (from /proc). */
-function acceptedConnections(pid, port) {
-  const inodes = new Set();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {}
-  }
-  let n = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      if (parseInt(f[1].split(':')[1], 16) === port && f[3] === '01' && inodes.has(f[9])) n++;
-    }
-  }
-  return n;
-}
 
 /** Open file descriptors of a process. */
 const fdCount = (pid) => readdirSync(`/proc/${pid}/fd`).length;

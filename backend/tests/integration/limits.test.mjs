@@ -2,8 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
-import { useServer, startServer, minimalRecord, assertErrorBody, rawRequest, parseRawResponse, sleep, lit } from './harness.mjs';
+import { useServer, startServer, minimalRecord, assertErrorBody, rawRequest, parseRawResponse, sleep, lit, acceptedConnections } from './harness.mjs';
 
 // REQUEST_TIMEOUT=2 also closes idle keep-alive connections after ~2 s: use a new connection per
 // request so that no POST races such a close.
@@ -193,32 +192,6 @@ test('an idle connection that never sends a byte is closed by the deadline', asy
   assert.ok(r.ms < 12000, `closed only after ${r.ms} ms`);
 });
 
-/** Established TCP connections on `port` held by process `pid` (accepted sockets only). */
-function acceptedConnections(pid, port) {
-  const inodes = new Set();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {}
-  }
-  let n = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const localPort = parseInt(f[1].split(':')[1], 16);
-      if (localPort === port && f[3] === '01' && inodes.has(f[9])) n++;
-    }
-  }
-  return n;
-}
 
 test('MAX_CONNECTIONS caps the connections the server holds, and it serves again once they go', async () => {
   const server = await startServer({ dbUrl: ctx.db.url, env: { MAX_CONNECTIONS: 8, REQUEST_TIMEOUT: 30 } });
