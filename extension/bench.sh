@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Measures the extension's footprint and writes extension/RESULTS.md: the layer's build (static
-# OpenSSL for https backends) with an https and with an http backend, and the http-only build
-# (CSA_TLS=OFF), same machine, same run.
+# Measures the extension's footprint and writes extension/RESULTS.md: start-up of the layer's build
+# (static, OpenSSL for https backends), the http-only build (CSA_TLS=OFF) and the layer's build
+# linked dynamically, side by side (tests/startup_bench.c); then per invocation, the layer's build
+# with an https and with an http backend and the http-only build, same machine, same run.
 # Usage: extension/bench.sh [invocations]   (default 300; BENCH_STARTS=200 start-ups per build)
 #        BENCH_RT=1 extension/bench.sh  runs the start-ups under SCHED_FIFO (chrt -f 10, root only), so
 #        that on a loaded shared machine the start-up figures measure the extension, not the wait
@@ -9,22 +10,33 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=MinSizeRel -DCSA_TLS=ON >/dev/null
-cmake --build build -j"${JOBS:-2}" --target coldstart-extension >/dev/null
+cmake --build build -j"${JOBS:-2}" --target coldstart-extension startup_bench exec-floor >/dev/null
 cmake -S . -B build-notls -DCMAKE_BUILD_TYPE=MinSizeRel -DCSA_TLS=OFF >/dev/null
 cmake --build build-notls -j"${JOBS:-2}" --target coldstart-extension >/dev/null
+# the same layer build linked dynamically against glibc, for the start-up comparison
+cmake -S . -B build-dynamic -DCMAKE_BUILD_TYPE=MinSizeRel -DCSA_TLS=ON -DCSA_STATIC_EXE=OFF >/dev/null
+cmake --build build-dynamic -j"${JOBS:-2}" --target coldstart-extension >/dev/null
 [ -f ../sdk/dist/index.cjs ] || (cd ../sdk && npm ci --no-audit --no-fund && npm run build)
-# The floor: exec() to main() of a program that does nothing (same libc, same machine)
-printf '%s\n' '#include <stdio.h>' '#include <sys/time.h>' \
-    'int main(void) { struct timeval t; gettimeofday(&t, NULL); fprintf(stderr, "{\"main_unix_us\":%lld}\n", (long long)t.tv_sec * 1000000 + t.tv_usec); return 0; }' |
-    cc -O2 -no-pie -x c -o build/exec-floor -
+starts=$(mktemp)
+trap 'rm -f "$starts"' EXIT
+rt=()
+[ "${BENCH_RT:-}" = 1 ] && rt=(chrt -f 10)
+# nothing of TLS happens at start-up (the context is made at the first shipment): one endpoint for all
+COLDSTART_ENDPOINT=http://127.0.0.1:9 COLDSTART_EXTENSION_PORT=${BENCH_PORT:-17242} \
+    COLDSTART_TELEMETRY_PORT=$((${BENCH_PORT:-17242} + 1)) COLDSTART_EXTENSION_LOG_LEVEL=info \
+    "${rt[@]}" build/startup_bench "${BENCH_STARTS:-200}" build/exec-floor build/coldstart-extension \
+    build-notls/coldstart-extension build-dynamic/coldstart-extension >"$starts"
 {
     echo "# coldstart-extension: footprint"
     echo
     echo "Targets (issue 8): under 5 ms from process start to registered, under 4 MiB RSS, no measurable"
     echo "effect on invocation duration. Reproduce with \`$([ "${BENCH_RT:-}" = 1 ] && echo "BENCH_RT=1 ")extension/bench.sh\`."
     echo
-    node tests/bench.mjs build/coldstart-extension "${1:-300}" "Layer build (static OpenSSL), https backend" https
-    node tests/bench.mjs build/coldstart-extension "${1:-300}" "Layer build (static OpenSSL), http backend"
+    node tests/startup-table.mjs "$starts" "layer build (static, OpenSSL)=build/coldstart-extension" \
+        "http-only build (static, CSA_TLS=OFF)=build-notls/coldstart-extension" \
+        "layer build linked dynamically (CSA_STATIC_EXE=OFF)=build-dynamic/coldstart-extension"
+    node tests/bench.mjs build/coldstart-extension "${1:-300}" "Layer build (static, OpenSSL), https backend" https
+    node tests/bench.mjs build/coldstart-extension "${1:-300}" "Layer build (static, OpenSSL), http backend"
     node tests/bench.mjs build-notls/coldstart-extension "${1:-300}" "http-only build (CSA_TLS=OFF), http backend"
 } > RESULTS.md.tmp
 mv RESULTS.md.tmp RESULTS.md

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Lambda layer zips: build/layer-x86_64.zip and (when aarch64-linux-gnu-gcc is
 # installed) build/layer-arm64.zip, each holding extensions/coldstart (Lambda runs every file in
-# /opt/extensions at init). libevent, jansson and OpenSSL (for https:// backends; CSA_TLS=OFF
-# leaves it out: about 300 KiB instead of 4.6 MiB) are linked statically; glibc >= 2.34 is needed
-# (Amazon Linux 2023 runtimes: nodejs20.x, nodejs22.x, provided.al2023).
+# /opt/extensions at init). The binary is fully static: libevent, jansson, OpenSSL (for https://
+# backends; CSA_TLS=OFF leaves it out) and glibc itself, so it runs on every Lambda image, Amazon
+# Linux 2 (nodejs18.x) as well as Amazon Linux 2023 (nodejs20.x and later, provided.al2023).
 # Usage: extension/build.sh            (both architectures when possible)
 #        ARCHS=x86_64 extension/build.sh
 set -euo pipefail
@@ -19,8 +19,11 @@ package() { # arch binary
     "$3" --strip-unneeded "$stage/extensions/coldstart"
     chmod 755 "$stage/extensions/coldstart"
     (cd "$stage" && zip -q -X -r "../layer-$arch.zip" extensions)
-    echo "build/layer-$arch.zip: extensions/coldstart $(stat -c %s "$stage/extensions/coldstart") bytes," \
-        "needs glibc $(objdump -T "$stage/extensions/coldstart" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+    local needs="static, no shared libraries"
+    if objdump -p "$stage/extensions/coldstart" | grep -q NEEDED; then
+        needs="needs glibc $(objdump -T "$stage/extensions/coldstart" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+    fi
+    echo "build/layer-$arch.zip: extensions/coldstart $(stat -c %s "$stage/extensions/coldstart") bytes, $needs"
 }
 
 for arch in $ARCHS; do

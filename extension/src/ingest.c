@@ -4,8 +4,12 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -14,6 +18,26 @@ struct csa_ingest {
     csa_ingest_hooks hooks;
     struct event *after; /* runs hooks.added on the next loop turn, after the reply went out */
 };
+
+int csa_http_listen(struct evhttp *http, const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char text[300];
+    snprintf(text, sizeof text, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    if (evutil_parse_sockaddr_port(text, (struct sockaddr *)&ss, &len) != 0)
+        return evhttp_bind_socket(http, host, (unsigned short)port); /* a name: the resolver it is */
+    evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || bind(fd, (struct sockaddr *)&ss, (socklen_t)len) != 0 ||
+        listen(fd, 128) != 0 || !evhttp_accept_socket_with_handle(http, fd)) {
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
 
 static void reply_json(struct evhttp_request *req, int status, json_t *body)
 {
@@ -115,7 +139,7 @@ csa_ingest *csa_ingest_create(struct event_base *base, const char *host, int por
     evhttp_set_allowed_methods(in->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_timeout(in->http, 30);
     evhttp_set_gencb(in->http, on_request, in);
-    if (evhttp_bind_socket(in->http, host, (unsigned short)port) != 0) {
+    if (csa_http_listen(in->http, host, port) != 0) {
         csa_log(CSA_LOG_ERROR, "cannot listen", json_pack("{s:s, s:i}", "host", host, "port", port));
         goto fail;
     }
@@ -165,7 +189,7 @@ struct evhttp *csa_telemetry_listen(struct event_base *base, const char *host, i
     evhttp_set_max_body_size(http, 2u << 20);
     evhttp_set_timeout(http, 30);
     evhttp_set_gencb(http, on_telemetry, &g_telemetry);
-    if (evhttp_bind_socket(http, host, (unsigned short)port) != 0) {
+    if (csa_http_listen(http, host, port) != 0) {
         csa_log(CSA_LOG_ERROR, "cannot listen for telemetry", json_pack("{s:s, s:i}", "host", host, "port", port));
         evhttp_free(http);
         return NULL;

@@ -173,6 +173,8 @@ static void on_registered(int status, const char *body, size_t len, struct evkey
         l->h.on_ready(l->h.arg);
 }
 
+void csa_lambda_skip_telemetry(csa_lambda *l) { l->telemetry_uri[0] = 0; }
+
 int csa_lambda_start(csa_lambda *l)
 {
     static const char body[] = "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}";

@@ -51,6 +51,8 @@ typedef struct csa_lambda csa_lambda;
 
 /* Returns NULL on a bad runtime_api or allocation failure. Strings in cfg are copied. */
 csa_lambda *csa_lambda_create(struct event_base *base, const csa_lambda_config *cfg, const csa_lambda_handlers *h);
+/* No telemetry subscription after all (the listener could not be bound): call before the loop runs. */
+void csa_lambda_skip_telemetry(csa_lambda *l);
 /* Starts registration; the rest follows from the callbacks. */
 int csa_lambda_start(csa_lambda *l);
 /* Asks for the next event (after on_event has handled an INVOKE). */

@@ -301,6 +301,32 @@ int main(int argc, char **argv)
     snprintf(telemetry_uri, sizeof telemetry_uri, "http://%s:%d", env_str("COLDSTART_TELEMETRY_HOST", "sandbox.localdomain"),
              telemetry_port);
 
+
+    /*
+     * Register first. Lambda's init phase waits for every extension's register call (and the
+     * function's init runs alongside ours): the request leaves after one non-blocking pass of
+     * the loop, and everything else is set up while the answer is on its way. The answer is read
+     * only once the listeners exist, so the telemetry subscription never precedes its listener.
+     */
+    a.base = event_base_new();
+    if (!a.base)
+        return 1;
+    csa_lambda_config cfg = {
+        .runtime_api = runtime_api,
+        .name = name,
+        .telemetry_uri = telemetry_uri,
+        .buffer_max_items = env_int("COLDSTART_TELEMETRY_MAX_ITEMS", 1000, 25, 10000),
+        .buffer_max_bytes = env_int("COLDSTART_TELEMETRY_MAX_BYTES", 262144, 262144, 1048576),
+        .buffer_timeout_ms = env_int("COLDSTART_TELEMETRY_TIMEOUT_MS", 25, 25, 30000),
+    };
+    csa_lambda_handlers handlers = {on_registered, on_ready, on_event, on_fatal, &a};
+    a.lambda = csa_lambda_create(a.base, &cfg, &handlers);
+    if (!a.lambda || csa_lambda_start(a.lambda) != 0) {
+        csa_log(CSA_LOG_ERROR, "cannot send register", NULL);
+        return 1;
+    }
+    event_base_loop(a.base, EVLOOP_NONBLOCK);
+
     csa_url endpoint;
     const char *endpoint_text = env_str("COLDSTART_ENDPOINT", "https://api.coldstart.dev");
     int url_rc = csa_url_parse(endpoint_text, 0, &endpoint);
@@ -308,11 +334,9 @@ int main(int argc, char **argv)
         csa_log(CSA_LOG_ERROR, url_rc == -2 ? "https endpoints need a TLS build (CSA_TLS): records will not be shipped"
                                             : "COLDSTART_ENDPOINT is not a valid http URL: records will not be shipped",
                 json_pack("{s:s}", "endpoint", endpoint_text));
-
-    a.base = event_base_new();
     a.records = csa_records_create((size_t)env_int("COLDSTART_EXTENSION_MAX_RECORDS", 10000, 10, 1000000),
                                    env_int("COLDSTART_EXTENSION_JOIN_WAIT_MS", 10000, 0, 3600000));
-    if (!a.base || !a.records)
+    if (!a.records)
         return 1;
     a.shipper = csa_shipper_create(a.base, url_rc == 0 ? &endpoint : NULL, getenv("COLDSTART_API_KEY"), a.records,
                                    (size_t)env_int("COLDSTART_EXTENSION_BATCH_SIZE", 200, 1, 1000));
@@ -322,22 +346,10 @@ int main(int argc, char **argv)
     csa_ingest_hooks hooks = {on_add, on_added, status_json, on_api_key, &a};
     a.ingest = csa_ingest_create(a.base, env_str("COLDSTART_EXTENSION_HOST", "127.0.0.1"), port, &hooks);
     a.telemetry = csa_telemetry_listen(a.base, "0.0.0.0", telemetry_port, on_telemetry, &a);
-    csa_lambda_config cfg = {
-        .runtime_api = runtime_api,
-        .name = name,
-        .telemetry_uri = a.telemetry ? telemetry_uri : NULL,
-        .buffer_max_items = env_int("COLDSTART_TELEMETRY_MAX_ITEMS", 1000, 25, 10000),
-        .buffer_max_bytes = env_int("COLDSTART_TELEMETRY_MAX_BYTES", 262144, 262144, 1048576),
-        .buffer_timeout_ms = env_int("COLDSTART_TELEMETRY_TIMEOUT_MS", 25, 25, 30000),
-    };
-    csa_lambda_handlers handlers = {on_registered, on_ready, on_event, on_fatal, &a};
-    a.lambda = csa_lambda_create(a.base, &cfg, &handlers);
-    if (!a.shipper || !a.shutdown_timer || !a.final_timer || !a.check_timer || !a.lambda) {
+    if (!a.telemetry)
+        csa_lambda_skip_telemetry(a.lambda);
+    if (!a.shipper || !a.shutdown_timer || !a.final_timer || !a.check_timer) {
         csa_log(CSA_LOG_ERROR, "cannot start", NULL);
-        return 1;
-    }
-    if (csa_lambda_start(a.lambda) != 0) {
-        csa_log(CSA_LOG_ERROR, "cannot send register", NULL);
         return 1;
     }
     /* Without the local endpoint the SDK falls back to sending directly: keep going, but say so. */

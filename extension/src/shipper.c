@@ -1,6 +1,9 @@
 /* shipper.c: see shipper.h. */
 #include "shipper.h"
 
+#include <event2/dns.h>
+#include <event2/util.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +38,7 @@ struct csa_shipper {
     csa_records *records;
     size_t batch_size;
     struct evhttp_connection *conn; /* NULL until needed, and again after a TLS connection closed */
+    struct evdns_base *dns;         /* the backend's name is resolved by libevent, see connection() */
     int conn_closed;                /* set by the close callback: rebuild before the next request */
 #ifdef CSA_TLS
     SSL_CTX *tls;                   /* one context, a fresh SSL per connection */
@@ -164,6 +168,25 @@ static void on_conn_closed(struct evhttp_connection *conn, void *arg)
 }
 
 /*
+ * The backend's host name is resolved by libevent's own resolver (/etc/resolv.conf and
+ * /etc/hosts), not by getaddrinfo: the layer's binary is linked statically, and a static glibc's
+ * getaddrinfo would dlopen the NSS modules that the image's nsswitch.conf names (a different
+ * glibc's). A numeric address needs no resolver.
+ */
+static struct evdns_base *resolver(csa_shipper *s)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char text[300];
+    snprintf(text, sizeof text, strchr(s->endpoint.host, ':') ? "[%s]:1" : "%s:1", s->endpoint.host);
+    if (evutil_parse_sockaddr_port(text, (struct sockaddr *)&ss, &len) == 0)
+        return NULL;
+    if (!s->dns)
+        s->dns = evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    return s->dns;
+}
+
+/*
  * The connection for the next request. A plain one is kept for good (evhttp reconnects it); a TLS
  * one cannot be reused once closed (its SSL object has done its handshake), so it is rebuilt.
  */
@@ -182,12 +205,12 @@ static struct evhttp_connection *connection(csa_shipper *s)
         if (!s->tls && tls_init(s) != 0)
             return NULL;
         struct bufferevent *bev = tls_bufferevent(s);
-        s->conn = bev ? evhttp_connection_base_bufferevent_new(s->base, NULL, bev, s->endpoint.host,
+        s->conn = bev ? evhttp_connection_base_bufferevent_new(s->base, resolver(s), bev, s->endpoint.host,
                                                                (unsigned short)s->endpoint.port)
                       : NULL;
     } else
 #endif
-        s->conn = evhttp_connection_base_new(s->base, NULL, s->endpoint.host, (unsigned short)s->endpoint.port);
+        s->conn = evhttp_connection_base_new(s->base, resolver(s), s->endpoint.host, (unsigned short)s->endpoint.port);
     if (s->conn) {
         evhttp_connection_set_timeout(s->conn, REQUEST_TIMEOUT_S);
         evhttp_connection_set_retries(s->conn, 0);
@@ -232,6 +255,8 @@ void csa_shipper_destroy(csa_shipper *s)
         event_free(s->timer);
     if (s->conn)
         evhttp_connection_free(s->conn);
+    if (s->dns)
+        evdns_base_free(s->dns, 0);
 #ifdef CSA_TLS
     if (s->tls)
         SSL_CTX_free(s->tls);

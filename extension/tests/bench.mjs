@@ -1,13 +1,12 @@
-// Footprint of coldstart-extension: start-up (main() to registered, and spawn to the register
-// request), RSS, CPU per invocation, and the function's response time with and without it.
+// Footprint of coldstart-extension per invocation: CPU, RSS, and the function's response time with
+// and without it (the start-up is measured by startup_bench.c, see bench.sh).
 // Writes the figures as Markdown on stdout (bench.sh puts them in RESULTS.md).
 // Usage: node tests/bench.mjs <binary> [invocations] [title] [https]
 // With "https" the backend is https:// (self-signed certificate appended to the system CA bundle,
 // so that the extension loads a bundle of the usual size), as with the layer's default endpoint.
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +19,6 @@ const binary = path.resolve(process.argv[2]);
 const N = Number(process.argv[3] || 300);
 const VARIANT = process.argv[4] || '';
 const HTTPS = process.argv[5] === 'https';
-const STARTS = Number(process.env.BENCH_STARTS || 200);
 const optDir = mkdtempSync(path.join(os.tmpdir(), 'csa-bench-'));
 symlinkSync(binary, path.join(optDir, 'coldstart'));
 const EXTENSION = path.join(optDir, 'coldstart');
@@ -38,53 +36,6 @@ async function freePort() {
   return port;
 }
 
-// 1. start-up against a minimal, warmed-up Extensions/Telemetry API
-async function startups() {
-  let resolveRegister;
-  const server = http.createServer((req, res) => {
-    if (req.url.endsWith('/register')) {
-      resolveRegister?.(performance.now());
-      res.writeHead(200, { 'Lambda-Extension-Identifier': 'bench' });
-      return res.end('{}');
-    }
-    if (req.url.includes('/telemetry')) return res.writeHead(200).end('OK');
-    if (req.url.endsWith('/event/next')) {
-      return setTimeout(() => res.writeHead(200).end(JSON.stringify({ eventType: 'SHUTDOWN', shutdownReason: 'spindown', deadlineMs: Date.now() + 2000 })), 20);
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const api = `127.0.0.1:${server.address().port}`;
-  for (let i = 0; i < 30; i++) await fetch(`http://${api}/x/register`, { method: 'POST' }).then((r) => r.text());
-  const rows = [];
-  const wall = () => performance.timeOrigin + performance.now(); // ms, same clock as bash's EPOCHREALTIME
-  for (let i = 0; i < STARTS; i++) {
-    const registered = new Promise((r) => (resolveRegister = r));
-    // bash takes the time just before exec(): from there to the register request is the process's
-    // whole start-up (exec, the dynamic loader, libc, main() up to the request on the socket)
-    const child = spawn('/bin/bash', ['-c', 'echo "exec_at $EPOCHREALTIME" >&2; exec "$0"', EXTENSION], { env: { AWS_LAMBDA_RUNTIME_API: api, COLDSTART_ENDPOINT: HTTPS ? 'https://127.0.0.1:9' : 'http://127.0.0.1:9', COLDSTART_EXTENSION_PORT: String(await freePort()), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    await registered;
-    const atApi = wall();
-    await new Promise((r) => child.on('exit', r));
-    const execAt = Number(/exec_at (\d+\.\d+)/.exec(err)[1]) * 1000;
-    const line = JSON.parse(err.split('\n').find((l) => l.includes('"registered"')));
-    const execToMain = line.main_unix_us / 1000 - execAt;
-    rows.push({ execToMain, execToRegistered: execToMain + line.register_ms, execToRequest: atApi - execAt, registerMs: line.register_ms, readyMs: line.ready_ms, cpuUs: line.cpu_us, rssKb: line.max_rss_kb, faults: line.page_faults });
-  }
-  server.close();
-  // the floor: the same exec() of a program whose main() only prints the time (bench.sh builds it)
-  const floor = path.join(here, '../build/exec-floor');
-  if (existsSync(floor)) {
-    for (const row of rows) {
-      const child = spawnSync('/bin/bash', ['-c', 'echo "exec_at $EPOCHREALTIME" >&2; exec "$0"', floor], { encoding: 'utf8' });
-      row.floor = JSON.parse(child.stderr.split('\n').find((l) => l.startsWith('{'))).main_unix_us / 1000 - Number(/exec_at (\d+\.\d+)/.exec(child.stderr)[1]) * 1000;
-    }
-  }
-  return rows;
-}
-
 /** For https: a self-signed certificate for 127.0.0.1 and a CA file = the system bundle + it. */
 function tlsMaterial() {
   const key = path.join(optDir, 'b.key');
@@ -97,7 +48,7 @@ function tlsMaterial() {
 }
 const TLS = HTTPS ? tlsMaterial() : undefined;
 
-// 2. invocations through the emulator, with and without the extension
+// invocations through the emulator, with and without the extension
 async function invocations(withExtension) {
   const backend = await new FakeBackend().listen(TLS);
   const port = await freePort();
@@ -126,18 +77,6 @@ async function invocations(withExtension) {
   return { times, cpuPerInvokeUs: pid ? ((cpu1 - cpu0) * 1000) / N : undefined, rssKb: Number(rss), rssNowKb: Number(rssNow), stats: last ? JSON.parse(last) : undefined, stored: backend.stored.size };
 }
 
-// BENCH_RT=1: the start-ups run in a child under SCHED_FIFO (chrt -f 10, root only): the API
-// server and the extension then do not wait for a CPU behind the other work of a shared machine,
-// so the wall-clock figures measure the extension (each start is a few ms of CPU; nothing else runs
-// at that priority for long).
-if (process.env.BENCH_STARTUPS_ONLY === '1') {
-  console.log(JSON.stringify(await startups()));
-  process.exit(0);
-}
-const RT = process.env.BENCH_RT === '1';
-const starts = RT
-  ? JSON.parse(execFileSync('chrt', ['-f', '10', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { env: { ...process.env, BENCH_STARTUPS_ONLY: '1' }, maxBuffer: 64 << 20 }).toString())
-  : await startups();
 const without = await invocations(false);
 const withExt = await invocations(true);
 const size = readFileSync(binary).length;
@@ -152,7 +91,6 @@ const stripped = (() => {
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1];
 
-const col = (k) => starts.map((r) => r[k]);
 console.log(`## ${VARIANT || 'coldstart-extension'}
 
 Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`extension/bench.sh\` on ${os.cpus().length} × ${cpuModel}, Linux ${os.release()},
@@ -160,25 +98,6 @@ load average at the end ${load} (the machine is shared: other builds and a fuzze
 the wall-clock figures are upper bounds; CPU and RSS are not affected by the load).
 
 Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 0)} KiB (${f(stripped / 1024, 0)} KiB stripped, as in the layer).
-
-### Start-up (${STARTS} starts against a minimal Extensions API in Node.js${HTTPS ? ', endpoint https://' : ''}${RT ? ', under SCHED_FIFO' : ''})
-
-| | median | p90 | max |
-|---|---|---|---|
-| **exec() to register answered (ms)** | **${f(q(col('execToRegistered'), 0.5))}** | ${f(q(col('execToRegistered'), 0.9))} | ${f(Math.max(...col('execToRegistered')))} |
-| exec() to main() (ms): kernel, dynamic loader, libc | ${f(q(col('execToMain'), 0.5))} | ${f(q(col('execToMain'), 0.9))} | ${f(Math.max(...col('execToMain')))} |
-| the same for a program that does nothing (ms): this machine's floor | ${f(q(col('floor'), 0.5))} | ${f(q(col('floor'), 0.9))} | ${f(Math.max(...col('floor')))} |
-| main() to register answered (ms) | ${f(q(col('registerMs'), 0.5))} | ${f(q(col('registerMs'), 0.9))} | ${f(Math.max(...col('registerMs')))} |
-| exec() to the register request seen by the API (ms) | ${f(q(col('execToRequest'), 0.5))} | ${f(q(col('execToRequest'), 0.9))} | ${f(Math.max(...col('execToRequest')))} |
-| main() to subscribed and waiting for events (ms) | ${f(q(col('readyMs'), 0.5))} | ${f(q(col('readyMs'), 0.9))} | ${f(Math.max(...col('readyMs')))} |
-| CPU from main() to ready (µs, user+sys) | ${f(q(col('cpuUs'), 0.5), 0)} | ${f(q(col('cpuUs'), 0.9), 0)} | ${f(Math.max(...col('cpuUs')), 0)} |
-| **peak RSS at ready (KiB, VmHWM)** | **${f(q(col('rssKb'), 0.5), 0)}** | ${f(q(col('rssKb'), 0.9), 0)} | ${f(Math.max(...col('rssKb')), 0)} |
-| minor page faults to ready (bash's before exec() included) | ${f(q(col('faults'), 0.5), 0)} | ${f(q(col('faults'), 0.9), 0)} | ${f(Math.max(...col('faults')), 0)} |
-
-exec() is timed by bash just before it execs the extension (\`$EPOCHREALTIME\`), main() and the
-register answer by the extension (its "registered" log line); "register answered" includes the
-emulated API's answer time (a Node.js server on the same two cores), and "seen by the API" the
-Node.js event loop's delay in noticing the request.${RT ? ' The start-ups ran under SCHED_FIFO (`chrt -f 10`, `BENCH_RT=1`), API server included: the wall-clock figures are not inflated by waiting for a CPU.' : ' Without `BENCH_RT=1` the wall-clock figures include any wait for a CPU on a loaded machine.'} ${HTTPS ? 'With an https endpoint nothing of TLS happens at start-up: the context and the CA bundle are loaded at the first shipment.' : ''}
 
 ### Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime)
 

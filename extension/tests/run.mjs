@@ -116,7 +116,7 @@ let current = { key: FAKE_KEY, fn: 'emulated-fn' };
  * backend 'real' (coldstartd), 'fake' (fake-backend.mjs, backendMode / tls), or 'none' (a port
  * where nothing listens).
  */
-async function setup({ freeze = true, env = {}, backend: kind = 'real', backendMode = 'ok', tls, extensionEnv = {}, handler } = {}) {
+async function setup({ freeze = true, env = {}, backend: kind = 'real', backendMode = 'ok', tls, extensionEnv = {}, handler, hostName } = {}) {
   let backend;
   let endpoint;
   let key = real.key;
@@ -132,6 +132,7 @@ async function setup({ freeze = true, env = {}, backend: kind = 'real', backendM
     backend = real;
     endpoint = real.url;
   }
+  if (hostName) endpoint = endpoint.replace('//127.0.0.1:', `//${hostName}:`);
   const fn = `ext-case-${++caseNo}-${process.pid}`;
   current = { key, fn };
   const port = await freePort();
@@ -639,6 +640,18 @@ function certificate(name) {
 }
 
 // The https cases use the fake backend: coldstartd serves plain HTTP (TLS ends in front of it).
+test('backend given by host name: resolved by the extension itself (/etc/hosts), records delivered', async () => {
+  // The layer's binary is static: names go through libevent's resolver, never glibc's NSS.
+  const { emu, backend, local } = await setup({ freeze: false, backend: 'fake', hostName: 'localhost' });
+  await emu.start();
+  for (let i = 0; i < 3; i++) assert.equal((await post(`${local}/api/v1/ingest`, record(`name-${i}`))).status, 202);
+  await emu.invoke({ n: 1 });
+  await emu.invoke({ n: 2 });
+  const [exit] = await emu.shutdown();
+  for (let i = 0; i < 3; i++) assert.ok(backend.stored.has(`inv-name-${i}`), `name-${i} delivered to localhost`);
+  assert.equal(shutdownLine(exit).records_lost, 0);
+});
+
 test('https backend: certificate verified, records delivered', async () => {
   const good = certificate('backend');
   const { emu, backend, local } = await setup({ freeze: false, backend: 'fake', tls: good, extensionEnv: { COLDSTART_CA_FILE: good.certFile } });
