@@ -6,6 +6,8 @@
 #include "metrics.h"
 
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -97,6 +99,7 @@ static const char *const INSERT_KNOWN_SQL =
     ON_CONFLICT;
 
 #define TOUCH_CACHE_SIZE 1024 /* functions remembered per writer thread; cleared when full */
+#define TOUCH_SLOTS (2 * TOUCH_CACHE_SIZE) /* open addressing, never more than half full */
 #define TOUCH_INTERVAL_S 1.0
 
 struct csa_writer {
@@ -112,7 +115,7 @@ struct csa_writer {
     char *url;
 };
 
-/* A function this writer upserted recently: "project_id/function_name" and when. */
+/* A function this writer upserted recently: "project_id/function_name" (NULL: empty slot) and when. */
 typedef struct touched {
     char *key;
     double at;
@@ -122,7 +125,7 @@ typedef struct writer_thread {
     csa_writer *w;
     PGconn *conn;
     time_t last_connect_failure;
-    touched touched[TOUCH_CACHE_SIZE];
+    touched touched[TOUCH_SLOTS]; /* hash table, looked up once per row of every group */
     int ntouched;
 } writer_thread;
 
@@ -135,17 +138,29 @@ static double mono_now(void)
 
 static void forget_touched(writer_thread *t)
 {
-    for (int i = 0; i < t->ntouched; i++)
+    for (int i = 0; i < TOUCH_SLOTS; i++) {
         free(t->touched[i].key);
+        t->touched[i].key = NULL;
+    }
     t->ntouched = 0;
+}
+
+/* The slot holding key, or the empty one where it belongs (FNV-1a, linear probing). */
+static touched *touched_slot(writer_thread *t, const char *key)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    size_t i = (size_t)h & (TOUCH_SLOTS - 1);
+    while (t->touched[i].key && strcmp(t->touched[i].key, key) != 0)
+        i = (i + 1) & (TOUCH_SLOTS - 1);
+    return &t->touched[i];
 }
 
 static touched *find_touched(writer_thread *t, const char *key)
 {
-    for (int i = 0; i < t->ntouched; i++)
-        if (strcmp(t->touched[i].key, key) == 0)
-            return &t->touched[i];
-    return NULL;
+    touched *e = touched_slot(t, key);
+    return e->key ? e : NULL;
 }
 
 static void function_key(json_t *row, char *buf, size_t size)
@@ -177,17 +192,17 @@ static void remember_touched(writer_thread *t, json_t *rows, double now)
     char key[1200];
     json_array_foreach(rows, i, row) {
         function_key(row, key, sizeof key);
-        touched *e = find_touched(t, key);
-        if (e) {
-            e->at = now;
-            continue;
-        }
-        if (t->ntouched == TOUCH_CACHE_SIZE)
-            forget_touched(t);
-        t->touched[t->ntouched].key = strdup(key);
-        t->touched[t->ntouched].at = now;
-        if (t->touched[t->ntouched].key)
+        touched *e = touched_slot(t, key);
+        if (!e->key) {
+            if (t->ntouched == TOUCH_CACHE_SIZE) {
+                forget_touched(t);
+                e = touched_slot(t, key);
+            }
+            if (!(e->key = strdup(key)))
+                continue;
             t->ntouched++;
+        }
+        e->at = now;
     }
 }
 

@@ -98,6 +98,29 @@ test('1000 items are accepted and all stored', async () => {
   assert.equal(await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'bulk-%' AND cold_start`), 334);
 });
 
+test('more distinct functions than a writer remembers: every record stored, each function once', async () => {
+  // Each writer thread remembers the functions it upserted in the last second (1,024 of them, a
+  // hash table cleared when full) and skips their upsert. 2,500 functions in 1,000-item batches
+  // fill and clear that table; the same functions again within the second take the lookup-only
+  // path for those still remembered and the upsert for the rest: nothing may be dropped either way.
+  const names = Array.from({ length: 2500 }, (_, i) => `touch-${i}`);
+  const round = async () => {
+    const items = names.map((function_name) => minimalRecord({ function_name }));
+    for (let i = 0; i < items.length; i += 1000) {
+      const res = await ctx.batch({ invocations: items.slice(i, i + 1000) });
+      assert.equal(res.status, 200, res.text.slice(0, 300));
+      assert.equal(res.json.failed, 0);
+    }
+    return items;
+  };
+  const first = await round();
+  const second = await round();
+  assert.equal(first.length + second.length, 5000);
+  assert.equal(await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'touch-%'`), 5000);
+  assert.equal(await ctx.count(`SELECT count(*) FROM functions WHERE function_name LIKE 'touch-%'`), 2500);
+  assert.equal(await ctx.count(`SELECT count(DISTINCT f.function_name) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'touch-%'`), 2500);
+});
+
 test('the same batch sent again adds no rows', async () => {
   const items = Array.from({ length: 50 }, () => minimalRecord({ function_name: 'replayed-batch' }));
   const a = await ctx.batch({ invocations: items });
