@@ -23,7 +23,6 @@ import {
   useServer,
   startServer,
   minimalRecord,
-  fullRecord,
   httpFresh,
   psql,
   sleep,
@@ -32,6 +31,7 @@ import {
   createProject,
   runCli,
   verifyExactlyOnce,
+  IngestLoad,
 } from './harness.mjs';
 
 // No rate limit in the way of the load; short deadlines so that a killed peer is noticed fast.
@@ -39,84 +39,18 @@ const SERVER_ENV = { RATE_LIMIT_INGEST: 1000000, REQUEST_TIMEOUT: 10, SHUTDOWN_T
 const ctx = useServer({ env: SERVER_ENV, freshConnections: true });
 
 // ---------------------------------------------------------------------------------------------
-// The load: `clients` loops, each sending a single record or (every third request) a batch of 10,
-// retrying the same records until acknowledged (or until stopped).
+// The load (harness.mjs's IngestLoad): each client sends over fresh connections and retries on a
+// 503 with Retry-After or a connection error. `target` ({base}) may change while it runs (a
+// restart on another port).
 
-class Load {
-  constructor(target, key, { clients = 6, name = 'faults' } = {}) {
-    this.target = target; // {base}: may be changed while running (restart on another port)
-    this.key = key;
-    this.clients = clients;
-    this.name = name;
-    this.acked = new Map(); // invocation_id -> number of 200s that covered it
-    this.sent = new Set(); // every invocation_id ever sent
-    this.counts = { ok: 0, unavailable: 0, connectionErrors: 0 };
-    this.unexpected = []; // anything but 200 / 503+Retry-After / a connection error
-    this.running = false;
-  }
-
-  /** 200s seen since `mark` (a snapshot of counts.ok). */
-  okSince(mark) {
-    return this.counts.ok - mark;
-  }
-
-  async #client(n) {
-    for (let i = 0; this.running; i++) {
-      const batch = i % 3 === 2;
-      const recs = batch
-        ? Array.from({ length: 10 }, () => minimalRecord({ function_name: `${this.name}-batch` }))
-        : [(i % 2 ? fullRecord : minimalRecord)({ function_name: `${this.name}-single-${n % 2}` })];
-      for (const r of recs) this.sent.add(r.invocation_id);
-      const route = batch ? '/api/v1/ingest/batch' : '/api/v1/ingest';
-      const body = batch ? { invocations: recs } : recs[0];
-      while (this.running) {
-        let res;
-        try {
-          res = await httpFresh(this.target.base, 'POST', route, { body, headers: { 'X-API-Key': this.key }, timeoutMs: 15000 });
-        } catch {
-          this.counts.connectionErrors++;
-          await sleep(100);
-          continue;
-        }
-        if (res.status === 200 && (!batch || res.json?.status === 'ok')) {
-          this.counts.ok++;
-          for (const r of recs) this.acked.set(r.invocation_id, (this.acked.get(r.invocation_id) || 0) + 1);
-          break;
-        }
-        if (res.status === 503 && res.headers.get('retry-after')) {
-          this.counts.unavailable++;
-          await sleep(Math.min(1000, 1000 * Number(res.headers.get('retry-after')) || 200) / 4);
-          continue;
-        }
-        this.unexpected.push(`${route} -> ${res.status} retry-after=${res.headers.get('retry-after')} ${res.text.slice(0, 200)}`);
-        break;
-      }
-    }
-  }
-
-  start() {
-    this.running = true;
-    this.loops = Array.from({ length: this.clients }, (_, n) => this.#client(n));
-    return this;
-  }
-
-  async stop() {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  /** Waits until `count` more requests were acknowledged (or fails after timeoutMs). */
-  async waitForAcks(count, timeoutMs, what) {
-    const mark = this.counts.ok;
-    const t0 = Date.now();
-    while (this.okSince(mark) < count) {
-      if (Date.now() - t0 > timeoutMs) {
-        assert.fail(`${what}: only ${this.okSince(mark)} of ${count} requests acknowledged within ${timeoutMs} ms (${JSON.stringify(this.counts)}, unexpected: ${this.unexpected.slice(0, 3)})`);
-      }
-      await sleep(50);
-    }
-    return Date.now() - t0;
-  }
+function faultLoad(target, key, { clients = 6, name = 'faults' } = {}) {
+  return new IngestLoad({
+    clients,
+    name,
+    send: (route, body) => httpFresh(target.base, 'POST', route, { body, headers: { 'X-API-Key': key }, timeoutMs: 15000 }),
+    retryable: (res) => res.status === 503 && Boolean(res.headers.get('retry-after')),
+    retryDelay: (res) => Math.min(1000, 1000 * Number(res.headers.get('retry-after')) || 200) / 4,
+  });
 }
 
 /**
@@ -142,7 +76,7 @@ test('SIGKILL under load, restart on the same port: nothing acknowledged lost, n
   const port = await freePort();
   let server = await startServer({ dbUrl: ctx.db.url, env: { ...SERVER_ENV, PORT: port } });
   const target = { base: server.base };
-  const load = new Load(target, ctx.key, { name: 'kill' }).start();
+  const load = faultLoad(target, ctx.key, { name: 'kill' }).start();
   try {
     for (let round = 0; round < 2; round++) {
       await load.waitForAcks(40, 15000, `before kill ${round + 1}`);
@@ -162,7 +96,7 @@ test('SIGKILL under load, restart on the same port: nothing acknowledged lost, n
 });
 
 test('the database refuses writes (read-only): 503 with Retry-After, never 2xx; recovery by itself', async () => {
-  const load = new Load(ctx.server, ctx.key, { name: 'readonly' }).start();
+  const load = faultLoad(ctx.server, ctx.key, { name: 'readonly' }).start();
   try {
     await load.waitForAcks(40, 15000, 'before read-only');
     await psql(ADMIN_URL, `ALTER DATABASE ${ctx.db.name} SET default_transaction_read_only = on`);
@@ -170,8 +104,8 @@ test('the database refuses writes (read-only): 503 with Retry-After, never 2xx; 
     // Requests that reach the database now must be refused. Wait for the first 503s, then check
     // that nothing is acknowledged for a while (an in-flight commit may still finish first).
     const t0 = Date.now();
-    while (load.counts.unavailable < 10 && Date.now() - t0 < 15000) await sleep(50);
-    assert.ok(load.counts.unavailable >= 10, `no 503 within 15 s of read-only mode (${JSON.stringify(load.counts)})`);
+    while (load.retriedWith(503) < 10 && Date.now() - t0 < 15000) await sleep(50);
+    assert.ok(load.retriedWith(503) >= 10, `no 503 within 15 s of read-only mode (${JSON.stringify(load.counts)})`);
     const mark = load.counts.ok;
     const sentBefore = load.sent.size;
     await sleep(2000);
@@ -252,7 +186,7 @@ test('fills the connection pool: the event loops keep answering, reads wait or 5
     env: { ...SERVER_ENV, DATABASE_POOL_SIZE: 2, WRITERS: 1, KEY_CACHE_TTL: 1, RATE_LIMIT_QUERY: 1000000, METRICS_PORT: metricsPort },
   });
   const metricsBase = `http://127.0.0.1:${metricsPort}`;
-  const load = new Load(server, ctx.key, { name: 'pool', clients: 6 }).start();
+  const load = faultLoad(server, ctx.key, { name: 'pool', clients: 6 }).start();
   // readers: each read holds a pool connection for as long as its query runs
   let reading = true;
   const reads = { ok: 0, unavailable: 0, other: [] };
@@ -322,7 +256,7 @@ test('fills the connection pool: the event loops keep answering, reads wait or 5
 });
 
 test('database connections terminated again and again mid-run: nothing lost, recovery by itself', async () => {
-  const load = new Load(ctx.server, ctx.key, { name: 'terminate' }).start();
+  const load = faultLoad(ctx.server, ctx.key, { name: 'terminate' }).start();
   let terminated = 0;
   try {
     await load.waitForAcks(40, 15000, 'before terminating');
@@ -375,16 +309,16 @@ test('PostgreSQL restarted (fast, then immediate shutdown) under load: nothing l
     assert.equal(m.code, 0, m.stderr);
     const key = await createProject(url, 'Faults PG restart', 'faults-pg');
     server = await startServer({ dbUrl: url, env: SERVER_ENV });
-    load = new Load(server, key, { name: 'pgrestart' }).start();
+    load = faultLoad(server, key, { name: 'pgrestart' }).start();
     const recovery = {};
     for (const mode of ['fast', 'immediate']) {
       await load.waitForAcks(40, 20000, `before the ${mode} shutdown`);
       await pgCtl(dir, ['-m', mode, '-w', 'stop']);
-      const unavailable = load.counts.unavailable;
+      const unavailable = load.retriedWith(503);
       const mark = load.counts.ok;
       await sleep(1500);
       assert.equal(load.okSince(mark), 0, `acknowledged while PostgreSQL was down (${mode})`);
-      assert.ok(load.counts.unavailable > unavailable, `no 503 while PostgreSQL was down (${mode})`);
+      assert.ok(load.retriedWith(503) > unavailable, `no 503 while PostgreSQL was down (${mode})`);
       const health = await httpFresh(server.base, 'GET', '/api/v1/health', { timeoutMs: 10000 });
       assert.equal(health.status, 503, `health while PostgreSQL is down (${mode}): ${health.text}`);
       await run(pgSh, ['start', dir, String(pgPort)]);
@@ -405,7 +339,7 @@ test('PostgreSQL restarted (fast, then immediate shutdown) under load: nothing l
 
 test('SIGTERM under load drains: exit 0 and no acknowledged loss', async () => {
   const server = await startServer({ dbUrl: ctx.db.url, env: SERVER_ENV });
-  const load = new Load(server, ctx.key, { name: 'sigterm', clients: 12 }).start();
+  const load = faultLoad(server, ctx.key, { name: 'sigterm', clients: 12 }).start();
   let exit;
   try {
     await load.waitForAcks(100, 15000, 'before SIGTERM');

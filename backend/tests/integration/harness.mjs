@@ -579,6 +579,103 @@ export function assertValidationError(res, loc, type, what = '') {
  * twice. `load` has `sent` (ids sent), `acked` (Map of acknowledged ids), `unexpected` (answers
  * outside what the case allows, described by `allowed`) and `counts`. Returns the figures.
  */
+/**
+ * Sustained ingest, sent as the SDK sends it: `clients` loops, each posting one record or (every
+ * third request) a batch of 10, and sending the same records again after a retryable answer or a
+ * connection error, until acknowledged or the load stops. Keeps what was sent and acknowledged
+ * (for verifyExactlyOnce) and every unexpected answer.
+ *   send(route, body, client, n): client n's request; resolves to a harness response, throws on a
+ *     connection error. `client` is what open(n) returned (an agent, a key...).
+ *   retryable(res): an answer to send again after retryDelay(res) ms; anything else but a 200
+ *     (and, for a batch, status "ok") is unexpected.
+ *   tag(client): stored with each acknowledgement, for waitForAcks' filter (e.g. the API key).
+ */
+export class IngestLoad {
+  constructor({ clients = 6, name = 'load', send, retryable, retryDelay = () => 100, open = () => undefined, close = () => {}, tag = () => undefined }) {
+    Object.assign(this, { clients, name, send, retryable, retryDelay, open, close, tag });
+    this.acked = new Map(); // invocation_id -> number of 200s that covered it
+    this.ackedAt = []; // [time, tag] per acknowledged request
+    this.sent = new Set(); // every invocation_id ever sent
+    this.counts = { ok: 0, retried: {}, connectionErrors: 0 };
+    this.unexpected = [];
+    this.running = false;
+  }
+
+  /** 200s seen since `mark` (a snapshot of counts.ok). */
+  okSince(mark) {
+    return this.counts.ok - mark;
+  }
+
+  /** Answers retried with this status so far. */
+  retriedWith(status) {
+    return this.counts.retried[status] || 0;
+  }
+
+  async #client(n) {
+    const client = await this.open(n);
+    try {
+      for (let i = 0; this.running; i++) {
+        const batch = i % 3 === 2;
+        const recs = batch
+          ? Array.from({ length: 10 }, () => minimalRecord({ function_name: `${this.name}-batch` }))
+          : [(i % 2 ? fullRecord : minimalRecord)({ function_name: `${this.name}-single-${n % 2}` })];
+        for (const r of recs) this.sent.add(r.invocation_id);
+        const route = batch ? '/api/v1/ingest/batch' : '/api/v1/ingest';
+        const body = batch ? { invocations: recs } : recs[0];
+        while (this.running) {
+          let res;
+          try {
+            res = await this.send(route, body, client, n);
+          } catch {
+            this.counts.connectionErrors++;
+            await sleep(100);
+            continue;
+          }
+          if (res.status === 200 && (!batch || res.json?.status === 'ok')) {
+            this.counts.ok++;
+            this.ackedAt.push([Date.now(), this.tag(client)]);
+            for (const r of recs) this.acked.set(r.invocation_id, (this.acked.get(r.invocation_id) || 0) + 1);
+            break;
+          }
+          if (this.retryable(res)) {
+            this.counts.retried[res.status] = this.retriedWith(res.status) + 1;
+            await sleep(this.retryDelay(res));
+            continue;
+          }
+          this.unexpected.push(`${route} -> ${res.status} retry-after=${res.headers.get('retry-after')} ${res.text.slice(0, 200)}`);
+          break;
+        }
+      }
+    } finally {
+      this.close(client);
+    }
+  }
+
+  start() {
+    this.running = true;
+    this.loops = Array.from({ length: this.clients }, (_, n) => this.#client(n));
+    return this;
+  }
+
+  async stop() {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  /** Waits until `count` more requests (of clients whose tag passes `filter`) are acknowledged; returns the ms it took. */
+  async waitForAcks(count, timeoutMs, what, filter = () => true) {
+    const since = Date.now();
+    const n = () => this.ackedAt.filter(([t, tag]) => t >= since && filter(tag)).length;
+    while (n() < count) {
+      if (Date.now() - since > timeoutMs) {
+        assert.fail(`${what}: only ${n()} of ${count} requests acknowledged within ${timeoutMs} ms (${JSON.stringify(this.counts)}, unexpected: ${this.unexpected.slice(0, 3)})`);
+      }
+      await sleep(50);
+    }
+    return Date.now() - since;
+  }
+}
+
 export async function verifyExactlyOnce(load, dbUrl, what, allowed = '200 and 503 with Retry-After') {
   assert.deepEqual(load.unexpected.slice(0, 5), [], `${what}: answers other than ${allowed}`);
   const ids = [...load.sent];

@@ -25,11 +25,11 @@ import {
   dropDatabase,
   startServer,
   minimalRecord,
-  fullRecord,
   httpFresh,
   sleep,
   freePort,
   verifyExactlyOnce,
+  IngestLoad,
 } from './harness.mjs';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => existsSync(p));
@@ -192,79 +192,16 @@ async function keysOnEveryReplica(nginx, replicas, perReplica, tag) {
 // The load: each client has its own source address (nginx limits requests per client address),
 // its own keep-alive connection to nginx and one API key; every third request is a batch of 10.
 
-class Load {
-  constructor(nginx, keys, clients = 6) {
-    Object.assign(this, { nginx, keys, clients });
-    this.acked = new Map(); // invocation_id -> number of 200s that covered it
-    this.ackedAt = []; // [time, key] per acknowledged request
-    this.sent = new Set();
-    this.counts = { ok: 0, retried: {}, connectionErrors: 0 };
-    this.unexpected = [];
-  }
-
-  async #client(n) {
-    const key = this.keys[n % this.keys.length].key;
-    const agent = clientAgent(`127.0.0.${2 + n}`);
-    try {
-      for (let i = 0; this.running; i++) {
-        const batch = i % 3 === 2;
-        const recs = batch
-          ? Array.from({ length: 10 }, () => minimalRecord({ function_name: 'replicas-batch' }))
-          : [(i % 2 ? fullRecord : minimalRecord)({ function_name: `replicas-single-${n % 2}` })];
-        for (const r of recs) this.sent.add(r.invocation_id);
-        const route = batch ? '/api/v1/ingest/batch' : '/api/v1/ingest';
-        const body = batch ? { invocations: recs } : recs[0];
-        while (this.running) {
-          let res;
-          try {
-            res = await tls(this.nginx, agent, 'POST', route, { body, headers: { 'X-API-Key': key } });
-          } catch {
-            this.counts.connectionErrors++;
-            await sleep(100);
-            continue;
-          }
-          if (res.status === 200 && (!batch || res.json?.status === 'ok')) {
-            this.counts.ok++;
-            this.ackedAt.push([Date.now(), key]);
-            for (const r of recs) this.acked.set(r.invocation_id, (this.acked.get(r.invocation_id) || 0) + 1);
-            break;
-          }
-          if (res.status === 429 || res.status >= 500) {
-            this.counts.retried[res.status] = (this.counts.retried[res.status] || 0) + 1;
-            await sleep(100);
-            continue;
-          }
-          this.unexpected.push(`${route} -> ${res.status} ${res.text.slice(0, 200)}`);
-          break;
-        }
-      }
-    } finally {
-      agent.destroy();
-    }
-  }
-
-  start() {
-    this.running = true;
-    this.loops = Array.from({ length: this.clients }, (_, n) => this.#client(n));
-    return this;
-  }
-
-  async stop() {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  async waitForAcks(count, timeoutMs, what, keyFilter = () => true) {
-    const since = Date.now();
-    const n = () => this.ackedAt.filter(([t, k]) => t >= since && keyFilter(k)).length;
-    while (n() < count) {
-      if (Date.now() - since > timeoutMs) {
-        assert.fail(`${what}: only ${n()} of ${count} requests acknowledged within ${timeoutMs} ms (${JSON.stringify(this.counts)}, unexpected: ${this.unexpected.slice(0, 3)})`);
-      }
-      await sleep(50);
-    }
-    return Date.now() - since;
-  }
+function replicaLoad(nginx, keys, clients = 6) {
+  return new IngestLoad({
+    clients,
+    name: 'replicas',
+    open: (n) => ({ key: keys[n % keys.length].key, agent: clientAgent(`127.0.0.${2 + n}`) }),
+    close: (client) => client.agent.destroy(),
+    tag: (client) => client.key,
+    send: (route, body, client) => tls(nginx, client.agent, 'POST', route, { body, headers: { 'X-API-Key': client.key } }),
+    retryable: (res) => res.status === 429 || res.status >= 500,
+  });
 }
 
 const verifyStored = (load, what) => verifyExactlyOnce(load, db.value.url, what, '200, 429, 5xx');
@@ -279,7 +216,7 @@ test('two replicas behind nginx under ingest load, one SIGKILLed: nginx fails ov
   let load;
   try {
     const keys = await keysOnEveryReplica(nginx, replicas, 2, 'load');
-    load = new Load(nginx, keys, 8).start();
+    load = replicaLoad(nginx, keys, 8).start();
     const t0 = Date.now();
     await load.waitForAcks(150, 30000, 'before the kill');
     await sleep(Math.max(0, 3000 - (Date.now() - t0)));
