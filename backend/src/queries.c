@@ -58,6 +58,14 @@ static csa_status db_failure(PGconn *conn, PGresult *res, const char *what, char
     return CSA_ERR_INTERNAL;
 }
 
+/* db_failure, then the result is cleared: how a failed statement ends its query function. */
+static csa_status db_failed(PGconn *conn, PGresult *res, const char *what, char *detail)
+{
+    csa_status st = db_failure(conn, res, what, detail);
+    PQclear(res);
+    return st;
+}
+
 /* A number as JSON, rounded to 2 decimals (an integer when it is one); not finite -> null. */
 static json_t *num_json(double v)
 {
@@ -146,9 +154,7 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         " ORDER BY p.function_name",
         4, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        csa_status st = db_failure(conn, res, "list functions", detail);
-        PQclear(res);
-        return st;
+        return db_failed(conn, res, "list functions", detail);
     }
     int rows = PQntuples(res);
     int shown = rows > p->limit ? p->limit : rows;
@@ -473,9 +479,7 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
             PQclear(res);
             return CSA_ERR_VALIDATION;
         }
-        csa_status st = db_failure(conn, res, "function detail", detail);
-        PQclear(res);
-        return st;
+        return db_failed(conn, res, "function detail", detail);
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
@@ -524,9 +528,7 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
                       4, p2);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         json_decref(body);
-        csa_status st = db_failure(conn, res, "module breakdown", detail);
-        PQclear(res);
-        return st;
+        return db_failed(conn, res, "module breakdown", detail);
     }
     module_agg agg;
     agg_init(&agg);
@@ -616,9 +618,7 @@ csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **ou
                                     "last_used_at") " FROM api_keys WHERE project_id = $1 ORDER BY created_at, id",
                                 1, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        csa_status st = db_failure(conn, res, "list keys", detail);
-        PQclear(res);
-        return st;
+        return db_failed(conn, res, "list keys", detail);
     }
     json_t *list = json_array();
     for (int r = 0; r < PQntuples(res); r++) {
@@ -638,9 +638,7 @@ static csa_status insert_key(PGconn *conn, const char *project_id, const char *n
     char key[CSA_KEY_LEN + 1];
     PGresult *res = csa_key_insert(conn, project_id, name, key);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        csa_status st = db_failure(conn, res, "create key", detail);
-        PQclear(res);
-        return st;
+        return db_failed(conn, res, "create key", detail);
     }
     *out = json_pack("{s:o, s:s, s:s#, s:o, s:b, s:o}", "id", col_str(res, 0, 0), "key", key, "key_prefix", key,
                      (size_t)CSA_KEY_PREFIX_LEN, "name", name ? json_string(name) : json_null(), "is_active", 1,
@@ -676,9 +674,7 @@ csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char
         "        (SELECT key_prefix FROM api_keys WHERE id = $1::uuid AND project_id = $2::uuid)",
         3, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        csa_status st = db_failure(conn, res, "revoke key", detail);
-        PQclear(res);
-        return st;
+        return db_failed(conn, res, "revoke key", detail);
     }
     int found = atoi(PQgetvalue(res, 0, 0)), updated = atoi(PQgetvalue(res, 0, 1));
     if (!found) {

@@ -700,6 +700,44 @@ export async function verifyExactlyOnce(load, dbUrl, what, allowed = '200 and 50
   return { acked: acked.length, sent: ids.length, stored: stored.size, ...load.counts };
 }
 
+/**
+ * A slow client: connects to `port`, sends `head`, then one element of `pieces` (an array, or a
+ * string: one character) every intervalMs, round and round, until the server closes the
+ * connection or maxMs passes. Resolves {closedByServer, ms, data}.
+ */
+export function trickle(port, head, pieces, intervalMs, maxMs) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const sock = net.connect(port, '127.0.0.1');
+    let data = '';
+    let i = 0;
+    let done = false;
+    let timer;
+    const finish = (closedByServer) => {
+      if (done) return;
+      done = true;
+      clearInterval(timer);
+      clearTimeout(cap);
+      sock.destroy();
+      resolve({ closedByServer, ms: Date.now() - t0, data });
+    };
+    const cap = setTimeout(() => finish(false), maxMs);
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => (data += d));
+    sock.on('error', () => finish(true));
+    sock.on('end', () => finish(true));
+    sock.on('close', () => finish(true));
+    sock.on('connect', () => {
+      sock.write(head);
+      timer = setInterval(() => {
+        if (!sock.writable) return finish(true);
+        sock.write(pieces[i % pieces.length]);
+        i++;
+      }, intervalMs);
+    });
+  });
+}
+
 /** Established connections on `port` accepted by process `pid` (from /proc). */
 export function acceptedConnections(pid, port) {
   const inodes = new Set();

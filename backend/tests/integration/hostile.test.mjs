@@ -20,6 +20,7 @@ import {
   sleep,
   lit,
   acceptedConnections,
+  trickle,
 } from './harness.mjs';
 
 const REQUEST_TIMEOUT = 2;
@@ -120,39 +121,6 @@ after(async () => {
   probe.running = false;
   await probeDone;
 });
-
-/** Sends `head`, then one piece of `pieces` every intervalMs, until the server closes (or maxMs). */
-function trickle(port, head, pieces, intervalMs, maxMs) {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const sock = net.connect(port, '127.0.0.1');
-    let data = '';
-    let i = 0;
-    let timer = null;
-    let done = false;
-    const finish = (closedByServer) => {
-      if (done) return;
-      done = true;
-      clearInterval(timer);
-      clearTimeout(cap);
-      sock.destroy();
-      resolve({ closedByServer, ms: Date.now() - t0, data });
-    };
-    const cap = setTimeout(() => finish(false), maxMs);
-    sock.setEncoding('latin1');
-    sock.on('data', (d) => (data += d));
-    sock.on('error', () => finish(true));
-    sock.on('close', () => finish(true));
-    sock.on('connect', () => {
-      sock.write(head);
-      timer = setInterval(() => {
-        if (i >= pieces.length) i = 0;
-        sock.write(pieces[i++]);
-      }, intervalMs);
-    });
-  });
-}
-
 
 /** Open file descriptors of a process. */
 const fdCount = (pid) => readdirSync(`/proc/${pid}/fd`).length;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { useServer, startServer, minimalRecord, assertErrorBody, rawRequest, parseRawResponse, sleep, lit, acceptedConnections } from './harness.mjs';
+import { useServer, startServer, minimalRecord, assertErrorBody, rawRequest, parseRawResponse, sleep, lit, acceptedConnections, trickle } from './harness.mjs';
 
 // REQUEST_TIMEOUT=2 also closes idle keep-alive connections after ~2 s: use a new connection per
 // request so that no POST races such a close.
@@ -105,43 +105,6 @@ test('a batch body over 10 MiB is 413 PAYLOAD_TOO_LARGE', async () => {
   assertErrorBody(res, 413, 'PAYLOAD_TOO_LARGE', 'batch > 10 MiB');
   assert.equal(await ctx.count(`SELECT count(*) FROM functions f JOIN invocations i ON i.function_id = f.id WHERE f.function_name = 'too-big-batch'`), 0);
 });
-
-/**
- * Opens a connection and sends `head` then one byte of `trickle` every intervalMs until the
- * server closes the connection or maxMs passes. Resolves {closedByServer, ms, data}.
- */
-function trickle(port, head, trickleBytes, intervalMs, maxMs) {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const sock = net.connect(port, '127.0.0.1');
-    let data = '';
-    let i = 0;
-    let done = false;
-    let timer;
-    const finish = (closedByServer) => {
-      if (done) return;
-      done = true;
-      clearInterval(timer);
-      clearTimeout(cap);
-      sock.destroy();
-      resolve({ closedByServer, ms: Date.now() - t0, data });
-    };
-    const cap = setTimeout(() => finish(false), maxMs);
-    sock.setEncoding('latin1');
-    sock.on('data', (d) => (data += d));
-    sock.on('error', () => finish(true));
-    sock.on('end', () => finish(true));
-    sock.on('close', () => finish(true));
-    sock.on('connect', () => {
-      sock.write(head);
-      timer = setInterval(() => {
-        if (!sock.writable) return finish(true);
-        sock.write(trickleBytes[i % trickleBytes.length]);
-        i++;
-      }, intervalMs);
-    });
-  });
-}
 
 async function healthWhile(promise) {
   const results = [];
