@@ -181,8 +181,13 @@ static struct evdns_base *resolver(csa_shipper *s)
     snprintf(text, sizeof text, strchr(s->endpoint.host, ':') ? "[%s]:1" : "%s:1", s->endpoint.host);
     if (evutil_parse_sockaddr_port(text, (struct sockaddr *)&ss, &len) == 0)
         return NULL;
-    if (!s->dns)
+    if (!s->dns) {
         s->dns = evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        /* 0x20 case randomisation: answers from a resolver that does not echo the case would be
+         * dropped; the connection is verified by TLS anyway */
+        if (s->dns)
+            evdns_base_set_option(s->dns, "randomize-case:", "0");
+    }
     return s->dns;
 }
 
