@@ -182,11 +182,18 @@ static struct evdns_base *resolver(csa_shipper *s)
     if (evutil_parse_sockaddr_port(text, (struct sockaddr *)&ss, &len) == 0)
         return NULL;
     if (!s->dns) {
-        s->dns = evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-        /* 0x20 case randomisation: answers from a resolver that does not echo the case would be
-         * dropped; the connection is verified by TLS anyway */
-        if (s->dns)
+        /* COLDSTART_RESOLV_CONF: another resolv.conf (the tests point it at their own DNS server) */
+        const char *conf = getenv("COLDSTART_RESOLV_CONF");
+        s->dns = evdns_base_new(s->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (s->dns) {
+            /* unreadable: libevent falls back to a nameserver on 127.0.0.1 and logs nothing */
+            if (evdns_base_resolv_conf_parse(s->dns, DNS_OPTIONS_ALL, conf && *conf ? conf : "/etc/resolv.conf") != 0)
+                csa_log(CSA_LOG_WARN, "cannot read the resolver configuration",
+                        json_pack("{s:s}", "file", conf && *conf ? conf : "/etc/resolv.conf"));
+            /* 0x20 case randomisation: answers from a resolver that does not echo the case would
+             * be dropped; the connection is verified by TLS anyway */
             evdns_base_set_option(s->dns, "randomize-case:", "0");
+        }
     }
     return s->dns;
 }

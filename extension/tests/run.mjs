@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -650,6 +651,68 @@ test('backend given by host name: resolved by the extension itself (/etc/hosts),
   const [exit] = await emu.shutdown();
   for (let i = 0; i < 3; i++) assert.ok(backend.stored.has(`inv-name-${i}`), `name-${i} delivered to localhost`);
   assert.equal(shutdownLine(exit).records_lost, 0);
+});
+
+/**
+ * A DNS server on 127.0.0.1 (UDP) that answers A queries for `names` with 127.0.0.1 and everything
+ * else with NXDOMAIN, keeping the names asked; conf is a resolv.conf pointing at it.
+ */
+async function dnsServer(names) {
+  const sock = dgram.createSocket('udp4');
+  const queries = [];
+  sock.on('message', (msg, from) => {
+    let at = 12;
+    const labels = [];
+    while (at < msg.length && msg[at] !== 0) {
+      labels.push(msg.subarray(at + 1, at + 1 + msg[at]).toString('latin1'));
+      at += msg[at] + 1;
+    }
+    const question = msg.subarray(12, at + 5);
+    const name = labels.join('.');
+    const type = msg.readUInt16BE(at + 1);
+    queries.push({ name, type });
+    const known = names.includes(name.toLowerCase());
+    const header = Buffer.alloc(12);
+    msg.copy(header, 0, 0, 2); // id
+    header.writeUInt16BE(known ? 0x8180 : 0x8183, 2); // response, recursion available, NOERROR / NXDOMAIN
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(known && type === 1 ? 1 : 0, 6);
+    const answer = known && type === 1 ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]) : Buffer.alloc(0);
+    sock.send(Buffer.concat([header, question, answer]), from.port, from.address);
+  });
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  const conf = path.join(optDir, `resolv-${sock.address().port}.conf`);
+  writeFileSync(conf, `nameserver 127.0.0.1:${sock.address().port}\noptions timeout:1 attempts:2\n`);
+  cleanups.push(() => sock.close());
+  return { conf, queries };
+}
+
+test('backend given by a DNS name: resolved by the extension through the nameserver of resolv.conf, records delivered', async () => {
+  const dns = await dnsServer(['backend.coldstart.test']);
+  const { emu, backend, local } = await setup({ freeze: false, backend: 'fake', hostName: 'Backend.Coldstart.test', extensionEnv: { COLDSTART_RESOLV_CONF: dns.conf } });
+  await emu.start();
+  for (let i = 0; i < 3; i++) assert.equal((await post(`${local}/api/v1/ingest`, record(`dns-${i}`))).status, 202);
+  await emu.invoke({ n: 1 });
+  await emu.invoke({ n: 2 });
+  const [exit] = await emu.shutdown();
+  assert.ok(dns.queries.some((q) => q.type === 1 && q.name === 'Backend.Coldstart.test'), `no A query for the name as written: ${JSON.stringify(dns.queries)}`);
+  for (let i = 0; i < 3; i++) assert.ok(backend.stored.has(`inv-dns-${i}`), `dns-${i} delivered to the resolved address`);
+  assert.equal(shutdownLine(exit).records_lost, 0);
+});
+
+test('backend name that does not resolve: nothing delivered, records counted as lost at SHUTDOWN', async () => {
+  const dns = await dnsServer([]);
+  const { emu, local } = await setup({ freeze: false, backend: 'fake', hostName: 'nowhere.coldstart.test', extensionEnv: { COLDSTART_RESOLV_CONF: dns.conf } });
+  await emu.start();
+  assert.equal((await post(`${local}/api/v1/ingest`, record('nxdomain-0'))).status, 202);
+  await emu.invoke({ n: 1 });
+  await emu.invoke({ n: 2 });
+  const [exit] = await emu.shutdown();
+  assert.ok(dns.queries.length > 0, 'the DNS server was never asked');
+  const counters = shutdownLine(exit);
+  assert.equal(counters.records_shipped, 0);
+  assert.ok(counters.records_received >= 1);
+  assert.equal(counters.records_lost, counters.records_received, JSON.stringify(counters));
 });
 
 test('https backend: certificate verified, records delivered', async () => {
