@@ -23,7 +23,8 @@ rt=()
 [ "${BENCH_RT:-}" = 1 ] && rt=(chrt -f 10)
 # nothing of TLS happens at start-up (the context is made at the first shipment): one endpoint for all
 COLDSTART_ENDPOINT=http://127.0.0.1:9 COLDSTART_EXTENSION_PORT=${BENCH_PORT:-17242} \
-    COLDSTART_TELEMETRY_PORT=$((${BENCH_PORT:-17242} + 1)) COLDSTART_EXTENSION_LOG_LEVEL=info \
+    COLDSTART_TELEMETRY_PORT=$((${BENCH_PORT:-17242} + 1)) COLDSTART_EXTENSION_STREAM_PORT=$((${BENCH_PORT:-17242} + 2)) \
+    COLDSTART_EXTENSION_LOG_LEVEL=info \
     "${rt[@]}" build/startup_bench "${BENCH_STARTS:-200}" build/exec-floor build/coldstart-extension \
     build-notls/coldstart-extension build-dynamic/coldstart-extension >"$starts"
 {

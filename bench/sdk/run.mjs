@@ -149,16 +149,18 @@ const handlerLoad = interleaved([
 // ---- 3. warm invocations ----------------------------------------------------------------------
 console.error('3/3 warm invocations');
 const sink = spawn(node, [join(here, 'sink.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise((resolve) => sink.stdout.once('data', (d) => resolve(Number(d.toString().trim()))));
-// 'sdk (extension)': the coldstart extension's local endpoint is the sink (its layer's file faked by
-// COLDSTART_EXTENSION_PATH); the backend is unreachable, so every record goes through it: one POST
-// per warm record, awaited.
+const [port, streamPort] = await new Promise((resolve) => sink.stdout.once('data', (d) => resolve(d.toString().trim().split(' ').map(Number))));
+// 'sdk (extension)': the coldstart extension's endpoints are the sink (its layer's file faked by
+// COLDSTART_EXTENSION_PATH); the backend is unreachable, so every record goes through it: one line
+// per warm record on the stream, not awaited. 'sdk (extension, HTTP)': a layer without the stream
+// (its port, 9, refuses): one POST per warm record, awaited.
 const extensionMarker = join(here, 'node_modules', '.coldstart-extension-marker');
 writeFileSync(extensionMarker, '');
 const warmModes = {
   bare: ['bare', { COLDSTART_ENDPOINT: `http://127.0.0.1:${port}` }],
   sdk: ['sdk', { COLDSTART_ENDPOINT: `http://127.0.0.1:${port}` }],
-  'sdk (extension)': ['sdk', { COLDSTART_ENDPOINT: 'http://127.0.0.1:9', COLDSTART_EXTENSION_PATH: extensionMarker, COLDSTART_EXTENSION_PORT: String(port) }],
+  'sdk (extension)': ['sdk', { COLDSTART_ENDPOINT: 'http://127.0.0.1:9', COLDSTART_EXTENSION_PATH: extensionMarker, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: String(streamPort) }],
+  'sdk (extension, HTTP)': ['sdk', { COLDSTART_ENDPOINT: 'http://127.0.0.1:9', COLDSTART_EXTENSION_PATH: extensionMarker, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: '9' }],
 };
 const warm = Object.fromEntries(Object.keys(warmModes).map((mode) => [mode, []]));
 for (let i = 0; i < warmRuns; i++) {
@@ -253,7 +255,10 @@ for (const mode of Object.keys(warmModes)) {
 lines.push('');
 const cpuExtension = median(warm['sdk (extension)'].map((w) => w.cpuUsPerInvocation));
 const wallExtension = median(warm['sdk (extension)'].map((w) => (w.wallMs * 1000) / warmCount));
-lines.push(`Through the coldstart extension (each warm record posted to its local endpoint and awaited, instead of batched): **${f(cpuExtension - cpuBare, 2)} µs** of CPU per invocation (minus bare), ${f(wallExtension, 0)} µs of wall time per invocation.`);
+const cpuExtensionHttp = median(warm['sdk (extension, HTTP)'].map((w) => w.cpuUsPerInvocation));
+const wallExtensionHttp = median(warm['sdk (extension, HTTP)'].map((w) => (w.wallMs * 1000) / warmCount));
+lines.push(`Through the coldstart extension (each warm record one line on its stream, acknowledged asynchronously, instead of batched): **${f(cpuExtension - cpuBare, 2)} µs** of CPU per invocation (minus bare), ${f(wallExtension, 0)} µs of wall time per invocation.`);
+lines.push(`Through an extension layer without the stream (each warm record posted to its HTTP endpoint and awaited): ${f(cpuExtensionHttp - cpuBare, 2)} µs of CPU per invocation (minus bare), ${f(wallExtensionHttp, 0)} µs of wall time per invocation.`);
 lines.push(`SDK CPU per warm invocation (SDK minus bare): **${f(cpuSdk - cpuBare, 2)} µs**. Heap growth with the SDK over the run: ${heapGrowth.map((g) => `${f(g, 0)} KiB`).join(', ')}.`);
 lines.push(`Heap samples (KiB, every ${warmCount / 10} invocations, last SDK run): ${warm.sdk.at(-1).heapSamples.map((h) => Math.round(h / 1024)).join(', ')}.`);
 lines.push('');

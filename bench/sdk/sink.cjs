@@ -1,6 +1,8 @@
 'use strict';
 // The backend stand-in for the warm benchmark: answers every POST with 200, in its own process
-// so that its CPU is not counted. Prints its port, then counts records until killed.
+// so that its CPU is not counted; also the coldstart extension's stream endpoint (newline-delimited
+// records, "ack <n>" after each read: extension/src/stream.h). Prints its HTTP and stream ports,
+// then counts records until killed.
 const http = require('node:http');
 let records = 0;
 const server = http.createServer((request, response) => {
@@ -16,7 +18,24 @@ const server = http.createServer((request, response) => {
   });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\n'));
+const stream = require('node:net').createServer((socket) => {
+  let rest = '';
+  let taken = 0;
+  socket.setNoDelay(true);
+  socket.setEncoding('utf8');
+  socket.on('error', () => {});
+  socket.on('data', (chunk) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop();
+    const before = taken;
+    for (const line of lines) if (line !== '' && !line.startsWith('{"coldstart":"hello"')) taken++;
+    records += taken - before;
+    if (taken !== before) socket.write(`ack ${taken}\n`);
+  });
+});
+server.listen(0, '127.0.0.1', () =>
+  stream.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port} ${stream.address().port}\n`)),
+);
 process.on('SIGTERM', () => {
   process.stdout.write(JSON.stringify({ records }) + '\n');
   process.exit(0);

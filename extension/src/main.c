@@ -1,11 +1,13 @@
 /*
  * main.c: coldstart-extension, a Lambda external extension.
  *
- * Start-up: listen locally (SDK endpoint, telemetry), register for INVOKE and SHUTDOWN, subscribe
- * to platform telemetry, ask for the next event. Each INVOKE: settle what the telemetry of earlier
- * invocations allows, start shipping, ask for the next event straight away (the function's
- * response never waits for us). SHUTDOWN: wait briefly for the last reports, ship everything,
- * and exit before Lambda's deadline; what could not be delivered is counted as lost.
+ * Start-up: register for INVOKE and SHUTDOWN first, listen locally (the SDK's HTTP endpoint and
+ * stream, telemetry) while the answer is on its way, subscribe to platform telemetry, ask for the
+ * next event. Each INVOKE: settle what
+ * the telemetry of earlier invocations allows, start shipping, ask for the next event straight
+ * away (the function's response never waits for us). SHUTDOWN: wait briefly for the last reports,
+ * ship everything, and exit before Lambda's deadline; what could not be delivered is counted as
+ * lost.
  * One thread, one event loop. Configuration is environment variables only (see README.md).
  */
 #include <event2/event.h>
@@ -24,6 +26,7 @@
 #include "log.h"
 #include "records.h"
 #include "shipper.h"
+#include "stream.h"
 #include "telemetry.h"
 
 #define SHUTDOWN_MARGIN_MS 300 /* exit this long before Lambda's deadline: teardown, a loaded host */
@@ -33,6 +36,7 @@ typedef struct app {
     struct event_base *base;
     csa_lambda *lambda;
     csa_ingest *ingest;
+    csa_stream *stream; /* the SDK's persistent connection (stream.h) */
     struct evhttp *telemetry;
     csa_records *records;
     csa_shipper *shipper;
@@ -297,6 +301,7 @@ int main(int argc, char **argv)
     /* Not 2772/2773: AWS's AppConfig and Parameters-and-Secrets extensions listen there by default. */
     int port = env_int("COLDSTART_EXTENSION_PORT", 7242, 1, 65535);
     int telemetry_port = env_int("COLDSTART_TELEMETRY_PORT", 7243, 1, 65535);
+    int stream_port = env_int("COLDSTART_EXTENSION_STREAM_PORT", 7244, 1, 65535);
     char telemetry_uri[300];
     snprintf(telemetry_uri, sizeof telemetry_uri, "http://%s:%d", env_str("COLDSTART_TELEMETRY_HOST", "sandbox.localdomain"),
              telemetry_port);
@@ -345,6 +350,7 @@ int main(int argc, char **argv)
     a.check_timer = evtimer_new(a.base, on_check, &a);
     csa_ingest_hooks hooks = {on_add, on_added, status_json, on_api_key, &a};
     a.ingest = csa_ingest_create(a.base, env_str("COLDSTART_EXTENSION_HOST", "127.0.0.1"), port, &hooks);
+    a.stream = csa_stream_create(a.base, env_str("COLDSTART_EXTENSION_HOST", "127.0.0.1"), stream_port, &hooks);
     a.telemetry = csa_telemetry_listen(a.base, "0.0.0.0", telemetry_port, on_telemetry, &a);
     if (!a.telemetry)
         csa_lambda_skip_telemetry(a.lambda);
@@ -355,11 +361,14 @@ int main(int argc, char **argv)
     /* Without the local endpoint the SDK falls back to sending directly: keep going, but say so. */
     if (!a.ingest)
         csa_log(CSA_LOG_WARN, "local endpoint unavailable", NULL);
+    if (!a.stream)
+        csa_log(CSA_LOG_WARN, "stream endpoint unavailable: the SDK uses the local HTTP endpoint", NULL);
 
     event_base_dispatch(a.base);
 
     csa_lambda_destroy(a.lambda);
     csa_ingest_destroy(a.ingest);
+    csa_stream_destroy(a.stream);
     if (a.telemetry)
         evhttp_free(a.telemetry);
     csa_shipper_destroy(a.shipper);

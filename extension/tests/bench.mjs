@@ -48,10 +48,15 @@ function tlsMaterial() {
 }
 const TLS = HTTPS ? tlsMaterial() : undefined;
 
-// invocations through the emulator, with and without the extension
-async function invocations(withExtension) {
+// invocations through the emulator: without the extension, with it (the SDK on its stream),
+// with it through its HTTP endpoint (the SDK of an extension layer without the stream: its stream
+// port refuses), and with it running but unused by the SDK (COLDSTART_EXTENSION=off: what the
+// extension's presence alone costs the function on this machine's two shared cores)
+async function invocations(mode) {
+  const withExtension = mode !== 'none';
   const backend = await new FakeBackend().listen(TLS);
   const port = await freePort();
+  const streamPort = await freePort();
   const emu = new LambdaEmulator({
     extension: withExtension ? EXTENSION : undefined,
     extensions: withExtension ? undefined : [],
@@ -59,26 +64,46 @@ async function invocations(withExtension) {
     taskRoot: path.join(here, 'fixture'),
     freeze: false,
     env: { COLDSTART_API_KEY: 'bench' },
-    runtimeEnv: { COLDSTART_ENDPOINT: withExtension ? `http://127.0.0.1:${port}` : backend.url, ...(TLS && !withExtension ? { NODE_EXTRA_CA_CERTS: path.join(optDir, 'b.pem') } : {}) },
-    extensionEnv: { COLDSTART_ENDPOINT: backend.url, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info', ...(TLS ? { COLDSTART_CA_FILE: TLS.caFile } : {}) },
+    runtimeEnv: {
+      COLDSTART_ENDPOINT: backend.url,
+      ...(mode === 'unused' ? { COLDSTART_EXTENSION: 'off' } : {}),
+      ...(withExtension
+        ? { COLDSTART_EXTENSION_PATH: EXTENSION, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: String(mode === 'http' ? await freePort() : streamPort) }
+        : {}),
+      ...(TLS && !withExtension ? { NODE_EXTRA_CA_CERTS: path.join(optDir, 'b.pem') } : {}),
+    },
+    extensionEnv: { COLDSTART_ENDPOINT: backend.url, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: String(streamPort), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info', ...(TLS ? { COLDSTART_CA_FILE: TLS.caFile } : {}) },
   });
   await emu.start();
   const pid = withExtension ? emu.extensionProcs[0].child.pid : undefined;
+  const runtimePid = emu.runtime.child.pid;
   for (let i = 0; i < 20; i++) await emu.invoke({ n: i }); // warm-up
   const cpu0 = pid ? cpuMs(pid) : 0;
+  const runtimeCpu0 = cpuMs(runtimePid);
   const times = [];
   for (let i = 0; i < N; i++) times.push((await emu.invoke({ n: i })).responseMs);
   const cpu1 = pid ? cpuMs(pid) : 0;
+  const runtimeCpu1 = cpuMs(runtimePid);
   const rss = pid ? readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)[1] : undefined;
   const rssNow = pid ? readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1] : undefined;
   const [exit] = await emu.shutdown();
   backend.close();
   const last = exit ? exit.output.split('\n').filter((l) => l.includes('"shutdown"')).pop() : undefined;
-  return { times, cpuPerInvokeUs: pid ? ((cpu1 - cpu0) * 1000) / N : undefined, rssKb: Number(rss), rssNowKb: Number(rssNow), stats: last ? JSON.parse(last) : undefined, stored: backend.stored.size };
+  return {
+    times,
+    cpuPerInvokeUs: pid ? ((cpu1 - cpu0) * 1000) / N : undefined,
+    runtimeCpuPerInvokeUs: ((runtimeCpu1 - runtimeCpu0) * 1000) / N,
+    rssKb: Number(rss),
+    rssNowKb: Number(rssNow),
+    stats: last ? JSON.parse(last) : undefined,
+    stored: backend.stored.size,
+  };
 }
 
-const without = await invocations(false);
-const withExt = await invocations(true);
+const without = await invocations('none');
+const withExt = await invocations('stream');
+const viaHttp = await invocations('http');
+const unused = await invocations('unused');
 const size = readFileSync(binary).length;
 const stripped = (() => {
   try {
@@ -101,20 +126,26 @@ Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 
 
 ### Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime)
 
-| | without extension (SDK → backend) | with extension (SDK → extension → backend) |
-|---|---|---|
-| function response time, median (ms) | ${f(q(without.times, 0.5))} | ${f(q(withExt.times, 0.5))} |
-| function response time, p90 (ms) | ${f(q(without.times, 0.9))} | ${f(q(withExt.times, 0.9))} |
-| function response time, p99 (ms) | ${f(q(without.times, 0.99))} | ${f(q(withExt.times, 0.99))} |
-| extension CPU per invocation (µs, user+sys, from /proc ticks) | - | ${f(withExt.cpuPerInvokeUs, 0)} |
-| extension peak RSS (KiB, VmHWM) | - | ${withExt.rssKb} |
-| extension RSS at the end (KiB, VmRSS) | - | ${withExt.rssNowKb} |
-| records stored by the (fake${HTTPS ? ', https' : ''}) backend | ${without.stored} | ${withExt.stored} |
+| | without extension (SDK → backend) | with extension (SDK → stream → extension → backend) | with extension, SDK over its HTTP endpoint (a layer without the stream) | extension running, unused (SDK → backend) |
+|---|---|---|---|---|
+| function response time, median (ms) | ${f(q(without.times, 0.5))} | ${f(q(withExt.times, 0.5))} | ${f(q(viaHttp.times, 0.5))} | ${f(q(unused.times, 0.5))} |
+| function response time, p90 (ms) | ${f(q(without.times, 0.9))} | ${f(q(withExt.times, 0.9))} | ${f(q(viaHttp.times, 0.9))} | ${f(q(unused.times, 0.9))} |
+| function response time, p99 (ms) | ${f(q(without.times, 0.99))} | ${f(q(withExt.times, 0.99))} | ${f(q(viaHttp.times, 0.99))} | ${f(q(unused.times, 0.99))} |
+| runtime process CPU per invocation (µs, user+sys, from /proc ticks: runtime client + handler + SDK) | ${f(without.runtimeCpuPerInvokeUs, 0)} | ${f(withExt.runtimeCpuPerInvokeUs, 0)} | ${f(viaHttp.runtimeCpuPerInvokeUs, 0)} | ${f(unused.runtimeCpuPerInvokeUs, 0)} |
+| extension CPU per invocation (µs, user+sys, from /proc ticks) | - | ${f(withExt.cpuPerInvokeUs, 0)} | ${f(viaHttp.cpuPerInvokeUs, 0)} | ${f(unused.cpuPerInvokeUs, 0)} |
+| extension peak RSS (KiB, VmHWM) | - | ${withExt.rssKb} | ${viaHttp.rssKb} | ${unused.rssKb} |
+| extension RSS at the end (KiB, VmRSS) | - | ${withExt.rssNowKb} | ${viaHttp.rssNowKb} | ${unused.rssNowKb} |
+| records stored by the (fake${HTTPS ? ', https' : ''}) backend | ${without.stored} | ${withExt.stored} | ${viaHttp.stored} | ${unused.stored} |
+
+The runtime process's CPU is the same runtime client and handler in every column: the
+differences between columns are the SDK's delivery (batched to the backend; one line on the
+stream; one awaited HTTP request to the extension).
 
 Extension counters at SHUTDOWN: \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
 
 ${HTTPS ? `The extension ships over https, verifying the backend against a CA file of ${TLS.certs} certificates (the system bundle plus the test's self-signed one): the peak RSS includes OpenSSL's context, the parsed bundle and the connection.\n\n` : ''}The environment is not frozen between invocations here (freeze is on in the tests), so the
 extension ships while the next invocation runs: the response-time columns include that contention.
-The SDK batches warm records itself (up to 2 s), which is why "without" also has no network on the
-response path for warm invocations; the cold invocation's record is awaited by the SDK in both cases.
+Without the extension the SDK batches warm records itself (up to 2 s), which is why "without" also
+has no network on the response path for warm invocations; the cold invocation's record is awaited
+by the SDK in every column (on the stream: its connection and write, not an answer).
 `);

@@ -2,7 +2,9 @@
  * fuzz_telemetry.c: fuzzes the two parsers that read what Lambda sends us, the Telemetry API body
  * (csa_telemetry_ingest) and the next-event body (csa_lambda_parse_event), plus the join and the
  * record store (an input that is a JSON object is also taken as an SDK record: held, merged with
- * a second, incomplete or full copy of itself, settled against the reports, taken).
+ * a second, incomplete or full copy of itself, settled against the reports, taken), and the
+ * stream endpoint's line reader (csa_stream_read: the input as newline-delimited lines, with a
+ * small line limit so that over-long lines are exercised too).
  *
  * With clang and -DCSA_FUZZ=ON this is a libFuzzer target. Built without libFuzzer (the smoke run
  * in test.sh, under ASan/UBSan), main() mutates a seed corpus for a fixed number of iterations.
@@ -14,6 +16,7 @@
 
 #include "lambda_api.h"
 #include "records.h"
+#include "stream.h"
 #include "telemetry.h"
 
 static csa_platform g_platform;
@@ -45,6 +48,41 @@ static void records_round(const uint8_t *data, size_t size)
     json_decref(batch);
 }
 
+static void stream_add(json_t *record, void *arg)
+{
+    (*(unsigned long long *)arg)++;
+    json_decref(record);
+}
+static void stream_added(void *arg) {}
+static json_t *stream_status(void *arg) { return NULL; }
+static void stream_api_key(const char *key, void *arg) { (void)strlen(key); }
+static void stream_reject(unsigned long long line, const char *reason, void *arg) { (void)strlen(reason); }
+
+static unsigned long long g_stream_records, g_stream_rejected, g_stream_too_long;
+
+/* The input as what one connection sent: in one read, then again in two pieces, as on_read does. */
+static void stream_round(const uint8_t *data, size_t size)
+{
+    csa_ingest_hooks hooks = {stream_add, stream_added, stream_status, stream_api_key, &g_stream_records};
+    size_t max_line = 16 + size % 200;
+    csa_stream_reader whole = {0};
+    long long used = csa_stream_read(&whole, (const char *)data, size, max_line, &hooks, stream_reject, NULL);
+    if (used == CSA_STREAM_TOO_LONG)
+        g_stream_too_long++;
+    else if (used < 0 || (size_t)used > size)
+        abort();
+    g_stream_rejected += whole.rejected;
+    csa_stream_reader parts = {0};
+    size_t cut = size ? (size_t)data[0] % size : 0;
+    used = csa_stream_read(&parts, (const char *)data, cut, max_line, &hooks, stream_reject, NULL);
+    if (used >= 0) {
+        /* the unconsumed rest of the first piece is read again with the second, as in on_read */
+        used = csa_stream_read(&parts, (const char *)data + used, size - (size_t)used, max_line, &hooks, stream_reject, NULL);
+        if (used != CSA_STREAM_TOO_LONG && parts.taken != whole.taken)
+            abort(); /* the same lines whatever the cut */
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int initialised;
@@ -63,6 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(text);
     json_decref(record);
     records_round(data, size);
+    stream_round(data, size);
     return 0;
 }
 
@@ -81,6 +120,8 @@ static const char *const SEEDS[] = {
     "\"cold_start\":true,\"complete\":false,\"module_timings\":{\"a\":1}}",
     "{\"function_name\":\"f\",\"invocation_id\":\"i-1\",\"request_id\":\"req-1\",\"timestamp\":\"t\","
     "\"cold_start\":true,\"execution_duration_ms\":5,\"platform\":{\"joined\":true,\"billed_duration_ms\":\"x\"}}",
+    "{\"coldstart\":\"hello\",\"api_key\":\"k\"}\n{\"invocation_id\":\"i-1\",\"cold_start\":false}\r\n\n[1]\n"
+    "{\"invocation_id\":\"i-2\",\"module_timings\":{\"a\":1}}\n{\"partial",
 };
 
 int main(int argc, char **argv)
@@ -88,7 +129,7 @@ int main(int argc, char **argv)
     long iterations = argc > 1 ? atol(argv[1]) : 200000;
     unsigned seed = argc > 2 ? (unsigned)atol(argv[2]) : 1;
     srand(seed);
-    static const char tokens[] = "[]{}\",:0123456789.eE-+ truefalsnul\\u00";
+    static const char tokens[] = "[]{}\",:0123456789.eE-+ truefalsnul\\u00\n";
     char buf[4096];
     for (long i = 0; i < iterations; i++) {
         const char *s = SEEDS[rand() % (int)(sizeof SEEDS / sizeof SEEDS[0])];
@@ -107,8 +148,10 @@ int main(int argc, char **argv)
         LLVMFuzzerTestOneInput((const uint8_t *)buf, rand() % 16 == 0 ? (size_t)rand() % (n + 1) : n);
     }
     const csa_records_stats *rs = csa_records_stats_get(g_records);
-    printf("fuzz smoke: %ld inputs, %llu events accepted, %llu malformed; %llu records, %llu merged, %llu completed\n",
-           iterations, g_platform.stats.events, g_platform.stats.malformed, rs->received, rs->merged, rs->completed);
+    printf("fuzz smoke: %ld inputs, %llu events accepted, %llu malformed; %llu records, %llu merged, %llu completed; "
+           "stream: %llu records, %llu rejected lines, %llu over-long\n",
+           iterations, g_platform.stats.events, g_platform.stats.malformed, rs->received, rs->merged, rs->completed,
+           g_stream_records, g_stream_rejected, g_stream_too_long);
     csa_records_destroy(g_records);
     return 0;
 }

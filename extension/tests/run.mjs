@@ -138,6 +138,7 @@ async function setup({ freeze = true, env = {}, backend: kind = 'real', backendM
   current = { key, fn };
   const port = await freePort();
   const telemetryPort = await freePort();
+  const streamPort = await freePort();
   const local = `http://127.0.0.1:${port}`;
   const emu = new LambdaEmulator({
     extension: EXTENSION,
@@ -147,18 +148,27 @@ async function setup({ freeze = true, env = {}, backend: kind = 'real', backendM
     freeze,
     ...(handler ? { handler } : {}),
     env: { COLDSTART_API_KEY: key, CSA_EXT_TEST_SDK: SDK, ...env },
-    // the SDK does not detect the extension yet: point it at the local endpoint explicitly
-    runtimeEnv: { COLDSTART_ENDPOINT: local },
+    // the SDK detects the extension (COLDSTART_EXTENSION_PATH, /opt/extensions/coldstart in
+    // Lambda) and sends over its stream; COLDSTART_ENDPOINT is where it sends when the extension
+    // is gone. CSA_EXT_TEST_LOCAL: the HTTP endpoint, for fixture/two-phase.js.
+    runtimeEnv: {
+      COLDSTART_ENDPOINT: endpoint,
+      COLDSTART_EXTENSION_PATH: EXTENSION,
+      COLDSTART_EXTENSION_PORT: String(port),
+      COLDSTART_EXTENSION_STREAM_PORT: String(streamPort),
+      CSA_EXT_TEST_LOCAL: local,
+    },
     extensionEnv: {
       COLDSTART_ENDPOINT: endpoint,
       COLDSTART_EXTENSION_PORT: String(port),
+      COLDSTART_EXTENSION_STREAM_PORT: String(streamPort),
       COLDSTART_TELEMETRY_PORT: String(telemetryPort),
       COLDSTART_EXTENSION_LOG_LEVEL: 'info',
       ...extensionEnv,
     },
   });
   cleanups.push(() => emu.destroy());
-  return { emu, backend, local, fn };
+  return { emu, backend, local, streamPort, fn };
 }
 
 async function post(url, body, timeoutMs = 2000) {
@@ -243,22 +253,19 @@ test('cold and warm invocations: SDK records joined with the platform figures, s
   await emu.start();
   const a = await emu.invoke({ n: 1 });
   const b = await emu.invoke({ n: 2 });
-  await sleep(2100); // frozen; the SDK sends warm records in batches at most 2 s old
+  await sleep(500); // frozen
   const c = await emu.invoke({ n: 3 });
   const [exit] = await emu.shutdown();
   assert.equal(exit.code, 0, exit.output);
   const st = shutdownLine(exit);
   assert.equal(st.records_rejected, 0, exit.output);
   assert.equal(st.records_lost, 0, `${exit.output}\n${real.describe()}`);
-  const byRequest = once(await rowsOf(2));
+  const byRequest = once(await rowsOf(3));
+  // every record went over the SDK's stream: the last one too (its bytes were in the kernel
+  // before the response, though the runtime was frozen, then killed)
+  assert.equal(st.records_received >= 3, true, exit.output);
   for (const inv of [a, b, c]) {
     const row = byRequest.get(inv.requestId);
-    if (inv === c && !row) {
-      // The SDK queues warm records and sends them in the background; the environment froze
-      // before that POST went out and SHUTDOWN killed the runtime. See README (SDK changes).
-      console.log('    note: the last warm record never left the SDK (queued when the runtime was frozen, then killed)');
-      continue;
-    }
     assert.ok(row, `row for ${inv.requestId}; got ${[...byRequest.keys()]} (a=${a.requestId} b=${b.requestId} c=${c.requestId})\n${exit.output}`);
     const m = inv.report.metrics;
     assert.equal(row.billed_duration_ms, m.billedDurationMs, 'billed duration: the platform figure');
@@ -456,6 +463,83 @@ test('crash during init: the extension ends cleanly on SHUTDOWN (failure)', asyn
   });
   await sleep(100);
   assert.equal((await real.rows(current.fn)).length, 0);
+});
+
+/** A raw connection to the extension's stream endpoint (stream.h): lines out, its answers in. */
+async function streamClient(port) {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const client = { socket, answers: [], closed: false };
+  let rest = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop();
+    client.answers.push(...lines);
+  });
+  socket.on('error', () => {}); // an over-long line: the extension closes while we still write
+  socket.on('close', () => (client.closed = true));
+  cleanups.push(() => socket.destroy());
+  return client;
+}
+
+test('stream: lines that are not JSON objects are rejected and counted, the connection stays usable; an over-long line closes it', async () => {
+  const { emu, local, streamPort } = await setup({ freeze: false });
+  await emu.start();
+  const c = await streamClient(streamPort);
+  c.socket.write(JSON.stringify({ coldstart: 'hello', api_key: current.key }) + '\n');
+  c.socket.write(`{"broken":\n[1,2]\n${JSON.stringify(record('stream-1'))}\n"text"\n\n${JSON.stringify(record('stream-2'))}\r\n`);
+  await waitFor(() => c.answers.includes('ack 5'), 5000, `ack 5, got ${JSON.stringify(c.answers)}`);
+  assert.deepEqual(c.answers.filter((l) => !l.startsWith('ack ')), ['rej 1 not a JSON object', 'rej 2 not a JSON object', 'rej 4 not a JSON object']);
+  c.socket.write(JSON.stringify(record('stream-3')) + '\n');
+  await waitFor(() => c.answers.includes('ack 6'), 5000, `ack 6 on the same connection, got ${JSON.stringify(c.answers)}`);
+  assert.equal(c.closed, false);
+  assert.equal((await status(local)).records_received, 3);
+  // a line longer than 8 MiB: the line before it is taken, then "rej", and the connection closes
+  const d = await streamClient(streamPort);
+  d.socket.write(JSON.stringify(record('stream-4')) + '\n{"x":"' + 'a'.repeat(8 * 1024 * 1024 + 16));
+  await waitFor(() => d.closed, 10000, 'the extension closes the connection');
+  assert.ok(d.answers.includes('rej 2 line too long'), JSON.stringify(d.answers));
+  assert.equal(d.answers.at(-1), 'ack 2');
+  assert.equal((await status(local)).records_received, 4);
+  // other connections are not affected: the first one, and the SDK's own
+  c.socket.write(JSON.stringify(record('stream-5')) + '\n');
+  await waitFor(() => c.answers.includes('ack 7'), 5000, 'ack 7');
+  const inv = await emu.invoke({ n: 1 });
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  const st = shutdownLine(exit);
+  assert.equal(st.records_lost, 0, exit.output);
+  const byRequest = once(await rowsOf(6));
+  for (const id of ['stream-1', 'stream-2', 'stream-3', 'stream-4', 'stream-5', inv.requestId]) assert.ok(byRequest.get(id), `row for ${id}`);
+  assert.equal(byRequest.size, 6);
+});
+
+test('the extension killed while the function keeps running: records it had not acknowledged reach coldstartd once, sent by the SDK', async () => {
+  const { emu, local } = await setup({ freeze: false });
+  await emu.start();
+  const a = await emu.invoke({ n: 1 });
+  // the cold-start record is the extension's (acknowledged): wait until it has shipped it
+  await waitFor(async () => (await status(local)).records_shipped >= 1, 8000, 'the cold-start record shipped');
+  // stopped, the extension cannot read (nor acknowledge) what the SDK writes; then it is killed
+  const ext = emu.extensionProcs[0].child;
+  ext.kill('SIGSTOP');
+  const pending = emu.invoke({ n: 2 });
+  await waitFor(() => emu.current?.respondedAt !== undefined, 5000, 'the function answered, the extension stopped');
+  await sleep(100);
+  ext.kill('SIGKILL');
+  const b = await pending;
+  const c = await emu.invoke({ n: 3 });
+  const d = await emu.invoke({ n: 4 });
+  const byRequest = once(await rowsOf(4, 10000));
+  for (const inv of [a, b, c, d]) assert.ok(byRequest.get(inv.requestId), `row for ${inv.requestId}: got ${[...byRequest.keys()]}\n${emu.runtime.output}`);
+  assert.equal(byRequest.size, 4);
+  // the joined one carries the platform figures; the others were sent by the SDK itself
+  assert.equal(byRequest.get(a.requestId).billed_duration_ms, a.report.metrics.billedDurationMs);
+  assert.match(emu.runtime.output, /the coldstart extension did not answer \(stream: /);
 });
 
 test('local endpoint: errors in the backend format, 404, status', async () => {

@@ -27,6 +27,8 @@ export const ENV_EXTENSION = 'COLDSTART_EXTENSION';
 /** The extension's local endpoint (the extension reads the same variables): host and port. */
 export const ENV_EXTENSION_HOST = 'COLDSTART_EXTENSION_HOST';
 export const ENV_EXTENSION_PORT = 'COLDSTART_EXTENSION_PORT';
+/** The extension's stream endpoint (same host): one persistent connection, a JSON line per record. */
+export const ENV_EXTENSION_STREAM_PORT = 'COLDSTART_EXTENSION_STREAM_PORT';
 /** For tests: the file whose presence means the extension is installed. */
 export const ENV_EXTENSION_PATH = 'COLDSTART_EXTENSION_PATH';
 
@@ -49,12 +51,15 @@ export const DEFAULT_TIMEOUT_MS = 1000;
 export const DEFAULT_EXTENSION_PATH = '/opt/extensions/coldstart';
 export const DEFAULT_EXTENSION_HOST = '127.0.0.1';
 export const DEFAULT_EXTENSION_PORT = 7242;
+/** Not 7243: the extension's telemetry listener has that port (a record line sent there would get an HTTP 400). */
+export const DEFAULT_EXTENSION_STREAM_PORT = 7244;
 /**
- * The extension answers 202 at once: no answer within this long (ms) means it is not there (or
- * hung), and records go to the backend from then on. Warm records are awaited, so this is short;
- * the cold-start copies allow more (the first request of a process on a small, busy Lambda
- * sandbox can take a while; the early copy is not awaited and the complete one is bounded by
- * `timeout` anyway).
+ * The extension answers 202 at once (HTTP) and takes stream connections at once: no answer, or a
+ * record still not in the kernel, after this long (ms) means it is not there (or hung), and
+ * records go to the backend from then on. Warm records are awaited only when their bytes could not
+ * be written at once, so this is short; the cold-start copies allow more (the first connection of
+ * a process on a small, busy Lambda sandbox can take a while; the early copy is not awaited and
+ * the complete one is bounded by `timeout` anyway).
  */
 export const EXTENSION_ANSWER_MS = 100;
 export const EXTENSION_COLD_ANSWER_MS = 500;

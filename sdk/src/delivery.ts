@@ -1,13 +1,20 @@
-// Where records go: the coldstart Lambda extension's local endpoint when the extension is
-// installed, else the backend (config.endpoint).
+// Where records go: the coldstart Lambda extension when it is installed, else the backend
+// (config.endpoint).
 //
-// The extension (extension/, a layer that unpacks to /opt/extensions/coldstart) listens on
-// 127.0.0.1:7242 with the backend's ingest API, answers 202 at once and ships the records itself
-// after the response has gone out, joined with Lambda's own figures. Through it, every record,
-// warm ones included, is posted at once and awaited briefly (a loopback round trip), so that none
-// is left in this process when Lambda freezes or shuts the environment down. If the local endpoint
-// refuses or does not answer in time (EXTENSION_ANSWER_MS for warm records, EXTENSION_COLD_ANSWER_MS
-// for the cold-start copies), that record and every later one go to the backend directly.
+// The extension (extension/, a layer that unpacks to /opt/extensions/coldstart) takes records on
+// 127.0.0.1 and ships them itself after the response has gone out, joined with Lambda's own
+// figures. The SDK keeps one persistent connection to its stream endpoint (port 7244, stream.ts):
+// each record is one JSON line written to the socket, acknowledged asynchronously by the
+// extension. A warm invocation waits for nothing unless its bytes could not be handed to the
+// kernel at once (still connecting, or the socket's buffer full): then it waits for that, at most
+// EXTENSION_ANSWER_MS, so that no record is left in this process when Lambda freezes it. The
+// cold-start copies wait for the connection and the write (not the acknowledgement), at most
+// EXTENSION_COLD_ANSWER_MS. Records not yet acknowledged when the stream fails are sent again to
+// the backend directly (the backend and the extension store each invocation_id once).
+// When the stream endpoint refuses the very first connection, the extension's HTTP endpoint
+// (127.0.0.1:7242, the backend's ingest API, answering 202 at once) is used instead, one awaited
+// POST per record: that is an extension layer older than this SDK. If that one refuses or does not
+// answer in time either, that record and every later one go to the backend directly.
 
 import { existsSync } from 'node:fs';
 import type { ResolvedConfig } from './config';
@@ -15,28 +22,46 @@ import {
   DEFAULT_EXTENSION_HOST,
   DEFAULT_EXTENSION_PATH,
   DEFAULT_EXTENSION_PORT,
+  DEFAULT_EXTENSION_STREAM_PORT,
   ENV_EXTENSION_HOST,
   ENV_EXTENSION_PATH,
   ENV_EXTENSION_PORT,
+  ENV_EXTENSION_STREAM_PORT,
   EXTENSION_ANSWER_MS,
   EXTENSION_COLD_ANSWER_MS,
   INGEST_PATH,
 } from './constants';
 import { Sender, type SendResult } from './sender';
+import { Stream, type StreamEntry } from './stream';
 import { warnOnce } from './warn';
+
+function portFrom(text: string | undefined, fallback: number): number {
+  const trimmed = text?.trim();
+  return trimmed !== undefined && /^\d{1,5}$/.test(trimmed) && Number(trimmed) > 0 && Number(trimmed) < 65536 ? Number(trimmed) : fallback;
+}
+
+function extensionInstalled(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv): boolean {
+  if (config.extension === 'off') return false;
+  try {
+    return existsSync(env[ENV_EXTENSION_PATH] || DEFAULT_EXTENSION_PATH);
+  } catch {
+    return false;
+  }
+}
 
 /** The extension's local endpoint if it is installed and not switched off, else undefined. */
 export function extensionEndpoint(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (config.extension === 'off') return undefined;
-  try {
-    if (!existsSync(env[ENV_EXTENSION_PATH] || DEFAULT_EXTENSION_PATH)) return undefined;
-  } catch {
-    return undefined;
-  }
-  const portText = env[ENV_EXTENSION_PORT]?.trim();
-  const port = portText !== undefined && /^\d{1,5}$/.test(portText) && Number(portText) > 0 && Number(portText) < 65536 ? Number(portText) : DEFAULT_EXTENSION_PORT;
+  if (!extensionInstalled(config, env)) return undefined;
+  const port = portFrom(env[ENV_EXTENSION_PORT], DEFAULT_EXTENSION_PORT);
   const host = env[ENV_EXTENSION_HOST]?.trim() || DEFAULT_EXTENSION_HOST;
   return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+}
+
+/** The extension's stream endpoint if it is installed and not switched off, else undefined. */
+export function extensionStream(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv = process.env): { host: string; port: number } | undefined {
+  if (!extensionInstalled(config, env)) return undefined;
+  const host = (env[ENV_EXTENSION_HOST]?.trim() || DEFAULT_EXTENSION_HOST).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: portFrom(env[ENV_EXTENSION_STREAM_PORT], DEFAULT_EXTENSION_STREAM_PORT) };
 }
 
 /**
@@ -49,16 +74,25 @@ function extensionAnswer(result: SendResult): boolean {
   return status !== undefined && ((status >= 200 && status < 300) || status === 400 || status === 413 || status === 422);
 }
 
+/** stream: the extension's stream endpoint; http: its HTTP endpoint; direct: the backend */
+type Route = 'stream' | 'http' | 'direct';
+
 export class Delivery {
-  private extensionUp: boolean;
+  private route: Route;
+  private readonly stream: Stream | undefined;
+  /** the cold-start copies the stream lost, and their second sending */
+  private readonly resends = new WeakMap<StreamEntry, Promise<SendResult>>();
 
   constructor(
     /** the backend (config.endpoint) */
     readonly direct: Sender,
-    /** the extension's local endpoint, when installed */
+    /** the extension's HTTP endpoint, when installed */
     readonly local: Sender | undefined,
+    /** the extension's stream endpoint, when installed */
+    stream?: { host: string; port: number; apiKey: string },
   ) {
-    this.extensionUp = local !== undefined;
+    this.stream = stream !== undefined ? new Stream(stream.host, stream.port, stream.apiKey, (unacked, connected, why) => this.streamDown(unacked, connected, why)) : undefined;
+    this.route = this.stream !== undefined ? 'stream' : local !== undefined ? 'http' : 'direct';
   }
 
   /** counters of the direct sender, for benchmarks and debugging */
@@ -68,12 +102,28 @@ export class Delivery {
 
   /** Records currently go to the extension. */
   get viaExtension(): boolean {
-    return this.extensionUp;
+    return this.route !== 'direct';
   }
 
-  /** Posts one record on its own (the cold-start copies), retried until `deadline`. Never rejects. */
+  /** where records go now, and how many the stream has not had acknowledged: tests, debugging */
+  get state(): { route: Route; unacknowledged: number } {
+    return { route: this.route, unacknowledged: this.stream?.pending ?? 0 };
+  }
+
+  /** Sends one record on its own (the cold-start copies), retried until `deadline`. Never rejects. */
   async single(body: string, deadline: number): Promise<SendResult> {
-    if (this.extensionUp) {
+    if (this.route === 'stream') {
+      const stream = this.stream!;
+      const entry: StreamEntry = { line: body, deadline };
+      const wait = Math.min(deadline - performance.now(), EXTENSION_COLD_ANSWER_MS);
+      const inKernel = stream.write(entry) || (await stream.flushed(wait));
+      // Not in the kernel within the extension's time: it is not there (or hung), the stream goes
+      // down and every record it has not acknowledged, this one included, is sent again
+      // (streamDown). The caller's own deadline, if shorter, does not condemn the stream.
+      if (!inKernel && wait >= EXTENSION_COLD_ANSWER_MS) stream.fail('no connection in time');
+      return this.resends.get(entry) ?? (inKernel ? { ok: true, attempts: 1 } : { ok: false, attempts: 1, error: 'no time left' });
+    }
+    if (this.route === 'http') {
       const result = await this.local!.send(INGEST_PATH, body, Math.min(deadline, performance.now() + EXTENSION_COLD_ANSWER_MS));
       if (extensionAnswer(result) || result.attempts === 0) return result; // answered, or no time left
       this.extensionDown(result);
@@ -82,12 +132,20 @@ export class Delivery {
   }
 
   /**
-   * A warm record. Through the extension: posted at once; returns a promise (settled within
-   * about EXTENSION_ANSWER_MS, never rejected) for the invocation to await. Otherwise queued for a
-   * batch sent in the background; returns undefined.
+   * A warm record. Through the stream: written at once; returns undefined, or, when its bytes
+   * could not reach the kernel at once, a promise (settled within about EXTENSION_ANSWER_MS, never
+   * rejected) for the invocation to await. Through the HTTP endpoint: posted at once, the promise
+   * settles with the answer. Otherwise queued for a batch sent in the background; returns undefined.
    */
   warm(record: object): Promise<void> | undefined {
-    if (!this.extensionUp) {
+    if (this.route === 'stream') {
+      const stream = this.stream!;
+      if (stream.write({ line: JSON.stringify(record), record })) return undefined;
+      return stream.flushed(EXTENSION_ANSWER_MS).then((ok) => {
+        if (!ok) stream.fail('no connection in time');
+      });
+    }
+    if (this.route === 'direct') {
       this.direct.enqueue(record);
       return undefined;
     }
@@ -102,9 +160,33 @@ export class Delivery {
     );
   }
 
+  /**
+   * The stream failed. Never connected (refused): the extension layer predates the stream
+   * endpoint, or no extension runs; its HTTP endpoint is tried, which keeps Lambda's figures with
+   * an older layer and costs one refused loopback connection otherwise (then the backend). Lost
+   * after connecting: the extension crashed or was killed, and its HTTP endpoint was in the same
+   * process, so the records go to the backend directly, the unacknowledged ones at once.
+   */
+  private streamDown(unacked: StreamEntry[], connected: boolean, why: string): void {
+    this.route = connected || this.local === undefined ? 'direct' : 'http';
+    if (this.route === 'direct') warnOnce(`the coldstart extension did not answer (stream: ${why}); sending records to the backend directly`);
+    let batched = false;
+    for (const entry of unacked) {
+      if (entry.record === undefined) {
+        this.resends.set(entry, this.single(entry.line, entry.deadline ?? performance.now() + EXTENSION_COLD_ANSWER_MS));
+      } else if (this.route === 'direct') {
+        this.direct.enqueue(entry.record);
+        batched = true;
+      } else {
+        void this.warm(entry.record);
+      }
+    }
+    if (batched) void this.direct.flush();
+  }
+
   private extensionDown(result: SendResult): void {
-    if (!this.extensionUp) return;
-    this.extensionUp = false;
+    if (this.route === 'direct') return;
+    this.route = 'direct';
     const why = result.status !== undefined ? `HTTP ${result.status}` : (result.error ?? 'no answer');
     warnOnce(`the coldstart extension did not answer (${why}); sending records to the backend directly`);
   }
@@ -116,9 +198,11 @@ export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfi
   let delivery = senders.get(id) as Delivery | undefined;
   if (delivery === undefined) {
     const local = extensionEndpoint(config);
+    const stream = extensionStream(config);
     delivery = new Delivery(
       new Sender(config.endpoint, config.apiKey!),
       local !== undefined ? new Sender(local, config.apiKey!, { maxAttempts: 1, quiet: true }) : undefined,
+      stream !== undefined ? { ...stream, apiKey: config.apiKey! } : undefined,
     );
     senders.set(id, delivery);
   }

@@ -11,7 +11,8 @@
 // its complete record out: a timer fires shortly before Lambda's deadline
 // (context.getRemainingTimeInMillis) and sends it with the execution time so far.
 // Warm invocations: sampled, queued and sent in batches in the background; never awaited. Through
-// the coldstart extension (delivery.ts), each record is posted at once and awaited briefly.
+// the coldstart extension (delivery.ts), each record is written at once to its stream, awaited
+// only when its bytes could not reach the kernel at once.
 
 import { checkModuleSource, type ModuleSource } from './bundle';
 import type { ResolvedConfig } from './config';
@@ -267,8 +268,9 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation | unde
     }
     const rate = invocation.config.sampleRate;
     if (rate < 1 && !(Math.random() < rate)) return undefined;
-    // Through the extension the record is posted at once and awaited briefly (it answers at once),
-    // so that nothing is left behind when Lambda freezes the environment; else it is batched.
+    // Through the extension the record is written at once, and awaited briefly only when its bytes
+    // are not in the kernel yet, so that nothing is left behind when Lambda freezes the
+    // environment; else it is batched.
     const wait = invocation.delivery.warm(buildRecord(runtime, invocation));
     if (wait !== undefined) return holdOpen(wait, EXTENSION_ANSWER_MS + 50);
   } catch {

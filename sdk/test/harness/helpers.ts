@@ -183,3 +183,76 @@ export async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
   const until = Date.now() + ms;
   while (!check() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
 }
+
+/**
+ * A real TCP listener speaking the extension's stream protocol (extension/src/stream.h): takes
+ * newline-delimited JSON, answers "ack <n>" after each read (while `acks` is true), and a record
+ * line that is not a JSON object with "rej <n> ...". A test peer for the SDK's side of the stream.
+ */
+export interface StreamPeer {
+  port: number;
+  /** first lines that were hellos */
+  hellos: any[];
+  /** record lines, parsed (a line that is not JSON is kept as a string) */
+  lines: any[];
+  /** records received, early copies (`complete: false`) left out */
+  records(): any[];
+  connections: number;
+  acks: boolean;
+  /** ends every connection (FIN), like an extension that goes away */
+  dropConnections(): void;
+  close(): Promise<void>;
+}
+
+export async function startStreamPeer(acks = true): Promise<StreamPeer> {
+  const { createServer: createTcpServer } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const peer = { hellos: [], lines: [], connections: 0, acks } as unknown as StreamPeer;
+  const server = createTcpServer((socket) => {
+    peer.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let rest = '';
+    let taken = 0;
+    let first = true;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      const text = rest + chunk;
+      const lines = text.split('\n');
+      rest = lines.pop()!;
+      let answer = '';
+      for (const line of lines) {
+        if (line === '') continue;
+        let value: any;
+        try {
+          value = JSON.parse(line);
+        } catch {
+          value = line;
+        }
+        if (first && value?.coldstart === 'hello') {
+          first = false;
+          peer.hellos.push(value);
+          continue;
+        }
+        first = false;
+        taken++;
+        peer.lines.push(value);
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) answer += `rej ${taken} not a JSON object\n`;
+      }
+      if (peer.acks && lines.length > 0) socket.write(`${answer}ack ${taken}\n`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  peer.port = (server.address() as AddressInfo).port;
+  peer.records = () => peer.lines.filter((r) => r?.complete !== false);
+  peer.dropConnections = () => {
+    for (const socket of sockets) socket.end();
+  };
+  peer.close = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return peer;
+}

@@ -1,19 +1,25 @@
 // The coldstart Lambda extension, when installed, gets the records instead of the backend: a real
-// HTTP listener stands in for its local endpoint (the extension's own suite runs the real binary).
+// TCP peer speaking its stream protocol and a real HTTP listener stand in for its stream and HTTP
+// endpoints (the extension's own suite runs the real binary).
 // Detection: the file COLDSTART_EXTENSION_PATH (for tests; /opt/extensions/coldstart in Lambda)
-// exists; the port comes from COLDSTART_EXTENSION_PORT.
+// exists; the ports come from COLDSTART_EXTENSION_STREAM_PORT and COLDSTART_EXTENSION_PORT. The
+// HTTP cases give a stream port where nothing listens: an extension layer older than the stream.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { API_KEY, runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
+import { API_KEY, runFixture, startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
 
 let dir: string;
 let marker: string;
 let direct: Collector | undefined;
 let local: Collector | undefined;
-beforeAll(() => {
+let peer: StreamPeer | undefined;
+/** a port where nothing listens, for the stream in the HTTP cases */
+let noStream: string;
+beforeAll(async () => {
+  noStream = String(await closedPort());
   dir = mkdtempSync(join(tmpdir(), 'coldstart-extension-'));
   marker = join(dir, 'coldstart');
   writeFileSync(marker, '#!/bin/sh\n');
@@ -22,7 +28,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(async () => {
   await direct?.close();
   await local?.close();
-  direct = local = undefined;
+  await peer?.close();
+  direct = local = peer = undefined;
 });
 
 const accepted = (_q: unknown, response: any) => {
@@ -41,14 +48,68 @@ async function closedPort(): Promise<number> {
 }
 
 describe('coldstart extension detection', () => {
-  test('installed: every record goes to the local endpoint, one POST per record, warm ones awaited; none to the backend', async () => {
+  test('installed: every record is a line on the stream, hello with the key first; nothing to the HTTP endpoint or the backend', async () => {
+    direct = await startCollector();
+    local = await startCollector(accepted);
+    peer = await startStreamPeer();
+    const result = await runFixture({
+      handler: 'awaits.handler',
+      endpoint: direct.url,
+      invocations: 3,
+      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: String(peer.port) },
+    });
+    expect(result.code).toBe(0);
+    expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
+    expect(result.stderr).not.toContain('[coldstart]');
+    // the process exits right after the last invocation: its warm record is there because its
+    // bytes were in the kernel before the invocation ended
+    await waitFor(() => peer!.lines.length >= 4);
+    expect(peer.connections).toBe(1);
+    expect(peer.hellos).toEqual([{ coldstart: 'hello', api_key: API_KEY }]);
+    expect(peer.records().filter((r) => r.cold_start)).toHaveLength(1);
+    expect(peer.records().filter((r) => !r.cold_start)).toHaveLength(2);
+    expect(peer.lines.filter((r) => r.complete === false)).toHaveLength(1);
+    expect(peer.lines).toHaveLength(4); // early copy, complete cold record, 2 warm records
+    await new Promise((r) => setTimeout(r, 200));
+    expect(local.received).toHaveLength(0);
+    expect(direct.received).toHaveLength(0);
+  });
+
+  test('the extension never acknowledges: invocations wait for nothing; when the connection closes, every record goes to the backend once', async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer(false);
+    const running = runFixture({
+      handler: 'async.handler',
+      endpoint: direct.url,
+      invocations: 6,
+      lingerMs: 3000,
+      nice: true,
+      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: String(await closedPort()), COLDSTART_EXTENSION_STREAM_PORT: String(peer.port) },
+    });
+    await waitFor(() => peer!.lines.length >= 6, 10_000); // the cold record, 5 warm records
+    peer.dropConnections(); // the process lingers: the SDK sees the connection close
+    const result = await running;
+    expect(result.results.map((r) => r.ok)).toEqual([true, true, true, true, true, true]);
+    // nothing waited for an answer that never came (the HTTP path waited up to 100 ms per record);
+    // a wide margin for a shared machine
+    const warm = result.results.slice(1).map((r) => r.ms).sort((a, b) => a - b);
+    expect(warm[2]).toBeLessThan(50);
+    expect(result.stderr.split('the coldstart extension did not answer (stream: connection closed)').length - 1).toBe(1);
+    await waitFor(() => direct!.records().length >= 6);
+    const ids = direct.records().map((r) => r.invocation_id);
+    expect(new Set(ids).size).toBe(6);
+    expect(ids).toHaveLength(6);
+    expect(direct.records().filter((r) => r.cold_start)).toHaveLength(1);
+  });
+
+  test('installed, an older layer without the stream: every record goes to the HTTP endpoint, one POST per record, warm ones awaited; none to the backend', async () => {
     direct = await startCollector();
     local = await startCollector(accepted);
     const result = await runFixture({
       handler: 'awaits.handler',
       endpoint: direct.url,
       invocations: 3,
-      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url) },
+      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream },
     });
     expect(result.code).toBe(0);
     expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
@@ -69,8 +130,8 @@ describe('coldstart extension detection', () => {
     direct = await startCollector();
     local = await startCollector(accepted);
     for (const env of [
-      { COLDSTART_EXTENSION: 'off', COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url) },
-      { COLDSTART_EXTENSION_PATH: join(dir, 'missing'), COLDSTART_EXTENSION_PORT: portOf(local.url) },
+      { COLDSTART_EXTENSION: 'off', COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream },
+      { COLDSTART_EXTENSION_PATH: join(dir, 'missing'), COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream },
     ]) {
       const result = await runFixture({ handler: 'async.handler', endpoint: direct.url, invocations: 2, env });
       expect(result.results.map((r) => r.ok)).toEqual([true, true]);
@@ -86,7 +147,7 @@ describe('coldstart extension detection', () => {
     const result = await runFixture({
       handler: 'endpoint-option.handler',
       endpoint: 'http://127.0.0.1:9',
-      env: { TEST_ENDPOINT_OPTION: direct.url, COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url) },
+      env: { TEST_ENDPOINT_OPTION: direct.url, COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream },
     });
     expect(result.results[0]).toMatchObject({ ok: true, value: { shape: 'endpoint-option' } });
     await waitFor(() => direct!.records().length >= 1);
@@ -100,7 +161,7 @@ describe('coldstart extension detection', () => {
       handler: 'async.handler',
       endpoint: direct.url,
       invocations: 3,
-      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: String(await closedPort()) },
+      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: String(await closedPort()), COLDSTART_EXTENSION_STREAM_PORT: noStream },
     });
     expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
     expect(result.stderr.split('the coldstart extension did not answer').length - 1).toBe(1);
@@ -119,7 +180,7 @@ describe('coldstart extension detection', () => {
       handler: 'async.handler',
       endpoint: direct.url,
       invocations: 3,
-      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url) },
+      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream },
     });
     expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
     expect(result.stderr).toContain('the coldstart extension did not answer (HTTP 404)');
@@ -137,7 +198,7 @@ describe('coldstart extension detection', () => {
       handler: 'async.handler',
       endpoint: direct.url,
       invocations: 3,
-      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_TIMEOUT: '2000' },
+      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream, COLDSTART_TIMEOUT: '2000' },
     });
     expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
     // the first invocation: the extension's answer time for cold-start copies (500 ms), then the

@@ -1,0 +1,148 @@
+// Delivery through the extension's stream endpoint (src/stream.ts), in this process, against a
+// real TCP peer speaking the protocol (startStreamPeer) and real HTTP listeners standing in for the
+// backend and for the extension's HTTP endpoint.
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, test } from 'vitest';
+import { Delivery } from '../../src/delivery';
+import { Sender } from '../../src/sender';
+import { startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
+
+let direct: Collector | undefined;
+let local: Collector | undefined;
+let peer: StreamPeer | undefined;
+afterEach(async () => {
+  await direct?.close();
+  await local?.close();
+  await peer?.close();
+  direct = local = peer = undefined;
+});
+
+const KEY = 'csa_stream_key';
+const record = (n: number) => ({ function_name: 'f', invocation_id: `inv-${n}`, request_id: `req-${n}`, cold_start: false });
+const accepted = (_q: unknown, response: any) => {
+  response.writeHead(202, { 'content-type': 'application/json' });
+  response.end('{"accepted":1}');
+};
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function delivery(streamPort: number, localUrl?: string): Delivery {
+  return new Delivery(
+    new Sender(direct!.url, KEY),
+    localUrl !== undefined ? new Sender(localUrl, KEY, { maxAttempts: 1, quiet: true }) : undefined,
+    { host: '127.0.0.1', port: streamPort, apiKey: KEY },
+  );
+}
+
+describe('Delivery through the stream endpoint', () => {
+  test('the key in a hello line, then one line per record; the acknowledgements empty the in-flight list', async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer();
+    const d = delivery(peer.port);
+    // the first record waits for the connection (the cold-start copies do that)
+    expect(await d.single(JSON.stringify({ ...record(0), cold_start: true, complete: false }), performance.now() + 2000)).toMatchObject({ ok: true });
+    const waits = [1, 2, 3].map((n) => d.warm(record(n)));
+    // connected: each warm record is in the kernel as soon as it is written, nothing to wait for
+    expect(waits).toEqual([undefined, undefined, undefined]);
+    await waitFor(() => peer!.lines.length >= 4 && d.state.unacknowledged === 0);
+    expect(peer.hellos).toEqual([{ coldstart: 'hello', api_key: KEY }]);
+    expect(peer.lines.map((r) => r.invocation_id)).toEqual(['inv-0', 'inv-1', 'inv-2', 'inv-3']);
+    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0 });
+    expect(peer.connections).toBe(1);
+    // acknowledged records are the extension's: when it goes away, nothing is sent again
+    peer.dropConnections();
+    await waitFor(() => d.state.route === 'direct');
+    expect(d.state.route).toBe('direct');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(direct.received).toHaveLength(0);
+  });
+
+  test('no acknowledgement: the records stay in flight; when the connection closes they go to the backend, once each', async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer(false);
+    const d = delivery(peer.port);
+    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }), performance.now() + 2000);
+    expect(cold.ok).toBe(true);
+    for (let n = 1; n <= 5; n++) expect(d.warm(record(n))).toBeUndefined();
+    await waitFor(() => peer!.lines.length >= 6);
+    expect(d.state).toEqual({ route: 'stream', unacknowledged: 6 });
+    peer.dropConnections();
+    await waitFor(() => direct!.allRecords().length >= 6);
+    expect(d.state.route).toBe('direct');
+    const ids = direct.allRecords().map((r) => r.invocation_id).sort();
+    expect(ids).toEqual(['inv-0', 'inv-1', 'inv-2', 'inv-3', 'inv-4', 'inv-5']);
+    // the cold-start copy on its own, the warm ones in a batch
+    expect(direct.received.find((r) => r.path === '/api/v1/ingest')?.body.invocation_id).toBe('inv-0');
+    expect(direct.received.some((r) => r.path === '/api/v1/ingest/batch')).toBe(true);
+    // later records go to the backend (batched)
+    expect(d.warm(record(6))).toBeUndefined();
+    await d.direct.flush();
+    expect(direct.allRecords().filter((r) => r.invocation_id === 'inv-6')).toHaveLength(1);
+  });
+
+  test('partly acknowledged: only what the count does not cover is sent again', async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer();
+    const d = delivery(peer.port);
+    await d.single(JSON.stringify(record(0)), performance.now() + 2000);
+    d.warm(record(1));
+    await waitFor(() => d.state.unacknowledged === 0 && peer!.lines.length >= 2);
+    peer.acks = false;
+    d.warm(record(2));
+    d.warm(record(3));
+    await waitFor(() => peer!.lines.length >= 4);
+    expect(d.state.unacknowledged).toBe(2);
+    peer.dropConnections();
+    await waitFor(() => direct!.allRecords().length >= 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(direct.allRecords().map((r) => r.invocation_id).sort()).toEqual(['inv-2', 'inv-3']);
+  });
+
+  test('a stream port that refuses (an older extension layer): the HTTP endpoint gets the records', async () => {
+    direct = await startCollector();
+    local = await startCollector(accepted);
+    const d = delivery(await closedPort(), local.url);
+    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }), performance.now() + 2000);
+    expect(cold).toMatchObject({ ok: true, status: 202 });
+    expect(d.state.route).toBe('http');
+    await d.warm(record(1));
+    expect(local.allRecords().map((r) => r.invocation_id)).toEqual(['inv-0', 'inv-1']);
+    expect(direct.received).toHaveLength(0);
+  });
+
+  test('neither endpoint there: the backend, the first record included', async () => {
+    direct = await startCollector();
+    const d = delivery(await closedPort(), `http://127.0.0.1:${await closedPort()}`);
+    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }), performance.now() + 2000);
+    expect(cold).toMatchObject({ ok: true, status: 200 });
+    expect(d.state.route).toBe('direct');
+    expect(direct.allRecords().map((r) => r.invocation_id)).toEqual(['inv-0']);
+  });
+
+  test('a rejected line is reported and not sent again; an answer outside the protocol takes the stream down', async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer();
+    const d = delivery(peer.port);
+    await d.single('"not an object"', performance.now() + 2000);
+    await waitFor(() => peer!.lines.length >= 1 && d.state.unacknowledged === 0);
+    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0 });
+    // something that is not the extension answers garbage
+    const { createServer: tcp } = await import('node:net');
+    const impostor = tcp((socket) => socket.on('data', () => socket.write('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    try {
+      const other = delivery((impostor.address() as { port: number }).port);
+      expect((await other.single(JSON.stringify(record(7)), performance.now() + 2000)).ok).toBe(true);
+      await waitFor(() => other.state.route === 'direct' && direct!.allRecords().length >= 1);
+      expect(direct.allRecords().map((r) => r.invocation_id)).toEqual(['inv-7']);
+    } finally {
+      await new Promise<void>((resolve) => impostor.close(() => resolve()));
+    }
+  });
+});
