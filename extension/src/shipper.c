@@ -10,6 +10,10 @@
 
 #include "log.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #ifdef CSA_TLS
 #include <arpa/inet.h>
 #include <event2/bufferevent_ssl.h>
@@ -67,12 +71,48 @@ static void send_batch(csa_shipper *s);
  * The CA bundle is read lazily. SSL_CTX_load_verify_locations would parse all of it (~145
  * certificates, ~800 KiB of heap for as long as the process lives); instead, when a chain needs an
  * issuer the store does not hold, the bundle is scanned once for certificates with that subject,
- * and only those are added. Names not found are remembered, so that an issuer that is never in a
- * bundle (an intermediate the server sends) does not cost a scan per connection.
+ * and only those are decoded and added (the scan decodes each certificate's subject name, not its
+ * key or extensions: no RSA, EC or DSA key parsing for the ~145 that do not match). OpenSSL then
+ * verifies the chain as usual. Names not found are remembered, so that an issuer that is never in
+ * a bundle (an intermediate the server sends) does not cost a scan per connection.
  */
 static char g_ca_file[4096];
-static unsigned long g_ca_missing[16]; /* X509_NAME hashes the bundle does not hold */
-static size_t g_ca_missing_count;
+#define CA_MISSING_MAX 16
+static unsigned long g_ca_missing[CA_MISSING_MAX]; /* X509_NAME hashes the bundle does not hold */
+static size_t g_ca_missing_count;                  /* names remembered, at most CA_MISSING_MAX */
+static size_t g_ca_missing_next;                   /* slot to overwrite next when full */
+
+/*
+ * The subject name of a DER certificate (der[0..len)), decoded alone, or NULL when malformed.
+ * Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
+ * signature, issuer, validity, subject, ... }, ... } (RFC 5280 4.1). Each step is bounded by the
+ * enclosing length (ASN1_get_object refuses lengths past it).
+ */
+static X509_NAME *der_subject(const unsigned char *der, long len)
+{
+    const unsigned char *p = der;
+    long n;
+    int tag, cls;
+    if ((ASN1_get_object(&p, &n, &tag, &cls, len) & 0x81) || tag != V_ASN1_SEQUENCE)
+        return NULL;
+    if ((ASN1_get_object(&p, &n, &tag, &cls, der + len - p) & 0x81) || tag != V_ASN1_SEQUENCE)
+        return NULL;
+    const unsigned char *end = p + n;
+    int field = 0; /* 0 serialNumber, 1 signature, 2 issuer, 3 validity, 4 subject */
+    while (p < end) {
+        const unsigned char *start = p;
+        if (ASN1_get_object(&p, &n, &tag, &cls, end - p) & 0x81)
+            return NULL;
+        p += n;
+        if (field == 0 && cls == V_ASN1_CONTEXT_SPECIFIC && tag == 0)
+            continue; /* [0] version */
+        if (field++ == 4) {
+            const unsigned char *q = start;
+            return tag == V_ASN1_SEQUENCE ? d2i_X509_NAME(NULL, &q, p - start) : NULL;
+        }
+    }
+    return NULL;
+}
 
 static int bundle_add_issuers(X509_STORE *store, X509 *cert)
 {
@@ -85,16 +125,36 @@ static int bundle_add_issuers(X509_STORE *store, X509 *cert)
     if (!in)
         return 0;
     int added = 0;
-    X509 *candidate;
-    while ((candidate = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
-        if (X509_NAME_cmp(X509_get_subject_name(candidate), want) == 0 && X509_STORE_add_cert(store, candidate) == 1)
-            added++;
-        X509_free(candidate);
+    char *type = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long len = 0;
+    while (PEM_read_bio(in, &type, &header, &der, &len) == 1) {
+        /* the PEM types PEM_read_bio_X509 takes; other blocks (keys, trusted certificates) skipped */
+        if (strcmp(type, PEM_STRING_X509) == 0 || strcmp(type, PEM_STRING_X509_OLD) == 0) {
+            X509_NAME *subject = der_subject(der, len);
+            if (subject && X509_NAME_cmp(subject, want) == 0) {
+                const unsigned char *p = der;
+                X509 *candidate = d2i_X509(NULL, &p, len);
+                if (candidate && X509_STORE_add_cert(store, candidate) == 1)
+                    added++;
+                X509_free(candidate);
+            }
+            X509_NAME_free(subject);
+        }
+        OPENSSL_free(type);
+        OPENSSL_free(header);
+        OPENSSL_free(der);
+        type = header = NULL;
+        der = NULL;
     }
     ERR_clear_error(); /* the read loop ends on a "no start line" error */
     BIO_free(in);
-    if (!added)
-        g_ca_missing[g_ca_missing_count++ % (sizeof g_ca_missing / sizeof g_ca_missing[0])] = hash;
+    if (!added) {
+        g_ca_missing[g_ca_missing_next] = hash;
+        g_ca_missing_next = (g_ca_missing_next + 1) % CA_MISSING_MAX;
+        if (g_ca_missing_count < CA_MISSING_MAX)
+            g_ca_missing_count++;
+    }
     return added;
 }
 
@@ -119,6 +179,8 @@ static int tls_init(csa_shipper *s)
         return -1;
     SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
     SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, NULL);
+    /* the 16 KiB read and write record buffers are freed while the connection is idle */
+    SSL_CTX_set_mode(s->tls, SSL_MODE_RELEASE_BUFFERS);
     const char *ca = getenv("COLDSTART_CA_FILE");
     const char *found = NULL;
     if (ca && *ca)
@@ -134,6 +196,22 @@ static int tls_init(csa_shipper *s)
                 json_pack("{s:s}", "COLDSTART_CA_FILE", ca ? ca : ""));
     }
     return 0;
+}
+
+/*
+ * After an attempt without an answer: when the handshake failed because the backend's certificate
+ * was refused (untrusted chain, wrong host name or address, expired), says so. The verify result
+ * stays on the connection's SSL object until the connection is rebuilt.
+ */
+static void log_refused_certificate(const csa_shipper *s)
+{
+    struct bufferevent *bev = s->conn && s->endpoint.tls ? evhttp_connection_get_bufferevent(s->conn) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    long rc = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (rc != X509_V_OK)
+        csa_log(CSA_LOG_WARN, "backend certificate refused: nothing sent",
+                json_pack("{s:s, s:i, s:s}", "host", s->endpoint.host, "verify_error", (int)rc, "reason",
+                          X509_verify_cert_error_string(rc)));
 }
 
 /* A fresh SSL (SNI, host name or IP checked) in a new bufferevent; NULL on failure. */
@@ -312,6 +390,18 @@ int csa_shipper_idle(const csa_shipper *s) { return !s->in_flight && !s->body; }
 size_t csa_shipper_in_flight(const csa_shipper *s) { return s->body ? s->body_records : 0; }
 const csa_shipper_stats *csa_shipper_stats_get(const csa_shipper *s) { return &s->stats; }
 
+/*
+ * Called when a batch is done with (delivered or dropped). glibc keeps freed heap pages mapped: a
+ * burst of records, a large batch and its body would otherwise stay in the RSS for good; this
+ * hands whole free pages back (a walk of the free lists, microseconds, once per batch).
+ */
+static void trim_heap(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void on_answer(int status, const char *body, size_t len, struct evkeyvalq *headers, void *arg)
 {
     csa_shipper *s = arg;
@@ -341,6 +431,7 @@ static void on_answer(int status, const char *body, size_t len, struct evkeyvalq
         csa_logf(CSA_LOG_DEBUG, "shipped %zu records (HTTP %d)", s->body_records - refused, status);
         free(s->body);
         s->body = NULL;
+        trim_heap();
         s->backoff_ms = s->deadline_ms ? BACKOFF_HURRY_MS : BACKOFF_FIRST_MS;
         csa_shipper_kick(s);
         return;
@@ -353,16 +444,40 @@ static void on_answer(int status, const char *body, size_t len, struct evkeyvalq
                           body ? body : "", (int)(len > 300 ? 300 : len)));
         free(s->body);
         s->body = NULL;
+        trim_heap();
         csa_shipper_kick(s);
         return;
     }
     s->stats.retries++;
+#ifdef CSA_TLS
+    if (status == 0)
+        log_refused_certificate(s);
+#endif
     csa_log(CSA_LOG_INFO, "batch not delivered, will retry",
             json_pack("{s:i, s:I}", "status", status, "backoff_ms", (json_int_t)s->backoff_ms));
     long long wait = s->backoff_ms;
     long long cap = s->deadline_ms ? BACKOFF_HURRY_MS : BACKOFF_MAX_MS;
     s->backoff_ms = s->backoff_ms * 2 > cap ? cap : s->backoff_ms * 2;
     arm(s, wait);
+}
+
+/*
+ * json as compact JSON in a buffer of its exact size (NUL-terminated, *len without the NUL), or
+ * NULL; the caller frees. Two passes instead of json_dumps, which grows its buffer by doubling:
+ * with a batch's records still held as trees, the old and the new buffer made the peak ~1.5x the
+ * body larger than needed (RSS, README.md).
+ */
+static char *serialise(const json_t *json, size_t *len)
+{
+    size_t n = json ? json_dumpb(json, NULL, 0, JSON_COMPACT) : 0;
+    char *out = n ? malloc(n + 1) : NULL;
+    if (!out || json_dumpb(json, out, n, JSON_COMPACT) != n) {
+        free(out);
+        return NULL;
+    }
+    out[n] = '\0';
+    *len = n;
+    return out;
 }
 
 static void send_batch(csa_shipper *s)
@@ -375,13 +490,12 @@ static void send_batch(csa_shipper *s)
             return;
         s->body_records = json_array_size(batch);
         json_t *wrapper = json_pack("{s:o}", "invocations", batch);
-        s->body = json_dumps(wrapper, JSON_COMPACT);
+        s->body = serialise(wrapper, &s->body_len);
         json_decref(wrapper);
         if (!s->body) {
             s->stats.rejected += s->body_records;
             return;
         }
-        s->body_len = strlen(s->body);
     }
     struct evhttp_connection *conn = connection(s);
     if (!conn) {

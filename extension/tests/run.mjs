@@ -716,11 +716,11 @@ test('two-phase record, only the first copy and no report: shipped as it is at S
   }
 });
 
-/** A self-signed certificate for 127.0.0.1 (files in optDir), made with the openssl CLI. */
-function certificate(name) {
+/** A self-signed certificate for 127.0.0.1, or for `san` (files in optDir), made with the openssl CLI. */
+function certificate(name, san = 'IP:127.0.0.1') {
   const key = path.join(optDir, `${name}.key`);
   const cert = path.join(optDir, `${name}.pem`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${san.replace(/^\w+:/, '')}`, '-addext', `subjectAltName=${san}`], { stdio: 'ignore' });
   return { key: readFileSync(key), cert: readFileSync(cert), certFile: cert };
 }
 
@@ -868,6 +868,42 @@ test('https backend with an untrusted certificate: nothing is sent, records coun
   assert.equal(backend.attempts.length, 0, 'no HTTP request reached the server');
   assert.ok(backend.tlsErrors >= 1, 'the handshake was refused');
   assert.match(exit.output, /"records_lost":1/);
+  assert.match(exit.output, /"backend certificate refused: nothing sent".*"reason":"self.signed certificate"/);
+});
+
+// The certificate is trusted (it is the CA file) but names another server: the extension must
+// check the address or host name, not only the chain.
+test('https backend with a trusted certificate for another address: nothing is sent, records count as lost', async () => {
+  const other = certificate('other-address', 'IP:127.0.0.2');
+  const { emu, backend, local } = await setup({ freeze: false, backend: 'fake', tls: other, extensionEnv: { COLDSTART_CA_FILE: other.certFile } });
+  await emu.start();
+  await post(`${local}/api/v1/ingest`, record('wrong-address'));
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  assert.equal(backend.attempts.length, 0, 'no HTTP request reached the server');
+  assert.ok(backend.tlsErrors >= 1, 'the handshake was refused');
+  assert.match(exit.output, /"records_lost":1/);
+  assert.match(exit.output, /"backend certificate refused: nothing sent".*"reason":"IP address mismatch"/);
+});
+
+test('https backend by host name: a certificate for the name is verified, one without it refused', async () => {
+  const named = certificate('named', 'DNS:localhost');
+  const a = await setup({ freeze: false, backend: 'fake', tls: named, hostName: 'localhost', extensionEnv: { COLDSTART_CA_FILE: named.certFile, COLDSTART_EXTENSION_JOIN_WAIT_MS: '0' } });
+  await a.emu.start();
+  await a.emu.invoke({ n: 1 });
+  await waitFor(() => a.backend.stored.size >= 1, 8000, 'record delivered to https://localhost');
+  await a.emu.shutdown();
+  assert.equal(a.backend.tlsErrors, 0);
+
+  const addressOnly = certificate('address-only'); // IP:127.0.0.1, no DNS name
+  const b = await setup({ freeze: false, backend: 'fake', tls: addressOnly, hostName: 'localhost', extensionEnv: { COLDSTART_CA_FILE: addressOnly.certFile } });
+  await b.emu.start();
+  await post(`${b.local}/api/v1/ingest`, record('wrong-name'));
+  const [exit] = await b.emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  assert.equal(b.backend.attempts.length, 0, 'no HTTP request reached the server');
+  assert.match(exit.output, /"records_lost":1/);
+  assert.match(exit.output, /"backend certificate refused: nothing sent".*"reason":"hostname mismatch"/);
 });
 
 let passed = 0;
