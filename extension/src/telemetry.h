@@ -43,7 +43,7 @@ typedef struct csa_telemetry_stats {
 } csa_telemetry_stats;
 
 typedef struct csa_platform {
-    csa_report reports[CSA_REPORTS_MAX]; /* ring, next slot at `next` */
+    csa_report reports[CSA_REPORTS_MAX]; /* ring, next slot at `next`; keep it first (see _init) */
     size_t next;
     size_t count;
     csa_init_info init;
