@@ -70,7 +70,7 @@ async function invocations(mode) {
       ...(withExtension
         ? { COLDSTART_EXTENSION_PATH: EXTENSION, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: String(mode === 'http' ? await freePort() : streamPort) }
         : {}),
-      ...(TLS && !withExtension ? { NODE_EXTRA_CA_CERTS: path.join(optDir, 'b.pem') } : {}),
+      ...(TLS ? { NODE_EXTRA_CA_CERTS: path.join(optDir, 'b.pem') } : {}), // the SDK sends direct without the extension and when it is unused
     },
     extensionEnv: { COLDSTART_ENDPOINT: backend.url, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: String(streamPort), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_LOG_LEVEL: 'info', ...(TLS ? { COLDSTART_CA_FILE: TLS.caFile } : {}) },
   });
@@ -119,7 +119,7 @@ const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*
 console.log(`## ${VARIANT || 'coldstart-extension'}
 
 Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`extension/bench.sh\` on ${os.cpus().length} × ${cpuModel}, Linux ${os.release()},
-load average at the end ${load} (the machine is shared: other builds and a fuzzer were running, so
+load average at the end ${load} (the machine is shared with other work, so
 the wall-clock figures are upper bounds; CPU and RSS are not affected by the load).
 
 Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 0)} KiB (${f(stripped / 1024, 0)} KiB stripped, as in the layer).
