@@ -1,7 +1,7 @@
 'use strict';
 // The backend stand-in for the warm benchmark: answers every POST with 200, in its own process
 // so that its CPU is not counted; also the coldstart extension's stream endpoint (newline-delimited
-// records, "ack <n>" after each read: extension/src/stream.h). Prints its HTTP and stream ports,
+// records, "ack <n>" coalesced as the extension does: extension/src/stream.h). Prints its HTTP and stream ports,
 // then counts records until killed.
 const http = require('node:http');
 let records = 0;
@@ -21,16 +21,27 @@ server.keepAliveTimeout = 60_000;
 const stream = require('node:net').createServer((socket) => {
   let rest = '';
   let taken = 0;
+  let acked = 0;
+  let timer;
+  const ack = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    acked = taken;
+    if (!socket.destroyed) socket.write(`ack ${taken}\n`);
+  };
   socket.setNoDelay(true);
   socket.setEncoding('utf8');
   socket.on('error', () => {});
+  socket.on('close', () => clearTimeout(timer));
   socket.on('data', (chunk) => {
     const lines = (rest + chunk).split('\n');
     rest = lines.pop();
     const before = taken;
     for (const line of lines) if (line !== '' && !line.startsWith('{"coldstart":"hello"')) taken++;
     records += taken - before;
-    if (taken !== before) socket.write(`ack ${taken}\n`);
+    // acknowledged as the extension does (extension/src/stream.c): one per 64 lines, the rest within a second
+    if (taken - acked >= 64) ack();
+    else if (taken !== acked && !timer) timer = setTimeout(ack, 1000);
   });
 });
 server.listen(0, '127.0.0.1', () =>

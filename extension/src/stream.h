@@ -8,11 +8,15 @@
  *       recognised on the first line only; later lines are records.
  *   client -> extension, every other line: one record, the same JSON object as the body of
  *       POST /api/v1/ingest.
- *   extension -> client, after each read that completed record lines:
- *       "rej <n> <reason>\n"  line n (1-based count of record lines on this connection) is not a
- *                             JSON object: counted, not kept; the client must not send it again;
+ *   extension -> client:
+ *       "rej <n> <reason>\n"  at once: line n (1-based count of record lines on this connection)
+ *                             is not a JSON object: counted, not kept; the client must not send
+ *                             it again;
  *       "ack <n>\n"           n record lines taken so far on this connection (cumulative, rejected
- *                             ones included): everything up to n is the extension's now.
+ *                             ones included): everything up to n is the extension's now. Written
+ *                             once per 64 lines and within a second of the last line (stream.c:
+ *                             each ack wakes the function's process), so a client keeps up to a
+ *                             second's records, and at least 64, until acknowledged.
  *   A line longer than CSA_INGEST_MAX_BODY is answered "rej <n> line too long" (with the "ack"
  *   of the lines before it) and the connection is closed.
  * Records are only checked for being JSON objects (as on the HTTP endpoint); hooks.added runs on

@@ -518,6 +518,23 @@ test('stream: lines that are not JSON objects are rejected and counted, the conn
   assert.equal(byRequest.size, 6);
 });
 
+test('stream: acknowledgements are coalesced: at once per 64 lines, the rest after about a second', async () => {
+  const { emu, streamPort } = await setup({ freeze: false });
+  await emu.start();
+  const c = await streamClient(streamPort);
+  const t0 = Date.now();
+  c.socket.write([1, 2, 3].map((i) => JSON.stringify(record(`coalesce-${i}`)) + '\n').join(''));
+  await sleep(300);
+  assert.deepEqual(c.answers, [], 'no ack within 300 ms for 3 lines');
+  await waitFor(() => c.answers.includes('ack 3'), 5000, `ack 3, got ${JSON.stringify(c.answers)}`);
+  assert.ok(Date.now() - t0 >= 900, `ack 3 after ${Date.now() - t0} ms: expected the one-second delay`);
+  // 64 lines more in one write: acknowledged with no delay of its own
+  c.socket.write(Array.from({ length: 64 }, (_, i) => JSON.stringify(record(`coalesce-b${i}`)) + '\n').join(''));
+  await waitFor(() => c.answers.includes('ack 67'), 5000, `ack 67, got ${JSON.stringify(c.answers)}`);
+  assert.deepEqual(c.answers, ['ack 3', 'ack 67']);
+  await emu.shutdown();
+});
+
 test('the extension killed while the function keeps running: records it had not acknowledged reach coldstartd once, sent by the SDK', async () => {
   const { emu, local } = await setup({ freeze: false });
   await emu.start();
