@@ -5,15 +5,26 @@
 #include <stddef.h>
 #include <string.h>
 
-_Static_assert(offsetof(csa_platform, reports) < offsetof(csa_platform, next), "the ring precedes what _init clears");
+_Static_assert(offsetof(csa_platform, reports) < offsetof(csa_platform, next) &&
+                   offsetof(csa_platform, id_hashes) < offsetof(csa_platform, next),
+               "the ring precedes what _init clears");
 
 void csa_platform_init(csa_platform *p)
 {
-    /* everything but the ring (~110 KiB): only its first `count` slots are ever read, and pages
+    /* everything but the ring (~120 KiB): only its first `count` slots are ever read, and pages
      * never written cost no memory */
     memset((char *)p + offsetof(csa_platform, next), 0, sizeof *p - offsetof(csa_platform, next));
     p->init.init_report_ms = CSA_ABSENT;
     p->init.restore_report_ms = CSA_ABSENT;
+}
+
+/* FNV-1a of a request id. */
+static unsigned id_hash(const char *id)
+{
+    unsigned h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return h;
 }
 
 /* A finite, non-negative number under a sane bound, else CSA_ABSENT. */
@@ -52,6 +63,7 @@ static int on_report(csa_platform *p, json_t *record)
     r.max_memory_used_mb = number(metrics, "maxMemoryUsedMB");
     r.init_duration_ms = number(metrics, "initDurationMs");
     r.restore_duration_ms = number(metrics, "restoreDurationMs");
+    p->id_hashes[p->next] = id_hash(r.request_id);
     p->reports[p->next] = r;
     p->next = (p->next + 1) % CSA_REPORTS_MAX;
     if (p->count < CSA_REPORTS_MAX)
@@ -124,10 +136,12 @@ int csa_telemetry_ingest(csa_platform *p, const char *body, size_t len)
 
 const csa_report *csa_platform_find(const csa_platform *p, const char *request_id)
 {
-    /* newest first: a retried request id (rare) takes the latest figures */
+    /* newest first: a retried request id (rare) takes the latest figures. Every record waiting for
+     * its report scans the whole ring at each settle: hashes first, strcmp only on a match. */
+    unsigned hash = id_hash(request_id);
     for (size_t k = 0; k < p->count; k++) {
         size_t idx = (p->next + CSA_REPORTS_MAX - 1 - k) % CSA_REPORTS_MAX;
-        if (strcmp(p->reports[idx].request_id, request_id) == 0)
+        if (p->id_hashes[idx] == hash && strcmp(p->reports[idx].request_id, request_id) == 0)
             return &p->reports[idx];
     }
     return NULL;

@@ -44,6 +44,7 @@ typedef struct csa_telemetry_stats {
 
 typedef struct csa_platform {
     csa_report reports[CSA_REPORTS_MAX]; /* ring, next slot at `next`; keep it first (see _init) */
+    unsigned id_hashes[CSA_REPORTS_MAX]; /* hash of each slot's request_id: what a lookup scans */
     size_t next;
     size_t count;
     csa_init_info init;
