@@ -19,13 +19,19 @@ struct csa_ingest {
     struct event *after; /* runs hooks.added on the next loop turn, after the reply went out */
 };
 
+int csa_numeric_address(const char *host, int port, struct sockaddr_storage *ss, int *len)
+{
+    char text[300];
+    *len = (int)sizeof *ss;
+    snprintf(text, sizeof text, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    return evutil_parse_sockaddr_port(text, (struct sockaddr *)ss, len);
+}
+
 int csa_http_listen(struct evhttp *http, const char *host, int port)
 {
     struct sockaddr_storage ss;
-    int len = sizeof ss;
-    char text[300];
-    snprintf(text, sizeof text, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-    if (evutil_parse_sockaddr_port(text, (struct sockaddr *)&ss, &len) != 0)
+    int len;
+    if (csa_numeric_address(host, port, &ss, &len) != 0)
         return evhttp_bind_socket(http, host, (unsigned short)port); /* a name: the resolver it is */
     evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;

@@ -256,11 +256,9 @@ csa_stream *csa_stream_create(struct event_base *base, const char *host, int por
     if (!s->after || !s->ack_timer)
         goto fail;
     /* a numeric address, parsed: evhttp_bind_socket's getaddrinfo would cost start-up time */
-    char text[128];
     struct sockaddr_storage ss;
-    int len = (int)sizeof ss;
-    snprintf(text, sizeof text, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-    if (evutil_parse_sockaddr_port(text, (struct sockaddr *)&ss, &len) != 0) {
+    int len;
+    if (csa_numeric_address(host, port, &ss, &len) != 0) {
         csa_log(CSA_LOG_ERROR, "stream: not a numeric address", json_pack("{s:s}", "host", host));
         goto fail;
     }

@@ -7,12 +7,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FakeBackend } from './fake-backend.mjs';
-import { cpuMs, LambdaEmulator } from './lambda-emulator.mjs';
+import { cpuMs, freePort, LambdaEmulator } from './lambda-emulator.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const binary = path.resolve(process.argv[2]);
@@ -28,14 +27,6 @@ const q = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 };
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 /** For https: a self-signed certificate for 127.0.0.1 and a CA file = the system bundle + it. */
 function tlsMaterial() {
   const key = path.join(optDir, 'b.key');

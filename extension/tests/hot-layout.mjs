@@ -14,12 +14,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FakeBackend } from './fake-backend.mjs';
-import { LambdaEmulator } from './lambda-emulator.mjs';
+import { freePort, LambdaEmulator } from './lambda-emulator.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const binary = path.resolve(process.argv[2] || path.join(here, '../build/coldstart-extension'));
@@ -28,14 +27,6 @@ const output = path.join(here, '../hot-layout.ld');
 const ROUNDS = 8; // native rounds at most (each finds fewer new objects)
 const dir = mkdtempSync(path.join(os.tmpdir(), 'csa-layout-'));
 const run = (cmd, args) => execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
-
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A self-signed certificate for 127.0.0.1 and a CA file = the system bundle + it. */
 function tlsMaterial(name, keyArgs) {
@@ -78,7 +69,7 @@ async function profile(name, tool, round = 0) {
     shutdownMs: 10000,
     env: { COLDSTART_API_KEY: 'layout' },
     runtimeEnv: { COLDSTART_ENDPOINT: `http://127.0.0.1:${port}` },
-    extensionEnv: { COLDSTART_ENDPOINT: backend.url, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_JOIN_WAIT_MS: '0', ...(tls ? { COLDSTART_CA_FILE: tls.caFile } : {}) },
+    extensionEnv: { COLDSTART_ENDPOINT: backend.url, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_TELEMETRY_PORT: String(await freePort()), COLDSTART_EXTENSION_STREAM_PORT: String(await freePort()), COLDSTART_EXTENSION_JOIN_WAIT_MS: '0', ...(tls ? { COLDSTART_CA_FILE: tls.caFile } : {}) },
   });
   await emu.start();
   for (let i = 0; i < 5; i++) await emu.invoke({ n: i });

@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 
 const SCHEMAS = new Set(['2022-07-01', '2022-12-13', '2025-01-29']);
 const TYPES = new Set(['platform', 'function', 'extension']);
@@ -40,6 +41,15 @@ function vmHwmMb(pid) {
   } catch {
     return 0;
   }
+}
+
+/** A loopback port that was free a moment ago (the kernel's pick). */
+export async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 export function cpuMs(pid) {

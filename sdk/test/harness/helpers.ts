@@ -2,7 +2,7 @@
 // handler in a fresh Node.js process through the runtime stand-in (runner.mjs).
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 
 export const SDK_ROOT = join(__dirname, '..', '..');
@@ -205,10 +205,9 @@ export interface StreamPeer {
 }
 
 export async function startStreamPeer(acks = true): Promise<StreamPeer> {
-  const { createServer: createTcpServer } = await import('node:net');
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const peer = { hellos: [], lines: [], connections: 0, acks } as unknown as StreamPeer;
-  const server = createTcpServer((socket) => {
+  const server = createNetServer((socket) => {
     peer.connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -255,4 +254,13 @@ export async function startStreamPeer(acks = true): Promise<StreamPeer> {
       server.close(() => resolve());
     });
   return peer;
+}
+
+/** A port nothing listens on (bound, then closed). */
+export async function closedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -5,11 +5,10 @@
 // exists; the ports come from COLDSTART_EXTENSION_STREAM_PORT and COLDSTART_EXTENSION_PORT. The
 // HTTP cases give a stream port where nothing listens: an extension layer older than the stream.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { API_KEY, runFixture, startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
+import { API_KEY, closedPort, runFixture, startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
 
 let dir: string;
 let marker: string;
@@ -37,15 +36,6 @@ const accepted = (_q: unknown, response: any) => {
   response.end('{"status":"accepted"}');
 };
 const portOf = (url: string) => new URL(url).port;
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('coldstart extension detection', () => {
   test('installed: every record is a line on the stream, hello with the key first; nothing to the HTTP endpoint or the backend', async () => {

@@ -1,11 +1,10 @@
 // Delivery through the extension's stream endpoint (src/stream.ts), in this process, against a
 // real TCP peer speaking the protocol (startStreamPeer) and real HTTP listeners standing in for the
 // backend and for the extension's HTTP endpoint.
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Delivery } from '../../src/delivery';
 import { Sender } from '../../src/sender';
-import { startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
+import { closedPort, startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
 
 let direct: Collector | undefined;
 let local: Collector | undefined;
@@ -23,14 +22,6 @@ const accepted = (_q: unknown, response: any) => {
   response.writeHead(202, { 'content-type': 'application/json' });
   response.end('{"accepted":1}');
 };
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function delivery(streamPort: number, localUrl?: string): Delivery {
   return new Delivery(
