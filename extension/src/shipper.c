@@ -2,12 +2,11 @@
 #include "shipper.h"
 
 #include <event2/dns.h>
-#include <event2/util.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "ingest.h"
 #include "log.h"
 
 #ifdef __GLIBC__
@@ -254,10 +253,8 @@ static void on_conn_closed(struct evhttp_connection *conn, void *arg)
 static struct evdns_base *resolver(csa_shipper *s)
 {
     struct sockaddr_storage ss;
-    int len = sizeof ss;
-    char text[300];
-    snprintf(text, sizeof text, strchr(s->endpoint.host, ':') ? "[%s]:1" : "%s:1", s->endpoint.host);
-    if (evutil_parse_sockaddr_port(text, (struct sockaddr *)&ss, &len) == 0)
+    int len;
+    if (csa_numeric_address(s->endpoint.host, s->endpoint.port, &ss, &len) == 0)
         return NULL;
     if (!s->dns) {
         /* COLDSTART_RESOLV_CONF: another resolv.conf (the tests point it at their own DNS server) */
