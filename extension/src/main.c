@@ -278,7 +278,7 @@ static int on_telemetry(const char *body, size_t len, void *arg)
 
 int main(int argc, char **argv)
 {
-    /* static: zeroed without touching its pages (the telemetry ring is ~110 KiB, mostly unused) */
+    /* static: zeroed without touching its pages (the telemetry ring is ~120 KiB, mostly unused) */
     static app a;
     a.started_mono_us = mono_us();
     struct timeval now_tv;
@@ -305,7 +305,6 @@ int main(int argc, char **argv)
     char telemetry_uri[300];
     snprintf(telemetry_uri, sizeof telemetry_uri, "http://%s:%d", env_str("COLDSTART_TELEMETRY_HOST", "sandbox.localdomain"),
              telemetry_port);
-
 
     /*
      * Register first. Lambda's init phase waits for every extension's register call (and the
