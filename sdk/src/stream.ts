@@ -23,8 +23,8 @@ export interface StreamEntry {
 }
 
 /**
- * Records written and not acknowledged beyond this: the extension is taken for hung (it answers
- * each read at once; a handful at most are unacknowledged at any time).
+ * Records written and not acknowledged beyond this: the extension is taken for hung (it
+ * acknowledges at least every 64 records, and within a second of the last one).
  */
 const MAX_UNACKED = 1000;
 /** An answer line longer than this is not the protocol. */
