@@ -499,6 +499,13 @@ static void begin_wait(request_ctx *ctx)
     evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), on_client_gone, ctx);
 }
 
+/* Undoes begin_wait when the work could not be handed on (queue full): the answer is given here. */
+static void cancel_wait(request_ctx *ctx)
+{
+    atomic_fetch_sub(&g.inflight, 1);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+}
+
 /* ---- ingest --------------------------------------------------------------------------------- */
 
 static void on_write_done(csa_write_item *item) { report_done(item->arg); }
@@ -528,8 +535,7 @@ static void defer_write(request_ctx *ctx, json_t *rows, json_t *reply)
     ctx->finish = finish_write;
     begin_wait(ctx);
     if (csa_writer_submit(g.writer, &ctx->item) < 0) {
-        atomic_fetch_sub(&g.inflight, 1);
-        evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+        cancel_wait(ctx);
         ctx->item.rows = NULL;
         json_decref(rows);
         send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is overloaded; nothing was stored. Retry later.", NULL);
@@ -673,8 +679,7 @@ static void defer_query(request_ctx *ctx, query_fn fn)
         begin_wait(ctx);
         if (csa_executor_submit(g.executor, run_query, query_done, job) == 0)
             return;
-        atomic_fetch_sub(&g.inflight, 1);
-        evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+        cancel_wait(ctx);
         free(job);
     }
     send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is overloaded; retry later.", NULL);
@@ -942,8 +947,7 @@ static void handle_health(request_ctx *ctx, json_t *body)
     begin_wait(ctx);
     if (csa_executor_submit(g.auth_executor, run_health, health_done, ctx) == 0)
         return;
-    atomic_fetch_sub(&g.inflight, 1);
-    evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+    cancel_wait(ctx);
     ctx->status = CSA_ERR_UNAVAILABLE;
     finish_health(ctx);
     ctx_free(ctx);
@@ -1096,8 +1100,7 @@ static void defer_auth(request_ctx *ctx)
     begin_wait(ctx);
     if (csa_executor_submit(g.auth_executor, run_auth, auth_done, ctx) == 0)
         return;
-    atomic_fetch_sub(&g.inflight, 1);
-    evhttp_connection_set_closecb(evhttp_request_get_connection(ctx->req), NULL, NULL);
+    cancel_wait(ctx);
     send_error(ctx, CSA_ERR_UNAVAILABLE, "The server is overloaded; retry later.", NULL);
     ctx_free(ctx);
 }

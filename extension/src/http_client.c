@@ -3,6 +3,7 @@
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,14 @@ int csa_url_parse(const char *text, int bare_ok, csa_url *out)
     memcpy(out->prefix, p, plen);
     snprintf(out->hostport, sizeof out->hostport, "%s:%d", out->host, out->port);
     return 0;
+}
+
+int csa_numeric_address(const char *host, int port, struct sockaddr_storage *ss, int *len)
+{
+    char text[300];
+    *len = (int)sizeof *ss;
+    snprintf(text, sizeof text, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    return evutil_parse_sockaddr_port(text, (struct sockaddr *)ss, len);
 }
 
 typedef struct request_ctx {

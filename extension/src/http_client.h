@@ -10,6 +10,7 @@
 
 #include <event2/http.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 typedef struct csa_url {
     char host[256];   /* host name or address, no brackets */
@@ -24,6 +25,10 @@ typedef struct csa_url {
  * malformed, -2 for https when this build has no TLS (CSA_TLS off).
  */
 int csa_url_parse(const char *text, int bare_ok, csa_url *out);
+
+/* host (an IPv4 or IPv6 address, no brackets) and port as a sockaddr: 0, or -1 for anything else
+ * (a host name: the caller resolves it, or binds through evhttp). */
+int csa_numeric_address(const char *host, int port, struct sockaddr_storage *ss, int *len);
 
 /*
  * Called once per request. status is the HTTP status or 0 without an answer; body and headers are

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_client.h"
 #include "log.h"
 
 struct csa_ingest {
@@ -18,14 +19,6 @@ struct csa_ingest {
     csa_ingest_hooks hooks;
     struct event *after; /* runs hooks.added on the next loop turn, after the reply went out */
 };
-
-int csa_numeric_address(const char *host, int port, struct sockaddr_storage *ss, int *len)
-{
-    char text[300];
-    *len = (int)sizeof *ss;
-    snprintf(text, sizeof text, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-    return evutil_parse_sockaddr_port(text, (struct sockaddr *)ss, len);
-}
 
 int csa_http_listen(struct evhttp *http, const char *host, int port)
 {

@@ -13,7 +13,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
-#include <sys/socket.h>
 
 #define CSA_INGEST_MAX_BODY (8u << 20)
 
@@ -34,8 +33,6 @@ typedef struct csa_ingest csa_ingest;
  */
 int csa_http_listen(struct evhttp *http, const char *host, int port);
 
-/* host (an IPv4 or IPv6 address, no brackets) and port as a sockaddr: 0, or -1 for anything else. */
-int csa_numeric_address(const char *host, int port, struct sockaddr_storage *ss, int *len);
 
 /* Binds host:port. Returns NULL (and logs) when the address cannot be bound. */
 csa_ingest *csa_ingest_create(struct event_base *base, const char *host, int port, const csa_ingest_hooks *hooks);

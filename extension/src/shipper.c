@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "ingest.h"
 #include "log.h"
 
 #ifdef __GLIBC__

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "http_client.h"
 #include "log.h"
 
 #define MAX_CONNECTIONS 64         /* one per SDK copy in the function's process; more is a bug or abuse */
