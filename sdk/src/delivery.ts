@@ -10,7 +10,9 @@
 // EXTENSION_ANSWER_MS, so that no record is left in this process when Lambda freezes it. The
 // cold-start copies wait for the connection and the write (not the acknowledgement), at most
 // EXTENSION_COLD_ANSWER_MS. Records not yet acknowledged when the stream fails are sent again to
-// the backend directly (the backend and the extension store each invocation_id once).
+// the backend directly (the backend and the extension store each invocation_id once). A warm
+// record that waits for nothing is built and written after the function's response has gone out
+// (warmAfterResponse).
 // When the stream endpoint refuses the very first connection, the extension's HTTP endpoint
 // (127.0.0.1:7242, the backend's ingest API, answering 202 at once) is used instead, one awaited
 // POST per record: that is an extension layer older than this SDK. If that one refuses or does not
@@ -129,6 +131,29 @@ export class Delivery {
       this.extensionDown(result);
     }
     return this.direct.send(INGEST_PATH, body, deadline);
+  }
+
+  /**
+   * A warm record, built by `build` and handed over after the function's response has gone out
+   * when nothing needs to be awaited for it: on a flowing stream or towards a batch, it is built
+   * and written in a setImmediate callback. Lambda's Node.js runtime posts the response in the
+   * promise reaction that follows the handler, and asks for the next event from a setImmediate
+   * callback queued after this one: the record is in the kernel after the response and before the
+   * environment can be frozen, and its cost is not in the function's duration. Otherwise (still
+   * connecting, a full socket buffer, the extension's HTTP endpoint) as warm(build()).
+   */
+  warmAfterResponse(build: () => object): Promise<void> | undefined {
+    if (this.route === 'direct' || (this.route === 'stream' && this.stream!.flowing)) {
+      setImmediate(() => {
+        try {
+          void this.warm(build());
+        } catch {
+          // never break the function
+        }
+      });
+      return undefined;
+    }
+    return this.warm(build());
   }
 
   /**

@@ -10,9 +10,10 @@
 // and both sends are awaited at most `timeout` ms in all. A handler that never finishes still gets
 // its complete record out: a timer fires shortly before Lambda's deadline
 // (context.getRemainingTimeInMillis) and sends it with the execution time so far.
-// Warm invocations: sampled, queued and sent in batches in the background; never awaited. Through
-// the coldstart extension (delivery.ts), each record is written at once to its stream, awaited
-// only when its bytes could not reach the kernel at once.
+// Warm invocations: sampled, timed at the handler's end, then built and handed over after the
+// response has gone out (delivery.ts): queued and sent in batches in the background, never
+// awaited. Through the coldstart extension, each record is one line on its stream, awaited only
+// when its bytes cannot reach the kernel at once.
 
 import { checkModuleSource, type ModuleSource } from './bundle';
 import type { ResolvedConfig } from './config';
@@ -268,10 +269,11 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation | unde
     }
     const rate = invocation.config.sampleRate;
     if (rate < 1 && !(Math.random() < rate)) return undefined;
-    // Through the extension the record is written at once, and awaited briefly only when its bytes
-    // are not in the kernel yet, so that nothing is left behind when Lambda freezes the
-    // environment; else it is batched.
-    const wait = invocation.delivery.warm(buildRecord(runtime, invocation));
+    // Built and handed over after the response (delivery.ts), timed as of now. Through the
+    // extension it is awaited briefly only when its bytes cannot reach the kernel at once, so that
+    // nothing is left behind when Lambda freezes the environment; else it is batched.
+    const endNs = process.hrtime.bigint();
+    const wait = invocation.delivery.warmAfterResponse(() => buildRecord(runtime, invocation, true, endNs));
     if (wait !== undefined) return holdOpen(wait, EXTENSION_ANSWER_MS + 50);
   } catch {
     // never break the function
@@ -294,9 +296,9 @@ function memoryUsedMb(fresh: boolean): number {
 }
 
 /** `complete` false: the early copy of a cold-start record, without what only the end knows. */
-function buildRecord(runtime: Runtime, invocation: Invocation, complete = true): InvocationRecord {
+function buildRecord(runtime: Runtime, invocation: Invocation, complete = true, endNs = process.hrtime.bigint()): InvocationRecord {
   const fields = environment();
-  const executionMs = Number(process.hrtime.bigint() - invocation.startNs) / 1e6;
+  const executionMs = Number(endNs - invocation.startNs) / 1e6;
   const context = invocation.context;
   const invocationId = invocation.cold !== undefined ? invocation.cold.invocationId : newId();
   const record: InvocationRecord = {

@@ -61,6 +61,11 @@ export class Stream {
     return this.down;
   }
 
+  /** A record written now goes straight to the kernel: connected, and nothing waits in user space. */
+  get flowing(): boolean {
+    return !this.down && this.connected && this.socket !== undefined && this.socket.writableLength === 0;
+  }
+
   /** records written and not yet acknowledged, for tests and debugging */
   get pending(): number {
     return this.unacked.length;

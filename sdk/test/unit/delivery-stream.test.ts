@@ -136,4 +136,46 @@ describe('Delivery through the stream endpoint', () => {
       await new Promise<void>((resolve) => impostor.close(() => resolve()));
     }
   });
+  test("a warm record is built and written after the function's response, before the runtime asks for the next event", async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer();
+    const d = delivery(peer.port);
+    // still connecting: nothing could reach the kernel, so the record is written at once and the
+    // invocation gets a promise to wait for
+    const first = d.warmAfterResponse(() => record(1));
+    expect(first).toBeInstanceOf(Promise);
+    expect(d.state.unacknowledged).toBe(1);
+    await first;
+    await waitFor(() => d.state.unacknowledged === 0);
+    // connected and flowing: as Lambda's Node.js runtime does it, the handler's promise settles,
+    // the reaction posts the response synchronously, and a setImmediate callback asks for the next
+    // event
+    const order: string[] = [];
+    const handler = Promise.resolve().then(() => {
+      expect(d.warmAfterResponse(() => (order.push('record built'), record(2)))).toBeUndefined();
+    });
+    await handler.then(() => {
+      order.push(`response posted, ${d.state.unacknowledged} unacknowledged`);
+      setImmediate(() => order.push(`next event asked for, ${d.state.unacknowledged} unacknowledged`));
+    });
+    await waitFor(() => order.length === 3);
+    expect(order).toEqual(['response posted, 0 unacknowledged', 'record built', 'next event asked for, 1 unacknowledged']);
+    await waitFor(() => peer!.lines.length >= 2 && d.state.unacknowledged === 0);
+    expect(peer.lines.map((r) => r.invocation_id)).toEqual(['inv-1', 'inv-2']);
+    // a build that throws never reaches the function
+    expect(d.warmAfterResponse(() => { throw new Error('bad record'); })).toBeUndefined();
+    await new Promise((r) => setImmediate(r));
+    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0 });
+  });
+
+  test('without the extension the warm record joins the batch after the response', async () => {
+    direct = await startCollector();
+    const d = new Delivery(new Sender(direct.url, KEY), undefined, undefined);
+    expect(d.warmAfterResponse(() => record(1))).toBeUndefined();
+    expect(d.direct.queued).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(d.direct.queued).toBe(1);
+    await d.direct.flush();
+    expect(direct.allRecords().map((r) => r.invocation_id)).toEqual(['inv-1']);
+  });
 });
