@@ -8,10 +8,13 @@
  * away (the function's response never waits for us). SHUTDOWN: wait briefly for the last reports,
  * ship everything, and exit before Lambda's deadline; what could not be delivered is counted as
  * lost.
- * One thread, one event loop. Configuration is environment variables only (see README.md).
+ * One thread, one event loop, under SCHED_IDLE once ready (set_idle_policy). Configuration is
+ * environment variables only (see README.md).
  */
 #include <event2/event.h>
 #include <event2/http.h>
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +53,7 @@ typedef struct app {
     long long started_mono_us;
     long long started_unix_us; /* wall clock at main(): lets a benchmark measure exec() to main() */
     long long registered_mono_us;
+    int sched_idle; /* COLDSTART_EXTENSION_SCHED_IDLE: SCHED_IDLE once ready (set_idle_policy) */
     int exit_code;
 } app;
 
@@ -178,9 +182,31 @@ static void on_report_wait_over(evutil_socket_t fd, short what, void *arg)
     on_check(-1, 0, a);
 }
 
+/*
+ * Once ready, the extension runs under SCHED_IDLE: it gets a CPU only when nothing else in the
+ * environment wants one. Lambda's environment shares its CPU (a fraction of a vCPU below 1,769 MB)
+ * between the runtime and the extensions, and everything the extension does after start-up (reading
+ * the SDK's records, joining, shipping) can wait for the function to stop running: records of
+ * invocation N are then taken and shipped once the function's response has gone out, or in the
+ * idle moments of invocation N+1, never in its way. Going back to the normal policy needs
+ * CAP_SYS_NICE or an RLIMIT_NICE above 0; at SHUTDOWN it is tried (the runtime is being stopped
+ * then, so nothing is taken from the function either way). COLDSTART_EXTENSION_SCHED_IDLE=0 keeps
+ * the normal policy throughout.
+ */
+static void set_idle_policy(app *a, int idle)
+{
+    if (!a->sched_idle)
+        return;
+    struct sched_param sp = {0};
+    if (sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &sp) != 0)
+        csa_log(idle ? CSA_LOG_WARN : CSA_LOG_DEBUG, idle ? "cannot run under SCHED_IDLE" : "SCHED_IDLE kept at SHUTDOWN",
+                json_pack("{s:s}", "error", strerror(errno)));
+}
+
 static void start_shutdown(app *a, const csa_lambda_event *ev)
 {
     a->shutting_down = 1;
+    set_idle_policy(a, 0);
     long long now_wall = 0;
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -233,6 +259,7 @@ static void on_ready(void *arg)
                       (double)(mono_us() - a->started_mono_us) / 1000.0, "cpu_us", (json_int_t)cpu, "max_rss_kb",
                       (json_int_t)max_rss_kb, "page_faults", (json_int_t)page_faults(), "main_unix_us",
                       (json_int_t)a->started_unix_us));
+    set_idle_policy(a, 1);
     csa_lambda_next(a->lambda);
 }
 
@@ -338,6 +365,7 @@ int main(int argc, char **argv)
         csa_log(CSA_LOG_ERROR, url_rc == -2 ? "https endpoints need a TLS build (CSA_TLS): records will not be shipped"
                                             : "COLDSTART_ENDPOINT is not a valid http URL: records will not be shipped",
                 json_pack("{s:s}", "endpoint", endpoint_text));
+    a.sched_idle = env_int("COLDSTART_EXTENSION_SCHED_IDLE", 1, 0, 1);
     a.records = csa_records_create((size_t)env_int("COLDSTART_EXTENSION_MAX_RECORDS", 10000, 10, 1000000),
                                    env_int("COLDSTART_EXTENSION_JOIN_WAIT_MS", 10000, 0, 3600000));
     if (!a.records)

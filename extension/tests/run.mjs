@@ -248,6 +248,40 @@ test('registers for INVOKE and SHUTDOWN, subscribes to platform telemetry, exits
   console.log(`    registered ${reg.atMs.toFixed(1)} ms after spawn; exit ${exit.exitMs.toFixed(0)} ms after SHUTDOWN`);
 });
 
+/** A process's scheduling policy from /proc/<pid>/stat: 0 SCHED_OTHER, 5 SCHED_IDLE. */
+function policyOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+}
+const SCHED_OTHER = 0;
+const SCHED_IDLE = 5;
+
+test('runs under SCHED_IDLE once ready, back to the normal policy at SHUTDOWN where allowed; COLDSTART_EXTENSION_SCHED_IDLE=0 keeps the normal policy', async () => {
+  const { emu, backend } = await setup({ backend: 'fake' });
+  await emu.start();
+  const pid = emu.extensionProcs[0].child.pid;
+  assert.equal(policyOf(pid), SCHED_IDLE, 'SCHED_IDLE after init');
+  await emu.invoke({ n: 1 });
+  assert.equal(policyOf(pid), SCHED_IDLE, 'SCHED_IDLE while invocations run');
+  backend.delayMs = 800; // holds the extension in its SHUTDOWN flush
+  const exited = emu.shutdown();
+  await sleep(300);
+  // going back from SCHED_IDLE takes CAP_SYS_NICE or an RLIMIT_NICE above 0: root here, not in Lambda
+  const allowed = process.getuid() === 0;
+  assert.equal(policyOf(pid), allowed ? SCHED_OTHER : SCHED_IDLE, `policy during the SHUTDOWN flush (root: ${allowed})`);
+  const [exit] = await exited;
+  assert.equal(exit.code, 0, exit.output);
+  assert.equal(shutdownLine(exit).records_shipped, 1);
+
+  const normal = await setup({ backend: 'fake', extensionEnv: { COLDSTART_EXTENSION_SCHED_IDLE: '0' } });
+  await normal.emu.start();
+  assert.equal(policyOf(normal.emu.extensionProcs[0].child.pid), SCHED_OTHER);
+  await normal.emu.invoke({ n: 1 });
+  assert.equal(policyOf(normal.emu.extensionProcs[0].child.pid), SCHED_OTHER);
+  const [exit2] = await normal.emu.shutdown();
+  assert.equal(shutdownLine(exit2).records_shipped, 1);
+});
+
 test('cold and warm invocations: SDK records joined with the platform figures, stored once in PostgreSQL', async () => {
   const { emu } = await setup();
   await emu.start();
