@@ -162,6 +162,8 @@ export class LambdaEmulator {
 
   subscribe(req, res, body, ext) {
     if (!ext) return send(res, 403, { errorMessage: 'Extension identifier missing or unknown', errorType: 'Extension.ForbiddenError' });
+    // a test sets refuseTelemetry to have the subscription fail (Lambda's 500: no telemetry comes)
+    if (this.refuseTelemetry) return send(res, 500, { errorMessage: 'Internal error', errorType: 'Telemetry.InternalError' });
     let s;
     try {
       s = JSON.parse(body);
@@ -207,13 +209,16 @@ export class LambdaEmulator {
 
   schedule(sub) {
     if (this.frozen || sub.queue.length === 0) return;
-    if (sub.queue.length >= sub.buffering.maxItems) return void this.deliver(sub);
+    // a buffering timeout that ran out while the environment was frozen fires as it thaws, as a
+    // timer inside a frozen process does
+    if (sub.queue.length >= sub.buffering.maxItems || sub.due) return void this.deliver(sub);
     if (!sub.timer) sub.timer = setTimeout(() => this.deliver(sub), sub.buffering.timeoutMs);
   }
 
   async deliver(sub) {
     clearTimeout(sub.timer);
     sub.timer = null;
+    sub.due = this.frozen && sub.queue.length > 0;
     if (this.frozen || sub.sending || sub.queue.length === 0) return;
     const batch = [];
     let bytes = 2;
@@ -345,11 +350,21 @@ export class LambdaEmulator {
     for (const p of this.processes()) p.child.kill('SIGSTOP');
   }
 
-  thaw() {
-    if (!this.frozen) return;
+  /**
+   * Thaws the environment. `first` runs once the runtime is thawed and before anything else is:
+   * Lambda's RAPID thaws the whole environment at once and hands the runtime and each extension
+   * its event in parallel (a goroutine each); this emulator is one thread, and does the runtime's
+   * part first, so that its own serial work for the extensions (a SIGCONT each, their INVOKE
+   * events, the telemetry that came due while frozen) does not sit on the runtime's path.
+   */
+  thaw(first) {
+    const procs = this.frozen ? this.processes() : [];
     this.frozen = false;
-    for (const p of this.processes()) p.child.kill('SIGCONT');
-    for (const { sub } of this.subscriptions) this.schedule(sub);
+    const runtime = procs.find((p) => p === this.runtime);
+    runtime?.child.kill('SIGCONT');
+    first?.();
+    for (const p of procs) if (p !== runtime) p.child.kill('SIGCONT');
+    if (procs.length) for (const { sub } of this.subscriptions) this.schedule(sub);
   }
 
   pump(ext) {
@@ -365,6 +380,7 @@ export class LambdaEmulator {
     const inv = this.current;
     if (this.runtimeNext && inv && !inv.sentToRuntime) {
       inv.sentToRuntime = true;
+      inv.sentAt = now();
       const res = this.runtimeNext;
       this.runtimeNext = null;
       send(res, 200, inv.event, {
@@ -385,14 +401,13 @@ export class LambdaEmulator {
     const inv = { requestId, startedAt, event, arn, deadlineMs: Date.now() + this.o.timeoutMs, sentToRuntime: false };
     this.current = inv;
     this.invokes++;
-    this.thaw();
+    this.thaw(() => this.pumpRuntime());
     this.emit('platform.start', { requestId, version: '$LATEST' });
     for (const ext of this.extensions.values()) {
       if (!ext.events.includes('INVOKE')) continue;
       ext.queue.push({ eventType: 'INVOKE', deadlineMs: inv.deadlineMs, requestId, invokedFunctionArn: arn, tracing: { type: 'X-Amzn-Trace-Id', value: 'Root=1-0-0;Sampled=0' } });
       this.pump(ext);
     }
-    this.pumpRuntime();
     const runtimeGone = () => this.exited.has(this.runtime.child);
     await this.until(() => inv.respondedAt !== undefined || runtimeGone(), this.o.timeoutMs + 1000, `response to ${requestId}`);
     if (inv.respondedAt === undefined) {
@@ -405,10 +420,15 @@ export class LambdaEmulator {
       this.emit('platform.runtimeDone', { requestId, status: 'error', errorType: 'Runtime.ExitError', metrics: { durationMs: round(inv.respondedAt - startedAt), producedBytes: 0 } });
       this.phase = 'crashed';
     }
-    const result = { requestId, status: inv.status, body: inv.body, responseMs: inv.respondedAt - startedAt };
+    // responseMs: what the function's caller waits, from the invoke; runtimeMs: from the event
+    // handed to the runtime to its response, the function's own duration
+    const result = { requestId, status: inv.status, body: inv.body, responseMs: inv.respondedAt - startedAt, runtimeMs: inv.respondedAt - (inv.sentAt ?? startedAt) };
     // the invocation ends when the runtime and every extension are waiting for their next event
     await this.until(() => (this.runtimeNext || runtimeGone()) && this.allExtensionsWaiting(), 5000, 'runtime and extensions done');
     const durationMs = round(now() - startedAt);
+    // from the event handed to the runtime until the runtime and every extension subscribed to
+    // INVOKE wait for their next event: the duration Lambda bills
+    result.billedMs = now() - (inv.sentAt ?? startedAt);
     const maxMemoryUsedMB = Math.max(1, Math.round(this.processes().reduce((sum, p) => sum + vmHwmMb(p.child.pid), 0)));
     const metrics = { durationMs, billedDurationMs: Math.ceil(durationMs), memorySizeMB: this.o.memoryMB, maxMemoryUsedMB };
     if (this.invokes === 1) metrics.initDurationMs = this.initDurationMs;
