@@ -20,6 +20,8 @@ struct csa_lambda {
     char name[128];
     char telemetry_uri[256];
     int max_items, max_bytes, timeout_ms;
+    int invoke_events;
+    int telemetry_active;
     csa_lambda_handlers h;
     struct evhttp_connection *control; /* register, subscribe, errors */
     struct evhttp_connection *next;    /* the long poll */
@@ -74,6 +76,7 @@ csa_lambda *csa_lambda_create(struct event_base *base, const csa_lambda_config *
     l->max_items = cfg->buffer_max_items;
     l->max_bytes = cfg->buffer_max_bytes;
     l->timeout_ms = cfg->buffer_timeout_ms;
+    l->invoke_events = cfg->invoke_events;
     l->control = evhttp_connection_base_new(base, NULL, l->api.host, (unsigned short)l->api.port);
     l->next = evhttp_connection_base_new(base, NULL, l->api.host, (unsigned short)l->api.port);
     if (!l->control || !l->next)
@@ -135,6 +138,7 @@ static void on_subscribed(int status, const char *body, size_t len, struct evkey
         csa_log(CSA_LOG_WARN, "telemetry subscription refused",
                 json_pack("{s:i, s:s#}", "status", status, "body", body ? body : "", (int)(len > 200 ? 200 : len)));
     }
+    l->telemetry_active = status == 200;
     l->h.on_ready(l->h.arg);
 }
 
@@ -174,13 +178,14 @@ static void on_registered(int status, const char *body, size_t len, struct evkey
 }
 
 void csa_lambda_skip_telemetry(csa_lambda *l) { l->telemetry_uri[0] = 0; }
+int csa_lambda_telemetry_active(const csa_lambda *l) { return l->telemetry_active; }
 
 int csa_lambda_start(csa_lambda *l)
 {
-    static const char body[] = "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}";
+    const char *body = l->invoke_events ? "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}" : "{\"events\":[\"SHUTDOWN\"]}";
     const char *headers[] = {"Lambda-Extension-Name", l->name, NULL};
     return csa_http_request(l->control, &l->api, EVHTTP_REQ_POST, "/2020-01-01/extension/register", headers, body,
-                            sizeof body - 1, on_registered, l);
+                            strlen(body), on_registered, l);
 }
 
 static void on_error_reported(int status, const char *body, size_t len, struct evkeyvalq *headers, void *arg) {}

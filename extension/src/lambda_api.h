@@ -2,6 +2,7 @@
  * lambda_api.h: the Extensions API (register, next-event loop, error reports) and the Telemetry API
  * subscription, as AWS documents them:
  *   POST /2020-01-01/extension/register   Lambda-Extension-Name: <file name>  {"events":[...]}
+ *        (["SHUTDOWN"], or ["INVOKE","SHUTDOWN"] with invoke_events)
  *        -> Lambda-Extension-Identifier: <id>
  *   GET  /2020-01-01/extension/event/next Lambda-Extension-Identifier: <id>   (long poll)
  *   PUT  /2022-07-01/telemetry            Lambda-Extension-Identifier: <id>   {schemaVersion,...}
@@ -45,6 +46,7 @@ typedef struct csa_lambda_config {
     int buffer_max_items;       /* 25..10000 */
     int buffer_max_bytes;       /* 262144..1048576 */
     int buffer_timeout_ms;      /* 25..30000 */
+    int invoke_events;          /* register for INVOKE as well as SHUTDOWN (see main.c) */
 } csa_lambda_config;
 
 typedef struct csa_lambda csa_lambda;
@@ -55,6 +57,8 @@ csa_lambda *csa_lambda_create(struct event_base *base, const csa_lambda_config *
 void csa_lambda_skip_telemetry(csa_lambda *l);
 /* Starts registration; the rest follows from the callbacks. */
 int csa_lambda_start(csa_lambda *l);
+/* 1 once Lambda has accepted the telemetry subscription (platform reports will come). */
+int csa_lambda_telemetry_active(const csa_lambda *l);
 /* Asks for the next event (after on_event has handled an INVOKE). */
 void csa_lambda_next(csa_lambda *l);
 /* Reports an init error (before the first next) so that Lambda fails the init with a reason. */

@@ -1,11 +1,15 @@
 /*
  * main.c: coldstart-extension, a Lambda external extension.
  *
- * Start-up: register for INVOKE and SHUTDOWN first, listen locally (the SDK's HTTP endpoint and
- * stream, telemetry) while the answer is on its way, subscribe to platform telemetry, ask for the
- * next event. Each INVOKE: settle what
- * the telemetry of earlier invocations allows, start shipping, ask for the next event straight
- * away (the function's response never waits for us). SHUTDOWN: wait briefly for the last reports,
+ * Start-up: register first, listen locally (the SDK's HTTP endpoint and stream, telemetry) while
+ * the answer is on its way, subscribe to platform telemetry, ask for the next event.
+ * By default the extension registers for SHUTDOWN only: Lambda then neither sends it an event per
+ * invocation nor waits for it to ask for the next one, so an invocation costs it nothing unless
+ * there is something to do. What it needs to know of invocations comes from the telemetry
+ * (platform.start, platform.report) and from the SDK's records; each of those settles what can be
+ * joined and starts shipping. COLDSTART_EXTENSION_EVENTS=INVOKE,SHUTDOWN registers for INVOKE too:
+ * each INVOKE then asks for the next event straight away (the function's response never waits for
+ * us) and settles likewise. SHUTDOWN: wait briefly for the last reports,
  * ship everything, and exit before Lambda's deadline; what could not be delivered is counted as
  * lost.
  * One thread, one event loop, under SCHED_IDLE once ready (set_idle_policy). Configuration is
@@ -84,6 +88,18 @@ static const char *env_str(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+/* COLDSTART_EXTENSION_EVENTS: "SHUTDOWN" (the default) or "INVOKE,SHUTDOWN". */
+static int invoke_events(void)
+{
+    const char *v = getenv("COLDSTART_EXTENSION_EVENTS");
+    if (!v || !*v || strcmp(v, "SHUTDOWN") == 0)
+        return 0;
+    if (strcmp(v, "INVOKE,SHUTDOWN") == 0 || strcmp(v, "SHUTDOWN,INVOKE") == 0)
+        return 1;
+    csa_logf(CSA_LOG_WARN, "COLDSTART_EXTENSION_EVENTS=%s is neither SHUTDOWN nor INVOKE,SHUTDOWN; using SHUTDOWN", v);
+    return 0;
+}
+
 static long long g_cpu_at_main_us;
 
 
@@ -119,6 +135,12 @@ static long page_faults(void)
     return ru.ru_minflt;
 }
 
+/* Invocations begun so far: INVOKE events when registered for them, else platform.start events. */
+static unsigned long long invocations(const app *a)
+{
+    return a->invokes > a->platform.stats.starts ? a->invokes : a->platform.stats.starts;
+}
+
 static json_t *status_json(void *arg)
 {
     app *a = arg;
@@ -127,7 +149,7 @@ static json_t *status_json(void *arg)
     const csa_records_stats *r = csa_records_stats_get(a->records);
     const csa_shipper_stats *s = csa_shipper_stats_get(a->shipper);
     json_t *st = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "version",
-                     CSA_EXT_VERSION, "invokes", (json_int_t)a->invokes, "records_received", (json_int_t)r->received,
+                     CSA_EXT_VERSION, "invokes", (json_int_t)invocations(a), "records_received", (json_int_t)r->received,
                      "records_joined", (json_int_t)r->joined, "records_unjoined", (json_int_t)r->unjoined,
                      "records_dropped", (json_int_t)r->dropped, "records_pending", (json_int_t)csa_records_pending(a->records),
                      "records_ready", (json_int_t)csa_records_ready(a->records), "records_in_flight",
@@ -144,9 +166,11 @@ static json_t *status_json(void *arg)
     return st;
 }
 
+/* Without telemetry no report will come: records go out as they are, at once. */
 static void settle(app *a, int everything)
 {
-    csa_records_settle(a->records, &a->platform, a->invokes, csa_now_ms(), everything);
+    csa_records_settle(a->records, &a->platform, invocations(a), csa_now_ms(),
+                       everything || !csa_lambda_telemetry_active(a->lambda));
     csa_shipper_kick(a->shipper);
 }
 
@@ -274,7 +298,7 @@ static void on_fatal(const char *what, void *arg)
 static void on_add(json_t *record, void *arg)
 {
     app *a = arg;
-    csa_records_add(a->records, record, a->invokes, csa_now_ms());
+    csa_records_add(a->records, record, invocations(a), csa_now_ms());
 }
 
 static void on_added(void *arg)
@@ -349,6 +373,7 @@ int main(int argc, char **argv)
         .buffer_max_items = env_int("COLDSTART_TELEMETRY_MAX_ITEMS", 1000, 25, 10000),
         .buffer_max_bytes = env_int("COLDSTART_TELEMETRY_MAX_BYTES", 262144, 262144, 1048576),
         .buffer_timeout_ms = env_int("COLDSTART_TELEMETRY_TIMEOUT_MS", 25, 25, 30000),
+        .invoke_events = invoke_events(),
     };
     csa_lambda_handlers handlers = {on_registered, on_ready, on_event, on_fatal, &a};
     a.lambda = csa_lambda_create(a.base, &cfg, &handlers);

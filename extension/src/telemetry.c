@@ -85,6 +85,8 @@ static int apply_event(csa_platform *p, json_t *event)
     t += 9;
     if (strcmp(t, "report") == 0)
         return json_is_object(record) ? on_report(p, record) : -1;
+    if (strcmp(t, "start") == 0)
+        p->stats.starts++;
     if (!json_is_object(record))
         return strcmp(t, "initStart") == 0 || strcmp(t, "initReport") == 0 ? -1 : 0;
     if (strcmp(t, "initStart") == 0) {

@@ -40,6 +40,7 @@ typedef struct csa_telemetry_stats {
     unsigned long long events;    /* events accepted */
     unsigned long long malformed; /* bodies or events rejected */
     unsigned long long reports;   /* platform.report events stored */
+    unsigned long long starts;    /* platform.start events: invocations begun */
 } csa_telemetry_stats;
 
 typedef struct csa_platform {

@@ -223,13 +223,13 @@ function record(requestId, extra = {}) {
 const cases = [];
 const test = (name, fn) => cases.push({ name, fn });
 
-test('registers for INVOKE and SHUTDOWN, subscribes to platform telemetry, exits on SHUTDOWN', async () => {
+test('registers for SHUTDOWN only, subscribes to platform telemetry, takes no event per invocation, exits on SHUTDOWN', async () => {
   const { emu } = await setup();
   assert.equal(await emu.start(), 'success');
   assert.equal(emu.registrations.length, 1);
   const reg = emu.registrations[0];
   assert.equal(reg.headers['lambda-extension-name'], 'coldstart');
-  assert.deepEqual(reg.events, ['INVOKE', 'SHUTDOWN']);
+  assert.deepEqual(reg.events, ['SHUTDOWN']);
   assert.equal(emu.subscriptions.length, 1);
   const sub = emu.subscriptions[0];
   assert.equal(sub.headers['lambda-extension-identifier'], [...emu.extensions.keys()][0]);
@@ -239,13 +239,48 @@ test('registers for INVOKE and SHUTDOWN, subscribes to platform telemetry, exits
   assert.deepEqual(sub.body.buffering, { maxItems: 1000, maxBytes: 262144, timeoutMs: 25 });
   const ext = [...emu.extensions.values()][0];
   assert.equal(ext.nextCalls, 1, 'asked for its next event during init');
-  const r = await emu.invoke({ n: 1 });
-  assert.equal(r.status, 'success');
-  assert.equal(ext.nextCalls, 2, 'asked for the next event again after INVOKE');
+  for (let n = 1; n <= 3; n++) assert.equal((await emu.invoke({ n })).status, 'success');
+  assert.equal(ext.nextCalls, 1, 'no INVOKE event, so no request per invocation: still waiting since init');
   const [exit] = await emu.shutdown();
   assert.equal(exit.code, 0, exit.output);
   assert.ok(exit.exitMs < 2000, `exited in ${exit.exitMs} ms`);
+  const st = shutdownLine(exit);
+  assert.equal(st.invokes, 3, 'invocations counted from platform.start');
+  assert.equal(st.records_joined, st.records_received, exit.output);
   console.log(`    registered ${reg.atMs.toFixed(1)} ms after spawn; exit ${exit.exitMs.toFixed(0)} ms after SHUTDOWN`);
+});
+
+test('COLDSTART_EXTENSION_EVENTS=INVOKE,SHUTDOWN: an INVOKE per invocation, next event asked for at once; records joined and stored once', async () => {
+  const { emu } = await setup({ extensionEnv: { COLDSTART_EXTENSION_EVENTS: 'INVOKE,SHUTDOWN' } });
+  await emu.start();
+  assert.deepEqual(emu.registrations[0].events, ['INVOKE', 'SHUTDOWN']);
+  const ext = [...emu.extensions.values()][0];
+  const a = await emu.invoke({ n: 1 });
+  assert.equal(ext.nextCalls, 2, 'asked for the next event again after INVOKE');
+  const b = await emu.invoke({ n: 2 });
+  assert.equal(ext.nextCalls, 3);
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  const st = shutdownLine(exit);
+  assert.equal(st.invokes, 2);
+  assert.equal(st.records_lost, 0, exit.output);
+  const byRequest = once(await rowsOf(2));
+  for (const inv of [a, b]) assert.equal(byRequest.get(inv.requestId)?.billed_duration_ms, inv.report.metrics.billedDurationMs, exit.output);
+});
+
+test('without telemetry (the subscription refused) records go out at once, unjoined', async () => {
+  const { emu, backend } = await setup({ freeze: false, backend: 'fake' });
+  emu.refuseTelemetry = true;
+  await emu.start();
+  const a = await emu.invoke({ n: 1 });
+  const b = await emu.invoke({ n: 2 });
+  // nothing to wait for: both stored while the environment still runs
+  await waitFor(() => [a, b].every((inv) => [...backend.stored.values()].some((r) => r.request_id === inv.requestId)), 3000, 'records shipped without reports');
+  const [exit] = await emu.shutdown();
+  assert.match(exit.output, /telemetry subscription refused/);
+  const st = shutdownLine(exit);
+  assert.equal(st.records_joined, 0);
+  assert.equal(st.records_lost, 0, exit.output);
 });
 
 /** A process's scheduling policy from /proc/<pid>/stat: 0 SCHED_OTHER, 5 SCHED_IDLE. */
@@ -579,7 +614,11 @@ test('the extension killed while the function keeps running: records it had not 
   const ext = emu.extensionProcs[0].child;
   ext.kill('SIGSTOP');
   const pending = emu.invoke({ n: 2 });
-  await waitFor(() => emu.current?.respondedAt !== undefined, 5000, 'the function answered, the extension stopped');
+  // answered: the invocation is over (registered for SHUTDOWN only, the extension does not hold
+  // it), or, registered for INVOKE, it is still open, waiting for the stopped extension
+  let over = false;
+  void pending.then(() => (over = true));
+  await waitFor(() => over || emu.current?.respondedAt !== undefined, 5000, 'the function answered, the extension stopped');
   await sleep(100);
   ext.kill('SIGKILL');
   const b = await pending;
@@ -727,7 +766,9 @@ test('two-phase record, both copies waiting behind a slow batch: merged in the r
   await post(`${local}/api/v1/ingest`, first);
   await emu.invoke({ mode: 'none' });
   await emu.invoke({ mode: 'none' }); // no report for queued-1: it becomes ready, unjoined, behind the batch in flight
-  let st = await status(local);
+  // (as soon as the platform.start of the second invocation has arrived)
+  let st;
+  await waitFor(async () => (st = await status(local)).records_ready === 1, 3000, 'queued-1 ready').catch(() => {});
   assert.equal(st.records_ready, 1, JSON.stringify(st));
   const full = { ...first, execution_duration_ms: 31, billed_duration_ms: 32, memory_used_mb: 3 };
   delete full.complete;
