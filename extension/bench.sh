@@ -3,7 +3,7 @@
 # (static, OpenSSL for https backends), the http-only build (CSA_TLS=OFF) and the layer's build
 # linked dynamically, side by side (tests/startup_bench.c); then per invocation, the layer's build
 # with an https and with an http backend and the http-only build, same machine, same run.
-# Usage: extension/bench.sh [invocations]   (default 300; BENCH_STARTS=200 start-ups per build)
+# Usage: extension/bench.sh [invocations]   (default 500; BENCH_STARTS=200 start-ups per build)
 #        BENCH_RT=1 extension/bench.sh  runs the start-ups under SCHED_FIFO (chrt -f 10, root only), so
 #        that on a loaded shared machine the start-up figures measure the extension, not the wait
 #        for a CPU; RESULTS.md says so.
@@ -36,9 +36,9 @@ COLDSTART_ENDPOINT=http://127.0.0.1:9 COLDSTART_EXTENSION_PORT=${BENCH_PORT:-172
     node tests/startup-table.mjs "$starts" "layer build (static, OpenSSL)=build/coldstart-extension" \
         "http-only build (static, CSA_TLS=OFF)=build-notls/coldstart-extension" \
         "layer build linked dynamically (CSA_STATIC_EXE=OFF)=build-dynamic/coldstart-extension"
-    node tests/bench.mjs build/coldstart-extension "${1:-300}" "Layer build (static, OpenSSL), https backend" https
-    node tests/bench.mjs build/coldstart-extension "${1:-300}" "Layer build (static, OpenSSL), http backend"
-    node tests/bench.mjs build-notls/coldstart-extension "${1:-300}" "http-only build (CSA_TLS=OFF), http backend"
+    node tests/bench.mjs build/coldstart-extension "${1:-500}" "Layer build (static, OpenSSL), https backend" https
+    node tests/bench.mjs build/coldstart-extension "${1:-500}" "Layer build (static, OpenSSL), http backend"
+    node tests/bench.mjs build-notls/coldstart-extension "${1:-500}" "http-only build (CSA_TLS=OFF), http backend"
 } > RESULTS.md.tmp
 mv RESULTS.md.tmp RESULTS.md
 cat RESULTS.md

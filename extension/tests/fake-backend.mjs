@@ -61,3 +61,25 @@ export class FakeBackend {
     this.server.closeAllConnections?.();
   }
 }
+
+// Run as a program: `node fake-backend.mjs <count> [key.pem cert.pem]` starts <count> backends
+// (https with the key and certificate) in a process of their own, so that a benchmark's own event
+// loop does not receive what the extension ships. Prints their URLs as one JSON line; each "stats"
+// line on stdin is answered with a JSON line of the records each has stored.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { readFileSync } = await import('node:fs');
+  const tls = process.argv[3] ? { key: readFileSync(process.argv[3]), cert: readFileSync(process.argv[4]) } : undefined;
+  const backends = [];
+  for (let i = 0; i < Number(process.argv[2] || 1); i++) backends.push(await new FakeBackend().listen(tls));
+  process.stdout.write(JSON.stringify(backends.map((b) => b.url)) + '\n');
+  let input = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    input += chunk;
+    for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
+      if (input.slice(0, nl) === 'stats') process.stdout.write(JSON.stringify(backends.map((b) => b.stored.size)) + '\n');
+      input = input.slice(nl + 1);
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
+}
