@@ -12,9 +12,12 @@
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+
+const FREEZER = '/sys/fs/cgroup/freezer';
+let cgroups = 0;
 
 const SCHEMAS = new Set(['2022-07-01', '2022-12-13', '2025-01-29']);
 const TYPES = new Set(['platform', 'function', 'extension']);
@@ -66,7 +69,9 @@ export class LambdaEmulator {
    * options: extension (path), taskRoot, handler ('index.handler'), env (for both processes),
    * extensionEnv / runtimeEnv (for one of them),
    * functionName, memoryMB, timeoutMs, freeze (default true), shutdownMs (2000 with external
-   * extensions), runtime (path of the runtime client)
+   * extensions), runtime (path of the runtime client), freezer ('signal', the default: SIGSTOP and
+   * SIGCONT to each process; 'cgroup': the cgroup v1 freezer, as Lambda freezes an environment,
+   * one write for all its processes, when /sys/fs/cgroup/freezer is writable, else 'signal')
    */
   constructor(options) {
     this.o = { functionName: 'emulated-fn', memoryMB: 512, timeoutMs: 3000, freeze: true, shutdownMs: 2000, handler: 'index.handler', ...options };
@@ -300,6 +305,7 @@ export class LambdaEmulator {
   spawnTracked(cmd, args, name, extraEnv = {}) {
     const spawnedAt = now();
     const child = spawn(cmd, args, { env: { ...this.env(), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (this.cgroup) writeFileSync(`${this.cgroup}/cgroup.procs`, String(child.pid));
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     const entry = { name, child, spawnedAt, output: '' };
@@ -314,6 +320,15 @@ export class LambdaEmulator {
 
   /** INIT: extensions, then the runtime; resolves when init is over (or failed). */
   async start() {
+    if (this.o.freezer === 'cgroup' && existsSync(FREEZER)) {
+      try {
+        const dir = `${FREEZER}/csa-emulator-${process.pid}-${++cgroups}`;
+        mkdirSync(dir);
+        this.cgroup = dir;
+      } catch {
+        // not root, or no freezer hierarchy: signals
+      }
+    }
     await this.listen();
     this.phase = 'init';
     this.initStartedAt = now();
@@ -347,7 +362,8 @@ export class LambdaEmulator {
   async freeze() {
     if (!this.o.freeze) return;
     this.frozen = true;
-    for (const p of this.processes()) p.child.kill('SIGSTOP');
+    if (this.cgroup) writeFileSync(`${this.cgroup}/freezer.state`, 'FROZEN');
+    else for (const p of this.processes()) p.child.kill('SIGSTOP');
   }
 
   /**
@@ -358,13 +374,28 @@ export class LambdaEmulator {
    * events, the telemetry that came due while frozen) does not sit on the runtime's path.
    */
   thaw(first) {
-    const procs = this.frozen ? this.processes() : [];
+    const wasFrozen = this.frozen;
+    const procs = wasFrozen && !this.cgroup ? this.processes() : [];
     this.frozen = false;
+    if (wasFrozen && this.cgroup) writeFileSync(`${this.cgroup}/freezer.state`, 'THAWED');
     const runtime = procs.find((p) => p === this.runtime);
     runtime?.child.kill('SIGCONT');
     first?.();
     for (const p of procs) if (p !== runtime) p.child.kill('SIGCONT');
-    if (procs.length) for (const { sub } of this.subscriptions) this.schedule(sub);
+    if (wasFrozen) for (const { sub } of this.subscriptions) this.schedule(sub);
+  }
+
+  /** Removes the freezer cgroup once its processes are gone (retried for a few seconds). */
+  dropCgroup(tries = 30) {
+    if (!this.cgroup) return;
+    try {
+      writeFileSync(`${this.cgroup}/freezer.state`, 'THAWED');
+      rmdirSync(this.cgroup);
+      this.cgroup = undefined;
+    } catch {
+      // a killed process not reaped yet
+      if (tries > 0) setTimeout(() => this.dropCgroup(tries - 1), 100).unref();
+    }
   }
 
   pump(ext) {
@@ -463,15 +494,18 @@ export class LambdaEmulator {
     const out = this.extensionProcs.map((e) => ({ name: e.name, ...this.exited.get(e.child), exitMs: this.exited.get(e.child).at - started, output: e.output }));
     this.server.close();
     this.server.closeAllConnections?.();
+    this.dropCgroup();
     return out;
   }
 
   /** Kills everything (test clean-up). */
   destroy() {
+    if (this.cgroup) writeFileSync(`${this.cgroup}/freezer.state`, 'THAWED');
     for (const p of this.processes()) {
       p.child.kill('SIGCONT');
       p.child.kill('SIGKILL');
     }
+    this.dropCgroup();
     this.server?.close();
     this.server?.closeAllConnections?.();
   }

@@ -2,6 +2,11 @@
 // A minimal Lambda runtime interface client, as the managed Node.js runtime behaves: loads
 // LAMBDA_TASK_ROOT/<file>.<export> from _HANDLER, reports init errors, then loops on the Runtime
 // API (next -> handler -> response | error). Zero dependencies; run by lambda-emulator.mjs.
+// Like AWS's runtime interface client, whose native client posts the response synchronously
+// (rapid-client's done()), the response and error posts block this thread until the Runtime API
+// has answered; the next iteration then starts from a setImmediate callback. Code the handler
+// queued with setImmediate (the SDK's warm record) therefore runs after the Runtime API has the
+// response, as on Lambda. The blocking post is made by a worker thread while this one waits.
 
 const http = require('node:http');
 const path = require('node:path');
@@ -19,6 +24,33 @@ function request(method, urlPath, body) {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+// postSync: the worker makes the request; this thread waits on a shared word for its status
+const { Worker } = require('node:worker_threads');
+const shared = new Int32Array(new SharedArrayBuffer(4));
+const poster = new Worker(
+  `const { parentPort, workerData } = require('node:worker_threads');
+  const http = require('node:http');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const word = new Int32Array(workerData);
+  const done = (status) => { Atomics.store(word, 0, status); Atomics.notify(word, 0); };
+  parentPort.on('message', ({ url, body }) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => done(res.statusCode));
+    });
+    req.on('error', () => done(-1));
+    req.end(body);
+  });`,
+  { eval: true, workerData: shared.buffer },
+);
+poster.unref();
+function postSync(urlPath, body) {
+  Atomics.store(shared, 0, 0);
+  poster.postMessage({ url: `http://${api}${urlPath}`, body });
+  Atomics.wait(shared, 0, 0);
+  return Atomics.load(shared, 0);
 }
 
 const errorBody = (e) => JSON.stringify({ errorType: (e && e.name) || 'Error', errorMessage: String((e && e.message) || e), stackTrace: [] });
@@ -47,12 +79,16 @@ async function main() {
       callbackWaitsForEmptyEventLoop: true,
       getRemainingTimeInMillis: () => deadline - Date.now(),
     };
+    let result;
+    let failed;
     try {
-      const result = await handler(JSON.parse(next.body), context);
-      await request('POST', `/2018-06-01/runtime/invocation/${id}/response`, JSON.stringify(result === undefined ? null : result));
+      result = await handler(JSON.parse(next.body), context);
     } catch (e) {
-      await request('POST', `/2018-06-01/runtime/invocation/${id}/error`, errorBody(e));
+      failed = e;
     }
+    if (failed === undefined) postSync(`/2018-06-01/runtime/invocation/${id}/response`, JSON.stringify(result === undefined ? null : result));
+    else postSync(`/2018-06-01/runtime/invocation/${id}/error`, errorBody(failed));
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
