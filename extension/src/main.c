@@ -37,7 +37,15 @@
 #include "telemetry.h"
 
 #define SHUTDOWN_MARGIN_MS 300 /* exit this long before Lambda's deadline: teardown, a loaded host */
-#define SHUTDOWN_REPORT_WAIT 300 /* longest wait for the last platform.report */
+#define SHUTDOWN_REPORT_WAIT 300 /* wait for the last platform.report: this, or the buffering timeout + 150 ms */
+/*
+ * Telemetry buffering timeout. Every delivery costs the environment a little CPU (Lambda's request,
+ * our parse) while the function may be running: 250 ms rather than the minimum 25 means a busy
+ * function gets one delivery per quarter second instead of one per invocation, which is what took
+ * the extension's effect on invocation duration below what the emulator can measure (RESULTS.md).
+ * Records join at most that much later; a longer timeout holds more records at once (RSS).
+ */
+#define TELEMETRY_TIMEOUT_MS 250
 
 typedef struct app {
     struct event_base *base;
@@ -58,6 +66,7 @@ typedef struct app {
     long long started_unix_us; /* wall clock at main(): lets a benchmark measure exec() to main() */
     long long registered_mono_us;
     int sched_idle; /* COLDSTART_EXTENSION_SCHED_IDLE: SCHED_IDLE once ready (set_idle_policy) */
+    int telemetry_timeout_ms; /* the subscription's buffering timeoutMs */
     int exit_code;
 } app;
 
@@ -242,7 +251,9 @@ static void start_shutdown(app *a, const csa_lambda_event *ev)
             json_pack("{s:s, s:I}", "reason", ev->reason, "budget_ms", (json_int_t)left));
     csa_shipper_hurry(a->shipper, a->deadline_mono);
     settle(a, 0);
-    long long wait = left / 4 < SHUTDOWN_REPORT_WAIT ? left / 4 : SHUTDOWN_REPORT_WAIT;
+    long long wait = a->telemetry_timeout_ms + 150 > SHUTDOWN_REPORT_WAIT ? a->telemetry_timeout_ms + 150 : SHUTDOWN_REPORT_WAIT;
+    if (wait > left / 4)
+        wait = left / 4;
     if (csa_records_pending(a->records) == 0)
         wait = 0;
     struct timeval w = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
@@ -366,13 +377,14 @@ int main(int argc, char **argv)
     a.base = event_base_new();
     if (!a.base)
         return 1;
+    a.telemetry_timeout_ms = env_int("COLDSTART_TELEMETRY_TIMEOUT_MS", TELEMETRY_TIMEOUT_MS, 25, 30000);
     csa_lambda_config cfg = {
         .runtime_api = runtime_api,
         .name = name,
         .telemetry_uri = telemetry_uri,
         .buffer_max_items = env_int("COLDSTART_TELEMETRY_MAX_ITEMS", 1000, 25, 10000),
         .buffer_max_bytes = env_int("COLDSTART_TELEMETRY_MAX_BYTES", 262144, 262144, 1048576),
-        .buffer_timeout_ms = env_int("COLDSTART_TELEMETRY_TIMEOUT_MS", 25, 25, 30000),
+        .buffer_timeout_ms = a.telemetry_timeout_ms,
         .invoke_events = invoke_events(),
     };
     csa_lambda_handlers handlers = {on_registered, on_ready, on_event, on_fatal, &a};

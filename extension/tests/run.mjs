@@ -236,7 +236,7 @@ test('registers for SHUTDOWN only, subscribes to platform telemetry, takes no ev
   assert.deepEqual(sub.body.types, ['platform']);
   assert.equal(sub.body.schemaVersion, '2022-12-13');
   assert.equal(new URL(sub.body.destination.URI).hostname, 'sandbox.localdomain');
-  assert.deepEqual(sub.body.buffering, { maxItems: 1000, maxBytes: 262144, timeoutMs: 25 });
+  assert.deepEqual(sub.body.buffering, { maxItems: 1000, maxBytes: 262144, timeoutMs: 250 });
   const ext = [...emu.extensions.values()][0];
   assert.equal(ext.nextCalls, 1, 'asked for its next event during init');
   for (let n = 1; n <= 3; n++) assert.equal((await emu.invoke({ n })).status, 'success');
