@@ -20,6 +20,9 @@ const binary = path.resolve(process.argv[2]);
 const N = Number(process.argv[3] || 500);
 const VARIANT = process.argv[4] || '';
 const HTTPS = process.argv[5] === 'https';
+// BENCH_GAP_MS: a pause after each round, so that each environment is invoked about that often
+// (longer than the telemetry buffering: every thaw then brings a telemetry delivery)
+const GAP_MS = Number(process.env.BENCH_GAP_MS || 0);
 const optDir = mkdtempSync(path.join(os.tmpdir(), 'csa-bench-'));
 symlinkSync(binary, path.join(optDir, 'coldstart'));
 const EXTENSION = path.join(optDir, 'coldstart');
@@ -70,6 +73,7 @@ async function environment(mode, index) {
     runtime: path.join(here, 'runtime.cjs'),
     taskRoot: path.join(here, 'fixture'),
     freeze: true,
+    freezer: 'cgroup', // as Lambda freezes an environment (signals where the freezer is not writable)
     env: { COLDSTART_API_KEY: 'bench' },
     runtimeEnv: {
       COLDSTART_ENDPOINT: backend.url,
@@ -92,7 +96,7 @@ async function environment(mode, index) {
   });
   await emu.start();
   for (let i = 0; i < 20; i++) await emu.invoke({ n: i }); // warm-up
-  return { mode, emu, backend, pid: withExtension ? emu.extensionProcs[0].child.pid : undefined, runtimePid: emu.runtime.child.pid, times: [], callerTimes: [], billedTimes: [] };
+  return { mode, emu, backend, cgroup: emu.cgroup !== undefined, pid: withExtension ? emu.extensionProcs[0].child.pid : undefined, runtimePid: emu.runtime.child.pid, times: [], callerTimes: [], billedTimes: [] };
 }
 
 async function finish(env) {
@@ -125,6 +129,7 @@ for (let i = 0; i < N; i++) {
     env.callerTimes[i] = r.responseMs;
     env.billedTimes[i] = r.billedMs;
   }
+  if (GAP_MS) await new Promise((r) => setTimeout(r, GAP_MS));
 }
 for (const env of envs) {
   env.cpu1 = env.pid ? cpuMs(env.pid) : 0;
@@ -171,7 +176,7 @@ the wall-clock figures are upper bounds; CPU and RSS are not affected by the loa
 
 Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 0)} KiB (${f(stripped / 1024, 0)} KiB stripped, as in the layer).
 
-### Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime, the modes interleaved)
+### Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime, the modes interleaved${GAP_MS ? `, a pause of ${GAP_MS} ms after each round` : ''})
 
 | | without extension (SDK → backend) | with extension (SDK → stream → extension → backend) | the same, extension under the normal scheduling policy (COLDSTART_EXTENSION_SCHED_IDLE=0) | the same, extension registered for INVOKE too (COLDSTART_EXTENSION_EVENTS=INVOKE,SHUTDOWN) | with extension, SDK over its HTTP endpoint (a layer without the stream) | extension running, unused (SDK → backend) |
 |---|---|---|---|---|---|---|
@@ -196,7 +201,7 @@ stream; one awaited HTTP request to the extension).
 
 Extension counters at SHUTDOWN: \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
 
-${HTTPS ? `The extension ships over https, verifying the backend against a CA file of ${TLS.certs} certificates (the system bundle plus the test's self-signed one): the peak RSS includes OpenSSL's context, the parsed bundle and the connection.\n\n` : ''}Each environment is frozen between its invocations (SIGSTOP, as Lambda freezes it), so what the
+${HTTPS ? `The extension ships over https, verifying the backend against a CA file of ${TLS.certs} certificates (the system bundle plus the test's self-signed one): the peak RSS includes OpenSSL's context, the parsed bundle and the connection.\n\n` : ''}Each environment is frozen between its invocations (${envs.every((e) => e.cgroup) ? 'with the cgroup freezer, one write for all its processes, as Lambda freezes it' : 'with SIGSTOP and SIGCONT to each process: the cgroup freezer was not writable'}), so what the
 extension has not finished when an invocation ends runs during the next one, as on Lambda. The
 ${N} rounds invoke the ${MODES.length} environments once each, in a shuffled order; a "minus
 without" row is the median of the ${N} differences from the "without" invocation of the same round,
@@ -204,7 +209,9 @@ with a bootstrap 95 % interval: an interval that contains 0 means no difference 
 tell from noise. The invocation duration is Lambda's: from the event handed to the runtime to its
 response; "invocation ended" runs on until the runtime (and an extension registered for INVOKE)
 asks for the next event, which is what Lambda bills. The caller's response time adds the
-emulator's own work before the runtime has its event (thawing it). Lambda's RAPID thaws the
+emulator's own work before the runtime has its event (thawing it). The runtime client posts the
+response synchronously, as AWS's does, so the SDK's record (written from a setImmediate callback)
+follows the response and precedes the request for the next event. Lambda's RAPID thaws the
 environment at once and hands out the runtime's and the extensions' events in parallel; this
 emulator is one thread and does the runtime's part first, the extensions' (their SIGCONT, INVOKE
 events, the telemetry that came due while frozen) right after, while the handler runs. The
