@@ -64,7 +64,6 @@ const backendUrls = JSON.parse((await backendLines.next()).value);
 
 async function environment(mode, index) {
   const withExtension = mode !== 'none';
-  const backend = { url: backendUrls[index] };
   const port = await freePort();
   const streamPort = await freePort();
   const emu = new LambdaEmulator({
@@ -76,7 +75,7 @@ async function environment(mode, index) {
     freezer: 'cgroup', // as Lambda freezes an environment (signals where the freezer is not writable)
     env: { COLDSTART_API_KEY: 'bench' },
     runtimeEnv: {
-      COLDSTART_ENDPOINT: backend.url,
+      COLDSTART_ENDPOINT: backendUrls[index],
       ...(mode === 'unused' ? { COLDSTART_EXTENSION: 'off' } : {}),
       ...(withExtension
         ? { COLDSTART_EXTENSION_PATH: EXTENSION, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: String(mode === 'http' ? await freePort() : streamPort) }
@@ -84,7 +83,7 @@ async function environment(mode, index) {
       ...(TLS ? { NODE_EXTRA_CA_CERTS: path.join(optDir, 'b.pem') } : {}), // the SDK sends direct without the extension and when it is unused
     },
     extensionEnv: {
-      COLDSTART_ENDPOINT: backend.url,
+      COLDSTART_ENDPOINT: backendUrls[index],
       COLDSTART_EXTENSION_PORT: String(port),
       COLDSTART_EXTENSION_STREAM_PORT: String(streamPort),
       COLDSTART_TELEMETRY_PORT: String(await freePort()),
@@ -96,7 +95,7 @@ async function environment(mode, index) {
   });
   await emu.start();
   for (let i = 0; i < 20; i++) await emu.invoke({ n: i }); // warm-up
-  return { mode, emu, backend, cgroup: emu.cgroup !== undefined, pid: withExtension ? emu.extensionProcs[0].child.pid : undefined, runtimePid: emu.runtime.child.pid, times: [], callerTimes: [], billedTimes: [] };
+  return { mode, emu, cgroup: emu.cgroup !== undefined, pid: withExtension ? emu.extensionProcs[0].child.pid : undefined, runtimePid: emu.runtime.child.pid, times: [], callerTimes: [], billedTimes: [] };
 }
 
 async function finish(env) {

@@ -2,11 +2,13 @@
 // API (2020-01-01) and the Telemetry API (2022-07-01), built from AWS's published descriptions.
 //
 // Phases as Lambda runs them: INIT (extensions start and register, then the runtime starts; init
-// ends when the runtime and every extension have asked for their next event), INVOKE (platform.start,
-// the event to extensions and runtime, platform.runtimeDone when the runtime answers, platform.report
-// once runtime and extensions are all waiting again), then the environment is frozen (SIGSTOP) until
-// the next invoke or SHUTDOWN. Telemetry is buffered per subscription (maxItems, maxBytes,
-// timeoutMs) and only delivered while thawed. SHUTDOWN kills the runtime, sends the SHUTDOWN event
+// ends when the runtime and every extension have asked for their next event), INVOKE (the event to
+// the runtime, platform.start, INVOKE to the extensions subscribed to it, platform.runtimeDone when
+// the runtime answers, platform.report once the runtime and those extensions are all waiting
+// again), then the environment is frozen (SIGSTOP per process, or the cgroup freezer: see the
+// constructor) until the next invoke or SHUTDOWN. Telemetry is buffered per subscription
+// (maxItems, maxBytes, timeoutMs) and only delivered while thawed; a timeout that ran out while
+// frozen delivers at thaw. SHUTDOWN kills the runtime, sends the SHUTDOWN event
 // with a deadline, then SIGKILLs whatever is still running at the deadline.
 // Zero dependencies: node: built-ins only.
 
