@@ -1,7 +1,7 @@
 // Footprint of coldstart-extension per invocation: CPU, RSS, and the function's duration with and
-// without it (the start-up is measured by startup_bench.c, see bench.sh). Five function
+// without it (the start-up is measured by startup_bench.c, see bench.sh). Eight function
 // environments, one per way of running (see MODES), invoked in interleaved rounds and compared
-// round by round with the one without the extension.
+// round by round with the one without the extension, in blocks of environments started afresh.
 // Writes the figures as Markdown on stdout (bench.sh puts them in RESULTS.md).
 // Usage: node tests/bench.mjs <binary> [invocations] [title] [https]
 // With "https" the backend is https:// (self-signed certificate appended to the system CA bundle,
@@ -23,6 +23,14 @@ const HTTPS = process.argv[5] === 'https';
 // BENCH_GAP_MS: a pause after each round, so that each environment is invoked about that often
 // (longer than the telemetry buffering: every thaw then brings a telemetry delivery)
 const GAP_MS = Number(process.env.BENCH_GAP_MS || 0);
+// BENCH_BLOCKS: the rounds are split into blocks, each with environments started afresh: two
+// processes running the same code differ by a few per cent for as long as they live (code layout,
+// the JIT's choices), which rounds within one set of processes cannot average out
+const BLOCKS = Math.max(1, Number(process.env.BENCH_BLOCKS || 5));
+// BENCH_WAIT_MS: the handler waits that long (a timer, as for a call to a database) before it
+// answers; 0, the default, answers at once: the harshest case, where nothing the extension does
+// can hide in the function's idle time
+const WAIT_MS = Number(process.env.BENCH_WAIT_MS || 0);
 const optDir = mkdtempSync(path.join(os.tmpdir(), 'csa-bench-'));
 symlinkSync(binary, path.join(optDir, 'coldstart'));
 const EXTENSION = path.join(optDir, 'coldstart');
@@ -44,17 +52,21 @@ function tlsMaterial() {
 }
 const TLS = HTTPS ? tlsMaterial() : undefined;
 
-// One function environment per mode: without the extension; with it (the SDK on its stream); the
+// One function environment per mode: without the extension, twice (the second one shows how much
+// two identical environments differ: what a difference must exceed to be the extension's); with it (the SDK on its stream); the
 // same with the extension under the normal scheduling policy (COLDSTART_EXTENSION_SCHED_IDLE=0),
 // to show what SCHED_IDLE buys; the same registered for INVOKE as well as SHUTDOWN
 // (COLDSTART_EXTENSION_EVENTS), to show what that costs; with it through its HTTP endpoint (the SDK of an extension layer
 // without the stream: its stream port refuses); and with it running but unused by the SDK
-// (COLDSTART_EXTENSION=off: what the extension's presence alone costs the function).
-// The environments are frozen between invocations (SIGSTOP, as Lambda does), so none of them runs
+// (COLDSTART_EXTENSION=off: what the extension's presence alone costs the function); and, as the
+// control for that, a telemetry subscriber that does nothing (tests/null_subscriber.c: what the
+// platform's telemetry deliveries cost the function, whoever receives them).
+// The environments are frozen between invocations (as Lambda does), so none of them runs
 // while another is invoked, and the invocations are interleaved: each round invokes every
 // environment once, in a shuffled order, so that the machine's load drifts through all modes alike
 // and each mode is compared with "none" round by round.
-const MODES = ['none', 'stream', 'stream-normal', 'stream-invoke', 'http', 'unused'];
+const MODES = ['none', 'none-b', 'stream', 'stream-normal', 'stream-invoke', 'http', 'unused', 'null'];
+const NULL_SUBSCRIBER = path.join(here, '../build/null_subscriber');
 
 // The backends (one per environment) run in a process of their own: what the extension and the
 // SDK ship does not pass through this process's event loop, which times the responses.
@@ -63,12 +75,11 @@ const backendLines = createInterface({ input: backendProc.stdout })[Symbol.async
 const backendUrls = JSON.parse((await backendLines.next()).value);
 
 async function environment(mode, index) {
-  const withExtension = mode !== 'none';
+  const withExtension = !['none', 'none-b', 'null'].includes(mode);
   const port = await freePort();
   const streamPort = await freePort();
   const emu = new LambdaEmulator({
-    extension: withExtension ? EXTENSION : undefined,
-    extensions: withExtension ? undefined : [],
+    extensions: withExtension ? [EXTENSION] : mode === 'null' ? [NULL_SUBSCRIBER] : [],
     runtime: path.join(here, 'runtime.cjs'),
     taskRoot: path.join(here, 'fixture'),
     freeze: true,
@@ -82,7 +93,7 @@ async function environment(mode, index) {
         : {}),
       ...(TLS ? { NODE_EXTRA_CA_CERTS: path.join(optDir, 'b.pem') } : {}), // the SDK sends direct without the extension and when it is unused
     },
-    extensionEnv: {
+    extensionEnv: mode === 'null' ? { COLDSTART_TELEMETRY_PORT: String(await freePort()) } : {
       COLDSTART_ENDPOINT: backendUrls[index],
       COLDSTART_EXTENSION_PORT: String(port),
       COLDSTART_EXTENSION_STREAM_PORT: String(streamPort),
@@ -95,66 +106,107 @@ async function environment(mode, index) {
   });
   await emu.start();
   for (let i = 0; i < 20; i++) await emu.invoke({ n: i }); // warm-up
-  return { mode, emu, cgroup: emu.cgroup !== undefined, pid: withExtension ? emu.extensionProcs[0].child.pid : undefined, runtimePid: emu.runtime.child.pid, times: [], callerTimes: [], billedTimes: [] };
+  return { mode, emu, cgroup: emu.cgroup !== undefined, pid: emu.extensionProcs[0]?.child.pid, runtimePid: emu.runtime.child.pid };
 }
 
-async function finish(env) {
+/** Ends one block's environment: its RSS, its counters at SHUTDOWN, added to the mode's totals. */
+async function finish(env, total) {
   const { pid } = env;
-  const rss = pid ? readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)[1] : undefined;
-  const rssNow = pid ? readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1] : undefined;
+  const status = pid ? readFileSync(`/proc/${pid}/status`, 'utf8') : '';
   const [exit] = await env.emu.shutdown();
   const last = exit ? exit.output.split('\n').filter((l) => l.includes('"shutdown"')).pop() : undefined;
-  return {
-    ...env,
-    cpuPerInvokeUs: pid ? ((env.cpu1 - env.cpu0) * 1000) / N : undefined,
-    runtimeCpuPerInvokeUs: ((env.runtimeCpu1 - env.runtimeCpu0) * 1000) / N,
-    rssKb: Number(rss),
-    rssNowKb: Number(rssNow),
-    stats: last ? JSON.parse(last) : undefined,
-  };
+  total.pid = pid;
+  total.cpuMs += env.cpu1 - env.cpu0;
+  total.runtimeCpuMs += env.runtimeCpu1 - env.runtimeCpu0;
+  total.deliveries += env.deliveries1 - env.deliveries0;
+  if (pid) {
+    total.rssKb = Math.max(total.rssKb || 0, Number(status.match(/VmHWM:\s+(\d+)/)[1]));
+    total.rssNowKb = Math.max(total.rssNowKb || 0, Number(status.match(/VmRSS:\s+(\d+)/)[1]));
+  }
+  if (last) {
+    const stats = JSON.parse(last);
+    total.stats ??= {};
+    for (const [k, v] of Object.entries(stats)) if (typeof v === 'number') total.stats[k] = k === 'max_rss_kb' ? Math.max(total.stats[k] || 0, v) : (total.stats[k] || 0) + v;
+  }
 }
 
-const envs = [];
-for (const [i, mode] of MODES.entries()) envs.push(await environment(mode, i));
-for (const env of envs) {
-  env.cpu0 = env.pid ? cpuMs(env.pid) : 0;
-  env.runtimeCpu0 = cpuMs(env.runtimePid);
-}
-for (let i = 0; i < N; i++) {
-  const order = [...envs].sort(() => Math.random() - 0.5);
-  for (const env of order) {
-    const r = await env.emu.invoke({ n: i });
-    env.times[i] = r.runtimeMs;
-    env.callerTimes[i] = r.responseMs;
-    env.billedTimes[i] = r.billedMs;
+const shuffle = (xs) => {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j], xs[i]];
   }
-  if (GAP_MS) await new Promise((r) => setTimeout(r, GAP_MS));
+  return xs;
+};
+
+// Per mode, over all blocks: per-round samples (with their block) and totals.
+const results = Object.fromEntries(MODES.map((mode) => [mode, { mode, times: [], callerTimes: [], billedTimes: [], functionTimes: [], afterResponseTimes: [], blocks: [], cpuMs: 0, runtimeCpuMs: 0, deliveries: 0, cgroup: true }]));
+let round = 0;
+for (let b = 0; b < BLOCKS; b++) {
+  // fresh environments for every block, started in a shuffled order
+  const envs = [];
+  for (const mode of shuffle([...MODES])) envs.push(await environment(mode, MODES.indexOf(mode)));
+  for (const env of envs) {
+    env.cpu0 = env.pid ? cpuMs(env.pid) : 0;
+    env.deliveries0 = env.emu.deliveries.length;
+    env.runtimeCpu0 = cpuMs(env.runtimePid);
+  }
+  const rounds = Math.round((N * (b + 1)) / BLOCKS) - Math.round((N * b) / BLOCKS);
+  for (let i = 0; i < rounds; i++, round++) {
+    for (const env of shuffle([...envs])) {
+      const r = await env.emu.invoke({ n: round, ...(WAIT_MS ? { sleepMs: WAIT_MS } : {}) });
+      const x = results[env.mode];
+      x.times[round] = r.runtimeMs;
+      x.callerTimes[round] = r.responseMs;
+      x.billedTimes[round] = r.billedMs;
+      x.functionTimes[round] = r.functionMs;
+      x.afterResponseTimes[round] = r.afterResponseMs;
+      x.blocks[round] = b;
+    }
+    if (GAP_MS) await new Promise((r) => setTimeout(r, GAP_MS));
+  }
+  for (const env of envs) {
+    env.cpu1 = env.pid ? cpuMs(env.pid) : 0;
+    env.deliveries1 = env.emu.deliveries.length;
+    env.runtimeCpu1 = cpuMs(env.runtimePid);
+    results[env.mode].cgroup &&= env.cgroup;
+  }
+  for (const env of envs) await finish(env, results[env.mode]);
 }
-for (const env of envs) {
-  env.cpu1 = env.pid ? cpuMs(env.pid) : 0;
-  env.runtimeCpu1 = cpuMs(env.runtimePid);
+for (const x of Object.values(results)) {
+  x.cpuPerInvokeUs = x.pid ? (x.cpuMs * 1000) / N : undefined;
+  x.runtimeCpuPerInvokeUs = (x.runtimeCpuMs * 1000) / N;
 }
-const results = {};
-for (const env of envs) results[env.mode] = await finish(env);
 await new Promise((r) => setTimeout(r, 200)); // the last shipments reach the backends
 backendProc.stdin.write('stats\n');
 const stored = JSON.parse((await backendLines.next()).value);
 for (const [i, mode] of MODES.entries()) results[mode].stored = stored[i];
 backendProc.stdin.end();
-const { none: without, stream: withExt, 'stream-normal': normalSched, 'stream-invoke': withInvoke, http: viaHttp, unused } = results;
+const { none: without, 'none-b': withoutB, stream: withExt, 'stream-normal': normalSched, 'stream-invoke': withInvoke, http: viaHttp, unused, null: nullSub } = results;
 
-/** Round-by-round difference from "none": its median and a bootstrap 95 % interval of that median. */
-function paired(times, base) {
-  const d = times.map((t, i) => t - base[i]);
+/**
+ * Round-by-round differences from a base mode: their median and a 95 % interval of that median by
+ * a two-level bootstrap (blocks drawn with replacement, then rounds within each block drawn), so
+ * that the interval covers how much two sets of processes differ, not only the rounds' noise.
+ */
+function paired(x, base, key) {
+  const byBlock = Array.from({ length: BLOCKS }, () => []);
+  x[key].forEach((t, i) => byBlock[x.blocks[i]].push(t - base[key][i]));
   const medians = [];
-  for (let b = 0; b < 2000; b++) medians.push(q(Array.from(d, () => d[Math.floor(Math.random() * d.length)]), 0.5));
-  return { median: q(d, 0.5), lo: q(medians, 0.025), hi: q(medians, 0.975) };
+  for (let r = 0; r < 2000; r++) {
+    const sample = [];
+    for (let b = 0; b < BLOCKS; b++) {
+      const block = byBlock[Math.floor(Math.random() * BLOCKS)];
+      for (let k = 0; k < block.length; k++) sample.push(block[Math.floor(Math.random() * block.length)]);
+    }
+    medians.push(q(sample, 0.5));
+  }
+  return { median: q(byBlock.flat(), 0.5), lo: q(medians, 0.025), hi: q(medians, 0.975) };
 }
-const diff = (x, key = 'times') => {
-  const p = paired(x[key], without[key]);
+const diff = (x, key = 'times', base = without) => {
+  const p = paired(x, base, key);
   return `${p.median >= 0 ? '+' : ''}${f(p.median, 3)} [${f(p.lo, 3)}, ${f(p.hi, 3)}]`;
 };
-const row = (label, fn) => `| ${label} | ${[without, withExt, normalSched, withInvoke, viaHttp, unused].map(fn).join(' | ')} |`;
+const row = (label, fn) => `| ${label} | ${[without, withoutB, withExt, normalSched, withInvoke, viaHttp, unused, nullSub].map(fn).join(' | ')} |`;
 const size = readFileSync(binary).length;
 const stripped = (() => {
   try {
@@ -175,20 +227,26 @@ the wall-clock figures are upper bounds; CPU and RSS are not affected by the loa
 
 Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 0)} KiB (${f(stripped / 1024, 0)} KiB stripped, as in the layer).
 
-### Per invocation (${N} warm invocations after 20 warm-up ones, real SDK in a real Node.js runtime, the modes interleaved${GAP_MS ? `, a pause of ${GAP_MS} ms after each round` : ''})
+### Per invocation (${N} warm invocations in ${BLOCKS} block${BLOCKS > 1 ? 's' : ''} of environments started afresh, each after 20 warm-up ones, real SDK in a real Node.js runtime, the modes interleaved${GAP_MS ? `, a pause of ${GAP_MS} ms after each round` : ''}${WAIT_MS ? `, the handler waiting ${WAIT_MS} ms on a timer before it answers` : ''})
 
-| | without extension (SDK → backend) | with extension (SDK → stream → extension → backend) | the same, extension under the normal scheduling policy (COLDSTART_EXTENSION_SCHED_IDLE=0) | the same, extension registered for INVOKE too (COLDSTART_EXTENSION_EVENTS=INVOKE,SHUTDOWN) | with extension, SDK over its HTTP endpoint (a layer without the stream) | extension running, unused (SDK → backend) |
-|---|---|---|---|---|---|---|
+| | without extension (SDK → backend) | control: without extension, a second environment (the same as the first) | with extension (SDK → stream → extension → backend) | the same, extension under the normal scheduling policy (COLDSTART_EXTENSION_SCHED_IDLE=0) | the same, extension registered for INVOKE too (COLDSTART_EXTENSION_EVENTS=INVOKE,SHUTDOWN) | with extension, SDK over its HTTP endpoint (a layer without the stream) | extension running, unused (SDK → backend) | control: a telemetry subscriber that does nothing, no extension (SDK → backend) |
+|---|---|---|---|---|---|---|---|---|
 ${row('invocation duration: event handed to the runtime → its response, median (ms)', (x) => f(q(x.times, 0.5), 3))}
 ${row('**invocation duration minus "without", same round: median [95 % CI] (ms)**', (x) => (x === without ? '-' : `**${diff(x)}**`))}
+${row('invocation duration minus the control\'s (a subscriber that does nothing), same round: median [95 % CI] (ms)', (x) => (x === without || x === withoutB || x === nullSub ? '-' : diff(x, 'times', nullSub)))}
 ${row('invocation duration, p90 (ms)', (x) => f(q(x.times, 0.9)))}
 ${row('invocation duration, p99 (ms)', (x) => f(q(x.times, 0.99)))}
+${row("the function's own clock: its event read → its response ready (the runtime process's hrtime), median (ms)", (x) => f(q(x.functionTimes, 0.5), 3))}
+${row('**the function\'s own clock minus "without", same round: median [95 % CI] (ms)**', (x) => (x === without ? '-' : `**${diff(x, 'functionTimes')}**`))}
 ${row('invocation ended: event handed to the runtime → the runtime and every extension subscribed to INVOKE waiting for their next event (what Lambda bills), median (ms)', (x) => f(q(x.billedTimes, 0.5), 3))}
 ${row('invocation ended minus "without", same round: median [95 % CI] (ms)', (x) => (x === without ? '-' : diff(x, 'billedTimes')))}
+${row("the function's own clock after its response: the post answered → its next-event request (the SDK's work queued behind the response), median (ms)", (x) => f(q(x.afterResponseTimes, 0.5), 3))}
+${row('the same minus "without", same round: median [95 % CI] (ms)', (x) => (x === without ? '-' : diff(x, 'afterResponseTimes')))}
 ${row("caller's response time: invoke → response, median (ms)", (x) => f(q(x.callerTimes, 0.5), 3))}
 ${row('caller\'s response time minus "without", same round: median [95 % CI] (ms)', (x) => (x === without ? '-' : diff(x, 'callerTimes')))}
 ${row("of which the emulator's dispatch before the runtime has its event, median (ms)", (x) => f(q(x.callerTimes.map((t, i) => t - x.times[i]), 0.5), 3))}
 ${row('runtime process CPU per invocation (µs, user+sys, from /proc ticks: runtime client + handler + SDK)', (x) => f(x.runtimeCpuPerInvokeUs, 0))}
+${row('telemetry deliveries per invocation', (x) => (x.pid ? f(x.deliveries / N) : '-'))}
 ${row('extension CPU per invocation (µs, user+sys, from /proc ticks)', (x) => (x.pid ? f(x.cpuPerInvokeUs, 0) : '-'))}
 ${row('extension peak RSS (KiB, VmHWM)', (x) => (x.pid ? x.rssKb : '-'))}
 ${row('extension RSS at the end (KiB, VmRSS)', (x) => (x.pid ? x.rssNowKb : '-'))}
@@ -200,13 +258,17 @@ stream; one awaited HTTP request to the extension).
 
 Extension counters at SHUTDOWN: \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
 
-${HTTPS ? `The extension ships over https, verifying the backend against a CA file of ${TLS.certs} certificates (the system bundle plus the test's self-signed one): the peak RSS includes OpenSSL's context, the parsed bundle and the connection.\n\n` : ''}Each environment is frozen between its invocations (${envs.every((e) => e.cgroup) ? 'with the cgroup freezer, one write for all its processes, as Lambda freezes it' : 'with SIGSTOP and SIGCONT to each process: the cgroup freezer was not writable'}), so what the
+${HTTPS ? `The extension ships over https, verifying the backend against a CA file of ${TLS.certs} certificates (the system bundle plus the test's self-signed one): the peak RSS includes OpenSSL's context, the parsed bundle and the connection.\n\n` : ''}Each environment is frozen between its invocations (${Object.values(results).every((x) => x.cgroup) ? 'with the cgroup freezer, one write for all its processes, as Lambda freezes it' : 'with SIGSTOP and SIGCONT to each process: the cgroup freezer was not writable'}), so what the
 extension has not finished when an invocation ends runs during the next one, as on Lambda. The
-${N} rounds invoke the ${MODES.length} environments once each, in a shuffled order; a "minus
-without" row is the median of the ${N} differences from the "without" invocation of the same round,
-with a bootstrap 95 % interval: an interval that contains 0 means no difference this measurement can
-tell from noise. The invocation duration is Lambda's: from the event handed to the runtime to its
-response; "invocation ended" runs on until the runtime (and an extension registered for INVOKE)
+${N} rounds invoke the ${MODES.length} environments once each, in a shuffled order, in ${BLOCKS} block${BLOCKS > 1 ? 's' : ''}
+with environments started afresh (two processes running the same code differ by a few per cent for
+as long as they live); a "minus without" row is the median of the ${N} differences from the
+"without" invocation of the same round, with a 95 % interval from a two-level bootstrap (blocks,
+then rounds within them): an interval that contains 0 means no difference this measurement can
+tell from noise, and the second environment without the extension shows how large such noise is.
+The invocation duration is Lambda's: from the event handed to the runtime to its response. The
+function's own clock is the runtime process's: from its event read to its response ready (the
+handler, and the SDK's work inside it), which no wait in the emulator can lengthen. "invocation ended" runs on until the runtime (and an extension registered for INVOKE)
 asks for the next event, which is what Lambda bills. The caller's response time adds the
 emulator's own work before the runtime has its event (thawing it). The runtime client posts the
 response synchronously, as AWS's does, so the SDK's record (written from a setImmediate callback)

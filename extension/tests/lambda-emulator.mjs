@@ -119,6 +119,8 @@ export class LambdaEmulator {
     }
     if (req.method === 'PUT' && (url === '/2022-07-01/telemetry' || url === '/2022-07-01/telemetry/')) return this.subscribe(req, res, body, ext);
     if (req.method === 'GET' && url === '/2018-06-01/runtime/invocation/next') {
+      // the test runtime's own clock: what the invocation that ends here ran after its response (runtime.cjs)
+      if (this.current && this.current.respondedAt !== undefined) this.current.afterResponseMs = Number(req.headers['x-emulator-after-response-us']) / 1000;
       this.runtimeNext = res;
       this.pumpRuntime();
       return this.wake();
@@ -127,6 +129,8 @@ export class LambdaEmulator {
       const inv = this.current;
       if (!inv || inv.requestId !== m[1]) return send(res, 400, { errorType: 'InvalidRequestID', errorMessage: 'unknown request id' });
       inv.respondedAt = now();
+      // the test runtime's own clock: its event read to its response ready (runtime.cjs)
+      inv.functionMs = Number(req.headers['x-emulator-function-us']) / 1000;
       inv.status = m[2] === 'response' ? 'success' : 'error';
       inv.body = body;
       send(res, 202, { status: 'OK' });
@@ -454,14 +458,17 @@ export class LambdaEmulator {
       this.phase = 'crashed';
     }
     // responseMs: what the function's caller waits, from the invoke; runtimeMs: from the event
-    // handed to the runtime to its response, the function's own duration
-    const result = { requestId, status: inv.status, body: inv.body, responseMs: inv.respondedAt - startedAt, runtimeMs: inv.respondedAt - (inv.sentAt ?? startedAt) };
+    // handed to the runtime to its response, the function's own duration; functionMs: the same
+    // on the runtime's clock, from its event read to its response ready (NaN from another runtime
+    // than runtime.cjs), which no wait in this one-thread emulator can lengthen
+    const result = { requestId, status: inv.status, body: inv.body, responseMs: inv.respondedAt - startedAt, runtimeMs: inv.respondedAt - (inv.sentAt ?? startedAt), functionMs: inv.functionMs };
     // the invocation ends when the runtime and every extension are waiting for their next event
     await this.until(() => (this.runtimeNext || runtimeGone()) && this.allExtensionsWaiting(), 5000, 'runtime and extensions done');
     const durationMs = round(now() - startedAt);
     // from the event handed to the runtime until the runtime and every extension subscribed to
     // INVOKE wait for their next event: the duration Lambda bills
     result.billedMs = now() - (inv.sentAt ?? startedAt);
+    result.afterResponseMs = inv.afterResponseMs; // on the runtime's clock: its response answered → its next-event request
     const maxMemoryUsedMB = Math.max(1, Math.round(this.processes().reduce((sum, p) => sum + vmHwmMb(p.child.pid), 0)));
     const metrics = { durationMs, billedDurationMs: Math.ceil(durationMs), memorySizeMB: this.o.memoryMB, maxMemoryUsedMB };
     if (this.invokes === 1) metrics.initDurationMs = this.initDurationMs;

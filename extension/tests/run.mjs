@@ -340,6 +340,9 @@ test('cold and warm invocations: SDK records joined with the platform figures, s
     assert.equal(row.billed_duration_ms, m.billedDurationMs, 'billed duration: the platform figure');
     assert.equal(row.memory_used_mb, m.maxMemoryUsedMB, 'memory used: the platform figure');
     assert.equal(row.memory_allocated_mb, m.memorySizeMB);
+    // the bench's instrument: the function's duration on the runtime's clock lies within the
+    // emulator's (event handed over to response received)
+    assert.ok(Number.isFinite(inv.functionMs) && inv.functionMs >= 0 && inv.functionMs <= inv.runtimeMs, `function ${inv.functionMs} ms within runtime ${inv.runtimeMs} ms`);
   }
   const cold = byRequest.get(a.requestId);
   assert.equal(cold.cold_start, true);

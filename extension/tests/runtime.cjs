@@ -14,9 +14,9 @@ const path = require('node:path');
 const api = process.env.AWS_LAMBDA_RUNTIME_API;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-function request(method, urlPath, body) {
+function request(method, urlPath, body, headers = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(`http://${api}${urlPath}`, { method, agent, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+    const req = http.request(`http://${api}${urlPath}`, { method, agent, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
@@ -35,8 +35,8 @@ const poster = new Worker(
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const word = new Int32Array(workerData);
   const done = (status) => { Atomics.store(word, 0, status); Atomics.notify(word, 0); };
-  parentPort.on('message', ({ url, body }) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+  parentPort.on('message', ({ url, body, headers }) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
       res.resume();
       res.on('end', () => done(res.statusCode));
     });
@@ -46,9 +46,9 @@ const poster = new Worker(
   { eval: true, workerData: shared.buffer },
 );
 poster.unref();
-function postSync(urlPath, body) {
+function postSync(urlPath, body, headers) {
   Atomics.store(shared, 0, 0);
-  poster.postMessage({ url: `http://${api}${urlPath}`, body });
+  poster.postMessage({ url: `http://${api}${urlPath}`, body, headers });
   Atomics.wait(shared, 0, 0);
   return Atomics.load(shared, 0);
 }
@@ -66,8 +66,13 @@ async function main() {
     await request('POST', '/2018-06-01/runtime/init/error', errorBody(e));
     process.exit(129);
   }
+  let postedAt;
   for (;;) {
-    const next = await request('GET', '/2018-06-01/runtime/invocation/next');
+    // on this process's clock, from the response's post answered to this request: the work the
+    // previous invocation queued behind its response (the SDK's record), for the emulator's bench
+    const after = postedAt === undefined ? {} : { 'x-emulator-after-response-us': String((process.hrtime.bigint() - postedAt) / 1000n) };
+    const next = await request('GET', '/2018-06-01/runtime/invocation/next', undefined, after);
+    const eventAt = process.hrtime.bigint();
     const id = next.headers['lambda-runtime-aws-request-id'];
     const deadline = Number(next.headers['lambda-runtime-deadline-ms']);
     const context = {
@@ -86,8 +91,12 @@ async function main() {
     } catch (e) {
       failed = e;
     }
-    if (failed === undefined) postSync(`/2018-06-01/runtime/invocation/${id}/response`, JSON.stringify(result === undefined ? null : result));
-    else postSync(`/2018-06-01/runtime/invocation/${id}/error`, errorBody(failed));
+    // the function's duration on this process's clock, from its event read to its response ready:
+    // what the function itself takes, whatever the API's answers wait for (for the emulator's bench)
+    const body = failed === undefined ? JSON.stringify(result === undefined ? null : result) : errorBody(failed);
+    const timing = { 'x-emulator-function-us': String((process.hrtime.bigint() - eventAt) / 1000n) };
+    postSync(`/2018-06-01/runtime/invocation/${id}/${failed === undefined ? 'response' : 'error'}`, body, timing);
+    postedAt = process.hrtime.bigint();
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
