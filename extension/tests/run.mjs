@@ -343,6 +343,8 @@ test('cold and warm invocations: SDK records joined with the platform figures, s
     // the bench's instrument: the function's duration on the runtime's clock lies within the
     // emulator's (event handed over to response received)
     assert.ok(Number.isFinite(inv.functionMs) && inv.functionMs >= 0 && inv.functionMs <= inv.runtimeMs, `function ${inv.functionMs} ms within runtime ${inv.runtimeMs} ms`);
+    // and what the runtime ran after its response (the SDK's record) lies within the billed end
+    assert.ok(Number.isFinite(inv.afterResponseMs) && inv.afterResponseMs >= 0 && inv.afterResponseMs <= inv.billedMs, `after response ${inv.afterResponseMs} ms within billed ${inv.billedMs} ms`);
   }
   const cold = byRequest.get(a.requestId);
   assert.equal(cold.cold_start, true);
