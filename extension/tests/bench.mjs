@@ -249,14 +249,14 @@ ${row('runtime process CPU per invocation (µs, user+sys, from /proc ticks: runt
 ${row('telemetry deliveries per invocation', (x) => (x.pid ? f(x.deliveries / N) : '-'))}
 ${row('extension CPU per invocation (µs, user+sys, from /proc ticks)', (x) => (x.pid ? f(x.cpuPerInvokeUs, 0) : '-'))}
 ${row('extension peak RSS (KiB, VmHWM)', (x) => (x.pid ? x.rssKb : '-'))}
-${row('extension RSS at the end (KiB, VmRSS)', (x) => (x.pid ? x.rssNowKb : '-'))}
+${row('extension RSS at the end of a block, the largest (KiB, VmRSS)', (x) => (x.pid ? x.rssNowKb : '-'))}
 ${row(`records stored by the (fake${HTTPS ? ', https' : ''}) backend`, (x) => x.stored)}
 
 The runtime process's CPU is the same runtime client and handler in every column: the
 differences between columns are the SDK's delivery (batched to the backend; one line on the
 stream; one awaited HTTP request to the extension).
 
-Extension counters at SHUTDOWN: \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
+Extension counters at SHUTDOWN, added up over the blocks (max_rss_kb: the largest): \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
 
 ${HTTPS ? `The extension ships over https, verifying the backend against a CA file of ${TLS.certs} certificates (the system bundle plus the test's self-signed one): the peak RSS includes OpenSSL's context, the parsed bundle and the connection.\n\n` : ''}Each environment is frozen between its invocations (${Object.values(results).every((x) => x.cgroup) ? 'with the cgroup freezer, one write for all its processes, as Lambda freezes it' : 'with SIGSTOP and SIGCONT to each process: the cgroup freezer was not writable'}), so what the
 extension has not finished when an invocation ends runs during the next one, as on Lambda. The
