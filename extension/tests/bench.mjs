@@ -139,7 +139,7 @@ const shuffle = (xs) => {
 };
 
 // Per mode, over all blocks: per-round samples (with their block) and totals.
-const results = Object.fromEntries(MODES.map((mode) => [mode, { mode, times: [], callerTimes: [], billedTimes: [], functionTimes: [], afterResponseTimes: [], blocks: [], cpuMs: 0, runtimeCpuMs: 0, deliveries: 0, cgroup: true }]));
+const results = Object.fromEntries(MODES.map((mode) => [mode, { mode, times: [], callerTimes: [], billedTimes: [], functionTimes: [], eventInTimes: [], responseOutTimes: [], afterResponseTimes: [], blocks: [], cpuMs: 0, runtimeCpuMs: 0, deliveries: 0, cgroup: true }]));
 let round = 0;
 for (let b = 0; b < BLOCKS; b++) {
   // fresh environments for every block, started in a shuffled order
@@ -159,6 +159,8 @@ for (let b = 0; b < BLOCKS; b++) {
       x.callerTimes[round] = r.responseMs;
       x.billedTimes[round] = r.billedMs;
       x.functionTimes[round] = r.functionMs;
+      x.eventInTimes[round] = r.eventInMs;
+      x.responseOutTimes[round] = r.responseOutMs;
       x.afterResponseTimes[round] = r.afterResponseMs;
       x.blocks[round] = b;
     }
@@ -238,6 +240,8 @@ ${row('invocation duration, p90 (ms)', (x) => f(q(x.times, 0.9)))}
 ${row('invocation duration, p99 (ms)', (x) => f(q(x.times, 0.99)))}
 ${row("the function's own clock: its event read → its response ready (the runtime process's hrtime), median (ms)", (x) => f(q(x.functionTimes, 0.5), 3))}
 ${row('**the function\'s own clock minus "without", same round: median [95 % CI] (ms)**', (x) => (x === without ? '-' : `**${diff(x, 'functionTimes')}**`))}
+${row("of the invocation duration, the event's way in: handed over → read by the runtime, median (ms) (minus \"without\" [95 % CI])", (x) => `${f(q(x.eventInTimes, 0.5), 3)}${x === without ? '' : ` (${diff(x, 'eventInTimes')})`}`)}
+${row("of the invocation duration, the response's way out: ready → received by the emulator, median (ms) (minus \"without\" [95 % CI])", (x) => `${f(q(x.responseOutTimes, 0.5), 3)}${x === without ? '' : ` (${diff(x, 'responseOutTimes')})`}`)}
 ${row('invocation ended: event handed to the runtime → the runtime and every extension subscribed to INVOKE waiting for their next event (what Lambda bills), median (ms)', (x) => f(q(x.billedTimes, 0.5), 3))}
 ${row('invocation ended minus "without", same round: median [95 % CI] (ms)', (x) => (x === without ? '-' : diff(x, 'billedTimes')))}
 ${row("the function's own clock after its response: the post answered → its next-event request (the SDK's work queued behind the response), median (ms)", (x) => f(q(x.afterResponseTimes, 0.5), 3))}

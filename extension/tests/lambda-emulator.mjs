@@ -25,6 +25,11 @@ const SCHEMAS = new Set(['2022-07-01', '2022-12-13', '2025-01-29']);
 const TYPES = new Set(['platform', 'function', 'extension']);
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
+/** A nanosecond stamp from a header, or undefined. */
+function stamp(text) {
+  return typeof text === 'string' && /^\d{1,20}$/.test(text) ? BigInt(text) : undefined;
+}
+
 function readBody(req) {
   return new Promise((resolve) => {
     const chunks = [];
@@ -129,8 +134,10 @@ export class LambdaEmulator {
       const inv = this.current;
       if (!inv || inv.requestId !== m[1]) return send(res, 400, { errorType: 'InvalidRequestID', errorMessage: 'unknown request id' });
       inv.respondedAt = now();
-      // the test runtime's own clock: its event read to its response ready (runtime.cjs)
-      inv.functionMs = Number(req.headers['x-emulator-function-us']) / 1000;
+      inv.respondedAtNs = process.hrtime.bigint();
+      // the test runtime's stamps (runtime.cjs), on the same monotonic clock as process.hrtime here
+      inv.eventReadNs = stamp(req.headers['x-emulator-event-read-ns']);
+      inv.responseReadyNs = stamp(req.headers['x-emulator-response-ready-ns']);
       inv.status = m[2] === 'response' ? 'success' : 'error';
       inv.body = body;
       send(res, 202, { status: 'OK' });
@@ -418,6 +425,7 @@ export class LambdaEmulator {
     if (this.runtimeNext && inv && !inv.sentToRuntime) {
       inv.sentToRuntime = true;
       inv.sentAt = now();
+      inv.sentAtNs = process.hrtime.bigint();
       const res = this.runtimeNext;
       this.runtimeNext = null;
       send(res, 200, inv.event, {
@@ -458,10 +466,22 @@ export class LambdaEmulator {
       this.phase = 'crashed';
     }
     // responseMs: what the function's caller waits, from the invoke; runtimeMs: from the event
-    // handed to the runtime to its response, the function's own duration; functionMs: the same
-    // on the runtime's clock, from its event read to its response ready (NaN from another runtime
-    // than runtime.cjs), which no wait in this one-thread emulator can lengthen
-    const result = { requestId, status: inv.status, body: inv.body, responseMs: inv.respondedAt - startedAt, runtimeMs: inv.respondedAt - (inv.sentAt ?? startedAt), functionMs: inv.functionMs };
+    // handed to the runtime to its response, the function's own duration. From runtime.cjs's stamps
+    // (NaN from another runtime): functionMs, from its event read to its response ready, which no
+    // wait in this one-thread emulator can lengthen; eventInMs, from the event handed over to its
+    // read; responseOutMs, from the response ready to its receipt here (the three add up to
+    // runtimeMs, on process.hrtime's clock)
+    const span = (from, to) => (from !== undefined && to !== undefined ? Number(to - from) / 1e6 : NaN);
+    const result = {
+      requestId,
+      status: inv.status,
+      body: inv.body,
+      responseMs: inv.respondedAt - startedAt,
+      runtimeMs: inv.respondedAt - (inv.sentAt ?? startedAt),
+      functionMs: span(inv.eventReadNs, inv.responseReadyNs),
+      eventInMs: span(inv.sentAtNs, inv.eventReadNs),
+      responseOutMs: span(inv.responseReadyNs, inv.respondedAtNs),
+    };
     // the invocation ends when the runtime and every extension are waiting for their next event
     await this.until(() => (this.runtimeNext || runtimeGone()) && this.allExtensionsWaiting(), 5000, 'runtime and extensions done');
     const durationMs = round(now() - startedAt);
