@@ -148,9 +148,11 @@ int main(void)
             continue;
         if (fds[0].revents) /* the next event: SHUTDOWN (the only one registered for) */
             return 0;
-        if (fds[1].revents && nfds < 2 + MAX_CONNS) {
+        if (fds[1].revents) {
             int c = accept(listener, NULL, NULL);
-            if (c >= 0) {
+            if (c >= 0 && nfds == 2 + MAX_CONNS)
+                close(c); /* full: refused, rather than the listener polled readable forever */
+            else if (c >= 0) {
                 setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 fds[nfds++] = (struct pollfd){.fd = c, .events = POLLIN};
             }
