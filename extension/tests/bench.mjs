@@ -115,7 +115,7 @@ async function finish(env, total) {
   const status = pid ? readFileSync(`/proc/${pid}/status`, 'utf8') : '';
   const [exit] = await env.emu.shutdown();
   const last = exit ? exit.output.split('\n').filter((l) => l.includes('"shutdown"')).pop() : undefined;
-  total.pid = pid;
+  total.extension ||= pid !== undefined;
   total.cpuMs += env.cpu1 - env.cpu0;
   total.runtimeCpuMs += env.runtimeCpu1 - env.runtimeCpu0;
   total.deliveries += env.deliveries1 - env.deliveries0;
@@ -175,7 +175,7 @@ for (let b = 0; b < BLOCKS; b++) {
   for (const env of envs) await finish(env, results[env.mode]);
 }
 for (const x of Object.values(results)) {
-  x.cpuPerInvokeUs = x.pid ? (x.cpuMs * 1000) / N : undefined;
+  x.cpuPerInvokeUs = x.extension ? (x.cpuMs * 1000) / N : undefined;
   x.runtimeCpuPerInvokeUs = (x.runtimeCpuMs * 1000) / N;
 }
 await new Promise((r) => setTimeout(r, 200)); // the last shipments reach the backends
@@ -250,10 +250,10 @@ ${row("caller's response time: invoke → response, median (ms)", (x) => f(q(x.c
 ${row('caller\'s response time minus "without", same round: median [95 % CI] (ms)', (x) => (x === without ? '-' : diff(x, 'callerTimes')))}
 ${row("of which the emulator's dispatch before the runtime has its event, median (ms)", (x) => f(q(x.callerTimes.map((t, i) => t - x.times[i]), 0.5), 3))}
 ${row('runtime process CPU per invocation (µs, user+sys, from /proc ticks: runtime client + handler + SDK)', (x) => f(x.runtimeCpuPerInvokeUs, 0))}
-${row('telemetry deliveries per invocation', (x) => (x.pid ? f(x.deliveries / N) : '-'))}
-${row('extension CPU per invocation (µs, user+sys, from /proc ticks)', (x) => (x.pid ? f(x.cpuPerInvokeUs, 0) : '-'))}
-${row('extension peak RSS (KiB, VmHWM)', (x) => (x.pid ? x.rssKb : '-'))}
-${row('extension RSS at the end of a block, the largest (KiB, VmRSS)', (x) => (x.pid ? x.rssNowKb : '-'))}
+${row('telemetry deliveries per invocation', (x) => (x.extension ? f(x.deliveries / N) : '-'))}
+${row('extension CPU per invocation (µs, user+sys, from /proc ticks)', (x) => (x.extension ? f(x.cpuPerInvokeUs, 0) : '-'))}
+${row('extension peak RSS (KiB, VmHWM)', (x) => (x.extension ? x.rssKb : '-'))}
+${row('extension RSS at the end of a block, the largest (KiB, VmRSS)', (x) => (x.extension ? x.rssNowKb : '-'))}
 ${row(`records stored by the (fake${HTTPS ? ', https' : ''}) backend`, (x) => x.stored)}
 
 The runtime process's CPU is the same runtime client and handler in every column: the

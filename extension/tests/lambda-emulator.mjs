@@ -25,9 +25,9 @@ const SCHEMAS = new Set(['2022-07-01', '2022-12-13', '2025-01-29']);
 const TYPES = new Set(['platform', 'function', 'extension']);
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
-/** A nanosecond stamp from a header, or undefined. */
+/** A stamp of the test runtime's (process.hrtime.bigint() there, the clock of now() here) from a header, in ms; NaN if absent. */
 function stamp(text) {
-  return typeof text === 'string' && /^\d{1,20}$/.test(text) ? BigInt(text) : undefined;
+  return typeof text === 'string' && /^\d{1,20}$/.test(text) ? Number(BigInt(text)) / 1e6 : NaN;
 }
 
 function readBody(req) {
@@ -124,8 +124,9 @@ export class LambdaEmulator {
     }
     if (req.method === 'PUT' && (url === '/2022-07-01/telemetry' || url === '/2022-07-01/telemetry/')) return this.subscribe(req, res, body, ext);
     if (req.method === 'GET' && url === '/2018-06-01/runtime/invocation/next') {
-      // the test runtime's own clock: what the invocation that ends here ran after its response (runtime.cjs)
-      if (this.current && this.current.respondedAt !== undefined) this.current.afterResponseMs = Number(req.headers['x-emulator-after-response-us']) / 1000;
+      // the test runtime's stamps: what the invocation that ends here ran after its response (runtime.cjs)
+      if (this.current && this.current.respondedAt !== undefined)
+        this.current.afterResponseMs = stamp(req.headers['x-emulator-next-asked-ns']) - stamp(req.headers['x-emulator-response-posted-ns']);
       this.runtimeNext = res;
       this.pumpRuntime();
       return this.wake();
@@ -134,10 +135,9 @@ export class LambdaEmulator {
       const inv = this.current;
       if (!inv || inv.requestId !== m[1]) return send(res, 400, { errorType: 'InvalidRequestID', errorMessage: 'unknown request id' });
       inv.respondedAt = now();
-      inv.respondedAtNs = process.hrtime.bigint();
-      // the test runtime's stamps (runtime.cjs), on the same monotonic clock as process.hrtime here
-      inv.eventReadNs = stamp(req.headers['x-emulator-event-read-ns']);
-      inv.responseReadyNs = stamp(req.headers['x-emulator-response-ready-ns']);
+      // the test runtime's stamps (runtime.cjs), on the same monotonic clock as now() here
+      inv.eventRead = stamp(req.headers['x-emulator-event-read-ns']);
+      inv.responseReady = stamp(req.headers['x-emulator-response-ready-ns']);
       inv.status = m[2] === 'response' ? 'success' : 'error';
       inv.body = body;
       send(res, 202, { status: 'OK' });
@@ -425,7 +425,6 @@ export class LambdaEmulator {
     if (this.runtimeNext && inv && !inv.sentToRuntime) {
       inv.sentToRuntime = true;
       inv.sentAt = now();
-      inv.sentAtNs = process.hrtime.bigint();
       const res = this.runtimeNext;
       this.runtimeNext = null;
       send(res, 200, inv.event, {
@@ -470,17 +469,16 @@ export class LambdaEmulator {
     // (NaN from another runtime): functionMs, from its event read to its response ready, which no
     // wait in this one-thread emulator can lengthen; eventInMs, from the event handed over to its
     // read; responseOutMs, from the response ready to its receipt here (the three add up to
-    // runtimeMs, on process.hrtime's clock)
-    const span = (from, to) => (from !== undefined && to !== undefined ? Number(to - from) / 1e6 : NaN);
+    // runtimeMs)
     const result = {
       requestId,
       status: inv.status,
       body: inv.body,
       responseMs: inv.respondedAt - startedAt,
       runtimeMs: inv.respondedAt - (inv.sentAt ?? startedAt),
-      functionMs: span(inv.eventReadNs, inv.responseReadyNs),
-      eventInMs: span(inv.sentAtNs, inv.eventReadNs),
-      responseOutMs: span(inv.responseReadyNs, inv.respondedAtNs),
+      functionMs: inv.responseReady - inv.eventRead,
+      eventInMs: inv.eventRead - inv.sentAt,
+      responseOutMs: inv.respondedAt - inv.responseReady,
     };
     // the invocation ends when the runtime and every extension are waiting for their next event
     await this.until(() => (this.runtimeNext || runtimeGone()) && this.allExtensionsWaiting(), 5000, 'runtime and extensions done');

@@ -68,9 +68,9 @@ async function main() {
   }
   let postedAt;
   for (;;) {
-    // on this process's clock, from the response's post answered to this request: the work the
-    // previous invocation queued behind its response (the SDK's record), for the emulator's bench
-    const after = postedAt === undefined ? {} : { 'x-emulator-after-response-us': String((process.hrtime.bigint() - postedAt) / 1000n) };
+    // when the previous response's post was answered and when this request leaves: the work that
+    // invocation queued behind its response (the SDK's record), for the emulator's bench
+    const after = postedAt === undefined ? {} : { 'x-emulator-response-posted-ns': String(postedAt), 'x-emulator-next-asked-ns': String(process.hrtime.bigint()) };
     const next = await request('GET', '/2018-06-01/runtime/invocation/next', undefined, after);
     const eventAt = process.hrtime.bigint();
     const id = next.headers['lambda-runtime-aws-request-id'];
