@@ -22,6 +22,11 @@ typedef struct csa_ingest_hooks {
     json_t *(*status)(void *arg);                  /* new object for GET /coldstart/v1/status */
     void (*api_key)(const char *key, void *arg);   /* X-API-Key seen on a request */
     void *arg;
+    /* the stream only (stream.h), each may be NULL: */
+    int (*offer)(void *arg); /* 1 when an SDK may leave its warm records to the extension (once) */
+    /* an SDK leaves them: the template (borrowed), its sample rate; owner identifies its connection */
+    void (*delegate)(json_t *record, double sample_rate, const void *owner, void *arg);
+    void (*closed)(const void *owner, void *arg); /* that connection has ended */
 } csa_ingest_hooks;
 
 typedef struct csa_ingest csa_ingest;

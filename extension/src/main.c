@@ -67,6 +67,11 @@ typedef struct app {
     long long registered_mono_us;
     int sched_idle; /* COLDSTART_EXTENSION_SCHED_IDLE: SCHED_IDLE once ready (set_idle_policy) */
     int telemetry_timeout_ms; /* the subscription's buffering timeoutMs */
+    int warm_from_sdk; /* COLDSTART_EXTENSION_WARM_RECORDS=sdk: never offer to build warm records */
+    json_t *warm_template; /* the delegating SDK's template (stream.h), or NULL */
+    double warm_sample_rate;
+    const void *warm_owner; /* its connection */
+    int telemetry_after_shutdown; /* a telemetry delivery has come since SHUTDOWN */
     int exit_code;
 } app;
 
@@ -170,16 +175,26 @@ static json_t *status_json(void *arg)
     json_object_set_new(st, "records_merged", json_integer((json_int_t)r->merged));
     json_object_set_new(st, "records_completed", json_integer((json_int_t)r->completed));
     json_object_set_new(st, "records_incomplete_shipped", json_integer((json_int_t)r->incomplete_out));
+    json_object_set_new(st, "records_from_platform", json_integer((json_int_t)r->from_platform));
+    json_object_set_new(st, "records_sampled_out", json_integer((json_int_t)r->sampled_out));
     json_object_set_new(st, "cpu_us", json_integer((json_int_t)cpu));
     json_object_set_new(st, "max_rss_kb", json_integer((json_int_t)max_rss_kb));
     return st;
 }
 
-/* Without telemetry no report will come: records go out as they are, at once. */
+/*
+ * Without telemetry no report will come: records go out as they are, at once. The SDK's records
+ * are joined first: a report whose request had one gets no record built from the platform.
+ */
 static void settle(app *a, int everything)
 {
     csa_records_settle(a->records, &a->platform, invocations(a), csa_now_ms(),
                        everything || !csa_lambda_telemetry_active(a->lambda));
+    if (a->warm_template) {
+        char last[CSA_ID_MAX];
+        size_t n = csa_records_from_platform(a->records, &a->platform, a->warm_template, a->warm_sample_rate, last);
+        csa_stream_done(a->stream, a->warm_owner, last, n);
+    }
     csa_shipper_kick(a->shipper);
 }
 
@@ -236,6 +251,19 @@ static void set_idle_policy(app *a, int idle)
                 json_pack("{s:s}", "error", strerror(errno)));
 }
 
+/*
+ * At SHUTDOWN: reports still to come that a record waits for: an SDK record's, or, with warm
+ * records built from the platform, any invocation's. Those of the last invocations may still be in
+ * Lambda's telemetry buffer, unseen: until a delivery has come after SHUTDOWN (it holds every
+ * event buffered until then), and while a platform.start has no report yet.
+ */
+static int waiting_for_reports(const app *a)
+{
+    return csa_records_pending(a->records) > 0 ||
+           (a->warm_template &&
+            (!a->telemetry_after_shutdown || a->platform.stats.starts > a->platform.stats.reports));
+}
+
 static void start_shutdown(app *a, const csa_lambda_event *ev)
 {
     a->shutting_down = 1;
@@ -254,7 +282,7 @@ static void start_shutdown(app *a, const csa_lambda_event *ev)
     long long wait = a->telemetry_timeout_ms + 150 > SHUTDOWN_REPORT_WAIT ? a->telemetry_timeout_ms + 150 : SHUTDOWN_REPORT_WAIT;
     if (wait > left / 4)
         wait = left / 4;
-    if (csa_records_pending(a->records) == 0)
+    if (!waiting_for_reports(a))
         wait = 0;
     struct timeval w = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
     evtimer_add(a->shutdown_timer, &w);
@@ -324,14 +352,53 @@ static void on_api_key(const char *key, void *arg)
     csa_shipper_offer_api_key(a->shipper, key);
 }
 
+/*
+ * A hello asks whether warm records can be left to us. A template whose SDK has gone is dropped
+ * then: the new SDK process's cold-start record must be read before its reports are considered,
+ * and it delegates again after that record (stream.h).
+ */
+static int on_offer(void *arg)
+{
+    app *a = arg;
+    if (a->warm_template && !a->warm_owner) {
+        json_decref(a->warm_template);
+        a->warm_template = NULL;
+    }
+    return !a->warm_from_sdk && csa_lambda_telemetry_active(a->lambda);
+}
+
+static void on_delegate(json_t *record, double sample_rate, const void *owner, void *arg)
+{
+    app *a = arg;
+    json_decref(a->warm_template);
+    a->warm_template = json_incref(record);
+    a->warm_sample_rate = sample_rate;
+    a->warm_owner = owner;
+    csa_log(CSA_LOG_INFO, "warm records from the platform", json_pack("{s:f}", "sample_rate", sample_rate));
+}
+
+/*
+ * The delegating SDK's connection has ended: its process is gone (at SHUTDOWN Lambda stops the
+ * runtime first). The reports of its last invocations are still to come: the template stays
+ * until another SDK says hello (on_offer).
+ */
+static void on_closed(const void *owner, void *arg)
+{
+    app *a = arg;
+    if (owner == a->warm_owner)
+        a->warm_owner = NULL;
+}
+
 static int on_telemetry(const char *body, size_t len, void *arg)
 {
     app *a = arg;
     int n = csa_telemetry_ingest(&a->platform, body, len);
+    if (a->shutting_down)
+        a->telemetry_after_shutdown = 1;
     if (n < 0)
         csa_log(CSA_LOG_WARN, "malformed telemetry body", json_pack("{s:I}", "bytes", (json_int_t)len));
     settle(a, 0);
-    if (a->shutting_down && csa_records_pending(a->records) == 0 && evtimer_pending(a->shutdown_timer, NULL)) {
+    if (a->shutting_down && !waiting_for_reports(a) && evtimer_pending(a->shutdown_timer, NULL)) {
         evtimer_del(a->shutdown_timer);
         on_report_wait_over(-1, 0, a);
     }
@@ -412,7 +479,11 @@ int main(int argc, char **argv)
     a.shutdown_timer = evtimer_new(a.base, on_report_wait_over, &a);
     a.final_timer = evtimer_new(a.base, on_final, &a);
     a.check_timer = evtimer_new(a.base, on_check, &a);
-    csa_ingest_hooks hooks = {on_add, on_added, status_json, on_api_key, &a};
+    const char *warm = env_str("COLDSTART_EXTENSION_WARM_RECORDS", "platform");
+    a.warm_from_sdk = strcmp(warm, "sdk") == 0;
+    if (!a.warm_from_sdk && strcmp(warm, "platform") != 0)
+        csa_logf(CSA_LOG_WARN, "COLDSTART_EXTENSION_WARM_RECORDS=%s is neither platform nor sdk; using platform", warm);
+    csa_ingest_hooks hooks = {on_add, on_added, status_json, on_api_key, &a, on_offer, on_delegate, on_closed};
     a.ingest = csa_ingest_create(a.base, env_str("COLDSTART_EXTENSION_HOST", "127.0.0.1"), port, &hooks);
     a.stream = csa_stream_create(a.base, env_str("COLDSTART_EXTENSION_HOST", "127.0.0.1"), stream_port, &hooks);
     a.telemetry = csa_telemetry_listen(a.base, "0.0.0.0", telemetry_port, on_telemetry, &a);
@@ -437,6 +508,7 @@ int main(int argc, char **argv)
         evhttp_free(a.telemetry);
     csa_shipper_destroy(a.shipper);
     csa_records_destroy(a.records);
+    json_decref(a.warm_template);
     event_free(a.shutdown_timer);
     event_free(a.final_timer);
     event_free(a.check_timer);

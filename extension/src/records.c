@@ -1,8 +1,10 @@
 /* records.c: see records.h. */
 #include "records.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 typedef struct pending {
     json_t *record;
@@ -17,6 +19,8 @@ struct csa_records {
     long long max_wait_ms;
     json_t *ready; /* array, oldest first */
     size_t incomplete_held; /* records with "complete": false among items and ready */
+    unsigned seen[CSA_SEEN_MAX]; /* request id hashes of the latest SDK records, ring */
+    size_t seen_next, seen_count;
     csa_records_stats stats;
 };
 
@@ -111,14 +115,29 @@ static int merge_copy(csa_records *r, json_t *record, int incomplete)
     return 0;
 }
 
-void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_seq, long long now_ms)
+static void remember(csa_records *r, json_t *record)
 {
-    int incomplete = is_incomplete(record);
-    r->stats.received++;
-    if ((incomplete || r->incomplete_held > 0) && merge_copy(r, record, incomplete)) {
-        json_decref(record);
+    const char *request_id = json_string_value(json_object_get(record, "request_id"));
+    if (!request_id)
         return;
-    }
+    r->seen[r->seen_next] = csa_id_hash(request_id);
+    r->seen_next = (r->seen_next + 1) % CSA_SEEN_MAX;
+    if (r->seen_count < CSA_SEEN_MAX)
+        r->seen_count++;
+}
+
+static int seen(const csa_records *r, const char *request_id)
+{
+    unsigned hash = csa_id_hash(request_id);
+    for (size_t k = 0; k < r->seen_count; k++)
+        if (r->seen[k] == hash)
+            return 1;
+    return 0;
+}
+
+/* At most `capacity` records held: the oldest (pending first) makes room. */
+static void make_room(csa_records *r)
+{
     if (r->count + json_array_size(r->ready) >= r->capacity) {
         json_t *old = r->count > 0 ? r->items[0].record : json_array_get(r->ready, 0);
         if (is_incomplete(old))
@@ -132,6 +151,18 @@ void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_s
         }
         r->stats.dropped++;
     }
+}
+
+void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_seq, long long now_ms)
+{
+    int incomplete = is_incomplete(record);
+    r->stats.received++;
+    remember(r, record);
+    if ((incomplete || r->incomplete_held > 0) && merge_copy(r, record, incomplete)) {
+        json_decref(record);
+        return;
+    }
+    make_room(r);
     if (incomplete)
         r->incomplete_held++;
     r->items[r->count++] = (pending){record, invoke_seq, now_ms};
@@ -245,14 +276,16 @@ void csa_join(json_t *record, const csa_report *report, const csa_init_info *ini
     }
 }
 
-size_t csa_records_settle(csa_records *r, const csa_platform *p, unsigned long long invoke_seq, long long now_ms,
+size_t csa_records_settle(csa_records *r, csa_platform *p, unsigned long long invoke_seq, long long now_ms,
                           int everything)
 {
     size_t moved = 0, kept = 0;
     for (size_t i = 0; i < r->count; i++) {
         pending *e = &r->items[i];
         const char *request_id = json_string_value(json_object_get(e->record, "request_id"));
-        const csa_report *report = request_id ? csa_platform_find(p, request_id) : NULL;
+        csa_report *report = request_id ? csa_platform_find(p, request_id) : NULL;
+        if (report)
+            report->considered = 1;
         int expired = invoke_seq >= e->invoke_seq + 2 && now_ms - e->at_ms >= r->max_wait_ms;
         if (report || everything || expired) {
             int was_incomplete = is_incomplete(e->record);
@@ -273,6 +306,71 @@ size_t csa_records_settle(csa_records *r, const csa_platform *p, unsigned long l
     }
     r->count = kept;
     return moved;
+}
+
+/* A random (version 4) UUID into out (37 bytes); 0, or -1 when the kernel gives no randomness. */
+static int random_uuid(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b)
+        return -1;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
+             b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return 0;
+}
+
+/* Kept with probability rate: the SDK's sampling, for the records it leaves to the extension. */
+static int sampled(double rate)
+{
+    if (rate >= 1)
+        return 1;
+    unsigned long long x;
+    if (rate <= 0 || getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x)
+        return 0;
+    return (double)(x >> 11) / (double)(1ull << 53) < rate;
+}
+
+size_t csa_records_from_platform(csa_records *r, csa_platform *p, const json_t *template, double sample_rate,
+                                 char *last)
+{
+    size_t considered = 0;
+    /* oldest first, so that the ready queue stays in the order of the invocations */
+    for (size_t k = p->count; k-- > 0;) {
+        csa_report *report = &p->reports[(p->next + CSA_REPORTS_MAX - 1 - k) % CSA_REPORTS_MAX];
+        if (report->considered)
+            continue;
+        report->considered = 1;
+        considered++;
+        memcpy(last, report->request_id, CSA_ID_MAX);
+        if (seen(r, report->request_id) || report->duration_ms == CSA_ABSENT || !report->start_time[0])
+            continue;
+        if (!sampled(sample_rate)) {
+            r->stats.sampled_out++;
+            continue;
+        }
+        char id[37];
+        json_t *record = json_deep_copy(template);
+        if (!record || random_uuid(id) != 0) {
+            json_decref(record);
+            continue;
+        }
+        double billed = report->billed_duration_ms != CSA_ABSENT ? report->billed_duration_ms : report->duration_ms;
+        json_object_set_new(record, "invocation_id", json_string(id));
+        json_object_set_new(record, "request_id", json_string(report->request_id));
+        json_object_set_new(record, "timestamp", json_string(report->start_time));
+        json_object_set_new(record, "cold_start", json_false());
+        json_object_set_new(record, "start_kind", json_string("warm"));
+        set_int(record, "execution_duration_ms", report->duration_ms);
+        set_int(record, "billed_duration_ms", billed < 1 ? 1 : ceiling(billed));
+        csa_join(record, report, &p->init);
+        json_object_set_new(json_object_get(record, "platform"), "from_platform", json_true());
+        make_room(r);
+        json_array_append_new(r->ready, record);
+        r->stats.from_platform++;
+    }
+    return considered;
 }
 
 json_t *csa_records_take(csa_records *r, size_t n)

@@ -17,6 +17,13 @@
  * backend completes the stored row). When only the first copy ever comes (the function crashed or
  * timed out) and its platform.report does, the report's durationMs becomes execution_duration_ms
  * and "complete" is dropped: the record is then complete (platform.completed_from_report).
+ *
+ * Warm records from the platform: an SDK that leaves its warm records to the extension (the
+ * "delegate" line of the stream, stream.h) sends only its cold-start record, and a template of the
+ * fields that are the same for every invocation of its process. csa_records_from_platform then
+ * builds each warm record from the template and the platform's report for the request: the
+ * function's response is followed by no write at all. A report whose request had a record from
+ * the SDK (the last CSA_SEEN_MAX request ids are kept) gets none.
  */
 #ifndef CSA_RECORDS_H
 #define CSA_RECORDS_H
@@ -27,6 +34,8 @@
 
 typedef struct csa_records csa_records;
 
+#define CSA_SEEN_MAX 64 /* request ids of the latest SDK records: no record from the platform for them */
+
 typedef struct csa_records_stats {
     unsigned long long received; /* records accepted from the SDK */
     unsigned long long joined;   /* ready with platform figures */
@@ -35,6 +44,8 @@ typedef struct csa_records_stats {
     unsigned long long merged;   /* second copies merged into the one held (two-phase records) */
     unsigned long long completed;      /* incomplete records completed from their platform.report */
     unsigned long long incomplete_out; /* records handed to the shipper still incomplete */
+    unsigned long long from_platform;  /* warm records built from the platform's reports */
+    unsigned long long sampled_out;    /* reports the SDK's sample rate left without a record */
 } csa_records_stats;
 
 /* Returns a new store or NULL; free with csa_records_destroy. */
@@ -51,8 +62,19 @@ void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_s
  * Joins every pending record whose report is in p and moves it to the ready queue; with
  * `everything`, the rest follows unjoined. Returns how many became ready.
  */
-size_t csa_records_settle(csa_records *r, const csa_platform *p, unsigned long long invoke_seq, long long now_ms,
+size_t csa_records_settle(csa_records *r, csa_platform *p, unsigned long long invoke_seq, long long now_ms,
                           int everything);
+
+/*
+ * Builds a warm record for every report in p not considered yet whose request had no record from
+ * the SDK (see above): a deep copy of `template` with request_id, invocation_id (random),
+ * timestamp (the request's platform.start), cold_start false, start_kind "warm" and the
+ * execution figures of the report, joined (csa_join) and ready. A report without durationMs gets
+ * none. Each is kept with probability sample_rate (the SDK's). Returns how many reports were
+ * considered; the newest one's request id goes to last (CSA_ID_MAX bytes) when any was.
+ */
+size_t csa_records_from_platform(csa_records *r, csa_platform *p, const json_t *template, double sample_rate,
+                                 char *last);
 
 /* Up to n ready records as a new JSON array owned by the caller, or NULL when none is ready. */
 json_t *csa_records_take(csa_records *r, size_t n);

@@ -14,6 +14,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "telemetry.h"
 
 #define MAX_CONNECTIONS 64         /* one per SDK copy in the function's process; more is a bug or abuse */
 #define MAX_PENDING_OUT (1u << 20) /* a client that does not read its acks is dropped beyond this */
@@ -33,6 +34,9 @@ typedef struct connection {
     unsigned long long acked; /* the count in the last "ack" written */
     size_t scanned; /* bytes at the start of the input known to hold no newline */
     int closing;    /* the last answer is being written, then the connection is freed */
+    int offer_asked; /* the hello's request for an offer has been answered (or not) */
+    char done_id[CSA_ID_MAX]; /* the newest request taken care of, not yet told ("done") */
+    size_t done_waiting;      /* invocations up to it not yet told */
     struct connection *prev, *next;
 } connection;
 
@@ -51,15 +55,30 @@ static void take_line(csa_stream_reader *r, const char *line, size_t len, const 
     json_t *value = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
     int first = !r->started;
     r->started = 1;
-    if (first && json_is_object(value)) {
-        const char *hello = json_string_value(json_object_get(value, "coldstart"));
-        if (hello && strcmp(hello, "hello") == 0) {
-            const char *key = json_string_value(json_object_get(value, "api_key"));
-            if (key && hooks->api_key)
-                hooks->api_key(key, hooks->arg);
+    const char *control = json_is_object(value) ? json_string_value(json_object_get(value, "coldstart")) : NULL;
+    if (first && control && strcmp(control, "hello") == 0) {
+        const char *key = json_string_value(json_object_get(value, "api_key"));
+        if (key && hooks->api_key)
+            hooks->api_key(key, hooks->arg);
+        const char *warm = json_string_value(json_object_get(value, "warm"));
+        r->wants_offer = warm && strcmp(warm, "platform") == 0;
+        json_decref(value);
+        return;
+    }
+    if (r->offered && control && strcmp(control, "delegate") == 0) {
+        json_t *record = json_object_get(value, "record");
+        json_t *rate = json_object_get(value, "sample_rate");
+        double sample_rate = json_is_number(rate) ? json_number_value(rate) : 1;
+        if (!(sample_rate >= 0 && sample_rate <= 1))
+            sample_rate = 1;
+        if (json_is_object(record)) {
+            r->delegations++;
+            if (hooks->delegate)
+                hooks->delegate(record, sample_rate, r, hooks->arg);
             json_decref(value);
             return;
         }
+        /* no template: an ordinary (rejected) line below */
     }
     r->taken++;
     if (!json_is_object(value)) {
@@ -109,6 +128,8 @@ static void connection_free(connection *c)
     if (c->next)
         c->next->prev = c->prev;
     s->count--;
+    if (s->hooks.closed)
+        s->hooks.closed(&c->reader, s->hooks.arg);
     bufferevent_free(c->bev);
     free(c);
 }
@@ -133,12 +154,46 @@ static void write_ack(connection *c)
     c->acked = c->reader.taken;
 }
 
+static void write_done(connection *c)
+{
+    evbuffer_add_printf(bufferevent_get_output(c->bev), "done %s\n", c->done_id);
+    c->done_waiting = 0;
+}
+
 static void on_ack_timer(evutil_socket_t fd, short what, void *arg)
 {
     csa_stream *s = arg;
-    for (connection *c = s->connections; c; c = c->next)
+    for (connection *c = s->connections; c; c = c->next) {
         if (!c->closing && c->reader.taken != c->acked)
             write_ack(c);
+        if (!c->closing && c->done_waiting)
+            write_done(c);
+    }
+}
+
+static void arm_ack_timer(csa_stream *s)
+{
+    if (evtimer_pending(s->ack_timer, NULL))
+        return;
+    struct timeval tv = {ACK_DELAY_MS / 1000, (ACK_DELAY_MS % 1000) * 1000};
+    evtimer_add(s->ack_timer, &tv);
+}
+
+void csa_stream_done(csa_stream *s, const void *owner, const char *request_id, size_t n)
+{
+    if (!s || n == 0)
+        return;
+    for (connection *c = s->connections; c; c = c->next) {
+        if (&c->reader != owner || c->closing)
+            continue;
+        snprintf(c->done_id, sizeof c->done_id, "%s", request_id);
+        c->done_waiting += n;
+        if (c->done_waiting >= ACK_EVERY)
+            write_done(c);
+        else
+            arm_ack_timer(s);
+        return;
+    }
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -146,7 +201,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     connection *c = arg;
     csa_stream *s = c->owner;
     struct evbuffer *in = bufferevent_get_input(bev);
-    unsigned long long taken = c->reader.taken, rejected = c->reader.rejected;
+    unsigned long long taken = c->reader.taken, rejected = c->reader.rejected, delegations = c->reader.delegations;
     int too_long = 0;
     while (!too_long) {
         size_t len = evbuffer_get_length(in);
@@ -176,14 +231,19 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, (size_t)used);
     }
     struct evbuffer *out = bufferevent_get_output(bev);
+    if (c->reader.wants_offer && !c->offer_asked) {
+        c->offer_asked = 1;
+        if (s->hooks.offer && s->hooks.offer(s->hooks.arg)) {
+            evbuffer_add(out, "offer platform\n", 15);
+            c->reader.offered = 1;
+        }
+    }
     if (c->reader.taken - c->acked >= ACK_EVERY || (too_long && c->reader.taken != c->acked))
         write_ack(c);
-    else if (c->reader.taken != c->acked && !evtimer_pending(s->ack_timer, NULL)) {
-        struct timeval tv = {ACK_DELAY_MS / 1000, (ACK_DELAY_MS % 1000) * 1000};
-        evtimer_add(s->ack_timer, &tv);
-    }
+    else if (c->reader.taken != c->acked)
+        arm_ack_timer(s);
     /* hooks.added may start network work: never before the acks are on their way */
-    if (c->reader.taken - c->reader.rejected != taken - rejected) {
+    if (c->reader.taken - c->reader.rejected != taken - rejected || c->reader.delegations != delegations) {
         struct timeval zero = {0, 0};
         evtimer_add(s->after, &zero);
     }

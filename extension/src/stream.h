@@ -6,12 +6,26 @@
  *   client -> extension, first line (optional):  {"coldstart":"hello","api_key":"<key>"}
  *       The key is used exactly like X-API-Key on the HTTP endpoint (hooks.api_key). A hello is
  *       recognised on the first line only; later lines are records.
+ *       With "warm":"platform" in it, the client can leave its warm records to the extension.
  *   client -> extension, every other line: one record, the same JSON object as the body of
- *       POST /api/v1/ingest.
+ *       POST /api/v1/ingest; or, only after an "offer" on this connection, the control line
+ *       {"coldstart":"delegate","record":{...},"sample_rate":<0..1>}: from that line on the client
+ *       sends no warm records; the extension builds them from the platform's reports with `record`
+ *       as the template of what is the same for every invocation (records.h). Control lines are
+ *       not counted as records.
  *   extension -> client:
+ *       "offer platform\n"    at once, after a hello that asked for it, when the extension can
+ *                             build warm records from the platform (its telemetry subscription is
+ *                             active, COLDSTART_EXTENSION_WARM_RECORDS is not "sdk"). The latest
+ *                             delegate line wins; delegation ends with its connection;
  *       "rej <n> <reason>\n"  at once: line n (1-based count of record lines on this connection)
  *                             is not a JSON object: counted, not kept; the client must not send
  *                             it again;
+ *       "done <request id>\n" after an offer and a delegate line: the extension has taken care
+ *                             of every invocation up to this request's (built its record from the
+ *                             platform's report, or left it to the sample rate). Coalesced like
+ *                             the acks; the client keeps what it left until then, and sends those
+ *                             records itself if the connection fails first;
  *       "ack <n>\n"           n record lines taken so far on this connection (cumulative, rejected
  *                             ones included): everything up to n is the extension's now. Written
  *                             once per 64 lines and within a second of the last line (stream.c:
@@ -36,6 +50,9 @@ typedef struct csa_stream_reader {
     unsigned long long taken;    /* record lines taken (the "ack" count), rejected ones included */
     unsigned long long rejected; /* of which not a JSON object */
     int started;                 /* a line has been seen: a hello is only valid first */
+    int wants_offer;             /* the hello asked for an offer (warm records from the platform) */
+    int offered;                 /* the offer was made on this connection: a delegate line is valid */
+    unsigned long long delegations; /* delegate lines taken */
 } csa_stream_reader;
 
 /* Called for each rejected record line: its number (1-based) and a short reason. */
@@ -45,7 +62,8 @@ typedef void (*csa_stream_reject_fn)(unsigned long long line, const char *reason
 
 /*
  * Takes the complete lines at the start of data[0, len): records go to hooks->add (ownership
- * moves), a hello's key to hooks->api_key, rejected lines to on_reject. Stops before an incomplete
+ * moves), a hello's key to hooks->api_key, a delegate line to hooks->delegate (with r as its
+ * owner), rejected lines to on_reject. Stops before an incomplete
  * last line. Returns the bytes consumed (through the last newline taken), or CSA_STREAM_TOO_LONG
  * when a line (complete or not) is longer than max_line: that line is counted and reported to
  * on_reject, the lines before it were taken, and the connection must be closed.
@@ -62,5 +80,12 @@ typedef struct csa_stream csa_stream;
  */
 csa_stream *csa_stream_create(struct event_base *base, const char *host, int port, const csa_ingest_hooks *hooks);
 void csa_stream_destroy(csa_stream *s);
+
+/*
+ * Tells the delegating connection `owner` (the reader given to hooks.delegate) that `n` more
+ * invocations, up to request_id's, are taken care of: written as "done <request_id>" once per
+ * 64 invocations and within a second of the last (see ACK_EVERY). Nothing when owner is gone.
+ */
+void csa_stream_done(csa_stream *s, const void *owner, const char *request_id, size_t n);
 
 #endif

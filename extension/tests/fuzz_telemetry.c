@@ -4,7 +4,9 @@
  * record store (an input that is a JSON object is also taken as an SDK record: held, merged with
  * a second, incomplete or full copy of itself, settled against the reports, taken), and the
  * stream endpoint's line reader (csa_stream_read: the input as newline-delimited lines, with a
- * small line limit so that over-long lines are exercised too).
+ * small line limit so that over-long lines are exercised too, on a connection that was offered
+ * and one that was not: delegate lines), and the warm records built from the reports
+ * (csa_records_from_platform, with the input as the template when it is a JSON object).
  *
  * With clang and -DCSA_FUZZ=ON this is a libFuzzer target. Built without libFuzzer (the smoke run
  * in test.sh, under ASan/UBSan), main() mutates a seed corpus for a fixed number of iterations.
@@ -37,11 +39,17 @@ static void records_round(const uint8_t *data, size_t size)
     else
         json_object_set_new(copy, "complete", json_false());
     g_seq++;
+    json_incref(rec); /* kept as the template below */
     csa_records_add(g_records, rec, g_seq, (long long)g_seq);
     if (g_seq % 3 == 0)
         csa_records_settle(g_records, &g_platform, g_seq, (long long)g_seq, g_seq % 2);
     csa_records_add(g_records, copy, g_seq, (long long)g_seq);
     csa_records_settle(g_records, &g_platform, g_seq, (long long)g_seq, g_seq % 5 == 0);
+    /* the record as a delegating SDK's template; every report not considered yet becomes a record */
+    char last[CSA_ID_MAX] = "";
+    if (csa_records_from_platform(g_records, &g_platform, rec, (double)(g_seq % 3) / 2, last) > 0 && !last[0])
+        abort(); /* a report considered has a request id */
+    json_decref(rec);
     json_t *batch = csa_records_take(g_records, 1 + g_seq % 4);
     char *text = batch ? json_dumps(batch, 0) : NULL;
     free(text);
@@ -56,6 +64,15 @@ static void stream_add(json_t *record, void *arg)
 static void stream_added(void *arg) {}
 static json_t *stream_status(void *arg) { return NULL; }
 static void stream_api_key(const char *key, void *arg) { (void)strlen(key); }
+static unsigned long long g_stream_delegations;
+static void stream_delegate(json_t *record, double rate, const void *owner, void *arg)
+{
+    if (!json_is_object(record) || !(rate >= 0 && rate <= 1) || !owner)
+        abort();
+    char *text = json_dumps(record, 0);
+    free(text);
+    g_stream_delegations++;
+}
 static void stream_reject(unsigned long long line, const char *reason, void *arg) { (void)strlen(reason); }
 
 static unsigned long long g_stream_records, g_stream_rejected, g_stream_too_long;
@@ -63,16 +80,18 @@ static unsigned long long g_stream_records, g_stream_rejected, g_stream_too_long
 /* The input as what one connection sent: in one read, then again in two pieces, as on_read does. */
 static void stream_round(const uint8_t *data, size_t size)
 {
-    csa_ingest_hooks hooks = {stream_add, stream_added, stream_status, stream_api_key, &g_stream_records};
+    csa_ingest_hooks hooks = {stream_add, stream_added, stream_status, stream_api_key, &g_stream_records,
+                              NULL, stream_delegate, NULL};
     size_t max_line = 16 + size % 200;
-    csa_stream_reader whole = {0};
+    /* a connection that was offered (delegate lines are taken) or not (they are records) */
+    csa_stream_reader whole = {.offered = size % 2};
     long long used = csa_stream_read(&whole, (const char *)data, size, max_line, &hooks, stream_reject, NULL);
     if (used == CSA_STREAM_TOO_LONG)
         g_stream_too_long++;
     else if (used < 0 || (size_t)used > size)
         abort();
     g_stream_rejected += whole.rejected;
-    csa_stream_reader parts = {0};
+    csa_stream_reader parts = {.offered = size % 2};
     size_t cut = size ? (size_t)data[0] % size : 0;
     used = csa_stream_read(&parts, (const char *)data, cut, max_line, &hooks, stream_reject, NULL);
     if (used >= 0) {
@@ -122,6 +141,11 @@ static const char *const SEEDS[] = {
     "\"cold_start\":true,\"execution_duration_ms\":5,\"platform\":{\"joined\":true,\"billed_duration_ms\":\"x\"}}",
     "{\"coldstart\":\"hello\",\"api_key\":\"k\"}\n{\"invocation_id\":\"i-1\",\"cold_start\":false}\r\n\n[1]\n"
     "{\"invocation_id\":\"i-2\",\"module_timings\":{\"a\":1}}\n{\"partial",
+    "{\"coldstart\":\"hello\",\"api_key\":\"k\",\"warm\":\"platform\"}\n{\"coldstart\":\"delegate\",\"record\":"
+    "{\"function_name\":\"f\",\"sdk_version\":\"1\"},\"sample_rate\":0.5}\n{\"coldstart\":\"delegate\"}\n",
+    "[{\"time\":\"2026-01-01T00:00:00.000Z\",\"type\":\"platform.start\",\"record\":{\"requestId\":\"req-2\"}},"
+    "{\"time\":\"2026-01-01T00:00:00.020Z\",\"type\":\"platform.report\",\"record\":{\"requestId\":\"req-2\","
+    "\"status\":\"success\",\"metrics\":{\"durationMs\":2.5,\"billedDurationMs\":3,\"maxMemoryUsedMB\":70}}}]",
 };
 
 int main(int argc, char **argv)
@@ -148,10 +172,10 @@ int main(int argc, char **argv)
         LLVMFuzzerTestOneInput((const uint8_t *)buf, rand() % 16 == 0 ? (size_t)rand() % (n + 1) : n);
     }
     const csa_records_stats *rs = csa_records_stats_get(g_records);
-    printf("fuzz smoke: %ld inputs, %llu events accepted, %llu malformed; %llu records, %llu merged, %llu completed; "
-           "stream: %llu records, %llu rejected lines, %llu over-long\n",
+    printf("fuzz smoke: %ld inputs, %llu events accepted, %llu malformed; %llu records, %llu merged, %llu completed, "
+           "%llu from the platform; stream: %llu records, %llu rejected lines, %llu over-long, %llu delegate lines\n",
            iterations, g_platform.stats.events, g_platform.stats.malformed, rs->received, rs->merged, rs->completed,
-           g_stream_records, g_stream_rejected, g_stream_too_long);
+           rs->from_platform, g_stream_records, g_stream_rejected, g_stream_too_long, g_stream_delegations);
     csa_records_destroy(g_records);
     return 0;
 }

@@ -13,7 +13,8 @@ const H = await import('../../backend/tests/integration/harness.mjs');
 
 export const COLUMNS = [
   'invocation_id', 'request_id', 'cold_start', 'init_duration_ms', 'execution_duration_ms', 'billed_duration_ms',
-  'memory_used_mb', 'memory_allocated_mb', 'init_type', 'module_timings', 'runtime_version',
+  'memory_used_mb', 'memory_allocated_mb', 'init_type', 'module_timings', 'runtime_version', 'architecture',
+  'start_kind', 'sdk_version', 'module_source', '(extract(epoch from i."timestamp") * 1000)::float8 AS timestamp_ms',
 ];
 
 export class RealBackend {
@@ -46,7 +47,7 @@ export class RealBackend {
 
   /** Rows of invocations of one function, oldest first, with the columns the extension fills in. */
   rows(functionName) {
-    return H.psqlRows(this.db.url, `SELECT ${COLUMNS.map((c) => 'i.' + c).join(', ')} FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = ${H.lit(functionName)} ORDER BY i."timestamp", i.invocation_id`);
+    return H.psqlRows(this.db.url, `SELECT ${COLUMNS.map((c) => (c.startsWith('(') ? c : 'i.' + c)).join(', ')} FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = ${H.lit(functionName)} ORDER BY i."timestamp", i.invocation_id`);
   }
 
   /**

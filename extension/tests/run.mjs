@@ -317,7 +317,7 @@ test('runs under SCHED_IDLE once ready, back to the normal policy at SHUTDOWN wh
   assert.equal(shutdownLine(exit2).records_shipped, 1);
 });
 
-test('cold and warm invocations: SDK records joined with the platform figures, stored once in PostgreSQL', async () => {
+test('cold and warm invocations: the cold start from the SDK, the warm ones built from the platform with the SDK\'s template; stored once in PostgreSQL', async () => {
   const { emu } = await setup();
   await emu.start();
   const a = await emu.invoke({ n: 1 });
@@ -330,9 +330,11 @@ test('cold and warm invocations: SDK records joined with the platform figures, s
   assert.equal(st.records_rejected, 0, exit.output);
   assert.equal(st.records_lost, 0, `${exit.output}\n${real.describe()}`);
   const byRequest = once(await rowsOf(3));
-  // every record went over the SDK's stream: the last one too (its bytes were in the kernel
-  // before the response, though the runtime was frozen, then killed)
-  assert.equal(st.records_received >= 3, true, exit.output);
+  // the SDK wrote its cold-start record; the warm ones it left to the extension, which built them
+  // from the platform's reports: the last one too (its report came during SHUTDOWN)
+  assert.equal(st.records_from_platform, 2, exit.output);
+  assert.equal(st.records_joined, st.records_received, exit.output);
+  assert.match(exit.output, /warm records from the platform/);
   for (const inv of [a, b, c]) {
     const row = byRequest.get(inv.requestId);
     assert.ok(row, `row for ${inv.requestId}; got ${[...byRequest.keys()]} (a=${a.requestId} b=${b.requestId} c=${c.requestId})\n${exit.output}`);
@@ -360,8 +362,36 @@ test('cold and warm invocations: SDK records joined with the platform figures, s
   assert.equal(cold.runtime_version, 'nodejs20.x');
   assert.ok(cold.execution_duration_ms !== null && cold.execution_duration_ms >= 0);
   if (st.records_merged) console.log(`    the SDK sent its cold-start record in two copies: ${st.records_merged} merged here`);
-  assert.equal(byRequest.get(b.requestId).init_duration_ms, null);
-  assert.equal(byRequest.get(b.requestId).cold_start, false);
+  for (const inv of [b, c]) {
+    const warm = byRequest.get(inv.requestId);
+    assert.equal(warm.init_duration_ms, null);
+    assert.equal(warm.cold_start, false);
+    assert.equal(warm.start_kind, 'warm');
+    // the platform's duration; what is the same for every invocation, from the SDK's template
+    assert.equal(warm.execution_duration_ms, Math.round(inv.report.metrics.durationMs));
+    for (const key of ['runtime_version', 'architecture', 'sdk_version', 'module_source']) assert.equal(warm[key], cold[key], key);
+    assert.ok(warm.sdk_version, 'the template carries the SDK version');
+    assert.notEqual(warm.invocation_id, cold.invocation_id);
+    // the invocation's start: its platform.start
+    const start = emu.events.find((e) => e.type === 'platform.start' && e.record.requestId === inv.requestId);
+    assert.equal(warm.timestamp_ms, new Date(start.time).getTime());
+  }
+});
+
+test('COLDSTART_EXTENSION_WARM_RECORDS=sdk: no offer; the SDK writes every record and each is joined with the platform figures', async () => {
+  const { emu } = await setup({ extensionEnv: { COLDSTART_EXTENSION_WARM_RECORDS: 'sdk' } });
+  await emu.start();
+  const invs = [];
+  for (let n = 1; n <= 4; n++) invs.push(await emu.invoke({ n }));
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  const st = shutdownLine(exit);
+  assert.equal(st.records_from_platform, 0, exit.output);
+  assert.equal(st.records_received, 4 + st.records_merged, exit.output);
+  assert.equal(st.records_joined, 4, exit.output);
+  assert.equal(st.records_lost, 0, exit.output);
+  const byRequest = once(await rowsOf(4));
+  for (const inv of invs) assert.equal(byRequest.get(inv.requestId)?.billed_duration_ms, inv.report.metrics.billedDurationMs, exit.output);
 });
 
 test('the local endpoint answers at once while the backend is slow, then down', async () => {
@@ -894,7 +924,9 @@ test('backend name that does not resolve: nothing delivered, records counted as 
   const counters = shutdownLine(exit);
   assert.equal(counters.records_shipped, 0);
   assert.ok(counters.records_received >= 1);
-  assert.equal(counters.records_lost, counters.records_received, JSON.stringify(counters));
+  // the posted one, the SDK's cold-start record, the warm one built from the platform: all lost
+  assert.equal(counters.records_from_platform, 1, JSON.stringify(counters));
+  assert.equal(counters.records_lost, counters.records_received - counters.records_merged + counters.records_from_platform, JSON.stringify(counters));
 });
 
 test('https backend: certificate verified, records delivered', async () => {

@@ -13,6 +13,12 @@
 // the backend directly (the backend and the extension store each invocation_id once). A warm
 // record that waits for nothing is built and written after the function's response has gone out
 // (warmAfterResponse).
+// An extension that can build warm records from Lambda's own reports offers to on the stream
+// (stream.ts); the SDK then leaves them to it (leaveWarm): it sends a template of the fields that
+// are the same for every invocation once, and from then on a warm invocation writes nothing at all.
+// It keeps what it needs to build each such record itself until the extension says it has taken
+// care of that invocation ("done", about once a second): if the stream fails first, those records
+// go to the backend directly, like the unacknowledged ones.
 // When the stream endpoint refuses the very first connection, the extension's HTTP endpoint
 // (127.0.0.1:7242, the backend's ingest API, answering 202 at once) is used instead, one awaited
 // POST per record: that is an extension layer older than this SDK. If that one refuses or does not
@@ -76,12 +82,22 @@ function extensionAnswer(result: SendResult): boolean {
   return status !== undefined && ((status >= 200 && status < 300) || status === 400 || status === 413 || status === 422);
 }
 
+/**
+ * Invocations left to the extension and not yet "done" beyond this: it is taken for hung (it says
+ * "done" at least every 64 invocations, and within a second of the last one).
+ */
+const MAX_LEFT = 1000;
+
 /** stream: the extension's stream endpoint; http: its HTTP endpoint; direct: the backend */
 type Route = 'stream' | 'http' | 'direct';
 
 export class Delivery {
   private route: Route;
   private readonly stream: Stream | undefined;
+  /** warm records are left to the extension (leaveWarm) */
+  private warmLeft = false;
+  /** the invocations left to it that it has not said "done" for: their records, built on demand */
+  private left: { requestId: string; build: () => object; sampleRate: number }[] = [];
   /** the cold-start copies the stream lost, and their second sending */
   private readonly resends = new WeakMap<StreamEntry, Promise<SendResult>>();
 
@@ -93,7 +109,10 @@ export class Delivery {
     /** the extension's stream endpoint, when installed */
     stream?: { host: string; port: number; apiKey: string },
   ) {
-    this.stream = stream !== undefined ? new Stream(stream.host, stream.port, stream.apiKey, (unacked, connected, why) => this.streamDown(unacked, connected, why)) : undefined;
+    this.stream =
+      stream !== undefined
+        ? new Stream(stream.host, stream.port, stream.apiKey, (unacked, connected, why) => this.streamDown(unacked, connected, why), (id) => this.done(id))
+        : undefined;
     this.route = this.stream !== undefined ? 'stream' : local !== undefined ? 'http' : 'direct';
   }
 
@@ -102,14 +121,48 @@ export class Delivery {
     return this.direct.stats;
   }
 
+  /**
+   * True when this warm invocation's record is left to the extension, which builds it from
+   * Lambda's report: the extension offered to, on a stream that is up. `build` makes the record
+   * here if the stream fails before the extension has said "done" for `requestId`. The first time, the
+   * template (`describe()`: the record's fields that are the same for every invocation) and the
+   * sample rate go to it in a control line, written after the function's response like a record:
+   * every record the SDK wrote before is ahead of it on the stream, and none follows.
+   */
+  leaveWarm(describe: () => object, sampleRate: number, requestId: string, build: () => object): boolean {
+    if (this.route !== 'stream') return false;
+    const stream = this.stream!;
+    if (!this.warmLeft && !stream.offered) return false;
+    this.left.push({ requestId, build, sampleRate });
+    if (this.left.length > MAX_LEFT) stream.fail(`${MAX_LEFT} invocations left to the extension and not done`);
+    if (this.warmLeft) return true;
+    this.warmLeft = true;
+    setImmediate(() => {
+      let line: string | undefined;
+      try {
+        line = JSON.stringify({ coldstart: 'delegate', record: describe(), sample_rate: sampleRate });
+      } catch {
+        // never break the function: without its template the extension builds nothing
+      }
+      if (line === undefined || !stream.control(line)) stream.fail('cannot leave the warm records to the extension');
+    });
+    return true;
+  }
+
+  /** The extension has taken care of every invocation left to it up to requestId's. */
+  private done(requestId: string): void {
+    const at = this.left.findIndex((entry) => entry.requestId === requestId);
+    if (at >= 0) this.left.splice(0, at + 1);
+  }
+
   /** Records currently go to the extension. */
   get viaExtension(): boolean {
     return this.route !== 'direct';
   }
 
   /** where records go now, and how many the stream has not had acknowledged: tests, debugging */
-  get state(): { route: Route; unacknowledged: number } {
-    return { route: this.route, unacknowledged: this.stream?.pending ?? 0 };
+  get state(): { route: Route; unacknowledged: number; warmLeft: boolean } {
+    return { route: this.route, unacknowledged: this.stream?.pending ?? 0, warmLeft: this.warmLeft && this.route === 'stream' };
   }
 
   /** Sends one record on its own (the cold-start copies), retried until `deadline`. Never rejects. */
@@ -196,6 +249,16 @@ export class Delivery {
     this.route = connected || this.local === undefined ? 'direct' : 'http';
     if (this.route === 'direct') warnOnce(`the coldstart extension did not answer (stream: ${why}); sending records to the backend directly`);
     let batched = false;
+    // the invocations left to the extension that it has not said "done" for: built here now
+    for (const entry of this.left.splice(0)) {
+      try {
+        if (entry.sampleRate < 1 && !(Math.random() < entry.sampleRate)) continue;
+        this.direct.enqueue(entry.build());
+        batched = true;
+      } catch {
+        // never break the function
+      }
+    }
     for (const entry of unacked) {
       if (entry.record === undefined) {
         this.resends.set(entry, this.single(entry.line, entry.deadline ?? performance.now() + EXTENSION_COLD_ANSWER_MS));

@@ -268,12 +268,17 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation | unde
       return sendCold(runtime, invocation, cold, invocation.config.timeout).then(noop, noop);
     }
     const rate = invocation.config.sampleRate;
+    // The extension builds this record from Lambda's report (and samples it): nothing to do here.
+    const endNs = process.hrtime.bigint();
+    const build = (): InvocationRecord => buildRecord(runtime, invocation, true, endNs);
+    // (only for a Lambda request: the extension knows invocations by their request id)
+    const requestId = invocation.context?.awsRequestId;
+    if (typeof requestId === 'string' && requestId !== '' && invocation.delivery.leaveWarm(() => warmTemplate(runtime, invocation), rate, clip(requestId), build)) return undefined;
     if (rate < 1 && !(Math.random() < rate)) return undefined;
     // Built and handed over after the response (delivery.ts), timed as of now. Through the
     // extension it is awaited briefly only when its bytes cannot reach the kernel at once, so that
     // nothing is left behind when Lambda freezes the environment; else it is batched.
-    const endNs = process.hrtime.bigint();
-    const wait = invocation.delivery.warmAfterResponse(() => buildRecord(runtime, invocation, true, endNs));
+    const wait = invocation.delivery.warmAfterResponse(build);
     if (wait !== undefined) return holdOpen(wait, EXTENSION_ANSWER_MS + 50);
   } catch {
     // never break the function
@@ -293,6 +298,13 @@ function memoryUsedMb(fresh: boolean): number {
     rssAt = now;
   }
   return rssMb;
+}
+
+/** What a warm record of this process holds whatever the invocation: the extension's template. */
+function warmTemplate(runtime: Runtime, invocation: Invocation): object {
+  const record: Partial<InvocationRecord> = buildRecord(runtime, invocation, true);
+  for (const key of ['invocation_id', 'request_id', 'timestamp', 'cold_start', 'start_kind', 'execution_duration_ms', 'billed_duration_ms', 'memory_used_mb'] as const) delete record[key];
+  return record;
 }
 
 /** `complete` false: the early copy of a cold-start record, without what only the end knows. */

@@ -9,6 +9,10 @@
 // (onDown), which sends it another way: the backend and the extension both store a record once
 // per invocation_id, so a record the extension had taken but not yet acknowledged costs nothing.
 // The socket is unref'd: it never keeps the process alive. Nothing here throws.
+//
+// The hello asks the extension whether it can build warm records itself, from Lambda's reports
+// ("warm":"platform"); an extension that can answers "offer platform" (`offered`), and the owner
+// may then leave its warm records to it with a control line (control()): Delivery.leaveWarm.
 
 import type { Socket } from 'node:net';
 import { warnOnce } from './warn';
@@ -31,6 +35,8 @@ const MAX_UNACKED = 1000;
 const MAX_ANSWER = 4096;
 
 export type StreamDown = (unacked: StreamEntry[], connected: boolean, why: string) => void;
+/** "done <request id>": the extension has taken care of every invocation left to it up to that one */
+export type StreamDone = (requestId: string) => void;
 
 export class Stream {
   private socket: Socket | undefined;
@@ -44,6 +50,7 @@ export class Stream {
   private inKernel = 0;
   private waiters: { n: number; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }[] = [];
   private answer = '';
+  private offer = false;
   private readonly onFlushed = (error?: Error | null): void => {
     if (error) return; // 'error' follows and takes the stream down
     this.inKernel++;
@@ -55,6 +62,7 @@ export class Stream {
     private readonly port: number,
     private readonly apiKey: string,
     private readonly onDown: StreamDown,
+    private readonly onDone: StreamDone = () => undefined,
   ) {}
 
   get isDown(): boolean {
@@ -64,6 +72,27 @@ export class Stream {
   /** A record written now goes straight to the kernel: connected, and nothing waits in user space. */
   get flowing(): boolean {
     return !this.down && this.connected && this.socket !== undefined && this.socket.writableLength === 0;
+  }
+
+  /** The extension offered to build warm records from Lambda's reports. */
+  get offered(): boolean {
+    return this.offer && !this.down;
+  }
+
+  /**
+   * Writes a control line (not a record: never acknowledged, never resent). Returns false when the
+   * stream is down or not connected yet.
+   */
+  control(line: string): boolean {
+    if (this.down || !this.connected || this.socket === undefined) return false;
+    try {
+      this.written++;
+      this.socket.write(line + '\n', this.onFlushed);
+      return true;
+    } catch (error) {
+      this.fail(String(error));
+      return false;
+    }
   }
 
   /** records written and not yet acknowledged, for tests and debugging */
@@ -143,7 +172,7 @@ export class Stream {
     socket.on('error', (error: NodeJS.ErrnoException) => this.fail(error.code ?? error.message));
     socket.on('close', () => this.fail('connection closed'));
     this.written++;
-    socket.write(JSON.stringify({ coldstart: 'hello', api_key: this.apiKey }) + '\n', this.onFlushed);
+    socket.write(JSON.stringify({ coldstart: 'hello', api_key: this.apiKey, warm: 'platform' }) + '\n', this.onFlushed);
     return socket;
   }
 
@@ -158,6 +187,10 @@ export class Stream {
       if (word === 'ack' && Number.isSafeInteger(n) && n >= this.acked && n - this.acked <= this.unacked.length) {
         this.unacked.splice(0, n - this.acked);
         this.acked = n;
+      } else if (word === 'offer' && count === 'platform' && reason.length === 0) {
+        this.offer = true;
+      } else if (word === 'done' && this.offer && count !== undefined && count !== '' && reason.length === 0) {
+        this.onDone(count);
       } else if (word === 'rej' && Number.isSafeInteger(n)) {
         // a record the extension cannot take (the backend would refuse it too): not resent
         warnOnce(`the coldstart extension rejected a record: ${reason.join(' ').slice(0, 200)}`);

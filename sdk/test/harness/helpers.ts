@@ -187,26 +187,32 @@ export async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
 /**
  * A real TCP listener speaking the extension's stream protocol (extension/src/stream.h): takes
  * newline-delimited JSON, answers "ack <n>" after each read (while `acks` is true), and a record
- * line that is not a JSON object with "rej <n> ...". A test peer for the SDK's side of the stream.
+ * line that is not a JSON object with "rej <n> ...". With `offer`, a hello that asks for it is
+ * answered "offer platform", and delegate lines after it are kept apart (`delegates`). A test peer
+ * for the SDK's side of the stream; the extension itself is tested with the SDK in extension/tests.
  */
 export interface StreamPeer {
   port: number;
   /** first lines that were hellos */
   hellos: any[];
+  /** delegate lines (after an offer) */
+  delegates: any[];
   /** record lines, parsed (a line that is not JSON is kept as a string) */
   lines: any[];
   /** records received, early copies (`complete: false`) left out */
   records(): any[];
   connections: number;
   acks: boolean;
+  /** writes "done <requestId>" on every connection (after an offer) */
+  done(requestId: string): void;
   /** ends every connection (FIN), like an extension that goes away */
   dropConnections(): void;
   close(): Promise<void>;
 }
 
-export async function startStreamPeer(acks = true): Promise<StreamPeer> {
+export async function startStreamPeer(acks = true, offer = false): Promise<StreamPeer> {
   const sockets = new Set<Socket>();
-  const peer = { hellos: [], lines: [], connections: 0, acks } as unknown as StreamPeer;
+  const peer = { hellos: [], delegates: [], lines: [], connections: 0, acks } as unknown as StreamPeer;
   const server = createNetServer((socket) => {
     peer.connections++;
     sockets.add(socket);
@@ -215,6 +221,7 @@ export async function startStreamPeer(acks = true): Promise<StreamPeer> {
     let rest = '';
     let taken = 0;
     let first = true;
+    let offered = false;
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       const text = rest + chunk;
@@ -232,6 +239,14 @@ export async function startStreamPeer(acks = true): Promise<StreamPeer> {
         if (first && value?.coldstart === 'hello') {
           first = false;
           peer.hellos.push(value);
+          if (offer && value.warm === 'platform') {
+            offered = true;
+            answer += 'offer platform\n';
+          }
+          continue;
+        }
+        if (offered && value?.coldstart === 'delegate' && typeof value.record === 'object') {
+          peer.delegates.push(value);
           continue;
         }
         first = false;
@@ -239,12 +254,16 @@ export async function startStreamPeer(acks = true): Promise<StreamPeer> {
         peer.lines.push(value);
         if (value === null || typeof value !== 'object' || Array.isArray(value)) answer += `rej ${taken} not a JSON object\n`;
       }
-      if (peer.acks && lines.length > 0) socket.write(`${answer}ack ${taken}\n`);
+      if (peer.acks && lines.length > 0) answer += `ack ${taken}\n`;
+      if (answer) socket.write(answer);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   peer.port = (server.address() as AddressInfo).port;
   peer.records = () => peer.lines.filter((r) => r?.complete !== false);
+  peer.done = (requestId) => {
+    for (const socket of sockets) socket.write(`done ${requestId}\n`);
+  };
   peer.dropConnections = () => {
     for (const socket of sockets) socket.end();
   };

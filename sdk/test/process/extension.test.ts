@@ -55,7 +55,7 @@ describe('coldstart extension detection', () => {
     // bytes were in the kernel before the invocation ended
     await waitFor(() => peer!.lines.length >= 4);
     expect(peer.connections).toBe(1);
-    expect(peer.hellos).toEqual([{ coldstart: 'hello', api_key: API_KEY }]);
+    expect(peer.hellos).toEqual([{ coldstart: 'hello', api_key: API_KEY, warm: 'platform' }]);
     expect(peer.records().filter((r) => r.cold_start)).toHaveLength(1);
     expect(peer.records().filter((r) => !r.cold_start)).toHaveLength(2);
     expect(peer.lines.filter((r) => r.complete === false)).toHaveLength(1);

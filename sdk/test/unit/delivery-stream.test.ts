@@ -42,9 +42,9 @@ describe('Delivery through the stream endpoint', () => {
     // connected: each warm record is in the kernel as soon as it is written, nothing to wait for
     expect(waits).toEqual([undefined, undefined, undefined]);
     await waitFor(() => peer!.lines.length >= 4 && d.state.unacknowledged === 0);
-    expect(peer.hellos).toEqual([{ coldstart: 'hello', api_key: KEY }]);
+    expect(peer.hellos).toEqual([{ coldstart: 'hello', api_key: KEY, warm: 'platform' }]);
     expect(peer.lines.map((r) => r.invocation_id)).toEqual(['inv-0', 'inv-1', 'inv-2', 'inv-3']);
-    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0 });
+    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0, warmLeft: false });
     expect(peer.connections).toBe(1);
     // acknowledged records are the extension's: when it goes away, nothing is sent again
     peer.dropConnections();
@@ -62,7 +62,7 @@ describe('Delivery through the stream endpoint', () => {
     expect(cold.ok).toBe(true);
     for (let n = 1; n <= 5; n++) expect(d.warm(record(n))).toBeUndefined();
     await waitFor(() => peer!.lines.length >= 6);
-    expect(d.state).toEqual({ route: 'stream', unacknowledged: 6 });
+    expect(d.state).toEqual({ route: 'stream', unacknowledged: 6, warmLeft: false });
     peer.dropConnections();
     await waitFor(() => direct!.allRecords().length >= 6);
     expect(d.state.route).toBe('direct');
@@ -122,7 +122,7 @@ describe('Delivery through the stream endpoint', () => {
     const d = delivery(peer.port);
     await d.single('"not an object"', performance.now() + 2000);
     await waitFor(() => peer!.lines.length >= 1 && d.state.unacknowledged === 0);
-    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0 });
+    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0, warmLeft: false });
     // something that is not the extension answers garbage
     const { createServer: tcp } = await import('node:net');
     const impostor = tcp((socket) => socket.on('data', () => socket.write('HTTP/1.1 400 Bad Request\r\n\r\n')));
@@ -165,7 +165,56 @@ describe('Delivery through the stream endpoint', () => {
     // a build that throws never reaches the function
     expect(d.warmAfterResponse(() => { throw new Error('bad record'); })).toBeUndefined();
     await new Promise((r) => setImmediate(r));
-    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0 });
+    expect(d.state).toEqual({ route: 'stream', unacknowledged: 0, warmLeft: false });
+  });
+
+  test('an extension that offers builds the warm records: the template once, after the response and behind every record written before; then nothing per invocation', async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer(true, true);
+    const d = delivery(peer.port);
+    const template = { function_name: 'f', sdk_version: 'x' };
+    const built: string[] = [];
+    const leave = (n: number, onTemplate = () => undefined as unknown) =>
+      d.leaveWarm(() => (onTemplate(), template), 1, `req-${n}`, () => (built.push(`req-${n}`), record(n)));
+    // no offer read yet (still connecting): the record is the SDK's
+    expect(leave(1)).toBe(false);
+    await d.warmAfterResponse(() => record(1));
+    await waitFor(() => d.state.unacknowledged === 0);
+    // the offer has come with the acknowledgement: from now on the extension builds them
+    const order: string[] = [];
+    await Promise.resolve().then(() => {
+      expect(leave(2, () => order.push('template built'))).toBe(true);
+      order.push('response posted');
+      setImmediate(() => order.push(`next event asked for, ${peer!.delegates.length} delegate lines`));
+    });
+    expect(d.state.warmLeft).toBe(true);
+    expect(leave(3, () => order.push('template built again'))).toBe(true);
+    await waitFor(() => peer!.delegates.length === 1);
+    expect(order).toEqual(['response posted', 'template built', 'next event asked for, 0 delegate lines']);
+    expect(peer.delegates).toEqual([{ coldstart: 'delegate', record: template, sample_rate: 1 }]);
+    expect(peer.lines.map((r) => r.invocation_id)).toEqual(['inv-1']);
+    expect(built).toEqual([]);
+    // the extension has taken care of req-2 and goes away before req-3's report: the SDK builds
+    // req-3's record and sends it to the backend; warm records are the SDK's again
+    peer.done('req-2');
+    await new Promise((r) => setTimeout(r, 100));
+    peer.dropConnections();
+    await waitFor(() => d.state.route === 'direct' && direct!.allRecords().length >= 1);
+    expect(built).toEqual(['req-3']);
+    expect(direct.allRecords().map((r) => r.invocation_id)).toEqual(['inv-3']);
+    expect(d.state.warmLeft).toBe(false);
+    expect(leave(4)).toBe(false);
+  });
+
+  test('an extension that does not offer (an older layer, or no telemetry): every warm record is written by the SDK', async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer();
+    const d = delivery(peer.port);
+    await d.warmAfterResponse(() => record(1));
+    await waitFor(() => d.state.unacknowledged === 0);
+    expect(d.leaveWarm(() => ({ function_name: 'f' }), 1, 'req-2', () => record(2))).toBe(false);
+    expect(peer.delegates).toEqual([]);
+    expect(peer.hellos[0].warm).toBe('platform');
   });
 
   test('without the extension the warm record joins the batch after the response', async () => {
