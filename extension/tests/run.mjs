@@ -378,6 +378,22 @@ test('cold and warm invocations: the cold start from the SDK, the warm ones buil
   }
 });
 
+test("the SDK's sample rate applies to the warm records the extension builds", async () => {
+  const { emu } = await setup({ env: { COLDSTART_SAMPLE_RATE: '0' } });
+  await emu.start();
+  const a = await emu.invoke({ n: 1 });
+  for (let n = 2; n <= 4; n++) await emu.invoke({ n });
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  const st = shutdownLine(exit);
+  assert.match(exit.output, /"msg":"warm records from the platform","sample_rate":0/);
+  assert.equal(st.records_from_platform, 0, exit.output);
+  assert.equal(st.records_sampled_out, 3, exit.output);
+  // the cold start is always recorded
+  const rows = await rowsOf(1);
+  assert.deepEqual(rows.map((r) => r.request_id), [a.requestId]);
+});
+
 test('COLDSTART_EXTENSION_WARM_RECORDS=sdk: no offer; the SDK writes every record and each is joined with the platform figures', async () => {
   const { emu } = await setup({ extensionEnv: { COLDSTART_EXTENSION_WARM_RECORDS: 'sdk' } });
   await emu.start();
@@ -640,7 +656,7 @@ test('stream: acknowledgements are coalesced: at once per 64 lines, the rest aft
   await emu.shutdown();
 });
 
-test('the extension killed while the function keeps running: records it had not acknowledged reach coldstartd once, sent by the SDK', async () => {
+test('the extension killed while the function keeps running: records it had not acknowledged, and invocations left to it that it had not built, reach coldstartd once, sent by the SDK', async () => {
   const { emu, local } = await setup({ freeze: false });
   await emu.start();
   const a = await emu.invoke({ n: 1 });
@@ -663,8 +679,10 @@ test('the extension killed while the function keeps running: records it had not 
   const byRequest = once(await rowsOf(4, 10000));
   for (const inv of [a, b, c, d]) assert.ok(byRequest.get(inv.requestId), `row for ${inv.requestId}: got ${[...byRequest.keys()]}\n${emu.runtime.output}`);
   assert.equal(byRequest.size, 4);
-  // the joined one carries the platform figures; the others were sent by the SDK itself
+  // the joined one carries the platform figures; the others were sent by the SDK itself: b's
+  // was left to the extension (stopped, then killed before its report came), so the SDK built it
   assert.equal(byRequest.get(a.requestId).billed_duration_ms, a.report.metrics.billedDurationMs);
+  assert.equal(byRequest.get(b.requestId).start_kind, 'warm');
   assert.match(emu.runtime.output, /the coldstart extension did not answer \(stream: /);
 });
 
