@@ -19,7 +19,8 @@ struct csa_records {
     long long max_wait_ms;
     json_t *ready; /* array, oldest first */
     size_t incomplete_held; /* records with "complete": false among items and ready */
-    unsigned seen[CSA_SEEN_MAX]; /* request id hashes of the latest SDK records, ring */
+    char seen[CSA_SEEN_MAX][CSA_ID_MAX]; /* request ids of the latest SDK records, ring */
+    unsigned seen_hash[CSA_SEEN_MAX];
     size_t seen_next, seen_count;
     csa_records_stats stats;
 };
@@ -118,9 +119,10 @@ static int merge_copy(csa_records *r, json_t *record, int incomplete)
 static void remember(csa_records *r, json_t *record)
 {
     const char *request_id = json_string_value(json_object_get(record, "request_id"));
-    if (!request_id)
-        return;
-    r->seen[r->seen_next] = csa_id_hash(request_id);
+    if (!request_id || strlen(request_id) >= CSA_ID_MAX)
+        return; /* no report can have it (telemetry.c) */
+    strcpy(r->seen[r->seen_next], request_id);
+    r->seen_hash[r->seen_next] = csa_id_hash(request_id);
     r->seen_next = (r->seen_next + 1) % CSA_SEEN_MAX;
     if (r->seen_count < CSA_SEEN_MAX)
         r->seen_count++;
@@ -130,7 +132,7 @@ static int seen(const csa_records *r, const char *request_id)
 {
     unsigned hash = csa_id_hash(request_id);
     for (size_t k = 0; k < r->seen_count; k++)
-        if (r->seen[k] == hash)
+        if (r->seen_hash[k] == hash && strcmp(r->seen[k], request_id) == 0)
             return 1;
     return 0;
 }
@@ -344,7 +346,9 @@ size_t csa_records_from_platform(csa_records *r, csa_platform *p, const json_t *
         report->considered = 1;
         considered++;
         memcpy(last, report->request_id, CSA_ID_MAX);
-        if (seen(r, report->request_id) || report->duration_ms == CSA_ABSENT || !report->start_time[0])
+        /* a cold start (Init or Restore Duration in the report) is the SDK's to record: never built */
+        if (seen(r, report->request_id) || report->duration_ms == CSA_ABSENT || !report->start_time[0] ||
+            report->init_duration_ms != CSA_ABSENT || report->restore_duration_ms != CSA_ABSENT)
             continue;
         if (!sampled(sample_rate)) {
             r->stats.sampled_out++;

@@ -69,8 +69,8 @@ size_t csa_records_settle(csa_records *r, csa_platform *p, unsigned long long in
  * Builds a warm record for every report in p not considered yet whose request had no record from
  * the SDK (see above): a deep copy of `template` with request_id, invocation_id (random),
  * timestamp (the request's platform.start), cold_start false, start_kind "warm" and the
- * execution figures of the report, joined (csa_join) and ready. A report without durationMs gets
- * none. Each is kept with probability sample_rate (the SDK's). Returns how many reports were
+ * execution figures of the report, joined (csa_join) and ready. A report without durationMs, or
+ * of a cold start (initDurationMs or restoreDurationMs: the SDK records those itself), gets none. Each is kept with probability sample_rate (the SDK's). Returns how many reports were
  * considered; the newest one's request id goes to last (CSA_ID_MAX bytes) when any was.
  */
 size_t csa_records_from_platform(csa_records *r, csa_platform *p, const json_t *template, double sample_rate,

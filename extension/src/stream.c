@@ -26,6 +26,13 @@
  */
 #define ACK_EVERY 64
 #define ACK_DELAY_MS 1000
+/*
+ * "done" lines (invocations left to the extension, taken care of) are coalesced likewise: one per
+ * ACK_EVERY invocations, the rest within DONE_DELAY_MS. Longer than for acks: a function invoked
+ * now and then would otherwise get a line at nearly every thaw (the timer runs out while the
+ * environment is frozen), in the middle of its invocation; the SDK only keeps a little more.
+ */
+#define DONE_DELAY_MS 10000
 
 typedef struct connection {
     struct csa_stream *owner;
@@ -47,6 +54,7 @@ struct csa_stream {
     connection *connections;
     int count;
     struct event *ack_timer; /* writes the acks that wait (ACK_DELAY_MS) */
+    struct event *done_timer; /* writes the "done" lines that wait (DONE_DELAY_MS) */
 };
 
 static void take_line(csa_stream_reader *r, const char *line, size_t len, const csa_ingest_hooks *hooks,
@@ -163,20 +171,25 @@ static void write_done(connection *c)
 static void on_ack_timer(evutil_socket_t fd, short what, void *arg)
 {
     csa_stream *s = arg;
-    for (connection *c = s->connections; c; c = c->next) {
+    for (connection *c = s->connections; c; c = c->next)
         if (!c->closing && c->reader.taken != c->acked)
             write_ack(c);
-        if (!c->closing && c->done_waiting)
-            write_done(c);
-    }
 }
 
-static void arm_ack_timer(csa_stream *s)
+static void on_done_timer(evutil_socket_t fd, short what, void *arg)
 {
-    if (evtimer_pending(s->ack_timer, NULL))
+    csa_stream *s = arg;
+    for (connection *c = s->connections; c; c = c->next)
+        if (!c->closing && c->done_waiting)
+            write_done(c);
+}
+
+static void arm(struct event *timer, int ms)
+{
+    if (evtimer_pending(timer, NULL))
         return;
-    struct timeval tv = {ACK_DELAY_MS / 1000, (ACK_DELAY_MS % 1000) * 1000};
-    evtimer_add(s->ack_timer, &tv);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(timer, &tv);
 }
 
 void csa_stream_done(csa_stream *s, const void *owner, const char *request_id, size_t n)
@@ -191,7 +204,7 @@ void csa_stream_done(csa_stream *s, const void *owner, const char *request_id, s
         if (c->done_waiting >= ACK_EVERY)
             write_done(c);
         else
-            arm_ack_timer(s);
+            arm(s->done_timer, DONE_DELAY_MS);
         return;
     }
 }
@@ -241,7 +254,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     if (c->reader.taken - c->acked >= ACK_EVERY || (too_long && c->reader.taken != c->acked))
         write_ack(c);
     else if (c->reader.taken != c->acked)
-        arm_ack_timer(s);
+        arm(s->ack_timer, ACK_DELAY_MS);
     /* hooks.added may start network work: never before the acks are on their way */
     if (c->reader.taken - c->reader.rejected != taken - rejected || c->reader.delegations != delegations) {
         struct timeval zero = {0, 0};
@@ -314,7 +327,8 @@ csa_stream *csa_stream_create(struct event_base *base, const char *host, int por
     s->hooks = *hooks;
     s->after = evtimer_new(base, on_after, s);
     s->ack_timer = evtimer_new(base, on_ack_timer, s);
-    if (!s->after || !s->ack_timer)
+    s->done_timer = evtimer_new(base, on_done_timer, s);
+    if (!s->after || !s->ack_timer || !s->done_timer)
         goto fail;
     /* a numeric address, parsed: evhttp_bind_socket's getaddrinfo would cost start-up time */
     struct sockaddr_storage ss;
@@ -347,5 +361,7 @@ void csa_stream_destroy(csa_stream *s)
         event_free(s->after);
     if (s->ack_timer)
         event_free(s->ack_timer);
+    if (s->done_timer)
+        event_free(s->done_timer);
     free(s);
 }

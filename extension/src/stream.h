@@ -23,9 +23,10 @@
  *                             it again;
  *       "done <request id>\n" after an offer and a delegate line: the extension has taken care
  *                             of every invocation up to this request's (built its record from the
- *                             platform's report, or left it to the sample rate). Coalesced like
- *                             the acks; the client keeps what it left until then, and sends those
- *                             records itself if the connection fails first;
+ *                             platform's report, or left it to the sample rate). One per 64
+ *                             invocations, the rest within 10 s; the client keeps what it left
+ *                             until then, and sends those records itself if the connection fails
+ *                             first;
  *       "ack <n>\n"           n record lines taken so far on this connection (cumulative, rejected
  *                             ones included): everything up to n is the extension's now. Written
  *                             once per 64 lines and within a second of the last line (stream.c:
@@ -84,7 +85,7 @@ void csa_stream_destroy(csa_stream *s);
 /*
  * Tells the delegating connection `owner` (the reader given to hooks.delegate) that `n` more
  * invocations, up to request_id's, are taken care of: written as "done <request_id>" once per
- * 64 invocations and within a second of the last (see ACK_EVERY). Nothing when owner is gone.
+ * 64 invocations and within 10 s of the last (DONE_DELAY_MS). Nothing when owner is gone.
  */
 void csa_stream_done(csa_stream *s, const void *owner, const char *request_id, size_t n);
 

@@ -656,6 +656,44 @@ test('stream: acknowledgements are coalesced: at once per 64 lines, the rest aft
   await emu.shutdown();
 });
 
+test('stream: an offer only to a hello that asks; after a delegate line, warm records built from the reports and "done" at once per 64 invocations', async () => {
+  // the function's own SDK sends to the backend directly: this client is the only SDK here
+  const { emu, backend, streamPort } = await setup({ freeze: false, backend: 'fake', env: { COLDSTART_EXTENSION: 'off' } });
+  await emu.start();
+  const plain = await streamClient(streamPort);
+  plain.socket.write(JSON.stringify({ coldstart: 'hello', api_key: current.key }) + '\n');
+  const c = await streamClient(streamPort);
+  c.socket.write(JSON.stringify({ coldstart: 'hello', api_key: current.key, warm: 'platform' }) + '\n');
+  await waitFor(() => c.answers.includes('offer platform'), 5000, `an offer, got ${JSON.stringify(c.answers)}`);
+  const template = { function_name: `${current.fn}-built`, runtime_version: 'nodejs20.x', architecture: 'x86_64', sdk_version: 'test-template' };
+  c.socket.write(JSON.stringify({ coldstart: 'delegate', record: template, sample_rate: 1 }) + '\n');
+  await sleep(200);
+  const invs = [];
+  for (let n = 1; n <= 64; n++) invs.push(await emu.invoke({ n }));
+  const t0 = Date.now();
+  const last = invs[63].requestId;
+  await waitFor(() => c.answers.includes(`done ${last}`), 5000, `done ${last}, got ${JSON.stringify(c.answers)}`);
+  assert.ok(Date.now() - t0 < 5000);
+  assert.deepEqual(c.answers, ['offer platform', `done ${last}`]);
+  assert.deepEqual(plain.answers, [], 'no offer without "warm"');
+  // 63 warm records built (the first invocation is a cold start: the SDK's to record, never built)
+  const built = () => [...backend.stored.values()].filter((r) => r.function_name === template.function_name);
+  await waitFor(() => built().length >= 63, 5000, 'the built records shipped');
+  const byRequest = new Map(built().map((r) => [r.request_id, r]));
+  assert.equal(byRequest.size, 63);
+  assert.equal(byRequest.has(invs[0].requestId), false, 'no record built for the cold start');
+  for (const inv of invs.slice(1)) {
+    const r = byRequest.get(inv.requestId);
+    assert.ok(r, `a record for ${inv.requestId}`);
+    assert.equal(r.sdk_version, 'test-template');
+    assert.equal(r.cold_start, false);
+    assert.equal(r.billed_duration_ms, inv.report.metrics.billedDurationMs);
+    assert.equal(r.platform.from_platform, true);
+  }
+  const [exit] = await emu.shutdown();
+  assert.equal(shutdownLine(exit).records_from_platform, 63, exit.output);
+});
+
 test('the extension killed while the function keeps running: records it had not acknowledged, and invocations left to it that it had not built, reach coldstartd once, sent by the SDK', async () => {
   const { emu, local } = await setup({ freeze: false });
   await emu.start();

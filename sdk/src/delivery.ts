@@ -17,7 +17,7 @@
 // (stream.ts); the SDK then leaves them to it (leaveWarm): it sends a template of the fields that
 // are the same for every invocation once, and from then on a warm invocation writes nothing at all.
 // It keeps what it needs to build each such record itself until the extension says it has taken
-// care of that invocation ("done", about once a second): if the stream fails first, those records
+// care of that invocation ("done", every 64 invocations or 10 s): if the stream fails first, those records
 // go to the backend directly, like the unacknowledged ones.
 // When the stream endpoint refuses the very first connection, the extension's HTTP endpoint
 // (127.0.0.1:7242, the backend's ingest API, answering 202 at once) is used instead, one awaited
@@ -84,7 +84,7 @@ function extensionAnswer(result: SendResult): boolean {
 
 /**
  * Invocations left to the extension and not yet "done" beyond this: it is taken for hung (it says
- * "done" at least every 64 invocations, and within a second of the last one).
+ * "done" at least every 64 invocations, and within 10 s of the last one).
  */
 const MAX_LEFT = 1000;
 
