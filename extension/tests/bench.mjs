@@ -231,7 +231,7 @@ Binary: ${path.relative(path.resolve(here, '../..'), binary)}, ${f(size / 1024, 
 
 ### Per invocation (${N} warm invocations in ${BLOCKS} block${BLOCKS > 1 ? 's' : ''} of environments started afresh, each after 20 warm-up ones, real SDK in a real Node.js runtime, the modes interleaved${GAP_MS ? `, a pause of ${GAP_MS} ms after each round` : ''}${WAIT_MS ? `, the handler waiting ${WAIT_MS} ms on a timer before it answers` : ''})
 
-| | without extension (SDK → backend) | control: without extension, a second environment (the same as the first) | with extension (SDK → stream → extension → backend) | the same, extension under the normal scheduling policy (COLDSTART_EXTENSION_SCHED_IDLE=0) | the same, extension registered for INVOKE too (COLDSTART_EXTENSION_EVENTS=INVOKE,SHUTDOWN) | with extension, SDK over its HTTP endpoint (a layer without the stream) | extension running, unused (SDK → backend) | control: a telemetry subscriber that does nothing, no extension (SDK → backend) |
+| | without extension (SDK → backend) | control: without extension, a second environment (the same as the first) | with extension (warm records built by it from Lambda's reports, the cold start's sent on the SDK's stream; → backend) | the same, extension under the normal scheduling policy (COLDSTART_EXTENSION_SCHED_IDLE=0) | the same, extension registered for INVOKE too (COLDSTART_EXTENSION_EVENTS=INVOKE,SHUTDOWN) | with extension, SDK over its HTTP endpoint (a layer without the stream) | extension running, unused (SDK → backend) | control: a telemetry subscriber that does nothing, no extension (SDK → backend) |
 |---|---|---|---|---|---|---|---|---|
 ${row('invocation duration: event handed to the runtime → its response, median (ms)', (x) => f(q(x.times, 0.5), 3))}
 ${row('**invocation duration minus "without", same round: median [95 % CI] (ms)**', (x) => (x === without ? '-' : `**${diff(x)}**`))}
@@ -257,10 +257,10 @@ ${row('extension RSS at the end of a block, the largest (KiB, VmRSS)', (x) => (x
 ${row(`records stored by the (fake${HTTPS ? ', https' : ''}) backend`, (x) => x.stored)}
 
 The runtime process's CPU is the same runtime client and handler in every column: the
-differences between columns are the SDK's delivery (batched to the backend; one line on the
-stream; one awaited HTTP request to the extension).
+differences between columns are the SDK's delivery (batched to the backend; nothing for a warm
+invocation left to the extension; one awaited HTTP request to the extension's HTTP endpoint).
 
-Extension counters at SHUTDOWN, added up over the blocks (max_rss_kb: the largest): \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
+Extension counters at SHUTDOWN, added up over the blocks (max_rss_kb: the largest): \`${JSON.stringify(withExt.stats && { records_received: withExt.stats.records_received, records_joined: withExt.stats.records_joined, records_from_platform: withExt.stats.records_from_platform, records_shipped: withExt.stats.records_shipped, batches: withExt.stats.batches, records_lost: withExt.stats.records_lost, cpu_us: withExt.stats.cpu_us, max_rss_kb: withExt.stats.max_rss_kb })}\`
 
 ${HTTPS ? `The extension ships over https, verifying the backend against a CA file of ${TLS.certs} certificates (the system bundle plus the test's self-signed one): the peak RSS includes OpenSSL's context, the parsed bundle and the connection.\n\n` : ''}Each environment is frozen between its invocations (${Object.values(results).every((x) => x.cgroup) ? 'with the cgroup freezer, one write for all its processes, as Lambda freezes it' : 'with SIGSTOP and SIGCONT to each process: the cgroup freezer was not writable'}), so what the
 extension has not finished when an invocation ends runs during the next one, as on Lambda. The
@@ -275,8 +275,10 @@ function's own clock is the runtime process's: from its event read to its respon
 handler, and the SDK's work inside it), which no wait in the emulator can lengthen. "invocation ended" runs on until the runtime (and an extension registered for INVOKE)
 asks for the next event, which is what Lambda bills. The caller's response time adds the
 emulator's own work before the runtime has its event (thawing it). The runtime client posts the
-response synchronously, as AWS's does, so the SDK's record (written from a setImmediate callback)
-follows the response and precedes the request for the next event. Lambda's RAPID thaws the
+response synchronously, as AWS's does, so a warm record the SDK writes (from a setImmediate
+callback: to its batch without the extension, to the HTTP endpoint of a layer without the stream)
+follows the response and precedes the request for the next event; with the extension's stream it
+writes nothing for a warm invocation. Lambda's RAPID thaws the
 environment at once and hands out the runtime's and the extensions' events in parallel; this
 emulator is one thread and does the runtime's part first, the extensions' (their SIGCONT, INVOKE
 events, the telemetry that came due while frozen) right after, while the handler runs. The

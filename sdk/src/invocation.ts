@@ -268,10 +268,11 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation | unde
       return sendCold(runtime, invocation, cold, invocation.config.timeout).then(noop, noop);
     }
     const rate = invocation.config.sampleRate;
-    // The extension builds this record from Lambda's report (and samples it): nothing to do here.
     const endNs = process.hrtime.bigint();
     const build = (): InvocationRecord => buildRecord(runtime, invocation, true, endNs);
-    // (only for a Lambda request: the extension knows invocations by their request id)
+    // Left to the extension, which builds the record from Lambda's report and samples it: nothing
+    // more to do here (`build` serves only if the extension goes away first). Only for a Lambda
+    // request: the extension knows invocations by their request id.
     const requestId = invocation.context?.awsRequestId;
     if (typeof requestId === 'string' && requestId !== '' && invocation.delivery.leaveWarm(() => warmTemplate(runtime, invocation), rate, clip(requestId), build)) return undefined;
     if (rate < 1 && !(Math.random() < rate)) return undefined;
