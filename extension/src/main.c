@@ -71,6 +71,7 @@ typedef struct app {
     json_t *warm_template; /* the delegating SDK's template (stream.h), or NULL */
     double warm_sample_rate;
     const void *warm_owner; /* its connection */
+    char warm_until[CSA_TIME_MAX]; /* when that connection closed (UTC, as in the telemetry), or "" */
     int telemetry_after_shutdown; /* a telemetry delivery has come since SHUTDOWN */
     int exit_code;
 } app;
@@ -192,7 +193,8 @@ static void settle(app *a, int everything)
                        everything || !csa_lambda_telemetry_active(a->lambda));
     if (a->warm_template) {
         char last[CSA_ID_MAX];
-        size_t n = csa_records_from_platform(a->records, &a->platform, a->warm_template, a->warm_sample_rate, last);
+        size_t n = csa_records_from_platform(a->records, &a->platform, a->warm_template, a->warm_sample_rate,
+                                             a->warm_until[0] ? a->warm_until : NULL, last);
         csa_stream_done(a->stream, a->warm_owner, last, n);
     }
     csa_shipper_kick(a->shipper);
@@ -374,19 +376,29 @@ static void on_delegate(json_t *record, double sample_rate, const void *owner, v
     a->warm_template = json_incref(record);
     a->warm_sample_rate = sample_rate;
     a->warm_owner = owner;
+    a->warm_until[0] = '\0';
     csa_log(CSA_LOG_INFO, "warm records from the platform", json_pack("{s:f}", "sample_rate", sample_rate));
 }
 
 /*
  * The delegating SDK's connection has ended: its process is gone (at SHUTDOWN Lambda stops the
- * runtime first). The reports of its last invocations are still to come: the template stays
- * until another SDK says hello (on_offer).
+ * runtime first), or it gave up on the stream and sends its records to the backend itself. The
+ * reports of the invocations that started before are still to come and get their records; those
+ * that start later are not the extension's (until another SDK delegates: on_offer).
  */
 static void on_closed(const void *owner, void *arg)
 {
     app *a = arg;
-    if (owner == a->warm_owner)
-        a->warm_owner = NULL;
+    if (owner != a->warm_owner)
+        return;
+    a->warm_owner = NULL;
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    char date[24];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(a->warm_until, sizeof a->warm_until, "%.19s.%03dZ", date, (int)(tv.tv_usec / 1000) % 1000);
 }
 
 static int on_telemetry(const char *body, size_t len, void *arg)

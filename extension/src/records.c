@@ -334,8 +334,11 @@ static int sampled(double rate)
     return (double)(x >> 11) / (double)(1ull << 53) < rate;
 }
 
+/* "2026-11-27T18:42:50.081": the part of an RFC 3339 UTC time that orders as text */
+#define TIME_ORDERED_CHARS 23
+
 size_t csa_records_from_platform(csa_records *r, csa_platform *p, const json_t *template, double sample_rate,
-                                 char *last)
+                                 const char *until, char *last)
 {
     size_t considered = 0;
     /* oldest first, so that the ready queue stays in the order of the invocations */
@@ -348,7 +351,8 @@ size_t csa_records_from_platform(csa_records *r, csa_platform *p, const json_t *
         memcpy(last, report->request_id, CSA_ID_MAX);
         /* a cold start (Init or Restore Duration in the report) is the SDK's to record: never built */
         if (seen(r, report->request_id) || report->duration_ms == CSA_ABSENT || !report->start_time[0] ||
-            report->init_duration_ms != CSA_ABSENT || report->restore_duration_ms != CSA_ABSENT)
+            report->init_duration_ms != CSA_ABSENT || report->restore_duration_ms != CSA_ABSENT ||
+            (until && strncmp(report->start_time, until, TIME_ORDERED_CHARS) >= 0))
             continue;
         if (!sampled(sample_rate)) {
             r->stats.sampled_out++;

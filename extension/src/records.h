@@ -70,11 +70,14 @@ size_t csa_records_settle(csa_records *r, csa_platform *p, unsigned long long in
  * the SDK (see above): a deep copy of `template` with request_id, invocation_id (random),
  * timestamp (the request's platform.start), cold_start false, start_kind "warm" and the
  * execution figures of the report, joined (csa_join) and ready. A report without durationMs, or
- * of a cold start (initDurationMs or restoreDurationMs: the SDK records those itself), gets none. Each is kept with probability sample_rate (the SDK's). Returns how many reports were
- * considered; the newest one's request id goes to last (CSA_ID_MAX bytes) when any was.
+ * of a cold start (initDurationMs or restoreDurationMs: the SDK records those itself), gets none,
+ * nor does one whose request started at or after `until` (a time as in the telemetry, e.g.
+ * 2026-11-27T18:42:50.081Z, compared to the millisecond; NULL: no limit). Each is kept with
+ * probability sample_rate (the SDK's). Returns how many reports were considered; the newest one's
+ * request id goes to last (CSA_ID_MAX bytes) when any was.
  */
 size_t csa_records_from_platform(csa_records *r, csa_platform *p, const json_t *template, double sample_rate,
-                                 char *last);
+                                 const char *until, char *last);
 
 /* Up to n ready records as a new JSON array owned by the caller, or NULL when none is ready. */
 json_t *csa_records_take(csa_records *r, size_t n);

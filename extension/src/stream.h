@@ -17,7 +17,8 @@
  *       "offer platform\n"    at once, after a hello that asked for it, when the extension can
  *                             build warm records from the platform (its telemetry subscription is
  *                             active, COLDSTART_EXTENSION_WARM_RECORDS is not "sdk"). The latest
- *                             delegate line wins; delegation ends with its connection;
+ *                             delegate line wins; when its connection ends, invocations that
+ *                             started before still get their records, later ones do not;
  *       "rej <n> <reason>\n"  at once: line n (1-based count of record lines on this connection)
  *                             is not a JSON object: counted, not kept; the client must not send
  *                             it again;

@@ -47,7 +47,8 @@ static void records_round(const uint8_t *data, size_t size)
     csa_records_settle(g_records, &g_platform, g_seq, (long long)g_seq, g_seq % 5 == 0);
     /* the record as a delegating SDK's template; every report not considered yet becomes a record */
     char last[CSA_ID_MAX] = "";
-    if (csa_records_from_platform(g_records, &g_platform, rec, (double)(g_seq % 3) / 2, last) > 0 && !last[0])
+    if (csa_records_from_platform(g_records, &g_platform, rec, (double)(g_seq % 3) / 2,
+                                  g_seq % 4 == 0 ? "2026-01-01T00:00:00.010Z" : NULL, last) > 0 && !last[0])
         abort(); /* a report considered has a request id */
     json_decref(rec);
     json_t *batch = csa_records_take(g_records, 1 + g_seq % 4);

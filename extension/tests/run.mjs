@@ -690,6 +690,12 @@ test('stream: an offer only to a hello that asks; after a delegate line, warm re
     assert.equal(r.billed_duration_ms, inv.report.metrics.billedDurationMs);
     assert.equal(r.platform.from_platform, true);
   }
+  // the client goes away (an SDK that gave up on the stream sends its records itself): invocations
+  // that start afterwards get no record from the extension
+  c.socket.end();
+  await waitFor(() => c.closed, 5000, 'the connection closed');
+  await sleep(50);
+  for (let n = 65; n <= 67; n++) await emu.invoke({ n });
   const [exit] = await emu.shutdown();
   assert.equal(shutdownLine(exit).records_from_platform, 63, exit.output);
 });
