@@ -124,10 +124,10 @@ export class Delivery {
   /**
    * True when this warm invocation's record is left to the extension, which builds it from
    * Lambda's report: the extension offered to, on a stream that is up. `build` makes the record
-   * here if the stream fails before the extension has said "done" for `requestId`. The first time, the
-   * template (`describe()`: the record's fields that are the same for every invocation) and the
-   * sample rate go to it in a control line, written after the function's response like a record:
-   * every record the SDK wrote before is ahead of it on the stream, and none follows.
+   * here if the stream fails before the extension has said "done" for `requestId`. The first
+   * time, the template (`describe()`: the record's fields that are the same for every invocation)
+   * and the sample rate go to it in a control line, written after the function's response like a
+   * record: every record the SDK wrote before is ahead of it on the stream, and none follows.
    */
   leaveWarm(describe: () => object, sampleRate: number, requestId: string, build: () => object): boolean {
     if (this.route !== 'stream') return false;
