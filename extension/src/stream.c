@@ -73,7 +73,7 @@ static void take_line(csa_stream_reader *r, const char *line, size_t len, const 
         json_decref(value);
         return;
     }
-    if (r->offered && control && strcmp(control, "delegate") == 0) {
+    if (r->offered && control && strcmp(control, "delegate") == 0 && len <= CSA_STREAM_TEMPLATE_MAX) {
         json_t *record = json_object_get(value, "record");
         json_t *rate = json_object_get(value, "sample_rate");
         double sample_rate = json_is_number(rate) ? json_number_value(rate) : 1;
@@ -86,7 +86,7 @@ static void take_line(csa_stream_reader *r, const char *line, size_t len, const 
             json_decref(value);
             return;
         }
-        /* no template: an ordinary (rejected) line below */
+        /* no template: an ordinary line below (as is a template over the size limit) */
     }
     r->taken++;
     if (!json_is_object(value)) {
@@ -194,7 +194,8 @@ static void arm(struct event *timer, int ms)
 
 void csa_stream_done(csa_stream *s, const void *owner, const char *request_id, size_t n)
 {
-    if (!s || n == 0)
+    /* a request id the line protocol cannot carry (Lambda's are UUIDs): a later one covers it */
+    if (!s || n == 0 || request_id[strcspn(request_id, " \t\r\n")] != '\0')
         return;
     for (connection *c = s->connections; c; c = c->next) {
         if (&c->reader != owner || c->closing)

@@ -11,8 +11,9 @@
  *       POST /api/v1/ingest; or, only after an "offer" on this connection, the control line
  *       {"coldstart":"delegate","record":{...},"sample_rate":<0..1>}: from that line on the client
  *       sends no warm records; the extension builds them from the platform's reports with `record`
- *       as the template of what is the same for every invocation (records.h). Control lines are
- *       not counted as records.
+ *       as the template of what is the same for every invocation (records.h). At most
+ *       CSA_STREAM_TEMPLATE_MAX bytes (a longer one is taken as an ordinary record line, which the
+ *       backend refuses). Control lines are not counted as records.
  *   extension -> client:
  *       "offer platform\n"    at once, after a hello that asked for it, when the extension can
  *                             build warm records from the platform (its telemetry subscription is
@@ -72,6 +73,9 @@ typedef void (*csa_stream_reject_fn)(unsigned long long line, const char *reason
  */
 long long csa_stream_read(csa_stream_reader *r, const char *data, size_t len, size_t max_line,
                           const csa_ingest_hooks *hooks, csa_stream_reject_fn on_reject, void *reject_arg);
+
+/* The longest delegate line taken (its template is copied into every record built). */
+#define CSA_STREAM_TEMPLATE_MAX 65536
 
 typedef struct csa_stream csa_stream;
 
