@@ -392,13 +392,7 @@ static void on_closed(const void *owner, void *arg)
     if (owner != a->warm_owner)
         return;
     a->warm_owner = NULL;
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    char date[24];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(a->warm_until, sizeof a->warm_until, "%.19s.%03dZ", date, (int)(tv.tv_usec / 1000) % 1000);
+    csa_format_now(a->warm_until, sizeof a->warm_until); /* the log's "ts": as the telemetry's times */
 }
 
 static int on_telemetry(const char *body, size_t len, void *arg)
