@@ -14,6 +14,7 @@ export const ENV_TIMEOUT = core.ENV_TIMEOUT;
 export const ENV_HANDLER = core.ENV_HANDLER;
 export const ENV_ESM_TIMING = core.ENV_ESM_TIMING;
 export const ENV_EXTENSION = core.ENV_EXTENSION;
+export const ENV_TRANSPORT = core.ENV_TRANSPORT;
 export const SDK_VERSION = core.SDK_VERSION;
 export const DEFAULT_ENDPOINT = core.DEFAULT_ENDPOINT;
 export default core;

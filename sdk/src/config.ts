@@ -11,6 +11,7 @@ import {
   ENV_EXTENSION,
   ENV_SAMPLE_RATE,
   ENV_TIMEOUT,
+  ENV_TRANSPORT,
 } from './constants';
 import { warnOnce } from './warn';
 
@@ -23,9 +24,21 @@ export interface AnalyzeOptions {
   enabled?: boolean;
   /** Fraction of warm invocations recorded (0..1). Cold starts are always recorded. Default 1. */
   sampleRate?: number;
-  /** Longest wait, in ms, for the cold-start record at the end of the first invocation. Default 1000. */
+  /**
+   * How long one delivery attempt waits for the backend's answer, in ms (in the background: the
+   * function never waits for it); outside Lambda, also how long a process about to exit is kept
+   * alive for records not yet delivered. Default: `COLDSTART_TIMEOUT`, else 1000.
+   */
   timeout?: number;
+  /**
+   * Where records go: `auto` (the coldstart extension when installed, else the backend), `direct`
+   * (the backend) or `logs` (a line per record on stdout, for CloudWatch Logs -> Firehose -> the
+   * backend; needs no API key in the function). Default: `COLDSTART_TRANSPORT`, else `auto`.
+   */
+  transport?: Transport;
 }
+
+export type Transport = 'auto' | 'direct' | 'logs';
 
 /**
  * `auto`: records go to the coldstart Lambda extension's local endpoint when the extension is
@@ -42,6 +55,7 @@ export interface ResolvedConfig {
   readonly sampleRate: number;
   readonly timeout: number;
   readonly extension: ExtensionMode;
+  readonly transport: Transport;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -60,6 +74,12 @@ function parseExtensionMode(text: string): ExtensionMode | undefined {
   if (mode === 'auto') return 'auto';
   const flag = parseBoolean(mode);
   return flag === undefined ? undefined : flag ? 'auto' : 'off';
+}
+
+function parseTransport(text: unknown): Transport | undefined {
+  if (typeof text !== 'string') return undefined;
+  const value = text.trim().toLowerCase();
+  return value === 'auto' || value === 'direct' || value === 'logs' ? value : undefined;
 }
 
 function validEndpoint(value: unknown): string | undefined {
@@ -137,8 +157,11 @@ export function resolveConfig(options: AnalyzeOptions = {}, env: Env = process.e
     () => undefined, parseExtensionMode, 'auto', warn,
   );
   if (opts.endpoint !== undefined && validEndpoint(opts.endpoint) !== undefined) extension = 'off';
-  if (enabled && apiKey === undefined) {
+  const transport = pick<Transport>('transport', opts.transport, ENV_TRANSPORT, env, parseTransport, parseTransport, 'auto', warn);
+  if (transport === 'direct') extension = 'off';
+  // The logs transport needs no key in the function: Firehose sends it with each delivery.
+  if (enabled && apiKey === undefined && transport !== 'logs') {
     warn(`no API key (option apiKey or ${ENV_API_KEY}): nothing will be sent`);
   }
-  return Object.freeze({ apiKey, endpoint, enabled, sampleRate, timeout, extension });
+  return Object.freeze({ apiKey, endpoint, enabled, sampleRate, timeout, extension, transport });
 }

@@ -29,6 +29,12 @@ export const ENV_EXTENSION_HOST = 'COLDSTART_EXTENSION_HOST';
 export const ENV_EXTENSION_PORT = 'COLDSTART_EXTENSION_PORT';
 /** The extension's stream endpoint (same host): one persistent connection, a JSON line per record. */
 export const ENV_EXTENSION_STREAM_PORT = 'COLDSTART_EXTENSION_STREAM_PORT';
+/**
+ * Where records go: `auto` (default: the coldstart extension when its layer is installed, else the
+ * backend), `direct` (always the backend, over HTTP(S)) or `logs` (one line per record on stdout,
+ * which Lambda ships to CloudWatch Logs; a subscription filter and Firehose bring it to the backend).
+ */
+export const ENV_TRANSPORT = 'COLDSTART_TRANSPORT';
 /** For tests: the file whose presence means the extension is installed. */
 export const ENV_EXTENSION_PATH = 'COLDSTART_EXTENSION_PATH';
 
@@ -66,6 +72,26 @@ export const EXTENSION_COLD_ANSWER_MS = 500;
 
 export const INGEST_PATH = '/api/v1/ingest';
 export const BATCH_PATH = '/api/v1/ingest/batch';
+
+export const FIREHOSE_PATH = '/api/v1/ingest/firehose';
+
+/**
+ * The logs transport writes each record as a line `{"coldstart_record":{...}}`: the subscription
+ * filter's pattern is this term, and coldstartd's Firehose endpoint takes the lines that carry it.
+ */
+export const LOG_RECORD_KEY = 'coldstart_record';
+/**
+ * CloudWatch Logs truncates an event beyond 256 KiB: a cold-start record whose line would be longer
+ * is written without its module_tree (module_timings stay).
+ */
+export const MAX_LOG_LINE_BYTES = 250_000;
+
+/**
+ * A first invocation still running after this long (ms) hands off an early copy of its cold-start
+ * record (`complete: false`), so that a process that dies mid-invocation cannot take the init data
+ * with it. Shorter handlers (most) send only the complete record, after their response.
+ */
+export const EARLY_COPY_AFTER_MS = 250;
 
 /** More than this between the end of init and the first invocation: a proactive initialization. */
 export const PROACTIVE_GAP_MS = 10_000;

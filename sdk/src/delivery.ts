@@ -1,5 +1,5 @@
-// Where records go: the coldstart Lambda extension when it is installed, else the backend
-// (config.endpoint).
+// Where records go: the function's logs with the logs transport (LogSink), else the coldstart
+// Lambda extension when it is installed, else the backend (config.endpoint).
 //
 // The extension (extension/, a layer that unpacks to /opt/extensions/coldstart) takes records on
 // 127.0.0.1 and ships them itself after the response has gone out, joined with Lambda's own
@@ -8,8 +8,9 @@
 // extension. A warm invocation waits for nothing unless its bytes could not be handed to the
 // kernel at once (still connecting, or the socket's buffer full): then it waits for that, at most
 // EXTENSION_ANSWER_MS, so that no record is left in this process when Lambda freezes it. The
-// cold-start copies wait for the connection and the write (not the acknowledgement), at most
-// EXTENSION_COLD_ANSWER_MS. Records not yet acknowledged when the stream fails are sent again to
+// cold-start copies are written after the response and waited for by nothing; if they are not in
+// the kernel within EXTENSION_COLD_ANSWER_MS of awake time the extension is taken for gone.
+// Records not yet acknowledged when the stream fails are sent again to
 // the backend directly (the backend and the extension store each invocation_id once). A warm
 // record that waits for nothing is built and written after the function's response has gone out
 // (warmAfterResponse).
@@ -26,6 +27,7 @@
 
 import { existsSync } from 'node:fs';
 import type { ResolvedConfig } from './config';
+import type { Later } from './start';
 import {
   DEFAULT_EXTENSION_HOST,
   DEFAULT_EXTENSION_PATH,
@@ -38,8 +40,10 @@ import {
   EXTENSION_ANSWER_MS,
   EXTENSION_COLD_ANSWER_MS,
   INGEST_PATH,
+  LOG_RECORD_KEY,
+  MAX_LOG_LINE_BYTES,
 } from './constants';
-import { Sender, type SendResult } from './sender';
+import { holdBeforeExit, Sender, type SendResult } from './sender';
 import { Stream, type StreamEntry } from './stream';
 import { warnOnce } from './warn';
 
@@ -91,13 +95,72 @@ const MAX_LEFT = 1000;
 /** stream: the extension's stream endpoint; http: its HTTP endpoint; direct: the backend */
 type Route = 'stream' | 'http' | 'direct';
 
-export class Delivery {
+/** Where an invocation's records go: the network (Delivery) or the function's logs (LogSink). */
+export interface RecordSink {
+  /** Opens what records go through, if that takes a connection (the extension's stream). */
+  connect(): void;
+  /** Hands off a cold-start record (either copy); nothing waits for its delivery. */
+  cold(record: object): void;
+  /** See Delivery.warmAfterResponse. */
+  warmAfterResponse(build: () => object, later: Later): Promise<void> | undefined;
+  /** See Delivery.leaveWarm. */
+  leaveWarm(describe: () => object, sampleRate: number, requestId: string, build: () => object, later: Later): boolean;
+}
+
+/**
+ * The logs transport: each record is one line `{"coldstart_record":{...}}` on stdout, written
+ * synchronously (stdout is a pipe or a file in Lambda: the write is in the kernel when it returns).
+ * Lambda ships the function's output to CloudWatch Logs on its own, after the response; a
+ * subscription filter and a Firehose stream bring the lines to coldstartd
+ * (`POST /api/v1/ingest/firehose`). No network, no API key in the function.
+ */
+export class LogSink implements RecordSink {
+  /** lines written, for tests and debugging */
+  written = 0;
+
+  constructor(private readonly out: (line: string) => void = (line) => void process.stdout.write(line)) {}
+
+  connect(): void {}
+
+  cold(record: object): void {
+    this.write(record);
+  }
+
+  warmAfterResponse(build: () => object, later: Later): undefined {
+    later(() => this.write(build()));
+    return undefined;
+  }
+
+  leaveWarm(): boolean {
+    return false;
+  }
+
+  private write(record: object): void {
+    try {
+      let line = JSON.stringify({ [LOG_RECORD_KEY]: record });
+      // CloudWatch Logs truncates long events: a large module tree stays out, the timings stay in.
+      if (line.length > MAX_LOG_LINE_BYTES / 4 && Buffer.byteLength(line) > MAX_LOG_LINE_BYTES && 'module_tree' in record) {
+        const { module_tree: _tree, ...rest } = record as Record<string, unknown>;
+        line = JSON.stringify({ [LOG_RECORD_KEY]: rest });
+      }
+      this.out(line + '\n');
+      this.written++;
+    } catch {
+      // stdout closed: nothing else to do
+    }
+  }
+}
+
+export class Delivery implements RecordSink {
   private route: Route;
   private readonly stream: Stream | undefined;
   /** warm records are left to the extension (leaveWarm) */
   private warmLeft = false;
   /** the invocations left to it that it has not said "done" for: their records, built on demand */
   private left: { requestId: string; build: () => object; sampleRate: number }[] = [];
+  /** cold-start copies handed off, and those not yet taken (see holdBeforeExit) */
+  private coldSent = 0;
+  private readonly coldSending = new Set<Promise<SendResult>>();
   /** the cold-start copies the stream lost, and their second sending */
   private readonly resends = new WeakMap<StreamEntry, Promise<SendResult>>();
 
@@ -129,7 +192,7 @@ export class Delivery {
    * and the sample rate go to it in a control line, written after the function's response like a
    * record: every record the SDK wrote before is ahead of it on the stream, and none follows.
    */
-  leaveWarm(describe: () => object, sampleRate: number, requestId: string, build: () => object): boolean {
+  leaveWarm(describe: () => object, sampleRate: number, requestId: string, build: () => object, later: Later): boolean {
     if (this.route !== 'stream') return false;
     const stream = this.stream!;
     if (!this.warmLeft && !stream.offered) return false;
@@ -137,7 +200,7 @@ export class Delivery {
     if (this.left.length > MAX_LEFT) stream.fail(`${MAX_LEFT} invocations left to the extension and not done`);
     if (this.warmLeft) return true;
     this.warmLeft = true;
-    setImmediate(() => {
+    later(() => {
       let line: string | undefined;
       try {
         line = JSON.stringify({ coldstart: 'delegate', record: describe(), sample_rate: sampleRate });
@@ -165,45 +228,53 @@ export class Delivery {
     return { route: this.route, unacknowledged: this.stream?.pending ?? 0, warmLeft: this.warmLeft && this.route === 'stream' };
   }
 
-  /** Sends one record on its own (the cold-start copies), retried until `deadline`. Never rejects. */
-  async single(body: string, deadline: number): Promise<SendResult> {
+  connect(): void {
+    if (this.route === 'stream') this.stream!.connect();
+  }
+
+  cold(record: object): void {
+    const sending = this.single(JSON.stringify(record));
+    if (this.coldSending.size === 0 && this.coldSent === 0) holdBeforeExit(() => (this.coldSending.size > 0 ? this.coldSent : 0), () => Promise.all(this.coldSending));
+    this.coldSent++;
+    this.coldSending.add(sending);
+    void sending.then(() => this.coldSending.delete(sending));
+  }
+
+  /**
+   * Sends one record on its own (the cold-start copies). To the backend, it is retried until it is
+   * acknowledged (Sender.deliver). Never rejects; resolves when the record has been taken (by the
+   * kernel on the extension's stream) or given up.
+   */
+  async single(body: string): Promise<SendResult> {
     if (this.route === 'stream') {
       const stream = this.stream!;
-      const entry: StreamEntry = { line: body, deadline };
-      const wait = Math.min(deadline - performance.now(), EXTENSION_COLD_ANSWER_MS);
-      const inKernel = stream.write(entry) || (await stream.flushed(wait));
+      const entry: StreamEntry = { line: body };
+      const inKernel = stream.write(entry) || (await stream.flushed(EXTENSION_COLD_ANSWER_MS));
       // Not in the kernel within the extension's time: it is not there (or hung), the stream goes
       // down and every record it has not acknowledged, this one included, is sent again
-      // (streamDown). The caller's own deadline, if shorter, does not condemn the stream.
-      if (!inKernel && wait >= EXTENSION_COLD_ANSWER_MS) stream.fail('no connection in time');
-      return this.resends.get(entry) ?? (inKernel ? { ok: true, attempts: 1 } : { ok: false, attempts: 1, error: 'no time left' });
+      // (streamDown).
+      if (!inKernel) stream.fail('no connection in time');
+      return this.resends.get(entry) ?? (inKernel ? { ok: true, attempts: 1 } : { ok: false, attempts: 1, error: 'no connection in time' });
     }
     if (this.route === 'http') {
-      const result = await this.local!.send(INGEST_PATH, body, Math.min(deadline, performance.now() + EXTENSION_COLD_ANSWER_MS));
-      if (extensionAnswer(result) || result.attempts === 0) return result; // answered, or no time left
+      const result = await this.local!.send(INGEST_PATH, body, performance.now() + EXTENSION_COLD_ANSWER_MS);
+      if (extensionAnswer(result)) return result;
       this.extensionDown(result);
     }
-    return this.direct.send(INGEST_PATH, body, deadline);
+    return this.direct.deliver(INGEST_PATH, body);
   }
 
   /**
    * A warm record, built by `build` and handed over after the function's response has gone out
    * when nothing needs to be awaited for it: on a flowing stream or towards a batch, it is built
-   * and written in a setImmediate callback. Lambda's Node.js runtime posts the response in the
-   * promise reaction that follows the handler, and asks for the next event from a setImmediate
-   * callback queued after this one: the record is in the kernel after the response and before the
-   * environment can be frozen, and its cost is not in the function's duration. Otherwise (still
-   * connecting, a full socket buffer, the extension's HTTP endpoint) as warm(build()).
+   * and written by `later` (start.ts afterResponse: after the runtime has posted the response;
+   * with the older runtime clients, before it asks for the next event, so before Lambda can freeze
+   * the environment), and its cost is not in the response's time. Otherwise (still connecting, a
+   * full socket buffer, the extension's HTTP endpoint) as warm(build()).
    */
-  warmAfterResponse(build: () => object): Promise<void> | undefined {
+  warmAfterResponse(build: () => object, later: Later): Promise<void> | undefined {
     if (this.route === 'direct' || (this.route === 'stream' && this.stream!.flowing)) {
-      setImmediate(() => {
-        try {
-          void this.warm(build());
-        } catch {
-          // never break the function
-        }
-      });
+      later(() => void this.warm(build()));
       return undefined;
     }
     return this.warm(build());
@@ -261,7 +332,7 @@ export class Delivery {
     }
     for (const entry of unacked) {
       if (entry.record === undefined) {
-        this.resends.set(entry, this.single(entry.line, entry.deadline ?? performance.now() + EXTENSION_COLD_ANSWER_MS));
+        this.resends.set(entry, this.single(entry.line));
       } else if (this.route === 'direct') {
         this.direct.enqueue(entry.record);
         batched = true;
@@ -280,15 +351,20 @@ export class Delivery {
   }
 }
 
-/** The delivery for this configuration, one per process and endpoint/key/mode. */
-export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfig): Delivery {
+/** The delivery for this configuration, one per process and transport/endpoint/key/mode. */
+export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfig): RecordSink {
+  if (config.transport === 'logs') {
+    let sink = senders.get('logs') as LogSink | undefined;
+    if (sink === undefined) senders.set('logs', (sink = new LogSink()));
+    return sink;
+  }
   const id = `${config.endpoint}\n${config.apiKey}\n${config.extension}`;
   let delivery = senders.get(id) as Delivery | undefined;
   if (delivery === undefined) {
     const local = extensionEndpoint(config);
     const stream = extensionStream(config);
     delivery = new Delivery(
-      new Sender(config.endpoint, config.apiKey!),
+      new Sender(config.endpoint, config.apiKey!, { answerMs: config.timeout }),
       local !== undefined ? new Sender(local, config.apiKey!, { maxAttempts: 1, quiet: true }) : undefined,
       stream !== undefined ? { ...stream, apiKey: config.apiKey! } : undefined,
     );

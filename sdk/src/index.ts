@@ -19,11 +19,12 @@ export {
   ENV_HANDLER,
   ENV_ESM_TIMING,
   ENV_EXTENSION,
+  ENV_TRANSPORT,
   SDK_VERSION,
   DEFAULT_ENDPOINT,
 } from './constants';
 export { resolveConfig } from './config';
-export type { AnalyzeOptions, ResolvedConfig } from './config';
+export type { AnalyzeOptions, ResolvedConfig, Transport } from './config';
 export type { Context, Callback, Handler } from './wrapper';
 export type { InvocationRecord } from './invocation';
 

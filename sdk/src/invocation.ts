@@ -1,15 +1,18 @@
-// One invocation from start to record: classification, the payload, and when it is sent.
+// One invocation from start to record, in the invocation half of the SDK (dist/invoke.cjs, loaded
+// after the first response): the payload, and how each record is handed to its transport.
 //
-// Cold start (first invocation): init is closed at its start (the recorder stops) and the
-// cold-start record goes out at once, at the handler's first await, marked `"complete": false` and
-// without the fields only the end of the invocation knows (execution_duration_ms,
-// billed_duration_ms, memory_used_mb): a handler that crashes or a process that dies mid-invocation
-// cannot take the init data with it. Package versions are read in the background meanwhile. When
-// the handler finishes (success or error) the complete record goes out with the same invocation_id
-// and timestamp (the backend fills in the missing fields once; any other duplicate is ignored),
-// and both sends are awaited at most `timeout` ms in all. A handler that never finishes still gets
-// its complete record out: a timer fires shortly before Lambda's deadline
-// (context.getRemainingTimeInMillis) and sends it with the execution time so far.
+// Cold start (first invocation): init was closed and the start classified as the invocation began
+// (start.ts). The cold-start record is built after the function's response (package versions read
+// then, synchronously) and handed to the transport without anything waiting for it: to the
+// backend, retried with backoff until it is acknowledged, for as long as the environment lives
+// (Sender.deliver); to the coldstart extension's stream; or as a line on stdout (logs transport).
+// A first invocation still running after EARLY_COPY_AFTER_MS also hands off an early copy, marked
+// `"complete": false` and without the fields only the end knows (execution_duration_ms,
+// billed_duration_ms, memory_used_mb), so that a process that dies mid-invocation cannot take the
+// init data with it; the complete record (same invocation_id and timestamp) follows, and the
+// backend fills in the missing fields once. A handler that never finishes still gets its complete
+// record out: a timer fires shortly before Lambda's deadline and sends it with the execution time
+// so far.
 // Warm invocations: sampled, timed at the handler's end, then built and handed over after the
 // response has gone out (delivery.ts): queued and sent in batches in the background, never
 // awaited. Through the coldstart extension, each record is one line on its stream, awaited only
@@ -18,19 +21,15 @@
 import { checkModuleSource, type ModuleSource } from './bundle';
 import type { ResolvedConfig } from './config';
 import { EXTENSION_ANSWER_MS, LAMBDA_ENV, SDK_VERSION } from './constants';
-import { architecture, classifyStart, clip, positiveInteger, runtimeVersion, type StartKind } from './classify';
-import { moduleTimings, moduleTree, packageNodes, type ModuleTree } from './report';
-import type { TreeNode } from './recorder';
+import { architecture, clip, positiveInteger, runtimeVersion, type StartKind } from './classify';
+import { moduleTimings, moduleTree, type ModuleTree } from './report';
 import type { Runtime } from './runtime';
-import { deliveryFor, type Delivery } from './delivery';
-import { holdOpen, type SendResult } from './sender';
+import { deliveryFor, type RecordSink } from './delivery';
+import { holdOpen } from './sender';
+import { packageVersions } from './snapshot';
+import type { ContextLike, Invocation, Later } from './start';
 
-/** The subset of Lambda's context object the SDK reads. */
-export interface ContextLike {
-  functionName?: string;
-  awsRequestId?: string;
-  getRemainingTimeInMillis?: () => number;
-}
+export type { ContextLike, Invocation } from './start';
 
 export interface InvocationRecord {
   function_name: string;
@@ -61,30 +60,6 @@ export interface InvocationRecord {
    * the complete record (same invocation_id and timestamp) follows at its end. Absent otherwise.
    */
   complete?: false;
-}
-
-interface Cold {
-  initMs: number;
-  startKind: StartKind;
-  /** shared by the early copy and the complete record */
-  invocationId: string;
-  versions: Promise<Map<TreeNode, string>>;
-  deadlineTimer: NodeJS.Timeout | undefined;
-  /** the early copy (`complete: false`), sent as the invocation starts */
-  early: Promise<unknown> | undefined;
-  /** the complete record */
-  sent: Promise<unknown> | undefined;
-}
-
-export interface Invocation {
-  readonly startNs: bigint;
-  readonly startWall: number;
-  readonly context: ContextLike | undefined;
-  readonly config: ResolvedConfig;
-  /** to the backend, or to the coldstart extension when installed */
-  readonly delivery: Delivery;
-  readonly cold: Cold | undefined;
-  finished: boolean;
 }
 
 /** Fields that do not change during the life of the process. */
@@ -121,173 +96,87 @@ function newId(): string {
   return randomUUID();
 }
 
-/** Called as the handler is entered. Never throws (returns undefined if anything goes wrong). */
-export function beginInvocation(runtime: Runtime, config: ResolvedConfig, context: ContextLike | undefined): Invocation | undefined {
-  try {
-    const startNs = process.hrtime.bigint();
-    const startWall = Date.now();
-    const delivery = deliveryFor(runtime.senders, config);
-    let cold: Cold | undefined;
-    if (!runtime.started) {
-      runtime.started = true;
-      cold = beginCold(runtime);
-    }
-    const invocation: Invocation = { startNs, startWall, context, config, delivery, cold, finished: false };
-    if (cold !== undefined) {
-      // Right after the handler's synchronous start (its first await), not before it: building and
-      // posting the record (loading node:http the first time) takes several ms that would
-      // otherwise delay the handler; this way they overlap what the handler waits for. A handler
-      // that finished synchronously has its complete record on the way already.
-      process.nextTick(() => {
-        if (!invocation.finished) sendEarly(runtime, invocation, cold!);
-      });
-      armDeadline(runtime, invocation, cold);
-    }
-    return invocation;
-  } catch {
-    return undefined;
-  }
+/** A warm invocation starts (the first one starts in start.ts). */
+export function beginInvocation(config: ResolvedConfig, context: ContextLike | undefined): Invocation {
+  return { startNs: process.hrtime.bigint(), startWall: Date.now(), context, config, cold: undefined, delivery: undefined, finished: false };
 }
 
-function beginCold(runtime: Runtime): Cold {
-  const now = performance.now();
-  const recorder = runtime.recorder;
-  runtime.uninstall(); // closes the recorder: what loads from now on is not init
-  // End of init as far as we can see it: the last module load finished, else now.
-  const initEndMs = recorder.lastExit !== undefined ? now - Number(process.hrtime.bigint() - recorder.lastExit) / 1e6 : now;
-  const gapMs = now - initEndMs;
-  const startKind = classifyStart(true, environment().init_type, gapMs);
-  // Init runs from process start (performance.timeOrigin) to this first invocation; for a
-  // proactive init, the idle wait before the invocation is not init and is left out.
-  const initMs = startKind === 'proactive' ? initEndMs : now;
+function sinkOf(runtime: Runtime, invocation: Invocation): RecordSink {
+  return (invocation.delivery ??= deliveryFor(runtime.senders, invocation.config));
+}
+
+/**
+ * Run after a first response that was ready at once, or while the first invocation waits for
+ * something: the delivery is created (a connection to the coldstart extension opens now, so that
+ * the cold-start record's bytes can reach the kernel as soon as they are written).
+ */
+export function prepare(runtime: Runtime, invocation: Invocation): void {
+  sinkOf(runtime, invocation).connect();
+}
+
+function coldRecord(runtime: Runtime, invocation: Invocation, complete: boolean, endNs: bigint): InvocationRecord {
+  const cold = invocation.cold!;
+  cold.invocationId ??= newId();
   // Unbundled, a bundle built with the esbuild plugin, or one without it (then the bundle file's
   // own time is added if the SDK could not see it load): a 64 kB read of the handler file at most.
-  runtime.moduleSource = checkModuleSource(runtime, startKind === 'proactive' ? recorder.lastExit : process.hrtime.bigint());
-  // Package versions are read after init, in the background (thread pool), while the handler runs.
-  const versions = new Promise<Map<TreeNode, string>>((resolve) => {
-    setImmediate(() => {
-      readVersions(packageNodes(recorder.root)).then(resolve, () => resolve(new Map()));
-    }).unref();
-  });
-  return { initMs, startKind, invocationId: newId(), versions, deadlineTimer: undefined, early: undefined, sent: undefined };
+  runtime.moduleSource ??= checkModuleSource(runtime, cold.moduleSourceAt);
+  const record = buildRecord(runtime, invocation, complete, endNs);
+  record.module_tree = moduleTree(runtime.recorder, complete ? packageVersions(runtime.recorder.root) : new Map(), runtime.esmTiming, runtime.coverage);
+  return record;
 }
 
-/** Longest wait for the package versions before the complete record goes out without them. */
-const VERSIONS_WAIT_MS = 200;
-
-/** Early copies still being retried give up after this long (the complete record supersedes them). */
-const EARLY_DEADLINE_MS = 10_000;
-
-/**
- * Hands the cold-start record off as the first invocation starts: everything init knows, marked
- * incomplete. Called as soon as the handler's synchronous start has run; the request leaves as
- * soon as the event loop turns, while the handler waits. Package versions are not known yet (they
- * are read in the background); the complete record carries them.
- */
-function sendEarly(runtime: Runtime, invocation: Invocation, cold: Cold): void {
-  try {
-    const record = buildRecord(runtime, invocation, false);
-    record.module_tree = moduleTree(runtime.recorder, new Map(), runtime.esmTiming, runtime.coverage);
-    cold.early = invocation.delivery.single(JSON.stringify(record), performance.now() + EARLY_DEADLINE_MS);
-  } catch {
-    // the complete record still goes out at the end
-  }
+/** The early copy of the cold-start record, for a first invocation still running (start.ts). */
+export function sendEarly(runtime: Runtime, invocation: Invocation): void {
+  const cold = invocation.cold;
+  if (cold === undefined || cold.earlySent || cold.completeSent) return;
+  cold.earlySent = true;
+  sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, false, process.hrtime.bigint()));
 }
 
-async function readVersions(nodes: TreeNode[]): Promise<Map<TreeNode, string>> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { readFile } = require('node:fs/promises') as typeof import('node:fs/promises');
-  const versions = new Map<TreeNode, string>();
-  const byDir = new Map<string, Promise<string | undefined>>();
-  await Promise.all(
-    nodes.map(async (node) => {
-      const dir = node.packageDir!;
-      let pending = byDir.get(dir);
-      if (pending === undefined) {
-        pending = readFile(dir + '/package.json', 'utf8').then(
-          (text) => {
-            const version = (JSON.parse(text) as { version?: unknown }).version;
-            return typeof version === 'string' ? clip(version, 64) : undefined;
-          },
-          () => undefined,
-        );
-        byDir.set(dir, pending);
-      }
-      const version = await pending;
-      if (version !== undefined) versions.set(node, version);
-    }),
-  );
-  return versions;
+/** The complete cold-start record of a first invocation still running near Lambda's deadline. */
+export function sendAtDeadline(runtime: Runtime, invocation: Invocation): void {
+  sendComplete(runtime, invocation, process.hrtime.bigint());
 }
 
-/** Sends the cold-start record before Lambda's deadline if the handler has not finished by then. */
-function armDeadline(runtime: Runtime, invocation: Invocation, cold: Cold): void {
-  const remaining = invocation.context?.getRemainingTimeInMillis?.();
-  if (typeof remaining !== 'number' || !Number.isFinite(remaining) || remaining <= 0) return;
-  const margin = invocation.config.timeout + 250;
-  const delay = Math.max(remaining - margin, remaining / 2);
-  cold.deadlineTimer = setTimeout(() => {
-    cold.deadlineTimer = undefined;
-    if (!invocation.finished) void sendCold(runtime, invocation, cold, remaining - delay - 50);
-  }, delay);
-  cold.deadlineTimer.unref();
-}
-
-function sendCold(runtime: Runtime, invocation: Invocation, cold: Cold, budgetMs: number): Promise<unknown> {
-  if (cold.sent === undefined) {
-    const deadline = performance.now() + Math.max(50, budgetMs);
-    const record = buildRecord(runtime, invocation, true);
-    cold.sent = (async () => {
-      // Versions are normally ready long before (a few ms of reads in the thread pool, started as
-      // the invocation began); on a busy machine they may not be: wait for them a little, at most
-      // VERSIONS_WAIT_MS and half the budget (the early copy already holds everything else).
-      const wait = Math.min(VERSIONS_WAIT_MS, budgetMs / 2);
-      const versions = await Promise.race([cold.versions, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), wait).unref())]);
-      record.module_tree = moduleTree(runtime.recorder, versions ?? new Map(), runtime.esmTiming, runtime.coverage);
-      return invocation.delivery.single(JSON.stringify(record), deadline);
-    })().catch(() => undefined);
-  }
-  // Both copies, within the same budget. Once the complete record is stored, an early copy still
-  // on its way adds nothing (the backend ignores it), so it is not waited for then.
-  const early = cold.early;
-  const both = early === undefined ? cold.sent : cold.sent.then((result) => ((result as SendResult | undefined)?.ok ? result : early));
-  return holdOpen(both, Math.max(0, budgetMs));
+function sendComplete(runtime: Runtime, invocation: Invocation, endNs: bigint): void {
+  const cold = invocation.cold;
+  if (cold === undefined || cold.completeSent) return;
+  cold.completeSent = true;
+  sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs));
 }
 
 /**
- * Called once when the handler has finished (result, error or callback). Returns a promise to
- * wait for (bounded by config.timeout) or undefined when there is nothing to wait for.
+ * Called once the handler has finished (result, error or callback; `endNs` set): for a first
+ * invocation after its response (start.ts), for a warm one as it finishes. Returns a promise to
+ * wait for (settled within about EXTENSION_ANSWER_MS) or undefined when there is nothing to wait
+ * for; never throws.
  */
-export function finishInvocation(runtime: Runtime, invocation: Invocation | undefined): Promise<void> | undefined {
-  if (invocation === undefined || invocation.finished) return undefined;
-  invocation.finished = true;
+export function finishInvocation(runtime: Runtime, invocation: Invocation, later: Later): Promise<void> | undefined {
   try {
-    const cold = invocation.cold;
-    if (cold !== undefined) {
-      if (cold.deadlineTimer !== undefined) clearTimeout(cold.deadlineTimer);
-      return sendCold(runtime, invocation, cold, invocation.config.timeout).then(noop, noop);
+    const endNs = invocation.endNs ?? process.hrtime.bigint();
+    if (invocation.cold !== undefined) {
+      sendComplete(runtime, invocation, endNs);
+      return undefined;
     }
     const rate = invocation.config.sampleRate;
-    const endNs = process.hrtime.bigint();
+    const sink = sinkOf(runtime, invocation);
     const build = (): InvocationRecord => buildRecord(runtime, invocation, true, endNs);
     // Left to the extension, which builds the record from Lambda's report and samples it: nothing
     // more to do here (`build` serves only if the extension goes away first). Only for a Lambda
     // request: the extension knows invocations by their request id.
     const requestId = invocation.context?.awsRequestId;
-    if (typeof requestId === 'string' && requestId !== '' && invocation.delivery.leaveWarm(() => warmTemplate(runtime, invocation), rate, clip(requestId), build)) return undefined;
+    if (typeof requestId === 'string' && requestId !== '' && sink.leaveWarm(() => warmTemplate(runtime, invocation), rate, clip(requestId), build, later)) return undefined;
     if (rate < 1 && !(Math.random() < rate)) return undefined;
     // Built and handed over after the response (delivery.ts), timed as of now. Through the
     // extension it is awaited briefly only when its bytes cannot reach the kernel at once, so that
     // nothing is left behind when Lambda freezes the environment; else it is batched.
-    const wait = invocation.delivery.warmAfterResponse(build);
+    const wait = sink.warmAfterResponse(build, later);
     if (wait !== undefined) return holdOpen(wait, EXTENSION_ANSWER_MS + 50);
   } catch {
     // never break the function
   }
   return undefined;
 }
-
-function noop(): void {}
 
 // Reading the RSS costs a /proc read (about 20 µs): warm records reuse a reading up to 1 s old.
 let rssMb = 0;
@@ -313,7 +202,7 @@ function buildRecord(runtime: Runtime, invocation: Invocation, complete = true, 
   const fields = environment();
   const executionMs = Number(endNs - invocation.startNs) / 1e6;
   const context = invocation.context;
-  const invocationId = invocation.cold !== undefined ? invocation.cold.invocationId : newId();
+  const invocationId = invocation.cold?.invocationId ?? newId();
   const record: InvocationRecord = {
     function_name: fields.function_name ?? clip(typeof context?.functionName === 'string' && context.functionName ? context.functionName : 'unknown'),
     invocation_id: invocationId,

@@ -2,6 +2,6 @@
 // records, reading package versions, sending. Keeping it out of the init bundle keeps the SDK's
 // own load (parse + compile) small.
 
-export { beginInvocation, finishInvocation } from './invocation';
+export { beginInvocation, finishInvocation, prepare, sendAtDeadline, sendEarly } from './invocation';
 export { moduleTimings } from './report';
 export { profileSnapshot } from './snapshot';

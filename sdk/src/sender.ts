@@ -1,10 +1,15 @@
 // Delivery of records to the backend over node:http(s) with keep-alive.
 //
 // Nothing here keeps the event loop alive: sockets and timers are unref'd, so Lambda's
-// callbackWaitsForEmptyEventLoop and a plain `node` process are unaffected. A caller that must
-// wait (the end of the first invocation) holds the loop open itself with holdOpen(), for a bounded
-// time. Failed sends are retried (network error, 429, 5xx) with the same body, hence the same
-// invocation_id: the backend ignores a record it already stored. Nothing here throws or rejects.
+// callbackWaitsForEmptyEventLoop and a plain `node` process are unaffected (outside Lambda, a
+// process about to exit is held open briefly for what is still undelivered). Failed sends are
+// retried (network error, 429, 5xx) with the same body, hence the same invocation_id: the backend
+// ignores a record it already stored. Nothing here throws or rejects.
+//
+// Cold-start records (deliver) are kept until the backend has acknowledged them, retried with
+// backoff for as long as the process lives: inside Lambda the process is frozen between
+// invocations, and a retry whose time came while frozen runs as soon as the environment is thawed
+// for its next invocation. The kept records are bounded (MAX_KEPT, MAX_KEPT_BYTES).
 
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import { BATCH_PATH, SDK_VERSION } from './constants';
@@ -28,6 +33,23 @@ export interface SenderOptions {
   maxDelayMs?: number;
   /** no warning when the endpoint cannot be reached (the caller handles it); HTTP errors still warn */
   quiet?: boolean;
+  /** how long one attempt of deliver() waits for the answer, ms (default 1000) */
+  answerMs?: number;
+}
+
+/** Cold-start records kept for redelivery: at most this many, and this many bytes of bodies. */
+const MAX_KEPT = 32;
+const MAX_KEPT_BYTES = 4 * 1024 * 1024;
+/** Longest pause between two attempts of a kept record, ms. */
+const MAX_BACKOFF_MS = 30_000;
+/** Outside Lambda, how long a process about to exit is held open for undelivered records, ms. */
+const EXIT_HOLD_MS = 1000;
+
+interface Kept {
+  readonly bytes: number;
+  dropped: boolean;
+  wake: (() => void) | undefined;
+  readonly done: Promise<SendResult>;
 }
 
 interface Attempt {
@@ -50,6 +72,24 @@ export function holdOpen(promise: Promise<unknown>, ms: number): Promise<void> {
       resolve();
     };
     promise.then(done, done);
+  });
+}
+
+/**
+ * Outside Lambda (scripts, tests) a process ends when its event loop is empty: what is still
+ * undelivered is given EXIT_HOLD_MS first, once per new `pending()` count (0: nothing pending), so
+ * that a dead endpoint cannot keep the process alive. Inside Lambda (AWS_LAMBDA_RUNTIME_API) the
+ * process is frozen, not ended, and an empty loop is how the runtime knows a callback handler is
+ * done: nothing is held there.
+ */
+export function holdBeforeExit(pending: () => number, settle: () => Promise<unknown>): void {
+  if (process.env.AWS_LAMBDA_RUNTIME_API) return;
+  let heldFor = 0;
+  process.on('beforeExit', () => {
+    const now = pending();
+    if (now === 0 || now === heldFor) return;
+    heldFor = now;
+    void holdOpen(settle(), EXIT_HOLD_MS);
   });
 }
 
@@ -77,6 +117,9 @@ export class Sender {
   private oldestAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private enqueued = 0;
+  private readonly answerMs: number;
+  private kept: Kept[] = [];
+  private keptBytes = 0;
 
   constructor(endpoint: string, private readonly apiKey: string, options: SenderOptions = {}) {
     this.base = new URL(endpoint.endsWith('/') ? endpoint : endpoint + '/');
@@ -87,6 +130,72 @@ export class Sender {
     this.batchSize = options.batchSize ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 2000;
     this.quiet = options.quiet ?? false;
+    this.answerMs = options.answerMs ?? 1000;
+  }
+
+  /**
+   * Delivers one record, retrying (network errors, 429, 5xx) with backoff until the backend
+   * acknowledges it, gives a final answer, or the record is pushed out by newer ones beyond
+   * MAX_KEPT / MAX_KEPT_BYTES. Nothing waits for it; the promise is for tests and callers that
+   * want to know.
+   */
+  deliver(path: string, body: string): Promise<SendResult> {
+    const bytes = Buffer.byteLength(body);
+    let entry!: Kept;
+    const done = (async (): Promise<SendResult> => {
+      await Promise.resolve(); // `entry` is set
+      let attempts = 0;
+      let last: Attempt = {};
+      try {
+        for (;;) {
+          if (entry.dropped) return { ok: false, attempts, error: 'dropped: too many records waiting' };
+          attempts++;
+          last = await this.post(path, body, this.answerMs);
+          if (last.status !== undefined && last.status >= 200 && last.status < 300) return { ok: true, status: last.status, attempts };
+          if (!retryable(last)) break;
+          if (attempts === 1) this.report(last);
+          const pause = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2 ** Math.min(attempts - 1, 20)) * (0.5 + Math.random());
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, pause);
+            timer.unref();
+            entry.wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          entry.wake = undefined;
+        }
+      } catch (error) {
+        last = { error: String(error) };
+      }
+      this.report(last);
+      return { ok: false, status: last.status, attempts, error: last.error };
+    })();
+    entry = { bytes, dropped: false, wake: undefined, done };
+    this.kept.push(entry);
+    this.keptBytes += bytes;
+    while (this.kept.length > MAX_KEPT || (this.keptBytes > MAX_KEPT_BYTES && this.kept.length > 1)) {
+      const oldest = this.kept.shift()!;
+      this.keptBytes -= oldest.bytes;
+      oldest.dropped = true;
+      oldest.wake?.();
+      this.stats.dropped++;
+      warnOnce('too many records waiting for the backend: the oldest was dropped');
+    }
+    void done.then(() => {
+      const at = this.kept.indexOf(entry);
+      if (at >= 0) {
+        this.kept.splice(at, 1);
+        this.keptBytes -= entry.bytes;
+      }
+    });
+    this.holdAtExit();
+    return done;
+  }
+
+  /** records given to deliver() and not yet acknowledged or given up */
+  get waiting(): number {
+    return this.kept.length;
   }
 
   /** Posts `body` to `path`, retrying until success, a final answer, or `deadline` (performance.now() ms). */
@@ -137,27 +246,29 @@ export class Sender {
         this.timer.unref();
       }
     }
-    if (!this.exitHookInstalled) {
-      // Outside Lambda (scripts, tests) the process ends when the loop is empty: send what is
-      // left first, for at most 1 s. Inside Lambda the runtime's loop never empties.
-      // Once per batch of new records, so that a dead endpoint cannot keep the process alive.
-      this.exitHookInstalled = true;
-      let heldFor = -1;
-      process.on('beforeExit', () => {
-        if (heldFor === this.enqueued || (this.queue.length === 0 && this.inFlight === undefined)) return;
-        heldFor = this.enqueued;
-        void holdOpen(this.flush(), 1000);
-      });
-    }
+    this.holdAtExit();
   }
 
-  /** Resolves when the queue is empty (or its records were given up). */
+  private holdAtExit(): void {
+    if (this.exitHookInstalled) return;
+    this.exitHookInstalled = true;
+    holdBeforeExit(
+      () => (this.queue.length === 0 && this.inFlight === undefined && this.kept.length === 0 ? 0 : this.enqueued + this.kept.length),
+      () => {
+        for (const entry of this.kept) entry.wake?.(); // retry now rather than after the backoff
+        return this.flush();
+      },
+    );
+  }
+
+  /** Resolves when the queue is empty and the kept records are delivered (or given up). */
   async flush(): Promise<void> {
     while (this.inFlight !== undefined) await this.inFlight;
     if (this.queue.length > 0) {
       this.inFlight = this.drain(true);
       await this.inFlight;
     }
+    await Promise.all(this.kept.map((entry) => entry.done));
   }
 
   get queued(): number {

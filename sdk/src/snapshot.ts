@@ -5,11 +5,15 @@ import { moduleTimings, moduleTree, packageNodes } from './report';
 import type { TreeNode } from './recorder';
 import type { Runtime } from './runtime';
 
-export function profileSnapshot(runtime: Runtime, initMs: number): Record<string, unknown> {
-  const recorder = runtime.recorder;
+/**
+ * The version of each package in the tree, read synchronously from its package.json (one read per
+ * package directory: about 20 µs each). Used where nothing waits: `coldstart profile`, and the
+ * cold-start record, which is built after the function's response.
+ */
+export function packageVersions(root: TreeNode): Map<TreeNode, string> {
   const versions = new Map<TreeNode, string>();
   const byDir = new Map<string, string | undefined>();
-  for (const node of packageNodes(recorder.root)) {
+  for (const node of packageNodes(root)) {
     const dir = node.packageDir!;
     if (!byDir.has(dir)) {
       let version: string | undefined;
@@ -24,6 +28,12 @@ export function profileSnapshot(runtime: Runtime, initMs: number): Record<string
     const version = byDir.get(dir);
     if (version !== undefined) versions.set(node, version);
   }
+  return versions;
+}
+
+export function profileSnapshot(runtime: Runtime, initMs: number): Record<string, unknown> {
+  const recorder = runtime.recorder;
+  const versions = packageVersions(recorder.root);
   return {
     init_ms: Math.round(initMs * 1000) / 1000,
     module_timings: moduleTimings(recorder.selfNs),

@@ -20,11 +20,17 @@ import { warnOnce } from './warn';
 export interface StreamEntry {
   /** the record as JSON, without the newline */
   readonly line: string;
-  /** a warm record: resent in a batch */
+  /** a warm record: resent in a batch (absent: a cold-start copy, resent on its own) */
   readonly record?: object;
-  /** a cold-start copy: resent on its own, until this deadline (performance.now() ms) */
-  readonly deadline?: number;
 }
+
+/**
+ * A timer that fires this much later than asked was held up: the environment was frozen (Lambda
+ * freezes it between invocations) or the thread was busy. What it waited for may be ready in the
+ * same turn of the event loop (timers run before I/O callbacks), so such a wait is given its time
+ * again instead of ending.
+ */
+const LATE_MS = 50;
 
 /**
  * Records written and not acknowledged beyond this: the extension is taken for hung (it
@@ -95,6 +101,16 @@ export class Stream {
     }
   }
 
+  /** Opens the connection (and sends the hello) if it is not open yet. */
+  connect(): void {
+    if (this.down || this.socket !== undefined) return;
+    try {
+      this.open();
+    } catch (error) {
+      this.fail(String(error));
+    }
+  }
+
   /** records written and not yet acknowledged, for tests and debugging */
   get pending(): number {
     return this.unacked.length;
@@ -125,15 +141,24 @@ export class Stream {
 
   /**
    * Resolves true once everything written so far is in the kernel, false if the stream goes down
-   * first or `ms` pass. Never rejects. Does not keep the process alive (callers that must wait use
-   * holdOpen).
+   * first or `ms` pass (awake: a wait that spans a freeze is given its time again once, see
+   * LATE_MS). Never rejects. Does not keep the process alive (callers that must wait use holdOpen).
    */
   flushed(ms: number): Promise<boolean> {
     if (this.down) return Promise.resolve(false);
     if (this.inKernel >= this.written && this.connected) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
-      const waiter = { n: this.written, resolve, timer: setTimeout(() => this.settle(waiter, false), Math.max(0, ms)) };
-      waiter.timer.unref();
+      const wait = Math.max(0, ms);
+      const waiter = { n: this.written, resolve, timer: undefined as unknown as NodeJS.Timeout };
+      const arm = (again: boolean): void => {
+        const due = performance.now() + wait;
+        waiter.timer = setTimeout(() => {
+          if (!again && performance.now() - due > LATE_MS) arm(true);
+          else this.settle(waiter, false);
+        }, wait);
+        waiter.timer.unref();
+      };
+      arm(false);
       this.waiters.push(waiter);
     });
   }

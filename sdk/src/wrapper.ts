@@ -8,9 +8,8 @@
 
 import { resolveConfig, type AnalyzeOptions } from './config';
 import { STREAMING_SYMBOL, WRAPPED_SYMBOL } from './constants';
-import type { ContextLike, Invocation } from './invocation';
-import { invocationHalf } from './lazy';
 import type { Runtime } from './runtime';
+import { afterCallbackResponse, begin, finish, type ContextLike, type Invocation } from './start';
 
 /** Minimal Lambda context type (no dependency on @types/aws-lambda). */
 export interface Context extends ContextLike {
@@ -41,21 +40,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
-// beginInvocation/finishInvocation, loading the invocation half of the SDK on first use.
-const lazyCalls = {
-  beginInvocation: (...args: Parameters<typeof import('./invocation').beginInvocation>) => invocationHalf().beginInvocation(...args),
-  finishInvocation: (...args: Parameters<typeof import('./invocation').finishInvocation>) => invocationHalf().finishInvocation(...args),
-};
-
 export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeOptions | undefined, runtime: Runtime): H {
   if (typeof handler !== 'function') return handler;
   if ((handler as unknown as Record<symbol, unknown>)[WRAPPED_SYMBOL] !== undefined) return handler;
   const config = resolveConfig(options);
-  if (!config.enabled || config.apiKey === undefined) {
+  if (!config.enabled || (config.apiKey === undefined && config.transport !== 'logs')) {
     if (!runtime.started) runtime.uninstall();
     return handler;
   }
-  const { beginInvocation, finishInvocation } = lazyCalls;
   const streaming = (handler as unknown as Record<symbol, unknown>)[STREAMING_SYMBOL] !== undefined;
   const contextIndex = streaming ? 2 : 1;
 
@@ -65,17 +57,17 @@ export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeO
     try {
       result = handler.apply(self, args);
     } catch (error) {
-      void finishInvocation(runtime, invocation); // record goes out in the background
+      void finish(runtime, invocation); // record goes out after the response
       throw error;
     }
     if (!isThenable(result)) return result;
     return Promise.resolve(result).then(
       (value) => {
-        const wait = finishInvocation(runtime, invocation);
+        const wait = finish(runtime, invocation);
         return wait === undefined ? value : wait.then(() => value);
       },
       (error: unknown) => {
-        const wait = finishInvocation(runtime, invocation);
+        const wait = finish(runtime, invocation);
         if (wait === undefined) throw error;
         return wait.then(() => {
           throw error;
@@ -87,15 +79,29 @@ export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeO
   let wrapped: AnyFunction;
   if (!streaming && handler.length >= 3) {
     wrapped = function (this: unknown, event: unknown, context: unknown, callback: unknown) {
-      const invocation = beginInvocation(runtime, config, context as ContextLike);
+      const invocation = begin(runtime, config, context as ContextLike);
       const args = Array.prototype.slice.call(arguments) as unknown[];
       if (typeof callback === 'function') {
         args[2] = function (this: unknown) {
           const callbackArgs = arguments;
           const self = this;
-          const wait = finishInvocation(runtime, invocation);
-          if (wait === undefined) return (callback as AnyFunction).apply(self, callbackArgs as unknown as unknown[]);
-          void wait.then(() => (callback as AnyFunction).apply(self, callbackArgs as unknown as unknown[]));
+          // Work after the response is scheduled once the runtime has seen the callback (see
+          // afterCallbackResponse); what had to be awaited (rare, warm) is awaited first.
+          const deferred: (() => void)[] = [];
+          const later = (work: () => void): void => void deferred.push(work);
+          const wait = finish(runtime, invocation, later);
+          const respond = (): unknown => {
+            try {
+              return (callback as AnyFunction).apply(self, callbackArgs as unknown as unknown[]);
+            } finally {
+              if (deferred.length > 0) {
+                const schedule = afterCallbackResponse(context as ContextLike);
+                for (const work of deferred) schedule(work);
+              }
+            }
+          };
+          if (wait === undefined) return respond();
+          void wait.then(respond);
           return undefined;
         };
       }
@@ -103,9 +109,9 @@ export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeO
     };
   } else {
     wrapped = function (this: unknown) {
-      const invocation = beginInvocation(runtime, config, arguments[contextIndex] as ContextLike);
+      const invocation = begin(runtime, config, arguments[contextIndex] as ContextLike);
       const result = run(this, Array.prototype.slice.call(arguments) as unknown[], invocation);
-      if (!isThenable(result)) void finishInvocation(runtime, invocation);
+      if (!isThenable(result)) void finish(runtime, invocation);
       return result;
     };
   }

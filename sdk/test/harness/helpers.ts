@@ -42,6 +42,7 @@ export async function startCollector(
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end('{"status":"ok"}');
   },
+  port = 0,
 ): Promise<Collector> {
   const received: Received[] = [];
   const collector = {} as Collector;
@@ -67,9 +68,8 @@ export async function startCollector(
       collector.respond(request, response, count++);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  collector.url = `http://127.0.0.1:${port}`;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  collector.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   collector.received = received;
   collector.allRecords = () =>
     received.flatMap((r) =>

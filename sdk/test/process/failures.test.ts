@@ -2,7 +2,7 @@
 // throwing or running into Lambda's timeout. The function's result must be untouched and the
 // cold-start record delivered whenever the endpoint can take it.
 import { afterEach, describe, expect, test } from 'vitest';
-import { runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
+import { closedPort, runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
 
 let collector: Collector | undefined;
 afterEach(async () => {
@@ -11,28 +11,41 @@ afterEach(async () => {
 });
 
 describe('endpoint failures leave the function alone', () => {
-  test('endpoint down: result untouched, one warning, no delay beyond the timeout', async () => {
+  test('endpoint down: result untouched, one warning, the first response not delayed', async () => {
     const result = await runFixture({ handler: 'async.handler', endpoint: 'http://127.0.0.1:9', invocations: 3, env: { COLDSTART_TIMEOUT: '500' } });
     expect(result.code).toBe(0);
     expect(result.results.map((r) => r.value.shape)).toEqual(['async', 'async', 'async']);
-    expect(result.results[0].ms).toBeLessThan(500 + 400);
+    // nothing on the response's path waits for the network (the precise cost is in bench/sdk)
+    expect(result.results[0].ms).toBeLessThan(100);
     expect(result.stderr).toContain('could not deliver');
     expect(result.stderr.split('could not deliver').length - 1).toBe(1);
   });
 
-  test('slow endpoint: the first invocation waits at most `timeout`, warm ones not at all, the process still exits', async () => {
+  test('slow endpoint: no invocation waits for it, the process still exits', async () => {
     collector = await startCollector(() => {
       /* never answers */
     });
     const result = await runFixture({ handler: 'async.handler', endpoint: collector.url, invocations: 3, env: { COLDSTART_TIMEOUT: '300' } });
     expect(result.code).toBe(0);
     expect(result.results).toHaveLength(3);
-    expect(result.results[0].ms).toBeGreaterThanOrEqual(250);
-    expect(result.results[0].ms).toBeLessThan(300 + 400);
+    expect(result.results[0].ms).toBeLessThan(100);
     expect(result.results[1].ms).toBeLessThan(100);
     expect(result.results[2].ms).toBeLessThan(100);
     expect(result.ms).toBeLessThan(8000);
     expect(collector.received.some((r) => r.path === '/api/v1/ingest' && r.body.cold_start)).toBe(true);
+  });
+
+  test('endpoint refusing, then back: the cold-start record is kept and delivered later in the life of the process', async () => {
+    const port = await closedPort();
+    const running = runFixture({ handler: 'async.handler', endpoint: `http://127.0.0.1:${port}`, invocations: 1, lingerMs: 4000 });
+    await new Promise((r) => setTimeout(r, 700)); // refused a few times meanwhile
+    collector = await startCollector(undefined, port);
+    const result = await running;
+    expect(result.results[0].ms).toBeLessThan(100);
+    expect(result.stderr).toContain('could not deliver');
+    const cold = collector.records().filter((r) => r.cold_start);
+    expect(cold).toHaveLength(1);
+    expect(cold[0].module_timings).toBeTypeOf('object');
   });
 
   test('HTTP 500: retried with the same invocation_id, result untouched', async () => {

@@ -11,17 +11,17 @@ function resolve(options: object | undefined, env: Record<string, string>) {
 describe('resolveConfig', () => {
   test('defaults', () => {
     const { config, warnings } = resolve(undefined, { [ENV_API_KEY]: 'csa_k' });
-    expect(config).toEqual({ apiKey: 'csa_k', endpoint: DEFAULT_ENDPOINT, enabled: true, sampleRate: 1, timeout: 1000, extension: 'auto' });
+    expect(config).toEqual({ apiKey: 'csa_k', endpoint: DEFAULT_ENDPOINT, enabled: true, sampleRate: 1, timeout: 1000, extension: 'auto', transport: 'auto' });
     expect(warnings).toEqual([]);
   });
 
   test('option beats environment, environment beats default', () => {
     const env = { [ENV_API_KEY]: 'env-key', [ENV_ENDPOINT]: 'http://env:1/', [ENV_SAMPLE_RATE]: '0.25', [ENV_ENABLED]: 'off', [ENV_TIMEOUT]: '300' };
-    expect(resolve({}, env).config).toEqual({ apiKey: 'env-key', endpoint: 'http://env:1', enabled: false, sampleRate: 0.25, timeout: 300, extension: 'auto' });
+    expect(resolve({}, env).config).toEqual({ apiKey: 'env-key', endpoint: 'http://env:1', enabled: false, sampleRate: 0.25, timeout: 300, extension: 'auto', transport: 'auto' });
     const { config } = resolve({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50 }, env);
     // an endpoint given in code is where records go: the extension (which forwards to
     // COLDSTART_ENDPOINT) is not used then
-    expect(config).toEqual({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50, extension: 'off' });
+    expect(config).toEqual({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50, extension: 'off', transport: 'auto' });
   });
 
   test('the result is frozen and a new object each time', () => {

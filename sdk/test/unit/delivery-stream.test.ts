@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { Delivery } from '../../src/delivery';
 import { Sender } from '../../src/sender';
+import { afterResponse } from '../../src/start';
 import { closedPort, startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
 
 let direct: Collector | undefined;
@@ -37,7 +38,7 @@ describe('Delivery through the stream endpoint', () => {
     peer = await startStreamPeer();
     const d = delivery(peer.port);
     // the first record waits for the connection (the cold-start copies do that)
-    expect(await d.single(JSON.stringify({ ...record(0), cold_start: true, complete: false }), performance.now() + 2000)).toMatchObject({ ok: true });
+    expect(await d.single(JSON.stringify({ ...record(0), cold_start: true, complete: false }))).toMatchObject({ ok: true });
     const waits = [1, 2, 3].map((n) => d.warm(record(n)));
     // connected: each warm record is in the kernel as soon as it is written, nothing to wait for
     expect(waits).toEqual([undefined, undefined, undefined]);
@@ -58,7 +59,7 @@ describe('Delivery through the stream endpoint', () => {
     direct = await startCollector();
     peer = await startStreamPeer(false);
     const d = delivery(peer.port);
-    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }), performance.now() + 2000);
+    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }));
     expect(cold.ok).toBe(true);
     for (let n = 1; n <= 5; n++) expect(d.warm(record(n))).toBeUndefined();
     await waitFor(() => peer!.lines.length >= 6);
@@ -81,7 +82,7 @@ describe('Delivery through the stream endpoint', () => {
     direct = await startCollector();
     peer = await startStreamPeer();
     const d = delivery(peer.port);
-    await d.single(JSON.stringify(record(0)), performance.now() + 2000);
+    await d.single(JSON.stringify(record(0)));
     d.warm(record(1));
     await waitFor(() => d.state.unacknowledged === 0 && peer!.lines.length >= 2);
     peer.acks = false;
@@ -99,7 +100,7 @@ describe('Delivery through the stream endpoint', () => {
     direct = await startCollector();
     local = await startCollector(accepted);
     const d = delivery(await closedPort(), local.url);
-    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }), performance.now() + 2000);
+    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }));
     expect(cold).toMatchObject({ ok: true, status: 202 });
     expect(d.state.route).toBe('http');
     await d.warm(record(1));
@@ -110,7 +111,7 @@ describe('Delivery through the stream endpoint', () => {
   test('neither endpoint there: the backend, the first record included', async () => {
     direct = await startCollector();
     const d = delivery(await closedPort(), `http://127.0.0.1:${await closedPort()}`);
-    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }), performance.now() + 2000);
+    const cold = await d.single(JSON.stringify({ ...record(0), cold_start: true }));
     expect(cold).toMatchObject({ ok: true, status: 200 });
     expect(d.state.route).toBe('direct');
     expect(direct.allRecords().map((r) => r.invocation_id)).toEqual(['inv-0']);
@@ -120,7 +121,7 @@ describe('Delivery through the stream endpoint', () => {
     direct = await startCollector();
     peer = await startStreamPeer();
     const d = delivery(peer.port);
-    await d.single('"not an object"', performance.now() + 2000);
+    await d.single('"not an object"');
     await waitFor(() => peer!.lines.length >= 1 && d.state.unacknowledged === 0);
     expect(d.state).toEqual({ route: 'stream', unacknowledged: 0, warmLeft: false });
     // something that is not the extension answers garbage
@@ -129,7 +130,7 @@ describe('Delivery through the stream endpoint', () => {
     await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
     try {
       const other = delivery((impostor.address() as { port: number }).port);
-      expect((await other.single(JSON.stringify(record(7)), performance.now() + 2000)).ok).toBe(true);
+      expect((await other.single(JSON.stringify(record(7)))).ok).toBe(true);
       await waitFor(() => other.state.route === 'direct' && direct!.allRecords().length >= 1);
       expect(direct.allRecords().map((r) => r.invocation_id)).toEqual(['inv-7']);
     } finally {
@@ -142,7 +143,7 @@ describe('Delivery through the stream endpoint', () => {
     const d = delivery(peer.port);
     // still connecting: nothing could reach the kernel, so the record is written at once and the
     // invocation gets a promise to wait for
-    const first = d.warmAfterResponse(() => record(1));
+    const first = d.warmAfterResponse(() => record(1), afterResponse);
     expect(first).toBeInstanceOf(Promise);
     expect(d.state.unacknowledged).toBe(1);
     await first;
@@ -152,7 +153,7 @@ describe('Delivery through the stream endpoint', () => {
     // event
     const order: string[] = [];
     const handler = Promise.resolve().then(() => {
-      expect(d.warmAfterResponse(() => (order.push('record built'), record(2)))).toBeUndefined();
+      expect(d.warmAfterResponse(() => (order.push('record built'), record(2)), afterResponse)).toBeUndefined();
     });
     await handler.then(() => {
       order.push(`response posted, ${d.state.unacknowledged} unacknowledged`);
@@ -163,9 +164,35 @@ describe('Delivery through the stream endpoint', () => {
     await waitFor(() => peer!.lines.length >= 2 && d.state.unacknowledged === 0);
     expect(peer.lines.map((r) => r.invocation_id)).toEqual(['inv-1', 'inv-2']);
     // a build that throws never reaches the function
-    expect(d.warmAfterResponse(() => { throw new Error('bad record'); })).toBeUndefined();
+    expect(d.warmAfterResponse(() => { throw new Error('bad record'); }, afterResponse)).toBeUndefined();
     await new Promise((r) => setImmediate(r));
     expect(d.state).toEqual({ route: 'stream', unacknowledged: 0, warmLeft: false });
+  });
+
+  test("with the runtime interface client 4 (InvokeStore on globalThis.awslambda), the record is built after that client's response too", async () => {
+    direct = await startCollector();
+    peer = await startStreamPeer();
+    const d = delivery(peer.port);
+    d.connect();
+    await waitFor(() => d.state.unacknowledged === 0 && (peer!.hellos.length > 0));
+    const holder = globalThis as { awslambda?: Record<string, unknown> };
+    const saved = holder.awslambda;
+    holder.awslambda = { InvokeStore: {} };
+    try {
+      // as aws-lambda-ric 4 does it: the handler's promise settles, then `await setImmediate`,
+      // then the response is posted, then the next event is asked for (async, in a thread)
+      const order: string[] = [];
+      const handler = Promise.resolve().then(() => {
+        expect(d.warmAfterResponse(() => (order.push('record built'), record(3)), afterResponse)).toBeUndefined();
+      });
+      await handler;
+      await new Promise((resolve) => setImmediate(resolve));
+      order.push('response posted');
+      await waitFor(() => order.length === 2);
+      expect(order).toEqual(['response posted', 'record built']);
+    } finally {
+      holder.awslambda = saved;
+    }
   });
 
   test('an extension that offers builds the warm records: the template once, after the response and behind every record written before; then nothing per invocation', async () => {
@@ -175,10 +202,10 @@ describe('Delivery through the stream endpoint', () => {
     const template = { function_name: 'f', sdk_version: 'x' };
     const built: string[] = [];
     const leave = (n: number, onTemplate = () => undefined as unknown) =>
-      d.leaveWarm(() => (onTemplate(), template), 1, `req-${n}`, () => (built.push(`req-${n}`), record(n)));
+      d.leaveWarm(() => (onTemplate(), template), 1, `req-${n}`, () => (built.push(`req-${n}`), record(n)), afterResponse);
     // no offer read yet (still connecting): the record is the SDK's
     expect(leave(1)).toBe(false);
-    await d.warmAfterResponse(() => record(1));
+    await d.warmAfterResponse(() => record(1), afterResponse);
     await waitFor(() => d.state.unacknowledged === 0);
     // the offer has come with the acknowledgement: from now on the extension builds them
     const order: string[] = [];
@@ -210,9 +237,9 @@ describe('Delivery through the stream endpoint', () => {
     direct = await startCollector();
     peer = await startStreamPeer();
     const d = delivery(peer.port);
-    await d.warmAfterResponse(() => record(1));
+    await d.warmAfterResponse(() => record(1), afterResponse);
     await waitFor(() => d.state.unacknowledged === 0);
-    expect(d.leaveWarm(() => ({ function_name: 'f' }), 1, 'req-2', () => record(2))).toBe(false);
+    expect(d.leaveWarm(() => ({ function_name: 'f' }), 1, 'req-2', () => record(2), afterResponse)).toBe(false);
     expect(peer.delegates).toEqual([]);
     expect(peer.hellos[0].warm).toBe('platform');
   });
@@ -220,7 +247,7 @@ describe('Delivery through the stream endpoint', () => {
   test('without the extension the warm record joins the batch after the response', async () => {
     direct = await startCollector();
     const d = new Delivery(new Sender(direct.url, KEY), undefined, undefined);
-    expect(d.warmAfterResponse(() => record(1))).toBeUndefined();
+    expect(d.warmAfterResponse(() => record(1), afterResponse)).toBeUndefined();
     expect(d.direct.queued).toBe(0);
     await new Promise((r) => setImmediate(r));
     expect(d.direct.queued).toBe(1);
