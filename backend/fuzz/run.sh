@@ -16,7 +16,7 @@ backend=$(cd "$here/.." && pwd)
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_ingest fuzz_rfc3339 fuzz_config fuzz_rules fuzz_query)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_ingest fuzz_rfc3339 fuzz_config fuzz_rules fuzz_query fuzz_firehose)
 build=${FUZZ_BUILD_DIR:-$backend/build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 
