@@ -36,6 +36,10 @@ static void check_decode(const unsigned char *body, size_t len, int gzipped)
         free(s);
     } else if (!memchr(detail, '\0', sizeof detail) || detail[0] == '\0') {
         abort(); /* failure must say why, NUL-terminated */
+    } else {
+        for (const char *p = detail; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                abort(); /* printable ASCII: always a valid JSON string */
     }
     csa_firehose_result_cleanup(&r);
 }

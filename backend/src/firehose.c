@@ -131,6 +131,15 @@ out:
 
 static const char MARKER_START[] = "{\"" CSA_FIREHOSE_MARKER "\"";
 
+/* Messages quote the JSON parser, whose text may end inside a UTF-8 sequence (or show bytes of
+ * the input): keep them printable ASCII, so that they always make a valid JSON string. */
+static void ascii_only(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            *s = '?';
+}
+
 static size_t trim_eol(const char *s, size_t len)
 {
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
@@ -179,6 +188,8 @@ static csa_firehose_line_kind json_line(const char *s, size_t len, int wrapper, 
     if (!v) {
         if (len >= sizeof MARKER_START - 1 && memcmp(s, MARKER_START, sizeof MARKER_START - 1) == 0) {
             snprintf(why, why_size, "A %s line that is not valid JSON (cut short?): %s", CSA_FIREHOSE_MARKER, reason);
+            if (why_size > 0)
+                ascii_only(why);
             return CSA_LINE_MALFORMED;
         }
         return CSA_LINE_OTHER;
@@ -443,5 +454,7 @@ csa_status csa_firehose_decode(const unsigned char *body, size_t len, int gzippe
 out:
     free(inflated);
     json_decref(envelope);
+    if (st != CSA_OK && detail_size > 0)
+        ascii_only(detail);
     return st;
 }

@@ -166,6 +166,12 @@ Test(firehose, other_lines_are_skipped)
     json_t *record = NULL;
     cr_assert_eq(line("{\"coldstart_record\":{\"function_name\":\"f\",\"timest", &record), CSA_LINE_MALFORMED);
     cr_assert_null(record);
+    /* the reason quotes the parser, kept to printable ASCII (a cut inside a UTF-8 sequence) */
+    char why[200];
+    const char *cut = "{\"coldstart_record\":{\"function_name\":\"\xc3\xa9\xc3";
+    cr_assert_eq(csa_firehose_line(cut, strlen(cut), &record, why, sizeof why), CSA_LINE_MALFORMED);
+    for (const char *p = why; *p; p++)
+        cr_assert((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f, "%s", why);
 }
 
 Test(firehose, a_delivery_becomes_rows_and_counts)
