@@ -2,7 +2,7 @@
 # Installs what the project needs on a Debian/Ubuntu machine, only what is missing.
 # Usage: scripts/deps.sh [run|test|bench]
 set -euo pipefail
-want=(build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev libsodium-dev
+want=(build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev libsodium-dev zlib1g-dev
       postgresql postgresql-client curl)
 case "${1:-run}" in
   test)  want+=(libcriterion-dev nodejs npm libssl-dev zip clang libclang-rt-14-dev nginx openssl) ;;

@@ -16,7 +16,7 @@ backend=$(cd "$here/.." && pwd)
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_ingest fuzz_rfc3339 fuzz_config fuzz_rules fuzz_query)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_ingest fuzz_rfc3339 fuzz_config fuzz_rules fuzz_query fuzz_firehose)
 build=${FUZZ_BUILD_DIR:-$backend/build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 
@@ -37,7 +37,7 @@ fi
 
 # ---- build ---------------------------------------------------------------------------------------
 mkdir -p "$build/obj"
-pkgs="libevent_pthreads libevent jansson libpq libsodium"
+pkgs="libevent_pthreads libevent jansson libpq libsodium zlib"
 pkg-config --exists $pkgs || { echo "run.sh: pkg-config cannot find $pkgs (make deps)" >&2; exit 2; }
 cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
         -fno-sanitize-recover=undefined -I$backend/src $(pkg-config --cflags $pkgs)

@@ -3,6 +3,8 @@
 
 #include "log.h"
 
+#include <time.h>
+
 static const struct {
     int http;
     const char *code;
@@ -34,6 +36,26 @@ json_t *csa_error_body(csa_status status, const char *detail, json_t *errors)
     json_object_set_new(body, "detail", json_string(detail));
     json_object_set_new(body, "error_code", json_string(table[status].code));
     json_object_set_new(body, "timestamp", json_string(ts));
+    if (errors)
+        json_object_set_new(body, "errors", errors);
+    return body;
+}
+
+long long csa_epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+json_t *csa_error_body_firehose(csa_status status, const char *detail, const char *request_id, json_t *errors)
+{
+    json_t *body = json_object();
+    json_object_set_new(body, "requestId", json_string(request_id ? request_id : ""));
+    json_object_set_new(body, "timestamp", json_integer(csa_epoch_ms()));
+    json_object_set_new(body, "errorMessage", json_string(detail));
+    json_object_set_new(body, "error_code", json_string(table[status].code));
+    json_object_set_new(body, "detail", json_string(detail));
     if (errors)
         json_object_set_new(body, "errors", errors);
     return body;

@@ -29,4 +29,13 @@ const char *csa_status_reason(csa_status status);
 /* Builds {"detail", "error_code", "timestamp"[, "errors"]}. `errors` (may be NULL) is stolen. */
 json_t *csa_error_body(csa_status status, const char *detail, json_t *errors);
 
+/* The same error in the shape Amazon Data Firehose requires of an HTTP endpoint (its "timestamp"
+ * is an integer of epoch milliseconds, so it cannot be ours): {"requestId", "timestamp",
+ * "errorMessage"} plus our "error_code" and "detail" (= errorMessage) [, "errors"]. `request_id`
+ * is the delivery's X-Amz-Firehose-Request-Id (may be ""); `errors` (may be NULL) is stolen. */
+json_t *csa_error_body_firehose(csa_status status, const char *detail, const char *request_id, json_t *errors);
+
+/* Milliseconds since the epoch, now (Firehose's response timestamp). */
+long long csa_epoch_ms(void);
+
 #endif

@@ -26,6 +26,7 @@ static struct {
     atomic_ullong group_rows_sum;
     atomic_ullong db_errors;
     atomic_llong connections;
+    atomic_ullong firehose_deliveries, firehose_records, firehose_accepted, firehose_invalid, firehose_ignored;
 } m;
 
 void csa_metrics_set_route_name(int route, const char *name, const char *method)
@@ -78,6 +79,15 @@ void csa_metrics_group(int rows, int ok)
 void csa_metrics_db_error(void) { atomic_fetch_add_explicit(&m.db_errors, 1, memory_order_relaxed); }
 
 void csa_metrics_connections(int delta) { atomic_fetch_add_explicit(&m.connections, delta, memory_order_relaxed); }
+
+void csa_metrics_firehose(size_t records, size_t accepted, size_t invalid, size_t ignored)
+{
+    atomic_fetch_add_explicit(&m.firehose_deliveries, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m.firehose_records, records, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m.firehose_accepted, accepted, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m.firehose_invalid, invalid, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m.firehose_ignored, ignored, memory_order_relaxed);
+}
 
 /* A growable output buffer; on allocation failure it stops growing and the output is cut. */
 typedef struct out {
@@ -187,5 +197,17 @@ char *csa_metrics_render(int queue_rows, int pool_in_use, int pool_size)
         "# HELP csa_http_connections Open client connections.\n"
         "# TYPE csa_http_connections gauge\ncsa_http_connections %lld\n",
         pool_in_use, pool_size, LOAD(m.db_errors), (long long)LOAD(m.connections));
+    put(&o,
+        "# HELP csa_firehose_deliveries_total Firehose deliveries answered 200 (POST /api/v1/ingest/firehose).\n"
+        "# TYPE csa_firehose_deliveries_total counter\ncsa_firehose_deliveries_total %llu\n"
+        "# HELP csa_firehose_records_total Firehose records in the deliveries answered 200.\n"
+        "# TYPE csa_firehose_records_total counter\ncsa_firehose_records_total %llu\n"
+        "# HELP csa_firehose_lines_total Log events of those deliveries: record lines stored or invalid, other events "
+        "ignored.\n"
+        "# TYPE csa_firehose_lines_total counter\n"
+        "csa_firehose_lines_total{outcome=\"accepted\"} %llu\ncsa_firehose_lines_total{outcome=\"invalid\"} %llu\n"
+        "csa_firehose_lines_total{outcome=\"ignored\"} %llu\n",
+        LOAD(m.firehose_deliveries), LOAD(m.firehose_records), LOAD(m.firehose_accepted), LOAD(m.firehose_invalid),
+        LOAD(m.firehose_ignored));
     return o.buf;
 }

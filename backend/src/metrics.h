@@ -19,6 +19,9 @@ void csa_metrics_rate_limited(int query_class);
 void csa_metrics_group(int rows, int ok);  /* one writer transaction and its outcome */
 void csa_metrics_db_error(void);
 void csa_metrics_connections(int delta);
+/* One committed Firehose delivery (POST /api/v1/ingest/firehose): its records, its record lines
+ * stored and skipped as invalid, and the other log events it carried. */
+void csa_metrics_firehose(size_t records, size_t accepted, size_t invalid, size_t ignored);
 
 /* Renders everything; `queue_rows` and `pool_in_use`/`pool_size` are sampled by the caller.
  * Returns a malloc'd string (caller frees). */

@@ -9,6 +9,7 @@
 #include "validate.h"
 #include "writer.h"
 #include "executor.h"
+#include "firehose.h"
 #include "queries.h"
 #include "ratelimit.h"
 #include "rules.h"
@@ -327,6 +328,9 @@ struct request_ctx {
     csa_status status;          /* query outcome */
     char detail[CSA_DETAIL_MAX];
     json_t *args;               /* query arguments, owned */
+    int firehose;               /* a Firehose route: errors in Firehose's response shape */
+    char firehose_request_id[CSA_FIREHOSE_MAX_REQUEST_ID + 1]; /* X-Amz-Firehose-Request-Id, else the body's */
+    size_t firehose_counts[4]; /* records, accepted, invalid, ignored: for the metrics once committed */
 };
 
 static const char *method_name(enum evhttp_cmd_type m)
@@ -428,7 +432,9 @@ static void send_json(request_ctx *ctx, int http_status, const char *reason, jso
 
 static void send_error(request_ctx *ctx, csa_status status, const char *detail, json_t *errors)
 {
-    send_json(ctx, csa_status_http(status), csa_status_reason(status), csa_error_body(status, detail, errors));
+    json_t *body = ctx->firehose ? csa_error_body_firehose(status, detail, ctx->firehose_request_id, errors)
+                                 : csa_error_body(status, detail, errors);
+    send_json(ctx, csa_status_http(status), csa_status_reason(status), body);
 }
 
 static void log_evhttp_error(worker *w, const char *request_id, int status)
@@ -524,15 +530,15 @@ static int finish_write(request_ctx *ctx)
     return 0;
 }
 
-/* Queues rows for the writer; the ctx now waits for finish_write. Answers 503 itself and frees
- * the ctx when the writer refuses. */
-static void defer_write(request_ctx *ctx, json_t *rows, json_t *reply)
+/* Queues rows for the writer; the ctx now waits for `finish` (finish_write or one that ends in
+ * it). Answers 503 itself and frees the ctx when the writer refuses. */
+static void defer_write(request_ctx *ctx, json_t *rows, json_t *reply, finish_fn finish)
 {
     ctx->item.rows = rows;
     ctx->item.done = on_write_done;
     ctx->item.arg = ctx;
     ctx->reply = reply;
-    ctx->finish = finish_write;
+    ctx->finish = finish;
     begin_wait(ctx);
     if (csa_writer_submit(g.writer, &ctx->item) < 0) {
         cancel_wait(ctx);
@@ -580,7 +586,7 @@ static void handle_ingest(request_ctx *ctx, json_t *body)
     json_t *reply = json_pack("{s:s, s:O}", "status", "ok", "invocation_id", json_object_get(row, "invocation_id"));
     json_t *rows = json_array();
     json_array_append_new(rows, row);
-    defer_write(ctx, rows, reply);
+    defer_write(ctx, rows, reply, finish_write);
 }
 
 static void handle_ingest_batch(request_ctx *ctx, json_t *body)
@@ -620,7 +626,77 @@ static void handle_ingest_batch(request_ctx *ctx, json_t *body)
         ctx_free(ctx);
         return;
     }
-    defer_write(ctx, rows, reply);
+    defer_write(ctx, rows, reply, finish_write);
+}
+
+/* A Firehose delivery committed (or not): metrics and Firehose's timestamp, then as any ingest. */
+static int finish_firehose_write(request_ctx *ctx)
+{
+    if (ctx->item.status == CSA_OK) {
+        csa_metrics_firehose(ctx->firehose_counts[0], ctx->firehose_counts[1], ctx->firehose_counts[2],
+                             ctx->firehose_counts[3]);
+        json_object_set_new(ctx->reply, "timestamp", json_integer(csa_epoch_ms()));
+    }
+    return finish_write(ctx);
+}
+
+/*
+ * POST /api/v1/ingest/firehose: an Amazon Data Firehose delivery of CloudWatch Logs subscription
+ * data (firehose.h). Its record lines become rows through the same validator and writer as
+ * /api/v1/ingest/batch; an invalid line is skipped and counted, never fails the delivery (Firehose
+ * would send it again until its retry duration runs out). 200 only after the commit, in
+ * Firehose's response shape.
+ */
+static void handle_ingest_firehose(request_ctx *ctx, json_t *body)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
+    size_t len = evbuffer_get_length(in);
+    const unsigned char *data = len ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
+    const char *encoding = evhttp_find_header(evhttp_request_get_input_headers(ctx->req), "Content-Encoding");
+    int gzipped = encoding && strcasecmp(encoding, "gzip") == 0;
+    csa_firehose_result res;
+    csa_firehose_result_init(&res);
+    if (encoding && !gzipped && strcasecmp(encoding, "identity") != 0) {
+        send_error(ctx, CSA_ERR_MEDIA_TYPE, "Content-Encoding must be gzip or absent", NULL);
+        goto done;
+    }
+    char detail[512];
+    csa_status st = csa_firehose_decode(data, len, gzipped, NULL, (double)time(NULL), &res, detail, sizeof detail);
+    if (!ctx->firehose_request_id[0])
+        snprintf(ctx->firehose_request_id, sizeof ctx->firehose_request_id, "%s", res.request_id);
+    if (st != CSA_OK) {
+        send_error(ctx, st, detail, NULL);
+        goto done;
+    }
+    if (csa_log_enabled(CSA_LOG_INFO))
+        csa_log(CSA_LOG_INFO, "firehose delivery",
+                json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "request_id", ctx->request_id,
+                          "firehose_request_id", ctx->firehose_request_id, "records", (json_int_t)res.records,
+                          "control_messages", (json_int_t)res.control, "log_events", (json_int_t)res.events, "accepted",
+                          (json_int_t)res.accepted, "invalid", (json_int_t)res.invalid, "ignored",
+                          (json_int_t)res.ignored));
+    json_t *reply =
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O}", "requestId", ctx->firehose_request_id, "timestamp",
+                  (json_int_t)csa_epoch_ms(), "records", (json_int_t)res.records, "control_messages",
+                  (json_int_t)res.control, "log_events", (json_int_t)res.events, "accepted", (json_int_t)res.accepted,
+                  "invalid", (json_int_t)res.invalid, "ignored", (json_int_t)res.ignored, "failures", res.failures);
+    size_t counts[4] = {res.records, res.accepted, res.invalid, res.ignored};
+    memcpy(ctx->firehose_counts, counts, sizeof counts);
+    if (json_array_size(res.rows) == 0) { /* nothing to commit */
+        csa_metrics_firehose(counts[0], counts[1], counts[2], counts[3]);
+        send_json(ctx, 200, "OK", reply);
+        goto done;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(res.rows, i, row) prepare_row(row, ctx->project_id);
+    json_t *rows = json_incref(res.rows);
+    csa_firehose_result_cleanup(&res);
+    defer_write(ctx, rows, reply, finish_firehose_write); /* owns ctx from here */
+    return;
+done:
+    csa_firehose_result_cleanup(&res);
+    ctx_free(ctx);
 }
 
 /* ---- queries (run on the executor) ---------------------------------------------------------- */
@@ -965,6 +1041,8 @@ typedef void (*handler_fn)(request_ctx *ctx, json_t *body);
 #define ROUTE_RATE_QUERY 32u   /* counts against the query limit */
 #define ROUTE_ADMIN 64u        /* needs the APP_SECRET_KEY bearer token */
 #define ROUTE_BODY_OPTIONAL 128u
+#define ROUTE_RAW_BODY 256u /* body limit and Content-Type checked as for JSON; the handler reads it */
+#define ROUTE_FIREHOSE 512u /* key also in X-Amz-Firehose-Access-Key; errors in Firehose's shape */
 
 typedef struct route {
     const char *path; /* for ROUTE_ID: the prefix before the id, ending in '/' */
@@ -978,6 +1056,8 @@ static const route routes[] = {
     {"/api/v1/ingest", EVHTTP_REQ_POST, handle_ingest, ROUTE_AUTH | ROUTE_JSON_BODY | ROUTE_RATE_INGEST},
     {"/api/v1/ingest/batch", EVHTTP_REQ_POST, handle_ingest_batch,
      ROUTE_AUTH | ROUTE_JSON_BODY | ROUTE_BATCH_LIMIT | ROUTE_RATE_INGEST},
+    {"/api/v1/ingest/firehose", EVHTTP_REQ_POST, handle_ingest_firehose,
+     ROUTE_AUTH | ROUTE_RAW_BODY | ROUTE_BATCH_LIMIT | ROUTE_RATE_INGEST | ROUTE_FIREHOSE},
     {"/api/v1/functions", EVHTTP_REQ_GET, handle_list_functions, ROUTE_AUTH | ROUTE_RATE_QUERY},
     {"/api/v1/functions/", EVHTTP_REQ_GET, handle_function_detail, ROUTE_AUTH | ROUTE_RATE_QUERY | ROUTE_ID},
     {"/api/v1/api-keys", EVHTTP_REQ_GET, handle_list_keys, ROUTE_AUTH | ROUTE_RATE_QUERY},
@@ -1172,6 +1252,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (r)
         ctx->route_index = (int)(r - routes);
+    if (r && (r->flags & ROUTE_FIREHOSE)) {
+        ctx->firehose = 1;
+        /* echoed in every answer, as Firehose requires; kept printable and bounded */
+        const char *id = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Amz-Firehose-Request-Id");
+        size_t n = 0;
+        for (const char *p = id ? id : ""; *p && n < sizeof ctx->firehose_request_id - 1; p++)
+            ctx->firehose_request_id[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+    }
     json_t *body = NULL;
     if (!path_known) {
         send_error(ctx, CSA_ERR_NOT_FOUND, "Not found", NULL);
@@ -1195,7 +1283,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
-    if (r->flags & ROUTE_JSON_BODY) {
+    if (r->flags & (ROUTE_JSON_BODY | ROUTE_RAW_BODY)) {
         size_t limit = (r->flags & ROUTE_BATCH_LIMIT) ? w->cfg->max_body_batch : w->cfg->max_body_single;
         if (len > limit) {
             char detail[128];
@@ -1222,7 +1310,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         }
     }
     if (r->flags & ROUTE_AUTH) {
-        const char *key = evhttp_find_header(evhttp_request_get_input_headers(req), "X-API-Key");
+        struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
+        const char *key = (r->flags & ROUTE_FIREHOSE) ? evhttp_find_header(headers, "X-Amz-Firehose-Access-Key") : NULL;
+        if (!key)
+            key = evhttp_find_header(headers, "X-API-Key");
         char touch[CSA_UUID_LEN + 1];
         csa_status st = csa_keycache_check(g.keys, key, ctx->project_id, ctx->key_hash, touch);
         if (touch[0])

@@ -23,6 +23,7 @@ import {
   REPO,
 } from './harness.mjs';
 import { parseYaml, validate, deref, resolveRef } from './openapi-check.mjs';
+import { recordLine, logEvents, dataMessage, recordData, deliveryRequest } from './cloudwatch-firehose.mjs';
 
 const DOC_PATH = path.join(REPO, 'docs/openapi.yaml');
 const doc = parseYaml(readFileSync(DOC_PATH, 'utf8'));
@@ -42,6 +43,7 @@ const SERVER_ROUTES = {
   '/api/v1/health': ['get'],
   '/api/v1/ingest': ['post'],
   '/api/v1/ingest/batch': ['post'],
+  '/api/v1/ingest/firehose': ['post'],
   '/api/v1/functions': ['get'],
   '/api/v1/functions/{function_id}': ['get'],
   '/api/v1/api-keys': ['get', 'post'],
@@ -129,6 +131,12 @@ const NO_SUCH_ID = '00000000-0000-4000-8000-000000000000';
 // string bodies go out as text/plain unless told otherwise
 const JSON_CT = { headers: { 'Content-Type': 'application/json' } };
 const FAKE_KEY = 'csa_' + 'A1b2C3d4'.repeat(4);
+const F = '/api/v1/ingest/firehose';
+/** A Firehose delivery (cloudwatch-firehose.mjs) of these records' log lines, the key in Firehose's header. */
+const firehose = (base, key, records, tweak = (r) => r) => {
+  const request = tweak(deliveryRequest([{ data: recordData(dataMessage(logEvents(records.map((r) => recordLine(r) + '\n')))) }], { accessKey: key }));
+  return http(base, 'POST', F, { body: request.body, headers: request.headers });
+};
 
 // ---------------------------------------------------------------------------------------------
 // The document itself
@@ -140,7 +148,10 @@ test('openapi.yaml parses and is an OpenAPI 3.1 document whose $refs all resolve
   assert.ok(doc.components?.schemas?.Error, 'components.schemas.Error');
   assert.deepEqual(doc.components.schemas.Error.required, ['detail', 'error_code', 'timestamp']);
   assert.ok(doc.components.schemas.Error.properties.errors, 'Error.errors');
-  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['AdminBearer', 'ApiKeyAuth']);
+  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['AdminBearer', 'ApiKeyAuth', 'FirehoseAccessKey']);
+  assert.deepEqual(doc.components.securitySchemes.FirehoseAccessKey, {
+    type: 'apiKey', in: 'header', name: 'X-Amz-Firehose-Access-Key', description: doc.components.securitySchemes.FirehoseAccessKey.description,
+  });
   assert.deepEqual(doc.components.securitySchemes.ApiKeyAuth, {
     type: 'apiKey', in: 'header', name: 'X-API-Key', description: doc.components.securitySchemes.ApiKeyAuth.description,
   });
@@ -239,6 +250,7 @@ test('openapi.yaml lists exactly the endpoints the server routes, each with a CO
       const security = op.security ?? doc.security;
       if (p === '/api/v1/health') assert.deepEqual(security, [], 'health needs no key');
       else if (p === '/api/v1/projects') assert.deepEqual(security, [{ AdminBearer: [] }]);
+      else if (p === F) assert.deepEqual(security, [{ FirehoseAccessKey: [] }, { ApiKeyAuth: [] }], 'Firehose\'s header or ours');
       else assert.deepEqual(security, [{ ApiKeyAuth: [] }], `${m} ${p}: security`);
     }
   }
@@ -253,6 +265,8 @@ test('openapi.yaml accepts the valid request bodies this suite sends and rejects
   assert.notDeepEqual(validate(inv, minimalRecord({ architecture: 'sparc' }), doc), []);
   assert.deepEqual(validate(requestSchema('/api/v1/ingest/batch', 'post'), { invocations: [fullRecord(), minimalRecord()] }, doc), []);
   assert.notDeepEqual(validate(requestSchema('/api/v1/ingest/batch', 'post'), { invocations: [] }, doc), []);
+  assert.deepEqual(validate(requestSchema(F, 'post'), JSON.parse(deliveryRequest([{ data: 'aGVsbG8=' }]).body), doc), []);
+  assert.notDeepEqual(validate(requestSchema(F, 'post'), { requestId: 'r', records: [] }, doc), []);
   assert.deepEqual(validate(requestSchema('/api/v1/projects', 'post'), { name: 'P', slug: 'p-1_x' }, doc), []);
   assert.notDeepEqual(validate(requestSchema('/api/v1/projects', 'post'), { name: 'P', slug: 'Bad Slug' }, doc), []);
   assert.deepEqual(validate(requestSchema('/api/v1/api-keys', 'post'), { name: 'ci' }, doc), []);
@@ -267,7 +281,7 @@ test('health: 200, 400 (malformed query string)', async () => {
   conforms('/api/v1/health', 'get', await ctx.get('/api/v1/health?x=%FF'), 400, 'non-UTF-8 query');
 });
 
-test('ingest and ingest/batch: 200, 400, 401, 413, 415', async () => {
+test('ingest, ingest/batch and ingest/firehose: 200, 400, 401, 413, 415', async () => {
   const P = '/api/v1/ingest';
   const B = '/api/v1/ingest/batch';
   const rec = fullRecord({ function_name: 'openapi-fn' });
@@ -287,6 +301,15 @@ test('ingest and ingest/batch: 200, 400, 401, 413, 415', async () => {
   conforms(B, 'post', await ctx.batch({ invocations: [rec] }, { key: '' }), 401);
   conforms(B, 'post', await ctx.batch(JSON.stringify({ invocations: [rec] }), { headers: { 'Content-Type': 'application/xml' } }), 415);
   conforms(B, 'post', await ctx.batch('x'.repeat(10 * 1024 * 1024 + 1), JSON_CT), 413);
+
+  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord({ function_name: 'openapi-fn' }), { cold_start: 'yes' }]), 200, 'one stored, one invalid');
+  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, body: Buffer.from('{"requestId": "x"}') })), 400, 'no records');
+  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Encoding': 'gzip' } })), 400, 'not gzip');
+  conforms(F, 'post', await firehose(ctx.base, FAKE_KEY, [minimalRecord()]), 401, 'unknown key');
+  conforms(F, 'post', await firehose(ctx.base, undefined, [minimalRecord()]), 401, 'no key');
+  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, body: Buffer.alloc(10 * 1024 * 1024 + 1, 0x20) })), 413);
+  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Encoding': 'br' } })), 415, 'Content-Encoding');
+  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Type': 'text/plain' } })), 415, 'Content-Type');
   fnId = await ctx.sql("SELECT id FROM functions WHERE function_name = 'openapi-fn'");
 });
 
@@ -385,6 +408,7 @@ test('429 on every rate-limited operation (RATE_LIMIT_QUERY=1, RATE_LIMIT_INGEST
     conforms('/api/v1/ingest', 'post', await call('POST', '/api/v1/ingest', minimalRecord({ function_name: 'openapi-fn' })), 200, 'first');
     conforms('/api/v1/ingest', 'post', await call('POST', '/api/v1/ingest', minimalRecord({ function_name: 'openapi-fn' })), 429);
     conforms('/api/v1/ingest/batch', 'post', await call('POST', '/api/v1/ingest/batch', { invocations: [minimalRecord()] }), 429);
+    conforms(F, 'post', await firehose(s.base, ctx.key, [minimalRecord()]), 429);
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 200, 'first');
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 429);
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${fnId}`), 429);
@@ -408,6 +432,7 @@ test('503 on every operation while PostgreSQL is unreachable', async () => {
     conforms('/api/v1/health', 'get', await call('GET', '/api/v1/health'), 503);
     conforms('/api/v1/ingest', 'post', await call('POST', '/api/v1/ingest', minimalRecord()), 503);
     conforms('/api/v1/ingest/batch', 'post', await call('POST', '/api/v1/ingest/batch', { invocations: [minimalRecord()] }), 503);
+    conforms(F, 'post', await firehose(s.base, FAKE_KEY, [minimalRecord()]), 503);
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 503);
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}`), 503);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 503);
@@ -441,6 +466,7 @@ test('500 on every database operation when a statement fails (a broken schema in
       ALTER TABLE projects RENAME COLUMN slug TO slug_broken`);
     conforms('/api/v1/ingest', 'post', await call('POST', '/api/v1/ingest', minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })), 500);
     conforms('/api/v1/ingest/batch', 'post', await call('POST', '/api/v1/ingest/batch', { invocations: [minimalRecord({ function_name: 'broken-fn' })] }), 500);
+    conforms(F, 'post', await firehose(s.base, key, [minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })]), 500);
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 500);
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${id}`), 500);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 500);
