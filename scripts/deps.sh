@@ -7,7 +7,7 @@
 #   bench  run's, plus wrk
 # Node.js: a `node` already on the PATH (from NodeSource, nvm, ...) is kept when it is 18 or
 # newer; only when there is none does this install the distribution's `nodejs` and `npm`
-# (Debian 12: 18.19, Ubuntu 24.04: 18.19). An older one stops here with a message.
+# (Debian 12: 18.20, Ubuntu 24.04: 18.19). An older one stops here with a message.
 # Tested on Debian 12 (x86_64); see README.md "Supported systems".
 set -euo pipefail
 want=(build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev libsodium-dev
