@@ -84,6 +84,10 @@ until grep -q 'coldstartd is running on' "$log"; do
   sleep 0.5
 done
 echo "   up after $(($(date +%s) - started)) s"
+# what the README promises make run prints: the example functions' cold-start breakdown
+for promised in 'orders-v2' 'module loading explains' 'RECOMMENDATIONS'; do
+  grep -q "$promised" "$log" || { echo "docs test: make run's output lacks \"$promised\"" >&2; exit 1; }
+done
 
 echo "== shell blocks of ${files[*]}"
 cache=$(npm config get cache 2>/dev/null || true)
