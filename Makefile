@@ -21,9 +21,11 @@ help:
 deps:
 	@scripts/deps.sh run
 
+# cmake is given physical paths: CMake refuses a build folder whose cache was written under another
+# path, and tests/docs/run.sh builds through a folder of symlinks to this one
 build: deps
-	@cmake -S backend -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD_DIR) -j$(JOBS)
+	@cmake -S $(realpath backend) -B $(realpath backend)/build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(realpath backend)/build -j$(JOBS)
 
 build-asan:
 	@cmake -S backend -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCSA_SANITIZE=ON -DCSA_WERROR=ON >/dev/null

@@ -1,18 +1,39 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian/Ubuntu machine, only what is missing.
 # Usage: scripts/deps.sh [run|test|bench]
+#   run    the C build, PostgreSQL, curl, and Node.js 18+ with npm (make run builds the SDK and
+#          runs the example functions through it)
+#   test   run's, plus Criterion, OpenSSL, zip, clang and its sanitizer runtime, nginx
+#   bench  run's, plus wrk
+# Node.js: a `node` already on the PATH (from NodeSource, nvm, ...) is kept when it is 18 or
+# newer; only when there is none does this install the distribution's `nodejs` and `npm`
+# (Debian 12: 18.20, Ubuntu 24.04: 18.19). An older one stops here with a message.
+# Tested on Debian 12 (x86_64); see README.md "Supported systems".
 set -euo pipefail
 want=(build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev libsodium-dev zlib1g-dev
-      postgresql postgresql-client curl)
+      postgresql postgresql-client curl ca-certificates nodejs npm)
 case "${1:-run}" in
-  test)  want+=(libcriterion-dev nodejs npm libssl-dev zip clang libclang-rt-14-dev nginx openssl) ;;
+  test)
+    # the sanitizer runtime of the distribution's default clang (Debian 12: clang 14,
+    # Ubuntu 24.04: clang 18)
+    clang_major=$(apt-cache policy clang 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9]*:\)\{0,1\}\([0-9][0-9]*\).*/\2/p')
+    want+=(libcriterion-dev libssl-dev zip clang "libclang-rt-${clang_major:-14}-dev" nginx openssl) ;;
   bench) want+=(wrk) ;;
 esac
 missing=()
 arch=$(dpkg --print-architecture)
 for p in "${want[@]}"; do
   case "$p" in
-    nodejs|npm) command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue ;;
+    nodejs)
+      if command -v node >/dev/null 2>&1; then
+        major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+        if [ "$major" -lt 18 ]; then
+          echo "deps: $(command -v node) is Node.js $(node --version 2>/dev/null); 18 or newer is needed (remove it from the PATH to get the distribution's, or upgrade it)" >&2
+          exit 1
+        fi
+        continue
+      fi ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
   esac
   # installed for this machine's architecture (a foreign-arch copy, e.g. libevent-dev:arm64 for
   # cross builds, does not count) or architecture-independent

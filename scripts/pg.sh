@@ -4,7 +4,8 @@
 #          kept in DIR/password), starts it on 127.0.0.1:PORT, creates database "coldstart"
 #   stop   fast shutdown
 #   url    prints the DATABASE_URL of the cluster
-# Run as root, the server runs as the "postgres" system user (PostgreSQL refuses root).
+# Run as root, the server runs as the "postgres" system user (PostgreSQL refuses root), and the
+# folders above DIR that others cannot enter get o+x (search only; each one is named when changed).
 set -euo pipefail
 cmd=${1:?usage: pg.sh start|stop|url|status DIR PORT}
 dir=${2:?data directory}
@@ -35,8 +36,16 @@ case "$cmd" in
       if [ "$(id -u)" -eq 0 ]; then
         chown -R postgres: "$dir/cluster" "$dir/sock" "$dir/log"
         cp "$dir/password" "$dir/cluster.pw"; chown postgres: "$dir/cluster.pw"
-        # the postgres user must be able to reach DIR
-        p=$dir; while [ "$p" != / ]; do chmod o+x "$p" 2>/dev/null || true; p=$(dirname "$p"); done
+        # the postgres user must be able to reach DIR: give "others" search (x, not read)
+        # permission on every folder above it that lacks it, and say so
+        p=$dir; changed=()
+        while [ "$p" != / ]; do
+          if [ -z "$(find "$p" -maxdepth 0 -perm -o+x 2>/dev/null)" ]; then
+            chmod o+x "$p" 2>/dev/null && changed+=("$p")
+          fi
+          p=$(dirname "$p")
+        done
+        [ ${#changed[@]} -eq 0 ] || echo "pg.sh: run as root, PostgreSQL runs as user postgres, which must reach $dir: added o+x (enter, not list) to ${changed[*]}" >&2
       else
         cp "$dir/password" "$dir/cluster.pw"
       fi
