@@ -53,7 +53,7 @@ async function rowsOf(name, expected) {
   const query = `SELECT i.cold_start AS cold, i.start_kind AS kind, i.init_duration_ms IS NOT NULL AS init,
       i.execution_duration_ms IS NOT NULL AS exec, i.memory_used_mb IS NOT NULL AS mem, i.module_timings AS modules,
       i.module_tree IS NOT NULL AS tree, i.module_tree::text LIKE '%"version"%' AS versions, i.sdk_version AS sdk,
-      i.runtime_version AS runtime, i.region, i.init_type, i.memory_allocated_mb AS allocated
+      i.runtime_version AS runtime, f.region, i.init_type, i.memory_allocated_mb AS allocated, i.module_source AS source
     FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = '${name}' ORDER BY i.cold_start DESC, i.timestamp`;
   for (let i = 0; i < 100; i++) {
     const rows = await ctx.rows(query);
