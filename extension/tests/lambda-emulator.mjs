@@ -74,7 +74,8 @@ export function cpuMs(pid) {
 export class LambdaEmulator {
   /**
    * options: extension (path), taskRoot, handler ('index.handler'), env (for both processes),
-   * extensionEnv / runtimeEnv (for one of them),
+   * extensionEnv / runtimeEnv (for one of them), node (the runtime's Node.js binary, default this
+   * one's) and nodeArgs (before the runtime's script),
    * functionName, memoryMB, timeoutMs, freeze (default true), shutdownMs (2000 with external
    * extensions), runtime (path of the runtime client), freezer ('signal', the default: SIGSTOP and
    * SIGCONT to each process; 'cgroup': the cgroup v1 freezer, as Lambda freezes an environment,
@@ -352,7 +353,7 @@ export class LambdaEmulator {
     });
     // Lambda starts the runtime once every extension has registered
     await this.until(() => this.extensions.size >= this.extensionProcs.length || this.extensionProcs.some((e) => this.exited.has(e.child)), 2000, 'extension registration');
-    this.runtime = this.spawnTracked(process.execPath, [this.o.runtime], 'runtime', this.o.runtimeEnv);
+    this.runtime = this.spawnTracked(this.o.node ?? process.execPath, [...(this.o.nodeArgs ?? []), this.o.runtime], 'runtime', this.o.runtimeEnv);
     await this.until(() => this.runtimeNext || this.initError || this.exited.has(this.runtime.child), 10000, 'runtime init');
     const status = this.initError ? 'error' : 'success';
     this.emit('platform.initRuntimeDone', { initializationType: 'on-demand', phase: 'init', status, ...(this.initError ? { errorType: safeType(this.initError.body) } : {}) });

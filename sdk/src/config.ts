@@ -102,8 +102,16 @@ function validTimeout(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= 60_000 ? value : undefined;
 }
 
+/** A key pasted with a trailing newline is taken trimmed; one with a line break inside is not a key. */
 function validKey(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' && !/[\r\n]/.test(value) ? value.trim() : undefined;
+  if (typeof value !== 'string') return undefined;
+  const key = value.trim();
+  return key !== '' && !/[\r\n]/.test(key) ? key : undefined;
+}
+
+/** How a rejected secret is named in a warning: never its value (stderr goes to CloudWatch). */
+function redacted(text: unknown): string {
+  return typeof text === 'string' ? `(a value of ${text.length} characters, not shown)` : `(a ${typeof text}, not shown)`;
 }
 
 /**
@@ -119,17 +127,18 @@ function pick<T>(
   fromEnv: (text: string) => T | undefined,
   fallback: T,
   warn: Warn,
+  secret = false,
 ): T {
   if (option !== undefined) {
     const value = fromOption(option);
     if (value !== undefined) return value;
-    warn(`ignoring invalid option ${name}: ${JSON.stringify(option)}`);
+    warn(`ignoring invalid option ${name}: ${secret ? redacted(option) : JSON.stringify(option)}`);
   }
   const text = envName ? env[envName] : undefined;
   if (text !== undefined && text !== '') {
     const value = fromEnv(text);
     if (value !== undefined) return value;
-    warn(`ignoring invalid ${envName}=${JSON.stringify(text)}`);
+    warn(`ignoring invalid ${envName}=${secret ? redacted(text) : JSON.stringify(text)}`);
   }
   return fallback;
 }
@@ -138,7 +147,7 @@ const numberFrom = (text: string): number | undefined => (/^\s*[0-9.eE+-]+\s*$/.
 
 export function resolveConfig(options: AnalyzeOptions = {}, env: Env = process.env, warn: Warn = warnOnce): ResolvedConfig {
   const opts: AnalyzeOptions = options !== null && typeof options === 'object' ? options : {};
-  const apiKey = pick('apiKey', opts.apiKey, ENV_API_KEY, env, validKey, validKey, undefined as string | undefined, warn);
+  const apiKey = pick('apiKey', opts.apiKey, ENV_API_KEY, env, validKey, validKey, undefined as string | undefined, warn, true);
   const endpoint = pick('endpoint', opts.endpoint, ENV_ENDPOINT, env, validEndpoint, validEndpoint, DEFAULT_ENDPOINT, warn);
   const enabled = pick(
     'enabled', opts.enabled, ENV_ENABLED, env,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { resolveConfig } from '../../src/config';
-import { DEFAULT_ENDPOINT, ENV_API_KEY, ENV_ENABLED, ENV_ENDPOINT, ENV_EXTENSION, ENV_SAMPLE_RATE, ENV_TIMEOUT } from '../../src/constants';
+import { DEFAULT_ENDPOINT, ENV_API_KEY, ENV_ENABLED, ENV_ENDPOINT, ENV_EXTENSION, ENV_SAMPLE_RATE, ENV_TIMEOUT, ENV_TRANSPORT } from '../../src/constants';
 
 function resolve(options: object | undefined, env: Record<string, string>) {
   const warnings: string[] = [];
@@ -93,6 +93,24 @@ describe('resolveConfig', () => {
   test('COLDSTART_ENDPOINT does not turn extension detection off; an invalid endpoint option does not either', () => {
     expect(resolve({}, { [ENV_API_KEY]: 'k', [ENV_ENDPOINT]: 'http://env:1' }).config.extension).toBe('auto');
     expect(resolve({ endpoint: 'ftp://x' }, { [ENV_API_KEY]: 'k' }).config.extension).toBe('auto');
+  });
+
+  test('a key with a trailing newline is trimmed; a rejected key is never printed', () => {
+    expect(resolve(undefined, { [ENV_API_KEY]: 'csa_pasted\n' }).config.apiKey).toBe('csa_pasted');
+    const { config, warnings } = resolve({ apiKey: 'csa_secret\nvalue' }, { [ENV_API_KEY]: 'csa_other\r\nsecret' });
+    expect(config.apiKey).toBeUndefined();
+    expect(warnings.length).toBeGreaterThan(0);
+    for (const warning of warnings) expect(warning).not.toMatch(/secret|csa_/);
+  });
+
+  test('COLDSTART_TRANSPORT: direct turns the extension off; logs needs no key; a bad value is reported', () => {
+    expect(resolve(undefined, { [ENV_API_KEY]: 'k', [ENV_TRANSPORT]: 'direct' }).config).toMatchObject({ transport: 'direct', extension: 'off' });
+    const logs = resolve(undefined, { [ENV_TRANSPORT]: ' LOGS ' });
+    expect(logs.config).toMatchObject({ transport: 'logs', apiKey: undefined });
+    expect(logs.warnings).toEqual([]);
+    const bad = resolve({ transport: 'carrier-pigeon' }, { [ENV_API_KEY]: 'k' });
+    expect(bad.config.transport).toBe('auto');
+    expect(bad.warnings.join('\n')).toContain('transport');
   });
 
   test('null or non-object options are treated as none', () => {
