@@ -99,8 +99,12 @@ type Route = 'stream' | 'http' | 'direct';
 export interface RecordSink {
   /** Opens what records go through, if that takes a connection (the extension's stream). */
   connect(): void;
-  /** Hands off a cold-start record (either copy); nothing waits for its delivery. */
-  cold(record: object): void;
+  /**
+   * Hands off a cold-start record (either copy). Returns a promise that settles once its bytes
+   * have left the process (or there is nothing to wait for now: the record is kept for later), or
+   * undefined when they left at once; the function's response never waits for it.
+   */
+  cold(record: object): Promise<void> | undefined;
   /** See Delivery.warmAfterResponse. */
   warmAfterResponse(build: () => object, later: Later): Promise<void> | undefined;
   /** See Delivery.leaveWarm. */
@@ -122,8 +126,9 @@ export class LogSink implements RecordSink {
 
   connect(): void {}
 
-  cold(record: object): void {
+  cold(record: object): undefined {
     this.write(record);
+    return undefined;
   }
 
   warmAfterResponse(build: () => object, later: Later): undefined {
@@ -161,6 +166,8 @@ export class Delivery implements RecordSink {
   /** cold-start copies handed off, and those not yet taken (see holdBeforeExit) */
   private coldSent = 0;
   private readonly coldSending = new Set<Promise<SendResult>>();
+  /** what to call when a cold-start copy on the stream has left the process (see single) */
+  private readonly outs = new WeakMap<StreamEntry, () => void>();
   /** the cold-start copies the stream lost, and their second sending */
   private readonly resends = new WeakMap<StreamEntry, Promise<SendResult>>();
 
@@ -232,24 +239,33 @@ export class Delivery implements RecordSink {
     if (this.route === 'stream') this.stream!.connect();
   }
 
-  cold(record: object): void {
-    const sending = this.single(JSON.stringify(record));
+  cold(record: object): Promise<void> {
+    let out!: () => void;
+    const left = new Promise<void>((resolve) => (out = resolve));
+    const sending = this.single(JSON.stringify(record), out);
     if (this.coldSending.size === 0 && this.coldSent === 0) holdBeforeExit(() => (this.coldSending.size > 0 ? this.coldSent : 0), () => Promise.all(this.coldSending));
     this.coldSent++;
     this.coldSending.add(sending);
-    void sending.then(() => this.coldSending.delete(sending));
+    void sending.then(() => {
+      this.coldSending.delete(sending);
+      out(); // whatever happened, nothing is left to wait for
+    });
+    return left;
   }
 
   /**
    * Sends one record on its own (the cold-start copies). To the backend, it is retried until it is
    * acknowledged (Sender.deliver). Never rejects; resolves when the record has been taken (by the
-   * kernel on the extension's stream) or given up.
+   * kernel on the extension's stream) or given up. `out` is called when its bytes have left the
+   * process (or cannot for now).
    */
-  async single(body: string): Promise<SendResult> {
+  async single(body: string, out: () => void = () => undefined): Promise<SendResult> {
     if (this.route === 'stream') {
       const stream = this.stream!;
       const entry: StreamEntry = { line: body };
+      this.outs.set(entry, out); // a resend (streamDown) calls it instead
       const inKernel = stream.write(entry) || (await stream.flushed(EXTENSION_COLD_ANSWER_MS));
+      if (inKernel) out();
       // Not in the kernel within the extension's time: it is not there (or hung), the stream goes
       // down and every record it has not acknowledged, this one included, is sent again
       // (streamDown).
@@ -258,10 +274,13 @@ export class Delivery implements RecordSink {
     }
     if (this.route === 'http') {
       const result = await this.local!.send(INGEST_PATH, body, performance.now() + EXTENSION_COLD_ANSWER_MS);
-      if (extensionAnswer(result)) return result;
+      if (extensionAnswer(result)) {
+        out();
+        return result;
+      }
       this.extensionDown(result);
     }
-    return this.direct.deliver(INGEST_PATH, body);
+    return this.direct.deliver(INGEST_PATH, body, out);
   }
 
   /**
@@ -332,7 +351,7 @@ export class Delivery implements RecordSink {
     }
     for (const entry of unacked) {
       if (entry.record === undefined) {
-        this.resends.set(entry, this.single(entry.line));
+        this.resends.set(entry, this.single(entry.line, this.outs.get(entry)));
       } else if (this.route === 'direct') {
         this.direct.enqueue(entry.record);
         batched = true;

@@ -135,29 +135,29 @@ export function sendEarly(runtime: Runtime, invocation: Invocation): void {
 
 /** The complete cold-start record of a first invocation still running near Lambda's deadline. */
 export function sendAtDeadline(runtime: Runtime, invocation: Invocation): void {
-  sendComplete(runtime, invocation, process.hrtime.bigint());
+  void sendComplete(runtime, invocation, process.hrtime.bigint());
 }
 
-function sendComplete(runtime: Runtime, invocation: Invocation, endNs: bigint): void {
+/** Returns a promise that settles once the record's bytes have left the process (see RecordSink.cold). */
+function sendComplete(runtime: Runtime, invocation: Invocation, endNs: bigint): Promise<void> | undefined {
   const cold = invocation.cold;
-  if (cold === undefined || cold.completeSent) return;
+  if (cold === undefined || cold.completeSent) return undefined;
   cold.completeSent = true;
-  sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs));
+  return sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs));
 }
 
 /**
  * Called once the handler has finished (result, error or callback; `endNs` set): for a first
  * invocation after its response (start.ts), for a warm one as it finishes. Returns a promise to
- * wait for (settled within about EXTENSION_ANSWER_MS) or undefined when there is nothing to wait
- * for; never throws.
+ * wait for (warm: settled within about EXTENSION_ANSWER_MS; first: see above) or undefined when
+ * there is nothing to wait for; never throws.
  */
 export function finishInvocation(runtime: Runtime, invocation: Invocation, later: Later): Promise<void> | undefined {
   try {
     const endNs = invocation.endNs ?? process.hrtime.bigint();
-    if (invocation.cold !== undefined) {
-      sendComplete(runtime, invocation, endNs);
-      return undefined;
-    }
+    // The first invocation's is called after its response: the promise (its record's bytes out of
+    // the process) bounds how long the environment is kept from being frozen (start.ts Later).
+    if (invocation.cold !== undefined) return sendComplete(runtime, invocation, endNs);
     const rate = invocation.config.sampleRate;
     const sink = sinkOf(runtime, invocation);
     const build = (): InvocationRecord => buildRecord(runtime, invocation, true, endNs);
