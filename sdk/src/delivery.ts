@@ -119,11 +119,6 @@ export interface RecordSink {
  * (`POST /api/v1/ingest/firehose`). No network, no API key in the function.
  */
 export class LogSink implements RecordSink {
-  /** lines written, for tests and debugging */
-  written = 0;
-
-  constructor(private readonly out: (line: string) => void = (line) => void process.stdout.write(line)) {}
-
   connect(): void {}
 
   cold(record: object): undefined {
@@ -148,8 +143,7 @@ export class LogSink implements RecordSink {
         const { module_tree: _tree, ...rest } = record as Record<string, unknown>;
         line = JSON.stringify({ [LOG_RECORD_KEY]: rest });
       }
-      this.out(line + '\n');
-      this.written++;
+      process.stdout.write(line + '\n');
     } catch {
       // stdout closed: nothing else to do
     }
