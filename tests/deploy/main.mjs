@@ -183,7 +183,7 @@ test('Dockerfile: the image layout migrates, serves, and its HEALTHCHECK tells h
   runServerCommand(ctx.imageBinary, ['migrate'], env);
   runServerCommand(ctx.imageBinary, ['migrate'], env); // a second run (another replica) is a no-op
   const out = runServerCommand(ctx.imageBinary, ['create-project', '--name', 'Deploy', '--slug', 'deploy'], env).trim().split('\n');
-  ctx.key = out[out.length - 1].trim();
+  ctx.key = out[out.findIndex((l) => l.startsWith('Admin key')) + 2].trim(); // all scopes: it also reads
   ctx.server = await startServer(ctx.imageBinary, env);
   const [cmd, ...args] = ctx.healthcheck;
   const hc = (port) => spawnSync(cmd, args, { env: { ...process.env, PORT: String(port) }, encoding: 'utf8', timeout: 5000 });
