@@ -40,6 +40,8 @@ static const int_setting int_settings[] = {
     {"RATE_LIMIT_PROJECT_INGEST", OFF(rate_limit_project_ingest), 0, 0, 100000000, 0},
     {"RATE_LIMIT_PROJECT_QUERY", OFF(rate_limit_project_query), 0, 0, 100000000, 0},
     {"QUERY_THREADS", OFF(query_threads), 2, 1, 64, 0},
+    {"QUERY_TIMEOUT_MS", OFF(query_timeout_ms), 10000, 0, 3600000, 0},
+    {"MAX_READ_WINDOW_DAYS", OFF(max_read_window_days), 90, 1, 3650, 0},
     {"METRICS_PORT", OFF(metrics_port), 0, 0, 65535, 0},
     {"RETENTION_MONTHS", OFF(retention_months), 13, 0, 1200, 0},
 };

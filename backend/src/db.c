@@ -133,7 +133,10 @@ struct csa_db_pool {
     int size;
     PGconn **conns; /* size slots; NULL = not connected */
     char *taken;    /* size flags */
+    int statement_timeout_ms; /* set on each new connection; 0 = PostgreSQL's default */
 };
+
+void csa_db_pool_set_statement_timeout(csa_db_pool *pool, int ms) { pool->statement_timeout_ms = ms; }
 
 csa_db_pool *csa_db_pool_create(const char *url, int size)
 {
@@ -217,6 +220,11 @@ PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms)
             pthread_cond_signal(&pool->freed);
             pthread_mutex_unlock(&pool->lock);
             return NULL;
+        }
+        if (pool->statement_timeout_ms > 0) { /* a session setting: one round trip per connection */
+            char sql[64];
+            snprintf(sql, sizeof sql, "SET statement_timeout = %d", pool->statement_timeout_ms);
+            PQclear(PQexec(conn, sql));
         }
     }
     /* remember the slot in the connection's user data is not possible with libpq: keep a mapping */

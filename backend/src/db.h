@@ -57,6 +57,10 @@ typedef struct csa_db_pool csa_db_pool;
 csa_db_pool *csa_db_pool_create(const char *url, int size);
 void csa_db_pool_destroy(csa_db_pool *pool);
 
+/* Every connection the pool opens from now on gets statement_timeout = ms (0: none): a statement
+ * running longer is cancelled by PostgreSQL (SQLSTATE 57014, CSA_DB_FAULT_TRANSIENT: 503). */
+void csa_db_pool_set_statement_timeout(csa_db_pool *pool, int ms);
+
 /* Takes a connection, waiting up to wait_ms for one to be free; connects if needed.
  * Returns NULL when none is free in time or the database cannot be reached. */
 PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms);

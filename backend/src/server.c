@@ -94,6 +94,9 @@ static struct {
     csa_executor *executor;
     csa_executor *auth_executor; /* key lookups, on their own threads and connections */
     csa_db_pool *auth_pool;
+    csa_executor *health_executor; /* health's database check: its own thread and connection, so
+                                      that it never waits behind key lookups or reads */
+    csa_db_pool *health_pool;
     csa_ratelimit *limits;
     csa_rules *rules;
     worker *workers;
@@ -907,19 +910,34 @@ static void handle_list_functions(request_ctx *ctx, json_t *body)
     defer_query(ctx, q_list_functions);
 }
 
+/* GET /api/v1/functions/{id}?from&to: RFC 3339 date-times; the window (default the last 7 days,
+ * to defaulting to now) may span at most MAX_READ_WINDOW_DAYS, so that one read's work is bounded:
+ * a wider one is 400 saying so. */
 static void handle_function_detail(request_ctx *ctx, json_t *body)
 {
     static const char *const names[] = {"from", "to"};
+    double at[2] = {0, 0};
     for (int i = 0; i < 2; i++) {
         const char *v = arg_str(ctx, names[i]);
-        double epoch;
-        if (v && csa_parse_rfc3339(v, &epoch) != 0) {
+        double *epoch = &at[i];
+        if (v && csa_parse_rfc3339(v, epoch) != 0) {
             send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
                        query_error(names[i], "Input should be an RFC 3339 date-time with a time zone",
                                    "datetime_format"));
             ctx_free(ctx);
             return;
         }
+    }
+    double t1 = arg_str(ctx, "to") ? at[1] : (double)time(NULL);
+    double t0 = arg_str(ctx, "from") ? at[0] : t1 - 7 * 86400.0;
+    double max_s = (double)g.cfg->max_read_window_days * 86400.0;
+    if (t1 - t0 > max_s) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "The window from..to spans %.0f days; at most %d days can be read at once",
+                 (t1 - t0) / 86400.0, g.cfg->max_read_window_days);
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", query_error("from", msg, "window_too_wide"));
+        ctx_free(ctx);
+        return;
     }
     defer_query(ctx, q_function_detail);
 }
@@ -1026,18 +1044,19 @@ static void handle_create_project(request_ctx *ctx, json_t *body)
     defer_query(ctx, q_create_project);
 }
 
-/* Health's database check runs on the key-lookup threads and their own connections: it never
- * holds up an event loop, and a query pool busy with slow reads does not make it "unreachable". */
+/* Health's database check runs on a thread and connection of its own: it never holds up an event
+ * loop, a query pool busy with slow reads does not make it "unreachable", and a flood of unknown
+ * keys queued for the key-lookup threads does not delay it. */
 static void run_health(void *arg)
 {
     request_ctx *ctx = arg;
     int ok = 0;
-    PGconn *conn = csa_db_pool_acquire(g.auth_pool, 1000);
+    PGconn *conn = csa_db_pool_acquire(g.health_pool, 1000);
     if (conn) {
         PGresult *res = PQexec(conn, "SELECT 1");
         ok = PQresultStatus(res) == PGRES_TUPLES_OK;
         PQclear(res);
-        csa_db_pool_release(g.auth_pool, conn, !ok);
+        csa_db_pool_release(g.health_pool, conn, !ok);
     }
     ctx->status = ok ? CSA_OK : CSA_ERR_UNAVAILABLE;
 }
@@ -1059,7 +1078,7 @@ static void handle_health(request_ctx *ctx, json_t *body)
 {
     ctx->finish = finish_health;
     begin_wait(ctx);
-    if (csa_executor_submit(g.auth_executor, run_health, health_done, ctx) == 0)
+    if (csa_executor_submit(g.health_executor, run_health, health_done, ctx) == 0)
         return;
     cancel_wait(ctx);
     ctx->status = CSA_ERR_UNAVAILABLE;
@@ -1659,19 +1678,24 @@ int csa_server_run(const csa_config *cfg)
         return 2;
     }
     g.pool = csa_db_pool_create(cfg->database_url, cfg->database_pool_size);
+    if (g.pool) /* bounds the time (and so the work) of one read; partition upkeep included */
+        csa_db_pool_set_statement_timeout(g.pool, cfg->query_timeout_ms);
     g.limits = csa_ratelimit_create(cfg->rate_limit_ingest, cfg->rate_limit_query, cfg->rate_limit_window_s, 65536);
     if (g.limits)
         csa_ratelimit_set_project_limits(g.limits, cfg->rate_limit_project_ingest, cfg->rate_limit_project_query);
     g.executor = csa_executor_start(cfg->query_threads, 1000);
     g.auth_pool = csa_db_pool_create(cfg->database_url, AUTH_THREADS);
     g.auth_executor = csa_executor_start(AUTH_THREADS, 1000);
+    g.health_pool = csa_db_pool_create(cfg->database_url, 1);
+    g.health_executor = csa_executor_start(1, 256);
     g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
     g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max,
                                 cfg->writer_batch_max * 50);
     name_routes_for_metrics();
     g.nworkers = cfg->workers;
     g.workers = calloc((size_t)g.nworkers, sizeof *g.workers);
-    if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor || !g.auth_pool || !g.auth_executor) {
+    if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor || !g.auth_pool || !g.auth_executor ||
+        !g.health_pool || !g.health_executor) {
         csa_logf(CSA_LOG_ERROR, "out of memory at start-up");
         goto out;
     }
@@ -1719,6 +1743,8 @@ int csa_server_run(const csa_config *cfg)
     g.executor = NULL;
     csa_executor_stop(g.auth_executor);
     g.auth_executor = NULL;
+    csa_executor_stop(g.health_executor);
+    g.health_executor = NULL;
     for (int i = 0; i < g.nworkers; i++)
         worker_cleanup(&g.workers[i]);
     if (left > 0)
@@ -1729,7 +1755,9 @@ out:
     csa_writer_stop(g.writer);
     csa_executor_stop(g.executor);
     csa_executor_stop(g.auth_executor);
+    csa_executor_stop(g.health_executor);
     csa_db_pool_destroy(g.auth_pool);
+    csa_db_pool_destroy(g.health_pool);
     csa_ratelimit_destroy(g.limits);
     csa_rules_free(g.rules);
     csa_keycache_destroy(g.keys);

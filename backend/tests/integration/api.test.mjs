@@ -580,6 +580,22 @@ for (const [what, q] of [
   });
 }
 
+test('GET /functions/{id}: a window wider than MAX_READ_WINDOW_DAYS (90) is 400 saying so; 90 days is fine', async () => {
+  await seed();
+  const DAY_MS = 86400000;
+  const iso = (t) => new Date(t).toISOString();
+  const t1 = Date.now();
+  for (const q of [`from=${iso(t1 - 91 * DAY_MS)}&to=${iso(t1)}`, `from=${iso(t1 - 91 * DAY_MS)}`, 'from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z']) {
+    const res = await getA(`/api/v1/functions/${ids['detail-fn']}?${q}`);
+    assertErrorBody(res, 400, 'VALIDATION_ERROR', q);
+    assert.deepEqual(res.json.errors[0].loc, ['query', 'from']);
+    assert.equal(res.json.errors[0].type, 'window_too_wide');
+    assert.match(res.json.errors[0].msg, /at most 90 days/);
+  }
+  const ok = await getA(`/api/v1/functions/${ids['detail-fn']}?from=${iso(t1 - 90 * DAY_MS)}&to=${iso(t1)}`);
+  assert.equal(ok.status, 200, ok.text);
+});
+
 for (const [param, bad] of [
   ['from', 'yesterday'],
   ['from', '2026-13-01T00:00:00Z'],
@@ -645,7 +661,7 @@ test("tenancy: another project's function id, an unknown id and a malformed id a
   const { key } = await tenantB();
   const cases = [
     `/api/v1/functions/${ids['detail-fn']}`,
-    `/api/v1/functions/${ids['detail-fn']}?from=2020-01-01T00:00:00Z`,
+    `/api/v1/functions/${ids['detail-fn']}?from=${new Date(Date.now() - 30 * 86400000).toISOString()}`,
     `/api/v1/functions/${ids['detail-fn'].toUpperCase()}`,
     '/api/v1/functions/00000000-0000-4000-8000-000000000000',
     '/api/v1/functions/not-a-uuid',
