@@ -119,6 +119,7 @@ test('compose: production publishes only nginx and takes every secret from the e
   assert.equal(s.api.environment.APP_ENV, 'production');
   const dev = compose['docker-compose.yml'].services;
   assert.ok(dev.db.ports.every((p) => p.startsWith('127.0.0.1:')), 'dev: the database port only on loopback');
+  assert.ok(dev.grafana.ports.every((p) => p.startsWith('127.0.0.1:')), 'dev: Grafana (admin/admin) only on loopback');
 });
 
 // ---- Dockerfile -----------------------------------------------------------------------------
