@@ -250,8 +250,13 @@ test('openapi.yaml lists exactly the endpoints the server routes, each with a CO
       const security = op.security ?? doc.security;
       if (p === '/api/v1/health') assert.deepEqual(security, [], 'health needs no key');
       else if (p === '/api/v1/projects') assert.deepEqual(security, [{ AdminBearer: [] }]);
-      else if (p === F) assert.deepEqual(security, [{ FirehoseAccessKey: [] }, { ApiKeyAuth: [] }], 'Firehose\'s header or ours');
-      else assert.deepEqual(security, [{ ApiKeyAuth: [] }], `${m} ${p}: security`);
+      else if (p === F) assert.deepEqual(security, [{ FirehoseAccessKey: ['ingest'] }, { ApiKeyAuth: ['ingest'] }], 'Firehose\'s header or ours');
+      else {
+        // one scope per operation; scopes.test.mjs checks each against the server
+        assert.equal(security.length, 1, `${m} ${p}: security`);
+        assert.deepEqual(Object.keys(security[0]), ['ApiKeyAuth'], `${m} ${p}: security`);
+        assert.equal(security[0].ApiKeyAuth.length, 1, `${m} ${p}: one scope`);
+      }
     }
   }
 });
@@ -352,8 +357,22 @@ test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${created.json.id}`), 401);
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`, h()), 404);
   const lone = await createProject(ctx.db.url, 'Lone', 'oa-lone-' + randomBytes(3).toString('hex'));
-  const loneId = (await ctx.get('/api/v1/api-keys', { headers: withKey(lone) })).json.api_keys[0].id;
-  conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${loneId}`, { headers: withKey(lone) }), 409, 'last active key');
+  const loneId = (await ctx.get('/api/v1/api-keys', { headers: withKey(lone) })).json.api_keys.find((k) => k.name === 'admin').id;
+  conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${loneId}`, { headers: withKey(lone) }), 409, 'last active admin key');
+});
+
+test('403 on every scoped operation with a key that lacks its scope', async () => {
+  const readKey = (await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(ctx.key) })).json.key;
+  const ing = { headers: withKey(ctx.ingestKey) };
+  conforms('/api/v1/ingest', 'post', await ctx.ingest(minimalRecord({ function_name: 'openapi-fn' }), { key: readKey }), 403);
+  conforms('/api/v1/ingest/batch', 'post', await ctx.batch({ invocations: [minimalRecord({ function_name: 'openapi-fn' })] }, { key: readKey }), 403);
+  conforms(F, 'post', await firehose(ctx.base, readKey, [minimalRecord({ function_name: 'openapi-fn' })]), 403);
+  conforms('/api/v1/functions', 'get', await ctx.get('/api/v1/functions', ing), 403);
+  conforms('/api/v1/functions/{function_id}', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}`, ing), 403);
+  conforms('/api/v1/api-keys', 'get', await ctx.get('/api/v1/api-keys', ing), 403);
+  conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['ingest'] }, ...ing }), 403);
+  conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(readKey) }), 403, 'read key');
+  conforms('/api/v1/api-keys/{key_id}', 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`, ing), 403);
 });
 
 test('projects: 201, 400, 401, 409, 413, 415', async () => {
