@@ -25,18 +25,9 @@
 // POST per record: that is an extension layer older than this SDK. If that one refuses or does not
 // answer in time either, that record and every later one go to the backend directly.
 
-import { existsSync } from 'node:fs';
 import type { ResolvedConfig } from './config';
 import type { Later } from './start';
 import {
-  DEFAULT_EXTENSION_HOST,
-  DEFAULT_EXTENSION_PATH,
-  DEFAULT_EXTENSION_PORT,
-  DEFAULT_EXTENSION_STREAM_PORT,
-  ENV_EXTENSION_HOST,
-  ENV_EXTENSION_PATH,
-  ENV_EXTENSION_PORT,
-  ENV_EXTENSION_STREAM_PORT,
   EXTENSION_ANSWER_MS,
   EXTENSION_COLD_ANSWER_MS,
   INGEST_PATH,
@@ -45,36 +36,8 @@ import {
 } from './constants';
 import { holdBeforeExit, Sender, type SendResult } from './sender';
 import { Stream, type StreamEntry } from './stream';
+import { extensionEndpoint, extensionStream, type EarlyStream } from './extension-endpoint';
 import { warnOnce } from './warn';
-
-function portFrom(text: string | undefined, fallback: number): number {
-  const trimmed = text?.trim();
-  return trimmed !== undefined && /^\d{1,5}$/.test(trimmed) && Number(trimmed) > 0 && Number(trimmed) < 65536 ? Number(trimmed) : fallback;
-}
-
-function extensionInstalled(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv): boolean {
-  if (config.extension === 'off') return false;
-  try {
-    return existsSync(env[ENV_EXTENSION_PATH] || DEFAULT_EXTENSION_PATH);
-  } catch {
-    return false;
-  }
-}
-
-/** The extension's local endpoint if it is installed and not switched off, else undefined. */
-export function extensionEndpoint(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (!extensionInstalled(config, env)) return undefined;
-  const port = portFrom(env[ENV_EXTENSION_PORT], DEFAULT_EXTENSION_PORT);
-  const host = env[ENV_EXTENSION_HOST]?.trim() || DEFAULT_EXTENSION_HOST;
-  return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
-}
-
-/** The extension's stream endpoint if it is installed and not switched off, else undefined. */
-export function extensionStream(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv = process.env): { host: string; port: number } | undefined {
-  if (!extensionInstalled(config, env)) return undefined;
-  const host = (env[ENV_EXTENSION_HOST]?.trim() || DEFAULT_EXTENSION_HOST).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: portFrom(env[ENV_EXTENSION_STREAM_PORT], DEFAULT_EXTENSION_STREAM_PORT) };
-}
 
 /**
  * The extension answers 202, or 400/413/422 for a record it cannot take (the backend would refuse
@@ -95,6 +58,15 @@ const MAX_LEFT = 1000;
 /** stream: the extension's stream endpoint; http: its HTTP endpoint; direct: the backend */
 type Route = 'stream' | 'http' | 'direct';
 
+/** A warm invocation the extension may build the record of (see Delivery.leaveWarm). */
+export interface WarmLeave {
+  readonly describe: () => object;
+  readonly requestId: string;
+}
+
+const sampled = (sampleRate: number): boolean => sampleRate >= 1 || Math.random() < sampleRate;
+const now: Later = (work) => void work();
+
 /** Where an invocation's records go: the network (Delivery) or the function's logs (LogSink). */
 export interface RecordSink {
   /** Opens what records go through, if that takes a connection (the extension's stream). */
@@ -106,7 +78,7 @@ export interface RecordSink {
    */
   cold(record: object): Promise<void> | undefined;
   /** See Delivery.warmAfterResponse. */
-  warmAfterResponse(build: () => object, later: Later): Promise<void> | undefined;
+  warmAfterResponse(build: () => object, later: Later, sampleRate?: number, leave?: WarmLeave): Promise<void> | undefined;
   /** See Delivery.leaveWarm. */
   leaveWarm(describe: () => object, sampleRate: number, requestId: string, build: () => object, later: Later): boolean;
 }
@@ -126,8 +98,8 @@ export class LogSink implements RecordSink {
     return undefined;
   }
 
-  warmAfterResponse(build: () => object, later: Later): undefined {
-    later(() => this.write(build()));
+  warmAfterResponse(build: () => object, later: Later, sampleRate = 1): undefined {
+    if (sampled(sampleRate)) later(() => this.write(build()));
     return undefined;
   }
 
@@ -172,10 +144,12 @@ export class Delivery implements RecordSink {
     readonly local: Sender | undefined,
     /** the extension's stream endpoint, when installed */
     stream?: { host: string; port: number; apiKey: string },
+    /** a connection to it opened as the first invocation started */
+    early?: EarlyStream,
   ) {
     this.stream =
       stream !== undefined
-        ? new Stream(stream.host, stream.port, stream.apiKey, (unacked, connected, why) => this.streamDown(unacked, connected, why), (id) => this.done(id))
+        ? new Stream(stream.host, stream.port, stream.apiKey, (unacked, connected, why) => this.streamDown(unacked, connected, why), (id) => this.done(id), early)
         : undefined;
     this.route = this.stream !== undefined ? 'stream' : local !== undefined ? 'http' : 'direct';
   }
@@ -285,11 +259,18 @@ export class Delivery implements RecordSink {
    * the environment), and its cost is not in the response's time. Otherwise (still connecting, a
    * full socket buffer, the extension's HTTP endpoint) as warm(build()).
    */
-  warmAfterResponse(build: () => object, later: Later): Promise<void> | undefined {
+  warmAfterResponse(build: () => object, later: Later, sampleRate = 1, leave?: WarmLeave): Promise<void> | undefined {
     if (this.route === 'direct' || (this.route === 'stream' && this.stream!.flowing)) {
-      later(() => void this.warm(build()));
+      later(() => {
+        // The extension's offer may have been read since the handler finished (it comes once, in
+        // answer to the hello; after a thaw, in the same turn of the event loop as the event):
+        // decided here, after the response, the invocation is left to it as soon as it can be.
+        if (leave !== undefined && this.leaveWarm(leave.describe, sampleRate, leave.requestId, build, now)) return;
+        if (sampled(sampleRate)) void this.warm(build());
+      });
       return undefined;
     }
+    if (!sampled(sampleRate)) return undefined;
     return this.warm(build());
   }
 
@@ -364,8 +345,11 @@ export class Delivery implements RecordSink {
   }
 }
 
-/** The delivery for this configuration, one per process and transport/endpoint/key/mode. */
-export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfig): RecordSink {
+/**
+ * The delivery for this configuration, one per process and transport/endpoint/key/mode. `early`: a
+ * stream connection opened as the first invocation started; used if it goes where this one would.
+ */
+export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfig, early?: EarlyStream): RecordSink {
   if (config.transport === 'logs') {
     let sink = senders.get('logs') as LogSink | undefined;
     if (sink === undefined) senders.set('logs', (sink = new LogSink()));
@@ -376,10 +360,13 @@ export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfi
   if (delivery === undefined) {
     const local = extensionEndpoint(config);
     const stream = extensionStream(config);
+    const matches = early !== undefined && stream !== undefined && early.host === stream.host && early.port === stream.port && early.apiKey === config.apiKey;
+    if (early !== undefined && !matches) early.socket.destroy();
     delivery = new Delivery(
       new Sender(config.endpoint, config.apiKey!, { answerMs: config.timeout }),
       local !== undefined ? new Sender(local, config.apiKey!, { maxAttempts: 1, quiet: true }) : undefined,
       stream !== undefined ? { ...stream, apiKey: config.apiKey! } : undefined,
+      matches ? early : undefined,
     );
     senders.set(id, delivery);
   }

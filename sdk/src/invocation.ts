@@ -102,7 +102,12 @@ export function beginInvocation(config: ResolvedConfig, context: ContextLike | u
 }
 
 function sinkOf(runtime: Runtime, invocation: Invocation): RecordSink {
-  return (invocation.delivery ??= deliveryFor(runtime.senders, invocation.config));
+  if (invocation.delivery === undefined) {
+    const early = runtime.earlyStream;
+    runtime.earlyStream = undefined;
+    invocation.delivery = deliveryFor(runtime.senders, invocation.config, early);
+  }
+  return invocation.delivery;
 }
 
 /**
@@ -165,12 +170,12 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation, later
     // more to do here (`build` serves only if the extension goes away first). Only for a Lambda
     // request: the extension knows invocations by their request id.
     const requestId = invocation.context?.awsRequestId;
-    if (typeof requestId === 'string' && requestId !== '' && sink.leaveWarm(() => warmTemplate(runtime, invocation), rate, clip(requestId), build, later)) return undefined;
-    if (rate < 1 && !(Math.random() < rate)) return undefined;
-    // Built and handed over after the response (delivery.ts), timed as of now. Through the
+    const leave = typeof requestId === 'string' && requestId !== '' ? { describe: () => warmTemplate(runtime, invocation), requestId: clip(requestId) } : undefined;
+    if (leave !== undefined && sink.leaveWarm(leave.describe, rate, leave.requestId, build, later)) return undefined;
+    // Sampled, built and handed over after the response (delivery.ts), timed as of now. Through the
     // extension it is awaited briefly only when its bytes cannot reach the kernel at once, so that
     // nothing is left behind when Lambda freezes the environment; else it is batched.
-    const wait = sink.warmAfterResponse(build, later);
+    const wait = sink.warmAfterResponse(build, later, rate, leave);
     if (wait !== undefined) return holdOpen(wait, EXTENSION_ANSWER_MS + 50);
   } catch {
     // never break the function

@@ -15,6 +15,7 @@ import { classifyStart, type StartKind } from './classify';
 import type { ResolvedConfig } from './config';
 import { EARLY_COPY_AFTER_MS, LAMBDA_ENV } from './constants';
 import type { RecordSink } from './delivery';
+import { connectEarly, extensionStream } from './extension-endpoint';
 import { invocationHalf } from './lazy';
 import type { Runtime } from './runtime';
 
@@ -227,6 +228,23 @@ function closeInit(runtime: Runtime): ColdStart {
     earlySent: false,
     completeSent: false,
   };
+}
+
+/**
+ * With the coldstart extension installed, its stream is opened as the handler is wrapped, during
+ * init: a loopback connect (about 0.1 ms, nothing waited for), so that the connection is open when
+ * the cold-start record is written after the first response. The runtime clients ask for the next
+ * event in the same turn of the event loop as the SDK's after-response work, before a connection
+ * opened at the first invocation could complete, and Lambda may freeze the environment then.
+ */
+export function connectExtensionEarly(runtime: Runtime, config: ResolvedConfig): void {
+  if (runtime.started || runtime.earlyStream !== undefined || config.transport === 'logs' || config.apiKey === undefined) return;
+  try {
+    const stream = extensionStream(config);
+    if (stream !== undefined) runtime.earlyStream = connectEarly(stream.host, stream.port, config.apiKey);
+  } catch {
+    // the stream is opened later, at the first record
+  }
 }
 
 /** The first invocation of the process starts. */
