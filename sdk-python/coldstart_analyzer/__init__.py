@@ -53,16 +53,16 @@ def _enabled_in_environment() -> bool:
     return value not in ("false", "0", "no", "off")
 
 
-_runtime = None
+_state = None
 if _enabled_in_environment():
     try:
-        _runtime = _Runtime(coverage="import")
-        _runtime._setup_started = _import_started
-        _runtime.sdk_loaded_at = _import_started
-        _runtime.hooks.install()
-        _runtime.finish_setup()
+        _state = _Runtime(coverage="import")
+        _state._setup_started = _import_started
+        _state.sdk_loaded_at = _import_started
+        _state.hooks.install()
+        _state.finish_setup()
     except Exception:  # never break the function's init
-        _runtime = None
+        _state = None
 
 
 def analyze(handler=None, **options):
@@ -79,7 +79,7 @@ def analyze(handler=None, **options):
     if getattr(handler, _constants.WRAPPED_ATTRIBUTE, None) is not None:
         return handler
     config = resolve_config(options)
-    runtime = _runtime
+    runtime = _state
     if runtime is None or not config.enabled:
         return handler
     if config.api_key is None and config.transport != "logs":

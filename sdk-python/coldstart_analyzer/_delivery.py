@@ -71,10 +71,16 @@ class DirectSender:
         self._warm: List[dict] = []
         self._warm_timer = False
         self._lock = threading.Lock()
+        # one request at a time on the one connection: the worker's, or the last try at exit
+        self._io = threading.RLock()
         self.stored = 0  # records acknowledged (tests, benchmarks)
 
     # -- the HTTP request (worker thread only) ------------------------------------------------
     def _post(self, path: str, body: bytes, sent: Optional[threading.Event]) -> Tuple[Optional[int], str]:
+        with self._io:
+            return self._post_locked(path, body, sent)
+
+    def _post_locked(self, path: str, body: bytes, sent: Optional[threading.Event]) -> Tuple[Optional[int], str]:
         for attempt in (0, 1):  # a kept-alive connection the server closed is retried once at once
             conn = self._conn
             fresh = conn is None
@@ -141,11 +147,15 @@ class DirectSender:
         return sent
 
     def _attempt(self, entry: list) -> None:
-        with self._lock:
-            if entry not in self._kept:
-                return  # dropped for room
-        status, detail = self._post(C.INGEST_PATH, entry[0], entry[1])
-        entry[2] += 1
+        with self._io:
+            with self._lock:
+                if entry not in self._kept:
+                    return  # delivered meanwhile (the last try at exit), or dropped for room
+            status, detail = self._post(C.INGEST_PATH, entry[0], entry[1])
+            entry[2] += 1
+            self._outcome(entry, status, detail)
+
+    def _outcome(self, entry: list, status: Optional[int], detail: str) -> None:
         if status is not None and (200 <= status < 300 or status in NOT_RETRIED):
             if 200 <= status < 300:
                 self.stored += 1
@@ -212,9 +222,15 @@ class DirectSender:
         for entry in kept:
             if time.monotonic() >= deadline:
                 return
-            status, _ = self._post(C.INGEST_PATH, entry[0], entry[1])
-            if status is not None and (200 <= status < 300 or status in NOT_RETRIED):
-                self._forget(entry)
+            with self._io:
+                with self._lock:
+                    if entry not in self._kept:
+                        continue
+                status, _ = self._post(C.INGEST_PATH, entry[0], entry[1])
+                if status is not None and (200 <= status < 300 or status in NOT_RETRIED):
+                    if 200 <= status < 300:
+                        self.stored += 1
+                    self._forget(entry)
         if time.monotonic() < deadline:
             self._flush()
 
