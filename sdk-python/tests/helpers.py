@@ -58,3 +58,135 @@ def run_emulator(tmp_path, env, nice=True, timeout=120):
         with open(out) as f:
             outcome = json.load(f)
     return outcome, records, proc
+
+
+class Collector:
+    """A stand-in backend: stores what is posted; `statuses` are answered first, then 202.
+    `silent`: accepts connections and never answers."""
+
+    def __init__(self, statuses=(), silent=False):
+        import http.server
+        import threading
+
+        self.requests = []  # (path, headers, body)
+        self.statuses = list(statuses)
+        self.silent = silent
+        self.lock = threading.Lock()
+        collector = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if collector.silent:
+                    import time
+
+                    time.sleep(30)
+                    return
+                with collector.lock:
+                    status = collector.statuses.pop(0) if collector.statuses else 202
+                    collector.requests.append((self.path, dict(self.headers), json.loads(body), status))
+                payload = b'{"detail":"x","error_code":"X","timestamp":"t"}' if status >= 400 else b'{"accepted":1}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def records(self, status=None):
+        out = []
+        with self.lock:
+            for path, _, body, answered in self.requests:
+                if status is not None and answered != status:
+                    continue
+                out.extend(body["invocations"] if path.endswith("/batch") else [body])
+        return out
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeExtension:
+    """The coldstart extension's stream endpoint (extension/src/stream.h): reads the hello and
+    record lines, answers "ack <n>" after each record unless `ack` is False; `close_after_hello`
+    closes each connection after its first line."""
+
+    def __init__(self, ack=True, close_after_hello=False):
+        import socket
+        import threading
+
+        self.lines = []
+        self.ack = ack
+        self.close_after_hello = close_after_hello
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        buffer = b""
+        taken = 0
+        first = True
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                message = json.loads(line)
+                self.lines.append(message)
+                if first:
+                    first = False
+                    if self.close_after_hello:
+                        conn.close()
+                        return
+                    continue
+                taken += 1
+                if self.ack:
+                    conn.sendall(b"ack %d\n" % taken)
+
+    def records(self):
+        return [m for m in self.lines if m.get("coldstart") is None]
+
+    def close(self):
+        self.sock.close()
+
+
+def wait_for(predicate, seconds=10.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def write_handler(root, source, name="app.py"):
+    path = os.path.join(root, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(source)
