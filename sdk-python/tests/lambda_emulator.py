@@ -1,7 +1,7 @@
 """A stand-in for Lambda's Python runtime (AWS's runtime interface client, awslambdaric), run as
 `python3 lambda_emulator.py` in a fresh process by the tests.
 
-It does what the runtime's bootstrap does, in the same order: the runtime client module exists
+It does what the runtime's bootstrap does, in the same order (its own imports first): the runtime client module exists
 (`awslambdaric.lambda_runtime_client.LambdaRuntimeClient`) before the handler is loaded; the
 handler named by _HANDLER is imported with importlib under LAMBDA_TASK_ROOT (on sys.path first);
 then, per invocation: wait_next_invocation(), the handler(event, context), post the result. After
@@ -18,6 +18,14 @@ import os
 import sys
 import time
 import types
+
+# what awslambdaric's bootstrap imports before it loads the handler (so they are not the
+# function's or the SDK's cost here either): json, logging (and with it threading, traceback,
+# functools, collections), warnings
+import json  # noqa: F401,E402
+import logging  # noqa: F401,E402
+import traceback  # noqa: F401,E402
+import warnings  # noqa: F401,E402
 
 STARTED = time.perf_counter()
 
