@@ -97,6 +97,9 @@ test('a Python function: records stored, the detail API shows its distributions 
   // fixture's smallest distributions are in "(other)" and have no version here
   assert.equal(breakdown['Beta-Pkg'].version, '0.4');
   assert.equal(detail.json.module_tree.coverage, 'redirect');
+  // the rules are picked by the function's runtime: the Python variant of the generic advice
+  const advice = detail.json.recommendations.find((r) => r.module === 'alpha-dist');
+  assert.equal(advice?.rule_id, 'python-large-module', JSON.stringify(detail.json.recommendations));
 });
 
 test('a Python function through the logs transport and Firehose makes the same rows as direct', async () => {
