@@ -632,11 +632,13 @@ static const char *matched_for_runtime(const csa_rules *rules, const char *name,
 Test(rules_matching, runtime)
 {
     char err[512] = "";
+    /* clang-format off */
     csa_rules *rules = load_text(
         TABLE(RULE("py-yaml", "\"match\": {\"module\": \"PyYAML\"}, \"runtime\": \"python\", \"savings_share\": 0.5") ", "
               RULE("any-yaml", "\"match\": {\"module\": \"yaml\"}, \"savings_share\": 0.5") ", "
               RULE("py-large", "\"match\": {\"generic\": \"large_module\"}, \"runtime\": \"python\", \"savings_share\": 0.1")),
         err, sizeof err);
+    /* clang-format on */
     cr_assert_not_null(rules, "%s", err);
     cr_expect_str_eq(matched_for_runtime(rules, "PyYAML", "python3.12"), "py-yaml");
     cr_expect_str_eq(matched_for_runtime(rules, "PyYAML", "nodejs20.x"), "(none)");
@@ -648,5 +650,6 @@ Test(rules_matching, runtime)
     csa_rules_free(rules);
     expect_rejected(TABLE(RULE("a", "\"match\": {\"module\": \"x\"}, \"runtime\": \"\", \"savings_share\": 0.5")),
                     "rule 0 (\"a\"): runtime must not be empty");
-    expect_rejected(TABLE(RULE("a", "\"match\": {\"module\": \"x\"}, \"runtime\": 3, \"savings_share\": 0.5")), "runtime");
+    expect_rejected(TABLE(RULE("a", "\"match\": {\"module\": \"x\"}, \"runtime\": 3, \"savings_share\": 0.5")),
+                    "runtime");
 }
