@@ -585,8 +585,11 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     json_decref(versions);
     json_object_set_new(body, "module_tree", tree);
 
+    /* the function's runtime: rules with a "runtime" apply only to functions of that runtime */
+    json_t *runtime = json_object_get(body, "runtime");
     json_t *context = json_pack("{s:o, s:f, s:I}", "init_p50_ms", init_p50 >= 0 ? json_real(init_p50) : json_null(),
                                 "module_load_p50_ms", module_p50_sum, "cold_starts", (json_int_t)cold);
+    json_object_set(context, "runtime", json_is_string(runtime) ? runtime : json_null());
     json_t *recs = rules ? csa_rules_recommend(rules, modules_for_rules, context) : json_array();
     json_decref(context);
     json_decref(modules_for_rules);

@@ -493,7 +493,7 @@ export function aggregate(
     sdk_overhead_ms: spread(runs.map((run) => run.sdk_overhead_ms)),
     modules,
     tree,
-    recommendations: recommend(rules, figures, { module_load_p50_ms: loadMs.median }),
+    recommendations: recommend(rules, figures, { module_load_p50_ms: loadMs.median, runtime: `nodejs${process.versions.node.split('.')[0]}.x` }),
     runs_detail: runs,
   };
 }
