@@ -14,6 +14,7 @@
 #include "queries.h"
 #include "ratelimit.h"
 #include "rules.h"
+#include "deployments.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -806,6 +807,33 @@ static csa_status q_create_project(PGconn *conn, request_ctx *ctx, json_t **out)
     return csa_query_create_project(conn, arg_str(ctx, "name"), arg_str(ctx, "slug"), out, ctx->detail);
 }
 
+/* Reads served by a module of their own (deployments.h): the query string is checked here, the
+ * read runs on the executor like every other. */
+static csa_status q_deployments(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_deployments_list(conn, ctx->who.project_id, ctx->path_id, out, ctx->detail);
+}
+
+static csa_status q_compare(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_deployments_compare(conn, ctx->who.project_id, ctx->path_id, arg_str(ctx, "base"), arg_str(ctx, "head"),
+                                   out, ctx->detail);
+}
+
+static void handle_module_read(request_ctx *ctx, query_fn fn)
+{
+    json_t *errors = csa_deployments_check_args(ctx->args);
+    if (errors) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", errors);
+        ctx_free(ctx);
+        return;
+    }
+    defer_query(ctx, fn);
+}
+
+static void handle_deployments(request_ctx *ctx, json_t *body) { handle_module_read(ctx, q_deployments); }
+static void handle_compare(request_ctx *ctx, json_t *body) { handle_module_read(ctx, q_compare); }
+
 /* Parses the query string into a new object of name -> value (the last value of a repeated name
  * wins). Returns NULL when it is malformed. */
 static json_t *query_params(struct evhttp_request *req)
@@ -1092,7 +1120,7 @@ typedef void (*handler_fn)(request_ctx *ctx, json_t *body);
 
 #define ROUTE_JSON_BODY 2u     /* body parsed as JSON before the handler */
 #define ROUTE_BATCH_LIMIT 4u   /* body limit MAX_BODY_BATCH instead of MAX_BODY_SINGLE */
-#define ROUTE_ID 8u            /* path ends in /{id} */
+#define ROUTE_ID 8u            /* path ends in /{id}, or has {id} as one segment */
 #define ROUTE_ADMIN_TOKEN 64u  /* needs the APP_SECRET_KEY bearer token instead of a key */
 #define ROUTE_BODY_OPTIONAL 128u
 #define ROUTE_RAW_BODY 256u /* body limit and Content-Type checked as for JSON; the handler reads it */
@@ -1124,6 +1152,8 @@ static const route routes[] = {
      ROUTE_RAW_BODY | ROUTE_BATCH_LIMIT | ROUTE_FIREHOSE},
     {"/api/v1/functions", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_list_functions, 0},
     {"/api/v1/functions/", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_function_detail, ROUTE_ID},
+    {"/api/v1/functions/{id}/deployments", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_deployments, ROUTE_ID},
+    {"/api/v1/functions/{id}/compare", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_compare, ROUTE_ID},
     {"/api/v1/api-keys", EVHTTP_REQ_GET, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_list_keys, 0},
     {"/api/v1/api-keys", EVHTTP_REQ_POST, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_create_key,
      ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL},
@@ -1136,13 +1166,15 @@ static int route_matches(const route *r, const char *path, char *id, size_t id_s
 {
     if (!(r->flags & ROUTE_ID))
         return strcmp(r->path, path) == 0;
-    size_t n = strlen(r->path);
+    const char *slot = strstr(r->path, "{id}");
+    size_t n = slot ? (size_t)(slot - r->path) : strlen(r->path);
     if (strncmp(r->path, path, n) != 0)
         return 0;
-    const char *rest = path + n;
-    if (!*rest || strchr(rest, '/'))
+    const char *rest = path + n, *end = strchr(rest, '/');
+    size_t id_len = end ? (size_t)(end - rest) : strlen(rest);
+    if (id_len == 0 || strcmp(end ? end : "", slot ? slot + 4 : "") != 0)
         return 0;
-    snprintf(id, id_size, "%s", rest); /* longer ids are cut and then fail the UUID check */
+    snprintf(id, id_size, "%.*s", (int)id_len, rest); /* longer ids are cut and then fail the UUID check */
     return 1;
 }
 
@@ -1479,7 +1511,8 @@ static void name_routes_for_metrics(void)
     csa_metrics_set_route_name(CSA_METRICS_ROUTES - 1, "unmatched", "any");
     for (size_t i = 0; i < sizeof routes / sizeof routes[0] && i < CSA_METRICS_ROUTES - 1; i++) {
         char name[64];
-        snprintf(name, sizeof name, "%s%s", routes[i].path, (routes[i].flags & ROUTE_ID) ? "{id}" : "");
+        snprintf(name, sizeof name, "%s%s", routes[i].path,
+                 (routes[i].flags & ROUTE_ID) && !strstr(routes[i].path, "{id}") ? "{id}" : "");
         csa_metrics_set_route_name((int)i, name, method_name(routes[i].method));
     }
 }

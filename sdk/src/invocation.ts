@@ -27,6 +27,7 @@ import type { Runtime } from './runtime';
 import { deliveryFor, type RecordSink } from './delivery';
 import { holdOpen } from './sender';
 import { packageVersions } from './snapshot';
+import { cachedCodeId, codeId, functionVersion } from './fingerprint';
 import type { ContextLike, Invocation, Later } from './start';
 
 export type { ContextLike, Invocation } from './start';
@@ -55,6 +56,10 @@ export interface InvocationRecord {
   esm_timing?: string;
   /** "hooks", "esbuild-plugin" or "bundled-no-plugin" (bundle.ts), decided at the cold start */
   module_source?: ModuleSource;
+  /** Lambda's version ($LATEST or a number): fingerprint.ts */
+  function_version?: string;
+  /** fingerprint of the code and dependencies (the deployment identity): fingerprint.ts */
+  code_id?: string;
   /**
    * `false` on the early copy of a cold-start record, sent at the start of the first invocation;
    * the complete record (same invocation_id and timestamp) follows at its end. Absent otherwise.
@@ -126,7 +131,12 @@ function coldRecord(runtime: Runtime, invocation: Invocation, complete: boolean,
   // own time is added if the SDK could not see it load): a 64 kB read of the handler file at most.
   runtime.moduleSource ??= checkModuleSource(runtime, cold.moduleSourceAt);
   const record = buildRecord(runtime, invocation, complete, endNs);
-  record.module_tree = moduleTree(runtime.recorder, complete ? packageVersions(runtime.recorder.root) : new Map(), runtime.esmTiming, runtime.coverage);
+  const versions = complete ? packageVersions(runtime.recorder.root) : new Map();
+  record.module_tree = moduleTree(runtime.recorder, versions, runtime.esmTiming, runtime.coverage);
+  // After the response (the complete record): the fingerprint is computed here, once, and cached
+  // for warm records and the extension's template. The early copy only has it if already known.
+  const id = complete ? codeId(runtime, versions) : cachedCodeId();
+  if (id !== undefined) record.code_id = id;
   return record;
 }
 
@@ -230,6 +240,11 @@ function buildRecord(runtime: Runtime, invocation: Invocation, complete = true, 
   if (fields.region !== undefined) record.region = fields.region;
   if (runtime.moduleSource !== undefined) record.module_source = runtime.moduleSource as ModuleSource;
   if (fields.init_type !== undefined) record.init_type = fields.init_type;
+  const version = functionVersion(context);
+  if (version !== undefined) record.function_version = version;
+  // warm records (and the extension's template, built from one) reuse the cold start's code_id
+  const id = invocation.cold === undefined && complete ? codeId(runtime) : cachedCodeId();
+  if (id !== undefined) record.code_id = id;
   const cold = invocation.cold;
   if (cold !== undefined) {
     const recorder = runtime.recorder;

@@ -22,6 +22,7 @@ import type { Runtime } from './runtime';
 /** The subset of Lambda's context object the SDK reads. */
 export interface ContextLike {
   functionName?: string;
+  functionVersion?: string;
   awsRequestId?: string;
   getRemainingTimeInMillis?: () => number;
   callbackWaitsForEmptyEventLoop?: boolean;

@@ -32,6 +32,8 @@ const REQUESTS = {
   },
   'get /api/v1/functions': (key) => ({ method: 'GET', path: '/api/v1/functions', headers: { 'X-API-Key': key } }),
   'get /api/v1/functions/{function_id}': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}`, headers: { 'X-API-Key': key } }),
+  'get /api/v1/functions/{function_id}/deployments': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/deployments`, headers: { 'X-API-Key': key } }),
+  'get /api/v1/functions/{function_id}/compare': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/compare`, headers: { 'X-API-Key': key } }),
   'get /api/v1/api-keys': (key) => ({ method: 'GET', path: '/api/v1/api-keys', headers: { 'X-API-Key': key } }),
   // asks for an admin-only key, so that an admin-only key may make it too
   'post /api/v1/api-keys': (key) => ({ method: 'POST', path: '/api/v1/api-keys', body: { name: 'matrix', scopes: ['admin'] }, headers: { 'X-API-Key': key } }),
@@ -87,6 +89,8 @@ test('the document declares a scope for every keyed operation, and this file has
     'post /api/v1/ingest/firehose': 'ingest',
     'get /api/v1/functions': 'read',
     'get /api/v1/functions/{function_id}': 'read',
+    'get /api/v1/functions/{function_id}/deployments': 'read',
+    'get /api/v1/functions/{function_id}/compare': 'read',
     'get /api/v1/api-keys': 'admin',
     'post /api/v1/api-keys': 'admin',
     'delete /api/v1/api-keys/{key_id}': 'admin',
