@@ -109,6 +109,8 @@ export interface RunOptions {
   cwd?: string;
   /** run at raised priority if allowed (timing tests on a shared machine) */
   nice?: boolean;
+  /** Node.js options before the runner script (those NODE_OPTIONS does not take) */
+  execArgv?: string[];
 }
 
 /** Lambda's environment for a fixture function, plus the SDK's settings. */
@@ -146,7 +148,7 @@ export function runFixture(options: RunOptions): Promise<RunResult> {
     // Timing runs get their own session (hence scheduler autogroup) at raised priority, when allowed.
     const env = lambdaEnv(options);
     if (options.nice) env.RUNNER_PRIORITY = '1';
-    const child = spawn(NODE, [RUNNER], { detached: options.nice === true, cwd: options.cwd ?? APP, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE, [...(options.execArgv ?? []), RUNNER], { detached: options.nice === true, cwd: options.cwd ?? APP, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
