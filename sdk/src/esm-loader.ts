@@ -3,7 +3,9 @@
 // COLDSTART_ESM_TIMING=on (see hooks.ts). Evaluation only: module bodies get markers; the SDK's
 // own files (this file is dist/esm-loader.mjs) do not.
 
-import { injectMarkers, sdkFiles, shouldInstrument } from './inject';
+import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
+
+const MARKERS = markers('globalThis[Symbol.for("coldstart.analyzer.esm")]?.', 'import.meta.url');
 
 // This file is built as an ES module (tsup), the type check sees the CommonJS settings.
 // @ts-ignore TS1470: import.meta in a file the type check takes for CommonJS
@@ -20,7 +22,7 @@ export async function load(url: string, context: unknown, nextLoad: NextLoad): P
   const result = await nextLoad(url, context);
   try {
     if (shouldInstrument(url, result.format) && !own(url)) {
-      const source = injectMarkers(result.source, url);
+      const source = injectMarkers(result.source, MARKERS);
       if (source !== undefined) return { ...result, source };
     }
   } catch {

@@ -21,8 +21,8 @@
 // module's loading stays with whoever imported it). Node.js without either cannot time ESM
 // ("unsupported"). The SDK's own files are never timed as a package: their loading is overhead.
 
-import { ENV_ESM_TIMING, ESM_MARKER_KEY, SDK_PACKAGE } from './constants';
-import { injectMarkers, sdkFiles, shouldInstrument } from './inject';
+import { ENV_ESM_TIMING, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, SDK_PACKAGE } from './constants';
+import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
 import type { Recorder } from './recorder';
 
 type LoadFunction = (this: unknown, filename: string) => unknown;
@@ -140,6 +140,19 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
   };
   if (typeof api.registerHooks === 'function') {
     const own = ownFiles(coreFile);
+    // module number (in the markers) -> URL
+    const urls: string[] = [];
+    Object.defineProperty(globalThis, ESM_MARKER_GLOBAL, {
+      value: (kind: number, id: number): void => {
+        const url = urls[id];
+        if (url === undefined) return;
+        if (kind === 0) recorder.enterUrl(url);
+        else recorder.exitUrl(url);
+      },
+      configurable: true,
+      writable: true,
+      enumerable: false,
+    });
     api.registerHooks({
       resolve(specifier, context, nextResolve) {
         const entered = process.hrtime.bigint();
@@ -161,8 +174,10 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
         if (sdk || !shouldInstrument(url, result.format)) return result;
         const injecting = process.hrtime.bigint();
         try {
-          const source = injectMarkers(result.source, url);
-          return source === undefined ? result : { ...result, source };
+          const source = injectMarkers(result.source, markers(ESM_MARKER_GLOBAL, String(urls.length)));
+          if (source === undefined) return result;
+          urls.push(url);
+          return { ...result, source };
         } finally {
           recorder.exclude(injecting);
         }

@@ -6,19 +6,20 @@
 // unchanged; the end marker goes on a new last line. A module that throws never reaches its end
 // marker; the recorder closes it at the next event.
 //
-// The module's URL is written into the markers as a string literal rather than read from
-// import.meta.url: creating a module's import.meta object costs Node.js several microseconds per
-// module. A source that came as bytes is given back as bytes (Node decodes it as it would without
-// the SDK; a string source costs Node.js 24 more per module than the same bytes, measured).
+// The markers are given by the caller: a bare global call with a module number (in-thread hooks,
+// cheapest for Node.js to compile, see constants.ts) or a guarded call with import.meta.url (the
+// off-thread loader, which shares no table with the main thread). A source that came as bytes is
+// given back as bytes (Node decodes it as it would without the SDK).
 
 const INSTALLED = '/node_modules/@coldstart/analyzer/';
-const CALL = 'globalThis[Symbol.for("coldstart.analyzer.esm")]?.';
+
+/** Markers calling `call` with (0 | 1, `ref`). */
+export function markers(call: string, ref: string): [start: string, end: string] {
+  return [`${call}(0,${ref});`, `\n;${call}(1,${ref});\n`];
+}
 
 /** The source with markers, of the same kind (string or bytes); undefined if it cannot be read. */
-export function injectMarkers(source: unknown, url: string): string | Uint8Array | undefined {
-  const literal = JSON.stringify(url);
-  const start = `${CALL}(0,${literal});`;
-  const end = `\n;${CALL}(1,${literal});\n`;
+export function injectMarkers(source: unknown, [start, end]: [string, string]): string | Uint8Array | undefined {
   if (typeof source === 'string') {
     if (source.startsWith('#!')) {
       const newline = source.indexOf('\n');

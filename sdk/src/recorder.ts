@@ -114,8 +114,8 @@ export class Recorder {
     if (enteredAt !== undefined && enteredAt < startedAt) this.excludeSpan(enteredAt, startedAt);
     this.endLinking(startedAt);
     const generation = ++this.generation;
-    // one microtask per load (a resolve is always followed by its load or by a cache hit)
-    if (counted !== undefined) queueMicrotask(() => this.quiet(generation));
+    // after every event: a graph's last events can be resolves of modules already loaded
+    queueMicrotask(() => this.quiet(generation));
     const top = this.stack[this.stack.length - 1];
     const start = startedAt > this.last ? startedAt : this.last;
     const who = own ? undefined : this.attributeUrlCached(url);
@@ -150,15 +150,15 @@ export class Recorder {
     }
   }
 
-  private lastUrl = '';
-  private lastAttribution: Attribution | undefined;
-  /** A module is resolved then loaded: its URL is attributed once for both. */
+  /** A module is resolved, loaded, then evaluated: its URL is attributed once for the three. */
+  private readonly attributions = new Map<string, Attribution>();
   private attributeUrlCached(url: string): Attribution {
-    if (url !== this.lastUrl || this.lastAttribution === undefined) {
-      this.lastAttribution = attributeUrl(url, this.taskRoot);
-      this.lastUrl = url;
+    let who = this.attributions.get(url);
+    if (who === undefined) {
+      who = attributeUrl(url, this.taskRoot);
+      this.attributions.set(url, who);
     }
-    return this.lastAttribution;
+    return who;
   }
 
   /** The microtask queued by loading event `generation`: if no load came since, loading is over. */
@@ -205,7 +205,7 @@ export class Recorder {
     const t = now();
     if (!this.active) return;
     this.endLinking(t);
-    const who = attributeUrl(url, this.taskRoot);
+    const who = this.attributeUrlCached(url);
     if (isRuntimeFile(who)) {
       this.settle(t);
       return;
@@ -254,6 +254,7 @@ export class Recorder {
     this.endLinking(t);
     while (this.stack.length > 0) this.pop(t, this.stack[this.stack.length - 1]!);
     this.active = false;
+    this.attributions.clear();
   }
 
   /**
