@@ -11,6 +11,9 @@ export const RUNNER = join(__dirname, 'runner.mjs');
 /** Node.js binary for the process tests (the multi-version run sets COLDSTART_TEST_NODE). */
 export const NODE = process.env.COLDSTART_TEST_NODE || process.execPath;
 export const API_KEY = 'csa_testtesttesttesttesttesttesttest';
+/** Version of the Node.js that runs the fixtures (NODE), e.g. "22.23.3". */
+export const NODE_VERSION: string =
+  NODE === process.execPath ? process.versions.node : require('node:child_process').spawnSync(NODE, ['-p', 'process.versions.node']).stdout.toString().trim();
 
 export interface Received {
   path: string;

@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { esmHooksApi } from '../../src/hooks';
-import { NODE, SDK_ROOT, runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
+import { NODE, NODE_VERSION, SDK_ROOT, runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
 
 const FIXTURE = join(SDK_ROOT, 'test', 'fixtures', 'loading');
 const PACKAGES = ['barrel-fns', 'big-source', 'cjs-exports', 'json-data'];
@@ -44,11 +44,7 @@ const ROUNDS = 5;
  * happens to collect.
  */
 const NODE_FLAGS = ['--min-semi-space-size=64', '--max-semi-space-size=64'];
-const nodeVersion = (): string => {
-  const run = require('node:child_process').spawnSync(NODE, ['-p', 'process.versions.node']);
-  return run.stdout.toString().trim();
-};
-const VERSION = nodeVersion();
+const VERSION = NODE_VERSION;
 const IN_THREAD = esmHooksApi(VERSION) === 'registerHooks';
 
 let app: string;
