@@ -66,8 +66,13 @@ function moduleClass(): ModuleClass & ModuleApi {
   return require('node:module') as ModuleClass & ModuleApi;
 }
 
-export function installCommonJsHook(recorder: Recorder): () => void {
+/**
+ * `coreFile`: this copy's dist/index.cjs. The SDK's own files (its invocation half, loaded as the
+ * first invocation starts) are its overhead, never a package's time.
+ */
+export function installCommonJsHook(recorder: Recorder, coreFile?: string): () => void {
   const Module = moduleClass();
+  const own = coreFile === undefined ? undefined : sdkFilePaths(coreFile);
   const originalLoad = Module.prototype.load;
   const originalResolveAndLoad = Module._load;
   // Clock at entry of each Module._load call still running: a module's time starts when its
@@ -93,6 +98,14 @@ export function installCommonJsHook(recorder: Recorder): () => void {
   };
   const timedLoad: LoadFunction = function (this: unknown, filename: string) {
     if (!recorder.active) return originalLoad.apply(this, arguments as unknown as [string]);
+    if (own !== undefined && typeof filename === 'string' && own(filename)) {
+      const started = process.hrtime.bigint();
+      try {
+        return originalLoad.apply(this, arguments as unknown as [string]);
+      } finally {
+        recorder.exclude(started);
+      }
+    }
     const frame = recorder.enterFile(filename, entries[entries.length - 1]);
     try {
       return originalLoad.apply(this, arguments as unknown as [string]);
@@ -200,6 +213,13 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
 function imported(context: HookContext | undefined): boolean {
   const conditions = context?.conditions;
   return conditions === undefined || conditions.includes('import');
+}
+
+/** The SDK's own files by path (see inject.ts), from this copy's dist/index.cjs. */
+function sdkFilePaths(coreFile: string): (filename: string) => boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { dirname } = require('node:path') as typeof import('node:path');
+  return sdkFiles(dirname(dirname(coreFile)) + '/');
 }
 
 /** The SDK's own module URLs (see inject.ts), from this copy's dist/index.cjs. */

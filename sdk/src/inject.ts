@@ -55,12 +55,12 @@ export function shouldInstrument(url: string, format: unknown): boolean {
 }
 
 /**
- * The SDK's own module URLs: under `sdkRoot` (the folder holding its package.json, as a file: URL
- * ending in /) the files it ships (dist/, esm/, handler.mjs), and any installed copy of the package
- * (`node_modules/@coldstart/analyzer/`). They are never instrumented or timed as a package: their
+ * The SDK's own modules: under `sdkRoot` (the folder holding its package.json, as a file: URL or a
+ * path, ending in /) the files it ships (dist/, esm/, handler.mjs, register.cjs), and any installed
+ * copy of the package (`node_modules/@coldstart/analyzer/`). They are never instrumented or timed as a package: their
  * loading is the SDK's overhead, and the handler redirect's import of the handler is not theirs.
  */
 export function sdkFiles(sdkRoot: string): (url: string) => boolean {
-  const shipped = [sdkRoot + 'dist/', sdkRoot + 'esm/', sdkRoot + 'handler.mjs'];
+  const shipped = [sdkRoot + 'dist/', sdkRoot + 'esm/', sdkRoot + 'handler.mjs', sdkRoot + 'register.cjs'];
   return (url) => url.includes(INSTALLED) || shipped.some((prefix) => url.startsWith(prefix));
 }

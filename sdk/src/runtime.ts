@@ -67,7 +67,7 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
     enumerable: false,
   });
   try {
-    const uninstallCjs = installCommonJsHook(recorder);
+    const uninstallCjs = installCommonJsHook(recorder, coreFile);
     runtime.uninstall = () => {
       uninstallCjs();
       recorder.close();
