@@ -35,7 +35,7 @@ const FIXTURE = join(SDK_ROOT, 'test', 'fixtures', 'loading');
 const PACKAGES = ['barrel-fns', 'big-source', 'cjs-exports', 'json-data'];
 /** keys of the warm-up (imported by the runner before the handler, outside the measured load) */
 const WARMUP_KEYS = new Set(['warm-esm', 'warm-cjs', './warm']);
-const ROUNDS = 5;
+const ROUNDS = 7;
 /**
  * Both kinds of process run with a young generation large enough that loading the fixture needs no
  * garbage collection: a collection's pause is charged to whichever module is loading when the heap
