@@ -155,6 +155,9 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
     const own = ownFiles(coreFile);
     // module number (in the markers) -> URL
     const urls: string[] = [];
+    // modules already loaded: resolving them again (each import of a shared module) is a cache
+    // hit that the importer's loading absorbs, not an event (half the hook calls of a barrel)
+    const loaded = new Set<string>();
     Object.defineProperty(globalThis, ESM_MARKER_GLOBAL, {
       value: (kind: number, id: number): void => {
         const url = urls[id];
@@ -172,7 +175,7 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
         if (!recorder.active || !imported(context)) return nextResolve(specifier, context);
         const started = process.hrtime.bigint();
         const result = nextResolve(specifier, context);
-        if (typeof result?.url === 'string') recorder.loading(result.url, started, undefined, own(result.url), entered);
+        if (typeof result?.url === 'string' && !loaded.has(result.url)) recorder.loading(result.url, started, undefined, own(result.url), entered);
         return result;
       },
       load(url, context, nextLoad) {
@@ -180,6 +183,7 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
         if (!recorder.active || !imported(context)) return nextLoad(url, context);
         const started = process.hrtime.bigint();
         const result = nextLoad(url, context);
+        loaded.add(url);
         const sdk = own(url);
         // counted here unless something else counts it: a body marker (module) or the CommonJS hook
         const format = result.format;

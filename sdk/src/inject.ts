@@ -39,13 +39,12 @@ export function injectMarkers(source: unknown, [start, end]: [string, string]): 
     if (newline < 0) return bytes;
     head = newline + 1;
   }
-  const startBytes = Buffer.from(start);
-  const endBytes = Buffer.from(end);
-  const out = Buffer.allocUnsafe(bytes.length + startBytes.length + endBytes.length);
+  // the markers are ASCII: one byte per character
+  const out = Buffer.allocUnsafe(bytes.length + start.length + end.length);
   out.set(bytes.subarray(0, head), 0);
-  out.set(startBytes, head);
-  out.set(bytes.subarray(head), head + startBytes.length);
-  out.set(endBytes, bytes.length + startBytes.length);
+  out.write(start, head, 'latin1');
+  out.set(bytes.subarray(head), head + start.length);
+  out.write(end, bytes.length + start.length, 'latin1');
   return out;
 }
 

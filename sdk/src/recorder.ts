@@ -92,6 +92,7 @@ export class Recorder {
   private closeScheduled = false;
   /** counts loading events, so that a microtask can tell it came after the last one */
   private generation = 0;
+  private quietQueued = false;
   /** clock when the loader went quiet after loading a graph: linking since then */
   private linkingFrom: bigint | undefined;
 
@@ -113,9 +114,13 @@ export class Recorder {
     // the hook's own work before it called Node's (from enteredAt) is overhead
     if (enteredAt !== undefined && enteredAt < startedAt) this.excludeSpan(enteredAt, startedAt);
     this.endLinking(startedAt);
-    const generation = ++this.generation;
-    // after every event: a graph's last events can be resolves of modules already loaded
-    queueMicrotask(() => this.quiet(generation));
+    this.generation++;
+    if (!this.quietQueued) {
+      // one microtask at a time: when it runs, it re-queues itself if events came meanwhile
+      this.quietQueued = true;
+      const generation = this.generation;
+      queueMicrotask(() => this.quiet(generation));
+    }
     const top = this.stack[this.stack.length - 1];
     const start = startedAt > this.last ? startedAt : this.last;
     const who = own ? undefined : this.attributeUrlCached(url);
@@ -161,9 +166,21 @@ export class Recorder {
     return who;
   }
 
-  /** The microtask queued by loading event `generation`: if no load came since, loading is over. */
+  /**
+   * The microtask queued at a loading event (`generation`): if no event came since, loading is
+   * over. A microtask runs after the synchronous work then under way, so a check that finds new
+   * events looks again after them.
+   */
   private quiet(generation: number): void {
-    if (generation !== this.generation || !this.active) return;
+    this.quietQueued = false;
+    if (!this.active) return;
+    if (generation !== this.generation) {
+      // events since it was queued: look again once they are over
+      this.quietQueued = true;
+      const latest = this.generation;
+      queueMicrotask(() => this.quiet(latest));
+      return;
+    }
     const t = now();
     const top = this.stack[this.stack.length - 1];
     if (top?.loading !== true) return;

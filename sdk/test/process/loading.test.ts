@@ -15,7 +15,9 @@
 //   Held to -15 % / +35 %, which that inflation fits in and a misattribution would not.
 //
 // Each figure is the median of ROUNDS fresh processes, all kinds interleaved so that a busy machine
-// weighs on them alike. The package times (with the handler file's) must be within 10 % of the
+// weighs on them alike, and packages are compared by their share of the four packages' time (a
+// process on a busy machine runs slower as a whole, by its own factor): a package's truth is its
+// share of the four truths times the four packages' time in the record. The package times (with the handler file's) must be within 10 % of the
 // module-load part of init as the runtime measured it (loading the handler through the redirect,
 // less the SDK's reported overhead), linking included (module_tree.link_ms, a step of the whole
 // graph that no package is charged with); the SDK itself is never in module_timings. Retried once,
@@ -136,10 +138,21 @@ async function measure(): Promise<Outcome> {
   const base = median(samples['-']!);
   const baseSdk = median(samples['-+sdk']!);
   const round1 = (x: number): number => Math.round(x * 10) / 10;
+  // Shares, not absolute times: a process on a busy machine runs slower as a whole, the truth's
+  // processes and the handler's by different factors; each package's share of the four is what
+  // its attribution decides. The truth of a package is its share of the four truths, times the
+  // four packages' time in the handler's record. (The total itself is checked against the
+  // runtime's own measurement below.)
+  const truthSdk = Object.fromEntries(PACKAGES.map((p) => [p, median(samples[`${p}+sdk`]!) - baseSdk]));
+  const truthBare = Object.fromEntries(PACKAGES.map((p) => [p, median(samples[p]!) - base]));
+  const sdkTimes = Object.fromEntries(PACKAGES.map((p) => [p, median(runs.map((r) => r.record.module_timings[p] ?? 0))]));
+  const total = (t: Record<string, number>): number => PACKAGES.reduce((a, p) => a + t[p]!, 0);
+  const scaleSdk = total(sdkTimes) / total(truthSdk);
+  const scaleBare = total(sdkTimes) / total(truthBare);
   for (const p of PACKAGES) {
-    const expected = median(samples[`${p}+sdk`]!) - baseSdk;
-    const withoutSdk = median(samples[p]!) - base;
-    const got = median(runs.map((r) => r.record.module_timings[p] ?? 0));
+    const expected = truthSdk[p]! * scaleSdk;
+    const withoutSdk = truthBare[p]! * scaleBare;
+    const got = sdkTimes[p]!;
     table[p] = { sdk: round1(got), truth: round1(expected), withoutSdk: round1(withoutSdk) };
     const tolerance = Math.max(2, 0.1 * expected);
     if (Math.abs(got - expected) > tolerance) problems.push(`${p}: ${got.toFixed(1)} ms, truth ${expected.toFixed(1)} ± ${tolerance.toFixed(1)}`);
@@ -169,9 +182,11 @@ describe.runIf(IN_THREAD)(`ES module loading ground truth (Node.js ${VERSION})`,
       expect(record.module_tree.coverage).toBe('preload');
       // the SDK (its redirect imports the handler) is never a package's time
       expect(Object.keys(record.module_timings)).not.toContain('@coldstart/analyzer');
-      // the handler file: its 10 ms busy-wait, its own loading (small), never its imports' loading
+      // the handler file: its 10 ms busy-wait and its own loading (small, but a busy machine
+      // stretches it), never its imports' loading (hundreds of ms)
+      const packages = PACKAGES.reduce((a, p) => a + (record.module_timings[p] ?? 0), 0);
       expect(record.module_timings['./index']).toBeGreaterThanOrEqual(10);
-      expect(record.module_timings['./index']).toBeLessThan(14);
+      expect(record.module_timings['./index']).toBeLessThan(10 + Math.max(4, 0.03 * packages));
     }
     // the tree tells loading from evaluation: these packages are loading, not evaluation
     const tree = outcome.runs[outcome.runs.length - 1]!.record.module_tree;
