@@ -43,7 +43,7 @@ interface ModuleApi {
   registerHooks?: (hooks: {
     resolve: (specifier: string, context: HookContext, next: NextResolve) => { url: string };
     load: (url: string, context: HookContext, next: NextLoad) => LoadResult;
-  }) => unknown;
+  }) => { deregister?: () => void } | undefined;
   register?: (specifier: string | URL, parentURL?: string | URL) => void;
 }
 
@@ -169,10 +169,22 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
       writable: true,
       enumerable: false,
     });
-    api.registerHooks({
+    // Once init is over (the recorder closed), the hooks go: modules imported later (lazily, by the
+    // handler) must not pay for them. Removed from a microtask, not from inside the hook chain.
+    let handle: { deregister?: () => void } | undefined;
+    let removing = false;
+    const inactive = (): boolean => {
+      if (recorder.active) return false;
+      if (!removing && typeof handle?.deregister === 'function') {
+        removing = true;
+        queueMicrotask(() => handle!.deregister!());
+      }
+      return true;
+    };
+    handle = api.registerHooks({
       resolve(specifier, context, nextResolve) {
         const entered = process.hrtime.bigint();
-        if (!recorder.active || !imported(context)) return nextResolve(specifier, context);
+        if (inactive() || !imported(context)) return nextResolve(specifier, context);
         const started = process.hrtime.bigint();
         const result = nextResolve(specifier, context);
         if (typeof result?.url === 'string' && !loaded.has(result.url)) recorder.loading(result.url, started, undefined, own(result.url), entered);
@@ -180,7 +192,7 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
       },
       load(url, context, nextLoad) {
         const entered = process.hrtime.bigint();
-        if (!recorder.active || !imported(context)) return nextLoad(url, context);
+        if (inactive() || !imported(context)) return nextLoad(url, context);
         const started = process.hrtime.bigint();
         const result = nextLoad(url, context);
         loaded.add(url);

@@ -134,6 +134,14 @@ describe('zero-code: preload and handler redirect', () => {
     expect(cold[0].module_timings['@coldstart/analyzer']).toBeUndefined();
   });
 
+  test('a module imported after init (lazily, by the handler) is left as it is: no markers', async () => {
+    const { result } = await run('lazy-esm.handler', { preload: 'require', redirect: true, invocations: 2 });
+    const { init, lazy } = result.results[1].value;
+    // the same line in both files: its column moves right only in a module the SDK marked
+    if (esmHooksApi(NODE_VERSION) === 'registerHooks') expect(init).toBeGreaterThan(lazy);
+    else expect(init).toBe(lazy);
+  });
+
   test('COLDSTART_ESM_TIMING=off: no ES module timing on any version', async () => {
     const { cold } = await run('plain-esm.handler', { preload: 'import', redirect: true, env: { COLDSTART_ESM_TIMING: 'off' } });
     expect(cold[0].esm_timing).toBe('off');
