@@ -723,6 +723,17 @@ Test(validate, module_tree)
     v = expect_field_ok("module_tree", "[{\"name\": \"x\"}]");
     cr_assert(json_is_array(v));
     json_decref(v);
+    /* the SDK's tree with ES module loading timed (load/link totals, nodes' loading and evaluation
+     * parts) is kept as sent, every field */
+    const char *esm = "{\"load_ms\": 250.1, \"loading_ms\": 215.7, \"link_ms\": 13.1, \"modules\": 416,"
+                      " \"esm_timing\": \"on\", \"coverage\": \"preload\", \"truncated\": false,"
+                      " \"children\": [{\"name\": \"date-fns\", \"version\": \"4.1.0\", \"self_ms\": 140.2,"
+                      " \"total_ms\": 141.0, \"loading_ms\": 139.9, \"evaluation_ms\": 0.3, \"loads\": 301}]}";
+    v = expect_field_ok("module_tree", esm);
+    json_t *sent = load(esm);
+    cr_assert(json_equal(v, sent));
+    json_decref(sent);
+    json_decref(v);
     const char *bad[] = {"\"tree\"", "1", "true", "2.5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         expect_field_error("module_tree", bad[i], "dict_type");
