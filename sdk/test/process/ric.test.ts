@@ -4,7 +4,9 @@
 // loading fixture's barrel-fns: 400 files behind an index), the SDK installed from its packed
 // tarball into node_modules/@coldstart/analyzer and loaded through the handler redirect and the
 // preload, as a user sets it up. The barrel package must carry its loading time; neither the SDK
-// (whose redirect imports the handler) nor the handler file may.
+// (whose redirect imports the handler) nor the handler file may. The environment is frozen as soon
+// as the client asks for its next event: the cold-start record must have left the process by then
+// (the SDK does its after-response work inside the client's InvokeStore.run, start.ts).
 //
 // The client is installed for the test in the system's temporary folder (once), with npm; its install
 // scripts, which build the native client (aws-lambda-cpp and curl, shipped as sources) with cmake,
@@ -72,8 +74,10 @@ describe.runIf(MAJOR >= 22)(`under aws-lambda-ric ${RIC_VERSION} (Node.js ${NODE
     const emulator = new LambdaEmulator({
       taskRoot: app,
       handler: 'node_modules/@coldstart/analyzer/handler.handler',
-      runtime: join(SDK_ROOT, 'test', 'harness', 'ric-runtime.cjs'),
-      freeze: false,
+      // the client on the Node.js under test; the environment is frozen (SIGSTOP) as soon as the
+      // runtime asks for its next event, as Lambda does: the cold-start record must have left by then
+      runtime: RIC_INDEX,
+      node: NODE,
       timeoutMs: 10_000,
       functionName: `ric-${Date.now()}`,
       env: {
@@ -85,8 +89,6 @@ describe.runIf(MAJOR >= 22)(`under aws-lambda-ric ${RIC_VERSION} (Node.js ${NODE
         COLDSTART_ENDPOINT: collector.url,
         COLDSTART_EXTENSION: 'off',
         NODE_OPTIONS: '--require @coldstart/analyzer/register',
-        RIC_NODE: NODE,
-        RIC_INDEX,
       },
     });
     try {
