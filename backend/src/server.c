@@ -538,6 +538,8 @@ static int finish_write(request_ctx *ctx)
 static void defer_write(request_ctx *ctx, json_t *rows, json_t *reply, finish_fn finish)
 {
     ctx->item.rows = rows;
+    /* the rows weigh what their body did (their JSON trees a small multiple of it) */
+    ctx->item.bytes = ctx->req ? evbuffer_get_length(evhttp_request_get_input_buffer(ctx->req)) : 0;
     ctx->item.done = on_write_done;
     ctx->item.arg = ctx;
     ctx->reply = reply;
@@ -1157,8 +1159,12 @@ static int content_type_is_json(const char *ct)
            (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
 }
 
-/* APP_SECRET_KEY must be set and at least 32 characters for the admin endpoint to exist. */
-static int admin_enabled(void) { return strlen(g.cfg->app_secret_key) >= 32; }
+/* APP_SECRET_KEY must be set, 32+ characters and varied enough (csa_secret_strong) for the admin
+ * endpoint to exist. */
+static int admin_enabled(void)
+{
+    return g.cfg->admin_secret_ok;
+}
 
 static int admin_token_ok(struct evhttp_request *req)
 {
@@ -1364,7 +1370,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (r->flags & ROUTE_ADMIN_TOKEN) {
         if (!admin_enabled()) {
             send_error(ctx, CSA_ERR_FORBIDDEN,
-                       "Project creation over the API is disabled: APP_SECRET_KEY is unset or shorter than 32 characters",
+                       "Project creation over the API is disabled: APP_SECRET_KEY is unset, shorter than 32 characters "
+                       "or too weak",
                        NULL);
             goto done;
         }
@@ -1672,6 +1679,12 @@ int csa_server_run(const csa_config *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    char weak[120];
+    if (cfg->app_secret_key[0] && !csa_secret_strong(cfg->app_secret_key, weak, sizeof weak))
+        csa_logf(CSA_LOG_WARN,
+                 "APP_SECRET_KEY is %s: POST /api/v1/projects stays disabled (generate one with "
+                 "openssl rand -base64 32)",
+                 weak);
     g.rules = csa_rules_load(cfg->rules_file, err, sizeof err);
     if (!g.rules) {
         fprintf(stderr, "coldstartd: rule file error: %s\n", err);
@@ -1689,8 +1702,8 @@ int csa_server_run(const csa_config *cfg)
     g.health_pool = csa_db_pool_create(cfg->database_url, 1);
     g.health_executor = csa_executor_start(1, 256);
     g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
-    g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max,
-                                cfg->writer_batch_max * 50);
+    g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max, cfg->writer_batch_max * 50,
+                                cfg->writer_queue_max_bytes);
     name_routes_for_metrics();
     g.nworkers = cfg->workers;
     g.workers = calloc((size_t)g.nworkers, sizeof *g.workers);
