@@ -930,3 +930,34 @@ Test(rfc3339, invalid_forms)
     double e;
     cr_assert_eq(csa_parse_rfc3339(NULL, &e), -1);
 }
+
+/* module_tree has a size cap of its own (CSA_MAX_MODULE_TREE_BYTES as compact JSON). */
+Test(validate, module_tree_size_cap)
+{
+    json_t *rec = load(SPEC_EXAMPLE);
+    json_t *children = json_array();
+    char name[32];
+    size_t bytes = 0;
+    for (int i = 0; bytes <= CSA_MAX_MODULE_TREE_BYTES; i++) {
+        snprintf(name, sizeof name, "module-%06d", i);
+        json_array_append_new(children, json_pack("{s:s, s:i}", "name", name, "ms", i));
+        bytes += 30;
+    }
+    json_object_set_new(rec, "module_tree", json_pack("{s:s, s:o}", "name", "root", "children", children));
+    json_t *out = csa_validate_record(rec, prefix, errors, NOW);
+    cr_assert_null(out);
+    cr_assert_eq(json_array_size(errors), 1);
+    json_t *e = json_array_get(errors, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "type")), "too_long");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(e, "loc"), 1)), "module_tree");
+    /* just under the cap passes */
+    json_array_clear(errors);
+    json_t *small = json_array();
+    for (int i = 0; i < 100; i++)
+        json_array_append_new(small, json_pack("{s:s, s:i}", "name", "m", "ms", i));
+    json_object_set_new(rec, "module_tree", json_pack("{s:s, s:o}", "name", "root", "children", small));
+    out = csa_validate_record(rec, prefix, errors, NOW);
+    cr_assert_not_null(out);
+    json_decref(out);
+    json_decref(rec);
+}
