@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh [run|test|bench]
 #   run    the C build, PostgreSQL, curl, and Node.js 18+ with npm (make run builds the SDK and
 #          runs the example functions through it)
-#   test   run's, plus Criterion, OpenSSL, zip, clang and its sanitizer runtime, nginx
+#   test   run's, plus Criterion, OpenSSL, zip, clang and its sanitizer runtime, nginx, and
+#          Chromium (the web UI's browser test drives Debian's chromium; no browser is downloaded)
 #   bench  run's, plus wrk
 # Node.js: a `node` already on the PATH (from NodeSource, nvm, ...) is kept when it is 18 or
 # newer; only when there is none does this install the distribution's `nodejs` and `npm`
@@ -17,7 +18,7 @@ case "${1:-run}" in
     # the sanitizer runtime of the distribution's default clang (Debian 12: clang 14,
     # Ubuntu 24.04: clang 18)
     clang_major=$(apt-cache policy clang 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9]*:\)\{0,1\}\([0-9][0-9]*\).*/\2/p')
-    want+=(libcriterion-dev libssl-dev zip clang "libclang-rt-${clang_major:-14}-dev" nginx openssl) ;;
+    want+=(libcriterion-dev libssl-dev zip clang "libclang-rt-${clang_major:-14}-dev" nginx openssl chromium) ;;
   bench) want+=(wrk) ;;
 esac
 missing=()

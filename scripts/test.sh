@@ -5,7 +5,9 @@
 #   the same under AddressSanitizer + UndefinedBehaviorSanitizer, end to end (examples/ through
 #   the SDK into the server), the dashboards and deployment checks, the docs' commands (make run
 #   in a sandbox, then the shell blocks of README.md and docs/*.md; links and anchors), a short
-#   libFuzzer smoke run of every fuzz target, the Lambda extension's suite, and the SDK's own tests.
+#   libFuzzer smoke run of every fuzz target, the Lambda extension's suite, the SDK's own tests, and
+#   the web UI in Chromium against the server (and again against the ASan+UBSan build), which also
+#   rewrites the screenshots in docs/images/ui-*.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -36,6 +38,8 @@ run_suite() {
 # the end-to-end test runs the example functions through the built SDK
 (cd sdk && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build >/dev/null)
 (cd examples && npm ci --no-audit --no-fund --loglevel=error)
+# the web UI's browser test: esbuild (the build check), playwright-core, axe-core
+(cd ui && npm ci --no-audit --no-fund --loglevel=error)
 
 run_suite "backend (unit + integration)" ctest --test-dir backend/build --output-on-failure
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -47,6 +51,10 @@ done
 if [ -f sdk/package.json ]; then
   run_suite "sdk" bash -c "cd sdk && npm test"
 fi
+run_suite "ui (Chromium)" bash -c "cd ui && npm test"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  COLDSTARTD=$root/backend/build-asan/coldstartd UI_SCREENSHOT_DIR=none \
+  run_suite "ui (Chromium) against ASan+UBSan" bash -c "cd ui && npm test"
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

@@ -56,8 +56,9 @@ export function flameGraph(tree, { label }) {
   let focus = root;
   let trail = [root]; // root .. focus
 
+  // the accessible name starts with the box's visible text (name, version, inclusive time)
   function describe(n) {
-    const parts = [n.name + (n.version ? ` ${n.version}` : ''), `inclusive ${ms(n.total)}`, `self ${ms(n.self)}`, `${pct(n.total / root.total)} of all module loads`];
+    const parts = [`${n.name}${n.version ? ` ${n.version}` : ''} ${ms(n.total)} inclusive`, `self ${ms(n.self)}`, `${pct(n.total / root.total)} of all module loads`];
     if (n.loads > 1) parts.push(`loaded ${n.loads} times`);
     if (n.packages) parts.push(`${n.packages} packages folded`);
     return parts.join(', ');
