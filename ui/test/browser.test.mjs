@@ -215,6 +215,10 @@ test('keyboard: open a function from the list, see recommendations with savings,
   await page.waitForTimeout(300); // the charts' first frame
   await axe('function');
   await shot('function', { fullPage: true });
+  // for README.md: one screen from the recommendations down to the icicle graph
+  await page.locator('section[aria-labelledby="recs-title"]').evaluate((e) => e.scrollIntoView());
+  await shot('overview');
+  await page.evaluate(() => window.scrollTo(0, 0));
   assertNoConsoleErrors('function view');
 });
 
@@ -258,7 +262,8 @@ test('a phone\'s width: nothing wider than the screen, the same content', async 
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than a phone's screen`);
   assert.ok(await page.locator('.flame .box[data-name="aws-sdk"]').isVisible());
-  await shot('phone', { fullPage: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot('phone');
   await page.goto(ctx.base + '/#/');
   await page.waitForSelector('table tbody tr');
   const listOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
