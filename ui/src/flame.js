@@ -3,6 +3,8 @@
 // required), the part of it not covered by boxes below is its self time. Hovering or focusing a
 // box shows name, version, self and inclusive time; clicking (Enter) zooms into it, and the path
 // above it, or Escape, zooms back out. Boxes narrower than a pixel or so are left out.
+// Keyboard: the graph is one Tab stop (roving tabindex); arrow keys move to the parent (up), the
+// first child (down) and the siblings (left, right).
 import { h, mount } from './dom.js';
 import { ms, pct } from './format.js';
 
@@ -17,7 +19,9 @@ export function normalise(tree) {
     const kids = children.reduce((a, c) => a + c.total, 0);
     const total = num(n.total_ms ?? n.inclusive ?? n.inclusive_ms ?? n.total) ?? kids + (num(n.self_ms ?? n.self) ?? 0);
     const self = num(n.self_ms ?? n.self ?? n.self_time_ms) ?? Math.max(0, total - kids);
-    return { name: String(n.name ?? n.module ?? '?'), version: typeof n.version === 'string' ? n.version : null, self, total: Math.max(total, kids, self), loads: n.loads, packages: n.packages, children };
+    const out = { name: String(n.name ?? n.module ?? '?'), version: typeof n.version === 'string' ? n.version : null, self, total: Math.max(total, kids, self), loads: n.loads, packages: n.packages, children };
+    for (const c of children) c.parent = out;
+    return out;
   };
   if (Array.isArray(tree)) tree = { children: tree };
   if (!tree || typeof tree !== 'object') return null;
@@ -25,7 +29,9 @@ export function normalise(tree) {
   const kids = children.reduce((a, c) => a + c.total, 0);
   const load = num(tree.load_ms) ?? num(tree.inclusive ?? tree.total_ms) ?? kids;
   if (children.length === 0) return null;
-  return { name: tree.name && tree.name !== 'root' ? String(tree.name) : 'all module loads', version: null, self: Math.max(0, load - kids), total: Math.max(load, kids), children, root: true, modules: tree.modules, truncated: tree.truncated };
+  const root = { name: tree.name && tree.name !== 'root' ? String(tree.name) : 'all module loads', version: null, self: Math.max(0, load - kids), total: Math.max(load, kids), children, root: true, modules: tree.modules, truncated: tree.truncated };
+  for (const c of children) c.parent = root;
+  return root;
 }
 
 function num(v) {
@@ -55,6 +61,7 @@ export function flameGraph(tree, { label }) {
   const wrap = h('div', { class: 'flame', role: 'group', 'aria-label': label }, hint, path, canvas, tip);
   let focus = root;
   let trail = [root]; // root .. focus
+  let boxOf = new Map(); // node -> its box, for the nodes drawn
 
   // the accessible name starts with the box's visible text (name, version, inclusive time)
   function describe(n) {
@@ -105,11 +112,12 @@ export function flameGraph(tree, { label }) {
       ),
     );
     const boxes = [];
+    boxOf = new Map();
     const lay = (n, depth, x, width, nodeTrail) => {
       if (width < MIN_SHARE) return;
       const box = h(
         'button',
-        { type: 'button', class: `box ${colourClass(n.name)}`, 'aria-label': describe(n), 'aria-describedby': 'flame-tip', 'data-name': n.name },
+        { type: 'button', class: `box ${colourClass(n.name)}`, 'aria-label': describe(n), 'aria-describedby': 'flame-tip', 'data-name': n.name, tabindex: boxes.length ? '-1' : '0' },
         h('span', { class: 'name' }, n.name),
         n.version ? h('span', { class: 'ver' }, ` ${n.version}`) : null,
         h('span', { class: 'time' }, ` ${ms(n.total)}`),
@@ -127,6 +135,7 @@ export function flameGraph(tree, { label }) {
         else if (n !== focus) zoom(n, nodeTrail);
       });
       boxes.push(box);
+      boxOf.set(n, box);
       let cx = x;
       for (const c of n.children) {
         const w = n.total > 0 ? (c.total / n.total) * width : 0;
@@ -139,11 +148,32 @@ export function flameGraph(tree, { label }) {
     canvas.replaceChildren(...boxes);
   }
 
+  /** The node drawn next to n in direction key, or null. */
+  function neighbour(n, key) {
+    const drawn = (list) => list.filter((c) => boxOf.has(c));
+    if (key === 'ArrowUp') return n !== focus && n.parent && boxOf.has(n.parent) ? n.parent : null;
+    if (key === 'ArrowDown') return drawn(n.children)[0] || null;
+    if (!n.parent || n === focus) return null;
+    const siblings = drawn(n.parent.children);
+    const i = siblings.indexOf(n) + (key === 'ArrowRight' ? 1 : -1);
+    return siblings[i] || null;
+  }
+
   wrap.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && trail.length > 1) {
       e.preventDefault();
       zoom(trail[trail.length - 2], trail.slice(0, -1));
+      return;
     }
+    if (!['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight'].includes(e.key)) return;
+    const current = [...boxOf].find(([, b]) => b === document.activeElement)?.[0];
+    const next = current && neighbour(current, e.key);
+    if (!next) return;
+    e.preventDefault();
+    boxOf.get(current).setAttribute('tabindex', '-1');
+    const box = boxOf.get(next);
+    box.setAttribute('tabindex', '0');
+    box.focus();
   });
   render();
   return { element: wrap, root };

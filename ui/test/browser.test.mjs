@@ -246,9 +246,16 @@ test('the icicle graph: package, version, self and inclusive time on hover; zoom
   assert.ok(Math.abs(after - rootWidth) < 2, `zoomed aws-sdk spans the graph (${after} vs ${rootWidth})`);
   await page.keyboard.press('Escape');
   await page.waitForFunction(() => document.querySelector('.flame-path [aria-current]')?.textContent === 'all module loads');
-  // and by keyboard: focus shows the figures, Enter zooms
-  await page.focus('.flame .box[data-name="aws-sdk"]');
+  // and by keyboard: the graph is one Tab stop, arrows move, focus shows the figures, Enter zooms
+  assert.deepEqual(await page.$$eval('.flame .box', (bs) => bs.map((b) => b.tabIndex).filter((t) => t === 0).length), 1, 'one Tab stop');
+  await page.focus('.flame .box[data-name="all module loads"]');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.name), 'aws-sdk', 'ArrowDown: the largest child');
   await tip.waitFor({ state: 'visible' });
+  assert.match(await tip.textContent(), /^aws-sdk/);
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.name), 'lodash', 'ArrowRight: the next sibling');
+  await page.keyboard.press('ArrowLeft');
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelector('.flame-path [aria-current]')?.textContent === 'aws-sdk');
   await page.keyboard.press('Escape');
