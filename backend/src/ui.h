@@ -5,10 +5,11 @@
  * and Cache-Control: content-hashed files under /assets/ are immutable for a year, index.html is
  * "no-cache" (revalidated every time, so a new binary's UI is seen at once).
  *
- * Embedded, not installed beside the binary: the UI is 100 KB or so, and one file to copy (the
- * Dockerfile's runtime stage, a package, scp) cannot pair a server with another version's UI, needs
- * no UI_DIR setting that can point at the wrong folder, and cannot fail at run time on a missing
- * or unreadable file. A UI change needs a rebuild, which a server change needs anyway.
+ * Embedded, not installed beside the binary: the UI is about 85 KB (36 KB gzipped), and one file
+ * to copy (the Dockerfile's runtime stage, a package, scp) cannot pair a server with another
+ * version's UI, needs no UI_DIR setting that can point at the wrong folder, and cannot fail at run
+ * time on a missing or unreadable file. A UI change needs a rebuild, which a server change needs
+ * anyway.
  * The files hold no data: every figure the UI shows comes from the JSON API with the user's key,
  * so serving them needs no key.
  */
