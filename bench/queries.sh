@@ -25,7 +25,7 @@ ADMIN=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed 's#/coldstart$#/postgres#')
 DB=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed 's#/coldstart$#/csa_bench_q#')
 psql "$ADMIN" -qc "DROP DATABASE IF EXISTS csa_bench_q WITH (FORCE)" -c "CREATE DATABASE csa_bench_q"
 DATABASE_URL=$DB "$BIN" migrate >/dev/null 2>&1
-KEY=$(DATABASE_URL=$DB "$BIN" create-project --name "Query bench" --slug qbench | tail -n 1)
+KEY=$(DATABASE_URL=$DB "$BIN" create-project --name "Query bench" --slug qbench | sed -n '/^Admin key/,/^csa_/p' | tail -n 1)  # the admin key: it reads
 
 echo "== seeding $N invocations across $F functions (in PostgreSQL)" >&2
 t0=$(date +%s)

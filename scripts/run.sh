@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: installs what is missing, builds, starts a project-local PostgreSQL (.data/pg,
-# port 55432), migrates, creates a demo project whose key is kept in .data/demo-key, writes the
+# port 55432), migrates, creates a demo project whose admin key is kept in .data/demo-key (its
+# ingest-only key, which the examples send with, in .data/demo-ingest-key), writes the
 # cluster's DATABASE_URL into ./.env (so that backend/build/coldstartd works from another
 # terminal), starts coldstartd on 127.0.0.1:8000, runs the example functions in examples/ through
 # the SDK against it, shows `coldstartd report`, and keeps the server in the foreground (Ctrl-C
@@ -53,11 +54,16 @@ elif ! grep -qxF "$line" .env; then
 fi
 
 "$bin" migrate
+# .data/demo-key: the admin key (reads, manages keys); .data/demo-ingest-key: the ingest-only key
+# the example functions send with, as a real function would. A .data/demo-key from before scopes
+# existed has all scopes and serves for both.
 if [ ! -s .data/demo-key ]; then
   out=$("$bin" create-project --name "Demo" --slug demo)
-  (umask 077; printf '%s\n' "$out" | tail -n 1 > .data/demo-key)
+  (umask 077
+   printf '%s\n' "$out" | sed -n '/^Admin key/,/^csa_/p' | tail -n 1 > .data/demo-key
+   printf '%s\n' "$out" | tail -n 1 > .data/demo-ingest-key)
 fi
-key=$(cat .data/demo-key)
+key=$(cat .data/demo-ingest-key 2>/dev/null || cat .data/demo-key)
 
 if curl -fsS "http://127.0.0.1:$PORT/api/v1/health" >/dev/null 2>&1; then
   echo "Something already answers on port $PORT (an earlier make run?). Stop it first, or PORT=8001 make run." >&2
@@ -90,9 +96,11 @@ cat <<MSG
 
   coldstartd is running on http://127.0.0.1:$PORT   (PostgreSQL: 127.0.0.1:$PG_PORT, data in .data/pg)
 
-  Web UI: open http://$ui_host:$PORT/ and sign in with the key below (docs/ui.md)
+  Web UI: open http://$ui_host:$PORT/ and sign in with the admin key below (docs/ui.md)
 
-  Demo project API key (kept in .data/demo-key):
+  Demo project keys: admin (ingest, read, admin) in .data/demo-key, ingest-only (what the
+  example functions send with) in .data/demo-ingest-key:
+    $(cat .data/demo-key)
     $key
 
   From another terminal, in $(pwd) (.env names this database):

@@ -5,9 +5,10 @@
 #   the same under AddressSanitizer + UndefinedBehaviorSanitizer, end to end (examples/ through
 #   the SDK into the server), the dashboards and deployment checks, the docs' commands (make run
 #   in a sandbox, then the shell blocks of README.md and docs/*.md; links and anchors), a short
-#   libFuzzer smoke run of every fuzz target, the Lambda extension's suite, the SDK's own tests, and
-#   the web UI in Chromium against the server (and again against the ASan+UBSan build), which also
-#   rewrites the screenshots in docs/images/ui-*.png.
+#   libFuzzer smoke run of every fuzz target, the Lambda extension's suite, the Python SDK's suite
+#   (sdk-python/test.sh, pytest), the SDK's own tests, and the web UI in Chromium against the
+#   server (and again against the ASan+UBSan build), which also rewrites the screenshots in
+#   docs/images/ui-*.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -45,7 +46,7 @@ run_suite "backend (unit + integration)" ctest --test-dir backend/build --output
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure
 export COLDSTARTD=$root/backend/build/coldstartd
-for suite in tests/grafana/run.sh tests/deploy/run.sh tests/docs/run.sh backend/fuzz/smoke.sh extension/test.sh; do
+for suite in tests/grafana/run.sh tests/deploy/run.sh tests/docs/run.sh backend/fuzz/smoke.sh extension/test.sh sdk-python/test.sh; do
   if [ -x "$suite" ]; then run_suite "$suite" "$suite"; fi
 done
 if [ -f sdk/package.json ]; then

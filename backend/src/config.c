@@ -36,7 +36,12 @@ static const int_setting int_settings[] = {
     {"RATE_LIMIT_INGEST", OFF(rate_limit_ingest), 10000, 1, 100000000, 0},
     {"RATE_LIMIT_QUERY", OFF(rate_limit_query), 100, 1, 100000000, 0},
     {"RATE_LIMIT_WINDOW", OFF(rate_limit_window_s), 60, 1, 86400, 0},
+    /* per project, all its keys together; 0 = five times the per-key limit */
+    {"RATE_LIMIT_PROJECT_INGEST", OFF(rate_limit_project_ingest), 0, 0, 100000000, 0},
+    {"RATE_LIMIT_PROJECT_QUERY", OFF(rate_limit_project_query), 0, 0, 100000000, 0},
     {"QUERY_THREADS", OFF(query_threads), 2, 1, 64, 0},
+    {"QUERY_TIMEOUT_MS", OFF(query_timeout_ms), 10000, 0, 3600000, 0},
+    {"MAX_READ_WINDOW_DAYS", OFF(max_read_window_days), 90, 1, 3650, 0},
     {"METRICS_PORT", OFF(metrics_port), 0, 0, 65535, 0},
     {"RETENTION_MONTHS", OFF(retention_months), 13, 0, 1200, 0},
 };
@@ -353,6 +358,10 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
     }
     if (csa_parse_cors_origins(cfg->cors_origins, cfg, err, err_size) < 0)
         return -1;
+    if (cfg->rate_limit_project_ingest == 0)
+        cfg->rate_limit_project_ingest = cfg->rate_limit_ingest > 100000000 / 5 ? 100000000 : cfg->rate_limit_ingest * 5;
+    if (cfg->rate_limit_project_query == 0)
+        cfg->rate_limit_project_query = cfg->rate_limit_query > 100000000 / 5 ? 100000000 : cfg->rate_limit_query * 5;
     if (cfg->max_body_single > cfg->max_body_batch) {
         snprintf(err, err_size, "MAX_BODY_SINGLE: must not exceed MAX_BODY_BATCH");
         return -1;

@@ -41,6 +41,44 @@ int csa_db_is_unavailable(PGconn *conn, const PGresult *res)
            strcmp(state, "25006") == 0 /* read-only transaction: writes refused */;
 }
 
+csa_db_fault csa_db_classify(PGconn *conn, const PGresult *res)
+{
+    if (csa_db_is_unavailable(conn, res))
+        return CSA_DB_FAULT_UNAVAILABLE;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!state)
+        return CSA_DB_FAULT_OTHER;
+    if (strncmp(state, "40", 2) == 0 || strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
+        return CSA_DB_FAULT_TRANSIENT;
+    if (strcmp(state, "23505") == 0)
+        return CSA_DB_FAULT_UNIQUE;
+    if (strncmp(state, "22", 2) == 0)
+        return CSA_DB_FAULT_BAD_INPUT;
+    return CSA_DB_FAULT_OTHER;
+}
+
+csa_status csa_db_failure(PGconn *conn, const PGresult *res, const char *what, char *detail, size_t detail_size)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    msg[strcspn(msg, "\n")] = '\0';
+    csa_db_fault fault = csa_db_classify(conn, res);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    csa_logf(fault == CSA_DB_FAULT_OTHER ? CSA_LOG_ERROR : CSA_LOG_WARN, "%s failed: %s (SQLSTATE %s)", what, msg,
+             state ? state : "none");
+    switch (fault) {
+    case CSA_DB_FAULT_UNAVAILABLE:
+        snprintf(detail, detail_size, "The database is unavailable; retry later.");
+        return CSA_ERR_UNAVAILABLE;
+    case CSA_DB_FAULT_TRANSIENT:
+        snprintf(detail, detail_size, "The database is busy; retry later.");
+        return CSA_ERR_UNAVAILABLE;
+    default:
+        snprintf(detail, detail_size, "The query failed.");
+        return CSA_ERR_INTERNAL;
+    }
+}
+
 int csa_db_alive(PGconn *conn)
 {
     /* PQconsumeInput reads what the server sent while the connection sat idle without waiting:
@@ -95,7 +133,10 @@ struct csa_db_pool {
     int size;
     PGconn **conns; /* size slots; NULL = not connected */
     char *taken;    /* size flags */
+    int statement_timeout_ms; /* set on each new connection; 0 = PostgreSQL's default */
 };
+
+void csa_db_pool_set_statement_timeout(csa_db_pool *pool, int ms) { pool->statement_timeout_ms = ms; }
 
 csa_db_pool *csa_db_pool_create(const char *url, int size)
 {
@@ -179,6 +220,11 @@ PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms)
             pthread_cond_signal(&pool->freed);
             pthread_mutex_unlock(&pool->lock);
             return NULL;
+        }
+        if (pool->statement_timeout_ms > 0) { /* a session setting: one round trip per connection */
+            char sql[64];
+            snprintf(sql, sizeof sql, "SET statement_timeout = %d", pool->statement_timeout_ms);
+            PQclear(PQexec(conn, sql));
         }
     }
     /* remember the slot in the connection's user data is not possible with libpq: keep a mapping */

@@ -6,6 +6,8 @@
 #ifndef CSA_DB_H
 #define CSA_DB_H
 
+#include "error.h"
+
 #include <libpq-fe.h>
 #include <stddef.h>
 
@@ -16,6 +18,26 @@ PGconn *csa_db_connect(const char *url, char *err, size_t err_size);
 /* 1 if res (or the connection) shows the connection is gone or the server is unavailable
  * (SQLSTATE classes 08, 57P, 53, or CONNECTION_BAD), 0 for an error of the statement itself. */
 int csa_db_is_unavailable(PGconn *conn, const PGresult *res);
+
+/* What went wrong with a statement: the one place SQLSTATEs are classified. */
+typedef enum csa_db_fault {
+    CSA_DB_FAULT_UNAVAILABLE, /* connection lost, server shutting down or out of resources */
+    CSA_DB_FAULT_TRANSIENT,   /* deadlock, serialisation failure, lock or statement timeout (40, 55P03,
+                                 57014): the same request may succeed a moment later */
+    CSA_DB_FAULT_UNIQUE,      /* unique violation (23505) */
+    CSA_DB_FAULT_BAD_INPUT,   /* data exception (class 22): a value PostgreSQL cannot read */
+    CSA_DB_FAULT_OTHER,       /* the statement's own fault: a bug */
+} csa_db_fault;
+
+csa_db_fault csa_db_classify(PGconn *conn, const PGresult *res);
+
+/*
+ * Logs a failed statement (`what` names it; the server's message goes to the log only) and says
+ * what the client gets: CSA_ERR_UNAVAILABLE for UNAVAILABLE and TRANSIENT (503 + Retry-After),
+ * CSA_ERR_INTERNAL otherwise, with a short message in detail (detail_size bytes). Callers that
+ * give UNIQUE or BAD_INPUT a meaning of their own check csa_db_classify first.
+ */
+csa_status csa_db_failure(PGconn *conn, const PGresult *res, const char *what, char *detail, size_t detail_size);
 
 /* 1 if the connection is still usable: also notices, without a round trip, a server that closed
  * it while it was idle (terminated backend, restart). */
@@ -35,6 +57,10 @@ typedef struct csa_db_pool csa_db_pool;
 csa_db_pool *csa_db_pool_create(const char *url, int size);
 void csa_db_pool_destroy(csa_db_pool *pool);
 
+/* Every connection the pool opens from now on gets statement_timeout = ms (0: none): a statement
+ * running longer is cancelled by PostgreSQL (SQLSTATE 57014, CSA_DB_FAULT_TRANSIENT: 503). */
+void csa_db_pool_set_statement_timeout(csa_db_pool *pool, int ms);
+
 /* Takes a connection, waiting up to wait_ms for one to be free; connects if needed.
  * Returns NULL when none is free in time or the database cannot be reached. */
 PGconn *csa_db_pool_acquire(csa_db_pool *pool, int wait_ms);
@@ -44,8 +70,6 @@ int csa_db_pool_in_use(csa_db_pool *pool);
 
 /* Gives a connection back; `broken` closes it (the next acquire reconnects). */
 void csa_db_pool_release(csa_db_pool *pool, PGconn *conn, int broken);
-
-#endif
 
 /*
  * Partition upkeep: creates the coming months' partitions of invocations and, when
@@ -58,3 +82,5 @@ int csa_db_maintain(PGconn *conn, int retention_months, int *created, int *dropp
 /* Folds the rollup deltas the ingest trigger appends into function_hourly (migrations/002):
  * returns the number of delta rows folded (0 when another process is folding), -1 on error. */
 long long csa_db_fold_rollups(PGconn *conn, char *err, size_t err_size);
+
+#endif

@@ -5,10 +5,11 @@
 #include "keys.h"
 #include "log.h"
 #include "migrate.h"
+#include "projects.h"
+#include "queries.h"
 #include "report.h"
 #include "server.h"
 
-#include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,11 @@ static const char USAGE[] =
     "  serve                                 run the HTTP API (the default)\n"
     "  migrate                               apply pending database migrations\n"
     "  create-project --name NAME [--slug SLUG]\n"
-    "                                        create a project and its first API key\n"
-    "  create-key --project SLUG [--name NAME]\n"
-    "                                        create another API key for a project\n"
+    "                                        create a project with an admin key (scopes\n"
+    "                                        ingest, read, admin) and an ingest key (ingest)\n"
+    "  create-key --project SLUG [--name NAME] [--scopes ingest,read,admin]\n"
+    "                                        create another API key for a project (default\n"
+    "                                        scope: ingest)\n"
     "  revoke-key --prefix csa_xxxx          deactivate the key(s) with this 8-character prefix\n"
     "  maintain                              create the coming months' invocation partitions and\n"
     "                                        drop those older than RETENTION_MONTHS (the server\n"
@@ -38,12 +41,14 @@ static const char USAGE[] =
     "  version                               print the version\n"
     "  --help                                show this help\n"
     "\n"
-    "New keys are printed alone on the last line of standard output, once: only their hash is kept.\n"
+    "New keys are printed once, each alone on its line after a label: only their hash is kept.\n"
+    "create-project prints the ingest key last, create-key its one key.\n"
     "Settings are read from the environment and from ./.env (see .env.example): DATABASE_URL,\n"
     "DATABASE_POOL_SIZE, HOST, PORT, WORKERS, WRITERS, APP_ENV, APP_DEBUG, CORS_ORIGINS, LOG_LEVEL,\n"
     "LOG_REQUESTS, REQUEST_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_BODY_SINGLE, MAX_BODY_BATCH,\n"
     "KEY_CACHE_TTL, WRITER_BATCH_MAX, SHUTDOWN_TIMEOUT, MIGRATIONS_DIR, RULES_FILE, APP_SECRET_KEY,\n"
-    "RATE_LIMIT_INGEST, RATE_LIMIT_QUERY, RATE_LIMIT_WINDOW, QUERY_THREADS, RETENTION_MONTHS,\n"
+    "RATE_LIMIT_INGEST, RATE_LIMIT_QUERY, RATE_LIMIT_WINDOW, RATE_LIMIT_PROJECT_INGEST,\n"
+    "RATE_LIMIT_PROJECT_QUERY, QUERY_THREADS, RETENTION_MONTHS,\n"
     "METRICS_PORT, METRICS_HOST.\n";
 
 /* Finds "--name VALUE" or "--name=VALUE" in argv; returns NULL when absent. */
@@ -91,36 +96,6 @@ static PGconn *connect_or_die(const csa_config *cfg)
     return conn;
 }
 
-static void make_slug(const char *name, char *slug, size_t size)
-{
-    size_t k = 0;
-    int dash = 0;
-    for (const char *p = name; *p && k + 1 < size; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (isalnum(c) && c < 0x80) {
-            if (dash && k > 0)
-                slug[k++] = '-';
-            if (k + 1 < size)
-                slug[k++] = (char)tolower(c);
-            dash = 0;
-        } else {
-            dash = 1;
-        }
-    }
-    slug[k] = '\0';
-}
-
-static int valid_slug(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 100)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-            return 0;
-    return 1;
-}
-
 static int cmd_migrate(const csa_config *cfg)
 {
     PGconn *conn = connect_or_die(cfg);
@@ -137,17 +112,42 @@ static int cmd_migrate(const csa_config *cfg)
     return 0;
 }
 
-static int print_new_key(PGconn *conn, const char *project_id, const char *key_name)
+/* Parses --scopes (a comma list of ingest, read, admin) into bits; 0 when malformed. */
+static unsigned parse_scopes_option(const char *list)
 {
-    char key[CSA_KEY_LEN + 1];
-    PGresult *res = csa_key_insert(conn, project_id, key_name, key);
+    unsigned bits = 0;
+    char name[16];
+    size_t n = 0;
+    for (const char *p = list;; p++) {
+        if (*p == ',' || *p == '\0') {
+            name[n] = '\0';
+            unsigned bit = csa_scope_from_name(name);
+            if (!bit)
+                return 0;
+            bits |= bit;
+            n = 0;
+            if (*p == '\0')
+                return bits;
+        } else if (n + 1 < sizeof name) {
+            name[n++] = *p;
+        } else {
+            return 0;
+        }
+    }
+}
+
+static int print_new_key(PGconn *conn, const char *project_id, const char *key_name, unsigned scopes)
+{
+    char key[CSA_KEY_LEN + 1], names[40];
+    PGresult *res = csa_key_insert(conn, project_id, key_name, scopes, key);
     int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
     if (!ok)
         fprintf(stderr, "coldstartd: cannot create the key: %s", PQresultErrorMessage(res));
     PQclear(res);
     if (!ok)
         return -1;
-    printf("API key (shown only now; store it safely):\n%s\n", key);
+    csa_scopes_format(scopes, ", ", names, sizeof names);
+    printf("API key with scopes %s (shown only now; store it safely):\n%s\n", names, key);
     sodium_memzero(key, sizeof key);
     return 0;
 }
@@ -159,79 +159,66 @@ static int cmd_create_project(const csa_config *cfg, int argc, char **argv)
         return EXIT_USAGE;
     const char *name = option(argc, argv, "--name");
     const char *slug_opt = option(argc, argv, "--slug");
-    if (!name || !*name || strlen(name) > 255) {
+    if (!name || !*name || strlen(name) > CSA_PROJECT_NAME_MAX) {
         fprintf(stderr, "coldstartd create-project: --name NAME is required (1 to 255 characters)\n");
         return EXIT_USAGE;
     }
-    char slug[101];
+    char slug[CSA_SLUG_MAX + 1];
     if (slug_opt)
         snprintf(slug, sizeof slug, "%s", slug_opt);
     else
-        make_slug(name, slug, sizeof slug);
-    if (!valid_slug(slug) || (slug_opt && strlen(slug_opt) > 100)) {
+        csa_slug_from_name(name, slug, sizeof slug);
+    if (!csa_slug_valid(slug) || (slug_opt && strlen(slug_opt) > CSA_SLUG_MAX)) {
         fprintf(stderr, "coldstartd create-project: --slug must be 1 to 100 characters of a-z, 0-9, '-' and '_'\n");
         return EXIT_USAGE;
     }
     PGconn *conn = connect_or_die(cfg);
     if (!conn)
         return 1;
-    int rc = 1;
-    PQclear(PQexec(conn, "BEGIN"));
-    const char *params[] = {name, slug};
-    PGresult *res = csa_db_exec(conn, "INSERT INTO projects (name, slug) VALUES ($1, $2) RETURNING id::text", 2, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        if (state && strcmp(state, "23505") == 0)
-            fprintf(stderr, "coldstartd create-project: a project with slug \"%s\" already exists\n", slug);
-        else
-            fprintf(stderr, "coldstartd create-project: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        goto out;
-    }
-    char project_id[CSA_UUID_LEN + 1];
-    snprintf(project_id, sizeof project_id, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    printf("Project \"%s\" created (slug: %s, id: %s)\n", name, slug, project_id);
-    fflush(stdout);
-    /* the key is printed only after the commit succeeded */
-    char key[CSA_KEY_LEN + 1];
-    res = csa_key_insert(conn, project_id, "default", key);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "coldstartd create-project: cannot create the key: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        goto out;
-    }
-    PQclear(res);
-    res = PQexec(conn, "COMMIT");
-    int committed = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (committed) {
-        printf("API key (shown only now; store it safely):\n%s\n", key);
-        rc = 0;
-    } else {
-        fprintf(stderr, "coldstartd create-project: commit failed: %s", PQerrorMessage(conn));
-    }
-    sodium_memzero(key, sizeof key);
-out:
-    if (rc != 0)
-        PQclear(PQexec(conn, "ROLLBACK"));
+    csa_new_project p;
+    char detail[CSA_DETAIL_MAX];
+    csa_status st = csa_project_create(conn, name, slug, &p, detail);
     PQfinish(conn);
-    return rc;
+    if (st == CSA_ERR_CONFLICT) {
+        fprintf(stderr, "coldstartd create-project: a project with slug \"%s\" already exists\n", slug);
+        return 1;
+    }
+    if (st != CSA_OK) {
+        fprintf(stderr, "coldstartd create-project: %s (details in the log above)\n", detail);
+        return 1;
+    }
+    /* printed only after the commit; the ingest key last, alone on its line, so that scripts
+     * taking the last line hand functions the key that can do nothing but send records */
+    printf("Project \"%s\" created (slug: %s, id: %s)\n", name, slug, p.id);
+    printf("Admin key, scopes ingest, read, admin: manages keys and reads; keep it off functions\n"
+           "(shown only now; store it safely):\n%s\n",
+           p.admin.key);
+    printf("Ingest key, scope ingest: put this one in your functions (COLDSTART_API_KEY)\n"
+           "(shown only now; store it safely):\n%s\n",
+           p.ingest.key);
+    csa_new_project_wipe(&p);
+    return 0;
 }
 
 static int cmd_create_key(const csa_config *cfg, int argc, char **argv)
 {
-    static const char *const known[] = {"--project", "--name", NULL};
+    static const char *const known[] = {"--project", "--name", "--scopes", NULL};
     if (check_options(argc, argv, known) < 0)
         return EXIT_USAGE;
     const char *slug = option(argc, argv, "--project");
     const char *name = option(argc, argv, "--name");
+    const char *scope_list = option(argc, argv, "--scopes");
     if (!slug || !*slug) {
         fprintf(stderr, "coldstartd create-key: --project SLUG is required\n");
         return EXIT_USAGE;
     }
     if (name && strlen(name) > 255) {
         fprintf(stderr, "coldstartd create-key: --name must be at most 255 characters\n");
+        return EXIT_USAGE;
+    }
+    unsigned scopes = scope_list ? parse_scopes_option(scope_list) : CSA_SCOPE_INGEST;
+    if (!scopes) {
+        fprintf(stderr, "coldstartd create-key: --scopes takes a comma list of ingest, read and admin\n");
         return EXIT_USAGE;
     }
     PGconn *conn = connect_or_die(cfg);
@@ -247,7 +234,7 @@ static int cmd_create_key(const csa_config *cfg, int argc, char **argv)
     } else {
         char project_id[CSA_UUID_LEN + 1];
         snprintf(project_id, sizeof project_id, "%s", PQgetvalue(res, 0, 0));
-        rc = print_new_key(conn, project_id, name) == 0 ? 0 : 1;
+        rc = print_new_key(conn, project_id, name, scopes) == 0 ? 0 : 1;
     }
     PQclear(res);
     PQfinish(conn);

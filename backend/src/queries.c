@@ -4,9 +4,11 @@
 #include "db.h"
 #include "keys.h"
 #include "log.h"
+#include "projects.h"
 #include "validate.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,26 +39,10 @@ int csa_is_uuid(const char *s)
     return 1;
 }
 
-/* Logs a failed statement and says which status the client gets. */
+/* Logs a failed statement and says which status the client gets (db.h). */
 static csa_status db_failure(PGconn *conn, PGresult *res, const char *what, char *detail)
 {
-    char msg[300];
-    snprintf(msg, sizeof msg, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-    msg[strcspn(msg, "\n")] = '\0';
-    csa_logf(CSA_LOG_ERROR, "%s failed: %s", what, msg);
-    if (csa_db_is_unavailable(conn, res)) {
-        snprintf(detail, CSA_DETAIL_MAX, "The database is unavailable; retry later.");
-        return CSA_ERR_UNAVAILABLE;
-    }
-    /* cancelled by PostgreSQL for reasons that pass: a deadlock or serialisation failure, a lock
-     * or statement timeout. The same request may succeed a moment later: 503 with Retry-After. */
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (state && (strncmp(state, "40", 2) == 0 || strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)) {
-        snprintf(detail, CSA_DETAIL_MAX, "The database is busy; retry later.");
-        return CSA_ERR_UNAVAILABLE;
-    }
-    snprintf(detail, CSA_DETAIL_MAX, "The query failed.");
-    return CSA_ERR_INTERNAL;
+    return csa_db_failure(conn, res, what, detail, CSA_DETAIL_MAX);
 }
 
 /* db_failure, then the result is cleared: how a failed statement ends its query function. */
@@ -556,8 +542,7 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         " WHERE f.id = $1::uuid AND f.project_id = $2::uuid",
         4, p1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        if (state && strncmp(state, "22", 2) == 0) { /* a from/to PostgreSQL cannot read */
+        if (csa_db_classify(conn, res) == CSA_DB_FAULT_BAD_INPUT) { /* a from/to PostgreSQL cannot read */
             snprintf(detail, CSA_DETAIL_MAX, "from and to must be RFC 3339 date-times");
             PQclear(res);
             return CSA_ERR_VALIDATION;
@@ -691,8 +676,11 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     json_decref(versions);
     json_object_set_new(body, "module_tree", tree);
 
+    /* the function's runtime: rules with a "runtime" apply only to functions of that runtime */
+    json_t *runtime = json_object_get(body, "runtime");
     json_t *context = json_pack("{s:o, s:f, s:I}", "init_p50_ms", init_p50 >= 0 ? json_real(init_p50) : json_null(),
                                 "module_load_p50_ms", module_p50_sum, "cold_starts", (json_int_t)cold);
+    json_object_set(context, "runtime", json_is_string(runtime) ? runtime : json_null());
     json_t *recs = rules ? csa_rules_recommend(rules, modules_for_rules, context) : json_array();
     json_decref(context);
     json_decref(modules_for_rules);
@@ -701,48 +689,67 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     return CSA_OK;
 }
 
+/* The scopes in bits as a JSON array of names, in the order ingest, read, admin. */
+static json_t *scopes_json(unsigned scopes)
+{
+    json_t *list = json_array();
+    static const unsigned bits[] = {CSA_SCOPE_INGEST, CSA_SCOPE_READ, CSA_SCOPE_ADMIN};
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        if (!(scopes & bits[i]))
+            continue;
+        csa_scopes_format(bits[i], ",", name, sizeof name);
+        json_array_append_new(list, json_string(name));
+    }
+    return list;
+}
+
 csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **out, char *detail)
 {
     const char *params[] = {project_id};
     PGresult *res = csa_db_exec(conn,
                                 "SELECT id::text, key_prefix, name, is_active, " TS_UTC("created_at") ", " TS_UTC(
-                                    "last_used_at") " FROM api_keys WHERE project_id = $1 ORDER BY created_at, id",
+                                    "last_used_at") ", scopes::text FROM api_keys WHERE project_id = $1"
+                                                    " ORDER BY created_at, id",
                                 1, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return db_failed(conn, res, "list keys", detail);
     }
     json_t *list = json_array();
     for (int r = 0; r < PQntuples(res); r++) {
-        json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:b, s:o, s:o}", "id", col_str(res, r, 0), "key_prefix",
-                                              col_str(res, r, 1), "name", col_str(res, r, 2), "is_active",
-                                              strcmp(PQgetvalue(res, r, 3), "t") == 0, "created_at",
-                                              col_str(res, r, 4), "last_used_at", col_str(res, r, 5)));
+        json_array_append_new(
+            list, json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id", col_str(res, r, 0), "key_prefix",
+                            col_str(res, r, 1), "name", col_str(res, r, 2), "scopes",
+                            scopes_json(csa_scopes_parse_pg(PQgetvalue(res, r, 6))), "is_active",
+                            strcmp(PQgetvalue(res, r, 3), "t") == 0, "created_at", col_str(res, r, 4), "last_used_at",
+                            col_str(res, r, 5)));
     }
     PQclear(res);
     *out = json_pack("{s:o}", "api_keys", list);
     return CSA_OK;
 }
 
-/* Inserts a key and returns its public description plus the key itself (shown once). */
-static csa_status insert_key(PGconn *conn, const char *project_id, const char *name, json_t **out, char *detail)
+/* A key just created, as the API shows it (the key itself only this once). */
+static json_t *new_key_json(const char *id, const char *key, const char *name, unsigned scopes, const char *created_at)
+{
+    return json_pack("{s:s, s:s, s:s#, s:o, s:o, s:b, s:s}", "id", id, "key", key, "key_prefix", key,
+                     (size_t)CSA_KEY_PREFIX_LEN, "name", name ? json_string(name) : json_null(), "scopes",
+                     scopes_json(scopes), "is_active", 1, "created_at", created_at);
+}
+
+csa_status csa_query_create_key(PGconn *conn, const char *project_id, const char *name, unsigned scopes, json_t **out,
+                                char *detail)
 {
     char key[CSA_KEY_LEN + 1];
-    PGresult *res = csa_key_insert(conn, project_id, name, key);
+    PGresult *res = csa_key_insert(conn, project_id, name, scopes, key);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return db_failed(conn, res, "create key", detail);
     }
-    *out = json_pack("{s:o, s:s, s:s#, s:o, s:b, s:o}", "id", col_str(res, 0, 0), "key", key, "key_prefix", key,
-                     (size_t)CSA_KEY_PREFIX_LEN, "name", name ? json_string(name) : json_null(), "is_active", 1,
-                     "created_at", col_str(res, 0, 1));
+    *out = new_key_json(PQgetvalue(res, 0, 0), key, name, scopes, PQgetvalue(res, 0, 1));
+    sodium_memzero(key, sizeof key);
     PQclear(res);
     return CSA_OK;
 }
-
-csa_status csa_query_create_key(PGconn *conn, const char *project_id, const char *name, json_t **out, char *detail)
-{
-    return insert_key(conn, project_id, name, out, detail);
-}
-
 csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char *key_id, int force, json_t **out,
                                 char *detail)
 {
@@ -756,11 +763,13 @@ csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char
     PGresult *res = csa_db_exec(
         conn,
         "WITH p AS (SELECT id FROM projects WHERE id = $2::uuid FOR UPDATE),"
-        " k AS (SELECT a.id, a.is_active FROM api_keys a JOIN p ON a.project_id = p.id WHERE a.id = $1::uuid),"
+        " k AS (SELECT a.id, a.is_active, 'admin' = ANY (a.scopes) AS is_admin"
+        "       FROM api_keys a JOIN p ON a.project_id = p.id WHERE a.id = $1::uuid),"
         " others AS (SELECT count(*) AS n FROM api_keys a JOIN p ON a.project_id = p.id"
-        "            WHERE a.is_active AND a.id <> $1::uuid),"
+        "            WHERE a.is_active AND 'admin' = ANY (a.scopes) AND a.id <> $1::uuid),"
         " upd AS (UPDATE api_keys a SET is_active = false FROM k, others"
-        "         WHERE a.id = k.id AND (others.n > 0 OR $3::bool OR NOT k.is_active) RETURNING a.id)"
+        "         WHERE a.id = k.id AND (others.n > 0 OR $3::bool OR NOT k.is_active OR NOT k.is_admin)"
+        "         RETURNING a.id)"
         " SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM upd), (SELECT n FROM others),"
         "        (SELECT key_prefix FROM api_keys WHERE id = $1::uuid AND project_id = $2::uuid)",
         3, params);
@@ -776,7 +785,7 @@ csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char
     if (!updated) {
         PQclear(res);
         snprintf(detail, CSA_DETAIL_MAX,
-                 "This is the project's last active API key; revoking it locks the project out. Add ?force=true to do it anyway.");
+                 "This is the project's last active admin key; revoking it leaves no key that can manage keys. Add ?force=true to do it anyway.");
         return CSA_ERR_CONFLICT;
     }
     *out = json_pack("{s:s, s:o, s:b}", "id", key_id, "key_prefix", col_str(res, 0, 3), "is_active", 0);
@@ -786,40 +795,13 @@ csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char
 
 csa_status csa_query_create_project(PGconn *conn, const char *name, const char *slug, json_t **out, char *detail)
 {
-    PGresult *res = PQexec(conn, "BEGIN");
-    PQclear(res);
-    const char *params[] = {name, slug};
-    res = csa_db_exec(conn, "INSERT INTO projects (name, slug) VALUES ($1, $2) RETURNING id::text", 2, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        csa_status st;
-        if (state && strcmp(state, "23505") == 0) {
-            snprintf(detail, CSA_DETAIL_MAX, "A project with this slug already exists");
-            st = CSA_ERR_CONFLICT;
-        } else {
-            st = db_failure(conn, res, "create project", detail);
-        }
-        PQclear(res);
-        PQclear(PQexec(conn, "ROLLBACK"));
+    csa_new_project p;
+    csa_status st = csa_project_create(conn, name, slug, &p, detail);
+    if (st != CSA_OK)
         return st;
-    }
-    char project_id[CSA_UUID_LEN + 1];
-    snprintf(project_id, sizeof project_id, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    json_t *key = NULL;
-    csa_status st = insert_key(conn, project_id, "default", &key, detail);
-    if (st == CSA_OK) {
-        res = PQexec(conn, "COMMIT");
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            st = db_failure(conn, res, "create project", detail);
-        PQclear(res);
-    } else {
-        PQclear(PQexec(conn, "ROLLBACK"));
-    }
-    if (st != CSA_OK) {
-        json_decref(key);
-        return st;
-    }
-    *out = json_pack("{s:s, s:s, s:s, s:o}", "id", project_id, "name", name, "slug", slug, "api_key", key);
+    *out = json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", p.id, "name", name, "slug", slug, "api_key",
+                     new_key_json(p.admin.id, p.admin.key, "admin", p.admin.scopes, p.admin.created_at),
+                     "ingest_key", new_key_json(p.ingest.id, p.ingest.key, "ingest", p.ingest.scopes, p.ingest.created_at));
+    csa_new_project_wipe(&p);
     return CSA_OK;
 }

@@ -34,13 +34,16 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
 
 /* GET /api/v1/api-keys */
 csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **out, char *detail);
-/* POST /api/v1/api-keys: name may be NULL. The new key is in the body, once. */
-csa_status csa_query_create_key(PGconn *conn, const char *project_id, const char *name, json_t **out,
+/* POST /api/v1/api-keys: name may be NULL; scopes are CSA_SCOPE_* bits (keys.h), checked by the
+ * caller against the creating key's. The new key is in the body, once. */
+csa_status csa_query_create_key(PGconn *conn, const char *project_id, const char *name, unsigned scopes, json_t **out,
                                 char *detail);
-/* DELETE /api/v1/api-keys/{id}: refuses to revoke the project's last active key unless force. */
+/* DELETE /api/v1/api-keys/{id}: refuses to revoke the project's last active key with the admin
+ * scope unless force (nobody could manage keys afterwards). */
 csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char *key_id, int force,
                                 json_t **out, char *detail);
-/* POST /api/v1/projects (admin): creates a project and its first key. */
+/* POST /api/v1/projects (admin): creates a project and its two keys (projects.h): "api_key" is the
+ * admin key (all scopes), "ingest_key" the ingest-only key. */
 csa_status csa_query_create_project(PGconn *conn, const char *name, const char *slug, json_t **out,
                                     char *detail);
 

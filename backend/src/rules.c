@@ -56,6 +56,8 @@ typedef struct rule {
     double savings_share; /* (0, 1] */
     double min_ms;        /* effective threshold: the rule's min_ms or the table's */
     double seen_in_below; /* applies only when seen_in < this; 0 when not set */
+    const char *runtime;  /* applies only to functions whose runtime starts with this ("python",
+                           * "nodejs"); NULL: any runtime */
 } rule;
 
 struct csa_rules {
@@ -91,6 +93,7 @@ static const field_spec rule_fields[] = {
     {"savings_share", FIELD_NUMBER, true},
     {"min_ms", FIELD_NUMBER, false},
     {"seen_in_below", FIELD_NUMBER, false},
+    {"runtime", FIELD_STRING, false},
 };
 
 static const struct {
@@ -518,6 +521,14 @@ static bool load_rule(json_t *item, size_t index, const csa_rules *table, rule *
             return false;
         }
     }
+    json_t *runtime = json_object_get(item, "runtime");
+    if (runtime) {
+        r->runtime = json_string_value(runtime);
+        if (r->runtime[0] == '\0' || strlen(r->runtime) > 50) {
+            rule_error(err, err_size, path, index, id, "runtime must be 1 to 50 characters (e.g. \"python\")");
+            return false;
+        }
+    }
     return true;
 }
 
@@ -644,6 +655,15 @@ static bool seen_in_condition_holds(const rule *r, json_t *entry)
     return json_is_number(seen_in) && json_number_value(seen_in) < r->seen_in_below;
 }
 
+/* Whether the rule applies to a function of this runtime (NULL: unknown; then only rules without
+ * a runtime apply). */
+static bool runtime_applies(const rule *r, const char *runtime)
+{
+    if (!r->runtime)
+        return true;
+    return runtime && strncmp(runtime, r->runtime, strlen(r->runtime)) == 0;
+}
+
 /* Offers rule r for a module of the given time; keeps *best the one with the largest savings
  * (the earlier rule on a tie). */
 static void offer(const rule *r, double ms, const rule **best, long long *best_savings)
@@ -668,7 +688,7 @@ static int compare_candidates(const void *a, const void *b)
 
 /* The best rule for one module, or NULL. */
 static const rule *best_rule_for_module(const csa_rules *rules, const char *name, json_t *entry, double p50,
-                                        long long *savings)
+                                        const char *runtime, long long *savings)
 {
     json_t *version_value = json_object_get(entry, "version");
     const char *version = json_is_string(version_value) ? json_string_value(version_value) : NULL;
@@ -676,8 +696,8 @@ static const rule *best_rule_for_module(const csa_rules *rules, const char *name
     bool matched_specific = false;
     for (size_t i = 0; i < rules->count; i++) {
         const rule *r = &rules->rules[i];
-        if ((r->kind == MATCH_MODULE || r->kind == MATCH_PATTERN) && specific_rule_matches(r, name, version) &&
-            seen_in_condition_holds(r, entry)) {
+        if ((r->kind == MATCH_MODULE || r->kind == MATCH_PATTERN) && runtime_applies(r, runtime) &&
+            specific_rule_matches(r, name, version) && seen_in_condition_holds(r, entry)) {
             matched_specific = true;
             offer(r, p50, &best, savings);
         }
@@ -686,7 +706,7 @@ static const rule *best_rule_for_module(const csa_rules *rules, const char *name
         return best; /* a module a specific rule knows never gets the generic advice */
     for (size_t i = 0; i < rules->count; i++) {
         const rule *r = &rules->rules[i];
-        if (r->kind == MATCH_LARGE_MODULE && seen_in_condition_holds(r, entry))
+        if (r->kind == MATCH_LARGE_MODULE && runtime_applies(r, runtime) && seen_in_condition_holds(r, entry))
             offer(r, p50, &best, savings);
     }
     return best;
@@ -717,6 +737,8 @@ json_t *csa_rules_recommend(const csa_rules *rules, json_t *modules, json_t *con
     }
     size_t count = 0;
     double own_code_ms = 0, all_modules_ms = 0;
+    json_t *runtime_value = json_object_get(context, "runtime");
+    const char *runtime = json_is_string(runtime_value) ? json_string_value(runtime_value) : NULL;
     const char *name;
     json_t *entry;
     json_object_foreach(modules, name, entry)
@@ -730,7 +752,7 @@ json_t *csa_rules_recommend(const csa_rules *rules, json_t *modules, json_t *con
         if (p50 < rules->min_module_ms)
             continue;
         long long savings = 0;
-        const rule *best = best_rule_for_module(rules, name, entry, p50, &savings);
+        const rule *best = best_rule_for_module(rules, name, entry, p50, runtime, &savings);
         if (best)
             candidates[count++] = (candidate){name, best, savings};
     }
@@ -746,7 +768,7 @@ json_t *csa_rules_recommend(const csa_rules *rules, json_t *modules, json_t *con
         const rule *best = NULL;
         long long savings = 0;
         for (size_t i = 0; i < rules->count; i++)
-            if (rules->rules[i].kind == MATCH_OWN_CODE_DOMINATES)
+            if (rules->rules[i].kind == MATCH_OWN_CODE_DOMINATES && runtime_applies(&rules->rules[i], runtime))
                 offer(&rules->rules[i], own_code_ms, &best, &savings);
         if (best)
             candidates[count++] = (candidate){OWN_CODE_NAME, best, savings};

@@ -23,7 +23,9 @@ size_t csa_rules_count(const csa_rules *rules);
  *            "seen_in" (fraction 0..1 of the window's cold starts that loaded it, optional),
  *            "version" (string or null, from the SDK's module tree)}; borrowed
  *   context: object {"init_p50_ms": number or null, "module_load_p50_ms": number (sum of the
- *            modules' p50s), "cold_starts": integer}; borrowed
+ *            modules' p50s), "cold_starts": integer, "runtime": the function's runtime
+ *            ("python3.12", "nodejs20.x") or null}; borrowed. A rule with a "runtime" (a prefix:
+ *            "python", "nodejs") applies only when the context's runtime starts with it.
  * Returns a new array of recommendations, ranked by potential_savings_ms (descending), each
  *   {"module", "rule_id", "issue", "suggestion", "evidence", "potential_savings_ms"}
  * where potential_savings_ms = round(module p50 x the rule's savings_share). Modules whose p50 is

@@ -10,9 +10,11 @@
 #include "writer.h"
 #include "executor.h"
 #include "firehose.h"
+#include "projects.h"
 #include "queries.h"
 #include "ratelimit.h"
 #include "rules.h"
+#include "deployments.h"
 #include "ui.h"
 
 #include <arpa/inet.h>
@@ -94,6 +96,9 @@ static struct {
     csa_executor *executor;
     csa_executor *auth_executor; /* key lookups, on their own threads and connections */
     csa_db_pool *auth_pool;
+    csa_executor *health_executor; /* health's database check: its own thread and connection, so
+                                      that it never waits behind key lookups or reads */
+    csa_db_pool *health_pool;
     csa_ratelimit *limits;
     csa_rules *rules;
     worker *workers;
@@ -314,8 +319,7 @@ struct request_ctx {
     char method[8];
     char path[128];
     char path_id[64];           /* the {id} segment of routes that take one */
-    char project_id[CSA_UUID_LEN + 1];
-    char key_hash[CSA_HASH_HEX_LEN + 1]; /* the authenticated key: what rate limits count */
+    csa_key_identity who;       /* the authenticated key: project, scopes, what rate limits count */
     double started;
     int route_index;            /* for metrics; -1 when no route matched */
     int has_rate;               /* add X-RateLimit-* headers */
@@ -583,7 +587,7 @@ static void handle_ingest(request_ctx *ctx, json_t *body)
         return;
     }
     json_decref(errors);
-    prepare_row(row, ctx->project_id);
+    prepare_row(row, ctx->who.project_id);
     json_t *reply = json_pack("{s:s, s:O}", "status", "ok", "invocation_id", json_object_get(row, "invocation_id"));
     json_t *rows = json_array();
     json_array_append_new(rows, row);
@@ -611,7 +615,7 @@ static void handle_ingest_batch(request_ctx *ctx, json_t *body)
         json_t *row = csa_validate_record(item, loc, item_errors, now);
         json_decref(loc);
         if (row) {
-            prepare_row(row, ctx->project_id);
+            prepare_row(row, ctx->who.project_id);
             json_array_append_new(rows, row);
             json_decref(item_errors);
         } else {
@@ -690,7 +694,7 @@ static void handle_ingest_firehose(request_ctx *ctx, json_t *body)
     }
     size_t i;
     json_t *row;
-    json_array_foreach(res.rows, i, row) prepare_row(row, ctx->project_id);
+    json_array_foreach(res.rows, i, row) prepare_row(row, ctx->who.project_id);
     json_t *rows = json_incref(res.rows);
     csa_firehose_result_cleanup(&res);
     defer_write(ctx, rows, reply, finish_firehose_write); /* owns ctx from here */
@@ -773,28 +777,29 @@ static csa_status q_list_functions(PGconn *conn, request_ctx *ctx, json_t **out)
 {
     csa_list_params p = {(int)json_integer_value(json_object_get(ctx->args, "limit")), arg_str(ctx, "cursor"),
                          arg_str(ctx, "name_prefix")};
-    return csa_query_list_functions(conn, ctx->project_id, &p, out, ctx->detail);
+    return csa_query_list_functions(conn, ctx->who.project_id, &p, out, ctx->detail);
 }
 
 static csa_status q_function_detail(PGconn *conn, request_ctx *ctx, json_t **out)
 {
-    return csa_query_function_detail(conn, g.rules, ctx->project_id, ctx->path_id, arg_str(ctx, "from"),
+    return csa_query_function_detail(conn, g.rules, ctx->who.project_id, ctx->path_id, arg_str(ctx, "from"),
                                      arg_str(ctx, "to"), out, ctx->detail);
 }
 
 static csa_status q_list_keys(PGconn *conn, request_ctx *ctx, json_t **out)
 {
-    return csa_query_list_keys(conn, ctx->project_id, out, ctx->detail);
+    return csa_query_list_keys(conn, ctx->who.project_id, out, ctx->detail);
 }
 
 static csa_status q_create_key(PGconn *conn, request_ctx *ctx, json_t **out)
 {
-    return csa_query_create_key(conn, ctx->project_id, arg_str(ctx, "name"), out, ctx->detail);
+    return csa_query_create_key(conn, ctx->who.project_id, arg_str(ctx, "name"),
+                                (unsigned)json_integer_value(json_object_get(ctx->args, "scopes")), out, ctx->detail);
 }
 
 static csa_status q_revoke_key(PGconn *conn, request_ctx *ctx, json_t **out)
 {
-    return csa_query_revoke_key(conn, ctx->project_id, ctx->path_id, json_is_true(json_object_get(ctx->args, "force")),
+    return csa_query_revoke_key(conn, ctx->who.project_id, ctx->path_id, json_is_true(json_object_get(ctx->args, "force")),
                                 out, ctx->detail);
 }
 
@@ -802,6 +807,33 @@ static csa_status q_create_project(PGconn *conn, request_ctx *ctx, json_t **out)
 {
     return csa_query_create_project(conn, arg_str(ctx, "name"), arg_str(ctx, "slug"), out, ctx->detail);
 }
+
+/* Reads served by a module of their own (deployments.h): the query string is checked here, the
+ * read runs on the executor like every other. */
+static csa_status q_deployments(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_deployments_list(conn, ctx->who.project_id, ctx->path_id, out, ctx->detail);
+}
+
+static csa_status q_compare(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_deployments_compare(conn, ctx->who.project_id, ctx->path_id, arg_str(ctx, "base"), arg_str(ctx, "head"),
+                                   out, ctx->detail);
+}
+
+static void handle_module_read(request_ctx *ctx, query_fn fn)
+{
+    json_t *errors = csa_deployments_check_args(ctx->args);
+    if (errors) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", errors);
+        ctx_free(ctx);
+        return;
+    }
+    defer_query(ctx, fn);
+}
+
+static void handle_deployments(request_ctx *ctx, json_t *body) { handle_module_read(ctx, q_deployments); }
+static void handle_compare(request_ctx *ctx, json_t *body) { handle_module_read(ctx, q_compare); }
 
 /* Parses the query string into a new object of name -> value (the last value of a repeated name
  * wins). Returns NULL when it is malformed. */
@@ -907,13 +939,17 @@ static void handle_list_functions(request_ctx *ctx, json_t *body)
     defer_query(ctx, q_list_functions);
 }
 
+/* GET /api/v1/functions/{id}?from&to: RFC 3339 date-times; the window (default the last 7 days,
+ * to defaulting to now) may span at most MAX_READ_WINDOW_DAYS, so that one read's work is bounded:
+ * a wider one is 400 saying so. */
 static void handle_function_detail(request_ctx *ctx, json_t *body)
 {
     static const char *const names[] = {"from", "to"};
+    double at[2] = {0, 0};
     for (int i = 0; i < 2; i++) {
         const char *v = arg_str(ctx, names[i]);
-        double epoch;
-        if (v && csa_parse_rfc3339(v, &epoch) != 0) {
+        double *epoch = &at[i];
+        if (v && csa_parse_rfc3339(v, epoch) != 0) {
             send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
                        query_error(names[i], "Input should be an RFC 3339 date-time with a time zone",
                                    "datetime_format"));
@@ -921,32 +957,84 @@ static void handle_function_detail(request_ctx *ctx, json_t *body)
             return;
         }
     }
+    double t1 = arg_str(ctx, "to") ? at[1] : (double)time(NULL);
+    double t0 = arg_str(ctx, "from") ? at[0] : t1 - 7 * 86400.0;
+    double max_s = (double)g.cfg->max_read_window_days * 86400.0;
+    if (t1 - t0 > max_s) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "The window from..to spans %.0f days; at most %d days can be read at once",
+                 (t1 - t0) / 86400.0, g.cfg->max_read_window_days);
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", query_error("from", msg, "window_too_wide"));
+        ctx_free(ctx);
+        return;
+    }
     defer_query(ctx, q_function_detail);
 }
 
 static void handle_list_keys(request_ctx *ctx, json_t *body) { defer_query(ctx, q_list_keys); }
 
+/*
+ * POST /api/v1/api-keys {"name"?: string, "scopes"?: ["ingest" | "read" | "admin", ...]}.
+ * scopes defaults to ["ingest"] (the key for a function). A key can create only keys with scopes
+ * it has itself: asking for more is 403 FORBIDDEN, so a leaked key cannot mint a stronger one.
+ */
 static void handle_create_key(request_ctx *ctx, json_t *body)
 {
     json_t *name = body ? json_object_get(body, "name") : NULL;
+    json_t *scopes = body ? json_object_get(body, "scopes") : NULL;
+    json_t *errors = json_array();
+    unsigned wanted = CSA_SCOPE_INGEST;
     if (body && !json_is_object(body)) {
-        send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
-                   json_pack("[{s:[s], s:s, s:s}]", "loc", "body", "msg", "Input should be an object", "type", "model_type"));
-        ctx_free(ctx);
-        return;
+        json_array_append_new(errors, json_pack("{s:[s], s:s, s:s}", "loc", "body", "msg", "Input should be an object",
+                                                "type", "model_type"));
+        goto invalid;
     }
     if (name && !json_is_null(name) &&
-        (!json_is_string(name) || json_string_length(name) == 0 || utf8_chars(json_string_value(name)) > 255)) {
-        send_error(ctx, CSA_ERR_VALIDATION, "Validation error",
-                   json_pack("[{s:[s,s], s:s, s:s}]", "loc", "body", "name", "msg",
-                             "Input should be a string of 1 to 255 characters", "type", "string_type"));
+        (!json_is_string(name) || json_string_length(name) == 0 || utf8_chars(json_string_value(name)) > 255))
+        json_array_append_new(errors, json_pack("{s:[s,s], s:s, s:s}", "loc", "body", "name", "msg",
+                                                "Input should be a string of 1 to 255 characters", "type",
+                                                "string_type"));
+    if (scopes && !json_is_null(scopes)) {
+        wanted = 0;
+        if (!json_is_array(scopes) || json_array_size(scopes) == 0 || json_array_size(scopes) > 3)
+            json_array_append_new(errors, json_pack("{s:[s,s], s:s, s:s}", "loc", "body", "scopes", "msg",
+                                                    "Input should be a list of 1 to 3 scopes", "type", "list_type"));
+        else {
+            size_t i;
+            json_t *v;
+            json_array_foreach(scopes, i, v) {
+                unsigned bit = json_is_string(v) ? csa_scope_from_name(json_string_value(v)) : 0;
+                if (!bit)
+                    json_array_append_new(errors, json_pack("{s:[s,s,I], s:s, s:s}", "loc", "body", "scopes",
+                                                            (json_int_t)i, "msg",
+                                                            "Input should be 'ingest', 'read' or 'admin'", "type",
+                                                            "enum"));
+                wanted |= bit;
+            }
+        }
+    }
+    if (json_array_size(errors) > 0)
+        goto invalid;
+    json_decref(errors);
+    if (wanted & ~ctx->who.scopes) {
+        char have[40], want[40], detail[200];
+        csa_scopes_format(ctx->who.scopes, ", ", have, sizeof have);
+        csa_scopes_format(wanted, ", ", want, sizeof want);
+        snprintf(detail, sizeof detail,
+                 "A key can create only keys with scopes it has itself: asked for %s, this key has %s", want, have);
+        send_error(ctx, CSA_ERR_FORBIDDEN, detail, NULL);
         ctx_free(ctx);
         return;
     }
     if (json_is_string(name))
         json_object_set(ctx->args, "name", name);
+    json_object_set_new(ctx->args, "scopes", json_integer((json_int_t)wanted));
     ctx->reply_status = 201;
     defer_query(ctx, q_create_key);
+    return;
+invalid:
+    send_error(ctx, CSA_ERR_VALIDATION, "Validation error", errors);
+    ctx_free(ctx);
 }
 
 static void handle_revoke_key(request_ctx *ctx, json_t *body)
@@ -968,11 +1056,7 @@ static void handle_create_project(request_ctx *ctx, json_t *body)
                                                 "Input should be a string of 1 to 255 characters", "type",
                                                 "string_type"));
     if (json_is_object(body)) {
-        const char *s = json_is_string(slug) ? json_string_value(slug) : "";
-        int ok = *s && strlen(s) <= 100;
-        for (const char *c = s; *c && ok; c++)
-            ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_';
-        if (!ok)
+        if (!csa_slug_valid(json_is_string(slug) ? json_string_value(slug) : NULL))
             json_array_append_new(errors, json_pack("{s:[s,s], s:s, s:s}", "loc", "body", "slug", "msg",
                                                     "Input should be 1 to 100 characters of a-z, 0-9, - and _", "type",
                                                     "string_pattern_mismatch"));
@@ -989,18 +1073,19 @@ static void handle_create_project(request_ctx *ctx, json_t *body)
     defer_query(ctx, q_create_project);
 }
 
-/* Health's database check runs on the key-lookup threads and their own connections: it never
- * holds up an event loop, and a query pool busy with slow reads does not make it "unreachable". */
+/* Health's database check runs on a thread and connection of its own: it never holds up an event
+ * loop, a query pool busy with slow reads does not make it "unreachable", and a flood of unknown
+ * keys queued for the key-lookup threads does not delay it. */
 static void run_health(void *arg)
 {
     request_ctx *ctx = arg;
     int ok = 0;
-    PGconn *conn = csa_db_pool_acquire(g.auth_pool, 1000);
+    PGconn *conn = csa_db_pool_acquire(g.health_pool, 1000);
     if (conn) {
         PGresult *res = PQexec(conn, "SELECT 1");
         ok = PQresultStatus(res) == PGRES_TUPLES_OK;
         PQclear(res);
-        csa_db_pool_release(g.auth_pool, conn, !ok);
+        csa_db_pool_release(g.health_pool, conn, !ok);
     }
     ctx->status = ok ? CSA_OK : CSA_ERR_UNAVAILABLE;
 }
@@ -1022,7 +1107,7 @@ static void handle_health(request_ctx *ctx, json_t *body)
 {
     ctx->finish = finish_health;
     begin_wait(ctx);
-    if (csa_executor_submit(g.auth_executor, run_health, health_done, ctx) == 0)
+    if (csa_executor_submit(g.health_executor, run_health, health_done, ctx) == 0)
         return;
     cancel_wait(ctx);
     ctx->status = CSA_ERR_UNAVAILABLE;
@@ -1034,38 +1119,47 @@ static void handle_health(request_ctx *ctx, json_t *body)
 
 typedef void (*handler_fn)(request_ctx *ctx, json_t *body);
 
-#define ROUTE_AUTH 1u          /* needs X-API-Key */
 #define ROUTE_JSON_BODY 2u     /* body parsed as JSON before the handler */
 #define ROUTE_BATCH_LIMIT 4u   /* body limit MAX_BODY_BATCH instead of MAX_BODY_SINGLE */
-#define ROUTE_ID 8u            /* path ends in /{id} */
-#define ROUTE_RATE_INGEST 16u  /* counts against the ingest limit */
-#define ROUTE_RATE_QUERY 32u   /* counts against the query limit */
-#define ROUTE_ADMIN 64u        /* needs the APP_SECRET_KEY bearer token */
+#define ROUTE_ID 8u            /* path ends in /{id}, or has {id} as one segment */
+#define ROUTE_ADMIN_TOKEN 64u  /* needs the APP_SECRET_KEY bearer token instead of a key */
 #define ROUTE_BODY_OPTIONAL 128u
 #define ROUTE_RAW_BODY 256u /* body limit and Content-Type checked as for JSON; the handler reads it */
 #define ROUTE_FIREHOSE 512u /* key also in X-Amz-Firehose-Access-Key; errors in Firehose's shape */
 
+#define RATE_NONE (-1) /* not rate limited */
+
+/*
+ * Every route, and what the dispatcher (on_request, continue_request) checks before its handler
+ * runs, in this order: method and path, body size and Content-Type, the key (X-API-Key) or the
+ * admin token, the key's scope (403 FORBIDDEN), the rate limit of its class per key and per
+ * project (429), the JSON body. A route with scope 0 and no ROUTE_ADMIN_TOKEN needs nothing.
+ */
 typedef struct route {
     const char *path; /* for ROUTE_ID: the prefix before the id, ending in '/' */
     enum evhttp_cmd_type method;
+    unsigned scope;   /* CSA_SCOPE_* the key must have; 0 = no key */
+    int rate_class;   /* CSA_RATE_INGEST, CSA_RATE_QUERY or RATE_NONE */
     handler_fn handler;
     unsigned flags;
 } route;
 
 static const route routes[] = {
-    {"/api/v1/health", EVHTTP_REQ_GET, handle_health, 0},
-    {"/api/v1/ingest", EVHTTP_REQ_POST, handle_ingest, ROUTE_AUTH | ROUTE_JSON_BODY | ROUTE_RATE_INGEST},
-    {"/api/v1/ingest/batch", EVHTTP_REQ_POST, handle_ingest_batch,
-     ROUTE_AUTH | ROUTE_JSON_BODY | ROUTE_BATCH_LIMIT | ROUTE_RATE_INGEST},
-    {"/api/v1/ingest/firehose", EVHTTP_REQ_POST, handle_ingest_firehose,
-     ROUTE_AUTH | ROUTE_RAW_BODY | ROUTE_BATCH_LIMIT | ROUTE_RATE_INGEST | ROUTE_FIREHOSE},
-    {"/api/v1/functions", EVHTTP_REQ_GET, handle_list_functions, ROUTE_AUTH | ROUTE_RATE_QUERY},
-    {"/api/v1/functions/", EVHTTP_REQ_GET, handle_function_detail, ROUTE_AUTH | ROUTE_RATE_QUERY | ROUTE_ID},
-    {"/api/v1/api-keys", EVHTTP_REQ_GET, handle_list_keys, ROUTE_AUTH | ROUTE_RATE_QUERY},
-    {"/api/v1/api-keys", EVHTTP_REQ_POST, handle_create_key,
-     ROUTE_AUTH | ROUTE_RATE_QUERY | ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL},
-    {"/api/v1/api-keys/", EVHTTP_REQ_DELETE, handle_revoke_key, ROUTE_AUTH | ROUTE_RATE_QUERY | ROUTE_ID},
-    {"/api/v1/projects", EVHTTP_REQ_POST, handle_create_project, ROUTE_ADMIN | ROUTE_JSON_BODY},
+    {"/api/v1/health", EVHTTP_REQ_GET, 0, RATE_NONE, handle_health, 0},
+    {"/api/v1/ingest", EVHTTP_REQ_POST, CSA_SCOPE_INGEST, CSA_RATE_INGEST, handle_ingest, ROUTE_JSON_BODY},
+    {"/api/v1/ingest/batch", EVHTTP_REQ_POST, CSA_SCOPE_INGEST, CSA_RATE_INGEST, handle_ingest_batch,
+     ROUTE_JSON_BODY | ROUTE_BATCH_LIMIT},
+    {"/api/v1/ingest/firehose", EVHTTP_REQ_POST, CSA_SCOPE_INGEST, CSA_RATE_INGEST, handle_ingest_firehose,
+     ROUTE_RAW_BODY | ROUTE_BATCH_LIMIT | ROUTE_FIREHOSE},
+    {"/api/v1/functions", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_list_functions, 0},
+    {"/api/v1/functions/", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_function_detail, ROUTE_ID},
+    {"/api/v1/functions/{id}/deployments", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_deployments, ROUTE_ID},
+    {"/api/v1/functions/{id}/compare", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_compare, ROUTE_ID},
+    {"/api/v1/api-keys", EVHTTP_REQ_GET, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_list_keys, 0},
+    {"/api/v1/api-keys", EVHTTP_REQ_POST, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_create_key,
+     ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL},
+    {"/api/v1/api-keys/", EVHTTP_REQ_DELETE, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_revoke_key, ROUTE_ID},
+    {"/api/v1/projects", EVHTTP_REQ_POST, 0, RATE_NONE, handle_create_project, ROUTE_ADMIN_TOKEN | ROUTE_JSON_BODY},
 };
 
 /* Does `path` match route r? For ROUTE_ID routes, copies the id segment into id. */
@@ -1073,13 +1167,15 @@ static int route_matches(const route *r, const char *path, char *id, size_t id_s
 {
     if (!(r->flags & ROUTE_ID))
         return strcmp(r->path, path) == 0;
-    size_t n = strlen(r->path);
+    const char *slot = strstr(r->path, "{id}");
+    size_t n = slot ? (size_t)(slot - r->path) : strlen(r->path);
     if (strncmp(r->path, path, n) != 0)
         return 0;
-    const char *rest = path + n;
-    if (!*rest || strchr(rest, '/'))
+    const char *rest = path + n, *end = strchr(rest, '/');
+    size_t id_len = end ? (size_t)(end - rest) : strlen(rest);
+    if (id_len == 0 || strcmp(end ? end : "", slot ? slot + 4 : "") != 0)
         return 0;
-    snprintf(id, id_size, "%s", rest); /* longer ids are cut and then fail the UUID check */
+    snprintf(id, id_size, "%.*s", (int)id_len, rest); /* longer ids are cut and then fail the UUID check */
     return 1;
 }
 
@@ -1151,7 +1247,7 @@ static void continue_request(request_ctx *ctx);
 static void run_auth(void *arg)
 {
     request_ctx *ctx = arg;
-    ctx->status = csa_keycache_fetch(g.keys, g.auth_pool, ctx->key_hash, ctx->project_id);
+    ctx->status = csa_keycache_fetch(g.keys, g.auth_pool, &ctx->who);
 }
 
 static void auth_done(void *arg) { report_done(arg); }
@@ -1303,7 +1399,7 @@ static void on_request(struct evhttp_request *req, void *arg)
             goto done;
         }
     }
-    if (r->flags & ROUTE_ADMIN) {
+    if (r->flags & ROUTE_ADMIN_TOKEN) {
         if (!admin_enabled()) {
             send_error(ctx, CSA_ERR_FORBIDDEN,
                        "Project creation over the API is disabled: APP_SECRET_KEY is unset or shorter than 32 characters",
@@ -1315,13 +1411,13 @@ static void on_request(struct evhttp_request *req, void *arg)
             goto done;
         }
     }
-    if (r->flags & ROUTE_AUTH) {
+    if (r->scope) {
         struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
         const char *key = (r->flags & ROUTE_FIREHOSE) ? evhttp_find_header(headers, "X-Amz-Firehose-Access-Key") : NULL;
         if (!key)
             key = evhttp_find_header(headers, "X-API-Key");
         char touch[CSA_UUID_LEN + 1];
-        csa_status st = csa_keycache_check(g.keys, key, ctx->project_id, ctx->key_hash, touch);
+        csa_status st = csa_keycache_check(g.keys, key, &ctx->who, touch);
         if (touch[0])
             submit_touch(touch);
         if (st == CSA_ERR_NOT_FOUND) { /* not cached: looked up off the event loop */
@@ -1349,12 +1445,20 @@ static void continue_request(request_ctx *ctx)
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     json_t *body = NULL;
-    if ((r->flags & ROUTE_AUTH) && (r->flags & (ROUTE_RATE_INGEST | ROUTE_RATE_QUERY))) {
-        ctx->rate = csa_ratelimit_hit(g.limits, ctx->key_hash,
-                                      (r->flags & ROUTE_RATE_INGEST) ? CSA_RATE_INGEST : CSA_RATE_QUERY, time(NULL));
+    if (r->scope && !(ctx->who.scopes & r->scope)) {
+        char have[40], need[16], detail[160];
+        csa_scopes_format(ctx->who.scopes, ", ", have, sizeof have);
+        csa_scopes_format(r->scope, ", ", need, sizeof need);
+        snprintf(detail, sizeof detail, "This API key lacks the scope %s needed here (its scopes: %s)", need, have);
+        send_error(ctx, CSA_ERR_FORBIDDEN, detail, NULL);
+        goto done;
+    }
+    if (r->scope && r->rate_class != RATE_NONE) {
+        ctx->rate = csa_ratelimit_hit_key(g.limits, ctx->who.key_hash, ctx->who.project_id,
+                                          (csa_rate_class)r->rate_class, time(NULL));
         ctx->has_rate = 1;
         if (!ctx->rate.allowed) {
-            csa_metrics_rate_limited(!(r->flags & ROUTE_RATE_INGEST));
+            csa_metrics_rate_limited(r->rate_class == CSA_RATE_QUERY);
             char detail[160];
             snprintf(detail, sizeof detail, "Rate limit of %ld requests per %d s exceeded; retry in %ld s",
                      ctx->rate.limit, g.cfg->rate_limit_window_s, ctx->rate.reset_s);
@@ -1413,7 +1517,8 @@ static void name_routes_for_metrics(void)
     csa_metrics_set_route_name(CSA_METRICS_ROUTES - 1, "unmatched", "any");
     for (size_t i = 0; i < sizeof routes / sizeof routes[0] && i < CSA_METRICS_ROUTES - 1; i++) {
         char name[64];
-        snprintf(name, sizeof name, "%s%s", routes[i].path, (routes[i].flags & ROUTE_ID) ? "{id}" : "");
+        snprintf(name, sizeof name, "%s%s", routes[i].path,
+                 (routes[i].flags & ROUTE_ID) && !strstr(routes[i].path, "{id}") ? "{id}" : "");
         csa_metrics_set_route_name((int)i, name, method_name(routes[i].method));
     }
 }
@@ -1612,17 +1717,24 @@ int csa_server_run(const csa_config *cfg)
         return 2;
     }
     g.pool = csa_db_pool_create(cfg->database_url, cfg->database_pool_size);
+    if (g.pool) /* bounds the time (and so the work) of one read; partition upkeep included */
+        csa_db_pool_set_statement_timeout(g.pool, cfg->query_timeout_ms);
     g.limits = csa_ratelimit_create(cfg->rate_limit_ingest, cfg->rate_limit_query, cfg->rate_limit_window_s, 65536);
+    if (g.limits)
+        csa_ratelimit_set_project_limits(g.limits, cfg->rate_limit_project_ingest, cfg->rate_limit_project_query);
     g.executor = csa_executor_start(cfg->query_threads, 1000);
     g.auth_pool = csa_db_pool_create(cfg->database_url, AUTH_THREADS);
     g.auth_executor = csa_executor_start(AUTH_THREADS, 1000);
+    g.health_pool = csa_db_pool_create(cfg->database_url, 1);
+    g.health_executor = csa_executor_start(1, 256);
     g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
     g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max,
                                 cfg->writer_batch_max * 50);
     name_routes_for_metrics();
     g.nworkers = cfg->workers;
     g.workers = calloc((size_t)g.nworkers, sizeof *g.workers);
-    if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor || !g.auth_pool || !g.auth_executor) {
+    if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor || !g.auth_pool || !g.auth_executor ||
+        !g.health_pool || !g.health_executor) {
         csa_logf(CSA_LOG_ERROR, "out of memory at start-up");
         goto out;
     }
@@ -1670,6 +1782,8 @@ int csa_server_run(const csa_config *cfg)
     g.executor = NULL;
     csa_executor_stop(g.auth_executor);
     g.auth_executor = NULL;
+    csa_executor_stop(g.health_executor);
+    g.health_executor = NULL;
     for (int i = 0; i < g.nworkers; i++)
         worker_cleanup(&g.workers[i]);
     if (left > 0)
@@ -1680,7 +1794,9 @@ out:
     csa_writer_stop(g.writer);
     csa_executor_stop(g.executor);
     csa_executor_stop(g.auth_executor);
+    csa_executor_stop(g.health_executor);
     csa_db_pool_destroy(g.auth_pool);
+    csa_db_pool_destroy(g.health_pool);
     csa_ratelimit_destroy(g.limits);
     csa_rules_free(g.rules);
     csa_keycache_destroy(g.keys);

@@ -28,6 +28,7 @@ typedef enum field_kind {
 enum {
     STR_NO_CONTROL = 1 << 0, /* no U+0000-U+001F, U+007F-U+009F */
     STR_REGION = 1 << 1,     /* only [a-z0-9-] */
+    STR_TOKEN = 1 << 2,      /* only printable ASCII without spaces (U+0021-U+007E): identifiers */
 };
 
 typedef struct field_rule {
@@ -73,6 +74,11 @@ static const field_rule RULES[] = {
     /* false: a cold-start record handed off at the start of its invocation; the full copy (same
      * function, invocation_id and timestamp) completes the stored row later */
     {"complete", KIND_BOOL, 0, 0, 0, 0, NULL, NULL},
+    /* the deployment identity (DESIGN.md): Lambda's version ("$LATEST", "12") and the SDK's
+     * opaque fingerprint of the code; a function's deployments are told apart by code_id, else
+     * by function_version */
+    {"function_version", KIND_STRING, 0, 1, CSA_MAX_IDENTITY_CHARS, STR_TOKEN, NULL, NULL},
+    {"code_id", KIND_STRING, 0, 1, CSA_MAX_IDENTITY_CHARS, STR_TOKEN, NULL, NULL},
 };
 
 #define NRULES (sizeof RULES / sizeof RULES[0])
@@ -155,6 +161,8 @@ static long long utf8_scan(const char *s, size_t len, unsigned flags, int *bad_c
             *bad_char = 1;
         if ((flags & STR_REGION) && !((cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || cp == '-'))
             *bad_char = 1;
+        if ((flags & STR_TOKEN) && (cp < 0x21 || cp > 0x7E))
+            *bad_char = 1;
         count++;
         i += n;
     }
@@ -188,6 +196,8 @@ static int check_string(err_ctx *ec, const char *field, const char *key, json_t 
     if (bad_char) {
         if (flags & STR_REGION)
             add_error(ec, field, key, "string_pattern_mismatch", "String should match pattern '^[a-z0-9-]+$'");
+        else if (flags & STR_TOKEN)
+            add_error(ec, field, key, "string_pattern_mismatch", "String should match pattern '^[!-~]+$'");
         else
             add_error(ec, field, key, "string_pattern_mismatch", "String should not contain control characters");
         return -1;

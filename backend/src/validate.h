@@ -18,6 +18,7 @@
 #define CSA_MAX_DURATION_MS 900000    /* Lambda's 15 minute limit */
 #define CSA_MIN_MEMORY_MB 128         /* Lambda's memory range */
 #define CSA_MAX_MEMORY_MB 10240
+#define CSA_MAX_IDENTITY_CHARS 64     /* function_version, code_id: printable ASCII, no spaces */
 
 /*
  * Parses a request body. Returns a new reference (caller json_decref()s) or NULL with a short
@@ -41,7 +42,9 @@ json_t *csa_json_parse(const char *body, size_t len, char *why, size_t why_size)
  *   cold_start (bool), init_duration_ms, execution_duration_ms, billed_duration_ms,
  *   memory_used_mb, memory_allocated_mb (integers or null), module_timings (object or null),
  *   runtime_version, architecture, region, init_type, start_kind, sdk_version (strings or null),
- *   sdk_overhead_ms (number or null), module_tree (object/array or null).
+ *   sdk_overhead_ms (number or null), module_tree (object/array or null), module_source,
+ *   complete, function_version, code_id (strings of 1 to CSA_MAX_IDENTITY_CHARS printable ASCII
+ *   characters without spaces, or null).
  * Unknown fields are ignored. A JSON null for an optional field counts as absent.
  */
 json_t *csa_validate_record(json_t *record, json_t *loc_prefix, json_t *errors, double now_epoch);

@@ -24,7 +24,7 @@
     "    execution_duration_ms int, billed_duration_ms int, memory_used_mb int," \
     "    memory_allocated_mb int, module_timings jsonb, runtime_version text, architecture text," \
     "    region text, init_type text, start_kind text, sdk_version text, sdk_overhead_ms float8," \
-    "    module_tree jsonb, module_source text)" \
+    "    module_tree jsonb, module_source text, function_version text, code_id text)" \
     "  ORDER BY project_id, function_name, invocation_id, \"timestamp\", execution_duration_ms IS NULL"
 
 /* The invocation columns every insert writes, and the same values read from `rows r`. */
@@ -32,13 +32,14 @@
     " INSERT INTO invocations AS i (project_id, function_id, invocation_id, request_id, \"timestamp\"," \
     "   cold_start, init_duration_ms, execution_duration_ms, billed_duration_ms, memory_used_mb," \
     "   memory_allocated_mb, module_timings, runtime_version, architecture, init_type, start_kind," \
-    "   module_tree, sdk_version, sdk_overhead_ms, module_source)"
+    "   module_tree, sdk_version, sdk_overhead_ms, module_source, function_version, code_id)"
 
 #define ROW_VALUES \
     "   r.invocation_id, r.request_id, r.\"timestamp\", r.cold_start," \
     "   r.init_duration_ms, r.execution_duration_ms, r.billed_duration_ms, r.memory_used_mb," \
     "   r.memory_allocated_mb, r.module_timings, r.runtime_version, r.architecture, r.init_type," \
-    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms, r.module_source"
+    "   r.start_kind, r.module_tree, r.sdk_version, r.sdk_overhead_ms, r.module_source, r.function_version," \
+    "   r.code_id"
 
 /* A stored (function, invocation_id, timestamp) again: a retry is skipped, except that a complete
  * copy fills in a row stored incomplete ("complete": false: the cold-start record an SDK hands off
@@ -58,8 +59,42 @@
     "   module_timings = coalesce(i.module_timings, EXCLUDED.module_timings)," \
     "   module_tree = coalesce(EXCLUDED.module_tree, i.module_tree)," \
     "   module_source = coalesce(i.module_source, EXCLUDED.module_source)," \
-    "   sdk_overhead_ms = coalesce(i.sdk_overhead_ms, EXCLUDED.sdk_overhead_ms)" \
+    "   sdk_overhead_ms = coalesce(i.sdk_overhead_ms, EXCLUDED.sdk_overhead_ms)," \
+    "   function_version = coalesce(i.function_version, EXCLUDED.function_version)," \
+    "   code_id = coalesce(i.code_id, EXCLUDED.code_id)" \
     " WHERE i.execution_duration_ms IS NULL AND EXCLUDED.execution_duration_ms IS NOT NULL"
+
+/*
+ * The deployments of the group's functions (migrations/004): one row per function and deployment
+ * (code_id, else 'version:' || function_version), from complete records only (the early copy of a
+ * cold-start record has no code_id yet). A deployment already stored whose times would move by
+ * less than a minute is left alone before the insert is tried, so that its row lock is rarely
+ * taken: last_seen_at is exact to within a minute, first_seen_at exact. `functions` names where
+ * the function rows come from: the `fn` CTE of this statement, or the table.
+ */
+#define DEPLOYMENTS_CTE(functions) \
+    ", seen AS (" \
+    "  SELECT project_id, function_name, coalesce(code_id, 'version:' || function_version) AS deployment," \
+    "         max(code_id) AS code_id, max(function_version) AS function_version," \
+    "         min(\"timestamp\") AS first_at, max(\"timestamp\") AS last_at" \
+    "  FROM rows WHERE execution_duration_ms IS NOT NULL AND coalesce(code_id, function_version) IS NOT NULL" \
+    "  GROUP BY 1, 2, 3" \
+    "), deployments AS (" \
+    "  INSERT INTO function_deployments AS d (function_id, project_id, deployment, code_id, function_version," \
+    "    first_seen_at, last_seen_at)" \
+    "  SELECT f.id, s.project_id, s.deployment, s.code_id, s.function_version, s.first_at, s.last_at" \
+    "  FROM seen s JOIN " functions " f ON f.project_id = s.project_id AND f.function_name = s.function_name" \
+    "  WHERE NOT EXISTS (SELECT 1 FROM function_deployments x WHERE x.function_id = f.id" \
+    "    AND x.deployment = s.deployment AND x.first_seen_at <= s.first_at" \
+    "    AND x.last_seen_at >= s.last_at - interval '1 minute')" \
+    "  ORDER BY 1, 3" \
+    "  ON CONFLICT (function_id, deployment) DO UPDATE SET" \
+    "    first_seen_at = least(d.first_seen_at, EXCLUDED.first_seen_at)," \
+    "    last_seen_at = greatest(d.last_seen_at, EXCLUDED.last_seen_at)," \
+    "    code_id = coalesce(d.code_id, EXCLUDED.code_id)," \
+    "    function_version = CASE WHEN EXCLUDED.last_seen_at >= d.last_seen_at" \
+    "      THEN coalesce(EXCLUDED.function_version, d.function_version) ELSE d.function_version END" \
+    ")"
 
 /*
  * One statement stores a whole group: the rows arrive as one jsonb parameter, the function rows
@@ -83,6 +118,7 @@ static const char *const INSERT_SQL =
     "    memory_allocated_mb = COALESCE(EXCLUDED.memory_allocated_mb, f.memory_allocated_mb)"
     "  RETURNING f.id, f.project_id, f.function_name"
     ")"
+    DEPLOYMENTS_CTE("fn")
     INSERT_COLUMNS
     " SELECT r.project_id, fn.id," ROW_VALUES
     " FROM rows r JOIN fn ON fn.project_id = r.project_id AND fn.function_name = r.function_name"
@@ -93,6 +129,7 @@ static const char *const INSERT_SQL =
 static const char *const INSERT_KNOWN_SQL =
     ROWS_CTE
     ")"
+    DEPLOYMENTS_CTE("functions")
     INSERT_COLUMNS
     " SELECT r.project_id, f.id," ROW_VALUES
     " FROM rows r JOIN functions f ON f.project_id = r.project_id AND f.function_name = r.function_name"

@@ -98,7 +98,7 @@ const loadConditions = [
   },
 ];
 for (const version of ['22', '24']) {
-  const binary = join(sdk, 'node_modules', `node${version}`, 'bin', 'node');
+  const binary = join(sdk, 'test', 'node-versions', 'node_modules', `node${version}`, 'bin', 'node');
   if (existsSync(binary)) {
     loadConditions.push({
       name: `--require @coldstart/analyzer/register on Node ${version} (in-thread module.registerHooks)`,

@@ -306,6 +306,8 @@ export class LambdaEmulator {
       AWS_LAMBDA_FUNCTION_NAME: this.o.functionName,
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(this.o.memoryMB),
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${this.o.functionName}`,
+      AWS_LAMBDA_LOG_STREAM_NAME: `2026/01/01/[$LATEST]${this.logStream ??= randomUUID().replace(/-/g, '')}`,
       AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       AWS_REGION: 'eu-west-1',
       AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs20.x',

@@ -61,6 +61,8 @@ export interface ProfileRun {
   module_timings: Record<string, number>;
   module_tree: RunTree;
   started_at: string;
+  /** the deployment identity of the profiled code (fingerprint.ts), as the SDK sends it */
+  code_id?: string;
 }
 
 interface RunTreeEntry {
@@ -493,7 +495,7 @@ export function aggregate(
     sdk_overhead_ms: spread(runs.map((run) => run.sdk_overhead_ms)),
     modules,
     tree,
-    recommendations: recommend(rules, figures, { module_load_p50_ms: loadMs.median }),
+    recommendations: recommend(rules, figures, { module_load_p50_ms: loadMs.median, runtime: `nodejs${process.versions.node.split('.')[0]}.x` }),
     runs_detail: runs,
   };
 }
@@ -680,6 +682,9 @@ export function recordsFor(profile: Profile, functionName: string): object[] {
       sdk_overhead_ms: run.sdk_overhead_ms,
       esm_timing: run.esm_timing,
       module_source: moduleSourceOf(profile.bundle?.kind),
+      // the profile runs the code as $LATEST (lambdaEnvironment); code_id tells its versions apart
+      function_version: '$LATEST',
+      ...(run.code_id !== undefined ? { code_id: run.code_id } : {}),
     };
   });
 }
@@ -779,6 +784,7 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
       module_timings: s.module_timings,
       module_tree: s.module_tree,
       started_at: startedAt,
+      ...(typeof s.code_id === 'string' ? { code_id: s.code_id } : {}),
     });
   }
   if (!options.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');

@@ -41,6 +41,7 @@ export const ENV_EXTENSION_PATH = 'COLDSTART_EXTENSION_PATH';
 /** Lambda's own variables that the SDK reads. */
 export const LAMBDA_ENV = Object.freeze({
   functionName: 'AWS_LAMBDA_FUNCTION_NAME',
+  functionVersion: 'AWS_LAMBDA_FUNCTION_VERSION',
   memorySize: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
   executionEnv: 'AWS_EXECUTION_ENV',
   region: 'AWS_REGION',

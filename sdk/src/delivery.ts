@@ -25,18 +25,9 @@
 // POST per record: that is an extension layer older than this SDK. If that one refuses or does not
 // answer in time either, that record and every later one go to the backend directly.
 
-import { existsSync } from 'node:fs';
 import type { ResolvedConfig } from './config';
 import type { Later } from './start';
 import {
-  DEFAULT_EXTENSION_HOST,
-  DEFAULT_EXTENSION_PATH,
-  DEFAULT_EXTENSION_PORT,
-  DEFAULT_EXTENSION_STREAM_PORT,
-  ENV_EXTENSION_HOST,
-  ENV_EXTENSION_PATH,
-  ENV_EXTENSION_PORT,
-  ENV_EXTENSION_STREAM_PORT,
   EXTENSION_ANSWER_MS,
   EXTENSION_COLD_ANSWER_MS,
   INGEST_PATH,
@@ -45,36 +36,8 @@ import {
 } from './constants';
 import { holdBeforeExit, Sender, type SendResult } from './sender';
 import { Stream, type StreamEntry } from './stream';
+import { extensionEndpoint, extensionStream, type EarlyStream } from './extension-endpoint';
 import { warnOnce } from './warn';
-
-function portFrom(text: string | undefined, fallback: number): number {
-  const trimmed = text?.trim();
-  return trimmed !== undefined && /^\d{1,5}$/.test(trimmed) && Number(trimmed) > 0 && Number(trimmed) < 65536 ? Number(trimmed) : fallback;
-}
-
-function extensionInstalled(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv): boolean {
-  if (config.extension === 'off') return false;
-  try {
-    return existsSync(env[ENV_EXTENSION_PATH] || DEFAULT_EXTENSION_PATH);
-  } catch {
-    return false;
-  }
-}
-
-/** The extension's local endpoint if it is installed and not switched off, else undefined. */
-export function extensionEndpoint(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (!extensionInstalled(config, env)) return undefined;
-  const port = portFrom(env[ENV_EXTENSION_PORT], DEFAULT_EXTENSION_PORT);
-  const host = env[ENV_EXTENSION_HOST]?.trim() || DEFAULT_EXTENSION_HOST;
-  return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
-}
-
-/** The extension's stream endpoint if it is installed and not switched off, else undefined. */
-export function extensionStream(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv = process.env): { host: string; port: number } | undefined {
-  if (!extensionInstalled(config, env)) return undefined;
-  const host = (env[ENV_EXTENSION_HOST]?.trim() || DEFAULT_EXTENSION_HOST).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: portFrom(env[ENV_EXTENSION_STREAM_PORT], DEFAULT_EXTENSION_STREAM_PORT) };
-}
 
 /**
  * The extension answers 202, or 400/413/422 for a record it cannot take (the backend would refuse
@@ -95,14 +58,27 @@ const MAX_LEFT = 1000;
 /** stream: the extension's stream endpoint; http: its HTTP endpoint; direct: the backend */
 type Route = 'stream' | 'http' | 'direct';
 
+/** A warm invocation the extension may build the record of (see Delivery.leaveWarm). */
+export interface WarmLeave {
+  readonly describe: () => object;
+  readonly requestId: string;
+}
+
+const sampled = (sampleRate: number): boolean => sampleRate >= 1 || Math.random() < sampleRate;
+const now: Later = (work) => void work();
+
 /** Where an invocation's records go: the network (Delivery) or the function's logs (LogSink). */
 export interface RecordSink {
   /** Opens what records go through, if that takes a connection (the extension's stream). */
   connect(): void;
-  /** Hands off a cold-start record (either copy); nothing waits for its delivery. */
-  cold(record: object): void;
+  /**
+   * Hands off a cold-start record (either copy). Returns a promise that settles once its bytes
+   * have left the process (or there is nothing to wait for now: the record is kept for later), or
+   * undefined when they left at once; the function's response never waits for it.
+   */
+  cold(record: object): Promise<void> | undefined;
   /** See Delivery.warmAfterResponse. */
-  warmAfterResponse(build: () => object, later: Later): Promise<void> | undefined;
+  warmAfterResponse(build: () => object, later: Later, sampleRate?: number, leave?: WarmLeave): Promise<void> | undefined;
   /** See Delivery.leaveWarm. */
   leaveWarm(describe: () => object, sampleRate: number, requestId: string, build: () => object, later: Later): boolean;
 }
@@ -115,19 +91,15 @@ export interface RecordSink {
  * (`POST /api/v1/ingest/firehose`). No network, no API key in the function.
  */
 export class LogSink implements RecordSink {
-  /** lines written, for tests and debugging */
-  written = 0;
-
-  constructor(private readonly out: (line: string) => void = (line) => void process.stdout.write(line)) {}
-
   connect(): void {}
 
-  cold(record: object): void {
+  cold(record: object): undefined {
     this.write(record);
+    return undefined;
   }
 
-  warmAfterResponse(build: () => object, later: Later): undefined {
-    later(() => this.write(build()));
+  warmAfterResponse(build: () => object, later: Later, sampleRate = 1): undefined {
+    if (sampled(sampleRate)) later(() => this.write(build()));
     return undefined;
   }
 
@@ -143,8 +115,7 @@ export class LogSink implements RecordSink {
         const { module_tree: _tree, ...rest } = record as Record<string, unknown>;
         line = JSON.stringify({ [LOG_RECORD_KEY]: rest });
       }
-      this.out(line + '\n');
-      this.written++;
+      process.stdout.write(line + '\n');
     } catch {
       // stdout closed: nothing else to do
     }
@@ -161,6 +132,8 @@ export class Delivery implements RecordSink {
   /** cold-start copies handed off, and those not yet taken (see holdBeforeExit) */
   private coldSent = 0;
   private readonly coldSending = new Set<Promise<SendResult>>();
+  /** what to call when a cold-start copy on the stream has left the process (see single) */
+  private readonly outs = new WeakMap<StreamEntry, () => void>();
   /** the cold-start copies the stream lost, and their second sending */
   private readonly resends = new WeakMap<StreamEntry, Promise<SendResult>>();
 
@@ -171,10 +144,12 @@ export class Delivery implements RecordSink {
     readonly local: Sender | undefined,
     /** the extension's stream endpoint, when installed */
     stream?: { host: string; port: number; apiKey: string },
+    /** a connection to it opened as the first invocation started */
+    early?: EarlyStream,
   ) {
     this.stream =
       stream !== undefined
-        ? new Stream(stream.host, stream.port, stream.apiKey, (unacked, connected, why) => this.streamDown(unacked, connected, why), (id) => this.done(id))
+        ? new Stream(stream.host, stream.port, stream.apiKey, (unacked, connected, why) => this.streamDown(unacked, connected, why), (id) => this.done(id), early)
         : undefined;
     this.route = this.stream !== undefined ? 'stream' : local !== undefined ? 'http' : 'direct';
   }
@@ -232,24 +207,33 @@ export class Delivery implements RecordSink {
     if (this.route === 'stream') this.stream!.connect();
   }
 
-  cold(record: object): void {
-    const sending = this.single(JSON.stringify(record));
+  cold(record: object): Promise<void> {
+    let out!: () => void;
+    const left = new Promise<void>((resolve) => (out = resolve));
+    const sending = this.single(JSON.stringify(record), out);
     if (this.coldSending.size === 0 && this.coldSent === 0) holdBeforeExit(() => (this.coldSending.size > 0 ? this.coldSent : 0), () => Promise.all(this.coldSending));
     this.coldSent++;
     this.coldSending.add(sending);
-    void sending.then(() => this.coldSending.delete(sending));
+    void sending.then(() => {
+      this.coldSending.delete(sending);
+      out(); // whatever happened, nothing is left to wait for
+    });
+    return left;
   }
 
   /**
    * Sends one record on its own (the cold-start copies). To the backend, it is retried until it is
    * acknowledged (Sender.deliver). Never rejects; resolves when the record has been taken (by the
-   * kernel on the extension's stream) or given up.
+   * kernel on the extension's stream) or given up. `out` is called when its bytes have left the
+   * process (or cannot for now).
    */
-  async single(body: string): Promise<SendResult> {
+  async single(body: string, out: () => void = () => undefined): Promise<SendResult> {
     if (this.route === 'stream') {
       const stream = this.stream!;
       const entry: StreamEntry = { line: body };
+      this.outs.set(entry, out); // a resend (streamDown) calls it instead
       const inKernel = stream.write(entry) || (await stream.flushed(EXTENSION_COLD_ANSWER_MS));
+      if (inKernel) out();
       // Not in the kernel within the extension's time: it is not there (or hung), the stream goes
       // down and every record it has not acknowledged, this one included, is sent again
       // (streamDown).
@@ -258,10 +242,13 @@ export class Delivery implements RecordSink {
     }
     if (this.route === 'http') {
       const result = await this.local!.send(INGEST_PATH, body, performance.now() + EXTENSION_COLD_ANSWER_MS);
-      if (extensionAnswer(result)) return result;
+      if (extensionAnswer(result)) {
+        out();
+        return result;
+      }
       this.extensionDown(result);
     }
-    return this.direct.deliver(INGEST_PATH, body);
+    return this.direct.deliver(INGEST_PATH, body, out);
   }
 
   /**
@@ -272,11 +259,18 @@ export class Delivery implements RecordSink {
    * the environment), and its cost is not in the response's time. Otherwise (still connecting, a
    * full socket buffer, the extension's HTTP endpoint) as warm(build()).
    */
-  warmAfterResponse(build: () => object, later: Later): Promise<void> | undefined {
+  warmAfterResponse(build: () => object, later: Later, sampleRate = 1, leave?: WarmLeave): Promise<void> | undefined {
     if (this.route === 'direct' || (this.route === 'stream' && this.stream!.flowing)) {
-      later(() => void this.warm(build()));
+      later(() => {
+        // The extension's offer may have been read since the handler finished (it comes once, in
+        // answer to the hello; after a thaw, in the same turn of the event loop as the event):
+        // decided here, after the response, the invocation is left to it as soon as it can be.
+        if (leave !== undefined && this.leaveWarm(leave.describe, sampleRate, leave.requestId, build, now)) return;
+        if (sampled(sampleRate)) void this.warm(build());
+      });
       return undefined;
     }
+    if (!sampled(sampleRate)) return undefined;
     return this.warm(build());
   }
 
@@ -332,7 +326,7 @@ export class Delivery implements RecordSink {
     }
     for (const entry of unacked) {
       if (entry.record === undefined) {
-        this.resends.set(entry, this.single(entry.line));
+        this.resends.set(entry, this.single(entry.line, this.outs.get(entry)));
       } else if (this.route === 'direct') {
         this.direct.enqueue(entry.record);
         batched = true;
@@ -351,8 +345,11 @@ export class Delivery implements RecordSink {
   }
 }
 
-/** The delivery for this configuration, one per process and transport/endpoint/key/mode. */
-export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfig): RecordSink {
+/**
+ * The delivery for this configuration, one per process and transport/endpoint/key/mode. `early`: a
+ * stream connection opened as the first invocation started; used if it goes where this one would.
+ */
+export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfig, early?: EarlyStream): RecordSink {
   if (config.transport === 'logs') {
     let sink = senders.get('logs') as LogSink | undefined;
     if (sink === undefined) senders.set('logs', (sink = new LogSink()));
@@ -363,10 +360,13 @@ export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfi
   if (delivery === undefined) {
     const local = extensionEndpoint(config);
     const stream = extensionStream(config);
+    const matches = early !== undefined && stream !== undefined && early.host === stream.host && early.port === stream.port && early.apiKey === config.apiKey;
+    if (early !== undefined && !matches) early.socket.destroy();
     delivery = new Delivery(
       new Sender(config.endpoint, config.apiKey!, { answerMs: config.timeout }),
       local !== undefined ? new Sender(local, config.apiKey!, { maxAttempts: 1, quiet: true }) : undefined,
       stream !== undefined ? { ...stream, apiKey: config.apiKey! } : undefined,
+      matches ? early : undefined,
     );
     senders.set(id, delivery);
   }

@@ -27,6 +27,7 @@ import type { Runtime } from './runtime';
 import { deliveryFor, type RecordSink } from './delivery';
 import { holdOpen } from './sender';
 import { packageVersions } from './snapshot';
+import { cachedCodeId, codeId, functionVersion } from './fingerprint';
 import type { ContextLike, Invocation, Later } from './start';
 
 export type { ContextLike, Invocation } from './start';
@@ -55,6 +56,10 @@ export interface InvocationRecord {
   esm_timing?: string;
   /** "hooks", "esbuild-plugin" or "bundled-no-plugin" (bundle.ts), decided at the cold start */
   module_source?: ModuleSource;
+  /** Lambda's version ($LATEST or a number): fingerprint.ts */
+  function_version?: string;
+  /** fingerprint of the code and dependencies (the deployment identity): fingerprint.ts */
+  code_id?: string;
   /**
    * `false` on the early copy of a cold-start record, sent at the start of the first invocation;
    * the complete record (same invocation_id and timestamp) follows at its end. Absent otherwise.
@@ -102,7 +107,12 @@ export function beginInvocation(config: ResolvedConfig, context: ContextLike | u
 }
 
 function sinkOf(runtime: Runtime, invocation: Invocation): RecordSink {
-  return (invocation.delivery ??= deliveryFor(runtime.senders, invocation.config));
+  if (invocation.delivery === undefined) {
+    const early = runtime.earlyStream;
+    runtime.earlyStream = undefined;
+    invocation.delivery = deliveryFor(runtime.senders, invocation.config, early);
+  }
+  return invocation.delivery;
 }
 
 /**
@@ -121,7 +131,12 @@ function coldRecord(runtime: Runtime, invocation: Invocation, complete: boolean,
   // own time is added if the SDK could not see it load): a 64 kB read of the handler file at most.
   runtime.moduleSource ??= checkModuleSource(runtime, cold.moduleSourceAt);
   const record = buildRecord(runtime, invocation, complete, endNs);
-  record.module_tree = moduleTree(runtime.recorder, complete ? packageVersions(runtime.recorder.root) : new Map(), runtime.esmTiming, runtime.coverage);
+  const versions = complete ? packageVersions(runtime.recorder.root) : new Map();
+  record.module_tree = moduleTree(runtime.recorder, versions, runtime.esmTiming, runtime.coverage);
+  // After the response (the complete record): the fingerprint is computed here, once, and cached
+  // for warm records and the extension's template. The early copy only has it if already known.
+  const id = complete ? codeId(runtime, versions) : cachedCodeId();
+  if (id !== undefined) record.code_id = id;
   return record;
 }
 
@@ -135,29 +150,29 @@ export function sendEarly(runtime: Runtime, invocation: Invocation): void {
 
 /** The complete cold-start record of a first invocation still running near Lambda's deadline. */
 export function sendAtDeadline(runtime: Runtime, invocation: Invocation): void {
-  sendComplete(runtime, invocation, process.hrtime.bigint());
+  void sendComplete(runtime, invocation, process.hrtime.bigint());
 }
 
-function sendComplete(runtime: Runtime, invocation: Invocation, endNs: bigint): void {
+/** Returns a promise that settles once the record's bytes have left the process (see RecordSink.cold). */
+function sendComplete(runtime: Runtime, invocation: Invocation, endNs: bigint): Promise<void> | undefined {
   const cold = invocation.cold;
-  if (cold === undefined || cold.completeSent) return;
+  if (cold === undefined || cold.completeSent) return undefined;
   cold.completeSent = true;
-  sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs));
+  return sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs));
 }
 
 /**
  * Called once the handler has finished (result, error or callback; `endNs` set): for a first
  * invocation after its response (start.ts), for a warm one as it finishes. Returns a promise to
- * wait for (settled within about EXTENSION_ANSWER_MS) or undefined when there is nothing to wait
- * for; never throws.
+ * wait for (warm: settled within about EXTENSION_ANSWER_MS; first: see above) or undefined when
+ * there is nothing to wait for; never throws.
  */
 export function finishInvocation(runtime: Runtime, invocation: Invocation, later: Later): Promise<void> | undefined {
   try {
     const endNs = invocation.endNs ?? process.hrtime.bigint();
-    if (invocation.cold !== undefined) {
-      sendComplete(runtime, invocation, endNs);
-      return undefined;
-    }
+    // The first invocation's is called after its response: the promise (its record's bytes out of
+    // the process) bounds how long the environment is kept from being frozen (start.ts Later).
+    if (invocation.cold !== undefined) return sendComplete(runtime, invocation, endNs);
     const rate = invocation.config.sampleRate;
     const sink = sinkOf(runtime, invocation);
     const build = (): InvocationRecord => buildRecord(runtime, invocation, true, endNs);
@@ -165,12 +180,12 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation, later
     // more to do here (`build` serves only if the extension goes away first). Only for a Lambda
     // request: the extension knows invocations by their request id.
     const requestId = invocation.context?.awsRequestId;
-    if (typeof requestId === 'string' && requestId !== '' && sink.leaveWarm(() => warmTemplate(runtime, invocation), rate, clip(requestId), build, later)) return undefined;
-    if (rate < 1 && !(Math.random() < rate)) return undefined;
-    // Built and handed over after the response (delivery.ts), timed as of now. Through the
+    const leave = typeof requestId === 'string' && requestId !== '' ? { describe: () => warmTemplate(runtime, invocation), requestId: clip(requestId) } : undefined;
+    if (leave !== undefined && sink.leaveWarm(leave.describe, rate, leave.requestId, build, later)) return undefined;
+    // Sampled, built and handed over after the response (delivery.ts), timed as of now. Through the
     // extension it is awaited briefly only when its bytes cannot reach the kernel at once, so that
     // nothing is left behind when Lambda freezes the environment; else it is batched.
-    const wait = sink.warmAfterResponse(build, later);
+    const wait = sink.warmAfterResponse(build, later, rate, leave);
     if (wait !== undefined) return holdOpen(wait, EXTENSION_ANSWER_MS + 50);
   } catch {
     // never break the function
@@ -225,6 +240,11 @@ function buildRecord(runtime: Runtime, invocation: Invocation, complete = true, 
   if (fields.region !== undefined) record.region = fields.region;
   if (runtime.moduleSource !== undefined) record.module_source = runtime.moduleSource as ModuleSource;
   if (fields.init_type !== undefined) record.init_type = fields.init_type;
+  const version = functionVersion(context);
+  if (version !== undefined) record.function_version = version;
+  // warm records (and the extension's template, built from one) reuse the cold start's code_id
+  const id = invocation.cold === undefined && complete ? codeId(runtime) : cachedCodeId();
+  if (id !== undefined) record.code_id = id;
   const cold = invocation.cold;
   if (cold !== undefined) {
     const recorder = runtime.recorder;

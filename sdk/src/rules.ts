@@ -35,6 +35,8 @@ export interface Rule {
   savingsShare: number;
   minMs: number;
   seenInBelow: number;
+  /** applies only to functions whose runtime starts with this ("python", "nodejs"); undefined: any */
+  runtime: string | undefined;
 }
 
 export interface RuleTable {
@@ -159,6 +161,7 @@ const RULE_FIELDS: [string, FieldType, boolean][] = [
   ['savings_share', 'number', true],
   ['min_ms', 'number', false],
   ['seen_in_below', 'number', false],
+  ['runtime', 'string', false],
 ];
 const TYPE_NAMES: Record<FieldType, string> = {
   string: 'a string',
@@ -275,6 +278,11 @@ export function parseRules(document: unknown, path = 'recommendations.json'): Ru
       seenInBelow = item.seen_in_below as number;
       if (!(seenInBelow > 0 && seenInBelow <= 1)) ruleFail(id, 'seen_in_below must be in (0, 1]');
     }
+    let runtime: string | undefined;
+    if (item.runtime !== undefined) {
+      runtime = item.runtime as string;
+      if (runtime.length === 0 || runtime.length > 50) ruleFail(id, 'runtime must be 1 to 50 characters (e.g. "python")');
+    }
     rules.push({
       id: id!,
       kind,
@@ -286,6 +294,7 @@ export function parseRules(document: unknown, path = 'recommendations.json'): Ru
       savingsShare,
       minMs,
       seenInBelow,
+      runtime,
     });
   });
   return { minModuleMs, rules };
@@ -333,6 +342,12 @@ function specificRuleMatches(r: Rule, name: string, version: string | undefined)
   return v !== undefined && satisfies(v, r.comparators);
 }
 
+/** Whether the rule applies to a function of this runtime (undefined: unknown, only rules without one). */
+function runtimeApplies(r: Rule, runtime: string | undefined): boolean {
+  if (r.runtime === undefined) return true;
+  return runtime !== undefined && runtime.startsWith(r.runtime);
+}
+
 function seenInHolds(r: Rule, entry: Record<string, unknown>): boolean {
   if (r.seenInBelow <= 0) return true;
   return typeof entry.seen_in === 'number' && entry.seen_in < r.seenInBelow;
@@ -352,32 +367,34 @@ function offer(r: Rule, ms: number, best: Best): void {
   }
 }
 
-function bestRuleForModule(table: RuleTable, name: string, entry: Record<string, unknown>, p50: number): Best {
+function bestRuleForModule(table: RuleTable, name: string, entry: Record<string, unknown>, p50: number, runtime: string | undefined): Best {
   const version = typeof entry.version === 'string' ? entry.version : undefined;
   const best: Best = { rule: undefined, savings: 0 };
   let matchedSpecific = false;
   for (const r of table.rules) {
-    if ((r.kind === 'module' || r.kind === 'pattern') && specificRuleMatches(r, name, version) && seenInHolds(r, entry)) {
+    if ((r.kind === 'module' || r.kind === 'pattern') && runtimeApplies(r, runtime) && specificRuleMatches(r, name, version) && seenInHolds(r, entry)) {
       matchedSpecific = true;
       offer(r, p50, best);
     }
   }
   if (matchedSpecific) return best;
-  for (const r of table.rules) if (r.kind === 'large_module' && seenInHolds(r, entry)) offer(r, p50, best);
+  for (const r of table.rules) if (r.kind === 'large_module' && runtimeApplies(r, runtime) && seenInHolds(r, entry)) offer(r, p50, best);
   return best;
 }
 
 /**
  * Recommendations for one function: `modules` maps module_timings keys to {p50_ms, version,
- * seen_in}; `context.module_load_p50_ms` is the function's module-load p50 (when absent or not
+ * seen_in}; `context.runtime` the function's runtime ("python3.12": rules with a `runtime` apply
+ * only when it starts with theirs); `context.module_load_p50_ms` is the function's module-load p50 (when absent or not
  * positive, the sum of the modules' p50s). Same result as csa_rules_recommend.
  */
 export function recommend(
   table: RuleTable | undefined,
   modules: unknown,
-  context?: { module_load_p50_ms?: unknown } | null,
+  context?: { module_load_p50_ms?: unknown; runtime?: unknown } | null,
 ): Recommendation[] {
   if (table === undefined || !isObject(modules)) return [];
+  const runtime = isObject(context) && typeof context.runtime === 'string' ? context.runtime : undefined;
   const candidates: { module: string; rule: Rule; savings: number }[] = [];
   let ownCodeMs = 0;
   let allModulesMs = 0;
@@ -387,14 +404,14 @@ export function recommend(
     allModulesMs += p50;
     if (name.startsWith(OWN_CODE_PREFIX)) ownCodeMs += p50;
     if (p50 < table.minModuleMs) continue;
-    const best = bestRuleForModule(table, name, entry as Record<string, unknown>, p50);
+    const best = bestRuleForModule(table, name, entry as Record<string, unknown>, p50, runtime);
     if (best.rule !== undefined) candidates.push({ module: name, rule: best.rule, savings: best.savings });
   }
   const given = isObject(context) ? context.module_load_p50_ms : undefined;
   const moduleLoadMs = typeof given === 'number' && given > 0 ? given : allModulesMs;
   if (ownCodeMs > 0 && ownCodeMs >= table.minModuleMs && ownCodeMs > OWN_CODE_DOMINANT_SHARE * moduleLoadMs) {
     const best: Best = { rule: undefined, savings: 0 };
-    for (const r of table.rules) if (r.kind === 'own_code_dominates') offer(r, ownCodeMs, best);
+    for (const r of table.rules) if (r.kind === 'own_code_dominates' && runtimeApplies(r, runtime)) offer(r, ownCodeMs, best);
     if (best.rule !== undefined) candidates.push({ module: OWN_CODE_NAME, rule: best.rule, savings: best.savings });
   }
   candidates.sort((x, y) => {

@@ -3,6 +3,7 @@
 // bundled copy, say) share it.
 
 import { BUNDLE_MARKER_GLOBAL, LAMBDA_ENV, RUNTIME_SYMBOL } from './constants';
+import type { EarlyStream } from './extension-endpoint';
 import { esmTimingMode, installCommonJsHook, installEsmHooks, type EsmTiming } from './hooks';
 import { Recorder } from './recorder';
 
@@ -26,6 +27,8 @@ export interface Runtime {
   uninstall: () => void;
   /** per endpoint and key, created by the invocation half of the SDK */
   readonly senders: Map<string, unknown>;
+  /** the extension's stream, opened as the first invocation starts, until a delivery adopts it */
+  earlyStream?: EarlyStream;
 }
 
 type Holder = { [RUNTIME_SYMBOL]?: Runtime };

@@ -137,9 +137,10 @@ export class Sender {
    * Delivers one record, retrying (network errors, 429, 5xx) with backoff until the backend
    * acknowledges it, gives a final answer, or the record is pushed out by newer ones beyond
    * MAX_KEPT / MAX_KEPT_BYTES. Nothing waits for it; the promise is for tests and callers that
-   * want to know.
+   * want to know. `onWritten` is called once the first attempt's bytes are in the kernel, or once
+   * that attempt has failed (there is nothing to wait for then: the record is kept for later).
    */
-  deliver(path: string, body: string): Promise<SendResult> {
+  deliver(path: string, body: string, onWritten?: () => void): Promise<SendResult> {
     const bytes = Buffer.byteLength(body);
     let entry!: Kept;
     const done = (async (): Promise<SendResult> => {
@@ -150,7 +151,7 @@ export class Sender {
         for (;;) {
           if (entry.dropped) return { ok: false, attempts, error: 'dropped: too many records waiting' };
           attempts++;
-          last = await this.post(path, body, this.answerMs);
+          last = await this.post(path, body, this.answerMs, attempts === 1 ? onWritten : undefined);
           if (last.status !== undefined && last.status >= 200 && last.status < 300) return { ok: true, status: last.status, attempts };
           if (!retryable(last)) break;
           if (attempts === 1) this.report(last);
@@ -315,12 +316,20 @@ export class Sender {
     }
   }
 
-  private post(path: string, body: string, timeoutMs: number): Promise<Attempt> {
+  /** One request; `onWritten` is called once, when its bytes are in the kernel or it has ended. */
+  private post(path: string, body: string, timeoutMs: number, onWritten?: () => void): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       let request: ClientRequest | undefined;
+      let written = onWritten;
+      const out = (): void => {
+        const callback = written;
+        written = undefined;
+        callback?.();
+      };
       const finish = (attempt: Attempt): void => {
+        out();
         if (settled) return;
         settled = true;
         if (timer !== undefined) clearTimeout(timer);
@@ -363,6 +372,7 @@ export class Sender {
         );
         request.on('socket', (socket) => socket.unref());
         request.on('error', (error: Error) => finish({ error: error.message }));
+        request.on('finish', out);
         request.end(body);
       } catch (error) {
         finish({ error: String(error) });

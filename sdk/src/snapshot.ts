@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { moduleTimings, moduleTree, packageNodes } from './report';
 import type { TreeNode } from './recorder';
 import type { Runtime } from './runtime';
+import { codeId } from './fingerprint';
 
 /**
  * The version of each package in the tree, read synchronously from its package.json (one read per
@@ -41,5 +42,6 @@ export function profileSnapshot(runtime: Runtime, initMs: number): Record<string
     sdk_overhead_ms: Math.round((runtime.setupNs + recorder.overheadNs) / 1e3) / 1e3,
     esm_timing: runtime.esmTiming,
     memory_used_mb: Math.round(process.memoryUsage.rss() / 1048576),
+    code_id: codeId(runtime, versions),
   };
 }

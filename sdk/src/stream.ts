@@ -15,6 +15,7 @@
 // may then leave its warm records to it with a control line (control()): Delivery.leaveWarm.
 
 import type { Socket } from 'node:net';
+import { helloLine, type EarlyStream } from './extension-endpoint';
 import { warnOnce } from './warn';
 
 export interface StreamEntry {
@@ -69,6 +70,8 @@ export class Stream {
     private readonly apiKey: string,
     private readonly onDown: StreamDown,
     private readonly onDone: StreamDone = () => undefined,
+    /** a connection to the same endpoint opened earlier (connectEarly), adopted at the first use */
+    private early?: EarlyStream,
   ) {}
 
   get isDown(): boolean {
@@ -182,11 +185,39 @@ export class Stream {
   }
 
   private open(): Socket {
+    const early = this.early;
+    this.early = undefined;
+    if (early !== undefined) return this.adopt(early);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const net = require('node:net') as typeof import('node:net');
     const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
     this.socket = socket;
     socket.unref();
+    this.listen(socket);
+    this.written++;
+    socket.write(helloLine(this.apiKey), this.onFlushed);
+    return socket;
+  }
+
+  /** Takes over a connection opened (and greeted) before this Stream existed. */
+  private adopt(early: EarlyStream): Socket {
+    const socket = early.socket;
+    this.socket = socket;
+    this.written++; // the hello
+    if (early.helloFlushed) this.inKernel++;
+    else early.onHelloFlushed = () => this.onFlushed();
+    this.listen(socket);
+    if (!socket.connecting && !socket.destroyed) this.connected = true;
+    // an error or close before the adoption: the stream goes down once the caller's record is in
+    // `unacked`, so that it is sent another way
+    if (early.error !== undefined || socket.destroyed) {
+      const why = early.error?.code ?? early.error?.message ?? 'connection closed';
+      process.nextTick(() => this.fail(why));
+    }
+    return socket;
+  }
+
+  private listen(socket: Socket): void {
     socket.setNoDelay(true);
     socket.setEncoding('latin1');
     socket.on('connect', () => {
@@ -196,9 +227,6 @@ export class Stream {
     socket.on('data', (chunk: string) => this.read(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => this.fail(error.code ?? error.message));
     socket.on('close', () => this.fail('connection closed'));
-    this.written++;
-    socket.write(JSON.stringify({ coldstart: 'hello', api_key: this.apiKey, warm: 'platform' }) + '\n', this.onFlushed);
-    return socket;
   }
 
   private read(chunk: string): void {

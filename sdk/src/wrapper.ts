@@ -9,7 +9,7 @@
 import { resolveConfig, type AnalyzeOptions } from './config';
 import { STREAMING_SYMBOL, WRAPPED_SYMBOL } from './constants';
 import type { Runtime } from './runtime';
-import { afterCallbackResponse, begin, finish, type ContextLike, type Invocation } from './start';
+import { afterCallbackResponse, begin, connectExtensionEarly, finish, hookRuntimeClient, type ContextLike, type Invocation } from './start';
 
 /** Minimal Lambda context type (no dependency on @types/aws-lambda). */
 export interface Context extends ContextLike {
@@ -48,6 +48,8 @@ export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeO
     if (!runtime.started) runtime.uninstall();
     return handler;
   }
+  hookRuntimeClient();
+  connectExtensionEarly(runtime, config);
   const streaming = (handler as unknown as Record<symbol, unknown>)[STREAMING_SYMBOL] !== undefined;
   const contextIndex = streaming ? 2 : 1;
 

@@ -119,6 +119,7 @@ test('compose: production publishes only nginx and takes every secret from the e
   assert.equal(s.api.environment.APP_ENV, 'production');
   const dev = compose['docker-compose.yml'].services;
   assert.ok(dev.db.ports.every((p) => p.startsWith('127.0.0.1:')), 'dev: the database port only on loopback');
+  assert.ok(dev.grafana.ports.every((p) => p.startsWith('127.0.0.1:')), 'dev: Grafana (admin/admin) only on loopback');
 });
 
 // ---- Dockerfile -----------------------------------------------------------------------------
@@ -183,7 +184,7 @@ test('Dockerfile: the image layout migrates, serves, and its HEALTHCHECK tells h
   runServerCommand(ctx.imageBinary, ['migrate'], env);
   runServerCommand(ctx.imageBinary, ['migrate'], env); // a second run (another replica) is a no-op
   const out = runServerCommand(ctx.imageBinary, ['create-project', '--name', 'Deploy', '--slug', 'deploy'], env).trim().split('\n');
-  ctx.key = out[out.length - 1].trim();
+  ctx.key = out[out.findIndex((l) => l.startsWith('Admin key')) + 2].trim(); // all scopes: it also reads
   ctx.server = await startServer(ctx.imageBinary, env);
   const [cmd, ...args] = ctx.healthcheck;
   const hc = (port) => spawnSync(cmd, args, { env: { ...process.env, PORT: String(port) }, encoding: 'utf8', timeout: 5000 });

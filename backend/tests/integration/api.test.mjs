@@ -624,6 +624,22 @@ for (const [what, q] of [
   });
 }
 
+test('GET /functions/{id}: a window wider than MAX_READ_WINDOW_DAYS (90) is 400 saying so; 90 days is fine', async () => {
+  await seed();
+  const DAY_MS = 86400000;
+  const iso = (t) => new Date(t).toISOString();
+  const t1 = Date.now();
+  for (const q of [`from=${iso(t1 - 91 * DAY_MS)}&to=${iso(t1)}`, `from=${iso(t1 - 91 * DAY_MS)}`, 'from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z']) {
+    const res = await getA(`/api/v1/functions/${ids['detail-fn']}?${q}`);
+    assertErrorBody(res, 400, 'VALIDATION_ERROR', q);
+    assert.deepEqual(res.json.errors[0].loc, ['query', 'from']);
+    assert.equal(res.json.errors[0].type, 'window_too_wide');
+    assert.match(res.json.errors[0].msg, /at most 90 days/);
+  }
+  const ok = await getA(`/api/v1/functions/${ids['detail-fn']}?from=${iso(t1 - 90 * DAY_MS)}&to=${iso(t1)}`);
+  assert.equal(ok.status, 200, ok.text);
+});
+
 for (const [param, bad] of [
   ['from', 'yesterday'],
   ['from', '2026-13-01T00:00:00Z'],
@@ -689,7 +705,7 @@ test("tenancy: another project's function id, an unknown id and a malformed id a
   const { key } = await tenantB();
   const cases = [
     `/api/v1/functions/${ids['detail-fn']}`,
-    `/api/v1/functions/${ids['detail-fn']}?from=2020-01-01T00:00:00Z`,
+    `/api/v1/functions/${ids['detail-fn']}?from=${new Date(Date.now() - 30 * 86400000).toISOString()}`,
     `/api/v1/functions/${ids['detail-fn'].toUpperCase()}`,
     '/api/v1/functions/00000000-0000-4000-8000-000000000000',
     '/api/v1/functions/not-a-uuid',
@@ -775,7 +791,7 @@ test("tenancy: ingest by project B never touches project A's function rows", asy
 // ---------------------------------------------------------------------------------------------
 // API keys
 
-const KEY_FIELDS = ['created_at', 'id', 'is_active', 'key_prefix', 'last_used_at', 'name'];
+const KEY_FIELDS = ['created_at', 'id', 'is_active', 'key_prefix', 'last_used_at', 'name', 'scopes'];
 const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 
 /** Polls until `key` is refused with 401; resolves the milliseconds it took (or Infinity). */
@@ -821,10 +837,11 @@ test('POST /api-keys: 201 with the key shown once; it works for ingest at once; 
   const res = await ctx.request('POST', '/api/v1/api-keys', { body: { name: 'ci' }, ...auth(ctx.key) });
   assert.equal(res.status, 201, res.text);
   const k = res.json;
-  assert.deepEqual(Object.keys(k).sort(), ['created_at', 'id', 'is_active', 'key', 'key_prefix', 'name']);
+  assert.deepEqual(Object.keys(k).sort(), ['created_at', 'id', 'is_active', 'key', 'key_prefix', 'name', 'scopes']);
   assert.match(k.key, KEY_RE);
   assert.equal(k.key_prefix, k.key.slice(0, 8));
   assert.equal(k.name, 'ci');
+  assert.deepEqual(k.scopes, ['ingest'], 'a key asked for without scopes is an ingest key');
   assert.equal(k.is_active, true);
   assert.match(k.id, UUID_RE);
   assert.match(k.created_at, TS_RE);
@@ -861,7 +878,7 @@ test('POST /api-keys: no body makes an unnamed key; bad bodies are 400', async (
 
 test('DELETE /api-keys/{id}: revokes; with KEY_CACHE_TTL=1 the key is refused within ~2 s', async () => {
   await seed();
-  const created = await ctx.request('POST', '/api/v1/api-keys', { body: { name: 'to-revoke' }, ...auth(ctx.key) });
+  const created = await ctx.request('POST', '/api/v1/api-keys', { body: { name: 'to-revoke', scopes: ['read'] }, ...auth(ctx.key) });
   assert.equal(created.status, 201, created.text);
   const k = created.json;
   assert.equal((await ctx.get('/api/v1/functions?limit=1', auth(k.key))).status, 200, 'the key works (and is cached)');
@@ -873,25 +890,29 @@ test('DELETE /api-keys/{id}: revokes; with KEY_CACHE_TTL=1 the key is refused wi
   assert.equal(await ctx.sql(`SELECT is_active FROM api_keys WHERE id = ${lit(k.id)}`), 'f');
   const listed = (await getA('/api/v1/api-keys')).json.api_keys.find((x) => x.id === k.id);
   assert.equal(listed.is_active, false);
-  const ing = await ctx.ingest(rec('revoked-fn', MIN, { cold_start: false }), { key: k.key });
-  assertErrorBody(ing, 401, 'AUTHENTICATION_ERROR', 'ingest with a revoked key');
+  const ing = await ctx.get('/api/v1/functions?limit=1', auth(k.key));
+  assertErrorBody(ing, 401, 'AUTHENTICATION_ERROR', 'a revoked key');
+  assert.equal(await ctx.ingest(rec('revoked-fn', MIN, { cold_start: false }), { key: k.key }).then((r) => r.status), 401);
   assert.equal(await ctx.count("SELECT count(*) FROM functions WHERE function_name = 'revoked-fn'"), 0);
 });
 
-test('DELETE /api-keys/{id}: the last active key is 409 CONFLICT unless ?force=true', async () => {
+test('DELETE /api-keys/{id}: the last active admin key is 409 CONFLICT unless ?force=true', async () => {
   await seed();
   const slug = 'lone-' + randomBytes(3).toString('hex');
   const key = await createProject(ctx.db.url, 'Lone key', slug);
   const list = await ctx.get('/api/v1/api-keys', auth(key));
-  assert.equal(list.json.api_keys.length, 1);
-  const id = list.json.api_keys[0].id;
+  assert.deepEqual(list.json.api_keys.map((k) => [k.name, k.scopes]).sort(), [['admin', ['ingest', 'read', 'admin']], ['ingest', ['ingest']]]);
+  const id = list.json.api_keys.find((k) => k.name === 'admin').id;
+  const ingestId = list.json.api_keys.find((k) => k.name === 'ingest').id;
+  const rIngest = await ctx.request('DELETE', `/api/v1/api-keys/${ingestId}`, auth(key));
+  assert.equal(rIngest.status, 200, `a key without admin is revocable: ${rIngest.text}`);
   for (const q of ['', '?force=false', '?force=1']) {
     const res = await ctx.request('DELETE', `/api/v1/api-keys/${id}${q}`, auth(key));
     assertErrorBody(res, 409, 'CONFLICT', `revoke the last key${q}`);
   }
   assert.equal((await ctx.get('/api/v1/functions', auth(key))).status, 200, 'still works after the refused revocation');
   // a second key makes the first revocable without force, and then the second is the last
-  const second = await cliKey(['create-key', '--project', slug, '--name', 'second'], ctx.db.url);
+  const second = await cliKey(['create-key', '--project', slug, '--name', 'second', '--scopes', 'ingest,read,admin'], ctx.db.url);
   const r1 = await ctx.request('DELETE', `/api/v1/api-keys/${id}`, auth(second));
   assert.equal(r1.status, 200, r1.text);
   const secondId = (await ctx.get('/api/v1/api-keys', auth(second))).json.api_keys.find((k) => k.key_prefix === second.slice(0, 8)).id;
@@ -926,11 +947,16 @@ test('POST /projects: 201 with the admin token; the returned key works; a taken 
   const res = await projectReq({ name: 'Payments team', slug }, bearer(ADMIN_SECRET));
   assert.equal(res.status, 201, res.text);
   const p = res.json;
-  assert.deepEqual(Object.keys(p).sort(), ['api_key', 'id', 'name', 'slug']);
+  assert.deepEqual(Object.keys(p).sort(), ['api_key', 'id', 'ingest_key', 'name', 'slug']);
   assert.match(p.id, UUID_RE);
   assert.equal(p.name, 'Payments team');
   assert.equal(p.slug, slug);
-  assert.deepEqual(Object.keys(p.api_key).sort(), ['created_at', 'id', 'is_active', 'key', 'key_prefix', 'name']);
+  assert.deepEqual(Object.keys(p.api_key).sort(), ['created_at', 'id', 'is_active', 'key', 'key_prefix', 'name', 'scopes']);
+  assert.deepEqual(p.api_key.scopes, ['ingest', 'read', 'admin']);
+  assert.deepEqual(p.ingest_key.scopes, ['ingest']);
+  assert.match(p.ingest_key.key, KEY_RE);
+  const ingestOnly = await ctx.get('/api/v1/functions', auth(p.ingest_key.key));
+  assertErrorBody(ingestOnly, 403, 'FORBIDDEN', 'the ingest key cannot read');
   assert.match(p.api_key.key, KEY_RE);
   assert.equal(p.api_key.key_prefix, p.api_key.key.slice(0, 8));
   assert.equal(p.api_key.is_active, true);
@@ -943,7 +969,7 @@ test('POST /projects: 201 with the admin token; the returned key works; a taken 
   assertErrorBody(dup, 409, 'CONFLICT', 'duplicate slug');
   assert.equal(await ctx.count(`SELECT count(*) FROM projects WHERE slug = ${lit(slug)}`), 1);
   // no half-made project: a refused duplicate leaves no stray key
-  assert.equal(await ctx.count(`SELECT count(*) FROM api_keys WHERE project_id = ${lit(p.id)}`), 1);
+  assert.equal(await ctx.count(`SELECT count(*) FROM api_keys WHERE project_id = ${lit(p.id)}`), 2);
 });
 
 for (const [what, body, loc] of [
@@ -1005,7 +1031,7 @@ test('rate limits: 5 queries per 2 s window per key, 429 with Retry-After; a bat
   await seed();
   const slug = 'rl-' + randomBytes(3).toString('hex');
   const key1 = await createProject(ctx.db.url, 'Rate limited', slug);
-  const key2 = await cliKey(['create-key', '--project', slug, '--name', 'other'], ctx.db.url);
+  const key2 = await cliKey(['create-key', '--project', slug, '--name', 'other', '--scopes', 'read'], ctx.db.url);
   const s = await startServer({ dbUrl: ctx.db.url, env: { RATE_LIMIT_QUERY: 5, RATE_LIMIT_INGEST: 5, RATE_LIMIT_WINDOW: 2, KEY_CACHE_TTL: 60 } });
   const q = (key) => http(s.base, 'GET', '/api/v1/functions?limit=1', { headers: { 'X-API-Key': key } });
   const post = (p, body, key) => http(s.base, 'POST', p, { body, headers: { 'X-API-Key': key } });

@@ -69,16 +69,25 @@ test('three concurrent migrate runs all succeed and apply each migration once', 
   assert.equal(dup, 0);
 });
 
-test('create-project stores the project and a hashed key, printing the key last', async () => {
+test('create-project stores the project, an admin key and an ingest key (hashed), printing the ingest key last', async () => {
   const db = await freshDb(true);
   const r = await runCli(['create-project', '--name', 'Acme Payments', '--slug', 'acme'], { env: { DATABASE_URL: db.url } });
   assert.equal(r.code, 0, r.stderr);
   const out = lines(r.stdout);
   const key = out[out.length - 1].trim();
   assert.match(key, KEY_RE);
-  const rows = await psqlRows(db.url, `SELECT p.name, p.slug, k.key_hash, k.key_prefix, k.is_active FROM projects p JOIN api_keys k ON k.project_id = p.id`);
-  assert.deepEqual(rows, [{ name: 'Acme Payments', slug: 'acme', key_hash: sha256(key), key_prefix: key.slice(0, 8), is_active: true }]);
-  assert.ok(!r.stderr.includes(key), 'the key must not be logged on stderr');
+  const adminLine = out.findIndex((l) => l.startsWith('Admin key'));
+  const ingestLine = out.findIndex((l) => l.startsWith('Ingest key'));
+  assert.ok(adminLine > 0 && ingestLine > adminLine, `labelled keys:\n${r.stdout}`);
+  const admin = out.slice(adminLine + 1).find((l) => KEY_RE.test(l));
+  assert.match(out[adminLine], /scopes ingest, read, admin/);
+  assert.match(out[ingestLine], /scope ingest\b/);
+  const rows = await psqlRows(db.url, `SELECT p.name, p.slug, k.name AS key_name, k.scopes, k.key_hash, k.key_prefix, k.is_active FROM projects p JOIN api_keys k ON k.project_id = p.id ORDER BY k.name`);
+  assert.deepEqual(rows, [
+    { name: 'Acme Payments', slug: 'acme', key_name: 'admin', scopes: ['ingest', 'read', 'admin'], key_hash: sha256(admin), key_prefix: admin.slice(0, 8), is_active: true },
+    { name: 'Acme Payments', slug: 'acme', key_name: 'ingest', scopes: ['ingest'], key_hash: sha256(key), key_prefix: key.slice(0, 8), is_active: true },
+  ]);
+  assert.ok(!r.stderr.includes(key) && !r.stderr.includes(admin), 'the keys must not be logged on stderr');
 
   const dupe = await runCli(['create-project', '--name', 'Other', '--slug', 'acme'], { env: { DATABASE_URL: db.url } });
   assert.notEqual(dupe.code, 0, 'a duplicate slug must fail');
@@ -95,7 +104,7 @@ test('create-project without --slug derives one from the name', async () => {
   const slug = await psql(db.url, `SELECT slug FROM projects`);
   assert.ok(slug.length > 0);
   assert.match(slug, /^[a-z0-9-]+$/, `derived slug ${slug}`);
-  assert.equal(await psql(db.url, `SELECT key_prefix FROM api_keys`), key.slice(0, 8));
+  assert.equal(await psql(db.url, `SELECT key_prefix FROM api_keys WHERE name = 'admin'`), key.slice(0, 8));
 });
 
 test('create-key adds a named key to a project; revoke-key deactivates only that prefix', async () => {
@@ -103,12 +112,17 @@ test('create-key adds a named key to a project; revoke-key deactivates only that
   const k1 = await createProject(db.url, 'Keys', 'keys');
   const k2 = await cliKey(['create-key', '--project', 'keys', '--name', 'ci'], db.url);
   assert.notEqual(k1, k2);
-  const rows = await psqlRows(db.url, `SELECT key_prefix, key_hash, name, is_active FROM api_keys ORDER BY created_at`);
-  assert.equal(rows.length, 2);
+  const rows = await psqlRows(db.url, `SELECT key_prefix, key_hash, name, scopes, is_active FROM api_keys ORDER BY created_at`);
+  assert.equal(rows.length, 3);
   const r2 = rows.find((r) => r.key_hash === sha256(k2));
   assert.ok(r2, 'second key stored by hash');
   assert.equal(r2.name, 'ci');
+  assert.deepEqual(r2.scopes, ['ingest'], 'create-key makes an ingest key unless told otherwise');
   assert.equal(r2.key_prefix, k2.slice(0, 8));
+  const k3 = await cliKey(['create-key', '--project', 'keys', '--scopes', 'read,admin'], db.url);
+  assert.deepEqual(await psql(db.url, `SELECT scopes::text FROM api_keys WHERE key_hash = ${lit(sha256(k3))}`), '{read,admin}');
+  const badScope = await runCli(['create-key', '--project', 'keys', '--scopes', 'read,root'], { env: { DATABASE_URL: db.url } });
+  assert.equal(badScope.code, 2, 'an unknown scope is a usage error');
 
   const unknown = await runCli(['create-key', '--project', 'no-such-project'], { env: { DATABASE_URL: db.url } });
   assert.notEqual(unknown.code, 0, 'create-key for an unknown project must fail');

@@ -130,10 +130,31 @@ export async function cliKey(args, dbUrl) {
   return key;
 }
 
-export function createProject(dbUrl, name, slug) {
+/**
+ * `coldstartd create-project`: resolves {admin, ingest}, the two keys it prints, each on the line
+ * after its label (the ingest key last).
+ */
+export async function createProjectKeys(dbUrl, name, slug) {
   const args = ['create-project', '--name', name];
   if (slug) args.push('--slug', slug);
-  return cliKey(args, dbUrl);
+  const r = await runCli(args, { env: { DATABASE_URL: dbUrl } });
+  assert.equal(r.code, 0, `coldstartd ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  const all = lines(r.stdout);
+  const after = (label) => {
+    const i = all.findIndex((l) => l.startsWith(label));
+    assert.ok(i >= 0, `create-project printed no "${label}" line:\n${r.stdout}`);
+    const key = all.slice(i + 1).find((l) => KEY_RE.test(l.trim()));
+    assert.ok(key, `no key after "${label}"`);
+    return key.trim();
+  };
+  const keys = { admin: after('Admin key'), ingest: after('Ingest key') };
+  assert.equal(all[all.length - 1].trim(), keys.ingest, 'the ingest key is the last line');
+  return keys;
+}
+
+/** A new project's admin key (scopes ingest, read, admin): what most tests use for everything. */
+export async function createProject(dbUrl, name, slug) {
+  return (await createProjectKeys(dbUrl, name, slug)).admin;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -461,7 +482,7 @@ export async function startServer({ dbUrl, env = {}, ready = 200, readyTimeoutMs
 /**
  * Registers before/after hooks for a test file: a migrated database, a project with its API key,
  * and a running server. freshConnections: every request on its own connection (see httpFresh). Returns a context object filled in by before():
- *   ctx.db {name, url}, ctx.key, ctx.projectSlug, ctx.server, ctx.base,
+ *   ctx.db {name, url}, ctx.key (the admin key: all scopes), ctx.ingestKey (scope ingest), ctx.projectSlug, ctx.server, ctx.base,
  *   ctx.ingest(body, opts), ctx.batch(body, opts), ctx.get(path, opts), ctx.request(method, path, opts)
  * after() stops the server with SIGTERM, asserts exit code 0, and drops the database.
  */
@@ -470,7 +491,9 @@ export function useServer({ env = {}, projectName = 'Integration Test', slug, fr
   before(async () => {
     ctx.db = await createMigratedDatabase();
     ctx.projectSlug = slug || 'it-' + randomBytes(3).toString('hex');
-    ctx.key = await createProject(ctx.db.url, projectName, ctx.projectSlug);
+    const keys = await createProjectKeys(ctx.db.url, projectName, ctx.projectSlug);
+    ctx.key = keys.admin;
+    ctx.ingestKey = keys.ingest;
     ctx.server = await startServer({ dbUrl: ctx.db.url, env });
     ctx.base = ctx.server.base;
   });

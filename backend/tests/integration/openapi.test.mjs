@@ -46,6 +46,8 @@ const SERVER_ROUTES = {
   '/api/v1/ingest/firehose': ['post'],
   '/api/v1/functions': ['get'],
   '/api/v1/functions/{function_id}': ['get'],
+  '/api/v1/functions/{function_id}/deployments': ['get'],
+  '/api/v1/functions/{function_id}/compare': ['get'],
   '/api/v1/api-keys': ['get', 'post'],
   '/api/v1/api-keys/{key_id}': ['delete'],
   '/api/v1/projects': ['post'],
@@ -250,8 +252,13 @@ test('openapi.yaml lists exactly the endpoints the server routes, each with a CO
       const security = op.security ?? doc.security;
       if (p === '/api/v1/health') assert.deepEqual(security, [], 'health needs no key');
       else if (p === '/api/v1/projects') assert.deepEqual(security, [{ AdminBearer: [] }]);
-      else if (p === F) assert.deepEqual(security, [{ FirehoseAccessKey: [] }, { ApiKeyAuth: [] }], 'Firehose\'s header or ours');
-      else assert.deepEqual(security, [{ ApiKeyAuth: [] }], `${m} ${p}: security`);
+      else if (p === F) assert.deepEqual(security, [{ FirehoseAccessKey: ['ingest'] }, { ApiKeyAuth: ['ingest'] }], 'Firehose\'s header or ours');
+      else {
+        // one scope per operation; scopes.test.mjs checks each against the server
+        assert.equal(security.length, 1, `${m} ${p}: security`);
+        assert.deepEqual(Object.keys(security[0]), ['ApiKeyAuth'], `${m} ${p}: security`);
+        assert.equal(security[0].ApiKeyAuth.length, 1, `${m} ${p}: one scope`);
+      }
     }
   }
 });
@@ -330,6 +337,21 @@ test('functions and functions/{id}: 200, 400, 401, 404', async () => {
   conforms(D, 'get', await ctx.get(`/api/v1/functions/${fnId}`), 401);
   conforms(D, 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}`, h), 404, 'unknown id');
   conforms(D, 'get', await ctx.get('/api/v1/functions/not-a-uuid', h), 404, 'malformed id');
+  const DL = '/api/v1/functions/{function_id}/deployments';
+  const C = '/api/v1/functions/{function_id}/compare';
+  const a = { function_name: 'openapi-fn', function_version: '$LATEST', timestamp: '2026-01-02T10:30:00Z' };
+  assert.equal((await ctx.batch({ invocations: [fullRecord({ ...a, code_id: 'oa-one' }), fullRecord({ ...a, code_id: 'oa-two', timestamp: '2026-01-02T11:30:00Z' })] })).status, 200);
+  conforms(DL, 'get', await ctx.get(`/api/v1/functions/${fnId}/deployments`, h), 200);
+  conforms(DL, 'get', await ctx.get(`/api/v1/functions/${fnId}/deployments?x=%FF`, h), 400, 'non-UTF-8 query');
+  conforms(DL, 'get', await ctx.get(`/api/v1/functions/${fnId}/deployments`), 401);
+  conforms(DL, 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/deployments`, h), 404, 'unknown id');
+  conforms(C, 'get', await ctx.get(`/api/v1/functions/${fnId}/compare`, h), 200, 'not enough data');
+  conforms(C, 'get', await ctx.get(`/api/v1/functions/${fnId}/compare?base=oa-two&head=oa-one`, h), 200, 'explicit');
+  conforms(C, 'get', await ctx.get(`/api/v1/functions/${fnId}/compare?base=${'x'.repeat(81)}`, h), 400, 'base too long');
+  conforms(C, 'get', await ctx.get(`/api/v1/functions/${fnId}/compare`), 401);
+  conforms(C, 'get', await ctx.get(`/api/v1/functions/${fnId}/compare?head=nope`, h), 404, 'unknown deployment');
+  conforms(DL, MNA, await ctx.request('POST', `/api/v1/functions/${fnId}/deployments`, h), 405);
+  conforms(C, MNA, await ctx.request('DELETE', `/api/v1/functions/${fnId}/compare`, h), 405);
 });
 
 test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
@@ -352,8 +374,24 @@ test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${created.json.id}`), 401);
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`, h()), 404);
   const lone = await createProject(ctx.db.url, 'Lone', 'oa-lone-' + randomBytes(3).toString('hex'));
-  const loneId = (await ctx.get('/api/v1/api-keys', { headers: withKey(lone) })).json.api_keys[0].id;
-  conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${loneId}`, { headers: withKey(lone) }), 409, 'last active key');
+  const loneId = (await ctx.get('/api/v1/api-keys', { headers: withKey(lone) })).json.api_keys.find((k) => k.name === 'admin').id;
+  conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${loneId}`, { headers: withKey(lone) }), 409, 'last active admin key');
+});
+
+test('403 on every scoped operation with a key that lacks its scope', async () => {
+  const readKey = (await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(ctx.key) })).json.key;
+  const ing = { headers: withKey(ctx.ingestKey) };
+  conforms('/api/v1/ingest', 'post', await ctx.ingest(minimalRecord({ function_name: 'openapi-fn' }), { key: readKey }), 403);
+  conforms('/api/v1/ingest/batch', 'post', await ctx.batch({ invocations: [minimalRecord({ function_name: 'openapi-fn' })] }, { key: readKey }), 403);
+  conforms(F, 'post', await firehose(ctx.base, readKey, [minimalRecord({ function_name: 'openapi-fn' })]), 403);
+  conforms('/api/v1/functions', 'get', await ctx.get('/api/v1/functions', ing), 403);
+  conforms('/api/v1/functions/{function_id}/deployments', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/deployments`, ing), 403);
+  conforms('/api/v1/functions/{function_id}/compare', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/compare`, ing), 403);
+  conforms('/api/v1/functions/{function_id}', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}`, ing), 403);
+  conforms('/api/v1/api-keys', 'get', await ctx.get('/api/v1/api-keys', ing), 403);
+  conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['ingest'] }, ...ing }), 403);
+  conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(readKey) }), 403, 'read key');
+  conforms('/api/v1/api-keys/{key_id}', 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`, ing), 403);
 });
 
 test('projects: 201, 400, 401, 409, 413, 415', async () => {
@@ -413,6 +451,8 @@ test('429 on every rate-limited operation (RATE_LIMIT_QUERY=1, RATE_LIMIT_INGEST
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 200, 'first');
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 429);
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${fnId}`), 429);
+    conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${fnId}/deployments`), 429);
+    conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${fnId}/compare`), 429);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 429);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 429);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 429);
@@ -436,6 +476,8 @@ test('503 on every operation while PostgreSQL is unreachable', async () => {
     conforms(F, 'post', await firehose(s.base, FAKE_KEY, [minimalRecord()]), 503);
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 503);
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}`), 503);
+    conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/deployments`), 503);
+    conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/compare`), 503);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 503);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 503);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 503);
@@ -464,12 +506,15 @@ test('500 on every database operation when a statement fails (a broken schema in
     await psql(db.url, `ALTER TABLE functions RENAME COLUMN runtime TO runtime_broken;
       ALTER TABLE invocations RENAME COLUMN request_id TO request_id_broken;
       ALTER TABLE api_keys RENAME COLUMN key_prefix TO key_prefix_broken;
-      ALTER TABLE projects RENAME COLUMN slug TO slug_broken`);
+      ALTER TABLE projects RENAME COLUMN slug TO slug_broken;
+      ALTER TABLE function_deployments RENAME COLUMN deployment TO deployment_broken`);
     conforms('/api/v1/ingest', 'post', await call('POST', '/api/v1/ingest', minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })), 500);
     conforms('/api/v1/ingest/batch', 'post', await call('POST', '/api/v1/ingest/batch', { invocations: [minimalRecord({ function_name: 'broken-fn' })] }), 500);
     conforms(F, 'post', await firehose(s.base, key, [minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })]), 500);
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 500);
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${id}`), 500);
+    conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${id}/deployments`), 500);
+    conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${id}/compare`), 500);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 500);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 500);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${second.json.id}`), 500);

@@ -76,7 +76,7 @@ async function startNginx(replicaPorts) {
   const serverLine = /^(\s*)server api-replicas( [^;]*)?;$/m;
   assert.match(conf, serverLine, 'deploy/nginx.conf: the upstream server line');
   conf = conf.replace(serverLine, (m, indent, params = '') => replicaPorts.map((p) => `${indent}server 127.0.0.1:${p}${params};`).join('\n'));
-  assert.match(conf, /hash \$http_x_api_key consistent;/, 'deploy/nginx.conf routes by API key');
+  assert.match(conf, /hash \$http_x_api_key(\$http_x_amz_firehose_access_key)? consistent;/, 'deploy/nginx.conf routes by API key');
   writeFileSync(path.join(dir, 'conf.d', 'default.conf'), conf);
   // the nginx image's own /etc/nginx/nginx.conf, paths moved under the scratch directory
   writeFileSync(path.join(dir, 'nginx.conf'), [

@@ -79,7 +79,7 @@ static int set_up(void)
     char project_id[CSA_UUID_LEN + 1];
     snprintf(project_id, sizeof project_id, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    res = csa_key_insert(conn, project_id, "timing", real_key);
+    res = csa_key_insert(conn, project_id, "timing", CSA_SCOPE_INGEST, real_key);
     cr_assert(PQresultStatus(res) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(res));
     PQclear(res);
     PQfinish(conn);
@@ -125,15 +125,15 @@ static void time_checks(csa_keycache *cache, csa_db_pool *pool, const char *a, c
 {
     double *ta = calloc((size_t)rounds, sizeof *ta), *tb = calloc((size_t)rounds, sizeof *tb);
     cr_assert(ta && tb);
-    char project_id[CSA_UUID_LEN + 1], hash[CSA_HASH_HEX_LEN + 1];
-    cr_assert_eq(csa_keycache_authenticate(cache, pool, a, project_id, hash), CSA_ERR_AUTH);
-    cr_assert_eq(csa_keycache_authenticate(cache, pool, b, project_id, hash), CSA_ERR_AUTH);
+    csa_key_identity who;
+    cr_assert_eq(csa_keycache_authenticate(cache, pool, a, &who), CSA_ERR_AUTH);
+    cr_assert_eq(csa_keycache_authenticate(cache, pool, b, &who), CSA_ERR_AUTH);
     for (int i = 0; i < rounds; i++) {
         for (int j = 0; j < 2; j++) {
             int first_a = (i + j) % 2 == 0;
             const char *key = first_a ? a : b;
             double t0 = now_ns();
-            csa_status st = csa_keycache_authenticate(cache, pool, key, project_id, hash);
+            csa_status st = csa_keycache_authenticate(cache, pool, key, &who);
             double dt = now_ns() - t0;
             cr_assert_eq(st, CSA_ERR_AUTH, "a wrong key was accepted (or the database failed: %d)", st);
             (first_a ? ta : tb)[i] = dt;
@@ -171,8 +171,10 @@ Test(key_timing, cached_checks_take_as_long_for_a_near_miss_as_for_a_far_miss)
         cr_skip_test("CSA_TEST_DATABASE_URL is not set");
     csa_db_pool *pool = csa_db_pool_create(db_url, 2);
     csa_keycache *cache = csa_keycache_create(3600, 1024);
-    char project_id[CSA_UUID_LEN + 1], hash[CSA_HASH_HEX_LEN + 1], a[CSA_KEY_LEN + 1], b[CSA_KEY_LEN + 1];
-    cr_assert_eq(csa_keycache_authenticate(cache, pool, real_key, project_id, hash), CSA_OK, "the real key");
+    csa_key_identity who;
+    char a[CSA_KEY_LEN + 1], b[CSA_KEY_LEN + 1];
+    cr_assert_eq(csa_keycache_authenticate(cache, pool, real_key, &who), CSA_OK, "the real key");
+    cr_assert_eq(who.scopes, CSA_SCOPE_INGEST);
     wrong_keys(a, b);
     double ma, mb;
     time_checks(cache, pool, a, b, 100000, &ma, &mb);

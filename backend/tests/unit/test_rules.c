@@ -612,3 +612,44 @@ Test(rules_semver, unparsable)
     cr_expect_eq(csa_rules_version_in_range(NULL, ">=1.0.0"), -1);
     cr_expect_eq(csa_rules_version_in_range("1.0.0", NULL), -1);
 }
+
+/* A rule with "runtime" applies only to functions whose runtime starts with it. */
+static const char *matched_for_runtime(const csa_rules *rules, const char *name, const char *runtime)
+{
+    static char id[80];
+    json_t *modules = json_object();
+    json_object_set_new(modules, name, module_entry(40, NULL, 1));
+    json_t *context = context_for(40);
+    json_object_set_new(context, "runtime", runtime ? json_string(runtime) : json_null());
+    json_t *recs = csa_rules_recommend(rules, modules, context);
+    snprintf(id, sizeof id, "%s", json_array_size(recs) > 0 ? rule_id_at(recs, 0) : "(none)");
+    json_decref(recs);
+    json_decref(context);
+    json_decref(modules);
+    return id;
+}
+
+Test(rules_matching, runtime)
+{
+    char err[512] = "";
+    /* clang-format off */
+    csa_rules *rules = load_text(
+        TABLE(RULE("py-yaml", "\"match\": {\"module\": \"PyYAML\"}, \"runtime\": \"python\", \"savings_share\": 0.5") ", "
+              RULE("any-yaml", "\"match\": {\"module\": \"yaml\"}, \"savings_share\": 0.5") ", "
+              RULE("py-large", "\"match\": {\"generic\": \"large_module\"}, \"runtime\": \"python\", \"savings_share\": 0.1")),
+        err, sizeof err);
+    /* clang-format on */
+    cr_assert_not_null(rules, "%s", err);
+    cr_expect_str_eq(matched_for_runtime(rules, "PyYAML", "python3.12"), "py-yaml");
+    cr_expect_str_eq(matched_for_runtime(rules, "PyYAML", "nodejs20.x"), "(none)");
+    cr_expect_str_eq(matched_for_runtime(rules, "PyYAML", NULL), "(none)");
+    cr_expect_str_eq(matched_for_runtime(rules, "yaml", "nodejs20.x"), "any-yaml");
+    cr_expect_str_eq(matched_for_runtime(rules, "yaml", "python3.12"), "any-yaml");
+    cr_expect_str_eq(matched_for_runtime(rules, "boto3", "python3.9"), "py-large");
+    cr_expect_str_eq(matched_for_runtime(rules, "boto3", "nodejs22.x"), "(none)");
+    csa_rules_free(rules);
+    expect_rejected(TABLE(RULE("a", "\"match\": {\"module\": \"x\"}, \"runtime\": \"\", \"savings_share\": 0.5")),
+                    "rule 0 (\"a\"): runtime must not be empty");
+    expect_rejected(TABLE(RULE("a", "\"match\": {\"module\": \"x\"}, \"runtime\": 3, \"savings_share\": 0.5")),
+                    "runtime");
+}

@@ -32,7 +32,7 @@ static const char *const OUTPUT_KEYS[] = {
     "init_duration_ms", "execution_duration_ms", "billed_duration_ms", "memory_used_mb", "memory_allocated_mb",
     "module_timings",   "runtime_version",       "architecture",       "region",         "init_type",
     "start_kind",       "sdk_version",           "sdk_overhead_ms",    "module_tree",        "module_source",
-    "complete",
+    "complete",         "function_version",      "code_id",
 };
 #define NKEYS (sizeof OUTPUT_KEYS / sizeof OUTPUT_KEYS[0])
 
@@ -470,6 +470,35 @@ Test(validate, module_source)
     cr_assert_str_eq(expect_field_error("module_source", "\"webpack\"", "literal_error"),
                      "Input should be 'hooks', 'esbuild-plugin' or 'bundled-no-plugin'");
     json_array_clear(errors);
+}
+
+/* The deployment identity: function_version and code_id, 1 to 64 printable ASCII characters. */
+Test(validate, deployment_identity)
+{
+    const char *fields[] = {"function_version", "code_id"};
+    for (int f = 0; f < 2; f++) {
+        const char *good[] = {"\"$LATEST\"", "\"12\"", "\"3f2a9c0d1e7b4a65b8c1d2e3f4a5b6c7\"", "\"v1:sha256/AbC+=_-~!\""};
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+            json_t *v = expect_field_ok(fields[f], good[i]);
+            json_t *want = load(good[i]);
+            cr_assert(json_equal(v, want), "%s %s kept as sent", fields[f], good[i]);
+            json_decref(want);
+            json_decref(v);
+        }
+        json_decref(expect_field_ok(fields[f], repeat_json("a", 64)));
+        expect_field_error(fields[f], repeat_json("a", 65), "string_too_long");
+        json_array_clear(errors);
+        expect_field_error(fields[f], "\"\"", "string_too_short");
+        json_array_clear(errors);
+        expect_field_error(fields[f], "7", "string_type");
+        json_array_clear(errors);
+        const char *bad[] = {"\"has space\"", "\"tab\\there\"", "\"caf\\u00e9\"", "\"nl\\n\"", "\"del\\u007f\""};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            cr_assert_str_eq(expect_field_error(fields[f], bad[i], "string_pattern_mismatch"),
+                             "String should match pattern '^[!-~]+$'", "%s %s", fields[f], bad[i]);
+            json_array_clear(errors);
+        }
+    }
 }
 
 /* "complete": false: a cold-start record handed off at the start of its invocation */

@@ -274,3 +274,30 @@ describe('validation', () => {
     rejected(TABLE(RULE('a', '"match": {"generic": "own_code_dominates"}, "seen_in_below": 0.5, "savings_share": 0.5')), 'seen_in_below does not apply');
   });
 });
+
+describe('runtime (the backend test rules_matching.runtime)', () => {
+  const table = load(
+    TABLE(
+      [
+        RULE('py-yaml', '"match": {"module": "PyYAML"}, "runtime": "python", "savings_share": 0.5'),
+        RULE('any-yaml', '"match": {"module": "yaml"}, "savings_share": 0.5'),
+        RULE('py-large', '"match": {"generic": "large_module"}, "runtime": "python", "savings_share": 0.1'),
+      ].join(','),
+    ),
+  );
+  const matched = (name: string, runtime: string | null): string =>
+    recommend(table, { [name]: entry(40, null, 1) }, { ...context(40), runtime })[0]?.rule_id ?? '(none)';
+  it('applies a rule with a runtime only to functions whose runtime starts with it', () => {
+    expect(matched('PyYAML', 'python3.12')).toBe('py-yaml');
+    expect(matched('PyYAML', 'nodejs20.x')).toBe('(none)');
+    expect(matched('PyYAML', null)).toBe('(none)');
+    expect(matched('yaml', 'nodejs20.x')).toBe('any-yaml');
+    expect(matched('yaml', 'python3.12')).toBe('any-yaml');
+    expect(matched('boto3', 'python3.9')).toBe('py-large');
+    expect(matched('boto3', 'nodejs22.x')).toBe('(none)');
+  });
+  it('rejects what the backend rejects', () => {
+    expect(() => load(TABLE(RULE('a', '"match": {"module": "x"}, "runtime": "", "savings_share": 0.5')))).toThrow('rule 0 ("a"): runtime must not be empty');
+    expect(() => load(TABLE(RULE('a', '"match": {"module": "x"}, "runtime": 3, "savings_share": 0.5')))).toThrow('runtime');
+  });
+});

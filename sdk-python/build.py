@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Builds the Python SDK's wheel and Lambda layer zip with the standard library only (no pip,
+setuptools or network): `python3 build.py [OUT_DIR]` (default dist/).
+
+- dist/coldstart_analyzer-<version>-py3-none-any.whl: a pure-Python wheel (PEP 427): the package,
+  and a *.dist-info folder with METADATA, WHEEL, top_level.txt and RECORD (sha256 of every file).
+  Install it with `pip install dist/coldstart_analyzer-*.whl` (no index needed), or into a
+  deployment package with `pip install -t package/ dist/...whl`.
+- dist/coldstart-analyzer-layer-<version>.zip: the same files under `python/`, the folder Lambda's
+  Python runtimes put on sys.path for a layer (/opt/python).
+
+The output is reproducible: fixed timestamps and sorted entries.
+"""
+
+import base64
+import hashlib
+import io
+import os
+import re
+import sys
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = "coldstart_analyzer"
+NAME = "coldstart-analyzer"
+STAMP = (2020, 1, 1, 0, 0, 0)
+
+
+def version():
+    with open(os.path.join(HERE, PACKAGE, "_constants.py")) as f:
+        return re.search(r'^SDK_VERSION = "([^"]+)"', f.read(), re.M).group(1)
+
+
+def package_files():
+    out = []
+    for folder, dirs, files in os.walk(os.path.join(HERE, PACKAGE)):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py") or name == "py.typed":
+                path = os.path.join(folder, name)
+                out.append((os.path.relpath(path, HERE).replace(os.sep, "/"), open(path, "rb").read()))
+    return out
+
+
+def metadata(v):
+    with open(os.path.join(HERE, "README.md")) as f:
+        readme = f.read()
+    return (
+        "Metadata-Version: 2.1\n"
+        "Name: %s\n"
+        "Version: %s\n"
+        "Summary: Why is this AWS Lambda function's cold start slow? Import timing per distribution, sent to coldstartd.\n"
+        "License: MIT\n"
+        "Requires-Python: >=3.9\n"
+        "Classifier: Programming Language :: Python :: 3\n"
+        "Description-Content-Type: text/markdown\n"
+        "\n%s" % (NAME, v, readme)
+    ).encode("utf-8")
+
+
+def _digest(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _write_zip(path, entries):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, STAMP)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+
+
+def build(out_dir):
+    v = version()
+    os.makedirs(out_dir, exist_ok=True)
+    info = "%s-%s.dist-info" % (PACKAGE, v)
+    entries = package_files()
+    entries.append((info + "/METADATA", metadata(v)))
+    entries.append((info + "/WHEEL", b"Wheel-Version: 1.0\nGenerator: coldstart-analyzer build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"))
+    entries.append((info + "/top_level.txt", (PACKAGE + "\n").encode()))
+    record = io.StringIO()
+    for name, data in entries:
+        record.write("%s,%s,%d\n" % (name, _digest(data), len(data)))
+    record.write("%s/RECORD,,\n" % info)
+    entries.append((info + "/RECORD", record.getvalue().encode()))
+    wheel = os.path.join(out_dir, "%s-%s-py3-none-any.whl" % (PACKAGE, v))
+    _write_zip(wheel, entries)
+    layer = os.path.join(out_dir, "%s-layer-%s.zip" % (NAME, v))
+    _write_zip(layer, [("python/" + name, data) for name, data in entries])
+    return wheel, layer
+
+
+if __name__ == "__main__":
+    for path in build(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "dist")):
+        print(path)

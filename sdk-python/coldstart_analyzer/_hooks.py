@@ -1,0 +1,171 @@
+"""The import hooks: a meta path finder first on sys.meta_path, and a loader wrapper.
+
+The finder asks the finders after it (the same ones importlib would ask, in the same order) and,
+when one finds the module, wraps the spec's loader. The wrapper's create_module opens the load
+(from the moment the finder was asked: path resolution is the module's own time, as a require()'s
+resolution is in the Node.js SDK), and its exec_module closes it, whether the module's body
+returns or raises. create_module covers a C extension's dlopen and init function and a built-in's
+initialisation; exec_module covers reading, compiling (or unmarshalling the .pyc) and running the
+body. So a module's time is what `python -X importtime` would give it, split into self and
+inclusive by the recorder.
+
+- Cached imports (sys.modules) never reach a finder: not counted, as in Node.js. A circular import
+  finds the partly initialised module in sys.modules: nothing happens.
+- A module that is not found: the finder's search is repeated by importlib (our finder returns
+  None and importlib asks the next finders), so the first search is the SDK's overhead and the
+  second, real one is the importer's own time.
+- A failing import (its body raises) is timed and counted (`failed`); importlib removes it from
+  sys.modules, so a retry loads it again: two loads, both real init time.
+- Namespace packages (no code), loaders without exec_module (legacy load_module) and the Lambda
+  runtime's own files are not wrapped: their time stays with the module that imported them.
+- The loader of a module is restored on the module and its spec once it has loaded, so code that
+  checks `type(module.__loader__)` (pkg_resources, importlib.resources) sees the real one.
+- The SDK's own modules (coldstart_analyzer.*) are not recorded: their time is its overhead.
+- Only the main thread's imports are recorded; after the hooks are removed (the first invocation
+  starts) a wrapper still in some spec just delegates.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from time import perf_counter_ns as now
+
+from ._recorder import Frame, Recorder
+
+
+class _TimedLoader:
+    """Wraps a loader for one load of one module. Every other attribute is the real loader's."""
+
+    def __init__(self, loader: Any, hooks: "ImportHooks", name: str, origin: Optional[str], requested_at: int) -> None:
+        self.__dict__["_coldstart_loader"] = loader
+        self.__dict__["_coldstart_hooks"] = hooks
+        self.__dict__["_coldstart_name"] = name
+        self.__dict__["_coldstart_origin"] = origin
+        self.__dict__["_coldstart_requested_at"] = requested_at
+        self.__dict__["_coldstart_frame"] = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_coldstart_loader"], name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.__dict__["_coldstart_loader"], name, value)
+
+    def __repr__(self) -> str:
+        return repr(self.__dict__["_coldstart_loader"])
+
+    def _open(self) -> Optional[Frame]:
+        d = self.__dict__
+        if d["_coldstart_frame"] is None:
+            d["_coldstart_frame"] = d["_coldstart_hooks"].recorder.enter(
+                d["_coldstart_name"], d["_coldstart_origin"], d["_coldstart_requested_at"]
+            )
+        return d["_coldstart_frame"]
+
+    def _close(self, failed: bool) -> None:
+        d = self.__dict__
+        frame = d["_coldstart_frame"]
+        d["_coldstart_frame"] = None
+        d["_coldstart_requested_at"] = None  # a reload() through the same spec is timed from its start
+        if frame is not None:
+            d["_coldstart_hooks"].recorder.exit(frame, failed)
+
+    def create_module(self, spec: Any) -> Any:
+        loader = self.__dict__["_coldstart_loader"]
+        self._open()
+        create = getattr(loader, "create_module", None)
+        if create is None:
+            return None
+        try:
+            return create(spec)
+        except BaseException:
+            self._close(True)
+            raise
+
+    def exec_module(self, module: Any) -> None:
+        loader = self.__dict__["_coldstart_loader"]
+        self._open()
+        failed = True
+        try:
+            loader.exec_module(module)
+            failed = False
+        finally:
+            self._close(failed)
+            _restore(module, self, loader)
+
+
+def _restore(module: Any, wrapper: Any, loader: Any) -> None:
+    try:
+        if getattr(module, "__loader__", None) is wrapper:
+            module.__loader__ = loader
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.loader is wrapper:
+            spec.loader = loader
+    except Exception:
+        pass
+
+
+class ImportHooks:
+    """The finder. install() puts it first on sys.meta_path; uninstall() takes it off."""
+
+    def __init__(self, recorder: Recorder, exclude_prefixes: tuple = ()) -> None:
+        self.recorder = recorder
+        self.exclude_prefixes = exclude_prefixes  # e.g. the Lambda runtime's own folder
+        self._busy = False
+        self._thread = threading.get_ident()
+
+    def install(self) -> None:
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+
+    def uninstall(self) -> None:
+        try:
+            while self in sys.meta_path:
+                sys.meta_path.remove(self)
+        except Exception:
+            pass
+
+    def invalidate_caches(self) -> None:
+        pass
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        started = now()
+        recorder = self.recorder
+        if self._busy or not recorder.active or threading.get_ident() != self._thread:
+            return None
+        if fullname.startswith("coldstart_analyzer"):
+            return None  # the SDK's own modules (the handler redirect): its overhead, not the function's
+        self._busy = True
+        spec = None
+        searched = False
+        try:
+            meta_path = sys.meta_path
+            try:
+                position = meta_path.index(self)
+            except ValueError:
+                return None
+            for finder in meta_path[position + 1 :]:
+                find = getattr(finder, "find_spec", None)
+                if find is None:
+                    break  # a legacy finder: let importlib carry on from here itself
+                searched = True
+                spec = find(fullname, path, target)
+                if spec is not None:
+                    break
+            if spec is None:
+                if searched:
+                    recorder.exclude(started)  # importlib repeats this search: it is ours
+                return None
+            loader = spec.loader
+            origin = spec.origin
+            if (
+                loader is None
+                or not hasattr(loader, "exec_module")
+                or (origin is None and spec.submodule_search_locations is not None)  # namespace package
+                or (isinstance(origin, str) and self.exclude_prefixes and origin.startswith(self.exclude_prefixes))
+            ):
+                return spec
+            spec.loader = _TimedLoader(loader, self, fullname, origin if isinstance(origin, str) else None, started)
+            return spec
+        finally:
+            self._busy = False

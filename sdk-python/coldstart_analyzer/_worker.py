@@ -1,0 +1,55 @@
+"""The SDK's one background thread: timers and network I/O, never on the handler's path.
+
+A daemon thread with a queue of timed jobs (heap by due time). It starts at the first invocation
+(nothing of it runs during init). A job never raises out of the loop. Lambda freezes the whole
+process between invocations: a job whose time came while frozen runs as soon as it is thawed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+
+
+class Worker:
+    def __init__(self) -> None:
+        self._jobs: List[Tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition(threading.Lock())
+        self._thread = None
+
+    def _ensure(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="coldstart-analyzer", daemon=True)
+            self._thread.start()
+
+    def call_later(self, delay_s: float, job: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._jobs, (time.monotonic() + max(0.0, delay_s), next(self._seq), job))
+            self._ensure()
+            self._cond.notify()
+
+    def call_soon(self, job: Callable[[], None]) -> None:
+        self.call_later(0.0, job)
+
+    def on_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._jobs:
+                        wait = self._jobs[0][0] - time.monotonic()
+                        if wait <= 0:
+                            _, _, job = heapq.heappop(self._jobs)
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait()
+            try:
+                job()
+            except Exception:
+                pass  # never break the function
