@@ -8,6 +8,7 @@ import { errorPanel, howToSend, loading } from './states.js';
 import { sortableTable } from './table.js';
 import { flameGraph } from './flame.js';
 import { initChart, startsChart } from './charts.js';
+import { deploymentsSection } from './deployments.js';
 
 const WINDOWS = [
   ['24h', 'Last 24 hours', 24],
@@ -79,6 +80,7 @@ export function functionView(main, id, { signal, keyRefused, query }) {
         section('starts-title', 'Starts by kind', startsChart(fn.timeline, { signal, bucketLabel, window: fn.window })),
       );
     }
+    sections.push(deploymentsSection(id, { signal, keyRefused }));
     sections.push(section('recs-title', 'Recommendations', recommendations(fn)));
     sections.push(section('tree-title', 'Module tree', moduleTree(fn)));
     sections.push(section('modules-title', 'Module breakdown', breakdown(fn)));

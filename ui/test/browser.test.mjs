@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { REPO, useServer, createProject, http } from '../../backend/tests/integration/harness.mjs';
+import { REPO, useServer, createProject, cliKey, http } from '../../backend/tests/integration/harness.mjs';
 import { ms } from '../src/format.js';
 
 const require = createRequire(import.meta.url);
@@ -29,7 +29,7 @@ const SHOTS = process.env.UI_SCREENSHOT_DIR || path.join(REPO, 'docs/images');
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const ctx = useServer({ projectName: 'UI', slug: 'ui', env: { LOG_REQUESTS: 'true' } });
-const keys = {}; // empty, paging: keys of other projects
+const keys = {}; // read: the UI's key (scope read only); empty, paging: other projects' admin keys
 let browser; // the persistent context
 let page;
 let profile;
@@ -38,7 +38,7 @@ const requests = []; // {url, method, headers, postData}
 
 function invoke(fn, cold, warm) {
   const r = spawnSync(process.execPath, [path.join(REPO, 'examples/invoke.mjs'), fn, '--cold', String(cold), '--warm', String(warm)], {
-    env: { ...process.env, COLDSTART_API_KEY: ctx.key, COLDSTART_ENDPOINT: ctx.base },
+    env: { ...process.env, COLDSTART_API_KEY: ctx.ingestKey, COLDSTART_ENDPOINT: ctx.base }, // as a function would: ingest only
     encoding: 'utf8',
     timeout: 120000,
   });
@@ -87,6 +87,7 @@ async function setUp() {
   assert.ok(existsSync(path.join(REPO, 'examples/node_modules/aws-sdk')), 'examples/node_modules missing: npm ci in examples/');
   invoke('orders-v2', 4, 2);
   invoke('orders-v3', 4, 2);
+  keys.read = await cliKey(['create-key', '--project', 'ui', '--name', 'ui', '--scopes', 'read'], ctx.db.url);
   keys.empty = await createProject(ctx.db.url, 'Empty', 'empty');
   keys.paging = await createProject(ctx.db.url, 'Paging', 'paging');
   const now = new Date().toISOString();
@@ -96,6 +97,22 @@ async function setUp() {
   }));
   const r = await http(ctx.base, 'POST', '/api/v1/ingest/batch', { body: { invocations }, headers: { 'X-API-Key': keys.paging } });
   assert.equal(r.status, 200, r.text);
+
+  // a project with two deployments of one function, the second slower: the comparison's verdict
+  keys.deploys = await createProject(ctx.db.url, 'Deploys', 'deploys');
+  const ago = (minutes) => new Date(Date.now() - minutes * 60000).toISOString();
+  const deployment = (code, version, init, minutes) =>
+    Array.from({ length: 25 }, (_, i) => ({
+      function_name: 'checkout', invocation_id: `${code}-${i}`, timestamp: ago(minutes - i), cold_start: true, start_kind: 'cold',
+      init_duration_ms: init + (i % 10) * 5, execution_duration_ms: 20, code_id: code, function_version: version,
+      module_timings: { 'aws-sdk': init / 2 + (i % 5), lodash: 20 + (i % 3) },
+    }));
+  const d = await http(ctx.base, 'POST', '/api/v1/ingest/batch', {
+    body: { invocations: [...deployment('code-aaaa', '1', 400, 120), ...deployment('code-bbbb', '2', 700, 60)] },
+    headers: { 'X-API-Key': keys.deploys },
+  });
+  assert.equal(d.status, 200, d.text);
+  assert.equal(d.json.status, 'ok', d.text);
 
   profile = mkdtempSync(path.join(os.tmpdir(), 'csa-ui-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
@@ -149,13 +166,19 @@ test('sign-in: a malformed key and an unknown key get clear errors; nothing is s
   assert.equal(await page.getAttribute('#api-key', 'aria-invalid'), 'true');
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused key is not kept');
   await shot('wrong-key');
-  // the browser reports the 401 itself; nothing else may appear
-  assertNoConsoleErrors('wrong key', [/status of 401/]);
+  // a key of the project that may not read (the functions' ingest key)
+  await page.fill('#api-key', ctx.ingestKey);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /may not read/.test(document.querySelector('#api-key-error')?.textContent || ''));
+  assert.match(await page.textContent('#api-key-error'), /This key may not read: use a key with the read scope/);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a key that may not read is not kept');
+  // the browser reports the 401 and 403 itself; nothing else may appear
+  assertNoConsoleErrors('wrong key', [/status of 40[13]/]);
 });
 
-test('sign in, see the functions: the figures of the API, sortable, filterable', async () => {
+test('sign in with a read-only key, see the functions: the figures of the API, sortable, filterable', async () => {
   await ready();
-  await signIn(ctx.key);
+  await signIn(keys.read);
   await page.waitForSelector('table tbody tr');
   assert.equal(await page.title(), 'Functions · Cold Start Analyzer');
   const names = () => page.$$eval('tbody tr th a', (as) => as.map((a) => a.textContent));
@@ -184,7 +207,7 @@ test('sign in, see the functions: the figures of the API, sortable, filterable',
   await page.waitForSelector('.empty h2:has-text("No match")');
   await page.fill('#name-filter', '');
   await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 2);
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('coldstart.apiKey')), ctx.key);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('coldstart.apiKey')), keys.read);
   assertNoConsoleErrors('functions');
 });
 
@@ -209,6 +232,12 @@ test('keyboard: open a function from the list, see recommendations with savings,
   const first = await page.$$eval('section[aria-labelledby="modules-title"] tbody tr:first-child > *', (c) => c.map((x) => x.textContent.trim()));
   assert.equal(first[0], 'aws-sdk');
   assert.match(first[1], /^2\./);
+  // the deployments: the examples' code is one deployment (the SDK's code_id), nothing to compare yet
+  const deployments = (await http(ctx.base, 'GET', `/api/v1/functions/${id}/deployments`, { headers: { 'X-API-Key': ctx.key } })).json.deployments;
+  assert.ok(deployments.length >= 1, 'the SDK sends a code_id: sdk/dist built from this tree?');
+  await page.waitForSelector('section[aria-labelledby="deployments-title"] tbody tr');
+  assert.equal(await page.locator('section[aria-labelledby="deployments-title"] tbody tr').count(), deployments.length);
+  if (deployments.length === 1) assert.match(await page.textContent('section[aria-labelledby="deployments-title"]'), /One deployment so far/);
   // two charts drawn, each with its figures as a table
   assert.equal(await page.locator('.chart canvas').count(), 2);
   assert.equal(await page.locator('details.figures').count(), 2);
@@ -333,9 +362,25 @@ test('sign out, then another project: keyset paging by 50, and a project with no
   assertNoConsoleErrors('paging and empty');
 });
 
+test('two deployments: the latest against the one before, with the verdict and the packages that changed', async () => {
+  await ready();
+  await page.click('#sign-out');
+  await signIn(keys.deploys);
+  await page.click('a:has-text("checkout")');
+  const section = page.locator('section[aria-labelledby="deployments-title"]');
+  await section.locator('.verdict').waitFor();
+  assert.equal(await section.locator('tbody tr').count(), 2);
+  assert.match(await section.locator('.verdict h3').textContent(), /Regression: the latest deployment starts slower/);
+  assert.match(await section.locator('.verdict').textContent(), /over 25 and 25 cold starts/);
+  assert.match(await section.locator('.changes').textContent(), /aws-sdk: \+[\d.]+ ms/);
+  await axe('deployments');
+  await shot('deployments', { element: 'section[aria-labelledby="deployments-title"]' });
+  assertNoConsoleErrors('deployments');
+});
+
 test('the key went nowhere but the X-API-Key header: not a URL, a body, another header, a cookie, localStorage or a log line', async () => {
   await ready();
-  const all = [ctx.key, keys.paging, keys.empty];
+  const all = [ctx.key, ctx.ingestKey, ...Object.values(keys)];
   assert.ok(requests.length > 10, `${requests.length} requests seen`);
   let withKey = 0;
   for (const r of requests) {
