@@ -33,6 +33,7 @@ async function once(id, window) {
       document.querySelectorAll('.tile').length > 0 &&
       document.querySelectorAll('.chart canvas').length === 2 &&
       document.querySelector('section[aria-labelledby="recs-title"]') &&
+      !document.querySelector('section[aria-labelledby="deployments-title"] .loading') &&
       document.querySelector('.flame .box') &&
       document.querySelector('section[aria-labelledby="modules-title"] tbody tr'),
     null,
