@@ -5,7 +5,9 @@
 #include <jansson.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <arpa/inet.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,9 @@ static const int_setting int_settings[] = {
     {"MAX_BODY_BATCH", OFF(max_body_batch), 10485760, 1024, 1073741824, 1},
     {"KEY_CACHE_TTL", OFF(key_cache_ttl_s), 5, 0, 3600, 0},
     {"WRITER_BATCH_MAX", OFF(writer_batch_max), 2000, 1, 100000, 0},
+    {"WRITER_QUEUE_MAX_BYTES", OFF(writer_queue_max_bytes), 134217728, 1048576, 68719476736LL, 1},
+    {"AUTH_FAIL_LIMIT", OFF(auth_fail_limit), 100, 1, 100000000, 0},
+    {"AUTH_FAIL_WINDOW", OFF(auth_fail_window_s), 60, 1, 86400, 0},
     {"SHUTDOWN_TIMEOUT", OFF(shutdown_timeout_s), 25, 1, 3600, 0},
     {"RATE_LIMIT_INGEST", OFF(rate_limit_ingest), 10000, 1, 100000000, 0},
     {"RATE_LIMIT_QUERY", OFF(rate_limit_query), 100, 1, 100000000, 0},
@@ -272,6 +277,85 @@ int csa_parse_cors_origins(const char *value, csa_config *cfg, char *err, size_t
     return 0;
 }
 
+/* TRUSTED_PROXIES: comma-separated IPv4/IPv6 literals, kept in their canonical text form. */
+static int parse_trusted_proxies(csa_config *cfg, char *err, size_t err_size)
+{
+    cfg->nproxies = 0;
+    for (const char *p = cfg->trusted_proxies; *p;) {
+        size_t n = strcspn(p, ",");
+        char one[64];
+        while (n > 0 && *p == ' ') {
+            p++;
+            n--;
+        }
+        size_t m = n;
+        while (m > 0 && p[m - 1] == ' ')
+            m--;
+        if (m > 0) {
+            unsigned char bin[16];
+            int family = memchr(p, ':', m) ? AF_INET6 : AF_INET;
+            if (m >= sizeof one || cfg->nproxies >= CSA_MAX_TRUSTED_PROXIES) {
+                snprintf(err, err_size, "TRUSTED_PROXIES: at most %d addresses", CSA_MAX_TRUSTED_PROXIES);
+                return -1;
+            }
+            memcpy(one, p, m);
+            one[m] = '\0';
+            if (inet_pton(family, one, bin) != 1) {
+                snprintf(err, err_size, "TRUSTED_PROXIES: \"%.60s\" is not an IP address", one);
+                return -1;
+            }
+            inet_ntop(family, bin, cfg->proxies[cfg->nproxies], sizeof cfg->proxies[0]);
+            cfg->nproxies++;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+int csa_secret_strong(const char *secret, char *why, size_t why_size)
+{
+    char scratch[8];
+    if (!why) {
+        why = scratch;
+        why_size = sizeof scratch;
+    }
+    size_t len = strlen(secret);
+    if (len < 32) {
+        snprintf(why, why_size, "shorter than 32 characters");
+        return 0;
+    }
+    size_t freq[256] = {0};
+    for (size_t i = 0; i < len; i++)
+        freq[(unsigned char)secret[i]]++;
+    double bits = 0;
+    for (int c = 0; c < 256; c++) {
+        if (freq[c]) {
+            double p = (double)freq[c] / (double)len;
+            bits -= (double)freq[c] * log2(p);
+        }
+    }
+    if (bits < 96.0) {
+        snprintf(why, why_size, "too little variety (about %.0f bits; 96 needed)", bits);
+        return 0;
+    }
+    size_t repeats = 0, trigrams = len - 2;
+    for (size_t i = 1; i < trigrams; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (memcmp(secret + i, secret + j, 3) == 0) {
+                repeats++;
+                break;
+            }
+        }
+    }
+    if (repeats * 4 > trigrams) {
+        snprintf(why, why_size, "repetitive (%zu of %zu three-character sequences repeat)", repeats, trigrams);
+        return 0;
+    }
+    return 1;
+}
+
 int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err_size)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -317,6 +401,7 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
         {"RULES_FILE", CSA_DEFAULT_RULES_FILE, cfg->rules_file, sizeof cfg->rules_file},
         {"APP_SECRET_KEY", "", cfg->app_secret_key, sizeof cfg->app_secret_key},
         {"METRICS_HOST", "127.0.0.1", cfg->metrics_host, sizeof cfg->metrics_host},
+        {"TRUSTED_PROXIES", "", cfg->trusted_proxies, sizeof cfg->trusted_proxies},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         const char *v = getenv(strs[i].name);
@@ -362,6 +447,9 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
         cfg->rate_limit_project_ingest = cfg->rate_limit_ingest > 100000000 / 5 ? 100000000 : cfg->rate_limit_ingest * 5;
     if (cfg->rate_limit_project_query == 0)
         cfg->rate_limit_project_query = cfg->rate_limit_query > 100000000 / 5 ? 100000000 : cfg->rate_limit_query * 5;
+    if (parse_trusted_proxies(cfg, err, err_size) < 0)
+        return -1;
+    cfg->admin_secret_ok = csa_secret_strong(cfg->app_secret_key, NULL, 0);
     if (cfg->max_body_single > cfg->max_body_batch) {
         snprintf(err, err_size, "MAX_BODY_SINGLE: must not exceed MAX_BODY_BATCH");
         return -1;

@@ -12,6 +12,7 @@
 
 #define CSA_CONFIG_STR 1024
 #define CSA_MAX_CORS_ORIGINS 32
+#define CSA_MAX_TRUSTED_PROXIES 16
 
 typedef struct csa_config {
     char database_url[CSA_CONFIG_STR];  /* libpq form: "postgresql://..." (a +driver suffix removed) */
@@ -32,6 +33,13 @@ typedef struct csa_config {
     size_t max_body_batch;              /* bytes, POST /api/v1/ingest/batch */
     int key_cache_ttl_s;                /* seconds a key lookup is trusted (revocation delay) */
     int writer_batch_max;               /* records per group-commit transaction */
+    size_t writer_queue_max_bytes;      /* request bytes the writer may hold (queued + being written) */
+    int auth_fail_limit;                /* failed authentications per client address per window */
+    int auth_fail_window_s;             /* that window, seconds */
+    char trusted_proxies[CSA_CONFIG_STR];      /* as given: addresses whose X-Real-IP / X-Forwarded-For count */
+    char proxies[CSA_MAX_TRUSTED_PROXIES][64]; /* parsed TRUSTED_PROXIES (IP literals); none by default */
+    int nproxies;
+    int admin_secret_ok;                /* APP_SECRET_KEY is long and varied enough to enable the admin API */
     int shutdown_timeout_s;             /* SIGTERM drain limit */
     char migrations_dir[CSA_CONFIG_STR];
     char rules_file[CSA_CONFIG_STR];    /* recommendation rule table */
@@ -54,6 +62,15 @@ typedef struct csa_config {
 /* Parses CORS_ORIGINS: a JSON array of strings (the spec's form) or a comma-separated list.
  * Returns 0, or -1 with err set. */
 int csa_parse_cors_origins(const char *value, csa_config *cfg, char *err, size_t err_size);
+
+/*
+ * Is `secret` (APP_SECRET_KEY) strong enough to guard the admin API? At least 32 characters, an
+ * estimated entropy (Shannon, over its characters) of at least 96 bits, and at most a quarter of
+ * its three-character sequences repeated (catches "changeme-changeme-..."). A heuristic: it
+ * refuses obviously weak secrets; `openssl rand -base64 32` always passes. Returns 1, or 0 with
+ * the reason in why.
+ */
+int csa_secret_strong(const char *secret, char *why, size_t why_size);
 
 /*
  * Loads defaults, then `env_file` (may be NULL or missing), then the environment.

@@ -286,6 +286,7 @@ csa_status csa_keycache_check(csa_keycache *c, const char *key, csa_key_identity
 {
     touch_key_id[0] = '\0';
     who->key_hash[0] = '\0';
+    who->stale = 0;
     if (!csa_key_well_formed(key))
         return CSA_ERR_AUTH;
     csa_key_hash(key, who->key_hash);
@@ -302,7 +303,9 @@ csa_status csa_keycache_check(csa_keycache *c, const char *key, csa_key_identity
             memcpy(touch_key_id, e->key_id, CSA_UUID_LEN + 1);
         }
         st = CSA_OK;
-    } else if (!e) {
+    } else if (e) {
+        who->stale = 1;
+    } else {
         e = table_find(&c->unknown, who->key_hash);
         if (e && now - e->fetched_at < c->ttl) {
             e->referenced = 1;

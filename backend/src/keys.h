@@ -55,6 +55,8 @@ typedef struct csa_key_identity {
     char project_id[CSA_UUID_LEN + 1];
     char key_hash[CSA_HASH_HEX_LEN + 1]; /* the identity per-key rate limits count against */
     unsigned scopes;                      /* CSA_SCOPE_* bits */
+    int stale; /* csa_keycache_check: not cached now, but valid when last looked up (its TTL ran
+                  out): the lookup is due, and the per-address failure limit does not apply */
 } csa_key_identity;
 
 typedef struct csa_keycache csa_keycache;

@@ -1,6 +1,7 @@
 /* server.c: see server.h. */
 #include "server.h"
 
+#include "authfail.h"
 #include "db.h"
 #include "error.h"
 #include "keys.h"
@@ -48,6 +49,31 @@
 /* evhttp's own hard cap on a body; above it evhttp answers 413 itself (not in our JSON format).
  * Our limits (MAX_BODY_SINGLE / MAX_BODY_BATCH) sit below it and answer in the spec's format. */
 #define HARD_BODY_CAP_EXTRA (4 * 1024 * 1024)
+/* The header gate (see "authenticate before the body"): a body up to this size is read before its
+ * key is checked (the check is then on_request's); a larger or chunked one only after. A request
+ * to a route that takes no body may send at most this much. */
+#define GATE_SMALL_BODY (64 * 1024)
+#define GATE_HEAD_MAX (16 * 1024) /* = evhttp's header cap (worker_init): beyond it evhttp refuses */
+#define GATE_LINE_MAX 1024        /* longer header lines are skipped: no header we read is that long */
+
+enum { GATE_HEAD, GATE_IDLE, GATE_PENDING };
+
+/* What the gate reads of a request head: just enough to pick the route and check the key. */
+typedef struct gate_head {
+    char line[GATE_LINE_MAX]; /* the line being read */
+    size_t line_len;
+    int line_too_long;
+    size_t bytes; /* of the head so far */
+    int lines;    /* complete lines so far (0: the request line is next) */
+    char method[8];
+    char path[128];
+    char key[CSA_KEY_LEN + 8];    /* X-API-Key (a longer value is cut: it fails the key check) */
+    char fh_key[CSA_KEY_LEN + 8]; /* X-Amz-Firehose-Access-Key */
+    char real_ip[CSA_ADDR_MAX];   /* X-Real-IP */
+    char forwarded[CSA_ADDR_MAX]; /* the last entry of X-Forwarded-For */
+    long long content_length;     /* -1: none */
+    int chunked;
+} gate_head;
 
 typedef struct worker worker;
 
@@ -63,6 +89,14 @@ typedef struct conn_track {
     int swallow;                    /* drop everything evhttp still writes: ours replaced it */
     int rewriting;                  /* on_output_added is editing the buffer itself */
     worker *w;
+    /* the header gate: the current request's head, read as it arrives, and what was decided */
+    int gate;           /* GATE_HEAD (reading a head), GATE_IDLE, GATE_PENDING (key lookup) */
+    unsigned gate_seq;  /* bumped per request, so a late lookup finds its request gone */
+    int gate_lookups;   /* lookups in flight: the track outlives its connection until 0 */
+    csa_status refusal; /* why evhttp will refuse the body (its 413 is rewritten to this) */
+    long refusal_retry; /* Retry-After of a 429 refusal */
+    char refusal_detail[128];
+    gate_head head;
 } conn_track;
 
 struct worker {
@@ -79,6 +113,7 @@ struct worker {
     struct event *done_ev;          /* wakes the loop when the writer reported on requests */
     pthread_mutex_t done_lock;
     struct request_ctx *done_head;  /* requests the writer has reported on, not yet answered */
+    struct gate_job *gate_done;     /* key lookups of the header gate, reported, not yet acted on */
     conn_track *buckets[CONN_BUCKETS];
     conn_track *all;
     int live;            /* tracked connections */
@@ -100,6 +135,7 @@ static struct {
                                       that it never waits behind key lookups or reads */
     csa_db_pool *health_pool;
     csa_ratelimit *limits;
+    csa_authfail *authfail; /* failed authentications per client address */
     csa_rules *rules;
     worker *workers;
     int nworkers;
@@ -204,14 +240,17 @@ static void on_output_added(struct evbuffer *out, const struct evbuffer_cb_info 
     int status = 0;
     if (strncmp(line, "HTTP/1.", 7) != 0 || sscanf(line + 9, "%3d", &status) != 1 || status < 400)
         return;
-    csa_status code = status == 413   ? CSA_ERR_TOO_LARGE
-                      : status == 405 ? CSA_ERR_METHOD
-                      : status == 400 ? CSA_ERR_VALIDATION
-                      : status == 404 ? CSA_ERR_NOT_FOUND
+    csa_status code = status == 413 && t->refusal      ? t->refusal
+                      : status == 413                  ? CSA_ERR_TOO_LARGE
+                      : status == 405                  ? CSA_ERR_METHOD
+                      : status == 400                  ? CSA_ERR_VALIDATION
+                      : status == 404                  ? CSA_ERR_NOT_FOUND
                       : status >= 500 && status != 501 ? CSA_ERR_INTERNAL
                                                        : CSA_ERR_VALIDATION;
     char detail[160];
-    if (code == CSA_ERR_TOO_LARGE)
+    if (status == 413 && t->refusal)
+        snprintf(detail, sizeof detail, "%s", t->refusal_detail);
+    else if (code == CSA_ERR_TOO_LARGE)
         snprintf(detail, sizeof detail, "Request body exceeds the limit of %zu bytes", t->w->cfg->max_body_batch);
     else if (status == 501)
         snprintf(detail, sizeof detail, "Unknown HTTP method");
@@ -225,16 +264,24 @@ static void on_output_added(struct evbuffer *out, const struct evbuffer_cb_info 
     char request_id[48];
     snprintf(request_id, sizeof request_id, "%08x-%d-%llx-%llx", g.instance, t->w->index, (unsigned long long)time(NULL),
              ++t->w->request_seq);
-    char response[1024];
+    char response[1024], retry[48] = "";
+    if (code == CSA_ERR_RATE_LIMIT || code == CSA_ERR_UNAVAILABLE)
+        snprintf(retry, sizeof retry, "Retry-After: %ld\r\n", t->refusal_retry > 0 ? t->refusal_retry : 1);
+    if (status == 413 && t->refusal)
+        status = csa_status_http(code);
     snprintf(response, sizeof response,
              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n"
-             "Connection: close\r\n\r\n%s",
-             status, status == 501 ? "Not Implemented" : csa_status_reason(code), strlen(text), request_id, text);
+             "%sConnection: close\r\n\r\n%s",
+             status, status == 501 ? "Not Implemented" : csa_status_reason(code), strlen(text), request_id, retry,
+             text);
     free(text);
     replace_tail(t, out, info->n_added, response);
     t->swallow = 1;
     log_evhttp_error(t->w, request_id, status);
 }
+
+static void on_input_added(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg);
+static void gate_reset(conn_track *t);
 
 /* evhttp asks us for each new connection's bufferevent: the one place we see every connection. */
 static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
@@ -250,6 +297,7 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
     t->bev = bev;
     t->w = w;
     evbuffer_add_cb(bufferevent_get_output(bev), on_output_added, t);
+    evbuffer_add_cb(bufferevent_get_input(bev), on_input_added, t);
     t->mark = now_mono();
     unsigned b = bucket_of(bev);
     t->hash_next = w->buckets[b];
@@ -279,6 +327,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
         void *cbarg;
         bufferevent_getcb(t->bev, &rcb, &wcb, &ecb, &cbarg);
         if (!rcb && !wcb && !ecb) {
+            if (t->gate_lookups > 0) /* a key lookup still points at it */
+                continue;
             track_remove(w, t);
             bufferevent_decref(t->bev);
             free(t);
@@ -334,6 +384,7 @@ struct request_ctx {
     char detail[CSA_DETAIL_MAX];
     json_t *args;               /* query arguments, owned */
     int firehose;               /* a Firehose route: errors in Firehose's response shape */
+    char client[CSA_ADDR_MAX];  /* the client's address (client_address), for failed authentications */
     char firehose_request_id[CSA_FIREHOSE_MAX_REQUEST_ID + 1]; /* X-Amz-Firehose-Request-Id, else the body's */
     size_t firehose_counts[4]; /* records, accepted, invalid, ignored: for the metrics once committed */
 };
@@ -418,8 +469,10 @@ static void send_json(request_ctx *ctx, int http_status, const char *reason, jso
         if (t)
             t->own_reply = 1;
         evhttp_send_reply(req, http_status, reason, buf);
-        if (t)
+        if (t) {
             t->own_reply = 0;
+            gate_reset(t); /* what follows on the connection is the next request's head */
+        }
         evbuffer_free(buf);
     }
     csa_metrics_request(ctx->route_index, http_status, now_mono() - ctx->started);
@@ -485,6 +538,18 @@ static void report_done(request_ctx *ctx)
         event_active(w->done_ev, EV_READ, 0);
 }
 
+/* A key lookup of the header gate (see "authenticate before the body"). */
+typedef struct gate_job {
+    worker *w;
+    conn_track *t;
+    unsigned seq;         /* t->gate_seq when submitted */
+    csa_key_identity who; /* key_hash in; project and scopes out */
+    csa_status status;
+    struct gate_job *next;
+} gate_job;
+
+static void gate_resume(gate_job *job);
+
 /* Event-loop thread: answer every request whose work was reported. */
 static void on_work_reported(evutil_socket_t fd, short what, void *arg)
 {
@@ -492,7 +557,13 @@ static void on_work_reported(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_lock(&w->done_lock);
     request_ctx *list = w->done_head;
     w->done_head = NULL;
+    gate_job *lookups = w->gate_done;
+    w->gate_done = NULL;
     pthread_mutex_unlock(&w->done_lock);
+    for (gate_job *job = lookups, *next; job; job = next) {
+        next = job->next;
+        gate_resume(job);
+    }
     for (request_ctx *ctx = list, *next; ctx; ctx = next) {
         next = ctx->done_next;
         int handed_on = ctx->finish(ctx);
@@ -540,6 +611,8 @@ static int finish_write(request_ctx *ctx)
 static void defer_write(request_ctx *ctx, json_t *rows, json_t *reply, finish_fn finish)
 {
     ctx->item.rows = rows;
+    /* the rows weigh what their body did (their JSON trees a small multiple of it) */
+    ctx->item.bytes = ctx->req ? evbuffer_get_length(evhttp_request_get_input_buffer(ctx->req)) : 0;
     ctx->item.done = on_write_done;
     ctx->item.arg = ctx;
     ctx->reply = reply;
@@ -1190,8 +1263,12 @@ static int content_type_is_json(const char *ct)
            (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
 }
 
-/* APP_SECRET_KEY must be set and at least 32 characters for the admin endpoint to exist. */
-static int admin_enabled(void) { return strlen(g.cfg->app_secret_key) >= 32; }
+/* APP_SECRET_KEY must be set, 32+ characters and varied enough (csa_secret_strong) for the admin
+ * endpoint to exist. */
+static int admin_enabled(void)
+{
+    return g.cfg->admin_secret_ok;
+}
 
 static int admin_token_ok(struct evhttp_request *req)
 {
@@ -1237,6 +1314,356 @@ static void preflight(request_ctx *ctx)
     send_json(ctx, 204, "No Content", NULL);
 }
 
+/* ---- authenticate before the body (the header gate) ----------------------------------------- */
+
+/*
+ * evhttp reads a request's whole body before it calls us, and libevent 2.1 has no hook between
+ * the headers and the body for a server. So each connection's input buffer is watched (evbuffer
+ * callbacks run as bytes arrive, before evhttp's read callback parses them) and the request head
+ * is read alongside evhttp: method, path, the key headers, Content-Length. When the head is
+ * complete, and before evhttp reads any of the body, the gate sets the connection's body limit
+ * (evhttp_connection_set_max_body_size):
+ *   - the route's own limit (plus HARD_BODY_CAP_EXTRA, so that on_request words the 413); a
+ *     declared length beyond that is refused at once;
+ *   - for a keyed route with a body over GATE_SMALL_BODY (or chunked): a key known valid passes;
+ *     a missing, malformed or known-bad key is refused (401) and counts against the client's
+ *     address; an address over AUTH_FAIL_LIMIT is refused (429) without a lookup; an unknown key
+ *     is looked up on the key threads while the connection does not read (GATE_PENDING), and
+ *     the body is read only once it is found valid.
+ * A refusal sets the body limit to 0: evhttp then answers 413 itself and closes, and
+ * on_output_added rewrites that page into the refusal's JSON error. The gate only guards
+ * resources: on_request authenticates every request again, in full.
+ */
+
+/* The evhttp connection of a tracked bufferevent (evhttp passes it as its callbacks' argument). */
+static struct evhttp_connection *evcon_of(conn_track *t)
+{
+    bufferevent_data_cb rcb, wcb;
+    bufferevent_event_cb ecb;
+    void *cbarg = NULL;
+    bufferevent_getcb(t->bev, &rcb, &wcb, &ecb, &cbarg);
+    return rcb ? cbarg : NULL;
+}
+
+/* Is `peer` one of TRUSTED_PROXIES? Both in canonical text form. */
+static int trusted_proxy(const char *peer)
+{
+    unsigned char bin[16];
+    char canon[CSA_ADDR_MAX];
+    int family = strchr(peer, ':') ? AF_INET6 : AF_INET;
+    if (g.cfg->nproxies == 0 || inet_pton(family, peer, bin) != 1 || !inet_ntop(family, bin, canon, sizeof canon))
+        return 0;
+    for (int i = 0; i < g.cfg->nproxies; i++)
+        if (strcmp(g.cfg->proxies[i], canon) == 0)
+            return 1;
+    return 0;
+}
+
+/* Copies the last comma-separated entry of an X-Forwarded-For value (the one the nearest proxy
+ * appended), trimmed, into out. */
+static void last_forwarded(const char *xff, char out[CSA_ADDR_MAX])
+{
+    const char *p = strrchr(xff, ',');
+    p = p ? p + 1 : xff;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t n = strcspn(p, " \t");
+    snprintf(out, CSA_ADDR_MAX, "%.*s", (int)(n < CSA_ADDR_MAX ? n : CSA_ADDR_MAX - 1), p);
+}
+
+/*
+ * The client's address, as the failed-authentication limit counts it: the peer's; or, when the
+ * peer is a trusted proxy (TRUSTED_PROXIES, none by default), X-Real-IP, else the last entry of
+ * X-Forwarded-For. Headers from other peers are ignored: a client cannot pick its own address.
+ */
+static void client_address(struct evhttp_connection *evcon, const char *real_ip, const char *forwarded,
+                           char out[CSA_ADDR_MAX])
+{
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    out[0] = '\0';
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &peer, &port);
+    if (!peer)
+        return;
+    if (trusted_proxy(peer) && real_ip && *real_ip)
+        snprintf(out, CSA_ADDR_MAX, "%s", real_ip);
+    else if (trusted_proxy(peer) && forwarded && *forwarded)
+        snprintf(out, CSA_ADDR_MAX, "%s", forwarded);
+    else
+        snprintf(out, CSA_ADDR_MAX, "%s", peer);
+}
+
+static size_t route_body_limit(const route *r)
+{
+    return (r->flags & ROUTE_BATCH_LIMIT) ? g.cfg->max_body_batch : g.cfg->max_body_single;
+}
+
+/* Makes evhttp refuse the body (413, rewritten into `status` with `detail`) before reading it. */
+static void gate_refuse(conn_track *t, struct evhttp_connection *evcon, csa_status status, long retry,
+                        const char *detail)
+{
+    t->refusal = status;
+    t->refusal_retry = retry;
+    snprintf(t->refusal_detail, sizeof t->refusal_detail, "%s", detail);
+    evhttp_connection_set_max_body_size(evcon, 0);
+}
+
+static void run_gate_lookup(void *arg)
+{
+    gate_job *job = arg;
+    job->status = csa_keycache_fetch(g.keys, g.auth_pool, &job->who);
+}
+
+/* Any thread: hands a finished lookup to its worker's loop (as report_done does for requests). */
+static void gate_lookup_done(void *arg)
+{
+    gate_job *job = arg;
+    worker *w = job->w;
+    pthread_mutex_lock(&w->done_lock);
+    int was_empty = w->done_head == NULL && w->gate_done == NULL;
+    job->next = w->gate_done;
+    w->gate_done = job;
+    pthread_mutex_unlock(&w->done_lock);
+    if (was_empty)
+        event_active(w->done_ev, EV_READ, 0);
+}
+
+/* Event loop: a lookup of the gate came back. Frees the job. */
+static void gate_resume(gate_job *job)
+{
+    conn_track *t = job->t;
+    t->gate_lookups--;
+    struct evhttp_connection *evcon = evcon_of(t);
+    if (evcon && t->gate == GATE_PENDING && t->gate_seq == job->seq) {
+        t->gate = GATE_IDLE;
+        if (job->status == CSA_ERR_AUTH) {
+            char addr[CSA_ADDR_MAX];
+            client_address(evcon, t->head.real_ip, t->head.forwarded, addr);
+            csa_authfail_record(g.authfail, addr, time(NULL));
+            gate_refuse(t, evcon, CSA_ERR_AUTH, 0, "Invalid or missing API key");
+        } else if (job->status != CSA_OK) {
+            gate_refuse(t, evcon, CSA_ERR_UNAVAILABLE, 1, "The database is unavailable; retry later.");
+        }
+        /* valid: the body may come; refused: evhttp answers on the next bytes of it */
+        bufferevent_enable(t->bev, EV_READ);
+    }
+    free(job);
+}
+
+/* The head is complete: decide what evhttp may read of the body (see the block comment above). */
+static void gate_decide(conn_track *t)
+{
+    gate_head *h = &t->head;
+    t->gate = GATE_IDLE;
+    struct evhttp_connection *evcon = evcon_of(t);
+    if (!evcon)
+        return;
+    const route *r = NULL;
+    char id[64];
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !r; i++)
+        if (strcmp(method_name(routes[i].method), h->method) == 0 && route_matches(&routes[i], h->path, id, sizeof id))
+            r = &routes[i];
+    char detail[128];
+    if (!r || !(r->flags & (ROUTE_JSON_BODY | ROUTE_RAW_BODY))) {
+        snprintf(detail, sizeof detail, "Request body exceeds the limit of %d bytes for %.8s requests here",
+                 GATE_SMALL_BODY, h->method);
+        t->refusal = CSA_ERR_TOO_LARGE; /* if evhttp refuses a longer body, it says this */
+        snprintf(t->refusal_detail, sizeof t->refusal_detail, "%s", detail);
+        evhttp_connection_set_max_body_size(evcon, GATE_SMALL_BODY);
+        return;
+    }
+    /* An authenticated body a little over the route's limit is still read, so that on_request
+     * answers 413 in full and the client reads it (rather than a reset while it sends); beyond
+     * HARD_BODY_CAP_EXTRA more, or before the key is known good, nothing is read. */
+    size_t limit = route_body_limit(r);
+    if (h->content_length > (long long)(limit + HARD_BODY_CAP_EXTRA)) {
+        snprintf(detail, sizeof detail, "Request body of %lld bytes exceeds the limit of %zu bytes", h->content_length,
+                 limit);
+        gate_refuse(t, evcon, CSA_ERR_TOO_LARGE, 0, detail);
+        return;
+    }
+    t->refusal = CSA_ERR_TOO_LARGE; /* a chunked body that grows past the cap */
+    snprintf(t->refusal_detail, sizeof t->refusal_detail, "Request body exceeds the limit of %zu bytes", limit);
+    evhttp_connection_set_max_body_size(evcon, (ev_ssize_t)(limit + HARD_BODY_CAP_EXTRA));
+    if (!r->scope || (!h->chunked && h->content_length <= GATE_SMALL_BODY))
+        return; /* a small body: on_request checks the key */
+    const char *key = (r->flags & ROUTE_FIREHOSE) && h->fh_key[0] ? h->fh_key : h->key[0] ? h->key : NULL;
+    csa_key_identity who;
+    char touch[CSA_UUID_LEN + 1];
+    csa_status st = csa_keycache_check(g.keys, key, &who, touch);
+    if (st == CSA_OK)
+        return;
+    char addr[CSA_ADDR_MAX];
+    client_address(evcon, h->real_ip, h->forwarded, addr);
+    time_t now = time(NULL);
+    if (st != CSA_ERR_NOT_FOUND) {
+        csa_authfail_record(g.authfail, addr, now);
+        gate_refuse(t, evcon, CSA_ERR_AUTH, 0, "Invalid or missing API key");
+        return;
+    }
+    long retry = 0;
+    if (!who.stale && csa_authfail_blocked(g.authfail, addr, now, &retry)) {
+        gate_refuse(t, evcon, CSA_ERR_RATE_LIMIT, retry, "Too many failed authentications from this address");
+        return;
+    }
+    gate_job *job = calloc(1, sizeof *job);
+    if (job) {
+        job->w = t->w;
+        job->t = t;
+        job->seq = t->gate_seq;
+        job->who = who;
+        if (csa_executor_submit(g.auth_executor, run_gate_lookup, gate_lookup_done, job) == 0) {
+            t->gate = GATE_PENDING;
+            t->gate_lookups++;
+            bufferevent_disable(t->bev, EV_READ);
+            return;
+        }
+        free(job);
+    }
+    gate_refuse(t, evcon, CSA_ERR_UNAVAILABLE, 1, "The server is overloaded; retry later.");
+}
+
+/* Copies src into dst (size bytes), cut to fit, always NUL-terminated. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int header_is(const char *line, size_t name_len, const char *name)
+{
+    return strlen(name) == name_len && strncasecmp(line, name, name_len) == 0;
+}
+
+/* One complete line of the head (without its line ending). */
+static void gate_line(gate_head *h, const char *line, size_t len)
+{
+    if (h->lines == 0) { /* METHOD SP target SP version */
+        size_t m = strcspn(line, " ");
+        snprintf(h->method, sizeof h->method, "%.*s", (int)(m < sizeof h->method ? m : sizeof h->method - 1), line);
+        const char *target = line[m] ? line + m + 1 : "";
+        size_t n = strcspn(target, " ?#");
+        snprintf(h->path, sizeof h->path, "%.*s", (int)(n < sizeof h->path ? n : sizeof h->path - 1), target);
+        return;
+    }
+    if (line[0] == ' ' || line[0] == '\t')
+        return; /* an obsolete folded continuation: none of ours */
+    const char *colon = memchr(line, ':', len);
+    if (!colon)
+        return;
+    size_t name_len = (size_t)(colon - line);
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t vlen = strlen(v);
+    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    char value[GATE_LINE_MAX];
+    snprintf(value, sizeof value, "%.*s", (int)vlen, v);
+    if (header_is(line, name_len, "X-API-Key"))
+        copy_cut(h->key, sizeof h->key, value);
+    else if (header_is(line, name_len, "X-Amz-Firehose-Access-Key"))
+        copy_cut(h->fh_key, sizeof h->fh_key, value);
+    else if (header_is(line, name_len, "X-Real-IP"))
+        copy_cut(h->real_ip, sizeof h->real_ip, value);
+    else if (header_is(line, name_len, "X-Forwarded-For"))
+        last_forwarded(value, h->forwarded);
+    else if (header_is(line, name_len, "Transfer-Encoding"))
+        h->chunked = 1;
+    else if (header_is(line, name_len, "Content-Length")) {
+        char *end;
+        long long n = strtoll(value, &end, 10);
+        if (end != value && n > h->content_length)
+            h->content_length = n; /* the largest, if several (on_request refuses those) */
+    }
+}
+
+/* Reads head bytes; decides once the blank line that ends the head arrives. */
+static void gate_feed(conn_track *t, const char *p, size_t n)
+{
+    gate_head *h = &t->head;
+    for (size_t i = 0; i < n && t->gate == GATE_HEAD; i++) {
+        if (++h->bytes > GATE_HEAD_MAX) {
+            t->gate = GATE_IDLE; /* evhttp refuses a head this long itself */
+            return;
+        }
+        if (p[i] != '\n') {
+            if (h->line_len < sizeof h->line - 1)
+                h->line[h->line_len++] = p[i];
+            else
+                h->line_too_long = 1;
+            continue;
+        }
+        size_t len = h->line_len;
+        if (len > 0 && h->line[len - 1] == '\r')
+            len--;
+        h->line[len] = '\0';
+        int too_long = h->line_too_long;
+        h->line_len = 0;
+        h->line_too_long = 0;
+        if (len == 0 && h->lines == 0)
+            continue; /* blank lines before a request line are tolerated */
+        if (len == 0) {
+            gate_decide(t);
+            return;
+        }
+        if (!too_long)
+            gate_line(h, h->line, len);
+        else if (h->lines == 0) {
+            t->gate = GATE_IDLE; /* a request line this long: evhttp refuses it */
+            return;
+        }
+        h->lines++;
+    }
+}
+
+/* Feeds the gate whatever of `in` from offset `from` on. */
+static void gate_feed_buffer(conn_track *t, struct evbuffer *in, size_t from)
+{
+    char chunk[4096];
+    size_t len = evbuffer_get_length(in);
+    while (from < len && t->gate == GATE_HEAD) {
+        struct evbuffer_ptr pos;
+        if (evbuffer_ptr_set(in, &pos, from, EVBUFFER_PTR_SET) != 0)
+            return;
+        ev_ssize_t got = evbuffer_copyout_from(in, &pos, chunk, sizeof chunk);
+        if (got <= 0)
+            return;
+        gate_feed(t, chunk, (size_t)got);
+        from += (size_t)got;
+    }
+}
+
+/* Bytes arrived on a connection, evhttp has not parsed them yet. */
+static void on_input_added(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    conn_track *t = arg;
+    if (info->n_added == 0)
+        return;
+    if (t->gate == GATE_PENDING) { /* evhttp re-enables reading after a 100 Continue: not yet */
+        bufferevent_disable(t->bev, EV_READ);
+        return;
+    }
+    if (t->gate == GATE_HEAD)
+        gate_feed_buffer(t, in, evbuffer_get_length(in) - info->n_added);
+}
+
+/* A request was answered: the gate reads the next head, from what is already buffered on. */
+static void gate_reset(conn_track *t)
+{
+    t->gate_seq++;
+    t->gate = GATE_HEAD;
+    t->refusal = CSA_OK;
+    memset(&t->head, 0, sizeof t->head);
+    t->head.content_length = -1;
+    struct evhttp_connection *evcon = evcon_of(t);
+    if (evcon) /* until a head is decided: evhttp's own cap, as for a connection's first request */
+        evhttp_connection_set_max_body_size(evcon, (ev_ssize_t)(g.cfg->max_body_batch + HARD_BODY_CAP_EXTRA));
+    gate_feed_buffer(t, bufferevent_get_input(t->bev), 0);
+}
+
 /* ---- authentication off the event loop ------------------------------------------------------ */
 
 static void continue_request(request_ctx *ctx);
@@ -1263,6 +1690,7 @@ static int finish_auth(request_ctx *ctx)
         return 0;
     }
     if (ctx->status != CSA_OK) {
+        csa_authfail_record(g.authfail, ctx->client, time(NULL));
         send_error(ctx, CSA_ERR_AUTH, "Invalid or missing API key", NULL);
         return 0;
     }
@@ -1322,8 +1750,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     for (const char *p = path; *p && k < sizeof ctx->path - 1; p++)
         ctx->path[k++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
     conn_track *t = track_of_request(w, req);
-    if (t)
+    if (t) {
         t->busy = 1;
+        t->gate = GATE_IDLE; /* the whole request is in: the gate waits for its answer */
+        t->gate_seq++;
+    }
 
     ctx->route_index = -1;
     if (ambiguous_framing(req)) {
@@ -1402,7 +1833,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (r->flags & ROUTE_ADMIN_TOKEN) {
         if (!admin_enabled()) {
             send_error(ctx, CSA_ERR_FORBIDDEN,
-                       "Project creation over the API is disabled: APP_SECRET_KEY is unset or shorter than 32 characters",
+                       "Project creation over the API is disabled: APP_SECRET_KEY is unset, shorter than 32 characters "
+                       "or too weak",
                        NULL);
             goto done;
         }
@@ -1420,11 +1852,29 @@ static void on_request(struct evhttp_request *req, void *arg)
         csa_status st = csa_keycache_check(g.keys, key, &ctx->who, touch);
         if (touch[0])
             submit_touch(touch);
+        if (st != CSA_OK) {
+            char forwarded[CSA_ADDR_MAX] = "";
+            const char *xff = evhttp_find_header(headers, "X-Forwarded-For");
+            if (xff)
+                last_forwarded(xff, forwarded);
+            client_address(evhttp_request_get_connection(req), evhttp_find_header(headers, "X-Real-IP"), forwarded,
+                           ctx->client);
+        }
+        long retry = 0;
+        if (st == CSA_ERR_NOT_FOUND && !ctx->who.stale &&
+            csa_authfail_blocked(g.authfail, ctx->client, time(NULL), &retry)) {
+            char v[24];
+            snprintf(v, sizeof v, "%ld", retry);
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+            send_error(ctx, CSA_ERR_RATE_LIMIT, "Too many failed authentications from this address", NULL);
+            goto done;
+        }
         if (st == CSA_ERR_NOT_FOUND) { /* not cached: looked up off the event loop */
             defer_auth(ctx);
             return;
         }
         if (st != CSA_OK) {
+            csa_authfail_record(g.authfail, ctx->client, time(NULL));
             send_error(ctx, CSA_ERR_AUTH, "Invalid or missing API key", NULL);
             goto done;
         }
@@ -1670,6 +2120,10 @@ static int worker_init(worker *w, int index, const csa_config *cfg, char *err, s
 
 static void worker_cleanup(worker *w)
 {
+    for (struct gate_job *job = w->gate_done, *next; job; job = next) { /* reported after the loop ended */
+        next = job->next;
+        free(job);
+    }
     if (w->metrics_http)
         evhttp_free(w->metrics_http);
     if (w->http)
@@ -1711,6 +2165,12 @@ int csa_server_run(const csa_config *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    char weak[120];
+    if (cfg->app_secret_key[0] && !csa_secret_strong(cfg->app_secret_key, weak, sizeof weak))
+        csa_logf(CSA_LOG_WARN,
+                 "APP_SECRET_KEY is %s: POST /api/v1/projects stays disabled (generate one with "
+                 "openssl rand -base64 32)",
+                 weak);
     g.rules = csa_rules_load(cfg->rules_file, err, sizeof err);
     if (!g.rules) {
         fprintf(stderr, "coldstartd: rule file error: %s\n", err);
@@ -1728,13 +2188,14 @@ int csa_server_run(const csa_config *cfg)
     g.health_pool = csa_db_pool_create(cfg->database_url, 1);
     g.health_executor = csa_executor_start(1, 256);
     g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
-    g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max,
-                                cfg->writer_batch_max * 50);
+    g.authfail = csa_authfail_create(cfg->auth_fail_limit, cfg->auth_fail_window_s, 65536);
+    g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max, cfg->writer_batch_max * 50,
+                                cfg->writer_queue_max_bytes);
     name_routes_for_metrics();
     g.nworkers = cfg->workers;
     g.workers = calloc((size_t)g.nworkers, sizeof *g.workers);
     if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor || !g.auth_pool || !g.auth_executor ||
-        !g.health_pool || !g.health_executor) {
+        !g.health_pool || !g.health_executor || !g.authfail) {
         csa_logf(CSA_LOG_ERROR, "out of memory at start-up");
         goto out;
     }
@@ -1798,6 +2259,7 @@ out:
     csa_db_pool_destroy(g.auth_pool);
     csa_db_pool_destroy(g.health_pool);
     csa_ratelimit_destroy(g.limits);
+    csa_authfail_destroy(g.authfail);
     csa_rules_free(g.rules);
     csa_keycache_destroy(g.keys);
     csa_db_pool_destroy(g.pool);

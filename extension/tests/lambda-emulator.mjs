@@ -318,9 +318,9 @@ export class LambdaEmulator {
     };
   }
 
-  spawnTracked(cmd, args, name, extraEnv = {}) {
+  spawnTracked(cmd, args, name, extraEnv = {}, cwd = undefined) {
     const spawnedAt = now();
-    const child = spawn(cmd, args, { env: { ...this.env(), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env: { ...this.env(), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     if (this.cgroup) writeFileSync(`${this.cgroup}/cgroup.procs`, String(child.pid));
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
@@ -355,7 +355,8 @@ export class LambdaEmulator {
     });
     // Lambda starts the runtime once every extension has registered
     await this.until(() => this.extensions.size >= this.extensionProcs.length || this.extensionProcs.some((e) => this.exited.has(e.child)), 2000, 'extension registration');
-    this.runtime = this.spawnTracked(this.o.node ?? process.execPath, [...(this.o.nodeArgs ?? []), this.o.runtime], 'runtime', this.o.runtimeEnv);
+    // the runtime starts in the task root, as Lambda's does in /var/task
+    this.runtime = this.spawnTracked(this.o.node ?? process.execPath, [...(this.o.nodeArgs ?? []), this.o.runtime], 'runtime', this.o.runtimeEnv, this.o.taskRoot);
     await this.until(() => this.runtimeNext || this.initError || this.exited.has(this.runtime.child), 10000, 'runtime init');
     const status = this.initError ? 'error' : 'success';
     this.emit('platform.initRuntimeDone', { initializationType: 'on-demand', phase: 'init', status, ...(this.initError ? { errorType: safeType(this.initError.body) } : {}) });

@@ -99,8 +99,18 @@ export const PROACTIVE_GAP_MS = 10_000;
 
 /** Global slot holding the one runtime per process, whichever copy of the SDK created it. */
 export const RUNTIME_SYMBOL = Symbol.for('coldstart.analyzer.runtime');
-/** Function called by the markers injected into ES modules: (0 | 1, import.meta.url). */
+/**
+ * Function called by the markers the off-thread loader (esm-loader.ts) injects into ES modules:
+ * (0 | 1, import.meta.url).
+ */
 export const ESM_MARKER_KEY = 'coldstart.analyzer.esm';
+/**
+ * Property of globalThis (non-enumerable) called by the markers the in-thread hooks inject into ES
+ * modules: (0 | 1, id), the id numbering the modules loaded in this process. A bare short call:
+ * longer markers (a member call, the module's URL as a literal) made Node.js 24 compile each
+ * module measurably slower (tens of microseconds for a 1 kB module), charged to its package.
+ */
+export const ESM_MARKER_GLOBAL = '__csaEsm';
 /**
  * Property of globalThis (non-enumerable) called by the markers the esbuild plugin puts into
  * bundles: (0, id, key) at a module's start, (1, id) at its end. A short name: it is written twice

@@ -7,14 +7,22 @@
 // that the path resolution before load() counts as the loaded module's time. A module that throws
 // is timed too (finally) and its error propagates untouched.
 //
-// ES modules: a load hook adds start/end markers to each module's source (see inject.ts). On
-// Node.js with module.registerHooks (22.15+, 23.5+) the hook runs in-thread and costs little; on
-// older releases with module.register (18.19+, 20.6+) it runs in a hooks thread whose start-up
-// costs several milliseconds, so in `auto` mode it is only started when the handler is an ES
-// module. Node.js without either cannot time ESM, and the payload says so (esm_timing).
+// ES modules are loaded (resolved, read, compiled, linked: the whole graph) before any body runs,
+// then evaluated. Two kinds of data:
+// - evaluation: a load hook adds start/end markers to each module's source (see inject.ts);
+// - loading: with the in-thread hooks (module.registerHooks, Node.js 22.15+ and 23.5+), resolve and
+//   load hooks tell the recorder when each module is resolved and loaded; the time from then to
+//   the next hook event is that module's (Node compiles a module right after its load hook
+//   returns, before it resolves the next one), see Recorder.loading(). esm_timing "on".
+// On older releases only module.register (18.19+, 20.6+, 22 before 22.15) exists: its hooks run in
+// a hooks thread whose start-up and per-module messaging made an ES module handler's init up to
+// +86 % (Node.js 20): by default ("auto") it is not started (esm_timing "skipped"), and
+// COLDSTART_ESM_TIMING=on starts it, timing evaluation only (esm_timing "evaluation": each
+// module's loading stays with whoever imported it). Node.js without either cannot time ESM
+// ("unsupported"). The SDK's own files are never timed as a package: their loading is overhead.
 
-import { ENV_ESM_TIMING, ENV_HANDLER, ESM_MARKER_KEY, LAMBDA_ENV, SDK_PACKAGE } from './constants';
-import { injectMarkers, shouldInstrument, sourceText } from './inject';
+import { ENV_ESM_TIMING, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, SDK_PACKAGE } from './constants';
+import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
 import type { Recorder } from './recorder';
 
 type LoadFunction = (this: unknown, filename: string) => unknown;
@@ -26,12 +34,25 @@ interface LoadResult {
   format?: string | null;
   source?: unknown;
 }
+interface HookContext {
+  conditions?: readonly string[];
+}
+type NextResolve = (specifier: string, context?: unknown) => { url: string };
+type NextLoad = (url: string, context?: unknown) => LoadResult;
 interface ModuleApi {
-  registerHooks?: (hooks: { load: (url: string, context: unknown, next: (u: string, c?: unknown) => LoadResult) => LoadResult }) => unknown;
+  registerHooks?: (hooks: {
+    resolve: (specifier: string, context: HookContext, next: NextResolve) => { url: string };
+    load: (url: string, context: HookContext, next: NextLoad) => LoadResult;
+  }) => { deregister?: () => void } | undefined;
   register?: (specifier: string | URL, parentURL?: string | URL) => void;
 }
 
-export type EsmTiming = 'on' | 'off' | 'skipped' | 'partial' | 'unsupported';
+/**
+ * `on`: ES modules' loading and evaluation timed per module (in-thread hooks); `evaluation`: their
+ * bodies only (hooks thread, forced on); `skipped`: not timed, the hooks thread was not started
+ * (auto mode); `partial`: the SDK was imported from ESM without a preload; `off`; `unsupported`.
+ */
+export type EsmTiming = 'on' | 'evaluation' | 'off' | 'skipped' | 'partial' | 'unsupported';
 
 /**
  * The CommonJS Module class. `module.constructor` is that class: taking it from there spares
@@ -45,8 +66,13 @@ function moduleClass(): ModuleClass & ModuleApi {
   return require('node:module') as ModuleClass & ModuleApi;
 }
 
-export function installCommonJsHook(recorder: Recorder): () => void {
+/**
+ * `coreFile`: this copy's dist/index.cjs. The SDK's own files (its invocation half, loaded as the
+ * first invocation starts) are its overhead, never a package's time.
+ */
+export function installCommonJsHook(recorder: Recorder, coreFile?: string): () => void {
   const Module = moduleClass();
+  const own = coreFile === undefined ? undefined : sdkFilePaths(coreFile);
   const originalLoad = Module.prototype.load;
   const originalResolveAndLoad = Module._load;
   // Clock at entry of each Module._load call still running: a module's time starts when its
@@ -72,6 +98,14 @@ export function installCommonJsHook(recorder: Recorder): () => void {
   };
   const timedLoad: LoadFunction = function (this: unknown, filename: string) {
     if (!recorder.active) return originalLoad.apply(this, arguments as unknown as [string]);
+    if (own !== undefined && typeof filename === 'string' && own(filename)) {
+      const started = process.hrtime.bigint();
+      try {
+        return originalLoad.apply(this, arguments as unknown as [string]);
+      } finally {
+        recorder.exclude(started);
+      }
+    }
     const frame = recorder.enterFile(filename, entries[entries.length - 1]);
     try {
       return originalLoad.apply(this, arguments as unknown as [string]);
@@ -103,13 +137,12 @@ export function esmHooksApi(version: string = process.versions.node): 'registerH
 export function installEsmHooks(recorder: Recorder, mode: string, coreFile: string): EsmTiming {
   if (mode === 'off') return 'off';
   // The public node:module (where register/registerHooks live) is loaded only when it is used:
-  // on Node.js 20 with a CommonJS handler (auto mode) it is not, and loading it would cost up to
-  // a millisecond of init for nothing.
+  // on Node.js 20 in auto mode it is not, and loading it would cost up to a millisecond of init.
   let api: ModuleApi = moduleClass();
   if (typeof api.registerHooks !== 'function' && typeof api.register !== 'function') {
     const available = esmHooksApi();
     if (available === undefined) return 'unsupported';
-    if (available === 'register' && mode !== 'on' && !handlerIsEsm()) return 'skipped';
+    if (available === 'register' && mode !== 'on') return 'skipped';
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     api = require('node:module') as ModuleApi;
   }
@@ -119,63 +152,104 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
     else recorder.exitUrl(url);
   };
   if (typeof api.registerHooks === 'function') {
-    api.registerHooks({
-      load(url, context, nextLoad) {
-        const result = nextLoad(url, context);
-        if (!recorder.active || !shouldInstrument(url, result.format)) return result;
+    const own = ownFiles(coreFile);
+    // module number (in the markers) -> URL
+    const urls: string[] = [];
+    // modules already loaded: resolving them again (each import of a shared module) is a cache
+    // hit that the importer's loading absorbs, not an event (half the hook calls of a barrel)
+    const loaded = new Set<string>();
+    Object.defineProperty(globalThis, ESM_MARKER_GLOBAL, {
+      value: (kind: number, id: number): void => {
+        const url = urls[id];
+        if (url === undefined) return;
+        if (kind === 0) recorder.enterUrl(url);
+        else recorder.exitUrl(url);
+      },
+      configurable: true,
+      writable: true,
+      enumerable: false,
+    });
+    // Once init is over (the recorder closed), the hooks go: modules imported later (lazily, by the
+    // handler) must not pay for them. Removed from a microtask, not from inside the hook chain.
+    let handle: { deregister?: () => void } | undefined;
+    let removing = false;
+    const inactive = (): boolean => {
+      if (recorder.active) return false;
+      if (!removing && typeof handle?.deregister === 'function') {
+        removing = true;
+        queueMicrotask(() => handle!.deregister!());
+      }
+      return true;
+    };
+    handle = api.registerHooks({
+      resolve(specifier, context, nextResolve) {
+        const entered = process.hrtime.bigint();
+        if (inactive() || !imported(context)) return nextResolve(specifier, context);
         const started = process.hrtime.bigint();
+        const result = nextResolve(specifier, context);
+        if (typeof result?.url === 'string' && !loaded.has(result.url)) recorder.loading(result.url, started, undefined, own(result.url), entered);
+        return result;
+      },
+      load(url, context, nextLoad) {
+        const entered = process.hrtime.bigint();
+        if (inactive() || !imported(context)) return nextLoad(url, context);
+        const started = process.hrtime.bigint();
+        const result = nextLoad(url, context);
+        loaded.add(url);
+        const sdk = own(url);
+        // counted here unless something else counts it: a body marker (module) or the CommonJS hook
+        const format = result.format;
+        recorder.loading(url, started, format !== 'module' && format !== 'commonjs' && format !== 'builtin', sdk, entered);
+        if (sdk || !shouldInstrument(url, result.format)) return result;
+        const injecting = process.hrtime.bigint();
         try {
-          const text = sourceText(result.source);
-          if (text === undefined) return result;
-          return { ...result, source: injectMarkers(text) };
+          const source = injectMarkers(result.source, markers(ESM_MARKER_GLOBAL, String(urls.length)));
+          if (source === undefined) return result;
+          urls.push(url);
+          return { ...result, source };
         } finally {
-          recorder.exclude(started);
+          recorder.exclude(injecting);
         }
       },
     });
     return 'on';
   }
   if (typeof api.register === 'function') {
-    if (mode !== 'on' && !handlerIsEsm()) return 'skipped';
+    if (mode !== 'on') return 'skipped';
     api.register(loaderUrlNextTo(coreFile));
-    return 'on';
+    return 'evaluation';
   }
   return 'unsupported';
+}
+
+/**
+ * Whether a hook call comes from the ESM loader (import, import()), not from require(): the
+ * in-thread hooks see CommonJS requires too, which the CommonJS hook already times.
+ */
+function imported(context: HookContext | undefined): boolean {
+  const conditions = context?.conditions;
+  return conditions === undefined || conditions.includes('import');
+}
+
+/** The SDK's own files by path (see inject.ts), from this copy's dist/index.cjs. */
+function sdkFilePaths(coreFile: string): (filename: string) => boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { dirname } = require('node:path') as typeof import('node:path');
+  return sdkFiles(dirname(dirname(coreFile)) + '/');
+}
+
+/** The SDK's own module URLs (see inject.ts), from this copy's dist/index.cjs. */
+function ownFiles(coreFile: string): (url: string) => boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { pathToFileURL } = require('node:url') as typeof import('node:url');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { dirname } = require('node:path') as typeof import('node:path');
+  return sdkFiles(pathToFileURL(dirname(dirname(coreFile))).href + '/');
 }
 
 export function esmTimingMode(env: NodeJS.ProcessEnv): string {
   const mode = (env[ENV_ESM_TIMING] ?? 'auto').trim().toLowerCase();
   return mode === 'on' || mode === 'off' ? mode : 'auto';
-}
-
-/**
- * Guesses, as Lambda's runtime would resolve it, whether the handler is an ES module: a `.mjs`
- * file, or a `.js` file whose nearest package.json says "type": "module".
- */
-export function handlerIsEsm(env: NodeJS.ProcessEnv = process.env): boolean {
-  try {
-    const spec = env[ENV_HANDLER] || env[LAMBDA_ENV.handler];
-    if (!spec) return false;
-    const root = env[LAMBDA_ENV.taskRoot] || process.cwd();
-    const slash = spec.lastIndexOf('/');
-    const dot = spec.indexOf('.', slash + 1);
-    if (dot < 0) return false;
-    // required here, not at the top: the SDK's own load does not need them (about 0.1 ms)
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { dirname, join } = require('node:path') as typeof import('node:path');
-    const base = join(root, spec.slice(0, dot));
-    if (existsSync(base + '.mjs') && !existsSync(base + '.js')) return true;
-    if (!existsSync(base + '.js')) return false;
-    for (let dir = dirname(base); ; dir = dirname(dir)) {
-      const manifest = join(dir, 'package.json');
-      if (existsSync(manifest)) return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: string }).type === 'module';
-      if (dirname(dir) === dir) return false;
-    }
-  } catch {
-    return false;
-  }
 }
 
 function loaderUrlNextTo(filename: string): URL {

@@ -77,7 +77,7 @@ export function __importedFromEsm(): void {
   const current = existingRuntime();
   if (current !== undefined && current.coverage === 'require') {
     current.coverage = 'import';
-    if (current.esmTiming === 'on') current.esmTiming = 'partial';
+    if (current.esmTiming === 'on' || current.esmTiming === 'evaluation') current.esmTiming = 'partial';
   }
 }
 

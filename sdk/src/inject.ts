@@ -5,31 +5,61 @@
 // The start marker goes on the first line (after a hashbang), so line numbers in stack traces are
 // unchanged; the end marker goes on a new last line. A module that throws never reaches its end
 // marker; the recorder closes it at the next event.
+//
+// The markers are given by the caller: a bare global call with a module number (in-thread hooks,
+// cheapest for Node.js to compile, see constants.ts) or a guarded call with import.meta.url (the
+// off-thread loader, which shares no table with the main thread). A source that came as bytes is
+// given back as bytes (Node decodes it as it would without the SDK).
 
-const CALL = 'globalThis[Symbol.for("coldstart.analyzer.esm")]?.';
+const INSTALLED = '/node_modules/@coldstart/analyzer/';
 
-export function injectMarkers(source: string): string {
-  const start = `${CALL}(0,import.meta.url);`;
-  const end = `\n;${CALL}(1,import.meta.url);\n`;
-  if (source.startsWith('#!')) {
-    const newline = source.indexOf('\n');
-    if (newline < 0) return source;
-    return source.slice(0, newline + 1) + start + source.slice(newline + 1) + end;
-  }
-  return start + source + end;
+/** Markers calling `call` with (0 | 1, `ref`). */
+export function markers(call: string, ref: string): [start: string, end: string] {
+  return [`${call}(0,${ref});`, `\n;${call}(1,${ref});\n`];
 }
 
-let decoder: { decode(input: Uint8Array): string } | undefined;
-
-/** Source as the load hook got it (string, Buffer, TypedArray or ArrayBuffer) -> string. */
-export function sourceText(source: unknown): string | undefined {
-  if (typeof source === 'string') return source;
-  if (source instanceof ArrayBuffer) return (decoder ??= new TextDecoder()).decode(new Uint8Array(source));
-  if (ArrayBuffer.isView(source)) return (decoder ??= new TextDecoder()).decode(source as Uint8Array);
-  return undefined;
+/** The source with markers, of the same kind (string or bytes); undefined if it cannot be read. */
+export function injectMarkers(source: unknown, [start, end]: [string, string]): string | Uint8Array | undefined {
+  if (typeof source === 'string') {
+    if (source.startsWith('#!')) {
+      const newline = source.indexOf('\n');
+      if (newline < 0) return source;
+      return source.slice(0, newline + 1) + start + source.slice(newline + 1) + end;
+    }
+    return start + source + end;
+  }
+  let bytes: Uint8Array;
+  if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
+  else if (ArrayBuffer.isView(source)) bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  else return undefined;
+  let head = 0;
+  if (bytes[0] === 0x23 && bytes[1] === 0x21) {
+    // #! line
+    const newline = bytes.indexOf(0x0a);
+    if (newline < 0) return bytes;
+    head = newline + 1;
+  }
+  // the markers are ASCII: one byte per character
+  const out = Buffer.allocUnsafe(bytes.length + start.length + end.length);
+  out.set(bytes.subarray(0, head), 0);
+  out.write(start, head, 'latin1');
+  out.set(bytes.subarray(head), head + start.length);
+  out.write(end, bytes.length + start.length, 'latin1');
+  return out;
 }
 
 /** Only plain files of format "module" are instrumented. */
 export function shouldInstrument(url: string, format: unknown): boolean {
   return format === 'module' && url.startsWith('file:');
+}
+
+/**
+ * The SDK's own modules: under `sdkRoot` (the folder holding its package.json, as a file: URL or a
+ * path, ending in /) the files it ships (dist/, esm/, handler.mjs, register.cjs), and any installed
+ * copy of the package (`node_modules/@coldstart/analyzer/`). They are never instrumented or timed as a package: their
+ * loading is the SDK's overhead, and the handler redirect's import of the handler is not theirs.
+ */
+export function sdkFiles(sdkRoot: string): (url: string) => boolean {
+  const shipped = [sdkRoot + 'dist/', sdkRoot + 'esm/', sdkRoot + 'handler.mjs', sdkRoot + 'register.cjs'];
+  return (url) => url.includes(INSTALLED) || shipped.some((prefix) => url.startsWith(prefix));
 }

@@ -29,6 +29,13 @@ export interface TreeEntry {
   version?: string;
   self_ms: number;
   total_ms: number;
+  /**
+   * Of self_ms, the part spent loading ES modules (resolving, reading, compiling: before any body
+   * runs) and the rest (evaluation: module bodies running, and CommonJS files' require(), whose
+   * compiling cannot be told apart from running). Only when ES module loading was timed.
+   */
+  loading_ms?: number;
+  evaluation_ms?: number;
   loads?: number;
   packages?: number;
   children?: TreeEntry[];
@@ -36,6 +43,9 @@ export interface TreeEntry {
 
 export interface ModuleTree {
   load_ms: number;
+  /** of load_ms: loading ES modules (in the nodes' loading_ms) and linking their graphs (nobody's) */
+  loading_ms?: number;
+  link_ms?: number;
   modules: number;
   esm_timing: string;
   coverage: string;
@@ -79,6 +89,7 @@ export function moduleTree(
     for (const child of sorted.slice(0, keep)) {
       budget--;
       const entry: TreeEntry = { name: child.key, self_ms: ms(child.selfNs), total_ms: ms(child.inclusiveNs) };
+      splitSelf(entry, child.loadingNs);
       const version = versions.get(child) ?? child.version;
       if (version !== undefined) entry.version = version;
       if (child.loads > 1) entry.loads = child.loads;
@@ -89,22 +100,36 @@ export function moduleTree(
     if (keep < sorted.length) {
       truncated = true;
       let self = 0;
+      let loading = 0;
       let total = 0;
       for (const rest of sorted.slice(keep)) {
-        self += subtreeSelf(rest);
+        self += subtreeSelf(rest, 'selfNs');
+        loading += subtreeSelf(rest, 'loadingNs');
         total += rest.inclusiveNs;
       }
-      entries.push({ name: OTHER, self_ms: ms(self), total_ms: ms(total), packages: sorted.length - keep });
+      const other: TreeEntry = { name: OTHER, self_ms: ms(self), total_ms: ms(total) };
+      splitSelf(other, loading);
+      other.packages = sorted.length - keep;
+      entries.push(other);
     }
     return entries;
   };
   const children = build(recorder.root, 1) ?? [];
-  return { load_ms: ms(recorder.loadNs), modules: recorder.modules, esm_timing: esmTiming, coverage, truncated, children };
+  const tree: ModuleTree = { load_ms: ms(recorder.loadNs), modules: recorder.modules, esm_timing: esmTiming, coverage, truncated, children };
+  if (recorder.loadingNs > 0) tree.loading_ms = ms(recorder.loadingNs);
+  if (recorder.linkNs > 0) tree.link_ms = ms(recorder.linkNs);
+  return tree;
 }
 
-/** Self time of a node and everything below it (what an "(other)" bucket stands for). */
-function subtreeSelf(node: TreeNode): number {
-  let sum = node.selfNs;
-  if (node.children !== undefined) for (const child of node.children.values()) sum += subtreeSelf(child);
+/** Self (or loading) time of a node and everything below it (what an "(other)" bucket stands for). */
+function subtreeSelf(node: TreeNode, field: 'selfNs' | 'loadingNs'): number {
+  let sum = node[field];
+  if (node.children !== undefined) for (const child of node.children.values()) sum += subtreeSelf(child, field);
   return sum;
+}
+
+function splitSelf(entry: TreeEntry, loadingNs: number): void {
+  if (loadingNs <= 0) return;
+  entry.loading_ms = ms(loadingNs);
+  entry.evaluation_ms = Math.max(0, Math.round((entry.self_ms - entry.loading_ms) * 1e3) / 1e3);
 }

@@ -70,13 +70,13 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
     enumerable: false,
   });
   try {
-    const uninstallCjs = installCommonJsHook(recorder);
+    const uninstallCjs = installCommonJsHook(recorder, coreFile);
     runtime.uninstall = () => {
       uninstallCjs();
       recorder.close();
     };
     runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), coreFile);
-    if (runtime.esmTiming === 'on' && coverage === 'import') runtime.esmTiming = 'partial';
+    if ((runtime.esmTiming === 'on' || runtime.esmTiming === 'evaluation') && coverage === 'import') runtime.esmTiming = 'partial';
   } catch {
     // hooks are best effort; the invocation data still gets sent
   }

@@ -1,4 +1,4 @@
-// Hostile clients at the HTTP level: slow trickles, thousands of idle connections, oversized
+// Hostile clients at the HTTP level: a flood of random keys with 10 MiB bodies, slow trickles, thousands of idle connections, oversized
 // headers, duplicate or conflicting framing headers, pipelining, requests cut short, bodies
 // declared larger than sent, non-UTF-8 targets, malformed request lines and unknown methods.
 //
@@ -10,6 +10,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import {
   useServer,
   startServer,
@@ -21,6 +23,7 @@ import {
   lit,
   acceptedConnections,
   trickle,
+  http,
 } from './harness.mjs';
 
 const REQUEST_TIMEOUT = 2;
@@ -137,6 +140,173 @@ function openFileLimit() {
 test('a normal client is served before anything hostile happens', async () => {
   await assertServed('baseline');
   startProbe();
+});
+
+// ---------------------------------------------------------------------------------------------
+// The key flood (issue 19): random well-formed keys with 10 MiB bodies from many connections,
+// while a valid client keeps sending. The key is checked from the headers before any of a large
+// body is read; unknown keys cost one lookup each until their address passes AUTH_FAIL_LIMIT,
+// then 429 without a lookup; a valid (cached) key is never blocked. Goal (issue 19): no errors
+// and p99 under 50 ms for the valid client; asserted with margins for a loaded 2-core machine.
+
+const FLOOD_MS = 4000;
+const FLOOD_CONNECTIONS = 48;
+const FLOOD_BODY = 10 * 1024 * 1024;
+// The goal is 50 ms. On a 2-core machine the attackers themselves (a worker thread writing
+// gigabytes into loopback sockets) and other load take most of the CPU: measured p99 173-433 ms
+// at load average 7 (quiet: about 30 ms); see RELIABILITY.md. The bound catches a regression to
+// seconds (requests queued behind key lookups or bodies) without failing on a busy machine.
+const FLOOD_P99_MAX_MS = 1000;
+const FLOOD_RSS_GROWTH_MAX = 128 * 1024 * 1024; // without the gate: connections x 10 MiB
+
+/** Resident memory of a process, in bytes (VmRSS of /proc/<pid>/status). */
+function rssBytes(pid) {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/**
+ * The attackers run in a worker thread of their own, so that their writes (gigabytes a second
+ * into loopback sockets) never delay the valid client's event loop: the figures are the server's.
+ * Each of `connections` loops: connect, a batch head with a random well-formed key and
+ * Content-Length 10 MiB, then the body for as long as the server takes it. Posts the tally.
+ */
+const FLOOD_WORKER = `
+const net = require('node:net');
+const { randomBytes } = require('node:crypto');
+const { workerData, parentPort } = require('node:worker_threads');
+const { port, connections, bodyBytes, ms } = workerData;
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const randomKey = () => 'csa_' + Array.from(randomBytes(32), (b) => ALNUM[b % ALNUM.length]).join('');
+const chunk = Buffer.alloc(256 * 1024, 'x');
+function once() {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let sent = 0, data = '', done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      const m = /^HTTP\\/1\\.1 (\\d{3})/.exec(data);
+      resolve({ status: m ? Number(m[1]) : 0, sent });
+    };
+    const timer = setTimeout(finish, 3000);
+    sock.on('error', finish);
+    sock.on('close', finish);
+    sock.on('data', (d) => { data += d.toString('latin1'); if (data.includes('\\r\\n\\r\\n')) finish(); });
+    const pump = () => {
+      while (!done && sent < bodyBytes) {
+        const n = Math.min(chunk.length, bodyBytes - sent);
+        sent += n;
+        if (!sock.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return sock.once('drain', pump);
+      }
+    };
+    sock.on('connect', () => {
+      sock.write('POST /api/v1/ingest/batch HTTP/1.1\\r\\nHost: x\\r\\nX-API-Key: ' + randomKey() +
+        '\\r\\nContent-Type: application/json\\r\\nContent-Length: ' + bodyBytes + '\\r\\n\\r\\n');
+      pump();
+    });
+  });
+}
+const deadline = Date.now() + ms;
+const tally = { attempts: 0, bytes: 0, statuses: {} };
+async function attacker() {
+  while (Date.now() < deadline) {
+    const r = await once();
+    tally.attempts++;
+    tally.bytes += r.sent;
+    tally.statuses[r.status] = (tally.statuses[r.status] || 0) + 1;
+  }
+}
+Promise.all(Array.from({ length: connections }, attacker)).then(() => parentPort.postMessage(tally));
+`;
+
+test('a flood of random keys with 10 MiB bodies: the valid client is served, memory stays bounded', async (t) => {
+  // Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default) before reuse,
+  // so the flood's churn of small buffers would show as RSS growth; 16 MiB keeps the bound
+  // meaningful in the sanitizer build too (other builds ignore the variable).
+  const ASAN_OPTIONS = [process.env.ASAN_OPTIONS, 'quarantine_size_mb=16'].filter(Boolean).join(':');
+  const server = await startServer({ dbUrl: ctx.db.url, env: { REQUEST_TIMEOUT, ASAN_OPTIONS } });
+  try {
+    const valid = async () => {
+      const t0 = performance.now();
+      const res = await http(server.base, 'POST', '/api/v1/ingest', {
+        body: minimalRecord({ function_name: 'flood-valid' }),
+        headers: { 'X-API-Key': ctx.ingestKey },
+        timeoutMs: 10000,
+      }).catch((e) => ({ status: 0, text: e.message }));
+      return { ms: performance.now() - t0, status: res.status, text: res.text };
+    };
+    for (let i = 0; i < 5; i++) assert.equal((await valid()).status, 200, 'warm-up'); // caches the key
+    // the same client without the flood, for comparison (reported, not asserted)
+    const quiet = [];
+    for (const until = Date.now() + 1500; Date.now() < until; ) {
+      quiet.push((await valid()).ms);
+      await sleep(20);
+    }
+    quiet.sort((a, b) => a - b);
+    const rssBefore = rssBytes(server.pid);
+    let rssPeak = rssBefore;
+    const deadline = Date.now() + FLOOD_MS;
+    const flood = new Promise((resolve, reject) => {
+      const w = new Worker(FLOOD_WORKER, {
+        eval: true,
+        workerData: { port: server.port, connections: FLOOD_CONNECTIONS, bodyBytes: FLOOD_BODY, ms: FLOOD_MS },
+      });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    const latencies = [];
+    const errors = [];
+    const client = async () => {
+      while (Date.now() < deadline) {
+        const r = await valid();
+        latencies.push(r.ms);
+        if (r.status !== 200) errors.push(`${r.status} ${String(r.text).slice(0, 120)}`);
+        await sleep(20);
+      }
+    };
+    const sampler = setInterval(() => {
+      try {
+        rssPeak = Math.max(rssPeak, rssBytes(server.pid));
+      } catch {}
+    }, 50);
+    const [{ attempts, bytes: bytesSent, statuses }] = await Promise.all([flood, client(), client()]);
+    clearInterval(sampler);
+    rssPeak = Math.max(rssPeak, rssBytes(server.pid));
+    latencies.sort((a, b) => a - b);
+    const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))];
+    const figures = {
+      quiet_p50_ms: +quiet[Math.floor(quiet.length / 2)].toFixed(1),
+      quiet_p99_ms: +quiet[Math.min(quiet.length - 1, Math.floor(quiet.length * 0.99))].toFixed(1),
+      valid_requests: latencies.length,
+      valid_errors: errors.length,
+      p50_ms: +pct(50).toFixed(1),
+      p99_ms: +pct(99).toFixed(1),
+      max_ms: +latencies[latencies.length - 1].toFixed(1),
+      flood_requests: attempts,
+      flood_statuses: statuses,
+      flood_mib_written: +(bytesSent / 1048576).toFixed(0),
+      rss_before_mib: +(rssBefore / 1048576).toFixed(1),
+      rss_peak_mib: +(rssPeak / 1048576).toFixed(1),
+    };
+    t.diagnostic(JSON.stringify(figures));
+    console.log('flood figures', JSON.stringify(figures));
+    assert.deepEqual(errors, [], `the valid client failed ${errors.length} of ${latencies.length} times`);
+    assert.ok(latencies.length >= 20, `the valid client got only ${latencies.length} answers in ${FLOOD_MS} ms`);
+    assert.ok(figures.p99_ms < FLOOD_P99_MAX_MS, `valid client p99 ${figures.p99_ms} ms (goal 50, bound ${FLOOD_P99_MAX_MS})`);
+    assert.ok(rssPeak - rssBefore < FLOOD_RSS_GROWTH_MAX, `server RSS grew from ${figures.rss_before_mib} to ${figures.rss_peak_mib} MiB`);
+    assert.ok(attempts >= FLOOD_CONNECTIONS, `only ${attempts} flood requests were made`);
+    assert.equal(statuses[200] ?? 0, 0, 'a flood request was accepted');
+    assert.ok((statuses[429] ?? 0) > 0, `the address was never blocked: ${JSON.stringify(statuses)}`);
+    // nothing of a refused body was read: far less than the flood's bodies
+    assert.ok(bytesSent < attempts * FLOOD_BODY, 'every flood body was read in full');
+    assert.equal((await valid()).status, 200, 'after the flood');
+  } finally {
+    const exit = await server.stop();
+    assert.deepEqual(exit, { code: 0, signal: null }, server.describe());
+  }
 });
 
 test('slow trickles of headers and of a body are cut off at REQUEST_TIMEOUT while others are served', async () => {

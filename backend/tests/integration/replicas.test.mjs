@@ -23,7 +23,7 @@ import {
   createMigratedDatabase,
   createProject,
   dropDatabase,
-  startServer,
+  startServer as startServerOnce,
   minimalRecord,
   httpFresh,
   sleep,
@@ -37,6 +37,15 @@ const TMP = mkdtempSync(path.join(os.tmpdir(), 'csa-replicas-'));
 const LOAD_ENV = { RATE_LIMIT_INGEST: 1000000, RATE_LIMIT_QUERY: 1000000, REQUEST_TIMEOUT: 10, SHUTDOWN_TIMEOUT: 20 };
 const db = {};
 const children = new Set();
+const servers = new Set(); // replicas: killed in after() if a test failed before stopping them
+
+/** startServer, remembered so that a failing test (say nginx's set-up) never leaves a replica
+ * running, which would keep this file alive until CTest's timeout. */
+async function startServer(opts) {
+  const s = await startServerOnce(opts);
+  servers.add(s);
+  return s;
+}
 const results = {};
 
 before(async () => {
@@ -49,12 +58,14 @@ before(async () => {
 
 after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGKILL');
   if (db.value) await dropDatabase(db.value.name);
   rmSync(TMP, { recursive: true, force: true });
   for (const [k, v] of Object.entries(results)) console.log(`# replicas ${k}: ${JSON.stringify(v)}`);
 });
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGKILL');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -88,7 +99,7 @@ async function startNginx(replicaPorts) {
     `    include ${path.join(dir, 'conf.d')}/*.conf;`, '}', ''].join('\n'));
   const args = ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', process.getuid() === 0 ? 'daemon off; user root;' : 'daemon off;'];
   const t = spawnSync(NGINX, ['-t', ...args.slice(0, 4)], { encoding: 'utf8' });
-  assert.equal(t.status, 0, `nginx -t: ${t.stderr}`);
+  assert.equal(t.status, 0, `nginx -t: ${t.stderr}`); // fails fast: the replicas are killed in after()
   const child = spawn(NGINX, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let stderr = '';
@@ -112,7 +123,11 @@ async function startNginx(replicaPorts) {
       const r = await tls(nginx, agent, 'GET', '/api/v1/health');
       if (r.status === 200) break;
     } catch {}
-    if (Date.now() - t0 > 15000 || child.exitCode !== null) assert.fail(`nginx did not serve health within 15 s: ${nginx.errorLog()}`);
+    if (Date.now() - t0 > 15000 || child.exitCode !== null) {
+      agent.destroy();
+      child.kill('SIGKILL');
+      assert.fail(`nginx did not serve health within 15 s: ${nginx.errorLog()}`);
+    }
     await sleep(100);
   }
   agent.destroy();
@@ -233,8 +248,9 @@ test('two replicas behind nginx under ingest load, one SIGKILLed: nginx fails ov
     await load.waitForAcks(150, 30000, 'after the kill');
     await sleep(Math.max(0, 3000 - (Date.now() - t1)));
     await load.stop();
-    // nginx passes a request the dead replica did not answer to the other one (ingest is
-    // idempotent): at most the requests in flight at the kill may have come back as 502
+    // nginx passes a request it could not send to the dead replica to the other one, and never
+    // replays one already sent (not idempotent without invocation_id): at most the requests in
+    // flight at the kill come back as 502 (one per client), and the client retries them
     const failed = (load.counts.retried[502] || 0) + (load.counts.retried[504] || 0) + load.counts.connectionErrors;
     assert.ok(failed <= load.clients, `${failed} requests failed at the kill (${JSON.stringify(load.counts)})`);
     assert.ok(survivor.exit === null, 'the other replica is still running');

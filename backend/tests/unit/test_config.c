@@ -7,11 +7,34 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const all_vars[] = {"DATABASE_URL", "DATABASE_POOL_SIZE", "HOST", "PORT", "WORKERS", "WRITERS",
-                                       "APP_ENV", "APP_DEBUG", "CORS_ORIGINS", "LOG_LEVEL", "LOG_REQUESTS",
-                                       "REQUEST_TIMEOUT", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "MAX_BODY_SINGLE",
-                                       "MAX_BODY_BATCH", "KEY_CACHE_TTL", "WRITER_BATCH_MAX", "SHUTDOWN_TIMEOUT",
-                                       "MIGRATIONS_DIR", "CSA_TEST_FROM_FILE", "CSA_TEST_QUOTED", NULL};
+static const char *const all_vars[] = {"DATABASE_URL",
+                                       "DATABASE_POOL_SIZE",
+                                       "HOST",
+                                       "PORT",
+                                       "WORKERS",
+                                       "WRITERS",
+                                       "APP_ENV",
+                                       "APP_DEBUG",
+                                       "CORS_ORIGINS",
+                                       "LOG_LEVEL",
+                                       "LOG_REQUESTS",
+                                       "REQUEST_TIMEOUT",
+                                       "IDLE_TIMEOUT",
+                                       "MAX_CONNECTIONS",
+                                       "MAX_BODY_SINGLE",
+                                       "MAX_BODY_BATCH",
+                                       "KEY_CACHE_TTL",
+                                       "WRITER_BATCH_MAX",
+                                       "SHUTDOWN_TIMEOUT",
+                                       "MIGRATIONS_DIR",
+                                       "CSA_TEST_FROM_FILE",
+                                       "CSA_TEST_QUOTED",
+                                       "TRUSTED_PROXIES",
+                                       "APP_SECRET_KEY",
+                                       "WRITER_QUEUE_MAX_BYTES",
+                                       "AUTH_FAIL_LIMIT",
+                                       "AUTH_FAIL_WINDOW",
+                                       NULL};
 
 static void clean_env(void)
 {
@@ -157,4 +180,58 @@ Test(config, cors_origins_json_array_and_comma_list)
     cr_expect_str_eq(cfg.cors[1], "https://b.example");
     expect_bad("CORS_ORIGINS", "[\"http://ok\", 3]");
     expect_bad("CORS_ORIGINS", "ftp://nope");
+}
+
+Test(config, secret_strength)
+{
+    char why[128];
+    cr_expect_eq(csa_secret_strong("", why, sizeof why), 0);
+    cr_expect_eq(csa_secret_strong("s0m3-short-s3cret", why, sizeof why), 0);
+    cr_expect_eq(csa_secret_strong("ssssssssssssssssssssssssssssssssssssssss", why, sizeof why), 0);
+    cr_expect_eq(csa_secret_strong("changeme-changeme-changeme-changeme-changeme", why, sizeof why), 0, "%s", why);
+    cr_expect(strstr(why, "repetitive") != NULL, "%s", why);
+    cr_expect_eq(csa_secret_strong("abababababababababababababababababab", why, sizeof why), 0);
+    /* what openssl rand -base64 32 and -hex 32 print */
+    cr_expect_eq(csa_secret_strong("q8Yl2mN0vX+3kR7tP1sJ9wZc4bH6fD5gE0aLuQiMyTo=", why, sizeof why), 1, "%s", why);
+    cr_expect_eq(csa_secret_strong("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", why, sizeof why),
+                 1, "%s", why);
+}
+
+Test(config, weak_secret_disables_the_admin_api)
+{
+    csa_config cfg;
+    char err[256] = "";
+    setenv("APP_SECRET_KEY", "ssssssssssssssssssssssssssssssssssssssss", 1);
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.admin_secret_ok, 0);
+    setenv("APP_SECRET_KEY", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", 1);
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.admin_secret_ok, 1);
+}
+
+Test(config, trusted_proxies)
+{
+    csa_config cfg;
+    char err[256] = "";
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.nproxies, 0, "off by default");
+    setenv("TRUSTED_PROXIES", " 127.0.0.1, ::1 ,10.0.0.2", 1);
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(cfg.nproxies, 3);
+    cr_expect_str_eq(cfg.proxies[0], "127.0.0.1");
+    cr_expect_str_eq(cfg.proxies[1], "::1");
+    cr_expect_str_eq(cfg.proxies[2], "10.0.0.2");
+    setenv("TRUSTED_PROXIES", "nginx", 1);
+    cr_expect_eq(csa_config_load(&cfg, NULL, err, sizeof err), -1);
+    cr_expect(strstr(err, "TRUSTED_PROXIES") != NULL, "%s", err);
+}
+
+Test(config, writer_queue_bytes)
+{
+    csa_config cfg;
+    char err[256] = "";
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.writer_queue_max_bytes, (size_t)134217728);
+    setenv("WRITER_QUEUE_MAX_BYTES", "1000", 1);
+    cr_expect_eq(csa_config_load(&cfg, NULL, err, sizeof err), -1);
 }

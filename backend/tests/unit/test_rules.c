@@ -143,6 +143,12 @@ Test(rules_file, covers_every_required_module)
         {"@opentelemetry/instrumentation-http", NULL, "opentelemetry"},
         {"@sentry/node", "8.0.0", "sentry"},
         {"elastic-apm-node", "4.0.0", "elastic-apm"},
+        {"date-fns", "4.1.0", "date-fns-barrel"},
+        {"date-fns", NULL, "date-fns-barrel"},
+        {"lodash-es", "4.17.21", "lodash-es-barrel"},
+        {"@mui/icons-material", "6.1.0", "mui-icons-barrel"},
+        {"@mui/material", "6.1.0", "mui-material-barrel"},
+        {"rxjs", "7.8.1", "rxjs-barrel"},
     };
     csa_rules *rules = load_real();
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
@@ -174,6 +180,29 @@ Test(rules_file, credential_chain_only_before_the_lazy_release)
     /* unknown version: the ranged rule never applies */
     recs = recommend_one(rules, "@aws-sdk/credential-provider-node", 100, NULL, 1);
     cr_expect_str_eq(rule_id_at(recs, 0), "aws-sdk-v3-unbundled");
+    json_decref(recs);
+    csa_rules_free(rules);
+}
+
+Test(rules_file, barrel_imports_recognised_by_their_loading_cost)
+{
+    csa_rules *rules = load_real();
+    /* a few subpath imports of date-fns cost a few ms: below the rule's 20 ms, no generic advice either */
+    json_t *recs = recommend_one(rules, "date-fns", 15, "4.1.0", 1);
+    cr_expect_eq(json_array_size(recs), 0);
+    json_decref(recs);
+    recs = recommend_one(rules, "date-fns", 1435, "4.1.0", 1);
+    cr_expect_str_eq(rule_id_at(recs, 0), "date-fns-barrel");
+    cr_expect_eq(savings_at(recs, 0), 1220);
+    cr_expect(strstr(json_string_value(json_object_get(json_array_get(recs, 0), "issue")), "Node.js version") != NULL);
+    json_decref(recs);
+    recs = recommend_one(rules, "@mui/icons-material", 400, NULL, 1);
+    cr_expect_str_eq(rule_id_at(recs, 0), "mui-icons-barrel");
+    cr_expect_eq(savings_at(recs, 0), 380);
+    json_decref(recs);
+    /* rxjs 6: only the generic advice */
+    recs = recommend_one(rules, "rxjs", 200, "6.6.7", 1);
+    cr_expect_str_eq(rule_id_at(recs, 0), "large-module");
     json_decref(recs);
     csa_rules_free(rules);
 }

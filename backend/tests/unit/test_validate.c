@@ -723,6 +723,17 @@ Test(validate, module_tree)
     v = expect_field_ok("module_tree", "[{\"name\": \"x\"}]");
     cr_assert(json_is_array(v));
     json_decref(v);
+    /* the SDK's tree with ES module loading timed (load/link totals, nodes' loading and evaluation
+     * parts) is kept as sent, every field */
+    const char *esm = "{\"load_ms\": 250.1, \"loading_ms\": 215.7, \"link_ms\": 13.1, \"modules\": 416,"
+                      " \"esm_timing\": \"on\", \"coverage\": \"preload\", \"truncated\": false,"
+                      " \"children\": [{\"name\": \"date-fns\", \"version\": \"4.1.0\", \"self_ms\": 140.2,"
+                      " \"total_ms\": 141.0, \"loading_ms\": 139.9, \"evaluation_ms\": 0.3, \"loads\": 301}]}";
+    v = expect_field_ok("module_tree", esm);
+    json_t *sent = load(esm);
+    cr_assert(json_equal(v, sent));
+    json_decref(sent);
+    json_decref(v);
     const char *bad[] = {"\"tree\"", "1", "true", "2.5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         expect_field_error("module_tree", bad[i], "dict_type");
@@ -918,4 +929,35 @@ Test(rfc3339, invalid_forms)
     }
     double e;
     cr_assert_eq(csa_parse_rfc3339(NULL, &e), -1);
+}
+
+/* module_tree has a size cap of its own (CSA_MAX_MODULE_TREE_BYTES as compact JSON). */
+Test(validate, module_tree_size_cap)
+{
+    json_t *rec = load(SPEC_EXAMPLE);
+    json_t *children = json_array();
+    char name[32];
+    size_t bytes = 0;
+    for (int i = 0; bytes <= CSA_MAX_MODULE_TREE_BYTES; i++) {
+        snprintf(name, sizeof name, "module-%06d", i);
+        json_array_append_new(children, json_pack("{s:s, s:i}", "name", name, "ms", i));
+        bytes += 30;
+    }
+    json_object_set_new(rec, "module_tree", json_pack("{s:s, s:o}", "name", "root", "children", children));
+    json_t *out = csa_validate_record(rec, prefix, errors, NOW);
+    cr_assert_null(out);
+    cr_assert_eq(json_array_size(errors), 1);
+    json_t *e = json_array_get(errors, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "type")), "too_long");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(e, "loc"), 1)), "module_tree");
+    /* just under the cap passes */
+    json_array_clear(errors);
+    json_t *small = json_array();
+    for (int i = 0; i < 100; i++)
+        json_array_append_new(small, json_pack("{s:s, s:i}", "name", "m", "ms", i));
+    json_object_set_new(rec, "module_tree", json_pack("{s:s, s:o}", "name", "root", "children", small));
+    out = csa_validate_record(rec, prefix, errors, NOW);
+    cr_assert_not_null(out);
+    json_decref(out);
+    json_decref(rec);
 }

@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { build, type BuildOptions } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleKind } from '../../src/bundle';
-import { NODE, runFixture, SDK_ROOT, startCollector, waitFor, type Collector, type RunOptions } from '../harness/helpers';
+import { esmHooksApi } from '../../src/hooks';
+import { NODE_VERSION, runFixture, SDK_ROOT, startCollector, waitFor, type Collector, type RunOptions } from '../harness/helpers';
 import { expectValidRecord } from '../harness/record';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -154,8 +155,9 @@ describe('module_source and versions in bundles', () => {
     expectVersions(plugin);
     const plain = await coldRecord(roots.plainEsm!, { redirect: true });
     expect(plain.module_source).toBe('bundled-no-plugin');
-    // the bundle file is seen loading where the SDK can time ES modules (module.register or registerHooks)
-    if (NODE === process.execPath && typeof (require('node:module') as { register?: unknown }).register === 'function') expect(plain.esm_timing).toBe('on');
+    // the bundle file is seen loading where the SDK times ES modules by default (registerHooks);
+    // where only the hooks thread exists, it is not started by default
+    expect(plain.esm_timing).toBe(esmHooksApi(NODE_VERSION) === 'registerHooks' ? 'on' : esmHooksApi(NODE_VERSION) === 'register' ? 'skipped' : 'unsupported');
     if (plain.esm_timing === 'on') {
       expect(Object.keys(plain.module_timings)).toEqual(['./index']);
       expect(plain.module_timings['./index']).toBeGreaterThanOrEqual(BUSY_MS * 0.95);

@@ -69,6 +69,73 @@ describe('Recorder', () => {
     expect(r.modules).toBe(0);
   });
 
+  test('ES module loading: each module charged from its hook call to the next event, linking apart', async () => {
+    const r = new Recorder(root);
+    const t = (): bigint => process.hrtime.bigint();
+    // the loader resolves and loads a's index, then compiles it (the time up to the next event)
+    r.loading('file:///var/task/node_modules/a/index.js', t(), undefined);
+    busy(2);
+    r.loading('file:///var/task/node_modules/a/index.js', t(), false);
+    busy(3); // "compiling" a's index
+    // a's index imports b: its resolve and load, then compiling b
+    let started = t();
+    busy(1); // inside Node's resolve
+    r.loading('file:///var/task/node_modules/b/index.js', started, undefined);
+    r.loading('file:///var/task/node_modules/b/lib.json', t(), true); // a JSON module: counted here
+    busy(4);
+    // a hook's own work before it called Node's is overhead
+    const entered = t();
+    busy(1);
+    started = t();
+    r.loading('file:///var/task/node_modules/a/other.js', started, false, false, entered);
+    busy(2);
+    // the SDK's own file: overhead (then back to b)
+    started = t();
+    busy(1);
+    r.loading('file:///var/task/node_modules/@coldstart/analyzer/handler.mjs', started, false, true);
+    r.loading('file:///var/task/node_modules/b/index.js', t(), false);
+    // the loader goes quiet (microtask): linking until the first body runs
+    await Promise.resolve();
+    await Promise.resolve();
+    busy(2);
+    r.enterUrl('file:///var/task/node_modules/b/index.js');
+    busy(1);
+    r.exitUrl('file:///var/task/node_modules/b/index.js');
+    r.close();
+    const ms = (key: string): number => (r.selfNs.get(key) ?? 0) / 1e6;
+    expect(ms('a')).toBeGreaterThanOrEqual(7);
+    expect(ms('a')).toBeLessThan(10); // upper bounds loose: a busy machine can deschedule between two calls
+    expect(ms('b')).toBeGreaterThanOrEqual(6);
+    expect(ms('b')).toBeLessThan(9);
+    expect(ms('@coldstart/analyzer')).toBe(0);
+    expect(r.overheadNs / 1e6).toBeGreaterThanOrEqual(2);
+    expect(r.linkNs / 1e6).toBeGreaterThanOrEqual(2);
+    expect(r.linkNs / 1e6).toBeLessThan(4.5);
+    expect(r.modules).toBe(2); // b/lib.json (load) and b's body (marker); the others' bodies never ran
+    const tree = moduleTree(r, new Map(), 'on', 'preload');
+    const b = tree.children.find((c) => c.name === 'b')!;
+    expect(b.loading_ms).toBeGreaterThanOrEqual(5);
+    expect(b.evaluation_ms).toBeGreaterThanOrEqual(1);
+    expect(b.loading_ms! + b.evaluation_ms!).toBeCloseTo(b.self_ms, 2);
+    expect(tree.link_ms).toBeGreaterThanOrEqual(2);
+    // every segment of the load time is someone's self time, linking, or overhead (some of the
+    // overhead, the SDK's own file here, falls outside any load)
+    const sum = [...r.selfNs.values()].reduce((x, y) => x + y, 0);
+    expect(r.loadNs).toBeGreaterThanOrEqual(sum + r.linkNs);
+    expect(r.loadNs - sum - r.linkNs - r.overheadNs).toBeLessThan(0.3e6);
+  });
+
+  test('a loading frame with nothing after it ends when the event loop turns', async () => {
+    const r = new Recorder(root);
+    r.loading('file:///var/task/node_modules/json-only/data.json', process.hrtime.bigint(), true);
+    busy(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    busy(5); // not the package's: the loader was done
+    r.close();
+    expect(r.selfNs.get('json-only')! / 1e6).toBeGreaterThanOrEqual(2);
+    expect(r.selfNs.get('json-only')! / 1e6).toBeLessThan(4);
+  });
+
   test('nothing is recorded after close', () => {
     const r = new Recorder(root);
     r.close();

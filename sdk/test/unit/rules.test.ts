@@ -56,6 +56,12 @@ describe('the shipped rule table', () => {
       ['@opentelemetry/instrumentation-http', null, 'opentelemetry'],
       ['@sentry/node', '8.0.0', 'sentry'],
       ['elastic-apm-node', '4.0.0', 'elastic-apm'],
+      ['date-fns', '4.1.0', 'date-fns-barrel'],
+      ['date-fns', null, 'date-fns-barrel'],
+      ['lodash-es', '4.17.21', 'lodash-es-barrel'],
+      ['@mui/icons-material', '6.1.0', 'mui-icons-barrel'],
+      ['@mui/material', '6.1.0', 'mui-material-barrel'],
+      ['rxjs', '7.8.1', 'rxjs-barrel'],
     ];
     const rules = real();
     for (const [module, version, id] of required) {
@@ -73,6 +79,19 @@ describe('the shipped rule table', () => {
     expect(recs[0]!.rule_id).toBe('aws-sdk-v3-unbundled');
     recs = one(rules, '@aws-sdk/credential-provider-node', 100, null, 1);
     expect(recs[0]!.rule_id).toBe('aws-sdk-v3-unbundled');
+  });
+
+  it('barrel imports: recognised by their loading cost, savings from it', () => {
+    const rules = real();
+    // a few subpath imports of date-fns cost a few ms: below the rule's 20 ms, and no generic advice either
+    expect(one(rules, 'date-fns', 15, '4.1.0', 1)).toEqual([]);
+    expect(one(rules, 'date-fns', 1435, '4.1.0', 1)[0]).toMatchObject({ rule_id: 'date-fns-barrel', potential_savings_ms: 1220 });
+    const dateFns = one(rules, 'date-fns', 200, '4.1.0', 1)[0]!;
+    expect(dateFns.issue).toContain('Node.js version');
+    expect(dateFns.suggestion).toContain("'date-fns/addDays'");
+    expect(one(rules, '@mui/icons-material', 400, null, 1)[0]).toMatchObject({ rule_id: 'mui-icons-barrel', potential_savings_ms: 380 });
+    // rxjs 6 had no single index of this shape: only the generic advice
+    expect(one(rules, 'rxjs', 200, '6.6.7', 1)[0]!.rule_id).toBe('large-module');
   });
 
   it('generic rules', () => {
