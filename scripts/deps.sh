@@ -3,8 +3,9 @@
 # Usage: scripts/deps.sh [run|test|bench]
 #   run    the C build, PostgreSQL, curl, and Node.js 18+ with npm (make run builds the SDK and
 #          runs the example functions through it)
-#   test   run's, plus Criterion, OpenSSL, zip, clang and its sanitizer runtime, nginx, and for the
-#          Python SDK's suite python3 with pytest and the headers its C-extension fixture builds with
+#   test   run's, plus Criterion, OpenSSL, zip, clang and its sanitizer runtime, nginx, for the
+#          Python SDK's suite python3 with pytest and the headers its C-extension fixture builds with,
+#          and Chromium (the web UI's browser test drives Debian's chromium; no browser is downloaded)
 #   bench  run's, plus wrk
 # Node.js: a `node` already on the PATH (from NodeSource, nvm, ...) is kept when it is 18 or
 # newer; only when there is none does this install the distribution's `nodejs` and `npm`
@@ -19,7 +20,7 @@ case "${1:-run}" in
     # Ubuntu 24.04: clang 18)
     clang_major=$(apt-cache policy clang 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9]*:\)\{0,1\}\([0-9][0-9]*\).*/\2/p')
     want+=(libcriterion-dev libssl-dev zip clang "libclang-rt-${clang_major:-14}-dev" nginx openssl
-           python3 python3-pytest python3-dev) ;;
+           python3 python3-pytest python3-dev chromium) ;;
   bench) want+=(wrk) ;;
 esac
 missing=()

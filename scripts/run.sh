@@ -90,9 +90,13 @@ echo
 echo
 echo "(orders-v3 is the same function rewritten with the fixes: backend/build/coldstartd report --function orders-v3)"
 
+# the address a browser on this machine uses (HOST=0.0.0.0 listens everywhere)
+case "$HOST" in 0.0.0.0 | :: | "") ui_host=127.0.0.1 ;; *) ui_host=$HOST ;; esac
 cat <<MSG
 
   coldstartd is running on http://127.0.0.1:$PORT   (PostgreSQL: 127.0.0.1:$PG_PORT, data in .data/pg)
+
+  Web UI: open http://$ui_host:$PORT/ and sign in with the admin key below (docs/ui.md)
 
   Demo project keys: admin (ingest, read, admin) in .data/demo-key, ingest-only (what the
   example functions send with) in .data/demo-ingest-key:

@@ -6,7 +6,9 @@
 #   the SDK into the server), the dashboards and deployment checks, the docs' commands (make run
 #   in a sandbox, then the shell blocks of README.md and docs/*.md; links and anchors), a short
 #   libFuzzer smoke run of every fuzz target, the Lambda extension's suite, the Python SDK's suite
-#   (sdk-python/test.sh, pytest), and the SDK's own tests.
+#   (sdk-python/test.sh, pytest), the SDK's own tests, and the web UI in Chromium against the
+#   server (and again against the ASan+UBSan build), which also rewrites the screenshots in
+#   docs/images/ui-*.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -37,6 +39,8 @@ run_suite() {
 # the end-to-end test runs the example functions through the built SDK
 (cd sdk && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build >/dev/null)
 (cd examples && npm ci --no-audit --no-fund --loglevel=error)
+# the web UI's browser test: esbuild (the build check), playwright-core, axe-core
+(cd ui && npm ci --no-audit --no-fund --loglevel=error)
 
 run_suite "backend (unit + integration)" ctest --test-dir backend/build --output-on-failure
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -48,6 +52,10 @@ done
 if [ -f sdk/package.json ]; then
   run_suite "sdk" bash -c "cd sdk && npm test"
 fi
+run_suite "ui (Chromium)" bash -c "cd ui && npm test"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  COLDSTARTD=$root/backend/build-asan/coldstartd UI_SCREENSHOT_DIR=none \
+  run_suite "ui (Chromium) against ASan+UBSan" bash -c "cd ui && npm test"
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

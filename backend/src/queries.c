@@ -5,6 +5,7 @@
 #include "keys.h"
 #include "log.h"
 #include "projects.h"
+#include "validate.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -126,14 +127,15 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         "  GROUP BY x.function_id)"
         " SELECT p.id::text, p.function_name, p.runtime, p.region, p.memory_allocated_mb, " TS_UTC("p.first_seen_at")
         ", " TS_UTC("p.last_seen_at") ","
-        "   coalesce(c.total, 0), s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned"
+        "   coalesce(c.total, 0), s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned, s.p50_init"
         " FROM page p LEFT JOIN counts c ON c.function_id = p.id LEFT JOIN LATERAL ("
         /* the cold-start statistics read the cold-start rows only (a partial index) */
         "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
         "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
         "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95_init,"
         "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
-        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned"
+        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
+        "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50_init"
         "   FROM invocations i"
         "   WHERE i.function_id = p.id AND i.project_id = $1 AND i.cold_start"
         "     AND i.timestamp >= now() - interval '24 hours') s ON true"
@@ -151,6 +153,7 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         double rate = total > 0 ? round((double)cold / (double)total * 10000.0) / 10000.0 : 0.0;
         json_t *stats = json_object();
         json_object_set_new(stats, "avg_init_duration_ms", col_num(res, r, 9));
+        json_object_set_new(stats, "p50_init_duration_ms", col_num(res, r, 13));
         json_object_set_new(stats, "p95_init_duration_ms", col_num(res, r, 10));
         json_object_set_new(stats, "cold_start_rate", json_real(rate));
         json_object_set_new(stats, "cold_starts_24h", json_integer(cold));
@@ -418,6 +421,86 @@ static module_stat *agg_finish(module_agg *a)
     return a->mods;
 }
 
+/* The bucket width of a window's timeline: the smallest of these giving at most TIMELINE_MAX_BUCKETS
+ * buckets. Whole hours at least, so that the hourly rollups count each bucket's invocations. */
+#define TIMELINE_MAX_BUCKETS 200
+static long timeline_bucket_seconds(double window_seconds)
+{
+    static const long widths[] = {3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400, 30 * 86400};
+    size_t n = sizeof widths / sizeof widths[0];
+    for (size_t i = 0; i < n; i++)
+        if (window_seconds / (double)widths[i] <= TIMELINE_MAX_BUCKETS)
+            return widths[i];
+    return widths[n - 1] * (long)ceil(window_seconds / (double)widths[n - 1] / TIMELINE_MAX_BUCKETS);
+}
+
+/*
+ * The window [t0, t1) in UTC-aligned buckets: per bucket its invocations (whole hours from the
+ * rollups, like the list's counts), its real cold starts with their init p50/p95/p99, and its
+ * proactive and provisioned inits. Only buckets with invocations appear. A new {bucket_seconds,
+ * buckets} in *out.
+ */
+static csa_status function_timeline(PGconn *conn, const char *function_id, const char *project_id, const char *t0,
+                                    const char *t1, json_t **out, char *detail)
+{
+    double from = 0, to = 0;
+    if (csa_parse_rfc3339(t0, &from) != 0 || csa_parse_rfc3339(t1, &to) != 0) {
+        snprintf(detail, CSA_DETAIL_MAX, "The query failed.");
+        return CSA_ERR_INTERNAL;
+    }
+    long width = timeline_bucket_seconds(to - from);
+    char interval[48];
+    snprintf(interval, sizeof interval, "%ld seconds", width);
+    const char *params[] = {function_id, project_id, t0, t1, interval};
+    PGresult *res = csa_db_exec_prepared(
+        conn, "csa_function_timeline",
+        "WITH inits AS ("
+        "  SELECT date_bin($5::interval, i.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS t,"
+        "    count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
+        "    count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
+        "    count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
+        "    percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50,"
+        "    percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95,"
+        "    percentile_cont(0.99) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p99"
+        "  FROM invocations i"
+        "  WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start"
+        "    AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
+        "  GROUP BY 1),"
+        " counts AS ("
+        "  SELECT date_bin($5::interval, x.hour, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS t, sum(x.n) AS n FROM ("
+        "    SELECT h.hour, h.invocations AS n FROM function_hourly h"
+        "    WHERE h.function_id = $1::uuid AND h.project_id = $2::uuid"
+        "      AND h.hour >= csa_hour($3::timestamptz) AND h.hour < $4::timestamptz"
+        "    UNION ALL SELECT d.hour, d.invocations FROM function_hourly_delta d"
+        "    WHERE d.function_id = $1::uuid AND d.project_id = $2::uuid"
+        "      AND d.hour >= csa_hour($3::timestamptz) AND d.hour < $4::timestamptz) x"
+        "  GROUP BY 1)"
+        " SELECT " TS_UTC("coalesce(c.t, s.t)") ", coalesce(c.n, 0), coalesce(s.cold, 0), coalesce(s.proactive, 0),"
+        "   coalesce(s.provisioned, 0), s.p50, s.p95, s.p99"
+        " FROM counts c FULL JOIN inits s ON s.t = c.t"
+        " WHERE coalesce(c.n, 0) > 0 OR s.t IS NOT NULL"
+        " ORDER BY coalesce(c.t, s.t)",
+        5, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return db_failed(conn, res, "function timeline", detail);
+    json_t *buckets = json_array();
+    for (int r = 0; r < PQntuples(res); r++) {
+        json_t *b = json_object();
+        json_object_set_new(b, "start", col_str(res, r, 0));
+        json_object_set_new(b, "invocations", col_int(res, r, 1));
+        json_object_set_new(b, "cold_starts", col_int(res, r, 2));
+        json_object_set_new(b, "proactive_starts", col_int(res, r, 3));
+        json_object_set_new(b, "provisioned_starts", col_int(res, r, 4));
+        json_object_set_new(b, "init_p50_ms", col_num(res, r, 5));
+        json_object_set_new(b, "init_p95_ms", col_num(res, r, 6));
+        json_object_set_new(b, "init_p99_ms", col_num(res, r, 7));
+        json_array_append_new(buckets, b);
+    }
+    PQclear(res);
+    *out = json_pack("{s:I, s:o}", "bucket_seconds", (json_int_t)width, "buckets", buckets);
+    return CSA_OK;
+}
+
 csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const char *project_id,
                                      const char *function_id, const char *from, const char *to, json_t **out,
                                      char *detail)
@@ -500,6 +583,14 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     snprintf(t1, sizeof t1, "%s", PQgetvalue(res, 0, 8));
     double init_p50 = PQgetisnull(res, 0, 12) ? -1 : strtod(PQgetvalue(res, 0, 12), NULL);
     PQclear(res);
+
+    json_t *timeline = NULL;
+    csa_status st = function_timeline(conn, function_id, project_id, t0, t1, &timeline, detail);
+    if (st != CSA_OK) {
+        json_decref(body);
+        return st;
+    }
+    json_object_set_new(body, "timeline", timeline);
 
     /* per module self time over the window's real cold starts: the rows' module_timings are read
      * as text and aggregated here (exact percentile_cont), several times faster than jsonb_each

@@ -16,6 +16,7 @@
 #include "ratelimit.h"
 #include "rules.h"
 #include "deployments.h"
+#include "ui.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1788,6 +1789,11 @@ static void on_request(struct evhttp_request *req, void *arg)
             ctx->firehose_request_id[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
     }
     json_t *body = NULL;
+    int ui_status = path_known ? 0 : csa_ui_serve(req, path); /* the web UI's files: no key, see ui.h */
+    if (ui_status) {
+        send_json(ctx, ui_status, ui_status == 304 ? "Not Modified" : "OK", NULL);
+        goto done;
+    }
     if (!path_known) {
         send_error(ctx, CSA_ERR_NOT_FOUND, "Not found", NULL);
         goto done;

@@ -289,6 +289,16 @@ test('nginx: proxies to a real coldstartd over TLS (health, ingest, gzip, redire
   assert.equal(list.headers['content-encoding'], 'gzip', 'JSON responses are gzipped');
   assert.match(gunzipSync(list.body).toString(), /fn-through-nginx-39/);
 
+  // the web UI through nginx: its page, with coldstartd's policy, and a content-hashed file
+  const ui = await fetchTls(ctx.httpsPort, '/');
+  assert.equal(ui.status, 200, 'GET / is the web UI');
+  assert.match(ui.body.toString(), /<title>Cold Start Analyzer<\/title>/);
+  assert.match(ui.headers['content-security-policy'] || '', /default-src 'none'; script-src 'self'/);
+  const script = /src="(\/assets\/app-[A-Z0-9]+\.js)"/.exec(ui.body.toString())[1];
+  const asset = await fetchTls(ctx.httpsPort, script);
+  assert.equal(asset.status, 200, script);
+  assert.match(asset.headers['cache-control'] || '', /immutable/);
+
   const redirect = await new Promise((resolve, reject) => {
     httpRequest({ host: '127.0.0.1', port: ctx.httpPort, path: '/api/v1/health', headers: { Host: 'localhost' } }, (res) => { res.resume(); resolve(res); }).on('error', reject).end();
   });

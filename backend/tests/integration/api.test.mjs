@@ -331,7 +331,7 @@ test('GET /functions: fields of each function and of its cold_start_stats', asyn
   assert.match(f.last_seen_at, TS_RE);
   assert.ok(Date.parse(f.first_seen_at) <= Date.parse(f.last_seen_at), `first_seen_at ${f.first_seen_at} after last_seen_at ${f.last_seen_at}`);
   assert.deepEqual(Object.keys(f.cold_start_stats).sort(), [
-    'avg_init_duration_ms', 'cold_start_rate', 'cold_starts_24h', 'p95_init_duration_ms', 'proactive_starts_24h', 'provisioned_starts_24h', 'total_invocations_24h',
+    'avg_init_duration_ms', 'cold_start_rate', 'cold_starts_24h', 'p50_init_duration_ms', 'p95_init_duration_ms', 'proactive_starts_24h', 'provisioned_starts_24h', 'total_invocations_24h',
   ]);
   assert.equal(res.json.next_cursor, null);
 });
@@ -347,6 +347,7 @@ test('GET /functions: cold_start_stats over 24 h count real cold starts only, p9
   assert.equal(s.provisioned_starts_24h, STATS_EXPECTED.provisioned);
   assertMs(s.avg_init_duration_ms, mean(STATS_COLD_INITS), 'avg_init_duration_ms');
   assertMs(s.p95_init_duration_ms, percentileCont(STATS_COLD_INITS, 0.95), 'p95_init_duration_ms');
+  assertMs(s.p50_init_duration_ms, percentileCont(STATS_COLD_INITS, 0.5), 'p50_init_duration_ms');
   const rate = STATS_EXPECTED.cold / STATS_EXPECTED.total;
   assert.ok(Math.abs(s.cold_start_rate - rate) <= 0.0001, `cold_start_rate ${s.cold_start_rate} vs ${rate}`);
   // the p95 must be the interpolated value, not the nearest rank
@@ -371,6 +372,7 @@ test('GET /functions: a function with records older than 24 h only has empty sta
   assert.equal(s.cold_start_rate, 0);
   assert.equal(s.avg_init_duration_ms, null);
   assert.equal(s.p95_init_duration_ms, null);
+  assert.equal(s.p50_init_duration_ms, null);
 });
 
 test('GET /functions: limit/next_cursor walk 3 pages with no duplicates or gaps, sorted by name', async () => {
@@ -495,7 +497,7 @@ test('GET /functions/{id}: default window is the last 7 days; breakdown and init
   assert.equal(res.status, 200, res.text);
   const b = res.json;
   for (const k of ['id', 'function_name', 'runtime', 'region', 'memory_allocated_mb', 'first_seen_at', 'last_seen_at', 'window', 'invocations', 'cold_starts',
-    'proactive_starts', 'provisioned_starts', 'init_duration_ms', 'module_load_share', 'percentiles', 'module_breakdown', 'module_tree', 'recommendations']) {
+    'proactive_starts', 'provisioned_starts', 'init_duration_ms', 'module_load_share', 'percentiles', 'module_breakdown', 'module_tree', 'recommendations', 'timeline']) {
     assert.ok(k in b, `no ${k} in ${Object.keys(b)}`);
   }
   assert.equal(b.id, ids['detail-fn']);
@@ -515,6 +517,48 @@ test('GET /functions/{id}: default window is the last 7 days; breakdown and init
   assert.equal(b.module_breakdown.lodash.version, '4.17.21');
   assert.equal(b.module_breakdown.moment.version, null);
   assert.ok(Array.isArray(b.recommendations), 'recommendations is an array');
+});
+
+test('GET /functions/{id}: timeline: UTC hours over a day, adding up to the window, with each hour\'s exact init percentiles', async () => {
+  await seed();
+  const from = new Date(NOW - DAY).toISOString();
+  const to = new Date(NOW).toISOString();
+  const res = await getA(`/api/v1/functions/${ids['stats-fn']}?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+  assert.equal(res.status, 200, res.text);
+  const { timeline, cold_starts: cold, proactive_starts: proactive, provisioned_starts: provisioned } = res.json;
+  assert.deepEqual(Object.keys(timeline).sort(), ['bucket_seconds', 'buckets']);
+  assert.equal(timeline.bucket_seconds, 3600);
+  const starts = timeline.buckets.map((b) => Date.parse(b.start));
+  for (const [i, t] of starts.entries()) {
+    assert.equal(t % HOUR, 0, `bucket ${timeline.buckets[i].start} is not a UTC hour`);
+    assert.ok(t >= Math.floor((NOW - DAY) / HOUR) * HOUR && t < NOW, `bucket ${timeline.buckets[i].start} outside the window`);
+    if (i) assert.ok(t > starts[i - 1], 'buckets in time order');
+  }
+  const total = (k) => sum(timeline.buckets.map((b) => b[k]));
+  assert.equal(total('cold_starts'), cold);
+  assert.equal(total('proactive_starts'), proactive);
+  assert.equal(total('provisioned_starts'), provisioned);
+  assert.equal(total('invocations'), STATS_EXPECTED.total, 'invocations per hour from the rollups');
+  const byHour = new Map();
+  STATS_COLD_INITS.forEach((init, i) => {
+    const hour = Math.floor((NOW - (10 + i * 50) * MIN) / HOUR) * HOUR;
+    byHour.set(hour, [...(byHour.get(hour) || []), init]);
+  });
+  for (const b of timeline.buckets) {
+    const inits = byHour.get(Date.parse(b.start));
+    if (!inits) {
+      assert.equal(b.init_p50_ms, null, `${b.start}: no init durations, no percentiles`);
+      continue;
+    }
+    assertMs(b.init_p50_ms, percentileCont(inits, 0.5), `${b.start} p50`);
+    assertMs(b.init_p95_ms, percentileCont(inits, 0.95), `${b.start} p95`);
+    assertMs(b.init_p99_ms, percentileCont(inits, 0.99), `${b.start} p99`);
+  }
+  // a 30-day window: 6-hour buckets (at most 200)
+  const month = await getA(`/api/v1/functions/${ids['stats-fn']}?from=${encodeURIComponent(new Date(NOW - 30 * DAY).toISOString())}`);
+  assert.equal(month.status, 200, month.text);
+  assert.equal(month.json.timeline.bucket_seconds, 6 * 3600);
+  assert.equal(sum(month.json.timeline.buckets.map((b) => b.cold_starts)), month.json.cold_starts);
 });
 
 test('GET /functions/{id}?from&to: records outside [from, to) are excluded', async () => {

@@ -8,8 +8,11 @@ import { useServer, startServer, minimalRecord, assertErrorBody, rawRequest, par
 // request so that no POST races such a close.
 const ctx = useServer({ env: { REQUEST_TIMEOUT: 2 }, freshConnections: true });
 
+// (GET / is the web UI: ui.test.mjs)
 for (const [method, path] of [
-  ['GET', '/'],
+  ['GET', '/no-such-page'],
+  ['GET', '/assets/no-such-file.js'],
+  ['POST', '/'],
   ['GET', '/api/v1/nope'],
   ['POST', '/api/v1/ingestx'],
   ['GET', '/api/v2/health'],

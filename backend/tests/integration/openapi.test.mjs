@@ -421,7 +421,8 @@ test('every path: 204 preflight, 405 with Allow for other methods; unknown paths
       assert.deepEqual((res.headers.get('allow') || '').split(',').map((s) => s.trim()).sort(), [...allow].sort(), `${m} ${p}: Allow`);
     }
   }
-  for (const p of ['/', '/api/v1/nope', '/api/v1/functions/a/b', '/api/v2/health']) {
+  // (GET / and /assets/... are the web UI's files, not this API: ui.test.mjs)
+  for (const p of ['/no-such-page', '/api/v1/nope', '/api/v1/functions/a/b', '/api/v2/health']) {
     conforms(UNKNOWN, 'any', await ctx.get(p, { headers: withKey(ctx.key) }), 404, p);
   }
 });
