@@ -57,6 +57,15 @@ for src in "$backend"/src/*.c; do
         while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
     fi
 done
+# the web UI's embedded files (ui.c's table), generated as the CMake build does it
+cmake -DDIST="$backend/../ui/dist" -DOUT="$build/ui_assets.c" -P "$backend/cmake/embed-ui.cmake" ||
+    { echo "run.sh: cannot generate the UI's asset table" >&2; exit 2; }
+objs+=("$build/obj/ui_assets.o")
+if [ ! -f "$build/obj/ui_assets.o" ] || [ "$build/ui_assets.c" -nt "$build/obj/ui_assets.o" ]; then
+    echo "clang -c $build/ui_assets.c"
+    # shellcheck disable=SC2086
+    clang $cflags -c "$build/ui_assets.c" -o "$build/obj/ui_assets.o" &
+fi
 wait
 for t in "${targets[@]}"; do
     newest=$(ls -t "$here/$t.c" "${objs[@]}" | head -1)
