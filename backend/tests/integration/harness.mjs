@@ -514,6 +514,15 @@ export function useServer({ env = {}, projectName = 'Integration Test', slug, fr
   ctx.batch = (body, opts) => ctx.request('POST', '/api/v1/ingest/batch', { body, ...withKey(opts) });
   ctx.sql = (q) => psql(ctx.db.url, q);
   ctx.rows = (q) => psqlRows(ctx.db.url, q);
+  /** The rows of `q` once there are at least `n` (records written by another process arrive late), polled up to `ms`. */
+  ctx.rowsAtLeast = async (q, n, ms = 15000) => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const rows = await ctx.rows(q);
+      if (rows.length >= n || Date.now() > until) return rows;
+      await sleep(100);
+    }
+  };
   ctx.count = (q) => psqlInt(ctx.db.url, q);
   return ctx;
 }

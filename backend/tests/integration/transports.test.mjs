@@ -55,12 +55,7 @@ async function rowsOf(name, expected) {
       i.module_tree IS NOT NULL AS tree, i.module_tree::text LIKE '%"version"%' AS versions, i.sdk_version AS sdk,
       i.runtime_version AS runtime, f.region, i.init_type, i.memory_allocated_mb AS allocated, i.module_source AS source
     FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = '${name}' ORDER BY i.cold_start DESC, i.timestamp`;
-  for (let i = 0; i < 100; i++) {
-    const rows = await ctx.rows(query);
-    if (rows.length >= expected) return rows;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return ctx.rows(query);
+  return ctx.rowsAtLeast(query, expected, 10000);
 }
 
 test('direct and logs transports: the same function makes the same rows', async () => {
