@@ -33,7 +33,9 @@ run_suite() {
   local name=$1; shift
   echo
   echo "=== $name ==="
-  if "$@"; then echo "=== $name: passed ==="; else echo "=== $name: FAILED ==="; failed+=("$name"); fi
+  local started=$SECONDS
+  if "$@"; then echo "=== $name: passed ($((SECONDS - started)) s) ==="
+  else echo "=== $name: FAILED ($((SECONDS - started)) s) ==="; failed+=("$name"); fi
 }
 
 # the end-to-end test runs the example functions through the built SDK
@@ -62,4 +64,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "make test: failed suites: ${failed[*]}"
   exit 1
 fi
-echo "make test: all suites passed"
+echo "make test: all suites passed in $SECONDS s"
