@@ -540,10 +540,10 @@ static int deliver_one(csa_alerts *a)
     const char *params[] = {id, outcome == CSA_WEBHOOK_DELIVERED ? NULL : error, base, max, cap};
     PGresult *up = csa_db_exec(
         a->conn,
-        "UPDATE alert_outbox SET attempts = attempts + 1, last_attempt_at = now(), last_error = $2,"
-        "  delivered_at = CASE WHEN $2 IS NULL THEN now() END,"
+        "UPDATE alert_outbox SET attempts = attempts + 1, last_attempt_at = now(), last_error = $2::text,"
+        "  delivered_at = CASE WHEN $2::text IS NULL THEN now() END,"
         "  next_attempt_at = now() + make_interval(secs => least($3::float8 * power(2, attempts), $5::float8)),"
-        "  failed_at = CASE WHEN $2 IS NOT NULL AND attempts + 1 >= $4::int THEN now() END"
+        "  failed_at = CASE WHEN $2::text IS NOT NULL AND attempts + 1 >= $4::int THEN now() END"
         " WHERE id = $1::uuid",
         5, params);
     int rc = exec_ok(a, up, "alert outbox update");
@@ -552,7 +552,9 @@ static int deliver_one(csa_alerts *a)
         rc = simple(a, "COMMIT", "alert commit");
     else
         rollback(a);
-    if (outcome == CSA_WEBHOOK_DELIVERED)
+    if (rc < 0) /* sent, but not recorded: it will be sent again (at least once) */
+        csa_log(CSA_LOG_WARN, "alert delivery not recorded", json_pack("{s:s}", "delivery_id", id));
+    else if (outcome == CSA_WEBHOOK_DELIVERED)
         csa_log(CSA_LOG_INFO, "alert delivered",
                 json_pack("{s:s, s:s, s:i, s:i}", "delivery_id", id, "rule_id", PQgetvalue(res, 0, 6), "attempt",
                           attempt, "status", status));
