@@ -152,7 +152,7 @@ int csa_webhook_address_public(const struct sockaddr *sa)
     static const unsigned char zero[12] = {0};
     if (memcmp(b, mapped, 12) == 0 || memcmp(b, zero, 12) == 0) /* ::ffff:a.b.c.d, ::a.b.c.d, ::1, :: */
         return memcmp(b, zero, 12) == 0 ? 0 : v4_public(b + 12);
-    if (b[0] == 0x64 && b[1] == 0xff && b[2] == 0x9b && !memcmp(b + 3, zero, 9)) /* 64:ff9b::/96 NAT64 */
+    if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && !memcmp(b + 4, zero, 8)) /* 64:ff9b::/96 NAT64 */
         return v4_public(b + 12);
     if ((b[0] & 0xfe) == 0xfc)
         return 0; /* fc00::/7 unique local */
