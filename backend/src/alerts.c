@@ -25,6 +25,8 @@
 #define MAX_BACKOFF_S 3600     /* the longest wait between two attempts */
 #define RULE_LOCK_SEED "17005" /* hashtextextended(rule id, seed): the advisory lock of one rule */
 #define REGRESSION_PACKAGES 5  /* packages named in a regression notification */
+#define PRUNE_INTERVAL_S 3600  /* how often delivered and given-up notifications are pruned ... */
+#define KEEP_DAYS "30"         /* ... once older than this */
 
 struct csa_alerts {
     const csa_config *cfg;
@@ -568,10 +570,20 @@ static int deliver_one(csa_alerts *a)
 
 /* ---- the thread ----------------------------------------------------------------------------- */
 
+/* Deletes notifications delivered or given up more than KEEP_DAYS ago: the outbox stays small. */
+static void prune(csa_alerts *a)
+{
+    PGresult *res = PQexec(a->conn, "DELETE FROM alert_outbox WHERE delivered_at < now() - interval '" KEEP_DAYS " days'"
+                                    " OR failed_at < now() - interval '" KEEP_DAYS " days'");
+    exec_ok(a, res, "alert outbox prune");
+    PQclear(res);
+}
+
 static void *alerts_main(void *arg)
 {
     csa_alerts *a = arg;
     double next_eval = now_mono(); /* evaluate once at start, then every ALERT_EVAL_INTERVAL */
+    double next_prune = now_mono();
     int warned = 0;
     while (!atomic_load(&a->stopping)) {
         if (a->conn && !csa_db_alive(a->conn)) {
@@ -592,6 +604,10 @@ static void *alerts_main(void *arg)
         if (now_mono() >= next_eval) {
             next_eval = now_mono() + a->cfg->alert_eval_interval_s;
             evaluate_all(a);
+        }
+        if (a->conn && now_mono() >= next_prune) {
+            next_prune = now_mono() + PRUNE_INTERVAL_S;
+            prune(a);
         }
         /* every due delivery, but evaluations keep their pace */
         while (a->conn && !atomic_load(&a->stopping) && now_mono() < next_eval && deliver_one(a) == 1)
