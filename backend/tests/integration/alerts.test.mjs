@@ -281,7 +281,7 @@ test('a regression rule names the package that made the new deployment slower', 
   assert.match(body.summary, /Deployment dep-head-0002 of alert-regress-fn made init \+\d+\.\d % slower .*heavy-lib 1\.0\.0 -> 2\.0\.0: \+100\.0 ms/);
 });
 
-test('a delivery survives coldstartd killed mid-delivery: refused, then hung, then sent again with the same id', async () => {
+test('a delivery survives coldstartd killed mid-delivery: refused, then hung, then sent again with the same id; SIGTERM mid-delivery stops at once', async () => {
   const db = await createMigratedDatabase();
   const keys = await createProjectKeys(db.url, 'Restart', 'alerts-restart');
   const env = { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: '1', ALERT_EVAL_INTERVAL: 1 };
@@ -316,6 +316,19 @@ test('a delivery survives coldstartd killed mid-delivery: refused, then hung, th
     assert.equal(hook.on('/restart').length, 3, 'delivered once, nothing new while still firing');
     const rows = await psqlRows(db.url, `SELECT id, event, delivered_at IS NOT NULL AS delivered FROM alert_outbox`);
     assert.deepEqual(rows, [{ id, event: 'firing', delivered: true }]);
+
+    // SIGTERM while a delivery hangs: the server stops at once (not after ALERT_WEBHOOK_TIMEOUT, 30 s
+    // here) and the abandoned attempt is not counted: it is due again after a restart
+    hook.plan.push('hang');
+    const second = await call(s, 'POST', '/api/v1/alerts', { name: 'shutdown', metric: 'init_p95_ms', threshold: 1500, webhook_url: hook.url('/shutdown') });
+    assert.equal(second.status, 201, second.text);
+    await hook.wait('/shutdown', 1);
+    const t0 = Date.now();
+    assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
+    assert.ok(Date.now() - t0 < 15000, `stopped in ${Date.now() - t0} ms`);
+    for (const r of hook.hung.splice(0)) r.destroy();
+    const [pending] = await psqlRows(db.url, `SELECT attempts, delivered_at FROM alert_outbox WHERE rule_id = ${lit(second.json.id)}`);
+    assert.deepEqual(pending, { attempts: 0, delivered_at: null });
   } finally {
     assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
     await dropDatabase(db.name);
