@@ -335,6 +335,44 @@ test('a delivery survives coldstartd killed mid-delivery: refused, then hung, th
   }
 });
 
+test('two replicas on one database: each notification is sent once', async () => {
+  const db = await createMigratedDatabase();
+  const keys = await createProjectKeys(db.url, 'Replicas', 'alerts-replicas');
+  const env = { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: '1' };
+  const servers = await Promise.all([startServer({ dbUrl: db.url, env }), startServer({ dbUrl: db.url, env })]);
+  try {
+    const [a, b] = servers;
+    const key = { 'X-API-Key': keys.admin };
+    const fns = ['replica-a', 'replica-b', 'replica-c'];
+    const recs = fns.map((fn) => cold(fn, 3000));
+    assert.equal((await http(a.base, 'POST', '/api/v1/ingest/batch', { body: { invocations: recs }, headers: key })).status, 200);
+    // a slow receiver: each delivery takes 300 ms, so both replicas are at it at the same time
+    const slow = await receiver();
+    slow.mode = 'hang';
+    const release = setInterval(() => {
+      for (const r of slow.hung.splice(0)) setTimeout(() => r.writeHead(200).end('ok'), 300);
+    }, 50);
+    try {
+      const res = await http(b.base, 'POST', '/api/v1/alerts', { body: { name: 'replicas', metric: 'init_p95_ms', threshold: 1000, webhook_url: slow.url('/replicas') }, headers: key });
+      assert.equal(res.status, 201, res.text);
+      await slow.wait('/replicas', 3);
+      await evaluations(db.url, res.json.id, 3);
+      const got = slow.on('/replicas');
+      const ids = got.map((g) => g.headers['x-coldstart-delivery']);
+      assert.equal(got.length, 3, `one notification per function, each once: ${ids.join(', ')}`);
+      assert.deepEqual(got.map((g) => JSON.parse(g.body).function.name).sort(), fns);
+      assert.equal(new Set(ids).size, 3);
+      assert.equal(await psqlRows(db.url, 'SELECT count(*)::int AS n FROM alert_outbox').then((r) => r[0].n), 3);
+    } finally {
+      clearInterval(release);
+      await slow.close();
+    }
+  } finally {
+    for (const s of servers) assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
+    await dropDatabase(db.name);
+  }
+});
+
 test('webhooks to the server\'s own network are refused by default: metadata address, localhost, private ranges, and names resolving there', async () => {
   const db = await createMigratedDatabase();
   const keys = await createProjectKeys(db.url, 'SSRF', 'alerts-ssrf');
