@@ -2,7 +2,7 @@
 // reach a real local webhook receiver over HTTP: once while firing, signed (the HMAC is verified
 // here), then resolved; a regression names its package; a delivery survives coldstartd being
 // killed mid-delivery; webhooks to this machine's network are refused unless allowed.
-import { test, after } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -31,20 +31,22 @@ const ctx = useServer({ env: { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: 'true', RA
 const NO_SUCH_ID = '00000000-0000-4000-8000-000000000000';
 
 /**
- * A webhook receiver on 127.0.0.1. Every request is kept ({path, headers, body}); `plan` says how
- * to answer the next ones in turn ('ok' 200, 'refuse' 503, 'hang' never), then `mode`.
+ * A webhook receiver on 127.0.0.1. Every request is kept ({path, headers, body}); `plans[path]`
+ * says how to answer the next ones on that path in turn ('ok' 200, 'refuse' 503, 'hang' never),
+ * then `mode`.
  */
 async function receiver() {
-  const r = { got: [], plan: [], mode: 'ok', hung: [] };
+  const r = { got: [], plans: {}, mode: 'ok', hung: [] };
   r.server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const entry = { path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       r.got.push(entry);
-      const how = r.plan.length ? r.plan.shift() : r.mode;
+      const plan = r.plans[req.url] ?? [];
+      const how = plan.length ? plan.shift() : r.mode;
       entry.answer = how;
-      if (how === 'hang') r.hung.push(res);
+      if (how === 'hang') r.hung.push({ path: req.url, res });
       else if (how === 'refuse') res.writeHead(503).end('busy');
       else res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
     });
@@ -59,7 +61,7 @@ async function receiver() {
     return r.on(p);
   };
   r.close = async () => {
-    for (const res of r.hung) res.destroy();
+    for (const h of r.hung) h.res.destroy();
     r.server.closeAllConnections?.();
     await new Promise((resolve) => r.server.close(resolve));
   };
@@ -281,6 +283,8 @@ test('a regression rule names the package that made the new deployment slower', 
   assert.match(body.summary, /Deployment dep-head-0002 of alert-regress-fn made init \+\d+\.\d % slower .*heavy-lib 1\.0\.0 -> 2\.0\.0: \+100\.0 ms/);
 });
 
+// The tests below have a database and servers of their own: they run at the same time.
+describe('with databases of their own', { concurrency: true }, () => {
 test('a delivery survives coldstartd killed mid-delivery: refused, then hung, then sent again with the same id; SIGTERM mid-delivery stops at once', async () => {
   const db = await createMigratedDatabase();
   const keys = await createProjectKeys(db.url, 'Restart', 'alerts-restart');
@@ -289,7 +293,7 @@ test('a delivery survives coldstartd killed mid-delivery: refused, then hung, th
   try {
     const call = (server, method, p, body) => http(server.base, method, p, { body, headers: { 'X-API-Key': keys.admin } });
     assert.equal((await call(s, 'POST', '/api/v1/ingest', cold('restart-fn', 2000))).status, 200);
-    hook.plan.push('refuse', 'hang');
+    hook.plans['/restart'] = ['refuse', 'hang'];
     const res = await call(s, 'POST', '/api/v1/alerts', { name: 'restart', metric: 'init_p95_ms', threshold: 1000, webhook_url: hook.url('/restart') });
     assert.equal(res.status, 201, res.text);
     const [refused, hung] = await hook.wait('/restart', 2);
@@ -305,7 +309,7 @@ test('a delivery survives coldstartd killed mid-delivery: refused, then hung, th
 
     s.child.kill('SIGKILL'); // while the receiver holds the second attempt
     await s.exited;
-    for (const r of hook.hung.splice(0)) r.destroy();
+    for (const h of hook.hung.filter((x) => x.path === '/restart')) h.res.destroy();
     s = await startServer({ dbUrl: db.url, env });
     const all = await hook.wait('/restart', 3);
     assert.equal(all[2].answer, 'ok');
@@ -319,14 +323,14 @@ test('a delivery survives coldstartd killed mid-delivery: refused, then hung, th
 
     // SIGTERM while a delivery hangs: the server stops at once (not after ALERT_WEBHOOK_TIMEOUT, 30 s
     // here) and the abandoned attempt is not counted: it is due again after a restart
-    hook.plan.push('hang');
+    hook.plans['/shutdown'] = ['hang'];
     const second = await call(s, 'POST', '/api/v1/alerts', { name: 'shutdown', metric: 'init_p95_ms', threshold: 1500, webhook_url: hook.url('/shutdown') });
     assert.equal(second.status, 201, second.text);
     await hook.wait('/shutdown', 1);
     const t0 = Date.now();
     assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
     assert.ok(Date.now() - t0 < 15000, `stopped in ${Date.now() - t0} ms`);
-    for (const r of hook.hung.splice(0)) r.destroy();
+    for (const h of hook.hung.filter((x) => x.path === '/shutdown')) h.res.destroy();
     const [pending] = await psqlRows(db.url, `SELECT attempts, delivered_at FROM alert_outbox WHERE rule_id = ${lit(second.json.id)}`);
     assert.deepEqual(pending, { attempts: 0, delivered_at: null });
   } finally {
@@ -350,7 +354,7 @@ test('two replicas on one database: each notification is sent once', async () =>
     const slow = await receiver();
     slow.mode = 'hang';
     const release = setInterval(() => {
-      for (const r of slow.hung.splice(0)) setTimeout(() => r.writeHead(200).end('ok'), 300);
+      for (const h of slow.hung.splice(0)) setTimeout(() => h.res.writeHead(200).end('ok'), 300);
     }, 50);
     try {
       const res = await http(b.base, 'POST', '/api/v1/alerts', { body: { name: 'replicas', metric: 'init_p95_ms', threshold: 1000, webhook_url: slow.url('/replicas') }, headers: key });
@@ -427,4 +431,5 @@ test('webhooks to the server\'s own network are refused by default: metadata add
     assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
     await dropDatabase(db.name);
   }
+});
 });
