@@ -34,6 +34,8 @@ struct csa_alerts {
     int wake[2];         /* a pipe: csa_alerts_stop writes one byte, which ends every wait */
     atomic_int stopping;
     PGconn *conn;        /* the thread's own connection; NULL while the database is unreachable */
+    pthread_mutex_t cancel_lock;
+    PGcancel *cancel;    /* cancels conn's running statement at stop; under cancel_lock */
 };
 
 /* One rule as the evaluator reads it. */
@@ -44,6 +46,8 @@ typedef struct rule {
     int window_min, min_samples;
     json_t *json; /* the public rule (csa_alert_rule_json), for the payload */
 } rule;
+
+static void disconnect(csa_alerts *a);
 
 static double now_mono(void)
 {
@@ -71,10 +75,8 @@ static int exec_ok(csa_alerts *a, PGresult *res, const char *what)
         return 0;
     char detail[256];
     csa_db_failure(a->conn, res, what, detail, sizeof detail); /* logs the server's message */
-    if (csa_db_is_unavailable(a->conn, res)) {
-        PQfinish(a->conn);
-        a->conn = NULL;
-    }
+    if (csa_db_is_unavailable(a->conn, res))
+        disconnect(a);
     return -1;
 }
 
@@ -188,10 +190,8 @@ static int regression_figures(csa_alerts *a, const rule *r, json_t *out)
             continue; /* fewer than two deployments */
         if (st != CSA_OK) {
             PQclear(res);
-            if (!csa_db_alive(a->conn)) {
-                PQfinish(a->conn);
-                a->conn = NULL;
-            }
+            if (!csa_db_alive(a->conn))
+                disconnect(a);
             return -1;
         }
         json_t *test = json_object_get(cmp, "test");
@@ -579,6 +579,19 @@ static void prune(csa_alerts *a)
     PQclear(res);
 }
 
+/* Drops the connection (and its cancel handle). */
+static void disconnect(csa_alerts *a)
+{
+    pthread_mutex_lock(&a->cancel_lock);
+    if (a->cancel)
+        PQfreeCancel(a->cancel);
+    a->cancel = NULL;
+    pthread_mutex_unlock(&a->cancel_lock);
+    if (a->conn)
+        PQfinish(a->conn);
+    a->conn = NULL;
+}
+
 static void *alerts_main(void *arg)
 {
     csa_alerts *a = arg;
@@ -586,10 +599,8 @@ static void *alerts_main(void *arg)
     double next_prune = now_mono();
     int warned = 0;
     while (!atomic_load(&a->stopping)) {
-        if (a->conn && !csa_db_alive(a->conn)) {
-            PQfinish(a->conn);
-            a->conn = NULL;
-        }
+        if (!a->conn || !csa_db_alive(a->conn))
+            disconnect(a);
         if (!a->conn) {
             char err[256];
             a->conn = csa_db_connect(a->cfg->database_url, err, sizeof err);
@@ -600,6 +611,13 @@ static void *alerts_main(void *arg)
                 continue;
             }
             warned = 0;
+            /* a statement never runs longer than the read API's (a held lock, a huge comparison) */
+            char sql[64];
+            snprintf(sql, sizeof sql, "SET statement_timeout = %d", a->cfg->query_timeout_ms);
+            PQclear(PQexec(a->conn, sql));
+            pthread_mutex_lock(&a->cancel_lock);
+            a->cancel = PQgetCancel(a->conn);
+            pthread_mutex_unlock(&a->cancel_lock);
         }
         if (now_mono() >= next_eval) {
             next_eval = now_mono() + a->cfg->alert_eval_interval_s;
@@ -615,9 +633,7 @@ static void *alerts_main(void *arg)
         double wait = next_eval - now_mono();
         sleep_or_stop(a, wait < TICK_S ? wait : TICK_S);
     }
-    if (a->conn)
-        PQfinish(a->conn);
-    a->conn = NULL;
+    disconnect(a);
     return NULL;
 }
 
@@ -627,12 +643,15 @@ csa_alerts *csa_alerts_start(const csa_config *cfg)
     if (!a)
         return NULL;
     a->cfg = cfg;
+    pthread_mutex_init(&a->cancel_lock, NULL);
     if (pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        pthread_mutex_destroy(&a->cancel_lock);
         free(a);
         csa_logf(CSA_LOG_ERROR, "alerts: cannot create a pipe; alerts are not evaluated");
         return NULL;
     }
     if (pthread_create(&a->thread, NULL, alerts_main, a) != 0) {
+        pthread_mutex_destroy(&a->cancel_lock);
         close(a->wake[0]);
         close(a->wake[1]);
         free(a);
@@ -649,7 +668,14 @@ void csa_alerts_stop(csa_alerts *a)
     atomic_store(&a->stopping, 1);
     ssize_t n = write(a->wake[1], "x", 1);
     (void)n;
+    /* a statement waiting on the database (a lock, a slow query) is cancelled, not waited for */
+    pthread_mutex_lock(&a->cancel_lock);
+    char err[256];
+    if (a->cancel)
+        PQcancel(a->cancel, err, sizeof err);
+    pthread_mutex_unlock(&a->cancel_lock);
     pthread_join(a->thread, NULL);
+    pthread_mutex_destroy(&a->cancel_lock);
     close(a->wake[0]);
     close(a->wake[1]);
     free(a);
