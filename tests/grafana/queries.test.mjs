@@ -388,6 +388,8 @@ test('queries: the Grafana role reads only what the dashboards need', () => {
   for (const [sql, why] of [
     ['SELECT * FROM api_keys', /permission denied/],
     ['SELECT * FROM schema_migrations', /permission denied/],
+    ['SELECT secret FROM alert_rules', /permission denied/], // the webhook signing secrets (docs/security.md)
+    ['SELECT body FROM alert_outbox', /permission denied/],
     ["INSERT INTO projects (name, slug) VALUES ('x', 'x')", /read-only transaction|permission denied/],
     ['BEGIN READ WRITE; DELETE FROM invocations; COMMIT', /permission denied/],
     ['BEGIN READ WRITE; CREATE TABLE grafana_was_here (x int); COMMIT', /permission denied/],
