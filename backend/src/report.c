@@ -233,14 +233,16 @@ static void print_deployments(json_t *deployments, json_t *comparison)
     json_t *test = json_object_get(comparison, "test");
     double ms = num(json_object_get(test, "median_change_ms")), pct = num(json_object_get(test, "median_change_percent"));
     snprintf(change, sizeof change, "%+.0f ms", ms);
-    printf("\nLATEST CHANGE %s -> %s: %s, init p50 %s", short_id(json_object_get(json_object_get(comparison, "base"), "deployment"), base, sizeof base),
+    printf("\nLATEST CHANGE %s -> %s: %s\n",
+           short_id(json_object_get(json_object_get(comparison, "base"), "deployment"), base, sizeof base),
            short_id(json_object_get(json_object_get(comparison, "head"), "deployment"), head, sizeof head),
-           json_string_value(json_object_get(comparison, "verdict")), isnan(ms) ? "-" : change);
+           json_string_value(json_object_get(comparison, "verdict")));
+    printf("  init p50 %s", isnan(ms) ? "-" : change);
     if (!isnan(pct))
         printf(" (%+.1f %%)", pct);
     double p = num(json_object_get(test, "p_value"));
     if (!isnan(p))
-        printf(", p = %.2g", p);
+        printf(", Mann-Whitney p = %.2g", p);
     printf("\n");
     json_t *packages = json_object_get(comparison, "packages");
     int shown = 0;
