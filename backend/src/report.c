@@ -28,7 +28,8 @@ static void fmt_ms(char *buf, size_t size, double v)
         snprintf(buf, size, "%.0f ms", v);
 }
 
-/* Dollars with the digits that matter: $1234, $12.34, $0.0123, $0.000012. */
+/* Dollars with the digits that matter: $1234, $12.34, $0.0123, $0.00047 (two significant digits
+ * below a cent). */
 static void fmt_usd(char *buf, size_t size, double v)
 {
     if (isnan(v))
@@ -41,8 +42,19 @@ static void fmt_usd(char *buf, size_t size, double v)
         snprintf(buf, size, "$%.2f", v);
     else if (v >= 0.01)
         snprintf(buf, size, "$%.4f", v);
-    else
-        snprintf(buf, size, "$%.6f", v);
+    else {
+        int decimals = (int)ceil(-log10(v)) + 1;
+        snprintf(buf, size, "$%.*f", decimals > 9 ? 9 : decimals, v);
+    }
+}
+
+/* A price per GB-second without exponent or trailing zeros: 0.0000166667. */
+static void fmt_price(char *buf, size_t size, double v)
+{
+    snprintf(buf, size, "%.12f", v);
+    char *end = buf + strlen(buf) - 1;
+    while (end > buf && *end == '0' && end[-1] != '.')
+        *end-- = '\0';
 }
 
 /* Prints s cut to width display columns (bytes of UTF-8 continuation are not counted). */
@@ -151,7 +163,7 @@ static void print_detail(json_t *d)
 
     json_t *modules = json_object_get(d, "module_breakdown");
     if (json_object_size(modules) > 0) {
-        printf("\n%-26s %-*s %8s %8s %9s\n", "MODULE (self time)", BAR_WIDTH, "p50", "P50", "P95", "$/MONTH");
+        printf("\n%-25s %-*s %8s %8s %10s\n", "MODULE (self time)", BAR_WIDTH, "p50", "P50", "P95", "$/MONTH");
         double max = 0;
         const char *name;
         json_t *m;
@@ -165,10 +177,10 @@ static void print_detail(json_t *d)
             fmt_ms(a, sizeof a, num(json_object_get(m, "p50_ms")));
             fmt_ms(b, sizeof b, num(json_object_get(m, "p95_ms")));
             fmt_usd(c, sizeof c, num(json_object_get(m, "init_cost_usd_per_month")));
-            print_cut(name, 26);
+            print_cut(name, 25);
             putchar(' ');
             bar(num(json_object_get(m, "p50_ms")), max);
-            printf(" %8s %8s %9s\n", a, b, c);
+            printf(" %8s %8s %10s\n", a, b, c);
         }
     } else {
         printf("\nno module timings in this window\n");
@@ -207,7 +219,7 @@ static void print_deployments(json_t *deployments, json_t *comparison)
         return;
     }
     printf("\nDEPLOYMENTS (newest first; cost over each one's life)\n");
-    printf("%-14s %-8s %-16s %6s %9s %9s %9s\n", "DEPLOYMENT", "VERSION", "FIRST SEEN (UTC)", "COLD", "P50 INIT",
+    printf("%-14s %-8s %-16s %6s %9s %9s %10s\n", "DEPLOYMENT", "VERSION", "FIRST SEEN (UTC)", "COLD", "P50 INIT",
            "P95 INIT", "INIT COST");
     size_t i;
     json_t *d;
@@ -223,7 +235,7 @@ static void print_deployments(json_t *deployments, json_t *comparison)
         fmt_ms(p50, sizeof p50, num(json_object_get(d, "init_p50_ms")));
         fmt_ms(p95, sizeof p95, num(json_object_get(d, "init_p95_ms")));
         fmt_usd(cost, sizeof cost, num(json_object_get(d, "init_cost_usd")));
-        printf("%-14s %-8.8s %-16s %6lld %9s %9s %9s\n", short_id(json_object_get(d, "deployment"), id, sizeof id),
+        printf("%-14s %-8.8s %-16s %6lld %9s %9s %10s\n", short_id(json_object_get(d, "deployment"), id, sizeof id),
                json_is_string(version) ? json_string_value(version) : "-", first,
                (long long)json_integer_value(json_object_get(d, "on_demand_cold_starts")), p50, p95, cost);
     }
@@ -357,11 +369,13 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
             print_detail(detail_json);
         if (deployments)
             print_deployments(deployments, comparison);
-        char note[400];
+        char note[400], x86[32], arm[32];
+        fmt_price(x86, sizeof x86, cfg->prices.x86_64);
+        fmt_price(arm, sizeof arm, cfg->prices.arm64);
         snprintf(note, sizeof note,
-                 "Init cost: init time x memory x the price per GB-second (x86_64 $%.10g, arm64 $%.10g: "
+                 "Init cost: init time x memory x the price per GB-second (x86_64 $%s, arm64 $%s: "
                  "PRICE_PER_GB_SECOND_*) of on-demand cold starts; $/month extends the window's rate to 30 days.",
-                 cfg->prices.x86_64, cfg->prices.arm64);
+                 x86, arm);
         printf("\n");
         print_wrapped(note, 0, 79);
     }
