@@ -14,6 +14,10 @@
  *     only counted (provisioned_starts).
  * A record without memory_allocated_mb counts its function's memory, else Lambda's default 128 MB;
  * an architecture other than arm64 (or none) is priced as x86_64.
+ * A projection per month (csa_cost_per_month) extends a window's rate to 30 days: the window
+ * counts from when the function was first seen if that is later (first_seen_at, or its first
+ * cold start in the window if earlier) and up to now, and as at least an hour; a deployment's from
+ * its first to its last record.
  */
 #ifndef CSA_COST_H
 #define CSA_COST_H

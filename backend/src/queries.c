@@ -130,8 +130,9 @@ csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, cons
         ", " TS_UTC("p.last_seen_at") ","
         "   coalesce(c.total, 0), s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned, s.p50_init,"
         "   coalesce(s.cost, 0), coalesce(s.proactive_cost, 0),"
-        /* the span the projection extrapolates: the 24 h, or since the function was first seen */
-        "   extract(epoch FROM now() - greatest(now() - interval '24 hours', p.first_seen_at))"
+        /* the span the projection extrapolates: the 24 h, or since the function was first seen
+         * (its first cold start if that is earlier: records sent later than they happened) */
+        "   extract(epoch FROM now() - greatest(now() - interval '24 hours', least(p.first_seen_at, s.first_cold)))"
         " FROM page p LEFT JOIN counts c ON c.function_id = p.id LEFT JOIN LATERAL ("
         /* the cold-start statistics read the cold-start rows only (a partial index) */
         "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
@@ -141,7 +142,8 @@ csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, cons
         "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
         "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50_init,"
         "     sum(" CSA_INIT_COST_SQL("i", "p", "$5", "$6") ") FILTER (WHERE " REAL_COLD ") AS cost,"
-        "     sum(" CSA_INIT_COST_SQL("i", "p", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost"
+        "     sum(" CSA_INIT_COST_SQL("i", "p", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost,"
+        "     min(i.timestamp) AS first_cold"
         "   FROM invocations i"
         "   WHERE i.function_id = p.id AND i.project_id = $1 AND i.cold_start"
         "     AND i.timestamp >= now() - interval '24 hours') s ON true"
@@ -546,9 +548,9 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         "     AND i.timestamp >= greatest(b.z, b.a, b.t0) AND i.timestamp < b.t1),"
         "   s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, (b.t0 < b.t1),"
         "   coalesce(s.cost, 0), coalesce(s.proactive_cost, 0),"
-        /* the span the projection extrapolates: the window, from the function's first record on and
-         * up to now at most */
-        "   extract(epoch FROM least(b.t1, now()) - greatest(b.t0, f.first_seen_at))"
+        /* the span the projection extrapolates: the window, from when the function was first seen
+         * (its first cold start if that is earlier) and up to now at most */
+        "   extract(epoch FROM least(b.t1, now()) - greatest(b.t0, least(f.first_seen_at, s.first_cold)))"
         " FROM functions f CROSS JOIN b LEFT JOIN LATERAL ("
         "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
         "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
@@ -558,7 +560,8 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
         "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
         "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE " REAL_COLD ") AS cost,"
-        "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost,"
+        "     min(i.timestamp) AS first_cold"
         "   FROM invocations i"
         "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND i.cold_start"
         "     AND i.timestamp >= b.t0 AND i.timestamp < b.t1) s ON true"
