@@ -4,9 +4,11 @@
 //   1. examples/orders-v2 as function "orders";
 //   2. examples/orders-v3 (the rewrite with the fixes) deployed over it: an improvement;
 //   3. a copy of orders-v3 generated here whose @aws-sdk/client-dynamodb is a newer version
-//      (3.1170.0: its load blocks HEAVY_MS, as a dependency doing synchronous I/O at import
-//      would, then loads the same client), deployed over that: a regression naming the package
-//      with both versions, as in aws-sdk-js-v3 #6144.
+//      (3.1170.0: at load it computes for a while, about 0.25 s of CPU on an idle machine, and
+//      blocks BLOCK_MS as synchronous I/O at import would, then loads the same client), deployed
+//      over that: a regression naming the package with both versions, as in aws-sdk-js-v3 #6144.
+//      The CPU part grows with the machine's load as much as the rest of init does, the blocking
+//      part sets a floor on the change the comparison must find.
 // The deployments, the cost figures and `coldstartd report` must agree with the comparisons.
 // Why the heavier copy is of orders-v3, not orders-v2: orders-v2's init is mostly loading the AWS
 // SDK v2 (0.35 s of CPU alone, seconds on a loaded machine), noise that hides any regression of a
@@ -27,7 +29,8 @@ import { REPO, runCli, useServer } from './harness.mjs';
 const ctx = useServer({ projectName: 'Deployments End to End', slug: 'e2e-deploy' });
 const FN = 'orders';
 const PER_DEPLOYMENT = 20; // CSA_COMPARE_MIN_SAMPLES: fewer gives "not enough data"
-const HEAVY_MS = 800;
+const BLOCK_MS = 300;
+const WORK_ITERATIONS = 5e7; // about 0.25 s of CPU
 const CLIENT = '@aws-sdk/client-dynamodb';
 const key = () => ({ headers: { 'X-API-Key': ctx.key } });
 let tmp;
@@ -71,8 +74,11 @@ before(() => {
   writeFileSync(path.join(client, 'package.json'), JSON.stringify({ name: CLIENT, version: '3.1170.0', main: 'index.js' }));
   writeFileSync(
     path.join(client, 'index.js'),
-    `// ${CLIENT} 3.1170.0: the same client, with ${HEAVY_MS} ms of blocking work at load.
-Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${HEAVY_MS});
+    `// ${CLIENT} 3.1170.0: the same client, with more work at load.
+let x = 0;
+for (let i = 0; i < ${WORK_ITERATIONS}; i++) x = (x + i * 7) % 1000003;
+globalThis.heavierClientWork = x;
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${BLOCK_MS});
 module.exports = require(${JSON.stringify(path.join(REPO, 'examples/node_modules', CLIENT))});
 `,
   );
@@ -170,12 +176,12 @@ test('compare: the newer client is a regression (the latest against the one befo
   const info = JSON.stringify({ test: c.test, base: c.base.init_p50_ms, head: c.head.init_p50_ms, top: c.packages.slice(0, 3) });
   t.diagnostic(`p50 ${c.base.init_p50_ms.value} -> ${c.head.init_p50_ms.value} ms, p = ${c.test.p_value}, ${c.packages[0].summary}`);
   assert.equal(c.verdict, 'regression', info);
-  assert.ok(c.test.median_change_ms >= HEAVY_MS * 0.7, info);
+  assert.ok(c.test.median_change_ms >= BLOCK_MS * 0.7, info);
   const [top] = c.packages;
   assert.equal(top.package, CLIENT, info);
   assert.equal(top.base_version, '3.1169.0');
   assert.equal(top.head_version, '3.1170.0');
-  assert.ok(top.change_ms >= HEAVY_MS * 0.9 && top.change_ms < HEAVY_MS * 4, info);
+  assert.ok(top.change_ms >= BLOCK_MS * 0.9, info);
   assert.match(top.summary, /^@aws-sdk\/client-dynamodb 3\.1169\.0 -> 3\.1170\.0: \+\d+\.\d ms$/);
   assert.deepEqual(c.added, []);
   assert.deepEqual(c.removed, []);
