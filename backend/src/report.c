@@ -153,10 +153,9 @@ static void print_detail(json_t *d)
     fmt_usd(cost, sizeof cost, num(json_object_get(d, "init_cost_usd")));
     fmt_usd(month, sizeof month, num(json_object_get(d, "init_cost_usd_per_month")));
     fmt_usd(proactive, sizeof proactive, num(json_object_get(d, "proactive_init_cost_usd")));
-    printf("init cost: %s in this window, ~%s per month at this rate", cost, month);
+    printf("init cost: %s in this window, ~%s per month at this rate\n", cost, month);
     if (json_integer_value(json_object_get(d, "proactive_starts")) > 0)
-        printf("; proactive inits %s more (billed, no request waited)", proactive);
-    printf("\n");
+        printf("proactive inits: %s more (billed, but no request waited)\n", proactive);
     double share = num(json_object_get(d, "module_load_share"));
     if (!isnan(share))
         printf("module loading explains %.0f%% of init\n", share * 100.0);
