@@ -27,8 +27,8 @@
 /* AWS Lambda's public price per GB-second, us-east-1, first tier (aws.amazon.com/lambda/pricing). */
 #define CSA_PRICE_GB_S_X86_64_DEFAULT 0.0000166667
 #define CSA_PRICE_GB_S_ARM64_DEFAULT 0.0000133334
-#define CSA_MONTH_SECONDS (30.0 * 86400.0)   /* "per month" is 30 days */
-#define CSA_PROJECTION_MIN_SECONDS 3600.0    /* a projection extrapolates at least one hour of data */
+#define CSA_MONTH_SECONDS (30.0 * 86400.0) /* "per month" is 30 days */
+#define CSA_PROJECTION_MIN_SECONDS 3600.0  /* a projection extrapolates at least one hour of data */
 
 typedef struct csa_prices {
     double x86_64; /* USD per GB-second */
@@ -37,8 +37,8 @@ typedef struct csa_prices {
 
 /* The dollars of one invocation row's init, as SQL: i is the invocations alias, f the functions
  * alias, x86 and arm the SQL text of the two price parameters (e.g. "$4", "$5"). */
-#define CSA_INIT_COST_SQL(i, f, x86, arm)                                                                     \
-    "(" i ".init_duration_ms / 1000.0 * coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128)" \
+#define CSA_INIT_COST_SQL(i, f, x86, arm)                                                                              \
+    "(" i ".init_duration_ms / 1000.0 * coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128)"           \
     " / 1024.0 * CASE WHEN " i ".architecture = 'arm64' THEN " arm "::float8 ELSE " x86 "::float8 END)"
 
 /* Prices as the text of SQL parameters (x86 and arm hold at least 32 bytes each). */
