@@ -851,12 +851,12 @@ static csa_status q_list_functions(PGconn *conn, request_ctx *ctx, json_t **out)
 {
     csa_list_params p = {(int)json_integer_value(json_object_get(ctx->args, "limit")), arg_str(ctx, "cursor"),
                          arg_str(ctx, "name_prefix")};
-    return csa_query_list_functions(conn, ctx->who.project_id, &p, out, ctx->detail);
+    return csa_query_list_functions(conn, &g.cfg->prices, ctx->who.project_id, &p, out, ctx->detail);
 }
 
 static csa_status q_function_detail(PGconn *conn, request_ctx *ctx, json_t **out)
 {
-    return csa_query_function_detail(conn, g.rules, ctx->who.project_id, ctx->path_id, arg_str(ctx, "from"),
+    return csa_query_function_detail(conn, g.rules, &g.cfg->prices, ctx->who.project_id, ctx->path_id, arg_str(ctx, "from"),
                                      arg_str(ctx, "to"), out, ctx->detail);
 }
 
@@ -886,7 +886,7 @@ static csa_status q_create_project(PGconn *conn, request_ctx *ctx, json_t **out)
  * read runs on the executor like every other. */
 static csa_status q_deployments(PGconn *conn, request_ctx *ctx, json_t **out)
 {
-    return csa_deployments_list(conn, ctx->who.project_id, ctx->path_id, out, ctx->detail);
+    return csa_deployments_list(conn, &g.cfg->prices, ctx->who.project_id, ctx->path_id, out, ctx->detail);
 }
 
 static csa_status q_compare(PGconn *conn, request_ctx *ctx, json_t **out)
