@@ -54,6 +54,10 @@ def classify_start(first: bool, init_type: Optional[str], gap_ms: Optional[float
         return "warm"
     if init_type == "provisioned-concurrency":
         return "provisioned"
+    if init_type == "snap-start":
+        # a restore from a SnapStart snapshot delays the request it serves, like an on-demand
+        # init; the gap since the snapshot's init (hours, days) says nothing about proactivity
+        return "cold"
     if gap_ms is not None and gap_ms > C.PROACTIVE_GAP_MS:
         return "proactive"
     return "cold"
@@ -125,9 +129,10 @@ def memory_used_mb(fresh: bool) -> Optional[int]:
 
 
 class ColdStart:
-    def __init__(self, init_ms: float, start_kind: str) -> None:
-        self.init_ms = init_ms
+    def __init__(self, init_ms: Optional[float], start_kind: str, snap_start: Optional[dict] = None) -> None:
+        self.init_ms = init_ms  # None: a restore whose start the SDK did not see
         self.start_kind = start_kind
+        self.snap_start = snap_start  # {"init_ms", "restore_ms"?, "detected_by"} for a restore
         self.invocation_id = new_id()
         self.early_sent = False
         self.complete_sent = False
@@ -168,6 +173,11 @@ class Runtime:
         self._pending: List[Callable[[], Optional[threading.Event]]] = []
         self._pending_lock = threading.Lock()
         self.client_hooked = False
+        self.snap_start = False  # AWS_LAMBDA_INITIALIZATION_TYPE=snap-start
+        self.snapshot_init_ms: Optional[float] = None  # process start -> before the snapshot
+        self.restored_ns: Optional[int] = None  # clock when the restore was seen
+        self.restore_detected_by: Optional[str] = None
+        self.handler_module = None  # the wrapped handler's module (its file is in code_id)
         self._exit_registered = False
         self._setup_started = started
 
@@ -211,6 +221,8 @@ class Runtime:
         """Outside Lambda: what is still undelivered gets one last try of at most 1 s."""
         try:
             self.run_pending(1.0)
+            if self._worker is not None:
+                self._worker.drain(1.0)
             deadline = time.monotonic() + 1.0
             for sink in list(self._sinks.values()):
                 if sink.pending() and time.monotonic() < deadline:
@@ -279,9 +291,80 @@ class Runtime:
             except Exception:
                 pass
 
+    # -- SnapStart ---------------------------------------------------------------------------------
+    def prepare_snap_start(self) -> None:
+        """With SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start) init runs once, when the
+        version is published, and ends in a snapshot; each environment then starts by restoring
+        it, and that restore is what delays the first request. The SDK registers the runtime hooks
+        of Lambda's Python runtimes (snapshot_restore_py: before_snapshot, after_restore; its
+        before_snapshot runs after the function's own, its after_restore before them, since hooks
+        run in reverse order of registration before the snapshot and in order after the restore),
+        and wraps the runtime client's restore_next (the call that returns once the snapshot has
+        been restored) where that client is loaded: whichever sees the restore first dates it.
+        Called before the import hooks go in: snapshot_restore_py's import is the SDK's overhead."""
+        self.snap_start = True
+        try:
+            import snapshot_restore_py as hooks  # type: ignore[import-not-found]
+
+            hooks.register_before_snapshot(self.before_snapshot)
+            hooks.register_after_restore(lambda: self.restored("after_restore"))
+        except Exception:
+            pass
+        for name in ("awslambdaric.lambda_runtime_client", "lambda_runtime_client"):
+            module = sys.modules.get(name)
+            cls = getattr(module, "LambdaRuntimeClient", None) if module is not None else None
+            original = getattr(cls, "restore_next", None) if cls is not None else None
+            if original is None or getattr(original, "__coldstart_wrapped__", None) is not None:
+                continue
+            runtime = self
+
+            def restore_next(*args, **kwargs):
+                runtime.before_snapshot()
+                result = original(*args, **kwargs)
+                runtime.restored("restore_next")
+                return result
+
+            restore_next.__coldstart_wrapped__ = original  # type: ignore[attr-defined]
+            try:
+                setattr(cls, "restore_next", restore_next)
+            except Exception:
+                pass
+            break
+
+    def before_snapshot(self) -> None:
+        """Init ends here: what is loaded is in the snapshot. Never raises."""
+        try:
+            if self.snapshot_init_ms is not None or self.started:
+                return
+            now_ns = perf_counter_ns()
+            self.recorder.close()
+            self.hooks.uninstall()
+            age_s = _process_age_s()
+            sdk_age_ms = (now_ns - self.sdk_loaded_at) / 1e6
+            self.snapshot_init_ms = max(age_s * 1000.0 if age_s is not None else sdk_age_ms, sdk_age_ms)
+        except Exception:
+            pass
+
+    def restored(self, by: str) -> None:
+        if self.restored_ns is None and not self.started:
+            self.restored_ns = perf_counter_ns()
+            self.restore_detected_by = by
+
     # -- init and the records --------------------------------------------------------------------
     def close_init(self) -> ColdStart:
         now_ns = perf_counter_ns()
+        if self.snap_start:
+            self.before_snapshot()  # no-op when the snapshot was seen
+            self.started = True
+            info = {"init_ms": round(self.snapshot_init_ms or 0.0, 3)}
+            restore_ms = None
+            if self.restored_ns is not None:
+                # from the moment the process runs again to this invocation: the runtime's and the
+                # function's after_restore hooks; the microVM's own resume is not visible inside
+                restore_ms = (now_ns - self.restored_ns) / 1e6
+                info["restore_ms"] = round(restore_ms, 3)
+                info["restore_seen_by"] = self.restore_detected_by
+            return ColdStart(restore_ms, classify_start(True, "snap-start", None), info)
         self.started = True
         last_exit = self.recorder.last_exit
         self.recorder.close()
@@ -307,6 +390,11 @@ class Runtime:
                 self._tree = fold(self.recorder.root, self._attributor.attribute)
                 self.attribution_ns = perf_counter_ns() - started
             return self._tree
+
+    def attribute(self, name: str, origin: Optional[str]):
+        """(key, version) of a loaded module; after package_tree()."""
+        self.package_tree()
+        return self._attributor.attribute(name, origin)
 
 
 _static = None
@@ -356,6 +444,15 @@ def build_record(runtime: Runtime, invocation: Invocation, complete: bool = True
     for key in ("architecture", "memory_allocated_mb", "region", "init_type"):
         if key in fields:
             record[key] = fields[key]
+    from . import _fingerprint
+
+    version = _fingerprint.function_version(invocation.context)
+    if version is not None:
+        record["function_version"] = version
+    # the early copy goes without it (computed after the response); warm records reuse the cold's
+    code_id = _fingerprint.code_id(runtime) if (cold is not None and complete) else _fingerprint.cached_code_id()
+    if code_id is not None:
+        record["code_id"] = code_id
     if complete:
         end = end_ns if end_ns is not None else (invocation.end_ns or perf_counter_ns())
         execution_ms = (end - invocation.start_ns) / 1e6
@@ -370,9 +467,13 @@ def build_record(runtime: Runtime, invocation: Invocation, complete: bool = True
         from ._report import module_timings, module_tree, self_by_key
 
         tree = runtime.package_tree()
-        record["init_duration_ms"] = int(round(cold.init_ms))
+        if cold.init_ms is not None:
+            record["init_duration_ms"] = int(round(cold.init_ms))
         record["module_timings"] = module_timings(self_by_key(tree))
         record["module_tree"] = module_tree(runtime.recorder, tree, runtime.coverage)
+        if cold.snap_start is not None:
+            # the modules were loaded by the init that made the snapshot, not by this restore
+            record["module_tree"]["snap_start"] = dict(cold.snap_start)
         record["sdk_overhead_ms"] = round((runtime.setup_ns + runtime.recorder.overhead_ns) / 1e3) / 1e3
     return record
 

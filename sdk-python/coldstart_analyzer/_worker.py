@@ -19,6 +19,7 @@ class Worker:
         self._seq = itertools.count()
         self._cond = threading.Condition(threading.Lock())
         self._thread = None
+        self._running = False
 
     def _ensure(self) -> None:
         if self._thread is None:
@@ -29,10 +30,22 @@ class Worker:
         with self._cond:
             heapq.heappush(self._jobs, (time.monotonic() + max(0.0, delay_s), next(self._seq), job))
             self._ensure()
-            self._cond.notify()
+            self._cond.notify_all()
 
     def call_soon(self, job: Callable[[], None]) -> None:
         self.call_later(0.0, job)
+
+    def drain(self, seconds: float) -> None:
+        """Waits (at most `seconds`) until no job that is due has yet to run: at interpreter exit,
+        the work handed to the thread just before (a record being built) still gets done."""
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while self._thread is not None and not self.on_thread():
+                now = time.monotonic()
+                due = bool(self._jobs) and self._jobs[0][0] <= now
+                if not (due or self._running) or now >= deadline:
+                    return
+                self._cond.wait(min(0.01, deadline - now))
 
     def on_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
@@ -45,6 +58,7 @@ class Worker:
                         wait = self._jobs[0][0] - time.monotonic()
                         if wait <= 0:
                             _, _, job = heapq.heappop(self._jobs)
+                            self._running = True
                             break
                         self._cond.wait(wait)
                     else:
@@ -53,3 +67,7 @@ class Worker:
                 job()
             except Exception:
                 pass  # never break the function
+            finally:
+                with self._cond:
+                    self._running = False
+                    self._cond.notify_all()

@@ -195,3 +195,127 @@ def test_redirect_with_a_path_handler(tmp_path):
     outcome, records, proc = run_emulator(tmp_path, env, nice=False)
     assert outcome["invocations"][0]["result"] == "deep", proc.stderr
     assert "./src/app" in records[0]["module_timings"]
+
+
+def test_deployment_identity(tmp_path):
+    """function_version from Lambda's environment (else the context); code_id the same for the same
+    code, different when an own file, the handler or a distribution's version changes; the early copy
+    goes without it, warm records reuse the cold start's."""
+    import shutil
+
+    from fixture_builder import _dist_info
+
+    def make_distribution(root, name, version, module, source):
+        for entry in os.listdir(root):
+            if entry.startswith(name.replace("-", "_") + "-"):
+                shutil.rmtree(os.path.join(root, entry))
+        write_handler(root, source, module + ".py")
+        _dist_info(root, name, version, [module + ".py"], [module])
+
+    root = str(tmp_path / "task")
+    write_handler(root, "X = 1\n", "lib/conf.py")
+    write_handler(root, "", "lib/__init__.py")
+    make_distribution(root, "dep-dist", "1.0", "depmod", "VALUE = 1\n")
+    write_handler(root, "import lib.conf, depmod, time\ndef handler(event, context):\n    return 1\n")
+
+    def run(**extra):
+        _, records, proc = run_emulator(tmp_path, redirect_env(root, COLDSTART_TRANSPORT="logs", EMULATOR_INVOCATIONS=2, **extra), nice=False)
+        assert len(records) == 2, proc.stderr
+        return records
+
+    first = run(AWS_LAMBDA_FUNCTION_VERSION="7")
+    assert [r["function_version"] for r in first] == ["7", "7"]
+    ids = {r["code_id"] for r in first}
+    assert len(ids) == 1 and len(ids.pop()) == 32
+    code = first[0]["code_id"]
+    # the same code in another process, the version from the context ($LATEST in the emulator)
+    again = run()
+    assert again[0]["code_id"] == code and again[0]["function_version"] == "$LATEST"
+    write_handler(root, "X = 2\n", "lib/conf.py")
+    changed_own = run()[0]["code_id"]
+    assert changed_own != code
+    make_distribution(root, "dep-dist", "1.1", "depmod", "VALUE = 1\n")
+    changed_dist = run()[0]["code_id"]
+    assert changed_dist not in (code, changed_own)
+    # a long first invocation: the early copy has no code_id yet, the complete record has it
+    write_handler(root, "import lib.conf, depmod, time\ndef handler(event, context):\n    time.sleep(0.6)\n    return 1\n")
+    _, records, proc = run_emulator(tmp_path, redirect_env(root, COLDSTART_TRANSPORT="logs"), nice=False)
+    assert [("code_id" in r, r.get("complete")) for r in records] == [(False, False), (True, None)], proc.stderr
+    assert records[1]["code_id"] not in (code, changed_own, changed_dist)  # the handler changed
+
+
+SNAP_APP = """import time
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+import helper
+
+@register_before_snapshot
+def warm_up():
+    import warmed  # init's work before the snapshot: timed as init
+
+@register_after_restore
+def reconnect():
+    import reconnected  # after the restore: part of the restore, not of the init's modules
+    time.sleep(0.15)
+
+def handler(event, context):
+    return event["n"]
+"""
+
+
+def busy_module(ms):
+    return "import time\n_t = time.perf_counter()\nwhile time.perf_counter() - _t < %s: pass\n" % (ms / 1000)
+
+
+def test_snap_start_restore_is_timed_as_a_restore(tmp_path):
+    root = str(tmp_path / "task")
+    write_handler(root, busy_module(40), "helper.py")
+    write_handler(root, busy_module(30), "warmed.py")
+    write_handler(root, busy_module(10), "reconnected.py")
+    write_handler(root, SNAP_APP)
+    # the snapshot waits 1.5 s before this environment restores it; a restore takes the after_restore
+    # hook's 150 ms (and 10 ms of import) plus the runtime's own steps
+    env = redirect_env(root, COLDSTART_TRANSPORT="logs", AWS_LAMBDA_INITIALIZATION_TYPE="snap-start", EMULATOR_SNAPSHOT_PAUSE_MS=1500, EMULATOR_INVOCATIONS=2)
+    outcome, records, proc = run_emulator(tmp_path, env, nice=False)
+    assert [i["result"] for i in outcome["invocations"]] == [1, 2], proc.stderr
+    cold, warm = records
+    assert cold["cold_start"] and cold["start_kind"] == "cold" and cold["init_type"] == "snap-start"
+    assert 150 <= cold["init_duration_ms"] < 1400, cold["init_duration_ms"]
+    snap = cold["module_tree"]["snap_start"]
+    assert snap["restore_seen_by"] == "restore_next"
+    assert abs(snap["restore_ms"] - cold["init_duration_ms"]) <= 1
+    # the init that made the snapshot: its modules (the before_snapshot hook's included)
+    assert snap["init_ms"] >= 70
+    assert cold["module_timings"]["./helper"] >= 40 and cold["module_timings"]["./warmed"] >= 30
+    assert "./reconnected" not in cold["module_timings"]
+    assert warm["start_kind"] == "warm" and not warm["cold_start"]
+
+
+def test_snap_start_without_a_client_to_hook_uses_after_restore(tmp_path):
+    """A runtime whose client the SDK cannot wrap: the after_restore hook dates the restore."""
+    root = str(tmp_path / "task")
+    write_handler(root, busy_module(10), "helper.py")
+    write_handler(root, busy_module(5), "warmed.py")
+    write_handler(root, busy_module(5), "reconnected.py")
+    write_handler(root, SNAP_APP)
+    env = redirect_env(root, COLDSTART_TRANSPORT="logs", AWS_LAMBDA_INITIALIZATION_TYPE="snap-start", EMULATOR_SNAPSHOT_PAUSE_MS=800, EMULATOR_HIDE_CLIENT=1)
+    del env["AWS_LAMBDA_RUNTIME_API"]  # without the client hook, the record leaves at exit
+    outcome, records, proc = run_emulator(tmp_path, env, nice=False)
+    assert outcome["invocations"][0]["result"] == 1, proc.stderr
+    snap = records[0]["module_tree"]["snap_start"]
+    assert snap["restore_seen_by"] == "after_restore"
+    assert 150 <= records[0]["init_duration_ms"] < 700
+
+
+def test_snap_start_without_any_restore_signal_sends_no_init_time(tmp_path):
+    """Neither the hooks nor the client: the record says snap-start and cold, without a made-up
+    init_duration_ms (the gap since the snapshot's init is not a restore's duration)."""
+    root = app(tmp_path)
+    env = redirect_env(root, COLDSTART_TRANSPORT="logs", AWS_LAMBDA_INITIALIZATION_TYPE="snap-start", EMULATOR_SNAPSHOT_PAUSE_MS=300, EMULATOR_HIDE_CLIENT=1, EMULATOR_RESTORE_HOOKS=0)
+    del env["AWS_LAMBDA_RUNTIME_API"]
+    outcome, records, proc = run_emulator(tmp_path, env, nice=False)
+    assert outcome["invocations"][0]["result"] == {"ok": 1}, proc.stderr
+    record = records[0]
+    assert record["start_kind"] == "cold" and record["init_type"] == "snap-start"
+    assert "init_duration_ms" not in record
+    assert "restore_ms" not in record["module_tree"]["snap_start"]
+    assert record["module_timings"]["./app"] > 0
