@@ -128,3 +128,30 @@ test('a Python function through the logs transport and Firehose makes the same r
     assert.deepEqual(Object.keys(mb ?? {}).sort(), Object.keys(ma ?? {}).sort(), `module_timings keys, row ${i}`);
   }
 });
+
+test('python -m coldstart_analyzer profile --send: one cold start per run, marked as a profile', async () => {
+  const name = `python-profile-${randomUUID().slice(0, 8)}`;
+  const run = spawnSync(PYTHON, ['-m', 'coldstart_analyzer', 'profile', path.join(taskRoot, 'app.py'), '--runs', '2', '--send', '--function-name', name], {
+    encoding: 'utf8',
+    timeout: 120000,
+    env: { PATH: process.env.PATH, PYTHONPATH: SDK, COLDSTART_ENDPOINT: ctx.base, COLDSTART_API_KEY: ctx.key },
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, /sent 2 records/);
+  assert.match(run.stdout, /alpha-dist 1\.2\.3/);
+  const rows = await ctx.rowsAtLeast(
+    `SELECT i.cold_start AS cold, i.start_kind AS kind, i.init_type, i.runtime_version AS runtime, i.function_version AS version, i.code_id,
+        (i.module_timings->>'alpha-dist')::float AS alpha
+      FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = '${name}'`,
+    2,
+    15000,
+  );
+  assert.equal(rows.length, 2);
+  for (const row of rows) {
+    assert.deepEqual([row.cold, row.kind, row.init_type, row.version], [true, 'cold', 'coldstart-profile', '$LATEST']);
+    assert.match(row.runtime, /^python3\.\d+$/);
+    assert.match(row.code_id, /^[0-9a-f]{32}$/);
+    assert.ok(row.alpha >= 160, JSON.stringify(row));
+  }
+  assert.equal(rows[0].code_id, rows[1].code_id, 'the same code, the same code_id');
+});
