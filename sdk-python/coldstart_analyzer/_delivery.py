@@ -20,15 +20,13 @@ every record not yet acknowledged goes to the backend directly, and so does ever
 Logs (LogsSink): one line {"coldstart_record": {...}} on stdout, written and flushed at once.
 """
 
-import http.client
+from __future__ import annotations  # annotations are never evaluated: no typing import at run time
+
 import json
-import socket
 import sys
 import threading
 import time
-import urllib.parse
 from collections import deque
-from typing import Any, Deque, List, Optional, Tuple
 
 from . import _constants as C
 from ._config import Config
@@ -60,11 +58,9 @@ class DirectSender:
     def __init__(self, config: Config, worker: Worker) -> None:
         self.config = config
         self.worker = worker
-        url = urllib.parse.urlsplit(config.endpoint)
-        self._https = url.scheme == "https"
-        self._host = url.hostname or "localhost"
-        self._port = url.port
-        self._base = url.path.rstrip("/")
+        # http.client and urllib.parse are imported by the first request, on the background
+        # thread: a sink is created as the first invocation starts, on the response's path
+        self._url = None  # (https, host, port, base path)
         self._conn: Optional[http.client.HTTPConnection] = None
         self._kept: Deque[list] = deque()  # [body, event, attempts, delay]
         self._kept_bytes = 0
@@ -82,20 +78,28 @@ class DirectSender:
 
     def _post_locked(self, path: str, body: bytes, sent: Optional[threading.Event]) -> Tuple[Optional[int], str]:
         for attempt in (0, 1):  # a kept-alive connection the server closed is retried once at once
+            import http.client
+
+            if self._url is None:
+                import urllib.parse
+
+                url = urllib.parse.urlsplit(self.config.endpoint)
+                self._url = (url.scheme == "https", url.hostname or "localhost", url.port, url.path.rstrip("/"))
+            https, host, port, base = self._url
             conn = self._conn
             fresh = conn is None
             if conn is None:
                 timeout = self.config.timeout_ms / 1000.0
-                if self._https:
-                    conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout)
+                if https:
+                    conn = http.client.HTTPSConnection(host, port, timeout=timeout)
                 else:
-                    conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+                    conn = http.client.HTTPConnection(host, port, timeout=timeout)
                 self._conn = conn
             try:
                 headers = {"Content-Type": "application/json", "User-Agent": "coldstart-analyzer-python/" + C.SDK_VERSION}
                 if self.config.api_key:
                     headers["X-API-Key"] = self.config.api_key
-                conn.request("POST", self._base + path, body=body, headers=headers)
+                conn.request("POST", base + path, body=body, headers=headers)
                 if sent is not None:
                     sent.set()  # the bytes are in the kernel, on their way
                 response = conn.getresponse()
@@ -293,6 +297,8 @@ class StreamSink:
 
     def _open(self) -> None:
         try:
+            import socket
+
             sock = socket.create_connection((self.config.extension_host, self.config.extension_stream_port), timeout=0.5)
             sock.settimeout(None)
             hello = dumps({"coldstart": "hello", "api_key": self.config.api_key or ""}) + "\n"

@@ -15,10 +15,11 @@ Computed once per process after the first response (when the cold-start record i
 copy goes without it, as in Node.js), then cached for warm records.
 """
 
+from __future__ import annotations  # annotations are never evaluated: no typing import at run time
+
 import hashlib
 import os
 import sys
-from typing import Any, Optional
 
 FUNCTION_VERSION_MAX = 64
 MAX_ENTRIES = 20000

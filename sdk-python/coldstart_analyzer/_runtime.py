@@ -212,13 +212,17 @@ class Runtime:
                 ):
                     sink = D.StreamSink(config, self.worker, direct)
             self._sinks[key] = sink
-            if not self._exit_registered and not os.environ.get(C.LAMBDA_RUNTIME_API):
+            if not self._exit_registered:
+                # at interpreter exit (outside Lambda, or a runtime that exits): what waits gets a
+                # last try, and no daemon thread is left writing to stdout while the interpreter
+                # finalises (which aborts it)
                 self._exit_registered = True
                 atexit.register(self._at_exit)
         return sink
 
     def _at_exit(self) -> None:
-        """Outside Lambda: what is still undelivered gets one last try of at most 1 s."""
+        """At exit: the background thread's work finishes, what is still undelivered gets one last
+        try; at most 1 s each."""
         try:
             self.run_pending(1.0)
             if self._worker is not None:
