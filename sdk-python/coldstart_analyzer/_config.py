@@ -27,6 +27,7 @@ class Config:
         "endpoint_from_option",  # an endpoint given in code wins over the extension
         "extension_host",
         "extension_stream_port",
+        "extension_port",  # its HTTP endpoint (an extension layer older than the stream)
         "extension_path",
     )
 
@@ -126,6 +127,11 @@ def resolve_config(options: Optional[Mapping[str, Any]] = None, env: Optional[Ma
     except ValueError:
         warn_once("invalid-stream-port", "ignoring invalid %s" % C.ENV_EXTENSION_STREAM_PORT)
         stream_port = C.DEFAULT_EXTENSION_STREAM_PORT
+    try:
+        http_port = int(env.get(C.ENV_EXTENSION_PORT, "") or C.DEFAULT_EXTENSION_PORT)
+    except ValueError:
+        warn_once("invalid-extension-port", "ignoring invalid %s" % C.ENV_EXTENSION_PORT)
+        http_port = C.DEFAULT_EXTENSION_PORT
     return Config(
         api_key=api_key,
         endpoint=_pick(options, "endpoint", env, C.ENV_ENDPOINT, _endpoint, C.DEFAULT_ENDPOINT),
@@ -137,5 +143,6 @@ def resolve_config(options: Optional[Mapping[str, Any]] = None, env: Optional[Ma
         endpoint_from_option=endpoint_from_option,
         extension_host=env.get(C.ENV_EXTENSION_HOST) or C.DEFAULT_EXTENSION_HOST,
         extension_stream_port=stream_port,
+        extension_port=http_port,
         extension_path=env.get(C.ENV_EXTENSION_PATH) or C.DEFAULT_EXTENSION_PATH,
     )

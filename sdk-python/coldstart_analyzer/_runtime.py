@@ -538,17 +538,36 @@ def finish(runtime: Runtime, invocation: Optional[Invocation]) -> None:
         if invocation.cold is not None:
             runtime.after_response(lambda: _send_complete(runtime, invocation, end_ns))
             return
-        rate = invocation.config.sample_rate
-        if rate < 1.0:
-            import random
-
-            if not random.random() < rate:
-                return
         runtime.after_response(lambda: _send_warm(runtime, invocation))
     except Exception:
         pass
 
 
+_WARM_VARYING = ("invocation_id", "request_id", "timestamp", "cold_start", "start_kind", "execution_duration_ms", "billed_duration_ms", "memory_used_mb")
+
+
+def warm_template(runtime: Runtime, invocation: Invocation) -> dict:
+    """What a warm record of this process holds whatever the invocation: the extension's template."""
+    record = build_record(runtime, invocation)
+    for key in _WARM_VARYING:
+        record.pop(key, None)
+    return record
+
+
 def _send_warm(runtime: Runtime, invocation: Invocation) -> None:
-    runtime.sink(invocation.config).warm(build_record(runtime, invocation))
+    """After the response: left to the extension when it builds warm records from Lambda's reports
+    (it samples them too), else sampled, built and handed to the sink."""
+    sink = runtime.sink(invocation.config)
+    rate = invocation.config.sample_rate
+    leave = getattr(sink, "leave_warm", None)
+    request_id = _context_text(invocation.context, "aws_request_id")
+    if leave is not None and request_id is not None:
+        if leave(request_id, lambda: warm_template(runtime, invocation), lambda: build_record(runtime, invocation), rate):
+            return None
+    if rate < 1.0:
+        import random
+
+        if not random.random() < rate:
+            return None
+    sink.warm(build_record(runtime, invocation))
     return None

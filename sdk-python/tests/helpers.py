@@ -121,12 +121,19 @@ class FakeExtension:
     record lines, answers "ack <n>" after each record unless `ack` is False; `close_after_hello`
     closes each connection after its first line."""
 
-    def __init__(self, ack=True, close_after_hello=False):
+    def __init__(self, ack=True, close_after_hello=False, offer=False, close_after_delegate=False, done=True):
+        """`offer`: answers a hello that asks for it with "offer platform" (it builds warm records
+        from Lambda's reports); `done`: then says "done <request id>" for each warm invocation's
+        record it is told of (the test tells it with done_for); `close_after_delegate` closes the
+        connection once the delegate line came."""
         import socket
         import threading
 
         self.lines = []
         self.ack = ack
+        self.offer = offer
+        self.close_after_delegate = close_after_delegate
+        self.conns = []
         self.close_after_hello = close_after_hello
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -162,6 +169,14 @@ class FakeExtension:
                     if self.close_after_hello:
                         conn.close()
                         return
+                    self.conns.append(conn)
+                    if self.offer and message.get("warm") == "platform":
+                        conn.sendall(b"offer platform\n")
+                    continue
+                if message.get("coldstart") == "delegate":
+                    if self.close_after_delegate:
+                        conn.close()
+                        return
                     continue
                 taken += 1
                 if self.ack:
@@ -169,6 +184,16 @@ class FakeExtension:
 
     def records(self):
         return [m for m in self.lines if m.get("coldstart") is None]
+
+    def delegations(self):
+        return [m for m in self.lines if m.get("coldstart") == "delegate"]
+
+    def done_for(self, request_id):
+        for conn in self.conns:
+            try:
+                conn.sendall(b"done %s\n" % request_id.encode())
+            except OSError:
+                pass
 
     def close(self):
         self.sock.close()

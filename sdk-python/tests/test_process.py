@@ -124,7 +124,8 @@ def test_extension_stream_when_the_extension_is_installed(tmp_path, collector):
         outcome, _, proc = run_emulator(tmp_path, env, nice=False)
         assert len(outcome["invocations"]) == 3, proc.stderr
         assert wait_for(lambda: len(extension.records()) == 3)
-        assert extension.lines[0] == {"coldstart": "hello", "api_key": "csa_stream"}
+        # the hello asks whether the extension builds warm records; this one does not offer to
+        assert extension.lines[0] == {"coldstart": "hello", "api_key": "csa_stream", "warm": "platform"}
         assert [r["cold_start"] for r in extension.records()] == [True, False, False]
         assert collector.records() == []
     finally:
@@ -319,3 +320,81 @@ def test_snap_start_without_any_restore_signal_sends_no_init_time(tmp_path):
     assert "init_duration_ms" not in record
     assert "restore_ms" not in record["module_tree"]["snap_start"]
     assert record["module_timings"]["./app"] > 0
+
+
+def extension_env(tmp_path, root, port, collector, **extra):
+    marker = tmp_path / "coldstart"
+    marker.write_text("")
+    return redirect_env(root, COLDSTART_API_KEY="k", COLDSTART_ENDPOINT=collector.url, COLDSTART_EXTENSION_PATH=str(marker), COLDSTART_EXTENSION_STREAM_PORT=port, **extra)
+
+
+def test_warm_records_left_to_an_extension_that_offers(tmp_path, collector):
+    """The extension offers to build warm records from Lambda's reports: the SDK sends its cold-start
+    record and one template, and writes nothing for a warm invocation."""
+    extension = FakeExtension(offer=True)
+    try:
+        root = app(tmp_path)
+        env = extension_env(tmp_path, root, extension.port, collector, EMULATOR_INVOCATIONS=3, COLDSTART_SAMPLE_RATE="0.5", AWS_LAMBDA_FUNCTION_VERSION="4")
+        outcome, _, proc = run_emulator(tmp_path, env, nice=False)
+        assert len(outcome["invocations"]) == 3, proc.stderr
+        assert wait_for(lambda: len(extension.delegations()) == 1)
+        assert [r["cold_start"] for r in extension.records()] == [True]
+        delegate = extension.delegations()[0]
+        assert delegate["sample_rate"] == 0.5
+        template = delegate["record"]
+        cold = extension.records()[0]
+        # what is the same for every invocation of the process, nothing of one invocation
+        for key in ("function_name", "runtime_version", "sdk_version", "module_source", "function_version", "code_id", "memory_allocated_mb", "region"):
+            assert template[key] == cold[key], key
+        for key in ("invocation_id", "request_id", "timestamp", "cold_start", "start_kind", "execution_duration_ms", "memory_used_mb"):
+            assert key not in template, key
+        assert collector.records() == []
+    finally:
+        extension.close()
+
+
+def test_invocations_left_and_not_done_go_direct_when_the_stream_fails(tmp_path, collector):
+    """The stream ends after the delegate line, before any "done": the SDK builds those warm records
+    itself and sends them to the backend."""
+    extension = FakeExtension(offer=True, close_after_delegate=True)
+    try:
+        root = app(tmp_path)
+        env = extension_env(tmp_path, root, extension.port, collector, EMULATOR_INVOCATIONS=3, EMULATOR_EVENT_SLEEP_MS=300)
+        del env["AWS_LAMBDA_RUNTIME_API"]  # the warm batch still waiting is sent at exit
+        outcome, _, proc = run_emulator(tmp_path, env, nice=False)
+        assert len(outcome["invocations"]) == 3, proc.stderr
+        assert wait_for(lambda: len(collector.records()) >= 2), proc.stderr
+        warm = collector.records()
+        assert sorted(r["request_id"].split("-")[1] for r in warm) == ["2", "3"]
+        assert all(not r["cold_start"] and r["start_kind"] == "warm" for r in warm)
+        assert "stream" in proc.stderr
+    finally:
+        extension.close()
+
+
+def test_an_extension_without_the_stream_gets_records_over_http(tmp_path, collector):
+    """Nothing listens on the stream port (an extension layer older than the stream): the records go
+    to the extension's HTTP endpoint; when that does not answer either, to the backend."""
+    import socket
+
+    local = Collector()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # a port nothing listens on: connections are refused
+    try:
+        root = app(tmp_path)
+        env = extension_env(tmp_path, root, port, collector, EMULATOR_INVOCATIONS=2, COLDSTART_EXTENSION_PORT=local.url.rsplit(":", 1)[1])
+        outcome, _, proc = run_emulator(tmp_path, env, nice=False)
+        assert len(outcome["invocations"]) == 2, proc.stderr
+        assert wait_for(lambda: len(local.records()) == 2), proc.stderr
+        assert {r[0] for r in local.requests} == {"/api/v1/ingest"}
+        assert [r["cold_start"] for r in local.records()] == [True, False]
+        assert collector.records() == []
+        # neither the stream nor the HTTP endpoint: the backend directly
+        env = extension_env(tmp_path, root, port, collector, EMULATOR_INVOCATIONS=2, COLDSTART_EXTENSION_PORT=port)
+        del env["AWS_LAMBDA_RUNTIME_API"]
+        run_emulator(tmp_path, env, nice=False)
+        assert wait_for(lambda: len(collector.records()) == 2)
+    finally:
+        local.close()
