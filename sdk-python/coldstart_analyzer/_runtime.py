@@ -169,6 +169,7 @@ class Runtime:
         self._sinks: dict = {}
         self._tree = None
         self._tree_lock = threading.Lock()
+        self._sink_lock = threading.Lock()
         self._attributor = None
         self._pending: List[Callable[[], Optional[threading.Event]]] = []
         self._pending_lock = threading.Lock()
@@ -193,32 +194,36 @@ class Runtime:
             self._worker = Worker()
         return self._worker
 
+    @staticmethod
+    def uses_stream(config: Config) -> bool:
+        """The extension's stream: transport auto, the extension's file present, not switched off,
+        no endpoint given in code."""
+        return config.transport == "auto" and config.extension and not config.endpoint_from_option and os.path.exists(config.extension_path)
+
     def sink(self, config: Config):
         key = (config.transport, config.endpoint, config.api_key, config.extension, config.endpoint_from_option)
         sink = self._sinks.get(key)
         if sink is None:
-            from . import _delivery as D
+            with self._sink_lock:
+                sink = self._sinks.get(key)
+                if sink is None:
+                    from . import _delivery as D
 
-            if config.transport == "logs":
-                sink = D.LogsSink()
-            else:
-                direct = D.DirectSender(config, self.worker)
-                sink = direct
-                if (
-                    config.transport == "auto"
-                    and config.extension
-                    and not config.endpoint_from_option
-                    and os.path.exists(config.extension_path)
-                ):
-                    sink = D.StreamSink(config, self.worker, direct)
-            self._sinks[key] = sink
-            if not self._exit_registered:
-                # at interpreter exit (outside Lambda, or a runtime that exits): what waits gets a
-                # last try, and no daemon thread is left writing to stdout while the interpreter
-                # finalises (which aborts it)
-                self._exit_registered = True
-                atexit.register(self._at_exit)
+                    if config.transport == "logs":
+                        sink = D.LogsSink()
+                    else:
+                        direct = D.DirectSender(config, self.worker)
+                        sink = D.StreamSink(config, self.worker, direct) if self.uses_stream(config) else direct
+                    self._sinks[key] = sink
         return sink
+
+    def register_exit(self) -> None:
+        """At interpreter exit (outside Lambda, or a runtime that exits): what waits gets a last
+        try, and no background thread is left writing to stdout while the interpreter finalises
+        (which aborts it). Registered as the first invocation starts, on the main thread."""
+        if not self._exit_registered:
+            self._exit_registered = True
+            atexit.register(self._at_exit)
 
     def _at_exit(self) -> None:
         """At exit: the background thread's work finishes, what is still undelivered gets one last
@@ -490,11 +495,12 @@ def begin(runtime: Runtime, config: Config, context: Any) -> Optional[Invocation
         cold = runtime.close_init()
         invocation = Invocation(config, context, cold)
         runtime.hook_runtime_client(lambda: config.timeout_ms / 1000.0)
+        runtime.register_exit()
         worker = runtime.worker
-        sink = runtime.sink(config)
-        connect = getattr(sink, "connect", None)
-        if connect is not None:
-            connect()
+        if runtime.uses_stream(config):
+            # open the extension's connection now, so that it is up when the record is written after
+            # the response; the other sinks are created after the response (no import on its path)
+            runtime.sink(config).connect()
         worker.call_later(C.EARLY_COPY_AFTER_MS / 1000.0, lambda: _send_early(runtime, invocation))
         remaining = None
         get_remaining = getattr(context, "get_remaining_time_in_millis", None)
