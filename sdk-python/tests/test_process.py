@@ -372,6 +372,22 @@ def test_invocations_left_and_not_done_go_direct_when_the_stream_fails(tmp_path,
         extension.close()
 
 
+def test_invocations_the_extension_is_done_with_are_not_sent_again(tmp_path, collector):
+    """"done" for the first warm invocation, then the stream ends: only the invocations after it
+    (here the third, which finds the stream down) reach the backend from the SDK."""
+    extension = FakeExtension(offer=True, done_then_close=True)
+    try:
+        root = app(tmp_path)
+        env = extension_env(tmp_path, root, extension.port, collector, EMULATOR_INVOCATIONS=3, EMULATOR_EVENT_SLEEP_MS=800)
+        del env["AWS_LAMBDA_RUNTIME_API"]
+        outcome, _, proc = run_emulator(tmp_path, env, nice=False)
+        assert len(outcome["invocations"]) == 3, proc.stderr
+        assert wait_for(lambda: len(collector.records()) >= 1), proc.stderr
+        assert [r["request_id"].split("-")[1] for r in collector.records()] == ["3"]
+    finally:
+        extension.close()
+
+
 def test_an_extension_without_the_stream_gets_records_over_http(tmp_path, collector):
     """Nothing listens on the stream port (an extension layer older than the stream): the records go
     to the extension's HTTP endpoint; when that does not answer either, to the backend."""
