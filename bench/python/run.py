@@ -12,7 +12,9 @@ alike; figures are medians, and the comparisons are medians of the per-round rat
 2. The cold request: the Lambda runtime emulator (sdk-python/tests/lambda_emulator.py) loads the
    handler and serves one invocation, without the SDK (_HANDLER=app.handler) and with it through the
    handler redirect (logs transport, records read from a pipe): init + first response, what the
-   caller of a cold start waits for beyond the platform's own work.
+   caller of a cold start waits for beyond the platform's own work. Both have the SDK's folder on
+   sys.path, as a Lambda function has /opt/python (a layer) or its task root (a wheel installed in
+   the package) whether the SDK is used or not.
 3. Where the SDK's time goes (in-process, with the SDK): its import, the hooks per module, the first
    invocation's start (on the response's path), and after the response the record's pieces
    (attribution through importlib.metadata, the code_id, JSON).
@@ -119,8 +121,6 @@ def cold(sdk, out):
     env = dict(base_env(), EMULATOR_OUT=out, _HANDLER="app.handler")
     if sdk:
         env.update({"_HANDLER": "coldstart_analyzer.handler.handler", "COLDSTART_HANDLER": "app.handler", "COLDSTART_TRANSPORT": "logs"})
-    else:
-        env["PYTHONPATH"] = HERE  # not even on the path
     proc = subprocess.run(PREFIX + [sys.executable, EMULATOR], env=env, cwd=HERE, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)

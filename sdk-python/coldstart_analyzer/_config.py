@@ -4,8 +4,6 @@ A bad value never raises: it is reported once on stderr ("[coldstart] ignoring i
 the next source is used, as in the Node.js SDK (sdk/src/config.ts).
 """
 
-from __future__ import annotations
-
 import os
 
 from . import _constants as C
@@ -48,7 +46,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def _bool(value: Any, name: str) -> Optional[bool]:
+def _bool(value: "Any", name: str) -> "Optional[bool]":
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -61,7 +59,7 @@ def _bool(value: Any, name: str) -> Optional[bool]:
     return None
 
 
-def _rate(value: Any, name: str) -> Optional[float]:
+def _rate(value: "Any", name: str) -> "Optional[float]":
     try:
         rate = float(value)
     except (TypeError, ValueError):
@@ -72,7 +70,7 @@ def _rate(value: Any, name: str) -> Optional[float]:
     return rate
 
 
-def _positive_int(value: Any, name: str) -> Optional[int]:
+def _positive_int(value: "Any", name: str) -> "Optional[int]":
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
@@ -83,7 +81,7 @@ def _positive_int(value: Any, name: str) -> Optional[int]:
     return number
 
 
-def _endpoint(value: Any, name: str) -> Optional[str]:
+def _endpoint(value: "Any", name: str) -> "Optional[str]":
     if isinstance(value, str):
         text = value.strip().rstrip("/")
         if text.startswith(("http://", "https://")) and len(text) > len("https://"):
@@ -92,14 +90,14 @@ def _endpoint(value: Any, name: str) -> Optional[str]:
     return None
 
 
-def _transport(value: Any, name: str) -> Optional[str]:
+def _transport(value: "Any", name: str) -> "Optional[str]":
     if isinstance(value, str) and value.strip().lower() in ("auto", "direct", "logs"):
         return value.strip().lower()
     warn_once("invalid-" + name, "ignoring invalid %s: %r (auto, direct or logs)" % (name, value))
     return None
 
 
-def _pick(options: Mapping[str, Any], option: str, env: Mapping[str, str], var: str, parse, default):
+def _pick(options: "Mapping[str, Any]", option: str, env: "Mapping[str, str]", var: str, parse, default):
     if options.get(option) is not None:
         value = parse(options[option], option)
         if value is not None:
@@ -111,7 +109,7 @@ def _pick(options: Mapping[str, Any], option: str, env: Mapping[str, str], var: 
     return default
 
 
-def resolve_config(options: Optional[Mapping[str, Any]] = None, env: Optional[Mapping[str, str]] = None) -> Config:
+def resolve_config(options: "Optional[Mapping[str, Any]]" = None, env: "Optional[Mapping[str, str]]" = None) -> "Config":
     """Resolves the configuration from options given in code, the environment and the defaults."""
     options = dict(options or {})
     env = os.environ if env is None else env

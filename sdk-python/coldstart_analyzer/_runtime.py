@@ -16,8 +16,6 @@ What runs on the handler's path is kept to a few clock reads and a timer:
 Nothing here raises into the function.
 """
 
-from __future__ import annotations
-
 import atexit
 import os
 import sys
@@ -33,7 +31,7 @@ from ._recorder import Recorder
 _CLOCK_TICKS = None
 
 
-def _process_age_s() -> Optional[float]:
+def _process_age_s() -> "Optional[float]":
     """Seconds since the process started (Linux: /proc/self/stat's start time, 10 ms steps)."""
     global _CLOCK_TICKS
     try:
@@ -48,7 +46,7 @@ def _process_age_s() -> Optional[float]:
         return None
 
 
-def classify_start(first: bool, init_type: Optional[str], gap_ms: Optional[float]) -> str:
+def classify_start(first: bool, init_type: "Optional[str]", gap_ms: "Optional[float]") -> str:
     """cold, proactive (more than 10 s idle between init and the first invocation), provisioned, warm."""
     if not first:
         return "warm"
@@ -63,7 +61,7 @@ def classify_start(first: bool, init_type: Optional[str], gap_ms: Optional[float
     return "cold"
 
 
-def runtime_version(execution_env: Optional[str], version_info: Any = None) -> str:
+def runtime_version(execution_env: "Optional[str]", version_info: "Any" = None) -> str:
     """`AWS_Lambda_python3.12` -> `python3.12`; outside Lambda `python` + the interpreter's version."""
     if execution_env and execution_env.startswith("AWS_Lambda_") and len(execution_env) > len("AWS_Lambda_"):
         return execution_env[len("AWS_Lambda_") :][:50]
@@ -71,7 +69,7 @@ def runtime_version(execution_env: Optional[str], version_info: Any = None) -> s
     return "python%d.%d.%d" % (v[0], v[1], v[2])
 
 
-def architecture(machine: Optional[str] = None) -> Optional[str]:
+def architecture(machine: "Optional[str]" = None) -> "Optional[str]":
     if machine is None:
         machine = os.uname().machine
     machine = machine.lower()
@@ -86,7 +84,7 @@ def clip(text: str, limit: int = 255) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def positive_int(text: Optional[str]) -> Optional[int]:
+def positive_int(text: "Optional[str]") -> "Optional[int]":
     if text is None or not text.strip().isdigit():
         return None
     value = int(text)
@@ -109,7 +107,7 @@ def iso_utc(epoch: float) -> str:
 _rss = (0, -1e9)
 
 
-def memory_used_mb(fresh: bool) -> Optional[int]:
+def memory_used_mb(fresh: bool) -> "Optional[int]":
     """The process RSS in MB; warm records reuse a reading up to 1 s old."""
     global _rss
     now = time.monotonic()
@@ -129,7 +127,7 @@ def memory_used_mb(fresh: bool) -> Optional[int]:
 
 
 class ColdStart:
-    def __init__(self, init_ms: Optional[float], start_kind: str, snap_start: Optional[dict] = None) -> None:
+    def __init__(self, init_ms: "Optional[float]", start_kind: str, snap_start: "Optional[dict]" = None) -> None:
         self.init_ms = init_ms  # None: a restore whose start the SDK did not see
         self.start_kind = start_kind
         self.snap_start = snap_start  # {"init_ms", "restore_ms"?, "detected_by"} for a restore
@@ -141,7 +139,7 @@ class ColdStart:
 class Invocation:
     __slots__ = ("start_ns", "start_wall", "context", "config", "cold", "finished", "end_ns")
 
-    def __init__(self, config: Config, context: Any, cold: Optional[ColdStart]) -> None:
+    def __init__(self, config: "Config", context: "Any", cold: "Optional[ColdStart]") -> None:
         self.start_ns = perf_counter_ns()
         self.start_wall = time.time()
         self.context = context
@@ -195,12 +193,12 @@ class Runtime:
         return self._worker
 
     @staticmethod
-    def uses_stream(config: Config) -> bool:
+    def uses_stream(config: "Config") -> bool:
         """The extension's stream: transport auto, the extension's file present, not switched off,
         no endpoint given in code."""
         return config.transport == "auto" and config.extension and not config.endpoint_from_option and os.path.exists(config.extension_path)
 
-    def sink(self, config: Config):
+    def sink(self, config: "Config"):
         key = (config.transport, config.endpoint, config.api_key, config.extension, config.endpoint_from_option)
         sink = self._sinks.get(key)
         if sink is None:
@@ -240,7 +238,7 @@ class Runtime:
             pass
 
     # -- after the response ------------------------------------------------------------------
-    def after_response(self, work: Callable[[], Optional[threading.Event]]) -> None:
+    def after_response(self, work: "Callable[[], Optional[threading.Event]]") -> None:
         """Runs `work` once the response has gone: in the runtime client's next-event call when
         it is hooked, else at once on the background thread."""
         if self.client_hooked:
@@ -269,7 +267,7 @@ class Runtime:
                 break
             event.wait(left)
 
-    def hook_runtime_client(self, hold_s: Callable[[], float]) -> None:
+    def hook_runtime_client(self, hold_s: "Callable[[], float]") -> None:
         """AWS's Python runtime interface client (awslambdaric, the bootstrap of Lambda's
         python3.x runtimes) asks for the next event with LambdaRuntimeClient.wait_next_invocation
         after posting the response: the one moment after the response at which the environment
@@ -360,7 +358,7 @@ class Runtime:
             self.restore_detected_by = by
 
     # -- init and the records --------------------------------------------------------------------
-    def close_init(self) -> ColdStart:
+    def close_init(self) -> "ColdStart":
         now_ns = perf_counter_ns()
         if self.snap_start:
             self.before_snapshot()  # no-op when the snapshot was seen
@@ -400,7 +398,7 @@ class Runtime:
                 self.attribution_ns = perf_counter_ns() - started
             return self._tree
 
-    def attribute(self, name: str, origin: Optional[str]):
+    def attribute(self, name: str, origin: "Optional[str]"):
         """(key, version) of a loaded module; after package_tree()."""
         self.package_tree()
         return self._attributor.attribute(name, origin)
@@ -430,12 +428,12 @@ def static_fields() -> dict:
     return _static
 
 
-def _context_text(context: Any, name: str) -> Optional[str]:
+def _context_text(context: "Any", name: str) -> "Optional[str]":
     value = getattr(context, name, None)
     return clip(value) if isinstance(value, str) and value else None
 
 
-def build_record(runtime: Runtime, invocation: Invocation, complete: bool = True, end_ns: Optional[int] = None) -> dict:
+def build_record(runtime: "Runtime", invocation: "Invocation", complete: bool = True, end_ns: "Optional[int]" = None) -> dict:
     fields = static_fields()
     cold = invocation.cold
     invocation_id = cold.invocation_id if cold is not None else new_id()
@@ -487,7 +485,7 @@ def build_record(runtime: Runtime, invocation: Invocation, complete: bool = True
     return record
 
 
-def begin(runtime: Runtime, config: Config, context: Any) -> Optional[Invocation]:
+def begin(runtime: "Runtime", config: "Config", context: "Any") -> "Optional[Invocation]":
     """An invocation starts. Never raises."""
     try:
         if runtime.started:
@@ -518,7 +516,7 @@ def begin(runtime: Runtime, config: Config, context: Any) -> Optional[Invocation
         return None
 
 
-def _send_early(runtime: Runtime, invocation: Invocation) -> None:
+def _send_early(runtime: "Runtime", invocation: "Invocation") -> None:
     cold = invocation.cold
     if cold is None or invocation.finished or cold.early_sent or cold.complete_sent:
         return
@@ -526,7 +524,7 @@ def _send_early(runtime: Runtime, invocation: Invocation) -> None:
     runtime.sink(invocation.config).cold(build_record(runtime, invocation, complete=False))
 
 
-def _send_complete(runtime: Runtime, invocation: Invocation, end_ns: int, at_deadline: bool = False) -> Optional[threading.Event]:
+def _send_complete(runtime: "Runtime", invocation: "Invocation", end_ns: int, at_deadline: bool = False) -> "Optional[threading.Event]":
     cold = invocation.cold
     if cold is None or cold.complete_sent or (at_deadline and invocation.finished):
         return None
@@ -534,7 +532,7 @@ def _send_complete(runtime: Runtime, invocation: Invocation, end_ns: int, at_dea
     return runtime.sink(invocation.config).cold(build_record(runtime, invocation, True, end_ns))
 
 
-def finish(runtime: Runtime, invocation: Optional[Invocation]) -> None:
+def finish(runtime: "Runtime", invocation: "Optional[Invocation]") -> None:
     """The handler has returned or raised. Never raises, never waits."""
     if invocation is None or invocation.finished:
         return
@@ -552,7 +550,7 @@ def finish(runtime: Runtime, invocation: Optional[Invocation]) -> None:
 _WARM_VARYING = ("invocation_id", "request_id", "timestamp", "cold_start", "start_kind", "execution_duration_ms", "billed_duration_ms", "memory_used_mb")
 
 
-def warm_template(runtime: Runtime, invocation: Invocation) -> dict:
+def warm_template(runtime: "Runtime", invocation: "Invocation") -> dict:
     """What a warm record of this process holds whatever the invocation: the extension's template."""
     record = build_record(runtime, invocation)
     for key in _WARM_VARYING:
@@ -560,7 +558,7 @@ def warm_template(runtime: Runtime, invocation: Invocation) -> dict:
     return record
 
 
-def _send_warm(runtime: Runtime, invocation: Invocation) -> None:
+def _send_warm(runtime: "Runtime", invocation: "Invocation") -> None:
     """After the response: left to the extension when it builds warm records from Lambda's reports
     (it samples them too), else sampled, built and handed to the sink."""
     sink = runtime.sink(invocation.config)

@@ -5,8 +5,6 @@ A daemon thread with a queue of timed jobs (heap by due time). It starts at the 
 process between invocations: a job whose time came while frozen runs as soon as it is thawed.
 """
 
-from __future__ import annotations
-
 import _thread
 import heapq
 import itertools
@@ -31,13 +29,13 @@ class Worker:
             self._thread = True
             _thread.start_new_thread(self._run, ())
 
-    def call_later(self, delay_s: float, job: Callable[[], None]) -> None:
+    def call_later(self, delay_s: float, job: "Callable[[], None]") -> None:
         with self._cond:
             heapq.heappush(self._jobs, (time.monotonic() + max(0.0, delay_s), next(self._seq), job))
             self._ensure()
             self._cond.notify_all()
 
-    def call_soon(self, job: Callable[[], None]) -> None:
+    def call_soon(self, job: "Callable[[], None]") -> None:
         self.call_later(0.0, job)
 
     def drain(self, seconds: float) -> None:
