@@ -40,10 +40,10 @@ def profile(*args, cwd=None):
 
 
 def test_json_profile_of_a_file(task, tmp_path):
-    proc = profile(os.path.join(task, "src", "app.py"), "--runs", "3", "--json", "--budget", "100000")
+    proc = profile(os.path.join(task, "src", "app.py"), "--runs", "2", "--json", "--budget", "100000")
     assert proc.returncode == 0, proc.stderr
     p = json.loads(proc.stdout)
-    assert (p["schema"], p["version"], p["runs"], len(p["runs_detail"])) == ("coldstart-profile", 1, 3, 3)
+    assert (p["schema"], p["version"], p["runs"], len(p["runs_detail"])) == ("coldstart-profile", 1, 2, 2)
     # the file in a package: the task root is above the package, the handler named as Lambda names it
     assert p["task_root"] == task and p["handler"] == "src/app.handler"
     assert p["runtime"] == "python%d.%d" % sys.version_info[:2]
@@ -65,13 +65,13 @@ def test_json_profile_of_a_file(task, tmp_path):
     # --compare with the earlier output; --budget exceeded: exit 1, said in the text report
     previous = tmp_path / "before.json"
     previous.write_text(proc.stdout)
-    text = profile("src/app.other", "--runs", "2", "--budget", "5", "--compare", str(previous), "--task-root", task)
+    text = profile("src/app.other", "--runs", "1", "--budget", "5", "--compare", str(previous), "--task-root", task)
     assert text.returncode == 1, text.stderr
     out = text.stdout
-    assert out.startswith("coldstart profile: src/app.other\n2 runs, Python ")
+    assert out.startswith("coldstart profile: src/app.other\n1 run, Python ")
     assert "module load" in out and "SDK overhead" in out
     assert "pandas 2.2.0" in out and "python-pandas" in out
-    assert "Compared with the previous profile (3 runs)" in out
+    assert "Compared with the previous profile (2 runs)" in out
     assert "Budget exceeded: median module load" in out
 
 
