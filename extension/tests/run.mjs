@@ -1,5 +1,5 @@
 // The extension's test suite: the real coldstart-extension binary and a real Node.js handler
-// wrapped by the real SDK, inside lambda-emulator.mjs, shipping to the real coldstartd on a real
+// wrapped by the real SDK (and a Python function with the Python SDK, runtime.py), inside lambda-emulator.mjs, shipping to the real coldstartd on a real
 // PostgreSQL (real-backend.mjs), whose rows are checked. fake-backend.mjs stands in for coldstartd
 // only in the cases that need what a real server cannot be made to do on demand (hold every
 // answer for seconds, answer 503, reset connections, serve https); each such case says so.
