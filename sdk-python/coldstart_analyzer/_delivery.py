@@ -355,6 +355,7 @@ class StreamSink:
         self.offered = False  # the extension builds warm records from the platform's reports
         self.delegated = False  # the template went: warm invocations are left to it
         self._left: Deque[Tuple[str, Callable[[], dict], float]] = deque()  # (request id, build, sample rate)
+        self._heard = threading.Event()  # a first line came from the extension (its offer, or an ack)
 
     def connect(self) -> None:
         """Opens the connection on the worker thread (at the first invocation's start)."""
@@ -402,6 +403,7 @@ class StreamSink:
             self._fail("the coldstart extension's stream failed (%s); sending to the backend directly" % (error,))
 
     def _answer(self, line: str) -> None:
+        self._heard.set()
         parts = line.split(" ", 2)
         if parts[0] == "ack" and len(parts) >= 2 and parts[1].isdigit():
             n = int(parts[1])
@@ -483,7 +485,14 @@ class StreamSink:
 
     def leave_warm(self, request_id: str, describe: Callable[[], dict], build: Callable[[], dict], sample_rate: float) -> bool:
         """True when this warm invocation is left to the extension (it offered, the stream is up);
-        `build` makes its record here if the stream fails before the extension is done with it."""
+        `build` makes its record here if the stream fails before the extension is done with it.
+
+        An extension that offers does so at once, in answer to the hello, before anything else. If
+        nothing has been read from it yet, the reader thread is given up to 50 ms to read what may
+        be waiting (after a thaw, the answer can be in the socket while the reader thread waits for
+        the interpreter): this is after the response, and only until the first line."""
+        if not self._heard.is_set() and self._sock is not None and not self._down:
+            self._heard.wait(0.05)
         with self._lock:
             if self._down or self._sock is None or not (self.offered or self.delegated):
                 return False
