@@ -10,10 +10,35 @@ import { ago, count, ms, when } from './format.js';
 import { flameGraph } from './flame.js';
 
 const PAGE = 50;
+const baseOf = (id) => `/api/v1/functions/${encodeURIComponent(id)}/cold-starts`;
 
-export function coldStartSection(id, fn, { signal, keyRefused }) {
-  const base = `/api/v1/functions/${encodeURIComponent(id)}/cold-starts`;
-  const windowQuery = new URLSearchParams({ from: fn.window.from, to: fn.window.to });
+/** The list's query string: the window, a page of PAGE, after cursor if given. */
+function pageQuery(windowQuery, cursor) {
+  const q = new URLSearchParams(windowQuery);
+  q.set('limit', String(PAGE));
+  if (cursor) q.set('cursor', cursor);
+  return q;
+}
+
+/**
+ * Starts the section's first two requests for the window of windowQuery (from, to: the detail's),
+ * so that they run beside the detail's: {typical, page} promises. A rejection is handled here too,
+ * so that a failed detail (whose view never shows the section) leaves no unhandled rejection.
+ */
+export function fetchColdStarts(id, windowQuery, signal) {
+  const requests = {
+    windowQuery,
+    typical: get(`${baseOf(id)}/typical?${windowQuery}`, { signal }),
+    page: get(`${baseOf(id)}?${pageQuery(windowQuery)}`, { signal }),
+  };
+  requests.typical.catch(() => {});
+  requests.page.catch(() => {});
+  return requests;
+}
+
+export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
+  const base = baseOf(id);
+  const windowQuery = prefetched.windowQuery;
   const typicalOption = h('option', { value: '' }, 'Typical cold start');
   const picker = h('select', { id: 'cold-start', 'aria-describedby': 'cold-start-note', disabled: true }, typicalOption);
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Older cold starts');
@@ -25,18 +50,17 @@ export function coldStartSection(id, fn, { signal, keyRefused }) {
   let cursor = null;
   let shown = 0; // generation: a newer choice makes older answers stale
 
-
-  async function start() {
+  async function start(requests = fetchColdStarts(id, windowQuery, signal)) {
     picker.replaceChildren(typicalOption);
     cursor = null;
     let typical;
     try {
-      [typical] = await Promise.all([get(`${base}/typical?${windowQuery}`, { signal }), loadPage()]);
+      [typical] = await Promise.all([requests.typical, requests.page.then(addPage)]);
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (e instanceof ApiError && e.status === 401) return keyRefused();
       if (e instanceof ApiError && e.status === 404) return newestOnly(); // an older coldstartd
-      return failed(e, start);
+      return failed(e, () => start());
     }
     trees.set('', typical);
     controls.hidden = picker.options.length < 2;
@@ -45,11 +69,7 @@ export function coldStartSection(id, fn, { signal, keyRefused }) {
     draw(typical.cold_start, typicalNote(typical));
   }
 
-  async function loadPage() {
-    const q = new URLSearchParams(windowQuery);
-    q.set('limit', String(PAGE));
-    if (cursor) q.set('cursor', cursor);
-    const page = await get(`${base}?${q}`, { signal });
+  function addPage(page) {
     for (const c of page.cold_starts) picker.append(h('option', { value: c.invocation_id }, optionText(c)));
     cursor = page.next_cursor;
     more.hidden = !cursor;
@@ -59,7 +79,7 @@ export function coldStartSection(id, fn, { signal, keyRefused }) {
   more.addEventListener('click', async () => {
     more.disabled = true;
     try {
-      const page = await loadPage();
+      const page = addPage(await get(`${base}?${pageQuery(windowQuery, cursor)}`, { signal }));
       announce(`${page.cold_starts.length} older cold starts added to the list`);
     } catch (e) {
       if (e.name === 'AbortError') return;
@@ -90,7 +110,7 @@ export function coldStartSection(id, fn, { signal, keyRefused }) {
     else draw(answer.cold_start, chosenNote(answer.cold_start));
   });
 
-  start();
+  start(prefetched);
   return element;
 
   /** Draws one cold start's tree (or says why there is none) under its note. */

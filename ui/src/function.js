@@ -6,7 +6,7 @@ import { h, mount } from './dom.js';
 import { ago, count, ms, pct, usd } from './format.js';
 import { errorPanel, howToSend, loading } from './states.js';
 import { sortableTable } from './table.js';
-import { coldStartSection } from './coldstarts.js';
+import { coldStartSection, fetchColdStarts } from './coldstarts.js';
 import { initChart, startsChart } from './charts.js';
 import { deploymentsSection } from './deployments.js';
 
@@ -32,9 +32,10 @@ export function functionView(main, id, { signal, keyRefused, query }) {
     const to = new Date();
     const from = new Date(to.getTime() - hours * 3600 * 1000);
     const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
+    const coldStarts = fetchColdStarts(id, q, signal); // beside the detail: the icicle graph waits for one round trip only
     try {
       const fn = await get(`/api/v1/functions/${encodeURIComponent(id)}?${q}`, { signal });
-      render(fn);
+      render(fn, coldStarts);
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (e instanceof ApiError && e.status === 401) return keyRefused();
@@ -42,7 +43,7 @@ export function functionView(main, id, { signal, keyRefused, query }) {
     }
   };
 
-  function render(fn) {
+  function render(fn, coldStarts) {
     document.title = `${fn.function_name} · Cold Start Analyzer`;
     const select = h(
       'select',
@@ -83,7 +84,7 @@ export function functionView(main, id, { signal, keyRefused, query }) {
     }
     sections.push(deploymentsSection(id, { signal, keyRefused }));
     sections.push(section('recs-title', 'Recommendations', recommendations(fn)));
-    sections.push(section('tree-title', 'Module tree', coldStartSection(id, fn, { signal, keyRefused })));
+    sections.push(section('tree-title', 'Module tree', coldStartSection(id, fn, coldStarts, { signal, keyRefused })));
     sections.push(section('modules-title', 'Module breakdown', breakdown(fn)));
     mount(main, ...sections);
   }

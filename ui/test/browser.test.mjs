@@ -115,6 +115,13 @@ async function setUp() {
   });
   assert.equal(d.status, 200, d.text);
   assert.equal(d.json.status, 'ok', d.text);
+  // and a function with more cold starts than the cold start list's page of 50
+  const bursty = Array.from({ length: 60 }, (_, i) => ({
+    function_name: 'bursty', invocation_id: `burst-${String(i).padStart(2, '0')}`, timestamp: ago(90 - i), cold_start: true,
+    init_duration_ms: 300 + i, execution_duration_ms: 5, module_tree: { name: 'root', children: [{ name: 'pkg-a', version: '1.0.0', self: 100 + i, inclusive: 100 + i }] },
+  }));
+  const b = await http(ctx.base, 'POST', '/api/v1/ingest/batch', { body: { invocations: bursty }, headers: { 'X-API-Key': keys.deploys } });
+  assert.equal(b.status, 200, b.text);
 
   profile = mkdtempSync(path.join(os.tmpdir(), 'csa-ui-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
@@ -432,6 +439,29 @@ test('two deployments: the latest against the one before, with the verdict and t
   await axe('deployments');
   await shot('deployments', { element: 'section[aria-labelledby="deployments-title"]' });
   assertNoConsoleErrors('deployments');
+});
+
+test('more cold starts than a page: "Older cold starts" adds the next ones to the list, none twice', async () => {
+  await ready();
+  await page.goto(ctx.base + '/#/');
+  await page.click('a:has-text("bursty")');
+  await page.waitForSelector('.flame .box');
+  // typical: median of 300..359 is 329.5; 329 and 330 are equally near: the newer, 330 (burst-30)
+  assert.ok((await page.textContent('#cold-start-note')).startsWith(`The typical cold start of the window: init 330 ms, the nearest to the median of ${ms(329.5)} over 60 on-demand cold starts`));
+  assert.match(await page.textContent('#cold-start option:first-child'), /^Typical: .* · 330 ms · cold$/);
+  const options = () => page.$$eval('#cold-start option', (os) => os.map((o) => o.value));
+  assert.equal((await options()).length, 51, 'the typical entry and the first 50');
+  const more = page.locator('button:has-text("Older cold starts")');
+  await more.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('#cold-start option').length === 61);
+  const values = await options();
+  assert.deepEqual(values.slice(1), Array.from({ length: 60 }, (_, i) => `burst-${String(59 - i).padStart(2, '0')}`), 'newest first, all 60 once');
+  assert.ok(await more.isHidden(), 'no more pages');
+  await page.selectOption('#cold-start', 'burst-00');
+  await page.waitForFunction(() => document.querySelector('#cold-start-note')?.textContent.startsWith('Cold start burst-00: init 300 ms'));
+  assert.match(await page.getAttribute('.flame .box[data-name="pkg-a"]', 'aria-label'), /^pkg-a 1\.0\.0 100 ms inclusive/);
+  assertNoConsoleErrors('older cold starts');
 });
 
 test('the key went nowhere but the X-API-Key header: not a URL, a body, another header, a cookie, localStorage or a log line', async () => {
