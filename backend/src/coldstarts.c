@@ -32,6 +32,11 @@
 
 static csa_status db_failed(PGconn *conn, PGresult *res, const char *what, char *detail)
 {
+    if (csa_db_classify(conn, res) == CSA_DB_FAULT_BAD_INPUT) { /* a time csa_parse_rfc3339 took, PostgreSQL not */
+        PQclear(res);
+        snprintf(detail, CSA_DETAIL_MAX, "from, to and cursor must hold RFC 3339 date-times PostgreSQL can read");
+        return CSA_ERR_VALIDATION;
+    }
     csa_status st = csa_db_failure(conn, res, what, detail, CSA_DETAIL_MAX);
     PQclear(res);
     return st;
