@@ -328,8 +328,8 @@ csa_status csa_cold_starts_typical(PGconn *conn, const char *project_id, const c
         cold = cold_start_json(res, 0, 5);
         json_object_set_new(cold, "module_tree", tree_json(res, 0, 5 + COLD_START_NCOLS));
     }
-    *out = json_pack("{s:{s:o, s:o}, s:o, s:o, s:o, s:o}", "window", "from", col_str(res, 0, 0), "to", col_str(res, 0, 1),
-                     "median_init_duration_ms", median, "on_demand_cold_starts", col_int(res, 0, 3),
+    *out = json_pack("{s:{s:o, s:o}, s:o, s:o, s:o, s:o}", "window", "from", col_str(res, 0, 0), "to",
+                     col_str(res, 0, 1), "median_init_duration_ms", median, "on_demand_cold_starts", col_int(res, 0, 3),
                      "with_module_tree", col_int(res, 0, 4), "cold_start", cold);
     PQclear(res);
     return CSA_OK;
@@ -356,7 +356,8 @@ csa_status csa_cold_starts_one(PGconn *conn, const char *project_id, const char 
     }
     if (PQgetisnull(res, 0, 0)) {
         PQclear(res);
-        snprintf(detail, CSA_DETAIL_MAX, "Cold start not found: the function has no cold start with this invocation_id");
+        snprintf(detail, CSA_DETAIL_MAX,
+                 "Cold start not found: the function has no cold start with this invocation_id");
         return CSA_ERR_NOT_FOUND;
     }
     json_t *cold = cold_start_json(res, 0, 0);

@@ -936,12 +936,20 @@ static void handle_cold_start_read(request_ctx *ctx, csa_cold_starts_read read, 
     defer_query(ctx, fn);
 }
 
-static void handle_cold_starts(request_ctx *ctx, json_t *body) { handle_cold_start_read(ctx, CSA_COLD_STARTS_LIST, q_cold_starts); }
+static void handle_cold_starts(request_ctx *ctx, json_t *body)
+{
+    handle_cold_start_read(ctx, CSA_COLD_STARTS_LIST, q_cold_starts);
+}
+
 static void handle_cold_start_typical(request_ctx *ctx, json_t *body)
 {
     handle_cold_start_read(ctx, CSA_COLD_STARTS_TYPICAL, q_cold_start_typical);
 }
-static void handle_cold_start_tree(request_ctx *ctx, json_t *body) { handle_cold_start_read(ctx, CSA_COLD_STARTS_ONE, q_cold_start_tree); }
+
+static void handle_cold_start_tree(request_ctx *ctx, json_t *body)
+{
+    handle_cold_start_read(ctx, CSA_COLD_STARTS_ONE, q_cold_start_tree);
+}
 
 /* Parses the query string into a new object of name -> value (the last value of a repeated name
  * wins). Returns NULL when it is malformed. */
@@ -1263,9 +1271,12 @@ static const route routes[] = {
     {"/api/v1/functions/", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_function_detail, ROUTE_ID},
     {"/api/v1/functions/{id}/deployments", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_deployments, ROUTE_ID},
     {"/api/v1/functions/{id}/compare", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_compare, ROUTE_ID},
-    {"/api/v1/functions/{id}/cold-starts", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_starts, ROUTE_ID},
-    {"/api/v1/functions/{id}/cold-starts/typical", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_start_typical, ROUTE_ID},
-    {"/api/v1/functions/{id}/cold-starts/tree", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_start_tree, ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_starts,
+     ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts/typical", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY,
+     handle_cold_start_typical, ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts/tree", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_start_tree,
+     ROUTE_ID},
     {"/api/v1/api-keys", EVHTTP_REQ_GET, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_list_keys, 0},
     {"/api/v1/api-keys", EVHTTP_REQ_POST, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_create_key,
      ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL},
