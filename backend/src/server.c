@@ -18,6 +18,7 @@
 #include "deployments.h"
 #include "coldstarts.h"
 #include "ui.h"
+#include "alerts.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -951,6 +952,24 @@ static void handle_cold_start_tree(request_ctx *ctx, json_t *body)
     handle_cold_start_read(ctx, CSA_COLD_STARTS_ONE, q_cold_start_tree);
 }
 
+/* Alert rules (alerts.h): the module checks the request here and runs it on the executor. */
+static csa_status q_alerts(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_alerts_run(conn, ctx->method, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static void handle_alerts(request_ctx *ctx, json_t *body)
+{
+    json_t *errors = csa_alerts_check_request(ctx->method, body, ctx->args, g.cfg->alert_allow_private_webhooks);
+    if (errors) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", errors);
+        ctx_free(ctx);
+        return;
+    }
+    ctx->reply_status = strcmp(ctx->method, "POST") == 0 ? 201 : 0;
+    defer_query(ctx, q_alerts);
+}
+
 /* Parses the query string into a new object of name -> value (the last value of a repeated name
  * wins). Returns NULL when it is malformed. */
 static json_t *query_params(struct evhttp_request *req)
@@ -1282,6 +1301,9 @@ static const route routes[] = {
      ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL},
     {"/api/v1/api-keys/", EVHTTP_REQ_DELETE, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_revoke_key, ROUTE_ID},
     {"/api/v1/projects", EVHTTP_REQ_POST, 0, RATE_NONE, handle_create_project, ROUTE_ADMIN_TOKEN | ROUTE_JSON_BODY},
+    {"/api/v1/alerts", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_alerts, 0},
+    {"/api/v1/alerts", EVHTTP_REQ_POST, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_alerts, ROUTE_JSON_BODY},
+    {"/api/v1/alerts/", EVHTTP_REQ_DELETE, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_alerts, ROUTE_ID},
 };
 
 /* Does `path` match route r? For ROUTE_ID routes, copies the id segment into id. */
@@ -2271,8 +2293,10 @@ int csa_server_run(const csa_config *cfg)
             json_pack("{s:s, s:i, s:i, s:s}", "host", cfg->host, "port", cfg->port, "workers", cfg->workers,
                       "version", CSA_VERSION));
 
+    csa_alerts *alerts = csa_alerts_start(cfg); /* the alert evaluator: a thread of its own */
     int sig = 0;
     sigwait(&sigs, &sig);
+    csa_alerts_stop(alerts);
     csa_logf(CSA_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     atomic_store(&g.stopping, 1);
     for (int i = 0; i < g.nworkers; i++)
