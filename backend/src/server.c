@@ -16,6 +16,7 @@
 #include "ratelimit.h"
 #include "rules.h"
 #include "deployments.h"
+#include "coldstarts.h"
 #include "ui.h"
 #include "alerts.h"
 
@@ -909,6 +910,48 @@ static void handle_module_read(request_ctx *ctx, query_fn fn)
 static void handle_deployments(request_ctx *ctx, json_t *body) { handle_module_read(ctx, q_deployments); }
 static void handle_compare(request_ctx *ctx, json_t *body) { handle_module_read(ctx, q_compare); }
 
+/* A function's cold starts one by one (coldstarts.h): the query string is checked there. */
+static csa_status q_cold_starts(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_cold_starts_list(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static csa_status q_cold_start_typical(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_cold_starts_typical(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static csa_status q_cold_start_tree(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_cold_starts_one(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static void handle_cold_start_read(request_ctx *ctx, csa_cold_starts_read read, query_fn fn)
+{
+    json_t *errors = csa_cold_starts_check_args(ctx->args, read, g.cfg->max_read_window_days, (double)time(NULL));
+    if (errors) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", errors);
+        ctx_free(ctx);
+        return;
+    }
+    defer_query(ctx, fn);
+}
+
+static void handle_cold_starts(request_ctx *ctx, json_t *body)
+{
+    handle_cold_start_read(ctx, CSA_COLD_STARTS_LIST, q_cold_starts);
+}
+
+static void handle_cold_start_typical(request_ctx *ctx, json_t *body)
+{
+    handle_cold_start_read(ctx, CSA_COLD_STARTS_TYPICAL, q_cold_start_typical);
+}
+
+static void handle_cold_start_tree(request_ctx *ctx, json_t *body)
+{
+    handle_cold_start_read(ctx, CSA_COLD_STARTS_ONE, q_cold_start_tree);
+}
+
 /* Alert rules (alerts.h): the module checks the request here and runs it on the executor. */
 static csa_status q_alerts(PGconn *conn, request_ctx *ctx, json_t **out)
 {
@@ -1247,6 +1290,12 @@ static const route routes[] = {
     {"/api/v1/functions/", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_function_detail, ROUTE_ID},
     {"/api/v1/functions/{id}/deployments", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_deployments, ROUTE_ID},
     {"/api/v1/functions/{id}/compare", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_compare, ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_starts,
+     ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts/typical", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY,
+     handle_cold_start_typical, ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts/tree", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_start_tree,
+     ROUTE_ID},
     {"/api/v1/api-keys", EVHTTP_REQ_GET, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_list_keys, 0},
     {"/api/v1/api-keys", EVHTTP_REQ_POST, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_create_key,
      ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL},
