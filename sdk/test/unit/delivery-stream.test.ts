@@ -1,10 +1,10 @@
-// Delivery through the extension's stream endpoint (src/stream.ts), in this process, against a
+// Delivery through the extension's stream endpoint (src/invoke/stream.ts), in this process, against a
 // real TCP peer speaking the protocol (startStreamPeer) and real HTTP listeners standing in for the
 // backend and for the extension's HTTP endpoint.
 import { afterEach, describe, expect, test } from 'vitest';
-import { Delivery } from '../../src/delivery';
-import { Sender } from '../../src/sender';
-import { afterResponse } from '../../src/start';
+import { Delivery } from '../../src/invoke/delivery';
+import { Sender } from '../../src/shared/sender';
+import { afterResponse } from '../../src/runtime/start';
 import { closedPort, startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
 
 let direct: Collector | undefined;

@@ -1,12 +1,12 @@
-// The runtime bundle's entry (src/main.ts -> dist/index.cjs) and what the SDK's own load does:
-// its exports match the typed surface (src/index.ts -> dist/index.d.ts), and it loads nothing it
+// The runtime bundle's entry (src/runtime/main.ts -> dist/index.cjs) and what the SDK's own load does:
+// its exports match the typed surface (src/runtime/index.ts -> dist/index.d.ts), and it loads nothing it
 // does not need (the public node:module costs up to a millisecond on Node.js 20).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { esmHooksApi } from '../../src/hooks';
+import { esmHooksApi } from '../../src/runtime/hooks';
 import { SDK_ROOT } from '../harness/helpers';
 
 describe('dist/index.cjs', () => {

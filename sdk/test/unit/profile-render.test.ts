@@ -1,7 +1,7 @@
 // coldstart profile's aggregation and text output, without processes.
 import { describe, expect, it } from 'vitest';
-import { aggregate, compareProfiles, painter, renderText, spread, type ProfileRun } from '../../src/cli';
-import { parseRules } from '../../src/rules';
+import { aggregate, compareProfiles, painter, renderText, spread, type ProfileRun } from '../../src/cli/main';
+import { parseRules } from '../../src/cli/rules';
 
 const rules = parseRules({
   version: 1,

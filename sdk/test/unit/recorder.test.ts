@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { Recorder } from '../../src/recorder';
-import { moduleTimings, moduleTree, MAX_TIMINGS, OTHER, TREE_MAX_CHILDREN } from '../../src/report';
+import { Recorder } from '../../src/runtime/recorder';
+import { moduleTimings, moduleTree, MAX_TIMINGS, OTHER, TREE_MAX_CHILDREN } from '../../src/invoke/report';
 
 const root = '/var/task';
 const busy = (ms: number): void => {

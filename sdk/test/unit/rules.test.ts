@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { globMatch, loadRules, parseRules, recommend, RulesError, versionInRange, type RuleTable } from '../../src/rules';
+import { globMatch, loadRules, parseRules, recommend, RulesError, versionInRange, type RuleTable } from '../../src/cli/rules';
 
 const REPO_RULES = join(__dirname, '..', '..', '..', 'rules', 'recommendations.json');
 const SHIPPED_RULES = join(__dirname, '..', '..', 'dist', 'recommendations.json');

@@ -24,7 +24,7 @@
 // whole graph, not per module: it is counted apart (linkNs), up to the first module body, never
 // as a package's time.
 
-import { attributeFile, attributeUrl, type Attribution } from './attribution';
+import { attributeFile, attributeUrl, type Attribution } from '../shared/attribution';
 
 const now = process.hrtime.bigint;
 

@@ -15,8 +15,8 @@
 // may then leave its warm records to it with a control line (control()): Delivery.leaveWarm.
 
 import type { Socket } from 'node:net';
-import { helloLine, type EarlyStream } from './extension-endpoint';
-import { warnOnce } from './warn';
+import { helloLine, type EarlyStream } from '../shared/extension-endpoint';
+import { warnOnce } from '../shared/warn';
 
 export interface StreamEntry {
   /** the record as JSON, without the newline */

@@ -2,8 +2,8 @@
 
 import { readFileSync } from 'node:fs';
 import { moduleTimings, moduleTree, packageNodes } from './report';
-import type { TreeNode } from './recorder';
-import type { Runtime } from './runtime';
+import type { TreeNode } from '../runtime/recorder';
+import type { Runtime } from '../runtime/runtime';
 import { codeId } from './fingerprint';
 
 /**

@@ -18,19 +18,19 @@
 // awaited. Through the coldstart extension, each record is one line on its stream, awaited only
 // when its bytes cannot reach the kernel at once.
 
-import { checkModuleSource, type ModuleSource } from './bundle';
-import type { ResolvedConfig } from './config';
-import { EXTENSION_ANSWER_MS, LAMBDA_ENV, SDK_VERSION } from './constants';
-import { architecture, clip, positiveInteger, runtimeVersion, type StartKind } from './classify';
+import { checkModuleSource, type ModuleSource } from '../shared/bundle';
+import type { ResolvedConfig } from '../runtime/config';
+import { EXTENSION_ANSWER_MS, LAMBDA_ENV, SDK_VERSION } from '../shared/constants';
+import { architecture, clip, positiveInteger, runtimeVersion, type StartKind } from '../shared/classify';
 import { moduleTimings, moduleTree, type ModuleTree } from './report';
-import type { Runtime } from './runtime';
+import type { Runtime } from '../runtime/runtime';
 import { deliveryFor, type RecordSink } from './delivery';
-import { holdOpen } from './sender';
+import { holdOpen } from '../shared/sender';
 import { packageVersions } from './snapshot';
 import { cachedCodeId, codeId, functionVersion } from './fingerprint';
-import type { ContextLike, Invocation, Later } from './start';
+import type { ContextLike, Invocation, Later } from '../runtime/start';
 
-export type { ContextLike, Invocation } from './start';
+export type { ContextLike, Invocation } from '../runtime/start';
 
 export interface InvocationRecord {
   function_name: string;

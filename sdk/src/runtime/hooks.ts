@@ -21,7 +21,7 @@
 // module's loading stays with whoever imported it). Node.js without either cannot time ESM
 // ("unsupported"). The SDK's own files are never timed as a package: their loading is overhead.
 
-import { ENV_ESM_TIMING, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, SDK_PACKAGE } from './constants';
+import { ENV_ESM_TIMING, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, SDK_PACKAGE } from '../shared/constants';
 import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
 import type { Recorder } from './recorder';
 

@@ -11,11 +11,11 @@
 //
 // Nothing here throws into the function.
 
-import { classifyStart, type StartKind } from './classify';
+import { classifyStart, type StartKind } from '../shared/classify';
 import type { ResolvedConfig } from './config';
-import { EARLY_COPY_AFTER_MS, LAMBDA_ENV } from './constants';
-import type { RecordSink } from './delivery';
-import { connectEarly, extensionStream } from './extension-endpoint';
+import { EARLY_COPY_AFTER_MS, LAMBDA_ENV } from '../shared/constants';
+import type { RecordSink } from '../invoke/delivery';
+import { connectEarly, extensionStream } from '../shared/extension-endpoint';
 import { invocationHalf } from './lazy';
 import type { Runtime } from './runtime';
 

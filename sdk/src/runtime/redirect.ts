@@ -2,7 +2,7 @@
 // and the original one in COLDSTART_HANDLER. The SDK then loads first (so it sees the whole load of
 // the function's code), loads the original handler the way Lambda's runtime would, and wraps it.
 
-import { ENV_HANDLER, LAMBDA_ENV } from './constants';
+import { ENV_HANDLER, LAMBDA_ENV } from '../shared/constants';
 
 // Kept as a real dynamic import in the CommonJS bundle (a bundler would turn import() into
 // require()). Compiled on first use, not while the SDK loads.

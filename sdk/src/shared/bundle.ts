@@ -13,7 +13,7 @@
 
 import { BUNDLE_MARKER_GLOBAL, ENV_HANDLER, LAMBDA_ENV } from './constants';
 import { attributeFile } from './attribution';
-import type { Runtime } from './runtime';
+import type { Runtime } from '../runtime/runtime';
 
 export type BundleKind = 'esbuild-plugin' | 'no-plugin';
 export type ModuleSource = 'hooks' | 'esbuild-plugin' | 'bundled-no-plugin';

@@ -12,8 +12,8 @@ import {
   ENV_SAMPLE_RATE,
   ENV_TIMEOUT,
   ENV_TRANSPORT,
-} from './constants';
-import { warnOnce } from './warn';
+} from '../shared/constants';
+import { warnOnce } from '../shared/warn';
 
 export interface AnalyzeOptions {
   /** API key of the project (`csa_...`). Default: `COLDSTART_API_KEY`. Without a key nothing is sent. */

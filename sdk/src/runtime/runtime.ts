@@ -2,8 +2,8 @@
 // and the senders. Stored on a global symbol so that two copies of the SDK (a preload and a
 // bundled copy, say) share it.
 
-import { BUNDLE_MARKER_GLOBAL, LAMBDA_ENV, RUNTIME_SYMBOL } from './constants';
-import type { EarlyStream } from './extension-endpoint';
+import { BUNDLE_MARKER_GLOBAL, LAMBDA_ENV, RUNTIME_SYMBOL } from '../shared/constants';
+import type { EarlyStream } from '../shared/extension-endpoint';
 import { esmTimingMode, installCommonJsHook, installEsmHooks, type EsmTiming } from './hooks';
 import { Recorder } from './recorder';
 

@@ -22,8 +22,8 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname, isAbsolute, join, resolve } from 'node:path';
-import { attributeFile } from './attribution';
-import { BUNDLE_MARKER_GLOBAL } from './constants';
+import { attributeFile } from '../shared/attribution';
+import { BUNDLE_MARKER_GLOBAL } from '../shared/constants';
 
 /** The parts of esbuild's plugin API this plugin uses (structurally compatible with esbuild's types). */
 export interface EsbuildPluginBuild {

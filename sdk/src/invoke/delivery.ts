@@ -25,19 +25,19 @@
 // POST per record: that is an extension layer older than this SDK. If that one refuses or does not
 // answer in time either, that record and every later one go to the backend directly.
 
-import type { ResolvedConfig } from './config';
-import type { Later } from './start';
+import type { ResolvedConfig } from '../runtime/config';
+import type { Later } from '../runtime/start';
 import {
   EXTENSION_ANSWER_MS,
   EXTENSION_COLD_ANSWER_MS,
   INGEST_PATH,
   LOG_RECORD_KEY,
   MAX_LOG_LINE_BYTES,
-} from './constants';
-import { holdBeforeExit, Sender, type SendResult } from './sender';
+} from '../shared/constants';
+import { holdBeforeExit, Sender, type SendResult } from '../shared/sender';
 import { Stream, type StreamEntry } from './stream';
-import { extensionEndpoint, extensionStream, type EarlyStream } from './extension-endpoint';
-import { warnOnce } from './warn';
+import { extensionEndpoint, extensionStream, type EarlyStream } from '../shared/extension-endpoint';
+import { warnOnce } from '../shared/warn';
 
 /**
  * The extension answers 202, or 400/413/422 for a record it cannot take (the backend would refuse

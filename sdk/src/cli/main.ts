@@ -10,9 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { bundleKind, moduleSourceOf, type BundleKind } from './bundle';
-import { architecture, runtimeVersion } from './classify';
-import { BATCH_PATH, ENV_API_KEY, ENV_ENDPOINT, SDK_VERSION } from './constants';
+import { bundleKind, moduleSourceOf, type BundleKind } from '../shared/bundle';
+import { architecture, runtimeVersion } from '../shared/classify';
+import { BATCH_PATH, ENV_API_KEY, ENV_ENDPOINT, SDK_VERSION } from '../shared/constants';
 import { loadRules, OWN_CODE_NAME, recommend, RulesError, type Recommendation, type RuleTable } from './rules';
 
 export const SCHEMA = 'coldstart-profile';

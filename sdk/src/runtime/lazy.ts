@@ -1,7 +1,7 @@
 // Loads the invocation half of the SDK (dist/invoke.cjs) on first use. In the unbundled sources
 // (unit tests), it is the invoke module itself.
 
-type InvocationHalf = typeof import('./invoke');
+type InvocationHalf = typeof import('../invoke/index');
 let half: InvocationHalf | undefined;
 
 export function invocationHalf(): InvocationHalf {

@@ -4,7 +4,7 @@
 
 import { LOAD_START } from './clock';
 import type { AnalyzeOptions } from './config';
-import { ENV_ENABLED } from './constants';
+import { ENV_ENABLED } from '../shared/constants';
 import { loadOriginalHandler } from './redirect';
 import { existingRuntime, obtainRuntime, type Coverage, type Runtime } from './runtime';
 import { wrapHandler } from './wrapper';
@@ -22,11 +22,11 @@ export {
   ENV_TRANSPORT,
   SDK_VERSION,
   DEFAULT_ENDPOINT,
-} from './constants';
+} from '../shared/constants';
 export { resolveConfig } from './config';
 export type { AnalyzeOptions, ResolvedConfig, Transport } from './config';
 export type { Context, Callback, Handler } from './wrapper';
-export type { InvocationRecord } from './invocation';
+export type { InvocationRecord } from '../invoke/invocation';
 
 function disabledByEnv(): boolean {
   const text = process.env[ENV_ENABLED]?.trim().toLowerCase();

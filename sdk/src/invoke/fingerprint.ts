@@ -20,10 +20,10 @@
 // package directory (about 20 µs each) plus hashing the own files read (SHA-256 runs at several
 // hundred MB/s): about 1 ms for a function with 100 packages and 200 kB of own code (bench/sdk).
 
-import type { TreeNode } from './recorder';
-import type { Runtime } from './runtime';
-import { handlerFile } from './bundle';
-import { LAMBDA_ENV } from './constants';
+import type { TreeNode } from '../runtime/recorder';
+import type { Runtime } from '../runtime/runtime';
+import { handlerFile } from '../shared/bundle';
+import { LAMBDA_ENV } from '../shared/constants';
 
 /** Longest function_version accepted by the backend. */
 export const FUNCTION_VERSION_MAX = 64;

@@ -1,6 +1,6 @@
 // Turns the recorder's data into the payload's module_timings and module_tree, both bounded.
 
-import type { Recorder, TreeNode } from './recorder';
+import type { Recorder, TreeNode } from '../runtime/recorder';
 
 export const MAX_TIMINGS = 300; // keys in module_timings (the backend accepts up to 2000)
 export const TREE_MAX_DEPTH = 4; // levels below the root

@@ -7,7 +7,7 @@
 // catches every error of its own.
 
 import { resolveConfig, type AnalyzeOptions } from './config';
-import { STREAMING_SYMBOL, WRAPPED_SYMBOL } from './constants';
+import { STREAMING_SYMBOL, WRAPPED_SYMBOL } from '../shared/constants';
 import type { Runtime } from './runtime';
 import { afterCallbackResponse, begin, connectExtensionEarly, finish, hookRuntimeClient, type ContextLike, type Invocation } from './start';
 

@@ -4,7 +4,7 @@
 // after the response; the invocation half (stream.ts) adopts it.
 
 import type { Socket } from 'node:net';
-import type { ResolvedConfig } from './config';
+import type { ResolvedConfig } from '../runtime/config';
 import {
   DEFAULT_EXTENSION_HOST,
   DEFAULT_EXTENSION_PATH,
