@@ -1,6 +1,8 @@
 // coldstart profile's aggregation and text output, without processes.
 import { describe, expect, it } from 'vitest';
-import { aggregate, compareProfiles, painter, renderText, spread, type ProfileRun } from '../../src/cli/main';
+import { aggregate, compareProfiles, spread } from '../../src/cli/aggregate';
+import type { ProfileRun } from '../../src/cli/profile';
+import { painter, renderText } from '../../src/cli/render';
 import { parseRules } from '../../src/cli/rules';
 
 const rules = parseRules({
