@@ -2,7 +2,8 @@
 // plain `module.exports` object. esbuild would turn `export { ... }` into a getter per name and a
 // copy of them (its ESM-to-CommonJS helpers), which costs a few hundred microseconds of the SDK's
 // own load in a freshly started process. The types (dist/index.d.ts) come from ./index.
-// Every value exported by ./index must be listed here (test/unit/exports.test.ts checks it).
+// Every value exported by ./index must be listed here, and its public ones in esm/index.mjs
+// (test/unit/entry.test.ts checks both against dist/index.d.ts).
 
 import {
   DEFAULT_ENDPOINT,
