@@ -16,7 +16,7 @@ import { PROFILE_INIT_TYPE, SCHEMA, SCHEMA_VERSION, type Profile, type ProfileRu
 import { painter, renderText } from './render';
 import { loadRules, RulesError, type RuleTable } from './rules';
 import { bundleInfo, findTaskRoot, isEsmHandler, runOnce } from './run';
-import { post, recordsFor } from './send';
+import { recordsFor, sendRecords } from './send';
 
 function defaultFunctionName(taskRoot: string, handler: string): string {
   if (process.env.AWS_LAMBDA_FUNCTION_NAME) return process.env.AWS_LAMBDA_FUNCTION_NAME;
@@ -109,8 +109,7 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
   let status = profile.budget?.exceeded ? 1 : 0;
   if (options.send) {
     try {
-      const answer = await post(endpoint!, apiKey!, JSON.stringify({ invocations: recordsFor(profile, functionName) }));
-      if (answer.status < 200 || answer.status >= 300) throw new Error(`HTTP ${answer.status}: ${answer.text.slice(0, 500)}`);
+      await sendRecords(endpoint!, apiKey!, recordsFor(profile, functionName));
       if (!options.json) error(`sent ${runs.length} records to ${endpoint} (init_type "${PROFILE_INIT_TYPE}")\n`);
     } catch (e) {
       error(`coldstart profile: --send failed: ${(e as Error).message}\n`);

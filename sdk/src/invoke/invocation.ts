@@ -20,9 +20,10 @@
 
 import { checkModuleSource, type ModuleSource } from '../shared/bundle';
 import type { ResolvedConfig } from '../runtime/config';
-import { EXTENSION_ANSWER_MS, LAMBDA_ENV, SDK_VERSION } from '../shared/constants';
-import { architecture, clip, positiveInteger, runtimeVersion, type StartKind } from '../shared/classify';
-import { moduleTimings, moduleTree, type ModuleTree } from './report';
+import { EXTENSION_ANSWER_MS, LAMBDA_ENV } from '../shared/constants';
+import { architecture, clip, positiveInteger, runtimeVersion } from '../shared/classify';
+import { moduleTimings, moduleTree } from './report';
+import { buildRecord as recordOf, type InvocationRecord } from '../shared/record';
 import type { Runtime } from '../runtime/runtime';
 import { deliveryFor, type RecordSink } from './delivery';
 import { holdOpen } from '../shared/sender';
@@ -32,40 +33,7 @@ import type { ContextLike, Invocation, Later } from '../runtime/start';
 
 export type { ContextLike, Invocation } from '../runtime/start';
 
-export interface InvocationRecord {
-  function_name: string;
-  invocation_id: string;
-  request_id: string;
-  timestamp: string;
-  cold_start: boolean;
-  init_duration_ms?: number;
-  /** absent only in the early copy of a cold-start record (`complete: false`) */
-  execution_duration_ms?: number;
-  billed_duration_ms?: number;
-  memory_used_mb?: number;
-  memory_allocated_mb?: number;
-  module_timings?: Record<string, number>;
-  runtime_version: string;
-  architecture: string;
-  region?: string;
-  init_type?: string;
-  start_kind: StartKind;
-  module_tree?: ModuleTree;
-  sdk_version: string;
-  sdk_overhead_ms?: number;
-  esm_timing?: string;
-  /** "hooks", "esbuild-plugin" or "bundled-no-plugin" (bundle.ts), decided at the cold start */
-  module_source?: ModuleSource;
-  /** Lambda's version ($LATEST or a number): fingerprint.ts */
-  function_version?: string;
-  /** fingerprint of the code and dependencies (the deployment identity): fingerprint.ts */
-  code_id?: string;
-  /**
-   * `false` on the early copy of a cold-start record, sent at the start of the first invocation;
-   * the complete record (same invocation_id and timestamp) follows at its end. Absent otherwise.
-   */
-  complete?: false;
-}
+export type { InvocationRecord } from '../shared/record';
 
 /** Fields that do not change during the life of the process. */
 interface StaticFields {
@@ -217,41 +185,33 @@ function buildRecord(runtime: Runtime, invocation: Invocation, complete = true, 
   const fields = environment();
   const executionMs = Number(endNs - invocation.startNs) / 1e6;
   const context = invocation.context;
-  const invocationId = invocation.cold?.invocationId ?? newId();
-  const record: InvocationRecord = {
-    function_name: fields.function_name ?? clip(typeof context?.functionName === 'string' && context.functionName ? context.functionName : 'unknown'),
-    invocation_id: invocationId,
-    request_id: typeof context?.awsRequestId === 'string' && context.awsRequestId ? clip(context.awsRequestId) : invocationId,
-    timestamp: new Date(invocation.startWall).toISOString(),
-    cold_start: invocation.cold !== undefined,
-    runtime_version: fields.runtime_version,
-    architecture: fields.architecture,
-    start_kind: invocation.cold !== undefined ? invocation.cold.startKind : 'warm',
-    sdk_version: SDK_VERSION,
-  };
-  if (complete) {
-    record.execution_duration_ms = Math.round(executionMs);
-    record.billed_duration_ms = Math.max(1, Math.ceil(executionMs));
-    record.memory_used_mb = memoryUsedMb(invocation.cold !== undefined);
-  } else {
-    record.complete = false;
-  }
-  if (fields.memory_allocated_mb !== undefined) record.memory_allocated_mb = fields.memory_allocated_mb;
-  if (fields.region !== undefined) record.region = fields.region;
-  if (runtime.moduleSource !== undefined) record.module_source = runtime.moduleSource as ModuleSource;
-  if (fields.init_type !== undefined) record.init_type = fields.init_type;
-  const version = functionVersion(context);
-  if (version !== undefined) record.function_version = version;
-  // warm records (and the extension's template, built from one) reuse the cold start's code_id
-  const id = invocation.cold === undefined && complete ? codeId(runtime) : cachedCodeId();
-  if (id !== undefined) record.code_id = id;
   const cold = invocation.cold;
-  if (cold !== undefined) {
-    const recorder = runtime.recorder;
-    record.init_duration_ms = Math.round(cold.initMs);
-    record.module_timings = moduleTimings(recorder.selfNs);
-    record.sdk_overhead_ms = Math.round((runtime.setupNs + recorder.overheadNs) / 1e3) / 1e3;
-    record.esm_timing = runtime.esmTiming;
-  }
-  return record;
+  const invocationId = cold?.invocationId ?? newId();
+  const recorder = runtime.recorder;
+  return recordOf({
+    functionName: fields.function_name ?? clip(typeof context?.functionName === 'string' && context.functionName ? context.functionName : 'unknown'),
+    invocationId,
+    requestId: typeof context?.awsRequestId === 'string' && context.awsRequestId ? clip(context.awsRequestId) : invocationId,
+    timestamp: new Date(invocation.startWall).toISOString(),
+    startKind: cold !== undefined ? cold.startKind : 'warm',
+    runtimeVersion: fields.runtime_version,
+    architecture: fields.architecture,
+    end: complete ? { executionMs, billed: true, memoryUsedMb: memoryUsedMb(cold !== undefined) } : undefined,
+    memoryAllocatedMb: fields.memory_allocated_mb,
+    region: fields.region,
+    moduleSource: runtime.moduleSource as ModuleSource | undefined,
+    initType: fields.init_type,
+    functionVersion: functionVersion(context),
+    // warm records (and the extension's template, built from one) reuse the cold start's code_id
+    codeId: cold === undefined && complete ? codeId(runtime) : cachedCodeId(),
+    init:
+      cold === undefined
+        ? undefined
+        : {
+            initMs: cold.initMs,
+            moduleTimings: moduleTimings(recorder.selfNs),
+            sdkOverheadMs: Math.round((runtime.setupNs + recorder.overheadNs) / 1e3) / 1e3,
+            esmTiming: runtime.esmTiming,
+          },
+  });
 }

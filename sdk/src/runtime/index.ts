@@ -26,7 +26,7 @@ export {
 export { resolveConfig } from './config';
 export type { AnalyzeOptions, ResolvedConfig, Transport } from './config';
 export type { Context, Callback, Handler } from './wrapper';
-export type { InvocationRecord } from '../invoke/invocation';
+export type { InvocationRecord } from '../shared/record';
 
 function disabledByEnv(): boolean {
   const text = process.env[ENV_ENABLED]?.trim().toLowerCase();

@@ -20,6 +20,8 @@ export interface SendResult {
   status?: number;
   attempts: number;
   error?: string;
+  /** the start of the backend's answer to the last attempt (up to 300 characters), when it answered */
+  detail?: string;
 }
 
 export interface SenderOptions {
@@ -33,6 +35,8 @@ export interface SenderOptions {
   maxDelayMs?: number;
   /** no warning when the endpoint cannot be reached (the caller handles it); HTTP errors still warn */
   quiet?: boolean;
+  /** no warning at all: the caller reports every failure itself (`coldstart profile --send`) */
+  silent?: boolean;
   /** how long one attempt of deliver() waits for the answer, ms (default 1000) */
   answerMs?: number;
 }
@@ -114,6 +118,7 @@ export class Sender {
   private readonly batchSize: number;
   private readonly maxDelayMs: number;
   private readonly quiet: boolean;
+  private readonly silent: boolean;
   private oldestAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private enqueued = 0;
@@ -130,6 +135,7 @@ export class Sender {
     this.batchSize = options.batchSize ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 2000;
     this.quiet = options.quiet ?? false;
+    this.silent = options.silent ?? false;
     this.answerMs = options.answerMs ?? 1000;
   }
 
@@ -221,7 +227,7 @@ export class Sender {
       last = { error: String(error) };
     }
     this.report(last);
-    return { ok: false, status: last.status, attempts, error: last.error };
+    return { ok: false, status: last.status, attempts, error: last.error, detail: last.detail };
   }
 
   /** Queues a warm record; a batch goes out when no other one is in flight. Never waits. */
@@ -307,6 +313,7 @@ export class Sender {
   }
 
   private report(attempt: Attempt): void {
+    if (this.silent) return;
     if (attempt.status === 401 || attempt.status === 403) {
       warnOnce(`the backend rejected the API key (HTTP ${attempt.status}); records are not stored`);
     } else if (attempt.status === 400 || attempt.status === 422 || attempt.status === 413) {
