@@ -14,7 +14,7 @@ interface ProfiledCore {
 
 /** Runs in the profiled process (never in the CLI's): `process.argv[1]` is the handler file. */
 export function profileChild(): void {
-  const fs = require('fs') as typeof import('fs');
+  const fs = require('node:fs') as typeof import('node:fs');
   const core = require(process.env.COLDSTART_PROFILE_CORE!) as ProfiledCore;
   const handler = process.argv[1]!;
   const done = (error?: unknown): void => {
@@ -24,7 +24,7 @@ export function profileChild(): void {
     process.exit(0);
   };
   if (process.env.COLDSTART_PROFILE_ESM === '1') {
-    const url = (require('url') as typeof import('url')).pathToFileURL(handler).href;
+    const url = (require('node:url') as typeof import('node:url')).pathToFileURL(handler).href;
     import(url).then(
       () => done(),
       (error: unknown) => done(error || 'error'),

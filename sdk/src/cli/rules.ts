@@ -302,7 +302,6 @@ export function parseRules(document: unknown, path = 'recommendations.json'): Ru
 
 /** Reads and validates a rule file (JSON syntax errors and duplicate keys are reported too). */
 export function loadRules(path: string): RuleTable {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { readFileSync } = require('node:fs') as typeof import('node:fs');
   let text: string;
   try {
@@ -345,7 +344,7 @@ function specificRuleMatches(r: Rule, name: string, version: string | undefined)
 /** Whether the rule applies to a function of this runtime (undefined: unknown, only rules without one). */
 function runtimeApplies(r: Rule, runtime: string | undefined): boolean {
   if (r.runtime === undefined) return true;
-  return runtime !== undefined && runtime.startsWith(r.runtime);
+  return runtime?.startsWith(r.runtime) === true;
 }
 
 function seenInHolds(r: Rule, entry: Record<string, unknown>): boolean {

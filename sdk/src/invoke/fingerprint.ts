@@ -67,9 +67,7 @@ export function resetCodeId(): void {
 }
 
 export function computeCodeId(runtime: Runtime, versions: ReadonlyMap<TreeNode, string> | undefined, env: NodeJS.ProcessEnv): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require('node:fs') as typeof import('node:fs');
   const taskRoot = runtime.taskRoot.endsWith('/') ? runtime.taskRoot.slice(0, -1) : runtime.taskRoot;
   const entries: string[] = [];

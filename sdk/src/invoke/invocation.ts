@@ -64,7 +64,6 @@ function environment(): StaticFields {
 
 let randomUUID: (() => string) | undefined;
 function newId(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   randomUUID ??= (require('node:crypto') as typeof import('node:crypto')).randomUUID;
   return randomUUID();
 }

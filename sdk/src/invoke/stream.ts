@@ -188,7 +188,6 @@ export class Stream {
     const early = this.early;
     this.early = undefined;
     if (early !== undefined) return this.adopt(early);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const net = require('node:net') as typeof import('node:net');
     const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
     this.socket = socket;

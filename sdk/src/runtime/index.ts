@@ -44,6 +44,7 @@ if (!disabledByEnv()) runtime('require', LOAD_START);
  * Wraps a Lambda handler so that each invocation is recorded: the first one with the full
  * cold-start breakdown. Returns the handler unchanged if the SDK is disabled or has no API key.
  */
+// biome-ignore lint/suspicious/noExplicitAny: any handler function, whatever its parameters and result
 export function analyze<H extends (...args: any[]) => any>(handler: H, options?: AnalyzeOptions): H {
   const started = process.hrtime.bigint();
   const current = existingRuntime() ?? runtime('require', started);

@@ -7,13 +7,11 @@ let half: InvocationHalf | undefined;
 export function invocationHalf(): InvocationHalf {
   if (half === undefined) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       half = require('./invoke.cjs') as InvocationHalf;
     } catch {
       // Not a literal, even after minification (which folds constants): neither tsup nor a user's
       // bundler bundling dist/index.cjs must try to resolve it (esbuild fails on a missing file).
       const source = ['.', 'invoke'].join('/');
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       half = require(source) as InvocationHalf;
     }
   }

@@ -8,7 +8,6 @@ import { ENV_HANDLER, LAMBDA_ENV } from '../shared/constants';
 // require()). Compiled on first use, not while the SDK loads.
 let importFunction: ((specifier: string) => Promise<Record<string, unknown>>) | undefined;
 function importModule(specifier: string): Promise<Record<string, unknown>> {
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   importFunction ??= new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
   return importFunction(specifier);
 }
@@ -29,12 +28,9 @@ export async function loadOriginalHandler(env: NodeJS.ProcessEnv = process.env):
   const spec = env[ENV_HANDLER];
   if (!spec) throw new HandlerNotFound(`${ENV_HANDLER} is not set: it must name the original handler, e.g. index.handler`);
   const root = env[LAMBDA_ENV.taskRoot] || process.cwd();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { pathToFileURL } = require('node:url') as typeof import('node:url');
   const { modulePath, propertyPath } = splitHandler(spec);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { existsSync } = require('node:fs') as typeof import('node:fs');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { join } = require('node:path') as typeof import('node:path');
   const base = join(root, modulePath);
   let loaded: Record<string, unknown> | undefined;
@@ -45,7 +41,6 @@ export async function loadOriginalHandler(env: NodeJS.ProcessEnv = process.env):
       loaded = await importModule(pathToFileURL(file).href);
     } else {
       try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
         loaded = require(file) as Record<string, unknown>;
       } catch (error) {
         const code = (error as { code?: string }).code;

@@ -26,14 +26,14 @@ export interface Context extends ContextLike {
 
 export type Callback<TResult = unknown> = (error?: Error | string | null, result?: TResult) => void;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the event and result types are the user's (as in @types/aws-lambda)
 export type Handler<TEvent = any, TResult = any> = (
   event: TEvent,
   context: Context,
   callback: Callback<TResult>,
 ) => void | Promise<TResult>;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: any handler function
 type AnyFunction = (...args: any[]) => any;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

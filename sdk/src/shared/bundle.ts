@@ -44,7 +44,6 @@ export function moduleSourceOf(kind: BundleKind | undefined): ModuleSource {
  * or _HANDLER, under LAMBDA_TASK_ROOT, `.js`, then `.mjs`, then `.cjs`.
  */
 export function handlerFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { existsSync } = require('node:fs') as typeof import('node:fs');
   const spec = env[ENV_HANDLER] || env[LAMBDA_ENV.handler];
   if (!spec) return undefined;
@@ -59,7 +58,6 @@ export function handlerFile(env: NodeJS.ProcessEnv = process.env): string | unde
 
 /** The first `bytes` of a file as text; undefined if unreadable. */
 export function readHead(file: string, bytes = BUNDLE_HEAD_BYTES): string | undefined {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { openSync, readSync, closeSync } = require('node:fs') as typeof import('node:fs');
   let fd: number | undefined;
   try {

@@ -25,7 +25,6 @@ function extensionInstalled(config: Pick<ResolvedConfig, 'extension'>, env: Node
   if (config.extension === 'off') return false;
   try {
     // required here, not at the top: this module is part of the SDK's init bundle
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { existsSync } = require('node:fs') as typeof import('node:fs');
     return existsSync(env[ENV_EXTENSION_PATH] || DEFAULT_EXTENSION_PATH);
   } catch {
@@ -73,7 +72,6 @@ export interface EarlyStream {
  * the invocation half adopts it.
  */
 export function connectEarly(host: string, port: number, apiKey: string): EarlyStream {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const net = require('node:net') as typeof import('node:net');
   const socket = net.connect({ host, port, noDelay: true });
   const early: EarlyStream = { host, port, apiKey, socket, error: undefined, helloFlushed: false, onHelloFlushed: undefined };

@@ -390,7 +390,6 @@ export class Sender {
   private httpModule(protocol: string): HttpModule {
     if (this.http === undefined) {
       // Loaded on first use, after init: node:https pulls in TLS and would add to the cold start.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       this.http = (protocol === 'https:' ? require('node:https') : require('node:http')) as HttpModule;
       this.agent = new this.http.Agent({ keepAlive: true, maxSockets: 4 }) as Agent;
     }

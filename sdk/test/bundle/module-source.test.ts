@@ -12,7 +12,6 @@ import { esmHooksApi } from '../../src/runtime/hooks';
 import { NODE_VERSION, runFixture, SDK_ROOT, startCollector, waitFor, type Collector, type RunOptions } from '../harness/helpers';
 import { expectValidRecord } from '../harness/record';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { coldstartPlugin } = require(join(SDK_ROOT, 'dist', 'esbuild.cjs'));
 const FIXTURE = join(__dirname, 'fixture');
 const OUT = mkdtempSync(join(tmpdir(), 'coldstart-module-source-'));

@@ -153,7 +153,12 @@ describe('Delivery through the stream endpoint', () => {
     // event
     const order: string[] = [];
     const handler = Promise.resolve().then(() => {
-      expect(d.warmAfterResponse(() => (order.push('record built'), record(2)), afterResponse)).toBeUndefined();
+      expect(
+        d.warmAfterResponse(() => {
+          order.push('record built');
+          return record(2);
+        }, afterResponse),
+      ).toBeUndefined();
     });
     await handler.then(() => {
       order.push(`response posted, ${d.state.unacknowledged} unacknowledged`);
@@ -183,7 +188,12 @@ describe('Delivery through the stream endpoint', () => {
       // then the response is posted, then the next event is asked for (async, in a thread)
       const order: string[] = [];
       const handler = Promise.resolve().then(() => {
-        expect(d.warmAfterResponse(() => (order.push('record built'), record(3)), afterResponse)).toBeUndefined();
+        expect(
+          d.warmAfterResponse(() => {
+            order.push('record built');
+            return record(3);
+          }, afterResponse),
+        ).toBeUndefined();
       });
       await handler;
       await new Promise((resolve) => setImmediate(resolve));
@@ -202,7 +212,19 @@ describe('Delivery through the stream endpoint', () => {
     const template = { function_name: 'f', sdk_version: 'x' };
     const built: string[] = [];
     const leave = (n: number, onTemplate = () => undefined as unknown) =>
-      d.leaveWarm(() => (onTemplate(), template), 1, `req-${n}`, () => (built.push(`req-${n}`), record(n)), afterResponse);
+      d.leaveWarm(
+        () => {
+          onTemplate();
+          return template;
+        },
+        1,
+        `req-${n}`,
+        () => {
+          built.push(`req-${n}`);
+          return record(n);
+        },
+        afterResponse,
+      );
     // no offer read yet (still connecting): the record is the SDK's
     expect(leave(1)).toBe(false);
     await d.warmAfterResponse(() => record(1), afterResponse);

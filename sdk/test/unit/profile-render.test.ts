@@ -69,6 +69,7 @@ describe('profile aggregation', () => {
     const coloured = renderText(profile, 1, painter(true));
     expect(plain).not.toContain('\x1b[');
     expect(coloured).toContain('\x1b[31m'); // slow-lib is 40 % of the module load: red
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the ANSI colour codes the text output uses
     expect(coloured.replace(/\x1b\[\d+m/g, '')).toBe(plain);
     for (const line of plain.split('\n').slice(2)) expect(line.length, line).toBeLessThanOrEqual(80);
     expect(plain).toContain('…');
