@@ -300,7 +300,6 @@ static int parse_trusted_proxies(csa_config *cfg, char *err, size_t err_size)
     cfg->nproxies = 0;
     for (const char *p = cfg->trusted_proxies; *p;) {
         size_t n = strcspn(p, ",");
-        char one[64];
         while (n > 0 && *p == ' ') {
             p++;
             n--;
@@ -309,6 +308,7 @@ static int parse_trusted_proxies(csa_config *cfg, char *err, size_t err_size)
         while (m > 0 && p[m - 1] == ' ')
             m--;
         if (m > 0) {
+            char one[64];
             unsigned char bin[16];
             int family = memchr(p, ':', m) ? AF_INET6 : AF_INET;
             if (m >= sizeof one || cfg->nproxies >= CSA_MAX_TRUSTED_PROXIES) {

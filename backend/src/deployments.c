@@ -108,6 +108,7 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENTS_PAGE);
     csa_prices_params(prices, x86, arm);
     const char *params[] = {function_id, project_id, limit, x86, arm};
+    /* clang-format off */
     PGresult *res = csa_db_exec(
         conn,
         "SELECT d.deployment, d.code_id, d.function_version, " TS_UTC("d.first_seen_at") ", " TS_UTC("d.last_seen_at") ","
@@ -131,6 +132,7 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
         " WHERE f.id = $1 AND f.project_id = $2"
         " ORDER BY d.first_seen_at DESC, d.deployment LIMIT $3::int",
         5, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "deployments", detail);
     json_t *list = json_array();
@@ -210,12 +212,14 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENT_MAX_SAMPLES);
     snprintf(package_limit, sizeof package_limit, "%d", CSA_DEPLOYMENT_PACKAGE_SAMPLES);
     const char *params[] = {function_id, s->id, limit};
+    /* clang-format off */
     PGresult *res = csa_db_exec(conn,
                                 "SELECT i.init_duration_ms FROM invocations i"
                                 " WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
                                 "   AND " REAL_COLD " AND i.init_duration_ms IS NOT NULL"
                                 " ORDER BY i.\"timestamp\" DESC LIMIT $3::int",
                                 3, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "compare samples", detail);
     s->n = (size_t)PQntuples(res);
@@ -230,6 +234,7 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
     PQclear(res);
 
     const char *pparams[] = {function_id, s->id, package_limit};
+    /* clang-format off */
     res = csa_db_exec(conn,
                       "WITH s AS (SELECT i.module_timings FROM invocations i"
                       "  WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
@@ -239,6 +244,7 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
                       "   (SELECT count(*) FROM s)"
                       " FROM s, jsonb_each_text(s.module_timings) e GROUP BY e.key",
                       3, pparams);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "compare packages", detail);
     s->packages = json_object();
@@ -251,12 +257,14 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
     PQclear(res);
 
     const char *tparams[] = {function_id, s->id};
+    /* clang-format off */
     res = csa_db_exec(conn,
                       "SELECT i.module_tree FROM invocations i"
                       " WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
                       "   AND i.module_tree IS NOT NULL AND i.execution_duration_ms IS NOT NULL"
                       " ORDER BY i.\"timestamp\" DESC LIMIT 1",
                       2, tparams);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "compare versions", detail);
     s->versions = json_object();
@@ -340,11 +348,13 @@ csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const c
     char limit[16];
     snprintf(limit, sizeof limit, "%d", MAX_DEPLOYMENTS_RESOLVED);
     const char *params[] = {function_id, limit};
+    /* clang-format off */
     PGresult *res = csa_db_exec(conn,
                                 "SELECT deployment, code_id, function_version, " TS_UTC("first_seen_at") ","
                                 "  " TS_UTC("last_seen_at") " FROM function_deployments WHERE function_id = $1"
                                 " ORDER BY first_seen_at DESC, deployment LIMIT $2::int",
                                 2, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "compare deployments", detail);
     int rows = PQntuples(res), head_row = -1, base_row = -1;
@@ -369,7 +379,7 @@ csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const c
     }
     side sides[2];
     memset(sides, 0, sizeof sides);
-    int rows_of[2] = {base_row, head_row};
+    const int rows_of[2] = {base_row, head_row};
     for (int k = 0; k < 2; k++) {
         int r = rows_of[k];
         snprintf(sides[k].id, sizeof sides[k].id, "%s", PQgetvalue(res, r, 0));

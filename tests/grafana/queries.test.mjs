@@ -33,7 +33,7 @@ function mulberry32(seed) {
   };
 }
 
-// Four tree layouts. "sdk" is what sdk/src/report.ts sends: an object with load_ms, modules,
+// Four tree layouts. "sdk" is what sdk/src/invoke/report.ts sends: an object with load_ms, modules,
 // truncated, ... and "children" holding {name, version, self_ms, total_ms, children} nodes, the
 // capped rest folded into "(other)". The others check that the panel tolerates what older or
 // other clients may send (docs/setup.md, "Dashboards"): a bare list of nodes, a single named root,

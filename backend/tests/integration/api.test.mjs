@@ -826,7 +826,7 @@ test('GET /api-keys: prefix, name, created, last used, active; never a hash or a
     assert.ok(k.last_used_at === null || TS_RE.test(k.last_used_at), `last_used_at ${k.last_used_at}`);
   }
   const mine = res.json.api_keys.find((k) => k.key_prefix === ctx.key.slice(0, 8));
-  assert.ok(mine && mine.is_active, 'the calling key is listed as active');
+  assert.ok(mine?.is_active, 'the calling key is listed as active');
   assert.match(String(mine.last_used_at), TS_RE, 'the calling key has been used');
   const hashes = (await ctx.rows('SELECT key_hash FROM api_keys')).map((r) => r.key_hash);
   assert.ok(!res.text.includes(ctx.key), 'the key itself is in the listing');
