@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [run|test|lint|bench]
 #   run    the C build, PostgreSQL, curl, and Node.js 18+ with npm (make run builds the SDK and
 #          runs the example functions through it)
-#   test   run's, plus Criterion, OpenSSL, zip, clang and its sanitizer runtime, nginx, for the
+#   test   run's, plus Criterion, the openssl command, zip, clang and its sanitizer runtime, nginx, for the
 #          Python SDK's suite python3 with pytest and the headers its C-extension fixture builds with,
 #          Chromium (the web UI's browser test drives Debian's chromium; no browser is downloaded),
 #          and lint's
@@ -14,14 +14,14 @@
 # (Debian 12: 18.20, Ubuntu 24.04: 18.19). An older one stops here with a message.
 # Tested on Debian 12 (x86_64); see README.md "Supported systems".
 set -euo pipefail
-want=(build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev libsodium-dev zlib1g-dev
+want=(build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev libsodium-dev zlib1g-dev libssl-dev
       postgresql postgresql-client curl ca-certificates nodejs npm)
 case "${1:-run}" in
   test)
     # the sanitizer runtime of the distribution's default clang (Debian 12: clang 14,
     # Ubuntu 24.04: clang 18)
     clang_major=$(apt-cache policy clang 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9]*:\)\{0,1\}\([0-9][0-9]*\).*/\2/p')
-    want+=(libcriterion-dev libssl-dev zip clang "libclang-rt-${clang_major:-14}-dev" nginx openssl
+    want+=(libcriterion-dev zip clang "libclang-rt-${clang_major:-14}-dev" nginx openssl
            python3 python3-pytest python3-dev chromium clang-format cppcheck) ;;
   lint) want+=(clang-format cppcheck) ;;
   bench) want+=(wrk) ;;

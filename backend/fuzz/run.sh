@@ -37,7 +37,7 @@ fi
 
 # ---- build ---------------------------------------------------------------------------------------
 mkdir -p "$build/obj"
-pkgs="libevent_pthreads libevent jansson libpq libsodium zlib"
+pkgs="libevent_pthreads libevent jansson libpq libsodium zlib openssl"
 pkg-config --exists $pkgs || { echo "run.sh: pkg-config cannot find $pkgs (make deps)" >&2; exit 2; }
 cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
         -fno-sanitize-recover=undefined -I$backend/src $(pkg-config --cflags $pkgs)

@@ -37,6 +37,7 @@ struct csa_alerts {
     PGconn *conn;        /* the thread's own connection; NULL while the database is unreachable */
     pthread_mutex_t cancel_lock;
     PGcancel *cancel;    /* cancels conn's running statement at stop; under cancel_lock */
+    csa_webhook_tls *tls; /* https deliveries' TLS settings; NULL when they could not be made (logged) */
 };
 
 /* One rule as the evaluator reads it. */
@@ -526,8 +527,9 @@ static int deliver_one(csa_alerts *a)
     int status = 0;
     char error[300];
     csa_webhook_outcome outcome =
-        csa_webhook_post(PQgetvalue(res, 0, 4), body, strlen(body), headers, 4, a->cfg->alert_allow_private_webhooks,
-                         a->cfg->alert_webhook_timeout_s, a->wake[0], &status, error, sizeof error);
+        csa_webhook_post(PQgetvalue(res, 0, 4), body, strlen(body), headers, 4, a->tls,
+                         a->cfg->alert_allow_private_webhooks, a->cfg->alert_webhook_timeout_s, a->wake[0], &status,
+                         error, sizeof error);
     if (outcome == CSA_WEBHOOK_CANCELLED) { /* shutting down: not an attempt, sent again later */
         PQclear(res);
         rollback(a);
@@ -635,15 +637,43 @@ static void *alerts_main(void *arg)
     return NULL;
 }
 
+/*
+ * The TLS settings of https webhooks (webhook.h), made once: what they trust is logged, and a
+ * system trust store without a certificate is warned about (public https receivers would all fail
+ * verification). When they cannot be made, https deliveries fail (and are retried) with a reason
+ * that points here; plain http ones go on.
+ */
+static void start_tls(csa_alerts *a)
+{
+    char err[400];
+    int system_certs = 0;
+    const char *ca_file = a->cfg->alert_webhook_ca_file;
+    a->tls = csa_webhook_tls_create(ca_file, &system_certs, err, sizeof err);
+    if (!a->tls) {
+        csa_logf(CSA_LOG_ERROR, "alerts: https webhooks are unavailable: %s", err);
+        return;
+    }
+    int ca_file_certs = *ca_file ? csa_webhook_check_ca_file(ca_file, err, sizeof err) : 0;
+    csa_log(CSA_LOG_INFO, "alerts: https webhooks verify certificates",
+            json_pack("{s:i, s:s?, s:i}", "system_certificates", system_certs, "ca_file", *ca_file ? ca_file : NULL,
+                      "ca_file_certificates", ca_file_certs > 0 ? ca_file_certs : 0));
+    if (system_certs == 0)
+        csa_logf(CSA_LOG_WARN,
+                 "alerts: the system's trust store holds no certificate (install ca-certificates): https webhooks "
+                 "to public receivers will fail verification");
+}
+
 csa_alerts *csa_alerts_start(const csa_config *cfg)
 {
     csa_alerts *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
     a->cfg = cfg;
+    start_tls(a);
     pthread_mutex_init(&a->cancel_lock, NULL);
     if (pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         pthread_mutex_destroy(&a->cancel_lock);
+        csa_webhook_tls_destroy(a->tls);
         free(a);
         csa_logf(CSA_LOG_ERROR, "alerts: cannot create a pipe; alerts are not evaluated");
         return NULL;
@@ -652,6 +682,7 @@ csa_alerts *csa_alerts_start(const csa_config *cfg)
         pthread_mutex_destroy(&a->cancel_lock);
         close(a->wake[0]);
         close(a->wake[1]);
+        csa_webhook_tls_destroy(a->tls);
         free(a);
         csa_logf(CSA_LOG_ERROR, "alerts: cannot start the thread; alerts are not evaluated");
         return NULL;
@@ -676,5 +707,6 @@ void csa_alerts_stop(csa_alerts *a)
     pthread_mutex_destroy(&a->cancel_lock);
     close(a->wake[0]);
     close(a->wake[1]);
+    csa_webhook_tls_destroy(a->tls);
     free(a);
 }

@@ -48,7 +48,7 @@ csa_status csa_alerts_run(PGconn *conn, const char *method, const char *project_
 #define CSA_ALERT_RULE_NCOLUMNS 10
 json_t *csa_alert_rule_json(const PGresult *res, int row, int col);
 
-/* "http://host:port" of a webhook URL: what the API shows (the path may hold a token, as Slack's
+/* "http://host:port" (or https://) of a webhook URL: what the API shows (the path may hold a token, as Slack's
  * do). Writes "" when the URL does not parse. */
 void csa_alert_webhook_origin(const char *url, char *out, size_t out_size);
 

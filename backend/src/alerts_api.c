@@ -151,8 +151,8 @@ void csa_alert_webhook_origin(const char *url, char *out, size_t out_size)
     char why[200];
     out[0] = '\0';
     if (csa_webhook_parse_url(url, &u, why, sizeof why) == 0)
-        snprintf(out, out_size, "http://%s%s%s:%s", u.ipv6_literal ? "[" : "", u.host, u.ipv6_literal ? "]" : "",
-                 u.port);
+        snprintf(out, out_size, "%s://%s%s%s:%s", u.tls ? "https" : "http", u.ipv6_literal ? "[" : "", u.host,
+                 u.ipv6_literal ? "]" : "", u.port);
 }
 
 json_t *csa_alert_rule_json(const PGresult *res, int row, int col)

@@ -1,6 +1,8 @@
 /* config.c: see config.h. */
 #include "config.h"
 
+#include "webhook.h"
+
 #include <ctype.h>
 #include <jansson.h>
 #include <errno.h>
@@ -436,6 +438,7 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
         {"APP_SECRET_KEY", "", cfg->app_secret_key, sizeof cfg->app_secret_key},
         {"METRICS_HOST", "127.0.0.1", cfg->metrics_host, sizeof cfg->metrics_host},
         {"TRUSTED_PROXIES", "", cfg->trusted_proxies, sizeof cfg->trusted_proxies},
+        {"ALERT_WEBHOOK_CA_FILE", "", cfg->alert_webhook_ca_file, sizeof cfg->alert_webhook_ca_file},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         const char *v = getenv(strs[i].name);
@@ -484,6 +487,11 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
         cfg->rate_limit_project_query = cfg->rate_limit_query > 100000000 / 5 ? 100000000 : cfg->rate_limit_query * 5;
     if (parse_trusted_proxies(cfg, err, err_size) < 0)
         return -1;
+    char why[400];
+    if (cfg->alert_webhook_ca_file[0] && csa_webhook_check_ca_file(cfg->alert_webhook_ca_file, why, sizeof why) < 0) {
+        snprintf(err, err_size, "ALERT_WEBHOOK_CA_FILE: %s", why);
+        return -1;
+    }
     cfg->admin_secret_ok = csa_secret_strong(cfg->app_secret_key, NULL, 0);
     if (cfg->max_body_single > cfg->max_body_batch) {
         snprintf(err, err_size, "MAX_BODY_SINGLE: must not exceed MAX_BODY_BATCH");

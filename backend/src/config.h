@@ -62,6 +62,7 @@ typedef struct csa_config {
     int alert_retry_base_s;             /* first retry of a failed delivery; doubles per attempt, 1 h at most */
     int alert_max_attempts;             /* deliveries tried before one is given up */
     int alert_allow_private_webhooks;   /* webhooks may reach loopback, private and link-local addresses */
+    char alert_webhook_ca_file[CSA_CONFIG_STR]; /* PEM CAs trusted for https webhooks besides the system's; "" none */
     char cors[CSA_MAX_CORS_ORIGINS][256]; /* allowed origins parsed from CORS_ORIGINS ("*" = any) */
     int ncors;
     csa_prices prices;                  /* PRICE_PER_GB_SECOND_X86_64 / _ARM64: USD per GB-second (cost.h) */

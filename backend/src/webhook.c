@@ -4,14 +4,20 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,16 +38,12 @@ int csa_webhook_parse_url(const char *url, csa_webhook_url *out, char *why, size
         }
     }
     if (strncasecmp(url, "https://", 8) == 0) {
-        snprintf(why, why_size,
-                 "https webhooks are not supported by this build (no TLS client): use http, or an https relay "
-                 "(docs/alerts.md)");
+        out->tls = 1;
+    } else if (strncasecmp(url, "http://", 7) != 0) {
+        snprintf(why, why_size, "the URL must start with http:// or https://");
         return -1;
     }
-    if (strncasecmp(url, "http://", 7) != 0) {
-        snprintf(why, why_size, "the URL must start with http://");
-        return -1;
-    }
-    const char *auth = url + 7;
+    const char *auth = url + (out->tls ? 8 : 7);
     size_t alen = strcspn(auth, "/?#");
     const char *rest = auth + alen;
     if (memchr(auth, '@', alen)) {
@@ -114,7 +116,7 @@ int csa_webhook_parse_url(const char *url, csa_webhook_url *out, char *why, size
         }
         snprintf(out->port, sizeof out->port, "%ld", p);
     } else {
-        snprintf(out->port, sizeof out->port, "80");
+        snprintf(out->port, sizeof out->port, "%s", out->tls ? "443" : "80");
     }
     snprintf(out->path, sizeof out->path, "%s%s", *rest == '/' ? "" : "/", rest);
     return 0;
@@ -217,6 +219,114 @@ void csa_webhook_sign(const char *secret, const char *body, size_t body_len, cha
     sodium_memzero(&st, sizeof st);
 }
 
+/* ---- TLS settings --------------------------------------------------------------------------- */
+
+struct csa_webhook_tls {
+    SSL_CTX *ctx;
+};
+
+/* what + the reason of the newest entry of this thread's OpenSSL error queue, which is emptied */
+static void openssl_reason(char *out, size_t size, const char *what)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    snprintf(out, size, "%s%s%s", what, reason ? ": " : "", reason ? reason : "");
+    ERR_clear_error();
+}
+
+int csa_webhook_check_ca_file(const char *path, char *err, size_t err_size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, err_size, "cannot read %.200s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, err_size, "%.200s is not a file (give a file of PEM certificates)", path);
+        return -1;
+    }
+    BIO *bio = BIO_new_file(path, "r");
+    if (!bio) {
+        int e = errno;
+        ERR_clear_error();
+        snprintf(err, err_size, "cannot read %.200s: %s", path, strerror(e));
+        return -1;
+    }
+    STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!infos) {
+        char why[160];
+        openssl_reason(why, sizeof why, "not a file of PEM certificates");
+        snprintf(err, err_size, "%.200s: %s", path, why);
+        return -1;
+    }
+    int n = 0;
+    for (int i = 0; i < sk_X509_INFO_num(infos); i++)
+        n += sk_X509_INFO_value(infos, i)->x509 != NULL;
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    ERR_clear_error();
+    if (n == 0) {
+        snprintf(err, err_size, "%.200s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path);
+        return -1;
+    }
+    return n;
+}
+
+csa_webhook_tls *csa_webhook_tls_create(const char *ca_file, int *system_certs, char *err, size_t err_size)
+{
+    ERR_clear_error();
+    csa_webhook_tls *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    t->ctx = SSL_CTX_new(TLS_client_method());
+    if (!t->ctx) {
+        openssl_reason(err, err_size, "cannot make a TLS context");
+        goto fail;
+    }
+    if (SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION) != 1) {
+        openssl_reason(err, err_size, "cannot require TLS 1.2");
+        goto fail;
+    }
+    /* verification is on, always: the handshake fails unless the chain ends at a trusted CA (the
+     * host name is set per connection, see tls_handshake) */
+    SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
+        openssl_reason(err, err_size, "cannot load the system's trust store");
+        goto fail;
+    }
+    if (system_certs)
+        *system_certs = sk_X509_OBJECT_num(X509_STORE_get0_objects(SSL_CTX_get_cert_store(t->ctx)));
+    if (ca_file && *ca_file) {
+        char why[300];
+        if (csa_webhook_check_ca_file(ca_file, why, sizeof why) < 0) {
+            snprintf(err, err_size, "ALERT_WEBHOOK_CA_FILE: %s", why);
+            goto fail;
+        }
+        if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
+            openssl_reason(why, sizeof why, "cannot load");
+            snprintf(err, err_size, "ALERT_WEBHOOK_CA_FILE: %s %.200s", why, ca_file);
+            goto fail;
+        }
+    }
+    ERR_clear_error();
+    return t;
+fail:
+    csa_webhook_tls_destroy(t);
+    return NULL;
+}
+
+void csa_webhook_tls_destroy(csa_webhook_tls *t)
+{
+    if (!t)
+        return;
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+/* ---- one connection, plain or TLS ----------------------------------------------------------- */
+
 static double now_mono(void)
 {
     struct timespec ts;
@@ -245,23 +355,34 @@ static int wait_fd(int fd, short events, double deadline, int cancel_fd)
     }
 }
 
-/* A non-blocking connection to addr within the deadline: the socket, -1 on failure (error set),
- * -2 when cancelled. */
-static int connect_to(const struct addrinfo *ai, double deadline, int cancel_fd, char *error, size_t error_size)
+/* A connection: its socket (non-blocking) and, over https, its TLS session. */
+typedef struct conn {
+    int fd;
+    SSL *ssl;        /* NULL: plain http */
+    int established; /* the TLS handshake completed (a close_notify may be sent) */
+    double deadline; /* of the whole attempt, now_mono() */
+    int cancel_fd;
+} conn;
+
+/* A non-blocking connection to addr within the deadline into c->fd: 0, -1 on failure (error
+ * set), -2 when cancelled. */
+static int connect_to(conn *c, const struct addrinfo *ai, char *error, size_t error_size)
 {
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(error, error_size, "socket: %s", strerror(errno));
         return -1;
     }
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-        return fd;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+        c->fd = fd;
+        return 0;
+    }
     if (errno != EINPROGRESS) {
         snprintf(error, error_size, "connect: %s", strerror(errno));
         close(fd);
         return -1;
     }
-    int w = wait_fd(fd, POLLOUT, deadline, cancel_fd);
+    int w = wait_fd(fd, POLLOUT, c->deadline, c->cancel_fd);
     if (w != 1) {
         close(fd);
         if (w == -2)
@@ -277,16 +398,110 @@ static int connect_to(const struct addrinfo *ai, double deadline, int cancel_fd,
         close(fd);
         return -1;
     }
-    return fd;
+    c->fd = fd;
+    return 0;
+}
+
+/*
+ * After an SSL_* call on c returned r <= 0: waits for what OpenSSL wants (1: call again), or
+ * says why it failed (-1, error set to "<what>: <reason>"), or -2 when cancelled.
+ */
+static int tls_retry(conn *c, int r, const char *what, char *error, size_t error_size)
+{
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        int w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->deadline, c->cancel_fd);
+        if (w == 1)
+            return 1;
+        if (w == -2)
+            return -2;
+        snprintf(error, error_size, "%s: %s", what, w == 0 ? "timed out" : strerror(errno));
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN)
+        snprintf(error, error_size, "%s: the server closed the TLS connection", what);
+    else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+        snprintf(error, error_size, "%s: %s", what, errno ? strerror(errno) : "the connection closed");
+    else
+        openssl_reason(error, error_size, what);
+    ERR_clear_error();
+    return -1;
+}
+
+/*
+ * The TLS handshake over c->fd for host: SNI (a name, not an address literal, RFC 6066) and a
+ * certificate that must chain to a trusted CA and be valid for host (its DNS name, or its IP
+ * address for a literal; no partial wildcards such as "f*.example.com"). 0, -1 (error set), -2.
+ */
+static int tls_handshake(conn *c, csa_webhook_tls *tls, const csa_webhook_url *u, char *error, size_t error_size)
+{
+    ERR_clear_error();
+    c->ssl = SSL_new(tls->ctx);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+        openssl_reason(error, error_size, "TLS setup");
+        return -1;
+    }
+    unsigned char addr[sizeof(struct in6_addr)];
+    int literal = u->ipv6_literal || inet_pton(AF_INET, u->host, addr) == 1;
+    int ok;
+    if (literal) {
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), u->host) == 1;
+    } else {
+        char name[sizeof u->host];
+        snprintf(name, sizeof name, "%s", u->host);
+        size_t n = strlen(name);
+        while (n > 0 && name[n - 1] == '.') /* "example.com." is example.com */
+            name[--n] = '\0';
+        SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = n > 0 && SSL_set_tlsext_host_name(c->ssl, name) == 1 && SSL_set1_host(c->ssl, name) == 1;
+    }
+    if (!ok) {
+        openssl_reason(error, error_size, "TLS setup for the host name");
+        return -1;
+    }
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_connect(c->ssl);
+        if (r == 1)
+            break;
+        long verify = SSL_get_verify_result(c->ssl);
+        if (verify != X509_V_OK) { /* the reason a user can act on: the certificate's */
+            snprintf(error, error_size, "TLS handshake with %.100s: certificate verify failed: %s", u->host,
+                     X509_verify_cert_error_string(verify));
+            ERR_clear_error();
+            return -1;
+        }
+        char what[160];
+        snprintf(what, sizeof what, "TLS handshake with %.100s", u->host);
+        int t = tls_retry(c, r, what, error, error_size);
+        if (t != 1)
+            return t;
+    }
+    c->established = 1;
+    return 0;
 }
 
 /* Sends all of buf; 0, -1 (error set) or -2 (cancelled). */
-static int send_all(int fd, const char *buf, size_t len, double deadline, int cancel_fd, char *error,
-                    size_t error_size)
+static int conn_send_all(conn *c, const char *buf, size_t len, char *error, size_t error_size)
 {
     size_t off = 0;
     while (off < len) {
-        ssize_t n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
+        if (c->ssl) {
+            ERR_clear_error();
+            errno = 0;
+            size_t chunk = len - off > INT_MAX ? INT_MAX : len - off;
+            int r = SSL_write(c->ssl, buf + off, (int)chunk); /* all of chunk, or a retry with it */
+            if (r > 0) {
+                off += (size_t)r;
+                continue;
+            }
+            int t = tls_retry(c, r, "send", error, error_size);
+            if (t != 1)
+                return t;
+            continue;
+        }
+        ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
         if (n > 0) {
             off += (size_t)n;
             continue;
@@ -295,7 +510,7 @@ static int send_all(int fd, const char *buf, size_t len, double deadline, int ca
             snprintf(error, error_size, "send: %s", strerror(errno));
             return -1;
         }
-        int w = wait_fd(fd, POLLOUT, deadline, cancel_fd);
+        int w = wait_fd(c->fd, POLLOUT, c->deadline, c->cancel_fd);
         if (w == -2)
             return -2;
         if (w != 1) {
@@ -306,16 +521,83 @@ static int send_all(int fd, const char *buf, size_t len, double deadline, int ca
     return 0;
 }
 
+/* Reads what has come, at most size bytes: the count (> 0), 0 when the peer closed, -1 (error
+ * set; a timeout says "no response within N s") or -2 (cancelled). */
+static int conn_recv(conn *c, char *buf, size_t size, int timeout_s, char *error, size_t error_size)
+{
+    for (;;) {
+        if (c->ssl) {
+            ERR_clear_error();
+            errno = 0;
+            int r = SSL_read(c->ssl, buf, size > INT_MAX ? INT_MAX : (int)size);
+            if (r > 0)
+                return r;
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_ZERO_RETURN)
+                return 0;
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                int w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->deadline, c->cancel_fd);
+                if (w == 1)
+                    continue;
+                if (w == -2)
+                    return -2;
+                snprintf(error, error_size, "no response within %d s", timeout_s);
+                return -1;
+            }
+            if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)
+                return 0; /* closed without close_notify: as plain TCP would */
+            return tls_retry(c, r, "recv", error, error_size);
+        }
+        ssize_t n = recv(c->fd, buf, size, 0);
+        if (n >= 0)
+            return (int)n;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            snprintf(error, error_size, "recv: %s", strerror(errno));
+            return -1;
+        }
+        int w = wait_fd(c->fd, POLLIN, c->deadline, c->cancel_fd);
+        if (w == -2)
+            return -2;
+        if (w != 1) {
+            snprintf(error, error_size, "no response within %d s", timeout_s);
+            return -1;
+        }
+    }
+}
+
+/* Closes c: a close_notify when the TLS session was established (not waited for), the session
+ * freed, the socket closed. */
+static void conn_close(conn *c)
+{
+    if (c->ssl) {
+        if (c->established)
+            SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
+    if (c->fd >= 0)
+        close(c->fd);
+    c->ssl = NULL;
+    c->fd = -1;
+}
+
+/* ---- the POST ------------------------------------------------------------------------------- */
+
 csa_webhook_outcome csa_webhook_post(const char *url, const char *body, size_t body_len,
-                                     const csa_webhook_header *headers, int nheaders, int allow_private,
-                                     int timeout_s, int cancel_fd, int *status, char *error, size_t error_size)
+                                     const csa_webhook_header *headers, int nheaders, csa_webhook_tls *tls,
+                                     int allow_private, int timeout_s, int cancel_fd, int *status, char *error,
+                                     size_t error_size)
 {
     *status = 0;
     error[0] = '\0';
     csa_webhook_url u;
     if (csa_webhook_parse_url(url, &u, error, error_size) < 0)
         return CSA_WEBHOOK_FAILED;
-    double deadline = now_mono() + timeout_s;
+    if (u.tls && !tls) {
+        snprintf(error, error_size, "https is unavailable: the TLS client could not be set up (see the log at start)");
+        return CSA_WEBHOOK_FAILED;
+    }
+    conn c = {.fd = -1, .deadline = now_mono() + timeout_s, .cancel_fd = cancel_fd};
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -325,9 +607,9 @@ csa_webhook_outcome csa_webhook_post(const char *url, const char *body, size_t b
         snprintf(error, error_size, "cannot resolve %.100s: %s", u.host, gai_strerror(rc));
         return CSA_WEBHOOK_FAILED;
     }
-    int fd = -1, refused = 0;
+    int refused = 0;
     char refused_addr[INET6_ADDRSTRLEN] = "";
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+    for (struct addrinfo *ai = res; ai && c.fd < 0; ai = ai->ai_next) {
         if (!allow_private && !csa_webhook_address_public(ai->ai_addr)) {
             const void *a = ai->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
                                                      : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
@@ -336,14 +618,13 @@ csa_webhook_outcome csa_webhook_post(const char *url, const char *body, size_t b
             refused = 1;
             continue;
         }
-        fd = connect_to(ai, deadline, cancel_fd, error, error_size);
-        if (fd == -2) {
+        if (connect_to(&c, ai, error, error_size) == -2) {
             freeaddrinfo(res);
             return CSA_WEBHOOK_CANCELLED;
         }
     }
     freeaddrinfo(res);
-    if (fd < 0) {
+    if (c.fd < 0) {
         if (refused && !error[0])
             snprintf(error, error_size,
                      "refused: %.100s resolves to %s, a loopback, private, link-local or reserved address "
@@ -351,17 +632,22 @@ csa_webhook_outcome csa_webhook_post(const char *url, const char *body, size_t b
                      u.host, refused_addr);
         return CSA_WEBHOOK_FAILED;
     }
+    csa_webhook_outcome outcome = CSA_WEBHOOK_FAILED;
+    char *head = NULL;
+    int s = 0;
+    /* over https: the handshake on the connection to the checked address, for the URL's host */
+    if (u.tls && (s = tls_handshake(&c, tls, &u, error, error_size)) != 0)
+        goto out;
     /* the request head: our headers only, each value from the server, never from the client */
     size_t cap = 1024 + strlen(u.path) + strlen(u.host);
     for (int i = 0; i < nheaders; i++)
         cap += strlen(headers[i].name) + strlen(headers[i].value) + 4;
-    char *head = malloc(cap);
+    head = malloc(cap);
     if (!head) {
-        close(fd);
         snprintf(error, error_size, "out of memory");
-        return CSA_WEBHOOK_FAILED;
+        goto out;
     }
-    int is_default_port = strcmp(u.port, "80") == 0;
+    int is_default_port = strcmp(u.port, u.tls ? "443" : "80") == 0;
     size_t len = (size_t)snprintf(head, cap,
                                   "POST %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nUser-Agent: coldstartd/" CSA_VERSION
                                   "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n",
@@ -371,40 +657,24 @@ csa_webhook_outcome csa_webhook_post(const char *url, const char *body, size_t b
         len += (size_t)snprintf(head + len, cap - len, "%s: %s\r\n", headers[i].name, headers[i].value);
     if (len < cap)
         len += (size_t)snprintf(head + len, cap - len, "\r\n");
-    csa_webhook_outcome outcome = CSA_WEBHOOK_FAILED;
-    int s = len < cap ? send_all(fd, head, len, deadline, cancel_fd, error, error_size) : -1;
+    s = len < cap ? conn_send_all(&c, head, len, error, error_size) : -1;
     if (s == 0)
-        s = send_all(fd, body, body_len, deadline, cancel_fd, error, error_size);
-    free(head);
-    if (s == -2)
-        outcome = CSA_WEBHOOK_CANCELLED;
+        s = conn_send_all(&c, body, body_len, error, error_size);
     if (s != 0)
         goto out;
     char answer[RESPONSE_HEAD_MAX + 1];
     size_t got = 0;
     while (got < RESPONSE_HEAD_MAX && !memchr(answer, '\n', got)) {
-        ssize_t n = recv(fd, answer + got, RESPONSE_HEAD_MAX - got, 0);
-        if (n > 0) {
-            got += (size_t)n;
-            continue;
+        int n = conn_recv(&c, answer + got, RESPONSE_HEAD_MAX - got, timeout_s, error, error_size);
+        if (n < 0) {
+            s = n;
+            goto out;
         }
         if (n == 0) {
             snprintf(error, error_size, "the connection closed before a response");
             goto out;
         }
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            snprintf(error, error_size, "recv: %s", strerror(errno));
-            goto out;
-        }
-        int w = wait_fd(fd, POLLIN, deadline, cancel_fd);
-        if (w == -2) {
-            outcome = CSA_WEBHOOK_CANCELLED;
-            goto out;
-        }
-        if (w != 1) {
-            snprintf(error, error_size, "no response within %d s", timeout_s);
-            goto out;
-        }
+        got += (size_t)n;
     }
     answer[got] = '\0';
     int code = 0;
@@ -418,6 +688,9 @@ csa_webhook_outcome csa_webhook_post(const char *url, const char *body, size_t b
     else
         snprintf(error, error_size, "HTTP %d", code);
 out:
-    close(fd);
+    if (s == -2)
+        outcome = CSA_WEBHOOK_CANCELLED;
+    free(head);
+    conn_close(&c);
     return outcome;
 }

@@ -19,13 +19,14 @@
 
 typedef struct csa_webhook_url {
     char host[256];                 /* without brackets for an IPv6 literal */
-    char port[8];                   /* "80" unless given */
+    char port[8];                   /* "80" (http) or "443" (https) unless given */
     char path[CSA_WEBHOOK_URL_MAX]; /* path and query, "/" at least */
     int ipv6_literal;               /* host was [v6] */
+    int tls;                        /* https:// */
 } csa_webhook_url;
 
-/* Parses an http:// URL (no user info, no fragment, printable ASCII). Returns 0, or -1 with the
- * reason in why (why_size bytes). */
+/* Parses an http:// or https:// URL (no user info, no fragment, printable ASCII). Returns 0, or
+ * -1 with the reason in why (why_size bytes). */
 int csa_webhook_parse_url(const char *url, csa_webhook_url *out, char *why, size_t why_size);
 
 /* 1 if an address is public: not loopback, private (RFC 1918, fc00::/7), link-local
@@ -44,6 +45,25 @@ int csa_webhook_check_url(const char *url, int allow_private, char *why, size_t 
  * (CSA_WEBHOOK_SIGNATURE_MAX bytes). */
 void csa_webhook_sign(const char *secret, const char *body, size_t body_len, char *out);
 
+/*
+ * The TLS client settings of https deliveries (an OpenSSL SSL_CTX): TLS 1.2 at least, the peer's
+ * certificate verified against the system's trust store (OpenSSL's default paths: Debian's
+ * ca-certificates) and, when ca_file is not NULL or "", the PEM certificates in that file too.
+ * Made once, used by one thread at a time (SSL_CTX may be shared once set up).
+ */
+typedef struct csa_webhook_tls csa_webhook_tls;
+
+/* Makes the settings. Returns NULL with the reason in err (err_size bytes) when the CA file
+ * cannot be loaded or OpenSSL fails. The caller frees it with csa_webhook_tls_destroy. The
+ * number of certificates of the system's store (loaded at once; 0 when it is only a directory
+ * read on demand) goes to *system_certs when not NULL. */
+csa_webhook_tls *csa_webhook_tls_create(const char *ca_file, int *system_certs, char *err, size_t err_size);
+void csa_webhook_tls_destroy(csa_webhook_tls *tls); /* NULL allowed */
+
+/* Checks that path is a readable file of PEM certificates (the ALERT_WEBHOOK_CA_FILE check at
+ * configuration load). Returns how many it holds (1 or more), or -1 with the reason in err. */
+int csa_webhook_check_ca_file(const char *path, char *err, size_t err_size);
+
 typedef struct csa_webhook_header {
     const char *name, *value;
 } csa_webhook_header;
@@ -57,13 +77,16 @@ typedef enum csa_webhook_outcome {
 
 /*
  * POSTs body (Content-Type: application/json) with the given extra headers to url, within
- * timeout_s seconds for connect, send and the response's status line together. Resolves the
- * host, skips addresses that are not public unless allow_private, connects to the first that
- * answers. cancel_fd (-1: none) aborts the wait when it becomes readable. The HTTP status (0 if
- * none) goes to *status, a one-line reason to error (error_size bytes) when not delivered.
+ * timeout_s seconds for connect, TLS handshake, send and the response's status line together.
+ * Resolves the host, skips addresses that are not public unless allow_private, connects to the
+ * first that answers; for https, does the TLS handshake with tls (NULL: an https URL fails) on
+ * that connection, verifying the certificate for the URL's host. cancel_fd (-1: none) aborts the
+ * wait when it becomes readable. The HTTP status (0 if none) goes to *status, a one-line reason
+ * to error (error_size bytes) when not delivered: it names the host, never the path or a header.
  */
 csa_webhook_outcome csa_webhook_post(const char *url, const char *body, size_t body_len,
-                                     const csa_webhook_header *headers, int nheaders, int allow_private,
-                                     int timeout_s, int cancel_fd, int *status, char *error, size_t error_size);
+                                     const csa_webhook_header *headers, int nheaders, csa_webhook_tls *tls,
+                                     int allow_private, int timeout_s, int cancel_fd, int *status, char *error,
+                                     size_t error_size);
 
 #endif

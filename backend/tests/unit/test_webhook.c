@@ -1,11 +1,15 @@
-/* Unit tests for webhook.c: URL parsing, the address policy against SSRF, the signature. The
- * delivery itself is tested over real HTTP in tests/integration/alerts.test.mjs. */
+/* Unit tests for webhook.c: URL parsing, the address policy against SSRF, the signature, the CA
+ * file check and the TLS settings. The delivery itself is tested over real HTTP and HTTPS (a
+ * local receiver with a CA made at test time) in tests/integration/alerts.test.mjs. */
 #include "webhook.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int is_public(const char *addr)
 {
@@ -53,9 +57,21 @@ Test(webhook, parses_http_urls_and_refuses_the_rest)
     cr_assert(u.ipv6_literal);
     cr_assert_eq(csa_webhook_parse_url("http://x.example?q=1", &u, why, sizeof why), 0);
     cr_assert_str_eq(u.path, "/?q=1");
+    cr_assert_not(u.tls);
+    cr_assert_eq(csa_webhook_parse_url("https://hooks.slack.com/services/T0/B0/XX", &u, why, sizeof why), 0, "%s", why);
+    cr_assert(u.tls);
+    cr_assert_str_eq(u.host, "hooks.slack.com");
+    cr_assert_str_eq(u.port, "443");
+    cr_assert_str_eq(u.path, "/services/T0/B0/XX");
+    cr_assert_eq(csa_webhook_parse_url("HTTPS://[2606:4700::1]:8443/h", &u, why, sizeof why), 0, "%s", why);
+    cr_assert(u.tls && u.ipv6_literal);
+    cr_assert_str_eq(u.port, "8443");
     const char *bad[] = {"",
-                         "https://hooks.slack.com/x",
                          "ftp://example.com/",
+                         "https://",
+                         "https://user@example.com/",
+                         "https//example.com/",
+                         "httpss://example.com/",
                          "http://",
                          "http://:80/",
                          "http://user:pw@example.com/",
@@ -70,8 +86,8 @@ Test(webhook, parses_http_urls_and_refuses_the_rest)
                          "http://example.com/\x01"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(csa_webhook_parse_url(bad[i], &u, why, sizeof why), -1, "%s must be refused", bad[i]);
-    cr_assert_eq(csa_webhook_parse_url("https://hooks.slack.com/x", &u, why, sizeof why), -1);
-    cr_assert(strstr(why, "https") && strstr(why, "not supported"), "%s", why);
+    cr_assert_eq(csa_webhook_parse_url("ftp://example.com/", &u, why, sizeof why), -1);
+    cr_assert(strstr(why, "http:// or https://"), "%s", why);
 }
 
 Test(webhook, creation_check_refuses_literals_and_localhost_unless_allowed)
@@ -101,4 +117,86 @@ Test(webhook, signature_is_hmac_sha256_of_the_body_with_the_whole_secret_as_key)
     csa_webhook_sign("whsec_00000000000000000000000000000000000000000000000000000000000000000", body, strlen(body), other);
     cr_assert_str_neq(sig, other);
     cr_assert_eq(strlen(other), 71);
+}
+
+/* A CA certificate (P-256, self-signed, "unit test CA"): only parsed here, never trusted for a
+ * connection, so its validity dates do not matter. */
+static const char TEST_CA_PEM[] = "-----BEGIN CERTIFICATE-----\n"
+                                  "MIIBhDCCASmgAwIBAgIUSNSnOlYJsQqY7xaGOUggTISc+wUwCgYIKoZIzj0EAwIw\n"
+                                  "FzEVMBMGA1UEAwwMdW5pdCB0ZXN0IENBMB4XDTI2MTIwNjE2MzcyMFoXDTI2MTIw\n"
+                                  "NzE2MzcyMFowFzEVMBMGA1UEAwwMdW5pdCB0ZXN0IENBMFkwEwYHKoZIzj0CAQYI\n"
+                                  "KoZIzj0DAQcDQgAEkQ+QW6AHr6XhqQzGuAUZj/NpAIQUAmZbZw4Yr7vkgtJ+56ZA\n"
+                                  "xHCySQx7URXnnfS8wkJdetZ8sOclAV2z03fqPKNTMFEwHQYDVR0OBBYEFMXBHBRG\n"
+                                  "beFij0Ohd0FNboUppJbuMB8GA1UdIwQYMBaAFMXBHBRGbeFij0Ohd0FNboUppJbu\n"
+                                  "MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIhALJd1DY+FSBbkr5M\n"
+                                  "AYYCzdb8NB7HhtmMas1EYekfVXQ/AiEA+lxfPtGlBbpM4WDEdCdhPZrnLLVPg5/P\n"
+                                  "89IBsKZLaac=\n"
+                                  "-----END CERTIFICATE-----\n";
+
+/* Writes text into a new temporary file; its path into path (64 bytes). */
+static void temp_file(char *path, const char *text)
+{
+    snprintf(path, 64, "/tmp/csa-test-webhook-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    size_t n = strlen(text);
+    cr_assert_eq(write(fd, text, n), (ssize_t)n);
+    close(fd);
+}
+
+Test(webhook, ca_file_check_counts_pem_certificates_and_names_what_is_wrong)
+{
+    char path[64], err[400];
+    /* a bundle: two certificates with text around them, as ca-certificates.crt has */
+    char bundle[4096];
+    snprintf(bundle, sizeof bundle, "# internal CA\n%s\nsome comment\n%s", TEST_CA_PEM, TEST_CA_PEM);
+    temp_file(path, bundle);
+    cr_assert_eq(csa_webhook_check_ca_file(path, err, sizeof err), 2, "%s", err);
+    unlink(path);
+
+    cr_assert_eq(csa_webhook_check_ca_file("/nonexistent/ca.pem", err, sizeof err), -1);
+    cr_assert(strstr(err, "/nonexistent/ca.pem") && strstr(err, "No such file"), "%s", err);
+    cr_assert_eq(csa_webhook_check_ca_file("/tmp", err, sizeof err), -1);
+    cr_assert(strstr(err, "not a file"), "%s", err);
+    temp_file(path, "this is not a certificate\n");
+    cr_assert_eq(csa_webhook_check_ca_file(path, err, sizeof err), -1);
+    cr_assert(strstr(err, "no PEM certificate"), "%s", err);
+    unlink(path);
+    /* a PEM block cut short */
+    char cut[200];
+    snprintf(cut, sizeof cut, "%.150s", TEST_CA_PEM);
+    temp_file(path, cut);
+    cr_assert_eq(csa_webhook_check_ca_file(path, err, sizeof err), -1);
+    unlink(path);
+}
+
+Test(webhook, tls_settings_load_the_system_store_and_the_ca_file)
+{
+    char path[64], err[400];
+    int system_certs = -1;
+    csa_webhook_tls *tls = csa_webhook_tls_create(NULL, &system_certs, err, sizeof err);
+    cr_assert(tls, "%s", err);
+    cr_assert_gt(system_certs, 0, "the system's trust store (ca-certificates) holds certificates");
+    csa_webhook_tls_destroy(tls);
+
+    temp_file(path, TEST_CA_PEM);
+    tls = csa_webhook_tls_create(path, NULL, err, sizeof err);
+    cr_assert(tls, "%s", err);
+    csa_webhook_tls_destroy(tls);
+    unlink(path);
+
+    cr_assert_null(csa_webhook_tls_create("/nonexistent/ca.pem", NULL, err, sizeof err));
+    cr_assert(strstr(err, "ALERT_WEBHOOK_CA_FILE") && strstr(err, "No such file"), "%s", err);
+    csa_webhook_tls_destroy(NULL);
+}
+
+Test(webhook, an_https_url_without_tls_settings_fails_with_a_reason)
+{
+    int status = -1;
+    char error[300];
+    csa_webhook_outcome o =
+        csa_webhook_post("https://203.0.113.7/x", "{}", 2, NULL, 0, NULL, 0, 1, -1, &status, error, sizeof error);
+    cr_assert_eq(o, CSA_WEBHOOK_FAILED);
+    cr_assert_eq(status, 0);
+    cr_assert(strstr(error, "https is unavailable"), "%s", error);
 }
