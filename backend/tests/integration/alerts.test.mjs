@@ -1,16 +1,25 @@
 // Alerts (issue 17, docs/alerts.md): the rules API with its validation, and notifications that
 // reach a real local webhook receiver over HTTP: once while firing, signed (the HMAC is verified
 // here), then resolved; a regression names its package; a delivery survives coldstartd being
-// killed mid-delivery; webhooks to this machine's network are refused unless allowed.
+// killed mid-delivery; webhooks to this machine's network are refused unless allowed; over HTTPS
+// (receivers with certificates from a CA made here by openssl) only a verified receiver is sent to.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { lookup } from 'node:dns/promises';
 import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import {
   useServer,
   startServer,
+  runCli,
+  lines,
+  freePort,
   createMigratedDatabase,
   createProjectKeys,
   dropDatabase,
@@ -33,15 +42,18 @@ const NO_SUCH_ID = '00000000-0000-4000-8000-000000000000';
 /**
  * A webhook receiver on 127.0.0.1. Every request is kept ({path, headers, body}); `plans[path]`
  * says how to answer the next ones on that path in turn ('ok' 200, 'refuse' 503, 'hang' never),
- * then `mode`.
+ * then `mode`. With `tls` (options of node:https: key, cert, ...) it is an HTTPS receiver: each
+ * request also keeps the TLS session's `servername` (SNI) and `protocol`, and the handshakes that
+ * failed are kept in `tlsErrors`.
  */
-async function receiver() {
-  const r = { got: [], plans: {}, mode: 'ok', hung: [] };
-  r.server = createServer((req, res) => {
+async function receiver({ tls } = {}) {
+  const r = { got: [], plans: {}, mode: 'ok', hung: [], tlsErrors: [] };
+  const handler = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const entry = { path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      if (tls) Object.assign(entry, { servername: req.socket.servername, protocol: req.socket.getProtocol() });
       r.got.push(entry);
       const plan = r.plans[req.url] ?? [];
       const how = plan.length ? plan.shift() : r.mode;
@@ -50,9 +62,11 @@ async function receiver() {
       else if (how === 'refuse') res.writeHead(503).end('busy');
       else res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
     });
-  });
+  };
+  r.server = tls ? createHttpsServer(tls, handler) : createServer(handler);
+  r.server.on('tlsClientError', (e) => r.tlsErrors.push(e.message));
   await new Promise((resolve) => r.server.listen(0, '127.0.0.1', resolve));
-  r.url = (p = '/hook') => `http://127.0.0.1:${r.server.address().port}${p}`;
+  r.url = (p = '/hook', host = '127.0.0.1') => `${tls ? 'https' : 'http'}://${host}:${r.server.address().port}${p}`;
   r.on = (p) => r.got.filter((g) => g.path === p);
   r.wait = async (p, n, ms = 20000) => {
     const until = Date.now() + ms;
@@ -104,6 +118,34 @@ function verified(delivery, secret) {
   return JSON.parse(delivery.body);
 }
 
+const run = promisify(execFile);
+
+/**
+ * Throwaway certificates made by the openssl command in a new directory: a CA (its certificate in
+ * ca.pem, given to coldstartd as ALERT_WEBHOOK_CA_FILE), another CA nobody trusts, and server
+ * certificates (P-256, valid one day) by name: {key, cert} for node:https. Removed by cleanup().
+ */
+async function makeCertificates(leaves) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'csa-alerts-tls-'));
+  const cnf = path.join(dir, 'openssl.cnf');
+  await writeFile(cnf, [
+    '[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', 'CN = x',
+    '[ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign', 'subjectKeyIdentifier = hash',
+    '[leaf]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = serverAuth', 'subjectAltName = $ENV::SAN', '',
+  ].join('\n'));
+  const f = (name) => path.join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-config', cnf];
+  const req = (args, san = 'DNS:unused') => run('openssl', ['req', '-x509', ...ec, ...args], { env: { ...process.env, SAN: san } });
+  await Promise.all(['ca', 'other-ca'].map((ca) => req(['-extensions', 'ca', '-subj', `/CN=coldstart test ${ca}`, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`)])));
+  const out = { dir, caFile: f('ca.pem'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  await Promise.all(Object.entries(leaves).map(async ([name, { ca, san }]) => {
+    await req(['-extensions', 'leaf', '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`)], san);
+    out[name] = { key: await readFile(f(`${name}.key`)), cert: await readFile(f(`${name}.pem`)) };
+  }));
+  return out;
+}
+
 test('POST /alerts: every field checked, each error at its place, nothing stored', async () => {
   const good = { name: 'slow init', metric: 'init_p95_ms', threshold: 800, webhook_url: hook.url('/v') };
   const cases = [
@@ -121,7 +163,8 @@ test('POST /alerts: every field checked, each error at its place, nothing stored
     [{ ...good, format: 'teams' }, ['body', 'format'], 'enum'],
     [{ ...good, webhook_url: undefined }, ['body', 'webhook_url'], 'missing'],
     [{ ...good, webhook_url: 'ftp://example.com/x' }, ['body', 'webhook_url'], 'url_parsing'],
-    [{ ...good, webhook_url: 'https://hooks.example.com/x' }, ['body', 'webhook_url'], 'url_parsing'],
+    [{ ...good, webhook_url: 'https://hooks.example.com:0/x' }, ['body', 'webhook_url'], 'url_parsing'],
+    [{ ...good, webhook_url: 'https://user@hooks.example.com/x' }, ['body', 'webhook_url'], 'url_parsing'],
     [{ ...good, webhook_url: 'http://user:pw@example.com/x' }, ['body', 'webhook_url'], 'url_parsing'],
     [{ ...good, webhook_url: 'http://example.com:99999/' }, ['body', 'webhook_url'], 'url_parsing'],
     [{ ...good, treshold: 5 }, ['body', 'treshold'], 'extra_forbidden'],
@@ -134,8 +177,8 @@ test('POST /alerts: every field checked, each error at its place, nothing stored
   const several = await createRule({ name: 5, metric: 'x', webhook_url: 'nope' });
   assert.deepEqual(several.json.errors.map((e) => e.loc[1]).sort(), ['metric', 'name', 'threshold', 'webhook_url']);
   assertValidationError(await createRule([good]), ['body'], 'json_invalid');
-  const https = await createRule({ ...good, webhook_url: 'https://hooks.slack.com/services/T/B/X' });
-  assert.match(https.json.errors[0].msg, /https .*not supported/);
+  const scheme = await createRule({ ...good, webhook_url: 'ftp://hooks.example.com/x' });
+  assert.match(scheme.json.errors[0].msg, /http:\/\/ or https:\/\//);
   assertErrorBody(await createRule({ ...good, function_id: NO_SUCH_ID }), 404, 'NOT_FOUND', 'unknown function');
   assert.equal(await ctx.count('SELECT count(*) FROM alert_rules'), 0, 'nothing stored');
 });
@@ -285,6 +328,108 @@ test('a regression rule names the package that made the new deployment slower', 
 
 // The tests below have a database and servers of their own: they run at the same time.
 describe('with databases of their own', { concurrency: true }, () => {
+test('https: delivered only to a receiver whose certificate is valid for the URL\'s host and chains to a trusted CA; http still works', async () => {
+  const certs = await makeCertificates({
+    good: { ca: 'ca', san: 'DNS:localhost,IP:127.0.0.1' },
+    'wrong-host': { ca: 'ca', san: 'DNS:receiver.example' },
+    'unknown-ca': { ca: 'other-ca', san: 'DNS:localhost,IP:127.0.0.1' },
+  });
+  const good = await receiver({ tls: certs.good });
+  const wrongHost = await receiver({ tls: certs['wrong-host'] });
+  const unknownCa = await receiver({ tls: certs['unknown-ca'] });
+  // a receiver that speaks nothing newer than TLS 1.1 (coldstartd requires 1.2)
+  const old = await receiver({ tls: { ...certs.good, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' } });
+  const db = await createMigratedDatabase();
+  const keys = await createProjectKeys(db.url, 'HTTPS', 'alerts-https');
+  const s = await startServer({ dbUrl: db.url, env: { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: '1', ALERT_WEBHOOK_CA_FILE: certs.caFile } });
+  try {
+    const call = (method, p, body) => http(s.base, method, p, { body, headers: { 'X-API-Key': keys.admin } });
+    assert.equal((await call('POST', '/api/v1/ingest', cold('https-fn', 2000))).status, 200);
+    const rules = {};
+    for (const [name, url] of [
+      ['by name', good.url('/tls?token=s3cr3t-path', 'localhost')],
+      ['by address', good.url('/tls-ip')],
+      ['wrong host', wrongHost.url('/wrong?token=s3cr3t-path', 'localhost')],
+      ['unknown CA', unknownCa.url('/unknown', 'localhost')],
+      ['TLS 1.1', old.url('/old', 'localhost')],
+      ['plain http', hook.url('/plain-too')],
+    ]) {
+      const res = await call('POST', '/api/v1/alerts', { name, metric: 'init_p95_ms', threshold: 1000, webhook_url: url });
+      assert.equal(res.status, 201, res.text);
+      rules[name] = res.json;
+    }
+    assert.equal(rules['by name'].webhook_origin, `https://localhost:${good.server.address().port}`);
+
+    // delivered over TLS, signed, with the URL's host name as SNI (none for an address: RFC 6066)
+    const [byName] = await good.wait('/tls?token=s3cr3t-path', 1);
+    const body = verified(byName, rules['by name'].secret);
+    assert.equal(body.event, 'firing');
+    assert.equal(body.function.name, 'https-fn');
+    assert.equal(byName.servername, 'localhost');
+    assert.match(byName.protocol, /^TLSv1\.[23]$/);
+    assert.equal(byName.headers.host, `localhost:${good.server.address().port}`);
+    const [byAddress] = await good.wait('/tls-ip', 1);
+    verified(byAddress, rules['by address'].secret);
+    assert.equal(byAddress.servername, false);
+    const [plain] = await hook.wait('/plain-too', 1);
+    verified(plain, rules['plain http'].secret);
+
+    // refused in the handshake: nothing sent, the attempt failed with its reason, retried later
+    const expected = {
+      'wrong host': /^TLS handshake with localhost: certificate verify failed: hostname mismatch$/,
+      'unknown CA': /^TLS handshake with localhost: certificate verify failed: unable to get local issuer certificate$/,
+      'TLS 1.1': /^TLS handshake with localhost: .*(protocol version|unsupported protocol)/,
+    };
+    for (const [name, reason] of Object.entries(expected)) {
+      const q = `SELECT attempts, last_error, delivered_at IS NULL AS pending, failed_at IS NULL AS not_given_up,
+                        next_attempt_at > last_attempt_at AS retry_planned FROM alert_outbox WHERE rule_id = ${lit(rules[name].id)}`;
+      let row;
+      for (const until = Date.now() + 15000; Date.now() < until; await sleep(100)) {
+        [row] = await psqlRows(db.url, q);
+        if (row?.attempts >= 2) break;
+      }
+      assert.ok(row?.attempts >= 2, `${name}: retried (${JSON.stringify(row)})`);
+      assert.match(row.last_error, reason, name);
+      assert.deepEqual([row.pending, row.not_given_up, row.retry_planned], [true, true, true], name);
+      const listed = (await call('GET', '/api/v1/alerts')).json.alerts.find((a) => a.id === rules[name].id);
+      assert.match(listed.deliveries.last_error, reason);
+      assert.equal(listed.deliveries.delivered, 0);
+    }
+    for (const r of [wrongHost, unknownCa, old]) assert.deepEqual(r.got, [], 'no request reached a receiver that failed verification');
+    // coldstartd aborted those handshakes itself, with the alert that says why
+    assert.match(wrongHost.tlsErrors.join('\n'), /alert (bad certificate|certificate unknown)/);
+    assert.match(unknownCa.tlsErrors.join('\n'), /alert unknown ca/);
+    assert.ok(old.tlsErrors.length > 0, 'the TLS 1.1 receiver saw the handshake fail');
+
+    // the log says what trust was loaded, and each failure by delivery id: never the secret or the URL's path
+    const trust = s.logs.find((l) => l.msg === 'alerts: https webhooks verify certificates');
+    assert.ok(trust, s.describe());
+    assert.equal(trust.ca_file, certs.caFile);
+    assert.equal(trust.ca_file_certificates, 1);
+    assert.ok(trust.system_certificates > 0, 'the system store (ca-certificates) is loaded too');
+    const failed = s.logs.filter((l) => l.msg === 'alert delivery failed' && /hostname mismatch/.test(l.error));
+    assert.ok(failed.length >= 2, s.describe());
+    const logText = s.stderrLines.join('\n');
+    for (const secret of ['s3cr3t-path', ...Object.values(rules).map((r) => r.secret)]) assert.ok(!logText.includes(secret), `${secret} logged`);
+    assert.equal(good.on('/tls?token=s3cr3t-path').length, 1, 'once');
+  } finally {
+    assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
+    await Promise.all([good, wrongHost, unknownCa, old].map((r) => r.close()));
+    await dropDatabase(db.name);
+  }
+
+  // a CA file that cannot be used stops the start, with one line naming the setting
+  const bad = await writeFile(path.join(certs.dir, 'not-pem.txt'), 'not a certificate\n').then(() => path.join(certs.dir, 'not-pem.txt'));
+  for (const [file, reason] of [['/nonexistent/ca.pem', /No such file/], [certs.dir, /not a file/], [bad, /no PEM certificate/]]) {
+    const r = await runCli(['serve'], { env: { DATABASE_URL: db.url, HOST: '127.0.0.1', PORT: await freePort(), ALERT_WEBHOOK_CA_FILE: file }, timeoutMs: 15000 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(lines(r.stderr).length, 1, r.stderr);
+    assert.match(r.stderr, /ALERT_WEBHOOK_CA_FILE/);
+    assert.match(r.stderr, reason);
+  }
+  await certs.cleanup();
+});
+
 test('a delivery survives coldstartd killed mid-delivery: refused, then hung, then sent again with the same id; SIGTERM mid-delivery stops at once', async () => {
   const db = await createMigratedDatabase();
   const keys = await createProjectKeys(db.url, 'Restart', 'alerts-restart');
@@ -399,14 +544,21 @@ test('webhooks to the server\'s own network are refused by default: metadata add
       'http://[fe80::1]/',
       'http://[fd00::1]/',
       hook.url('/ssrf'),
+      'https://169.254.169.254/latest/meta-data/',
+      'https://localhost:8443/hook',
+      'https://10.1.2.3/',
+      'https://[::1]:8443/',
     ]) {
       const hit = assertValidationError(await post(url), ['body', 'webhook_url'], 'url_refused', url);
       assert.match(hit.msg, /ALERT_ALLOW_PRIVATE_WEBHOOKS/);
     }
     // a public address is accepted (and deleted again: nothing listens there)
-    const pub = await post('http://203.0.113.7/hook');
-    assert.equal(pub.status, 201, pub.text);
-    assert.equal((await http(s.base, 'DELETE', `/api/v1/alerts/${pub.json.id}`, { headers: { 'X-API-Key': keys.admin } })).status, 200);
+    for (const [url, origin] of [['http://203.0.113.7/hook', 'http://203.0.113.7:80'], ['https://203.0.113.7/hook', 'https://203.0.113.7:443']]) {
+      const pub = await post(url);
+      assert.equal(pub.status, 201, pub.text);
+      assert.equal(pub.json.webhook_origin, origin);
+      assert.equal((await http(s.base, 'DELETE', `/api/v1/alerts/${pub.json.id}`, { headers: { 'X-API-Key': keys.admin } })).status, 200);
+    }
 
     // a name is checked on the address it resolves to, at each delivery (DNS rebinding)
     const name = os.hostname();
@@ -417,15 +569,18 @@ test('webhooks to the server\'s own network are refused by default: metadata add
       return;
     }
     assert.equal((await http(s.base, 'POST', '/api/v1/ingest', { body: cold('ssrf-fn', 5000), headers: { 'X-API-Key': keys.admin } })).status, 200);
-    const url = `http://${name}:${hook.server.address().port}/ssrf-name`;
-    const res = await post(url);
-    assert.equal(res.status, 201, `${url}: a name is accepted at creation: ${res.text}`);
-    let listed;
-    for (const until = Date.now() + 15000; Date.now() < until; await sleep(200)) {
-      listed = (await http(s.base, 'GET', '/api/v1/alerts', { headers: { 'X-API-Key': keys.admin } })).json.alerts.find((a) => a.id === res.json.id);
-      if (listed.deliveries.last_error) break;
+    // over https too: the address is checked before any TLS
+    for (const scheme of ['http', 'https']) {
+      const url = `${scheme}://${name}:${hook.server.address().port}/ssrf-name`;
+      const res = await post(url);
+      assert.equal(res.status, 201, `${url}: a name is accepted at creation: ${res.text}`);
+      let listed;
+      for (const until = Date.now() + 15000; Date.now() < until; await sleep(200)) {
+        listed = (await http(s.base, 'GET', '/api/v1/alerts', { headers: { 'X-API-Key': keys.admin } })).json.alerts.find((a) => a.id === res.json.id);
+        if (listed.deliveries.last_error) break;
+      }
+      assert.match(listed.deliveries.last_error, new RegExp(`refused: ${name} resolves to ${addr.address.replace(/\./g, '\\.')}`), url);
     }
-    assert.match(listed.deliveries.last_error, new RegExp(`refused: ${name} resolves to ${addr.address.replace(/\./g, '\\.')}`));
     assert.equal(hook.on('/ssrf-name').length, 0, 'nothing reached the receiver');
   } finally {
     assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
