@@ -422,6 +422,8 @@ test('alerts: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   const rule = (n) => ({ name: `openapi ${n}`, metric: 'cold_start_rate', threshold: 99.5, webhook_url: 'http://203.0.113.5/hook' });
   assert.deepEqual(validate(requestSchema(A, 'post'), rule(0), doc), []);
   assert.notDeepEqual(validate(requestSchema(A, 'post'), { ...rule(0), extra: 1 }, doc), []);
+  assert.deepEqual(validate(requestSchema(A, 'post'), { ...rule(0), webhook_url: 'https://hooks.slack.com/services/T/B/X' }, doc), []);
+  assert.notDeepEqual(validate(requestSchema(A, 'post'), { ...rule(0), webhook_url: 'ftp://203.0.113.5/' }, doc), []);
   const created = await ctx.request('POST', A, { body: rule(0), ...h() });
   conforms(A, 'post', created, 201);
   conforms(A, 'get', await ctx.get(A, h()), 200);
