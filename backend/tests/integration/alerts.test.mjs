@@ -420,13 +420,13 @@ test('https: delivered only to a receiver whose certificate is valid for the URL
 
   // a CA file that cannot be used stops the start, with one line naming the setting
   const bad = await writeFile(path.join(certs.dir, 'not-pem.txt'), 'not a certificate\n').then(() => path.join(certs.dir, 'not-pem.txt'));
-  for (const [file, reason] of [['/nonexistent/ca.pem', /No such file/], [certs.dir, /not a file/], [bad, /no PEM certificate/]]) {
+  await Promise.all([['/nonexistent/ca.pem', /No such file/], [certs.dir, /not a file/], [bad, /no PEM certificate/]].map(async ([file, reason]) => {
     const r = await runCli(['serve'], { env: { DATABASE_URL: db.url, HOST: '127.0.0.1', PORT: await freePort(), ALERT_WEBHOOK_CA_FILE: file }, timeoutMs: 15000 });
     assert.equal(r.code, 2, r.stderr);
     assert.equal(lines(r.stderr).length, 1, r.stderr);
     assert.match(r.stderr, /ALERT_WEBHOOK_CA_FILE/);
     assert.match(r.stderr, reason);
-  }
+  }));
   await certs.cleanup();
 });
 
