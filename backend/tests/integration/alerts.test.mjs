@@ -34,9 +34,46 @@ import {
   assertValidationError,
 } from './harness.mjs';
 
+const run = promisify(execFile);
+
+/**
+ * Throwaway certificates made by the openssl command in a new directory: a CA (its certificate in
+ * ca.pem, given to coldstartd as ALERT_WEBHOOK_CA_FILE), another CA nobody trusts, and server
+ * certificates (P-256, valid one day) by name: {key, cert} for node:https. Removed by cleanup().
+ */
+async function makeCertificates(leaves) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'csa-alerts-tls-'));
+  const cnf = path.join(dir, 'openssl.cnf');
+  await writeFile(cnf, [
+    '[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', 'CN = x',
+    '[ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign', 'subjectKeyIdentifier = hash',
+    '[leaf]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = serverAuth', 'subjectAltName = $ENV::SAN', '',
+  ].join('\n'));
+  const f = (name) => path.join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-config', cnf];
+  const req = (args, san = 'DNS:unused') => run('openssl', ['req', '-x509', ...ec, ...args], { env: { ...process.env, SAN: san } });
+  await Promise.all(['ca', 'other-ca'].map((ca) => req(['-extensions', 'ca', '-subj', `/CN=coldstart test ${ca}`, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`)])));
+  const out = { dir, caFile: f('ca.pem'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  await Promise.all(Object.entries(leaves).map(async ([name, { ca, san }]) => {
+    await req(['-extensions', 'leaf', '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`)], san);
+    out[name] = { key: await readFile(f(`${name}.key`)), cert: await readFile(f(`${name}.pem`)) };
+  }));
+  return out;
+}
+
+// the https receivers' certificates: made before the server starts, which trusts `ca` through
+// ALERT_WEBHOOK_CA_FILE (in addition to the system's CAs, which the other tests do not need)
+const certs = await makeCertificates({
+  good: { ca: 'ca', san: 'DNS:localhost,IP:127.0.0.1' },
+  'wrong-host': { ca: 'ca', san: 'DNS:receiver.example' },
+  'unknown-ca': { ca: 'other-ca', san: 'DNS:localhost,IP:127.0.0.1' },
+});
+after(() => certs.cleanup());
+
 // evaluations every second, the first retry after a second: the suite takes seconds, not minutes
 const FAST = { ALERT_EVAL_INTERVAL: 1, ALERT_RETRY_BASE: 1, ALERT_WEBHOOK_TIMEOUT: 30 };
-const ctx = useServer({ env: { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: 'true', RATE_LIMIT_QUERY: 100000 } });
+const ctx = useServer({ env: { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: 'true', RATE_LIMIT_QUERY: 100000, ALERT_WEBHOOK_CA_FILE: certs.caFile } });
 const NO_SUCH_ID = '00000000-0000-4000-8000-000000000000';
 
 /**
@@ -116,34 +153,6 @@ function verified(delivery, secret) {
   assert.equal(delivery.headers['content-type'], 'application/json');
   assert.match(delivery.headers['x-coldstart-delivery'], /^[0-9a-f-]{36}$/);
   return JSON.parse(delivery.body);
-}
-
-const run = promisify(execFile);
-
-/**
- * Throwaway certificates made by the openssl command in a new directory: a CA (its certificate in
- * ca.pem, given to coldstartd as ALERT_WEBHOOK_CA_FILE), another CA nobody trusts, and server
- * certificates (P-256, valid one day) by name: {key, cert} for node:https. Removed by cleanup().
- */
-async function makeCertificates(leaves) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'csa-alerts-tls-'));
-  const cnf = path.join(dir, 'openssl.cnf');
-  await writeFile(cnf, [
-    '[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', 'CN = x',
-    '[ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign', 'subjectKeyIdentifier = hash',
-    '[leaf]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature',
-    'extendedKeyUsage = serverAuth', 'subjectAltName = $ENV::SAN', '',
-  ].join('\n'));
-  const f = (name) => path.join(dir, name);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-config', cnf];
-  const req = (args, san = 'DNS:unused') => run('openssl', ['req', '-x509', ...ec, ...args], { env: { ...process.env, SAN: san } });
-  await Promise.all(['ca', 'other-ca'].map((ca) => req(['-extensions', 'ca', '-subj', `/CN=coldstart test ${ca}`, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`)])));
-  const out = { dir, caFile: f('ca.pem'), cleanup: () => rm(dir, { recursive: true, force: true }) };
-  await Promise.all(Object.entries(leaves).map(async ([name, { ca, san }]) => {
-    await req(['-extensions', 'leaf', '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`)], san);
-    out[name] = { key: await readFile(f(`${name}.key`)), cert: await readFile(f(`${name}.pem`)) };
-  }));
-  return out;
 }
 
 test('POST /alerts: every field checked, each error at its place, nothing stored', async () => {
@@ -326,25 +335,18 @@ test('a regression rule names the package that made the new deployment slower', 
   assert.match(body.summary, /Deployment dep-head-0002 of alert-regress-fn made init \+\d+\.\d % slower .*heavy-lib 1\.0\.0 -> 2\.0\.0: \+100\.0 ms/);
 });
 
-// The tests below have a database and servers of their own: they run at the same time.
-describe('with databases of their own', { concurrency: true }, () => {
+// Last of the tests on the shared server: its failing https rules go on being retried.
 test('https: delivered only to a receiver whose certificate is valid for the URL\'s host and chains to a trusted CA; http still works', async () => {
-  const certs = await makeCertificates({
-    good: { ca: 'ca', san: 'DNS:localhost,IP:127.0.0.1' },
-    'wrong-host': { ca: 'ca', san: 'DNS:receiver.example' },
-    'unknown-ca': { ca: 'other-ca', san: 'DNS:localhost,IP:127.0.0.1' },
-  });
   const good = await receiver({ tls: certs.good });
   const wrongHost = await receiver({ tls: certs['wrong-host'] });
   const unknownCa = await receiver({ tls: certs['unknown-ca'] });
   // a receiver that speaks nothing newer than TLS 1.1 (coldstartd requires 1.2)
   const old = await receiver({ tls: { ...certs.good, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' } });
-  const db = await createMigratedDatabase();
-  const keys = await createProjectKeys(db.url, 'HTTPS', 'alerts-https');
-  const s = await startServer({ dbUrl: db.url, env: { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: '1', ALERT_WEBHOOK_CA_FILE: certs.caFile } });
+  const s = ctx.server;
   try {
-    const call = (method, p, body) => http(s.base, method, p, { body, headers: { 'X-API-Key': keys.admin } });
+    const call = (method, p, body) => ctx.request(method, p, { body, headers: { 'X-API-Key': ctx.key } });
     assert.equal((await call('POST', '/api/v1/ingest', cold('https-fn', 2000))).status, 200);
+    const functionIdOfHttpsFn = await functionId('https-fn');
     const rules = {};
     for (const [name, url] of [
       ['by name', good.url('/tls?token=s3cr3t-path', 'localhost')],
@@ -354,7 +356,7 @@ test('https: delivered only to a receiver whose certificate is valid for the URL
       ['TLS 1.1', old.url('/old', 'localhost')],
       ['plain http', hook.url('/plain-too')],
     ]) {
-      const res = await call('POST', '/api/v1/alerts', { name, metric: 'init_p95_ms', threshold: 1000, webhook_url: url });
+      const res = await call('POST', '/api/v1/alerts', { name, function_id: functionIdOfHttpsFn, metric: 'init_p95_ms', threshold: 1000, webhook_url: url });
       assert.equal(res.status, 201, res.text);
       rules[name] = res.json;
     }
@@ -385,7 +387,7 @@ test('https: delivered only to a receiver whose certificate is valid for the URL
                         next_attempt_at > last_attempt_at AS retry_planned FROM alert_outbox WHERE rule_id = ${lit(rules[name].id)}`;
       let row;
       for (const until = Date.now() + 15000; Date.now() < until; await sleep(100)) {
-        [row] = await psqlRows(db.url, q);
+        [row] = await ctx.rows(q);
         if (row?.attempts >= 2) break;
       }
       assert.ok(row?.attempts >= 2, `${name}: retried (${JSON.stringify(row)})`);
@@ -413,23 +415,22 @@ test('https: delivered only to a receiver whose certificate is valid for the URL
     for (const secret of ['s3cr3t-path', ...Object.values(rules).map((r) => r.secret)]) assert.ok(!logText.includes(secret), `${secret} logged`);
     assert.equal(good.on('/tls?token=s3cr3t-path').length, 1, 'once');
   } finally {
-    assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
     await Promise.all([good, wrongHost, unknownCa, old].map((r) => r.close()));
-    await dropDatabase(db.name);
   }
 
   // a CA file that cannot be used stops the start, with one line naming the setting
   const bad = await writeFile(path.join(certs.dir, 'not-pem.txt'), 'not a certificate\n').then(() => path.join(certs.dir, 'not-pem.txt'));
   await Promise.all([['/nonexistent/ca.pem', /No such file/], [certs.dir, /not a file/], [bad, /no PEM certificate/]].map(async ([file, reason]) => {
-    const r = await runCli(['serve'], { env: { DATABASE_URL: db.url, HOST: '127.0.0.1', PORT: await freePort(), ALERT_WEBHOOK_CA_FILE: file }, timeoutMs: 15000 });
+    const r = await runCli(['serve'], { env: { DATABASE_URL: ctx.db.url, HOST: '127.0.0.1', PORT: await freePort(), ALERT_WEBHOOK_CA_FILE: file }, timeoutMs: 15000 });
     assert.equal(r.code, 2, r.stderr);
     assert.equal(lines(r.stderr).length, 1, r.stderr);
     assert.match(r.stderr, /ALERT_WEBHOOK_CA_FILE/);
     assert.match(r.stderr, reason);
   }));
-  await certs.cleanup();
 });
 
+// The tests below have a database and servers of their own: they run at the same time.
+describe('with databases of their own', { concurrency: true }, () => {
 test('a delivery survives coldstartd killed mid-delivery: refused, then hung, then sent again with the same id; SIGTERM mid-delivery stops at once', async () => {
   const db = await createMigratedDatabase();
   const keys = await createProjectKeys(db.url, 'Restart', 'alerts-restart');
