@@ -526,10 +526,9 @@ static int deliver_one(csa_alerts *a)
     };
     int status = 0;
     char error[300];
-    csa_webhook_outcome outcome =
-        csa_webhook_post(PQgetvalue(res, 0, 4), body, strlen(body), headers, 4, a->tls,
-                         a->cfg->alert_allow_private_webhooks, a->cfg->alert_webhook_timeout_s, a->wake[0], &status,
-                         error, sizeof error);
+    csa_webhook_outcome outcome = csa_webhook_post(
+        PQgetvalue(res, 0, 4), body, strlen(body), headers, 4, a->tls, a->cfg->alert_allow_private_webhooks,
+        a->cfg->alert_webhook_timeout_s, a->wake[0], &status, error, sizeof error);
     if (outcome == CSA_WEBHOOK_CANCELLED) { /* shutting down: not an attempt, sent again later */
         PQclear(res);
         rollback(a);
