@@ -664,7 +664,7 @@ csa_webhook_outcome csa_webhook_post(const char *url, const char *body, size_t b
         goto out;
     char answer[RESPONSE_HEAD_MAX + 1];
     size_t got = 0;
-    while (got < RESPONSE_HEAD_MAX && !memchr(answer, '\n', got)) {
+    while (got < RESPONSE_HEAD_MAX && (got == 0 || !memchr(answer, '\n', got))) {
         int n = conn_recv(&c, answer + got, RESPONSE_HEAD_MAX - got, timeout_s, error, error_size);
         if (n < 0) {
             s = n;
