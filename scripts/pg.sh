@@ -6,6 +6,9 @@
 #   url    prints the DATABASE_URL of the cluster
 # Run as root, the server runs as the "postgres" system user (PostgreSQL refuses root), and the
 # folders above DIR that others cannot enter get o+x (search only; each one is named when changed).
+# PG_FSYNC=off (make test's throwaway cluster only) creates the cluster with fsync off: what the
+# tests check survives a crash of coldstartd or of PostgreSQL's processes, not of the machine, and
+# CREATE DATABASE (one per test file, two files at a time) no longer waits on checkpoints' fsyncs.
 set -euo pipefail
 cmd=${1:?usage: pg.sh start|stop|url|status DIR PORT}
 dir=${2:?data directory}
@@ -58,7 +61,7 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/sock'
 max_connections = 200
 shared_buffers = 256MB
-fsync = on
+fsync = ${PG_FSYNC:-on}
 synchronous_commit = on
 CONF
     fi

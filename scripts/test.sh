@@ -23,7 +23,7 @@ cmake --build backend/build-asan -j2
 
 scripts/pg.sh stop "$PG_DIR" 2>/dev/null || true
 rm -rf "$PG_DIR"
-scripts/pg.sh start "$PG_DIR" "$PG_PORT"
+PG_FSYNC=off scripts/pg.sh start "$PG_DIR" "$PG_PORT"
 trap 'scripts/pg.sh stop "$PG_DIR"' EXIT
 url=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT")
 export CSA_TEST_DATABASE_URL=${url%/coldstart}/postgres
