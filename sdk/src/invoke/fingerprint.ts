@@ -22,7 +22,7 @@
 
 import type { TreeNode } from '../runtime/recorder';
 import type { Runtime } from '../runtime/runtime';
-import { handlerFile } from '../shared/bundle';
+import { handlerFile } from '../shared/handler-file';
 import { LAMBDA_ENV } from '../shared/constants';
 
 /** Longest function_version accepted by the backend. */

@@ -28,7 +28,8 @@
 // CommonJS hook times those modules already. An ES module such a handler require()s (Node.js 22.12+)
 // is timed as one unit by the CommonJS hook, its own imports included.
 
-import { ENV_ESM_TIMING, ENV_HANDLER, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, LAMBDA_ENV, SDK_PACKAGE } from '../shared/constants';
+import { ENV_ESM_TIMING, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, SDK_PACKAGE } from '../shared/constants';
+import { handlerFile } from '../shared/handler-file';
 import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
 import type { Recorder } from './recorder';
 
@@ -76,38 +77,30 @@ const ESM_SYNTAX = /^[ \t]*(?:import[ \t]+[\w$]|import[ \t]*[{*'"]|export[ \t]+[
  */
 export function handlerIsCommonJs(env: NodeJS.ProcessEnv = process.env): boolean {
   try {
-    const spec = env[ENV_HANDLER] || env[LAMBDA_ENV.handler];
-    if (!spec) return false;
-    const slash = spec.lastIndexOf('/');
-    const dot = spec.indexOf('.', slash + 1);
-    if (dot < 0) return false;
+    const file = handlerFile(env);
+    if (file === undefined || file.endsWith('.mjs')) return false;
+    if (file.endsWith('.cjs')) return true;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require('node:fs') as typeof import('node:fs');
-    const root = env[LAMBDA_ENV.taskRoot] || process.cwd();
-    const base = (root.endsWith('/') ? root : root + '/') + spec.slice(0, dot);
-    if (fs.existsSync(base + '.js')) {
-      const file = base + '.js';
-      for (let dir = file.slice(0, file.lastIndexOf('/')); dir !== ''; dir = dir.slice(0, dir.lastIndexOf('/'))) {
-        let text: string;
-        try {
-          text = fs.readFileSync(dir + '/package.json', 'utf8');
-        } catch {
-          continue;
-        }
-        const type = (JSON.parse(text) as { type?: unknown }).type;
-        if (type === 'module') return false;
-        if (type === 'commonjs') return true;
-        break;
-      }
-      const fd = fs.openSync(file, 'r');
+    for (let dir = file.slice(0, file.lastIndexOf('/')); dir !== ''; dir = dir.slice(0, dir.lastIndexOf('/'))) {
+      let text: string;
       try {
-        const head = Buffer.allocUnsafe(SYNTAX_HEAD_BYTES);
-        return !ESM_SYNTAX.test(head.toString('utf8', 0, fs.readSync(fd, head, 0, SYNTAX_HEAD_BYTES, 0)));
-      } finally {
-        fs.closeSync(fd);
+        text = fs.readFileSync(dir + '/package.json', 'utf8');
+      } catch {
+        continue;
       }
+      const type = (JSON.parse(text) as { type?: unknown }).type;
+      if (type === 'module') return false;
+      if (type === 'commonjs') return true;
+      break;
     }
-    return !fs.existsSync(base + '.mjs') && fs.existsSync(base + '.cjs');
+    const fd = fs.openSync(file, 'r');
+    try {
+      const head = Buffer.allocUnsafe(SYNTAX_HEAD_BYTES);
+      return !ESM_SYNTAX.test(head.toString('utf8', 0, fs.readSync(fd, head, 0, SYNTAX_HEAD_BYTES, 0)));
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {
     return false;
   }

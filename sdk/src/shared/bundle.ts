@@ -11,7 +11,8 @@
 // module comments, or webpack's `__webpack_require__`. A minified bundle of ES modules only has
 // none of these and passes for unbundled code.
 
-import { BUNDLE_MARKER_GLOBAL, ENV_HANDLER, LAMBDA_ENV } from './constants';
+import { BUNDLE_MARKER_GLOBAL } from './constants';
+import { handlerFile } from './handler-file';
 import { attributeFile } from './attribution';
 import type { Runtime } from '../runtime/runtime';
 
@@ -37,23 +38,6 @@ export function bundleKind(text: string): BundleKind | undefined {
 
 export function moduleSourceOf(kind: BundleKind | undefined): ModuleSource {
   return kind === 'esbuild-plugin' ? 'esbuild-plugin' : kind === 'no-plugin' ? 'bundled-no-plugin' : 'hooks';
-}
-
-/**
- * The handler file as Lambda's runtime finds it: COLDSTART_HANDLER (behind the handler redirect)
- * or _HANDLER, under LAMBDA_TASK_ROOT, `.js`, then `.mjs`, then `.cjs`.
- */
-export function handlerFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const { existsSync } = require('node:fs') as typeof import('node:fs');
-  const spec = env[ENV_HANDLER] || env[LAMBDA_ENV.handler];
-  if (!spec) return undefined;
-  const slash = spec.lastIndexOf('/');
-  const dot = spec.indexOf('.', slash + 1);
-  if (dot < 0) return undefined;
-  const root = env[LAMBDA_ENV.taskRoot] || process.cwd();
-  const base = (root.endsWith('/') ? root : root + '/') + spec.slice(0, dot);
-  for (const extension of ['.js', '.mjs', '.cjs']) if (existsSync(base + extension)) return base + extension;
-  return undefined;
 }
 
 /** The first `bytes` of a file as text; undefined if unreadable. */
