@@ -1,19 +1,20 @@
 /*
- * fuzz_query.c: libFuzzer target for the request-target handling of server.c: the path and query
- * string as evhttp hands them over (evhttp_uri_parse_with_flags, as libevent 2.1 parses a request
- * line's URI), then server.c's own code: route matching with the {id} segment, query_params
- * (malformed and non-UTF-8 query strings), the cursor hex decoding, the name_prefix length count
- * and the from/to timestamps.
+ * fuzz_query.c: libFuzzer target for the request-target handling of the HTTP server: the path
+ * and query string as evhttp hands them over (evhttp_uri_parse_with_flags, as libevent 2.1 parses
+ * a request line's URI), then our own code: route matching with the {id} segment (routes.c),
+ * csa__query_params (malformed and non-UTF-8 query strings, dispatch.c), every route's query
+ * rules (validate.c: integers, cursors, date-times, tokens) and the cursor codec (cursor.c).
  *
- * server.c keeps these functions static, so this file includes server.c itself (SQLite's
- * technique for testing statics) and is linked without server.o. The request is a zeroed
- * struct evhttp_request (public in event2/http_struct.h) with only uri_elems set, which is all
- * that query_params reads.
+ * The request is a zeroed struct evhttp_request (public in event2/http_struct.h) with only
+ * uri_elems set, which is all that csa__query_params reads.
  */
-#include "../src/server.c"
+#include "../src/cursor.h"
+#include "../src/server_internal.h"
 
 #include <event2/http_struct.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,11 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *path = evhttp_uri_get_path(uri);
     if (!path || !*path)
         path = "/";
-    char path_id[sizeof ((request_ctx *)0)->path_id];
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    char path_id[sizeof ((csa__request *)0)->path_id];
+    for (size_t i = 0; i < csa__nroutes; i++) {
         /* an {id} route must leave a terminated id (routes without one do not touch the buffer) */
         memset(path_id, 'x', sizeof path_id);
-        if (route_matches(&routes[i], path, path_id, sizeof path_id) && (routes[i].flags & ROUTE_ID) &&
+        if (csa__route_matches(&csa__routes[i], path, path_id, sizeof path_id) && strstr(csa__routes[i].path, "{id}") &&
             !memchr(path_id, '\0', sizeof path_id))
             abort();
     }
@@ -43,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct evhttp_request req;
     memset(&req, 0, sizeof req);
     req.uri_elems = uri;
-    json_t *args = query_params(&req);
+    json_t *args = csa__query_params(&req);
     if (args) {
         const char *key;
         json_t *value;
@@ -52,13 +53,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const char *v = json_string_value(value);
             if (!v)
                 abort();
-            char name[1100]; /* as handle_list_functions */
-            if (hex_decode(v, name, sizeof name) == 0 && strlen(name) >= sizeof name)
+            char name[CSA_CURSOR_NAME_MAX];
+            if (csa_cursor_decode(v, name, sizeof name) == 0) {
+                if (strlen(name) >= sizeof name)
+                    abort();
+                char again[CSA_CURSOR_MAX]; /* the codec round-trips */
+                csa_cursor_encode(name, again, sizeof again);
+                if (strcmp(again, v) != 0)
+                    abort();
+            }
+        }
+        for (size_t i = 0; i < csa__nroutes; i++) {
+            if (!csa__routes[i].query)
+                continue;
+            json_t *errors = json_array();
+            json_t *normalised = csa_validate_params(csa__routes[i].query, "query", args, errors);
+            if (!normalised == !json_array_size(errors)) /* exactly one of the two */
                 abort();
-            (void)utf8_chars(v);
-            double epoch;
-            (void)csa_parse_rfc3339(v, &epoch);
-            (void)content_type_is_json(v);
+            json_decref(normalised);
+            json_decref(errors);
         }
         json_decref(args);
     }

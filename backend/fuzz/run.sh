@@ -47,7 +47,7 @@ libs="$(pkg-config --libs $pkgs) -lpthread -lm"
 objs=()
 for src in "$backend"/src/*.c; do
     name=$(basename "$src" .c)
-    case $name in main | server) continue ;; esac # main(): ours is libFuzzer's; server.c: see fuzz_query.c
+    case $name in main) continue ;; esac # main(): ours is libFuzzer's
     obj="$build/obj/$name.o"
     objs+=("$obj")
     if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find "$backend/src" -name '*.h' -newer "$obj")" ]; then

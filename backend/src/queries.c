@@ -1,6 +1,7 @@
 /* queries.c: see queries.h. */
 #include "queries.h"
 
+#include "cursor.h"
 #include "db.h"
 #include "keys.h"
 #include "log.h"
@@ -86,17 +87,6 @@ static json_t *col_str(const PGresult *res, int row, int col)
     return json_string(PQgetvalue(res, row, col));
 }
 
-static void hex_encode(const char *in, char *out, size_t out_size)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t k = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && k + 2 < out_size; p++) {
-        out[k++] = digits[*p >> 4];
-        out[k++] = digits[*p & 15];
-    }
-    out[k] = '\0';
-}
-
 csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const csa_list_params *p, json_t **out,
                                     char *detail)
 {
@@ -173,8 +163,8 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
     }
     json_t *next = json_null();
     if (rows > p->limit) {
-        char cursor[2100]; /* hex of a name of at most 255 characters (1020 bytes) */
-        hex_encode(PQgetvalue(res, shown - 1, 1), cursor, sizeof cursor);
+        char cursor[CSA_CURSOR_MAX];
+        csa_cursor_encode(PQgetvalue(res, shown - 1, 1), cursor, sizeof cursor);
         next = json_string(cursor);
     }
     PQclear(res);
