@@ -22,7 +22,7 @@ static csa_status q_list_functions(PGconn *conn, csa__request *ctx, json_t **out
 static csa_status q_function_detail(PGconn *conn, csa__request *ctx, json_t **out)
 {
     return csa_query_function_detail(conn, csa__g.rules, ctx->who.project_id, ctx->path_id, csa__arg_str(ctx, "from"),
-                                     csa__arg_str(ctx, "to"), out, ctx->detail);
+                                     csa__arg_str(ctx, "to"), csa__g.cfg->max_read_samples, out, ctx->detail);
 }
 
 static csa_status q_deployments(PGconn *conn, csa__request *ctx, json_t **out)
