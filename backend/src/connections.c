@@ -194,7 +194,7 @@ struct bufferevent *csa__on_new_connection(struct event_base *base, void *arg)
     return bev;
 }
 
-/* Every SWEEP_INTERVAL_MS: release connections evhttp has freed (bufferevent_free clears all
+/* Every sweep interval (server.c): release connections evhttp has freed (bufferevent_free clears all
  * callbacks) and cut those past the whole-request deadline. Shutting the socket down makes evhttp
  * see an error and free the connection itself, so we never free what evhttp owns. */
 void csa__on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -246,7 +246,7 @@ conn_track *csa__conn_of_request(worker *w, struct evhttp_request *req)
  * is read alongside evhttp: method, path, the key headers, Content-Length. When the head is
  * complete, and before evhttp reads any of the body, the gate sets the connection's body limit
  * (evhttp_connection_set_max_body_size):
- *   - the route's own limit (plus CSA__HARD_BODY_CAP_EXTRA, so that on_request words the 413); a
+ *   - the route's own limit (plus CSA__HARD_BODY_CAP_EXTRA, so that the dispatcher words the 413); a
  *     declared length beyond that is refused at once;
  *   - for a keyed route with a body over CSA__GATE_SMALL_BODY (or chunked): a key known valid passes;
  *     a missing, malformed or known-bad key is refused (401) and counts against the client's
@@ -255,7 +255,7 @@ conn_track *csa__conn_of_request(worker *w, struct evhttp_request *req)
  *     the body is read only once it is found valid.
  * A refusal sets the body limit to 0: evhttp then answers 413 itself and closes, and
  * on_output_added rewrites that page into the refusal's JSON error. The gate only guards
- * resources: on_request authenticates every request again, in full.
+ * resources: the dispatcher authenticates every request again, in full.
  */
 
 /* The evhttp connection of a tracked bufferevent (evhttp passes it as its callbacks' argument). */
@@ -392,7 +392,7 @@ static void gate_decide(conn_track *t)
         evhttp_connection_set_max_body_size(evcon, CSA__GATE_SMALL_BODY);
         return;
     }
-    /* An authenticated body a little over the route's limit is still read, so that on_request
+    /* An authenticated body a little over the route's limit is still read, so that the dispatcher
      * answers 413 in full and the client reads it (rather than a reset while it sends); beyond
      * CSA__HARD_BODY_CAP_EXTRA more, or before the key is known good, nothing is read. */
     size_t limit = csa__route_body_limit(r);
@@ -406,7 +406,7 @@ static void gate_decide(conn_track *t)
     snprintf(t->refusal_detail, sizeof t->refusal_detail, "Request body exceeds the limit of %zu bytes", limit);
     evhttp_connection_set_max_body_size(evcon, (ev_ssize_t)(limit + CSA__HARD_BODY_CAP_EXTRA));
     if (!r->scope || (!h->chunked && h->content_length <= CSA__GATE_SMALL_BODY))
-        return; /* a small body: on_request checks the key */
+        return; /* a small body: the dispatcher checks the key */
     const char *key = (r->flags & CSA__ROUTE_FIREHOSE) && h->fh_key[0] ? h->fh_key : h->key[0] ? h->key : NULL;
     csa_key_identity who;
     char touch[CSA_UUID_LEN + 1];
@@ -495,7 +495,7 @@ static void gate_line(gate_head *h, const char *line, size_t len)
         char *end;
         long long n = strtoll(value, &end, 10);
         if (end != value && n > h->content_length)
-            h->content_length = n; /* the largest, if several (on_request refuses those) */
+            h->content_length = n; /* the largest, if several (the dispatcher refuses those) */
     }
 }
 

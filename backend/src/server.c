@@ -35,7 +35,6 @@
 typedef csa__worker worker;
 
 csa__server csa__g;
-#define g csa__g
 
 /* ---- metrics ------------------------------------------------------------------------------- */
 
@@ -48,7 +47,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 404, "Not Found");
         return;
     }
-    char *text = csa_metrics_render(csa_writer_pending(g.writer), csa_db_pool_in_use(g.pool), g.cfg->database_pool_size);
+    char *text = csa_metrics_render(csa_writer_pending(csa__g.writer), csa_db_pool_in_use(csa__g.pool), csa__g.cfg->database_pool_size);
     struct evbuffer *buf = evbuffer_new();
     if (text)
         evbuffer_add(buf, text, strlen(text));
@@ -104,40 +103,40 @@ static int open_listener(const char *host, int port, char *err, size_t err_size)
 /* Executor job: partition upkeep on a pooled connection. */
 static void run_maintenance(void *arg)
 {
-    PGconn *conn = csa_db_pool_acquire(g.pool, 5000);
+    PGconn *conn = csa_db_pool_acquire(csa__g.pool, 5000);
     if (!conn)
         return;
     int created = 0, dropped = 0;
     char err[300];
-    if (csa_db_maintain(conn, g.cfg->retention_months, &created, &dropped, err, sizeof err) < 0)
+    if (csa_db_maintain(conn, csa__g.cfg->retention_months, &created, &dropped, err, sizeof err) < 0)
         csa_logf(CSA_LOG_WARN, "partition upkeep failed: %s", err);
     else if (created || dropped)
         csa_logf(CSA_LOG_INFO, "partition upkeep: %d created, %d dropped", created, dropped);
-    csa_db_pool_release(g.pool, conn, 0);
+    csa_db_pool_release(csa__g.pool, conn, 0);
 }
 
 /* Executor job: folds the rollup deltas (migrations/002) so that they stay a few rows long. */
 static void run_fold(void *arg)
 {
-    PGconn *conn = csa_db_pool_acquire(g.pool, 1000);
+    PGconn *conn = csa_db_pool_acquire(csa__g.pool, 1000);
     if (!conn)
         return;
     char err[300];
     if (csa_db_fold_rollups(conn, err, sizeof err) < 0)
         csa_logf(CSA_LOG_WARN, "rollup fold failed: %s", err);
-    csa_db_pool_release(g.pool, conn, 0);
+    csa_db_pool_release(csa__g.pool, conn, 0);
 }
 
 static void no_op(void *arg) {}
 
 static void on_fold(evutil_socket_t fd, short what, void *arg)
 {
-    csa_executor_submit(g.executor, run_fold, no_op, NULL);
+    csa_executor_submit(csa__g.executor, run_fold, no_op, NULL);
 }
 
 static void on_maintain(evutil_socket_t fd, short what, void *arg)
 {
-    csa_executor_submit(g.executor, run_maintenance, no_op, NULL);
+    csa_executor_submit(csa__g.executor, run_maintenance, no_op, NULL);
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -242,8 +241,8 @@ int csa_server_run(const csa_config *cfg)
 {
     char err[512];
     int exit_code = 1;
-    g.cfg = cfg;
-    g.instance = randombytes_random();
+    csa__g.cfg = cfg;
+    csa__g.instance = randombytes_random();
     evthread_use_pthreads();
     signal(SIGPIPE, SIG_IGN);
 
@@ -260,53 +259,53 @@ int csa_server_run(const csa_config *cfg)
                  "APP_SECRET_KEY is %s: POST /api/v1/projects stays disabled (generate one with "
                  "openssl rand -base64 32)",
                  weak);
-    g.rules = csa_rules_load(cfg->rules_file, err, sizeof err);
-    if (!g.rules) {
+    csa__g.rules = csa_rules_load(cfg->rules_file, err, sizeof err);
+    if (!csa__g.rules) {
         fprintf(stderr, "coldstartd: rule file error: %s\n", err);
         return 2;
     }
-    g.pool = csa_db_pool_create(cfg->database_url, cfg->database_pool_size);
-    if (g.pool) /* bounds the time (and so the work) of one read; partition upkeep included */
-        csa_db_pool_set_statement_timeout(g.pool, cfg->query_timeout_ms);
-    g.limits = csa_ratelimit_create(cfg->rate_limit_ingest, cfg->rate_limit_query, cfg->rate_limit_window_s, 65536);
-    if (g.limits)
-        csa_ratelimit_set_project_limits(g.limits, cfg->rate_limit_project_ingest, cfg->rate_limit_project_query);
-    g.executor = csa_executor_start(cfg->query_threads, 1000);
-    g.auth_pool = csa_db_pool_create(cfg->database_url, AUTH_THREADS);
-    g.auth_executor = csa_executor_start(AUTH_THREADS, 1000);
-    g.health_pool = csa_db_pool_create(cfg->database_url, 1);
-    g.health_executor = csa_executor_start(1, 256);
-    g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
-    g.authfail = csa_authfail_create(cfg->auth_fail_limit, cfg->auth_fail_window_s, 65536);
-    g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max, cfg->writer_batch_max * 50,
+    csa__g.pool = csa_db_pool_create(cfg->database_url, cfg->database_pool_size);
+    if (csa__g.pool) /* bounds the time (and so the work) of one read; partition upkeep included */
+        csa_db_pool_set_statement_timeout(csa__g.pool, cfg->query_timeout_ms);
+    csa__g.limits = csa_ratelimit_create(cfg->rate_limit_ingest, cfg->rate_limit_query, cfg->rate_limit_window_s, 65536);
+    if (csa__g.limits)
+        csa_ratelimit_set_project_limits(csa__g.limits, cfg->rate_limit_project_ingest, cfg->rate_limit_project_query);
+    csa__g.executor = csa_executor_start(cfg->query_threads, 1000);
+    csa__g.auth_pool = csa_db_pool_create(cfg->database_url, AUTH_THREADS);
+    csa__g.auth_executor = csa_executor_start(AUTH_THREADS, 1000);
+    csa__g.health_pool = csa_db_pool_create(cfg->database_url, 1);
+    csa__g.health_executor = csa_executor_start(1, 256);
+    csa__g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
+    csa__g.authfail = csa_authfail_create(cfg->auth_fail_limit, cfg->auth_fail_window_s, 65536);
+    csa__g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max, cfg->writer_batch_max * 50,
                                 cfg->writer_queue_max_bytes);
     name_routes_for_metrics();
-    g.nworkers = cfg->workers;
-    g.workers = calloc((size_t)g.nworkers, sizeof *g.workers);
-    if (!g.pool || !g.keys || !g.writer || !g.workers || !g.limits || !g.executor || !g.auth_pool || !g.auth_executor ||
-        !g.health_pool || !g.health_executor || !g.authfail) {
+    csa__g.nworkers = cfg->workers;
+    csa__g.workers = calloc((size_t)csa__g.nworkers, sizeof *csa__g.workers);
+    if (!csa__g.pool || !csa__g.keys || !csa__g.writer || !csa__g.workers || !csa__g.limits || !csa__g.executor || !csa__g.auth_pool || !csa__g.auth_executor ||
+        !csa__g.health_pool || !csa__g.health_executor || !csa__g.authfail) {
         csa_logf(CSA_LOG_ERROR, "out of memory at start-up");
         goto out;
     }
-    for (int i = 0; i < g.nworkers; i++) {
-        if (worker_init(&g.workers[i], i, cfg, err, sizeof err) < 0) {
+    for (int i = 0; i < csa__g.nworkers; i++) {
+        if (worker_init(&csa__g.workers[i], i, cfg, err, sizeof err) < 0) {
             csa_logf(CSA_LOG_ERROR, "%s", err);
             for (int j = 0; j <= i; j++)
-                worker_cleanup(&g.workers[j]);
+                worker_cleanup(&csa__g.workers[j]);
             goto out;
         }
     }
     /* check the database once, so a wrong DATABASE_URL is visible at start (serving continues:
      * health says unhealthy and the server reconnects by itself) */
-    PGconn *probe = csa_db_pool_acquire(g.pool, 1000);
+    PGconn *probe = csa_db_pool_acquire(csa__g.pool, 1000);
     if (probe)
-        csa_db_pool_release(g.pool, probe, 0);
+        csa_db_pool_release(csa__g.pool, probe, 0);
     else
         csa_logf(CSA_LOG_WARN, "database not reachable at start; serving anyway and retrying");
 
-    csa_executor_submit(g.executor, run_maintenance, no_op, NULL);
-    for (int i = 0; i < g.nworkers; i++)
-        pthread_create(&g.workers[i].thread, NULL, worker_main, &g.workers[i]);
+    csa_executor_submit(csa__g.executor, run_maintenance, no_op, NULL);
+    for (int i = 0; i < csa__g.nworkers; i++)
+        pthread_create(&csa__g.workers[i].thread, NULL, worker_main, &csa__g.workers[i]);
     csa_log(CSA_LOG_INFO, "listening",
             json_pack("{s:s, s:i, s:i, s:s}", "host", cfg->host, "port", cfg->port, "workers", cfg->workers,
                       "version", CSA_VERSION));
@@ -314,44 +313,44 @@ int csa_server_run(const csa_config *cfg)
     int sig = 0;
     sigwait(&sigs, &sig);
     csa_logf(CSA_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    atomic_store(&g.stopping, 1);
-    for (int i = 0; i < g.nworkers; i++)
-        event_active(g.workers[i].stop_ev, EV_READ, 0);
+    atomic_store(&csa__g.stopping, 1);
+    for (int i = 0; i < csa__g.nworkers; i++)
+        event_active(csa__g.workers[i].stop_ev, EV_READ, 0);
     double deadline = csa__now_mono() + cfg->shutdown_timeout_s;
-    while (atomic_load(&g.inflight) > 0 && csa__now_mono() < deadline)
+    while (atomic_load(&csa__g.inflight) > 0 && csa__now_mono() < deadline)
         usleep(10000);
     usleep(200000); /* let the last responses reach their sockets */
-    for (int i = 0; i < g.nworkers; i++)
-        event_base_loopexit(g.workers[i].base, NULL);
-    for (int i = 0; i < g.nworkers; i++)
-        pthread_join(g.workers[i].thread, NULL);
-    int left = atomic_load(&g.inflight);
-    csa_writer_stop(g.writer); /* commits whatever is still queued */
-    g.writer = NULL;
-    csa_executor_stop(g.executor);
-    g.executor = NULL;
-    csa_executor_stop(g.auth_executor);
-    g.auth_executor = NULL;
-    csa_executor_stop(g.health_executor);
-    g.health_executor = NULL;
-    for (int i = 0; i < g.nworkers; i++)
-        worker_cleanup(&g.workers[i]);
+    for (int i = 0; i < csa__g.nworkers; i++)
+        event_base_loopexit(csa__g.workers[i].base, NULL);
+    for (int i = 0; i < csa__g.nworkers; i++)
+        pthread_join(csa__g.workers[i].thread, NULL);
+    int left = atomic_load(&csa__g.inflight);
+    csa_writer_stop(csa__g.writer); /* commits whatever is still queued */
+    csa__g.writer = NULL;
+    csa_executor_stop(csa__g.executor);
+    csa__g.executor = NULL;
+    csa_executor_stop(csa__g.auth_executor);
+    csa__g.auth_executor = NULL;
+    csa_executor_stop(csa__g.health_executor);
+    csa__g.health_executor = NULL;
+    for (int i = 0; i < csa__g.nworkers; i++)
+        worker_cleanup(&csa__g.workers[i]);
     if (left > 0)
         csa_logf(CSA_LOG_WARN, "%d requests were still waiting at the drain deadline", left);
     csa_logf(CSA_LOG_INFO, "stopped");
     exit_code = 0;
 out:
-    csa_writer_stop(g.writer);
-    csa_executor_stop(g.executor);
-    csa_executor_stop(g.auth_executor);
-    csa_executor_stop(g.health_executor);
-    csa_db_pool_destroy(g.auth_pool);
-    csa_db_pool_destroy(g.health_pool);
-    csa_ratelimit_destroy(g.limits);
-    csa_authfail_destroy(g.authfail);
-    csa_rules_free(g.rules);
-    csa_keycache_destroy(g.keys);
-    csa_db_pool_destroy(g.pool);
-    free(g.workers);
+    csa_writer_stop(csa__g.writer);
+    csa_executor_stop(csa__g.executor);
+    csa_executor_stop(csa__g.auth_executor);
+    csa_executor_stop(csa__g.health_executor);
+    csa_db_pool_destroy(csa__g.auth_pool);
+    csa_db_pool_destroy(csa__g.health_pool);
+    csa_ratelimit_destroy(csa__g.limits);
+    csa_authfail_destroy(csa__g.authfail);
+    csa_rules_free(csa__g.rules);
+    csa_keycache_destroy(csa__g.keys);
+    csa_db_pool_destroy(csa__g.pool);
+    free(csa__g.workers);
     return exit_code;
 }
