@@ -77,19 +77,22 @@ test('a tenant with maximal module_timings asking for the widest window gets a q
   // other tenant reads its function; memory is sampled all along
   const rssBefore = rssKiB(ctx.server.pid);
   let rssPeak = rssBefore;
+  // at least 3 s, and until the other tenant had 3 answers (a slow sanitizer build), at most 30 s
   const until = Date.now() + 3000;
+  const hardStop = Date.now() + 30000;
+  const otherLatencies = [];
+  const otherStatuses = [];
+  const flooding = () => Date.now() < hardStop && (Date.now() < until || otherStatuses.length < 3);
   const statuses = {};
   const flood = Array.from({ length: 4 }, async () => {
-    while (Date.now() < until) {
+    while (flooding()) {
       const r = await ctx.get(wide, { headers: { 'X-API-Key': ctx.key }, fresh: true });
       statuses[r.status] = (statuses[r.status] || 0) + 1;
       rssPeak = Math.max(rssPeak, rssKiB(ctx.server.pid));
     }
   });
-  const otherLatencies = [];
-  const otherStatuses = [];
   const reader = (async () => {
-    while (Date.now() < until) {
+    while (flooding()) {
       const s = Date.now();
       const r = await http(ctx.base, 'GET', `/api/v1/functions/${calmId}`, { headers: { 'X-API-Key': other.admin }, fresh: true });
       otherLatencies.push(Date.now() - s);
@@ -99,7 +102,7 @@ test('a tenant with maximal module_timings asking for the widest window gets a q
   })();
   await Promise.all([...flood, reader]);
   assert.deepEqual(Object.keys(statuses), ['400'], `the hostile reads answered ${JSON.stringify(statuses)}`);
-  assert.ok(statuses[400] >= 4, `only ${statuses[400]} hostile reads in 3 s`);
+  assert.ok(statuses[400] >= 4, `only ${statuses[400]} hostile reads`);
   assert.ok(otherStatuses.length >= 3 && otherStatuses.every((s) => s === 200), `the other tenant got ${otherStatuses}`);
   // wide margins: a loaded 2-core machine (the figures belong to bench/)
   assert.ok(Math.max(...otherLatencies) < 5000, `the other tenant waited up to ${Math.max(...otherLatencies)} ms`);
