@@ -51,6 +51,10 @@ static const int_setting int_settings[] = {
     {"MAX_READ_SAMPLES", OFF(max_read_samples), 2000000, 1000, 1000000000, 0},
     {"METRICS_PORT", OFF(metrics_port), 0, 0, 65535, 0},
     {"RETENTION_MONTHS", OFF(retention_months), 13, 0, 1200, 0},
+    {"ALERT_EVAL_INTERVAL", OFF(alert_eval_interval_s), 60, 1, 86400, 0},
+    {"ALERT_WEBHOOK_TIMEOUT", OFF(alert_webhook_timeout_s), 10, 1, 300, 0},
+    {"ALERT_RETRY_BASE", OFF(alert_retry_base_s), 10, 1, 3600, 0},
+    {"ALERT_MAX_ATTEMPTS", OFF(alert_max_attempts), 20, 1, 1000, 0},
 };
 
 static int parse_bool(const char *s, int *out)
@@ -434,6 +438,7 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
     } bools[] = {
         {"APP_DEBUG", 0, &cfg->app_debug},
         {"LOG_REQUESTS", 1, &cfg->log_requests},
+        {"ALERT_ALLOW_PRIVATE_WEBHOOKS", 0, &cfg->alert_allow_private_webhooks},
     };
     for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
         const char *v = getenv(bools[i].name);

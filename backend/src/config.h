@@ -56,6 +56,11 @@ typedef struct csa_config {
     int metrics_port;                   /* GET /metrics listener; 0 = off */
     char metrics_host[256];             /* its address (default 127.0.0.1: not on the public listener) */
     int retention_months;               /* drop invocation partitions older than this; 0 = keep all */
+    int alert_eval_interval_s;          /* seconds between evaluations of the alert rules (alerts.h) */
+    int alert_webhook_timeout_s;        /* one webhook delivery: connect, send, status line */
+    int alert_retry_base_s;             /* first retry of a failed delivery; doubles per attempt, 1 h at most */
+    int alert_max_attempts;             /* deliveries tried before one is given up */
+    int alert_allow_private_webhooks;   /* webhooks may reach loopback, private and link-local addresses */
     char cors[CSA_MAX_CORS_ORIGINS][256]; /* allowed origins parsed from CORS_ORIGINS ("*" = any) */
     int ncors;
 } csa_config;

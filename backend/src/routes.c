@@ -42,6 +42,9 @@ const csa__route csa__routes[] = {
     {POST,   "/api/v1/api-keys",                   ADMIN,  CSA_RATE_QUERY,  JSON_OPTIONAL, NULL,                      CSA_BODY_CREATE_KEY,     csa__handle_create_key,          0},
     {DELETE, "/api/v1/api-keys/{id}",              ADMIN,  CSA_RATE_QUERY,  NO_BODY,       CSA_QUERY_REVOKE_KEY,      NULL,                    csa__handle_revoke_key,          0},
     {POST,   "/api/v1/projects",                   NO_KEY, NO_RATE,         JSON_SINGLE,   NULL,                      CSA_BODY_CREATE_PROJECT, csa__handle_create_project,      CSA__ROUTE_ADMIN_TOKEN},
+    {GET,    "/api/v1/alerts",                     READ,   CSA_RATE_QUERY,  NO_BODY,       NULL,                      NULL,                    csa__handle_alerts,              0},
+    {POST,   "/api/v1/alerts",                     ADMIN,  CSA_RATE_QUERY,  JSON_SINGLE,   NULL,                      NULL,                    csa__handle_alerts,              0},
+    {DELETE, "/api/v1/alerts/{id}",                ADMIN,  CSA_RATE_QUERY,  NO_BODY,       NULL,                      NULL,                    csa__handle_alerts,              0},
 };
 /* clang-format on */
 

@@ -8,6 +8,7 @@
 
 #include "server_internal.h"
 
+#include "alerts.h"
 #include "log.h"
 #include "metrics.h"
 #include "projects.h"
@@ -310,8 +311,10 @@ int csa_server_run(const csa_config *cfg)
             json_pack("{s:s, s:i, s:i, s:s}", "host", cfg->host, "port", cfg->port, "workers", cfg->workers,
                       "version", CSA_VERSION));
 
+    csa_alerts *alerts = csa_alerts_start(cfg); /* the alert evaluator: a thread of its own */
     int sig = 0;
     sigwait(&sigs, &sig);
+    csa_alerts_stop(alerts);
     csa_logf(CSA_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     atomic_store(&csa__g.stopping, 1);
     for (int i = 0; i < csa__g.nworkers; i++)

@@ -9,6 +9,7 @@
  *   handlers_ingest.c  POST /api/v1/ingest, /ingest/batch, /ingest/firehose
  *   handlers_query.c   the read API and health
  *   handlers_admin.c   API keys and projects
+ *   handlers_alerts.c  alert rules (alerts.h)
  *
  * Threads: everything here runs on a worker's event-loop thread except what is marked
  * "any thread" (the executors' and writer's completion callbacks).
@@ -311,5 +312,6 @@ csa_status csa__handle_list_keys(csa__request *ctx, json_t *body);
 csa_status csa__handle_create_key(csa__request *ctx, json_t *body);
 csa_status csa__handle_revoke_key(csa__request *ctx, json_t *body);
 csa_status csa__handle_create_project(csa__request *ctx, json_t *body);
+csa_status csa__handle_alerts(csa__request *ctx, json_t *body);
 
 #endif

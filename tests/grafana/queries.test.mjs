@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { test } from './lib/harness.mjs';
 import { renderQuery } from './lib/grafana-sql.mjs';
-import { ROOT, loadDashboards, allPanels } from './static.test.mjs';
+import { ROOT, loadDashboards, allPanels, loadAlertRules } from './static.test.mjs';
 import {
   psql, queryRows, batchQueries, scratchDatabase, startServer, runServerCommand, serverEnv, withDatabase,
 } from './lib/server.mjs';
@@ -388,6 +388,8 @@ test('queries: the Grafana role reads only what the dashboards need', () => {
   for (const [sql, why] of [
     ['SELECT * FROM api_keys', /permission denied/],
     ['SELECT * FROM schema_migrations', /permission denied/],
+    ['SELECT secret FROM alert_rules', /permission denied/], // the webhook signing secrets (docs/security.md)
+    ['SELECT body FROM alert_outbox', /permission denied/],
     ["INSERT INTO projects (name, slug) VALUES ('x', 'x')", /read-only transaction|permission denied/],
     ['BEGIN READ WRITE; DELETE FROM invocations; COMMIT', /permission denied/],
     ['BEGIN READ WRITE; CREATE TABLE grafana_was_here (x int); COMMIT', /permission denied/],
@@ -535,6 +537,40 @@ test('queries: every panel query can be answered from indexes (no sequential sca
     walk(plans[i].plan[0].Plan);
     assert.deepEqual(scans, [], `${j.panel.title}: sequential scan of ${scans.join(', ')} even with enable_seqscan off`);
   });
+});
+
+test('queries: the provisioned alert rules run as the Grafana role and agree with the records sent', () => {
+  assert.ok(ctx.ready, 'set-up failed');
+  const rules = Object.fromEntries(loadAlertRules().map(({ rule }) => [rule.uid, rule]));
+  const fromMs = ctx.t0 - 2 * DAY, toMs = ctx.t0;
+  const inRange = ctx.sent.filter((s) => s.ts >= fromMs && s.ts <= toMs);
+  const byFn = groupBy(inRange, (s) => `${s.project}/${s.rec.function_name}`);
+  const expected = {
+    'csa-init-p95': (recs) => percentileCont(recs.filter(realCold).map((r) => r.init_duration_ms), 0.95),
+    'csa-cold-start-rate': (recs) => (100 * recs.filter(realCold).length) / recs.length,
+    // every record of the data set: arm64, 512 MB
+    'csa-init-cost': (recs) => {
+      const cold = recs.filter(realCold);
+      return cold.length ? (cold.reduce((a, r) => a + (r.init_duration_ms / 1000) * 0.5 * 0.0000133334, 0) * 2592000) / ((toMs - fromMs) / 1000) : null;
+    },
+  };
+  for (const [uid, rule] of Object.entries(rules)) {
+    const a = rule.data[0];
+    // the rule's own window (it must run), then two days (to compare with the data set)
+    queryRows(ctx.grafanaUrl, renderQuery(a.model.rawSql, { fromMs: toMs - a.relativeTimeRange.from * 1000, toMs }).sql);
+    const rows = queryRows(ctx.grafanaUrl, renderQuery(a.model.rawSql, { fromMs, toMs }).sql);
+    const valueColumn = Object.keys(rows[0] ?? { project: 1, function: 1, value: 1 }).filter((k) => k !== 'project' && k !== 'function');
+    if (uid === 'csa-init-regression') {
+      // the data set has no deployments (no code_id, no function_version): no row, no alert
+      assert.deepEqual(rows, [], uid);
+      continue;
+    }
+    assert.equal(valueColumn.length, 1, `${uid}: one value column besides the labels: ${JSON.stringify(rows[0])}`);
+    const want = [...byFn].map(([k, sent]) => [k, expected[uid](sent.map((x) => x.rec))]).filter(([, v]) => v !== null).sort();
+    const got = rows.map((r) => [`${r.project}/${r.function}`, Number(r[valueColumn[0]])]).sort();
+    assert.deepEqual(got.map(([k]) => k), want.map(([k]) => k), `${uid}: one row per function with data`);
+    for (const [i, [k, v]] of got.entries()) assert.ok(Math.abs(v - want[i][1]) < 1e-6 * Math.max(1, Math.abs(v)), `${uid} ${k}: ${v} vs ${want[i][1]}`);
+  }
 });
 
 test('queries: tear-down', async () => {

@@ -51,6 +51,8 @@ const SERVER_ROUTES = {
   '/api/v1/api-keys': ['get', 'post'],
   '/api/v1/api-keys/{key_id}': ['delete'],
   '/api/v1/projects': ['post'],
+  '/api/v1/alerts': ['get', 'post'],
+  '/api/v1/alerts/{alert_id}': ['delete'],
 };
 
 /** Every (path, method, status) the document lists, as "path method status". */
@@ -378,6 +380,37 @@ test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${loneId}`, { headers: withKey(lone) }), 409, 'last active admin key');
 });
 
+test('alerts: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
+  const A = '/api/v1/alerts';
+  const AD = '/api/v1/alerts/{alert_id}';
+  const h = (extra) => ({ headers: withKey(ctx.key, extra) });
+  const rule = (n) => ({ name: `openapi ${n}`, metric: 'cold_start_rate', threshold: 99.5, webhook_url: 'http://203.0.113.5/hook' });
+  assert.deepEqual(validate(requestSchema(A, 'post'), rule(0), doc), []);
+  assert.notDeepEqual(validate(requestSchema(A, 'post'), { ...rule(0), extra: 1 }, doc), []);
+  const created = await ctx.request('POST', A, { body: rule(0), ...h() });
+  conforms(A, 'post', created, 201);
+  conforms(A, 'get', await ctx.get(A, h()), 200);
+  conforms(A, 'get', await ctx.get(`${A}?x=%FF`, h()), 400, 'non-UTF-8 query');
+  conforms(A, 'get', await ctx.get(A), 401);
+  conforms(A, 'post', await ctx.request('POST', A, { body: { ...rule(1), metric: 'p99' }, ...h() }), 400);
+  conforms(A, 'post', await ctx.request('POST', A, { body: rule(1) }), 401);
+  conforms(A, 'post', await ctx.request('POST', A, { body: { ...rule(1), function_id: NO_SUCH_ID }, ...h() }), 404, 'unknown function');
+  conforms(A, 'post', await ctx.request('POST', A, { body: 'x=1', ...h({ 'Content-Type': 'text/plain' }) }), 415);
+  conforms(A, 'post', await ctx.request('POST', A, { body: 'x'.repeat(1024 * 1024 + 1), ...h({ 'Content-Type': 'application/json' }) }), 413);
+  conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}?x=%FF`, h()), 400, 'non-UTF-8 query');
+  conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}`), 401);
+  conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}`, h()), 200);
+  conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}`, h()), 404);
+  // a project holds at most 100 rules
+  let last;
+  for (let i = 0; i < 101; i++) {
+    last = await ctx.request('POST', A, { body: rule(i), ...h() });
+    if (last.status !== 201) break;
+  }
+  conforms(A, 'post', last, 409, 'the 101st rule');
+  await ctx.sql('DELETE FROM alert_rules');
+});
+
 test('403 on every scoped operation with a key that lacks its scope', async () => {
   const readKey = (await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(ctx.key) })).json.key;
   const ing = { headers: withKey(ctx.ingestKey) };
@@ -392,6 +425,9 @@ test('403 on every scoped operation with a key that lacks its scope', async () =
   conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['ingest'] }, ...ing }), 403);
   conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(readKey) }), 403, 'read key');
   conforms('/api/v1/api-keys/{key_id}', 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`, ing), 403);
+  conforms('/api/v1/alerts', 'get', await ctx.get('/api/v1/alerts', ing), 403);
+  conforms('/api/v1/alerts', 'post', await ctx.request('POST', '/api/v1/alerts', { body: {}, headers: withKey(readKey) }), 403, 'read key');
+  conforms('/api/v1/alerts/{alert_id}', 'delete', await ctx.request('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`, { headers: withKey(readKey) }), 403);
 });
 
 test('projects: 201, 400, 401, 409, 413, 415', async () => {
@@ -409,7 +445,7 @@ test('projects: 201, 400, 401, 409, 413, 415', async () => {
 
 test('every path: 204 preflight, 405 with Allow for other methods; unknown paths 404', async () => {
   for (const [p, item] of Object.entries(doc.paths)) {
-    const concrete = p.replace('{function_id}', fnId || NO_SUCH_ID).replace('{key_id}', NO_SUCH_ID);
+    const concrete = p.replace('{function_id}', fnId || NO_SUCH_ID).replace('{key_id}', NO_SUCH_ID).replace('{alert_id}', NO_SUCH_ID);
     const pre = await ctx.request('OPTIONS', concrete, { headers: { Origin: ORIGIN, 'Access-Control-Request-Method': 'GET' } });
     conforms(p, 'options', pre, 204);
     assert.equal(pre.headers.get('access-control-allow-origin'), ORIGIN, `${p}: preflight origin`);
@@ -456,6 +492,9 @@ test('429 on every rate-limited operation (RATE_LIMIT_QUERY=1, RATE_LIMIT_INGEST
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 429);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 429);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 429);
+    conforms('/api/v1/alerts', 'get', await call('GET', '/api/v1/alerts'), 429);
+    conforms('/api/v1/alerts', 'post', await call('POST', '/api/v1/alerts', {}), 429);
+    conforms('/api/v1/alerts/{alert_id}', 'delete', await call('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`), 429);
   } finally {
     await stopOk(s);
   }
@@ -481,6 +520,9 @@ test('503 on every operation while PostgreSQL is unreachable', async () => {
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 503);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 503);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 503);
+    conforms('/api/v1/alerts', 'get', await call('GET', '/api/v1/alerts'), 503);
+    conforms('/api/v1/alerts', 'post', await call('POST', '/api/v1/alerts', {}), 503);
+    conforms('/api/v1/alerts/{alert_id}', 'delete', await call('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`), 503);
     conforms('/api/v1/projects', 'post', await call('POST', '/api/v1/projects', { name: 'X', slug: 'x' }, bearer(ADMIN_SECRET)), 503);
   } finally {
     await stopOk(s);
@@ -507,7 +549,8 @@ test('500 on every database operation when a statement fails (a broken schema in
       ALTER TABLE invocations RENAME COLUMN request_id TO request_id_broken;
       ALTER TABLE api_keys RENAME COLUMN key_prefix TO key_prefix_broken;
       ALTER TABLE projects RENAME COLUMN slug TO slug_broken;
-      ALTER TABLE function_deployments RENAME COLUMN deployment TO deployment_broken`);
+      ALTER TABLE function_deployments RENAME COLUMN deployment TO deployment_broken;
+      ALTER TABLE alert_rules RENAME COLUMN project_id TO project_id_broken`);
     conforms('/api/v1/ingest', 'post', await call('POST', '/api/v1/ingest', minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })), 500);
     conforms('/api/v1/ingest/batch', 'post', await call('POST', '/api/v1/ingest/batch', { invocations: [minimalRecord({ function_name: 'broken-fn' })] }), 500);
     conforms(F, 'post', await firehose(s.base, key, [minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })]), 500);
@@ -518,6 +561,9 @@ test('500 on every database operation when a statement fails (a broken schema in
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 500);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 500);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${second.json.id}`), 500);
+    conforms('/api/v1/alerts', 'get', await call('GET', '/api/v1/alerts'), 500);
+    conforms('/api/v1/alerts', 'post', await call('POST', '/api/v1/alerts', { name: 'x', metric: 'init_p95_ms', threshold: 1, webhook_url: 'http://203.0.113.5/' }), 500);
+    conforms('/api/v1/alerts/{alert_id}', 'delete', await call('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`), 500);
     conforms('/api/v1/projects', 'post', await call('POST', '/api/v1/projects', { name: 'X', slug: 'x' }, bearer(ADMIN_SECRET)), 500);
     // and it still answers what does not need the broken columns
     assert.equal((await http(s.base, 'GET', '/api/v1/health')).status, 200);
