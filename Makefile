@@ -4,13 +4,14 @@ BUILD_DIR := backend/build
 ASAN_DIR := backend/build-asan
 JOBS ?= 2
 
-.PHONY: all build build-asan run test bench bench-queries fuzz soak extension stop clean deps help
+.PHONY: all build build-asan run test lint format bench bench-queries fuzz soak extension stop clean deps help
 
 all: build
 
 help:
 	@echo "make run    - set up everything (packages, PostgreSQL, schema, demo key) and start coldstartd on :8000"
 	@echo "make test   - the same set-up from scratch, then every test suite"
+	@echo "make lint   - formatting (clang-format, Biome) and static analysis (cppcheck, Biome); make format rewrites"
 	@echo "make build  - build backend/build/coldstartd"
 	@echo "make bench  - ingest benchmark (see BENCHMARKS.md); make bench-queries: read API latency"
 	@echo "make fuzz   - every libFuzzer target for FUZZ_SECONDS (60) each (see RELIABILITY.md)"
@@ -36,6 +37,14 @@ run:
 
 test:
 	@scripts/test.sh
+
+lint:
+	@scripts/deps.sh lint
+	@scripts/lint.sh
+
+format:
+	@scripts/deps.sh lint
+	@scripts/format.sh
 
 bench:
 	@scripts/deps.sh bench

@@ -79,8 +79,9 @@ void csa_log(csa_log_level level, const char *msg, json_t *fields)
         (void)w;
     } else {
         ssize_t w = write(STDERR_FILENO, text, n);
-        w = write(STDERR_FILENO, "\n", 1);
+        ssize_t w_newline = write(STDERR_FILENO, "\n", 1);
         (void)w;
+        (void)w_newline;
     }
     free(text);
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian/Ubuntu machine, only what is missing.
-# Usage: scripts/deps.sh [run|test|bench]
+# Usage: scripts/deps.sh [run|test|lint|bench]
 #   run    the C build, PostgreSQL, curl, and Node.js 18+ with npm (make run builds the SDK and
 #          runs the example functions through it)
 #   test   run's, plus Criterion, OpenSSL, zip, clang and its sanitizer runtime, nginx, for the
 #          Python SDK's suite python3 with pytest and the headers its C-extension fixture builds with,
-#          and Chromium (the web UI's browser test drives Debian's chromium; no browser is downloaded)
+#          Chromium (the web UI's browser test drives Debian's chromium; no browser is downloaded),
+#          and lint's
+#   lint   run's, plus clang-format and cppcheck (scripts/lint.sh; Biome comes from npm)
 #   bench  run's, plus wrk
 # Node.js: a `node` already on the PATH (from NodeSource, nvm, ...) is kept when it is 18 or
 # newer; only when there is none does this install the distribution's `nodejs` and `npm`
@@ -20,7 +22,8 @@ case "${1:-run}" in
     # Ubuntu 24.04: clang 18)
     clang_major=$(apt-cache policy clang 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9]*:\)\{0,1\}\([0-9][0-9]*\).*/\2/p')
     want+=(libcriterion-dev libssl-dev zip clang "libclang-rt-${clang_major:-14}-dev" nginx openssl
-           python3 python3-pytest python3-dev chromium) ;;
+           python3 python3-pytest python3-dev chromium clang-format cppcheck) ;;
+  lint) want+=(clang-format cppcheck) ;;
   bench) want+=(wrk) ;;
 esac
 missing=()

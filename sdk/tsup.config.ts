@@ -11,8 +11,9 @@ const define = { __SDK_VERSION__: JSON.stringify(version) };
 export default defineConfig([
   {
     // index: what init needs (hooks, recorder, analyze); invoke: the rest, loaded at the first invocation.
-    // The index bundle's entry is src/main.ts (plain module.exports); its types come from src/index.ts.
-    entry: { index: 'src/main.ts', invoke: 'src/invoke.ts' },
+    // The index bundle's entry is src/runtime/main.ts (plain module.exports); its types come from
+    // src/runtime/index.ts.
+    entry: { index: 'src/runtime/main.ts', invoke: 'src/invoke/index.ts' },
     external: ['./invoke.cjs'],
     minify: true,
     format: ['cjs'],
@@ -20,14 +21,14 @@ export default defineConfig([
     platform: 'node',
     outExtension: () => ({ js: '.cjs' }),
     // one self-contained declaration file (copied to index.d.mts for ESM consumers by the build script)
-    dts: { entry: { index: 'src/index.ts' } },
+    dts: { entry: { index: 'src/runtime/index.ts' } },
     clean: false, // the build script empties dist first (two configs build in parallel)
     define,
     sourcemap: false,
   },
   {
     // the command line (`coldstart profile`): its own bundle, never loads the hooks into itself
-    entry: { cli: 'src/cli.ts' },
+    entry: { cli: 'src/cli/main.ts' },
     format: ['cjs'],
     target: 'node18',
     platform: 'node',
@@ -37,16 +38,16 @@ export default defineConfig([
   },
   {
     // the esbuild plugin (@coldstart/analyzer/esbuild): build-time code, never loaded in a function
-    entry: { esbuild: 'src/esbuild.ts' },
+    entry: { esbuild: 'src/esbuild/plugin.ts' },
     format: ['cjs'],
     target: 'node18',
     platform: 'node',
     outExtension: () => ({ js: '.cjs' }),
-    dts: { entry: { esbuild: 'src/esbuild.ts' } },
+    dts: { entry: { esbuild: 'src/esbuild/plugin.ts' } },
     define,
   },
   {
-    entry: { 'esm-loader': 'src/esm-loader.ts' },
+    entry: { 'esm-loader': 'src/runtime/esm-loader.ts' },
     format: ['esm'],
     target: 'node18',
     platform: 'node',

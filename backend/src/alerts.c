@@ -1,5 +1,6 @@
 /* alerts.c: the alert evaluator and the outbox sender (see alerts.h and docs/alerts.md). */
 #include "alerts.h"
+#include "cost.h"
 
 #include "db.h"
 #include "deployments.h"
@@ -124,8 +125,7 @@ static int sql_figures(csa_alerts *a, const rule *r, json_t *out)
     char window[16], limit[16], x86[32], arm[32];
     snprintf(window, sizeof window, "%d", r->window_min);
     snprintf(limit, sizeof limit, "%d", CSA_ALERTS_MAX_FUNCTIONS);
-    snprintf(x86, sizeof x86, "%.10f", CSA_PRICE_GB_S_X86_64);
-    snprintf(arm, sizeof arm, "%.10f", CSA_PRICE_GB_S_ARM64);
+    csa_prices_params(&a->cfg->prices, x86, arm);
     const char *value_sql, *filter;
     if (strcmp(r->metric, "init_p95_ms") == 0) {
         value_sql = "percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms), count(*)";
@@ -134,9 +134,7 @@ static int sql_figures(csa_alerts *a, const rule *r, json_t *out)
         value_sql = "100.0 * count(*) FILTER (WHERE " REAL_COLD ") / count(*), count(*)";
         filter = "";
     } else { /* init_cost_monthly_usd: the window's cost scaled to 30 days */
-        value_sql = "sum(i.init_duration_ms / 1000.0 * coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128)"
-                    " / 1024.0 * CASE WHEN i.architecture = 'arm64' THEN $6::float8 ELSE $5::float8 END)"
-                    " * (43200.0 / $3::int), count(*)";
+        value_sql = "sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") * (43200.0 / $3::int), count(*)";
         filter = " AND " REAL_COLD " AND i.init_duration_ms IS NOT NULL";
     }
     char sql[1400];

@@ -57,6 +57,19 @@ static const int_setting int_settings[] = {
     {"ALERT_MAX_ATTEMPTS", OFF(alert_max_attempts), 20, 1, 1000, 0},
 };
 
+/* One row per decimal setting. */
+typedef struct double_setting {
+    const char *name;
+    size_t offset;
+    double def, min, max;
+} double_setting;
+
+static const double_setting double_settings[] = {
+    /* Lambda's price per GB-second by architecture, for the init cost (cost.h) */
+    {"PRICE_PER_GB_SECOND_X86_64", OFF(prices.x86_64), CSA_PRICE_GB_S_X86_64_DEFAULT, 0, 1},
+    {"PRICE_PER_GB_SECOND_ARM64", OFF(prices.arm64), CSA_PRICE_GB_S_ARM64_DEFAULT, 0, 1},
+};
+
 static int parse_bool(const char *s, int *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};
@@ -289,7 +302,6 @@ static int parse_trusted_proxies(csa_config *cfg, char *err, size_t err_size)
     cfg->nproxies = 0;
     for (const char *p = cfg->trusted_proxies; *p;) {
         size_t n = strcspn(p, ",");
-        char one[64];
         while (n > 0 && *p == ' ') {
             p++;
             n--;
@@ -298,6 +310,7 @@ static int parse_trusted_proxies(csa_config *cfg, char *err, size_t err_size)
         while (m > 0 && p[m - 1] == ' ')
             m--;
         if (m > 0) {
+            char one[64];
             unsigned char bin[16];
             int family = memchr(p, ':', m) ? AF_INET6 : AF_INET;
             if (m >= sizeof one || cfg->nproxies >= CSA_MAX_TRUSTED_PROXIES) {
@@ -386,6 +399,23 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
             *(size_t *)((char *)cfg + s->offset) = (size_t)v;
         else
             *(int *)((char *)cfg + s->offset) = (int)v;
+    }
+
+    for (size_t i = 0; i < sizeof double_settings / sizeof double_settings[0]; i++) {
+        const double_setting *s = &double_settings[i];
+        double v = s->def;
+        const char *raw = getenv(s->name);
+        if (raw && *raw) {
+            char *end = NULL;
+            errno = 0;
+            v = strtod(raw, &end);
+            if (errno || end == raw || *end != '\0' || !isfinite(v) || v < s->min || v > s->max) {
+                snprintf(err, err_size, "%s: expected a decimal number from %g to %g (USD per GB-second), got \"%.40s\"",
+                         s->name, s->min, s->max, raw);
+                return -1;
+            }
+        }
+        *(double *)((char *)cfg + s->offset) = v;
     }
 
     const char *url = getenv("DATABASE_URL");

@@ -8,6 +8,8 @@
 #ifndef CSA_CONFIG_H
 #define CSA_CONFIG_H
 
+#include "cost.h"
+
 #include <stddef.h>
 
 #define CSA_CONFIG_STR 1024
@@ -63,6 +65,7 @@ typedef struct csa_config {
     int alert_allow_private_webhooks;   /* webhooks may reach loopback, private and link-local addresses */
     char cors[CSA_MAX_CORS_ORIGINS][256]; /* allowed origins parsed from CORS_ORIGINS ("*" = any) */
     int ncors;
+    csa_prices prices;                  /* PRICE_PER_GB_SECOND_X86_64 / _ARM64: USD per GB-second (cost.h) */
 } csa_config;
 
 /* Parses CORS_ORIGINS: a JSON array of strings (the spec's form) or a comma-separated list.

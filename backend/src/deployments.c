@@ -72,8 +72,8 @@ static csa_status check_function(PGconn *conn, const char *project_id, const cha
     return CSA_OK;
 }
 
-csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char *function_id, json_t **out,
-                                char *detail)
+csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id,
+                                const char *function_id, json_t **out, char *detail)
 {
     char name[1100];
     csa_status st = check_function(conn, project_id, function_id, name, sizeof name, detail);
@@ -81,13 +81,14 @@ csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char
         return st;
     char limit[16], x86[32], arm[32];
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENTS_PAGE);
-    snprintf(x86, sizeof x86, "%.10f", CSA_PRICE_GB_S_X86_64);
-    snprintf(arm, sizeof arm, "%.10f", CSA_PRICE_GB_S_ARM64);
+    csa_prices_params(prices, x86, arm);
     const char *params[] = {function_id, project_id, limit, x86, arm};
+    /* clang-format off */
     PGresult *res = csa_db_exec(
         conn,
         "SELECT d.deployment, d.code_id, d.function_version, " TS_UTC("d.first_seen_at") ", " TS_UTC("d.last_seen_at") ","
-        "  s.cold_starts, s.on_demand, s.proactive, s.provisioned, s.p50, s.p95, s.runtime, s.memory, s.arch, s.cost"
+        "  s.cold_starts, s.on_demand, s.proactive, s.provisioned, s.p50, s.p95, s.runtime, s.memory, s.arch, s.cost,"
+        "  s.proactive_cost, extract(epoch FROM d.last_seen_at - d.first_seen_at)"
         " FROM functions f JOIN function_deployments d ON d.function_id = f.id"
         " LEFT JOIN LATERAL ("
         "   SELECT count(*) AS cold_starts, count(*) FILTER (WHERE " REAL_COLD ") AS on_demand,"
@@ -98,16 +99,15 @@ csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char
         "     mode() WITHIN GROUP (ORDER BY i.runtime_version) AS runtime,"
         "     mode() WITHIN GROUP (ORDER BY i.memory_allocated_mb) AS memory,"
         "     mode() WITHIN GROUP (ORDER BY i.architecture) AS arch,"
-        /* dollars: seconds x GB x price per GB-second of the architecture (x86_64 if unknown) */
-        "     sum(i.init_duration_ms / 1000.0 * coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128) / 1024.0"
-        "         * CASE WHEN i.architecture = 'arm64' THEN $5::float8 ELSE $4::float8 END)"
-        "       FILTER (WHERE " REAL_COLD ") AS cost"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$4", "$5") ") FILTER (WHERE " REAL_COLD ") AS cost,"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$4", "$5") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost"
         "   FROM invocations i"
         "   WHERE i.function_id = f.id AND i.cold_start AND " DEPLOYMENT_OF("i") " = d.deployment"
         " ) s ON true"
         " WHERE f.id = $1 AND f.project_id = $2"
         " ORDER BY d.first_seen_at DESC, d.deployment LIMIT $3::int",
         5, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "deployments", detail);
     json_t *list = json_array();
@@ -127,14 +127,21 @@ csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char
         json_object_set_new(d, "runtime", col_str(res, r, 11));
         json_object_set_new(d, "memory_mb", col_int(res, r, 12));
         json_object_set_new(d, "architecture", col_str(res, r, 13));
-        json_object_set_new(d, "init_cost_usd", PQgetisnull(res, r, 14) ? json_integer(0) : col_num(res, r, 14, 1e6));
+        double cost = PQgetisnull(res, r, 14) ? 0 : strtod(PQgetvalue(res, r, 14), NULL);
+        double proactive = PQgetisnull(res, r, 15) ? 0 : strtod(PQgetvalue(res, r, 15), NULL);
+        /* the rate while the deployment ran, first to last seen */
+        double span = strtod(PQgetvalue(res, r, 16), NULL);
+        json_object_set_new(d, "init_cost_usd", csa_usd_json(cost));
+        json_object_set_new(d, "init_cost_usd_per_month", csa_usd_json(csa_cost_per_month(cost, span)));
+        json_object_set_new(d, "proactive_init_cost_usd", csa_usd_json(proactive));
         json_array_append_new(list, d);
     }
     PQclear(res);
-    *out = json_pack("{s:s, s:s, s:o, s:{s:f, s:f}, s:s}", "function_id", function_id, "function_name", name,
-                     "deployments", list, "prices_per_gb_second", "x86_64", CSA_PRICE_GB_S_X86_64, "arm64",
-                     CSA_PRICE_GB_S_ARM64, "init_cost_counts",
-                     "on-demand cold starts only: provisioned and proactive inits delay no request");
+    *out = json_pack("{s:s, s:s, s:o, s:o, s:s}", "function_id", function_id, "function_name", name, "deployments",
+                     list, "prices_per_gb_second", csa_prices_json(prices), "init_cost_counts",
+                     "on-demand cold starts over the deployment's life; proactive inits (billed too, but no request "
+                     "waits) apart in proactive_init_cost_usd; provisioned inits are paid by provisioned concurrency "
+                     "and not estimated");
     return CSA_OK;
 }
 
@@ -180,12 +187,14 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENT_MAX_SAMPLES);
     snprintf(package_limit, sizeof package_limit, "%d", CSA_DEPLOYMENT_PACKAGE_SAMPLES);
     const char *params[] = {function_id, s->id, limit};
+    /* clang-format off */
     PGresult *res = csa_db_exec(conn,
                                 "SELECT i.init_duration_ms FROM invocations i"
                                 " WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
                                 "   AND " REAL_COLD " AND i.init_duration_ms IS NOT NULL"
                                 " ORDER BY i.\"timestamp\" DESC LIMIT $3::int",
                                 3, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "compare samples", detail);
     s->n = (size_t)PQntuples(res);
@@ -200,6 +209,7 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
     PQclear(res);
 
     const char *pparams[] = {function_id, s->id, package_limit};
+    /* clang-format off */
     res = csa_db_exec(conn,
                       "WITH s AS (SELECT i.module_timings FROM invocations i"
                       "  WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
@@ -209,6 +219,7 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
                       "   (SELECT count(*) FROM s)"
                       " FROM s, jsonb_each_text(s.module_timings) e GROUP BY e.key",
                       3, pparams);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "compare packages", detail);
     s->packages = json_object();
@@ -221,12 +232,14 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
     PQclear(res);
 
     const char *tparams[] = {function_id, s->id};
+    /* clang-format off */
     res = csa_db_exec(conn,
                       "SELECT i.module_tree FROM invocations i"
                       " WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
                       "   AND i.module_tree IS NOT NULL AND i.execution_duration_ms IS NOT NULL"
                       " ORDER BY i.\"timestamp\" DESC LIMIT 1",
                       2, tparams);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "compare versions", detail);
     s->versions = json_object();
@@ -310,11 +323,13 @@ csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const c
     char limit[16];
     snprintf(limit, sizeof limit, "%d", MAX_DEPLOYMENTS_RESOLVED);
     const char *params[] = {function_id, limit};
+    /* clang-format off */
     PGresult *res = csa_db_exec(conn,
                                 "SELECT deployment, code_id, function_version, " TS_UTC("first_seen_at") ","
                                 "  " TS_UTC("last_seen_at") " FROM function_deployments WHERE function_id = $1"
                                 " ORDER BY first_seen_at DESC, deployment LIMIT $2::int",
                                 2, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "compare deployments", detail);
     int rows = PQntuples(res), head_row = -1, base_row = -1;
@@ -339,7 +354,7 @@ csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const c
     }
     side sides[2];
     memset(sides, 0, sizeof sides);
-    int rows_of[2] = {base_row, head_row};
+    const int rows_of[2] = {base_row, head_row};
     for (int k = 0; k < 2; k++) {
         int r = rows_of[k];
         snprintf(sides[k].id, sizeof sides[k].id, "%s", PQgetvalue(res, r, 0));

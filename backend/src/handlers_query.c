@@ -5,6 +5,7 @@
  */
 #include "server_internal.h"
 
+#include "coldstarts.h"
 #include "deployments.h"
 #include "log.h"
 #include "queries.h"
@@ -16,18 +17,19 @@ static csa_status q_list_functions(PGconn *conn, csa__request *ctx, json_t **out
 {
     csa_list_params p = {(int)json_integer_value(json_object_get(ctx->args, "limit")), csa__arg_str(ctx, "cursor"),
                          csa__arg_str(ctx, "name_prefix")};
-    return csa_query_list_functions(conn, ctx->who.project_id, &p, out, ctx->detail);
+    return csa_query_list_functions(conn, &csa__g.cfg->prices, ctx->who.project_id, &p, out, ctx->detail);
 }
 
 static csa_status q_function_detail(PGconn *conn, csa__request *ctx, json_t **out)
 {
-    return csa_query_function_detail(conn, csa__g.rules, ctx->who.project_id, ctx->path_id, csa__arg_str(ctx, "from"),
-                                     csa__arg_str(ctx, "to"), csa__g.cfg->max_read_samples, out, ctx->detail);
+    return csa_query_function_detail(conn, csa__g.rules, &csa__g.cfg->prices, ctx->who.project_id, ctx->path_id,
+                                     csa__arg_str(ctx, "from"), csa__arg_str(ctx, "to"), csa__g.cfg->max_read_samples,
+                                     out, ctx->detail);
 }
 
 static csa_status q_deployments(PGconn *conn, csa__request *ctx, json_t **out)
 {
-    return csa_deployments_list(conn, ctx->who.project_id, ctx->path_id, out, ctx->detail);
+    return csa_deployments_list(conn, &csa__g.cfg->prices, ctx->who.project_id, ctx->path_id, out, ctx->detail);
 }
 
 static csa_status q_compare(PGconn *conn, csa__request *ctx, json_t **out)
@@ -71,6 +73,48 @@ csa_status csa__handle_deployments(csa__request *ctx, json_t *body) { return csa
 
 /* GET /api/v1/functions/{id}/compare?base&head (deployments.h) */
 csa_status csa__handle_compare(csa__request *ctx, json_t *body) { return csa__defer_query(ctx, q_compare); }
+
+/* A function's cold starts one by one (coldstarts.h): the module checks the query string (its
+ * window depends on MAX_READ_WINDOW_DAYS and the time), then the read runs on the executor. */
+static csa_status q_cold_starts(PGconn *conn, csa__request *ctx, json_t **out)
+{
+    return csa_cold_starts_list(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static csa_status q_cold_start_typical(PGconn *conn, csa__request *ctx, json_t **out)
+{
+    return csa_cold_starts_typical(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static csa_status q_cold_start_tree(PGconn *conn, csa__request *ctx, json_t **out)
+{
+    return csa_cold_starts_one(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static csa_status cold_start_read(csa__request *ctx, csa_cold_starts_read read, csa__query_fn fn)
+{
+    json_t *errors =
+        csa_cold_starts_check_args(ctx->args, read, csa__g.cfg->max_read_window_days, (double)time(NULL));
+    if (errors)
+        return csa__invalid(ctx, errors);
+    return csa__defer_query(ctx, fn);
+}
+
+/* GET /api/v1/functions/{id}/cold-starts, .../typical, .../tree */
+csa_status csa__handle_cold_starts(csa__request *ctx, json_t *body)
+{
+    return cold_start_read(ctx, CSA_COLD_STARTS_LIST, q_cold_starts);
+}
+
+csa_status csa__handle_cold_start_typical(csa__request *ctx, json_t *body)
+{
+    return cold_start_read(ctx, CSA_COLD_STARTS_TYPICAL, q_cold_start_typical);
+}
+
+csa_status csa__handle_cold_start_tree(csa__request *ctx, json_t *body)
+{
+    return cold_start_read(ctx, CSA_COLD_STARTS_ONE, q_cold_start_tree);
+}
 
 /* Health's database check runs on a thread and connection of its own: it never holds up an event
  * loop, a query pool busy with slow reads does not make it "unreachable", and a flood of unknown

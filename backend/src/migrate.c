@@ -61,9 +61,11 @@ int csa_migrate(PGconn *conn, const char *dir, char *err, size_t err_size)
         snprintf(err, err_size, "cannot open migrations directory %s", dir);
         return -1;
     }
-    char *names[MAX_MIGRATIONS];
+    char *names[MAX_MIGRATIONS] = {NULL};
     int count = 0;
     struct dirent *de;
+    /* readdir_r is deprecated (glibc 2.24): readdir is safe on a stream only this thread reads */
+    /* cppcheck-suppress readdirCalled */
     while ((de = readdir(d)) != NULL && count < MAX_MIGRATIONS) {
         size_t n = strlen(de->d_name);
         if (n > 4 && strcmp(de->d_name + n - 4, ".sql") == 0 && de->d_name[0] >= '0' && de->d_name[0] <= '9')

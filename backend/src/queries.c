@@ -87,12 +87,14 @@ static json_t *col_str(const PGresult *res, int row, int col)
     return json_string(PQgetvalue(res, row, col));
 }
 
-csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const csa_list_params *p, json_t **out,
-                                    char *detail)
+csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, const char *project_id,
+                                    const csa_list_params *p, json_t **out, char *detail)
 {
-    char limit_plus_one[16];
+    char limit_plus_one[16], x86[32], arm[32];
     snprintf(limit_plus_one, sizeof limit_plus_one, "%d", p->limit + 1);
-    const char *params[] = {project_id, p->cursor, p->name_prefix, limit_plus_one};
+    csa_prices_params(prices, x86, arm);
+    const char *params[] = {project_id, p->cursor, p->name_prefix, limit_plus_one, x86, arm};
+    /* clang-format off */
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_list_functions",
         "WITH page AS ("
@@ -117,7 +119,11 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         "  GROUP BY x.function_id)"
         " SELECT p.id::text, p.function_name, p.runtime, p.region, p.memory_allocated_mb, " TS_UTC("p.first_seen_at")
         ", " TS_UTC("p.last_seen_at") ","
-        "   coalesce(c.total, 0), s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned, s.p50_init"
+        "   coalesce(c.total, 0), s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned, s.p50_init,"
+        "   coalesce(s.cost, 0), coalesce(s.proactive_cost, 0),"
+        /* the span the projection extrapolates: the 24 h, or since the function was first seen
+         * (its first cold start if that is earlier: records sent later than they happened) */
+        "   extract(epoch FROM now() - greatest(now() - interval '24 hours', least(p.first_seen_at, s.first_cold)))"
         " FROM page p LEFT JOIN counts c ON c.function_id = p.id LEFT JOIN LATERAL ("
         /* the cold-start statistics read the cold-start rows only (a partial index) */
         "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
@@ -125,12 +131,16 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95_init,"
         "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
         "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
-        "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50_init"
+        "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50_init,"
+        "     sum(" CSA_INIT_COST_SQL("i", "p", "$5", "$6") ") FILTER (WHERE " REAL_COLD ") AS cost,"
+        "     sum(" CSA_INIT_COST_SQL("i", "p", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost,"
+        "     min(i.timestamp) AS first_cold"
         "   FROM invocations i"
         "   WHERE i.function_id = p.id AND i.project_id = $1 AND i.cold_start"
         "     AND i.timestamp >= now() - interval '24 hours') s ON true"
         " ORDER BY p.function_name",
-        4, params);
+        6, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return db_failed(conn, res, "list functions", detail);
     }
@@ -150,6 +160,11 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         json_object_set_new(stats, "total_invocations_24h", json_integer(total));
         json_object_set_new(stats, "proactive_starts_24h", col_int(res, r, 11));
         json_object_set_new(stats, "provisioned_starts_24h", col_int(res, r, 12));
+        double cost = strtod(PQgetvalue(res, r, 14), NULL);
+        json_object_set_new(stats, "init_cost_usd", csa_usd_json(cost));
+        json_object_set_new(stats, "init_cost_usd_per_month",
+                            csa_usd_json(csa_cost_per_month(cost, strtod(PQgetvalue(res, r, 16), NULL))));
+        json_object_set_new(stats, "proactive_init_cost_usd", csa_usd_json(strtod(PQgetvalue(res, r, 15), NULL)));
         json_t *f = json_object();
         json_object_set_new(f, "id", col_str(res, r, 0));
         json_object_set_new(f, "function_name", col_str(res, r, 1));
@@ -168,7 +183,8 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         next = json_string(cursor);
     }
     PQclear(res);
-    *out = json_pack("{s:o, s:o}", "functions", list, "next_cursor", next);
+    *out = json_pack("{s:o, s:o, s:o}", "functions", list, "next_cursor", next, "prices_per_gb_second",
+                     csa_prices_json(prices));
     return CSA_OK;
 }
 
@@ -206,6 +222,7 @@ typedef struct module_stat {
     double *v;        /* samples; sorted by agg_finish */
     size_t n, cap;
     double sum, p50, p95, p99;
+    double cost; /* dollars of its self time (cost.h) */
 } module_stat;
 
 /* One row's entry as parsed, before it is added (the key points into the row's text). */
@@ -252,8 +269,9 @@ static void *grow(void *items, size_t n, size_t *cap, size_t size, size_t first)
     return p;
 }
 
-/* Adds one sample of module `key` (len bytes); -1 when out of memory. */
-static int agg_add(module_agg *a, const char *key, size_t len, double v)
+/* Adds one sample of module `key` (len bytes), whose row's init costs usd_per_ms dollars per
+ * millisecond; -1 when out of memory. */
+static int agg_add(module_agg *a, const char *key, size_t len, double v, double usd_per_ms)
 {
     json_t *idx = json_object_getn(a->names, key, len);
     size_t i;
@@ -275,6 +293,7 @@ static int agg_add(module_agg *a, const char *key, size_t len, double v)
     m->v = v_all;
     m->v[m->n++] = v;
     m->sum += v;
+    m->cost += v * usd_per_ms;
     return 0;
 }
 
@@ -330,15 +349,15 @@ static int flat_numbers(module_agg *a, const char *p)
     }
 }
 
-/* Adds one row's {"module": ms, ...}; returns how many numeric entries it had (their sum is
- * added to *row_sum). Entries that are not numbers are skipped. */
-static int agg_add_row(module_agg *a, const char *text, double *row_sum)
+/* Adds one row's {"module": ms, ...} (usd_per_ms: as agg_add); returns how many numeric entries it
+ * had (their sum is added to *row_sum). Entries that are not numbers are skipped. */
+static int agg_add_row(module_agg *a, const char *text, double *row_sum, double usd_per_ms)
 {
     if (a->failed)
         return 0;
     int n = flat_numbers(a, text);
     for (int k = 0; k < n; k++) {
-        if (agg_add(a, a->row[k].key, a->row[k].len, a->row[k].v) < 0) {
+        if (agg_add(a, a->row[k].key, a->row[k].len, a->row[k].v, usd_per_ms) < 0) {
             a->failed = 1;
             return k;
         }
@@ -359,7 +378,7 @@ static int agg_add_row(module_agg *a, const char *text, double *row_sum)
         if (!json_is_number(value))
             continue;
         double v = json_number_value(value);
-        if (agg_add(a, key, strlen(key), v) < 0) {
+        if (agg_add(a, key, strlen(key), v, usd_per_ms) < 0) {
             a->failed = 1;
             break;
         }
@@ -442,6 +461,7 @@ static csa_status function_timeline(PGconn *conn, const char *function_id, const
     char interval[48];
     snprintf(interval, sizeof interval, "%ld seconds", width);
     const char *params[] = {function_id, project_id, t0, t1, interval};
+    /* clang-format off */
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_function_timeline",
         "WITH inits AS ("
@@ -471,6 +491,7 @@ static csa_status function_timeline(PGconn *conn, const char *function_id, const
         " WHERE coalesce(c.n, 0) > 0 OR s.t IS NOT NULL"
         " ORDER BY coalesce(c.t, s.t)",
         5, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "function timeline", detail);
     json_t *buckets = json_array();
@@ -505,7 +526,8 @@ static int module_row(const PGresult *row, void *arg)
 {
     module_read *mr = arg;
     double row_sum = 0;
-    int n = agg_add_row(&mr->agg, PQgetvalue(row, 0, 0), &row_sum);
+    double usd_per_ms = strtod(PQgetvalue(row, 0, 2), NULL);
+    int n = agg_add_row(&mr->agg, PQgetvalue(row, 0, 0), &row_sum, usd_per_ms);
     if (n > 0 && strcmp(PQgetvalue(row, 0, 1), "t") == 0) {
         mr->modules_sum += row_sum;
         mr->modules_rows++;
@@ -514,17 +536,20 @@ static int module_row(const PGresult *row, void *arg)
     return mr->samples > mr->max_samples;
 }
 
-csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const char *project_id,
-                                     const char *function_id, const char *from, const char *to,
-                                     long long max_samples, json_t **out, char *detail)
+csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
+                                     const char *project_id, const char *function_id, const char *from,
+                                     const char *to, long long max_samples, json_t **out, char *detail)
 {
     if (!csa_is_uuid(function_id)) {
         snprintf(detail, CSA_DETAIL_MAX, "Function not found");
         return CSA_ERR_NOT_FOUND;
     }
-    const char *p1[] = {function_id, project_id, from, to};
+    char x86[32], arm[32];
+    csa_prices_params(prices, x86, arm);
+    const char *p1[] = {function_id, project_id, from, to, x86, arm};
     /* the function, the window, its invocation count (whole hours from the rollups, the partial
      * hours at the ends from the rows) and its init statistics (cold-start rows only) */
+    /* clang-format off */
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_function_detail",
         "WITH w AS (SELECT coalesce($3::timestamptz, coalesce($4::timestamptz, now()) - interval '7 days') AS t0,"
@@ -540,7 +565,11 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         "     AND i.timestamp >= b.t0 AND i.timestamp < least(b.a, b.t1))"
         "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id AND i.project_id = f.project_id"
         "     AND i.timestamp >= greatest(b.z, b.a, b.t0) AND i.timestamp < b.t1),"
-        "   s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, (b.t0 < b.t1)"
+        "   s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, (b.t0 < b.t1),"
+        "   coalesce(s.cost, 0), coalesce(s.proactive_cost, 0),"
+        /* the span the projection extrapolates: the window, from when the function was first seen
+         * (its first cold start if that is earlier) and up to now at most */
+        "   extract(epoch FROM least(b.t1, now()) - greatest(b.t0, least(f.first_seen_at, s.first_cold)))"
         " FROM functions f CROSS JOIN b LEFT JOIN LATERAL ("
         "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
         "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
@@ -548,12 +577,16 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95,"
         "     percentile_cont(0.99) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p99,"
         "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
-        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned"
+        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE " REAL_COLD ") AS cost,"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost,"
+        "     min(i.timestamp) AS first_cold"
         "   FROM invocations i"
         "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND i.cold_start"
         "     AND i.timestamp >= b.t0 AND i.timestamp < b.t1) s ON true"
         " WHERE f.id = $1::uuid AND f.project_id = $2::uuid",
-        4, p1);
+        6, p1);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         if (csa_db_classify(conn, res) == CSA_DB_FAULT_BAD_INPUT) { /* a from/to PostgreSQL cannot read */
             snprintf(detail, CSA_DETAIL_MAX, "from and to must be RFC 3339 date-times");
@@ -590,6 +623,12 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
                         json_pack("{s:o, s:o, s:o, s:o}", "avg", col_num(res, 0, 11), "p50", col_num(res, 0, 12),
                                   "p95", col_num(res, 0, 13), "p99", col_num(res, 0, 14)));
     double avg_init = PQgetisnull(res, 0, 11) ? 0 : strtod(PQgetvalue(res, 0, 11), NULL);
+    double cost = strtod(PQgetvalue(res, 0, 18), NULL);
+    double projection_span = strtod(PQgetvalue(res, 0, 20), NULL);
+    json_object_set_new(body, "init_cost_usd", csa_usd_json(cost));
+    json_object_set_new(body, "init_cost_usd_per_month", csa_usd_json(csa_cost_per_month(cost, projection_span)));
+    json_object_set_new(body, "proactive_init_cost_usd", csa_usd_json(strtod(PQgetvalue(res, 0, 19), NULL)));
+    json_object_set_new(body, "prices_per_gb_second", csa_prices_json(prices));
     json_object_set_new(body, "percentiles", json_string("exact"));
     char t0[64], t1[64];
     snprintf(t0, sizeof t0, "%s", PQgetvalue(res, 0, 7));
@@ -608,16 +647,20 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     /* per module self time over the window's real cold starts: the rows' module_timings are read
      * as text and aggregated here (exact percentile_cont), several times faster than jsonb_each
      * and an aggregate per key inside PostgreSQL */
-    const char *p2[] = {function_id, project_id, t0, t1};
+    const char *p2[] = {function_id, project_id, t0, t1, x86, arm};
     module_read mr = {.max_samples = max_samples};
     agg_init(&mr.agg);
     int stopped = 0;
+    /* with each row: the dollars of one millisecond of its init, for the packages' cost */
     res = csa_db_stream_prepared(conn, "csa_module_timings",
-                                 "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL FROM invocations i"
+                                 "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL,"
+                                 "  coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128) / 1024.0 / 1000.0"
+                                 "    * CASE WHEN i.architecture = 'arm64' THEN $6::float8 ELSE $5::float8 END"
+                                 " FROM invocations i JOIN functions f ON f.id = i.function_id"
                                  " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND " REAL_COLD
                                  "   AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
                                  "   AND i.module_timings IS NOT NULL",
-                                 4, p2, module_row, &mr, &stopped);
+                                 6, p2, module_row, &mr, &stopped);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         agg_free(&mr.agg);
         json_decref(body);
@@ -645,12 +688,16 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     double module_p50_sum = 0;
     module_stat *order = agg_finish(&agg);
     size_t shown = agg.n < MAX_BREAKDOWN ? agg.n : MAX_BREAKDOWN;
+    /* agg_add_row filled agg through its pointer; cppcheck follows only agg_init's zero */
+    /* cppcheck-suppress knownConditionTrueFalse */
     for (size_t k = 0; order && k < shown; k++) {
         const module_stat *ms = &order[k];
         double seen_in = cold > 0 ? round((double)ms->n / (double)cold * 1000) / 1000 : 0;
-        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:f, s:I}", "avg_load_time_ms", num_json(ms->sum / (double)ms->n),
-                              "p50_ms", num_json(ms->p50), "p95_ms", num_json(ms->p95), "p99_ms", num_json(ms->p99),
-                              "seen_in", seen_in, "samples", (json_int_t)ms->n);
+        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:f, s:I, s:o, s:o}", "avg_load_time_ms",
+                              num_json(ms->sum / (double)ms->n), "p50_ms", num_json(ms->p50), "p95_ms",
+                              num_json(ms->p95), "p99_ms", num_json(ms->p99), "seen_in", seen_in, "samples",
+                              (json_int_t)ms->n, "init_cost_usd", csa_usd_json(ms->cost), "init_cost_usd_per_month",
+                              csa_usd_json(csa_cost_per_month(ms->cost, projection_span)));
         json_object_set_new(breakdown, ms->name, m);
         json_object_set(modules_for_rules, ms->name, m);
         module_p50_sum += ms->p50;
@@ -725,11 +772,13 @@ static json_t *scopes_json(unsigned scopes)
 csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **out, char *detail)
 {
     const char *params[] = {project_id};
+    /* clang-format off */
     PGresult *res = csa_db_exec(conn,
-                                "SELECT id::text, key_prefix, name, is_active, " TS_UTC("created_at") ", " TS_UTC(
-                                    "last_used_at") ", scopes::text FROM api_keys WHERE project_id = $1"
-                                                    " ORDER BY created_at, id",
+                                "SELECT id::text, key_prefix, name, is_active, " TS_UTC("created_at") ", "
+                                TS_UTC("last_used_at") ", scopes::text FROM api_keys WHERE project_id = $1"
+                                " ORDER BY created_at, id",
                                 1, params);
+    /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return db_failed(conn, res, "list keys", detail);
     }

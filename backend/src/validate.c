@@ -117,9 +117,9 @@ __attribute__((format(printf, 5, 6))) static void add_error(err_ctx *ec, const c
     va_end(ap);
 
     json_t *loc = json_array();
-    size_t i;
-    json_t *part;
     if (json_is_array(ec->prefix)) {
+        size_t i;
+        json_t *part;
         json_array_foreach(ec->prefix, i, part) json_array_append(loc, part);
     }
     if (field)

@@ -102,6 +102,7 @@
  * ingest of a function on its row lock), and duplicates of an already stored
  * (function, invocation_id, timestamp) are skipped (ON_CONFLICT), which makes retries idempotent.
  */
+/* clang-format off */
 static const char *const INSERT_SQL =
     ROWS_CTE
     "), latest AS ("
@@ -134,6 +135,7 @@ static const char *const INSERT_KNOWN_SQL =
     " SELECT r.project_id, f.id," ROW_VALUES
     " FROM rows r JOIN functions f ON f.project_id = r.project_id AND f.function_name = r.function_name"
     ON_CONFLICT;
+/* clang-format on */
 
 #define TOUCH_CACHE_SIZE 1024 /* functions remembered per writer thread; cleared when full */
 #define TOUCH_SLOTS (2 * TOUCH_CACHE_SIZE) /* open addressing, never more than half full */

@@ -90,7 +90,7 @@ const conditions = [
 ];
 const lines = [];
 const started = new Date().toISOString().slice(0, 16).replace('T', ' ');
-for (const { v, bin } of nodes) {
+for (const { bin } of nodes) {
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const samples = conditions.map(() => []);
   for (let i = 0; i < runs; i++) conditions.forEach(([, file, withSdk], c) => samples[c].push(once(bin, file, withSdk)));

@@ -185,7 +185,7 @@ const sh = (command) => {
     return '?';
   }
 };
-const bareLoad = handlerLoad['bare'].map((s) => s.loadMs);
+const bareLoad = handlerLoad.bare.map((s) => s.loadMs);
 const hookLoad = handlerLoad['SDK hooks (preload), handler load only'].map((s) => s.loadMs);
 const hookOverheadPct = ((median(hookLoad) - median(bareLoad)) / median(bareLoad)) * 100;
 const cpuBare = median(warm.bare.map((w) => w.cpuUsPerInvocation));
@@ -218,7 +218,7 @@ for (const c of loadConditions) {
 lines.push('');
 lines.push('## 2. Module-load time of a handler with real dependencies (hooks target < 3 %)');
 lines.push('');
-const modules = median(handlerLoad['bare'].map((s) => s.modules));
+const modules = median(handlerLoad.bare.map((s) => s.modules));
 lines.push(`Handler: \`bench/sdk/app/handler.js\`, requiring @aws-sdk/client-s3, @aws-sdk/client-dynamodb and express and creating the clients (${modules} CommonJS modules loaded).`);
 lines.push('`load ms`: the handler module load as the runtime would do it; `ready ms`: from process start to the handler');
 lines.push('being ready (all of init, Node.js start-up included).');

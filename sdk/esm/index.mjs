@@ -1,5 +1,6 @@
 // ES module entry: re-exports the CommonJS core, so that ESM and CommonJS users (and the
 // preload) share one copy of the SDK's state.
+// Every public value of src/runtime/index.ts is re-exported here (test/unit/entry.test.ts checks it).
 import core from '../dist/index.cjs';
 
 core.__importedFromEsm();

@@ -92,6 +92,19 @@ test('static: dashboard JSON: ids, types, datasource uid, variables, macros, no 
     const vars = d.templating.list;
     const defined = new Set();
     for (const v of vars) {
+      if (v.type === 'textbox') {
+        // the price boxes of the init cost panels: a number by default, used only inside a quoted
+        // literal cast to float8 (a viewer's text cannot become SQL)
+        assert.match(v.name, /^price_(x86_64|arm64)$/, `textbox ${v.name}`);
+        assert.ok(Number(v.query) > 0 && v.current.value === v.query, `${v.name}: a price by default`);
+        for (const p of allPanels(d)) for (const t of p.targets || []) {
+          const uses = t.rawSql.split(`$${v.name}`).length - 1;
+          const quoted = t.rawSql.split(`NULLIF('$${v.name}', '')::float8`).length - 1;
+          assert.equal(quoted, uses, `${p.title}: every $${v.name} as a quoted literal cast to float8`);
+        }
+        defined.add(v.name);
+        continue;
+      }
       assert.equal(v.datasource.uid, DS_UID, `variable ${v.name} on the pinned datasource`);
       assert.equal(v.type, 'query');
       for (const ref of variableRefs(v.query)) assert.ok(defined.has(ref), `variable ${v.name} uses $${ref} defined before it`);
@@ -154,6 +167,11 @@ test('static: the dashboard has every panel the issue asks for', () => {
     'Cold starts per function': 'timeseries',
     'Module load flame graph': 'flamegraph',
     'Start kinds over time': 'timeseries',
+    'Init cost over time': 'timeseries',
+    'Init cost by function': 'table',
+    'Init cost by package': 'table',
+    'Deployments': 'table',
+    'Init p50 by deployment': 'timeseries',
   };
   for (const [title, type] of Object.entries(want)) assert.equal(byTitle[title], type, `panel "${title}"`);
   const fn = d.templating.list.find((v) => v.name === 'function');

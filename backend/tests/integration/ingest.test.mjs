@@ -68,7 +68,7 @@ test('a full record is acknowledged and stored column by column', async () => {
 test('the function row is created with runtime, region, memory and last_seen_at', async () => {
   const f = await eventually(
     () => functionRow('payment-service-full'),
-    (row) => row && row.last_seen_at,
+    (row) => row?.last_seen_at,
   );
   assert.ok(f, 'functions row exists');
   assert.equal(f.runtime, 'nodejs18.x');

@@ -48,6 +48,9 @@ const SERVER_ROUTES = {
   '/api/v1/functions/{function_id}': ['get'],
   '/api/v1/functions/{function_id}/deployments': ['get'],
   '/api/v1/functions/{function_id}/compare': ['get'],
+  '/api/v1/functions/{function_id}/cold-starts': ['get'],
+  '/api/v1/functions/{function_id}/cold-starts/typical': ['get'],
+  '/api/v1/functions/{function_id}/cold-starts/tree': ['get'],
   '/api/v1/api-keys': ['get', 'post'],
   '/api/v1/api-keys/{key_id}': ['delete'],
   '/api/v1/projects': ['post'],
@@ -356,6 +359,38 @@ test('functions and functions/{id}: 200, 400, 401, 404', async () => {
   conforms(C, MNA, await ctx.request('DELETE', `/api/v1/functions/${fnId}/compare`, h), 405);
 });
 
+test('functions/{id}/cold-starts, /typical and /tree: 200, 400, 401, 404', async () => {
+  const L = '/api/v1/functions/{function_id}/cold-starts';
+  const T = '/api/v1/functions/{function_id}/cold-starts/typical';
+  const O = '/api/v1/functions/{function_id}/cold-starts/tree';
+  const h = { headers: withKey(ctx.key) };
+  const at = new Date(Date.now() - 60000).toISOString();
+  const withTree = fullRecord({ function_name: 'openapi-fn', timestamp: at, code_id: 'oa-cs', function_version: '3' });
+  const bare = minimalRecord({ function_name: 'openapi-fn', timestamp: at, cold_start: true, init_duration_ms: 120 });
+  assert.equal((await ctx.batch({ invocations: [withTree, bare] })).status, 200);
+  const page = await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=1`, h);
+  conforms(L, 'get', page, 200, 'first page');
+  assert.ok(page.json.next_cursor, 'two cold starts, pages of one');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=1&cursor=${page.json.next_cursor}`, h), 200, 'next page');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`, h), 200, 'empty window');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=0`, h), 400, 'limit=0');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?cursor=zz`, h), 400, 'bad cursor');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts`), 401);
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts`, h), 404, 'unknown id');
+  const typical = await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical`, h);
+  conforms(T, 'get', typical, 200);
+  assert.equal(typical.json.cold_start.invocation_id, withTree.invocation_id, 'the one with a tree');
+  conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`, h), 200, 'none: null');
+  conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical?to=nope`, h), 400, 'bad to');
+  conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical`), 401);
+  conforms(T, 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, h), 404, 'unknown id');
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${withTree.invocation_id}`, h), 200, 'with a tree');
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${bare.invocation_id}`, h), 200, 'without');
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree`, h), 400, 'no invocation_id');
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=x`), 401);
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=no-such`, h), 404, 'unknown invocation');
+});
+
 test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   const K = '/api/v1/api-keys';
   const KD = '/api/v1/api-keys/{key_id}';
@@ -420,6 +455,9 @@ test('403 on every scoped operation with a key that lacks its scope', async () =
   conforms('/api/v1/functions', 'get', await ctx.get('/api/v1/functions', ing), 403);
   conforms('/api/v1/functions/{function_id}/deployments', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/deployments`, ing), 403);
   conforms('/api/v1/functions/{function_id}/compare', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/compare`, ing), 403);
+  conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts`, ing), 403);
+  conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, ing), 403);
+  conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`, ing), 403);
   conforms('/api/v1/functions/{function_id}', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}`, ing), 403);
   conforms('/api/v1/api-keys', 'get', await ctx.get('/api/v1/api-keys', ing), 403);
   conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['ingest'] }, ...ing }), 403);
@@ -489,6 +527,9 @@ test('429 on every rate-limited operation (RATE_LIMIT_QUERY=1, RATE_LIMIT_INGEST
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${fnId}`), 429);
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${fnId}/deployments`), 429);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${fnId}/compare`), 429);
+    conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts`), 429);
+    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts/typical`), 429);
+    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=x`), 429);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 429);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 429);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 429);
@@ -517,6 +558,9 @@ test('503 on every operation while PostgreSQL is unreachable', async () => {
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}`), 503);
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/deployments`), 503);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/compare`), 503);
+    conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts`), 503);
+    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`), 503);
+    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`), 503);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 503);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 503);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 503);
@@ -558,6 +602,9 @@ test('500 on every database operation when a statement fails (a broken schema in
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${id}`), 500);
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${id}/deployments`), 500);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${id}/compare`), 500);
+    conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts`), 500);
+    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts/typical`), 500);
+    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts/tree?invocation_id=x`), 500);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 500);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 500);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${second.json.id}`), 500);

@@ -105,6 +105,7 @@ test('PostgreSQL unreachable at start: the server starts, health is 503 unhealth
 });
 
 /** A TCP proxy to PostgreSQL that can be cut (every connection dropped, port closed) and restored. */
+// biome-ignore lint/suspicious/noShadowRestrictedNames: a TCP proxy; the global Proxy is not used in this file
 class Proxy {
   constructor(targetHost, targetPort) {
     this.target = { host: targetHost, port: targetPort };

@@ -7,12 +7,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { build, type BuildOptions } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleKind } from '../../src/bundle';
-import { esmHooksApi } from '../../src/hooks';
+import { bundleKind } from '../../src/shared/bundle';
+import { esmHooksApi } from '../../src/runtime/hooks';
 import { NODE_VERSION, runFixture, SDK_ROOT, startCollector, waitFor, type Collector, type RunOptions } from '../harness/helpers';
 import { expectValidRecord } from '../harness/record';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { coldstartPlugin } = require(join(SDK_ROOT, 'dist', 'esbuild.cjs'));
 const FIXTURE = join(__dirname, 'fixture');
 const OUT = mkdtempSync(join(tmpdir(), 'coldstart-module-source-'));

@@ -14,7 +14,7 @@
 // runs where it exceeded 5 % of the nominal 300 ms were runs where a wait overshot. It is held to
 // the same bound as the others.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { esmHooksApi } from '../../src/hooks';
+import { esmHooksApi } from '../../src/runtime/hooks';
 import { NODE, NODE_VERSION, runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
 
 let collector: Collector;

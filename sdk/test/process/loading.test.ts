@@ -34,7 +34,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 /** Issue 23's tolerances (see measure()); make test uses wider ones. */
 const STRICT = process.env.COLDSTART_STRICT_LOADING === '1';
-import { esmHooksApi } from '../../src/hooks';
+import { esmHooksApi } from '../../src/runtime/hooks';
 import { NODE, NODE_VERSION, SDK_ROOT, runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
 
 const FIXTURE = join(SDK_ROOT, 'test', 'fixtures', 'loading');

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli as runCli, nearEnough } from '../harness/cli';
-import { esmHooksApi } from '../../src/hooks';
+import { esmHooksApi } from '../../src/runtime/hooks';
 import { API_KEY, NODE_VERSION, SDK_ROOT, startCollector } from '../harness/helpers';
 import { validate } from '../harness/schema';
 

@@ -1,7 +1,7 @@
 // Every handler shape, in a fresh Node.js process with Lambda's environment, sending to a real
 // HTTP listener.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { esmHooksApi } from '../../src/hooks';
+import { esmHooksApi } from '../../src/runtime/hooks';
 import { API_KEY, NODE_VERSION, runFixture, startCollector, waitFor, type Collector } from '../harness/helpers';
 import { expectValidRecord } from '../harness/record';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { attributeFile, attributeUrl } from '../../src/attribution';
+import { attributeFile, attributeUrl } from '../../src/shared/attribution';
 
 const root = '/var/task';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { architecture, classifyStart, clip, positiveInteger, runtimeVersion } from '../../src/classify';
+import { architecture, classifyStart, clip, positiveInteger, runtimeVersion } from '../../src/shared/classify';
 
 describe('classifyStart', () => {
   test('later invocations are warm', () => expect(classifyStart(false, 'provisioned-concurrency', 99_999)).toBe('warm'));

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { resolveConfig } from '../../src/config';
-import { DEFAULT_ENDPOINT, ENV_API_KEY, ENV_ENABLED, ENV_ENDPOINT, ENV_EXTENSION, ENV_SAMPLE_RATE, ENV_TIMEOUT, ENV_TRANSPORT } from '../../src/constants';
+import { resolveConfig } from '../../src/runtime/config';
+import { DEFAULT_ENDPOINT, ENV_API_KEY, ENV_ENABLED, ENV_ENDPOINT, ENV_EXTENSION, ENV_SAMPLE_RATE, ENV_TIMEOUT, ENV_TRANSPORT } from '../../src/shared/constants';
 
 function resolve(options: object | undefined, env: Record<string, string>) {
   const warnings: string[] = [];

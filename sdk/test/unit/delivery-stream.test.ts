@@ -1,10 +1,10 @@
-// Delivery through the extension's stream endpoint (src/stream.ts), in this process, against a
+// Delivery through the extension's stream endpoint (src/invoke/stream.ts), in this process, against a
 // real TCP peer speaking the protocol (startStreamPeer) and real HTTP listeners standing in for the
 // backend and for the extension's HTTP endpoint.
 import { afterEach, describe, expect, test } from 'vitest';
-import { Delivery } from '../../src/delivery';
-import { Sender } from '../../src/sender';
-import { afterResponse } from '../../src/start';
+import { Delivery } from '../../src/invoke/delivery';
+import { Sender } from '../../src/shared/sender';
+import { afterResponse } from '../../src/runtime/start';
 import { closedPort, startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
 
 let direct: Collector | undefined;
@@ -153,7 +153,12 @@ describe('Delivery through the stream endpoint', () => {
     // event
     const order: string[] = [];
     const handler = Promise.resolve().then(() => {
-      expect(d.warmAfterResponse(() => (order.push('record built'), record(2)), afterResponse)).toBeUndefined();
+      expect(
+        d.warmAfterResponse(() => {
+          order.push('record built');
+          return record(2);
+        }, afterResponse),
+      ).toBeUndefined();
     });
     await handler.then(() => {
       order.push(`response posted, ${d.state.unacknowledged} unacknowledged`);
@@ -183,7 +188,12 @@ describe('Delivery through the stream endpoint', () => {
       // then the response is posted, then the next event is asked for (async, in a thread)
       const order: string[] = [];
       const handler = Promise.resolve().then(() => {
-        expect(d.warmAfterResponse(() => (order.push('record built'), record(3)), afterResponse)).toBeUndefined();
+        expect(
+          d.warmAfterResponse(() => {
+            order.push('record built');
+            return record(3);
+          }, afterResponse),
+        ).toBeUndefined();
       });
       await handler;
       await new Promise((resolve) => setImmediate(resolve));
@@ -202,7 +212,19 @@ describe('Delivery through the stream endpoint', () => {
     const template = { function_name: 'f', sdk_version: 'x' };
     const built: string[] = [];
     const leave = (n: number, onTemplate = () => undefined as unknown) =>
-      d.leaveWarm(() => (onTemplate(), template), 1, `req-${n}`, () => (built.push(`req-${n}`), record(n)), afterResponse);
+      d.leaveWarm(
+        () => {
+          onTemplate();
+          return template;
+        },
+        1,
+        `req-${n}`,
+        () => {
+          built.push(`req-${n}`);
+          return record(n);
+        },
+        afterResponse,
+      );
     // no offer read yet (still connecting): the record is the SDK's
     expect(leave(1)).toBe(false);
     await d.warmAfterResponse(() => record(1), afterResponse);

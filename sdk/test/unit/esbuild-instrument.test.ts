@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { instrument, moduleKey } from '../../src/esbuild';
+import { instrument, moduleKey } from '../../src/esbuild/plugin';
 
 describe('esbuild plugin: markers', () => {
   it('keeps "use strict" first, the hashbang, and line numbers', () => {

@@ -4,7 +4,7 @@
 import { runInNewContext } from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { expect, test } from 'vitest';
-import { settleGc } from '../../src/gc';
+import { settleGc } from '../../src/invoke/gc';
 
 const MARK_SWEEP_COMPACT = 4;
 

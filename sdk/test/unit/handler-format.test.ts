@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { handlerIsCommonJs } from '../../src/hooks';
+import { handlerIsCommonJs } from '../../src/runtime/hooks';
 
 const root = mkdtempSync(join(tmpdir(), 'csa-handler-format-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
-// The markers put around ES module bodies (src/inject.ts), and which modules are the SDK's own.
+// The markers put around ES module bodies (src/runtime/inject.ts), and which modules are the SDK's own.
 import { describe, expect, test } from 'vitest';
-import { injectMarkers, markers, sdkFiles } from '../../src/inject';
+import { injectMarkers, markers, sdkFiles } from '../../src/runtime/inject';
 
 const M = markers('__csaEsm', '7');
 

@@ -1,7 +1,9 @@
 // coldstart profile's aggregation and text output, without processes.
 import { describe, expect, it } from 'vitest';
-import { aggregate, compareProfiles, painter, renderText, spread, type ProfileRun } from '../../src/cli';
-import { parseRules } from '../../src/rules';
+import { aggregate, compareProfiles, spread } from '../../src/cli/aggregate';
+import type { ProfileRun } from '../../src/cli/profile';
+import { painter, renderText } from '../../src/cli/render';
+import { parseRules } from '../../src/cli/rules';
 
 const rules = parseRules({
   version: 1,
@@ -67,6 +69,7 @@ describe('profile aggregation', () => {
     const coloured = renderText(profile, 1, painter(true));
     expect(plain).not.toContain('\x1b[');
     expect(coloured).toContain('\x1b[31m'); // slow-lib is 40 % of the module load: red
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the ANSI colour codes the text output uses
     expect(coloured.replace(/\x1b\[\d+m/g, '')).toBe(plain);
     for (const line of plain.split('\n').slice(2)) expect(line.length, line).toBeLessThanOrEqual(80);
     expect(plain).toContain('…');

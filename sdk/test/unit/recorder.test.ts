@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { Recorder } from '../../src/recorder';
-import { moduleTimings, moduleTree, MAX_TIMINGS, OTHER, TREE_MAX_CHILDREN } from '../../src/report';
+import { Recorder } from '../../src/runtime/recorder';
+import { moduleTimings, moduleTree, MAX_TIMINGS, OTHER, TREE_MAX_CHILDREN } from '../../src/invoke/report';
 
 const root = '/var/task';
 const busy = (ms: number): void => {
@@ -28,8 +28,8 @@ describe('Recorder', () => {
 
     const self = Object.fromEntries([...r.selfNs].map(([k, v]) => [k, v / 1e6]));
     expect(self['./index']).toBeGreaterThanOrEqual(6);
-    expect(self['a']).toBeGreaterThanOrEqual(9);
-    expect(self['b']).toBeGreaterThanOrEqual(5);
+    expect(self.a).toBeGreaterThanOrEqual(9);
+    expect(self.b).toBeGreaterThanOrEqual(5);
     const sum = [...r.selfNs.values()].reduce((x, y) => x + y, 0);
     // self times add up to the load time, minus the recorder's own cost
     expect(Math.abs(r.loadNs - sum - r.overheadNs)).toBeLessThan(0.2e6);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { Sender } from '../../src/sender';
+import { Sender } from '../../src/shared/sender';
 import { startCollector, type Collector } from '../harness/helpers';
 
 let collector: Collector | undefined;

@@ -3,7 +3,7 @@
 // the environment). Each runtime client's order is reproduced here as its source does it; the real
 // client 4 runs in bench/sdk/cold-request.mjs.
 import { afterEach, describe, expect, test } from 'vitest';
-import { afterResponse, hookRuntimeClient } from '../../src/start';
+import { afterResponse, hookRuntimeClient } from '../../src/runtime/start';
 
 const holder = globalThis as { awslambda?: Record<string, unknown> };
 afterEach(() => {

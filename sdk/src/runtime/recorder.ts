@@ -1,0 +1,383 @@
+// The module-load timeline: self and inclusive time per package, without double counting.
+//
+// Loads nest (a module's body requires or imports another), so the recorder keeps a stack of
+// open loads. Every enter/exit event closes a segment of wall time [last event, now] and gives it
+// to the load on top of the stack: that is self time. Time spent inside the recorder itself is
+// measured (a second clock read at the end of each event) and kept out of every segment, so the
+// self times add up to the module-load time minus the SDK's own bookkeeping, which is reported
+// separately as overhead.
+//
+// Loads are also folded into a package-level tree: a load whose package differs from its parent's
+// opens (or re-enters) a child node; a load of another file of the same package stays in the
+// parent's node. A node's inclusive time counts only the loads that entered it from outside, so
+// nested files of one package are not counted twice.
+//
+// ES modules are loaded before they are evaluated: Node.js resolves, reads and compiles the whole
+// graph, links it, then runs the bodies. The load hooks report each module as it is resolved and
+// loaded (loading()): from then until the next event, the time is that module's loading (its
+// resolution, reading, and what Node does right after the load hook returns: compiling it and
+// collecting its imports). Such a "loading frame" has no end event of its own; it closes at the
+// next event of any kind, or when the loader pauses: a microtask queued at each load event runs
+// once Node has compiled the graph's last module (Node.js 22 and 24 load and compile a graph
+// synchronously with the in-thread hooks, measured) and before it links it. Linking (instantiating:
+// binding imports to exports, creating each module's top-level functions) is one step for the
+// whole graph, not per module: it is counted apart (linkNs), up to the first module body, never
+// as a package's time.
+
+import { attributeFile, attributeUrl, type Attribution } from '../shared/attribution';
+
+const now = process.hrtime.bigint;
+
+export interface TreeNode {
+  key: string;
+  packageDir: string | undefined;
+  selfNs: number;
+  inclusiveNs: number;
+  loads: number;
+  children: Map<string, TreeNode> | undefined;
+  /** version carried by the esbuild plugin's markers (a bundle has no package.json to read) */
+  version: string | undefined;
+  /** of selfNs, the part spent loading ES modules (resolve, read, compile) before evaluation */
+  loadingNs: number;
+}
+
+interface Frame {
+  node: TreeNode;
+  start: bigint;
+  /** true when this load entered `node` from another package (its time counts as inclusive) */
+  entered: boolean;
+  url: string | number | undefined;
+  /** an ES module being loaded (no end event: closed by the next event) */
+  loading: boolean;
+}
+
+function newNode(key: string, packageDir: string | undefined): TreeNode {
+  return { key, packageDir, selfNs: 0, inclusiveNs: 0, loads: 0, children: undefined, version: undefined, loadingNs: 0 };
+}
+
+/**
+ * A file outside the task root and outside any node_modules belongs to the runtime (Lambda's
+ * runtime client, /var/runtime), not to the function: its time is not the function's init, and
+ * an ES module of the runtime client runs a top-level await loop that never ends. Such loads are
+ * not recorded (what they load is: it appears at the top of the tree).
+ */
+function isRuntimeFile(who: Attribution): boolean {
+  return who.packageDir === undefined && !who.key.startsWith('./');
+}
+
+export class Recorder {
+  active = true;
+  readonly root: TreeNode = newNode('(init)', undefined);
+  /** self time per key, in ns */
+  readonly selfNs = new Map<string, number>();
+  /** sum of the outermost loads' durations: the module-load part of init, in ns */
+  loadNs = 0;
+  /** of the self times, the part spent loading ES modules (see loading()), in ns */
+  loadingNs = 0;
+  /** time spent linking ES module graphs (between their loading and their evaluation), in ns */
+  linkNs = 0;
+  /** SDK time spent in the recorder's own events, in ns */
+  overheadNs = 0;
+  /** number of module loads seen */
+  modules = 0;
+  /** of which inside bundles (esbuild plugin markers) */
+  bundledModules = 0;
+  /** clock at the end of the last load (end of init, as far as modules tell) */
+  lastExit: bigint | undefined;
+
+  private readonly stack: Frame[] = [];
+  private readonly openUrls = new Map<string | number, Frame>();
+  private last = 0n;
+  /** a setImmediate that closes an open loading frame is pending */
+  private closeScheduled = false;
+  /** counts loading events, so that a microtask can tell it came after the last one */
+  private generation = 0;
+  private quietQueued = false;
+  /** clock when the loader went quiet after loading a graph: linking since then */
+  private linkingFrom: bigint | undefined;
+
+  constructor(private readonly taskRoot: string) {}
+
+  /**
+   * An ES module was resolved or loaded by the ESM loader (a load hook): `startedAt` is the clock
+   * when the hook called Node's own resolve or load. The time from the last event to `startedAt`
+   * stays with the module on top (the previous module being loaded: Node compiling it); from
+   * `startedAt` on, it is this module's loading until the next event. `counted`: undefined for a
+   * resolve, else whether this load counts as one module (not when its body marker or the
+   * CommonJS hook counts it). A file of the runtime or of this SDK (`own`) closes the loading
+   * frame and its hook's time is overhead. `enteredAt`: when the hook started (its work before
+   * calling Node's is overhead).
+   */
+  loading(url: string, startedAt: bigint, counted: boolean | undefined, own = false, enteredAt?: bigint): void {
+    const t = now();
+    if (!this.active) return;
+    // the hook's own work before it called Node's (from enteredAt) is overhead
+    if (enteredAt !== undefined && enteredAt < startedAt) this.excludeSpan(enteredAt, startedAt);
+    this.endLinking(startedAt);
+    this.generation++;
+    if (!this.quietQueued) {
+      // one microtask at a time: when it runs, it re-queues itself if events came meanwhile
+      this.quietQueued = true;
+      const generation = this.generation;
+      queueMicrotask(() => this.quiet(generation));
+    }
+    const top = this.stack[this.stack.length - 1];
+    const start = startedAt > this.last ? startedAt : this.last;
+    const who = own ? undefined : this.attributeUrlCached(url);
+    if (who === undefined || isRuntimeFile(who)) {
+      if (top?.loading === true) this.unwind(start, top);
+      if (own) {
+        this.overheadNs += Number(t - start);
+        this.last = t;
+      }
+      this.settle(t);
+      return;
+    }
+    if (counted === true) this.modules++;
+    if (top?.loading === true && top.node.key === who.key) {
+      this.addSelf(top.node, t, true);
+      this.settle(t);
+      return;
+    }
+    if (top?.loading === true) this.unwind(start, top);
+    this.push(start, who, undefined, t, true);
+    if (!this.closeScheduled) {
+      // A graph loads within one turn of the event loop (the in-thread hooks are synchronous);
+      // one that is not followed by any event (nothing to evaluate, say) ends there.
+      this.closeScheduled = true;
+      setImmediate(() => {
+        this.closeScheduled = false;
+        const t = now();
+        this.endLinking(t);
+        const open = this.stack[this.stack.length - 1];
+        if (open?.loading === true) this.pop(t, open);
+      }).unref();
+    }
+  }
+
+  /** A module is resolved, loaded, then evaluated: its URL is attributed once for the three. */
+  private readonly attributions = new Map<string, Attribution>();
+  private attributeUrlCached(url: string): Attribution {
+    let who = this.attributions.get(url);
+    if (who === undefined) {
+      who = attributeUrl(url, this.taskRoot);
+      this.attributions.set(url, who);
+    }
+    return who;
+  }
+
+  /**
+   * The microtask queued at a loading event (`generation`): if no event came since, loading is
+   * over. A microtask runs after the synchronous work then under way, so a check that finds new
+   * events looks again after them.
+   */
+  private quiet(generation: number): void {
+    this.quietQueued = false;
+    if (!this.active) return;
+    if (generation !== this.generation) {
+      // events since it was queued: look again once they are over
+      this.quietQueued = true;
+      const latest = this.generation;
+      queueMicrotask(() => this.quiet(latest));
+      return;
+    }
+    const t = now();
+    const top = this.stack[this.stack.length - 1];
+    if (top?.loading !== true) return;
+    this.unwind(t, top);
+    this.settle(t);
+    this.linkingFrom = this.last;
+  }
+
+  /** Linking ends at the next event (normally the first module body): its time is nobody's self. */
+  private endLinking(t: bigint): void {
+    const from = this.linkingFrom;
+    if (from === undefined) return;
+    this.linkingFrom = undefined;
+    if (t <= from) return;
+    const ns = Number(t - from);
+    this.linkNs += ns;
+    if (this.stack.length === 0) this.loadNs += ns; // inside an importer's load, its duration has it
+    if (t > this.last) this.last = t;
+  }
+
+  /** A CommonJS module starts loading. Returns the frame to pass to exit(). */
+  enterFile(filename: string, requiredAt?: bigint): Frame | undefined {
+    const t = now();
+    if (!this.active) return undefined;
+    this.endLinking(requiredAt !== undefined && requiredAt < t ? requiredAt : t);
+    const who = attributeFile(filename, this.taskRoot);
+    if (isRuntimeFile(who)) {
+      this.settle(t);
+      return undefined;
+    }
+    // The load started when require() was called (path resolution included), if that is known
+    // and later than the last event.
+    const start = requiredAt !== undefined && requiredAt > this.last ? requiredAt : t;
+    return this.push(start, who, undefined, t);
+  }
+
+  /** An ES module body starts evaluating (marker injected at its top). */
+  enterUrl(url: string): void {
+    const t = now();
+    if (!this.active) return;
+    this.endLinking(t);
+    const who = this.attributeUrlCached(url);
+    if (isRuntimeFile(who)) {
+      this.settle(t);
+      return;
+    }
+    const frame = this.push(t, who, url);
+    this.openUrls.set(url, frame);
+  }
+
+  /**
+   * A module inside a bundle starts (marker put there by the esbuild plugin). `key` was computed
+   * at build time (package name or ./own/path); `id` (a number, per build) tells the module's two
+   * markers apart; `version` is the package's, read from its package.json at build time.
+   */
+  enterKey(id: number, key: string, version?: string): void {
+    const t = now();
+    if (!this.active) return;
+    this.endLinking(t);
+    this.bundledModules++;
+    const frame = this.push(t, { key, packageDir: undefined }, id);
+    if (typeof version === 'string') frame.node.version ??= version;
+    this.openUrls.set(id, frame);
+  }
+
+  exitUrl(url: string | number): void {
+    const t = now();
+    this.endLinking(t);
+    const frame = this.openUrls.get(url);
+    if (frame === undefined) return;
+    this.openUrls.delete(url);
+    this.pop(t, frame);
+  }
+
+  exit(frame: Frame | undefined): void {
+    const t = now();
+    this.endLinking(t);
+    if (frame !== undefined) this.pop(t, frame);
+  }
+
+  /**
+   * Stops recording (called at the first invocation). Loads still open are closed now; later
+   * loads (lazy requires inside the handler) are not part of init and are not recorded.
+   */
+  close(): void {
+    if (!this.active) return;
+    const t = now();
+    this.endLinking(t);
+    while (this.stack.length > 0) this.pop(t, this.stack[this.stack.length - 1]!);
+    this.active = false;
+    this.attributions.clear();
+  }
+
+  /**
+   * After close(): a file that loaded the SDK itself, hence was never seen loading (see
+   * bundle.ts), becomes the root's only child, with `selfNs` of its own and everything seen
+   * (which it loaded) below it.
+   */
+  adoptRoot(key: string, selfNs: number): void {
+    if (this.active) return;
+    const node = newNode(key, undefined);
+    node.selfNs = selfNs;
+    node.inclusiveNs = selfNs;
+    node.loads = 1;
+    if (this.root.children !== undefined) for (const child of this.root.children.values()) node.inclusiveNs += child.inclusiveNs;
+    node.children = this.root.children;
+    this.root.children = new Map([[key, node]]);
+    this.selfNs.set(key, (this.selfNs.get(key) ?? 0) + selfNs);
+    this.loadNs = node.inclusiveNs;
+    this.modules++;
+  }
+
+  /** Time since `started` was the SDK's (e.g. injecting markers): overhead, nobody's self time. */
+  exclude(started: bigint): void {
+    if (!this.active) return;
+    this.excludeSpan(started, now());
+  }
+
+  private excludeSpan(started: bigint, end: bigint): void {
+    const spent = end - started;
+    this.overheadNs += Number(spent);
+    if (this.last >= started) this.last = end;
+    else this.last += spent;
+  }
+
+  private push(t: bigint, who: Attribution, url: string | number | undefined, eventAt: bigint = t, loading = false): Frame {
+    let top = this.stack[this.stack.length - 1];
+    if (top?.loading === true && !loading) {
+      // the module being loaded is done with (its evaluation or another load starts)
+      this.unwind(t, top);
+      top = this.stack[this.stack.length - 1];
+    }
+    if (top !== undefined) this.addSelf(top.node, t, top.loading);
+    let node: TreeNode;
+    let entered = true;
+    if (top !== undefined && top.node.key === who.key) {
+      node = top.node;
+      entered = false;
+    } else {
+      const parent = top !== undefined ? top.node : this.root;
+      const children = (parent.children ??= new Map());
+      node = children.get(who.key) ?? newNode(who.key, who.packageDir);
+      children.set(who.key, node);
+    }
+    const frame: Frame = { node, start: t, entered, url, loading };
+    this.stack.push(frame);
+    if (!loading) this.modules++;
+    if (eventAt > t) {
+      // resolution (from require() to load()) is the new module's own time
+      this.last = t;
+      this.addSelf(node, eventAt, loading);
+    }
+    this.settle(eventAt);
+    return frame;
+  }
+
+  private pop(t: bigint, frame: Frame): void {
+    if (this.unwind(t, frame)) this.settle(t);
+  }
+
+  /** Ends `frame` (and any above it) at `t`; returns false if it was not open. */
+  private unwind(t: bigint, frame: Frame): boolean {
+    const at = this.stack.lastIndexOf(frame);
+    if (at < 0) return false;
+    // Frames above `frame` never reported their end (an ES module that threw): they end now.
+    for (let i = this.stack.length - 1; i >= at; i--) {
+      const f = this.stack[i]!;
+      if (i === this.stack.length - 1) this.addSelf(f.node, t, f.loading);
+      const duration = Number(t - f.start);
+      if (f.entered) {
+        f.node.inclusiveNs += duration;
+        if (!f.loading) f.node.loads++;
+      }
+      if (i === 0) this.loadNs += duration;
+      if (f.url !== undefined && i !== at) this.openUrls.delete(f.url);
+    }
+    this.stack.length = at;
+    this.lastExit = t;
+    if (t > this.last) this.last = t;
+    return true;
+  }
+
+  private addSelf(node: TreeNode, t: bigint, loading: boolean): void {
+    const segment = Number(t - this.last);
+    if (segment <= 0) return;
+    if (loading) {
+      node.loadingNs += segment;
+      this.loadingNs += segment;
+    }
+    node.selfNs += segment;
+    this.selfNs.set(node.key, (this.selfNs.get(node.key) ?? 0) + segment);
+  }
+
+  /** Ends an event: what the recorder cost since `t` is overhead, not anyone's self time. */
+  private settle(t: bigint): void {
+    const end = now();
+    this.overheadNs += Number(end - t);
+    this.last = end;
+  }
+}

@@ -1,0 +1,85 @@
+// The one runtime per process: the recorder, how init was observed, the first-invocation state
+// and the senders. Stored on a global symbol so that two copies of the SDK (a preload and a
+// bundled copy, say) share it.
+
+import { BUNDLE_MARKER_GLOBAL, LAMBDA_ENV, RUNTIME_SYMBOL } from '../shared/constants';
+import type { EarlyStream } from '../shared/extension-endpoint';
+import { esmTimingMode, installCommonJsHook, installEsmHooks, type EsmTiming } from './hooks';
+import { Recorder } from './recorder';
+
+export type Coverage = 'preload' | 'redirect' | 'require' | 'import';
+
+export interface Runtime {
+  readonly recorder: Recorder;
+  readonly taskRoot: string;
+  /** how the SDK got loaded, hence which part of init it could observe */
+  coverage: Coverage;
+  esmTiming: EsmTiming;
+  /** SDK's own load and set-up time, ns */
+  setupNs: number;
+  /** clock when the SDK started loading (absent in a runtime made by an older copy) */
+  loadStartNs?: bigint;
+  /** where module data comes from ("hooks", "esbuild-plugin", "bundled-no-plugin"), from the first invocation on */
+  moduleSource?: string;
+  /** first invocation already seen */
+  started: boolean;
+  /** removes the CommonJS hooks and stops the recorder (first invocation, or SDK disabled) */
+  uninstall: () => void;
+  /** per endpoint and key, created by the invocation half of the SDK */
+  readonly senders: Map<string, unknown>;
+  /** the extension's stream, opened as the first invocation starts, until a delivery adopts it */
+  earlyStream?: EarlyStream;
+}
+
+type Holder = { [RUNTIME_SYMBOL]?: Runtime };
+
+export function existingRuntime(): Runtime | undefined {
+  return (globalThis as Holder)[RUNTIME_SYMBOL];
+}
+
+/**
+ * Returns the process's runtime, creating it (and installing the hooks) on first call.
+ * `loadStart` is the clock when the SDK started loading, so that its own cost is counted.
+ */
+export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: string): Runtime {
+  const holder = globalThis as Holder;
+  const existing = holder[RUNTIME_SYMBOL];
+  if (existing !== undefined) return existing;
+  const taskRoot = process.env[LAMBDA_ENV.taskRoot] || process.cwd();
+  const recorder = new Recorder(taskRoot);
+  const runtime: Runtime = {
+    recorder,
+    taskRoot,
+    coverage,
+    esmTiming: 'off',
+    setupNs: 0,
+    loadStartNs: loadStart,
+    started: false,
+    uninstall: () => undefined,
+    senders: new Map(),
+  };
+  holder[RUNTIME_SYMBOL] = runtime;
+  // markers of bundles built with the esbuild plugin (@coldstart/analyzer/esbuild)
+  Object.defineProperty(globalThis, BUNDLE_MARKER_GLOBAL, {
+    value: (kind: number, id: number, key: string, version?: string): void => {
+      if (kind === 0) recorder.enterKey(id, key, version);
+      else recorder.exitUrl(id);
+    },
+    configurable: true,
+    writable: true,
+    enumerable: false,
+  });
+  try {
+    const uninstallCjs = installCommonJsHook(recorder, coreFile);
+    runtime.uninstall = () => {
+      uninstallCjs();
+      recorder.close();
+    };
+    runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), coreFile);
+    if ((runtime.esmTiming === 'on' || runtime.esmTiming === 'evaluation') && coverage === 'import') runtime.esmTiming = 'partial';
+  } catch {
+    // hooks are best effort; the invocation data still gets sent
+  }
+  runtime.setupNs = Number(process.hrtime.bigint() - loadStart);
+  return runtime;
+}
