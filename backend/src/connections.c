@@ -144,8 +144,8 @@ static void on_output_added(struct evbuffer *out, const struct evbuffer_cb_info 
     if (!text)
         return;
     char request_id[48];
-    snprintf(request_id, sizeof request_id, "%08x-%d-%llx-%llx", csa__g.instance, t->w->index, (unsigned long long)time(NULL),
-             ++t->w->request_seq);
+    snprintf(request_id, sizeof request_id, "%08x-%d-%llx-%llx", csa__g.instance, t->w->index,
+             (unsigned long long)time(NULL), ++t->w->request_seq);
     char response[1024], retry[48] = "";
     if (code == CSA_ERR_RATE_LIMIT || code == CSA_ERR_UNAVAILABLE)
         snprintf(retry, sizeof retry, "Retry-After: %ld\r\n", t->refusal_retry > 0 ? t->refusal_retry : 1);
@@ -163,7 +163,6 @@ static void on_output_added(struct evbuffer *out, const struct evbuffer_cb_info 
 }
 
 static void on_input_added(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg);
-
 
 /* evhttp asks us for each new connection's bufferevent: the one place we see every connection. */
 struct bufferevent *csa__on_new_connection(struct event_base *base, void *arg)
@@ -236,7 +235,6 @@ conn_track *csa__conn_of_request(worker *w, struct evhttp_request *req)
     return evcon ? track_find(w, evhttp_connection_get_bufferevent(evcon)) : NULL;
 }
 
-
 /* ---- authenticate before the body (the header gate) ----------------------------------------- */
 
 /*
@@ -300,7 +298,7 @@ void csa__last_forwarded(const char *xff, char out[CSA_ADDR_MAX])
  * X-Forwarded-For. Headers from other peers are ignored: a client cannot pick its own address.
  */
 void csa__client_address(struct evhttp_connection *evcon, const char *real_ip, const char *forwarded,
-                           char out[CSA_ADDR_MAX])
+                         char out[CSA_ADDR_MAX])
 {
     char *peer = NULL;
     ev_uint16_t port = 0;
@@ -582,7 +580,6 @@ void csa__gate_reset(conn_track *t)
         evhttp_connection_set_max_body_size(evcon, (ev_ssize_t)(csa__g.cfg->max_body_batch + CSA__HARD_BODY_CAP_EXTRA));
     gate_feed_buffer(t, bufferevent_get_input(t->bev), 0);
 }
-
 
 void csa__gate_jobs_free(csa__gate_job *list)
 {

@@ -156,8 +156,8 @@ PGresult *csa_db_stream_prepared(PGconn *conn, const char *name, const char *sql
                     /* the rest is not wanted: cancel the statement (best effort) and discard it */
                     *stopped = 1;
                     PGcancel *cancel = PQgetCancel(conn);
-                    char err[128];
                     if (cancel) {
+                        char err[128];
                         PQcancel(cancel, err, sizeof err);
                         PQfreeCancel(cancel);
                     }

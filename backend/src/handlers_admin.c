@@ -22,8 +22,7 @@ static csa_status q_list_keys(PGconn *conn, csa__request *ctx, json_t **out)
 static csa_status q_create_key(PGconn *conn, csa__request *ctx, json_t **out)
 {
     return csa_query_create_key(conn, ctx->who.project_id, field_str(ctx, "name"),
-                                (unsigned)json_integer_value(json_object_get(ctx->fields, "scopes")), out,
-                                ctx->detail);
+                                (unsigned)json_integer_value(json_object_get(ctx->fields, "scopes")), out, ctx->detail);
 }
 
 static csa_status q_revoke_key(PGconn *conn, csa__request *ctx, json_t **out)

@@ -54,8 +54,8 @@ static void new_invocation_id(char out[37])
     randombytes_buf(b, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* Completes a normalised record for storage: its project and, if the client sent none, an id. */
@@ -150,8 +150,8 @@ csa_status csa__handle_ingest_firehose(csa__request *ctx, json_t *body)
         return csa__fail(ctx, CSA_ERR_MEDIA_TYPE, "Content-Encoding must be gzip or absent");
     csa_firehose_result res;
     csa_firehose_result_init(&res);
-    csa_status st =
-        csa_firehose_decode(data, len, gzipped, NULL, (double)time(NULL), &res, ctx->detail, sizeof ctx->detail);
+    csa_status st = csa_firehose_decode(data, len, gzipped, NULL, (double)time(NULL), &res, ctx->detail,
+                                        sizeof ctx->detail);
     if (!ctx->firehose_request_id[0])
         snprintf(ctx->firehose_request_id, sizeof ctx->firehose_request_id, "%s", res.request_id);
     if (st != CSA_OK) {
@@ -165,11 +165,11 @@ csa_status csa__handle_ingest_firehose(csa__request *ctx, json_t *body)
                           "control_messages", (json_int_t)res.control, "log_events", (json_int_t)res.events, "accepted",
                           (json_int_t)res.accepted, "invalid", (json_int_t)res.invalid, "ignored",
                           (json_int_t)res.ignored));
-    json_t *reply =
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O}", "requestId", ctx->firehose_request_id, "timestamp",
-                  (json_int_t)csa_epoch_ms(), "records", (json_int_t)res.records, "control_messages",
-                  (json_int_t)res.control, "log_events", (json_int_t)res.events, "accepted", (json_int_t)res.accepted,
-                  "invalid", (json_int_t)res.invalid, "ignored", (json_int_t)res.ignored, "failures", res.failures);
+    json_t *reply = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O}", "requestId", ctx->firehose_request_id,
+                              "timestamp", (json_int_t)csa_epoch_ms(), "records", (json_int_t)res.records,
+                              "control_messages", (json_int_t)res.control, "log_events", (json_int_t)res.events,
+                              "accepted", (json_int_t)res.accepted, "invalid", (json_int_t)res.invalid, "ignored",
+                              (json_int_t)res.ignored, "failures", res.failures);
     size_t counts[4] = {res.records, res.accepted, res.invalid, res.ignored};
     memcpy(ctx->firehose_counts, counts, sizeof counts);
     if (json_array_size(res.rows) == 0) { /* nothing to commit */
@@ -180,7 +180,8 @@ csa_status csa__handle_ingest_firehose(csa__request *ctx, json_t *body)
     }
     size_t i;
     json_t *row;
-    json_array_foreach(res.rows, i, row) prepare_row(row, ctx->who.project_id);
+    json_array_foreach(res.rows, i, row)
+        prepare_row(row, ctx->who.project_id);
     json_t *rows = json_incref(res.rows);
     csa_firehose_result_cleanup(&res);
     return defer_write(ctx, rows, reply, finish_firehose_write);

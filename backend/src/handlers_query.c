@@ -62,8 +62,8 @@ csa_status csa__handle_function_detail(csa__request *ctx, json_t *body)
         char msg[160];
         snprintf(msg, sizeof msg, "The window from..to spans %.0f days; at most %d days can be read at once",
                  (t1 - t0) / 86400.0, csa__g.cfg->max_read_window_days);
-        return csa__invalid(ctx, json_pack("[{s:[s,s], s:s, s:s}]", "loc", "query", "from", "msg", msg, "type",
-                                           "window_too_wide"));
+        return csa__invalid(
+            ctx, json_pack("[{s:[s,s], s:s, s:s}]", "loc", "query", "from", "msg", msg, "type", "window_too_wide"));
     }
     return csa__defer_query(ctx, q_function_detail);
 }
@@ -93,8 +93,7 @@ static csa_status q_cold_start_tree(PGconn *conn, csa__request *ctx, json_t **ou
 
 static csa_status cold_start_read(csa__request *ctx, csa_cold_starts_read read, csa__query_fn fn)
 {
-    json_t *errors =
-        csa_cold_starts_check_args(ctx->args, read, csa__g.cfg->max_read_window_days, (double)time(NULL));
+    json_t *errors = csa_cold_starts_check_args(ctx->args, read, csa__g.cfg->max_read_window_days, (double)time(NULL));
     if (errors)
         return csa__invalid(ctx, errors);
     return csa__defer_query(ctx, fn);

@@ -24,8 +24,7 @@ double csa__now_mono(void)
 
 void csa__request_id(csa__worker *w, char out[48])
 {
-    snprintf(out, 48, "%08x-%d-%llx-%llx", csa__g.instance, w->index, (unsigned long long)time(NULL),
-             ++w->request_seq);
+    snprintf(out, 48, "%08x-%d-%llx-%llx", csa__g.instance, w->index, (unsigned long long)time(NULL), ++w->request_seq);
 }
 
 const char *csa__cors_origin(struct evhttp_request *req)
@@ -99,8 +98,8 @@ void csa__send_json(csa__request *ctx, int http_status, const char *reason, json
     csa_metrics_request(ctx->route_index, http_status, csa__now_mono() - ctx->started);
     if (ctx->w->cfg->log_requests && csa_log_enabled(CSA_LOG_INFO)) {
         double ms = (csa__now_mono() - ctx->started) * 1000.0;
-        json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", ctx->request_id, "method", ctx->method,
-                              "path", ctx->path, "status", http_status, "duration_ms",
+        json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", ctx->request_id, "method", ctx->method, "path",
+                              ctx->path, "status", http_status, "duration_ms",
                               (double)(long long)(ms * 1000.0 + 0.5) / 1000.0);
         if (!req)
             json_object_set_new(f, "client_gone", json_true());

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SWEEP_INTERVAL_MS 100
@@ -48,7 +49,8 @@ static void on_metrics(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 404, "Not Found");
         return;
     }
-    char *text = csa_metrics_render(csa_writer_pending(csa__g.writer), csa_db_pool_in_use(csa__g.pool), csa__g.cfg->database_pool_size);
+    char *text = csa_metrics_render(csa_writer_pending(csa__g.writer), csa_db_pool_in_use(csa__g.pool),
+                                    csa__g.cfg->database_pool_size);
     struct evbuffer *buf = evbuffer_new();
     if (text)
         evbuffer_add(buf, text, strlen(text));
@@ -192,7 +194,8 @@ static int worker_init(worker *w, int index, const csa_config *cfg, char *err, s
     w->done_ev = event_new(w->base, -1, 0, csa__on_work_reported, w);
     if (index == 0 && cfg->metrics_port) {
         w->metrics_http = evhttp_new(w->base);
-        if (!w->metrics_http || evhttp_bind_socket(w->metrics_http, cfg->metrics_host, (ev_uint16_t)cfg->metrics_port) != 0) {
+        if (!w->metrics_http ||
+            evhttp_bind_socket(w->metrics_http, cfg->metrics_host, (ev_uint16_t)cfg->metrics_port) != 0) {
             snprintf(err, err_size, "METRICS_PORT: cannot listen on %s:%d", cfg->metrics_host, cfg->metrics_port);
             return -1;
         }
@@ -238,6 +241,12 @@ static void worker_cleanup(worker *w)
         event_base_free(w->base);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 int csa_server_run(const csa_config *cfg)
 {
     char err[512];
@@ -268,7 +277,8 @@ int csa_server_run(const csa_config *cfg)
     csa__g.pool = csa_db_pool_create(cfg->database_url, cfg->database_pool_size);
     if (csa__g.pool) /* bounds the time (and so the work) of one read; partition upkeep included */
         csa_db_pool_set_statement_timeout(csa__g.pool, cfg->query_timeout_ms);
-    csa__g.limits = csa_ratelimit_create(cfg->rate_limit_ingest, cfg->rate_limit_query, cfg->rate_limit_window_s, 65536);
+    csa__g.limits = csa_ratelimit_create(cfg->rate_limit_ingest, cfg->rate_limit_query, cfg->rate_limit_window_s,
+                                         65536);
     if (csa__g.limits)
         csa_ratelimit_set_project_limits(csa__g.limits, cfg->rate_limit_project_ingest, cfg->rate_limit_project_query);
     csa__g.executor = csa_executor_start(cfg->query_threads, 1000);
@@ -279,12 +289,13 @@ int csa_server_run(const csa_config *cfg)
     csa__g.keys = csa_keycache_create(cfg->key_cache_ttl_s, 4096);
     csa__g.authfail = csa_authfail_create(cfg->auth_fail_limit, cfg->auth_fail_window_s, 65536);
     csa__g.writer = csa_writer_start(cfg->database_url, cfg->writers, cfg->writer_batch_max, cfg->writer_batch_max * 50,
-                                cfg->writer_queue_max_bytes);
+                                     cfg->writer_queue_max_bytes);
     name_routes_for_metrics();
     csa__g.nworkers = cfg->workers;
     csa__g.workers = calloc((size_t)csa__g.nworkers, sizeof *csa__g.workers);
-    if (!csa__g.pool || !csa__g.keys || !csa__g.writer || !csa__g.workers || !csa__g.limits || !csa__g.executor || !csa__g.auth_pool || !csa__g.auth_executor ||
-        !csa__g.health_pool || !csa__g.health_executor || !csa__g.authfail) {
+    if (!csa__g.pool || !csa__g.keys || !csa__g.writer || !csa__g.workers || !csa__g.limits || !csa__g.executor ||
+        !csa__g.auth_pool || !csa__g.auth_executor || !csa__g.health_pool || !csa__g.health_executor ||
+        !csa__g.authfail) {
         csa_logf(CSA_LOG_ERROR, "out of memory at start-up");
         goto out;
     }
@@ -308,8 +319,8 @@ int csa_server_run(const csa_config *cfg)
     for (int i = 0; i < csa__g.nworkers; i++)
         pthread_create(&csa__g.workers[i].thread, NULL, worker_main, &csa__g.workers[i]);
     csa_log(CSA_LOG_INFO, "listening",
-            json_pack("{s:s, s:i, s:i, s:s}", "host", cfg->host, "port", cfg->port, "workers", cfg->workers,
-                      "version", CSA_VERSION));
+            json_pack("{s:s, s:i, s:i, s:s}", "host", cfg->host, "port", cfg->port, "workers", cfg->workers, "version",
+                      CSA_VERSION));
 
     csa_alerts *alerts = csa_alerts_start(cfg); /* the alert evaluator: a thread of its own */
     int sig = 0;
@@ -321,8 +332,8 @@ int csa_server_run(const csa_config *cfg)
         event_active(csa__g.workers[i].stop_ev, EV_READ, 0);
     double deadline = csa__now_mono() + cfg->shutdown_timeout_s;
     while (atomic_load(&csa__g.inflight) > 0 && csa__now_mono() < deadline)
-        usleep(10000);
-    usleep(200000); /* let the last responses reach their sockets */
+        sleep_ms(10);
+    sleep_ms(200); /* let the last responses reach their sockets */
     for (int i = 0; i < csa__g.nworkers; i++)
         event_base_loopexit(csa__g.workers[i].base, NULL);
     for (int i = 0; i < csa__g.nworkers; i++)

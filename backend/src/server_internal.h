@@ -72,15 +72,15 @@ typedef struct csa__worker csa__worker;
 
 /* One accepted connection, tracked from evhttp's bufferevent callback until evhttp frees it. */
 typedef struct csa__conn {
-    struct bufferevent *bev;          /* we hold one reference, so the pointer stays valid */
-    struct csa__conn *hash_next;      /* bucket chain */
-    struct csa__conn *prev, *next;    /* all connections of the worker */
-    double mark;                      /* accept time, or the time of the last response */
-    int busy;                         /* a request is in our hands (not reading) */
-    int cut;                          /* deadline passed, socket shut down */
-    int own_reply;                    /* we are writing a response (see on_output_added) */
-    int swallow;                      /* drop everything evhttp still writes: ours replaced it */
-    int rewriting;                    /* on_output_added is editing the buffer itself */
+    struct bufferevent *bev;       /* we hold one reference, so the pointer stays valid */
+    struct csa__conn *hash_next;   /* bucket chain */
+    struct csa__conn *prev, *next; /* all connections of the worker */
+    double mark;                   /* accept time, or the time of the last response */
+    int busy;                      /* a request is in our hands (not reading) */
+    int cut;                       /* deadline passed, socket shut down */
+    int own_reply;                 /* we are writing a response (see on_output_added) */
+    int swallow;                   /* drop everything evhttp still writes: ours replaced it */
+    int rewriting;                 /* on_output_added is editing the buffer itself */
     csa__worker *w;
     /* the header gate: the current request's head, read as it arrives, and what was decided */
     int gate;           /* CSA__GATE_HEAD (reading a head), _IDLE, _PENDING (key lookup) */
@@ -103,13 +103,13 @@ struct csa__worker {
     struct evhttp_bound_socket *bound;
     struct event *sweep;
     struct event *stop_ev;
-    struct event *maintain_ev;      /* worker 0 only: hourly partition upkeep */
-    struct event *fold_ev;          /* worker 0 only: folds the rollup deltas every few seconds */
-    struct evhttp *metrics_http;    /* worker 0 only: the METRICS_PORT listener */
-    struct event *done_ev;          /* wakes the loop when off-loop work reported */
+    struct event *maintain_ev;   /* worker 0 only: hourly partition upkeep */
+    struct event *fold_ev;       /* worker 0 only: folds the rollup deltas every few seconds */
+    struct evhttp *metrics_http; /* worker 0 only: the METRICS_PORT listener */
+    struct event *done_ev;       /* wakes the loop when off-loop work reported */
     pthread_mutex_t done_lock;
-    csa__request *done_head;        /* requests whose off-loop work is done, not yet answered */
-    csa__gate_job *gate_done;       /* key lookups of the header gate, reported, not yet acted on */
+    csa__request *done_head;  /* requests whose off-loop work is done, not yet answered */
+    csa__gate_job *gate_done; /* key lookups of the header gate, reported, not yet acted on */
     csa__conn *buckets[CSA__CONN_BUCKETS];
     csa__conn *all;
     int live;   /* tracked connections */
@@ -173,17 +173,17 @@ struct csa__request {
     json_t *args;   /* the query string, normalised by the route's rules (owned) */
     json_t *fields; /* the JSON body, normalised by the route's rules (owned; NULL without rules) */
     /* the outcome (see csa__handler) */
-    json_t *reply;    /* body to send on success (owned) */
-    int reply_status; /* HTTP status of a successful reply; 0 = 200 */
+    json_t *reply;     /* body to send on success (owned) */
+    int reply_status;  /* HTTP status of a successful reply; 0 = 200 */
     csa_status status; /* off-loop work's outcome */
     char detail[512];  /* an error's message (at least CSA_DETAIL_MAX for queries.h) */
     json_t *errors;    /* an error's field errors (owned) */
     /* work done off the event loop (writer or executor), answered by `finish` */
-    int deferred;            /* handed to off-loop work, which owns the request */
-    csa_write_item item;     /* writes: rows and the writer's verdict */
-    csa__finish_fn finish;   /* runs on the event loop once the work is reported */
-    csa__request *done_next; /* worker's list of reported requests */
-    int firehose;            /* a Firehose route: errors in Firehose's response shape */
+    int deferred;              /* handed to off-loop work, which owns the request */
+    csa_write_item item;       /* writes: rows and the writer's verdict */
+    csa__finish_fn finish;     /* runs on the event loop once the work is reported */
+    csa__request *done_next;   /* worker's list of reported requests */
+    int firehose;              /* a Firehose route: errors in Firehose's response shape */
     char client[CSA_ADDR_MAX]; /* the client's address (csa__client_address), for failed authentications */
     char firehose_request_id[CSA_FIREHOSE_MAX_REQUEST_ID + 1]; /* X-Amz-Firehose-Request-Id, else the body's */
     size_t firehose_counts[4]; /* records, accepted, invalid, ignored: for the metrics once committed */
