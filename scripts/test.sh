@@ -44,9 +44,9 @@ run_suite() {
 # the web UI's browser test: esbuild (the build check), playwright-core, axe-core
 (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 
-run_suite "backend (unit + integration)" ctest --test-dir backend/build --output-on-failure
+run_suite "backend (unit + integration)" ctest --test-dir backend/build --output-on-failure -j2
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure
+  run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure -j2
 export COLDSTARTD=$root/backend/build/coldstartd
 for suite in tests/grafana/run.sh tests/deploy/run.sh tests/docs/run.sh backend/fuzz/smoke.sh extension/test.sh sdk-python/test.sh; do
   if [ -x "$suite" ]; then run_suite "$suite" "$suite"; fi
