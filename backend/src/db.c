@@ -57,6 +57,12 @@ csa_db_fault csa_db_classify(PGconn *conn, const PGresult *res)
     return CSA_DB_FAULT_OTHER;
 }
 
+int csa_db_is_conflict(const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+}
+
 csa_status csa_db_failure(PGconn *conn, const PGresult *res, const char *what, char *detail, size_t detail_size)
 {
     char msg[300];

@@ -31,6 +31,10 @@ typedef enum csa_db_fault {
 
 csa_db_fault csa_db_classify(PGconn *conn, const PGresult *res);
 
+/* 1 if res failed on a deadlock (40P01) or a serialisation failure (40001): the same transaction
+ * may simply be run again (the writer does, at once). */
+int csa_db_is_conflict(const PGresult *res);
+
 /*
  * Logs a failed statement (`what` names it; the server's message goes to the log only) and says
  * what the client gets: CSA_ERR_UNAVAILABLE for UNAVAILABLE and TRANSIENT (503 + Retry-After),
