@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks the code without changing it, and fails on any finding:
-#   clang-format --dry-run --Werror   C formatting (.clang-format) of backend/src and extension/src
+#   clang-format --dry-run --Werror   C formatting (.clang-format) of backend/src, extension/src and common
 #   biome check                        TypeScript and JavaScript formatting and lint (biome.jsonc)
 #   cppcheck                           static analysis of the same C; a finding is fixed, or
 #                                      justified inline with a cppcheck-suppress comment

@@ -40,17 +40,17 @@ mkdir -p "$build/obj"
 pkgs="libevent_pthreads libevent jansson libpq libsodium zlib openssl"
 pkg-config --exists $pkgs || { echo "run.sh: pkg-config cannot find $pkgs (make deps)" >&2; exit 2; }
 cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
-        -fno-sanitize-recover=undefined -I$backend/src $(pkg-config --cflags $pkgs)
+        -fno-sanitize-recover=undefined -I$backend/src -I$backend/../common $(pkg-config --cflags $pkgs)
         -DCSA_VERSION=\"fuzz\" -DCSA_DEFAULT_MIGRATIONS_DIR=\"$backend/migrations\"
         -DCSA_DEFAULT_RULES_FILE=\"$backend/../rules/recommendations.json\" -Wall -Wno-unused-parameter"
 libs="$(pkg-config --libs $pkgs) -lpthread -lm"
 objs=()
-for src in "$backend"/src/*.c; do
+for src in "$backend"/src/*.c "$backend"/../common/*.c; do # ../common: shared with the extension
     name=$(basename "$src" .c)
-    case $name in main | server) continue ;; esac # main(): ours is libFuzzer's; server.c: see fuzz_query.c
+    case $name in main) continue ;; esac # main(): ours is libFuzzer's
     obj="$build/obj/$name.o"
     objs+=("$obj")
-    if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find "$backend/src" -name '*.h' -newer "$obj")" ]; then
+    if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find "$backend/src" "$backend/../common" -name '*.h' -newer "$obj")" ]; then
         echo "clang -c $src"
         # shellcheck disable=SC2086
         clang $cflags -c "$src" -o "$obj" &

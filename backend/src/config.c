@@ -49,6 +49,8 @@ static const int_setting int_settings[] = {
     {"QUERY_THREADS", OFF(query_threads), 2, 1, 64, 0},
     {"QUERY_TIMEOUT_MS", OFF(query_timeout_ms), 10000, 0, 3600000, 0},
     {"MAX_READ_WINDOW_DAYS", OFF(max_read_window_days), 90, 1, 3650, 0},
+    /* module timings one read may aggregate: about 16 bytes each, so 2,000,000 is ~32 MiB a read */
+    {"MAX_READ_SAMPLES", OFF(max_read_samples), 2000000, 1000, 1000000000, 0},
     {"METRICS_PORT", OFF(metrics_port), 0, 0, 65535, 0},
     {"RETENTION_MONTHS", OFF(retention_months), 13, 0, 1200, 0},
     {"ALERT_EVAL_INTERVAL", OFF(alert_eval_interval_s), 60, 1, 86400, 0},

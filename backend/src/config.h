@@ -54,6 +54,7 @@ typedef struct csa_config {
     int query_threads;                  /* threads running read-API queries */
     int query_timeout_ms;               /* statement_timeout of read-API queries; 0 = none */
     int max_read_window_days;           /* widest from..to a read may ask for (400 beyond) */
+    int max_read_samples;               /* module timings one read may aggregate (400 beyond) */
     int metrics_port;                   /* GET /metrics listener; 0 = off */
     char metrics_host[256];             /* its address (default 127.0.0.1: not on the public listener) */
     int retention_months;               /* drop invocation partitions older than this; 0 = keep all */

@@ -57,6 +57,12 @@ csa_db_fault csa_db_classify(PGconn *conn, const PGresult *res)
     return CSA_DB_FAULT_OTHER;
 }
 
+int csa_db_is_conflict(const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+}
+
 csa_status csa_db_failure(PGconn *conn, const PGresult *res, const char *what, char *detail, size_t detail_size)
 {
     char msg[300];
@@ -98,6 +104,33 @@ PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *co
     return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 }
 
+
+/* Prepares `name` on this session; returns NULL, or the failed result.
+ * Generic plans: partitions are pruned when the plan runs, so a query over the partitioned
+ * table is planned once per connection instead of once per request (planning it costs more
+ * than running it). Custom plans would win the planner's cost comparison and be re-planned on
+ * every execution. The setting is per session; this pool's connections only run queries. */
+static PGresult *prepare_generic(PGconn *conn, const char *name, const char *sql, int nparams)
+{
+    PGresult *res = PQexec(conn, "SET plan_cache_mode = force_generic_plan");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return res;
+    PQclear(res);
+    res = PQprepare(conn, name, sql, nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return res;
+    PQclear(res);
+    return NULL;
+}
+
+/* Reads and frees every result left of the current query, so that the connection is idle again. */
+static void drain(PGconn *conn)
+{
+    PGresult *res;
+    while ((res = PQgetResult(conn)) != NULL)
+        PQclear(res);
+}
+
 PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
                                const char *const *params)
 {
@@ -106,19 +139,56 @@ PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, 
     if (!state || strcmp(state, "26000") != 0) /* 26000: no such prepared statement (yet) */
         return res;
     PQclear(res);
-    /* Generic plans: partitions are pruned when the plan runs, so a query over the partitioned
-     * table is planned once per connection instead of once per request (planning it costs more
-     * than running it). Custom plans would win the planner's cost comparison and be re-planned on
-     * every execution. The setting is per session; this pool's connections only run queries. */
-    res = PQexec(conn, "SET plan_cache_mode = force_generic_plan");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return res;
-    PQclear(res);
-    res = PQprepare(conn, name, sql, nparams, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        return res;
-    PQclear(res);
-    return PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+    res = prepare_generic(conn, name, sql, nparams);
+    return res ? res : PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+}
+
+PGresult *csa_db_stream_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
+                                 const char *const *params, csa_db_row_fn row_fn, void *arg, int *stopped)
+{
+    *stopped = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0) || !PQsetSingleRowMode(conn)) {
+            drain(conn);
+            return NULL; /* the caller classifies the connection's state */
+        }
+        int resend = 0;
+        PGresult *res;
+        while (!resend && (res = PQgetResult(conn)) != NULL) {
+            if (PQresultStatus(res) == PGRES_SINGLE_TUPLE) {
+                int stop = row_fn(res, arg);
+                PQclear(res);
+                if (stop) {
+                    /* the rest is not wanted: cancel the statement (best effort) and discard it */
+                    *stopped = 1;
+                    PGcancel *cancel = PQgetCancel(conn);
+                    if (cancel) {
+                        char err[128];
+                        PQcancel(cancel, err, sizeof err);
+                        PQfreeCancel(cancel);
+                    }
+                    drain(conn);
+                    return PQmakeEmptyPGresult(conn, PGRES_TUPLES_OK);
+                }
+                continue;
+            }
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (attempt == 0 && state && strcmp(state, "26000") == 0) { /* not prepared on this session yet */
+                PQclear(res);
+                drain(conn);
+                PGresult *failed = prepare_generic(conn, name, sql, nparams);
+                if (failed)
+                    return failed;
+                resend = 1;
+                continue;
+            }
+            drain(conn); /* the final result: all rows read, or the error */
+            return res;
+        }
+        if (!resend)
+            break;
+    }
+    return NULL;
 }
 
 /*

@@ -31,6 +31,10 @@ typedef enum csa_db_fault {
 
 csa_db_fault csa_db_classify(PGconn *conn, const PGresult *res);
 
+/* 1 if res failed on a deadlock (40P01) or a serialisation failure (40001): the same transaction
+ * may simply be run again (the writer does, at once). */
+int csa_db_is_conflict(const PGresult *res);
+
 /*
  * Logs a failed statement (`what` names it; the server's message goes to the log only) and says
  * what the client gets: CSA_ERR_UNAVAILABLE for UNAVAILABLE and TRANSIENT (503 + Retry-After),
@@ -50,6 +54,21 @@ PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *co
  * generic plans: see db.c). For the read API's hot queries over the partitioned table. */
 PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
                                const char *const *params);
+
+/* Called with each row (a one-row result, freed by the caller) of csa_db_stream_prepared: 0 to go
+ * on, nonzero to stop reading. */
+typedef int (*csa_db_row_fn)(const PGresult *row, void *arg);
+
+/*
+ * Runs the prepared statement `name` (prepared on first use, as csa_db_exec_prepared) in libpq's
+ * single-row mode: rows are handed to row_fn one at a time as they arrive, so that the client
+ * never holds the whole result. When row_fn stops, the statement is cancelled, the rest
+ * discarded, *stopped set and an empty PGRES_TUPLES_OK result returned. Otherwise returns the
+ * final result: PGRES_TUPLES_OK once every row was read, or the error; NULL when the query could
+ * not be sent (check the connection). The caller PQclear()s it; the connection is idle after.
+ */
+PGresult *csa_db_stream_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
+                                 const char *const *params, csa_db_row_fn row_fn, void *arg, int *stopped);
 
 typedef struct csa_db_pool csa_db_pool;
 

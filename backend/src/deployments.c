@@ -72,31 +72,6 @@ static csa_status check_function(PGconn *conn, const char *project_id, const cha
     return CSA_OK;
 }
 
-json_t *csa_deployments_check_args(const json_t *args)
-{
-    json_t *errors = json_array();
-    const char *names[] = {"base", "head"};
-    for (int i = 0; i < 2; i++) {
-        json_t *v = json_object_get(args, names[i]);
-        if (!v)
-            continue;
-        size_t n = json_string_length(v);
-        const char *s = json_string_value(v);
-        int ok = n >= 1 && n <= CSA_DEPLOYMENT_ID_MAX;
-        for (size_t k = 0; ok && k < n; k++)
-            ok = s[k] >= 0x21 && s[k] <= 0x7e;
-        if (!ok)
-            json_array_append_new(errors, json_pack("{s:[s,s], s:s, s:s}", "loc", "query", names[i], "msg",
-                                                    "Input should be a deployment id (1 to 80 printable characters)",
-                                                    "type", "string_pattern_mismatch"));
-    }
-    if (json_array_size(errors) == 0) {
-        json_decref(errors);
-        return NULL;
-    }
-    return errors;
-}
-
 csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id,
                                 const char *function_id, json_t **out, char *detail)
 {

@@ -35,8 +35,4 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
 csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const char *function_id, const char *base,
                                    const char *head, json_t **out, char *detail);
 
-/* Checks the query string of the two reads: NULL when it is valid, else a new array of errors in
- * Pydantic's shape. args is an object of name -> string. */
-json_t *csa_deployments_check_args(const json_t *args);
-
 #endif

@@ -1,5 +1,6 @@
-/* main.c: coldstartd's command line: serve (default), migrate, create-project, create-key,
- * revoke-key, version, --help. Settings come from the environment and ./.env (config.h). */
+/* main.c: coldstartd's command line: serve (the default), migrate, create-project, create-key,
+ * revoke-key, maintain, report, version, --help (USAGE below is the list). Settings come from the
+ * environment and ./.env (config.h). */
 #include "config.h"
 #include "db.h"
 #include "keys.h"
@@ -46,10 +47,11 @@ static const char USAGE[] =
     "Settings are read from the environment and from ./.env (see .env.example): DATABASE_URL,\n"
     "DATABASE_POOL_SIZE, HOST, PORT, WORKERS, WRITERS, APP_ENV, APP_DEBUG, CORS_ORIGINS, LOG_LEVEL,\n"
     "LOG_REQUESTS, REQUEST_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_BODY_SINGLE, MAX_BODY_BATCH,\n"
-    "KEY_CACHE_TTL, WRITER_BATCH_MAX, SHUTDOWN_TIMEOUT, MIGRATIONS_DIR, RULES_FILE, APP_SECRET_KEY,\n"
+    "KEY_CACHE_TTL, AUTH_FAIL_LIMIT, AUTH_FAIL_WINDOW, TRUSTED_PROXIES, WRITER_BATCH_MAX,\n"
+    "WRITER_QUEUE_MAX_BYTES, SHUTDOWN_TIMEOUT, MIGRATIONS_DIR, RULES_FILE, APP_SECRET_KEY,\n"
     "RATE_LIMIT_INGEST, RATE_LIMIT_QUERY, RATE_LIMIT_WINDOW, RATE_LIMIT_PROJECT_INGEST,\n"
-    "RATE_LIMIT_PROJECT_QUERY, QUERY_THREADS, RETENTION_MONTHS,\n"
-    "METRICS_PORT, METRICS_HOST.\n";
+    "RATE_LIMIT_PROJECT_QUERY, QUERY_THREADS, QUERY_TIMEOUT_MS, MAX_READ_WINDOW_DAYS,\n"
+    "MAX_READ_SAMPLES, RETENTION_MONTHS, METRICS_PORT, METRICS_HOST.\n";
 
 /* Finds "--name VALUE" or "--name=VALUE" in argv; returns NULL when absent. */
 static const char *option(int argc, char **argv, const char *name)

@@ -1,6 +1,7 @@
 /* queries.c: see queries.h. */
 #include "queries.h"
 
+#include "cursor.h"
 #include "db.h"
 #include "keys.h"
 #include "log.h"
@@ -84,17 +85,6 @@ static json_t *col_str(const PGresult *res, int row, int col)
     if (PQgetisnull(res, row, col))
         return json_null();
     return json_string(PQgetvalue(res, row, col));
-}
-
-static void hex_encode(const char *in, char *out, size_t out_size)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t k = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && k + 2 < out_size; p++) {
-        out[k++] = digits[*p >> 4];
-        out[k++] = digits[*p & 15];
-    }
-    out[k] = '\0';
 }
 
 csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, const char *project_id,
@@ -188,8 +178,8 @@ csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, cons
     }
     json_t *next = json_null();
     if (rows > p->limit) {
-        char cursor[2100]; /* hex of a name of at most 255 characters (1020 bytes) */
-        hex_encode(PQgetvalue(res, shown - 1, 1), cursor, sizeof cursor);
+        char cursor[CSA_CURSOR_MAX];
+        csa_cursor_encode(PQgetvalue(res, shown - 1, 1), cursor, sizeof cursor);
         next = json_string(cursor);
     }
     PQclear(res);
@@ -522,9 +512,33 @@ static csa_status function_timeline(PGconn *conn, const char *function_id, const
     return CSA_OK;
 }
 
-csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices, const char *project_id,
-                                     const char *function_id, const char *from, const char *to, json_t **out,
-                                     char *detail)
+/* The module breakdown's read, one row at a time (csa_db_stream_prepared): the samples held are
+ * what bounds a read's memory, so it stops past max_samples. */
+typedef struct module_read {
+    module_agg agg;
+    long long max_samples; /* timing entries one read may aggregate */
+    long long samples;
+    double modules_sum; /* of the rows with an init duration: their modules' total */
+    long long modules_rows;
+} module_read;
+
+static int module_row(const PGresult *row, void *arg)
+{
+    module_read *mr = arg;
+    double row_sum = 0;
+    double usd_per_ms = strtod(PQgetvalue(row, 0, 2), NULL);
+    int n = agg_add_row(&mr->agg, PQgetvalue(row, 0, 0), &row_sum, usd_per_ms);
+    if (n > 0 && strcmp(PQgetvalue(row, 0, 1), "t") == 0) {
+        mr->modules_sum += row_sum;
+        mr->modules_rows++;
+    }
+    mr->samples += n > 0 ? n : 0;
+    return mr->samples > mr->max_samples;
+}
+
+csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
+                                     const char *project_id, const char *function_id, const char *from,
+                                     const char *to, long long max_samples, json_t **out, char *detail)
 {
     if (!csa_is_uuid(function_id)) {
         snprintf(detail, CSA_DETAIL_MAX, "Function not found");
@@ -634,33 +648,37 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
      * as text and aggregated here (exact percentile_cont), several times faster than jsonb_each
      * and an aggregate per key inside PostgreSQL */
     const char *p2[] = {function_id, project_id, t0, t1, x86, arm};
+    module_read mr = {.max_samples = max_samples};
+    agg_init(&mr.agg);
+    int stopped = 0;
     /* with each row: the dollars of one millisecond of its init, for the packages' cost */
-    res = csa_db_exec_prepared(conn, "csa_module_timings",
-                      "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL,"
-                      "  coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128) / 1024.0 / 1000.0"
-                      "    * CASE WHEN i.architecture = 'arm64' THEN $6::float8 ELSE $5::float8 END"
-                      " FROM invocations i JOIN functions f ON f.id = i.function_id"
-                      " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND " REAL_COLD
-                      "   AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
-                      "   AND i.module_timings IS NOT NULL",
-                      6, p2);
+    res = csa_db_stream_prepared(conn, "csa_module_timings",
+                                 "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL,"
+                                 "  coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128) / 1024.0 / 1000.0"
+                                 "    * CASE WHEN i.architecture = 'arm64' THEN $6::float8 ELSE $5::float8 END"
+                                 " FROM invocations i JOIN functions f ON f.id = i.function_id"
+                                 " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND " REAL_COLD
+                                 "   AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
+                                 "   AND i.module_timings IS NOT NULL",
+                                 6, p2, module_row, &mr, &stopped);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        agg_free(&mr.agg);
         json_decref(body);
         return db_failed(conn, res, "module breakdown", detail);
     }
-    module_agg agg;
-    agg_init(&agg);
-    double modules_sum = 0;
-    long long modules_rows = 0;
-    for (int r = 0; r < PQntuples(res); r++) {
-        double row_sum = 0;
-        double usd_per_ms = strtod(PQgetvalue(res, r, 2), NULL);
-        if (agg_add_row(&agg, PQgetvalue(res, r, 0), &row_sum, usd_per_ms) > 0 && strcmp(PQgetvalue(res, r, 1), "t") == 0) {
-            modules_sum += row_sum;
-            modules_rows++;
-        }
-    }
     PQclear(res);
+    if (stopped) {
+        agg_free(&mr.agg);
+        json_decref(body);
+        snprintf(detail, CSA_DETAIL_MAX,
+                 "The window holds more than %lld module timings (MAX_READ_SAMPLES), more than one read may "
+                 "aggregate; ask for a narrower window (from, to)",
+                 max_samples);
+        return CSA_ERR_VALIDATION;
+    }
+    module_agg agg = mr.agg;
+    double modules_sum = mr.modules_sum;
+    long long modules_rows = mr.modules_rows;
     double avg_modules = modules_rows ? modules_sum / (double)modules_rows : 0;
     json_object_set_new(body, "module_load_share",
                         avg_init > 0 && avg_modules > 0 ? json_real(round(fmin(avg_modules / avg_init, 1.0) * 1000) / 1000)

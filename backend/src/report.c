@@ -335,7 +335,8 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
         fprintf(stderr, "coldstartd report: no function \"%s\" in project %s\n", function_name, slug);
         goto out;
     }
-    if (chosen && csa_query_function_detail(conn, rules, &cfg->prices, project_id, chosen, NULL, NULL, &detail_json,
+    if (chosen && csa_query_function_detail(conn, rules, &cfg->prices, project_id, chosen, NULL, NULL,
+                                            cfg->max_read_samples, &detail_json,
                                             detail) != CSA_OK) {
         fprintf(stderr, "coldstartd report: %s\n", detail);
         goto out;

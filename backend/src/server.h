@@ -1,7 +1,8 @@
 /*
  * server.h: the HTTP API. WORKERS event-loop threads (libevent evhttp), each with its own
- * SO_REUSEPORT listener; one route table and one dispatcher that checks method, body size,
- * content type and API key before any handler runs; writes go through the group-commit writer.
+ * SO_REUSEPORT listener; one route table (routes.c) and one dispatcher (dispatch.c) that checks
+ * method, body size, content type, API key, scope, rate limits and the route's field rules before
+ * any handler runs; writes go through the group-commit writer. server_internal.h lists the files.
  *
  * Slow clients: every connection must complete each request within REQUEST_TIMEOUT of being
  * accepted or of its previous response (evhttp alone only times out idle reads, so a client

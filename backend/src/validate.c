@@ -1,10 +1,16 @@
 /* validate.c: see validate.h. */
 #include "validate.h"
 
+#include "cursor.h"
+#include "deployments.h"
+#include "keys.h"
+#include "projects.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ERR_MSG_SIZE 192                  /* longest message we build is about 90 bytes */
@@ -610,3 +616,175 @@ int csa_parse_rfc3339(const char *s, double *epoch)
         *epoch = (double)secs + frac;
     return 0;
 }
+
+/* ---- the route table's field rules --------------------------------------------------------- */
+
+/* Characters (code points) of a valid UTF-8 string. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static void param_error(json_t *errors, const char *where, const char *name, json_t *index, const char *msg,
+                        const char *type)
+{
+    json_t *loc = json_pack("[s, s]", where, name);
+    if (index)
+        json_array_append_new(loc, index);
+    json_array_append_new(errors, json_pack("{s:o, s:s, s:s}", "loc", loc, "msg", msg, "type", type));
+}
+
+/* One rule on a present, non-null value: the normalised value (new reference), or NULL after
+ * appending an error. */
+static json_t *check_param(const csa_param_rule *r, const char *where, json_t *v, json_t *errors)
+{
+    const char *s = json_string_value(v); /* NULL when v is not a string */
+    switch (r->kind) {
+    case CSA_PARAM_INT: {
+        char *end;
+        long n = s ? strtol(s, &end, 10) : 0;
+        if (s && *s && !*end && n >= r->min && n <= r->max)
+            return json_integer(n);
+        break;
+    }
+    case CSA_PARAM_TEXT:
+        if (s && (long)utf8_chars(s) >= r->min && (long)utf8_chars(s) <= r->max)
+            return json_incref(v);
+        break;
+    case CSA_PARAM_TOKEN: {
+        size_t n = s ? json_string_length(v) : 0;
+        int ok = s && (long)n >= r->min && (long)n <= r->max;
+        for (size_t k = 0; ok && k < n; k++)
+            ok = s[k] >= 0x21 && s[k] <= 0x7e;
+        if (ok)
+            return json_incref(v);
+        break;
+    }
+    case CSA_PARAM_DATETIME: {
+        double epoch;
+        if (s && csa_parse_rfc3339(s, &epoch) == 0)
+            return json_incref(v);
+        break;
+    }
+    case CSA_PARAM_CURSOR: {
+        char name[CSA_CURSOR_NAME_MAX];
+        json_t *decoded = s && csa_cursor_decode(s, name, sizeof name) == 0 ? json_string(name) : NULL;
+        if (decoded)
+            return decoded;
+        break;
+    }
+    case CSA_PARAM_FLAG:
+        return json_boolean(s && strcmp(s, "true") == 0);
+    case CSA_PARAM_SLUG:
+        if (s && csa_slug_valid(s))
+            return json_incref(v);
+        break;
+    case CSA_PARAM_SCOPES: {
+        if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 3)
+            break;
+        unsigned bits = 0;
+        int bad = 0;
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            unsigned bit = json_is_string(item) ? csa_scope_from_name(json_string_value(item)) : 0;
+            if (!bit) {
+                param_error(errors, where, r->name, json_integer((json_int_t)i),
+                            "Input should be 'ingest', 'read' or 'admin'", "enum");
+                bad = 1;
+            }
+            bits |= bit;
+        }
+        return bad ? NULL : json_integer((json_int_t)bits);
+    }
+    }
+    param_error(errors, where, r->name, NULL, r->msg, r->type);
+    return NULL;
+}
+
+json_t *csa_validate_params(const csa_param_rule *rules, const char *where, json_t *in, json_t *errors)
+{
+    if (in && !json_is_object(in)) {
+        json_array_append_new(errors, json_pack("{s:[s], s:s, s:s}", "loc", where, "msg", "Input should be an object",
+                                                "type", "model_type"));
+        return NULL;
+    }
+    json_t *out = json_object();
+    size_t before = json_array_size(errors);
+    for (const csa_param_rule *r = rules; r && r->name; r++) {
+        json_t *v = in ? json_object_get(in, r->name) : NULL;
+        if (v && json_is_null(v))
+            v = NULL;
+        if (v && (r->flags & CSA_PARAM_EMPTY_ABSENT) && json_is_string(v) && json_string_length(v) == 0)
+            v = NULL;
+        if (!v) {
+            if (r->flags & CSA_PARAM_REQUIRED)
+                param_error(errors, where, r->name, NULL, r->msg, r->type);
+            else if (r->kind == CSA_PARAM_INT || r->kind == CSA_PARAM_SCOPES)
+                json_object_set_new(out, r->name, json_integer(r->fallback));
+            else if (r->kind == CSA_PARAM_FLAG)
+                json_object_set_new(out, r->name, json_false());
+            continue;
+        }
+        json_t *value = check_param(r, where, v, errors);
+        if (value)
+            json_object_set_new(out, r->name, value);
+    }
+    if (json_array_size(errors) > before) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* GET /api/v1/functions */
+const csa_param_rule CSA_QUERY_LIST_FUNCTIONS[] = {
+    {"limit", CSA_PARAM_INT, 0, 1, 200, 50, "Input should be an integer from 1 to 200", "int_parsing"},
+    {"cursor", CSA_PARAM_CURSOR, 0, 0, 0, 0, "Not a cursor returned by this endpoint", "value_error"},
+    {"name_prefix", CSA_PARAM_TEXT, CSA_PARAM_EMPTY_ABSENT, 0, 255, 0, "Input should have at most 255 characters",
+     "string_too_long"},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* GET /api/v1/functions/{id} (the window's width is the handler's: it depends on the config) */
+const csa_param_rule CSA_QUERY_FUNCTION_DETAIL[] = {
+    {"from", CSA_PARAM_DATETIME, 0, 0, 0, 0, "Input should be an RFC 3339 date-time with a time zone",
+     "datetime_format"},
+    {"to", CSA_PARAM_DATETIME, 0, 0, 0, 0, "Input should be an RFC 3339 date-time with a time zone",
+     "datetime_format"},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* GET /api/v1/functions/{id}/deployments and /compare: deployment ids as the list shows them */
+const csa_param_rule CSA_QUERY_COMPARE[] = {
+    {"base", CSA_PARAM_TOKEN, 0, 1, CSA_DEPLOYMENT_ID_MAX, 0, "Input should be a deployment id (1 to 80 printable characters)",
+     "string_pattern_mismatch"},
+    {"head", CSA_PARAM_TOKEN, 0, 1, CSA_DEPLOYMENT_ID_MAX, 0, "Input should be a deployment id (1 to 80 printable characters)",
+     "string_pattern_mismatch"},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* DELETE /api/v1/api-keys/{id}?force=true */
+const csa_param_rule CSA_QUERY_REVOKE_KEY[] = {
+    {"force", CSA_PARAM_FLAG, 0, 0, 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* POST /api/v1/api-keys {"name"?, "scopes"?}: scopes default to ["ingest"], the key for a function */
+const csa_param_rule CSA_BODY_CREATE_KEY[] = {
+    {"name", CSA_PARAM_TEXT, 0, 1, 255, 0, "Input should be a string of 1 to 255 characters", "string_type"},
+    {"scopes", CSA_PARAM_SCOPES, 0, 0, 0, CSA_SCOPE_INGEST, "Input should be a list of 1 to 3 scopes", "list_type"},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* POST /api/v1/projects {"name", "slug"} */
+const csa_param_rule CSA_BODY_CREATE_PROJECT[] = {
+    {"name", CSA_PARAM_TEXT, CSA_PARAM_REQUIRED, 1, CSA_PROJECT_NAME_MAX, 0,
+     "Input should be a string of 1 to 255 characters", "string_type"},
+    {"slug", CSA_PARAM_SLUG, CSA_PARAM_REQUIRED, 0, 0, 0, "Input should be 1 to 100 characters of a-z, 0-9, - and _",
+     "string_pattern_mismatch"},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};

@@ -66,4 +66,54 @@ json_t *csa_validate_batch_envelope(json_t *body, json_t *errors);
  */
 int csa_parse_rfc3339(const char *s, double *epoch);
 
+/* ---- the route table's field rules (query strings and small bodies) -----------------------
+ *
+ * Each route of the HTTP API (dispatch.h) names a rule table for its query string and one for
+ * its JSON body (ingest's records use csa_validate_record instead). The dispatcher runs
+ * csa_validate_params before the handler, which then reads only normalised values. A table is
+ * an array of csa_param_rule ended by an entry whose name is NULL; the tables of the routes are
+ * defined at the end of validate.c.
+ */
+
+typedef enum csa_param_kind {
+    CSA_PARAM_INT,      /* decimal integer in [min, max]; absent: `fallback`. Normalised: integer */
+    CSA_PARAM_TEXT,     /* string of min..max code points. Normalised: the string */
+    CSA_PARAM_TOKEN,    /* string of min..max printable ASCII characters without spaces (!-~) */
+    CSA_PARAM_DATETIME, /* RFC 3339 date-time with a zone (csa_parse_rfc3339). Normalised: the string */
+    CSA_PARAM_CURSOR,   /* a page cursor (cursor.h). Normalised: the decoded name */
+    CSA_PARAM_FLAG,     /* "true" is true, anything else false. Normalised: boolean, always present */
+    CSA_PARAM_SLUG,     /* a project slug (csa_slug_valid, projects.h) */
+    CSA_PARAM_SCOPES,   /* list of 1 to 3 scope names (keys.h); absent: `fallback` bits. Normalised: bits */
+} csa_param_kind;
+
+#define CSA_PARAM_REQUIRED 1u       /* absent or null is an error */
+#define CSA_PARAM_EMPTY_ABSENT 2u   /* "" counts as absent */
+
+typedef struct csa_param_rule {
+    const char *name; /* query parameter or body field; NULL ends the table */
+    csa_param_kind kind;
+    unsigned flags;   /* CSA_PARAM_* */
+    long min, max;    /* INT: value; TEXT, TOKEN: code points */
+    long fallback;    /* INT, SCOPES: the value when absent */
+    const char *msg;  /* the error's "msg" when the value breaks the rule */
+    const char *type; /* the error's "type" */
+} csa_param_rule;
+
+/*
+ * Checks `in` against rules. where is "query" (in: an object of strings, the query string) or
+ * "body" (in: the parsed JSON body, NULL when there was none: checked as an empty object).
+ * Returns a new object (caller owns it) holding the normalised value of each field present (and
+ * the fallbacks); other fields are dropped. On failure returns NULL after appending one error
+ * {"loc": [where, name(, index)], "msg", "type"} per bad field to errors.
+ */
+json_t *csa_validate_params(const csa_param_rule *rules, const char *where, json_t *in, json_t *errors);
+
+/* The rule tables of the routes (see dispatch.c's route table). */
+extern const csa_param_rule CSA_QUERY_LIST_FUNCTIONS[];
+extern const csa_param_rule CSA_QUERY_FUNCTION_DETAIL[];
+extern const csa_param_rule CSA_QUERY_COMPARE[];
+extern const csa_param_rule CSA_QUERY_REVOKE_KEY[];
+extern const csa_param_rule CSA_BODY_CREATE_KEY[];
+extern const csa_param_rule CSA_BODY_CREATE_PROJECT[];
+
 #endif

@@ -285,7 +285,7 @@ static csa_status write_group(writer_thread *t, json_t *rows, int *statement_fau
             break;
         }
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        int retry = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+        int retry = csa_db_is_conflict(res);
         if (csa_db_is_unavailable(t->conn, res)) {
             csa_logf(CSA_LOG_WARN, "writer: database unavailable (%s)", state ? state : "connection lost");
             status = CSA_ERR_UNAVAILABLE;

@@ -3,9 +3,9 @@
 
 # C formatted by clang-format (.clang-format) and analysed by cppcheck: every tracked .c and .h
 # under these folders.
-C_DIRS=(backend/src extension/src)
+C_DIRS=(backend/src extension/src common)
 # folders cppcheck searches for the project's own headers
-C_INCLUDES=(backend/src extension/src)
+C_INCLUDES=(backend/src extension/src common)
 
 c_files() { git ls-files -- "${C_DIRS[@]/%//*.c}" "${C_DIRS[@]/%//*.h}"; }
 

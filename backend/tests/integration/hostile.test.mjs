@@ -159,6 +159,13 @@ const FLOOD_BODY = 10 * 1024 * 1024;
 const FLOOD_P99_MAX_MS = 1000;
 const FLOOD_RSS_GROWTH_MAX = 128 * 1024 * 1024; // without the gate: connections x 10 MiB
 
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
 /** Resident memory of a process, in bytes (VmRSS of /proc/<pid>/status). */
 function rssBytes(pid) {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -241,6 +248,7 @@ test('a flood of random keys with 10 MiB bodies: the valid client is served, mem
     for (let i = 0; i < 5; i++) assert.equal((await valid()).status, 200, 'warm-up'); // caches the key
     // the same client without the flood, for comparison (reported, not asserted)
     const quiet = [];
+    const logsQuiet = server.stderrLines.length;
     for (const until = Date.now() + 1500; Date.now() < until; ) {
       quiet.push((await valid()).ms);
       await sleep(20);
@@ -248,6 +256,11 @@ test('a flood of random keys with 10 MiB bodies: the valid client is served, mem
     quiet.sort((a, b) => a - b);
     const rssBefore = rssBytes(server.pid);
     let rssPeak = rssBefore;
+    // where the CPU goes during the flood: the server, and this process (the attackers' worker
+    // thread and the valid clients); reported, not asserted
+    const serverCpu0 = cpuSeconds(server.pid);
+    const logsBefore = server.stderrLines.length;
+    const ownCpu0 = process.cpuUsage();
     const deadline = Date.now() + FLOOD_MS;
     const flood = new Promise((resolve, reject) => {
       const w = new Worker(FLOOD_WORKER, {
@@ -275,6 +288,18 @@ test('a flood of random keys with 10 MiB bodies: the valid client is served, mem
     const [{ attempts, bytes: bytesSent, statuses }] = await Promise.all([flood, client(), client()]);
     clearInterval(sampler);
     rssPeak = Math.max(rssPeak, rssBytes(server.pid));
+    const serverCpu = cpuSeconds(server.pid) - serverCpu0;
+    // the valid requests' time inside the server (complete request to response: validation, the
+    // writer's queue, the INSERT and COMMIT), from its request log
+    const insideOf = (from, to) =>
+      server.logs
+        .slice(from, to)
+        .filter((l) => l.msg === 'request' && l.path === '/api/v1/ingest' && l.status === 200)
+        .map((l) => l.duration_ms)
+        .sort((a, b) => a - b);
+    const inside = insideOf(logsBefore);
+    const insideQuiet = insideOf(logsQuiet, logsBefore);
+    const ownCpu = process.cpuUsage(ownCpu0);
     latencies.sort((a, b) => a - b);
     const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))];
     const figures = {
@@ -290,6 +315,11 @@ test('a flood of random keys with 10 MiB bodies: the valid client is served, mem
       flood_mib_written: +(bytesSent / 1048576).toFixed(0),
       rss_before_mib: +(rssBefore / 1048576).toFixed(1),
       rss_peak_mib: +(rssPeak / 1048576).toFixed(1),
+      server_cpu_s: +serverCpu.toFixed(2),
+      quiet_inside_server_p50_ms: insideQuiet.length ? +insideQuiet[Math.floor(insideQuiet.length / 2)].toFixed(1) : null,
+      inside_server_p50_ms: inside.length ? +inside[Math.floor(inside.length / 2)].toFixed(1) : null,
+      inside_server_p99_ms: inside.length ? +inside[Math.min(inside.length - 1, Math.floor(inside.length * 0.99))].toFixed(1) : null,
+      attackers_and_clients_cpu_s: +((ownCpu.user + ownCpu.system) / 1e6).toFixed(2),
     };
     t.diagnostic(JSON.stringify(figures));
     console.log('flood figures', JSON.stringify(figures));
