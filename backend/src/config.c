@@ -417,7 +417,7 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
                 return -1;
             }
         }
-        *(double *)((char *)cfg + s->offset) = v;
+        memcpy((char *)cfg + s->offset, &v, sizeof v); /* a double member at offsetof(): see the table */
     }
 
     const char *url = getenv("DATABASE_URL");
