@@ -107,10 +107,12 @@ export function installCommonJsHook(recorder: Recorder, coreFile?: string): () =
       }
     }
     const frame = recorder.enterFile(filename, entries[entries.length - 1]);
+    // imported from ESM: the ESM loader copies its exports after this returns (Recorder.exit)
+    const tail = recorder.importedCommonJs.size > 0 && recorder.importedCommonJs.delete(filename);
     try {
       return originalLoad.apply(this, arguments as unknown as [string]);
     } finally {
-      recorder.exit(frame);
+      recorder.exit(frame, tail);
     }
   };
   Module.prototype.load = timedLoad;
@@ -181,6 +183,11 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
       }
       return true;
     };
+    let toPath: (url: string) => string = (url) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      toPath = (require('node:url') as typeof import('node:url')).fileURLToPath;
+      return toPath(url);
+    };
     handle = api.registerHooks({
       resolve(specifier, context, nextResolve) {
         const entered = process.hrtime.bigint();
@@ -200,6 +207,11 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
         // counted here unless something else counts it: a body marker (module) or the CommonJS hook
         const format = result.format;
         recorder.loading(url, started, format !== 'module' && format !== 'commonjs' && format !== 'builtin', sdk, entered);
+        if (format === 'commonjs' && !sdk && url.startsWith('file:')) {
+          const noting = process.hrtime.bigint();
+          recorder.importedCommonJs.add(toPath(url));
+          recorder.exclude(noting);
+        }
         if (sdk || !shouldInstrument(url, result.format)) return result;
         const injecting = process.hrtime.bigint();
         try {

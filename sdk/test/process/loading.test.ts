@@ -40,7 +40,7 @@ import { NODE, NODE_VERSION, SDK_ROOT, runFixture, startCollector, waitFor, type
 const FIXTURE = join(SDK_ROOT, 'test', 'fixtures', 'loading');
 const PACKAGES = ['barrel-fns', 'big-source', 'cjs-exports', 'json-data'];
 /** keys of the warm-up (imported by the runner before the handler, outside the measured load) */
-const WARMUP_KEYS = new Set(['warm-esm', 'warm-cjs', './warm']);
+const WARMUP_KEYS = new Set(['warm-esm', 'warm-cjs', 'warm-big', './warm']);
 const ROUNDS = 7;
 /**
  * Both kinds of process run with a young generation large enough that loading the fixture needs no
