@@ -9,10 +9,13 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { bundleKind, moduleSourceOf, type BundleKind } from './bundle';
 import { architecture, runtimeVersion } from './classify';
 import { BATCH_PATH, ENV_API_KEY, ENV_ENDPOINT, SDK_VERSION } from './constants';
+import { attributeFile, attributeUrl } from './attribution';
+import { sdkFiles } from './inject';
 import { loadRules, OWN_CODE_NAME, recommend, RulesError, type Recommendation, type RuleTable } from './rules';
 
 export const SCHEMA = 'coldstart-profile';
@@ -48,7 +51,44 @@ export interface ProfileTreeNode {
   version?: string;
   self_ms: number;
   total_ms: number;
+  /** of self_ms, ES module loading (resolve, read, compile) and the rest (evaluation): medians */
+  loading_ms?: number;
+  evaluation_ms?: number;
   children?: ProfileTreeNode[];
+}
+
+/**
+ * One run's V8 CPU profile (--cpu-profile), its samples attributed by script URL: a sample goes
+ * to the package or own file of the innermost frame of the function's code on its stack (JS
+ * running: a module body, or code it calls), unless a frame of Node's module loader comes first
+ * (the sample is Node loading a module: resolving, reading, compiling, linking, which no script
+ * URL tells apart).
+ */
+export interface CpuRun {
+  interval_us: number;
+  samples: number;
+  /** ms of samples per package / own file */
+  scripts: Record<string, number>;
+  /** Node's module loader (node:internal/modules/...) innermost */
+  module_loader_ms: number;
+  garbage_collector_ms: number;
+  /** V8 outside JavaScript (compiling, instantiating a graph) with no frame to tell whose */
+  program_ms: number;
+  /** the SDK's own code, other Node.js internals, idle */
+  other_ms: number;
+}
+
+export interface CpuProfileSummary {
+  method: 'v8-cpu-profile';
+  interval_us: number;
+  /** median number of samples per run */
+  samples: number;
+  exactness: string;
+  scripts: { name: string; ms: number }[];
+  module_loader_ms: number;
+  garbage_collector_ms: number;
+  program_ms: number;
+  other_ms: number;
 }
 
 export interface ProfileRun {
@@ -63,6 +103,8 @@ export interface ProfileRun {
   started_at: string;
   /** the deployment identity of the profiled code (fingerprint.ts), as the SDK sends it */
   code_id?: string;
+  /** --cpu-profile: the run's samples by script */
+  cpu?: CpuRun;
 }
 
 interface RunTreeEntry {
@@ -70,6 +112,8 @@ interface RunTreeEntry {
   version?: string;
   self_ms: number;
   total_ms: number;
+  loading_ms?: number;
+  evaluation_ms?: number;
   children?: RunTreeEntry[];
 }
 interface RunTree {
@@ -78,6 +122,8 @@ interface RunTree {
   esm_timing: string;
   coverage: string;
   truncated: boolean;
+  loading_ms?: number;
+  link_ms?: number;
   children: RunTreeEntry[];
 }
 
@@ -93,8 +139,14 @@ export interface Profile {
   load_ms: Spread;
   init_ms: Spread;
   sdk_overhead_ms: Spread;
+  /** ES module timing of the runs (the SDK's esm_timing: "on" = loading and evaluation per module) */
+  esm_timing?: string;
+  /** linking ES module graphs: in load_ms, in no node (present when ES module loading was timed) */
+  link_ms?: Spread;
   modules: ProfileModule[];
   tree: ProfileTreeNode[];
+  /** --cpu-profile: V8 CPU profile samples by script URL, medians over the runs */
+  cpu_profile?: CpuProfileSummary;
   recommendations: Recommendation[];
   bundle?: BundleInfo;
   budget?: { limit_ms: number; median_ms: number; exceeded: boolean };
@@ -121,6 +173,8 @@ interface Options {
   functionName: string | undefined;
   timeout: number;
   rules: string | undefined;
+  cpuProfile: boolean;
+  cpuInterval: number;
 }
 
 class UsageError extends Error {}
@@ -144,6 +198,10 @@ Options:
   --function-name N   name sent with --send (default: AWS_LAMBDA_FUNCTION_NAME or the package name)
   --timeout MS        per-run limit (default 60000)
   --rules FILE        rule table (default: the copy shipped with the SDK)
+  --cpu-profile       also record a V8 CPU profile of each run's init (node:inspector) and
+                      attribute its samples to packages by script URL (its overhead is in
+                      the runs' times)
+  --cpu-interval US   sampling interval of --cpu-profile in microseconds (default 100)
 
 Exit status: 0 ok, 1 over budget, 2 usage error, handler failed to load, or --send failed.
 `;
@@ -162,6 +220,8 @@ function parseArgs(argv: string[]): Options {
     functionName: undefined,
     timeout: 60_000,
     rules: undefined,
+    cpuProfile: false,
+    cpuInterval: 100,
   };
   const number = (name: string, text: string | undefined, min: number, integer = false): number => {
     const value = Number(text);
@@ -213,6 +273,12 @@ function parseArgs(argv: string[]): Options {
       case '--rules':
         options.rules = value();
         break;
+      case '--cpu-profile':
+        options.cpuProfile = true;
+        break;
+      case '--cpu-interval':
+        options.cpuInterval = number('--cpu-interval', value(), 10, true);
+        break;
       default:
         if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);
         if (options.handler !== '') throw new UsageError(`one handler file only (got ${options.handler} and ${arg})`);
@@ -253,13 +319,26 @@ const median = (values: number[]): number => spread(values).median;
 // Runs inside each profiled process (node -e): loads the handler as Lambda's runtime would
 // (require, or import for an ES module), then asks the SDK for its snapshot and exits, as Lambda
 // freezes the process after init. The SDK itself is preloaded with --require.
+// With --cpu-profile, V8's sampling profiler runs from before the handler's loading to its end
+// (node:inspector's in-process session answers synchronously).
 const CHILD = `
 const fs = require('fs');
 const core = require(process.env.COLDSTART_PROFILE_CORE);
 const handler = process.argv[1];
+let session;
+if (process.env.COLDSTART_PROFILE_CPU) {
+  session = new (require('inspector').Session)();
+  session.connect();
+  session.post('Profiler.enable');
+  session.post('Profiler.setSamplingInterval', { interval: Number(process.env.COLDSTART_PROFILE_CPU) });
+  session.post('Profiler.start');
+}
 const done = (error) => {
+  let cpu;
+  if (session) session.post('Profiler.stop', (e, result) => { cpu = result && result.profile; });
   const snapshot = core.__profileSnapshot() || {};
   if (error !== undefined) snapshot.error = String((error && error.stack) || error).slice(0, 4000);
+  if (cpu) snapshot.cpu_profile = { nodes: cpu.nodes.map((n) => ({ id: n.id, url: n.callFrame.url, fn: n.callFrame.functionName, children: n.children })), samples: cpu.samples, deltas: cpu.timeDeltas, interval_us: Number(process.env.COLDSTART_PROFILE_CPU) };
   fs.writeFileSync(process.env.COLDSTART_PROFILE_OUT, JSON.stringify(snapshot));
   process.exit(0);
 };
@@ -345,6 +424,7 @@ function runOnce(options: Options, node: string, handler: string, taskRoot: stri
     env.COLDSTART_PROFILE_ESM = '1';
     env.COLDSTART_ESM_TIMING = 'on';
   }
+  if (options.cpuProfile) env.COLDSTART_PROFILE_CPU = String(options.cpuInterval);
   // Lambda's bootstrap sizes the old space to about 90 % of the function's memory.
   const heap = Math.max(64, Math.floor(options.memory * 0.9));
   const args = [`--max-old-space-size=${heap}`, '--require', join(sdkRoot(), 'register.cjs'), '-e', CHILD, handler];
@@ -412,6 +492,9 @@ interface MergedNode {
   version: string | undefined;
   self: number[];
   total: number[];
+  loading: number[];
+  /** whether any run timed this node's ES module loading (loading_ms) */
+  timed: boolean;
   children: Map<string, MergedNode>;
 }
 
@@ -421,12 +504,16 @@ function mergeTrees(trees: RunTreeEntry[][], runs: number): ProfileTreeNode[] {
     for (const entry of entries ?? []) {
       let node = into.get(entry.name);
       if (node === undefined) {
-        node = { name: entry.name, version: entry.version, self: new Array(runs).fill(0), total: new Array(runs).fill(0), children: new Map() };
+        node = { name: entry.name, version: entry.version, self: new Array(runs).fill(0), total: new Array(runs).fill(0), loading: new Array(runs).fill(0), timed: false, children: new Map() };
         into.set(entry.name, node);
       }
       node.version ??= entry.version;
       node.self[run] += entry.self_ms;
       node.total[run] += entry.total_ms;
+      if (typeof entry.loading_ms === 'number') {
+        node.timed = true;
+        node.loading[run] += entry.loading_ms;
+      }
       add(node.children, entry.children, run);
     }
   };
@@ -436,6 +523,11 @@ function mergeTrees(trees: RunTreeEntry[][], runs: number): ProfileTreeNode[] {
       .map((node) => {
         const out: ProfileTreeNode = { name: node.name, self_ms: median(node.self), total_ms: median(node.total) };
         if (node.version !== undefined) out.version = node.version;
+        if (node.timed) {
+          // the median of each run's split (not self minus the median loading: medians do not subtract)
+          out.loading_ms = median(node.loading);
+          out.evaluation_ms = median(node.self.map((self, run) => Math.max(0, self - node.loading[run]!)));
+        }
         const children = build(node.children);
         if (children.length > 0) out.children = children;
         return out;
@@ -478,6 +570,9 @@ export function aggregate(
     })
     .sort((a, b) => b.self_ms - a.self_ms || (a.name < b.name ? -1 : 1));
   const loadMs = spread(runs.map((run) => run.load_ms));
+  const esmTimings = [...new Set(runs.map((run) => run.esm_timing))];
+  const linked = runs.some((run) => typeof run.module_tree.link_ms === 'number' || typeof run.module_tree.loading_ms === 'number');
+  const cpuRuns = runs.map((run) => run.cpu).filter((cpu): cpu is CpuRun => cpu !== undefined);
   // The same input the server's engine gets: p50 per module, version, seen_in, module-load p50.
   const figures: Record<string, { p50_ms: number; version: string | null; seen_in: number }> = {};
   for (const m of modules) figures[m.name] = { p50_ms: m.self_ms, version: m.version ?? null, seen_in: m.seen_in };
@@ -493,10 +588,106 @@ export function aggregate(
     load_ms: loadMs,
     init_ms: spread(runs.map((run) => run.init_ms)),
     sdk_overhead_ms: spread(runs.map((run) => run.sdk_overhead_ms)),
+    ...(esmTimings.length === 1 ? { esm_timing: esmTimings[0] } : {}),
+    ...(linked ? { link_ms: spread(runs.map((run) => run.module_tree.link_ms ?? 0)) } : {}),
     modules,
     tree,
     recommendations: recommend(rules, figures, { module_load_p50_ms: loadMs.median, runtime: `nodejs${process.versions.node.split('.')[0]}.x` }),
+    ...(cpuRuns.length > 0 ? { cpu_profile: summariseCpu(cpuRuns) } : {}),
     runs_detail: runs,
+  };
+}
+
+// ---- CPU profile ---------------------------------------------------------------------------
+
+interface RawCpuProfile {
+  nodes: { id: number; url: string; fn: string; children?: number[] }[];
+  samples: number[];
+  /** µs from the previous sample to each sample (V8's timeDeltas) */
+  deltas?: number[];
+  interval_us: number;
+}
+
+/**
+ * A run's CPU profile, its samples attributed by script URL (see CpuRun). `own(url)`: the SDK's
+ * own files, which are nobody's.
+ */
+export function attributeCpuProfile(raw: RawCpuProfile, taskRoot: string, own: (url: string) => boolean): CpuRun {
+  const parent = new Map<number, number>();
+  const byId = new Map<number, RawCpuProfile['nodes'][number]>();
+  for (const node of raw.nodes) {
+    byId.set(node.id, node);
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  }
+  // each profile node's attribution, computed once: a key, or a category
+  const memo = new Map<number, string>();
+  const LOADER = '\0loader';
+  const GC = '\0gc';
+  const PROGRAM = '\0program';
+  const OTHER = '\0other';
+  const classify = (id: number): string => {
+    const known = memo.get(id);
+    if (known !== undefined) return known;
+    const node = byId.get(id)!;
+    let result: string;
+    if (node.fn === '(garbage collector)') result = GC;
+    else if (node.fn === '(program)') result = PROGRAM;
+    else if (node.fn === '(idle)' || node.fn === '(root)') result = OTHER;
+    else if (node.url.startsWith('node:internal/modules/')) result = LOADER;
+    else if ((node.url.startsWith('file://') || node.url.startsWith('/')) && !own(node.url)) {
+      const who = node.url.startsWith('/') ? attributeFile(node.url, taskRoot) : attributeUrl(node.url, taskRoot);
+      // a file of the runtime (outside the task root and node_modules) is not the function's
+      result = who.packageDir === undefined && !who.key.startsWith('./') ? OTHER : who.key;
+    } else {
+      const up = parent.get(id);
+      result = up === undefined ? OTHER : classify(up);
+      // Node internals or the SDK called by the function's code are that code's; at the top, other
+      if (result === GC || result === PROGRAM) result = OTHER;
+    }
+    memo.set(id, result);
+    return result;
+  };
+  // Each sample stands for the time from it to the next (V8's own deltas): on a busy machine the
+  // sampling thread runs late, and counting samples times the interval would lose that time.
+  const us = new Map<string, number>();
+  const deltas = raw.deltas;
+  raw.samples.forEach((sample, i) => {
+    const key = byId.has(sample) ? classify(sample) : OTHER;
+    const weight = deltas !== undefined && i + 1 < deltas.length ? Math.max(0, deltas[i + 1]!) : raw.interval_us;
+    us.set(key, (us.get(key) ?? 0) + weight);
+  });
+  const scripts: Record<string, number> = {};
+  for (const [key, n] of us) if (!key.startsWith('\0')) scripts[key] = round3(n / 1000);
+  const of = (key: string): number => round3((us.get(key) ?? 0) / 1000);
+  return {
+    interval_us: raw.interval_us,
+    samples: raw.samples.length,
+    scripts,
+    module_loader_ms: of(LOADER),
+    garbage_collector_ms: of(GC),
+    program_ms: of(PROGRAM),
+    other_ms: of(OTHER),
+  };
+}
+
+function summariseCpu(runs: CpuRun[]): CpuProfileSummary {
+  const names = new Set<string>();
+  for (const run of runs) for (const name of Object.keys(run.scripts)) names.add(name);
+  const interval = runs[0]!.interval_us;
+  const samples = median(runs.map((run) => run.samples));
+  return {
+    method: 'v8-cpu-profile',
+    interval_us: interval,
+    samples,
+    exactness:
+      `sampled every ${interval} us (each sample stands for the time to the next): a figure of n samples is within about 2*sqrt(n) samples of the time it stands for (statistical), ` +
+      'and the profiler itself slows the run; the time of JavaScript running in each script is attributed exactly by its URL, ' +
+      "Node's loading of modules (resolve, read, compile, link) by no URL: it is module_loader_ms and program_ms, which the SDK's hooks split by module",
+    scripts: [...names].map((name) => ({ name, ms: median(runs.map((run) => run.scripts[name] ?? 0)) })).sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1)),
+    module_loader_ms: median(runs.map((run) => run.module_loader_ms)),
+    garbage_collector_ms: median(runs.map((run) => run.garbage_collector_ms)),
+    program_ms: median(runs.map((run) => run.program_ms)),
+    other_ms: median(runs.map((run) => run.other_ms)),
   };
 }
 
@@ -561,8 +752,11 @@ function wrapText(text: string, width: number, indent: string): string[] {
 
 export function renderTree(tree: ProfileTreeNode[], loadMs: number, threshold: number, paint: Paint): string[] {
   const lines: string[] = [];
-  const nameWidth = WIDTH - 20;
-  lines.push(paint.bold(`${'package / file'.padEnd(nameWidth)}${'self ms'.padStart(10)}${'total ms'.padStart(10)}`));
+  // ES module loading timed: self time split into loading and evaluation, two more columns
+  const split = (nodes: ProfileTreeNode[]): boolean => nodes.some((node) => node.loading_ms !== undefined || split(node.children ?? []));
+  const columns = split(tree);
+  const nameWidth = WIDTH - (columns ? 40 : 20);
+  lines.push(paint.bold(`${'package / file'.padEnd(nameWidth)}${'self ms'.padStart(10)}${'total ms'.padStart(10)}${columns ? `${'loading'.padStart(10)}${'eval'.padStart(10)}` : ''}`));
   const colour = (ms: number, text: string): string =>
     loadMs > 0 && ms >= loadMs * 0.2 ? paint.red(text) : loadMs > 0 && ms >= loadMs * 0.05 ? paint.yellow(text) : text;
   const visit = (nodes: ProfileTreeNode[], prefix: string): void => {
@@ -573,7 +767,8 @@ export function renderTree(tree: ProfileTreeNode[], loadMs: number, threshold: n
       const branch = prefix === '' && nodes === tree ? '' : last ? '└─ ' : '├─ ';
       const label = node.version !== undefined ? `${node.name} ${node.version}` : node.name;
       const name = fit(prefix + branch + label, nameWidth);
-      lines.push(`${name}${colour(node.self_ms, fmt(node.self_ms).padStart(10))}${colour(node.total_ms, fmt(node.total_ms).padStart(10))}`);
+      const parts = columns ? `${(node.loading_ms === undefined ? '' : fmt(node.loading_ms)).padStart(10)}${(node.evaluation_ms === undefined ? '' : fmt(node.evaluation_ms)).padStart(10)}` : '';
+      lines.push(`${name}${colour(node.self_ms, fmt(node.self_ms).padStart(10))}${colour(node.total_ms, fmt(node.total_ms).padStart(10))}${parts}`);
       if (node.children) visit(node.children, prefix + (branch === '' ? '' : last ? '   ' : '│  '));
     });
     if (hidden > 0) {
@@ -599,8 +794,10 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
     `module load   ${fmt(profile.load_ms.median).padStart(8)} ms median  (${range(profile.load_ms)})`,
     `init          ${fmt(profile.init_ms.median).padStart(8)} ms median  (${range(profile.init_ms)})`,
     `SDK overhead  ${fmt(profile.sdk_overhead_ms.median).padStart(8)} ms median  (included in init, not in the tree)`,
-    '',
   );
+  if (profile.link_ms !== undefined)
+    out.push(`ESM linking   ${fmt(profile.link_ms.median).padStart(8)} ms median  (in module load, in no node of the tree)`);
+  out.push('');
   if (profile.bundle?.kind === 'no-plugin')
     out.push(
       ...wrapText(
@@ -614,6 +811,19 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
     out.push(`Bundle built with the esbuild plugin${profile.bundle.output_bytes !== undefined ? `, ${profile.bundle.output_bytes} bytes` : ''}.`, '');
   out.push(...renderTree(profile.tree, profile.load_ms.median, threshold, paint));
   out.push('');
+  if (profile.cpu_profile !== undefined) {
+    const c = profile.cpu_profile;
+    out.push(paint.bold(`CPU profile (V8, every ${c.interval_us} us, ${c.samples} samples per run): JavaScript running, by script`));
+    for (const entry of c.scripts.filter((e) => e.ms >= 0.5).slice(0, 15)) out.push(`${fit(entry.name, WIDTH - 20)}${fmt(entry.ms).padStart(10)}`);
+    out.push(
+      `${fit("Node's module loader (resolve, read, compile)", WIDTH - 20)}${fmt(c.module_loader_ms).padStart(10)}`,
+      `${fit('V8 outside JavaScript (compiling, linking)', WIDTH - 20)}${fmt(c.program_ms).padStart(10)}`,
+      `${fit('garbage collector', WIDTH - 20)}${fmt(c.garbage_collector_ms).padStart(10)}`,
+      `${fit('other (the SDK, Node.js, idle)', WIDTH - 20)}${fmt(c.other_ms).padStart(10)}`,
+      ...wrapText(`How exact: ${c.exactness}.`, WIDTH, '').map((line) => paint.dim(line)),
+      '',
+    );
+  }
   if (profile.recommendations.length === 0) {
     out.push('Recommendations: none (no module above the rule table\'s thresholds).');
   } else {
@@ -764,6 +974,9 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
   const esm = isEsmHandler(handler);
   const node = process.execPath;
   const runs: ProfileRun[] = [];
+  const ownUrl = sdkFiles(pathToFileURL(sdkRoot()).href + '/');
+  const ownPath = sdkFiles(sdkRoot() + '/');
+  const own = (url: string): boolean => ownUrl(url) || ownPath(url);
   for (let i = 0; i < options.runs; i++) {
     if (!options.json && process.stderr.isTTY) process.stderr.write(`\rrun ${i + 1}/${options.runs}`);
     const startedAt = new Date().toISOString();
@@ -773,7 +986,7 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
       error(`coldstart profile: ${options.handler} failed to load (run ${i + 1}):\n${result.error ?? 'no result'}\n`);
       return 2;
     }
-    const s = result.snapshot as unknown as Omit<ProfileRun, 'load_ms' | 'modules' | 'started_at'>;
+    const s = result.snapshot as unknown as Omit<ProfileRun, 'load_ms' | 'modules' | 'started_at'> & { cpu_profile?: RawCpuProfile };
     runs.push({
       init_ms: s.init_ms,
       load_ms: s.module_tree.load_ms,
@@ -785,6 +998,7 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
       module_tree: s.module_tree,
       started_at: startedAt,
       ...(typeof s.code_id === 'string' ? { code_id: s.code_id } : {}),
+      ...(s.cpu_profile !== undefined ? { cpu: attributeCpuProfile(s.cpu_profile, taskRoot, own) } : {}),
     });
   }
   if (!options.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
