@@ -168,6 +168,20 @@ export class Recorder {
     }
   }
 
+  /**
+   * Whether the module being loaded (the loading frame on top) is `url`'s package: then its load
+   * hook needs no event (the frame goes on), see hooks.ts.
+   */
+  continuesLoading(url: string): boolean {
+    const top = this.stack[this.stack.length - 1];
+    return this.active && top?.loading === true && top.node.key === this.attributeUrlCached(url).key;
+  }
+
+  /** A module counted without an event of its own (a JSON module whose loading frame goes on). */
+  countModule(): void {
+    if (this.active) this.modules++;
+  }
+
   /** A module is resolved, loaded, then evaluated: its URL is attributed once for the three. */
   private readonly attributions = new Map<string, Attribution>();
   private attributeUrlCached(url: string): Attribution {

@@ -87,7 +87,7 @@ describe('Recorder', () => {
     expect(c.loads).toBeUndefined(); // one load (the field is left out for 1)
     expect(c.total_ms).toBeGreaterThanOrEqual(c.self_ms); // inclusive: with the recorder's own time inside
     const sum = [...r.selfNs.values()].reduce((x, y) => x + y, 0);
-    expect(Math.abs(r.loadNs - sum - r.overheadNs)).toBeLessThan(0.3e6);
+    expect(Math.abs(r.loadNs - sum - r.overheadNs)).toBeLessThan(2e6);
     expect(r.modules).toBe(3);
   });
 
