@@ -14,7 +14,7 @@ import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { bundleKind, moduleSourceOf, type BundleKind } from './bundle';
 import { architecture, runtimeVersion } from './classify';
 import { BATCH_PATH, ENV_API_KEY, ENV_ENDPOINT, SDK_VERSION } from './constants';
-import { attributeFile, attributeUrl } from './attribution';
+import { attributeCpuProfile, cpuExactness, type CpuRun, type RawCpuProfile } from './cpu-profile';
 import { sdkFiles } from './inject';
 import { loadRules, OWN_CODE_NAME, recommend, RulesError, type Recommendation, type RuleTable } from './rules';
 
@@ -55,27 +55,6 @@ export interface ProfileTreeNode {
   loading_ms?: number;
   evaluation_ms?: number;
   children?: ProfileTreeNode[];
-}
-
-/**
- * One run's V8 CPU profile (--cpu-profile), its samples attributed by script URL: a sample goes
- * to the package or own file of the innermost frame of the function's code on its stack (JS
- * running: a module body, or code it calls), unless a frame of Node's module loader comes first
- * (the sample is Node loading a module: resolving, reading, compiling, linking, which no script
- * URL tells apart).
- */
-export interface CpuRun {
-  interval_us: number;
-  samples: number;
-  /** ms of samples per package / own file */
-  scripts: Record<string, number>;
-  /** Node's module loader (node:internal/modules/...) innermost */
-  module_loader_ms: number;
-  garbage_collector_ms: number;
-  /** V8 outside JavaScript (compiling, instantiating a graph) with no frame to tell whose */
-  program_ms: number;
-  /** the SDK's own code, other Node.js internals, idle */
-  other_ms: number;
 }
 
 export interface CpuProfileSummary {
@@ -600,76 +579,6 @@ export function aggregate(
 
 // ---- CPU profile ---------------------------------------------------------------------------
 
-interface RawCpuProfile {
-  nodes: { id: number; url: string; fn: string; children?: number[] }[];
-  samples: number[];
-  /** µs from the previous sample to each sample (V8's timeDeltas) */
-  deltas?: number[];
-  interval_us: number;
-}
-
-/**
- * A run's CPU profile, its samples attributed by script URL (see CpuRun). `own(url)`: the SDK's
- * own files, which are nobody's.
- */
-export function attributeCpuProfile(raw: RawCpuProfile, taskRoot: string, own: (url: string) => boolean): CpuRun {
-  const parent = new Map<number, number>();
-  const byId = new Map<number, RawCpuProfile['nodes'][number]>();
-  for (const node of raw.nodes) {
-    byId.set(node.id, node);
-    for (const child of node.children ?? []) parent.set(child, node.id);
-  }
-  // each profile node's attribution, computed once: a key, or a category
-  const memo = new Map<number, string>();
-  const LOADER = '\0loader';
-  const GC = '\0gc';
-  const PROGRAM = '\0program';
-  const OTHER = '\0other';
-  const classify = (id: number): string => {
-    const known = memo.get(id);
-    if (known !== undefined) return known;
-    const node = byId.get(id)!;
-    let result: string;
-    if (node.fn === '(garbage collector)') result = GC;
-    else if (node.fn === '(program)') result = PROGRAM;
-    else if (node.fn === '(idle)' || node.fn === '(root)') result = OTHER;
-    else if (node.url.startsWith('node:internal/modules/')) result = LOADER;
-    else if ((node.url.startsWith('file://') || node.url.startsWith('/')) && !own(node.url)) {
-      const who = node.url.startsWith('/') ? attributeFile(node.url, taskRoot) : attributeUrl(node.url, taskRoot);
-      // a file of the runtime (outside the task root and node_modules) is not the function's
-      result = who.packageDir === undefined && !who.key.startsWith('./') ? OTHER : who.key;
-    } else {
-      const up = parent.get(id);
-      result = up === undefined ? OTHER : classify(up);
-      // Node internals or the SDK called by the function's code are that code's; at the top, other
-      if (result === GC || result === PROGRAM) result = OTHER;
-    }
-    memo.set(id, result);
-    return result;
-  };
-  // Each sample stands for the time from it to the next (V8's own deltas): on a busy machine the
-  // sampling thread runs late, and counting samples times the interval would lose that time.
-  const us = new Map<string, number>();
-  const deltas = raw.deltas;
-  raw.samples.forEach((sample, i) => {
-    const key = byId.has(sample) ? classify(sample) : OTHER;
-    const weight = deltas !== undefined && i + 1 < deltas.length ? Math.max(0, deltas[i + 1]!) : raw.interval_us;
-    us.set(key, (us.get(key) ?? 0) + weight);
-  });
-  const scripts: Record<string, number> = {};
-  for (const [key, n] of us) if (!key.startsWith('\0')) scripts[key] = round3(n / 1000);
-  const of = (key: string): number => round3((us.get(key) ?? 0) / 1000);
-  return {
-    interval_us: raw.interval_us,
-    samples: raw.samples.length,
-    scripts,
-    module_loader_ms: of(LOADER),
-    garbage_collector_ms: of(GC),
-    program_ms: of(PROGRAM),
-    other_ms: of(OTHER),
-  };
-}
-
 function summariseCpu(runs: CpuRun[]): CpuProfileSummary {
   const names = new Set<string>();
   for (const run of runs) for (const name of Object.keys(run.scripts)) names.add(name);
@@ -679,10 +588,7 @@ function summariseCpu(runs: CpuRun[]): CpuProfileSummary {
     method: 'v8-cpu-profile',
     interval_us: interval,
     samples,
-    exactness:
-      `sampled every ${interval} us (each sample stands for the time to the next): a figure of n samples is within about 2*sqrt(n) samples of the time it stands for (statistical), ` +
-      'and the profiler itself slows the run; the time of JavaScript running in each script is attributed exactly by its URL, ' +
-      "Node's loading of modules (resolve, read, compile, link) by no URL: it is module_loader_ms and program_ms, which the SDK's hooks split by module",
+    exactness: cpuExactness(interval),
     scripts: [...names].map((name) => ({ name, ms: median(runs.map((run) => run.scripts[name] ?? 0)) })).sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1)),
     module_loader_ms: median(runs.map((run) => run.module_loader_ms)),
     garbage_collector_ms: median(runs.map((run) => run.garbage_collector_ms)),

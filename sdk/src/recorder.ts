@@ -31,6 +31,7 @@
 // next module's body, normally), or a microtask when the graph's evaluation is over.
 
 import { attributeFile, attributeUrl, type Attribution } from './attribution';
+import type { CpuProfileRecord } from './cpu-profile';
 
 const now = process.hrtime.bigint;
 
@@ -92,6 +93,8 @@ export class Recorder {
   bundledModules = 0;
   /** clock at the end of the last load (end of init, as far as modules tell) */
   lastExit: bigint | undefined;
+  /** COLDSTART_LOADING=profile: the CPU profile of init, samples by script (set when init closes) */
+  cpuProfile: CpuProfileRecord | undefined;
 
   private readonly stack: Frame[] = [];
   private readonly openUrls = new Map<string | number, Frame>();

@@ -108,22 +108,28 @@ describe.runIf(MAJOR >= 22)(`under aws-lambda-ric ${RIC_VERSION} (Node.js ${NODE
       // the SDK is overhead, never a package; the handler file: its busy-wait and its own loading
       expect(timings['@coldstart/analyzer'], JSON.stringify(record.module_tree)).toBeUndefined();
       expect(timings['./index']).toBeGreaterThanOrEqual(10);
-      // (under 25 ms: a busy machine stretches its 10 ms; its imports' loading would be hundreds)
-      expect(timings['./index'], JSON.stringify(record.module_tree)).toBeLessThan(25);
-      // the barrel: hundreds of files, almost all of it loading, and the bulk of the module-load time
+      // (a busy-wait overshoots by whatever preemption hits its last check: 24 ms seen at load 18;
+      // its imports' loading would be hundreds of ms, and its own loading is one small file)
+      expect(timings['./index'], JSON.stringify(record.module_tree)).toBeLessThan(50);
+      const index = record.module_tree.children.find((c: any) => c.name === './index');
+      const barrelNode = record.module_tree.children.find((c: any) => c.name === 'barrel-fns');
+      expect(index.loading_ms, JSON.stringify(index)).toBeLessThan(0.1 * barrelNode.loading_ms);
+      // the barrel: hundreds of files, almost all of it loading, and much of the module-load time
       const barrel = record.module_tree.children.find((c: any) => c.name === 'barrel-fns');
       expect(barrel.self_ms).toBe(timings['barrel-fns']);
       expect(barrel.loading_ms).toBeGreaterThan(0.9 * barrel.self_ms);
       expect(barrel.self_ms).toBeGreaterThan(30);
       const sum = Object.values(timings).reduce((a, b) => a + b, 0);
-      expect(barrel.self_ms).toBeGreaterThan(0.5 * sum);
+      expect(barrel.self_ms).toBeGreaterThan(0.3 * sum);
       // a CommonJS package imported from ESM: its loading (format check, export scan) and its
       // evaluation (require()'s loader, then its 4,000 exports copied) are both its own
       const cjs = record.module_tree.children.find((c: any) => c.name === 'cjs-exports');
       expect(cjs, JSON.stringify(record.module_tree)).toBeDefined();
       expect(cjs.loading_ms).toBeGreaterThan(2);
       expect(cjs.evaluation_ms).toBeGreaterThan(2);
-      expect(cjs.self_ms).toBeLessThan(barrel.self_ms);
+      // the two packages are the bulk of the module-load time (Node.js 22's export scan, in
+      // JavaScript, makes cjs-exports nearly as costly as the barrel there)
+      expect(barrel.self_ms + cjs.self_ms).toBeGreaterThan(0.75 * sum);
       // and it all fits in the init Lambda would report
       expect(sum + record.sdk_overhead_ms).toBeLessThan(emulator.initDurationMs);
     } finally {
