@@ -25,10 +25,11 @@
 // SDK itself is never in module_timings.
 //
 // The warm-up (the fixture's warm.mjs, imported before the handler and before each truth) holds a
-// module as large as big-source: a process's first large compile pays for mapping and touching
+// large module (warm-big, 0.43 MB): a process's first large compile pays for mapping and touching
 // its memory (page faults), which later compiles reuse, so a package imported alone would carry a
 // cost that in the handler falls on whichever large package loads first, and the truths would not
-// add up (cjs-exports measured 15 to 25 % "low" on Node.js 24 for that reason).
+// add up (cjs-exports measured 15 to 25 % "low" on Node.js 24 for that reason; generate.mjs has
+// the page-fault counts).
 //
 // Only where ES module loading can be timed per module (module.registerHooks: Node.js 22.15+,
 // 23.5+); elsewhere the test checks that the SDK says what it did (esm_timing).
