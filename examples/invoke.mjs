@@ -1,8 +1,10 @@
 // Runs an example function the way Lambda does, against a local coldstartd:
-//   node invoke.mjs <function dir> [--cold N] [--warm M]
+//   node invoke.mjs <function dir> [--cold N] [--warm M] [--name FUNCTION]
 // Each cold start is a fresh Node.js process (a new execution environment) that loads the
 // handler and invokes it 1 + M times, with Lambda's environment variables set. The SDK inside
-// the handler sends its records to COLDSTART_ENDPOINT with COLDSTART_API_KEY.
+// the handler sends its records to COLDSTART_ENDPOINT with COLDSTART_API_KEY. The function's name
+// is the folder's, or --name: running another folder under the same name is a new deployment of
+// that function (the SDK's code_id changes with the code).
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -17,7 +19,8 @@ const opt = (name, dflt) => {
 };
 const cold = opt('--cold', 5);
 const warm = opt('--warm', 3);
-const name = path.basename(dir);
+const nameAt = args.indexOf('--name');
+const name = nameAt >= 0 && args[nameAt + 1] ? args[nameAt + 1] : path.basename(dir);
 
 if (!process.env.COLDSTART_API_KEY || !process.env.COLDSTART_ENDPOINT) {
   console.error('invoke.mjs: set COLDSTART_API_KEY and COLDSTART_ENDPOINT');

@@ -39,6 +39,9 @@ def package_files():
             if name.endswith(".py") or name == "py.typed":
                 path = os.path.join(folder, name)
                 out.append((os.path.relpath(path, HERE).replace(os.sep, "/"), open(path, "rb").read()))
+    # the rule table the server applies, for `python -m coldstart_analyzer profile`
+    with open(os.path.join(os.path.dirname(HERE), "rules", "recommendations.json"), "rb") as f:
+        out.append((PACKAGE + "/recommendations.json", f.read()))
     return out
 
 

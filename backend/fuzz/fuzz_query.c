@@ -3,7 +3,9 @@
  * string as evhttp hands them over (evhttp_uri_parse_with_flags, as libevent 2.1 parses a request
  * line's URI), then server.c's own code: route matching with the {id} segment, query_params
  * (malformed and non-UTF-8 query strings), the cursor hex decoding, the name_prefix length count
- * and the from/to timestamps.
+ * and the from/to timestamps; and coldstarts.c's checks of the cold-start reads' query strings
+ * (window, limit, their cursor, invocation_id), whose normalised arguments must be what the
+ * queries expect.
  *
  * server.c keeps these functions static, so this file includes server.c itself (SQLite's
  * technique for testing statics) and is linked without server.o. The request is a zeroed
@@ -59,6 +61,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             double epoch;
             (void)csa_parse_rfc3339(v, &epoch);
             (void)content_type_is_json(v);
+        }
+        for (int read = CSA_COLD_STARTS_LIST; read <= CSA_COLD_STARTS_ONE; read++) {
+            json_t *copy = json_deep_copy(args);
+            json_t *errors = csa_cold_starts_check_args(copy, (csa_cold_starts_read)read, 90, 1.8e9);
+            if (errors && json_array_size(errors) == 0)
+                abort(); /* an error list is never empty */
+            if (!errors && read == CSA_COLD_STARTS_LIST) {
+                json_int_t limit = json_integer_value(json_object_get(copy, "limit"));
+                if (limit < 1 || limit > CSA_COLD_STARTS_PAGE_MAX || json_object_get(copy, "cursor") ||
+                    !json_object_get(copy, "cursor_ts") != !json_object_get(copy, "cursor_id"))
+                    abort(); /* a valid list query: a limit in range, the cursor decoded into both parts */
+            }
+            json_decref(errors);
+            json_decref(copy);
         }
         json_decref(args);
     }

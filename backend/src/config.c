@@ -49,6 +49,23 @@ static const int_setting int_settings[] = {
     {"MAX_READ_WINDOW_DAYS", OFF(max_read_window_days), 90, 1, 3650, 0},
     {"METRICS_PORT", OFF(metrics_port), 0, 0, 65535, 0},
     {"RETENTION_MONTHS", OFF(retention_months), 13, 0, 1200, 0},
+    {"ALERT_EVAL_INTERVAL", OFF(alert_eval_interval_s), 60, 1, 86400, 0},
+    {"ALERT_WEBHOOK_TIMEOUT", OFF(alert_webhook_timeout_s), 10, 1, 300, 0},
+    {"ALERT_RETRY_BASE", OFF(alert_retry_base_s), 10, 1, 3600, 0},
+    {"ALERT_MAX_ATTEMPTS", OFF(alert_max_attempts), 20, 1, 1000, 0},
+};
+
+/* One row per decimal setting. */
+typedef struct double_setting {
+    const char *name;
+    size_t offset;
+    double def, min, max;
+} double_setting;
+
+static const double_setting double_settings[] = {
+    /* Lambda's price per GB-second by architecture, for the init cost (cost.h) */
+    {"PRICE_PER_GB_SECOND_X86_64", OFF(prices.x86_64), CSA_PRICE_GB_S_X86_64_DEFAULT, 0, 1},
+    {"PRICE_PER_GB_SECOND_ARM64", OFF(prices.arm64), CSA_PRICE_GB_S_ARM64_DEFAULT, 0, 1},
 };
 
 static int parse_bool(const char *s, int *out)
@@ -382,6 +399,23 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
             *(int *)((char *)cfg + s->offset) = (int)v;
     }
 
+    for (size_t i = 0; i < sizeof double_settings / sizeof double_settings[0]; i++) {
+        const double_setting *s = &double_settings[i];
+        double v = s->def;
+        const char *raw = getenv(s->name);
+        if (raw && *raw) {
+            char *end = NULL;
+            errno = 0;
+            v = strtod(raw, &end);
+            if (errno || end == raw || *end != '\0' || !isfinite(v) || v < s->min || v > s->max) {
+                snprintf(err, err_size, "%s: expected a decimal number from %g to %g (USD per GB-second), got \"%.40s\"",
+                         s->name, s->min, s->max, raw);
+                return -1;
+            }
+        }
+        *(double *)((char *)cfg + s->offset) = v;
+    }
+
     const char *url = getenv("DATABASE_URL");
     if (!url || !*url)
         url = "postgresql://postgres:postgres@127.0.0.1:5432/coldstart";
@@ -432,6 +466,7 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
     } bools[] = {
         {"APP_DEBUG", 0, &cfg->app_debug},
         {"LOG_REQUESTS", 1, &cfg->log_requests},
+        {"ALERT_ALLOW_PRIVATE_WEBHOOKS", 0, &cfg->alert_allow_private_webhooks},
     };
     for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
         const char *v = getenv(bools[i].name);

@@ -8,6 +8,8 @@
 #ifndef CSA_CONFIG_H
 #define CSA_CONFIG_H
 
+#include "cost.h"
+
 #include <stddef.h>
 
 #define CSA_CONFIG_STR 1024
@@ -55,8 +57,14 @@ typedef struct csa_config {
     int metrics_port;                   /* GET /metrics listener; 0 = off */
     char metrics_host[256];             /* its address (default 127.0.0.1: not on the public listener) */
     int retention_months;               /* drop invocation partitions older than this; 0 = keep all */
+    int alert_eval_interval_s;          /* seconds between evaluations of the alert rules (alerts.h) */
+    int alert_webhook_timeout_s;        /* one webhook delivery: connect, send, status line */
+    int alert_retry_base_s;             /* first retry of a failed delivery; doubles per attempt, 1 h at most */
+    int alert_max_attempts;             /* deliveries tried before one is given up */
+    int alert_allow_private_webhooks;   /* webhooks may reach loopback, private and link-local addresses */
     char cors[CSA_MAX_CORS_ORIGINS][256]; /* allowed origins parsed from CORS_ORIGINS ("*" = any) */
     int ncors;
+    csa_prices prices;                  /* PRICE_PER_GB_SECOND_X86_64 / _ARM64: USD per GB-second (cost.h) */
 } csa_config;
 
 /* Parses CORS_ORIGINS: a JSON array of strings (the spec's form) or a comma-separated list.

@@ -97,8 +97,8 @@ json_t *csa_deployments_check_args(const json_t *args)
     return errors;
 }
 
-csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char *function_id, json_t **out,
-                                char *detail)
+csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id,
+                                const char *function_id, json_t **out, char *detail)
 {
     char name[1100];
     csa_status st = check_function(conn, project_id, function_id, name, sizeof name, detail);
@@ -106,13 +106,13 @@ csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char
         return st;
     char limit[16], x86[32], arm[32];
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENTS_PAGE);
-    snprintf(x86, sizeof x86, "%.10f", CSA_PRICE_GB_S_X86_64);
-    snprintf(arm, sizeof arm, "%.10f", CSA_PRICE_GB_S_ARM64);
+    csa_prices_params(prices, x86, arm);
     const char *params[] = {function_id, project_id, limit, x86, arm};
     PGresult *res = csa_db_exec(
         conn,
         "SELECT d.deployment, d.code_id, d.function_version, " TS_UTC("d.first_seen_at") ", " TS_UTC("d.last_seen_at") ","
-        "  s.cold_starts, s.on_demand, s.proactive, s.provisioned, s.p50, s.p95, s.runtime, s.memory, s.arch, s.cost"
+        "  s.cold_starts, s.on_demand, s.proactive, s.provisioned, s.p50, s.p95, s.runtime, s.memory, s.arch, s.cost,"
+        "  s.proactive_cost, extract(epoch FROM d.last_seen_at - d.first_seen_at)"
         " FROM functions f JOIN function_deployments d ON d.function_id = f.id"
         " LEFT JOIN LATERAL ("
         "   SELECT count(*) AS cold_starts, count(*) FILTER (WHERE " REAL_COLD ") AS on_demand,"
@@ -123,10 +123,8 @@ csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char
         "     mode() WITHIN GROUP (ORDER BY i.runtime_version) AS runtime,"
         "     mode() WITHIN GROUP (ORDER BY i.memory_allocated_mb) AS memory,"
         "     mode() WITHIN GROUP (ORDER BY i.architecture) AS arch,"
-        /* dollars: seconds x GB x price per GB-second of the architecture (x86_64 if unknown) */
-        "     sum(i.init_duration_ms / 1000.0 * coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128) / 1024.0"
-        "         * CASE WHEN i.architecture = 'arm64' THEN $5::float8 ELSE $4::float8 END)"
-        "       FILTER (WHERE " REAL_COLD ") AS cost"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$4", "$5") ") FILTER (WHERE " REAL_COLD ") AS cost,"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$4", "$5") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost"
         "   FROM invocations i"
         "   WHERE i.function_id = f.id AND i.cold_start AND " DEPLOYMENT_OF("i") " = d.deployment"
         " ) s ON true"
@@ -152,14 +150,21 @@ csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char
         json_object_set_new(d, "runtime", col_str(res, r, 11));
         json_object_set_new(d, "memory_mb", col_int(res, r, 12));
         json_object_set_new(d, "architecture", col_str(res, r, 13));
-        json_object_set_new(d, "init_cost_usd", PQgetisnull(res, r, 14) ? json_integer(0) : col_num(res, r, 14, 1e6));
+        double cost = PQgetisnull(res, r, 14) ? 0 : strtod(PQgetvalue(res, r, 14), NULL);
+        double proactive = PQgetisnull(res, r, 15) ? 0 : strtod(PQgetvalue(res, r, 15), NULL);
+        /* the rate while the deployment ran, first to last seen */
+        double span = strtod(PQgetvalue(res, r, 16), NULL);
+        json_object_set_new(d, "init_cost_usd", csa_usd_json(cost));
+        json_object_set_new(d, "init_cost_usd_per_month", csa_usd_json(csa_cost_per_month(cost, span)));
+        json_object_set_new(d, "proactive_init_cost_usd", csa_usd_json(proactive));
         json_array_append_new(list, d);
     }
     PQclear(res);
-    *out = json_pack("{s:s, s:s, s:o, s:{s:f, s:f}, s:s}", "function_id", function_id, "function_name", name,
-                     "deployments", list, "prices_per_gb_second", "x86_64", CSA_PRICE_GB_S_X86_64, "arm64",
-                     CSA_PRICE_GB_S_ARM64, "init_cost_counts",
-                     "on-demand cold starts only: provisioned and proactive inits delay no request");
+    *out = json_pack("{s:s, s:s, s:o, s:o, s:s}", "function_id", function_id, "function_name", name, "deployments",
+                     list, "prices_per_gb_second", csa_prices_json(prices), "init_cost_counts",
+                     "on-demand cold starts over the deployment's life; proactive inits (billed too, but no request "
+                     "waits) apart in proactive_init_cost_usd; provisioned inits are paid by provisioned concurrency "
+                     "and not estimated");
     return CSA_OK;
 }
 

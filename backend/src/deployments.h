@@ -5,8 +5,9 @@
  * function_deployments lists them with first and last time seen. The figures of a deployment are
  * read from its cold starts (idx_invocations_function_deployment_cold), the most recent
  * CSA_DEPLOYMENT_MAX_SAMPLES of them at most, so that one read's work is bounded whatever the
- * traffic. Init percentiles and init cost count on-demand cold starts only (start_kind "cold" or
- * absent): provisioned and proactive inits delay no request and are reported as counts.
+ * traffic. Init percentiles count on-demand cold starts only (start_kind "cold" or absent):
+ * provisioned and proactive inits delay no request and are reported as counts. Init cost is
+ * counted as cost.h says, over each deployment's life (all its cold starts, first to last seen).
  * Like queries.h: every function takes the caller's project id and filters by it in SQL, returns
  * CSA_OK with a new JSON body in *out (caller frees), or an error with a client message in detail
  * (at most CSA_DETAIL_MAX bytes).
@@ -14,6 +15,7 @@
 #ifndef CSA_DEPLOYMENTS_H
 #define CSA_DEPLOYMENTS_H
 
+#include "cost.h"
 #include "error.h"
 
 #include <jansson.h>
@@ -24,13 +26,9 @@
 #define CSA_DEPLOYMENTS_PAGE 100          /* deployments listed, newest first */
 #define CSA_DEPLOYMENT_ID_MAX 80          /* 'version:' + 64 characters fits */
 
-/* AWS Lambda's public price per GB-second (us-east-1, first tier) by architecture. */
-#define CSA_PRICE_GB_S_X86_64 0.0000166667
-#define CSA_PRICE_GB_S_ARM64 0.0000133334
-
-/* GET /api/v1/functions/{id}/deployments */
-csa_status csa_deployments_list(PGconn *conn, const char *project_id, const char *function_id, json_t **out,
-                                char *detail);
+/* GET /api/v1/functions/{id}/deployments; prices: the configured price per GB-second (cost.h). */
+csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id,
+                                const char *function_id, json_t **out, char *detail);
 
 /* GET /api/v1/functions/{id}/compare?base&head: base and head are deployment ids or NULL (head:
  * the latest deployment; base: the one first seen before head). */

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define CSA_METRICS_ROUTES 16 /* route indexes; the last one is "unmatched" */
+#define CSA_METRICS_ROUTES 32 /* route indexes; the last one is "unmatched" */
 
 /* Names the routes (index -> path template), once at start; index CSA_METRICS_ROUTES-1 is used
  * for requests that matched no route. */

@@ -97,12 +97,13 @@ static void hex_encode(const char *in, char *out, size_t out_size)
     out[k] = '\0';
 }
 
-csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const csa_list_params *p, json_t **out,
-                                    char *detail)
+csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, const char *project_id,
+                                    const csa_list_params *p, json_t **out, char *detail)
 {
-    char limit_plus_one[16];
+    char limit_plus_one[16], x86[32], arm[32];
     snprintf(limit_plus_one, sizeof limit_plus_one, "%d", p->limit + 1);
-    const char *params[] = {project_id, p->cursor, p->name_prefix, limit_plus_one};
+    csa_prices_params(prices, x86, arm);
+    const char *params[] = {project_id, p->cursor, p->name_prefix, limit_plus_one, x86, arm};
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_list_functions",
         "WITH page AS ("
@@ -127,7 +128,11 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         "  GROUP BY x.function_id)"
         " SELECT p.id::text, p.function_name, p.runtime, p.region, p.memory_allocated_mb, " TS_UTC("p.first_seen_at")
         ", " TS_UTC("p.last_seen_at") ","
-        "   coalesce(c.total, 0), s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned, s.p50_init"
+        "   coalesce(c.total, 0), s.cold, s.avg_init, s.p95_init, s.proactive, s.provisioned, s.p50_init,"
+        "   coalesce(s.cost, 0), coalesce(s.proactive_cost, 0),"
+        /* the span the projection extrapolates: the 24 h, or since the function was first seen
+         * (its first cold start if that is earlier: records sent later than they happened) */
+        "   extract(epoch FROM now() - greatest(now() - interval '24 hours', least(p.first_seen_at, s.first_cold)))"
         " FROM page p LEFT JOIN counts c ON c.function_id = p.id LEFT JOIN LATERAL ("
         /* the cold-start statistics read the cold-start rows only (a partial index) */
         "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
@@ -135,12 +140,15 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95_init,"
         "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
         "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
-        "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50_init"
+        "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50_init,"
+        "     sum(" CSA_INIT_COST_SQL("i", "p", "$5", "$6") ") FILTER (WHERE " REAL_COLD ") AS cost,"
+        "     sum(" CSA_INIT_COST_SQL("i", "p", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost,"
+        "     min(i.timestamp) AS first_cold"
         "   FROM invocations i"
         "   WHERE i.function_id = p.id AND i.project_id = $1 AND i.cold_start"
         "     AND i.timestamp >= now() - interval '24 hours') s ON true"
         " ORDER BY p.function_name",
-        4, params);
+        6, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return db_failed(conn, res, "list functions", detail);
     }
@@ -160,6 +168,11 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         json_object_set_new(stats, "total_invocations_24h", json_integer(total));
         json_object_set_new(stats, "proactive_starts_24h", col_int(res, r, 11));
         json_object_set_new(stats, "provisioned_starts_24h", col_int(res, r, 12));
+        double cost = strtod(PQgetvalue(res, r, 14), NULL);
+        json_object_set_new(stats, "init_cost_usd", csa_usd_json(cost));
+        json_object_set_new(stats, "init_cost_usd_per_month",
+                            csa_usd_json(csa_cost_per_month(cost, strtod(PQgetvalue(res, r, 16), NULL))));
+        json_object_set_new(stats, "proactive_init_cost_usd", csa_usd_json(strtod(PQgetvalue(res, r, 15), NULL)));
         json_t *f = json_object();
         json_object_set_new(f, "id", col_str(res, r, 0));
         json_object_set_new(f, "function_name", col_str(res, r, 1));
@@ -178,7 +191,8 @@ csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const 
         next = json_string(cursor);
     }
     PQclear(res);
-    *out = json_pack("{s:o, s:o}", "functions", list, "next_cursor", next);
+    *out = json_pack("{s:o, s:o, s:o}", "functions", list, "next_cursor", next, "prices_per_gb_second",
+                     csa_prices_json(prices));
     return CSA_OK;
 }
 
@@ -216,6 +230,7 @@ typedef struct module_stat {
     double *v;        /* samples; sorted by agg_finish */
     size_t n, cap;
     double sum, p50, p95, p99;
+    double cost; /* dollars of its self time (cost.h) */
 } module_stat;
 
 /* One row's entry as parsed, before it is added (the key points into the row's text). */
@@ -262,8 +277,9 @@ static void *grow(void *items, size_t n, size_t *cap, size_t size, size_t first)
     return p;
 }
 
-/* Adds one sample of module `key` (len bytes); -1 when out of memory. */
-static int agg_add(module_agg *a, const char *key, size_t len, double v)
+/* Adds one sample of module `key` (len bytes), whose row's init costs usd_per_ms dollars per
+ * millisecond; -1 when out of memory. */
+static int agg_add(module_agg *a, const char *key, size_t len, double v, double usd_per_ms)
 {
     json_t *idx = json_object_getn(a->names, key, len);
     size_t i;
@@ -285,6 +301,7 @@ static int agg_add(module_agg *a, const char *key, size_t len, double v)
     m->v = v_all;
     m->v[m->n++] = v;
     m->sum += v;
+    m->cost += v * usd_per_ms;
     return 0;
 }
 
@@ -340,15 +357,15 @@ static int flat_numbers(module_agg *a, const char *p)
     }
 }
 
-/* Adds one row's {"module": ms, ...}; returns how many numeric entries it had (their sum is
- * added to *row_sum). Entries that are not numbers are skipped. */
-static int agg_add_row(module_agg *a, const char *text, double *row_sum)
+/* Adds one row's {"module": ms, ...} (usd_per_ms: as agg_add); returns how many numeric entries it
+ * had (their sum is added to *row_sum). Entries that are not numbers are skipped. */
+static int agg_add_row(module_agg *a, const char *text, double *row_sum, double usd_per_ms)
 {
     if (a->failed)
         return 0;
     int n = flat_numbers(a, text);
     for (int k = 0; k < n; k++) {
-        if (agg_add(a, a->row[k].key, a->row[k].len, a->row[k].v) < 0) {
+        if (agg_add(a, a->row[k].key, a->row[k].len, a->row[k].v, usd_per_ms) < 0) {
             a->failed = 1;
             return k;
         }
@@ -369,7 +386,7 @@ static int agg_add_row(module_agg *a, const char *text, double *row_sum)
         if (!json_is_number(value))
             continue;
         double v = json_number_value(value);
-        if (agg_add(a, key, strlen(key), v) < 0) {
+        if (agg_add(a, key, strlen(key), v, usd_per_ms) < 0) {
             a->failed = 1;
             break;
         }
@@ -501,7 +518,7 @@ static csa_status function_timeline(PGconn *conn, const char *function_id, const
     return CSA_OK;
 }
 
-csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const char *project_id,
+csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices, const char *project_id,
                                      const char *function_id, const char *from, const char *to, json_t **out,
                                      char *detail)
 {
@@ -509,7 +526,9 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         snprintf(detail, CSA_DETAIL_MAX, "Function not found");
         return CSA_ERR_NOT_FOUND;
     }
-    const char *p1[] = {function_id, project_id, from, to};
+    char x86[32], arm[32];
+    csa_prices_params(prices, x86, arm);
+    const char *p1[] = {function_id, project_id, from, to, x86, arm};
     /* the function, the window, its invocation count (whole hours from the rollups, the partial
      * hours at the ends from the rows) and its init statistics (cold-start rows only) */
     PGresult *res = csa_db_exec_prepared(
@@ -527,7 +546,11 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         "     AND i.timestamp >= b.t0 AND i.timestamp < least(b.a, b.t1))"
         "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id AND i.project_id = f.project_id"
         "     AND i.timestamp >= greatest(b.z, b.a, b.t0) AND i.timestamp < b.t1),"
-        "   s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, (b.t0 < b.t1)"
+        "   s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, (b.t0 < b.t1),"
+        "   coalesce(s.cost, 0), coalesce(s.proactive_cost, 0),"
+        /* the span the projection extrapolates: the window, from when the function was first seen
+         * (its first cold start if that is earlier) and up to now at most */
+        "   extract(epoch FROM least(b.t1, now()) - greatest(b.t0, least(f.first_seen_at, s.first_cold)))"
         " FROM functions f CROSS JOIN b LEFT JOIN LATERAL ("
         "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
         "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
@@ -535,12 +558,15 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95,"
         "     percentile_cont(0.99) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p99,"
         "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
-        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned"
+        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE " REAL_COLD ") AS cost,"
+        "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost,"
+        "     min(i.timestamp) AS first_cold"
         "   FROM invocations i"
         "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND i.cold_start"
         "     AND i.timestamp >= b.t0 AND i.timestamp < b.t1) s ON true"
         " WHERE f.id = $1::uuid AND f.project_id = $2::uuid",
-        4, p1);
+        6, p1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         if (csa_db_classify(conn, res) == CSA_DB_FAULT_BAD_INPUT) { /* a from/to PostgreSQL cannot read */
             snprintf(detail, CSA_DETAIL_MAX, "from and to must be RFC 3339 date-times");
@@ -577,6 +603,12 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
                         json_pack("{s:o, s:o, s:o, s:o}", "avg", col_num(res, 0, 11), "p50", col_num(res, 0, 12),
                                   "p95", col_num(res, 0, 13), "p99", col_num(res, 0, 14)));
     double avg_init = PQgetisnull(res, 0, 11) ? 0 : strtod(PQgetvalue(res, 0, 11), NULL);
+    double cost = strtod(PQgetvalue(res, 0, 18), NULL);
+    double projection_span = strtod(PQgetvalue(res, 0, 20), NULL);
+    json_object_set_new(body, "init_cost_usd", csa_usd_json(cost));
+    json_object_set_new(body, "init_cost_usd_per_month", csa_usd_json(csa_cost_per_month(cost, projection_span)));
+    json_object_set_new(body, "proactive_init_cost_usd", csa_usd_json(strtod(PQgetvalue(res, 0, 19), NULL)));
+    json_object_set_new(body, "prices_per_gb_second", csa_prices_json(prices));
     json_object_set_new(body, "percentiles", json_string("exact"));
     char t0[64], t1[64];
     snprintf(t0, sizeof t0, "%s", PQgetvalue(res, 0, 7));
@@ -595,13 +627,17 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     /* per module self time over the window's real cold starts: the rows' module_timings are read
      * as text and aggregated here (exact percentile_cont), several times faster than jsonb_each
      * and an aggregate per key inside PostgreSQL */
-    const char *p2[] = {function_id, project_id, t0, t1};
+    const char *p2[] = {function_id, project_id, t0, t1, x86, arm};
+    /* with each row: the dollars of one millisecond of its init, for the packages' cost */
     res = csa_db_exec_prepared(conn, "csa_module_timings",
-                      "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL FROM invocations i"
+                      "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL,"
+                      "  coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128) / 1024.0 / 1000.0"
+                      "    * CASE WHEN i.architecture = 'arm64' THEN $6::float8 ELSE $5::float8 END"
+                      " FROM invocations i JOIN functions f ON f.id = i.function_id"
                       " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND " REAL_COLD
                       "   AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
                       "   AND i.module_timings IS NOT NULL",
-                      4, p2);
+                      6, p2);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         json_decref(body);
         return db_failed(conn, res, "module breakdown", detail);
@@ -612,7 +648,8 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     long long modules_rows = 0;
     for (int r = 0; r < PQntuples(res); r++) {
         double row_sum = 0;
-        if (agg_add_row(&agg, PQgetvalue(res, r, 0), &row_sum) > 0 && strcmp(PQgetvalue(res, r, 1), "t") == 0) {
+        double usd_per_ms = strtod(PQgetvalue(res, r, 2), NULL);
+        if (agg_add_row(&agg, PQgetvalue(res, r, 0), &row_sum, usd_per_ms) > 0 && strcmp(PQgetvalue(res, r, 1), "t") == 0) {
             modules_sum += row_sum;
             modules_rows++;
         }
@@ -630,9 +667,11 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     for (size_t k = 0; order && k < shown; k++) {
         const module_stat *ms = &order[k];
         double seen_in = cold > 0 ? round((double)ms->n / (double)cold * 1000) / 1000 : 0;
-        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:f, s:I}", "avg_load_time_ms", num_json(ms->sum / (double)ms->n),
-                              "p50_ms", num_json(ms->p50), "p95_ms", num_json(ms->p95), "p99_ms", num_json(ms->p99),
-                              "seen_in", seen_in, "samples", (json_int_t)ms->n);
+        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:f, s:I, s:o, s:o}", "avg_load_time_ms",
+                              num_json(ms->sum / (double)ms->n), "p50_ms", num_json(ms->p50), "p95_ms",
+                              num_json(ms->p95), "p99_ms", num_json(ms->p99), "seen_in", seen_in, "samples",
+                              (json_int_t)ms->n, "init_cost_usd", csa_usd_json(ms->cost), "init_cost_usd_per_month",
+                              csa_usd_json(csa_cost_per_month(ms->cost, projection_span)));
         json_object_set_new(breakdown, ms->name, m);
         json_object_set(modules_for_rules, ms->name, m);
         module_p50_sum += ms->p50;

@@ -7,6 +7,7 @@
 #ifndef CSA_QUERIES_H
 #define CSA_QUERIES_H
 
+#include "cost.h"
 #include "error.h"
 #include "rules.h"
 
@@ -22,13 +23,13 @@ typedef struct csa_list_params {
     const char *name_prefix; /* NULL for all */
 } csa_list_params;
 
-/* GET /api/v1/functions */
-csa_status csa_query_list_functions(PGconn *conn, const char *project_id, const csa_list_params *params,
-                                    json_t **out, char *detail);
+/* GET /api/v1/functions; prices: the configured price per GB-second for the init cost (cost.h). */
+csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, const char *project_id,
+                                    const csa_list_params *params, json_t **out, char *detail);
 
 /* GET /api/v1/functions/{id}; from/to are RFC 3339 strings or NULL (default: the last 7 days).
  * A malformed id, an unknown id and another project's id all give CSA_ERR_NOT_FOUND. */
-csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const char *project_id,
+csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices, const char *project_id,
                                      const char *function_id, const char *from, const char *to, json_t **out,
                                      char *detail);
 

@@ -2,15 +2,19 @@
 #include "report.h"
 
 #include "db.h"
+#include "deployments.h"
 #include "queries.h"
 #include "rules.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define BAR_WIDTH 24
+#define BAR_WIDTH 20
+#define DEPLOYMENTS_SHOWN 10      /* newest first */
+#define PACKAGE_CHANGES_SHOWN 10  /* of the latest comparison, largest first */
 
 static double num(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
 
@@ -22,6 +26,35 @@ static void fmt_ms(char *buf, size_t size, double v)
         snprintf(buf, size, "%.2f s", v / 1000.0);
     else
         snprintf(buf, size, "%.0f ms", v);
+}
+
+/* Dollars with the digits that matter: $1234, $12.34, $0.0123, $0.00047 (two significant digits
+ * below a cent). */
+static void fmt_usd(char *buf, size_t size, double v)
+{
+    if (isnan(v))
+        snprintf(buf, size, "-");
+    else if (v == 0)
+        snprintf(buf, size, "$0");
+    else if (v >= 100)
+        snprintf(buf, size, "$%.0f", v);
+    else if (v >= 1)
+        snprintf(buf, size, "$%.2f", v);
+    else if (v >= 0.01)
+        snprintf(buf, size, "$%.4f", v);
+    else {
+        int decimals = (int)ceil(-log10(v)) + 1;
+        snprintf(buf, size, "$%.*f", decimals > 9 ? 9 : decimals, v);
+    }
+}
+
+/* A price per GB-second without exponent or trailing zeros: 0.0000166667. */
+static void fmt_price(char *buf, size_t size, double v)
+{
+    snprintf(buf, size, "%.12f", v);
+    char *end = buf + strlen(buf) - 1;
+    while (end > buf && *end == '0' && end[-1] != '.')
+        *end-- = '\0';
 }
 
 /* Prints s cut to width display columns (bytes of UTF-8 continuation are not counted). */
@@ -85,17 +118,18 @@ static void bar(double value, double max)
 
 static void print_functions(json_t *functions)
 {
-    printf("%-30s %8s %7s %9s %9s\n", "FUNCTION", "INVOKED", "COLD %", "AVG INIT", "P95 INIT");
+    printf("%-30s %8s %7s %9s %9s %10s\n", "FUNCTION", "INVOKED", "COLD %", "AVG INIT", "P95 INIT", "INIT $/MO");
     size_t i;
     json_t *f;
     json_array_foreach(functions, i, f) {
         json_t *s = json_object_get(f, "cold_start_stats");
-        char avg[32], p95[32];
+        char avg[32], p95[32], cost[32];
         fmt_ms(avg, sizeof avg, num(json_object_get(s, "avg_init_duration_ms")));
         fmt_ms(p95, sizeof p95, num(json_object_get(s, "p95_init_duration_ms")));
+        fmt_usd(cost, sizeof cost, num(json_object_get(s, "init_cost_usd_per_month")));
         print_cut(json_string_value(json_object_get(f, "function_name")), 30);
-        printf(" %8lld %6.1f%% %9s %9s\n", (long long)json_integer_value(json_object_get(s, "total_invocations_24h")),
-               num(json_object_get(s, "cold_start_rate")) * 100.0, avg, p95);
+        printf(" %8lld %6.1f%% %9s %9s %10s\n", (long long)json_integer_value(json_object_get(s, "total_invocations_24h")),
+               num(json_object_get(s, "cold_start_rate")) * 100.0, avg, p95, cost);
     }
     if (json_array_size(functions) == 0)
         printf("(no functions yet: send records with the SDK or POST /api/v1/ingest)\n");
@@ -115,13 +149,20 @@ static void print_detail(json_t *d)
            json_string_value(json_object_get(window, "from")), json_string_value(json_object_get(window, "to")));
     printf("cold starts: %lld   init: avg %s  p50 %s  p95 %s  p99 %s\n",
            (long long)json_integer_value(json_object_get(d, "cold_starts")), a, b, c, e);
+    char cost[32], month[32], proactive[32];
+    fmt_usd(cost, sizeof cost, num(json_object_get(d, "init_cost_usd")));
+    fmt_usd(month, sizeof month, num(json_object_get(d, "init_cost_usd_per_month")));
+    fmt_usd(proactive, sizeof proactive, num(json_object_get(d, "proactive_init_cost_usd")));
+    printf("init cost: %s in this window, ~%s per month at this rate\n", cost, month);
+    if (json_integer_value(json_object_get(d, "proactive_starts")) > 0)
+        printf("proactive inits: %s more (billed, but no request waited)\n", proactive);
     double share = num(json_object_get(d, "module_load_share"));
     if (!isnan(share))
         printf("module loading explains %.0f%% of init\n", share * 100.0);
 
     json_t *modules = json_object_get(d, "module_breakdown");
     if (json_object_size(modules) > 0) {
-        printf("\n%-28s %-*s %8s %8s\n", "MODULE (self time)", BAR_WIDTH, "p50", "P50", "P95");
+        printf("\n%-25s %-*s %8s %8s %10s\n", "MODULE (self time)", BAR_WIDTH, "p50", "P50", "P95", "$/MONTH");
         double max = 0;
         const char *name;
         json_t *m;
@@ -134,10 +175,11 @@ static void print_detail(json_t *d)
             }
             fmt_ms(a, sizeof a, num(json_object_get(m, "p50_ms")));
             fmt_ms(b, sizeof b, num(json_object_get(m, "p95_ms")));
-            print_cut(name, 28);
+            fmt_usd(c, sizeof c, num(json_object_get(m, "init_cost_usd_per_month")));
+            print_cut(name, 25);
             putchar(' ');
             bar(num(json_object_get(m, "p50_ms")), max);
-            printf(" %8s %8s\n", a, b);
+            printf(" %8s %8s %10s\n", a, b, c);
         }
     } else {
         printf("\nno module timings in this window\n");
@@ -159,6 +201,78 @@ static void print_detail(json_t *d)
     }
 }
 
+/* A deployment id for a narrow column: its first 14 characters. */
+static const char *short_id(json_t *v, char *buf, size_t size)
+{
+    const char *s = json_is_string(v) ? json_string_value(v) : "-";
+    snprintf(buf, size, "%.14s", s);
+    return buf;
+}
+
+/* The function's deployments, newest first, then the latest against the one before. */
+static void print_deployments(json_t *deployments, json_t *comparison)
+{
+    json_t *list = json_object_get(deployments, "deployments");
+    if (json_array_size(list) == 0) {
+        printf("\nno deployments yet (records carry no code_id or function_version)\n");
+        return;
+    }
+    printf("\nDEPLOYMENTS (newest first; cost over each one's life)\n");
+    printf("%-14s %-8s %-16s %6s %9s %9s %10s\n", "DEPLOYMENT", "VERSION", "FIRST SEEN (UTC)", "COLD", "P50 INIT",
+           "P95 INIT", "INIT COST");
+    size_t i;
+    json_t *d;
+    json_array_foreach(list, i, d) {
+        if (i == DEPLOYMENTS_SHOWN) {
+            printf("... %zu more (coldstartd report --json shows all)\n", json_array_size(list) - DEPLOYMENTS_SHOWN);
+            break;
+        }
+        char id[32], p50[32], p95[32], cost[32], first[32];
+        json_t *version = json_object_get(d, "function_version");
+        const char *seen = json_string_value(json_object_get(d, "first_seen_at"));
+        snprintf(first, sizeof first, "%.10s %.5s", seen ? seen : "", seen && strlen(seen) > 11 ? seen + 11 : "");
+        fmt_ms(p50, sizeof p50, num(json_object_get(d, "init_p50_ms")));
+        fmt_ms(p95, sizeof p95, num(json_object_get(d, "init_p95_ms")));
+        fmt_usd(cost, sizeof cost, num(json_object_get(d, "init_cost_usd")));
+        printf("%-14s %-8.8s %-16s %6lld %9s %9s %10s\n", short_id(json_object_get(d, "deployment"), id, sizeof id),
+               json_is_string(version) ? json_string_value(version) : "-", first,
+               (long long)json_integer_value(json_object_get(d, "on_demand_cold_starts")), p50, p95, cost);
+    }
+    if (!comparison)
+        return;
+    char base[32], head[32], change[32];
+    json_t *test = json_object_get(comparison, "test");
+    double ms = num(json_object_get(test, "median_change_ms")), pct = num(json_object_get(test, "median_change_percent"));
+    snprintf(change, sizeof change, "%+.0f ms", ms);
+    printf("\nLATEST CHANGE %s -> %s: %s\n",
+           short_id(json_object_get(json_object_get(comparison, "base"), "deployment"), base, sizeof base),
+           short_id(json_object_get(json_object_get(comparison, "head"), "deployment"), head, sizeof head),
+           json_string_value(json_object_get(comparison, "verdict")));
+    printf("  init p50 %s", isnan(ms) ? "-" : change);
+    if (!isnan(pct))
+        printf(" (%+.1f %%)", pct);
+    double p = num(json_object_get(test, "p_value"));
+    if (!isnan(p))
+        printf(", Mann-Whitney p = %.2g", p);
+    printf("\n");
+    json_t *packages = json_object_get(comparison, "packages");
+    int shown = 0;
+    json_array_foreach(packages, i, d) {
+        double c = num(json_object_get(d, "change_ms"));
+        const char *status = json_string_value(json_object_get(d, "status"));
+        /* a package whose time did not move is no part of the story, unless it came or went */
+        if (strcmp(status, "changed") == 0 && !(fabs(c) >= 0.5))
+            continue;
+        if (shown++ == PACKAGE_CHANGES_SHOWN) {
+            printf("  ... (coldstartd report --json shows every package)\n");
+            break;
+        }
+        printf("  %s\n", json_string_value(json_object_get(d, "summary")));
+    }
+    if (shown == 0)
+        printf("  no package's self time changed\n");
+}
+
 int csa_report(const csa_config *cfg, const char *project_slug, const char *function_name, int as_json)
 {
     char err[512];
@@ -169,7 +283,7 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
     }
     PGconn *conn = csa_db_connect(cfg->database_url, err, sizeof err);
     int rc = 1;
-    json_t *list = NULL, *detail_json = NULL;
+    json_t *list = NULL, *detail_json = NULL, *deployments = NULL, *comparison = NULL;
     if (!conn) {
         fprintf(stderr, "coldstartd report: cannot connect to the database: %s\n", err);
         goto out;
@@ -196,7 +310,7 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
 
     char detail[CSA_DETAIL_MAX];
     csa_list_params lp = {200, NULL, NULL};
-    if (csa_query_list_functions(conn, project_id, &lp, &list, detail) != CSA_OK) {
+    if (csa_query_list_functions(conn, &cfg->prices, project_id, &lp, &list, detail) != CSA_OK) {
         fprintf(stderr, "coldstartd report: %s\n", detail);
         goto out;
     }
@@ -221,13 +335,28 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
         fprintf(stderr, "coldstartd report: no function \"%s\" in project %s\n", function_name, slug);
         goto out;
     }
-    if (chosen && csa_query_function_detail(conn, rules, project_id, chosen, NULL, NULL, &detail_json, detail) != CSA_OK) {
+    if (chosen && csa_query_function_detail(conn, rules, &cfg->prices, project_id, chosen, NULL, NULL, &detail_json,
+                                            detail) != CSA_OK) {
         fprintf(stderr, "coldstartd report: %s\n", detail);
         goto out;
     }
+    if (chosen && csa_deployments_list(conn, &cfg->prices, project_id, chosen, &deployments, detail) != CSA_OK) {
+        fprintf(stderr, "coldstartd report: %s\n", detail);
+        goto out;
+    }
+    if (json_array_size(json_object_get(deployments, "deployments")) >= 2) {
+        csa_status st = csa_deployments_compare(conn, project_id, chosen, NULL, NULL, &comparison, detail);
+        if (st != CSA_OK && st != CSA_ERR_NOT_FOUND) {
+            fprintf(stderr, "coldstartd report: %s\n", detail);
+            goto out;
+        }
+    }
     if (as_json) {
-        json_t *outj = json_pack("{s:s, s:O, s:O}", "project", slug, "functions", json_object_get(list, "functions"),
-                                 "function", detail_json ? detail_json : json_null());
+        json_t *outj = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O}", "project", slug, "functions",
+                                 json_object_get(list, "functions"), "function", detail_json ? detail_json : json_null(),
+                                 "deployments", deployments ? json_object_get(deployments, "deployments") : json_null(),
+                                 "latest_comparison", comparison ? comparison : json_null(), "prices_per_gb_second",
+                                 json_object_get(list, "prices_per_gb_second"));
         char *text = json_dumps(outj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         puts(text);
         free(text);
@@ -237,11 +366,24 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
         print_functions(json_object_get(list, "functions"));
         if (detail_json)
             print_detail(detail_json);
+        if (deployments)
+            print_deployments(deployments, comparison);
+        char note[400], x86[32], arm[32];
+        fmt_price(x86, sizeof x86, cfg->prices.x86_64);
+        fmt_price(arm, sizeof arm, cfg->prices.arm64);
+        snprintf(note, sizeof note,
+                 "Init cost: init time x memory x the price per GB-second (x86_64 $%s, arm64 $%s: "
+                 "PRICE_PER_GB_SECOND_*) of on-demand cold starts; $/month extends the window's rate to 30 days.",
+                 x86, arm);
+        printf("\n");
+        print_wrapped(note, 0, 79);
     }
     rc = 0;
 out:
     json_decref(list);
     json_decref(detail_json);
+    json_decref(deployments);
+    json_decref(comparison);
     if (conn)
         PQfinish(conn);
     csa_rules_free(rules);

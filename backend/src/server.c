@@ -16,7 +16,9 @@
 #include "ratelimit.h"
 #include "rules.h"
 #include "deployments.h"
+#include "coldstarts.h"
 #include "ui.h"
+#include "alerts.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -850,12 +852,12 @@ static csa_status q_list_functions(PGconn *conn, request_ctx *ctx, json_t **out)
 {
     csa_list_params p = {(int)json_integer_value(json_object_get(ctx->args, "limit")), arg_str(ctx, "cursor"),
                          arg_str(ctx, "name_prefix")};
-    return csa_query_list_functions(conn, ctx->who.project_id, &p, out, ctx->detail);
+    return csa_query_list_functions(conn, &g.cfg->prices, ctx->who.project_id, &p, out, ctx->detail);
 }
 
 static csa_status q_function_detail(PGconn *conn, request_ctx *ctx, json_t **out)
 {
-    return csa_query_function_detail(conn, g.rules, ctx->who.project_id, ctx->path_id, arg_str(ctx, "from"),
+    return csa_query_function_detail(conn, g.rules, &g.cfg->prices, ctx->who.project_id, ctx->path_id, arg_str(ctx, "from"),
                                      arg_str(ctx, "to"), out, ctx->detail);
 }
 
@@ -885,7 +887,7 @@ static csa_status q_create_project(PGconn *conn, request_ctx *ctx, json_t **out)
  * read runs on the executor like every other. */
 static csa_status q_deployments(PGconn *conn, request_ctx *ctx, json_t **out)
 {
-    return csa_deployments_list(conn, ctx->who.project_id, ctx->path_id, out, ctx->detail);
+    return csa_deployments_list(conn, &g.cfg->prices, ctx->who.project_id, ctx->path_id, out, ctx->detail);
 }
 
 static csa_status q_compare(PGconn *conn, request_ctx *ctx, json_t **out)
@@ -907,6 +909,66 @@ static void handle_module_read(request_ctx *ctx, query_fn fn)
 
 static void handle_deployments(request_ctx *ctx, json_t *body) { handle_module_read(ctx, q_deployments); }
 static void handle_compare(request_ctx *ctx, json_t *body) { handle_module_read(ctx, q_compare); }
+
+/* A function's cold starts one by one (coldstarts.h): the query string is checked there. */
+static csa_status q_cold_starts(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_cold_starts_list(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static csa_status q_cold_start_typical(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_cold_starts_typical(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static csa_status q_cold_start_tree(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_cold_starts_one(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static void handle_cold_start_read(request_ctx *ctx, csa_cold_starts_read read, query_fn fn)
+{
+    json_t *errors = csa_cold_starts_check_args(ctx->args, read, g.cfg->max_read_window_days, (double)time(NULL));
+    if (errors) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", errors);
+        ctx_free(ctx);
+        return;
+    }
+    defer_query(ctx, fn);
+}
+
+static void handle_cold_starts(request_ctx *ctx, json_t *body)
+{
+    handle_cold_start_read(ctx, CSA_COLD_STARTS_LIST, q_cold_starts);
+}
+
+static void handle_cold_start_typical(request_ctx *ctx, json_t *body)
+{
+    handle_cold_start_read(ctx, CSA_COLD_STARTS_TYPICAL, q_cold_start_typical);
+}
+
+static void handle_cold_start_tree(request_ctx *ctx, json_t *body)
+{
+    handle_cold_start_read(ctx, CSA_COLD_STARTS_ONE, q_cold_start_tree);
+}
+
+/* Alert rules (alerts.h): the module checks the request here and runs it on the executor. */
+static csa_status q_alerts(PGconn *conn, request_ctx *ctx, json_t **out)
+{
+    return csa_alerts_run(conn, ctx->method, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
+}
+
+static void handle_alerts(request_ctx *ctx, json_t *body)
+{
+    json_t *errors = csa_alerts_check_request(ctx->method, body, ctx->args, g.cfg->alert_allow_private_webhooks);
+    if (errors) {
+        send_error(ctx, CSA_ERR_VALIDATION, "Validation error", errors);
+        ctx_free(ctx);
+        return;
+    }
+    ctx->reply_status = strcmp(ctx->method, "POST") == 0 ? 201 : 0;
+    defer_query(ctx, q_alerts);
+}
 
 /* Parses the query string into a new object of name -> value (the last value of a repeated name
  * wins). Returns NULL when it is malformed. */
@@ -1228,11 +1290,20 @@ static const route routes[] = {
     {"/api/v1/functions/", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_function_detail, ROUTE_ID},
     {"/api/v1/functions/{id}/deployments", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_deployments, ROUTE_ID},
     {"/api/v1/functions/{id}/compare", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_compare, ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_starts,
+     ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts/typical", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY,
+     handle_cold_start_typical, ROUTE_ID},
+    {"/api/v1/functions/{id}/cold-starts/tree", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_cold_start_tree,
+     ROUTE_ID},
     {"/api/v1/api-keys", EVHTTP_REQ_GET, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_list_keys, 0},
     {"/api/v1/api-keys", EVHTTP_REQ_POST, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_create_key,
      ROUTE_JSON_BODY | ROUTE_BODY_OPTIONAL},
     {"/api/v1/api-keys/", EVHTTP_REQ_DELETE, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_revoke_key, ROUTE_ID},
     {"/api/v1/projects", EVHTTP_REQ_POST, 0, RATE_NONE, handle_create_project, ROUTE_ADMIN_TOKEN | ROUTE_JSON_BODY},
+    {"/api/v1/alerts", EVHTTP_REQ_GET, CSA_SCOPE_READ, CSA_RATE_QUERY, handle_alerts, 0},
+    {"/api/v1/alerts", EVHTTP_REQ_POST, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_alerts, ROUTE_JSON_BODY},
+    {"/api/v1/alerts/", EVHTTP_REQ_DELETE, CSA_SCOPE_ADMIN, CSA_RATE_QUERY, handle_alerts, ROUTE_ID},
 };
 
 /* Does `path` match route r? For ROUTE_ID routes, copies the id segment into id. */
@@ -2222,8 +2293,10 @@ int csa_server_run(const csa_config *cfg)
             json_pack("{s:s, s:i, s:i, s:s}", "host", cfg->host, "port", cfg->port, "workers", cfg->workers,
                       "version", CSA_VERSION));
 
+    csa_alerts *alerts = csa_alerts_start(cfg); /* the alert evaluator: a thread of its own */
     int sig = 0;
     sigwait(&sigs, &sig);
+    csa_alerts_stop(alerts);
     csa_logf(CSA_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     atomic_store(&g.stopping, 1);
     for (int i = 0; i < g.nworkers; i++)

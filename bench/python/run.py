@@ -1,17 +1,26 @@
 #!/usr/bin/env python3
-"""The Python SDK's cost, side by side: `python3 bench/python/run.py [RUNS]` (default 21).
+"""The Python SDK's overhead, side by side: `python3 bench/python/run.py [PAIRS]` (default 25).
 
-Each run is a fresh python3 process under the Lambda runtime emulator
-(sdk-python/tests/lambda_emulator.py) loading bench/python/app.py (about 300 modules), one
-invocation, alternately:
-  - without the SDK (_HANDLER=app.handler);
-  - with it, through the handler redirect (coldstart_analyzer.handler.handler), records written
-    by the logs transport to a pipe that is read and thrown away.
-Reported, as medians over the runs with the spread: the cold request (process start to the end of
-the first response: init + first invocation, what a caller waits for), the handler's loading
-alone, and from the SDK's records its own overhead against the module-load time it measured.
-Runs at real-time priority when allowed (chrt), as the accuracy test does, so that the two sides
-see the same machine.
+Every sample is a fresh python3 process; the conditions are interleaved in one run (the order
+alternates from one round to the next), so that a machine loaded by other work loads both sides
+alike; figures are medians, and the comparisons are medians of the per-round ratios.
+
+1. Import hooks: a process that has imported what AWS's runtime bootstrap imports before the handler
+   (json, logging, traceback, warnings, importlib) times `import app` (bench/python/app.py, about 200
+   modules), without the SDK and with it imported first (hooks installed). The SDK's own import is
+   timed apart.
+2. The cold request: the Lambda runtime emulator (sdk-python/tests/lambda_emulator.py) loads the
+   handler and serves one invocation, without the SDK (_HANDLER=app.handler) and with it through the
+   handler redirect (logs transport, records read from a pipe): init + first response, what the
+   caller of a cold start waits for beyond the platform's own work. Both have the SDK's folder on
+   sys.path, as a Lambda function has /opt/python (a layer) or its task root (a wheel installed in
+   the package) whether the SDK is used or not.
+3. Where the SDK's time goes (in-process, with the SDK): its import, the hooks per module, the first
+   invocation's start (on the response's path), and after the response the record's pieces
+   (attribution through importlib.metadata, the code_id, JSON).
+
+Runs at real-time priority when allowed (chrt), as the accuracy test does. Writes the report to
+stdout and to bench/results/sdk-python-latest.md.
 """
 
 import json
@@ -23,90 +32,194 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-EMULATOR = os.path.join(REPO, "sdk-python", "tests", "lambda_emulator.py")
+SDK = os.path.join(REPO, "sdk-python")
+EMULATOR = os.path.join(SDK, "tests", "lambda_emulator.py")
+PRELOAD = "import json, logging, traceback, warnings, importlib, os, sys, time\n"
+
+HOOKS_CHILD = PRELOAD + """
+t0 = time.perf_counter_ns()
+if os.environ.get("BENCH_SDK") == "1":
+    import coldstart_analyzer
+t1 = time.perf_counter_ns()
+c1 = time.thread_time_ns()
+import app
+c2 = time.thread_time_ns()
+t2 = time.perf_counter_ns()
+print("BENCH " + json.dumps({"sdk_import_ms": (t1 - t0) / 1e6, "load_ms": (t2 - t1) / 1e6, "load_cpu_ms": (c2 - c1) / 1e6}))
+"""
+
+BREAKDOWN_CHILD = PRELOAD + """
+t0 = time.perf_counter_ns()
+import coldstart_analyzer as c
+t1 = time.perf_counter_ns()
+import app
+t2 = time.perf_counter_ns()
+s = c._state
+class Ctx:
+    aws_request_id = "r1"
+    function_name = "bench"
+    function_version = "$LATEST"
+    def get_remaining_time_in_millis(self):
+        return 30000
+config = c.resolve_config({"transport": "logs"})
+from coldstart_analyzer import _runtime as R, _fingerprint as F, _delivery as D
+t3 = time.perf_counter_ns()
+inv = R.begin(s, config, Ctx())
+t4 = time.perf_counter_ns()
+R.finish(s, inv)
+t5 = time.perf_counter_ns()
+s.package_tree()
+t6 = time.perf_counter_ns()
+F.code_id(s)
+t7 = time.perf_counter_ns()
+record = R.build_record(s, inv)
+t8 = time.perf_counter_ns()
+D.dumps(record)
+t9 = time.perf_counter_ns()
+print("BENCH " + json.dumps({
+    "sdk_import_ms": (t1 - t0) / 1e6, "load_ms": (t2 - t1) / 1e6, "modules": s.recorder.modules,
+    "hooks_ms": s.recorder.overhead_ns / 1e6, "begin_ms": (t4 - t3) / 1e6, "finish_ms": (t5 - t4) / 1e6,
+    "attribution_ms": (t6 - t5) / 1e6, "code_id_ms": (t7 - t6) / 1e6, "record_ms": (t8 - t7) / 1e6, "json_ms": (t9 - t8) / 1e6,
+}))
+"""
 
 
-def once(with_sdk, out):
-    env = {
+def _prefix():
+    try:
+        if subprocess.run(["chrt", "-f", "1", "true"], capture_output=True).returncode == 0:
+            return ["chrt", "-f", "1"]
+    except OSError:
+        pass
+    return []
+
+
+PREFIX = _prefix()
+
+
+def base_env():
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LAMBDA_TASK_ROOT": HERE,
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python%d.%d" % sys.version_info[:2],
         "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9",
-        "EMULATOR_OUT": out,
-        "_HANDLER": "app.handler",
+        "PYTHONPATH": os.pathsep.join([HERE, SDK]),
     }
-    if with_sdk:
-        env.update({"PYTHONPATH": os.path.join(REPO, "sdk-python"), "_HANDLER": "coldstart_analyzer.handler.handler", "COLDSTART_HANDLER": "app.handler", "COLDSTART_TRANSPORT": "logs"})
-    command = [sys.executable, EMULATOR]
-    if subprocess.run(["chrt", "-f", "1", "true"], capture_output=True).returncode == 0:
-        command = ["chrt", "-f", "1"] + command
-    started = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True)
-    total_ms = (time.perf_counter() - started) * 1000
+
+
+def child(script, sdk):
+    env = dict(base_env(), BENCH_SDK="1" if sdk else "0", COLDSTART_TRANSPORT="logs")
+    if not sdk:
+        env["COLDSTART_ENABLED"] = "false"
+    out = subprocess.run(PREFIX + [sys.executable, "-c", script], env=env, cwd=HERE, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    return json.loads(next(line[6:] for line in out.stdout.splitlines() if line.startswith("BENCH ")))
+
+
+def cold(sdk, out):
+    env = dict(base_env(), EMULATOR_OUT=out, _HANDLER="app.handler")
+    if sdk:
+        env.update({"_HANDLER": "coldstart_analyzer.handler.handler", "COLDSTART_HANDLER": "app.handler", "COLDSTART_TRANSPORT": "logs"})
+    proc = subprocess.run(PREFIX + [sys.executable, EMULATOR], env=env, cwd=HERE, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
     with open(out) as f:
         result = json.load(f)
-    record = None
-    for line in proc.stdout.splitlines():
-        if line.startswith('{"coldstart_record"'):
-            record = json.loads(line)["coldstart_record"]
-    cold_request = result["init_ms"] + result["invocations"][0]["response_ms"]
-    return cold_request, result["init_ms"], total_ms, record
+    if sdk and '{"coldstart_record"' not in proc.stdout:
+        raise SystemExit("no record from the SDK: %s" % proc.stderr)
+    first = result["invocations"][0]["response_ms"]
+    return {"init_ms": result["init_ms"], "response_ms": first, "cold_ms": result["init_ms"] + first, "cold_cpu_ms": result["invocations"][0]["cpu_ms"]}
 
 
-def spread(values):
-    values = sorted(values)
-    q = statistics.quantiles(values, n=4)
-    return "%.1f ms median (p25-p75 %.1f-%.1f, min %.1f)" % (statistics.median(values), q[0], q[2], values[0])
+def med(values):
+    return statistics.median(values)
+
+
+def q(values):
+    s = sorted(values)
+    if len(s) < 4:
+        return "%.1f-%.1f" % (s[0], s[-1])
+    qs = statistics.quantiles(s, n=4)
+    return "%.1f-%.1f" % (qs[0], qs[2])
 
 
 def main():
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
-    out = "/tmp/coldstart-bench-python.json"
-    rows = {False: [], True: []}
-    once(False, out), once(True, out)  # warm the page cache and the .pyc files
-    for _ in range(runs):
-        for with_sdk in (False, True):
-            rows[with_sdk].append(once(with_sdk, out))
-    print("python %s, %d runs each, %s, load average %.1f" % (sys.version.split()[0], runs, os.uname().machine, os.getloadavg()[0]))
-    for with_sdk in (False, True):
-        label = "with the SDK" if with_sdk else "without"
-        print("%-14s cold request %s; handler loaded at %s" % (label, spread([r[0] for r in rows[with_sdk]]), spread([r[1] for r in rows[with_sdk]])))
-    base = statistics.median(r[0] for r in rows[False])
-    sdk = statistics.median(r[0] for r in rows[True])
-    print("cold request: %+.1f ms (%+.1f %%) with the SDK" % (sdk - base, 100 * (sdk - base) / base))
-    records = [r[3] for r in rows[True]]
-    load = statistics.median(r["module_tree"]["load_ms"] for r in records)
-    overhead = statistics.median(r["sdk_overhead_ms"] for r in records)
-    modules = statistics.median(r["module_tree"]["modules"] for r in records)
-    split(runs)
-    print("module load %.1f ms (%d modules), SDK overhead %.2f ms = %.1f %% of it (hooks and the SDK's own import)" % (load, modules, overhead, 100 * overhead / load))
+    pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 25
+    out = "/tmp/coldstart-bench-python-%d.json" % os.getpid()
+    load_start = os.getloadavg()
+    # warm the page cache and the .pyc files
+    child(HOOKS_CHILD, False), child(HOOKS_CHILD, True), cold(False, out), cold(True, out)
+    hooks = {False: [], True: []}
+    colds = {False: [], True: []}
+    breakdown = []
+    started = time.time()
+    for round_ in range(pairs):
+        order = (False, True) if round_ % 2 == 0 else (True, False)
+        for sdk in order:
+            hooks[sdk].append(child(HOOKS_CHILD, sdk))
+        for sdk in order:
+            colds[sdk].append(cold(sdk, out))
+        breakdown.append(child(BREAKDOWN_CHILD, True))
+    elapsed = time.time() - started
+    os.remove(out)
 
+    def ratio(pairs_, key):
+        return 100 * med(w[key] / b[key] - 1 for b, w in zip(pairs_[False], pairs_[True]))
 
-SPLIT = """
-import time
-t = time.perf_counter_ns()
-import coldstart_analyzer as c
-import app
-s = c._state
-print(s.setup_ns, s.recorder.overhead_ns, s.recorder.load_ns, s.recorder.modules)
-"""
+    def row(label, pairs_, key, goal):
+        b = [x[key] for x in pairs_[False]]
+        w = [x[key] for x in pairs_[True]]
+        return "| %s | %.1f ms (p25-p75 %s, min %.1f) | %.1f ms (p25-p75 %s, min %.1f) | %+.2f %% | %+.2f %% | %+.2f %% | %s |" % (
+            label, med(b), q(b), min(b), med(w), q(w), min(w), 100 * (med(w) / med(b) - 1), ratio(pairs_, key), 100 * (min(w) / min(b) - 1), goal)
 
-
-def split(runs):
-    """In-process: the SDK's own import and the hooks' bookkeeping, apart."""
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.path.join(REPO, "sdk-python"), "LAMBDA_TASK_ROOT": HERE}
-    rows = []
-    for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", SPLIT], env=env, cwd=HERE, capture_output=True, text=True, check=True).stdout.split()
-        rows.append([int(x) for x in out])
-    setup = statistics.median(r[0] for r in rows) / 1e6
-    hooks = statistics.median(r[1] for r in rows) / 1e6
-    load = statistics.median(r[2] for r in rows) / 1e6
-    per_module = statistics.median(r[1] / r[3] for r in rows) / 1e3
-    print("in-process: importing the SDK %.2f ms; hooks %.2f ms = %.2f %% of the %.1f ms module load (%.1f us per module)" % (setup, hooks, 100 * hooks / load, load, per_module))
+    lines = [
+        "# Python SDK overhead (`python3 bench/python/run.py %d`)" % pairs,
+        "",
+        "Machine: %d CPUs, %s, Linux %s; Python %s (%s); date %s; load average %.2f at the start, %.2f at the end; %d rounds in %.0f s%s."
+        % (
+            os.cpu_count() or 0,
+            os.uname().machine,
+            os.uname().release,
+            sys.version.split()[0],
+            sys.executable,
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            load_start[0],
+            os.getloadavg()[0],
+            pairs,
+            elapsed,
+            ", real-time priority (chrt)" if PREFIX else "",
+        ),
+        "",
+        "Wall time counts the time a process waited for the CPU of a busy machine; CPU time (the process's, every thread) does not. The fastest run of each side is the one least disturbed by other work.",
+        "",
+        "| what | without the SDK | with the SDK | difference of the medians | median of the per-round differences | difference of the fastest runs | goal |",
+        "|---|---|---|---|---|---|---|",
+        row("import time of the handler (`import app`, %d modules), wall" % med(b["modules"] for b in breakdown), hooks, "load_ms", "< 3 %"),
+        row("the same, CPU time", hooks, "load_cpu_ms", "< 3 %"),
+        row("cold request: init + first response (emulator), wall", colds, "cold_ms", "within 3 %"),
+        row("the same, CPU time from the process's start", colds, "cold_cpu_ms", "within 3 %"),
+        "| of which the first response, wall | %.2f ms | %.2f ms | | | | |" % (med(c["response_ms"] for c in colds[False]), med(c["response_ms"] for c in colds[True])),
+        "",
+        "Where the SDK's time goes (in-process, medians; the import and the hooks are init, the first invocation's start is on the response's path, the rest runs after the response):",
+        "",
+        "| piece | ms |",
+        "|---|---|",
+        "| importing the SDK (after the runtime's own imports) | %.2f |" % med(b["sdk_import_ms"] for b in breakdown),
+        "| hooks, all modules (%.1f us per module, `sdk_overhead_ms` minus the import) | %.2f |" % (med(1000 * b["hooks_ms"] / max(1, b["modules"]) for b in breakdown), med(b["hooks_ms"] for b in breakdown)),
+        "| first invocation's start (close init, hook the runtime client, start the background thread) | %.2f |" % med(b["begin_ms"] for b in breakdown),
+        "| its end (queue the record's work) | %.3f |" % med(b["finish_ms"] for b in breakdown),
+        "| after the response: attribution (importlib.metadata, the package tree) | %.2f |" % med(b["attribution_ms"] for b in breakdown),
+        "| after the response: code_id (hashing own files, versions) | %.2f |" % med(b["code_id_ms"] for b in breakdown),
+        "| after the response: the record (timings, tree) | %.2f |" % med(b["record_ms"] for b in breakdown),
+        "| after the response: JSON | %.2f |" % med(b["json_ms"] for b in breakdown),
+    ]
+    report = "\n".join(lines) + "\n"
+    sys.stdout.write(report)
+    results = os.path.join(REPO, "bench", "results")
+    os.makedirs(results, exist_ok=True)
+    with open(os.path.join(results, "sdk-python-latest.md"), "w") as f:
+        f.write(report)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,11 @@ export class RealBackend {
     return H.psqlRows(this.db.url, `SELECT ${COLUMNS.map((c) => (c.startsWith('(') ? c : 'i.' + c)).join(', ')} FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = ${H.lit(functionName)} ORDER BY i."timestamp", i.invocation_id`);
   }
 
+  /** Rows of any query on the run's database (the tests' own columns). */
+  query(sql) {
+    return H.psqlRows(this.db.url, sql);
+  }
+
   /**
    * Whether this coldstartd takes an incomplete two-phase record ("complete": false, no
    * execution_duration_ms). Until the backend change lands it answers 422.

@@ -1,5 +1,5 @@
 // The extension's test suite: the real coldstart-extension binary and a real Node.js handler
-// wrapped by the real SDK, inside lambda-emulator.mjs, shipping to the real coldstartd on a real
+// wrapped by the real SDK (and a Python function with the Python SDK, runtime.py), inside lambda-emulator.mjs, shipping to the real coldstartd on a real
 // PostgreSQL (real-backend.mjs), whose rows are checked. fake-backend.mjs stands in for coldstartd
 // only in the cases that need what a real server cannot be made to do on demand (hold every
 // answer for seconds, answer 503, reset connections, serve https); each such case says so.
@@ -117,7 +117,18 @@ let current = { key: FAKE_KEY, fn: 'emulated-fn' };
  * backend 'real' (coldstartd), 'fake' (fake-backend.mjs, backendMode / tls), or 'none' (a port
  * where nothing listens).
  */
-async function setup({ freeze = true, env = {}, backend: kind = 'real', backendMode = 'ok', tls, extensionEnv = {}, handler, hostName } = {}) {
+// A Python function: the Python SDK (sdk-python/, through its handler redirect) in fixture-python/,
+// run by runtime.py (an awslambdaric stand-in speaking the Runtime API) under PYTHON.
+const PYTHON = process.env.PYTHON || '/usr/bin/python3';
+const PYTHON_FUNCTION = {
+  node: PYTHON,
+  runtime: path.join(here, 'runtime.py'),
+  taskRoot: path.join(here, 'fixture-python'),
+  handler: 'coldstart_analyzer.handler.handler',
+  env: { COLDSTART_HANDLER: 'app.handler', PYTHONPATH: path.join(here, '../../sdk-python'), AWS_EXECUTION_ENV: 'AWS_Lambda_python3.12', PYTHONDONTWRITEBYTECODE: '1' },
+};
+
+async function setup({ freeze = true, env = {}, backend: kind = 'real', backendMode = 'ok', tls, extensionEnv = {}, handler, hostName, python = false } = {}) {
   let backend;
   let endpoint;
   let key = real.key;
@@ -147,7 +158,8 @@ async function setup({ freeze = true, env = {}, backend: kind = 'real', backendM
     functionName: fn,
     freeze,
     ...(handler ? { handler } : {}),
-    env: { COLDSTART_API_KEY: key, CSA_EXT_TEST_SDK: SDK, ...env },
+    ...(python ? { node: PYTHON_FUNCTION.node, runtime: PYTHON_FUNCTION.runtime, taskRoot: PYTHON_FUNCTION.taskRoot, handler: PYTHON_FUNCTION.handler } : {}),
+    env: { COLDSTART_API_KEY: key, CSA_EXT_TEST_SDK: SDK, ...(python ? PYTHON_FUNCTION.env : {}), ...env },
     // the SDK detects the extension (COLDSTART_EXTENSION_PATH, /opt/extensions/coldstart in
     // Lambda) and sends over its stream; COLDSTART_ENDPOINT is where it sends when the extension
     // is gone. CSA_EXT_TEST_LOCAL: the HTTP endpoint, for fixture/two-phase.js.
@@ -375,6 +387,46 @@ test('cold and warm invocations: the cold start from the SDK, the warm ones buil
     // the invocation's start: its platform.start
     const start = emu.events.find((e) => e.type === 'platform.start' && e.record.requestId === inv.requestId);
     assert.equal(warm.timestamp_ms, new Date(start.time).getTime());
+  }
+});
+
+test('a Python function: the Python SDK\'s cold-start record on the stream, its warm records built from the platform with its template; stored once', async () => {
+  const { emu } = await setup({ python: true });
+  assert.equal(await emu.start(), 'success', emu.runtime?.output);
+  const a = await emu.invoke({ n: 1 });
+  const b = await emu.invoke({ n: 2 });
+  const c = await emu.invoke({ n: 3 });
+  for (const inv of [a, b, c]) assert.equal(inv.status, 'success', emu.runtime.output);
+  const [exit] = await emu.shutdown();
+  assert.equal(exit.code, 0, exit.output);
+  assert.doesNotMatch(emu.runtime.output, /\[coldstart\]/, 'the SDK reported no delivery problem');
+  const st = shutdownLine(exit);
+  assert.equal(st.records_rejected, 0, exit.output);
+  assert.equal(st.records_lost, 0, exit.output);
+  // the Python SDK asked for the offer and left its warm records to the extension
+  assert.equal(st.records_from_platform, 2, exit.output);
+  const byRequest = once(await rowsOf(3));
+  const cold = byRequest.get(a.requestId);
+  assert.ok(cold, `cold row; got ${[...byRequest.keys()]}\n${exit.output}\n${emu.runtime.output}`);
+  assert.equal(cold.cold_start, true);
+  assert.equal(cold.start_kind, 'cold');
+  assert.equal(cold.runtime_version, 'python3.12');
+  assert.equal(cold.module_source, 'hooks');
+  assert.ok(cold.module_timings['./helper'] >= 20, JSON.stringify(cold.module_timings));
+  assert.ok(cold.module_timings['stdlib:fractions'] > 0, JSON.stringify(cold.module_timings));
+  assert.equal(cold.billed_duration_ms, a.report.metrics.billedDurationMs, 'joined with the platform figures');
+  const [identity] = await real.query(`SELECT function_version, code_id FROM invocations WHERE request_id = '${a.requestId}'`);
+  assert.equal(identity.function_version, '$LATEST');
+  assert.match(identity.code_id, /^[0-9a-f]{32}$/);
+  for (const inv of [b, c]) {
+    const warm = byRequest.get(inv.requestId);
+    assert.ok(warm, `warm row ${inv.requestId}\n${exit.output}`);
+    assert.equal(warm.cold_start, false);
+    assert.equal(warm.start_kind, 'warm');
+    assert.equal(warm.execution_duration_ms, Math.round(inv.report.metrics.durationMs), 'the platform duration');
+    for (const key of ['runtime_version', 'architecture', 'sdk_version', 'module_source', 'memory_allocated_mb']) assert.equal(warm[key], cold[key], key);
+    const [w] = await real.query(`SELECT function_version, code_id FROM invocations WHERE request_id = '${inv.requestId}'`);
+    assert.deepEqual(w, identity, 'the template carries the deployment identity');
   }
 });
 

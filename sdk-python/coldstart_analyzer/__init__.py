@@ -59,6 +59,8 @@ if _enabled_in_environment():
         _state = _Runtime(coverage="import")
         _state._setup_started = _import_started
         _state.sdk_loaded_at = _import_started
+        if _os.environ.get(_constants.LAMBDA_INITIALIZATION_TYPE) == "snap-start":
+            _state.prepare_snap_start()
         _state.hooks.install()
         _state.finish_setup()
     except Exception:  # never break the function's init
@@ -87,6 +89,9 @@ def analyze(handler=None, **options):
 
         warn_once("no-key", "no %s: records are not sent (or set %s=logs)" % (ENV_API_KEY, ENV_TRANSPORT))
         return handler
+
+    if runtime.handler_module is None:
+        runtime.handler_module = getattr(handler, "__module__", None)
 
     @_functools.wraps(handler)
     def wrapped(event, context):

@@ -18,13 +18,14 @@ importlib.metadata, which costs milliseconds.
 - Anything else (a module on sys.path without metadata, e.g. in a layer) is its top-level name.
 """
 
+from __future__ import annotations  # annotations are never evaluated: no typing import at run time
+
 import os
 import sys
-from typing import Dict, List, Optional, Tuple
 
 from ._constants import STDLIB_PREFIX
 
-Attribution = Tuple[str, Optional[str]]  # (key, version)
+# an attribution: (key, version)
 
 _SUFFIXES = (".py", ".pyc", ".pyw")
 
@@ -143,7 +144,7 @@ class Attributor:
         self.task_root = os.path.abspath(task_root).rstrip(os.sep) + os.sep
         self.stdlib = _stdlib_dirs()
         self._entries: Dict[str, _EntryIndex] = {}
-        self._cache: Dict[Tuple[str, Optional[str]], Attribution] = {}
+        self._cache: Dict[Tuple[str, Optional[str]], Tuple[str, Optional[str]]] = {}
         self._path = None  # sys.path entries, longest first
 
     def _sys_path(self) -> List[str]:
@@ -155,14 +156,14 @@ class Attributor:
             self._path = sorted(set(entries), key=len, reverse=True)
         return self._path
 
-    def attribute(self, module: str, origin: Optional[str]) -> Attribution:
+    def attribute(self, module: str, origin: Optional[str]) -> Tuple[str, Optional[str]]:
         cache_key = (module, origin)
         found = self._cache.get(cache_key)
         if found is None:
             found = self._cache[cache_key] = self._attribute(module, origin)
         return found
 
-    def _attribute(self, module: str, origin: Optional[str]) -> Attribution:
+    def _attribute(self, module: str, origin: Optional[str]) -> Tuple[str, Optional[str]]:
         top = module.split(".", 1)[0]
         if origin is None or origin in ("built-in", "frozen") or not os.path.isabs(origin):
             if origin in ("built-in", "frozen") or top in sys.builtin_module_names:

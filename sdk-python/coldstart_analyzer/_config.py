@@ -4,8 +4,6 @@ A bad value never raises: it is reported once on stderr ("[coldstart] ignoring i
 the next source is used, as in the Node.js SDK (sdk/src/config.ts).
 """
 
-from __future__ import annotations
-
 import os
 
 from . import _constants as C
@@ -27,6 +25,7 @@ class Config:
         "endpoint_from_option",  # an endpoint given in code wins over the extension
         "extension_host",
         "extension_stream_port",
+        "extension_port",  # its HTTP endpoint (an extension layer older than the stream)
         "extension_path",
     )
 
@@ -47,7 +46,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def _bool(value: Any, name: str) -> Optional[bool]:
+def _bool(value: "Any", name: str) -> "Optional[bool]":
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -60,7 +59,7 @@ def _bool(value: Any, name: str) -> Optional[bool]:
     return None
 
 
-def _rate(value: Any, name: str) -> Optional[float]:
+def _rate(value: "Any", name: str) -> "Optional[float]":
     try:
         rate = float(value)
     except (TypeError, ValueError):
@@ -71,7 +70,7 @@ def _rate(value: Any, name: str) -> Optional[float]:
     return rate
 
 
-def _positive_int(value: Any, name: str) -> Optional[int]:
+def _positive_int(value: "Any", name: str) -> "Optional[int]":
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
@@ -82,7 +81,7 @@ def _positive_int(value: Any, name: str) -> Optional[int]:
     return number
 
 
-def _endpoint(value: Any, name: str) -> Optional[str]:
+def _endpoint(value: "Any", name: str) -> "Optional[str]":
     if isinstance(value, str):
         text = value.strip().rstrip("/")
         if text.startswith(("http://", "https://")) and len(text) > len("https://"):
@@ -91,14 +90,14 @@ def _endpoint(value: Any, name: str) -> Optional[str]:
     return None
 
 
-def _transport(value: Any, name: str) -> Optional[str]:
+def _transport(value: "Any", name: str) -> "Optional[str]":
     if isinstance(value, str) and value.strip().lower() in ("auto", "direct", "logs"):
         return value.strip().lower()
     warn_once("invalid-" + name, "ignoring invalid %s: %r (auto, direct or logs)" % (name, value))
     return None
 
 
-def _pick(options: Mapping[str, Any], option: str, env: Mapping[str, str], var: str, parse, default):
+def _pick(options: "Mapping[str, Any]", option: str, env: "Mapping[str, str]", var: str, parse, default):
     if options.get(option) is not None:
         value = parse(options[option], option)
         if value is not None:
@@ -110,7 +109,7 @@ def _pick(options: Mapping[str, Any], option: str, env: Mapping[str, str], var: 
     return default
 
 
-def resolve_config(options: Optional[Mapping[str, Any]] = None, env: Optional[Mapping[str, str]] = None) -> Config:
+def resolve_config(options: "Optional[Mapping[str, Any]]" = None, env: "Optional[Mapping[str, str]]" = None) -> "Config":
     """Resolves the configuration from options given in code, the environment and the defaults."""
     options = dict(options or {})
     env = os.environ if env is None else env
@@ -126,6 +125,11 @@ def resolve_config(options: Optional[Mapping[str, Any]] = None, env: Optional[Ma
     except ValueError:
         warn_once("invalid-stream-port", "ignoring invalid %s" % C.ENV_EXTENSION_STREAM_PORT)
         stream_port = C.DEFAULT_EXTENSION_STREAM_PORT
+    try:
+        http_port = int(env.get(C.ENV_EXTENSION_PORT, "") or C.DEFAULT_EXTENSION_PORT)
+    except ValueError:
+        warn_once("invalid-extension-port", "ignoring invalid %s" % C.ENV_EXTENSION_PORT)
+        http_port = C.DEFAULT_EXTENSION_PORT
     return Config(
         api_key=api_key,
         endpoint=_pick(options, "endpoint", env, C.ENV_ENDPOINT, _endpoint, C.DEFAULT_ENDPOINT),
@@ -137,5 +141,6 @@ def resolve_config(options: Optional[Mapping[str, Any]] = None, env: Optional[Ma
         endpoint_from_option=endpoint_from_option,
         extension_host=env.get(C.ENV_EXTENSION_HOST) or C.DEFAULT_EXTENSION_HOST,
         extension_stream_port=stream_port,
+        extension_port=http_port,
         extension_path=env.get(C.ENV_EXTENSION_PATH) or C.DEFAULT_EXTENSION_PATH,
     )

@@ -20,15 +20,13 @@ every record not yet acknowledged goes to the backend directly, and so does ever
 Logs (LogsSink): one line {"coldstart_record": {...}} on stdout, written and flushed at once.
 """
 
-import http.client
+from __future__ import annotations  # annotations are never evaluated: no typing import at run time
+
 import json
-import socket
 import sys
 import threading
 import time
-import urllib.parse
 from collections import deque
-from typing import Any, Deque, List, Optional, Tuple
 
 from . import _constants as C
 from ._config import Config
@@ -57,14 +55,13 @@ def _done() -> threading.Event:
 
 
 class DirectSender:
-    def __init__(self, config: Config, worker: Worker) -> None:
+    def __init__(self, config: Config, worker: Worker, endpoint: Optional[str] = None) -> None:
         self.config = config
         self.worker = worker
-        url = urllib.parse.urlsplit(config.endpoint)
-        self._https = url.scheme == "https"
-        self._host = url.hostname or "localhost"
-        self._port = url.port
-        self._base = url.path.rstrip("/")
+        self.endpoint = endpoint or config.endpoint
+        # http.client and urllib.parse are imported by the first request, on the background
+        # thread: a sink is created as the first invocation starts, on the response's path
+        self._url = None  # (https, host, port, base path)
         self._conn: Optional[http.client.HTTPConnection] = None
         self._kept: Deque[list] = deque()  # [body, event, attempts, delay]
         self._kept_bytes = 0
@@ -82,20 +79,28 @@ class DirectSender:
 
     def _post_locked(self, path: str, body: bytes, sent: Optional[threading.Event]) -> Tuple[Optional[int], str]:
         for attempt in (0, 1):  # a kept-alive connection the server closed is retried once at once
+            import http.client
+
+            if self._url is None:
+                import urllib.parse
+
+                url = urllib.parse.urlsplit(self.endpoint)
+                self._url = (url.scheme == "https", url.hostname or "localhost", url.port, url.path.rstrip("/"))
+            https, host, port, base = self._url
             conn = self._conn
             fresh = conn is None
             if conn is None:
                 timeout = self.config.timeout_ms / 1000.0
-                if self._https:
-                    conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout)
+                if https:
+                    conn = http.client.HTTPSConnection(host, port, timeout=timeout)
                 else:
-                    conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+                    conn = http.client.HTTPConnection(host, port, timeout=timeout)
                 self._conn = conn
             try:
                 headers = {"Content-Type": "application/json", "User-Agent": "coldstart-analyzer-python/" + C.SDK_VERSION}
                 if self.config.api_key:
                     headers["X-API-Key"] = self.config.api_key
-                conn.request("POST", self._base + path, body=body, headers=headers)
+                conn.request("POST", base + path, body=body, headers=headers)
                 if sent is not None:
                     sent.set()  # the bytes are in the kernel, on their way
                 response = conn.getresponse()
@@ -122,7 +127,7 @@ class DirectSender:
 
     def _report(self, status: Optional[int], detail: str) -> None:
         if status is None:
-            warn_once("unreachable", "cannot reach %s (%s); retrying" % (self.config.endpoint, detail[:200]))
+            warn_once("unreachable", "cannot reach %s (%s); retrying" % (self.endpoint, detail[:200]))
         elif status in (401, 403):
             warn_once("auth-%d" % status, "the backend refused the API key (HTTP %d); records are not sent again" % status)
         else:
@@ -267,21 +272,90 @@ class LogsSink:
         pass
 
 
+class LocalSink:
+    """The extension's HTTP endpoint (127.0.0.1:7242, its copy of the ingest API, answering 202 at
+    once): an extension layer older than the stream. One POST per record from the background
+    thread. An answer other than 2xx, 400, 413 or 422 (or none) means it is not there: that record
+    and every later one go to the backend directly (one line on stderr)."""
+
+    def __init__(self, config: Config, worker: Worker, direct: DirectSender) -> None:
+        self.direct = direct
+        self.worker = worker
+        self.local = DirectSender(config, worker, "http://%s:%d" % (config.extension_host, config.extension_port))
+        self.down = False
+
+    def _post(self, record: dict, cold: bool, sent: Optional[threading.Event]) -> None:
+        if not self.down:
+            try:
+                body = dumps(record).encode("utf-8")
+            except Exception:
+                if sent is not None:
+                    sent.set()
+                return
+            status, detail = self.local._post(C.INGEST_PATH, body, sent)
+            if status is not None and (200 <= status < 300 or status in (400, 413, 422)):
+                return
+            self.down = True
+            warn_once("local-down", "the coldstart extension did not answer (%s); sending records to the backend directly" % ("HTTP %d" % status if status is not None else detail[:200]))
+        if cold:
+            self.direct.cold(record)
+        else:
+            self.direct.warm(record)
+        if sent is not None:
+            sent.set()  # handed to the direct sender, which keeps it until acknowledged
+
+    def cold(self, record: dict) -> threading.Event:
+        if self.down:
+            return self.direct.cold(record)
+        sent = threading.Event()
+        self.worker.call_soon(lambda: self._post(record, True, sent))
+        return sent
+
+    def warm(self, record: dict) -> None:
+        if self.down:
+            self.direct.warm(record)
+        else:
+            self.worker.call_soon(lambda: self._post(record, False, None))
+
+    def pending(self) -> int:
+        return self.direct.pending()
+
+    def flush_now(self, deadline: float) -> None:
+        self.direct.flush_now(deadline)
+
+
 class StreamSink:
-    """The coldstart extension's stream endpoint; falls back to `direct` for good when it fails."""
+    """The coldstart extension's stream endpoint (extension/src/stream.h).
+
+    The hello asks whether the extension builds warm records from Lambda's own reports ("warm":
+    "platform"); when it offers to ("offer platform"), leave_warm() leaves each warm invocation to it:
+    the first time a template of the record's constant fields goes in a "delegate" line, and from
+    then on a warm invocation writes nothing. What is needed to build such a record here is kept
+    until the extension says "done <request id>" (every 64 invocations, or within 10 s).
+
+    When the connection fails, the records not yet acknowledged and the invocations left to it and
+    not yet done go to the backend directly, and so does everything later. When the very first
+    connection is refused, the extension's HTTP endpoint is tried instead (LocalSink): an older
+    extension layer without the stream."""
 
     MAX_UNACKED = 1000
+    MAX_LEFT = 1000
 
     def __init__(self, config: Config, worker: Worker, direct: DirectSender) -> None:
         self.config = config
         self.worker = worker
         self.direct = direct
-        self._sock: Optional[socket.socket] = None
+        self.fallback: Any = direct  # where records go once the stream is down
+        self._sock: Any = None
         self._down = False
         self._lock = threading.Lock()
         self._unacked: Deque[Tuple[int, dict, bool]] = deque()  # (line number, record, cold)
         self._written = 0
         self._connecting = False
+        self.offered = False  # the extension builds warm records from the platform's reports
+        self.delegated = False  # the template went: warm invocations are left to it
+        self._left: Deque[Tuple[str, Callable[[], dict], float]] = deque()  # (request id, build, sample rate)
+        self._heard = threading.Event()  # a first line came from the extension (its offer, or an ack)
 
     def connect(self) -> None:
         """Opens the connection on the worker thread (at the first invocation's start)."""
@@ -293,10 +367,17 @@ class StreamSink:
 
     def _open(self) -> None:
         try:
+            import socket
+
             sock = socket.create_connection((self.config.extension_host, self.config.extension_stream_port), timeout=0.5)
             sock.settimeout(None)
-            hello = dumps({"coldstart": "hello", "api_key": self.config.api_key or ""}) + "\n"
+            hello = dumps({"coldstart": "hello", "api_key": self.config.api_key or "", "warm": "platform"}) + "\n"
             sock.sendall(hello.encode("utf-8"))
+        except ConnectionRefusedError:
+            # nothing listens on the stream port: an extension layer older than the stream, or none
+            self.fallback = LocalSink(self.config, self.worker, self.direct)
+            self._fail(None)
+            return
         except Exception as error:
             self._fail("cannot connect to the coldstart extension's stream (%s)" % (error,))
             return
@@ -305,7 +386,7 @@ class StreamSink:
             self._connecting = False
         threading.Thread(target=self._read, args=(sock,), name="coldstart-analyzer-stream", daemon=True).start()
 
-    def _read(self, sock: socket.socket) -> None:
+    def _read(self, sock: Any) -> None:
         buffer = b""
         try:
             while True:
@@ -322,6 +403,7 @@ class StreamSink:
             self._fail("the coldstart extension's stream failed (%s); sending to the backend directly" % (error,))
 
     def _answer(self, line: str) -> None:
+        self._heard.set()
         parts = line.split(" ", 2)
         if parts[0] == "ack" and len(parts) >= 2 and parts[1].isdigit():
             n = int(parts[1])
@@ -333,8 +415,18 @@ class StreamSink:
             with self._lock:
                 self._unacked = deque(e for e in self._unacked if e[0] != n)
             warn_once("stream-rej", "the coldstart extension refused a record: %s" % (parts[2] if len(parts) > 2 else ""))
+        elif parts[0] == "offer" and len(parts) >= 2 and parts[1] == "platform":
+            with self._lock:
+                self.offered = True
+        elif parts[0] == "done" and len(parts) >= 2:
+            request_id = line[len("done ") :]
+            with self._lock:
+                if any(entry[0] == request_id for entry in self._left):
+                    while self._left:
+                        if self._left.popleft()[0] == request_id:
+                            break
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: Optional[str]) -> None:
         with self._lock:
             if self._down:
                 return
@@ -342,44 +434,93 @@ class StreamSink:
             self._connecting = False
             sock, self._sock = self._sock, None
             unacked, self._unacked = list(self._unacked), deque()
+            left, self._left = list(self._left), deque()
         if sock is not None:
             try:
                 sock.close()
             except Exception:
                 pass
-        warn_once("stream-down", why)
+        if why is not None:
+            warn_once("stream-down", why)
+        fallback = self.fallback
         for _, record, cold in unacked:
             if cold:
-                self.direct.cold(record)
+                fallback.cold(record)
             else:
-                self.direct.warm(record)
+                fallback.warm(record)
+        # the invocations left to the extension that it has not said "done" for: built here now
+        import random
 
-    def _send(self, record: dict, cold: bool) -> Optional[threading.Event]:
-        """Writes the record's line; None when the stream is not (or no longer) usable."""
+        for _, build, rate in left:
+            try:
+                if rate >= 1.0 or random.random() < rate:
+                    fallback.warm(build())
+            except Exception:
+                pass
+
+    def _write(self, line: bytes, entry: Optional[Tuple[dict, bool]]) -> bool:
+        """Writes one line; False when the stream is not (or no longer) usable."""
         with self._lock:
             sock = None if self._down else self._sock
-            if sock is None or len(self._unacked) >= self.MAX_UNACKED:
-                return None
+            if sock is None or (entry is not None and len(self._unacked) >= self.MAX_UNACKED):
+                return False
             try:
-                line = (dumps(record) + "\n").encode("utf-8")
                 sock.sendall(line)
             except Exception:
                 sock = None
             if sock is not None:
-                self._written += 1
-                self._unacked.append((self._written, record, cold))
-                return _done()
+                if entry is not None:
+                    self._written += 1
+                    self._unacked.append((self._written, entry[0], entry[1]))
+                return True
         self._fail("cannot write to the coldstart extension's stream; sending to the backend directly")
-        return None
+        return False
+
+    def _send(self, record: dict, cold: bool) -> bool:
+        try:
+            line = (dumps(record) + "\n").encode("utf-8")
+        except Exception:
+            return True  # not JSON: nothing anyone could send
+        return self._write(line, (record, cold))
+
+    def leave_warm(self, request_id: str, describe: Callable[[], dict], build: Callable[[], dict], sample_rate: float) -> bool:
+        """True when this warm invocation is left to the extension (it offered, the stream is up);
+        `build` makes its record here if the stream fails before the extension is done with it.
+
+        An extension that offers does so at once, in answer to the hello, before anything else. If
+        nothing has been read from it yet, the reader thread is given up to 50 ms to read what may
+        be waiting (after a thaw, the answer can be in the socket while the reader thread waits for
+        the interpreter): this is after the response, and only until the first line."""
+        if not self._heard.is_set() and self._sock is not None and not self._down:
+            self._heard.wait(0.05)
+        with self._lock:
+            if self._down or self._sock is None or not (self.offered or self.delegated):
+                return False
+            self._left.append((request_id, build, sample_rate))
+            too_many = len(self._left) > self.MAX_LEFT
+            first = not self.delegated
+            self.delegated = True
+        if too_many:
+            self._fail("%d invocations left to the coldstart extension and not done; sending to the backend directly" % self.MAX_LEFT)
+            return True
+        if first:
+            try:
+                line = (dumps({"coldstart": "delegate", "record": describe(), "sample_rate": sample_rate}) + "\n").encode("utf-8")
+            except Exception:
+                line = None
+            if line is None or not self._write(line, None):
+                self._fail("cannot leave the warm records to the coldstart extension; sending to the backend directly")
+        return True
 
     def cold(self, record: dict) -> threading.Event:
         self._wait_connected(0.5)
-        sent = self._send(record, True)
-        return sent if sent is not None else self.direct.cold(record)
+        if self._send(record, True):
+            return _done()
+        return self.fallback.cold(record)
 
     def warm(self, record: dict) -> None:
-        if self._send(record, False) is None:
-            self.direct.warm(record)
+        if not self._send(record, False):
+            self.fallback.warm(record)
 
     def _wait_connected(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

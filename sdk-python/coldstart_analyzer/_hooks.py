@@ -25,10 +25,8 @@ inclusive by the recorder.
   starts) a wrapper still in some spec just delegates.
 """
 
-from __future__ import annotations
-
 import sys
-import threading
+from _thread import get_ident as _get_ident
 from time import perf_counter_ns as now
 
 from ._recorder import Frame, Recorder
@@ -37,24 +35,26 @@ from ._recorder import Frame, Recorder
 class _TimedLoader:
     """Wraps a loader for one load of one module. Every other attribute is the real loader's."""
 
-    def __init__(self, loader: Any, hooks: "ImportHooks", name: str, origin: Optional[str], requested_at: int) -> None:
-        self.__dict__["_coldstart_loader"] = loader
-        self.__dict__["_coldstart_hooks"] = hooks
-        self.__dict__["_coldstart_name"] = name
-        self.__dict__["_coldstart_origin"] = origin
-        self.__dict__["_coldstart_requested_at"] = requested_at
-        self.__dict__["_coldstart_frame"] = None
+    def __init__(self, loader: "Any", hooks: "ImportHooks", name: str, origin: "Optional[str]", requested_at: int) -> None:
+        self.__dict__.update(
+            _coldstart_loader=loader,
+            _coldstart_hooks=hooks,
+            _coldstart_name=name,
+            _coldstart_origin=origin,
+            _coldstart_requested_at=requested_at,
+            _coldstart_frame=None,
+        )
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> "Any":
         return getattr(self.__dict__["_coldstart_loader"], name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: "Any") -> None:
         setattr(self.__dict__["_coldstart_loader"], name, value)
 
     def __repr__(self) -> str:
         return repr(self.__dict__["_coldstart_loader"])
 
-    def _open(self) -> Optional[Frame]:
+    def _open(self) -> "Optional[Frame]":
         d = self.__dict__
         if d["_coldstart_frame"] is None:
             d["_coldstart_frame"] = d["_coldstart_hooks"].recorder.enter(
@@ -70,7 +70,7 @@ class _TimedLoader:
         if frame is not None:
             d["_coldstart_hooks"].recorder.exit(frame, failed)
 
-    def create_module(self, spec: Any) -> Any:
+    def create_module(self, spec: "Any") -> "Any":
         loader = self.__dict__["_coldstart_loader"]
         self._open()
         create = getattr(loader, "create_module", None)
@@ -82,7 +82,7 @@ class _TimedLoader:
             self._close(True)
             raise
 
-    def exec_module(self, module: Any) -> None:
+    def exec_module(self, module: "Any") -> None:
         loader = self.__dict__["_coldstart_loader"]
         self._open()
         failed = True
@@ -94,7 +94,7 @@ class _TimedLoader:
             _restore(module, self, loader)
 
 
-def _restore(module: Any, wrapper: Any, loader: Any) -> None:
+def _restore(module: "Any", wrapper: "Any", loader: "Any") -> None:
     try:
         if getattr(module, "__loader__", None) is wrapper:
             module.__loader__ = loader
@@ -108,11 +108,11 @@ def _restore(module: Any, wrapper: Any, loader: Any) -> None:
 class ImportHooks:
     """The finder. install() puts it first on sys.meta_path; uninstall() takes it off."""
 
-    def __init__(self, recorder: Recorder, exclude_prefixes: tuple = ()) -> None:
+    def __init__(self, recorder: "Recorder", exclude_prefixes: tuple = ()) -> None:
         self.recorder = recorder
         self.exclude_prefixes = exclude_prefixes  # e.g. the Lambda runtime's own folder
         self._busy = False
-        self._thread = threading.get_ident()
+        self._thread = _get_ident()
 
     def install(self) -> None:
         if self not in sys.meta_path:
@@ -128,10 +128,10 @@ class ImportHooks:
     def invalidate_caches(self) -> None:
         pass
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, fullname: str, path: "Any" = None, target: "Any" = None) -> "Any":
         started = now()
         recorder = self.recorder
-        if self._busy or not recorder.active or threading.get_ident() != self._thread:
+        if self._busy or not recorder.active or _get_ident() != self._thread:
             return None
         if fullname.startswith("coldstart_analyzer"):
             return None  # the SDK's own modules (the handler redirect): its overhead, not the function's

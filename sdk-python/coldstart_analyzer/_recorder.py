@@ -15,16 +15,14 @@ Only the thread that created the recorder is recorded (Lambda imports the handle
 thread; an import on another thread would interleave with the stack).
 """
 
-from __future__ import annotations
-
-import threading
+from _thread import get_ident as _get_ident
 from time import perf_counter_ns as now
 
 
 class Node:
     __slots__ = ("name", "origin", "self_ns", "inclusive_ns", "loads", "failed", "children")
 
-    def __init__(self, name: str, origin: Optional[str]) -> None:
+    def __init__(self, name: str, origin: "Optional[str]") -> None:
         self.name = name  # module name ("yaml.reader"); "(init)" for the root
         self.origin = origin  # spec.origin: a file path, "built-in", "frozen", or None
         self.self_ns = 0
@@ -37,7 +35,7 @@ class Node:
 class Frame:
     __slots__ = ("node", "start", "failed")
 
-    def __init__(self, node: Node, start: int) -> None:
+    def __init__(self, node: "Node", start: int) -> None:
         self.node = node
         self.start = start
         self.failed = False
@@ -46,7 +44,7 @@ class Frame:
 class Recorder:
     def __init__(self) -> None:
         self.active = True
-        self.thread = threading.get_ident()
+        self.thread = _get_ident()
         self.root = Node("(init)", None)
         self.load_ns = 0  # sum of the outermost loads: the module-load part of init
         self.overhead_ns = 0  # the SDK's own time in the recorder and the hooks
@@ -55,11 +53,11 @@ class Recorder:
         self._stack: List[Frame] = []
         self._last = now()
 
-    def enter(self, name: str, origin: Optional[str], requested_at: Optional[int] = None) -> Optional[Frame]:
+    def enter(self, name: str, origin: "Optional[str]", requested_at: "Optional[int]" = None) -> "Optional[Frame]":
         """A module starts loading. `requested_at`: when its finder was asked (resolution is its
         own time, if that came after the last event). Returns the frame to pass to exit()."""
         t = now()
-        if not self.active or threading.get_ident() != self.thread:
+        if not self.active or _get_ident() != self.thread:
             return None
         start = requested_at if requested_at is not None and requested_at > self._last else t
         stack = self._stack
@@ -82,7 +80,7 @@ class Recorder:
         self._settle(t)
         return frame
 
-    def exit(self, frame: Optional[Frame], failed: bool = False) -> None:
+    def exit(self, frame: "Optional[Frame]", failed: bool = False) -> None:
         t = now()
         if frame is None:
             return
@@ -111,7 +109,7 @@ class Recorder:
             self._pop(t, self._stack[-1])
         self.active = False
 
-    def _pop(self, t: int, frame: Frame) -> None:
+    def _pop(self, t: int, frame: "Frame") -> None:
         stack = self._stack
         try:
             at = len(stack) - 1 - stack[::-1].index(frame)
@@ -133,7 +131,7 @@ class Recorder:
         self.last_exit = t
         self._settle(t)
 
-    def _add_self(self, node: Node, t: int) -> None:
+    def _add_self(self, node: "Node", t: int) -> None:
         segment = t - self._last
         if segment > 0:
             node.self_ns += segment

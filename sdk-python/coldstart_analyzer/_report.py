@@ -8,7 +8,8 @@ child node. Both outputs are bounded like Node's: 300 keys in module_timings, th
 four levels, eight children per node and 80 nodes, the rest folded into "(other)".
 """
 
-from typing import Callable, Dict, List, Optional, Tuple
+from __future__ import annotations  # annotations are never evaluated: no typing import at run time
+
 
 from ._recorder import Node, Recorder
 

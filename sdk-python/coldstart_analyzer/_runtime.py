@@ -16,8 +16,6 @@ What runs on the handler's path is kept to a few clock reads and a timer:
 Nothing here raises into the function.
 """
 
-from __future__ import annotations
-
 import atexit
 import os
 import sys
@@ -33,7 +31,7 @@ from ._recorder import Recorder
 _CLOCK_TICKS = None
 
 
-def _process_age_s() -> Optional[float]:
+def _process_age_s() -> "Optional[float]":
     """Seconds since the process started (Linux: /proc/self/stat's start time, 10 ms steps)."""
     global _CLOCK_TICKS
     try:
@@ -48,18 +46,22 @@ def _process_age_s() -> Optional[float]:
         return None
 
 
-def classify_start(first: bool, init_type: Optional[str], gap_ms: Optional[float]) -> str:
+def classify_start(first: bool, init_type: "Optional[str]", gap_ms: "Optional[float]") -> str:
     """cold, proactive (more than 10 s idle between init and the first invocation), provisioned, warm."""
     if not first:
         return "warm"
     if init_type == "provisioned-concurrency":
         return "provisioned"
+    if init_type == "snap-start":
+        # a restore from a SnapStart snapshot delays the request it serves, like an on-demand
+        # init; the gap since the snapshot's init (hours, days) says nothing about proactivity
+        return "cold"
     if gap_ms is not None and gap_ms > C.PROACTIVE_GAP_MS:
         return "proactive"
     return "cold"
 
 
-def runtime_version(execution_env: Optional[str], version_info: Any = None) -> str:
+def runtime_version(execution_env: "Optional[str]", version_info: "Any" = None) -> str:
     """`AWS_Lambda_python3.12` -> `python3.12`; outside Lambda `python` + the interpreter's version."""
     if execution_env and execution_env.startswith("AWS_Lambda_") and len(execution_env) > len("AWS_Lambda_"):
         return execution_env[len("AWS_Lambda_") :][:50]
@@ -67,7 +69,7 @@ def runtime_version(execution_env: Optional[str], version_info: Any = None) -> s
     return "python%d.%d.%d" % (v[0], v[1], v[2])
 
 
-def architecture(machine: Optional[str] = None) -> Optional[str]:
+def architecture(machine: "Optional[str]" = None) -> "Optional[str]":
     if machine is None:
         machine = os.uname().machine
     machine = machine.lower()
@@ -82,7 +84,7 @@ def clip(text: str, limit: int = 255) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def positive_int(text: Optional[str]) -> Optional[int]:
+def positive_int(text: "Optional[str]") -> "Optional[int]":
     if text is None or not text.strip().isdigit():
         return None
     value = int(text)
@@ -105,7 +107,7 @@ def iso_utc(epoch: float) -> str:
 _rss = (0, -1e9)
 
 
-def memory_used_mb(fresh: bool) -> Optional[int]:
+def memory_used_mb(fresh: bool) -> "Optional[int]":
     """The process RSS in MB; warm records reuse a reading up to 1 s old."""
     global _rss
     now = time.monotonic()
@@ -125,9 +127,10 @@ def memory_used_mb(fresh: bool) -> Optional[int]:
 
 
 class ColdStart:
-    def __init__(self, init_ms: float, start_kind: str) -> None:
-        self.init_ms = init_ms
+    def __init__(self, init_ms: "Optional[float]", start_kind: str, snap_start: "Optional[dict]" = None) -> None:
+        self.init_ms = init_ms  # None: a restore whose start the SDK did not see
         self.start_kind = start_kind
+        self.snap_start = snap_start  # {"init_ms", "restore_ms"?, "detected_by"} for a restore
         self.invocation_id = new_id()
         self.early_sent = False
         self.complete_sent = False
@@ -136,7 +139,7 @@ class ColdStart:
 class Invocation:
     __slots__ = ("start_ns", "start_wall", "context", "config", "cold", "finished", "end_ns")
 
-    def __init__(self, config: Config, context: Any, cold: Optional[ColdStart]) -> None:
+    def __init__(self, config: "Config", context: "Any", cold: "Optional[ColdStart]") -> None:
         self.start_ns = perf_counter_ns()
         self.start_wall = time.time()
         self.context = context
@@ -164,10 +167,16 @@ class Runtime:
         self._sinks: dict = {}
         self._tree = None
         self._tree_lock = threading.Lock()
+        self._sink_lock = threading.Lock()
         self._attributor = None
         self._pending: List[Callable[[], Optional[threading.Event]]] = []
         self._pending_lock = threading.Lock()
         self.client_hooked = False
+        self.snap_start = False  # AWS_LAMBDA_INITIALIZATION_TYPE=snap-start
+        self.snapshot_init_ms: Optional[float] = None  # process start -> before the snapshot
+        self.restored_ns: Optional[int] = None  # clock when the restore was seen
+        self.restore_detected_by: Optional[str] = None
+        self.handler_module = None  # the wrapped handler's module (its file is in code_id)
         self._exit_registered = False
         self._setup_started = started
 
@@ -183,34 +192,44 @@ class Runtime:
             self._worker = Worker()
         return self._worker
 
-    def sink(self, config: Config):
+    @staticmethod
+    def uses_stream(config: "Config") -> bool:
+        """The extension's stream: transport auto, the extension's file present, not switched off,
+        no endpoint given in code."""
+        return config.transport == "auto" and config.extension and not config.endpoint_from_option and os.path.exists(config.extension_path)
+
+    def sink(self, config: "Config"):
         key = (config.transport, config.endpoint, config.api_key, config.extension, config.endpoint_from_option)
         sink = self._sinks.get(key)
         if sink is None:
-            from . import _delivery as D
+            with self._sink_lock:
+                sink = self._sinks.get(key)
+                if sink is None:
+                    from . import _delivery as D
 
-            if config.transport == "logs":
-                sink = D.LogsSink()
-            else:
-                direct = D.DirectSender(config, self.worker)
-                sink = direct
-                if (
-                    config.transport == "auto"
-                    and config.extension
-                    and not config.endpoint_from_option
-                    and os.path.exists(config.extension_path)
-                ):
-                    sink = D.StreamSink(config, self.worker, direct)
-            self._sinks[key] = sink
-            if not self._exit_registered and not os.environ.get(C.LAMBDA_RUNTIME_API):
-                self._exit_registered = True
-                atexit.register(self._at_exit)
+                    if config.transport == "logs":
+                        sink = D.LogsSink()
+                    else:
+                        direct = D.DirectSender(config, self.worker)
+                        sink = D.StreamSink(config, self.worker, direct) if self.uses_stream(config) else direct
+                    self._sinks[key] = sink
         return sink
 
+    def register_exit(self) -> None:
+        """At interpreter exit (outside Lambda, or a runtime that exits): what waits gets a last
+        try, and no background thread is left writing to stdout while the interpreter finalises
+        (which aborts it). Registered as the first invocation starts, on the main thread."""
+        if not self._exit_registered:
+            self._exit_registered = True
+            atexit.register(self._at_exit)
+
     def _at_exit(self) -> None:
-        """Outside Lambda: what is still undelivered gets one last try of at most 1 s."""
+        """At exit: the background thread's work finishes, what is still undelivered gets one last
+        try; at most 1 s each."""
         try:
             self.run_pending(1.0)
+            if self._worker is not None:
+                self._worker.drain(1.0)
             deadline = time.monotonic() + 1.0
             for sink in list(self._sinks.values()):
                 if sink.pending() and time.monotonic() < deadline:
@@ -219,7 +238,7 @@ class Runtime:
             pass
 
     # -- after the response ------------------------------------------------------------------
-    def after_response(self, work: Callable[[], Optional[threading.Event]]) -> None:
+    def after_response(self, work: "Callable[[], Optional[threading.Event]]") -> None:
         """Runs `work` once the response has gone: in the runtime client's next-event call when
         it is hooked, else at once on the background thread."""
         if self.client_hooked:
@@ -248,7 +267,7 @@ class Runtime:
                 break
             event.wait(left)
 
-    def hook_runtime_client(self, hold_s: Callable[[], float]) -> None:
+    def hook_runtime_client(self, hold_s: "Callable[[], float]") -> None:
         """AWS's Python runtime interface client (awslambdaric, the bootstrap of Lambda's
         python3.x runtimes) asks for the next event with LambdaRuntimeClient.wait_next_invocation
         after posting the response: the one moment after the response at which the environment
@@ -279,9 +298,80 @@ class Runtime:
             except Exception:
                 pass
 
+    # -- SnapStart ---------------------------------------------------------------------------------
+    def prepare_snap_start(self) -> None:
+        """With SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start) init runs once, when the
+        version is published, and ends in a snapshot; each environment then starts by restoring
+        it, and that restore is what delays the first request. The SDK registers the runtime hooks
+        of Lambda's Python runtimes (snapshot_restore_py: before_snapshot, after_restore; its
+        before_snapshot runs after the function's own, its after_restore before them, since hooks
+        run in reverse order of registration before the snapshot and in order after the restore),
+        and wraps the runtime client's restore_next (the call that returns once the snapshot has
+        been restored) where that client is loaded: whichever sees the restore first dates it.
+        Called before the import hooks go in: snapshot_restore_py's import is the SDK's overhead."""
+        self.snap_start = True
+        try:
+            import snapshot_restore_py as hooks  # type: ignore[import-not-found]
+
+            hooks.register_before_snapshot(self.before_snapshot)
+            hooks.register_after_restore(lambda: self.restored("after_restore"))
+        except Exception:
+            pass
+        for name in ("awslambdaric.lambda_runtime_client", "lambda_runtime_client"):
+            module = sys.modules.get(name)
+            cls = getattr(module, "LambdaRuntimeClient", None) if module is not None else None
+            original = getattr(cls, "restore_next", None) if cls is not None else None
+            if original is None or getattr(original, "__coldstart_wrapped__", None) is not None:
+                continue
+            runtime = self
+
+            def restore_next(*args, **kwargs):
+                runtime.before_snapshot()
+                result = original(*args, **kwargs)
+                runtime.restored("restore_next")
+                return result
+
+            restore_next.__coldstart_wrapped__ = original  # type: ignore[attr-defined]
+            try:
+                setattr(cls, "restore_next", restore_next)
+            except Exception:
+                pass
+            break
+
+    def before_snapshot(self) -> None:
+        """Init ends here: what is loaded is in the snapshot. Never raises."""
+        try:
+            if self.snapshot_init_ms is not None or self.started:
+                return
+            now_ns = perf_counter_ns()
+            self.recorder.close()
+            self.hooks.uninstall()
+            age_s = _process_age_s()
+            sdk_age_ms = (now_ns - self.sdk_loaded_at) / 1e6
+            self.snapshot_init_ms = max(age_s * 1000.0 if age_s is not None else sdk_age_ms, sdk_age_ms)
+        except Exception:
+            pass
+
+    def restored(self, by: str) -> None:
+        if self.restored_ns is None and not self.started:
+            self.restored_ns = perf_counter_ns()
+            self.restore_detected_by = by
+
     # -- init and the records --------------------------------------------------------------------
-    def close_init(self) -> ColdStart:
+    def close_init(self) -> "ColdStart":
         now_ns = perf_counter_ns()
+        if self.snap_start:
+            self.before_snapshot()  # no-op when the snapshot was seen
+            self.started = True
+            info = {"init_ms": round(self.snapshot_init_ms or 0.0, 3)}
+            restore_ms = None
+            if self.restored_ns is not None:
+                # from the moment the process runs again to this invocation: the runtime's and the
+                # function's after_restore hooks; the microVM's own resume is not visible inside
+                restore_ms = (now_ns - self.restored_ns) / 1e6
+                info["restore_ms"] = round(restore_ms, 3)
+                info["restore_seen_by"] = self.restore_detected_by
+            return ColdStart(restore_ms, classify_start(True, "snap-start", None), info)
         self.started = True
         last_exit = self.recorder.last_exit
         self.recorder.close()
@@ -308,6 +398,11 @@ class Runtime:
                 self.attribution_ns = perf_counter_ns() - started
             return self._tree
 
+    def attribute(self, name: str, origin: "Optional[str]"):
+        """(key, version) of a loaded module; after package_tree()."""
+        self.package_tree()
+        return self._attributor.attribute(name, origin)
+
 
 _static = None
 
@@ -333,12 +428,12 @@ def static_fields() -> dict:
     return _static
 
 
-def _context_text(context: Any, name: str) -> Optional[str]:
+def _context_text(context: "Any", name: str) -> "Optional[str]":
     value = getattr(context, name, None)
     return clip(value) if isinstance(value, str) and value else None
 
 
-def build_record(runtime: Runtime, invocation: Invocation, complete: bool = True, end_ns: Optional[int] = None) -> dict:
+def build_record(runtime: "Runtime", invocation: "Invocation", complete: bool = True, end_ns: "Optional[int]" = None) -> dict:
     fields = static_fields()
     cold = invocation.cold
     invocation_id = cold.invocation_id if cold is not None else new_id()
@@ -356,6 +451,15 @@ def build_record(runtime: Runtime, invocation: Invocation, complete: bool = True
     for key in ("architecture", "memory_allocated_mb", "region", "init_type"):
         if key in fields:
             record[key] = fields[key]
+    from . import _fingerprint
+
+    version = _fingerprint.function_version(invocation.context)
+    if version is not None:
+        record["function_version"] = version
+    # the early copy goes without it (computed after the response); warm records reuse the cold's
+    code_id = _fingerprint.code_id(runtime) if (cold is not None and complete) else _fingerprint.cached_code_id()
+    if code_id is not None:
+        record["code_id"] = code_id
     if complete:
         end = end_ns if end_ns is not None else (invocation.end_ns or perf_counter_ns())
         execution_ms = (end - invocation.start_ns) / 1e6
@@ -370,14 +474,18 @@ def build_record(runtime: Runtime, invocation: Invocation, complete: bool = True
         from ._report import module_timings, module_tree, self_by_key
 
         tree = runtime.package_tree()
-        record["init_duration_ms"] = int(round(cold.init_ms))
+        if cold.init_ms is not None:
+            record["init_duration_ms"] = int(round(cold.init_ms))
         record["module_timings"] = module_timings(self_by_key(tree))
         record["module_tree"] = module_tree(runtime.recorder, tree, runtime.coverage)
+        if cold.snap_start is not None:
+            # the modules were loaded by the init that made the snapshot, not by this restore
+            record["module_tree"]["snap_start"] = dict(cold.snap_start)
         record["sdk_overhead_ms"] = round((runtime.setup_ns + runtime.recorder.overhead_ns) / 1e3) / 1e3
     return record
 
 
-def begin(runtime: Runtime, config: Config, context: Any) -> Optional[Invocation]:
+def begin(runtime: "Runtime", config: "Config", context: "Any") -> "Optional[Invocation]":
     """An invocation starts. Never raises."""
     try:
         if runtime.started:
@@ -385,11 +493,12 @@ def begin(runtime: Runtime, config: Config, context: Any) -> Optional[Invocation
         cold = runtime.close_init()
         invocation = Invocation(config, context, cold)
         runtime.hook_runtime_client(lambda: config.timeout_ms / 1000.0)
+        runtime.register_exit()
         worker = runtime.worker
-        sink = runtime.sink(config)
-        connect = getattr(sink, "connect", None)
-        if connect is not None:
-            connect()
+        if runtime.uses_stream(config):
+            # open the extension's connection now, so that it is up when the record is written after
+            # the response; the other sinks are created after the response (no import on its path)
+            runtime.sink(config).connect()
         worker.call_later(C.EARLY_COPY_AFTER_MS / 1000.0, lambda: _send_early(runtime, invocation))
         remaining = None
         get_remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -407,7 +516,7 @@ def begin(runtime: Runtime, config: Config, context: Any) -> Optional[Invocation
         return None
 
 
-def _send_early(runtime: Runtime, invocation: Invocation) -> None:
+def _send_early(runtime: "Runtime", invocation: "Invocation") -> None:
     cold = invocation.cold
     if cold is None or invocation.finished or cold.early_sent or cold.complete_sent:
         return
@@ -415,7 +524,7 @@ def _send_early(runtime: Runtime, invocation: Invocation) -> None:
     runtime.sink(invocation.config).cold(build_record(runtime, invocation, complete=False))
 
 
-def _send_complete(runtime: Runtime, invocation: Invocation, end_ns: int, at_deadline: bool = False) -> Optional[threading.Event]:
+def _send_complete(runtime: "Runtime", invocation: "Invocation", end_ns: int, at_deadline: bool = False) -> "Optional[threading.Event]":
     cold = invocation.cold
     if cold is None or cold.complete_sent or (at_deadline and invocation.finished):
         return None
@@ -423,7 +532,7 @@ def _send_complete(runtime: Runtime, invocation: Invocation, end_ns: int, at_dea
     return runtime.sink(invocation.config).cold(build_record(runtime, invocation, True, end_ns))
 
 
-def finish(runtime: Runtime, invocation: Optional[Invocation]) -> None:
+def finish(runtime: "Runtime", invocation: "Optional[Invocation]") -> None:
     """The handler has returned or raised. Never raises, never waits."""
     if invocation is None or invocation.finished:
         return
@@ -433,17 +542,36 @@ def finish(runtime: Runtime, invocation: Optional[Invocation]) -> None:
         if invocation.cold is not None:
             runtime.after_response(lambda: _send_complete(runtime, invocation, end_ns))
             return
-        rate = invocation.config.sample_rate
-        if rate < 1.0:
-            import random
-
-            if not random.random() < rate:
-                return
         runtime.after_response(lambda: _send_warm(runtime, invocation))
     except Exception:
         pass
 
 
-def _send_warm(runtime: Runtime, invocation: Invocation) -> None:
-    runtime.sink(invocation.config).warm(build_record(runtime, invocation))
+_WARM_VARYING = ("invocation_id", "request_id", "timestamp", "cold_start", "start_kind", "execution_duration_ms", "billed_duration_ms", "memory_used_mb")
+
+
+def warm_template(runtime: "Runtime", invocation: "Invocation") -> dict:
+    """What a warm record of this process holds whatever the invocation: the extension's template."""
+    record = build_record(runtime, invocation)
+    for key in _WARM_VARYING:
+        record.pop(key, None)
+    return record
+
+
+def _send_warm(runtime: "Runtime", invocation: "Invocation") -> None:
+    """After the response: left to the extension when it builds warm records from Lambda's reports
+    (it samples them too), else sampled, built and handed to the sink."""
+    sink = runtime.sink(invocation.config)
+    rate = invocation.config.sample_rate
+    leave = getattr(sink, "leave_warm", None)
+    request_id = _context_text(invocation.context, "aws_request_id")
+    if leave is not None and request_id is not None:
+        if leave(request_id, lambda: warm_template(runtime, invocation), lambda: build_record(runtime, invocation), rate):
+            return None
+    if rate < 1.0:
+        import random
+
+        if not random.random() < rate:
+            return None
+    sink.warm(build_record(runtime, invocation))
     return None

@@ -121,12 +121,19 @@ class FakeExtension:
     record lines, answers "ack <n>" after each record unless `ack` is False; `close_after_hello`
     closes each connection after its first line."""
 
-    def __init__(self, ack=True, close_after_hello=False):
+    def __init__(self, ack=True, close_after_hello=False, offer=False, close_after_delegate=False, done_then_close=False):
+        """`offer`: answers a hello that asks for it with "offer platform" (it builds warm records
+        from Lambda's reports); `close_after_delegate` closes the connection once the delegate line
+        came; `done_then_close` first says "done" for the second invocation."""
         import socket
         import threading
 
         self.lines = []
         self.ack = ack
+        self.offer = offer
+        self.close_after_delegate = close_after_delegate
+        self.done_then_close = done_then_close
+        self.conns = []
         self.close_after_hello = close_after_hello
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -162,6 +169,22 @@ class FakeExtension:
                     if self.close_after_hello:
                         conn.close()
                         return
+                    self.conns.append(conn)
+                    if self.offer and message.get("warm") == "platform":
+                        conn.sendall(b"offer platform\n")
+                    continue
+                if message.get("coldstart") == "delegate":
+                    if self.done_then_close:
+                        # the emulator's request ids are req-<n>-<pid>: done for the second
+                        # invocation (the first warm one, left to it), then the connection ends
+                        cold = self.records()[0]["request_id"].split("-")
+                        conn.sendall(b"done req-2-%s\n" % cold[2].encode())
+                        import time
+
+                        time.sleep(0.2)
+                    if self.close_after_delegate or self.done_then_close:
+                        conn.close()
+                        return
                     continue
                 taken += 1
                 if self.ack:
@@ -169,6 +192,9 @@ class FakeExtension:
 
     def records(self):
         return [m for m in self.lines if m.get("coldstart") is None]
+
+    def delegations(self):
+        return [m for m in self.lines if m.get("coldstart") == "delegate"]
 
     def close(self):
         self.sock.close()

@@ -10,7 +10,12 @@ inside that call) and then exits, so the SDK's after-response work runs where it
 
 Environment: _HANDLER, LAMBDA_TASK_ROOT, EMULATOR_INVOCATIONS (default 1), EMULATOR_EVENT_SLEEP_MS
 (sleep inside wait_next_invocation, simulating the gap between invocations), EMULATOR_OUT (a file
-for the results: each invocation's result or error, and the response times).
+for the results: each invocation's result or error, and the response times). With
+AWS_LAMBDA_INITIALIZATION_TYPE=snap-start it runs SnapStart's sequence after init as awslambdaric
+does: the snapshot_restore_py hooks (unless EMULATOR_RESTORE_HOOKS=0; EMULATOR_HIDE_CLIENT=1 leaves
+awslambdaric's client module out of sys.modules), restore_next() pausing
+EMULATOR_SNAPSHOT_PAUSE_MS (the snapshot kept until an environment restores it), the after_restore
+hooks.
 """
 
 import importlib
@@ -34,6 +39,7 @@ class Context:
     def __init__(self, n):
         self.aws_request_id = "req-%d-%s" % (n, os.getpid())
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "emulated")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self._deadline = time.monotonic() + float(os.environ.get("EMULATOR_TIMEOUT_S", "30"))
 
     def get_remaining_time_in_millis(self):
@@ -56,6 +62,10 @@ class LambdaRuntimeClient:
         self.n += 1
         return {"n": self.n}, Context(self.n)
 
+    def restore_next(self):
+        """SnapStart: returns once the snapshot has been restored (here: after a pause)."""
+        time.sleep(float(os.environ.get("EMULATOR_SNAPSHOT_PAUSE_MS", "0")) / 1000)
+
     def post_invocation_result(self, invoke_id, result):
         self.posted.append((invoke_id, result, time.perf_counter()))
 
@@ -65,9 +75,21 @@ def main():
     package.__path__ = []
     client_module = types.ModuleType("awslambdaric.lambda_runtime_client")
     client_module.LambdaRuntimeClient = LambdaRuntimeClient
-    sys.modules["awslambdaric"] = package
-    sys.modules["awslambdaric.lambda_runtime_client"] = client_module
+    if os.environ.get("EMULATOR_HIDE_CLIENT") != "1":  # 1: a runtime whose client is not awslambdaric's
+        sys.modules["awslambdaric"] = package
+        sys.modules["awslambdaric.lambda_runtime_client"] = client_module
     client = LambdaRuntimeClient(int(os.environ.get("EMULATOR_INVOCATIONS", "1")), float(os.environ.get("EMULATOR_EVENT_SLEEP_MS", "0")) / 1000)
+
+    snap_start = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start"
+    before_snapshot, after_restore = [], []
+    if snap_start and os.environ.get("EMULATOR_RESTORE_HOOKS", "1") != "0":
+        # what Lambda's Python runtimes ship for SnapStart's runtime hooks (snapshot-restore-py)
+        hooks = types.ModuleType("snapshot_restore_py")
+        hooks.register_before_snapshot = lambda func, *a, **k: before_snapshot.append((func, a, k)) or func
+        hooks.register_after_restore = lambda func, *a, **k: after_restore.append((func, a, k)) or func
+        hooks.get_before_snapshot = lambda: before_snapshot
+        hooks.get_after_restore = lambda: after_restore
+        sys.modules["snapshot_restore_py"] = hooks
 
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     sys.path.insert(0, task_root)
@@ -80,6 +102,16 @@ def main():
         init_error = "%s: %s" % (type(error).__name__, error)
         handler = None
     init_done = time.perf_counter()
+    if snap_start and handler is not None:
+        # awslambdaric's on_init_complete: before_snapshot hooks (in reverse order of
+        # registration), restore_next (the snapshot is taken and later restored in it), then the
+        # after_restore hooks in order; the first event is asked for after that
+        while before_snapshot:
+            func, a, k = before_snapshot.pop()
+            func(*a, **k)
+        client.restore_next()
+        for func, a, k in after_restore:
+            func(*a, **k)
     outcomes = []
     while handler is not None:
         nxt = client.wait_next_invocation()
@@ -93,7 +125,9 @@ def main():
         except Exception as caught:
             result, error = None, "%s: %s" % (type(caught).__name__, caught)
         client.post_invocation_result(context.aws_request_id, result)
-        outcomes.append({"result": result, "error": error, "response_ms": (time.perf_counter() - started) * 1000})
+        # cpu_ms: the process's CPU time (every thread) from its start to this response, which
+        # unlike wall time does not count the time the process waited for a busy machine's CPU
+        outcomes.append({"result": result, "error": error, "response_ms": (time.perf_counter() - started) * 1000, "cpu_ms": time.process_time() * 1000})
     out = os.environ.get("EMULATOR_OUT")
     if out:
         import json

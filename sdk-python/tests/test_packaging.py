@@ -36,6 +36,13 @@ def test_wheel_installs_and_reports_its_version(artefacts, tmp_path):
     version, own, path = out.stdout.split()
     assert version == own == "0.1.0"
     assert path.startswith(str(target))
+    # the command line and the rule table it ships with
+    assert "coldstart_analyzer/recommendations.json" in names
+    rules = subprocess.run(
+        [sys.executable, "-c", "from coldstart_analyzer import _cli, _rules; print(_cli.default_rules_file(), len(_rules.load_rules(_cli.default_rules_file()).rules))"],
+        env={"PYTHONPATH": str(target), "PATH": os.environ["PATH"]}, capture_output=True, text=True, check=True, cwd=str(tmp_path),
+    ).stdout.split()
+    assert rules[0].startswith(str(target)) and int(rules[1]) >= 20
 
 
 def test_layer_zip_has_the_python_prefix_and_works(artefacts, tmp_path):

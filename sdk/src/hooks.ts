@@ -20,8 +20,15 @@
 // COLDSTART_ESM_TIMING=on starts it, timing evaluation only (esm_timing "evaluation": each
 // module's loading stays with whoever imported it). Node.js without either cannot time ESM
 // ("unsupported"). The SDK's own files are never timed as a package: their loading is overhead.
+//
+// A CommonJS handler needs no ESM hooks (esm_timing "commonjs", auto mode): registered in-thread
+// hooks also run for every require() (Node.js sends CommonJS loads through them), which made such
+// a function's init about 10 % slower, allocated enough to start a major garbage collection that
+// landed in its first response (+15-25 ms, bench/sdk/COLD-REQUEST.md), and bought nothing: the
+// CommonJS hook times those modules already. An ES module such a handler require()s (Node.js 22.12+)
+// is timed as one unit by the CommonJS hook, its own imports included.
 
-import { ENV_ESM_TIMING, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, SDK_PACKAGE } from './constants';
+import { ENV_ESM_TIMING, ENV_HANDLER, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, LAMBDA_ENV, SDK_PACKAGE } from './constants';
 import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
 import type { Recorder } from './recorder';
 
@@ -50,9 +57,61 @@ interface ModuleApi {
 /**
  * `on`: ES modules' loading and evaluation timed per module (in-thread hooks); `evaluation`: their
  * bodies only (hooks thread, forced on); `skipped`: not timed, the hooks thread was not started
- * (auto mode); `partial`: the SDK was imported from ESM without a preload; `off`; `unsupported`.
+ * (auto mode); `commonjs`: the handler is CommonJS, no ESM hooks were needed (auto mode);
+ * `partial`: the SDK was imported from ESM without a preload; `off`; `unsupported`.
  */
-export type EsmTiming = 'on' | 'evaluation' | 'off' | 'skipped' | 'partial' | 'unsupported';
+export type EsmTiming = 'on' | 'evaluation' | 'off' | 'skipped' | 'commonjs' | 'partial' | 'unsupported';
+
+/** How much of a type-less `.js` handler is read to look for ES module syntax. */
+const SYNTAX_HEAD_BYTES = 16 * 1024;
+/** ES module syntax at the start of a line: what makes Node.js load a type-less `.js` file as ESM. */
+const ESM_SYNTAX = /^[ \t]*(?:import[ \t]+[\w$]|import[ \t]*[{*'"]|export[ \t]+[\w$]|export[ \t]*[{*])/m;
+
+/**
+ * Whether the function's handler file (COLDSTART_HANDLER behind the handler redirect, else
+ * _HANDLER, under LAMBDA_TASK_ROOT, found as Lambda's runtime finds it: `.js`, `.mjs`, `.cjs`) is
+ * CommonJS for certain: `.cjs`, or `.js` under a package.json whose "type" is "commonjs", or with
+ * no "type" and no ES module syntax in its first 16 kB (Node.js 22.7+ loads such a file as ESM if
+ * it has). False when it is ESM or cannot be told. A few file-system calls, no module loaded.
+ */
+export function handlerIsCommonJs(env: NodeJS.ProcessEnv = process.env): boolean {
+  try {
+    const spec = env[ENV_HANDLER] || env[LAMBDA_ENV.handler];
+    if (!spec) return false;
+    const slash = spec.lastIndexOf('/');
+    const dot = spec.indexOf('.', slash + 1);
+    if (dot < 0) return false;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require('node:fs') as typeof import('node:fs');
+    const root = env[LAMBDA_ENV.taskRoot] || process.cwd();
+    const base = (root.endsWith('/') ? root : root + '/') + spec.slice(0, dot);
+    if (fs.existsSync(base + '.js')) {
+      const file = base + '.js';
+      for (let dir = file.slice(0, file.lastIndexOf('/')); dir !== ''; dir = dir.slice(0, dir.lastIndexOf('/'))) {
+        let text: string;
+        try {
+          text = fs.readFileSync(dir + '/package.json', 'utf8');
+        } catch {
+          continue;
+        }
+        const type = (JSON.parse(text) as { type?: unknown }).type;
+        if (type === 'module') return false;
+        if (type === 'commonjs') return true;
+        break;
+      }
+      const fd = fs.openSync(file, 'r');
+      try {
+        const head = Buffer.allocUnsafe(SYNTAX_HEAD_BYTES);
+        return !ESM_SYNTAX.test(head.toString('utf8', 0, fs.readSync(fd, head, 0, SYNTAX_HEAD_BYTES, 0)));
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return !fs.existsSync(base + '.mjs') && fs.existsSync(base + '.cjs');
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The CommonJS Module class. `module.constructor` is that class: taking it from there spares
@@ -136,8 +195,9 @@ export function esmHooksApi(version: string = process.versions.node): 'registerH
   return undefined;
 }
 
-export function installEsmHooks(recorder: Recorder, mode: string, coreFile: string): EsmTiming {
+export function installEsmHooks(recorder: Recorder, mode: string, coreFile: string, env: NodeJS.ProcessEnv = process.env): EsmTiming {
   if (mode === 'off') return 'off';
+  if (mode === 'auto' && handlerIsCommonJs(env)) return 'commonjs';
   // The public node:module (where register/registerHooks live) is loaded only when it is used:
   // on Node.js 20 in auto mode it is not, and loading it would cost up to a millisecond of init.
   let api: ModuleApi = moduleClass();

@@ -28,6 +28,7 @@ import { deliveryFor, type RecordSink } from './delivery';
 import { holdOpen } from './sender';
 import { packageVersions } from './snapshot';
 import { cachedCodeId, codeId, functionVersion } from './fingerprint';
+import { settleGc } from './gc';
 import type { ContextLike, Invocation, Later } from './start';
 
 export type { ContextLike, Invocation } from './start';
@@ -158,7 +159,7 @@ function sendComplete(runtime: Runtime, invocation: Invocation, endNs: bigint): 
   const cold = invocation.cold;
   if (cold === undefined || cold.completeSent) return undefined;
   cold.completeSent = true;
-  return sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs));
+  return settleGc(sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs)));
 }
 
 /**

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { test } from './lib/harness.mjs';
 import { renderQuery } from './lib/grafana-sql.mjs';
-import { ROOT, loadDashboards, allPanels } from './static.test.mjs';
+import { ROOT, loadDashboards, allPanels, loadAlertRules } from './static.test.mjs';
 import {
   psql, queryRows, batchQueries, scratchDatabase, startServer, runServerCommand, serverEnv, withDatabase,
 } from './lib/server.mjs';
@@ -94,8 +94,16 @@ function makeRecords(t0) {
         function_name: f.name, invocation_id: `${f.project}-${fi}-${k}`, request_id: `req-${fi}-${k}`,
         timestamp: new Date(ts).toISOString(), cold_start: cold,
         execution_duration_ms: Math.floor(20 + r() * (cold ? 400 : 150)),
-        memory_allocated_mb: 512, runtime_version: 'nodejs20.x', architecture: 'arm64', region: 'eu-west-1',
+        memory_allocated_mb: fi === 4 ? 1024 : 512, runtime_version: 'nodejs20.x', architecture: fi === 2 ? 'x86_64' : 'arm64',
+        region: 'eu-west-1',
       };
+      // deployments: two per function, by code_id (orders-api: by Lambda version only); every
+      // seventh record carries no identity (an older SDK) and belongs to none
+      if (k % 7 !== 3) {
+        const later = k >= f.n / 2;
+        if (fi === 2) rec.function_version = later ? '8' : '7';
+        else Object.assign(rec, { function_version: '$LATEST', code_id: `c${fi}-${later ? 'new' : 'old'}-0123456789abcdef` });
+      }
       if (kind) rec.start_kind = kind;
       if (cold) {
         rec.init_duration_ms = Math.floor(300 + r() * 2700);
@@ -113,6 +121,11 @@ function makeRecords(t0) {
 // ---- independent computations ----------------------------------------------------------------
 
 const realCold = (rec) => rec.cold_start && (rec.start_kind ?? 'cold') === 'cold';
+const deploymentOf = (rec) => rec.code_id ?? (rec.function_version ? `version:${rec.function_version}` : null);
+// Dollars of a record's init (or of `ms` of it) at the dashboard's prices.
+const dollars = (rec, prices, ms = rec.init_duration_ms) =>
+  (ms / 1000) * ((rec.memory_allocated_mb ?? 128) / 1024) * (rec.architecture === 'arm64' ? prices.arm64 : prices.x86_64);
+const sum = (v) => v.reduce((a, b) => a + b, 0);
 
 function percentileCont(values, p) {
   if (!values.length) return null;
@@ -188,7 +201,7 @@ function expectedFlame(selected) {
 
 // What each panel should show for the selected records; `project` holds the whole project's
 // records for the panel that ignores the function filter. Returns rows in the panel's order.
-function expected(title, sel, projectSel, secs) {
+function expected(title, sel, projectSel, secs, prices, range) {
   const cold = sel.filter((s) => realCold(s.rec));
   switch (title) {
     case 'Invocations': return [{ invocations: sel.length }];
@@ -242,6 +255,35 @@ function expected(title, sel, projectSel, secs) {
       });
     }
     case 'Module load flame graph': return expectedFlame(sel);
+    case 'Init cost over time':
+      return [...groupBy(sel.filter((s) => s.rec.cold_start), (s) => bucketOf(s.ts, secs))].sort((a, b) => a[0] - b[0])
+        .map(([time, l]) => ({ time, 'on-demand init': sum(l.filter((s) => realCold(s.rec)).map((s) => dollars(s.rec, prices))),
+          'proactive init': sum(l.filter((s) => s.rec.start_kind === 'proactive').map((s) => dollars(s.rec, prices))) }));
+    case 'Init cost by function':
+      return [...groupBy(sel.filter((s) => s.rec.cold_start), (s) => s.rec.function_name)].map(([fn, l]) => {
+        const usd = sum(l.filter((s) => realCold(s.rec)).map((s) => dollars(s.rec, prices)));
+        return { function: fn, 'cold starts': l.filter((s) => realCold(s.rec)).length, 'init cost': usd,
+          'per 30 days at this rate': (usd * 30 * DAY) / (range.to - range.from),
+          'proactive init cost': sum(l.filter((s) => s.rec.start_kind === 'proactive').map((s) => dollars(s.rec, prices))) };
+      });
+    case 'Deployments':
+      return [...groupBy(sel.filter((s) => s.rec.cold_start && deploymentOf(s.rec)), (s) => JSON.stringify([s.rec.function_name, deploymentOf(s.rec)]))]
+        .map(([k, l]) => {
+          const [fn, dep] = JSON.parse(k);
+          const real = l.filter((s) => realCold(s.rec));
+          const v = real.map((s) => s.rec.init_duration_ms);
+          return { function: fn, deployment: dep, version: l[0].rec.function_version, 'cold starts': real.length,
+            'p50 init': percentileCont(v, 0.5), 'p95 init': percentileCont(v, 0.95), 'init cost': sum(real.map((s) => dollars(s.rec, prices))) };
+        });
+    case 'Init p50 by deployment':
+      return [...groupBy(cold.filter((s) => deploymentOf(s.rec)), (s) => JSON.stringify([bucketOf(s.ts, secs), `${s.rec.function_name} ${deploymentOf(s.rec).slice(0, 12)}`]))]
+        .map(([k, l]) => { const [time, deployment] = JSON.parse(k); return { time, deployment, 'p50 init': percentileCont(l.map((s) => s.rec.init_duration_ms), 0.5) }; });
+    case 'Init cost by package': {
+      const pairs = [];
+      for (const s of cold) for (const [m, v] of Object.entries(s.rec.module_timings || {})) pairs.push({ fn: s.rec.function_name, m, usd: dollars(s.rec, prices, v) });
+      return [...groupBy(pairs, (p) => p.m)].map(([m, l]) => ({ module: m, functions: new Set(l.map((p) => p.fn)).size, 'cold starts': l.length,
+        'init cost': sum(l.map((p) => p.usd)) }));
+    }
     default: throw new Error(`no expectation for panel "${title}"`);
   }
 }
@@ -388,6 +430,8 @@ test('queries: the Grafana role reads only what the dashboards need', () => {
   for (const [sql, why] of [
     ['SELECT * FROM api_keys', /permission denied/],
     ['SELECT * FROM schema_migrations', /permission denied/],
+    ['SELECT secret FROM alert_rules', /permission denied/], // the webhook signing secrets (docs/security.md)
+    ['SELECT body FROM alert_outbox', /permission denied/],
     ["INSERT INTO projects (name, slug) VALUES ('x', 'x')", /read-only transaction|permission denied/],
     ['BEGIN READ WRITE; DELETE FROM invocations; COMMIT', /permission denied/],
     ['BEGIN READ WRITE; CREATE TABLE grafana_was_here (x int); COMMIT', /permission denied/],
@@ -428,12 +472,16 @@ function variableStates() {
   const fnOptions = (pid) => runVar('function', { project: project(pid) }).map((r) => ({ value: r.function_name, text: r.function_name }));
   const fn = (pid, value) => ({ ...vars.function, current: { value, text: value }, options: [{ value: '$__all', text: 'All' }, ...fnOptions(pid)] });
   const A = ctx.projects.alpha, B = ctx.projects.beta;
+  // the price boxes as provisioned (AWS's prices), and as a viewer may change them
+  const box = (name, value) => ({ ...vars[name], current: { value: value ?? vars[name].current.value, text: value ?? vars[name].current.value }, options: [] });
+  const aws = { price_x86_64: box('price_x86_64'), price_arm64: box('price_arm64') };
+  const own = { price_x86_64: box('price_x86_64', '0.00002'), price_arm64: box('price_arm64', '1e-5') };
   return [
-    { name: 'alpha, All functions', project: 'alpha', functions: null, variables: { project: project(A), function: fn(A, ['$__all']) } },
-    { name: 'alpha, one function', project: 'alpha', functions: ['payment-service'], variables: { project: project(A), function: fn(A, ['payment-service']) } },
-    { name: "alpha, two functions (one with a quote)", project: 'alpha', functions: ['payment-service', "o'reilly-export"], variables: { project: project(A), function: fn(A, ['payment-service', "o'reilly-export"]) } },
-    { name: 'beta, All functions', project: 'beta', functions: null, variables: { project: project(B), function: fn(B, ['$__all']) } },
-    { name: 'no project yet', project: null, functions: [], variables: { project: project(''), function: fn('', ['$__all']) } },
+    { name: 'alpha, All functions', project: 'alpha', functions: null, variables: { project: project(A), function: fn(A, ['$__all']), ...aws } },
+    { name: 'alpha, one function, own prices', project: 'alpha', functions: ['payment-service'], variables: { project: project(A), function: fn(A, ['payment-service']), ...own } },
+    { name: "alpha, two functions (one with a quote)", project: 'alpha', functions: ['payment-service', "o'reilly-export"], variables: { project: project(A), function: fn(A, ['payment-service', "o'reilly-export"]), ...aws } },
+    { name: 'beta, All functions', project: 'beta', functions: null, variables: { project: project(B), function: fn(B, ['$__all']), ...own } },
+    { name: 'no project yet', project: null, functions: [], variables: { project: project(''), function: fn('', ['$__all']), ...aws } },
   ];
 }
 
@@ -462,13 +510,16 @@ function ranges() {
 }
 
 // Compared row by row; the others as sets (their text order follows the database's collation).
-const ORDERED = new Set(['Cold start rate over time', 'Start kinds over time', 'Init duration over time (p50, p95, p99)', 'Module load flame graph']);
+const ORDERED = new Set(['Cold start rate over time', 'Start kinds over time', 'Init duration over time (p50, p95, p99)', 'Module load flame graph',
+  'Init cost over time']);
 const KEYS = {
   'Cold start rate over time': ['time'], 'Start kinds over time': ['time', 'cold', 'proactive', 'provisioned'],
   'Init duration over time (p50, p95, p99)': ['time'], 'Cold starts per function': ['time', 'function', 'cold starts'],
   'Average and p95 init duration by function': ['function', 'cold starts'], 'Cold start vs warm execution time': ['start', 'invocations'],
   'Module timing breakdown': ['function', 'module', 'cold starts'], 'Slowest modules across all functions': ['module', 'functions', 'cold starts'],
   'Module load flame graph': ['level', 'label'],
+  'Init cost over time': ['time'], 'Init cost by function': ['function', 'cold starts'], 'Deployments': ['function', 'deployment', 'version', 'cold starts'],
+  'Init p50 by deployment': ['time', 'deployment'], 'Init cost by package': ['module', 'functions', 'cold starts'],
   Invocations: ['invocations'], 'Cold starts': ['cold starts'], 'Cold start rate': [], 'p95 init duration': [],
 };
 const ROUNDED = ['avg init', 'avg execution', 'avg self', 'cold start rate', 'total self'];
@@ -510,7 +561,8 @@ for (const panel of panels) {
         const inRange = (s) => s.ts >= range.from && s.ts <= range.to && s.project === state.project;
         const projectSel = ctx.sent.filter(inRange);
         const sel = projectSel.filter((s) => !state.functions || state.functions.includes(s.rec.function_name));
-        const want = expected(panel.title, sel, projectSel, intervalMs / 1000);
+        const prices = { x86_64: Number(state.variables.price_x86_64.current.value), arm64: Number(state.variables.price_arm64.current.value) };
+        const want = expected(panel.title, sel, projectSel, intervalMs / 1000, prices, range);
         compareRows(panel.title, rows, want, { ordered: ORDERED.has(panel.title), keys: KEYS[panel.title], rounded: ROUNDED, tol: 1e-9 });
         checkedRows += rows.length;
       } catch (e) {
@@ -520,6 +572,18 @@ for (const panel of panels) {
     assert.ok(checkedRows > 0, 'some state produced rows to compare');
   });
 }
+
+test('panel "Deployments": first seen is the first record of the deployment, newest first', () => {
+  assert.ok(ctx.jobs, 'the queries did not run');
+  const jobs = ctx.jobs.filter((j) => j.panel.title === 'Deployments' && j.state.project === 'alpha' && j.rows.length);
+  assert.ok(jobs.length > 0);
+  for (const j of jobs) {
+    for (const row of j.rows) {
+      const mine = ctx.sent.filter((s) => s.project === 'alpha' && s.rec.function_name === row.function && deploymentOf(s.rec) === row.deployment);
+      assert.equal(Date.parse(row['first seen']), Math.min(...mine.map((s) => s.ts)), `${row.function} ${row.deployment}`);
+    }
+  }
+});
 
 test('queries: every panel query can be answered from indexes (no sequential scan of invocations)', () => {
   assert.ok(ctx.ready, 'set-up failed');
@@ -535,6 +599,40 @@ test('queries: every panel query can be answered from indexes (no sequential sca
     walk(plans[i].plan[0].Plan);
     assert.deepEqual(scans, [], `${j.panel.title}: sequential scan of ${scans.join(', ')} even with enable_seqscan off`);
   });
+});
+
+test('queries: the provisioned alert rules run as the Grafana role and agree with the records sent', () => {
+  assert.ok(ctx.ready, 'set-up failed');
+  const rules = Object.fromEntries(loadAlertRules().map(({ rule }) => [rule.uid, rule]));
+  const fromMs = ctx.t0 - 2 * DAY, toMs = ctx.t0;
+  const inRange = ctx.sent.filter((s) => s.ts >= fromMs && s.ts <= toMs);
+  const byFn = groupBy(inRange, (s) => `${s.project}/${s.rec.function_name}`);
+  const expected = {
+    'csa-init-p95': (recs) => percentileCont(recs.filter(realCold).map((r) => r.init_duration_ms), 0.95),
+    'csa-cold-start-rate': (recs) => (100 * recs.filter(realCold).length) / recs.length,
+    // every record of the data set: arm64, 512 MB
+    'csa-init-cost': (recs) => {
+      const cold = recs.filter(realCold);
+      return cold.length ? (cold.reduce((a, r) => a + (r.init_duration_ms / 1000) * 0.5 * 0.0000133334, 0) * 2592000) / ((toMs - fromMs) / 1000) : null;
+    },
+  };
+  for (const [uid, rule] of Object.entries(rules)) {
+    const a = rule.data[0];
+    // the rule's own window (it must run), then two days (to compare with the data set)
+    queryRows(ctx.grafanaUrl, renderQuery(a.model.rawSql, { fromMs: toMs - a.relativeTimeRange.from * 1000, toMs }).sql);
+    const rows = queryRows(ctx.grafanaUrl, renderQuery(a.model.rawSql, { fromMs, toMs }).sql);
+    const valueColumn = Object.keys(rows[0] ?? { project: 1, function: 1, value: 1 }).filter((k) => k !== 'project' && k !== 'function');
+    if (uid === 'csa-init-regression') {
+      // the data set has no deployments (no code_id, no function_version): no row, no alert
+      assert.deepEqual(rows, [], uid);
+      continue;
+    }
+    assert.equal(valueColumn.length, 1, `${uid}: one value column besides the labels: ${JSON.stringify(rows[0])}`);
+    const want = [...byFn].map(([k, sent]) => [k, expected[uid](sent.map((x) => x.rec))]).filter(([, v]) => v !== null).sort();
+    const got = rows.map((r) => [`${r.project}/${r.function}`, Number(r[valueColumn[0]])]).sort();
+    assert.deepEqual(got.map(([k]) => k), want.map(([k]) => k), `${uid}: one row per function with data`);
+    for (const [i, [k, v]] of got.entries()) assert.ok(Math.abs(v - want[i][1]) < 1e-6 * Math.max(1, Math.abs(v)), `${uid} ${k}: ${v} vs ${want[i][1]}`);
+  }
 });
 
 test('queries: tear-down', async () => {

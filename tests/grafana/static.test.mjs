@@ -92,6 +92,19 @@ test('static: dashboard JSON: ids, types, datasource uid, variables, macros, no 
     const vars = d.templating.list;
     const defined = new Set();
     for (const v of vars) {
+      if (v.type === 'textbox') {
+        // the price boxes of the init cost panels: a number by default, used only inside a quoted
+        // literal cast to float8 (a viewer's text cannot become SQL)
+        assert.match(v.name, /^price_(x86_64|arm64)$/, `textbox ${v.name}`);
+        assert.ok(Number(v.query) > 0 && v.current.value === v.query, `${v.name}: a price by default`);
+        for (const p of allPanels(d)) for (const t of p.targets || []) {
+          const uses = t.rawSql.split(`$${v.name}`).length - 1;
+          const quoted = t.rawSql.split(`NULLIF('$${v.name}', '')::float8`).length - 1;
+          assert.equal(quoted, uses, `${p.title}: every $${v.name} as a quoted literal cast to float8`);
+        }
+        defined.add(v.name);
+        continue;
+      }
       assert.equal(v.datasource.uid, DS_UID, `variable ${v.name} on the pinned datasource`);
       assert.equal(v.type, 'query');
       for (const ref of variableRefs(v.query)) assert.ok(defined.has(ref), `variable ${v.name} uses $${ref} defined before it`);
@@ -154,10 +167,71 @@ test('static: the dashboard has every panel the issue asks for', () => {
     'Cold starts per function': 'timeseries',
     'Module load flame graph': 'flamegraph',
     'Start kinds over time': 'timeseries',
+    'Init cost over time': 'timeseries',
+    'Init cost by function': 'table',
+    'Init cost by package': 'table',
+    'Deployments': 'table',
+    'Init p50 by deployment': 'timeseries',
   };
   for (const [title, type] of Object.entries(want)) assert.equal(byTitle[title], type, `panel "${title}"`);
   const fn = d.templating.list.find((v) => v.name === 'function');
   assert.ok(fn.multi && fn.includeAll, 'function is multi-select with All');
   const project = d.templating.list.find((v) => v.name === 'project');
   assert.ok(project && !project.multi, 'one project at a time');
+});
+
+// ---- the provisioned alert rules (grafana/provisioning/alerting) ------------------------------
+
+export const ALERTING_DIR = join(G, 'provisioning', 'alerting');
+export function loadAlertRules() {
+  const out = [];
+  for (const f of readdirSync(ALERTING_DIR).filter((n) => /\.ya?ml$/.test(n))) {
+    const doc = parseYaml(readFileSync(join(ALERTING_DIR, f), 'utf8'));
+    for (const g of doc.groups || []) for (const r of g.rules || []) out.push({ file: f, doc, group: g, rule: r });
+  }
+  return out;
+}
+
+test('static: alert rules are Grafana 10 file provisioning, one query on the datasource, reduce then threshold', () => {
+  const rules = loadAlertRules();
+  assert.equal(rules.length, 4, 'init p95, cold start rate, regression, init cost');
+  const uids = new Set();
+  for (const { file, doc, group, rule } of rules) {
+    const at = `${file}: ${rule.uid}`;
+    assert.equal(doc.apiVersion, 1, file);
+    assert.equal(group.orgId, 1, at);
+    assert.equal(group.folder, 'Cold Start Analyzer', `${at}: the dashboards' folder`);
+    assert.match(String(group.interval), /^\d+[smh]$/, at);
+    assert.match(rule.uid, /^[a-zA-Z0-9_-]{1,40}$/, `${at}: Grafana's uid rule`);
+    assert.ok(!uids.has(rule.uid), `${at}: uid repeated`);
+    uids.add(rule.uid);
+    assert.ok(rule.title && rule.title.length <= 190, at);
+    const [a, b, c, ...rest] = rule.data;
+    assert.equal(rest.length, 0, at);
+    assert.equal(a.datasourceUid, DS_UID, `${at}: queries the provisioned datasource`);
+    assert.equal(a.model.format, 'table', `${at}: a table: one series per row, string columns as labels`);
+    assert.ok(a.relativeTimeRange.from > 0 && a.relativeTimeRange.to === 0, at);
+    for (const m of macrosIn(a.model.rawSql)) assert.ok(KNOWN_MACROS.has(m), `${at}: unknown macro ${m}`);
+    assert.deepEqual([b.datasourceUid, b.model.type, b.model.expression], ['__expr__', 'reduce', 'A'], at);
+    assert.deepEqual([c.datasourceUid, c.model.type, c.model.expression], ['__expr__', 'threshold', 'B'], at);
+    assert.equal(rule.condition, 'C', at);
+    for (const d of rule.data) assert.equal(d.model.refId, d.refId, at);
+    assert.equal(c.model.conditions[0].evaluator.type, 'gt', `${at}: "above N"`);
+    assert.equal(rule.noDataState, 'OK', `${at}: no data is not an alert (as coldstartd's evaluator)`);
+    assert.match(rule.annotations.summary, /\{\{ \$labels\.function \}\}/, at);
+  }
+});
+
+test('static: alert rules have the thresholds and windows docs/alerts.md states', () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'alerts.md'), 'utf8');
+  for (const { rule } of loadAlertRules()) {
+    const row = doc.split('\n').find((l) => l.startsWith(`| \`${rule.uid}\``));
+    assert.ok(row, `docs/alerts.md has no row for ${rule.uid}`);
+    const cells = row.split('|').map((x) => x.trim());
+    const threshold = rule.data[2].model.conditions[0].evaluator.params[0];
+    const windowMin = rule.data[0].relativeTimeRange.from / 60;
+    assert.equal(Number(cells[3]), threshold, `${rule.uid}: threshold in docs/alerts.md`);
+    assert.equal(Number(cells[4]), windowMin, `${rule.uid}: window (minutes) in docs/alerts.md`);
+    assert.equal(cells[2], `\`${rule.labels.metric}\``, `${rule.uid}: metric`);
+  }
 });

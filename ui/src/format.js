@@ -36,3 +36,9 @@ export function when(iso) {
   const t = new Date(iso);
   return Number.isFinite(t.getTime()) ? t.toLocaleString() : '–';
 }
+
+/** Dollars: "$12.34", "$0.000123" below a cent; "–" when unknown. */
+export function usd(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  return `$${v < 0.01 && v > 0 ? v.toFixed(6) : v.toFixed(2)}`;
+}

@@ -1,12 +1,12 @@
 // function.js: one function over a window: summary, init over time and start kinds (timeline),
-// the module breakdown (self time per package), the icicle graph of the newest module tree, and
-// the recommendations with their savings.
+// the module breakdown (self time per package), the icicle graph of the typical cold start's module
+// tree or of a chosen one (coldstarts.js), and the recommendations with their savings.
 import { ApiError, get } from './api.js';
 import { h, mount } from './dom.js';
-import { ago, count, ms, pct } from './format.js';
+import { ago, count, ms, pct, usd } from './format.js';
 import { errorPanel, howToSend, loading } from './states.js';
 import { sortableTable } from './table.js';
-import { flameGraph } from './flame.js';
+import { coldStartSection, fetchColdStarts } from './coldstarts.js';
 import { initChart, startsChart } from './charts.js';
 import { deploymentsSection } from './deployments.js';
 
@@ -32,9 +32,10 @@ export function functionView(main, id, { signal, keyRefused, query }) {
     const to = new Date();
     const from = new Date(to.getTime() - hours * 3600 * 1000);
     const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
+    const coldStarts = fetchColdStarts(id, q, signal); // beside the detail: the icicle graph waits for one round trip only
     try {
       const fn = await get(`/api/v1/functions/${encodeURIComponent(id)}?${q}`, { signal });
-      render(fn);
+      render(fn, coldStarts);
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (e instanceof ApiError && e.status === 401) return keyRefused();
@@ -42,7 +43,7 @@ export function functionView(main, id, { signal, keyRefused, query }) {
     }
   };
 
-  function render(fn) {
+  function render(fn, coldStarts) {
     document.title = `${fn.function_name} · Cold Start Analyzer`;
     const select = h(
       'select',
@@ -60,6 +61,7 @@ export function functionView(main, id, { signal, keyRefused, query }) {
       tile('Init p95', ms(init.p95)),
       tile('Init p99', ms(init.p99)),
       tile('Module loading', pct(fn.module_load_share, 0), 'of the average init'),
+      typeof fn.init_cost_usd === 'number' ? tile('Init cost', usd(fn.init_cost_usd), typeof fn.init_cost_usd_per_month === 'number' ? `≈ ${usd(fn.init_cost_usd_per_month)} a month` : 'on-demand inits') : null,
       fn.proactive_starts || fn.provisioned_starts ? tile('Other inits', `${count(fn.proactive_starts)} proactive`, `${count(fn.provisioned_starts)} provisioned`) : null,
     );
     const bucketLabel = bucketName(fn.timeline?.bucket_seconds || 3600);
@@ -82,7 +84,7 @@ export function functionView(main, id, { signal, keyRefused, query }) {
     }
     sections.push(deploymentsSection(id, { signal, keyRefused }));
     sections.push(section('recs-title', 'Recommendations', recommendations(fn)));
-    sections.push(section('tree-title', 'Module tree', moduleTree(fn)));
+    sections.push(section('tree-title', 'Module tree', coldStartSection(id, fn, coldStarts, { signal, keyRefused })));
     sections.push(section('modules-title', 'Module breakdown', breakdown(fn)));
     mount(main, ...sections);
   }
@@ -124,24 +126,6 @@ function recommendations(fn) {
         r.evidence ? h('p', { class: 'muted' }, r.evidence) : null,
       ),
     ),
-  );
-}
-
-function moduleTree(fn) {
-  const graph = fn.module_tree ? flameGraph(fn.module_tree, { label: `Module tree of ${fn.function_name}` }) : null;
-  if (!graph) {
-    return emptyNote(
-      fn.cold_starts
-        ? 'No module tree in this window: the SDK sends one with each cold start; records from other clients (curl, older SDKs) carry module_timings only.'
-        : 'The module tree comes with a cold start; there is none in this window.',
-    );
-  }
-  const r = graph.root;
-  return h(
-    'div',
-    {},
-    h('p', { class: 'muted' }, `The newest cold start’s tree in the window: ${ms(r.total)} of module loading${r.modules ? `, ${count(r.modules)} modules` : ''}${r.truncated ? '; the SDK folded the smallest packages into “(other)”' : ''}.`),
-    graph.element,
   );
 }
 

@@ -2,7 +2,8 @@
 // against the real coldstartd and PostgreSQL (backend/tests/integration/harness.mjs: a migrated
 // database, a project and key, a server on a free port), with data sent through the real SDK by
 // examples/invoke.mjs. Sign in, list, sort, filter, page, open a function, hover and zoom the
-// icicle graph, see a recommendation, keyboard only, a wrong key, the empty and error states, a
+// icicle graph of the typical cold start, pick another cold start and see its tree, see a
+// recommendation, keyboard only, a wrong key, the empty and error states, a
 // phone's width; no request carries the key anywhere but the X-API-Key header, nothing logs it,
 // no console errors (a CSP violation is one), axe-core finds no serious or critical violation.
 // Writes the screenshots of docs/ui.md (docs/images/ui-*.png; UI_SCREENSHOT_DIR elsewhere, or
@@ -21,6 +22,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { REPO, useServer, createProject, cliKey, http } from '../../backend/tests/integration/harness.mjs';
 import { ms } from '../src/format.js';
+import { normalise } from '../src/flame.js';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -113,6 +115,13 @@ async function setUp() {
   });
   assert.equal(d.status, 200, d.text);
   assert.equal(d.json.status, 'ok', d.text);
+  // and a function with more cold starts than the cold start list's page of 50
+  const bursty = Array.from({ length: 60 }, (_, i) => ({
+    function_name: 'bursty', invocation_id: `burst-${String(i).padStart(2, '0')}`, timestamp: ago(90 - i), cold_start: true,
+    init_duration_ms: 300 + i, execution_duration_ms: 5, module_tree: { name: 'root', children: [{ name: 'pkg-a', version: '1.0.0', self: 100 + i, inclusive: 100 + i }] },
+  }));
+  const b = await http(ctx.base, 'POST', '/api/v1/ingest/batch', { body: { invocations: bursty }, headers: { 'X-API-Key': keys.deploys } });
+  assert.equal(b.status, 200, b.text);
 
   profile = mkdtempSync(path.join(os.tmpdir(), 'csa-ui-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
@@ -291,6 +300,57 @@ test('the icicle graph: package, version, self and inclusive time on hover; zoom
   assertNoConsoleErrors('icicle graph');
 });
 
+test('the module tree: the typical cold start by default; another one picked with the keyboard redraws the graph', async () => {
+  await ready();
+  const id = /#\/functions\/([0-9a-f-]{36})/.exec(page.url())[1];
+  const api = async (p) => (await http(ctx.base, 'GET', p, { headers: { 'X-API-Key': ctx.key } })).json;
+  const rootLabel = () => page.getAttribute('.flame .box[data-name="all module loads"]', 'aria-label');
+  const total = (coldStart) => ms(normalise(coldStart.module_tree).total);
+  // by default: the typical cold start (nearest the median init), as the API picks it
+  const typical = await api(`/api/v1/functions/${id}/cold-starts/typical`);
+  assert.ok(typical.cold_start, 'orders-v2 has cold starts with module trees');
+  const note = page.locator('#cold-start-note');
+  assert.match(await note.textContent(), new RegExp(`^The typical cold start of the window: init ${ms(typical.cold_start.init_duration_ms)}, the nearest to the median of ${ms(typical.median_init_duration_ms)} over ${typical.on_demand_cold_starts} on-demand cold starts`));
+  assert.ok((await rootLabel()).startsWith(`all module loads ${total(typical.cold_start)} inclusive`), await rootLabel());
+  // the picker: labelled, the typical one first, then the window's cold starts newest first
+  assert.equal(await page.textContent('label[for="cold-start"]'), 'Cold start');
+  const list = (await api(`/api/v1/functions/${id}/cold-starts`)).cold_starts;
+  assert.ok(list.length >= 4, `${list.length} cold starts listed`);
+  const values = await page.$$eval('#cold-start option', (os) => os.map((o) => o.value));
+  assert.deepEqual(values, ['', ...list.map((c) => c.invocation_id)]);
+  assert.match(await page.textContent('#cold-start option:first-child'), new RegExp(`^Typical: .* · ${ms(typical.cold_start.init_duration_ms)} · cold`));
+  // another cold start, one whose tree differs visibly from the typical one's if there is such
+  const others = [];
+  for (const c of list.filter((x) => x.invocation_id !== typical.cold_start.invocation_id && x.has_module_tree)) {
+    others.push((await api(`/api/v1/functions/${id}/cold-starts/tree?invocation_id=${encodeURIComponent(c.invocation_id)}`)).cold_start);
+  }
+  const chosen = others.find((c) => total(c) !== total(typical.cold_start)) || others[0];
+  assert.ok(chosen, 'a second cold start with a tree');
+  await page.focus('#cold-start');
+  for (let i = 0; i < values.indexOf(chosen.invocation_id); i++) await page.keyboard.press('ArrowDown');
+  assert.equal(await page.inputValue('#cold-start'), chosen.invocation_id);
+  await page.waitForFunction((inv) => document.querySelector('#cold-start-note')?.textContent.startsWith(`Cold start ${inv}:`), chosen.invocation_id);
+  assert.match(await note.textContent(), new RegExp(`: init ${ms(chosen.init_duration_ms)}, cold; at `));
+  await page.waitForFunction((label) => document.querySelector('.flame .box[data-name="all module loads"]')?.getAttribute('aria-label').startsWith(label), `all module loads ${total(chosen)} inclusive`);
+  assert.ok(requests.some((r) => r.url.includes(`/cold-starts/tree?invocation_id=${encodeURIComponent(chosen.invocation_id)}`)), 'the tree was fetched');
+  await shot('cold-start', { element: 'section[aria-labelledby="tree-title"]' });
+  // hover and zoom work on the chosen tree as on the typical one
+  const box = page.locator('.flame .box[data-name="aws-sdk"]');
+  await box.hover();
+  await page.locator('.flame-tip').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('.flame-tip'), /^aws-sdk 2\.\d+\.\d+.*inclusive [\d,.]+ ms · self [\d,.]+ ms/);
+  await box.click();
+  await page.waitForFunction(() => document.querySelector('.flame-path [aria-current]')?.textContent === 'aws-sdk');
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => document.querySelector('.flame-path [aria-current]')?.textContent === 'all module loads');
+  await axe('a chosen cold start');
+  // and back to the typical one
+  await page.selectOption('#cold-start', '');
+  await page.waitForFunction(() => document.querySelector('#cold-start-note')?.textContent.startsWith('The typical cold start'));
+  assert.ok((await rootLabel()).startsWith(`all module loads ${total(typical.cold_start)} inclusive`));
+  assertNoConsoleErrors('choosing a cold start');
+});
+
 test('a phone\'s width: nothing wider than the screen, the same content', async () => {
   await ready();
   await page.setViewportSize({ width: 390, height: 844 });
@@ -373,9 +433,35 @@ test('two deployments: the latest against the one before, with the verdict and t
   assert.match(await section.locator('.verdict h3').textContent(), /Regression: the latest deployment starts slower/);
   assert.match(await section.locator('.verdict').textContent(), /over 25 and 25 cold starts/);
   assert.match(await section.locator('.changes').textContent(), /aws-sdk: \+[\d.]+ ms/);
+  // these records carry module_timings only: no tree to draw, and the section says so
+  await page.waitForFunction(() => /None of the 50 on-demand cold starts in the window has a module tree/.test(document.querySelector('#cold-start-note')?.textContent || ''));
+  assert.match(await page.locator('#cold-start option').nth(1).textContent(), /· no module tree$/);
   await axe('deployments');
   await shot('deployments', { element: 'section[aria-labelledby="deployments-title"]' });
   assertNoConsoleErrors('deployments');
+});
+
+test('more cold starts than a page: "Older cold starts" adds the next ones to the list, none twice', async () => {
+  await ready();
+  await page.goto(ctx.base + '/#/');
+  await page.click('a:has-text("bursty")');
+  await page.waitForSelector('.flame .box');
+  // typical: median of 300..359 is 329.5; 329 and 330 are equally near: the newer, 330 (burst-30)
+  assert.ok((await page.textContent('#cold-start-note')).startsWith(`The typical cold start of the window: init 330 ms, the nearest to the median of ${ms(329.5)} over 60 on-demand cold starts`));
+  assert.match(await page.textContent('#cold-start option:first-child'), /^Typical: .* · 330 ms · cold$/);
+  const options = () => page.$$eval('#cold-start option', (os) => os.map((o) => o.value));
+  assert.equal((await options()).length, 51, 'the typical entry and the first 50');
+  const more = page.locator('button:has-text("Older cold starts")');
+  await more.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('#cold-start option').length === 61);
+  const values = await options();
+  assert.deepEqual(values.slice(1), Array.from({ length: 60 }, (_, i) => `burst-${String(59 - i).padStart(2, '0')}`), 'newest first, all 60 once');
+  assert.ok(await more.isHidden(), 'no more pages');
+  await page.selectOption('#cold-start', 'burst-00');
+  await page.waitForFunction(() => document.querySelector('#cold-start-note')?.textContent.startsWith('Cold start burst-00: init 300 ms'));
+  assert.match(await page.getAttribute('.flame .box[data-name="pkg-a"]', 'aria-label'), /^pkg-a 1\.0\.0 100 ms inclusive/);
+  assertNoConsoleErrors('older cold starts');
 });
 
 test('the key went nowhere but the X-API-Key header: not a URL, a body, another header, a cookie, localStorage or a log line', async () => {

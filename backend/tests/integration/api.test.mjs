@@ -317,7 +317,8 @@ test('GET /functions: fields of each function and of its cold_start_stats', asyn
   await seed();
   const res = await getA('/api/v1/functions?name_prefix=stats-fn');
   assert.equal(res.status, 200, res.text);
-  assert.deepEqual(Object.keys(res.json).sort(), ['functions', 'next_cursor']);
+  assert.deepEqual(Object.keys(res.json).sort(), ['functions', 'next_cursor', 'prices_per_gb_second']);
+  assert.deepEqual(res.json.prices_per_gb_second, { x86_64: 0.0000166667, arm64: 0.0000133334 }, "AWS's prices by default");
   assert.equal(res.json.functions.length, 1, res.text);
   const f = res.json.functions[0];
   assert.deepEqual(Object.keys(f).sort(), ['cold_start_stats', 'first_seen_at', 'function_name', 'id', 'last_seen_at', 'memory_allocated_mb', 'region', 'runtime'].sort());
@@ -331,7 +332,8 @@ test('GET /functions: fields of each function and of its cold_start_stats', asyn
   assert.match(f.last_seen_at, TS_RE);
   assert.ok(Date.parse(f.first_seen_at) <= Date.parse(f.last_seen_at), `first_seen_at ${f.first_seen_at} after last_seen_at ${f.last_seen_at}`);
   assert.deepEqual(Object.keys(f.cold_start_stats).sort(), [
-    'avg_init_duration_ms', 'cold_start_rate', 'cold_starts_24h', 'p50_init_duration_ms', 'p95_init_duration_ms', 'proactive_starts_24h', 'provisioned_starts_24h', 'total_invocations_24h',
+    'avg_init_duration_ms', 'cold_start_rate', 'cold_starts_24h', 'init_cost_usd', 'init_cost_usd_per_month', 'p50_init_duration_ms', 'p95_init_duration_ms',
+    'proactive_init_cost_usd', 'proactive_starts_24h', 'provisioned_starts_24h', 'total_invocations_24h',
   ]);
   assert.equal(res.json.next_cursor, null);
 });
@@ -414,7 +416,7 @@ test('GET /functions: name_prefix filters by a literal prefix', async () => {
   res = await getA('/api/v1/functions?name_prefix=page%25');
   assert.deepEqual(res.json.functions, [], '% is not a wildcard');
   res = await getA('/api/v1/functions?name_prefix=no-such-function');
-  assert.deepEqual(res.json, { functions: [], next_cursor: null });
+  assert.deepEqual(res.json, { functions: [], next_cursor: null, prices_per_gb_second: { x86_64: 0.0000166667, arm64: 0.0000133334 } });
   // a prefix and the cursor together
   const pages = await listAll({ limit: '4', name_prefix: 'page-fn-1' });
   assert.deepEqual(pages.flatMap((p) => p.functions.map((f) => f.function_name)), PAGE_FNS.filter((n) => n.startsWith('page-fn-1')));

@@ -48,9 +48,14 @@ const SERVER_ROUTES = {
   '/api/v1/functions/{function_id}': ['get'],
   '/api/v1/functions/{function_id}/deployments': ['get'],
   '/api/v1/functions/{function_id}/compare': ['get'],
+  '/api/v1/functions/{function_id}/cold-starts': ['get'],
+  '/api/v1/functions/{function_id}/cold-starts/typical': ['get'],
+  '/api/v1/functions/{function_id}/cold-starts/tree': ['get'],
   '/api/v1/api-keys': ['get', 'post'],
   '/api/v1/api-keys/{key_id}': ['delete'],
   '/api/v1/projects': ['post'],
+  '/api/v1/alerts': ['get', 'post'],
+  '/api/v1/alerts/{alert_id}': ['delete'],
 };
 
 /** Every (path, method, status) the document lists, as "path method status". */
@@ -354,6 +359,38 @@ test('functions and functions/{id}: 200, 400, 401, 404', async () => {
   conforms(C, MNA, await ctx.request('DELETE', `/api/v1/functions/${fnId}/compare`, h), 405);
 });
 
+test('functions/{id}/cold-starts, /typical and /tree: 200, 400, 401, 404', async () => {
+  const L = '/api/v1/functions/{function_id}/cold-starts';
+  const T = '/api/v1/functions/{function_id}/cold-starts/typical';
+  const O = '/api/v1/functions/{function_id}/cold-starts/tree';
+  const h = { headers: withKey(ctx.key) };
+  const at = new Date(Date.now() - 60000).toISOString();
+  const withTree = fullRecord({ function_name: 'openapi-fn', timestamp: at, code_id: 'oa-cs', function_version: '3' });
+  const bare = minimalRecord({ function_name: 'openapi-fn', timestamp: at, cold_start: true, init_duration_ms: 120 });
+  assert.equal((await ctx.batch({ invocations: [withTree, bare] })).status, 200);
+  const page = await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=1`, h);
+  conforms(L, 'get', page, 200, 'first page');
+  assert.ok(page.json.next_cursor, 'two cold starts, pages of one');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=1&cursor=${page.json.next_cursor}`, h), 200, 'next page');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`, h), 200, 'empty window');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=0`, h), 400, 'limit=0');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?cursor=zz`, h), 400, 'bad cursor');
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts`), 401);
+  conforms(L, 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts`, h), 404, 'unknown id');
+  const typical = await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical`, h);
+  conforms(T, 'get', typical, 200);
+  assert.equal(typical.json.cold_start.invocation_id, withTree.invocation_id, 'the one with a tree');
+  conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`, h), 200, 'none: null');
+  conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical?to=nope`, h), 400, 'bad to');
+  conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical`), 401);
+  conforms(T, 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, h), 404, 'unknown id');
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${withTree.invocation_id}`, h), 200, 'with a tree');
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${bare.invocation_id}`, h), 200, 'without');
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree`, h), 400, 'no invocation_id');
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=x`), 401);
+  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=no-such`, h), 404, 'unknown invocation');
+});
+
 test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   const K = '/api/v1/api-keys';
   const KD = '/api/v1/api-keys/{key_id}';
@@ -378,6 +415,37 @@ test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${loneId}`, { headers: withKey(lone) }), 409, 'last active admin key');
 });
 
+test('alerts: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
+  const A = '/api/v1/alerts';
+  const AD = '/api/v1/alerts/{alert_id}';
+  const h = (extra) => ({ headers: withKey(ctx.key, extra) });
+  const rule = (n) => ({ name: `openapi ${n}`, metric: 'cold_start_rate', threshold: 99.5, webhook_url: 'http://203.0.113.5/hook' });
+  assert.deepEqual(validate(requestSchema(A, 'post'), rule(0), doc), []);
+  assert.notDeepEqual(validate(requestSchema(A, 'post'), { ...rule(0), extra: 1 }, doc), []);
+  const created = await ctx.request('POST', A, { body: rule(0), ...h() });
+  conforms(A, 'post', created, 201);
+  conforms(A, 'get', await ctx.get(A, h()), 200);
+  conforms(A, 'get', await ctx.get(`${A}?x=%FF`, h()), 400, 'non-UTF-8 query');
+  conforms(A, 'get', await ctx.get(A), 401);
+  conforms(A, 'post', await ctx.request('POST', A, { body: { ...rule(1), metric: 'p99' }, ...h() }), 400);
+  conforms(A, 'post', await ctx.request('POST', A, { body: rule(1) }), 401);
+  conforms(A, 'post', await ctx.request('POST', A, { body: { ...rule(1), function_id: NO_SUCH_ID }, ...h() }), 404, 'unknown function');
+  conforms(A, 'post', await ctx.request('POST', A, { body: 'x=1', ...h({ 'Content-Type': 'text/plain' }) }), 415);
+  conforms(A, 'post', await ctx.request('POST', A, { body: 'x'.repeat(1024 * 1024 + 1), ...h({ 'Content-Type': 'application/json' }) }), 413);
+  conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}?x=%FF`, h()), 400, 'non-UTF-8 query');
+  conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}`), 401);
+  conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}`, h()), 200);
+  conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}`, h()), 404);
+  // a project holds at most 100 rules
+  let last;
+  for (let i = 0; i < 101; i++) {
+    last = await ctx.request('POST', A, { body: rule(i), ...h() });
+    if (last.status !== 201) break;
+  }
+  conforms(A, 'post', last, 409, 'the 101st rule');
+  await ctx.sql('DELETE FROM alert_rules');
+});
+
 test('403 on every scoped operation with a key that lacks its scope', async () => {
   const readKey = (await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(ctx.key) })).json.key;
   const ing = { headers: withKey(ctx.ingestKey) };
@@ -387,11 +455,17 @@ test('403 on every scoped operation with a key that lacks its scope', async () =
   conforms('/api/v1/functions', 'get', await ctx.get('/api/v1/functions', ing), 403);
   conforms('/api/v1/functions/{function_id}/deployments', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/deployments`, ing), 403);
   conforms('/api/v1/functions/{function_id}/compare', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/compare`, ing), 403);
+  conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts`, ing), 403);
+  conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, ing), 403);
+  conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`, ing), 403);
   conforms('/api/v1/functions/{function_id}', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}`, ing), 403);
   conforms('/api/v1/api-keys', 'get', await ctx.get('/api/v1/api-keys', ing), 403);
   conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['ingest'] }, ...ing }), 403);
   conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(readKey) }), 403, 'read key');
   conforms('/api/v1/api-keys/{key_id}', 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`, ing), 403);
+  conforms('/api/v1/alerts', 'get', await ctx.get('/api/v1/alerts', ing), 403);
+  conforms('/api/v1/alerts', 'post', await ctx.request('POST', '/api/v1/alerts', { body: {}, headers: withKey(readKey) }), 403, 'read key');
+  conforms('/api/v1/alerts/{alert_id}', 'delete', await ctx.request('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`, { headers: withKey(readKey) }), 403);
 });
 
 test('projects: 201, 400, 401, 409, 413, 415', async () => {
@@ -409,7 +483,7 @@ test('projects: 201, 400, 401, 409, 413, 415', async () => {
 
 test('every path: 204 preflight, 405 with Allow for other methods; unknown paths 404', async () => {
   for (const [p, item] of Object.entries(doc.paths)) {
-    const concrete = p.replace('{function_id}', fnId || NO_SUCH_ID).replace('{key_id}', NO_SUCH_ID);
+    const concrete = p.replace('{function_id}', fnId || NO_SUCH_ID).replace('{key_id}', NO_SUCH_ID).replace('{alert_id}', NO_SUCH_ID);
     const pre = await ctx.request('OPTIONS', concrete, { headers: { Origin: ORIGIN, 'Access-Control-Request-Method': 'GET' } });
     conforms(p, 'options', pre, 204);
     assert.equal(pre.headers.get('access-control-allow-origin'), ORIGIN, `${p}: preflight origin`);
@@ -453,9 +527,15 @@ test('429 on every rate-limited operation (RATE_LIMIT_QUERY=1, RATE_LIMIT_INGEST
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${fnId}`), 429);
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${fnId}/deployments`), 429);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${fnId}/compare`), 429);
+    conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts`), 429);
+    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts/typical`), 429);
+    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=x`), 429);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 429);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 429);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 429);
+    conforms('/api/v1/alerts', 'get', await call('GET', '/api/v1/alerts'), 429);
+    conforms('/api/v1/alerts', 'post', await call('POST', '/api/v1/alerts', {}), 429);
+    conforms('/api/v1/alerts/{alert_id}', 'delete', await call('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`), 429);
   } finally {
     await stopOk(s);
   }
@@ -478,9 +558,15 @@ test('503 on every operation while PostgreSQL is unreachable', async () => {
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}`), 503);
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/deployments`), 503);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/compare`), 503);
+    conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts`), 503);
+    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`), 503);
+    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`), 503);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 503);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 503);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 503);
+    conforms('/api/v1/alerts', 'get', await call('GET', '/api/v1/alerts'), 503);
+    conforms('/api/v1/alerts', 'post', await call('POST', '/api/v1/alerts', {}), 503);
+    conforms('/api/v1/alerts/{alert_id}', 'delete', await call('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`), 503);
     conforms('/api/v1/projects', 'post', await call('POST', '/api/v1/projects', { name: 'X', slug: 'x' }, bearer(ADMIN_SECRET)), 503);
   } finally {
     await stopOk(s);
@@ -507,7 +593,8 @@ test('500 on every database operation when a statement fails (a broken schema in
       ALTER TABLE invocations RENAME COLUMN request_id TO request_id_broken;
       ALTER TABLE api_keys RENAME COLUMN key_prefix TO key_prefix_broken;
       ALTER TABLE projects RENAME COLUMN slug TO slug_broken;
-      ALTER TABLE function_deployments RENAME COLUMN deployment TO deployment_broken`);
+      ALTER TABLE function_deployments RENAME COLUMN deployment TO deployment_broken;
+      ALTER TABLE alert_rules RENAME COLUMN project_id TO project_id_broken`);
     conforms('/api/v1/ingest', 'post', await call('POST', '/api/v1/ingest', minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })), 500);
     conforms('/api/v1/ingest/batch', 'post', await call('POST', '/api/v1/ingest/batch', { invocations: [minimalRecord({ function_name: 'broken-fn' })] }), 500);
     conforms(F, 'post', await firehose(s.base, key, [minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })]), 500);
@@ -515,9 +602,15 @@ test('500 on every database operation when a statement fails (a broken schema in
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${id}`), 500);
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${id}/deployments`), 500);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${id}/compare`), 500);
+    conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts`), 500);
+    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts/typical`), 500);
+    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts/tree?invocation_id=x`), 500);
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 500);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 500);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${second.json.id}`), 500);
+    conforms('/api/v1/alerts', 'get', await call('GET', '/api/v1/alerts'), 500);
+    conforms('/api/v1/alerts', 'post', await call('POST', '/api/v1/alerts', { name: 'x', metric: 'init_p95_ms', threshold: 1, webhook_url: 'http://203.0.113.5/' }), 500);
+    conforms('/api/v1/alerts/{alert_id}', 'delete', await call('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`), 500);
     conforms('/api/v1/projects', 'post', await call('POST', '/api/v1/projects', { name: 'X', slug: 'x' }, bearer(ADMIN_SECRET)), 500);
     // and it still answers what does not need the broken columns
     assert.equal((await http(s.base, 'GET', '/api/v1/health')).status, 200);

@@ -41,6 +41,7 @@ function environment(name, env) {
       AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       AWS_EXECUTION_ENV: 'AWS_Lambda_python3.12',
       AWS_REGION: 'eu-west-1',
+      AWS_LAMBDA_FUNCTION_VERSION: '3',
       EMULATOR_INVOCATIONS: String(1 + WARM),
       ...env,
     },
@@ -54,7 +55,7 @@ async function rowsOf(name, expected) {
   const query = `SELECT i.cold_start AS cold, i.start_kind AS kind, i.init_duration_ms IS NOT NULL AS init,
       i.execution_duration_ms IS NOT NULL AS exec, i.memory_used_mb IS NOT NULL AS mem, i.module_timings AS modules,
       i.module_tree IS NOT NULL AS tree, i.sdk_version AS sdk, i.runtime_version AS runtime, f.region, i.init_type,
-      i.memory_allocated_mb AS allocated, i.module_source AS source
+      i.memory_allocated_mb AS allocated, i.module_source AS source, i.function_version AS version, i.code_id
     FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = '${name}' ORDER BY i.cold_start DESC, i.timestamp`;
   return ctx.rowsAtLeast(query, expected, 15000);
 }
@@ -77,6 +78,10 @@ test('a Python function: records stored, the detail API shows its distributions 
   for (const key of DISTRIBUTIONS.concat(hasCext ? ['cext-dist'] : [])) assert.ok(cold.modules[key] > 0, `${key} in ${Object.keys(cold.modules)}`);
   assert.ok(!('lazy-dist' in cold.modules), 'the lazy import in the handler is not init');
   assert.deepEqual(warm.map((r) => r.kind), ['warm', 'warm']);
+  // the deployment identity: Lambda's version, and the code's fingerprint on every row
+  assert.deepEqual(rows.map((r) => r.version), ['3', '3', '3']);
+  assert.match(cold.code_id, /^[0-9a-f]{32}$/);
+  assert.deepEqual(warm.map((r) => r.code_id), [cold.code_id, cold.code_id]);
 
   const list = await ctx.get('/api/v1/functions', { headers: { 'X-API-Key': ctx.key } });
   assert.equal(list.status, 200);
@@ -122,4 +127,31 @@ test('a Python function through the logs transport and Firehose makes the same r
     assert.deepEqual(restB, restA, `row ${i}`);
     assert.deepEqual(Object.keys(mb ?? {}).sort(), Object.keys(ma ?? {}).sort(), `module_timings keys, row ${i}`);
   }
+});
+
+test('python -m coldstart_analyzer profile --send: one cold start per run, marked as a profile', async () => {
+  const name = `python-profile-${randomUUID().slice(0, 8)}`;
+  const run = spawnSync(PYTHON, ['-m', 'coldstart_analyzer', 'profile', path.join(taskRoot, 'app.py'), '--runs', '2', '--send', '--function-name', name], {
+    encoding: 'utf8',
+    timeout: 120000,
+    env: { PATH: process.env.PATH, PYTHONPATH: SDK, COLDSTART_ENDPOINT: ctx.base, COLDSTART_API_KEY: ctx.key },
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, /sent 2 records/);
+  assert.match(run.stdout, /alpha-dist 1\.2\.3/);
+  const rows = await ctx.rowsAtLeast(
+    `SELECT i.cold_start AS cold, i.start_kind AS kind, i.init_type, i.runtime_version AS runtime, i.function_version AS version, i.code_id,
+        (i.module_timings->>'alpha-dist')::float AS alpha
+      FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = '${name}'`,
+    2,
+    15000,
+  );
+  assert.equal(rows.length, 2);
+  for (const row of rows) {
+    assert.deepEqual([row.cold, row.kind, row.init_type, row.version], [true, 'cold', 'coldstart-profile', '$LATEST']);
+    assert.match(row.runtime, /^python3\.\d+$/);
+    assert.match(row.code_id, /^[0-9a-f]{32}$/);
+    assert.ok(row.alpha >= 160, JSON.stringify(row));
+  }
+  assert.equal(rows[0].code_id, rows[1].code_id, 'the same code, the same code_id');
 });

@@ -34,11 +34,18 @@ const REQUESTS = {
   'get /api/v1/functions/{function_id}': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}`, headers: { 'X-API-Key': key } }),
   'get /api/v1/functions/{function_id}/deployments': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/deployments`, headers: { 'X-API-Key': key } }),
   'get /api/v1/functions/{function_id}/compare': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/compare`, headers: { 'X-API-Key': key } }),
+  'get /api/v1/functions/{function_id}/cold-starts': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts`, headers: { 'X-API-Key': key } }),
+  'get /api/v1/functions/{function_id}/cold-starts/typical': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, headers: { 'X-API-Key': key } }),
+  'get /api/v1/functions/{function_id}/cold-starts/tree': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`, headers: { 'X-API-Key': key } }),
   'get /api/v1/api-keys': (key) => ({ method: 'GET', path: '/api/v1/api-keys', headers: { 'X-API-Key': key } }),
   // asks for an admin-only key, so that an admin-only key may make it too
   'post /api/v1/api-keys': (key) => ({ method: 'POST', path: '/api/v1/api-keys', body: { name: 'matrix', scopes: ['admin'] }, headers: { 'X-API-Key': key } }),
   'delete /api/v1/api-keys/{key_id}': (key) => ({ method: 'DELETE', path: `/api/v1/api-keys/${NO_SUCH_ID}`, headers: { 'X-API-Key': key } }),
   'post /api/v1/projects': (key) => ({ method: 'POST', path: '/api/v1/projects', body: { name: 'Matrix', slug: 'matrix-' + randomBytes(3).toString('hex') }, headers: { 'X-API-Key': key } }),
+  'get /api/v1/alerts': (key) => ({ method: 'GET', path: '/api/v1/alerts', headers: { 'X-API-Key': key } }),
+  // a public documentation address (203.0.113.0/24): accepted, and never reached (no data fires it)
+  'post /api/v1/alerts': (key) => ({ method: 'POST', path: '/api/v1/alerts', body: { name: 'matrix', metric: 'init_p95_ms', threshold: 100000, webhook_url: 'http://203.0.113.9/hook' }, headers: { 'X-API-Key': key } }),
+  'delete /api/v1/alerts/{alert_id}': (key) => ({ method: 'DELETE', path: `/api/v1/alerts/${NO_SUCH_ID}`, headers: { 'X-API-Key': key } }),
 };
 
 /** Every documented operation but preflights: {id, scope (null: no key), bearer (admin token)}. */
@@ -91,10 +98,16 @@ test('the document declares a scope for every keyed operation, and this file has
     'get /api/v1/functions/{function_id}': 'read',
     'get /api/v1/functions/{function_id}/deployments': 'read',
     'get /api/v1/functions/{function_id}/compare': 'read',
+    'get /api/v1/functions/{function_id}/cold-starts': 'read',
+    'get /api/v1/functions/{function_id}/cold-starts/typical': 'read',
+    'get /api/v1/functions/{function_id}/cold-starts/tree': 'read',
     'get /api/v1/api-keys': 'admin',
     'post /api/v1/api-keys': 'admin',
     'delete /api/v1/api-keys/{key_id}': 'admin',
     'post /api/v1/projects': null,
+    'get /api/v1/alerts': 'read',
+    'post /api/v1/alerts': 'admin',
+    'delete /api/v1/alerts/{alert_id}': 'admin',
   };
   for (const op of ops) if (op.id in expected) assert.equal(op.scope, expected[op.id], `${op.id}: documented scope`);
 });

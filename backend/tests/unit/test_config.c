@@ -34,6 +34,8 @@ static const char *const all_vars[] = {"DATABASE_URL",
                                        "WRITER_QUEUE_MAX_BYTES",
                                        "AUTH_FAIL_LIMIT",
                                        "AUTH_FAIL_WINDOW",
+                                       "PRICE_PER_GB_SECOND_X86_64",
+                                       "PRICE_PER_GB_SECOND_ARM64",
                                        NULL};
 
 static void clean_env(void)
@@ -58,6 +60,22 @@ Test(config, defaults)
     cr_expect_str_eq(cfg.app_env, "development");
     cr_expect_eq(cfg.app_debug, 0);
     cr_expect_eq(cfg.log_requests, 1);
+    cr_expect_eq(cfg.prices.x86_64, 0.0000166667, "AWS's x86_64 price per GB-second");
+    cr_expect_eq(cfg.prices.arm64, 0.0000133334, "AWS's arm64 price per GB-second");
+}
+
+Test(config, prices_per_gb_second)
+{
+    setenv("PRICE_PER_GB_SECOND_X86_64", "0.0000200000", 1);
+    setenv("PRICE_PER_GB_SECOND_ARM64", "1.5e-5", 1);
+    csa_config cfg;
+    char err[256] = "";
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.prices.x86_64, 0.00002);
+    cr_expect_eq(cfg.prices.arm64, 0.000015);
+    setenv("PRICE_PER_GB_SECOND_ARM64", "0", 1); /* free is a price (e.g. to hide arm64's cost) */
+    cr_assert_eq(csa_config_load(&cfg, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.prices.arm64, 0);
 }
 
 Test(config, environment_overrides)
@@ -97,6 +115,10 @@ Test(config, bad_values_name_the_setting)
     expect_bad("APP_DEBUG", "maybe");
     expect_bad("APP_ENV", "prod");
     expect_bad("LOG_LEVEL", "loud");
+    expect_bad("PRICE_PER_GB_SECOND_X86_64", "cheap");
+    expect_bad("PRICE_PER_GB_SECOND_X86_64", "-0.00001");
+    expect_bad("PRICE_PER_GB_SECOND_ARM64", "nan");
+    expect_bad("PRICE_PER_GB_SECOND_ARM64", "0.00001 USD");
     expect_bad("DATABASE_URL", "mysql://user@host/db");
     expect_bad("DATABASE_URL", "not a url");
 }

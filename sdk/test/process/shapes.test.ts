@@ -103,6 +103,9 @@ describe('zero-code: preload and handler redirect', () => {
     expectValidRecord(cold[0]);
     expect(cold[0].module_tree.coverage).toBe('preload');
     expect(Object.keys(cold[0].module_timings)).toEqual(expect.arrayContaining(['./plain', 'alpha']));
+    // a CommonJS handler: no ES module hooks registered (they would slow every require())
+    expect(cold[0].esm_timing).toBe('commonjs');
+    expect(cold[0].module_tree.esm_timing).toBe('commonjs');
   });
 
   test('--import preload + redirect times ES modules (in-thread hooks), or says it skipped them (hooks thread)', async () => {
