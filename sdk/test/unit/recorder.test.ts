@@ -60,6 +60,37 @@ describe('Recorder', () => {
     expect(r.modules).toBe(3);
   });
 
+  test('a CommonJS module evaluated by the ESM loader keeps the time after its load() up to the next event (its exports copied)', async () => {
+    const r = new Recorder(root);
+    const cjs = r.enterFile('/var/task/node_modules/c/index.js');
+    busy(2);
+    r.exit(cjs, true);
+    busy(3); // Node copies its exports into the module namespace
+    r.enterUrl('file:///var/task/node_modules/d/index.js'); // the next module's body: the tail ends
+    busy(1);
+    r.exitUrl('file:///var/task/node_modules/d/index.js');
+    const c2 = r.enterFile('/var/task/node_modules/c2/index.js');
+    r.exit(c2, true);
+    busy(2);
+    await Promise.resolve(); // nothing else: a microtask ends it once the graph's evaluation is over
+    await Promise.resolve();
+    busy(200); // not c2's
+    r.close();
+    const ms = (k: string): number => r.selfNs.get(k)! / 1e6;
+    expect(ms('c')).toBeGreaterThanOrEqual(5);
+    expect(ms('d')).toBeGreaterThanOrEqual(1);
+    expect(ms('c2')).toBeGreaterThanOrEqual(2);
+    expect(ms('c2')).toBeLessThan(150);
+    // the tail is no second load of the module, and its time is in the module-load time
+    const tree = moduleTree(r, new Map(), 'on', 'preload');
+    const c = tree.children.find((n) => n.name === 'c')!;
+    expect(c.loads).toBeUndefined(); // one load (the field is left out for 1)
+    expect(c.total_ms).toBeGreaterThanOrEqual(c.self_ms); // inclusive: with the recorder's own time inside
+    const sum = [...r.selfNs.values()].reduce((x, y) => x + y, 0);
+    expect(Math.abs(r.loadNs - sum - r.overheadNs)).toBeLessThan(2e6);
+    expect(r.modules).toBe(3);
+  });
+
   test('runtime files (outside the task root and node_modules) are not recorded', () => {
     const r = new Recorder(root);
     const frame = r.enterFile('/var/runtime/index.js');
