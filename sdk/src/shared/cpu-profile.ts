@@ -128,7 +128,11 @@ export interface CpuProfileRecord {
  * the inspector is not available (a Node.js built without it).
  */
 export function startCpuProfile(intervalUs: number): ((taskRoot: string, own: (url: string) => boolean) => CpuProfileRecord | undefined) | undefined {
-  let session: { post: (method: string, params?: object, callback?: (error: unknown, result: any) => void) => void; disconnect: () => void };
+  type Profile = { nodes: { id: number; callFrame: { url: string; functionName: string }; children?: number[] }[]; samples: number[]; timeDeltas: number[] };
+  let session: {
+    post: (method: string, params?: object, callback?: (error: unknown, result: { profile?: Profile } | undefined) => void) => void;
+    disconnect: () => void;
+  };
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const inspector = require('node:inspector') as typeof import('node:inspector');
@@ -141,7 +145,7 @@ export function startCpuProfile(intervalUs: number): ((taskRoot: string, own: (u
     return undefined;
   }
   return (taskRoot, own) => {
-    let profile: { nodes: { id: number; callFrame: { url: string; functionName: string }; children?: number[] }[]; samples: number[]; timeDeltas: number[] } | undefined;
+    let profile: Profile | undefined;
     try {
       session.post('Profiler.stop', undefined, (error, result) => {
         if (!error) profile = result?.profile;
