@@ -12,6 +12,10 @@
 //   handler imported by the benchmark as the runtime would).
 // Reported per condition: the handler's import time (loading + evaluation), and with the SDK what
 // it says: the barrel's self time, the part of it that is loading, linking and its own overhead.
+// BENCH_SDK_OTHER=<folder of another built copy of the SDK (dist/, register.cjs)> adds the
+// condition "unbundled, other SDK build preloaded", interleaved with the rest: two builds side by
+// side in one run (a busy machine drifts too much between runs). BENCH_UNBUNDLED_ONLY=1 leaves
+// the bundle out.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -27,9 +31,15 @@ if (!existsSync(join(sdk, 'dist', 'index.cjs'))) {
   console.error('run `npm ci && npm run build` in sdk first');
   process.exit(1);
 }
+// the binaries of sdk/test/multi-node.mjs (test/node-versions), or the SDK's node_modules
 const nodes = ['22', '24']
-  .map((v) => ({ v, bin: join(sdk, 'node_modules', `node${v}`, 'bin', 'node') }))
-  .filter((n) => existsSync(n.bin));
+  .map((v) => ({ v, bin: [join(sdk, 'test', 'node-versions', 'node_modules', `node${v}`, 'bin', 'node'), join(sdk, 'node_modules', `node${v}`, 'bin', 'node')].find((b) => existsSync(b)) }))
+  .filter((n) => n.bin !== undefined);
+if (nodes.length === 0) {
+  console.error('no Node.js 22/24 binaries: run `node test/multi-node.mjs 22 24 -- test/unit/inject.test.ts` in sdk once (it installs them)');
+  process.exit(1);
+}
+const other = process.env.BENCH_SDK_OTHER;
 
 const app = mkdtempSync(join(tmpdir(), 'coldstart-esm-bench-'));
 const { generate } = await import(join(sdk, 'test', 'fixtures', 'loading', 'generate.mjs'));
@@ -70,7 +80,8 @@ process.stdout.write(JSON.stringify({ ms, sdk }) + '\\n');
 
 const env = { PATH: process.env.PATH, LAMBDA_TASK_ROOT: app, COLDSTART_API_KEY: 'csa_bench', COLDSTART_ENDPOINT: 'http://127.0.0.1:9' };
 function once(bin, file, withSdk) {
-  const args = [...(withSdk ? ['--require', '@coldstart/analyzer/register'] : []), 'measure.mjs', file];
+  const preload = withSdk === 'other' ? join(other, 'register.cjs') : '@coldstart/analyzer/register';
+  const args = [...(withSdk ? ['--require', preload] : []), 'measure.mjs', file];
   const [command, argv] = hasSetsid ? ['setsid', [bin, ...args]] : [bin, args];
   const r = spawnSync(command, argv, { cwd: app, env, encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`${file}: ${r.stderr}`);
@@ -85,8 +96,8 @@ const f1 = (x) => x.toFixed(1);
 const conditions = [
   ['unbundled, no SDK', 'index.mjs', false],
   ['unbundled, SDK preloaded', 'index.mjs', true],
-  ['bundled, no SDK', 'bundle.mjs', false],
-  ['bundled, SDK preloaded', 'bundle.mjs', true],
+  ...(other ? [['unbundled, other SDK build preloaded', 'index.mjs', 'other']] : []),
+  ...(process.env.BENCH_UNBUNDLED_ONLY === '1' ? [] : [['bundled, no SDK', 'bundle.mjs', false], ['bundled, SDK preloaded', 'bundle.mjs', true]]),
 ];
 const lines = [];
 const started = new Date().toISOString().slice(0, 16).replace('T', ' ');
@@ -94,7 +105,8 @@ for (const { bin } of nodes) {
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const samples = conditions.map(() => []);
   for (let i = 0; i < runs; i++) conditions.forEach(([, file, withSdk], c) => samples[c].push(once(bin, file, withSdk)));
-  lines.push(`### Node.js ${version}`, '', '| condition | import, median ms | p25-p75 | SDK: barrel-fns self ms (of which loading) | SDK: link ms | SDK overhead ms |', '|---|---|---|---|---|---|');
+  lines.push(`### Node.js ${version}`, '', '| condition | import, median ms | p25-p75 | vs no SDK | SDK: barrel-fns self ms (of which loading) | SDK: link ms | SDK overhead ms |', '|---|---|---|---|---|---|---|');
+  const base = median(samples[0].map((s) => s.ms));
   conditions.forEach(([name], c) => {
     const ms = samples[c].map((s) => s.ms).sort((a, b) => a - b);
     const q = (p) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))];
@@ -102,10 +114,12 @@ for (const { bin } of nodes) {
     const cell = (pick) => (sdkRuns.length ? f1(median(sdkRuns.map(pick))) : '');
     const barrel = sdkRuns.length ? `${cell((s) => s.barrelMs)} (${cell((s) => s.barrelLoadingMs)})` : '';
     if (sdkRuns.some((s) => s.sdkKey)) throw new Error('@coldstart/analyzer appeared in module_timings');
-    lines.push(`| ${name} | ${f1(median(ms))} | ${f1(q(0.25))}-${f1(q(0.75))} | ${barrel} | ${cell((s) => s.linkMs)} | ${cell((s) => s.overheadMs)} |`);
+    const file = conditions[c][1];
+    const vs = file === 'index.mjs' && c > 0 ? `${median(ms) >= base ? '+' : ''}${f1((median(ms) / base - 1) * 100)} %` : '';
+    lines.push(`| ${name} | ${f1(median(ms))} | ${f1(q(0.25))}-${f1(q(0.75))} | ${vs} | ${barrel} | ${cell((s) => s.linkMs)} | ${cell((s) => s.overheadMs)} |`);
   });
   lines.push('');
-  console.log(lines.slice(-8).join('\n'));
+  console.log(lines.slice(-(conditions.length + 4)).join('\n'));
 }
 const load = spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 3).join(' ');
 writeFileSync(
@@ -113,7 +127,7 @@ writeFileSync(
   [
     '# ES module loading, bundled and not (`node bench/sdk/esm-loading.mjs`)',
     '',
-    `${started} UTC, ${runs} fresh processes per condition, interleaved; load average at the end ${load}.`,
+    `${started} UTC, ${runs} fresh processes per condition, interleaved; load average at the end ${load}.${other ? ` "Other SDK build": ${process.env.BENCH_SDK_OTHER_NAME ?? other}.` : ''}`,
     'The handler: sdk/test/fixtures/loading (a barrel of 400 files, a 1.5 MB module, CommonJS export',
     'detection, JSON modules), bundled with esbuild (ESM, minified). "import" is the time to import the',
     'handler (loading, linking and evaluation) after a warm-up; the SDK columns are what it recorded.',

@@ -2,8 +2,9 @@
 // rule table's recommendations, and the comparison with an earlier profile.
 
 import { SDK_VERSION } from '../shared/constants';
+import { cpuExactness, type CpuRun } from '../shared/cpu-profile';
 import { recommend, type RuleTable } from './rules';
-import type { Comparison, Profile, ProfileModule, ProfileRun, ProfileTreeNode, RunTreeEntry, Spread } from './profile';
+import type { Comparison, CpuProfileSummary, Profile, ProfileModule, ProfileRun, ProfileTreeNode, RunTreeEntry, Spread } from './profile';
 import { SCHEMA, SCHEMA_VERSION } from './profile';
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -34,6 +35,9 @@ interface MergedNode {
   version: string | undefined;
   self: number[];
   total: number[];
+  loading: number[];
+  /** whether any run timed this node's ES module loading (loading_ms) */
+  timed: boolean;
   children: Map<string, MergedNode>;
 }
 
@@ -43,12 +47,16 @@ function mergeTrees(trees: RunTreeEntry[][], runs: number): ProfileTreeNode[] {
     for (const entry of entries ?? []) {
       let node = into.get(entry.name);
       if (node === undefined) {
-        node = { name: entry.name, version: entry.version, self: new Array(runs).fill(0), total: new Array(runs).fill(0), children: new Map() };
+        node = { name: entry.name, version: entry.version, self: new Array(runs).fill(0), total: new Array(runs).fill(0), loading: new Array(runs).fill(0), timed: false, children: new Map() };
         into.set(entry.name, node);
       }
       node.version ??= entry.version;
       node.self[run] += entry.self_ms;
       node.total[run] += entry.total_ms;
+      if (typeof entry.loading_ms === 'number') {
+        node.timed = true;
+        node.loading[run] += entry.loading_ms;
+      }
       add(node.children, entry.children, run);
     }
   };
@@ -58,6 +66,11 @@ function mergeTrees(trees: RunTreeEntry[][], runs: number): ProfileTreeNode[] {
       .map((node) => {
         const out: ProfileTreeNode = { name: node.name, self_ms: median(node.self), total_ms: median(node.total) };
         if (node.version !== undefined) out.version = node.version;
+        if (node.timed) {
+          // the median of each run's split (not self minus the median loading: medians do not subtract)
+          out.loading_ms = median(node.loading);
+          out.evaluation_ms = median(node.self.map((self, run) => Math.max(0, self - node.loading[run]!)));
+        }
         const children = build(node.children);
         if (children.length > 0) out.children = children;
         return out;
@@ -100,6 +113,9 @@ export function aggregate(
     })
     .sort((a, b) => b.self_ms - a.self_ms || (a.name < b.name ? -1 : 1));
   const loadMs = spread(runs.map((run) => run.load_ms));
+  const esmTimings = [...new Set(runs.map((run) => run.esm_timing))];
+  const linked = runs.some((run) => typeof run.module_tree.link_ms === 'number' || typeof run.module_tree.loading_ms === 'number');
+  const cpuRuns = runs.map((run) => run.cpu).filter((cpu): cpu is CpuRun => cpu !== undefined);
   // The same input the server's engine gets: p50 per module, version, seen_in, module-load p50.
   const figures: Record<string, { p50_ms: number; version: string | null; seen_in: number }> = {};
   for (const m of modules) figures[m.name] = { p50_ms: m.self_ms, version: m.version ?? null, seen_in: m.seen_in };
@@ -115,10 +131,33 @@ export function aggregate(
     load_ms: loadMs,
     init_ms: spread(runs.map((run) => run.init_ms)),
     sdk_overhead_ms: spread(runs.map((run) => run.sdk_overhead_ms)),
+    ...(esmTimings.length === 1 ? { esm_timing: esmTimings[0] } : {}),
+    ...(linked ? { link_ms: spread(runs.map((run) => run.module_tree.link_ms ?? 0)) } : {}),
     modules,
     tree,
     recommendations: recommend(rules, figures, { module_load_p50_ms: loadMs.median, runtime: `nodejs${process.versions.node.split('.')[0]}.x` }),
+    ...(cpuRuns.length > 0 ? { cpu_profile: summariseCpu(cpuRuns) } : {}),
     runs_detail: runs,
+  };
+}
+
+// ---- CPU profile ---------------------------------------------------------------------------
+
+function summariseCpu(runs: CpuRun[]): CpuProfileSummary {
+  const names = new Set<string>();
+  for (const run of runs) for (const name of Object.keys(run.scripts)) names.add(name);
+  const interval = runs[0]!.interval_us;
+  const samples = median(runs.map((run) => run.samples));
+  return {
+    method: 'v8-cpu-profile',
+    interval_us: interval,
+    samples,
+    exactness: cpuExactness(interval),
+    scripts: [...names].map((name) => ({ name, ms: median(runs.map((run) => run.scripts[name] ?? 0)) })).sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1)),
+    module_loader_ms: median(runs.map((run) => run.module_loader_ms)),
+    garbage_collector_ms: median(runs.map((run) => run.garbage_collector_ms)),
+    program_ms: median(runs.map((run) => run.program_ms)),
+    other_ms: median(runs.map((run) => run.other_ms)),
   };
 }
 

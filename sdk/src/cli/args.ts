@@ -13,6 +13,8 @@ export interface Options {
   functionName: string | undefined;
   timeout: number;
   rules: string | undefined;
+  cpuProfile: boolean;
+  cpuInterval: number;
 }
 
 export class UsageError extends Error {}
@@ -36,6 +38,10 @@ Options:
   --function-name N   name sent with --send (default: AWS_LAMBDA_FUNCTION_NAME or the package name)
   --timeout MS        per-run limit (default 60000)
   --rules FILE        rule table (default: the copy shipped with the SDK)
+  --cpu-profile       also record a V8 CPU profile of each run's init (node:inspector) and
+                      attribute its samples to packages by script URL (its overhead is in
+                      the runs' times)
+  --cpu-interval US   sampling interval of --cpu-profile in microseconds (default 100)
 
 Exit status: 0 ok, 1 over budget, 2 usage error, handler failed to load, or --send failed.
 `;
@@ -54,6 +60,8 @@ export function parseArgs(argv: string[]): Options {
     functionName: undefined,
     timeout: 60_000,
     rules: undefined,
+    cpuProfile: false,
+    cpuInterval: 100,
   };
   const number = (name: string, text: string | undefined, min: number, integer = false): number => {
     const value = Number(text);
@@ -104,6 +112,12 @@ export function parseArgs(argv: string[]): Options {
         break;
       case '--rules':
         options.rules = value();
+        break;
+      case '--cpu-profile':
+        options.cpuProfile = true;
+        break;
+      case '--cpu-interval':
+        options.cpuInterval = number('--cpu-interval', value(), 10, true);
         break;
       default:
         if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);

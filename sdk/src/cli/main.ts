@@ -9,13 +9,16 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ENV_API_KEY, ENV_ENDPOINT, SDK_VERSION } from '../shared/constants';
+import { attributeCpuProfile, type RawCpuProfile } from '../shared/cpu-profile';
+import { sdkFiles } from '../runtime/inject';
 import { parseArgs, USAGE, type Options } from './args';
 import { aggregate, compareProfiles } from './aggregate';
 import { PROFILE_INIT_TYPE, SCHEMA, SCHEMA_VERSION, type Profile, type ProfileRun } from './profile';
 import { painter, renderText } from './render';
 import { loadRules, RulesError, type RuleTable } from './rules';
-import { bundleInfo, findTaskRoot, isEsmHandler, runOnce } from './run';
+import { bundleInfo, findTaskRoot, isEsmHandler, runOnce, sdkRoot } from './run';
 import { recordsFor, sendRecords } from './send';
 
 function defaultFunctionName(taskRoot: string, handler: string): string {
@@ -71,6 +74,9 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
   const esm = isEsmHandler(handler);
   const node = process.execPath;
   const runs: ProfileRun[] = [];
+  const ownUrl = sdkFiles(pathToFileURL(sdkRoot()).href + '/');
+  const ownPath = sdkFiles(sdkRoot() + '/');
+  const own = (url: string): boolean => ownUrl(url) || ownPath(url);
   for (let i = 0; i < options.runs; i++) {
     if (!options.json && process.stderr.isTTY) process.stderr.write(`\rrun ${i + 1}/${options.runs}`);
     const startedAt = new Date().toISOString();
@@ -80,7 +86,7 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
       error(`coldstart profile: ${options.handler} failed to load (run ${i + 1}):\n${result.error ?? 'no result'}\n`);
       return 2;
     }
-    const s = result.snapshot as unknown as Omit<ProfileRun, 'load_ms' | 'modules' | 'started_at'>;
+    const s = result.snapshot as unknown as Omit<ProfileRun, 'load_ms' | 'modules' | 'started_at'> & { cpu_profile?: RawCpuProfile };
     runs.push({
       init_ms: s.init_ms,
       load_ms: s.module_tree.load_ms,
@@ -92,6 +98,7 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
       module_tree: s.module_tree,
       started_at: startedAt,
       ...(typeof s.code_id === 'string' ? { code_id: s.code_id } : {}),
+      ...(s.cpu_profile !== undefined ? { cpu: attributeCpuProfile(s.cpu_profile, taskRoot, own) } : {}),
     });
   }
   if (!options.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');

@@ -2,6 +2,7 @@
 // by profile.schema.json) and of the runs it is made of.
 
 import type { BundleKind } from '../shared/bundle';
+import type { CpuRun } from '../shared/cpu-profile';
 import type { Recommendation } from './rules';
 
 export const SCHEMA = 'coldstart-profile';
@@ -36,7 +37,23 @@ export interface ProfileTreeNode {
   version?: string;
   self_ms: number;
   total_ms: number;
+  /** of self_ms, ES module loading (resolve, read, compile) and the rest (evaluation): medians */
+  loading_ms?: number;
+  evaluation_ms?: number;
   children?: ProfileTreeNode[];
+}
+
+export interface CpuProfileSummary {
+  method: 'v8-cpu-profile';
+  interval_us: number;
+  /** median number of samples per run */
+  samples: number;
+  exactness: string;
+  scripts: { name: string; ms: number }[];
+  module_loader_ms: number;
+  garbage_collector_ms: number;
+  program_ms: number;
+  other_ms: number;
 }
 
 export interface ProfileRun {
@@ -51,6 +68,8 @@ export interface ProfileRun {
   started_at: string;
   /** the deployment identity of the profiled code (fingerprint.ts), as the SDK sends it */
   code_id?: string;
+  /** --cpu-profile: the run's samples by script */
+  cpu?: CpuRun;
 }
 
 export interface RunTreeEntry {
@@ -58,6 +77,8 @@ export interface RunTreeEntry {
   version?: string;
   self_ms: number;
   total_ms: number;
+  loading_ms?: number;
+  evaluation_ms?: number;
   children?: RunTreeEntry[];
 }
 export interface RunTree {
@@ -66,6 +87,8 @@ export interface RunTree {
   esm_timing: string;
   coverage: string;
   truncated: boolean;
+  loading_ms?: number;
+  link_ms?: number;
   children: RunTreeEntry[];
 }
 
@@ -81,8 +104,14 @@ export interface Profile {
   load_ms: Spread;
   init_ms: Spread;
   sdk_overhead_ms: Spread;
+  /** ES module timing of the runs (the SDK's esm_timing: "on" = loading and evaluation per module) */
+  esm_timing?: string;
+  /** linking ES module graphs: in load_ms, in no node (present when ES module loading was timed) */
+  link_ms?: Spread;
   modules: ProfileModule[];
   tree: ProfileTreeNode[];
+  /** --cpu-profile: V8 CPU profile samples by script URL, medians over the runs */
+  cpu_profile?: CpuProfileSummary;
   recommendations: Recommendation[];
   bundle?: BundleInfo;
   budget?: { limit_ms: number; median_ms: number; exceeded: boolean };

@@ -44,8 +44,11 @@ function wrapText(text: string, width: number, indent: string): string[] {
 
 export function renderTree(tree: ProfileTreeNode[], loadMs: number, threshold: number, paint: Paint): string[] {
   const lines: string[] = [];
-  const nameWidth = WIDTH - 20;
-  lines.push(paint.bold(`${'package / file'.padEnd(nameWidth)}${'self ms'.padStart(10)}${'total ms'.padStart(10)}`));
+  // ES module loading timed: self time split into loading and evaluation, two more columns
+  const split = (nodes: ProfileTreeNode[]): boolean => nodes.some((node) => node.loading_ms !== undefined || split(node.children ?? []));
+  const columns = split(tree);
+  const nameWidth = WIDTH - (columns ? 40 : 20);
+  lines.push(paint.bold(`${'package / file'.padEnd(nameWidth)}${'self ms'.padStart(10)}${'total ms'.padStart(10)}${columns ? `${'loading'.padStart(10)}${'eval'.padStart(10)}` : ''}`));
   const colour = (ms: number, text: string): string =>
     loadMs > 0 && ms >= loadMs * 0.2 ? paint.red(text) : loadMs > 0 && ms >= loadMs * 0.05 ? paint.yellow(text) : text;
   const visit = (nodes: ProfileTreeNode[], prefix: string): void => {
@@ -56,7 +59,8 @@ export function renderTree(tree: ProfileTreeNode[], loadMs: number, threshold: n
       const branch = prefix === '' && nodes === tree ? '' : last ? '└─ ' : '├─ ';
       const label = node.version !== undefined ? `${node.name} ${node.version}` : node.name;
       const name = fit(prefix + branch + label, nameWidth);
-      lines.push(`${name}${colour(node.self_ms, fmt(node.self_ms).padStart(10))}${colour(node.total_ms, fmt(node.total_ms).padStart(10))}`);
+      const parts = columns ? `${(node.loading_ms === undefined ? '' : fmt(node.loading_ms)).padStart(10)}${(node.evaluation_ms === undefined ? '' : fmt(node.evaluation_ms)).padStart(10)}` : '';
+      lines.push(`${name}${colour(node.self_ms, fmt(node.self_ms).padStart(10))}${colour(node.total_ms, fmt(node.total_ms).padStart(10))}${parts}`);
       if (node.children) visit(node.children, prefix + (branch === '' ? '' : last ? '   ' : '│  '));
     });
     if (hidden > 0) {
@@ -82,8 +86,10 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
     `module load   ${fmt(profile.load_ms.median).padStart(8)} ms median  (${range(profile.load_ms)})`,
     `init          ${fmt(profile.init_ms.median).padStart(8)} ms median  (${range(profile.init_ms)})`,
     `SDK overhead  ${fmt(profile.sdk_overhead_ms.median).padStart(8)} ms median  (included in init, not in the tree)`,
-    '',
   );
+  if (profile.link_ms !== undefined)
+    out.push(`ESM linking   ${fmt(profile.link_ms.median).padStart(8)} ms median  (in module load, in no node of the tree)`);
+  out.push('');
   if (profile.bundle?.kind === 'no-plugin')
     out.push(
       ...wrapText(
@@ -97,6 +103,19 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
     out.push(`Bundle built with the esbuild plugin${profile.bundle.output_bytes !== undefined ? `, ${profile.bundle.output_bytes} bytes` : ''}.`, '');
   out.push(...renderTree(profile.tree, profile.load_ms.median, threshold, paint));
   out.push('');
+  if (profile.cpu_profile !== undefined) {
+    const c = profile.cpu_profile;
+    out.push(paint.bold(`CPU profile (V8, every ${c.interval_us} us, ${c.samples} samples per run): JavaScript running, by script`));
+    for (const entry of c.scripts.filter((e) => e.ms >= 0.5).slice(0, 15)) out.push(`${fit(entry.name, WIDTH - 20)}${fmt(entry.ms).padStart(10)}`);
+    out.push(
+      `${fit("Node's module loader (resolve, read, compile)", WIDTH - 20)}${fmt(c.module_loader_ms).padStart(10)}`,
+      `${fit('V8 outside JavaScript (compiling, linking)', WIDTH - 20)}${fmt(c.program_ms).padStart(10)}`,
+      `${fit('garbage collector', WIDTH - 20)}${fmt(c.garbage_collector_ms).padStart(10)}`,
+      `${fit('other (the SDK, Node.js, idle)', WIDTH - 20)}${fmt(c.other_ms).padStart(10)}`,
+      ...wrapText(`How exact: ${c.exactness}.`, WIDTH, '').map((line) => paint.dim(line)),
+      '',
+    );
+  }
   if (profile.recommendations.length === 0) {
     out.push('Recommendations: none (no module above the rule table\'s thresholds).');
   } else {

@@ -84,6 +84,7 @@ export function runOnce(options: Options, node: string, handler: string, taskRoo
     env.COLDSTART_PROFILE_ESM = '1';
     env.COLDSTART_ESM_TIMING = 'on';
   }
+  if (options.cpuProfile) env.COLDSTART_PROFILE_CPU = String(options.cpuInterval);
   // Lambda's bootstrap sizes the old space to about 90 % of the function's memory.
   const heap = Math.max(64, Math.floor(options.memory * 0.9));
   const args = [`--max-old-space-size=${heap}`, '--require', join(sdkRoot(), 'register.cjs'), '-e', childScript(), handler];

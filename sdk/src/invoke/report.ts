@@ -1,6 +1,7 @@
 // Turns the recorder's data into the payload's module_timings and module_tree, both bounded.
 
 import type { Recorder, TreeNode } from '../runtime/recorder';
+import type { CpuProfileRecord } from '../shared/cpu-profile';
 
 export const MAX_TIMINGS = 300; // keys in module_timings (the backend accepts up to 2000)
 export const TREE_MAX_DEPTH = 4; // levels below the root
@@ -46,6 +47,8 @@ export interface ModuleTree {
   /** of load_ms: loading ES modules (in the nodes' loading_ms) and linking their graphs (nobody's) */
   loading_ms?: number;
   link_ms?: number;
+  /** COLDSTART_LOADING=profile: V8 CPU profile samples of init by script URL (cpu-profile.ts) */
+  cpu_profile?: CpuProfileRecord;
   modules: number;
   esm_timing: string;
   coverage: string;
@@ -118,6 +121,7 @@ export function moduleTree(
   const tree: ModuleTree = { load_ms: ms(recorder.loadNs), modules: recorder.modules, esm_timing: esmTiming, coverage, truncated, children };
   if (recorder.loadingNs > 0) tree.loading_ms = ms(recorder.loadingNs);
   if (recorder.linkNs > 0) tree.link_ms = ms(recorder.linkNs);
+  if (recorder.cpuProfile !== undefined) tree.cpu_profile = recorder.cpuProfile;
   return tree;
 }
 

@@ -159,10 +159,12 @@ export function installCommonJsHook(recorder: Recorder, coreFile?: string): () =
       }
     }
     const frame = recorder.enterFile(filename, entries[entries.length - 1]);
+    // imported from ESM: the ESM loader copies its exports after this returns (Recorder.exit)
+    const tail = recorder.importedCommonJs.size > 0 && recorder.importedCommonJs.delete(filename);
     try {
       return originalLoad.apply(this, arguments as unknown as [string]);
     } finally {
-      recorder.exit(frame);
+      recorder.exit(frame, tail);
     }
   };
   Module.prototype.load = timedLoad;
@@ -234,25 +236,47 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
       }
       return true;
     };
+    let toPath: (url: string) => string = (url) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      toPath = (require('node:url') as typeof import('node:url')).fileURLToPath;
+      return toPath(url);
+    };
+    // the module last resolved (a new one), and whether it is the SDK's: Node loads a module right
+    // after resolving it, and its loading frame, opened by the resolve, then simply goes on (no
+    // event, no clock read: a third of the hooks' work per module)
+    let resolvedUrl: string | undefined;
+    let resolvedOwn = false;
     handle = api.registerHooks({
       resolve(specifier, context, nextResolve) {
         const entered = process.hrtime.bigint();
         if (inactive() || !imported(context)) return nextResolve(specifier, context);
         const started = process.hrtime.bigint();
         const result = nextResolve(specifier, context);
-        if (typeof result?.url === 'string' && !loaded.has(result.url)) recorder.loading(result.url, started, undefined, own(result.url), entered);
+        const url = result?.url;
+        if (typeof url === 'string' && !loaded.has(url)) {
+          resolvedUrl = url;
+          resolvedOwn = own(url);
+          recorder.loading(url, started, undefined, resolvedOwn, entered);
+        }
         return result;
       },
       load(url, context, nextLoad) {
-        const entered = process.hrtime.bigint();
         if (inactive() || !imported(context)) return nextLoad(url, context);
-        const started = process.hrtime.bigint();
+        const continues = url === resolvedUrl && !resolvedOwn && recorder.continuesLoading(url);
+        const started = continues ? 0n : process.hrtime.bigint();
         const result = nextLoad(url, context);
         loaded.add(url);
-        const sdk = own(url);
+        const sdk = url === resolvedUrl ? resolvedOwn : own(url);
         // counted here unless something else counts it: a body marker (module) or the CommonJS hook
         const format = result.format;
-        recorder.loading(url, started, format !== 'module' && format !== 'commonjs' && format !== 'builtin', sdk, entered);
+        const counted = format !== 'module' && format !== 'commonjs' && format !== 'builtin';
+        if (!continues) recorder.loading(url, started, counted, sdk);
+        else if (counted) recorder.countModule();
+        if (format === 'commonjs' && !sdk && url.startsWith('file:')) {
+          const noting = process.hrtime.bigint();
+          recorder.importedCommonJs.add(toPath(url));
+          recorder.exclude(noting);
+        }
         if (sdk || !shouldInstrument(url, result.format)) return result;
         const injecting = process.hrtime.bigint();
         try {

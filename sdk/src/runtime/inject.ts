@@ -61,5 +61,6 @@ export function shouldInstrument(url: string, format: unknown): boolean {
  */
 export function sdkFiles(sdkRoot: string): (url: string) => boolean {
   const shipped = [sdkRoot + 'dist/', sdkRoot + 'esm/', sdkRoot + 'handler.mjs', sdkRoot + 'register.cjs'];
-  return (url) => url.includes(INSTALLED) || shipped.some((prefix) => url.startsWith(prefix));
+  // called for every module resolved and loaded: one prefix test for nearly all of them
+  return (url) => url.includes(INSTALLED) || (url.startsWith(sdkRoot) && shipped.some((prefix) => url.startsWith(prefix)));
 }

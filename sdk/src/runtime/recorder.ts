@@ -23,8 +23,15 @@
 // binding imports to exports, creating each module's top-level functions) is one step for the
 // whole graph, not per module: it is counted apart (linkNs), up to the first module body, never
 // as a package's time.
+//
+// A CommonJS module imported from ESM is evaluated by Node's ESM loader, which calls require()'s
+// loader (timed by the CommonJS hook) and then copies each of its exports, one by one, into the ES
+// module namespace: a step after the CommonJS hook returns, long for a module of thousands of
+// exports. That tail is the module's too: a "trailing" frame keeps it until the next event (the
+// next module's body, normally), or a microtask when the graph's evaluation is over.
 
 import { attributeFile, attributeUrl, type Attribution } from '../shared/attribution';
+import type { CpuProfileRecord } from '../shared/cpu-profile';
 
 const now = process.hrtime.bigint;
 
@@ -49,6 +56,8 @@ interface Frame {
   url: string | number | undefined;
   /** an ES module being loaded (no end event: closed by the next event) */
   loading: boolean;
+  /** closed by the next event of any kind: a loading frame, or the tail of a CommonJS module evaluated by the ESM loader */
+  trailing: boolean;
 }
 
 function newNode(key: string, packageDir: string | undefined): TreeNode {
@@ -84,6 +93,8 @@ export class Recorder {
   bundledModules = 0;
   /** clock at the end of the last load (end of init, as far as modules tell) */
   lastExit: bigint | undefined;
+  /** COLDSTART_LOADING=profile: the CPU profile of init, samples by script (set when init closes) */
+  cpuProfile: CpuProfileRecord | undefined;
 
   private readonly stack: Frame[] = [];
   private readonly openUrls = new Map<string | number, Frame>();
@@ -95,6 +106,11 @@ export class Recorder {
   private quietQueued = false;
   /** clock when the loader went quiet after loading a graph: linking since then */
   private linkingFrom: bigint | undefined;
+  /**
+   * Files of CommonJS modules the ESM loader loaded (load hook, format commonjs) and has not yet
+   * evaluated: their evaluation (through require()'s loader) gets a tail, see exit().
+   */
+  readonly importedCommonJs = new Set<string>();
 
   constructor(private readonly taskRoot: string) {}
 
@@ -125,7 +141,7 @@ export class Recorder {
     const start = startedAt > this.last ? startedAt : this.last;
     const who = own ? undefined : this.attributeUrlCached(url);
     if (who === undefined || isRuntimeFile(who)) {
-      if (top?.loading === true) this.unwind(start, top);
+      if (top?.trailing === true) this.unwind(start, top);
       if (own) {
         this.overheadNs += Number(t - start);
         this.last = t;
@@ -139,7 +155,7 @@ export class Recorder {
       this.settle(t);
       return;
     }
-    if (top?.loading === true) this.unwind(start, top);
+    if (top?.trailing === true) this.unwind(start, top);
     this.push(start, who, undefined, t, true);
     if (!this.closeScheduled) {
       // A graph loads within one turn of the event loop (the in-thread hooks are synchronous);
@@ -153,6 +169,20 @@ export class Recorder {
         if (open?.loading === true) this.pop(t, open);
       }).unref();
     }
+  }
+
+  /**
+   * Whether the module being loaded (the loading frame on top) is `url`'s package: then its load
+   * hook needs no event (the frame goes on), see hooks.ts.
+   */
+  continuesLoading(url: string): boolean {
+    const top = this.stack[this.stack.length - 1];
+    return this.active && top?.loading === true && top.node.key === this.attributeUrlCached(url).key;
+  }
+
+  /** A module counted without an event of its own (a JSON module whose loading frame goes on). */
+  countModule(): void {
+    if (this.active) this.modules++;
   }
 
   /** A module is resolved, loaded, then evaluated: its URL is attributed once for the three. */
@@ -208,6 +238,7 @@ export class Recorder {
     this.endLinking(requiredAt !== undefined && requiredAt < t ? requiredAt : t);
     const who = attributeFile(filename, this.taskRoot);
     if (isRuntimeFile(who)) {
+      this.closeTrailing(t);
       this.settle(t);
       return undefined;
     }
@@ -224,6 +255,7 @@ export class Recorder {
     this.endLinking(t);
     const who = this.attributeUrlCached(url);
     if (isRuntimeFile(who)) {
+      this.closeTrailing(t);
       this.settle(t);
       return;
     }
@@ -255,10 +287,34 @@ export class Recorder {
     this.pop(t, frame);
   }
 
-  exit(frame: Frame | undefined): void {
+  /**
+   * A CommonJS module's load() returned. `tail`: the ESM loader evaluated it (imported from ESM)
+   * and now copies its exports into the module namespace: that time stays the module's, until the
+   * next event or, if there is none, a microtask (run once the graph's evaluation is over).
+   */
+  exit(frame: Frame | undefined, tail = false): void {
     const t = now();
     this.endLinking(t);
-    if (frame !== undefined) this.pop(t, frame);
+    if (frame === undefined) return;
+    if (!tail || !this.active || this.stack[this.stack.length - 1] !== frame) {
+      this.pop(t, frame);
+      return;
+    }
+    this.unwind(t, frame);
+    const trailing: Frame = { node: frame.node, start: t, entered: frame.entered, url: undefined, loading: false, trailing: true };
+    this.stack.push(trailing);
+    queueMicrotask(() => {
+      if (this.stack[this.stack.length - 1] !== trailing) return;
+      const end = now();
+      this.pop(end, trailing);
+    });
+    this.settle(t);
+  }
+
+  /** Ends a trailing frame on top (the next event came). */
+  private closeTrailing(t: bigint): void {
+    const top = this.stack[this.stack.length - 1];
+    if (top?.trailing === true) this.unwind(t > this.last ? t : this.last, top);
   }
 
   /**
@@ -308,8 +364,9 @@ export class Recorder {
 
   private push(t: bigint, who: Attribution, url: string | number | undefined, eventAt: bigint = t, loading = false): Frame {
     let top = this.stack[this.stack.length - 1];
-    if (top?.loading === true && !loading) {
-      // the module being loaded is done with (its evaluation or another load starts)
+    if (top?.trailing === true && !loading) {
+      // the module being loaded is done with (its evaluation or another load starts), or a
+      // CommonJS module's tail ends
       this.unwind(t, top);
       top = this.stack[this.stack.length - 1];
     }
@@ -325,7 +382,7 @@ export class Recorder {
       node = children.get(who.key) ?? newNode(who.key, who.packageDir);
       children.set(who.key, node);
     }
-    const frame: Frame = { node, start: t, entered, url, loading };
+    const frame: Frame = { node, start: t, entered, url, loading, trailing: loading };
     this.stack.push(frame);
     if (!loading) this.modules++;
     if (eventAt > t) {
@@ -352,7 +409,7 @@ export class Recorder {
       const duration = Number(t - f.start);
       if (f.entered) {
         f.node.inclusiveNs += duration;
-        if (!f.loading) f.node.loads++;
+        if (!f.trailing) f.node.loads++;
       }
       if (i === 0) this.loadNs += duration;
       if (f.url !== undefined && i !== at) this.openUrls.delete(f.url);

@@ -2,7 +2,9 @@
 // and the senders. Stored on a global symbol so that two copies of the SDK (a preload and a
 // bundled copy, say) share it.
 
-import { BUNDLE_MARKER_GLOBAL, LAMBDA_ENV, RUNTIME_SYMBOL } from '../shared/constants';
+import { BUNDLE_MARKER_GLOBAL, ENV_LOADING, LAMBDA_ENV, RUNTIME_SYMBOL } from '../shared/constants';
+import { startCpuProfile } from '../shared/cpu-profile';
+import { sdkFiles } from './inject';
 import type { EarlyStream } from '../shared/extension-endpoint';
 import { esmTimingMode, installCommonJsHook, installEsmHooks, type EsmTiming } from './hooks';
 import { Recorder } from './recorder';
@@ -70,10 +72,27 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
     enumerable: false,
   });
   try {
+    // COLDSTART_LOADING=profile: V8's CPU profiler during init too (opt-in: it slows init a little,
+    // and stopping it and attributing its samples is done as the first invocation starts)
+    const profiling = (process.env[ENV_LOADING] ?? '').trim().toLowerCase() === 'profile' ? startCpuProfile(100) : undefined;
     const uninstallCjs = installCommonJsHook(recorder, coreFile);
     runtime.uninstall = () => {
       uninstallCjs();
       recorder.close();
+      if (profiling !== undefined && recorder.cpuProfile === undefined) {
+        try {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          const { pathToFileURL } = require('node:url') as typeof import('node:url');
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          const { dirname } = require('node:path') as typeof import('node:path');
+          const root = dirname(dirname(coreFile));
+          const ownUrl = sdkFiles(pathToFileURL(root).href + '/');
+          const ownPath = sdkFiles(root + '/');
+          recorder.cpuProfile = profiling(taskRoot, (url) => ownUrl(url) || ownPath(url));
+        } catch {
+          // no profile in the record
+        }
+      }
     };
     runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), coreFile);
     if ((runtime.esmTiming === 'on' || runtime.esmTiming === 'evaluation') && coverage === 'import') runtime.esmTiming = 'partial';

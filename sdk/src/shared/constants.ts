@@ -22,6 +22,8 @@ export const ENV_TIMEOUT = 'COLDSTART_TIMEOUT';
 export const ENV_HANDLER = 'COLDSTART_HANDLER';
 /** `auto` (default), `on` or `off`: whether to time ES module evaluation. */
 export const ENV_ESM_TIMING = 'COLDSTART_ESM_TIMING';
+/** `profile`: also record a V8 CPU profile of init, samples by script URL (cpu-profile.ts) */
+export const ENV_LOADING = 'COLDSTART_LOADING';
 /** `auto` (default) or `off`: send records to the coldstart Lambda extension when it is present. */
 export const ENV_EXTENSION = 'COLDSTART_EXTENSION';
 /** The extension's local endpoint (the extension reads the same variables): host and port. */

@@ -103,4 +103,25 @@ describe(`module timing accuracy (${NODE})`, () => {
     // in-thread hooks: loading and evaluation; hooks thread (forced on): evaluation only
     if (record.esm_timing !== 'unsupported') expect(record.esm_timing).toBe(esmHooksApi(NODE_VERSION) === 'registerHooks' ? 'on' : 'evaluation');
   });
+
+  test('COLDSTART_LOADING=profile: the record also carries a V8 CPU profile of init, samples by script URL, and says how exact', async () => {
+    const name = `accuracy-cpu-${Date.now()}`;
+    const result = await runFixture({ handler: 'accuracy.handler', preload: 'require', endpoint: collector.url, nice: true, env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_LOADING: 'profile' } });
+    await waitFor(() => collector.records().some((r) => r.function_name === name));
+    const record = collector.records().find((r) => r.function_name === name);
+    expect(record, result.stderr).toBeDefined();
+    const cpu = record.module_tree.cpu_profile;
+    expect(cpu).toMatchObject({ method: 'v8-cpu-profile', interval_us: 100 });
+    expect(cpu.exactness).toContain('statistical');
+    expect(cpu.samples).toBeGreaterThan(100);
+    // the busy-waits run in their packages' scripts (120 to 300 ms each): sampled, so held to the
+    // place of the time more than to its amount; the SDK itself is never a script here
+    const scripts: Record<string, number> = cpu.scripts;
+    for (const [key, ms] of Object.entries(CJS_TRUTH)) expect(scripts[key] ?? 0, `${key} ${JSON.stringify(cpu)}`).toBeGreaterThan(0.5 * ms);
+    const top = Object.entries(scripts).sort((a, b) => b[1] - a[1])[0]![0];
+    expect(['cyc', 'alpha']).toContain(top);
+    expect(scripts['@coldstart/analyzer']).toBeUndefined();
+    // the hooks' figures are still there, and the profile does not replace them
+    expect(record.module_timings.alpha).toBeGreaterThanOrEqual(CJS_TRUTH.alpha!);
+  });
 });

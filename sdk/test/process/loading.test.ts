@@ -24,6 +24,13 @@
 // included (module_tree.link_ms, a step of the whole graph that no package is charged with); the
 // SDK itself is never in module_timings.
 //
+// The warm-up (the fixture's warm.mjs, imported before the handler and before each truth) holds a
+// large module (warm-big, 0.43 MB): a process's first large compile pays for mapping and touching
+// its memory (page faults), which later compiles reuse, so a package imported alone would carry a
+// cost that in the handler falls on whichever large package loads first, and the truths would not
+// add up (cjs-exports measured 15 to 25 % "low" on Node.js 24 for that reason; generate.mjs has
+// the page-fault counts).
+//
 // Only where ES module loading can be timed per module (module.registerHooks: Node.js 22.15+,
 // 23.5+); elsewhere the test checks that the SDK says what it did (esm_timing).
 import { spawn } from 'node:child_process';
@@ -40,7 +47,7 @@ import { NODE, NODE_VERSION, SDK_ROOT, runFixture, startCollector, waitFor, type
 const FIXTURE = join(SDK_ROOT, 'test', 'fixtures', 'loading');
 const PACKAGES = ['barrel-fns', 'big-source', 'cjs-exports', 'json-data'];
 /** keys of the warm-up (imported by the runner before the handler, outside the measured load) */
-const WARMUP_KEYS = new Set(['warm-esm', 'warm-cjs', './warm']);
+const WARMUP_KEYS = new Set(['warm-esm', 'warm-cjs', 'warm-big', './warm']);
 const ROUNDS = 7;
 /**
  * Both kinds of process run with a young generation large enough that loading the fixture needs no
@@ -169,11 +176,13 @@ function check({ truths: samples, runs }: Samples): Outcome {
     // Issue 23's target, max(2 ms, 10 %), is checked with COLDSTART_STRICT_LOADING=1 (`npm run
     // test:loading`): it holds on a quiet machine but not reliably at a load of 5 or more on 2
     // cores, where make test runs beside other work. make test checks that the loading lands in the
-    // right package within max(5 ms, 35 %): a loading charged to the importer or to the SDK (the
-    // defect this test guards) is off by 100 % or more.
-    const tolerance = STRICT ? Math.max(2, 0.1 * expected) : Math.max(5, 0.35 * expected);
+    // right package within max(5 ms, 30 %): a loading charged to the importer or to the SDK (the
+    // defect this test guards) is off by 100 % or more. Measured at a load average of 5 to 20 on
+    // 2 cores (eleven runs, Node.js 22 and 24): at most 24 % off (cjs-exports, either sign), most
+    // within 10 %; the SDK's figure against the truth without the SDK between 0.77 and 1.24 times.
+    const tolerance = STRICT ? Math.max(2, 0.1 * expected) : Math.max(5, 0.3 * expected);
     if (Math.abs(got - expected) > tolerance) problems.push(`${p}: ${got.toFixed(1)} ms, truth ${expected.toFixed(1)} ± ${tolerance.toFixed(1)}`);
-    const [low, high] = STRICT ? [0.85, 1.35] : [0.6, 1.6];
+    const [low, high] = STRICT ? [0.85, 1.35] : [0.65, 1.5];
     if (got < low * withoutSdk - 2 || got > high * withoutSdk + 2) problems.push(`${p}: ${got.toFixed(1)} ms, without the SDK ${withoutSdk.toFixed(1)} (${low}x to ${high}x)`);
   }
   const sums = runs.map((r) => Object.entries(r.record.module_timings as Record<string, number>).filter(([k]) => !WARMUP_KEYS.has(k)).reduce((a, [, v]) => a + v, 0));
@@ -202,12 +211,14 @@ describe.runIf(IN_THREAD)(`ES module loading ground truth (Node.js ${VERSION})`,
       expect(record.module_tree.coverage).toBe('preload');
       // the SDK (its redirect imports the handler) is never a package's time
       expect(Object.keys(record.module_timings)).not.toContain('@coldstart/analyzer');
-      // the handler file: its 10 ms busy-wait and its own loading (small, but a busy machine
-      // stretches it), never its imports' loading (hundreds of ms)
-      const packages = PACKAGES.reduce((a, p) => a + (record.module_timings[p] ?? 0), 0);
       expect(record.module_timings['./index']).toBeGreaterThanOrEqual(10);
-      expect(record.module_timings['./index']).toBeLessThan(10 + Math.max(4, 0.03 * packages));
     }
+    // the handler file: its 10 ms busy-wait and its own loading (small, but a busy machine
+    // stretches it), never its imports' loading (hundreds of ms). The median of the runs: one
+    // process preempted for 70 ms in its busy-wait is the machine, not the attribution.
+    const indexMs = median(outcome.runs.map((r) => r.record.module_timings['./index']));
+    const packagesMs = median(outcome.runs.map((r) => PACKAGES.reduce((a, p) => a + (r.record.module_timings[p] ?? 0), 0)));
+    expect(indexMs).toBeLessThan(10 + Math.max(4, 0.03 * packagesMs));
     // the tree tells loading from evaluation: these packages are loading, not evaluation
     const tree = outcome.runs[outcome.runs.length - 1]!.record.module_tree;
     for (const p of PACKAGES) {
@@ -219,5 +230,5 @@ describe.runIf(IN_THREAD)(`ES module loading ground truth (Node.js ${VERSION})`,
     const index = tree.children.find((c: any) => c.name === './index');
     expect(index.evaluation_ms).toBeGreaterThanOrEqual(10);
     expect(index.loading_ms).toBeLessThan(index.evaluation_ms);
-  }, 240_000);
+  }, 420_000);
 });

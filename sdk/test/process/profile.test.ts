@@ -150,6 +150,49 @@ describe('coldstart profile', () => {
     // profile forces ES module timing: loading and evaluation in-thread, evaluation only where
     // just the hooks thread exists (Node.js 18.19+/20)
     expect(profile.runs_detail[0].esm_timing).toBe(esmHooksApi(NODE_VERSION) === 'registerHooks' ? 'on' : 'evaluation');
+    if (esmHooksApi(NODE_VERSION) === 'registerHooks') {
+      // the merged tree splits self time into loading and evaluation: moment is CommonJS (its
+      // 60 ms body is evaluation), the handler file's 10 ms busy-wait too; linking apart
+      expect(validate(SCHEMA, profile)).toEqual([]);
+      expect(profile.esm_timing).toBe('on');
+      expect(profile.link_ms.median).toBeGreaterThanOrEqual(0);
+      const moment = profile.tree.find((n: any) => n.name === 'moment');
+      expect(moment.evaluation_ms).toBeGreaterThan(50);
+      expect(moment.loading_ms + moment.evaluation_ms).toBeCloseTo(moment.self_ms, 1);
+      const own = profile.tree.find((n: any) => n.name === './esm-handler');
+      expect(own.evaluation_ms).toBeGreaterThanOrEqual(10);
+      const text = await cli(['profile', 'esm-handler.mjs', '--runs', '1']);
+      expect(text.stdout).toMatch(/^package \/ file +self ms +total ms +loading +eval$/m);
+      expect(text.stdout).toMatch(/^moment 2\.29\.4 +\d[\d.]* +\d[\d.]* +\d[\d.]* +\d[\d.]*$/m);
+      expect(text.stdout).toMatch(/^ESM linking +[\d.]+ ms median/m);
+      for (const line of text.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
+    }
+  });
+
+  it('--cpu-profile: V8 samples attributed by script URL, and says how exact', async () => {
+    const run = await cli(['profile', 'handler.js', '--runs', '1', '--json', '--cpu-profile']);
+    expect(run.code).toBe(0);
+    const profile = JSON.parse(run.stdout);
+    expect(validate(SCHEMA, profile)).toEqual([]);
+    const cpu = profile.cpu_profile;
+    expect(cpu).toMatchObject({ method: 'v8-cpu-profile', interval_us: 100 });
+    expect(cpu.exactness).toContain('sampled every 100 us');
+    // the busy-waits run in their packages' scripts: the samples find them there. Sampling is
+    // statistical, and on a busy machine the sampler runs late and some samples land in the
+    // garbage collector or elsewhere: held to the place of the time more than to its amount.
+    const ms = Object.fromEntries(cpu.scripts.map((s: any) => [s.name, s.ms]));
+    expect(cpu.scripts[0].name).toBe('moment');
+    expect(ms.moment).toBeGreaterThan(30);
+    expect(ms.moment).toBeLessThan(120);
+    expect(ms['small-dep']).toBeGreaterThan(8);
+    expect(ms['./src/config']).toBeGreaterThan(6);
+    expect(ms['tiny-a'] ?? 0).toBeLessThan(ms['small-dep']);
+    expect(ms['@coldstart/analyzer']).toBeUndefined();
+    expect(profile.runs_detail[0].cpu.scripts.moment).toBe(ms.moment);
+    const text = await cli(['profile', 'handler.js', '--runs', '1', '--cpu-profile']);
+    expect(text.stdout).toMatch(/^CPU profile \(V8, every 100 us, \d+ samples per run\)/m);
+    expect(text.stdout).toMatch(/^moment +\d[\d.]*$/m);
+    expect(text.stdout).toContain('How exact: sampled every 100 us');
   });
 
   it('a handler that throws during init, and usage errors, exit 2', async () => {

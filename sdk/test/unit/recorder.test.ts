@@ -60,6 +60,37 @@ describe('Recorder', () => {
     expect(r.modules).toBe(3);
   });
 
+  test('a CommonJS module evaluated by the ESM loader keeps the time after its load() up to the next event (its exports copied)', async () => {
+    const r = new Recorder(root);
+    const cjs = r.enterFile('/var/task/node_modules/c/index.js');
+    busy(2);
+    r.exit(cjs, true);
+    busy(3); // Node copies its exports into the module namespace
+    r.enterUrl('file:///var/task/node_modules/d/index.js'); // the next module's body: the tail ends
+    busy(1);
+    r.exitUrl('file:///var/task/node_modules/d/index.js');
+    const c2 = r.enterFile('/var/task/node_modules/c2/index.js');
+    r.exit(c2, true);
+    busy(2);
+    await Promise.resolve(); // nothing else: a microtask ends it once the graph's evaluation is over
+    await Promise.resolve();
+    busy(200); // not c2's
+    r.close();
+    const ms = (k: string): number => r.selfNs.get(k)! / 1e6;
+    expect(ms('c')).toBeGreaterThanOrEqual(5);
+    expect(ms('d')).toBeGreaterThanOrEqual(1);
+    expect(ms('c2')).toBeGreaterThanOrEqual(2);
+    expect(ms('c2')).toBeLessThan(150);
+    // the tail is no second load of the module, and its time is in the module-load time
+    const tree = moduleTree(r, new Map(), 'on', 'preload');
+    const c = tree.children.find((n) => n.name === 'c')!;
+    expect(c.loads).toBeUndefined(); // one load (the field is left out for 1)
+    expect(c.total_ms).toBeGreaterThanOrEqual(c.self_ms); // inclusive: with the recorder's own time inside
+    const sum = [...r.selfNs.values()].reduce((x, y) => x + y, 0);
+    expect(Math.abs(r.loadNs - sum - r.overheadNs)).toBeLessThan(2e6);
+    expect(r.modules).toBe(3);
+  });
+
   test('runtime files (outside the task root and node_modules) are not recorded', () => {
     const r = new Recorder(root);
     const frame = r.enterFile('/var/runtime/index.js');
@@ -72,6 +103,7 @@ describe('Recorder', () => {
   test('ES module loading: each module charged from its hook call to the next event, linking apart', async () => {
     const r = new Recorder(root);
     const t = (): bigint => process.hrtime.bigint();
+    const began = t();
     // the loader resolves and loads a's index, then compiles it (the time up to the next event)
     r.loading('file:///var/task/node_modules/a/index.js', t(), undefined);
     busy(2);
@@ -101,16 +133,21 @@ describe('Recorder', () => {
     r.enterUrl('file:///var/task/node_modules/b/index.js');
     busy(1);
     r.exitUrl('file:///var/task/node_modules/b/index.js');
+    // A loaded machine deschedules the process inside whichever segment it is in, and a busy-wait
+    // then overshoots: the upper bounds (3 ms over each nominal figure, 2.5 ms for linking) also
+    // get the time the whole sequence took beyond its 17 ms of busy-waits, and no more. Unloaded,
+    // that is about 0 and a 3 ms segment charged to the wrong module still fails them.
+    const stretch = Math.max(0, Number(t() - began) / 1e6 - 17);
     r.close();
     const ms = (key: string): number => (r.selfNs.get(key) ?? 0) / 1e6;
     expect(ms('a')).toBeGreaterThanOrEqual(7);
-    expect(ms('a')).toBeLessThan(10); // upper bounds loose: a busy machine can deschedule between two calls
+    expect(ms('a')).toBeLessThan(10 + stretch);
     expect(ms('b')).toBeGreaterThanOrEqual(6);
-    expect(ms('b')).toBeLessThan(9);
+    expect(ms('b')).toBeLessThan(9 + stretch);
     expect(ms('@coldstart/analyzer')).toBe(0);
     expect(r.overheadNs / 1e6).toBeGreaterThanOrEqual(2);
     expect(r.linkNs / 1e6).toBeGreaterThanOrEqual(2);
-    expect(r.linkNs / 1e6).toBeLessThan(4.5);
+    expect(r.linkNs / 1e6).toBeLessThan(4.5 + stretch);
     expect(r.modules).toBe(2); // b/lib.json (load) and b's body (marker); the others' bodies never ran
     const tree = moduleTree(r, new Map(), 'on', 'preload');
     const b = tree.children.find((c) => c.name === 'b')!;
@@ -127,13 +164,17 @@ describe('Recorder', () => {
 
   test('a loading frame with nothing after it ends when the event loop turns', async () => {
     const r = new Recorder(root);
-    r.loading('file:///var/task/node_modules/json-only/data.json', process.hrtime.bigint(), true);
+    const began = process.hrtime.bigint();
+    r.loading('file:///var/task/node_modules/json-only/data.json', began, true);
     busy(2);
     await new Promise((resolve) => setImmediate(resolve));
+    // a loaded machine stretches the busy-wait and the wait for the event loop's turn: the upper
+    // bound also gets what they took beyond 2 ms, measured before the 5 ms that must not count
+    const stretch = Math.max(0, Number(process.hrtime.bigint() - began) / 1e6 - 2);
     busy(5); // not the package's: the loader was done
     r.close();
     expect(r.selfNs.get('json-only')! / 1e6).toBeGreaterThanOrEqual(2);
-    expect(r.selfNs.get('json-only')! / 1e6).toBeLessThan(4);
+    expect(r.selfNs.get('json-only')! / 1e6).toBeLessThan(4 + stretch);
   });
 
   test('nothing is recorded after close', () => {
