@@ -12,7 +12,16 @@ const profile = mkdtempSync(path.join(os.tmpdir(), 'csa-ui-bench-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
   viewport: { width: 1280, height: 800 },
 });
 const page = context.pages()[0] || (await context.newPage());
@@ -57,7 +66,9 @@ for (const window of ['7d', '30d']) {
     api.push(r.api);
   }
   const f = (x) => x.toFixed(0);
-  console.log(`| ${window === '7d' ? '7 days (default)' : '30 days'} | ${views} | ${f(q(usable, 0.5))} | ${f(q(usable, 0.95))} | ${f(Math.max(...usable))} | ${f(q(api, 0.5))} | ${f(q(api, 0.95))} |`);
+  console.log(
+    `| ${window === '7d' ? '7 days (default)' : '30 days'} | ${views} | ${f(q(usable, 0.5))} | ${f(q(usable, 0.95))} | ${f(Math.max(...usable))} | ${f(q(api, 0.5))} | ${f(q(api, 0.95))} |`,
+  );
 }
 await context.close();
 rmSync(profile, { recursive: true, force: true });

@@ -51,7 +51,9 @@ writeFileSync(path.join(out, 'index.html'), html);
 function files(dir, prefix = '') {
   return readdirSync(dir)
     .sort()
-    .flatMap((name) => (statSync(path.join(dir, name)).isDirectory() ? files(path.join(dir, name), `${prefix}${name}/`) : [`${prefix}${name}`]));
+    .flatMap((name) =>
+      statSync(path.join(dir, name)).isDirectory() ? files(path.join(dir, name), `${prefix}${name}/`) : [`${prefix}${name}`],
+    );
 }
 
 let total = 0;

@@ -32,11 +32,11 @@
 struct csa_alerts {
     const csa_config *cfg;
     pthread_t thread;
-    int wake[2];         /* a pipe: csa_alerts_stop writes one byte, which ends every wait */
+    int wake[2]; /* a pipe: csa_alerts_stop writes one byte, which ends every wait */
     atomic_int stopping;
-    PGconn *conn;        /* the thread's own connection; NULL while the database is unreachable */
+    PGconn *conn; /* the thread's own connection; NULL while the database is unreachable */
     pthread_mutex_t cancel_lock;
-    PGcancel *cancel;    /* cancels conn's running statement at stop; under cancel_lock */
+    PGcancel *cancel;     /* cancels conn's running statement at stop; under cancel_lock */
     csa_webhook_tls *tls; /* https deliveries' TLS settings; NULL when they could not be made (logged) */
 };
 
@@ -102,8 +102,8 @@ static void new_uuid(char out[37])
     randombytes_buf(b, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 static json_t *rounded(double v, double scale)
@@ -154,10 +154,10 @@ static int sql_figures(csa_alerts *a, const rule *r, json_t *out)
         return -1;
     }
     for (int i = 0; i < PQntuples(res); i++)
-        json_array_append_new(out, json_pack("{s:s, s:s, s:f, s:I}", "function_id", PQgetvalue(res, i, 0),
-                                             "function_name", PQgetvalue(res, i, 1), "value",
-                                             strtod(PQgetvalue(res, i, 2), NULL), "samples",
-                                             (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10)));
+        json_array_append_new(out,
+                              json_pack("{s:s, s:s, s:f, s:I}", "function_id", PQgetvalue(res, i, 0), "function_name",
+                                        PQgetvalue(res, i, 1), "value", strtod(PQgetvalue(res, i, 2), NULL), "samples",
+                                        (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10)));
     PQclear(res);
     return 0;
 }
@@ -184,7 +184,8 @@ static int regression_figures(csa_alerts *a, const rule *r, json_t *out)
     for (int i = 0; i < PQntuples(res) && !atomic_load(&a->stopping); i++) {
         json_t *cmp = NULL;
         char detail[CSA_DETAIL_MAX];
-        csa_status st = csa_deployments_compare(a->conn, r->project_id, PQgetvalue(res, i, 0), NULL, NULL, &cmp, detail);
+        csa_status st = csa_deployments_compare(a->conn, r->project_id, PQgetvalue(res, i, 0), NULL, NULL, &cmp,
+                                                detail);
         if (st == CSA_ERR_NOT_FOUND)
             continue; /* fewer than two deployments */
         if (st != CSA_OK) {
@@ -300,16 +301,16 @@ static char *notification_body(const rule *r, json_t *fig, const char *event, co
     json_t *body;
     if (strcmp(r->format, "slack") == 0) {
         char slack[2400];
-        snprintf(slack, sizeof slack, "%s *%s* %s: %s", firing ? ":rotating_light:" : ":white_check_mark:",
-                 firing ? "[FIRING]" : "[RESOLVED]", r->name, text);
+        snprintf(slack, sizeof slack, "%s *%s* %s: %s",
+                 firing ? ":rotating_light:" : ":white_check_mark:", firing ? "[FIRING]" : "[RESOLVED]", r->name, text);
         body = json_pack("{s:s}", "text", slack);
     } else {
         int cost = strcmp(r->metric, "init_cost_monthly_usd") == 0;
         json_t *v = json_object_get(fig, "value");
         body = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:{s:s, s:s}, s:{s:o, s:s, s:O, s:O, s:i}}", "delivery_id",
                          delivery_id, "event", event, "timestamp", now, "summary", text, "rule", r->json, "project_id",
-                         r->project_id, "function", "id", json_string_value(json_object_get(fig, "function_id")), "name",
-                         json_string_value(json_object_get(fig, "function_name")), "figures", "value",
+                         r->project_id, "function", "id", json_string_value(json_object_get(fig, "function_id")),
+                         "name", json_string_value(json_object_get(fig, "function_name")), "figures", "value",
                          json_is_number(v) ? rounded(json_number_value(v), cost ? 1e4 : 100) : json_null(), "unit",
                          metric_unit(r->metric), "threshold", json_object_get(r->json, "threshold"), "samples",
                          json_object_get(fig, "samples"), "window_minutes", r->window_min);
@@ -560,7 +561,8 @@ static int deliver_one(csa_alerts *a)
                 json_pack("{s:s, s:s, s:i, s:i}", "delivery_id", id, "rule_id", PQgetvalue(res, 0, 6), "attempt",
                           attempt, "status", status));
     else
-        csa_log(CSA_LOG_WARN, attempt >= a->cfg->alert_max_attempts ? "alert delivery given up" : "alert delivery failed",
+        csa_log(CSA_LOG_WARN,
+                attempt >= a->cfg->alert_max_attempts ? "alert delivery given up" : "alert delivery failed",
                 json_pack("{s:s, s:s, s:i, s:s}", "delivery_id", id, "rule_id", PQgetvalue(res, 0, 6), "attempt",
                           attempt, "error", error));
     PQclear(res);
@@ -572,8 +574,9 @@ static int deliver_one(csa_alerts *a)
 /* Deletes notifications delivered or given up more than KEEP_DAYS ago: the outbox stays small. */
 static void prune(csa_alerts *a)
 {
-    PGresult *res = PQexec(a->conn, "DELETE FROM alert_outbox WHERE delivered_at < now() - interval '" KEEP_DAYS " days'"
-                                    " OR failed_at < now() - interval '" KEEP_DAYS " days'");
+    PGresult *res = PQexec(a->conn,
+                           "DELETE FROM alert_outbox WHERE delivered_at < now() - interval '" KEEP_DAYS " days'"
+                           " OR failed_at < now() - interval '" KEEP_DAYS " days'");
     exec_ok(a, res, "alert outbox prune");
     PQclear(res);
 }
@@ -698,9 +701,10 @@ void csa_alerts_stop(csa_alerts *a)
     (void)n;
     /* a statement waiting on the database (a lock, a slow query) is cancelled, not waited for */
     pthread_mutex_lock(&a->cancel_lock);
-    char err[256];
-    if (a->cancel)
+    if (a->cancel) {
+        char err[256];
         PQcancel(a->cancel, err, sizeof err);
+    }
     pthread_mutex_unlock(&a->cancel_lock);
     pthread_join(a->thread, NULL);
     pthread_mutex_destroy(&a->cancel_lock);

@@ -37,12 +37,12 @@ json_t *csa_alerts_check_request(const char *method, json_t *body, json_t *args,
  * project's). Returns CSA_OK with a new body in *out, or an error with a message in detail
  * (CSA_DETAIL_MAX bytes).
  */
-csa_status csa_alerts_run(PGconn *conn, const char *method, const char *project_id, const char *rule_id,
-                          json_t *args, json_t **out, char *detail);
+csa_status csa_alerts_run(PGconn *conn, const char *method, const char *project_id, const char *rule_id, json_t *args,
+                          json_t **out, char *detail);
 
 /* Builds the public JSON of a rule from a row of `SELECT ALERT_RULE_COLUMNS FROM alert_rules r`,
  * starting at column `col`. Shared by the API and the evaluator. */
-#define CSA_ALERT_RULE_COLUMNS                                                                            \
+#define CSA_ALERT_RULE_COLUMNS \
     "r.id, r.name, r.function_id, r.metric, r.threshold, r.window_minutes, r.min_samples, r.webhook_url, " \
     "r.format, to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define CSA_ALERT_RULE_NCOLUMNS 10

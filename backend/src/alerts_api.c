@@ -30,8 +30,9 @@ static const char *const FIELDS[] = {"name",           "function_id", "metric", 
 
 static void add_error(json_t *errors, const char *field, const char *msg, const char *type)
 {
-    json_array_append_new(errors, field ? json_pack("{s:[s,s], s:s, s:s}", "loc", "body", field, "msg", msg, "type", type)
-                                        : json_pack("{s:[s], s:s, s:s}", "loc", "body", "msg", msg, "type", type));
+    json_array_append_new(errors, field
+                                      ? json_pack("{s:[s,s], s:s, s:s}", "loc", "body", field, "msg", msg, "type", type)
+                                      : json_pack("{s:[s], s:s, s:s}", "loc", "body", "msg", msg, "type", type));
 }
 
 static size_t utf8_chars(const char *s)
@@ -161,15 +162,14 @@ json_t *csa_alert_rule_json(const PGresult *res, int row, int col)
     csa_alert_webhook_origin(PQgetvalue(res, row, col + 7), origin, sizeof origin);
     double threshold = strtod(PQgetvalue(res, row, col + 4), NULL);
     json_t *t = threshold == floor(threshold) && fabs(threshold) < 9e15 ? json_integer((json_int_t)threshold)
-                                                                         : json_real(threshold);
-    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:i, s:i, s:s, s:s, s:s}", "id", PQgetvalue(res, row, col),
-                     "name", PQgetvalue(res, row, col + 1), "scope",
-                     PQgetisnull(res, row, col + 2) ? "project" : "function", "function_id",
-                     PQgetisnull(res, row, col + 2) ? json_null() : json_string(PQgetvalue(res, row, col + 2)),
-                     "metric", PQgetvalue(res, row, col + 3), "threshold", t, "window_minutes",
-                     atoi(PQgetvalue(res, row, col + 5)), "min_samples", atoi(PQgetvalue(res, row, col + 6)),
-                     "webhook_origin", origin, "format", PQgetvalue(res, row, col + 8), "created_at",
-                     PQgetvalue(res, row, col + 9));
+                                                                        : json_real(threshold);
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:s, s:o, s:i, s:i, s:s, s:s, s:s}", "id", PQgetvalue(res, row, col), "name",
+        PQgetvalue(res, row, col + 1), "scope", PQgetisnull(res, row, col + 2) ? "project" : "function", "function_id",
+        PQgetisnull(res, row, col + 2) ? json_null() : json_string(PQgetvalue(res, row, col + 2)), "metric",
+        PQgetvalue(res, row, col + 3), "threshold", t, "window_minutes", atoi(PQgetvalue(res, row, col + 5)),
+        "min_samples", atoi(PQgetvalue(res, row, col + 6)), "webhook_origin", origin, "format",
+        PQgetvalue(res, row, col + 8), "created_at", PQgetvalue(res, row, col + 9));
 }
 
 static csa_status db_failed(PGconn *conn, PGresult *res, const char *what, char *detail)
@@ -204,7 +204,8 @@ static csa_status create_rule(PGconn *conn, const char *project_id, json_t *rule
     char threshold[40], window[16], min_samples[16], cap[16];
     snprintf(threshold, sizeof threshold, "%.17g", json_real_value(json_object_get(rule, "threshold")));
     snprintf(window, sizeof window, "%lld", (long long)json_integer_value(json_object_get(rule, "window_minutes")));
-    snprintf(min_samples, sizeof min_samples, "%lld", (long long)json_integer_value(json_object_get(rule, "min_samples")));
+    snprintf(min_samples, sizeof min_samples, "%lld",
+             (long long)json_integer_value(json_object_get(rule, "min_samples")));
     snprintf(cap, sizeof cap, "%d", CSA_ALERTS_MAX_PER_PROJECT);
     const char *params[] = {project_id,
                             function_id,
@@ -254,18 +255,20 @@ static csa_status list_rules(PGconn *conn, const char *project_id, json_t **out,
         conn,
         "SELECT " CSA_ALERT_RULE_COLUMNS ","
         "  (SELECT json_agg(json_build_object('function_id', s.function_id, 'function_name', f.function_name,"
-        "     'since', " TS_UTC("s.since") ", 'value', s.value) ORDER BY s.since, f.function_name)"
-        "   FROM alert_states s JOIN functions f ON f.id = s.function_id"
-        "   WHERE s.rule_id = r.id AND s.state = 'firing'),"
-        "  o.pending, o.delivered, o.failed, " TS_UTC("o.last_attempt_at") ", o.last_error"
-        " FROM alert_rules r LEFT JOIN LATERAL ("
-        "   SELECT count(*) FILTER (WHERE delivered_at IS NULL AND failed_at IS NULL) AS pending,"
-        "     count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,"
-        "     count(*) FILTER (WHERE failed_at IS NOT NULL) AS failed,"
-        "     max(last_attempt_at) AS last_attempt_at,"
-        "     (array_agg(last_error ORDER BY last_attempt_at DESC NULLS LAST))[1] AS last_error"
-        "   FROM alert_outbox WHERE rule_id = r.id) o ON true"
-        " WHERE r.project_id = $1 ORDER BY r.created_at, r.id",
+        "     'since', " TS_UTC(
+            "s.since") ", 'value', s.value) ORDER BY s.since, f.function_name)"
+                       "   FROM alert_states s JOIN functions f ON f.id = s.function_id"
+                       "   WHERE s.rule_id = r.id AND s.state = 'firing'),"
+                       "  o.pending, o.delivered, o.failed, " TS_UTC(
+                           "o.last_attempt_at") ", o.last_error"
+                                                " FROM alert_rules r LEFT JOIN LATERAL ("
+                                                "   SELECT count(*) FILTER (WHERE delivered_at IS NULL AND failed_at IS NULL) AS pending,"
+                                                "     count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,"
+                                                "     count(*) FILTER (WHERE failed_at IS NOT NULL) AS failed,"
+                                                "     max(last_attempt_at) AS last_attempt_at,"
+                                                "     (array_agg(last_error ORDER BY last_attempt_at DESC NULLS LAST))[1] AS last_error"
+                                                "   FROM alert_outbox WHERE rule_id = r.id) o ON true"
+                                                " WHERE r.project_id = $1 ORDER BY r.created_at, r.id",
         1, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "alert list", detail);
@@ -280,8 +283,8 @@ static csa_status list_rules(PGconn *conn, const char *project_id, json_t **out,
             json_pack("{s:I, s:I, s:I, s:o, s:o}", "pending", (json_int_t)strtoll(PQgetvalue(res, r, c + 1), NULL, 10),
                       "delivered", (json_int_t)strtoll(PQgetvalue(res, r, c + 2), NULL, 10), "failed",
                       (json_int_t)strtoll(PQgetvalue(res, r, c + 3), NULL, 10), "last_attempt_at",
-                      PQgetisnull(res, r, c + 4) ? json_null() : json_string(PQgetvalue(res, r, c + 4)),
-                      "last_error", PQgetisnull(res, r, c + 5) ? json_null() : json_string(PQgetvalue(res, r, c + 5))));
+                      PQgetisnull(res, r, c + 4) ? json_null() : json_string(PQgetvalue(res, r, c + 4)), "last_error",
+                      PQgetisnull(res, r, c + 5) ? json_null() : json_string(PQgetvalue(res, r, c + 5))));
         json_array_append_new(list, rule);
     }
     PQclear(res);
@@ -296,7 +299,8 @@ static csa_status delete_rule(PGconn *conn, const char *project_id, const char *
         return CSA_ERR_NOT_FOUND;
     }
     const char *params[] = {rule_id, project_id};
-    PGresult *res = csa_db_exec(conn, "DELETE FROM alert_rules WHERE id = $1 AND project_id = $2 RETURNING id", 2, params);
+    PGresult *res = csa_db_exec(conn, "DELETE FROM alert_rules WHERE id = $1 AND project_id = $2 RETURNING id", 2,
+                                params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "alert delete", detail);
     int found = PQntuples(res) == 1;
@@ -309,8 +313,8 @@ static csa_status delete_rule(PGconn *conn, const char *project_id, const char *
     return CSA_OK;
 }
 
-csa_status csa_alerts_run(PGconn *conn, const char *method, const char *project_id, const char *rule_id,
-                          json_t *args, json_t **out, char *detail)
+csa_status csa_alerts_run(PGconn *conn, const char *method, const char *project_id, const char *rule_id, json_t *args,
+                          json_t **out, char *detail)
 {
     if (strcmp(method, "POST") == 0)
         return create_rule(conn, project_id, json_object_get(args, "rule"), out, detail);

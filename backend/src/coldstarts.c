@@ -15,18 +15,19 @@
 #define REAL_COLD "(i.cold_start AND coalesce(i.start_kind, 'cold') = 'cold')"
 
 /* The window [t0, t1): from/to, or the 7 days up to `to` (default now), as the detail reads it. */
-#define WINDOW                                                                                                         \
-    "w AS (SELECT coalesce($3::timestamptz, coalesce($4::timestamptz, now()) - interval '7 days') AS t0,"             \
-    "             coalesce($4::timestamptz, now()) AS t1),"                                                            \
+#define WINDOW \
+    "w AS (SELECT coalesce($3::timestamptz, coalesce($4::timestamptz, now()) - interval '7 days') AS t0," \
+    "             coalesce($4::timestamptz, now()) AS t1)," \
     " f AS (SELECT id, project_id FROM functions WHERE id = $1::uuid AND project_id = $2::uuid)"
 #define FUNCTION_ONLY " f AS (SELECT id, project_id FROM functions WHERE id = $1::uuid AND project_id = $2::uuid)"
 
 /* The columns of one cold start (cold_start_json reads them from column `c` on), then whether it
  * has a module tree. */
-#define COLD_START_COLUMNS                                                                                             \
-    "i.invocation_id, i.request_id, " TS_UTC("i.timestamp") " AS ts, " TS_UTC_US("i.timestamp") " AS ts_us,"          \
-    " coalesce(i.start_kind, 'cold') AS kind, i.init_type, i.init_duration_ms, i.function_version, i.code_id,"         \
-    " i.runtime_version, i.memory_allocated_mb, i.module_tree IS NOT NULL AS has_tree"
+#define COLD_START_COLUMNS \
+    "i.invocation_id, i.request_id, " TS_UTC("i.timestamp") " AS ts, " TS_UTC_US( \
+        "i.timestamp") " AS ts_us," \
+                       " coalesce(i.start_kind, 'cold') AS kind, i.init_type, i.init_duration_ms, i.function_version, i.code_id," \
+                       " i.runtime_version, i.memory_allocated_mb, i.module_tree IS NOT NULL AS has_tree"
 #define COLD_START_NCOLS 12
 #define INVOCATION_ID_MAX_CHARS 255 /* invocations.invocation_id VARCHAR(255), the ingest rule */
 
@@ -227,10 +228,7 @@ out:
 
 /* ---- the reads ----------------------------------------------------------------------------- */
 
-static const char *arg(const json_t *args, const char *name)
-{
-    return json_string_value(json_object_get(args, name));
-}
+static const char *arg(const json_t *args, const char *name) { return json_string_value(json_object_get(args, name)); }
 
 static csa_status function_not_found(char *detail)
 {
@@ -248,21 +246,22 @@ csa_status csa_cold_starts_list(PGconn *conn, const char *project_id, const char
         limit = CSA_COLD_STARTS_PAGE;
     char limit_plus_one[16];
     snprintf(limit_plus_one, sizeof limit_plus_one, "%d", limit + 1);
-    const char *params[] = {function_id, project_id,          arg(args, "from"), arg(args, "to"),
-                            arg(args, "cursor_ts"), arg(args, "cursor_id"), limit_plus_one};
+    const char *params[] = {
+        function_id,   project_id, arg(args, "from"), arg(args, "to"), arg(args, "cursor_ts"), arg(args, "cursor_id"),
+        limit_plus_one};
     /* one row per cold start of the page, or one row of NULLs when the page is empty; none when
      * the function is not the project's */
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_cold_starts_list",
-        "WITH " WINDOW
-        " SELECT " TS_UTC("w.t0") ", " TS_UTC("w.t1") ", c.* FROM f CROSS JOIN w LEFT JOIN LATERAL ("
-        "   SELECT " COLD_START_COLUMNS ", i.timestamp AS at FROM invocations i"
-        "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND i.cold_start"
-        "     AND i.timestamp >= w.t0 AND i.timestamp < w.t1"
-        "     AND ($5::timestamptz IS NULL OR (i.timestamp <= $5::timestamptz"
-        "          AND (i.timestamp, i.invocation_id COLLATE \"C\") < ($5::timestamptz, $6::text COLLATE \"C\")))"
-        "   ORDER BY i.timestamp DESC, i.invocation_id COLLATE \"C\" DESC LIMIT $7::int) c ON true"
-        " ORDER BY c.at DESC, c.invocation_id COLLATE \"C\" DESC",
+        "WITH " WINDOW " SELECT " TS_UTC("w.t0") ", " TS_UTC(
+            "w.t1") ", c.* FROM f CROSS JOIN w LEFT JOIN LATERAL ("
+                    "   SELECT " COLD_START_COLUMNS ", i.timestamp AS at FROM invocations i"
+                    "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND i.cold_start"
+                    "     AND i.timestamp >= w.t0 AND i.timestamp < w.t1"
+                    "     AND ($5::timestamptz IS NULL OR (i.timestamp <= $5::timestamptz"
+                    "          AND (i.timestamp, i.invocation_id COLLATE \"C\") < ($5::timestamptz, $6::text COLLATE \"C\")))"
+                    "   ORDER BY i.timestamp DESC, i.invocation_id COLLATE \"C\" DESC LIMIT $7::int) c ON true"
+                    " ORDER BY c.at DESC, c.invocation_id COLLATE \"C\" DESC",
         7, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "cold starts", detail);
@@ -307,14 +306,15 @@ csa_status csa_cold_starts_typical(PGconn *conn, const char *project_id, const c
         "         count(*) FILTER (WHERE i.module_tree IS NOT NULL) AS with_tree"
         "       FROM f CROSS JOIN w JOIN invocations i ON i.function_id = f.id AND i.project_id = f.project_id"
         "       WHERE " REAL_COLD " AND i.timestamp >= w.t0 AND i.timestamp < w.t1)"
-        " SELECT " TS_UTC("w.t0") ", " TS_UTC("w.t1") ", m.median, m.n, m.with_tree, c.*"
-        " FROM f CROSS JOIN w CROSS JOIN m LEFT JOIN LATERAL ("
-        "   SELECT " COLD_START_COLUMNS ", i.module_tree::text FROM invocations i"
-        "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND " REAL_COLD
-        "     AND i.timestamp >= w.t0 AND i.timestamp < w.t1"
-        "     AND i.module_tree IS NOT NULL AND i.init_duration_ms IS NOT NULL"
-        "   ORDER BY abs(i.init_duration_ms - m.median), i.timestamp DESC, i.invocation_id COLLATE \"C\" DESC"
-        "   LIMIT 1) c ON true",
+        " SELECT " TS_UTC("w.t0") ", " TS_UTC(
+            "w.t1") ", m.median, m.n, m.with_tree, c.*"
+                    " FROM f CROSS JOIN w CROSS JOIN m LEFT JOIN LATERAL ("
+                    "   SELECT " COLD_START_COLUMNS ", i.module_tree::text FROM invocations i"
+                    "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND " REAL_COLD
+                    "     AND i.timestamp >= w.t0 AND i.timestamp < w.t1"
+                    "     AND i.module_tree IS NOT NULL AND i.init_duration_ms IS NOT NULL"
+                    "   ORDER BY abs(i.init_duration_ms - m.median), i.timestamp DESC, i.invocation_id COLLATE \"C\" DESC"
+                    "   LIMIT 1) c ON true",
         4, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "typical cold start", detail);

@@ -22,7 +22,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define CSA_COLD_STARTS_PAGE 50     /* default page size */
+#define CSA_COLD_STARTS_PAGE 50      /* default page size */
 #define CSA_COLD_STARTS_PAGE_MAX 200 /* largest page */
 
 /* Which read a query string is for: what csa_cold_starts_check_args accepts. */

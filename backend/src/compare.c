@@ -96,8 +96,7 @@ int csa_compare_samples(double *base, size_t n_base, double *head, size_t n_head
     out->head_p50 = csa_quantile_of(head, n_head, 0.5);
     out->head_p95 = csa_quantile_of(head, n_head, 0.95);
     out->median_change_ms = out->head_p50.value - out->base_p50.value;
-    out->median_change_pct =
-        out->base_p50.value > 0 ? 100.0 * out->median_change_ms / out->base_p50.value : NAN;
+    out->median_change_pct = out->base_p50.value > 0 ? 100.0 * out->median_change_ms / out->base_p50.value : NAN;
     out->u = NAN;
     out->z = NAN;
     out->p_value = NAN;

@@ -15,10 +15,10 @@
 
 #include <stddef.h>
 
-#define CSA_COMPARE_MIN_SAMPLES 20     /* cold starts per side below which there is no verdict */
-#define CSA_COMPARE_ALPHA 0.01         /* two-sided significance level of the U test */
-#define CSA_COMPARE_MIN_RELATIVE 0.05  /* smallest median change called a change: 5 % ... */
-#define CSA_COMPARE_MIN_ABS_MS 2.0     /* ... and 2 ms */
+#define CSA_COMPARE_MIN_SAMPLES 20        /* cold starts per side below which there is no verdict */
+#define CSA_COMPARE_ALPHA 0.01            /* two-sided significance level of the U test */
+#define CSA_COMPARE_MIN_RELATIVE 0.05     /* smallest median change called a change: 5 % ... */
+#define CSA_COMPARE_MIN_ABS_MS 2.0        /* ... and 2 ms */
 #define CSA_COMPARE_CONFIDENCE_Z 1.959964 /* 95 % intervals */
 
 typedef enum csa_verdict {

@@ -89,8 +89,7 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
-static int copy_setting(char *dst, size_t size, const char *name, const char *value, char *err,
-                        size_t err_size)
+static int copy_setting(char *dst, size_t size, const char *name, const char *value, char *err, size_t err_size)
 {
     size_t n = strlen(value);
     if (n >= size) {
@@ -392,8 +391,8 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
             errno = 0;
             v = strtoll(raw, &end, 10);
             if (errno || end == raw || *end != '\0' || v < s->min || v > s->max) {
-                snprintf(err, err_size, "%s: expected an integer from %lld to %lld, got \"%.40s\"",
-                         s->name, s->min, s->max, raw);
+                snprintf(err, err_size, "%s: expected an integer from %lld to %lld, got \"%.40s\"", s->name, s->min,
+                         s->max, raw);
                 return -1;
             }
         }
@@ -412,8 +411,9 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
             errno = 0;
             v = strtod(raw, &end);
             if (errno || end == raw || *end != '\0' || !isfinite(v) || v < s->min || v > s->max) {
-                snprintf(err, err_size, "%s: expected a decimal number from %g to %g (USD per GB-second), got \"%.40s\"",
-                         s->name, s->min, s->max, raw);
+                snprintf(err, err_size,
+                         "%s: expected a decimal number from %g to %g (USD per GB-second), got \"%.40s\"", s->name,
+                         s->min, s->max, raw);
                 return -1;
             }
         }
@@ -449,8 +449,8 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
         if (copy_setting(strs[i].dst, strs[i].size, strs[i].name, v, err, err_size) < 0)
             return -1;
     }
-    if (strcmp(cfg->app_env, "development") && strcmp(cfg->app_env, "production") &&
-        strcmp(cfg->app_env, "test") && strcmp(cfg->app_env, "staging")) {
+    if (strcmp(cfg->app_env, "development") && strcmp(cfg->app_env, "production") && strcmp(cfg->app_env, "test") &&
+        strcmp(cfg->app_env, "staging")) {
         snprintf(err, err_size, "APP_ENV: expected development, staging, production or test, got \"%.40s\"",
                  cfg->app_env);
         return -1;
@@ -484,7 +484,8 @@ int csa_config_load(csa_config *cfg, const char *env_file, char *err, size_t err
     if (csa_parse_cors_origins(cfg->cors_origins, cfg, err, err_size) < 0)
         return -1;
     if (cfg->rate_limit_project_ingest == 0)
-        cfg->rate_limit_project_ingest = cfg->rate_limit_ingest > 100000000 / 5 ? 100000000 : cfg->rate_limit_ingest * 5;
+        cfg->rate_limit_project_ingest = cfg->rate_limit_ingest > 100000000 / 5 ? 100000000
+                                                                                : cfg->rate_limit_ingest * 5;
     if (cfg->rate_limit_project_query == 0)
         cfg->rate_limit_project_query = cfg->rate_limit_query > 100000000 / 5 ? 100000000 : cfg->rate_limit_query * 5;
     if (parse_trusted_proxies(cfg, err, err_size) < 0)

@@ -10,10 +10,7 @@ void csa_prices_params(const csa_prices *p, char *x86, char *arm)
     snprintf(arm, 32, "%.12g", p->arm64);
 }
 
-json_t *csa_prices_json(const csa_prices *p)
-{
-    return json_pack("{s:f, s:f}", "x86_64", p->x86_64, "arm64", p->arm64);
-}
+json_t *csa_prices_json(const csa_prices *p) { return json_pack("{s:f, s:f}", "x86_64", p->x86_64, "arm64", p->arm64); }
 
 double csa_cost_per_month(double usd, double span_seconds)
 {

@@ -37,8 +37,8 @@ typedef struct csa_prices {
 
 /* The dollars of one invocation row's init, as SQL: i is the invocations alias, f the functions
  * alias, x86 and arm the SQL text of the two price parameters (e.g. "$4", "$5"). */
-#define CSA_INIT_COST_SQL(i, f, x86, arm)                                                                              \
-    "(" i ".init_duration_ms / 1000.0 * coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128)"           \
+#define CSA_INIT_COST_SQL(i, f, x86, arm) \
+    "(" i ".init_duration_ms / 1000.0 * coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128)" \
     " / 1024.0 * CASE WHEN " i ".architecture = 'arm64' THEN " arm "::float8 ELSE " x86 "::float8 END)"
 
 /* Prices as the text of SQL parameters (x86 and arm hold at least 32 bytes each). */

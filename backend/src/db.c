@@ -79,9 +79,7 @@ csa_status csa_db_failure(PGconn *conn, const PGresult *res, const char *what, c
     case CSA_DB_FAULT_TRANSIENT:
         snprintf(detail, detail_size, "The database is busy; retry later.");
         return CSA_ERR_UNAVAILABLE;
-    default:
-        snprintf(detail, detail_size, "The query failed.");
-        return CSA_ERR_INTERNAL;
+    default: snprintf(detail, detail_size, "The query failed."); return CSA_ERR_INTERNAL;
     }
 }
 
@@ -103,7 +101,6 @@ PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *co
 {
     return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 }
-
 
 /* Prepares `name` on this session; returns NULL, or the failed result.
  * Generic plans: partitions are pruned when the plan runs, so a query over the partitioned
@@ -131,8 +128,7 @@ static void drain(PGconn *conn)
         PQclear(res);
 }
 
-PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
-                               const char *const *params)
+PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams, const char *const *params)
 {
     PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -201,8 +197,8 @@ struct csa_db_pool {
     pthread_cond_t freed;
     char *url;
     int size;
-    PGconn **conns; /* size slots; NULL = not connected */
-    char *taken;    /* size flags */
+    PGconn **conns;           /* size slots; NULL = not connected */
+    char *taken;              /* size flags */
     int statement_timeout_ms; /* set on each new connection; 0 = PostgreSQL's default */
 };
 
@@ -328,13 +324,14 @@ int csa_db_maintain(PGconn *conn, int retention_months, int *created, int *dropp
     char months[16];
     snprintf(months, sizeof months, "%d", retention_months);
     const char *params[] = {months};
-    PGresult *res = csa_db_exec(conn,
-                                "WITH lock AS (SELECT pg_advisory_xact_lock(7305719026342122)),"
-                                " c AS (SELECT csa_ensure_partitions(1, 2) AS n FROM lock)"
-                                " SELECT c.n, CASE WHEN $1::int > 0"
-                                "   THEN csa_drop_partitions_before(now() - make_interval(months => $1::int)) ELSE 0 END"
-                                " FROM c",
-                                1, params);
+    PGresult *res = csa_db_exec(
+        conn,
+        "WITH lock AS (SELECT pg_advisory_xact_lock(7305719026342122)),"
+        " c AS (SELECT csa_ensure_partitions(1, 2) AS n FROM lock)"
+        " SELECT c.n, CASE WHEN $1::int > 0"
+        "   THEN csa_drop_partitions_before(now() - make_interval(months => $1::int)) ELSE 0 END"
+        " FROM c",
+        1, params);
     int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
     if (ok) {
         *created = atoi(PQgetvalue(res, 0, 0));

@@ -52,8 +52,7 @@ PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *co
 
 /* The same as a statement prepared on this connection under `name` (prepared on first use, with
  * generic plans: see db.c). For the read API's hot queries over the partitioned table. */
-PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
-                               const char *const *params);
+PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams, const char *const *params);
 
 /* Called with each row (a one-row result, freed by the caller) of csa_db_stream_prepared: 0 to go
  * on, nonzero to stop reading. */

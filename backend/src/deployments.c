@@ -72,8 +72,8 @@ static csa_status check_function(PGconn *conn, const char *project_id, const cha
     return CSA_OK;
 }
 
-csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id,
-                                const char *function_id, json_t **out, char *detail)
+csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id, const char *function_id,
+                                json_t **out, char *detail)
 {
     char name[1100];
     csa_status st = check_function(conn, project_id, function_id, name, sizeof name, detail);
@@ -149,8 +149,8 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
 
 typedef struct side {
     char id[CSA_DEPLOYMENT_ID_MAX + 1];
-    json_t *info;     /* deployment, code_id, function_version, first/last seen */
-    double *init;     /* init durations of on-demand cold starts, newest first */
+    json_t *info; /* deployment, code_id, function_version, first/last seen */
+    double *init; /* init durations of on-demand cold starts, newest first */
     size_t n;
     json_t *packages; /* name -> {"ms": median self time, "seen": cold starts} */
     json_t *versions; /* name -> version, from the newest module tree */
@@ -271,8 +271,10 @@ static json_t *package_changes(const side *base, const side *head)
     json_t *names = json_object();
     const char *key;
     json_t *v;
-    json_object_foreach(base->packages, key, v) json_object_set_new(names, key, json_true());
-    json_object_foreach(head->packages, key, v) json_object_set_new(names, key, json_true());
+    json_object_foreach(base->packages, key, v)
+        json_object_set_new(names, key, json_true());
+    json_object_foreach(head->packages, key, v)
+        json_object_set_new(names, key, json_true());
     size_t n = json_object_size(names), k = 0;
     json_t **items = calloc(n ? n : 1, sizeof *items);
     if (!items) {
@@ -296,7 +298,9 @@ static json_t *package_changes(const side *base, const side *head)
         else if (hv)
             snprintf(versions, sizeof versions, " %s", json_string_value(hv));
         snprintf(text, sizeof text, "%.200s%s: %+.1f ms%s", key, versions, hms - bms,
-                 !b ? " (added)" : !h ? " (removed)" : "");
+                 !b   ? " (added)"
+                 : !h ? " (removed)"
+                      : "");
         items[k++] = json_pack("{s:s, s:s, s:O?, s:O?, s:o, s:o, s:o, s:s, s:f}", "package", key, "status", status,
                                "base_version", bv, "head_version", hv, "base_self_ms", b ? num(bms, 100) : json_null(),
                                "head_self_ms", h ? num(hms, 100) : json_null(), "change_ms", num(hms - bms, 100),
@@ -400,7 +404,8 @@ csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const c
                      function_id, "function_name", name, "base", sides[0].info, "head", sides[1].info, "verdict",
                      csa_verdict_name(c.verdict), "test", "median_change_ms", num(c.median_change_ms, 100),
                      "median_change_percent", num(c.median_change_pct, 10), "u", num(c.u, 100), "p_value",
-                     isfinite(c.p_value) ? json_real(c.p_value) : json_null(), "method", method, "packages", packages, "added", added, "removed", removed);
+                     isfinite(c.p_value) ? json_real(c.p_value) : json_null(), "method", method, "packages", packages,
+                     "added", added, "removed", removed);
 out:
     side_free(&sides[0]);
     side_free(&sides[1]);

@@ -21,14 +21,14 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define CSA_DEPLOYMENT_MAX_SAMPLES 2000   /* cold starts read per deployment for percentiles */
+#define CSA_DEPLOYMENT_MAX_SAMPLES 2000    /* cold starts read per deployment for percentiles */
 #define CSA_DEPLOYMENT_PACKAGE_SAMPLES 500 /* of which read for per-package times */
-#define CSA_DEPLOYMENTS_PAGE 100          /* deployments listed, newest first */
-#define CSA_DEPLOYMENT_ID_MAX 80          /* 'version:' + 64 characters fits */
+#define CSA_DEPLOYMENTS_PAGE 100           /* deployments listed, newest first */
+#define CSA_DEPLOYMENT_ID_MAX 80           /* 'version:' + 64 characters fits */
 
 /* GET /api/v1/functions/{id}/deployments; prices: the configured price per GB-second (cost.h). */
-csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id,
-                                const char *function_id, json_t **out, char *detail);
+csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id, const char *function_id,
+                                json_t **out, char *detail);
 
 /* GET /api/v1/functions/{id}/compare?base&head: base and head are deployment ids or NULL (head:
  * the latest deployment; base: the one first seen before head). */

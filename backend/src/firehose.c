@@ -35,10 +35,7 @@ void csa_firehose_result_cleanup(csa_firehose_result *r)
     r->failures = NULL;
 }
 
-int csa_is_gzip(const unsigned char *data, size_t len)
-{
-    return len >= 2 && data[0] == 0x1f && data[1] == 0x8b;
-}
+int csa_is_gzip(const unsigned char *data, size_t len) { return len >= 2 && data[0] == 0x1f && data[1] == 0x8b; }
 
 /* ---- gunzip ---------------------------------------------------------------------------------- */
 
@@ -196,8 +193,8 @@ static csa_firehose_line_kind json_line(const char *s, size_t len, int wrapper, 
     }
     csa_firehose_line_kind kind = CSA_LINE_OTHER;
     json_t *value = marker_value(v);
-    json_t *message =
-        wrapper && json_is_object(v) && json_object_get(v, "level") ? json_object_get(v, "message") : NULL;
+    json_t *message = wrapper && json_is_object(v) && json_object_get(v, "level") ? json_object_get(v, "message")
+                                                                                  : NULL;
     if (value) {
         *record = json_incref(value);
         kind = CSA_LINE_RECORD;
@@ -262,11 +259,11 @@ typedef struct decode_ctx {
     size_t detail_size;
 } decode_ctx;
 
-#define FAIL(code, ...)                                                                                                \
-    do {                                                                                                               \
-        snprintf(d->detail, d->detail_size, __VA_ARGS__);                                                              \
-        st = (code);                                                                                                   \
-        goto out;                                                                                                      \
+#define FAIL(code, ...) \
+    do { \
+        snprintf(d->detail, d->detail_size, __VA_ARGS__); \
+        st = (code); \
+        goto out; \
     } while (0)
 
 /* One log event of record i: a record line becomes a row or a counted failure; anything else is
@@ -278,8 +275,8 @@ static csa_status take_event(decode_ctx *d, json_t *event, size_t i, size_t j, c
     json_t *message = json_object_get(event, "message");
     json_t *record = NULL, *loc = NULL, *errors = NULL, *row = NULL;
     char why[300];
-    csa_firehose_line_kind kind =
-        csa_firehose_line(json_string_value(message), json_string_length(message), &record, why, sizeof why);
+    csa_firehose_line_kind kind = csa_firehose_line(json_string_value(message), json_string_length(message), &record,
+                                                    why, sizeof why);
     if (kind == CSA_LINE_OTHER) {
         out->ignored++;
         return CSA_OK;
@@ -386,8 +383,7 @@ static csa_status take_record(decode_ctx *d, json_t *item, size_t i)
         FAIL(CSA_ERR_VALIDATION, "records[%zu]: a DATA_MESSAGE needs logGroup, logStream and logEvents", i);
     size_t j;
     json_t *event;
-    json_array_foreach(events, j, event)
-    {
+    json_array_foreach(events, j, event) {
         if (!json_is_string(json_object_get(event, "message")))
             FAIL(CSA_ERR_VALIDATION, "records[%zu].logEvents[%zu]: a log event needs a string \"message\"", i, j);
         d->out->events++;
@@ -445,8 +441,7 @@ csa_status csa_firehose_decode(const unsigned char *body, size_t len, int gzippe
         FAIL(CSA_ERR_VALIDATION, "records must be an array of 1 to %d records", CSA_FIREHOSE_MAX_RECORDS);
     size_t i;
     json_t *item;
-    json_array_foreach(records, i, item)
-    {
+    json_array_foreach(records, i, item) {
         st = take_record(d, item, i);
         if (st != CSA_OK)
             goto out;

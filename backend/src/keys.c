@@ -122,20 +122,20 @@ typedef struct cache_entry {
     char hash[CSA_HASH_HEX_LEN + 1]; /* empty string = free entry */
     char project_id[CSA_UUID_LEN + 1];
     char key_id[CSA_UUID_LEN + 1];
-    unsigned scopes;                 /* CSA_SCOPE_* bits */
-    time_t fetched_at;               /* trusted until fetched_at + ttl */
-    time_t last_used_written;        /* last time last_used_at was written */
-    int referenced;                  /* CLOCK's second-chance bit */
-    int next;                        /* next entry in the bucket, -1 = end */
+    unsigned scopes;          /* CSA_SCOPE_* bits */
+    time_t fetched_at;        /* trusted until fetched_at + ttl */
+    time_t last_used_written; /* last time last_used_at was written */
+    int referenced;           /* CLOCK's second-chance bit */
+    int next;                 /* next entry in the bucket, -1 = end */
 } cache_entry;
 
 typedef struct cache_table {
     cache_entry *entries; /* capacity entries */
     int *buckets;         /* capacity heads, -1 = empty; capacity is a power of two */
     int capacity;
-    int used;             /* entries in use; the first `used` are never free until one is evicted */
-    int hand;             /* CLOCK hand */
-    int free_head;        /* a free entry to reuse (-1: none besides those past `used`) */
+    int used;      /* entries in use; the first `used` are never free until one is evicted */
+    int hand;      /* CLOCK hand */
+    int free_head; /* a free entry to reuse (-1: none besides those past `used`) */
 } cache_table;
 
 struct csa_keycache {

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#define CSA_KEY_LEN 36      /* "csa_" + 32 */
+#define CSA_KEY_LEN 36 /* "csa_" + 32 */
 #define CSA_KEY_PREFIX_LEN 8
 #define CSA_HASH_HEX_LEN 64
 #define CSA_UUID_LEN 36
@@ -54,7 +54,7 @@ unsigned csa_scopes_parse_pg(const char *text);
 typedef struct csa_key_identity {
     char project_id[CSA_UUID_LEN + 1];
     char key_hash[CSA_HASH_HEX_LEN + 1]; /* the identity per-key rate limits count against */
-    unsigned scopes;                      /* CSA_SCOPE_* bits */
+    unsigned scopes;                     /* CSA_SCOPE_* bits */
     int stale; /* csa_keycache_check: not cached now, but valid when last looked up (its TTL ran
                   out): the lookup is due, and the per-address failure limit does not apply */
 } csa_key_identity;

@@ -287,7 +287,8 @@ int main(int argc, char **argv)
         printf("coldstartd %s\n", CSA_VERSION);
         return 0;
     }
-    static const char *const commands[] = {"serve", "migrate", "create-project", "create-key", "revoke-key", "report", "maintain", NULL};
+    static const char *const commands[] = {"serve",      "migrate", "create-project", "create-key",
+                                           "revoke-key", "report",  "maintain",       NULL};
     int known = 0;
     for (const char *const *c = commands; *c; c++)
         known |= strcmp(cmd, *c) == 0;

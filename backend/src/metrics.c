@@ -186,7 +186,8 @@ char *csa_metrics_render(int queue_rows, int pool_in_use, int pool_size)
         put(&o, "csa_writer_group_rows_bucket{le=\"%g\"} %llu\n", group_bounds[b], cum);
     }
     cum += LOAD(m.group_rows[NGROUP]);
-    put(&o, "csa_writer_group_rows_bucket{le=\"+Inf\"} %llu\ncsa_writer_group_rows_sum %llu\ncsa_writer_group_rows_count %llu\n",
+    put(&o,
+        "csa_writer_group_rows_bucket{le=\"+Inf\"} %llu\ncsa_writer_group_rows_sum %llu\ncsa_writer_group_rows_count %llu\n",
         cum, LOAD(m.group_rows_sum), cum);
     put(&o,
         "# HELP csa_db_pool_connections Request-time database connections in use and the pool size.\n"

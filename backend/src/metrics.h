@@ -16,7 +16,7 @@ void csa_metrics_set_route_name(int route, const char *name, const char *method)
 
 void csa_metrics_request(int route, int status, double seconds);
 void csa_metrics_rate_limited(int query_class);
-void csa_metrics_group(int rows, int ok);  /* one writer transaction and its outcome */
+void csa_metrics_group(int rows, int ok); /* one writer transaction and its outcome */
 void csa_metrics_db_error(void);
 void csa_metrics_connections(int delta);
 /* One committed Firehose delivery (POST /api/v1/ingest/firehose): its records, its record lines

@@ -9,14 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIGRATION_LOCK_ID "7305719026342121"   /* arbitrary, constant: "coldstart migrations" */
+#define MIGRATION_LOCK_ID "7305719026342121" /* arbitrary, constant: "coldstart migrations" */
 #define MAX_MIGRATIONS 1000
 #define MAX_MIGRATION_BYTES (16 * 1024 * 1024)
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static char *read_file(const char *path)
 {
@@ -40,8 +37,7 @@ static char *read_file(const char *path)
     return buf;
 }
 
-static int exec_ok(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err,
-                   size_t err_size)
+static int exec_ok(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err, size_t err_size)
 {
     PGresult *res = nparams ? csa_db_exec(conn, sql, nparams, params) : PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(res);

@@ -209,7 +209,8 @@ static void collect_versions(json_t *node, json_t *versions, int depth)
     } else if (json_is_array(node)) {
         size_t i;
         json_t *v;
-        json_array_foreach(node, i, v) collect_versions(v, versions, depth + 1);
+        json_array_foreach(node, i, v)
+            collect_versions(v, versions, depth + 1);
     }
 }
 
@@ -537,8 +538,8 @@ static int module_row(const PGresult *row, void *arg)
 }
 
 csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
-                                     const char *project_id, const char *function_id, const char *from,
-                                     const char *to, long long max_samples, json_t **out, char *detail)
+                                     const char *project_id, const char *function_id, const char *from, const char *to,
+                                     long long max_samples, json_t **out, char *detail)
 {
     if (!csa_is_uuid(function_id)) {
         snprintf(detail, CSA_DETAIL_MAX, "Function not found");
@@ -620,8 +621,8 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     json_object_set_new(body, "proactive_starts", col_int(res, 0, 15));
     json_object_set_new(body, "provisioned_starts", col_int(res, 0, 16));
     json_object_set_new(body, "init_duration_ms",
-                        json_pack("{s:o, s:o, s:o, s:o}", "avg", col_num(res, 0, 11), "p50", col_num(res, 0, 12),
-                                  "p95", col_num(res, 0, 13), "p99", col_num(res, 0, 14)));
+                        json_pack("{s:o, s:o, s:o, s:o}", "avg", col_num(res, 0, 11), "p50", col_num(res, 0, 12), "p95",
+                                  col_num(res, 0, 13), "p99", col_num(res, 0, 14)));
     double avg_init = PQgetisnull(res, 0, 11) ? 0 : strtod(PQgetvalue(res, 0, 11), NULL);
     double cost = strtod(PQgetvalue(res, 0, 18), NULL);
     double projection_span = strtod(PQgetvalue(res, 0, 20), NULL);
@@ -681,8 +682,9 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     long long modules_rows = mr.modules_rows;
     double avg_modules = modules_rows ? modules_sum / (double)modules_rows : 0;
     json_object_set_new(body, "module_load_share",
-                        avg_init > 0 && avg_modules > 0 ? json_real(round(fmin(avg_modules / avg_init, 1.0) * 1000) / 1000)
-                                                        : json_null());
+                        avg_init > 0 && avg_modules > 0
+                            ? json_real(round(fmin(avg_modules / avg_init, 1.0) * 1000) / 1000)
+                            : json_null());
     json_t *breakdown = json_object();
     json_t *modules_for_rules = json_object();
     double module_p50_sum = 0;
@@ -707,12 +709,13 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
 
     /* the newest module tree an SDK sent in the window; package versions from the newest few
      * (an SDK may send a tree before it has read every version) */
-    res = csa_db_exec_prepared(conn, "csa_module_trees",
-                      "SELECT i.module_tree FROM invocations i"
-                      " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.module_tree IS NOT NULL"
-                      "   AND i.cold_start AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
-                      " ORDER BY i.timestamp DESC LIMIT 5",
-                      4, p2);
+    res = csa_db_exec_prepared(
+        conn, "csa_module_trees",
+        "SELECT i.module_tree FROM invocations i"
+        " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.module_tree IS NOT NULL"
+        "   AND i.cold_start AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
+        " ORDER BY i.timestamp DESC LIMIT 5",
+        4, p2);
     json_t *tree = json_null();
     json_t *versions = json_object();
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
@@ -784,12 +787,11 @@ csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **ou
     }
     json_t *list = json_array();
     for (int r = 0; r < PQntuples(res); r++) {
-        json_array_append_new(
-            list, json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id", col_str(res, r, 0), "key_prefix",
-                            col_str(res, r, 1), "name", col_str(res, r, 2), "scopes",
-                            scopes_json(csa_scopes_parse_pg(PQgetvalue(res, r, 6))), "is_active",
-                            strcmp(PQgetvalue(res, r, 3), "t") == 0, "created_at", col_str(res, r, 4), "last_used_at",
-                            col_str(res, r, 5)));
+        json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id", col_str(res, r, 0),
+                                              "key_prefix", col_str(res, r, 1), "name", col_str(res, r, 2), "scopes",
+                                              scopes_json(csa_scopes_parse_pg(PQgetvalue(res, r, 6))), "is_active",
+                                              strcmp(PQgetvalue(res, r, 3), "t") == 0, "created_at", col_str(res, r, 4),
+                                              "last_used_at", col_str(res, r, 5)));
     }
     PQclear(res);
     *out = json_pack("{s:o}", "api_keys", list);
@@ -851,8 +853,9 @@ csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char
     }
     if (!updated) {
         PQclear(res);
-        snprintf(detail, CSA_DETAIL_MAX,
-                 "This is the project's last active admin key; revoking it leaves no key that can manage keys. Add ?force=true to do it anyway.");
+        snprintf(
+            detail, CSA_DETAIL_MAX,
+            "This is the project's last active admin key; revoking it leaves no key that can manage keys. Add ?force=true to do it anyway.");
         return CSA_ERR_CONFLICT;
     }
     *out = json_pack("{s:s, s:o, s:b}", "id", key_id, "key_prefix", col_str(res, 0, 3), "is_active", 0);
@@ -867,8 +870,8 @@ csa_status csa_query_create_project(PGconn *conn, const char *name, const char *
     if (st != CSA_OK)
         return st;
     *out = json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", p.id, "name", name, "slug", slug, "api_key",
-                     new_key_json(p.admin.id, p.admin.key, "admin", p.admin.scopes, p.admin.created_at),
-                     "ingest_key", new_key_json(p.ingest.id, p.ingest.key, "ingest", p.ingest.scopes, p.ingest.created_at));
+                     new_key_json(p.admin.id, p.admin.key, "admin", p.admin.scopes, p.admin.created_at), "ingest_key",
+                     new_key_json(p.ingest.id, p.ingest.key, "ingest", p.ingest.scopes, p.ingest.created_at));
     csa_new_project_wipe(&p);
     return CSA_OK;
 }

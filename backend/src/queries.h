@@ -32,8 +32,8 @@ csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, cons
  * breakdown aggregates at most max_samples module timings (its memory bound: about 16 bytes
  * each); a window that holds more is CSA_ERR_VALIDATION, saying so, and nothing more is read. */
 csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
-                                     const char *project_id, const char *function_id, const char *from,
-                                     const char *to, long long max_samples, json_t **out, char *detail);
+                                     const char *project_id, const char *function_id, const char *from, const char *to,
+                                     long long max_samples, json_t **out, char *detail);
 
 /* GET /api/v1/api-keys */
 csa_status csa_query_list_keys(PGconn *conn, const char *project_id, json_t **out, char *detail);
@@ -43,12 +43,11 @@ csa_status csa_query_create_key(PGconn *conn, const char *project_id, const char
                                 char *detail);
 /* DELETE /api/v1/api-keys/{id}: refuses to revoke the project's last active key with the admin
  * scope unless force (nobody could manage keys afterwards). */
-csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char *key_id, int force,
-                                json_t **out, char *detail);
+csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char *key_id, int force, json_t **out,
+                                char *detail);
 /* POST /api/v1/projects (admin): creates a project and its two keys (projects.h): "api_key" is the
  * admin key (all scopes), "ingest_key" the ingest-only key. */
-csa_status csa_query_create_project(PGconn *conn, const char *name, const char *slug, json_t **out,
-                                    char *detail);
+csa_status csa_query_create_project(PGconn *conn, const char *name, const char *slug, json_t **out, char *detail);
 
 /* 1 if s is a canonical UUID (8-4-4-4-12 hex digits). */
 int csa_is_uuid(const char *s);

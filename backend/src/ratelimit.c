@@ -110,8 +110,8 @@ static csa_rate_result result_of(const csa_ratelimit *rl, const window *w, csa_r
     return r;
 }
 
-csa_rate_result csa_ratelimit_hit_key(csa_ratelimit *rl, const char *key_id, const char *project_id,
-                                      csa_rate_class cls, time_t now)
+csa_rate_result csa_ratelimit_hit_key(csa_ratelimit *rl, const char *key_id, const char *project_id, csa_rate_class cls,
+                                      time_t now)
 {
     char pid[KEY_ID_MAX];
     snprintf(pid, sizeof pid, "project:%s", project_id);

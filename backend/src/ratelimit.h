@@ -22,10 +22,10 @@
 typedef enum { CSA_RATE_INGEST = 0, CSA_RATE_QUERY = 1 } csa_rate_class;
 
 typedef struct csa_rate_result {
-    int allowed;   /* 1 if the request may go on */
-    long limit;    /* X-RateLimit-Limit */
-    long remaining;/* X-RateLimit-Remaining (after this request) */
-    long reset_s;  /* X-RateLimit-Reset: seconds until the window ends (also Retry-After) */
+    int allowed;    /* 1 if the request may go on */
+    long limit;     /* X-RateLimit-Limit */
+    long remaining; /* X-RateLimit-Remaining (after this request) */
+    long reset_s;   /* X-RateLimit-Reset: seconds until the window ends (also Retry-After) */
 } csa_rate_result;
 
 typedef struct csa_ratelimit csa_ratelimit;
@@ -38,8 +38,8 @@ void csa_ratelimit_set_project_limits(csa_ratelimit *rl, long ingest_limit, long
 
 /* Counts one request of `cls` for key key_id of project project_id (a UUID) at time now, against
  * both the key's and the project's window; says whether it is allowed. Thread-safe. */
-csa_rate_result csa_ratelimit_hit_key(csa_ratelimit *rl, const char *key_id, const char *project_id,
-                                      csa_rate_class cls, time_t now);
+csa_rate_result csa_ratelimit_hit_key(csa_ratelimit *rl, const char *key_id, const char *project_id, csa_rate_class cls,
+                                      time_t now);
 
 /* Counts one request of `cls` for the key identified by key_id (any stable string, e.g. the
  * key's hash) at time now, and says whether it is allowed. Thread-safe. */

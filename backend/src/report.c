@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #define BAR_WIDTH 20
-#define DEPLOYMENTS_SHOWN 10      /* newest first */
-#define PACKAGE_CHANGES_SHOWN 10  /* of the latest comparison, largest first */
+#define DEPLOYMENTS_SHOWN 10     /* newest first */
+#define PACKAGE_CHANGES_SHOWN 10 /* of the latest comparison, largest first */
 
 static double num(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
 
@@ -128,7 +128,8 @@ static void print_functions(json_t *functions)
         fmt_ms(p95, sizeof p95, num(json_object_get(s, "p95_init_duration_ms")));
         fmt_usd(cost, sizeof cost, num(json_object_get(s, "init_cost_usd_per_month")));
         print_cut(json_string_value(json_object_get(f, "function_name")), 30);
-        printf(" %8lld %6.1f%% %9s %9s %10s\n", (long long)json_integer_value(json_object_get(s, "total_invocations_24h")),
+        printf(" %8lld %6.1f%% %9s %9s %10s\n",
+               (long long)json_integer_value(json_object_get(s, "total_invocations_24h")),
                num(json_object_get(s, "cold_start_rate")) * 100.0, avg, p95, cost);
     }
     if (json_array_size(functions) == 0)
@@ -145,7 +146,8 @@ static void print_detail(json_t *d)
     fmt_ms(e, sizeof e, num(json_object_get(init, "p99")));
     json_t *window = json_object_get(d, "window");
     printf("\n%s  (%s, %s to %s)\n", json_string_value(json_object_get(d, "function_name")),
-           json_is_string(json_object_get(d, "runtime")) ? json_string_value(json_object_get(d, "runtime")) : "runtime ?",
+           json_is_string(json_object_get(d, "runtime")) ? json_string_value(json_object_get(d, "runtime"))
+                                                         : "runtime ?",
            json_string_value(json_object_get(window, "from")), json_string_value(json_object_get(window, "to")));
     printf("cold starts: %lld   init: avg %s  p50 %s  p95 %s  p99 %s\n",
            (long long)json_integer_value(json_object_get(d, "cold_starts")), a, b, c, e);
@@ -166,7 +168,8 @@ static void print_detail(json_t *d)
         double max = 0;
         const char *name;
         json_t *m;
-        json_object_foreach(modules, name, m) max = fmax(max, num(json_object_get(m, "p50_ms")));
+        json_object_foreach(modules, name, m)
+            max = fmax(max, num(json_object_get(m, "p50_ms")));
         int shown = 0;
         json_object_foreach(modules, name, m) {
             if (shown++ == 15) {
@@ -242,7 +245,8 @@ static void print_deployments(json_t *deployments, json_t *comparison)
         return;
     char base[32], head[32], change[32];
     json_t *test = json_object_get(comparison, "test");
-    double ms = num(json_object_get(test, "median_change_ms")), pct = num(json_object_get(test, "median_change_percent"));
+    double ms = num(json_object_get(test, "median_change_ms")),
+           pct = num(json_object_get(test, "median_change_percent"));
     snprintf(change, sizeof change, "%+.0f ms", ms);
     printf("\nLATEST CHANGE %s -> %s: %s\n",
            short_id(json_object_get(json_object_get(comparison, "base"), "deployment"), base, sizeof base),
@@ -336,8 +340,7 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
         goto out;
     }
     if (chosen && csa_query_function_detail(conn, rules, &cfg->prices, project_id, chosen, NULL, NULL,
-                                            cfg->max_read_samples, &detail_json,
-                                            detail) != CSA_OK) {
+                                            cfg->max_read_samples, &detail_json, detail) != CSA_OK) {
         fprintf(stderr, "coldstartd report: %s\n", detail);
         goto out;
     }
@@ -354,8 +357,9 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
     }
     if (as_json) {
         json_t *outj = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O}", "project", slug, "functions",
-                                 json_object_get(list, "functions"), "function", detail_json ? detail_json : json_null(),
-                                 "deployments", deployments ? json_object_get(deployments, "deployments") : json_null(),
+                                 json_object_get(list, "functions"), "function",
+                                 detail_json ? detail_json : json_null(), "deployments",
+                                 deployments ? json_object_get(deployments, "deployments") : json_null(),
                                  "latest_comparison", comparison ? comparison : json_null(), "prices_per_gb_second",
                                  json_object_get(list, "prices_per_gb_second"));
         char *text = json_dumps(outj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));

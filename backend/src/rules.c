@@ -211,21 +211,11 @@ static bool satisfies(const semver *v, const comparator *comparators, size_t cou
         int cmp = compare_semver(v, &comparators[i].version);
         bool ok = false;
         switch (comparators[i].op) {
-        case OP_EQ:
-            ok = cmp == 0;
-            break;
-        case OP_LT:
-            ok = cmp < 0;
-            break;
-        case OP_LE:
-            ok = cmp <= 0;
-            break;
-        case OP_GT:
-            ok = cmp > 0;
-            break;
-        case OP_GE:
-            ok = cmp >= 0;
-            break;
+        case OP_EQ: ok = cmp == 0; break;
+        case OP_LT: ok = cmp < 0; break;
+        case OP_LE: ok = cmp <= 0; break;
+        case OP_GT: ok = cmp > 0; break;
+        case OP_GE: ok = cmp >= 0; break;
         }
         if (!ok)
             return false;
@@ -309,16 +299,11 @@ __attribute__((format(printf, 4, 5))) static void file_error(char *err, size_t e
 static const char *field_type_name(field_type type)
 {
     switch (type) {
-    case FIELD_STRING:
-        return "a string";
-    case FIELD_NUMBER:
-        return "a number";
-    case FIELD_INTEGER:
-        return "an integer";
-    case FIELD_OBJECT:
-        return "an object";
-    case FIELD_ARRAY:
-        return "an array";
+    case FIELD_STRING: return "a string";
+    case FIELD_NUMBER: return "a number";
+    case FIELD_INTEGER: return "an integer";
+    case FIELD_OBJECT: return "an object";
+    case FIELD_ARRAY: return "an array";
     }
     return "?";
 }
@@ -326,16 +311,11 @@ static const char *field_type_name(field_type type)
 static bool has_type(json_t *value, field_type type)
 {
     switch (type) {
-    case FIELD_STRING:
-        return json_is_string(value);
-    case FIELD_NUMBER:
-        return json_is_number(value);
-    case FIELD_INTEGER:
-        return json_is_integer(value);
-    case FIELD_OBJECT:
-        return json_is_object(value);
-    case FIELD_ARRAY:
-        return json_is_array(value);
+    case FIELD_STRING: return json_is_string(value);
+    case FIELD_NUMBER: return json_is_number(value);
+    case FIELD_INTEGER: return json_is_integer(value);
+    case FIELD_OBJECT: return json_is_object(value);
+    case FIELD_ARRAY: return json_is_array(value);
     }
     return false;
 }
@@ -346,8 +326,7 @@ static bool check_fields(json_t *obj, const field_spec *fields, size_t field_cou
 {
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value)
-    {
+    json_object_foreach(obj, key, value) {
         bool known = false;
         for (size_t i = 0; i < field_count && !known; i++)
             known = strcmp(fields[i].name, key) == 0;
@@ -741,8 +720,7 @@ json_t *csa_rules_recommend(const csa_rules *rules, json_t *modules, json_t *con
     const char *runtime = json_is_string(runtime_value) ? json_string_value(runtime_value) : NULL;
     const char *name;
     json_t *entry;
-    json_object_foreach(modules, name, entry)
-    {
+    json_object_foreach(modules, name, entry) {
         double p50 = module_p50(entry);
         if (p50 < 0)
             continue;

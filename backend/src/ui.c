@@ -16,8 +16,8 @@
  * API on this origin. (Styles a script sets through element.style, as uPlot does, are not
  * inline styles in CSP's sense and need no 'unsafe-inline'.)
  */
-#define UI_CSP                                                                                                         \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "                    \
+#define UI_CSP \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " \
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 #define UI_IMMUTABLE "public, max-age=31536000, immutable" /* /assets/: the name holds the content hash */
 #define UI_REVALIDATE "no-cache"                           /* index.html: always asks, 304 when unchanged */

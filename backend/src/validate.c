@@ -120,7 +120,8 @@ __attribute__((format(printf, 5, 6))) static void add_error(err_ctx *ec, const c
     if (json_is_array(ec->prefix)) {
         size_t i;
         json_t *part;
-        json_array_foreach(ec->prefix, i, part) json_array_append(loc, part);
+        json_array_foreach(ec->prefix, i, part)
+            json_array_append(loc, part);
     }
     if (field)
         json_array_append_new(loc, json_string(field));
@@ -336,8 +337,7 @@ static json_t *check_field(err_ctx *ec, const field_rule *r, json_t *v, double n
         size_t before = ec->count;
         const char *key;
         json_t *value;
-        json_object_foreach(v, key, value)
-        {
+        json_object_foreach(v, key, value) {
             json_t *key_str = json_string(key);
             /* a key is checked like a name; a bad key is reported at its own location */
             int key_ok = key_str ? check_string(ec, f, key, key_str, 1, 255, STR_NO_CONTROL) == 0 : 0;
@@ -399,7 +399,8 @@ json_t *csa_validate_record(json_t *record, json_t *loc_prefix, json_t *errors, 
     json_t *id = json_object_get(record, "invocation_id");
     if (!json_is_false(json_object_get(out, "complete"))) {
         if (!exec || json_is_null(exec))
-            add_error(&ec, "execution_duration_ms", NULL, "missing", exec ? "Field required (null given)" : "Field required");
+            add_error(&ec, "execution_duration_ms", NULL, "missing",
+                      exec ? "Field required (null given)" : "Field required");
     } else {
         if (!id || json_is_null(id))
             add_error(&ec, "invocation_id", NULL, "missing", "Field required when complete is false");
@@ -538,10 +539,7 @@ static int digits(const char *s, int n, int *out)
     return 0;
 }
 
-static int is_leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
+static int is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 static int days_in_month(int y, int m)
 {
@@ -676,8 +674,7 @@ static json_t *check_param(const csa_param_rule *r, const char *where, json_t *v
             return decoded;
         break;
     }
-    case CSA_PARAM_FLAG:
-        return json_boolean(s && strcmp(s, "true") == 0);
+    case CSA_PARAM_FLAG: return json_boolean(s && strcmp(s, "true") == 0);
     case CSA_PARAM_SLUG:
         if (s && csa_slug_valid(s))
             return json_incref(v);
@@ -753,17 +750,16 @@ const csa_param_rule CSA_QUERY_LIST_FUNCTIONS[] = {
 const csa_param_rule CSA_QUERY_FUNCTION_DETAIL[] = {
     {"from", CSA_PARAM_DATETIME, 0, 0, 0, 0, "Input should be an RFC 3339 date-time with a time zone",
      "datetime_format"},
-    {"to", CSA_PARAM_DATETIME, 0, 0, 0, 0, "Input should be an RFC 3339 date-time with a time zone",
-     "datetime_format"},
+    {"to", CSA_PARAM_DATETIME, 0, 0, 0, 0, "Input should be an RFC 3339 date-time with a time zone", "datetime_format"},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
 /* GET /api/v1/functions/{id}/deployments and /compare: deployment ids as the list shows them */
 const csa_param_rule CSA_QUERY_COMPARE[] = {
-    {"base", CSA_PARAM_TOKEN, 0, 1, CSA_DEPLOYMENT_ID_MAX, 0, "Input should be a deployment id (1 to 80 printable characters)",
-     "string_pattern_mismatch"},
-    {"head", CSA_PARAM_TOKEN, 0, 1, CSA_DEPLOYMENT_ID_MAX, 0, "Input should be a deployment id (1 to 80 printable characters)",
-     "string_pattern_mismatch"},
+    {"base", CSA_PARAM_TOKEN, 0, 1, CSA_DEPLOYMENT_ID_MAX, 0,
+     "Input should be a deployment id (1 to 80 printable characters)", "string_pattern_mismatch"},
+    {"head", CSA_PARAM_TOKEN, 0, 1, CSA_DEPLOYMENT_ID_MAX, 0,
+     "Input should be a deployment id (1 to 80 printable characters)", "string_pattern_mismatch"},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 

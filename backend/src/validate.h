@@ -12,14 +12,14 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define CSA_MAX_JSON_DEPTH 32         /* nesting deeper than this is rejected before parsing */
-#define CSA_MAX_MODULE_TIMINGS 2000   /* entries in module_timings */
+#define CSA_MAX_JSON_DEPTH 32           /* nesting deeper than this is rejected before parsing */
+#define CSA_MAX_MODULE_TIMINGS 2000     /* entries in module_timings */
 #define CSA_MAX_MODULE_TREE_BYTES 65536 /* module_tree as compact JSON (the SDK sends at most 80 nodes) */
-#define CSA_MAX_BATCH 1000            /* records in one batch */
-#define CSA_MAX_DURATION_MS 900000    /* Lambda's 15 minute limit */
-#define CSA_MIN_MEMORY_MB 128         /* Lambda's memory range */
+#define CSA_MAX_BATCH 1000              /* records in one batch */
+#define CSA_MAX_DURATION_MS 900000      /* Lambda's 15 minute limit */
+#define CSA_MIN_MEMORY_MB 128           /* Lambda's memory range */
 #define CSA_MAX_MEMORY_MB 10240
-#define CSA_MAX_IDENTITY_CHARS 64     /* function_version, code_id: printable ASCII, no spaces */
+#define CSA_MAX_IDENTITY_CHARS 64 /* function_version, code_id: printable ASCII, no spaces */
 
 /*
  * Parses a request body. Returns a new reference (caller json_decref()s) or NULL with a short
@@ -86,8 +86,8 @@ typedef enum csa_param_kind {
     CSA_PARAM_SCOPES,   /* list of 1 to 3 scope names (keys.h); absent: `fallback` bits. Normalised: bits */
 } csa_param_kind;
 
-#define CSA_PARAM_REQUIRED 1u       /* absent or null is an error */
-#define CSA_PARAM_EMPTY_ABSENT 2u   /* "" counts as absent */
+#define CSA_PARAM_REQUIRED 1u     /* absent or null is an error */
+#define CSA_PARAM_EMPTY_ABSENT 2u /* "" counts as absent */
 
 typedef struct csa_param_rule {
     const char *name; /* query parameter or body field; NULL ends the table */

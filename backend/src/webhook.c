@@ -125,21 +125,21 @@ int csa_webhook_parse_url(const char *url, csa_webhook_url *out, char *why, size
 static int v4_public(const unsigned char *b)
 {
     if (b[0] == 0 || b[0] == 10 || b[0] == 127)
-        return 0;                                    /* this network, RFC 1918, loopback */
+        return 0; /* this network, RFC 1918, loopback */
     if (b[0] == 100 && (b[1] & 0xc0) == 64)
-        return 0;                                    /* 100.64.0.0/10 shared (CGNAT) */
+        return 0; /* 100.64.0.0/10 shared (CGNAT) */
     if (b[0] == 169 && b[1] == 254)
-        return 0;                                    /* link-local: 169.254.169.254 metadata */
+        return 0; /* link-local: 169.254.169.254 metadata */
     if (b[0] == 172 && (b[1] & 0xf0) == 16)
-        return 0;                                    /* 172.16.0.0/12 */
+        return 0; /* 172.16.0.0/12 */
     if (b[0] == 192 && b[1] == 168)
-        return 0;                                    /* 192.168.0.0/16 */
+        return 0; /* 192.168.0.0/16 */
     if (b[0] == 192 && b[1] == 0 && b[2] == 0)
-        return 0;                                    /* 192.0.0.0/24 protocol assignments */
+        return 0; /* 192.0.0.0/24 protocol assignments */
     if (b[0] == 198 && (b[1] & 0xfe) == 18)
-        return 0;                                    /* 198.18.0.0/15 benchmarking */
+        return 0; /* 198.18.0.0/15 benchmarking */
     if (b[0] >= 224)
-        return 0;                                    /* multicast, reserved, broadcast */
+        return 0; /* multicast, reserved, broadcast */
     return 1;
 }
 

@@ -137,7 +137,7 @@ static const char *const INSERT_KNOWN_SQL =
     ON_CONFLICT;
 /* clang-format on */
 
-#define TOUCH_CACHE_SIZE 1024 /* functions remembered per writer thread; cleared when full */
+#define TOUCH_CACHE_SIZE 1024              /* functions remembered per writer thread; cleared when full */
 #define TOUCH_SLOTS (2 * TOUCH_CACHE_SIZE) /* open addressing, never more than half full */
 #define TOUCH_INTERVAL_S 1.0
 

@@ -78,9 +78,12 @@ createRequire(join(sdk, 'package.json'))('esbuild').buildSync({
 });
 
 const sink = spawn(process.execPath, [join(here, 'cold-sink.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const [answeringPort, silentPort] = await new Promise((resolve) => sink.stdout.once('data', (d) => resolve(d.toString().trim().split(' ').map(Number))));
+const [answeringPort, silentPort] = await new Promise((resolve) =>
+  sink.stdout.once('data', (d) => resolve(d.toString().trim().split(' ').map(Number))),
+);
 const refusingPort = 9; // discard: nothing listens on loopback
-const coldAtBackend = async (name) => Number(await (await fetch(`http://127.0.0.1:${answeringPort}/cold?fn=${encodeURIComponent(name)}`)).text());
+const coldAtBackend = async (name) =>
+  Number(await (await fetch(`http://127.0.0.1:${answeringPort}/cold?fn=${encodeURIComponent(name)}`)).text());
 
 const handlers = [
   { name: 'AWS SDK v3 (S3, DynamoDB) + express', handler: 'app/handler.handler' },
@@ -96,14 +99,39 @@ const sdkEnv = (handler) => ({
 const REDIRECT = 'node_modules/@coldstart/analyzer/handler.handler';
 const modes = [
   { name: 'no SDK', handler: (h) => h, env: () => ({}) },
-  { name: 'SDK, backend answers', handler: () => REDIRECT, env: (h) => ({ ...sdkEnv(h), COLDSTART_ENDPOINT: `http://127.0.0.1:${answeringPort}` }), backend: true },
-  { name: 'SDK, backend refuses', handler: () => REDIRECT, env: (h) => ({ ...sdkEnv(h), COLDSTART_ENDPOINT: `http://127.0.0.1:${refusingPort}` }) },
-  { name: 'SDK, backend silent', handler: () => REDIRECT, env: (h) => ({ ...sdkEnv(h), COLDSTART_ENDPOINT: `http://127.0.0.1:${silentPort}` }) },
-  { name: 'SDK, logs transport', handler: () => REDIRECT, env: (h) => ({ ...sdkEnv(h), COLDSTART_TRANSPORT: 'logs', COLDSTART_API_KEY: undefined }), logs: true },
+  {
+    name: 'SDK, backend answers',
+    handler: () => REDIRECT,
+    env: (h) => ({ ...sdkEnv(h), COLDSTART_ENDPOINT: `http://127.0.0.1:${answeringPort}` }),
+    backend: true,
+  },
+  {
+    name: 'SDK, backend refuses',
+    handler: () => REDIRECT,
+    env: (h) => ({ ...sdkEnv(h), COLDSTART_ENDPOINT: `http://127.0.0.1:${refusingPort}` }),
+  },
+  {
+    name: 'SDK, backend silent',
+    handler: () => REDIRECT,
+    env: (h) => ({ ...sdkEnv(h), COLDSTART_ENDPOINT: `http://127.0.0.1:${silentPort}` }),
+  },
+  {
+    name: 'SDK, logs transport',
+    handler: () => REDIRECT,
+    env: (h) => ({ ...sdkEnv(h), COLDSTART_TRANSPORT: 'logs', COLDSTART_API_KEY: undefined }),
+    logs: true,
+  },
   {
     name: 'Datadog, cold start tracing',
     handler: () => 'node_modules/datadog-lambda-js/dist/handler.handler',
-    env: (h) => ({ DD_LAMBDA_HANDLER: h, DD_API_KEY: 'x', DD_FLUSH_TO_LOG: 'true', DD_LOG_LEVEL: 'error', DD_COLD_START_TRACING: 'true', DD_TRACE_ENABLED: 'true' }),
+    env: (h) => ({
+      DD_LAMBDA_HANDLER: h,
+      DD_API_KEY: 'x',
+      DD_FLUSH_TO_LOG: 'true',
+      DD_LOG_LEVEL: 'error',
+      DD_COLD_START_TRACING: 'true',
+      DD_TRACE_ENABLED: 'true',
+    }),
   },
 ];
 
@@ -113,7 +141,16 @@ async function environment(binary, version, h, mode) {
   const functionName = `bench-${version}-${++serial}`;
   const env = { AWS_EXECUTION_ENV: `AWS_Lambda_nodejs${version}.x`, NODE_NO_WARNINGS: '1', ...mode.env(h.handler) };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-  const emulator = new LambdaEmulator({ taskRoot: here, handler: mode.handler(h.handler), runtime: ric, node: binary, functionName, memoryMB: 1024, timeoutMs: 10_000, env });
+  const emulator = new LambdaEmulator({
+    taskRoot: here,
+    handler: mode.handler(h.handler),
+    runtime: ric,
+    node: binary,
+    functionName,
+    memoryMB: 1024,
+    timeoutMs: 10_000,
+    env,
+  });
   try {
     if ((await emulator.start()) !== 'success') return { failed: emulator.runtime?.output.slice(-500) };
     const first = await emulator.invoke({});
@@ -124,7 +161,14 @@ async function environment(binary, version, h, mode) {
     const second = await emulator.invoke({});
     await sleep(150);
     const after = mode.backend ? await coldAtBackend(functionName) : mode.logs ? logLines() : undefined;
-    return { initMs: emulator.initDurationMs, firstMs: first.responseMs, firstBilledMs: first.billedMs, secondMs: second.responseMs, before, after };
+    return {
+      initMs: emulator.initDurationMs,
+      firstMs: first.responseMs,
+      firstBilledMs: first.billedMs,
+      secondMs: second.responseMs,
+      before,
+      after,
+    };
   } catch (error) {
     return { failed: String(error?.message ?? error) };
   } finally {
@@ -137,7 +181,8 @@ async function environment(binary, version, h, mode) {
 }
 
 const results = {}; // version -> handler -> mode -> samples
-for (const version of versions) results[version] = Object.fromEntries(handlers.map((h) => [h.name, Object.fromEntries(modes.map((m) => [m.name, []]))]));
+for (const version of versions)
+  results[version] = Object.fromEntries(handlers.map((h) => [h.name, Object.fromEntries(modes.map((m) => [m.name, []]))]));
 const binaries = Object.fromEntries(versions.map((v) => [v, nodeBinary(v)]));
 for (let i = 0; i < runs; i++) {
   for (const version of versions) {
@@ -158,7 +203,8 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const f = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
-const pct = (x, base) => (Number.isFinite(x) && Number.isFinite(base) && base > 0 ? `${x >= base ? '+' : ''}${(((x - base) / base) * 100).toFixed(1)} %` : 'n/a');
+const pct = (x, base) =>
+  Number.isFinite(x) && Number.isFinite(base) && base > 0 ? `${x >= base ? '+' : ''}${(((x - base) / base) * 100).toFixed(1)} %` : 'n/a';
 const sh = (command) => {
   try {
     return execSync(command, { encoding: 'utf8' }).trim();
@@ -171,17 +217,29 @@ lines.push('# @coldstart/analyzer: the cold request (init + first response)');
 lines.push('');
 lines.push(`Produced by \`node bench/sdk/cold-request.mjs\` (BENCH_COLD_RUNS=${runs}, Node.js ${versions.join(' and ')}).`);
 lines.push('');
-lines.push(`Machine: ${sh('nproc')} CPUs, ${sh('uname -m')}, ${sh('uname -sr')}; date ${new Date().toISOString()}; load average at the end: ${sh("cut -d' ' -f1-3 /proc/loadavg")}.`);
-lines.push('Each figure is the median over fresh environments (the project\'s Lambda emulator running AWS\'s runtime interface client 4.0.2), all conditions interleaved round-robin in one run.');
-lines.push('"init + 1st" is what the caller of a cold start waits for beyond the platform\'s own work; "vs no SDK" compares it with the same handler without the SDK in the same run.');
-lines.push('"1st billed" runs from the event handed to the runtime to its request for the next one (what Lambda bills): the SDK\'s work after the response is in it, not in the response.');
-lines.push('"record" counts environments whose cold-start record had reached the backend (or stdout, logs transport) before the second invocation / after it; the environment is frozen (SIGSTOP) as soon as the runtime asks for its next event.');
+lines.push(
+  `Machine: ${sh('nproc')} CPUs, ${sh('uname -m')}, ${sh('uname -sr')}; date ${new Date().toISOString()}; load average at the end: ${sh("cut -d' ' -f1-3 /proc/loadavg")}.`,
+);
+lines.push(
+  "Each figure is the median over fresh environments (the project's Lambda emulator running AWS's runtime interface client 4.0.2), all conditions interleaved round-robin in one run.",
+);
+lines.push(
+  '"init + 1st" is what the caller of a cold start waits for beyond the platform\'s own work; "vs no SDK" compares it with the same handler without the SDK in the same run.',
+);
+lines.push(
+  '"1st billed" runs from the event handed to the runtime to its request for the next one (what Lambda bills): the SDK\'s work after the response is in it, not in the response.',
+);
+lines.push(
+  '"record" counts environments whose cold-start record had reached the backend (or stdout, logs transport) before the second invocation / after it; the environment is frozen (SIGSTOP) as soon as the runtime asks for its next event.',
+);
 lines.push('');
 for (const version of versions) {
   for (const h of handlers) {
     lines.push(`## Node.js ${version}: ${h.name}`);
     lines.push('');
-    lines.push('| condition | init ms | 1st response ms | init + 1st ms | vs no SDK | 1st billed ms | 2nd response ms | record before 2nd / after |');
+    lines.push(
+      '| condition | init ms | 1st response ms | init + 1st ms | vs no SDK | 1st billed ms | 2nd response ms | record before 2nd / after |',
+    );
     lines.push('|---|---|---|---|---|---|---|---|');
     const samples = results[version][h.name];
     const bare = median(samples['no SDK'].map((s) => s.initMs + s.firstMs));
@@ -190,10 +248,19 @@ for (const version of versions) {
       const failed = samples[mode.name].length - ok.length;
       const total = median(ok.map((s) => s.initMs + s.firstMs));
       const counted = ok.filter((s) => s.before !== undefined);
-      const record = counted.length ? `${counted.filter((s) => s.before > 0).length}/${counted.length} / ${counted.filter((s) => s.after > 0).length}/${counted.length}` : '';
-      lines.push(`| ${mode.name}${failed ? ` (${failed} failed)` : ''} | ${f(median(ok.map((s) => s.initMs)))} | ${f(median(ok.map((s) => s.firstMs)), 2)} | ${f(total)} | ${mode.name === 'no SDK' ? '' : pct(total, bare)} | ${f(median(ok.map((s) => s.firstBilledMs)), 2)} | ${f(median(ok.map((s) => s.secondMs)), 2)} | ${record} |`);
+      const record = counted.length
+        ? `${counted.filter((s) => s.before > 0).length}/${counted.length} / ${counted.filter((s) => s.after > 0).length}/${counted.length}`
+        : '';
+      lines.push(
+        `| ${mode.name}${failed ? ` (${failed} failed)` : ''} | ${f(median(ok.map((s) => s.initMs)))} | ${f(median(ok.map((s) => s.firstMs)), 2)} | ${f(total)} | ${mode.name === 'no SDK' ? '' : pct(total, bare)} | ${f(median(ok.map((s) => s.firstBilledMs)), 2)} | ${f(median(ok.map((s) => s.secondMs)), 2)} | ${record} |`,
+      );
     }
-    const failures = modes.flatMap((m) => samples[m.name].filter((s) => s.failed !== undefined).slice(0, 1).map((s) => `- ${m.name}: ${String(s.failed).replace(/\s+/g, ' ').slice(0, 300)}`));
+    const failures = modes.flatMap((m) =>
+      samples[m.name]
+        .filter((s) => s.failed !== undefined)
+        .slice(0, 1)
+        .map((s) => `- ${m.name}: ${String(s.failed).replace(/\s+/g, ' ').slice(0, 300)}`),
+    );
     if (failures.length) lines.push('', 'First failure of each failing condition:', ...failures);
     lines.push('');
   }

@@ -52,12 +52,24 @@ const node = process.execPath;
 const out = mkdtempSync(join(tmpdir(), 'coldstart-esbuild-bench-'));
 const handler = join(here, 'app', 'handler.js');
 
-const common = { entryPoints: [handler], bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, absWorkingDir: here, logLevel: 'error' };
+const common = {
+  entryPoints: [handler],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  absWorkingDir: here,
+  logLevel: 'error',
+};
 await esbuild.build({ ...common, outfile: join(out, 'plugin', 'handler.js'), plugins: [coldstartPlugin()] });
 await esbuild.build({ ...common, outfile: join(out, 'plain', 'handler.js') });
 
 function profile(file) {
-  const run = spawnSync(node, [join(sdk, 'dist', 'cli.cjs'), 'profile', file, '--runs', String(profileRuns), '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const run = spawnSync(node, [join(sdk, 'dist', 'cli.cjs'), 'profile', file, '--runs', String(profileRuns), '--json'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
   if (run.status !== 0) throw new Error(`profile ${file}: ${run.stderr}`);
   return JSON.parse(run.stdout);
 }
@@ -76,7 +88,9 @@ const say = (line = '') => {
 };
 say(`# esbuild plugin: bundled vs unbundled, and overhead`);
 say();
-say(`${new Date().toISOString()}, Node.js ${process.version}, ${process.platform}/${process.arch}, esbuild ${esbuild.version}; handler: bench/sdk/app/handler.js (AWS SDK v3 S3 + DynamoDB clients, express), bundle: CommonJS, minified.`);
+say(
+  `${new Date().toISOString()}, Node.js ${process.version}, ${process.platform}/${process.arch}, esbuild ${esbuild.version}; handler: bench/sdk/app/handler.js (AWS SDK v3 S3 + DynamoDB clients, express), bundle: CommonJS, minified.`,
+);
 say();
 say(`## 1. Ranking (median self time over ${profileRuns} runs, \`coldstart profile\`)`);
 say();
@@ -85,12 +99,16 @@ say('|---|---|---|---|---|---|');
 const u = packages(unbundled);
 const b = packages(bundled);
 for (let i = 0; i < top; i++)
-  say(`| ${i + 1} | ${u[i]?.name ?? ''} | ${u[i]?.self_ms.toFixed(1) ?? ''} | ${b[i]?.name ?? ''} | ${b[i]?.self_ms.toFixed(1) ?? ''} | ${b[i]?.bytes ?? ''} |`);
+  say(
+    `| ${i + 1} | ${u[i]?.name ?? ''} | ${u[i]?.self_ms.toFixed(1) ?? ''} | ${b[i]?.name ?? ''} | ${b[i]?.self_ms.toFixed(1) ?? ''} | ${b[i]?.bytes ?? ''} |`,
+  );
 say();
 const set = (list, n) => new Set(list.slice(0, n).map((m) => m.name));
 const same3 = [...set(u, 3)].every((name) => set(b, 3).has(name));
 const firstSame = u[0]?.name === b[0]?.name;
-say(`Module load: unbundled ${unbundled.load_ms.median} ms (${unbundled.runs_detail[0].modules} modules), bundled ${bundled.load_ms.median} ms (${bundled.runs_detail[0].modules} markers + the bundle file).`);
+say(
+  `Module load: unbundled ${unbundled.load_ms.median} ms (${unbundled.runs_detail[0].modules} modules), bundled ${bundled.load_ms.median} ms (${bundled.runs_detail[0].modules} markers + the bundle file).`,
+);
 say(`Same package first: ${firstSame ? 'yes' : 'NO'}; same top 3 packages: ${same3 ? 'yes' : 'NO'}.`);
 // versions inside the bundle come from the plugin's markers (no package.json is read at run time)
 const treePackages = (tree, out = []) => {
@@ -104,13 +122,18 @@ const bundledNodes = treePackages(bundled.tree);
 const unbundledVersions = new Map(treePackages(unbundled.tree).map((n) => [n.name, n.version]));
 const compared = bundledNodes.filter((n) => n.version !== undefined && unbundledVersions.get(n.name) !== undefined);
 const differing = compared.filter((n) => unbundledVersions.get(n.name) !== n.version).map((n) => n.name);
-say(`Package versions in the bundled tree (from the markers): ${bundledNodes.filter((n) => n.version !== undefined).length} of ${bundledNodes.length} package nodes carry one; of the ${compared.length} also in the unbundled tree (versions from package.json), ${differing.length === 0 ? 'all equal' : `different: ${differing.join(', ')}`}.`);
+say(
+  `Package versions in the bundled tree (from the markers): ${bundledNodes.filter((n) => n.version !== undefined).length} of ${bundledNodes.length} package nodes carry one; of the ${compared.length} also in the unbundled tree (versions from package.json), ${differing.length === 0 ? 'all equal' : `different: ${differing.join(', ')}`}.`,
+);
 say();
 
 // 2. overhead
 const child = (file, preload) => {
   const args = preload ? ['--require', join(sdk, 'register.cjs')] : [];
-  args.push('-e', `require(${JSON.stringify(file)}); const c = process.cpuUsage(); process.stdout.write(performance.now() + ' ' + (c.user + c.system) / 1000)`);
+  args.push(
+    '-e',
+    `require(${JSON.stringify(file)}); const c = process.cpuUsage(); process.stdout.write(performance.now() + ' ' + (c.user + c.system) / 1000)`,
+  );
   const r = spawnSync(node, args, { encoding: 'utf8', env: { PATH: process.env.PATH, LAMBDA_TASK_ROOT: dirname(file) } });
   if (r.status !== 0) throw new Error(r.stderr);
   const [wall, cpu] = r.stdout.split(' ').map(Number);
@@ -132,18 +155,26 @@ const median = (xs) => {
 const q = (xs, p) => [...xs].sort((x, y) => x - y)[Math.round((xs.length - 1) * p)];
 say(`## 2. Plugin overhead on init (process start to end of loading; median of ${runs} fresh processes, interleaved)`);
 say();
-say('Wall time is what a cold start costs but is at the mercy of other load on a shared machine; the process\'s CPU time (user + system, all threads) over the same span is much less so.');
+say(
+  "Wall time is what a cold start costs but is at the mercy of other load on a shared machine; the process's CPU time (user + system, all threads) over the same span is much less so.",
+);
 say();
 say('| condition | wall median ms | wall p25-p75 ms | CPU median ms | CPU p25-p75 ms |');
 say('|---|---|---|---|---|');
 const of = (c, key) => samples[c].map((s) => s[key]);
 conditions.forEach(([name], c) =>
-  say(`| ${name} | ${median(of(c, 'wall')).toFixed(1)} | ${q(of(c, 'wall'), 0.25).toFixed(1)}-${q(of(c, 'wall'), 0.75).toFixed(1)} | ${median(of(c, 'cpu')).toFixed(1)} | ${q(of(c, 'cpu'), 0.25).toFixed(1)}-${q(of(c, 'cpu'), 0.75).toFixed(1)} |`),
+  say(
+    `| ${name} | ${median(of(c, 'wall')).toFixed(1)} | ${q(of(c, 'wall'), 0.25).toFixed(1)}-${q(of(c, 'wall'), 0.75).toFixed(1)} | ${median(of(c, 'cpu')).toFixed(1)} | ${q(of(c, 'cpu'), 0.25).toFixed(1)}-${q(of(c, 'cpu'), 0.75).toFixed(1)} |`,
+  ),
 );
 const pct = (a, b, key) => (((median(of(b, key)) - median(of(a, key))) / median(of(a, key))) * 100).toFixed(1);
 say();
-say(`Plugin overhead with the SDK: wall ${pct(0, 1, 'wall')} %, CPU ${pct(0, 1, 'cpu')} % of init; without the SDK (no-op markers): wall ${pct(2, 3, 'wall')} %, CPU ${pct(2, 3, 'cpu')} %. Target: under 3 %.`);
+say(
+  `Plugin overhead with the SDK: wall ${pct(0, 1, 'wall')} %, CPU ${pct(0, 1, 'cpu')} % of init; without the SDK (no-op markers): wall ${pct(2, 3, 'wall')} %, CPU ${pct(2, 3, 'cpu')} %. Target: under 3 %.`,
+);
 say();
-say(`The SDK's own accounting in the profiled runs (sdk_overhead_ms, median of ${profileRuns}: its set-up plus the time spent in its recorder, which is where the markers' run-time cost goes): unbundled ${unbundled.sdk_overhead_ms.median} ms, bundle without the plugin ${plainBundle.sdk_overhead_ms.median} ms, bundle with the plugin ${bundled.sdk_overhead_ms.median} ms (module load ${plainBundle.load_ms.median} ms without the plugin, ${bundled.load_ms.median} ms with it). Bundle size: ${bytes('plain')} bytes without the plugin, ${bytes('plugin')} with it (+${(((bytes('plugin') - bytes('plain')) / bytes('plain')) * 100).toFixed(1)} %, the markers' text, parsed at load).`);
+say(
+  `The SDK's own accounting in the profiled runs (sdk_overhead_ms, median of ${profileRuns}: its set-up plus the time spent in its recorder, which is where the markers' run-time cost goes): unbundled ${unbundled.sdk_overhead_ms.median} ms, bundle without the plugin ${plainBundle.sdk_overhead_ms.median} ms, bundle with the plugin ${bundled.sdk_overhead_ms.median} ms (module load ${plainBundle.load_ms.median} ms without the plugin, ${bundled.load_ms.median} ms with it). Bundle size: ${bytes('plain')} bytes without the plugin, ${bytes('plugin')} with it (+${(((bytes('plugin') - bytes('plain')) / bytes('plain')) * 100).toFixed(1)} %, the markers' text, parsed at load).`,
+);
 writeFileSync(join(here, 'ESBUILD.md'), lines.join('\n') + '\n' + NOTES);
 rmSync(out, { recursive: true, force: true });

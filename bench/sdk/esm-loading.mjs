@@ -33,10 +33,18 @@ if (!existsSync(join(sdk, 'dist', 'index.cjs'))) {
 }
 // the binaries of sdk/test/multi-node.mjs (test/node-versions), or the SDK's node_modules
 const nodes = ['22', '24']
-  .map((v) => ({ v, bin: [join(sdk, 'test', 'node-versions', 'node_modules', `node${v}`, 'bin', 'node'), join(sdk, 'node_modules', `node${v}`, 'bin', 'node')].find((b) => existsSync(b)) }))
+  .map((v) => ({
+    v,
+    bin: [
+      join(sdk, 'test', 'node-versions', 'node_modules', `node${v}`, 'bin', 'node'),
+      join(sdk, 'node_modules', `node${v}`, 'bin', 'node'),
+    ].find((b) => existsSync(b)),
+  }))
   .filter((n) => n.bin !== undefined);
 if (nodes.length === 0) {
-  console.error('no Node.js 22/24 binaries: run `node test/multi-node.mjs 22 24 -- test/unit/inject.test.ts` in sdk once (it installs them)');
+  console.error(
+    'no Node.js 22/24 binaries: run `node test/multi-node.mjs 22 24 -- test/unit/inject.test.ts` in sdk once (it installs them)',
+  );
   process.exit(1);
 }
 const other = process.env.BENCH_SDK_OTHER;
@@ -97,7 +105,12 @@ const conditions = [
   ['unbundled, no SDK', 'index.mjs', false],
   ['unbundled, SDK preloaded', 'index.mjs', true],
   ...(other ? [['unbundled, other SDK build preloaded', 'index.mjs', 'other']] : []),
-  ...(process.env.BENCH_UNBUNDLED_ONLY === '1' ? [] : [['bundled, no SDK', 'bundle.mjs', false], ['bundled, SDK preloaded', 'bundle.mjs', true]]),
+  ...(process.env.BENCH_UNBUNDLED_ONLY === '1'
+    ? []
+    : [
+        ['bundled, no SDK', 'bundle.mjs', false],
+        ['bundled, SDK preloaded', 'bundle.mjs', true],
+      ]),
 ];
 const lines = [];
 const started = new Date().toISOString().slice(0, 16).replace('T', ' ');
@@ -105,7 +118,12 @@ for (const { bin } of nodes) {
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const samples = conditions.map(() => []);
   for (let i = 0; i < runs; i++) conditions.forEach(([, file, withSdk], c) => samples[c].push(once(bin, file, withSdk)));
-  lines.push(`### Node.js ${version}`, '', '| condition | import, median ms | p25-p75 | vs no SDK | SDK: barrel-fns self ms (of which loading) | SDK: link ms | SDK overhead ms |', '|---|---|---|---|---|---|---|');
+  lines.push(
+    `### Node.js ${version}`,
+    '',
+    '| condition | import, median ms | p25-p75 | vs no SDK | SDK: barrel-fns self ms (of which loading) | SDK: link ms | SDK overhead ms |',
+    '|---|---|---|---|---|---|---|',
+  );
   const base = median(samples[0].map((s) => s.ms));
   conditions.forEach(([name], c) => {
     const ms = samples[c].map((s) => s.ms).sort((a, b) => a - b);
@@ -116,7 +134,9 @@ for (const { bin } of nodes) {
     if (sdkRuns.some((s) => s.sdkKey)) throw new Error('@coldstart/analyzer appeared in module_timings');
     const file = conditions[c][1];
     const vs = file === 'index.mjs' && c > 0 ? `${median(ms) >= base ? '+' : ''}${f1((median(ms) / base - 1) * 100)} %` : '';
-    lines.push(`| ${name} | ${f1(median(ms))} | ${f1(q(0.25))}-${f1(q(0.75))} | ${vs} | ${barrel} | ${cell((s) => s.linkMs)} | ${cell((s) => s.overheadMs)} |`);
+    lines.push(
+      `| ${name} | ${f1(median(ms))} | ${f1(q(0.25))}-${f1(q(0.75))} | ${vs} | ${barrel} | ${cell((s) => s.linkMs)} | ${cell((s) => s.overheadMs)} |`,
+    );
   });
   lines.push('');
   console.log(lines.slice(-(conditions.length + 4)).join('\n'));

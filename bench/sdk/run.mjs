@@ -116,7 +116,10 @@ if (baselineDir) {
   rmSync(target, { recursive: true, force: true });
   cpSync(baselineDir, target, { recursive: true });
   // each right after its counterpart
-  loadConditions.splice(3, 0, { name: `--require @coldstart/analyzer/register, ${baselineLabel}`, args: ['sdk-load.cjs', 'coldstart-baseline/register'] });
+  loadConditions.splice(3, 0, {
+    name: `--require @coldstart/analyzer/register, ${baselineLabel}`,
+    args: ['sdk-load.cjs', 'coldstart-baseline/register'],
+  });
   loadConditions.splice(2, 0, { name: `require("@coldstart/analyzer"), ${baselineLabel}`, args: ['sdk-load.cjs', 'coldstart-baseline'] });
 }
 const sdkLoad = interleaved(loadConditions);
@@ -133,7 +136,11 @@ const datadogEnv = {
 };
 const handlerLoad = interleaved([
   { name: 'bare', args: ['load.mjs', 'handler.js'] },
-  { name: 'SDK hooks (preload), handler load only', args: ['load.mjs', 'handler.js'], env: { NODE_OPTIONS: '--require @coldstart/analyzer/register' } },
+  {
+    name: 'SDK hooks (preload), handler load only',
+    args: ['load.mjs', 'handler.js'],
+    env: { NODE_OPTIONS: '--require @coldstart/analyzer/register' },
+  },
   {
     name: 'SDK handler redirect (SDK load + hooks + handler)',
     args: ['load.mjs', join(here, 'node_modules', '@coldstart', 'analyzer', 'handler.mjs')],
@@ -149,7 +156,9 @@ const handlerLoad = interleaved([
 // ---- 3. warm invocations ----------------------------------------------------------------------
 console.error('3/3 warm invocations');
 const sink = spawn(node, [join(here, 'sink.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const [port, streamPort] = await new Promise((resolve) => sink.stdout.once('data', (d) => resolve(d.toString().trim().split(' ').map(Number))));
+const [port, streamPort] = await new Promise((resolve) =>
+  sink.stdout.once('data', (d) => resolve(d.toString().trim().split(' ').map(Number))),
+);
 // 'sdk (extension)': the coldstart extension's endpoints are the sink (its layer's file faked by
 // COLDSTART_EXTENSION_PATH); the backend is unreachable, so every record goes through it: one line
 // per warm record on the stream, not awaited. 'sdk (extension, HTTP)': a layer without the stream
@@ -159,8 +168,24 @@ writeFileSync(extensionMarker, '');
 const warmModes = {
   bare: ['bare', { COLDSTART_ENDPOINT: `http://127.0.0.1:${port}` }],
   sdk: ['sdk', { COLDSTART_ENDPOINT: `http://127.0.0.1:${port}` }],
-  'sdk (extension)': ['sdk', { COLDSTART_ENDPOINT: 'http://127.0.0.1:9', COLDSTART_EXTENSION_PATH: extensionMarker, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: String(streamPort) }],
-  'sdk (extension, HTTP)': ['sdk', { COLDSTART_ENDPOINT: 'http://127.0.0.1:9', COLDSTART_EXTENSION_PATH: extensionMarker, COLDSTART_EXTENSION_PORT: String(port), COLDSTART_EXTENSION_STREAM_PORT: '9' }],
+  'sdk (extension)': [
+    'sdk',
+    {
+      COLDSTART_ENDPOINT: 'http://127.0.0.1:9',
+      COLDSTART_EXTENSION_PATH: extensionMarker,
+      COLDSTART_EXTENSION_PORT: String(port),
+      COLDSTART_EXTENSION_STREAM_PORT: String(streamPort),
+    },
+  ],
+  'sdk (extension, HTTP)': [
+    'sdk',
+    {
+      COLDSTART_ENDPOINT: 'http://127.0.0.1:9',
+      COLDSTART_EXTENSION_PATH: extensionMarker,
+      COLDSTART_EXTENSION_PORT: String(port),
+      COLDSTART_EXTENSION_STREAM_PORT: '9',
+    },
+  ],
 };
 const warm = Object.fromEntries(Object.keys(warmModes).map((mode) => [mode, []]));
 for (let i = 0; i < warmRuns; i++) {
@@ -194,9 +219,13 @@ const heapGrowth = warm.sdk.map((w) => (w.heapEnd - w.heapStart) / 1024);
 const lines = [];
 lines.push('# @coldstart/analyzer: overhead benchmark');
 lines.push('');
-lines.push(`Produced by \`node bench/sdk/run.mjs\` (BENCH_RUNS=${runs}, BENCH_WARM=${warmCount}, BENCH_WARM_RUNS=${warmRuns}${baselineDir ? `, BENCH_SDK_BASELINE: a build of ${baselineLabel}` : ''}).`);
+lines.push(
+  `Produced by \`node bench/sdk/run.mjs\` (BENCH_RUNS=${runs}, BENCH_WARM=${warmCount}, BENCH_WARM_RUNS=${warmRuns}${baselineDir ? `, BENCH_SDK_BASELINE: a build of ${baselineLabel}` : ''}).`,
+);
 lines.push('');
-lines.push(`Machine: ${sh('nproc')} CPUs, ${sh('uname -m')}, ${sh('uname -sr')}, Node.js ${process.version}; date ${new Date().toISOString()}; load average at the end: ${sh("cut -d' ' -f1-3 /proc/loadavg")}.`);
+lines.push(
+  `Machine: ${sh('nproc')} CPUs, ${sh('uname -m')}, ${sh('uname -sr')}, Node.js ${process.version}; date ${new Date().toISOString()}; load average at the end: ${sh("cut -d' ' -f1-3 /proc/loadavg")}.`,
+);
 lines.push('The machine is shared (other test suites may run at the same time), so each figure is the median over fresh');
 lines.push('processes, with the interquartile range in parentheses; conditions are interleaved run by run, and each');
 lines.push('measured process runs in its own scheduler group at raised priority when allowed.');
@@ -213,20 +242,35 @@ lines.push('| what | total | resolve | load |');
 lines.push('|---|---|---|---|');
 for (const c of loadConditions) {
   const s = sdkLoad[c.name];
-  lines.push(`| ${c.name} | ${spread(s.map((x) => x.ms), 2)} | ${spread(s.map((x) => x.resolveMs), 2)} | ${spread(s.map((x) => x.loadMs), 2)} |`);
+  lines.push(
+    `| ${c.name} | ${spread(
+      s.map((x) => x.ms),
+      2,
+    )} | ${spread(
+      s.map((x) => x.resolveMs),
+      2,
+    )} | ${spread(
+      s.map((x) => x.loadMs),
+      2,
+    )} |`,
+  );
 }
 lines.push('');
 lines.push('## 2. Module-load time of a handler with real dependencies (hooks target < 3 %)');
 lines.push('');
 const modules = median(handlerLoad.bare.map((s) => s.modules));
-lines.push(`Handler: \`bench/sdk/app/handler.js\`, requiring @aws-sdk/client-s3, @aws-sdk/client-dynamodb and express and creating the clients (${modules} CommonJS modules loaded).`);
+lines.push(
+  `Handler: \`bench/sdk/app/handler.js\`, requiring @aws-sdk/client-s3, @aws-sdk/client-dynamodb and express and creating the clients (${modules} CommonJS modules loaded).`,
+);
 lines.push('`load ms`: the handler module load as the runtime would do it; `ready ms`: from process start to the handler');
 lines.push('being ready (all of init, Node.js start-up included).');
 lines.push('');
 lines.push('| condition | load ms | ready ms | modules |');
 lines.push('|---|---|---|---|');
 for (const [name, samples] of Object.entries(handlerLoad)) {
-  lines.push(`| ${name} | ${spread(samples.map((s) => s.loadMs))} | ${spread(samples.map((s) => s.readyMs))} | ${median(samples.map((s) => s.modules))} |`);
+  lines.push(
+    `| ${name} | ${spread(samples.map((s) => s.loadMs))} | ${spread(samples.map((s) => s.readyMs))} | ${median(samples.map((s) => s.modules))} |`,
+  );
 }
 lines.push('');
 const hooked = handlerLoad['SDK hooks (preload), handler load only'];
@@ -250,17 +294,30 @@ lines.push('| | CPU µs per invocation, median | heap after GC: start -> end (Ki
 lines.push('|---|---|---|');
 for (const mode of Object.keys(warmModes)) {
   const w = warm[mode];
-  lines.push(`| ${mode} | ${f(median(w.map((x) => x.cpuUsPerInvocation)), 2)} | ${w.map((x) => `${Math.round(x.heapStart / 1024)} -> ${Math.round(x.heapEnd / 1024)}`).join('; ')} |`);
+  lines.push(
+    `| ${mode} | ${f(median(w.map((x) => x.cpuUsPerInvocation)), 2)} | ${w.map((x) => `${Math.round(x.heapStart / 1024)} -> ${Math.round(x.heapEnd / 1024)}`).join('; ')} |`,
+  );
 }
 lines.push('');
 const cpuExtension = median(warm['sdk (extension)'].map((w) => w.cpuUsPerInvocation));
 const wallExtension = median(warm['sdk (extension)'].map((w) => (w.wallMs * 1000) / warmCount));
 const cpuExtensionHttp = median(warm['sdk (extension, HTTP)'].map((w) => w.cpuUsPerInvocation));
 const wallExtensionHttp = median(warm['sdk (extension, HTTP)'].map((w) => (w.wallMs * 1000) / warmCount));
-lines.push(`Through the coldstart extension (each warm record one line on its stream, acknowledged asynchronously, instead of batched): **${f(cpuExtension - cpuBare, 2)} µs** of CPU per invocation (minus bare), ${f(wallExtension, 0)} µs of wall time per invocation.`);
-lines.push(`Through an extension layer without the stream (each warm record posted to its HTTP endpoint and awaited): ${f(cpuExtensionHttp - cpuBare, 2)} µs of CPU per invocation (minus bare), ${f(wallExtensionHttp, 0)} µs of wall time per invocation.`);
-lines.push(`SDK CPU per warm invocation (SDK minus bare): **${f(cpuSdk - cpuBare, 2)} µs**. Heap growth with the SDK over the run: ${heapGrowth.map((g) => `${f(g, 0)} KiB`).join(', ')}.`);
-lines.push(`Heap samples (KiB, every ${warmCount / 10} invocations, last SDK run): ${warm.sdk.at(-1).heapSamples.map((h) => Math.round(h / 1024)).join(', ')}.`);
+lines.push(
+  `Through the coldstart extension (each warm record one line on its stream, acknowledged asynchronously, instead of batched): **${f(cpuExtension - cpuBare, 2)} µs** of CPU per invocation (minus bare), ${f(wallExtension, 0)} µs of wall time per invocation.`,
+);
+lines.push(
+  `Through an extension layer without the stream (each warm record posted to its HTTP endpoint and awaited): ${f(cpuExtensionHttp - cpuBare, 2)} µs of CPU per invocation (minus bare), ${f(wallExtensionHttp, 0)} µs of wall time per invocation.`,
+);
+lines.push(
+  `SDK CPU per warm invocation (SDK minus bare): **${f(cpuSdk - cpuBare, 2)} µs**. Heap growth with the SDK over the run: ${heapGrowth.map((g) => `${f(g, 0)} KiB`).join(', ')}.`,
+);
+lines.push(
+  `Heap samples (KiB, every ${warmCount / 10} invocations, last SDK run): ${warm.sdk
+    .at(-1)
+    .heapSamples.map((h) => Math.round(h / 1024))
+    .join(', ')}.`,
+);
 lines.push('');
 const out = lines.join('\n') + '\n';
 writeFileSync(join(here, 'RESULTS.md'), out);

@@ -17,5 +17,9 @@ const resolvedAt = process.hrtime.bigint();
 require(resolved);
 const ended = process.hrtime.bigint();
 process.stdout.write(
-  JSON.stringify({ ms: Number(ended - started) / 1e6, resolveMs: Number(resolvedAt - started) / 1e6, loadMs: Number(ended - resolvedAt) / 1e6 }) + '\n',
+  JSON.stringify({
+    ms: Number(ended - started) / 1e6,
+    resolveMs: Number(resolvedAt - started) / 1e6,
+    loadMs: Number(ended - resolvedAt) / 1e6,
+  }) + '\n',
 );

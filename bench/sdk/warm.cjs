@@ -34,6 +34,15 @@ const heap = () => {
   const runtime = globalThis[Symbol.for('coldstart.analyzer.runtime')];
   const stats = runtime ? [...runtime.senders.values()].map((sender) => sender.stats) : [];
   process.stdout.write(
-    JSON.stringify({ mode, count, cpuUsPerInvocation: (cpu.user + cpu.system) / count, wallMs, heapStart, heapEnd, heapSamples: samples, stats }) + '\n',
+    JSON.stringify({
+      mode,
+      count,
+      cpuUsPerInvocation: (cpu.user + cpu.system) / count,
+      wallMs,
+      heapStart,
+      heapEnd,
+      heapSamples: samples,
+      stats,
+    }) + '\n',
   );
 })();

@@ -82,9 +82,8 @@ static void on_response(struct evhttp_request *req, void *arg)
     free(ctx);
 }
 
-int csa_http_request(struct evhttp_connection *conn, const csa_url *url, enum evhttp_cmd_type method,
-                     const char *path, const char *const *headers, const char *body, size_t len,
-                     csa_http_done done, void *arg)
+int csa_http_request(struct evhttp_connection *conn, const csa_url *url, enum evhttp_cmd_type method, const char *path,
+                     const char *const *headers, const char *body, size_t len, csa_http_done done, void *arg)
 {
     request_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)

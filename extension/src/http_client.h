@@ -13,9 +13,9 @@
 #include <sys/socket.h>
 
 typedef struct csa_url {
-    char host[256];   /* host name or address, no brackets */
-    int port;         /* 80 when not given */
-    char prefix[256]; /* path prefix without trailing slash ("" for none) */
+    char host[256];     /* host name or address, no brackets */
+    int port;           /* 80 when not given */
+    char prefix[256];   /* path prefix without trailing slash ("" for none) */
     char hostport[300]; /* "host:port" for the Host header */
     int tls;            /* https:// */
 } csa_url;
@@ -41,8 +41,7 @@ typedef void (*csa_http_done)(int status, const char *body, size_t len, struct e
  * list of name, value pairs, and an optional body (copied). Returns 0, or -1 when the request could
  * not even be queued (then `done` is not called).
  */
-int csa_http_request(struct evhttp_connection *conn, const csa_url *url, enum evhttp_cmd_type method,
-                     const char *path, const char *const *headers, const char *body, size_t len,
-                     csa_http_done done, void *arg);
+int csa_http_request(struct evhttp_connection *conn, const csa_url *url, enum evhttp_cmd_type method, const char *path,
+                     const char *const *headers, const char *body, size_t len, csa_http_done done, void *arg);
 
 #endif

@@ -30,8 +30,9 @@ int csa_http_listen(struct evhttp *http, const char *host, int port)
     int one = 1;
     if (fd < 0)
         return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || bind(fd, (struct sockaddr *)&ss, (socklen_t)len) != 0 ||
-        listen(fd, 128) != 0 || !evhttp_accept_socket_with_handle(http, fd)) {
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, (socklen_t)len) != 0 || listen(fd, 128) != 0 ||
+        !evhttp_accept_socket_with_handle(http, fd)) {
         close(fd);
         return -1;
     }

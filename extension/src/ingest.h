@@ -17,10 +17,10 @@
 #define CSA_INGEST_MAX_BODY (8u << 20)
 
 typedef struct csa_ingest_hooks {
-    void (*add)(json_t *record, void *arg);         /* takes ownership of one record */
-    void (*added)(void *arg);                      /* after a body's records, the reply already queued */
-    json_t *(*status)(void *arg);                  /* new object for GET /coldstart/v1/status */
-    void (*api_key)(const char *key, void *arg);   /* X-API-Key seen on a request */
+    void (*add)(json_t *record, void *arg);      /* takes ownership of one record */
+    void (*added)(void *arg);                    /* after a body's records, the reply already queued */
+    json_t *(*status)(void *arg);                /* new object for GET /coldstart/v1/status */
+    void (*api_key)(const char *key, void *arg); /* X-API-Key seen on a request */
     void *arg;
     /* the stream only (stream.h), each may be NULL: */
     int (*offer)(void *arg); /* 1 when an SDK may leave its warm records to the extension (once) */
@@ -37,7 +37,6 @@ typedef struct csa_ingest csa_ingest;
  * listener. A host name still takes that path. Returns 0, or -1 when the address cannot be bound.
  */
 int csa_http_listen(struct evhttp *http, const char *host, int port);
-
 
 /* Binds host:port. Returns NULL (and logs) when the address cannot be bound. */
 csa_ingest *csa_ingest_create(struct event_base *base, const char *host, int port, const csa_ingest_hooks *hooks);

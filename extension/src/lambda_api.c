@@ -177,8 +177,14 @@ static void on_registered(int status, const char *body, size_t len, struct evkey
         l->h.on_ready(l->h.arg);
 }
 
-void csa_lambda_skip_telemetry(csa_lambda *l) { l->telemetry_uri[0] = 0; }
-int csa_lambda_telemetry_active(const csa_lambda *l) { return l->telemetry_active; }
+void csa_lambda_skip_telemetry(csa_lambda *l)
+{
+    l->telemetry_uri[0] = 0;
+}
+int csa_lambda_telemetry_active(const csa_lambda *l)
+{
+    return l->telemetry_active;
+}
 
 int csa_lambda_start(csa_lambda *l)
 {

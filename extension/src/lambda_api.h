@@ -32,21 +32,21 @@ typedef struct csa_lambda_event {
 int csa_lambda_parse_event(const char *body, size_t len, csa_lambda_event *out);
 
 typedef struct csa_lambda_handlers {
-    void (*on_registered)(void *arg);                            /* register answered (may be NULL) */
-    void (*on_ready)(void *arg);                                 /* registered and subscribed */
-    void (*on_event)(const csa_lambda_event *event, void *arg);  /* INVOKE or SHUTDOWN */
-    void (*on_fatal)(const char *what, void *arg);               /* cannot go on: exit */
+    void (*on_registered)(void *arg);                           /* register answered (may be NULL) */
+    void (*on_ready)(void *arg);                                /* registered and subscribed */
+    void (*on_event)(const csa_lambda_event *event, void *arg); /* INVOKE or SHUTDOWN */
+    void (*on_fatal)(const char *what, void *arg);              /* cannot go on: exit */
     void *arg;
 } csa_lambda_handlers;
 
 typedef struct csa_lambda_config {
-    const char *runtime_api;    /* AWS_LAMBDA_RUNTIME_API, "host:port" */
-    const char *name;           /* our file name in /opt/extensions */
-    const char *telemetry_uri;  /* "http://sandbox.localdomain:7243", NULL = do not subscribe */
-    int buffer_max_items;       /* 25..10000 */
-    int buffer_max_bytes;       /* 262144..1048576 */
-    int buffer_timeout_ms;      /* 25..30000 */
-    int invoke_events;          /* register for INVOKE as well as SHUTDOWN (see main.c) */
+    const char *runtime_api;   /* AWS_LAMBDA_RUNTIME_API, "host:port" */
+    const char *name;          /* our file name in /opt/extensions */
+    const char *telemetry_uri; /* "http://sandbox.localdomain:7243", NULL = do not subscribe */
+    int buffer_max_items;      /* 25..10000 */
+    int buffer_max_bytes;      /* 262144..1048576 */
+    int buffer_timeout_ms;     /* 25..30000 */
+    int invoke_events;         /* register for INVOKE as well as SHUTDOWN (see main.c) */
 } csa_lambda_config;
 
 typedef struct csa_lambda csa_lambda;

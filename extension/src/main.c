@@ -36,7 +36,7 @@
 #include "stream.h"
 #include "telemetry.h"
 
-#define SHUTDOWN_MARGIN_MS 300 /* exit this long before Lambda's deadline: teardown, a loaded host */
+#define SHUTDOWN_MARGIN_MS 300   /* exit this long before Lambda's deadline: teardown, a loaded host */
 #define SHUTDOWN_REPORT_WAIT 300 /* wait for the last platform.report: this, or the buffering timeout + 150 ms */
 /*
  * Telemetry buffering timeout. Every delivery costs the environment a little CPU (Lambda's request,
@@ -65,14 +65,14 @@ typedef struct app {
     long long started_mono_us;
     long long started_unix_us; /* wall clock at main(): lets a benchmark measure exec() to main() */
     long long registered_mono_us;
-    int sched_idle; /* COLDSTART_EXTENSION_SCHED_IDLE: SCHED_IDLE once ready (set_idle_policy) */
+    int sched_idle;           /* COLDSTART_EXTENSION_SCHED_IDLE: SCHED_IDLE once ready (set_idle_policy) */
     int telemetry_timeout_ms; /* the subscription's buffering timeoutMs */
-    int warm_from_sdk; /* COLDSTART_EXTENSION_WARM_RECORDS=sdk: never offer to build warm records */
-    json_t *warm_template; /* the delegating SDK's template (stream.h), or NULL */
+    int warm_from_sdk;        /* COLDSTART_EXTENSION_WARM_RECORDS=sdk: never offer to build warm records */
+    json_t *warm_template;    /* the delegating SDK's template (stream.h), or NULL */
     double warm_sample_rate;
-    const void *warm_owner; /* its connection */
+    const void *warm_owner;        /* its connection */
     char warm_until[CSA_TIME_MAX]; /* when that connection closed (UTC, as in the telemetry), or "" */
-    int telemetry_after_shutdown; /* a telemetry delivery has come since SHUTDOWN */
+    int telemetry_after_shutdown;  /* a telemetry delivery has come since SHUTDOWN */
     int exit_code;
 } app;
 
@@ -116,7 +116,6 @@ static int invoke_events(void)
 }
 
 static long long g_cpu_at_main_us;
-
 
 /*
  * CPU time (user + system) since main(), in microseconds, and peak RSS in KiB. getrusage's
@@ -163,16 +162,16 @@ static json_t *status_json(void *arg)
     long long cpu = cpu_us(&max_rss_kb);
     const csa_records_stats *r = csa_records_stats_get(a->records);
     const csa_shipper_stats *s = csa_shipper_stats_get(a->shipper);
-    json_t *st = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "version",
-                     CSA_EXT_VERSION, "invokes", (json_int_t)invocations(a), "records_received", (json_int_t)r->received,
-                     "records_joined", (json_int_t)r->joined, "records_unjoined", (json_int_t)r->unjoined,
-                     "records_dropped", (json_int_t)r->dropped, "records_pending", (json_int_t)csa_records_pending(a->records),
-                     "records_ready", (json_int_t)csa_records_ready(a->records), "records_in_flight",
-                     (json_int_t)csa_shipper_in_flight(a->shipper), "records_shipped", (json_int_t)s->shipped,
-                     "records_rejected", (json_int_t)s->rejected, "batches", (json_int_t)s->batches, "attempts",
-                     (json_int_t)s->attempts, "retries", (json_int_t)s->retries, "telemetry_events",
-                     (json_int_t)a->platform.stats.events, "telemetry_malformed",
-                     (json_int_t)a->platform.stats.malformed);
+    json_t *st = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "version", CSA_EXT_VERSION,
+        "invokes", (json_int_t)invocations(a), "records_received", (json_int_t)r->received, "records_joined",
+        (json_int_t)r->joined, "records_unjoined", (json_int_t)r->unjoined, "records_dropped", (json_int_t)r->dropped,
+        "records_pending", (json_int_t)csa_records_pending(a->records), "records_ready",
+        (json_int_t)csa_records_ready(a->records), "records_in_flight", (json_int_t)csa_shipper_in_flight(a->shipper),
+        "records_shipped", (json_int_t)s->shipped, "records_rejected", (json_int_t)s->rejected, "batches",
+        (json_int_t)s->batches, "attempts", (json_int_t)s->attempts, "retries", (json_int_t)s->retries,
+        "telemetry_events", (json_int_t)a->platform.stats.events, "telemetry_malformed",
+        (json_int_t)a->platform.stats.malformed);
     json_object_set_new(st, "records_merged", json_integer((json_int_t)r->merged));
     json_object_set_new(st, "records_completed", json_integer((json_int_t)r->completed));
     json_object_set_new(st, "records_incomplete_shipped", json_integer((json_int_t)r->incomplete_out));
@@ -222,7 +221,10 @@ static void on_check(evutil_socket_t fd, short what, void *arg)
     evtimer_add(a->check_timer, &tv);
 }
 
-static void on_final(evutil_socket_t fd, short what, void *arg) { finish(arg); }
+static void on_final(evutil_socket_t fd, short what, void *arg)
+{
+    finish(arg);
+}
 
 /* The wait for the last reports is over: everything goes out, joined or not. */
 static void on_report_wait_over(evutil_socket_t fd, short what, void *arg)
@@ -249,7 +251,8 @@ static void set_idle_policy(app *a, int idle)
         return;
     struct sched_param sp = {0};
     if (sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &sp) != 0)
-        csa_log(idle ? CSA_LOG_WARN : CSA_LOG_DEBUG, idle ? "cannot run under SCHED_IDLE" : "SCHED_IDLE kept at SHUTDOWN",
+        csa_log(idle ? CSA_LOG_WARN : CSA_LOG_DEBUG,
+                idle ? "cannot run under SCHED_IDLE" : "SCHED_IDLE kept at SHUTDOWN",
                 json_pack("{s:s}", "error", strerror(errno)));
 }
 
@@ -262,8 +265,7 @@ static void set_idle_policy(app *a, int idle)
 static int waiting_for_reports(const app *a)
 {
     return csa_records_pending(a->records) > 0 ||
-           (a->warm_template &&
-            (!a->telemetry_after_shutdown || a->platform.stats.starts > a->platform.stats.reports));
+           (a->warm_template && (!a->telemetry_after_shutdown || a->platform.stats.starts > a->platform.stats.reports));
 }
 
 static void start_shutdown(app *a, const csa_lambda_event *ev)
@@ -277,11 +279,11 @@ static void start_shutdown(app *a, const csa_lambda_event *ev)
     long long left = ev->deadline_ms > now_wall ? ev->deadline_ms - now_wall : 2000;
     left = left > SHUTDOWN_MARGIN_MS * 2 ? left - SHUTDOWN_MARGIN_MS : left / 2;
     a->deadline_mono = csa_now_ms() + left;
-    csa_log(CSA_LOG_INFO, "SHUTDOWN",
-            json_pack("{s:s, s:I}", "reason", ev->reason, "budget_ms", (json_int_t)left));
+    csa_log(CSA_LOG_INFO, "SHUTDOWN", json_pack("{s:s, s:I}", "reason", ev->reason, "budget_ms", (json_int_t)left));
     csa_shipper_hurry(a->shipper, a->deadline_mono);
     settle(a, 0);
-    long long wait = a->telemetry_timeout_ms + 150 > SHUTDOWN_REPORT_WAIT ? a->telemetry_timeout_ms + 150 : SHUTDOWN_REPORT_WAIT;
+    long long wait =
+        a->telemetry_timeout_ms + 150 > SHUTDOWN_REPORT_WAIT ? a->telemetry_timeout_ms + 150 : SHUTDOWN_REPORT_WAIT;
     if (wait > left / 4)
         wait = left / 4;
     if (!waiting_for_reports(a))
@@ -438,8 +440,8 @@ int main(int argc, char **argv)
     int telemetry_port = env_int("COLDSTART_TELEMETRY_PORT", 7243, 1, 65535);
     int stream_port = env_int("COLDSTART_EXTENSION_STREAM_PORT", 7244, 1, 65535);
     char telemetry_uri[300];
-    snprintf(telemetry_uri, sizeof telemetry_uri, "http://%s:%d", env_str("COLDSTART_TELEMETRY_HOST", "sandbox.localdomain"),
-             telemetry_port);
+    snprintf(telemetry_uri, sizeof telemetry_uri, "http://%s:%d",
+             env_str("COLDSTART_TELEMETRY_HOST", "sandbox.localdomain"), telemetry_port);
 
     /*
      * Register first. Lambda's init phase waits for every extension's register call (and the
@@ -472,8 +474,9 @@ int main(int argc, char **argv)
     const char *endpoint_text = env_str("COLDSTART_ENDPOINT", "https://api.coldstart.dev");
     int url_rc = csa_url_parse(endpoint_text, 0, &endpoint);
     if (url_rc != 0)
-        csa_log(CSA_LOG_ERROR, url_rc == -2 ? "https endpoints need a TLS build (CSA_TLS): records will not be shipped"
-                                            : "COLDSTART_ENDPOINT is not a valid http URL: records will not be shipped",
+        csa_log(CSA_LOG_ERROR,
+                url_rc == -2 ? "https endpoints need a TLS build (CSA_TLS): records will not be shipped"
+                             : "COLDSTART_ENDPOINT is not a valid http URL: records will not be shipped",
                 json_pack("{s:s}", "endpoint", endpoint_text));
     a.sched_idle = env_int("COLDSTART_EXTENSION_SCHED_IDLE", 1, 0, 1);
     a.records = csa_records_create((size_t)env_int("COLDSTART_EXTENSION_MAX_RECORDS", 10000, 10, 1000000),

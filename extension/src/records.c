@@ -17,8 +17,8 @@ struct csa_records {
     size_t count;
     size_t capacity;
     long long max_wait_ms;
-    json_t *ready; /* array, oldest first */
-    size_t incomplete_held; /* records with "complete": false among items and ready */
+    json_t *ready;                       /* array, oldest first */
+    size_t incomplete_held;              /* records with "complete": false among items and ready */
     char seen[CSA_SEEN_MAX][CSA_ID_MAX]; /* request ids of the latest SDK records, ring */
     unsigned seen_hash[CSA_SEEN_MAX];
     size_t seen_next, seen_count;
@@ -26,7 +26,10 @@ struct csa_records {
 };
 
 /* The SDK's first copy of a cold-start record, sent at the start of the invocation. */
-static int is_incomplete(json_t *record) { return json_is_false(json_object_get(record, "complete")); }
+static int is_incomplete(json_t *record)
+{
+    return json_is_false(json_object_get(record, "complete"));
+}
 
 /* Two copies of one record: same invocation_id and timestamp (the backend's identity, with the
  * function, which one SDK process does not change). */
@@ -174,7 +177,10 @@ void csa_records_add(csa_records *r, json_t *record, unsigned long long invoke_s
  * Rounding without libm (not linking it saves its mapping: ~300 KiB of RSS). Values are figures
  * in [0, 1e9): platform_number and the telemetry parser refuse anything else.
  */
-static json_int_t round_half_up(double value) { return (json_int_t)(value + 0.5); }
+static json_int_t round_half_up(double value)
+{
+    return (json_int_t)(value + 0.5);
+}
 
 static double ceiling(double value)
 {
@@ -251,7 +257,8 @@ void csa_join(json_t *record, const csa_report *report, const csa_init_info *ini
         return;
     }
     json_t *cold = json_object_get(record, "cold_start");
-    int is_cold = json_is_true(cold) || report->init_duration_ms != CSA_ABSENT || report->restore_duration_ms != CSA_ABSENT;
+    int is_cold =
+        json_is_true(cold) || report->init_duration_ms != CSA_ABSENT || report->restore_duration_ms != CSA_ABSENT;
 
     if (report->status[0])
         json_object_set_new(platform, "status", json_string(report->status));
@@ -318,8 +325,8 @@ static int random_uuid(char out[37])
         return -1;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
-             b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
     return 0;
 }
 
@@ -407,6 +414,15 @@ json_t *csa_records_take(csa_records *r, size_t n)
     return batch;
 }
 
-size_t csa_records_pending(const csa_records *r) { return r->count; }
-size_t csa_records_ready(const csa_records *r) { return json_array_size(r->ready); }
-const csa_records_stats *csa_records_stats_get(const csa_records *r) { return &r->stats; }
+size_t csa_records_pending(const csa_records *r)
+{
+    return r->count;
+}
+size_t csa_records_ready(const csa_records *r)
+{
+    return json_array_size(r->ready);
+}
+const csa_records_stats *csa_records_stats_get(const csa_records *r)
+{
+    return &r->stats;
+}

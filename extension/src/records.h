@@ -37,11 +37,11 @@ typedef struct csa_records csa_records;
 #define CSA_SEEN_MAX 64 /* request ids of the latest SDK records: no record from the platform for them */
 
 typedef struct csa_records_stats {
-    unsigned long long received; /* records accepted from the SDK */
-    unsigned long long joined;   /* ready with platform figures */
-    unsigned long long unjoined; /* ready without (no report came) */
-    unsigned long long dropped;  /* pushed out by the capacity bound */
-    unsigned long long merged;   /* second copies merged into the one held (two-phase records) */
+    unsigned long long received;       /* records accepted from the SDK */
+    unsigned long long joined;         /* ready with platform figures */
+    unsigned long long unjoined;       /* ready without (no report came) */
+    unsigned long long dropped;        /* pushed out by the capacity bound */
+    unsigned long long merged;         /* second copies merged into the one held (two-phase records) */
     unsigned long long completed;      /* incomplete records completed from their platform.report */
     unsigned long long incomplete_out; /* records handed to the shipper still incomplete */
     unsigned long long from_platform;  /* warm records built from the platform's reports */

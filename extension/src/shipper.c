@@ -43,13 +43,13 @@ struct csa_shipper {
     struct evdns_base *dns;         /* the backend's name is resolved by libevent, see connection() */
     int conn_closed;                /* set by the close callback: rebuild before the next request */
 #ifdef CSA_TLS
-    SSL_CTX *tls;                   /* one context, a fresh SSL per connection */
+    SSL_CTX *tls; /* one context, a fresh SSL per connection */
 #endif
     struct event *timer; /* next send or retry */
     char *body;          /* batch in flight or waiting for retry, NULL when none */
     size_t body_len;
     size_t body_records;
-    int in_flight;       /* a POST is out */
+    int in_flight; /* a POST is out */
     long long backoff_ms;
     long long deadline_ms; /* 0 = none (not shutting down) */
     csa_shipper_stats stats;
@@ -169,9 +169,8 @@ static int get_issuer(X509 **issuer, X509_STORE_CTX *ctx, X509 *cert)
 static int tls_init(csa_shipper *s)
 {
     /* no openssl.cnf (we set what we need), no error strings (we log codes) */
-    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_SSL_STRINGS |
-                         OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS,
-                     NULL);
+    OPENSSL_init_ssl(
+        OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_SSL_STRINGS | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL);
     s->tls = SSL_CTX_new(TLS_client_method());
     if (!s->tls)
         return -1;
@@ -305,7 +304,10 @@ static struct evhttp_connection *connection(csa_shipper *s)
     return s->conn;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg) { send_batch(arg); }
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    send_batch(arg);
+}
 
 csa_shipper *csa_shipper_create(struct event_base *base, const csa_url *endpoint, const char *api_key,
                                 csa_records *records, size_t batch_size)
@@ -382,9 +384,18 @@ void csa_shipper_hurry(csa_shipper *s, long long deadline_ms)
     }
 }
 
-int csa_shipper_idle(const csa_shipper *s) { return !s->in_flight && !s->body; }
-size_t csa_shipper_in_flight(const csa_shipper *s) { return s->body ? s->body_records : 0; }
-const csa_shipper_stats *csa_shipper_stats_get(const csa_shipper *s) { return &s->stats; }
+int csa_shipper_idle(const csa_shipper *s)
+{
+    return !s->in_flight && !s->body;
+}
+size_t csa_shipper_in_flight(const csa_shipper *s)
+{
+    return s->body ? s->body_records : 0;
+}
+const csa_shipper_stats *csa_shipper_stats_get(const csa_shipper *s)
+{
+    return &s->stats;
+}
 
 /*
  * Called when a batch is done with (delivered or dropped). glibc keeps freed heap pages mapped: a

@@ -39,9 +39,9 @@ typedef struct connection {
     struct bufferevent *bev;
     csa_stream_reader reader;
     unsigned long long acked; /* the count in the last "ack" written */
-    size_t scanned; /* bytes at the start of the input known to hold no newline */
-    int closing;    /* the last answer is being written, then the connection is freed */
-    int offer_asked; /* the hello's request for an offer has been answered (or not) */
+    size_t scanned;           /* bytes at the start of the input known to hold no newline */
+    int closing;              /* the last answer is being written, then the connection is freed */
+    int offer_asked;          /* the hello's request for an offer has been answered (or not) */
     char done_id[CSA_ID_MAX]; /* the newest request taken care of, not yet told ("done") */
     size_t done_waiting;      /* invocations up to it not yet told */
     struct connection *prev, *next;
@@ -53,7 +53,7 @@ struct csa_stream {
     struct event *after; /* runs hooks.added on the next loop turn, after the acks went out */
     connection *connections;
     int count;
-    struct event *ack_timer; /* writes the acks that wait (ACK_DELAY_MS) */
+    struct event *ack_timer;  /* writes the acks that wait (ACK_DELAY_MS) */
     struct event *done_timer; /* writes the "done" lines that wait (DONE_DELAY_MS) */
 };
 
@@ -262,7 +262,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         evtimer_add(s->after, &zero);
     }
     if (too_long || evbuffer_get_length(out) > MAX_PENDING_OUT) {
-        csa_log(CSA_LOG_WARN, too_long ? "stream line too long: connection closed" : "stream client does not read: connection closed",
+        csa_log(CSA_LOG_WARN,
+                too_long ? "stream line too long: connection closed" : "stream client does not read: connection closed",
                 json_pack("{s:I}", "lines", (json_int_t)c->reader.taken));
         c->closing = 1;
         bufferevent_disable(bev, EV_READ);
@@ -278,12 +279,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         /* lines read before the end were already taken (and acknowledged if the peer still reads) */
         if (c->reader.rejected)
             csa_log(CSA_LOG_INFO, "stream closed",
-                    json_pack("{s:I, s:I}", "lines", (json_int_t)c->reader.taken, "rejected", (json_int_t)c->reader.rejected));
+                    json_pack("{s:I, s:I}", "lines", (json_int_t)c->reader.taken, "rejected",
+                              (json_int_t)c->reader.rejected));
         connection_free(c);
     }
 }
 
-static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int socklen, void *arg)
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int socklen,
+                      void *arg)
 {
     csa_stream *s = arg;
     if (s->count >= MAX_CONNECTIONS) {
@@ -338,8 +341,9 @@ csa_stream *csa_stream_create(struct event_base *base, const char *host, int por
         csa_log(CSA_LOG_ERROR, "stream: not a numeric address", json_pack("{s:s}", "host", host));
         goto fail;
     }
-    s->listener = evconnlistener_new_bind(base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-                                          -1, (struct sockaddr *)&ss, len);
+    s->listener =
+        evconnlistener_new_bind(base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                -1, (struct sockaddr *)&ss, len);
     if (!s->listener) {
         csa_log(CSA_LOG_ERROR, "cannot listen (stream)", json_pack("{s:s, s:i}", "host", host, "port", port));
         goto fail;

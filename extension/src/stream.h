@@ -50,11 +50,11 @@
 
 /* What one connection has read so far: the pure part of the protocol (no sockets, fuzzed). */
 typedef struct csa_stream_reader {
-    unsigned long long taken;    /* record lines taken (the "ack" count), rejected ones included */
-    unsigned long long rejected; /* of which not a JSON object */
-    int started;                 /* a line has been seen: a hello is only valid first */
-    int wants_offer;             /* the hello asked for an offer (warm records from the platform) */
-    int offered;                 /* the offer was made on this connection: a delegate line is valid */
+    unsigned long long taken;       /* record lines taken (the "ack" count), rejected ones included */
+    unsigned long long rejected;    /* of which not a JSON object */
+    int started;                    /* a line has been seen: a hello is only valid first */
+    int wants_offer;                /* the hello asked for an offer (warm records from the platform) */
+    int offered;                    /* the offer was made on this connection: a delegate line is valid */
     unsigned long long delegations; /* delegate lines taken */
 } csa_stream_reader;
 

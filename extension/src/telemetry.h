@@ -13,23 +13,23 @@
 
 #define CSA_REPORTS_MAX 512
 #define CSA_STARTS_MAX 64 /* platform.start times kept until their report comes */
-#define CSA_ID_MAX 128 /* longest requestId kept; longer ones are malformed */
-#define CSA_TIME_MAX 40 /* longest event time kept (RFC 3339, e.g. 2026-11-27T18:33:08.123456Z) */
+#define CSA_ID_MAX 128    /* longest requestId kept; longer ones are malformed */
+#define CSA_TIME_MAX 40   /* longest event time kept (RFC 3339, e.g. 2026-11-27T18:33:08.123456Z) */
 
 /* A figure Lambda did not send is CSA_ABSENT. */
 #define CSA_ABSENT (-1.0)
 
 typedef struct csa_report {
     char request_id[CSA_ID_MAX];
-    char status[24];            /* "success", "error", "failure", "timeout" */
-    double duration_ms;         /* metrics.durationMs */
-    double billed_duration_ms;  /* metrics.billedDurationMs */
-    double memory_size_mb;      /* metrics.memorySizeMB */
-    double max_memory_used_mb;  /* metrics.maxMemoryUsedMB */
-    double init_duration_ms;    /* metrics.initDurationMs: first invoke of an on-demand environment */
-    double restore_duration_ms; /* metrics.restoreDurationMs: SnapStart */
+    char status[24];               /* "success", "error", "failure", "timeout" */
+    double duration_ms;            /* metrics.durationMs */
+    double billed_duration_ms;     /* metrics.billedDurationMs */
+    double memory_size_mb;         /* metrics.memorySizeMB */
+    double max_memory_used_mb;     /* metrics.maxMemoryUsedMB */
+    double init_duration_ms;       /* metrics.initDurationMs: first invoke of an on-demand environment */
+    double restore_duration_ms;    /* metrics.restoreDurationMs: SnapStart */
     char start_time[CSA_TIME_MAX]; /* the time of its platform.start, else of the report; "" if neither */
-    unsigned char considered;   /* looked at for a record built from the platform (records.h) */
+    unsigned char considered;      /* looked at for a record built from the platform (records.h) */
 } csa_report;
 
 /* A platform.start seen: its request and time, until the report takes the time. */
@@ -40,11 +40,11 @@ typedef struct csa_start {
 } csa_start;
 
 typedef struct csa_init_info {
-    char type[32];              /* initializationType: on-demand, provisioned-concurrency, snap-start */
-    char phase[16];             /* "init", or "invoke" when init was re-run inside the first invoke */
-    char status[24];            /* initReport status */
-    double init_report_ms;      /* platform.initReport metrics.durationMs */
-    double restore_report_ms;   /* platform.restoreReport metrics.durationMs */
+    char type[32];            /* initializationType: on-demand, provisioned-concurrency, snap-start */
+    char phase[16];           /* "init", or "invoke" when init was re-run inside the first invoke */
+    char status[24];          /* initReport status */
+    double init_report_ms;    /* platform.initReport metrics.durationMs */
+    double restore_report_ms; /* platform.restoreReport metrics.durationMs */
 } csa_init_info;
 
 typedef struct csa_telemetry_stats {

@@ -16,7 +16,10 @@ const filters = separator < 0 ? ['test/process'] : process.argv.slice(separator 
 const binaries = join(root, 'test', 'node-versions');
 const here = process.arch === 'x64' && process.platform === 'linux';
 if (here && !existsSync(join(binaries, 'node_modules'))) {
-  const install = spawnSync('npm', ['ci', '--no-bin-links', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: binaries, stdio: 'inherit' });
+  const install = spawnSync('npm', ['ci', '--no-bin-links', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: binaries,
+    stdio: 'inherit',
+  });
   if (install.status !== 0) {
     console.error(`multi-node: npm ci in ${binaries} failed`);
     process.exit(1);

@@ -4,7 +4,15 @@ import uPlot from 'uplot';
 import { h } from './dom.js';
 import { count, ms } from './format.js';
 
-const COLOURS = { p50: '#1f6f8b', p95: '#c26a00', p99: '#b3261e', warm: '#9bb8c7', cold: '#1f6f8b', proactive: '#c26a00', provisioned: '#6a4c93' };
+const COLOURS = {
+  p50: '#1f6f8b',
+  p95: '#c26a00',
+  p99: '#b3261e',
+  warm: '#9bb8c7',
+  cold: '#1f6f8b',
+  proactive: '#c26a00',
+  provisioned: '#6a4c93',
+};
 
 /** A chart that follows its container's width; destroyed when signal aborts. */
 function responsive(container, make, signal) {
@@ -35,7 +43,31 @@ function figuresTable(caption, headers, rows) {
     h(
       'div',
       { class: 'table-scroll', role: 'region', 'aria-label': caption, tabindex: '0' },
-      h('table', {}, h('caption', { class: 'visually-hidden' }, caption), h('thead', {}, h('tr', {}, headers.map((x, i) => h('th', { scope: 'col', class: i ? 'num' : null }, x)))), h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c, i) => (i ? h('td', { class: 'num' }, c) : h('th', { scope: 'row' }, c))))))),
+      h(
+        'table',
+        {},
+        h('caption', { class: 'visually-hidden' }, caption),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            headers.map((x, i) => h('th', { scope: 'col', class: i ? 'num' : null }, x)),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          rows.map((r) =>
+            h(
+              'tr',
+              {},
+              r.map((c, i) => (i ? h('td', { class: 'num' }, c) : h('th', { scope: 'row' }, c))),
+            ),
+          ),
+        ),
+      ),
     ),
   );
 }
@@ -54,7 +86,11 @@ export function initChart(timeline, { signal, bucketLabel, window }) {
   const buckets = timeline.buckets.filter((b) => b.cold_starts > 0);
   const x = buckets.map(stamp);
   const data = [x, buckets.map((b) => b.init_p50_ms), buckets.map((b) => b.init_p95_ms), buckets.map((b) => b.init_p99_ms)];
-  const box = h('div', { class: 'chart', role: 'img', 'aria-label': `Init duration p50, p95 and p99 per ${bucketLabel}, ${buckets.length} ${bucketLabel}s with cold starts` });
+  const box = h('div', {
+    class: 'chart',
+    role: 'img',
+    'aria-label': `Init duration p50, p95 and p99 per ${bucketLabel}, ${buckets.length} ${bucketLabel}s with cold starts`,
+  });
   const line = (label, stroke) => ({ label, stroke, width: 2, points: { show: true, size: 5, fill: stroke }, value: (u, v) => ms(v) });
   responsive(
     box,
@@ -95,7 +131,11 @@ export function startsChart(timeline, { signal, bucketLabel, window }) {
   const stacked = kinds.map((_, i) => buckets.map((__, j) => kinds.slice(i).reduce((a, k) => a + k[1][j], 0)));
   const raw = kinds.map((k) => k[1]);
   const bars = uPlot.paths.bars({ size: [0.7, 40] });
-  const box = h('div', { class: 'chart', role: 'img', 'aria-label': `Invocations per ${bucketLabel} by start kind: warm, cold, proactive, provisioned` });
+  const box = h('div', {
+    class: 'chart',
+    role: 'img',
+    'aria-label': `Invocations per ${bucketLabel} by start kind: warm, cold, proactive, provisioned`,
+  });
   responsive(
     box,
     (width) =>
@@ -126,7 +166,14 @@ export function startsChart(timeline, { signal, bucketLabel, window }) {
   const table = figuresTable(
     'Invocations per time bucket by start kind',
     ['from', 'invocations', 'warm', 'cold', 'proactive', 'provisioned'],
-    buckets.map((b, j) => [new Date(b.start).toLocaleString(), count(b.invocations), count(warm[j]), count(b.cold_starts), count(b.proactive_starts), count(b.provisioned_starts)]),
+    buckets.map((b, j) => [
+      new Date(b.start).toLocaleString(),
+      count(b.invocations),
+      count(warm[j]),
+      count(b.cold_starts),
+      count(b.proactive_starts),
+      count(b.provisioned_starts),
+    ]),
   );
   return h('div', {}, box, table);
 }

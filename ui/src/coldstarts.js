@@ -43,7 +43,11 @@ export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
   const picker = h('select', { id: 'cold-start', 'aria-describedby': 'cold-start-note', disabled: true }, typicalOption);
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Older cold starts');
   const note = h('p', { class: 'muted', id: 'cold-start-note', 'aria-live': 'polite' });
-  const graph = h('div', { class: 'tree-graph', 'aria-busy': 'true' }, h('p', { class: 'loading', role: 'status' }, 'Loading the typical cold start…'));
+  const graph = h(
+    'div',
+    { class: 'tree-graph', 'aria-busy': 'true' },
+    h('p', { class: 'loading', role: 'status' }, 'Loading the typical cold start…'),
+  );
   const controls = h('div', { class: 'toolbar', hidden: true }, h('label', { for: 'cold-start' }, 'Cold start'), picker, more);
   const element = h('div', {}, controls, note, graph);
   const trees = new Map(); // invocation_id -> {cold_start} as fetched; '' -> the typical answer
@@ -117,13 +121,23 @@ export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
   function draw(coldStart, text) {
     graph.setAttribute('aria-busy', 'false');
     note.textContent = text;
-    const drawn = coldStart?.module_tree ? flameGraph(coldStart.module_tree, { label: `Module tree of ${fn.function_name}, cold start ${coldStart.invocation_id}` }) : null;
+    const drawn = coldStart?.module_tree
+      ? flameGraph(coldStart.module_tree, { label: `Module tree of ${fn.function_name}, cold start ${coldStart.invocation_id}` })
+      : null;
     if (!drawn) {
       mount(graph, h('p', { class: 'empty-note' }, emptyText(coldStart)));
       return;
     }
     const r = drawn.root;
-    mount(graph, h('p', { class: 'muted tree-summary' }, `${ms(r.total)} of module loading${r.modules ? `, ${count(r.modules)} modules` : ''}${r.truncated ? '; the SDK folded the smallest packages into “(other)”' : ''}.`), drawn.element);
+    mount(
+      graph,
+      h(
+        'p',
+        { class: 'muted tree-summary' },
+        `${ms(r.total)} of module loading${r.modules ? `, ${count(r.modules)} modules` : ''}${r.truncated ? '; the SDK folded the smallest packages into “(other)”' : ''}.`,
+      ),
+      drawn.element,
+    );
   }
 
   function emptyText(coldStart) {
@@ -133,7 +147,10 @@ export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
   }
 
   function typicalNote(t) {
-    if (!t.cold_start) return t.on_demand_cold_starts ? `None of the ${count(t.on_demand_cold_starts)} on-demand cold starts in the window has a module tree. Pick another cold start above.` : '';
+    if (!t.cold_start)
+      return t.on_demand_cold_starts
+        ? `None of the ${count(t.on_demand_cold_starts)} on-demand cold starts in the window has a module tree. Pick another cold start above.`
+        : '';
     return `The typical cold start of the window: init ${ms(t.cold_start.init_duration_ms)}, the nearest to the median of ${ms(t.median_init_duration_ms)} over ${count(t.on_demand_cold_starts)} on-demand cold starts; ${identity(t.cold_start)}.`;
   }
 
@@ -142,18 +159,35 @@ export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
   }
 
   function identity(c) {
-    return [`at ${when(c.timestamp)} (${ago(c.timestamp)})`, c.function_version ? `version ${c.function_version}` : null, c.code_id ? `code ${c.code_id.slice(0, 8)}` : null].filter(Boolean).join(', ');
+    return [
+      `at ${when(c.timestamp)} (${ago(c.timestamp)})`,
+      c.function_version ? `version ${c.function_version}` : null,
+      c.code_id ? `code ${c.code_id.slice(0, 8)}` : null,
+    ]
+      .filter(Boolean)
+      .join(', ');
   }
 
   /** An older coldstartd: the detail's newest tree, no picker. */
   function newestOnly() {
-    draw(fn.module_tree ? { module_tree: fn.module_tree, invocation_id: 'newest' } : null, fn.module_tree ? 'The newest cold start’s tree in the window.' : '');
+    draw(
+      fn.module_tree ? { module_tree: fn.module_tree, invocation_id: 'newest' } : null,
+      fn.module_tree ? 'The newest cold start’s tree in the window.' : '',
+    );
   }
 
   function failed(e, retry) {
     graph.setAttribute('aria-busy', 'false');
     note.textContent = '';
-    mount(graph, h('p', { class: 'empty-note' }, `The cold start could not be loaded: ${e.message} `, h('button', { type: 'button', class: 'link', onclick: retry }, 'Retry')));
+    mount(
+      graph,
+      h(
+        'p',
+        { class: 'empty-note' },
+        `The cold start could not be loaded: ${e.message} `,
+        h('button', { type: 'button', class: 'link', onclick: retry }, 'Retry'),
+      ),
+    );
   }
 }
 
@@ -165,6 +199,10 @@ function deployment(c) {
 /** "Jan 2, 10:29:41 · 2,850 ms · cold · code 1ff0c373", "… · no module tree". */
 function optionText(c) {
   const t = new Date(c.timestamp);
-  const time = Number.isFinite(t.getTime()) ? t.toLocaleString('en-US', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }) : c.timestamp;
-  return [time, ms(c.init_duration_ms), c.start_kind, deployment(c), c.has_module_tree ? null : 'no module tree'].filter(Boolean).join(' · ');
+  const time = Number.isFinite(t.getTime())
+    ? t.toLocaleString('en-US', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })
+    : c.timestamp;
+  return [time, ms(c.init_duration_ms), c.start_kind, deployment(c), c.has_module_tree ? null : 'no module tree']
+    .filter(Boolean)
+    .join(' · ');
 }

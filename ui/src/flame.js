@@ -19,7 +19,15 @@ export function normalise(tree) {
     const kids = children.reduce((a, c) => a + c.total, 0);
     const total = num(n.total_ms ?? n.inclusive ?? n.inclusive_ms ?? n.total) ?? kids + (num(n.self_ms ?? n.self) ?? 0);
     const self = num(n.self_ms ?? n.self ?? n.self_time_ms) ?? Math.max(0, total - kids);
-    const out = { name: String(n.name ?? n.module ?? '?'), version: typeof n.version === 'string' ? n.version : null, self, total: Math.max(total, kids, self), loads: n.loads, packages: n.packages, children };
+    const out = {
+      name: String(n.name ?? n.module ?? '?'),
+      version: typeof n.version === 'string' ? n.version : null,
+      self,
+      total: Math.max(total, kids, self),
+      loads: n.loads,
+      packages: n.packages,
+      children,
+    };
     for (const c of children) c.parent = out;
     return out;
   };
@@ -29,7 +37,16 @@ export function normalise(tree) {
   const kids = children.reduce((a, c) => a + c.total, 0);
   const load = num(tree.load_ms) ?? num(tree.inclusive ?? tree.total_ms) ?? kids;
   if (children.length === 0) return null;
-  const root = { name: tree.name && tree.name !== 'root' ? String(tree.name) : 'all module loads', version: null, self: Math.max(0, load - kids), total: Math.max(load, kids), children, root: true, modules: tree.modules, truncated: tree.truncated };
+  const root = {
+    name: tree.name && tree.name !== 'root' ? String(tree.name) : 'all module loads',
+    version: null,
+    self: Math.max(0, load - kids),
+    total: Math.max(load, kids),
+    children,
+    root: true,
+    modules: tree.modules,
+    truncated: tree.truncated,
+  };
   for (const c of children) c.parent = root;
   return root;
 }
@@ -57,7 +74,11 @@ export function flameGraph(tree, { label }) {
   const tip = h('div', { class: 'flame-tip', role: 'tooltip', id: 'flame-tip', hidden: true });
   const path = h('nav', { class: 'flame-path', 'aria-label': 'Zoom path' });
   const canvas = h('div', { class: 'flame-canvas' });
-  const hint = h('p', { class: 'help' }, 'Width is inclusive load time. Hover or focus a box for its figures; click it (or Enter) to zoom in, Escape to zoom out.');
+  const hint = h(
+    'p',
+    { class: 'help' },
+    'Width is inclusive load time. Hover or focus a box for its figures; click it (or Enter) to zoom in, Escape to zoom out.',
+  );
   const wrap = h('div', { class: 'flame', role: 'group', 'aria-label': label }, hint, path, canvas, tip);
   let focus = root;
   let trail = [root]; // root .. focus
@@ -65,7 +86,11 @@ export function flameGraph(tree, { label }) {
 
   // the accessible name starts with the box's visible text (name, version, inclusive time)
   function describe(n) {
-    const parts = [`${n.name}${n.version ? ` ${n.version}` : ''} ${ms(n.total)} inclusive`, `self ${ms(n.self)}`, `${pct(n.total / root.total)} of all module loads`];
+    const parts = [
+      `${n.name}${n.version ? ` ${n.version}` : ''} ${ms(n.total)} inclusive`,
+      `self ${ms(n.self)}`,
+      `${pct(n.total / root.total)} of all module loads`,
+    ];
     if (n.loads > 1) parts.push(`loaded ${n.loads} times`);
     if (n.packages) parts.push(`${n.packages} packages folded`);
     return parts.join(', ');
@@ -117,7 +142,14 @@ export function flameGraph(tree, { label }) {
       if (width < MIN_SHARE) return;
       const box = h(
         'button',
-        { type: 'button', class: `box ${colourClass(n.name)}`, 'aria-label': describe(n), 'aria-describedby': 'flame-tip', 'data-name': n.name, tabindex: boxes.length ? '-1' : '0' },
+        {
+          type: 'button',
+          class: `box ${colourClass(n.name)}`,
+          'aria-label': describe(n),
+          'aria-describedby': 'flame-tip',
+          'data-name': n.name,
+          tabindex: boxes.length ? '-1' : '0',
+        },
         h('span', { class: 'name' }, n.name),
         n.version ? h('span', { class: 'ver' }, ` ${n.version}`) : null,
         h('span', { class: 'time' }, ` ${ms(n.total)}`),

@@ -50,7 +50,14 @@ export function functionView(main, id, { signal, keyRefused, query }) {
       { id: 'window', onchange: () => (location.hash = `#/functions/${id}?window=${select.value}`) },
       WINDOWS.map(([k, label]) => h('option', { value: k, selected: k === windowKey }, label)),
     );
-    const meta = [fn.runtime, fn.region, fn.memory_allocated_mb ? `${fn.memory_allocated_mb} MB` : null, `last seen ${ago(fn.last_seen_at)}`].filter(Boolean).join(' · ');
+    const meta = [
+      fn.runtime,
+      fn.region,
+      fn.memory_allocated_mb ? `${fn.memory_allocated_mb} MB` : null,
+      `last seen ${ago(fn.last_seen_at)}`,
+    ]
+      .filter(Boolean)
+      .join(' · ');
     const init = fn.init_duration_ms || {};
     const tiles = h(
       'dl',
@@ -61,24 +68,49 @@ export function functionView(main, id, { signal, keyRefused, query }) {
       tile('Init p95', ms(init.p95)),
       tile('Init p99', ms(init.p99)),
       tile('Module loading', pct(fn.module_load_share, 0), 'of the average init'),
-      typeof fn.init_cost_usd === 'number' ? tile('Init cost', usd(fn.init_cost_usd), typeof fn.init_cost_usd_per_month === 'number' ? `≈ ${usd(fn.init_cost_usd_per_month)} a month` : 'on-demand inits') : null,
-      fn.proactive_starts || fn.provisioned_starts ? tile('Other inits', `${count(fn.proactive_starts)} proactive`, `${count(fn.provisioned_starts)} provisioned`) : null,
+      typeof fn.init_cost_usd === 'number'
+        ? tile(
+            'Init cost',
+            usd(fn.init_cost_usd),
+            typeof fn.init_cost_usd_per_month === 'number' ? `≈ ${usd(fn.init_cost_usd_per_month)} a month` : 'on-demand inits',
+          )
+        : null,
+      fn.proactive_starts || fn.provisioned_starts
+        ? tile('Other inits', `${count(fn.proactive_starts)} proactive`, `${count(fn.provisioned_starts)} provisioned`)
+        : null,
     );
     const bucketLabel = bucketName(fn.timeline?.bucket_seconds || 3600);
     const noColdStarts = !fn.cold_starts;
 
     const sections = [
       h('p', {}, h('a', { href: '#/' }, '← Functions')),
-      h('div', { class: 'title-row' }, h('div', {}, h('h1', {}, fn.function_name), h('p', { class: 'muted' }, meta)), h('div', { class: 'toolbar' }, h('label', { for: 'window' }, 'Window'), select)),
+      h(
+        'div',
+        { class: 'title-row' },
+        h('div', {}, h('h1', {}, fn.function_name), h('p', { class: 'muted' }, meta)),
+        h('div', { class: 'toolbar' }, h('label', { for: 'window' }, 'Window'), select),
+      ),
       tiles,
     ];
     if (!fn.invocations && noColdStarts) {
       sections.push(
-        h('section', { class: 'card empty', 'aria-labelledby': 'empty-title' }, h('h2', { id: 'empty-title' }, `No invocations in the ${windowLabel.toLowerCase()}`), h('p', {}, 'Pick a longer window, or invoke the function: each invocation the SDK sees is sent here.'), howToSend()),
+        h(
+          'section',
+          { class: 'card empty', 'aria-labelledby': 'empty-title' },
+          h('h2', { id: 'empty-title' }, `No invocations in the ${windowLabel.toLowerCase()}`),
+          h('p', {}, 'Pick a longer window, or invoke the function: each invocation the SDK sees is sent here.'),
+          howToSend(),
+        ),
       );
     } else {
       sections.push(
-        section('init-title', 'Init duration over time', noColdStarts ? emptyNote(`No cold starts in the ${windowLabel.toLowerCase()}: a new deployment or a scale-out makes some.`) : initChart(fn.timeline, { signal, bucketLabel, window: fn.window })),
+        section(
+          'init-title',
+          'Init duration over time',
+          noColdStarts
+            ? emptyNote(`No cold starts in the ${windowLabel.toLowerCase()}: a new deployment or a scale-out makes some.`)
+            : initChart(fn.timeline, { signal, bucketLabel, window: fn.window }),
+        ),
         section('starts-title', 'Starts by kind', startsChart(fn.timeline, { signal, bucketLabel, window: fn.window })),
       );
     }
@@ -93,7 +125,12 @@ export function functionView(main, id, { signal, keyRefused, query }) {
 }
 
 function tile(label, value, note) {
-  return h('div', { class: 'tile' }, h('dt', {}, label), h('dd', {}, h('span', { class: 'value' }, value), note ? h('span', { class: 'note' }, note) : null));
+  return h(
+    'div',
+    { class: 'tile' },
+    h('dt', {}, label),
+    h('dd', {}, h('span', { class: 'value' }, value), note ? h('span', { class: 'note' }, note) : null),
+  );
 }
 
 function section(id, title, ...content) {
@@ -120,7 +157,12 @@ function recommendations(fn) {
       h(
         'li',
         { class: 'rec' },
-        h('div', { class: 'rec-head' }, h('code', { class: 'module' }, r.module), h('span', { class: 'saving' }, `saves ≈ ${ms(r.potential_savings_ms)} per cold start`)),
+        h(
+          'div',
+          { class: 'rec-head' },
+          h('code', { class: 'module' }, r.module),
+          h('span', { class: 'saving' }, `saves ≈ ${ms(r.potential_savings_ms)} per cold start`),
+        ),
         h('p', { class: 'issue' }, r.issue),
         h('p', {}, h('strong', {}, 'Fix: '), r.suggestion),
         r.evidence ? h('p', { class: 'muted' }, r.evidence) : null,
@@ -147,7 +189,16 @@ function breakdown(fn) {
     ],
   });
   table.setRows(entries);
-  return h('div', {}, h('p', { class: 'muted' }, 'Self time: the module’s own load time, without what it required. Per module over the cold starts that loaded it.'), table.element);
+  return h(
+    'div',
+    {},
+    h(
+      'p',
+      { class: 'muted' },
+      'Self time: the module’s own load time, without what it required. Per module over the cold starts that loaded it.',
+    ),
+    table.element,
+  );
 }
 
 function bar(p50, p95, max) {

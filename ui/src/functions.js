@@ -21,19 +21,71 @@ export function functionsView(main, { signal, keyRefused }) {
   const body = h('div', { class: 'list-body' });
   const stat = (r) => r.cold_start_stats || {};
   // init cost: a column only when the server reports it (a coldstartd with init cost per function)
-  const cost = { key: 'cost', label: 'Init cost', numeric: true, value: (r) => stat(r).init_cost_usd, cell: (r) => usd(stat(r).init_cost_usd) };
+  const cost = {
+    key: 'cost',
+    label: 'Init cost',
+    numeric: true,
+    value: (r) => stat(r).init_cost_usd,
+    cell: (r) => usd(stat(r).init_cost_usd),
+  };
   const hasCost = () => rows.some((r) => typeof stat(r).init_cost_usd === 'number');
   const columns = [
-    { key: 'name', label: 'Function', value: (r) => r.function_name, cell: (r) => h('a', { href: `#/functions/${r.id}` }, r.function_name) },
-    { key: 'inv', label: 'Invocations', numeric: true, value: (r) => stat(r).total_invocations_24h, cell: (r) => count(stat(r).total_invocations_24h) },
-    { key: 'cold', label: 'Cold starts', numeric: true, value: (r) => stat(r).cold_starts_24h, cell: (r) => count(stat(r).cold_starts_24h) },
-    { key: 'rate', label: 'Cold start rate', numeric: true, value: (r) => stat(r).cold_start_rate, cell: (r) => pct(stat(r).cold_start_rate) },
-    { key: 'p50', label: 'Init p50', numeric: true, value: (r) => stat(r).p50_init_duration_ms, cell: (r) => ms(stat(r).p50_init_duration_ms) },
-    { key: 'p95', label: 'Init p95', numeric: true, value: (r) => stat(r).p95_init_duration_ms, cell: (r) => ms(stat(r).p95_init_duration_ms) },
+    {
+      key: 'name',
+      label: 'Function',
+      value: (r) => r.function_name,
+      cell: (r) => h('a', { href: `#/functions/${r.id}` }, r.function_name),
+    },
+    {
+      key: 'inv',
+      label: 'Invocations',
+      numeric: true,
+      value: (r) => stat(r).total_invocations_24h,
+      cell: (r) => count(stat(r).total_invocations_24h),
+    },
+    {
+      key: 'cold',
+      label: 'Cold starts',
+      numeric: true,
+      value: (r) => stat(r).cold_starts_24h,
+      cell: (r) => count(stat(r).cold_starts_24h),
+    },
+    {
+      key: 'rate',
+      label: 'Cold start rate',
+      numeric: true,
+      value: (r) => stat(r).cold_start_rate,
+      cell: (r) => pct(stat(r).cold_start_rate),
+    },
+    {
+      key: 'p50',
+      label: 'Init p50',
+      numeric: true,
+      value: (r) => stat(r).p50_init_duration_ms,
+      cell: (r) => ms(stat(r).p50_init_duration_ms),
+    },
+    {
+      key: 'p95',
+      label: 'Init p95',
+      numeric: true,
+      value: (r) => stat(r).p95_init_duration_ms,
+      cell: (r) => ms(stat(r).p95_init_duration_ms),
+    },
     { key: 'runtime', label: 'Runtime', value: (r) => r.runtime, cell: (r) => r.runtime || '–' },
-    { key: 'seen', label: 'Last seen', numeric: true, value: (r) => r.last_seen_at, cell: (r) => h('time', { datetime: r.last_seen_at, title: r.last_seen_at }, ago(r.last_seen_at)) },
+    {
+      key: 'seen',
+      label: 'Last seen',
+      numeric: true,
+      value: (r) => r.last_seen_at,
+      cell: (r) => h('time', { datetime: r.last_seen_at, title: r.last_seen_at }, ago(r.last_seen_at)),
+    },
   ];
-  const makeTable = (withCost) => sortableTable({ caption: 'Functions, last 24 hours', rowKey: (r) => r.id, columns: withCost ? [...columns.slice(0, 6), cost, ...columns.slice(6)] : columns });
+  const makeTable = (withCost) =>
+    sortableTable({
+      caption: 'Functions, last 24 hours',
+      rowKey: (r) => r.id,
+      columns: withCost ? [...columns.slice(0, 6), cost, ...columns.slice(6)] : columns,
+    });
   let table = makeTable(false);
   let tableHasCost = false;
 
@@ -64,12 +116,29 @@ export function functionsView(main, { signal, keyRefused }) {
     more.hidden = !cursor;
     if (rows.length === 0 && !prefix) {
       status.textContent = '';
-      mount(body, h('div', { class: 'card empty' }, h('h2', {}, 'No data yet'), h('p', {}, 'This project has no functions: nothing has sent a record with its key.'), howToSend()));
+      mount(
+        body,
+        h(
+          'div',
+          { class: 'card empty' },
+          h('h2', {}, 'No data yet'),
+          h('p', {}, 'This project has no functions: nothing has sent a record with its key.'),
+          howToSend(),
+        ),
+      );
       return;
     }
     if (rows.length === 0) {
       status.textContent = '';
-      mount(body, h('div', { class: 'card empty' }, h('h2', {}, 'No match'), h('p', {}, `No function name starts with “${prefix}”. Names are case-sensitive.`)));
+      mount(
+        body,
+        h(
+          'div',
+          { class: 'card empty' },
+          h('h2', {}, 'No match'),
+          h('p', {}, `No function name starts with “${prefix}”. Names are case-sensitive.`),
+        ),
+      );
       return;
     }
     status.textContent = `${rows.length} function${rows.length === 1 ? '' : 's'}${cursor ? ' loaded, more on the server' : ''}. Figures cover the last 24 hours; a column header sorts the loaded rows.`;

@@ -60,7 +60,8 @@ export function signIn(main, { message, done }) {
     } catch (e) {
       button.disabled = false;
       button.textContent = 'Sign in';
-      if (e instanceof ApiError && e.status === 401) show('This key was not accepted: it is unknown or revoked. Check that it belongs to a project of this server.');
+      if (e instanceof ApiError && e.status === 401)
+        show('This key was not accepted: it is unknown or revoked. Check that it belongs to a project of this server.');
       else if (e instanceof ApiError && e.status === 403) show('This key may not read: use a key with the read scope.');
       else if (e instanceof ApiError && e.status === 429) show(`Too many requests with this key: try again in ${e.retryAfter || 60} s.`);
       else show(e.message || 'The server did not answer.');

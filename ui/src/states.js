@@ -51,7 +51,15 @@ export function howToSend() {
     'div',
     { class: 'how-to' },
     h('p', {}, 'Instrument a Node.js Lambda function with the SDK, then invoke it:'),
-    h('pre', {}, h('code', {}, `const { analyze } = require('@coldstart/analyzer');\nexports.handler = analyze(async (event) => ({ statusCode: 200 }));`)),
+    h(
+      'pre',
+      {},
+      h(
+        'code',
+        {},
+        `const { analyze } = require('@coldstart/analyzer');\nexports.handler = analyze(async (event) => ({ statusCode: 200 }));`,
+      ),
+    ),
     h(
       'p',
       {},

@@ -28,7 +28,16 @@ const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.UI_SCREENSHOT_DIR || path.join(REPO, 'docs/images');
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const LAUNCH_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const ctx = useServer({ projectName: 'UI', slug: 'ui', env: { LOG_REQUESTS: 'true' } });
 const keys = {}; // read: the UI's key (scope read only); empty, paging: other projects' admin keys
@@ -58,7 +67,13 @@ async function axe(what) {
   const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
   const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(
-    serious.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`),
+    serious.map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} at ${v.nodes
+          .slice(0, 3)
+          .map((n) => n.target.join(' '))
+          .join('; ')}`,
+    ),
     [],
     `${what}: accessibility violations`,
   );
@@ -69,7 +84,11 @@ async function shot(name, options = {}) {
   if (SHOTS === 'none') return;
   mkdirSync(SHOTS, { recursive: true });
   const target = options.element ? page.locator(options.element) : page;
-  await target.screenshot({ path: path.join(SHOTS, `ui-${name}.png`), fullPage: options.fullPage && !options.element, animations: 'disabled' });
+  await target.screenshot({
+    path: path.join(SHOTS, `ui-${name}.png`),
+    fullPage: options.fullPage && !options.element,
+    animations: 'disabled',
+  });
 }
 
 async function signIn(key) {
@@ -94,8 +113,12 @@ async function setUp() {
   keys.paging = await createProject(ctx.db.url, 'Paging', 'paging');
   const now = new Date().toISOString();
   const invocations = Array.from({ length: 55 }, (_, i) => ({
-    function_name: `svc-${String(i).padStart(2, '0')}`, invocation_id: `p-${i}`, timestamp: now, cold_start: i % 3 === 0,
-    init_duration_ms: i % 3 === 0 ? 200 + i * 10 : undefined, execution_duration_ms: 5,
+    function_name: `svc-${String(i).padStart(2, '0')}`,
+    invocation_id: `p-${i}`,
+    timestamp: now,
+    cold_start: i % 3 === 0,
+    init_duration_ms: i % 3 === 0 ? 200 + i * 10 : undefined,
+    execution_duration_ms: 5,
   }));
   const r = await http(ctx.base, 'POST', '/api/v1/ingest/batch', { body: { invocations }, headers: { 'X-API-Key': keys.paging } });
   assert.equal(r.status, 200, r.text);
@@ -105,8 +128,15 @@ async function setUp() {
   const ago = (minutes) => new Date(Date.now() - minutes * 60000).toISOString();
   const deployment = (code, version, init, minutes) =>
     Array.from({ length: 25 }, (_, i) => ({
-      function_name: 'checkout', invocation_id: `${code}-${i}`, timestamp: ago(minutes - i), cold_start: true, start_kind: 'cold',
-      init_duration_ms: init + (i % 10) * 5, execution_duration_ms: 20, code_id: code, function_version: version,
+      function_name: 'checkout',
+      invocation_id: `${code}-${i}`,
+      timestamp: ago(minutes - i),
+      cold_start: true,
+      start_kind: 'cold',
+      init_duration_ms: init + (i % 10) * 5,
+      execution_duration_ms: 20,
+      code_id: code,
+      function_version: version,
       module_timings: { 'aws-sdk': init / 2 + (i % 5), lodash: 20 + (i % 3) },
     }));
   const d = await http(ctx.base, 'POST', '/api/v1/ingest/batch', {
@@ -117,8 +147,13 @@ async function setUp() {
   assert.equal(d.json.status, 'ok', d.text);
   // and a function with more cold starts than the cold start list's page of 50
   const bursty = Array.from({ length: 60 }, (_, i) => ({
-    function_name: 'bursty', invocation_id: `burst-${String(i).padStart(2, '0')}`, timestamp: ago(90 - i), cold_start: true,
-    init_duration_ms: 300 + i, execution_duration_ms: 5, module_tree: { name: 'root', children: [{ name: 'pkg-a', version: '1.0.0', self: 100 + i, inclusive: 100 + i }] },
+    function_name: 'bursty',
+    invocation_id: `burst-${String(i).padStart(2, '0')}`,
+    timestamp: ago(90 - i),
+    cold_start: true,
+    init_duration_ms: 300 + i,
+    execution_duration_ms: 5,
+    module_tree: { name: 'root', children: [{ name: 'pkg-a', version: '1.0.0', self: 100 + i, inclusive: 100 + i }] },
   }));
   const b = await http(ctx.base, 'POST', '/api/v1/ingest/batch', { body: { invocations: bursty }, headers: { 'X-API-Key': keys.deploys } });
   assert.equal(b.status, 200, b.text);
@@ -238,15 +273,19 @@ test('keyboard: open a function from the list, see recommendations with savings,
   const fn = (await http(ctx.base, 'GET', `/api/v1/functions/${id}`, { headers: { 'X-API-Key': ctx.key } })).json;
   assert.equal(await page.textContent('.tile:has(dt:has-text("Cold starts")) .value'), String(fn.cold_starts));
   // the module breakdown lists aws-sdk first (largest average self time), with its version
-  const first = await page.$$eval('section[aria-labelledby="modules-title"] tbody tr:first-child > *', (c) => c.map((x) => x.textContent.trim()));
+  const first = await page.$$eval('section[aria-labelledby="modules-title"] tbody tr:first-child > *', (c) =>
+    c.map((x) => x.textContent.trim()),
+  );
   assert.equal(first[0], 'aws-sdk');
   assert.match(first[1], /^2\./);
   // the deployments: the examples' code is one deployment (the SDK's code_id), nothing to compare yet
-  const deployments = (await http(ctx.base, 'GET', `/api/v1/functions/${id}/deployments`, { headers: { 'X-API-Key': ctx.key } })).json.deployments;
+  const deployments = (await http(ctx.base, 'GET', `/api/v1/functions/${id}/deployments`, { headers: { 'X-API-Key': ctx.key } })).json
+    .deployments;
   assert.ok(deployments.length >= 1, 'the SDK sends a code_id: sdk/dist built from this tree?');
   await page.waitForSelector('section[aria-labelledby="deployments-title"] tbody tr');
   assert.equal(await page.locator('section[aria-labelledby="deployments-title"] tbody tr').count(), deployments.length);
-  if (deployments.length === 1) assert.match(await page.textContent('section[aria-labelledby="deployments-title"]'), /One deployment so far/);
+  if (deployments.length === 1)
+    assert.match(await page.textContent('section[aria-labelledby="deployments-title"]'), /One deployment so far/);
   // two charts drawn, each with its figures as a table
   assert.equal(await page.locator('.chart canvas').count(), 2);
   assert.equal(await page.locator('details.figures').count(), 2);
@@ -271,9 +310,15 @@ test('the icicle graph: package, version, self and inclusive time on hover; zoom
   assert.match(text, /^aws-sdk 2\.\d+\.\d+/, text);
   assert.match(text, /inclusive [\d,.]+ ms · self [\d,.]+ ms/, text);
   assert.match(text, /% of all module loads/, text);
-  assert.match(await box.getAttribute('aria-label'), /^aws-sdk 2\.[\d.]+ [\d,.]+ ms inclusive, self [\d,.]+ ms, [\d.]+ % of all module loads/);
+  assert.match(
+    await box.getAttribute('aria-label'),
+    /^aws-sdk 2\.[\d.]+ [\d,.]+ ms inclusive, self [\d,.]+ ms, [\d.]+ % of all module loads/,
+  );
   await shot('flame', { element: 'section[aria-labelledby="tree-title"]' });
-  const rootWidth = await page.locator('.flame .box').first().evaluate((b) => b.getBoundingClientRect().width);
+  const rootWidth = await page
+    .locator('.flame .box')
+    .first()
+    .evaluate((b) => b.getBoundingClientRect().width);
   const before = await box.evaluate((b) => b.getBoundingClientRect().width);
   assert.ok(before < rootWidth, 'aws-sdk is narrower than the root before zooming');
   await box.click();
@@ -310,7 +355,12 @@ test('the module tree: the typical cold start by default; another one picked wit
   const typical = await api(`/api/v1/functions/${id}/cold-starts/typical`);
   assert.ok(typical.cold_start, 'orders-v2 has cold starts with module trees');
   const note = page.locator('#cold-start-note');
-  assert.match(await note.textContent(), new RegExp(`^The typical cold start of the window: init ${ms(typical.cold_start.init_duration_ms)}, the nearest to the median of ${ms(typical.median_init_duration_ms)} over ${typical.on_demand_cold_starts} on-demand cold starts`));
+  assert.match(
+    await note.textContent(),
+    new RegExp(
+      `^The typical cold start of the window: init ${ms(typical.cold_start.init_duration_ms)}, the nearest to the median of ${ms(typical.median_init_duration_ms)} over ${typical.on_demand_cold_starts} on-demand cold starts`,
+    ),
+  );
   assert.ok((await rootLabel()).startsWith(`all module loads ${total(typical.cold_start)} inclusive`), await rootLabel());
   // the picker: labelled, the typical one first, then the window's cold starts newest first
   assert.equal(await page.textContent('label[for="cold-start"]'), 'Cold start');
@@ -318,7 +368,10 @@ test('the module tree: the typical cold start by default; another one picked wit
   assert.ok(list.length >= 4, `${list.length} cold starts listed`);
   const values = await page.$$eval('#cold-start option', (os) => os.map((o) => o.value));
   assert.deepEqual(values, ['', ...list.map((c) => c.invocation_id)]);
-  assert.match(await page.textContent('#cold-start option:first-child'), new RegExp(`^Typical: .* · ${ms(typical.cold_start.init_duration_ms)} · cold`));
+  assert.match(
+    await page.textContent('#cold-start option:first-child'),
+    new RegExp(`^Typical: .* · ${ms(typical.cold_start.init_duration_ms)} · cold`),
+  );
   // another cold start, one whose tree differs visibly from the typical one's if there is such
   const others = [];
   for (const c of list.filter((x) => x.invocation_id !== typical.cold_start.invocation_id && x.has_module_tree)) {
@@ -329,10 +382,19 @@ test('the module tree: the typical cold start by default; another one picked wit
   await page.focus('#cold-start');
   for (let i = 0; i < values.indexOf(chosen.invocation_id); i++) await page.keyboard.press('ArrowDown');
   assert.equal(await page.inputValue('#cold-start'), chosen.invocation_id);
-  await page.waitForFunction((inv) => document.querySelector('#cold-start-note')?.textContent.startsWith(`Cold start ${inv}:`), chosen.invocation_id);
+  await page.waitForFunction(
+    (inv) => document.querySelector('#cold-start-note')?.textContent.startsWith(`Cold start ${inv}:`),
+    chosen.invocation_id,
+  );
   assert.match(await note.textContent(), new RegExp(`: init ${ms(chosen.init_duration_ms)}, cold; at `));
-  await page.waitForFunction((label) => document.querySelector('.flame .box[data-name="all module loads"]')?.getAttribute('aria-label').startsWith(label), `all module loads ${total(chosen)} inclusive`);
-  assert.ok(requests.some((r) => r.url.includes(`/cold-starts/tree?invocation_id=${encodeURIComponent(chosen.invocation_id)}`)), 'the tree was fetched');
+  await page.waitForFunction(
+    (label) => document.querySelector('.flame .box[data-name="all module loads"]')?.getAttribute('aria-label').startsWith(label),
+    `all module loads ${total(chosen)} inclusive`,
+  );
+  assert.ok(
+    requests.some((r) => r.url.includes(`/cold-starts/tree?invocation_id=${encodeURIComponent(chosen.invocation_id)}`)),
+    'the tree was fetched',
+  );
   await shot('cold-start', { element: 'section[aria-labelledby="tree-title"]' });
   // hover and zoom work on the chosen tree as on the typical one
   const box = page.locator('.flame .box[data-name="aws-sdk"]');
@@ -351,7 +413,7 @@ test('the module tree: the typical cold start by default; another one picked wit
   assertNoConsoleErrors('choosing a cold start');
 });
 
-test('a phone\'s width: nothing wider than the screen, the same content', async () => {
+test("a phone's width: nothing wider than the screen, the same content", async () => {
   await ready();
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(300);
@@ -364,7 +426,7 @@ test('a phone\'s width: nothing wider than the screen, the same content', async 
   await page.waitForSelector('table tbody tr');
   const listOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(listOverflow <= 0, `the list is ${listOverflow} px wider than a phone's screen (tables scroll on their own)`);
-  await axe('functions at a phone\'s width');
+  await axe("functions at a phone's width");
   await page.setViewportSize({ width: 1280, height: 800 });
   assertNoConsoleErrors('phone');
 });
@@ -384,7 +446,10 @@ test('the Content-Security-Policy is enforced, and a violation would show up as 
   assert.equal(ran, false, 'an inline script ran');
   await page.waitForTimeout(100);
   const refused = consoleErrors.splice(0);
-  assert.ok(refused.some((m) => /Content Security Policy/.test(m)), `no CSP report on the console: ${refused}`);
+  assert.ok(
+    refused.some((m) => /Content Security Policy/.test(m)),
+    `no CSP report on the console: ${refused}`,
+  );
 });
 
 test('an unknown function and an unreachable page say what to do', async () => {
@@ -434,7 +499,11 @@ test('two deployments: the latest against the one before, with the verdict and t
   assert.match(await section.locator('.verdict').textContent(), /over 25 and 25 cold starts/);
   assert.match(await section.locator('.changes').textContent(), /aws-sdk: \+[\d.]+ ms/);
   // these records carry module_timings only: no tree to draw, and the section says so
-  await page.waitForFunction(() => /None of the 50 on-demand cold starts in the window has a module tree/.test(document.querySelector('#cold-start-note')?.textContent || ''));
+  await page.waitForFunction(() =>
+    /None of the 50 on-demand cold starts in the window has a module tree/.test(
+      document.querySelector('#cold-start-note')?.textContent || '',
+    ),
+  );
   assert.match(await page.locator('#cold-start option').nth(1).textContent(), /· no module tree$/);
   await axe('deployments');
   await shot('deployments', { element: 'section[aria-labelledby="deployments-title"]' });
@@ -447,7 +516,11 @@ test('more cold starts than a page: "Older cold starts" adds the next ones to th
   await page.click('a:has-text("bursty")');
   await page.waitForSelector('.flame .box');
   // typical: median of 300..359 is 329.5; 329 and 330 are equally near: the newer, 330 (burst-30)
-  assert.ok((await page.textContent('#cold-start-note')).startsWith(`The typical cold start of the window: init 330 ms, the nearest to the median of ${ms(329.5)} over 60 on-demand cold starts`));
+  assert.ok(
+    (await page.textContent('#cold-start-note')).startsWith(
+      `The typical cold start of the window: init 330 ms, the nearest to the median of ${ms(329.5)} over 60 on-demand cold starts`,
+    ),
+  );
   assert.match(await page.textContent('#cold-start option:first-child'), /^Typical: .* · 330 ms · cold$/);
   const options = () => page.$$eval('#cold-start option', (os) => os.map((o) => o.value));
   assert.equal((await options()).length, 51, 'the typical entry and the first 50');
@@ -456,7 +529,11 @@ test('more cold starts than a page: "Older cold starts" adds the next ones to th
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelectorAll('#cold-start option').length === 61);
   const values = await options();
-  assert.deepEqual(values.slice(1), Array.from({ length: 60 }, (_, i) => `burst-${String(59 - i).padStart(2, '0')}`), 'newest first, all 60 once');
+  assert.deepEqual(
+    values.slice(1),
+    Array.from({ length: 60 }, (_, i) => `burst-${String(59 - i).padStart(2, '0')}`),
+    'newest first, all 60 once',
+  );
   assert.ok(await more.isHidden(), 'no more pages');
   await page.selectOption('#cold-start', 'burst-00');
   await page.waitForFunction(() => document.querySelector('#cold-start-note')?.textContent.startsWith('Cold start burst-00: init 300 ms'));
@@ -489,5 +566,8 @@ test('the key went nowhere but the X-API-Key header: not a URL, a body, another 
   assert.deepEqual(await browser.cookies(), [], 'no cookies');
   assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
   for (const line of ctx.server.stderrLines) for (const key of all) assert.ok(!line.includes(key), `key in a server log line: ${line}`);
-  assert.ok(ctx.server.logs.some((l) => l.msg === 'request' && l.path === '/'), 'the server logged the UI requests (LOG_REQUESTS=true)');
+  assert.ok(
+    ctx.server.logs.some((l) => l.msg === 'request' && l.path === '/'),
+    'the server logged the UI requests (LOG_REQUESTS=true)',
+  );
 });

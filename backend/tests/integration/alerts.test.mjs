@@ -44,21 +44,57 @@ const run = promisify(execFile);
 async function makeCertificates(leaves) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'csa-alerts-tls-'));
   const cnf = path.join(dir, 'openssl.cnf');
-  await writeFile(cnf, [
-    '[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', 'CN = x',
-    '[ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign', 'subjectKeyIdentifier = hash',
-    '[leaf]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature',
-    'extendedKeyUsage = serverAuth', 'subjectAltName = $ENV::SAN', '',
-  ].join('\n'));
+  await writeFile(
+    cnf,
+    [
+      '[req]',
+      'distinguished_name = dn',
+      'prompt = no',
+      '[dn]',
+      'CN = x',
+      '[ca]',
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign',
+      'subjectKeyIdentifier = hash',
+      '[leaf]',
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      'extendedKeyUsage = serverAuth',
+      'subjectAltName = $ENV::SAN',
+      '',
+    ].join('\n'),
+  );
   const f = (name) => path.join(dir, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-config', cnf];
   const req = (args, san = 'DNS:unused') => run('openssl', ['req', '-x509', ...ec, ...args], { env: { ...process.env, SAN: san } });
-  await Promise.all(['ca', 'other-ca'].map((ca) => req(['-extensions', 'ca', '-subj', `/CN=coldstart test ${ca}`, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`)])));
+  await Promise.all(
+    ['ca', 'other-ca'].map((ca) =>
+      req(['-extensions', 'ca', '-subj', `/CN=coldstart test ${ca}`, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`)]),
+    ),
+  );
   const out = { dir, caFile: f('ca.pem'), cleanup: () => rm(dir, { recursive: true, force: true }) };
-  await Promise.all(Object.entries(leaves).map(async ([name, { ca, san }]) => {
-    await req(['-extensions', 'leaf', '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`)], san);
-    out[name] = { key: await readFile(f(`${name}.key`)), cert: await readFile(f(`${name}.pem`)) };
-  }));
+  await Promise.all(
+    Object.entries(leaves).map(async ([name, { ca, san }]) => {
+      await req(
+        [
+          '-extensions',
+          'leaf',
+          '-CA',
+          f(`${ca}.pem`),
+          '-CAkey',
+          f(`${ca}.key`),
+          '-subj',
+          `/CN=${name}`,
+          '-keyout',
+          f(`${name}.key`),
+          '-out',
+          f(`${name}.pem`),
+        ],
+        san,
+      );
+      out[name] = { key: await readFile(f(`${name}.key`)), cert: await readFile(f(`${name}.pem`)) };
+    }),
+  );
   return out;
 }
 
@@ -73,7 +109,9 @@ after(() => certs.cleanup());
 
 // evaluations every second, the first retry after a second: the suite takes seconds, not minutes
 const FAST = { ALERT_EVAL_INTERVAL: 1, ALERT_RETRY_BASE: 1, ALERT_WEBHOOK_TIMEOUT: 30 };
-const ctx = useServer({ env: { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: 'true', RATE_LIMIT_QUERY: 100000, ALERT_WEBHOOK_CA_FILE: certs.caFile } });
+const ctx = useServer({
+  env: { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: 'true', RATE_LIMIT_QUERY: 100000, ALERT_WEBHOOK_CA_FILE: certs.caFile },
+});
 const NO_SUCH_ID = '00000000-0000-4000-8000-000000000000';
 
 /**
@@ -198,7 +236,15 @@ test('create, list and delete: the secret is shown once; read keys list, only ad
   const rule = res.json;
   assert.match(rule.secret, /^whsec_[0-9a-f]{64}$/);
   assert.deepEqual(
-    { scope: rule.scope, function_id: rule.function_id, metric: rule.metric, threshold: rule.threshold, window_minutes: rule.window_minutes, min_samples: rule.min_samples, format: rule.format },
+    {
+      scope: rule.scope,
+      function_id: rule.function_id,
+      metric: rule.metric,
+      threshold: rule.threshold,
+      window_minutes: rule.window_minutes,
+      min_samples: rule.min_samples,
+      format: rule.format,
+    },
     { scope: 'project', function_id: null, metric: 'cold_start_rate', threshold: 12.5, window_minutes: 60, min_samples: 1, format: 'json' },
   );
   assert.equal(rule.webhook_origin, hook.url('').replace(/\/?$/, ''), 'the path (which may hold a token) is never shown');
@@ -213,27 +259,52 @@ test('create, list and delete: the secret is shown once; read keys list, only ad
   assert.ok(!list.text.includes(rule.secret) && !list.text.includes('s3cr3t'), 'neither the secret nor the URL path is listed');
   assert.ok(!JSON.stringify(ctx.server.stderrLines).includes(rule.secret), 'the secret is never logged');
 
-  assertErrorBody(await createRule({ name: 'x', metric: 'init_p95_ms', threshold: 1, webhook_url: hook.url() }, read), 403, 'FORBIDDEN', 'read key creates');
-  assertErrorBody(await ctx.request('DELETE', `/api/v1/alerts/${rule.id}`, { headers: { 'X-API-Key': read } }), 403, 'FORBIDDEN', 'read key deletes');
+  assertErrorBody(
+    await createRule({ name: 'x', metric: 'init_p95_ms', threshold: 1, webhook_url: hook.url() }, read),
+    403,
+    'FORBIDDEN',
+    'read key creates',
+  );
+  assertErrorBody(
+    await ctx.request('DELETE', `/api/v1/alerts/${rule.id}`, { headers: { 'X-API-Key': read } }),
+    403,
+    'FORBIDDEN',
+    'read key deletes',
+  );
 
   // another project sees nothing of it, and cannot delete it
   const other = await createProjectKeys(ctx.db.url, 'Other', 'alerts-other');
   assert.deepEqual((await listRules(other.admin)).json.alerts, []);
-  assertErrorBody(await ctx.request('DELETE', `/api/v1/alerts/${rule.id}`, { headers: { 'X-API-Key': other.admin } }), 404, 'NOT_FOUND', 'other project');
+  assertErrorBody(
+    await ctx.request('DELETE', `/api/v1/alerts/${rule.id}`, { headers: { 'X-API-Key': other.admin } }),
+    404,
+    'NOT_FOUND',
+    'other project',
+  );
 
   const del = await ctx.request('DELETE', `/api/v1/alerts/${rule.id}`, admin());
   assert.equal(del.status, 200, del.text);
   assert.deepEqual(del.json, { id: rule.id, deleted: true });
   assertErrorBody(await ctx.request('DELETE', `/api/v1/alerts/${rule.id}`, admin()), 404, 'NOT_FOUND', 'deleted twice');
   assertErrorBody(await ctx.request('DELETE', '/api/v1/alerts/not-a-uuid', admin()), 404, 'NOT_FOUND', 'malformed id');
-  assert.equal((await listRules()).json.alerts.some((a) => a.id === rule.id), false);
+  assert.equal(
+    (await listRules()).json.alerts.some((a) => a.id === rule.id),
+    false,
+  );
 });
 
 test('init p95 above N: fires once (not again while firing), signed, then resolves', async () => {
   const fn = 'alert-slow-fn';
   assert.equal((await ctx.batch({ invocations: Array.from({ length: 6 }, (_, i) => cold(fn, 1500 + i)) })).status, 200);
   const id = await functionId(fn);
-  const res = await createRule({ name: 'slow init', function_id: id, metric: 'init_p95_ms', threshold: 1000, window_minutes: 30, webhook_url: hook.url('/p95') });
+  const res = await createRule({
+    name: 'slow init',
+    function_id: id,
+    metric: 'init_p95_ms',
+    threshold: 1000,
+    window_minutes: 30,
+    webhook_url: hook.url('/p95'),
+  });
   assert.equal(res.status, 201, res.text);
   const { secret } = res.json;
 
@@ -256,7 +327,10 @@ test('init p95 above N: fires once (not again while firing), signed, then resolv
   await evaluations(ctx.db.url, res.json.id, 2);
   assert.equal(hook.on('/p95').length, 1, 'no repeat while firing');
   const listed = (await listRules()).json.alerts.find((a) => a.id === res.json.id);
-  assert.deepEqual(listed.firing.map((f) => f.function_name), [fn]);
+  assert.deepEqual(
+    listed.firing.map((f) => f.function_name),
+    [fn],
+  );
   assert.equal(listed.deliveries.delivered, 1);
 
   // many fast cold starts bring the p95 under the threshold: resolved, once
@@ -275,11 +349,28 @@ test('init p95 above N: fires once (not again while firing), signed, then resolv
 
 test('cold start rate and init cost rules fire over a project; the Slack body is {"text"}', async () => {
   const fn = 'alert-rate-fn';
-  const recs = [cold(fn, 300, 1, { memory_allocated_mb: 10240 }), cold(fn, 300, 1, { memory_allocated_mb: 10240 }), minimalRecord({ function_name: fn, timestamp: isoAgo(1) })];
+  const recs = [
+    cold(fn, 300, 1, { memory_allocated_mb: 10240 }),
+    cold(fn, 300, 1, { memory_allocated_mb: 10240 }),
+    minimalRecord({ function_name: fn, timestamp: isoAgo(1) }),
+  ];
   assert.equal((await ctx.batch({ invocations: recs })).status, 200);
-  const rate = await createRule({ name: 'rate', metric: 'cold_start_rate', threshold: 50, window_minutes: 10, webhook_url: hook.url('/rate'), format: 'slack' });
+  const rate = await createRule({
+    name: 'rate',
+    metric: 'cold_start_rate',
+    threshold: 50,
+    window_minutes: 10,
+    webhook_url: hook.url('/rate'),
+    format: 'slack',
+  });
   // 2 cold starts of 0.3 s at 10 GB in 10 minutes: 6 GB-s, 0.0001 $, x 4320 for 30 days = 0.432 $/month
-  const cost = await createRule({ name: 'cost', metric: 'init_cost_monthly_usd', threshold: 0.4, window_minutes: 10, webhook_url: hook.url('/cost') });
+  const cost = await createRule({
+    name: 'cost',
+    metric: 'init_cost_monthly_usd',
+    threshold: 0.4,
+    window_minutes: 10,
+    webhook_url: hook.url('/cost'),
+  });
   assert.equal(rate.status, 201, rate.text);
   assert.equal(cost.status, 201, cost.text);
   // project-wide: the slow function of the test before (all its invocations cold) fires too
@@ -293,7 +384,10 @@ test('cold start rate and init cost rules fire over a project; the Slack body is
   const mine = texts.filter((t) => t.includes('alert-rate-fn'));
   assert.equal(mine.length, 1, texts.join('\n'));
   assert.match(mine[0], /FIRING.*rate: Cold start rate of alert-rate-fn is 66\.7 % .*\(3 invocations\), above 50 %/);
-  assert.match(texts.find((t) => !t.includes('alert-rate-fn')), /Cold start rate of alert-slow-fn is 100\.0 %/);
+  assert.match(
+    texts.find((t) => !t.includes('alert-rate-fn')),
+    /Cold start rate of alert-slow-fn is 100\.0 %/,
+  );
   const costs = (await hook.wait('/cost', 2)).map((d) => verified(d, cost.json.secret));
   const body = costs.find((b) => b.function.name === fn);
   assert.ok(body, JSON.stringify(costs.map((b) => b.summary)));
@@ -310,13 +404,25 @@ test('a regression rule names the package that made the new deployment slower', 
       code_id,
       function_version: '$LATEST',
       module_timings: { 'light-lib': 20, 'heavy-lib': heavy },
-      module_tree: { name: '(init)', children: [{ name: 'heavy-lib', version, self: heavy, inclusive: heavy }, { name: 'light-lib', version: '1.0.0', self: 20, inclusive: 20 }] },
+      module_tree: {
+        name: '(init)',
+        children: [
+          { name: 'heavy-lib', version, self: heavy, inclusive: heavy },
+          { name: 'light-lib', version: '1.0.0', self: 20, inclusive: 20 },
+        ],
+      },
     });
   const base = Array.from({ length: 25 }, (_, i) => rec('dep-base-0001', 200 + i, 50 + (i % 5), '1.0.0', 90 - i));
   const head = Array.from({ length: 25 }, (_, i) => rec('dep-head-0002', 300 + i, 150 + (i % 5), '2.0.0', 40 - i));
   assert.equal((await ctx.batch({ invocations: [...base, ...head] })).status, 200);
   const id = await functionId(fn);
-  const res = await createRule({ name: 'regressions', function_id: id, metric: 'regression', threshold: 20, webhook_url: hook.url('/regress') });
+  const res = await createRule({
+    name: 'regressions',
+    function_id: id,
+    metric: 'regression',
+    threshold: 20,
+    webhook_url: hook.url('/regress'),
+  });
   assert.equal(res.status, 201, res.text);
   assert.equal(res.json.window_minutes, 10080);
   const [d] = await hook.wait('/regress', 1);
@@ -332,11 +438,14 @@ test('a regression rule names the package that made the new deployment slower', 
   assert.equal(top.head_version, '2.0.0');
   assert.equal(top.change_ms, 100);
   assert.ok(!body.regression.packages.some((p) => p.package === 'light-lib'), 'an unchanged package is not blamed');
-  assert.match(body.summary, /Deployment dep-head-0002 of alert-regress-fn made init \+\d+\.\d % slower .*heavy-lib 1\.0\.0 -> 2\.0\.0: \+100\.0 ms/);
+  assert.match(
+    body.summary,
+    /Deployment dep-head-0002 of alert-regress-fn made init \+\d+\.\d % slower .*heavy-lib 1\.0\.0 -> 2\.0\.0: \+100\.0 ms/,
+  );
 });
 
 // Last of the tests on the shared server: its failing https rules go on being retried.
-test('https: delivered only to a receiver whose certificate is valid for the URL\'s host and chains to a trusted CA; http still works', async () => {
+test("https: delivered only to a receiver whose certificate is valid for the URL's host and chains to a trusted CA; http still works", async () => {
   const good = await receiver({ tls: certs.good });
   const wrongHost = await receiver({ tls: certs['wrong-host'] });
   const unknownCa = await receiver({ tls: certs['unknown-ca'] });
@@ -356,7 +465,13 @@ test('https: delivered only to a receiver whose certificate is valid for the URL
       ['TLS 1.1', old.url('/old', 'localhost')],
       ['plain http', hook.url('/plain-too')],
     ]) {
-      const res = await call('POST', '/api/v1/alerts', { name, function_id: functionIdOfHttpsFn, metric: 'init_p95_ms', threshold: 1000, webhook_url: url });
+      const res = await call('POST', '/api/v1/alerts', {
+        name,
+        function_id: functionIdOfHttpsFn,
+        metric: 'init_p95_ms',
+        threshold: 1000,
+        webhook_url: url,
+      });
       assert.equal(res.status, 201, res.text);
       rules[name] = res.json;
     }
@@ -412,7 +527,8 @@ test('https: delivered only to a receiver whose certificate is valid for the URL
     const failed = s.logs.filter((l) => l.msg === 'alert delivery failed' && /hostname mismatch/.test(l.error));
     assert.ok(failed.length >= 2, s.describe());
     const logText = s.stderrLines.join('\n');
-    for (const secret of ['s3cr3t-path', ...Object.values(rules).map((r) => r.secret)]) assert.ok(!logText.includes(secret), `${secret} logged`);
+    for (const secret of ['s3cr3t-path', ...Object.values(rules).map((r) => r.secret)])
+      assert.ok(!logText.includes(secret), `${secret} logged`);
     assert.equal(good.on('/tls?token=s3cr3t-path').length, 1, 'once');
   } finally {
     await Promise.all([good, wrongHost, unknownCa, old].map((r) => r.close()));
@@ -420,172 +536,206 @@ test('https: delivered only to a receiver whose certificate is valid for the URL
 
   // a CA file that cannot be used stops the start, with one line naming the setting
   const bad = await writeFile(path.join(certs.dir, 'not-pem.txt'), 'not a certificate\n').then(() => path.join(certs.dir, 'not-pem.txt'));
-  await Promise.all([['/nonexistent/ca.pem', /No such file/], [certs.dir, /not a file/], [bad, /no PEM certificate/]].map(async ([file, reason]) => {
-    const r = await runCli(['serve'], { env: { DATABASE_URL: ctx.db.url, HOST: '127.0.0.1', PORT: await freePort(), ALERT_WEBHOOK_CA_FILE: file }, timeoutMs: 15000 });
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(lines(r.stderr).length, 1, r.stderr);
-    assert.match(r.stderr, /ALERT_WEBHOOK_CA_FILE/);
-    assert.match(r.stderr, reason);
-  }));
+  await Promise.all(
+    [
+      ['/nonexistent/ca.pem', /No such file/],
+      [certs.dir, /not a file/],
+      [bad, /no PEM certificate/],
+    ].map(async ([file, reason]) => {
+      const r = await runCli(['serve'], {
+        env: { DATABASE_URL: ctx.db.url, HOST: '127.0.0.1', PORT: await freePort(), ALERT_WEBHOOK_CA_FILE: file },
+        timeoutMs: 15000,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(lines(r.stderr).length, 1, r.stderr);
+      assert.match(r.stderr, /ALERT_WEBHOOK_CA_FILE/);
+      assert.match(r.stderr, reason);
+    }),
+  );
 });
 
 // The tests below have a database and servers of their own: they run at the same time.
 describe('with databases of their own', { concurrency: true }, () => {
-test('a delivery survives coldstartd killed mid-delivery: refused, then hung, then sent again with the same id; SIGTERM mid-delivery stops at once', async () => {
-  const db = await createMigratedDatabase();
-  const keys = await createProjectKeys(db.url, 'Restart', 'alerts-restart');
-  const env = { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: '1', ALERT_EVAL_INTERVAL: 1 };
-  let s = await startServer({ dbUrl: db.url, env });
-  try {
-    const call = (server, method, p, body) => http(server.base, method, p, { body, headers: { 'X-API-Key': keys.admin } });
-    assert.equal((await call(s, 'POST', '/api/v1/ingest', cold('restart-fn', 2000))).status, 200);
-    hook.plans['/restart'] = ['refuse', 'hang'];
-    const res = await call(s, 'POST', '/api/v1/alerts', { name: 'restart', metric: 'init_p95_ms', threshold: 1000, webhook_url: hook.url('/restart') });
-    assert.equal(res.status, 201, res.text);
-    const [refused, hung] = await hook.wait('/restart', 2);
-    assert.equal(refused.answer, 'refuse');
-    assert.equal(hung.answer, 'hang');
-    const id = refused.headers['x-coldstart-delivery'];
-    assert.equal(hung.headers['x-coldstart-delivery'], id, 'the retry is the same delivery');
-    assert.equal(refused.headers['x-coldstart-attempt'], '1');
-    assert.equal(hung.headers['x-coldstart-attempt'], '2');
-    assert.equal(hung.body, refused.body, 'the same bytes');
-    const [row] = await psqlRows(db.url, `SELECT attempts, last_error, delivered_at FROM alert_outbox`);
-    assert.deepEqual(row, { attempts: 1, last_error: 'HTTP 503', delivered_at: null });
-
-    s.child.kill('SIGKILL'); // while the receiver holds the second attempt
-    await s.exited;
-    for (const h of hook.hung.filter((x) => x.path === '/restart')) h.res.destroy();
-    s = await startServer({ dbUrl: db.url, env });
-    const all = await hook.wait('/restart', 3);
-    assert.equal(all[2].answer, 'ok');
-    assert.equal(all[2].headers['x-coldstart-delivery'], id, 'after the restart: the same delivery id');
-    assert.equal(all[2].body, refused.body);
-    assert.equal(all[2].headers['x-coldstart-signature'], sign(res.json.secret, all[2].body));
-    await evaluations(db.url, res.json.id, 2);
-    assert.equal(hook.on('/restart').length, 3, 'delivered once, nothing new while still firing');
-    const rows = await psqlRows(db.url, `SELECT id, event, delivered_at IS NOT NULL AS delivered FROM alert_outbox`);
-    assert.deepEqual(rows, [{ id, event: 'firing', delivered: true }]);
-
-    // SIGTERM while a delivery hangs: the server stops at once (not after ALERT_WEBHOOK_TIMEOUT, 30 s
-    // here) and the abandoned attempt is not counted: it is due again after a restart
-    hook.plans['/shutdown'] = ['hang'];
-    const second = await call(s, 'POST', '/api/v1/alerts', { name: 'shutdown', metric: 'init_p95_ms', threshold: 1500, webhook_url: hook.url('/shutdown') });
-    assert.equal(second.status, 201, second.text);
-    await hook.wait('/shutdown', 1);
-    const t0 = Date.now();
-    assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
-    assert.ok(Date.now() - t0 < 15000, `stopped in ${Date.now() - t0} ms`);
-    for (const h of hook.hung.filter((x) => x.path === '/shutdown')) h.res.destroy();
-    const [pending] = await psqlRows(db.url, `SELECT attempts, delivered_at FROM alert_outbox WHERE rule_id = ${lit(second.json.id)}`);
-    assert.deepEqual(pending, { attempts: 0, delivered_at: null });
-  } finally {
-    assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
-    await dropDatabase(db.name);
-  }
-});
-
-test('two replicas on one database: each notification is sent once', async () => {
-  const db = await createMigratedDatabase();
-  const keys = await createProjectKeys(db.url, 'Replicas', 'alerts-replicas');
-  const env = { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: '1' };
-  const servers = await Promise.all([startServer({ dbUrl: db.url, env }), startServer({ dbUrl: db.url, env })]);
-  try {
-    const [a, b] = servers;
-    const key = { 'X-API-Key': keys.admin };
-    const fns = ['replica-a', 'replica-b', 'replica-c'];
-    const recs = fns.map((fn) => cold(fn, 3000));
-    assert.equal((await http(a.base, 'POST', '/api/v1/ingest/batch', { body: { invocations: recs }, headers: key })).status, 200);
-    // a slow receiver: each delivery takes 300 ms, so both replicas are at it at the same time
-    const slow = await receiver();
-    slow.mode = 'hang';
-    const release = setInterval(() => {
-      for (const h of slow.hung.splice(0)) setTimeout(() => h.res.writeHead(200).end('ok'), 300);
-    }, 50);
+  test('a delivery survives coldstartd killed mid-delivery: refused, then hung, then sent again with the same id; SIGTERM mid-delivery stops at once', async () => {
+    const db = await createMigratedDatabase();
+    const keys = await createProjectKeys(db.url, 'Restart', 'alerts-restart');
+    const env = { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: '1', ALERT_EVAL_INTERVAL: 1 };
+    let s = await startServer({ dbUrl: db.url, env });
     try {
-      const res = await http(b.base, 'POST', '/api/v1/alerts', { body: { name: 'replicas', metric: 'init_p95_ms', threshold: 1000, webhook_url: slow.url('/replicas') }, headers: key });
+      const call = (server, method, p, body) => http(server.base, method, p, { body, headers: { 'X-API-Key': keys.admin } });
+      assert.equal((await call(s, 'POST', '/api/v1/ingest', cold('restart-fn', 2000))).status, 200);
+      hook.plans['/restart'] = ['refuse', 'hang'];
+      const res = await call(s, 'POST', '/api/v1/alerts', {
+        name: 'restart',
+        metric: 'init_p95_ms',
+        threshold: 1000,
+        webhook_url: hook.url('/restart'),
+      });
       assert.equal(res.status, 201, res.text);
-      await slow.wait('/replicas', 3);
-      await evaluations(db.url, res.json.id, 3);
-      const got = slow.on('/replicas');
-      const ids = got.map((g) => g.headers['x-coldstart-delivery']);
-      assert.equal(got.length, 3, `one notification per function, each once: ${ids.join(', ')}`);
-      assert.deepEqual(got.map((g) => JSON.parse(g.body).function.name).sort(), fns);
-      assert.equal(new Set(ids).size, 3);
-      assert.equal(await psqlRows(db.url, 'SELECT count(*)::int AS n FROM alert_outbox').then((r) => r[0].n), 3);
+      const [refused, hung] = await hook.wait('/restart', 2);
+      assert.equal(refused.answer, 'refuse');
+      assert.equal(hung.answer, 'hang');
+      const id = refused.headers['x-coldstart-delivery'];
+      assert.equal(hung.headers['x-coldstart-delivery'], id, 'the retry is the same delivery');
+      assert.equal(refused.headers['x-coldstart-attempt'], '1');
+      assert.equal(hung.headers['x-coldstart-attempt'], '2');
+      assert.equal(hung.body, refused.body, 'the same bytes');
+      const [row] = await psqlRows(db.url, `SELECT attempts, last_error, delivered_at FROM alert_outbox`);
+      assert.deepEqual(row, { attempts: 1, last_error: 'HTTP 503', delivered_at: null });
+
+      s.child.kill('SIGKILL'); // while the receiver holds the second attempt
+      await s.exited;
+      for (const h of hook.hung.filter((x) => x.path === '/restart')) h.res.destroy();
+      s = await startServer({ dbUrl: db.url, env });
+      const all = await hook.wait('/restart', 3);
+      assert.equal(all[2].answer, 'ok');
+      assert.equal(all[2].headers['x-coldstart-delivery'], id, 'after the restart: the same delivery id');
+      assert.equal(all[2].body, refused.body);
+      assert.equal(all[2].headers['x-coldstart-signature'], sign(res.json.secret, all[2].body));
+      await evaluations(db.url, res.json.id, 2);
+      assert.equal(hook.on('/restart').length, 3, 'delivered once, nothing new while still firing');
+      const rows = await psqlRows(db.url, `SELECT id, event, delivered_at IS NOT NULL AS delivered FROM alert_outbox`);
+      assert.deepEqual(rows, [{ id, event: 'firing', delivered: true }]);
+
+      // SIGTERM while a delivery hangs: the server stops at once (not after ALERT_WEBHOOK_TIMEOUT, 30 s
+      // here) and the abandoned attempt is not counted: it is due again after a restart
+      hook.plans['/shutdown'] = ['hang'];
+      const second = await call(s, 'POST', '/api/v1/alerts', {
+        name: 'shutdown',
+        metric: 'init_p95_ms',
+        threshold: 1500,
+        webhook_url: hook.url('/shutdown'),
+      });
+      assert.equal(second.status, 201, second.text);
+      await hook.wait('/shutdown', 1);
+      const t0 = Date.now();
+      assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
+      assert.ok(Date.now() - t0 < 15000, `stopped in ${Date.now() - t0} ms`);
+      for (const h of hook.hung.filter((x) => x.path === '/shutdown')) h.res.destroy();
+      const [pending] = await psqlRows(db.url, `SELECT attempts, delivered_at FROM alert_outbox WHERE rule_id = ${lit(second.json.id)}`);
+      assert.deepEqual(pending, { attempts: 0, delivered_at: null });
     } finally {
-      clearInterval(release);
-      await slow.close();
+      assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
+      await dropDatabase(db.name);
     }
-  } finally {
-    for (const s of servers) assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
-    await dropDatabase(db.name);
-  }
-});
+  });
 
-test('webhooks to the server\'s own network are refused by default: metadata address, localhost, private ranges, and names resolving there', async () => {
-  const db = await createMigratedDatabase();
-  const keys = await createProjectKeys(db.url, 'SSRF', 'alerts-ssrf');
-  const s = await startServer({ dbUrl: db.url, env: FAST });
-  try {
-    const post = (url, extra = {}) => http(s.base, 'POST', '/api/v1/alerts', { body: { name: 'ssrf', metric: 'init_p95_ms', threshold: 1, webhook_url: url, ...extra }, headers: { 'X-API-Key': keys.admin } });
-    for (const url of [
-      'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
-      'http://localhost:8080/hook',
-      'http://LOCALHOST./hook',
-      'http://api.localhost/hook',
-      'http://127.0.0.1/hook',
-      'http://127.1.2.3:9000/',
-      'http://10.1.2.3/',
-      'http://172.16.0.1/',
-      'http://192.168.1.1/',
-      'http://0.0.0.0/',
-      'http://[::1]/',
-      'http://[::ffff:169.254.169.254]/',
-      'http://[fe80::1]/',
-      'http://[fd00::1]/',
-      hook.url('/ssrf'),
-      'https://169.254.169.254/latest/meta-data/',
-      'https://localhost:8443/hook',
-      'https://10.1.2.3/',
-      'https://[::1]:8443/',
-    ]) {
-      const hit = assertValidationError(await post(url), ['body', 'webhook_url'], 'url_refused', url);
-      assert.match(hit.msg, /ALERT_ALLOW_PRIVATE_WEBHOOKS/);
-    }
-    // a public address is accepted (and deleted again: nothing listens there)
-    for (const [url, origin] of [['http://203.0.113.7/hook', 'http://203.0.113.7:80'], ['https://203.0.113.7/hook', 'https://203.0.113.7:443']]) {
-      const pub = await post(url);
-      assert.equal(pub.status, 201, pub.text);
-      assert.equal(pub.json.webhook_origin, origin);
-      assert.equal((await http(s.base, 'DELETE', `/api/v1/alerts/${pub.json.id}`, { headers: { 'X-API-Key': keys.admin } })).status, 200);
-    }
-
-    // a name is checked on the address it resolves to, at each delivery (DNS rebinding)
-    const name = os.hostname();
-    const addr = await lookup(name).catch(() => null);
-    const local = addr && /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$|f[cd])/.test(addr.address);
-    if (!local) {
-      console.log(`# skipped the name check: ${name} resolves to ${addr?.address ?? 'nothing'}`);
-      return;
-    }
-    assert.equal((await http(s.base, 'POST', '/api/v1/ingest', { body: cold('ssrf-fn', 5000), headers: { 'X-API-Key': keys.admin } })).status, 200);
-    // over https too: the address is checked before any TLS
-    for (const scheme of ['http', 'https']) {
-      const url = `${scheme}://${name}:${hook.server.address().port}/ssrf-name`;
-      const res = await post(url);
-      assert.equal(res.status, 201, `${url}: a name is accepted at creation: ${res.text}`);
-      let listed;
-      for (const until = Date.now() + 15000; Date.now() < until; await sleep(200)) {
-        listed = (await http(s.base, 'GET', '/api/v1/alerts', { headers: { 'X-API-Key': keys.admin } })).json.alerts.find((a) => a.id === res.json.id);
-        if (listed.deliveries.last_error) break;
+  test('two replicas on one database: each notification is sent once', async () => {
+    const db = await createMigratedDatabase();
+    const keys = await createProjectKeys(db.url, 'Replicas', 'alerts-replicas');
+    const env = { ...FAST, ALERT_ALLOW_PRIVATE_WEBHOOKS: '1' };
+    const servers = await Promise.all([startServer({ dbUrl: db.url, env }), startServer({ dbUrl: db.url, env })]);
+    try {
+      const [a, b] = servers;
+      const key = { 'X-API-Key': keys.admin };
+      const fns = ['replica-a', 'replica-b', 'replica-c'];
+      const recs = fns.map((fn) => cold(fn, 3000));
+      assert.equal((await http(a.base, 'POST', '/api/v1/ingest/batch', { body: { invocations: recs }, headers: key })).status, 200);
+      // a slow receiver: each delivery takes 300 ms, so both replicas are at it at the same time
+      const slow = await receiver();
+      slow.mode = 'hang';
+      const release = setInterval(() => {
+        for (const h of slow.hung.splice(0)) setTimeout(() => h.res.writeHead(200).end('ok'), 300);
+      }, 50);
+      try {
+        const res = await http(b.base, 'POST', '/api/v1/alerts', {
+          body: { name: 'replicas', metric: 'init_p95_ms', threshold: 1000, webhook_url: slow.url('/replicas') },
+          headers: key,
+        });
+        assert.equal(res.status, 201, res.text);
+        await slow.wait('/replicas', 3);
+        await evaluations(db.url, res.json.id, 3);
+        const got = slow.on('/replicas');
+        const ids = got.map((g) => g.headers['x-coldstart-delivery']);
+        assert.equal(got.length, 3, `one notification per function, each once: ${ids.join(', ')}`);
+        assert.deepEqual(got.map((g) => JSON.parse(g.body).function.name).sort(), fns);
+        assert.equal(new Set(ids).size, 3);
+        assert.equal(await psqlRows(db.url, 'SELECT count(*)::int AS n FROM alert_outbox').then((r) => r[0].n), 3);
+      } finally {
+        clearInterval(release);
+        await slow.close();
       }
-      assert.match(listed.deliveries.last_error, new RegExp(`refused: ${name} resolves to ${addr.address.replace(/\./g, '\\.')}`), url);
+    } finally {
+      for (const s of servers) assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
+      await dropDatabase(db.name);
     }
-    assert.equal(hook.on('/ssrf-name').length, 0, 'nothing reached the receiver');
-  } finally {
-    assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
-    await dropDatabase(db.name);
-  }
-});
+  });
+
+  test("webhooks to the server's own network are refused by default: metadata address, localhost, private ranges, and names resolving there", async () => {
+    const db = await createMigratedDatabase();
+    const keys = await createProjectKeys(db.url, 'SSRF', 'alerts-ssrf');
+    const s = await startServer({ dbUrl: db.url, env: FAST });
+    try {
+      const post = (url, extra = {}) =>
+        http(s.base, 'POST', '/api/v1/alerts', {
+          body: { name: 'ssrf', metric: 'init_p95_ms', threshold: 1, webhook_url: url, ...extra },
+          headers: { 'X-API-Key': keys.admin },
+        });
+      for (const url of [
+        'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
+        'http://localhost:8080/hook',
+        'http://LOCALHOST./hook',
+        'http://api.localhost/hook',
+        'http://127.0.0.1/hook',
+        'http://127.1.2.3:9000/',
+        'http://10.1.2.3/',
+        'http://172.16.0.1/',
+        'http://192.168.1.1/',
+        'http://0.0.0.0/',
+        'http://[::1]/',
+        'http://[::ffff:169.254.169.254]/',
+        'http://[fe80::1]/',
+        'http://[fd00::1]/',
+        hook.url('/ssrf'),
+        'https://169.254.169.254/latest/meta-data/',
+        'https://localhost:8443/hook',
+        'https://10.1.2.3/',
+        'https://[::1]:8443/',
+      ]) {
+        const hit = assertValidationError(await post(url), ['body', 'webhook_url'], 'url_refused', url);
+        assert.match(hit.msg, /ALERT_ALLOW_PRIVATE_WEBHOOKS/);
+      }
+      // a public address is accepted (and deleted again: nothing listens there)
+      for (const [url, origin] of [
+        ['http://203.0.113.7/hook', 'http://203.0.113.7:80'],
+        ['https://203.0.113.7/hook', 'https://203.0.113.7:443'],
+      ]) {
+        const pub = await post(url);
+        assert.equal(pub.status, 201, pub.text);
+        assert.equal(pub.json.webhook_origin, origin);
+        assert.equal((await http(s.base, 'DELETE', `/api/v1/alerts/${pub.json.id}`, { headers: { 'X-API-Key': keys.admin } })).status, 200);
+      }
+
+      // a name is checked on the address it resolves to, at each delivery (DNS rebinding)
+      const name = os.hostname();
+      const addr = await lookup(name).catch(() => null);
+      const local = addr && /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$|f[cd])/.test(addr.address);
+      if (!local) {
+        console.log(`# skipped the name check: ${name} resolves to ${addr?.address ?? 'nothing'}`);
+        return;
+      }
+      assert.equal(
+        (await http(s.base, 'POST', '/api/v1/ingest', { body: cold('ssrf-fn', 5000), headers: { 'X-API-Key': keys.admin } })).status,
+        200,
+      );
+      // over https too: the address is checked before any TLS
+      for (const scheme of ['http', 'https']) {
+        const url = `${scheme}://${name}:${hook.server.address().port}/ssrf-name`;
+        const res = await post(url);
+        assert.equal(res.status, 201, `${url}: a name is accepted at creation: ${res.text}`);
+        let listed;
+        for (const until = Date.now() + 15000; Date.now() < until; await sleep(200)) {
+          listed = (await http(s.base, 'GET', '/api/v1/alerts', { headers: { 'X-API-Key': keys.admin } })).json.alerts.find(
+            (a) => a.id === res.json.id,
+          );
+          if (listed.deliveries.last_error) break;
+        }
+        assert.match(listed.deliveries.last_error, new RegExp(`refused: ${name} resolves to ${addr.address.replace(/\./g, '\\.')}`), url);
+      }
+      assert.equal(hook.on('/ssrf-name').length, 0, 'nothing reached the receiver');
+    } finally {
+      assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.describe());
+      await dropDatabase(db.name);
+    }
+  });
 });

@@ -121,8 +121,10 @@ function statsRecords() {
   });
   out.push(rec('stats-fn', 30 * MIN, { cold_start: true, start_kind: 'cold' })); // no init duration
   for (let i = 0; i < 20; i++) out.push(rec('stats-fn', (5 + i * 60) * MIN, { cold_start: false, start_kind: i % 2 ? 'warm' : undefined }));
-  for (let i = 0; i < 3; i++) out.push(rec('stats-fn', (20 + i * 7) * MIN, { cold_start: true, start_kind: 'proactive', init_duration_ms: 9000 }));
-  for (let i = 0; i < 2; i++) out.push(rec('stats-fn', (25 + i * 9) * MIN, { cold_start: true, start_kind: 'provisioned', init_duration_ms: 9500 }));
+  for (let i = 0; i < 3; i++)
+    out.push(rec('stats-fn', (20 + i * 7) * MIN, { cold_start: true, start_kind: 'proactive', init_duration_ms: 9000 }));
+  for (let i = 0; i < 2; i++)
+    out.push(rec('stats-fn', (25 + i * 9) * MIN, { cold_start: true, start_kind: 'provisioned', init_duration_ms: 9500 }));
   // older than 24 h: outside the list's statistics
   for (let i = 0; i < 4; i++) out.push(rec('stats-fn', 26 * HOUR + i * MIN, { cold_start: true, init_duration_ms: 20000 }));
   for (let i = 0; i < 5; i++) out.push(rec('stats-fn', 27 * HOUR + i * MIN, { cold_start: false }));
@@ -171,9 +173,15 @@ function detailRecords() {
   push(NOW - WINDOW_TO, { cold_start: true, init_duration_ms: 4321, module_timings: { 'aws-sdk': 999.99, 'edge-to': 60 } });
   // proactive and provisioned starts and warm invocations: never in the breakdown
   for (let i = 0; i < 4; i++)
-    push(2 * HOUR + i * DAY, { cold_start: true, start_kind: 'proactive', init_duration_ms: 30000, module_timings: { 'aws-sdk': 99999, 'proactive-only': 500 } });
+    push(2 * HOUR + i * DAY, {
+      cold_start: true,
+      start_kind: 'proactive',
+      init_duration_ms: 30000,
+      module_timings: { 'aws-sdk': 99999, 'proactive-only': 500 },
+    });
   push(3 * HOUR, { cold_start: true, start_kind: 'provisioned', init_duration_ms: 31000, module_timings: { 'aws-sdk': 88888 } });
-  for (let i = 0; i < 12; i++) push(7 * MIN + i * 11 * HOUR, { cold_start: false, module_timings: i < 2 ? { 'aws-sdk': 77777, 'warm-only': 5 } : undefined });
+  for (let i = 0; i < 12; i++)
+    push(7 * MIN + i * 11 * HOUR, { cold_start: false, module_timings: i < 2 ? { 'aws-sdk': 77777, 'warm-only': 5 } : undefined });
   // outside the default 7-day window
   push(8 * DAY, { cold_start: true, init_duration_ms: 50000, module_timings: { 'aws-sdk': 50000, 'ancient-module': 400 } });
   // module trees: the newest one in the window wins
@@ -186,7 +194,12 @@ function detailRecords() {
       { name: 'lodash', version: '4.17.21', self: 80, inclusive: 80 },
     ],
   });
-  push(40 * MIN, { cold_start: true, init_duration_ms: 1500, module_timings: { 'aws-sdk': 420.5, lodash: 75 }, module_tree: tree('2.1693.0') });
+  push(40 * MIN, {
+    cold_start: true,
+    init_duration_ms: 1500,
+    module_timings: { 'aws-sdk': 420.5, lodash: 75 },
+    module_tree: tree('2.1693.0'),
+  });
   push(3 * DAY + HOUR, { cold_start: true, init_duration_ms: 1600, module_timings: { 'aws-sdk': 430.25 }, module_tree: tree('2.1000.0') });
   return out.map((r) => JSON.parse(JSON.stringify(r)));
 }
@@ -253,7 +266,11 @@ function checkDetail(body, exp, what) {
   const avgs = order.map((n) => body.module_breakdown[n].avg_load_time_ms);
   for (let i = 1; i < avgs.length; i++) assert.ok(avgs[i - 1] >= avgs[i], `${what}: breakdown not sorted by avg: ${order.join(', ')}`);
   if (exp.share === null) assert.equal(body.module_load_share, null, `${what}: module_load_share`);
-  else assert.ok(Math.abs(body.module_load_share - exp.share) <= 0.001 + 1e-9, `${what}: module_load_share ${body.module_load_share} vs ${exp.share}`);
+  else
+    assert.ok(
+      Math.abs(body.module_load_share - exp.share) <= 0.001 + 1e-9,
+      `${what}: module_load_share ${body.module_load_share} vs ${exp.share}`,
+    );
   assert.deepEqual(body.module_tree, exp.tree, `${what}: module_tree`);
 }
 
@@ -261,11 +278,13 @@ function checkDetail(body, exp, what) {
 function heavyRecords() {
   const out = [];
   for (let i = 0; i < 6; i++) {
-    out.push(rec('heavy-fn', (15 + i * 30) * MIN, {
-      cold_start: true,
-      init_duration_ms: 1500 + i,
-      module_timings: { moment: 300, 'aws-sdk': 400 + i * 10, 'tiny-module': 2, './index.js': 20 },
-    }));
+    out.push(
+      rec('heavy-fn', (15 + i * 30) * MIN, {
+        cold_start: true,
+        init_duration_ms: 1500 + i,
+        module_timings: { moment: 300, 'aws-sdk': 400 + i * 10, 'tiny-module': 2, './index.js': 20 },
+      }),
+    );
   }
   return out;
 }
@@ -321,7 +340,10 @@ test('GET /functions: fields of each function and of its cold_start_stats', asyn
   assert.deepEqual(res.json.prices_per_gb_second, { x86_64: 0.0000166667, arm64: 0.0000133334 }, "AWS's prices by default");
   assert.equal(res.json.functions.length, 1, res.text);
   const f = res.json.functions[0];
-  assert.deepEqual(Object.keys(f).sort(), ['cold_start_stats', 'first_seen_at', 'function_name', 'id', 'last_seen_at', 'memory_allocated_mb', 'region', 'runtime'].sort());
+  assert.deepEqual(
+    Object.keys(f).sort(),
+    ['cold_start_stats', 'first_seen_at', 'function_name', 'id', 'last_seen_at', 'memory_allocated_mb', 'region', 'runtime'].sort(),
+  );
   assert.equal(f.id, ids['stats-fn']);
   assert.match(f.id, UUID_RE);
   assert.equal(f.function_name, 'stats-fn');
@@ -330,10 +352,22 @@ test('GET /functions: fields of each function and of its cold_start_stats', asyn
   assert.equal(f.memory_allocated_mb, 1024);
   assert.match(f.first_seen_at, TS_RE);
   assert.match(f.last_seen_at, TS_RE);
-  assert.ok(Date.parse(f.first_seen_at) <= Date.parse(f.last_seen_at), `first_seen_at ${f.first_seen_at} after last_seen_at ${f.last_seen_at}`);
+  assert.ok(
+    Date.parse(f.first_seen_at) <= Date.parse(f.last_seen_at),
+    `first_seen_at ${f.first_seen_at} after last_seen_at ${f.last_seen_at}`,
+  );
   assert.deepEqual(Object.keys(f.cold_start_stats).sort(), [
-    'avg_init_duration_ms', 'cold_start_rate', 'cold_starts_24h', 'init_cost_usd', 'init_cost_usd_per_month', 'p50_init_duration_ms', 'p95_init_duration_ms',
-    'proactive_init_cost_usd', 'proactive_starts_24h', 'provisioned_starts_24h', 'total_invocations_24h',
+    'avg_init_duration_ms',
+    'cold_start_rate',
+    'cold_starts_24h',
+    'init_cost_usd',
+    'init_cost_usd_per_month',
+    'p50_init_duration_ms',
+    'p95_init_duration_ms',
+    'proactive_init_cost_usd',
+    'proactive_starts_24h',
+    'provisioned_starts_24h',
+    'total_invocations_24h',
   ]);
   assert.equal(res.json.next_cursor, null);
 });
@@ -343,7 +377,11 @@ test('GET /functions: cold_start_stats over 24 h count real cold starts only, p9
   const res = await getA('/api/v1/functions?name_prefix=stats-fn');
   assert.equal(res.status, 200, res.text);
   const s = res.json.functions[0].cold_start_stats;
-  assert.equal(s.total_invocations_24h, STATS_EXPECTED.total, 'total_invocations_24h (warm, cold, proactive, provisioned; nothing older than 24 h)');
+  assert.equal(
+    s.total_invocations_24h,
+    STATS_EXPECTED.total,
+    'total_invocations_24h (warm, cold, proactive, provisioned; nothing older than 24 h)',
+  );
   assert.equal(s.cold_starts_24h, STATS_EXPECTED.cold, 'cold_starts_24h (start_kind cold or absent)');
   assert.equal(s.proactive_starts_24h, STATS_EXPECTED.proactive);
   assert.equal(s.provisioned_starts_24h, STATS_EXPECTED.provisioned);
@@ -381,7 +419,10 @@ test('GET /functions: limit/next_cursor walk 3 pages with no duplicates or gaps,
   await seed();
   const pages = await listAll({ limit: '10', name_prefix: 'page-fn-' });
   assert.equal(pages.length, 3, `pages: ${pages.map((p) => p.functions.length)}`);
-  assert.deepEqual(pages.map((p) => p.functions.length), [10, 10, 5]);
+  assert.deepEqual(
+    pages.map((p) => p.functions.length),
+    [10, 10, 5],
+  );
   assert.ok(pages[0].next_cursor && pages[1].next_cursor, 'next_cursor on the first two pages');
   assert.equal(pages[2].next_cursor, null, 'next_cursor null on the last page');
   const names = pages.flatMap((p) => p.functions.map((f) => f.function_name));
@@ -392,15 +433,21 @@ test('GET /functions: paging the whole project (limit 7) matches the stored func
   await seed();
   const pages = await listAll({ limit: '7' });
   const names = pages.flatMap((p) => p.functions.map((f) => f.function_name));
-  const stored = (await ctx.rows(
-    `SELECT function_name FROM functions WHERE project_id = (SELECT project_id FROM api_keys WHERE key_prefix = ${lit(ctx.key.slice(0, 8))}) ORDER BY function_name`,
-  )).map((r) => r.function_name);
+  const stored = (
+    await ctx.rows(
+      `SELECT function_name FROM functions WHERE project_id = (SELECT project_id FROM api_keys WHERE key_prefix = ${lit(ctx.key.slice(0, 8))}) ORDER BY function_name`,
+    )
+  ).map((r) => r.function_name);
   assert.ok(pages.length >= 3, `only ${pages.length} pages`);
   assert.equal(new Set(names).size, names.length, `duplicates across pages: ${names}`);
   assert.deepEqual(names, stored);
   for (const p of pages.slice(0, -1)) assert.equal(p.functions.length, 7);
   const all = await getA('/api/v1/functions?limit=200');
-  assert.deepEqual(all.json.functions.map((f) => f.function_name), stored, 'one page of 200');
+  assert.deepEqual(
+    all.json.functions.map((f) => f.function_name),
+    stored,
+    'one page of 200',
+  );
   assert.equal(all.json.next_cursor, null);
   const def = await getA('/api/v1/functions');
   assert.equal(def.json.functions.length, Math.min(50, stored.length), 'default limit 50');
@@ -410,7 +457,10 @@ test('GET /functions: name_prefix filters by a literal prefix', async () => {
   await seed();
   let res = await getA('/api/v1/functions?name_prefix=page-fn-1');
   assert.equal(res.status, 200, res.text);
-  assert.deepEqual(res.json.functions.map((f) => f.function_name), PAGE_FNS.filter((n) => n.startsWith('page-fn-1')));
+  assert.deepEqual(
+    res.json.functions.map((f) => f.function_name),
+    PAGE_FNS.filter((n) => n.startsWith('page-fn-1')),
+  );
   res = await getA('/api/v1/functions?name_prefix=page_fn');
   assert.deepEqual(res.json.functions, [], '_ is not a wildcard');
   res = await getA('/api/v1/functions?name_prefix=page%25');
@@ -419,7 +469,10 @@ test('GET /functions: name_prefix filters by a literal prefix', async () => {
   assert.deepEqual(res.json, { functions: [], next_cursor: null, prices_per_gb_second: { x86_64: 0.0000166667, arm64: 0.0000133334 } });
   // a prefix and the cursor together
   const pages = await listAll({ limit: '4', name_prefix: 'page-fn-1' });
-  assert.deepEqual(pages.flatMap((p) => p.functions.map((f) => f.function_name)), PAGE_FNS.filter((n) => n.startsWith('page-fn-1')));
+  assert.deepEqual(
+    pages.flatMap((p) => p.functions.map((f) => f.function_name)),
+    PAGE_FNS.filter((n) => n.startsWith('page-fn-1')),
+  );
 });
 
 // Names may be 255 characters, i.e. up to 1,020 bytes of UTF-8: the cursor and the prefix filter
@@ -435,12 +488,20 @@ test('GET /functions: pagination over 255-character multi-byte names (cursor of 
     const q = new URLSearchParams({ limit: '1', name_prefix: 'long-' });
     if (cursor) q.set('cursor', cursor);
     const res = await getA(`/api/v1/functions?${q}`);
-    assert.equal(res.status, 200, `page ${i + 1} (cursor the server gave for ${JSON.stringify(pages.at(-1)?.functions[0]?.function_name?.slice(0, 12))}...): ${res.text.slice(0, 300)}`);
+    assert.equal(
+      res.status,
+      200,
+      `page ${i + 1} (cursor the server gave for ${JSON.stringify(pages.at(-1)?.functions[0]?.function_name?.slice(0, 12))}...): ${res.text.slice(0, 300)}`,
+    );
     pages.push(res.json);
     cursor = res.json.next_cursor;
     if (cursor === null) break;
   }
-  assert.deepEqual(pages.flatMap((p) => p.functions.map((f) => f.function_name)), LONG_FNS, 'each long name once, in order');
+  assert.deepEqual(
+    pages.flatMap((p) => p.functions.map((f) => f.function_name)),
+    LONG_FNS,
+    'each long name once, in order',
+  );
 });
 
 test('GET /functions: pagination never repeats a long name (a cursor cut at a character boundary)', async () => {
@@ -460,7 +521,11 @@ test('GET /functions: pagination never repeats a long name (a cursor cut at a ch
     cursor = res.json.next_cursor;
     if (cursor === null) break;
   }
-  assert.deepEqual(got.map((n) => n.slice(-1)), ['m', 'n'], 'each function once (the walk must end after 2 pages)');
+  assert.deepEqual(
+    got.map((n) => n.slice(-1)),
+    ['m', 'n'],
+    'each function once (the walk must end after 2 pages)',
+  );
 });
 
 test('GET /functions: a name_prefix longer than 255 bytes (but within 255 characters) still filters', async () => {
@@ -469,7 +534,11 @@ test('GET /functions: a name_prefix longer than 255 bytes (but within 255 charac
   const prefix = 'long-' + '€'.repeat(100); // 105 characters, 305 bytes
   const res = await getA(`/api/v1/functions?limit=200&name_prefix=${encodeURIComponent(prefix)}`);
   assert.equal(res.status, 200, res.text.slice(0, 300));
-  assert.deepEqual(res.json.functions.map((f) => f.function_name), LONG_FNS, 'only the functions with that prefix');
+  assert.deepEqual(
+    res.json.functions.map((f) => f.function_name),
+    LONG_FNS,
+    'only the functions with that prefix',
+  );
 });
 
 for (const bad of ['0', '201', '-1', 'abc', '1.5', '', '10x', '99999999999999999999']) {
@@ -498,8 +567,27 @@ test('GET /functions/{id}: default window is the last 7 days; breakdown and init
   const t1 = Date.now();
   assert.equal(res.status, 200, res.text);
   const b = res.json;
-  for (const k of ['id', 'function_name', 'runtime', 'region', 'memory_allocated_mb', 'first_seen_at', 'last_seen_at', 'window', 'invocations', 'cold_starts',
-    'proactive_starts', 'provisioned_starts', 'init_duration_ms', 'module_load_share', 'percentiles', 'module_breakdown', 'module_tree', 'recommendations', 'timeline']) {
+  for (const k of [
+    'id',
+    'function_name',
+    'runtime',
+    'region',
+    'memory_allocated_mb',
+    'first_seen_at',
+    'last_seen_at',
+    'window',
+    'invocations',
+    'cold_starts',
+    'proactive_starts',
+    'provisioned_starts',
+    'init_duration_ms',
+    'module_load_share',
+    'percentiles',
+    'module_breakdown',
+    'module_tree',
+    'recommendations',
+    'timeline',
+  ]) {
     assert.ok(k in b, `no ${k} in ${Object.keys(b)}`);
   }
   assert.equal(b.id, ids['detail-fn']);
@@ -521,7 +609,7 @@ test('GET /functions/{id}: default window is the last 7 days; breakdown and init
   assert.ok(Array.isArray(b.recommendations), 'recommendations is an array');
 });
 
-test('GET /functions/{id}: timeline: UTC hours over a day, adding up to the window, with each hour\'s exact init percentiles', async () => {
+test("GET /functions/{id}: timeline: UTC hours over a day, adding up to the window, with each hour's exact init percentiles", async () => {
   await seed();
   const from = new Date(NOW - DAY).toISOString();
   const to = new Date(NOW).toISOString();
@@ -580,7 +668,9 @@ test('GET /functions/{id}?from&to: records outside [from, to) are excluded', asy
   assert.equal(b.module_breakdown['aws-sdk'].version, '2.1000.0', 'the newest tree inside the window');
   // an offset form of the same instants
   const off = (ms) => new Date(ms + 2 * HOUR).toISOString().replace('Z', '+02:00').replace('.000+', '+');
-  const res2 = await getA(`/api/v1/functions/${ids['detail-fn']}?from=${encodeURIComponent(off(WINDOW_FROM))}&to=${encodeURIComponent(off(WINDOW_TO))}`);
+  const res2 = await getA(
+    `/api/v1/functions/${ids['detail-fn']}?from=${encodeURIComponent(off(WINDOW_FROM))}&to=${encodeURIComponent(off(WINDOW_TO))}`,
+  );
   assert.equal(res2.status, 200, res2.text);
   assert.deepEqual(res2.json.module_breakdown, b.module_breakdown);
 });
@@ -631,7 +721,11 @@ test('GET /functions/{id}: a window wider than MAX_READ_WINDOW_DAYS (90) is 400 
   const DAY_MS = 86400000;
   const iso = (t) => new Date(t).toISOString();
   const t1 = Date.now();
-  for (const q of [`from=${iso(t1 - 91 * DAY_MS)}&to=${iso(t1)}`, `from=${iso(t1 - 91 * DAY_MS)}`, 'from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z']) {
+  for (const q of [
+    `from=${iso(t1 - 91 * DAY_MS)}&to=${iso(t1)}`,
+    `from=${iso(t1 - 91 * DAY_MS)}`,
+    'from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z',
+  ]) {
     const res = await getA(`/api/v1/functions/${ids['detail-fn']}?${q}`);
     assertErrorBody(res, 400, 'VALIDATION_ERROR', q);
     assert.deepEqual(res.json.errors[0].loc, ['query', 'from']);
@@ -670,8 +764,10 @@ test('GET /functions/{id}: recommendations for seeded heavy modules (moment, aws
   const recs = res.json.recommendations;
   assert.ok(Array.isArray(recs), res.text);
   for (const r of recs) {
-    for (const k of ['module', 'rule_id', 'issue', 'suggestion', 'evidence', 'potential_savings_ms']) assert.ok(k in r, `recommendation without ${k}: ${JSON.stringify(r)}`);
-    for (const k of ['module', 'rule_id', 'issue', 'suggestion', 'evidence']) assert.equal(typeof r[k], 'string', `${k} of ${JSON.stringify(r)}`);
+    for (const k of ['module', 'rule_id', 'issue', 'suggestion', 'evidence', 'potential_savings_ms'])
+      assert.ok(k in r, `recommendation without ${k}: ${JSON.stringify(r)}`);
+    for (const k of ['module', 'rule_id', 'issue', 'suggestion', 'evidence'])
+      assert.equal(typeof r[k], 'string', `${k} of ${JSON.stringify(r)}`);
     assert.equal(typeof r.potential_savings_ms, 'number');
   }
   for (const mod of ['moment', 'aws-sdk']) {
@@ -682,7 +778,10 @@ test('GET /functions/{id}: recommendations for seeded heavy modules (moment, aws
     assert.ok(r.potential_savings_ms <= p50 + 0.5, `${mod}: savings ${r.potential_savings_ms} above its p50 ${p50}`);
     const rule = ruleList.find((x) => x.id === r.rule_id);
     if (rule && typeof rule.savings_share === 'number') {
-      assert.ok(Math.abs(r.potential_savings_ms - p50 * rule.savings_share) <= 1, `${mod}: savings ${r.potential_savings_ms} != p50 ${p50} x ${rule.savings_share}`);
+      assert.ok(
+        Math.abs(r.potential_savings_ms - p50 * rule.savings_share) <= 1,
+        `${mod}: savings ${r.potential_savings_ms} != p50 ${p50} x ${rule.savings_share}`,
+      );
     }
   }
   assert.ok(!recs.some((x) => x.module === 'tiny-module'), 'no recommendation for a 2 ms module');
@@ -753,7 +852,10 @@ test("tenancy: project B cannot revoke (or see) project A's keys", async () => {
   }
   const unknown = await ctx.request('DELETE', '/api/v1/api-keys/00000000-0000-4000-8000-000000000000', auth(key));
   assertErrorBody(unknown, 404, 'NOT_FOUND', 'unknown key id');
-  assert.equal(unknown.text.replace(/"timestamp":"[^"]*"/, ''), (await ctx.request('DELETE', `/api/v1/api-keys/${aKey.id}`, auth(key))).text.replace(/"timestamp":"[^"]*"/, ''));
+  assert.equal(
+    unknown.text.replace(/"timestamp":"[^"]*"/, ''),
+    (await ctx.request('DELETE', `/api/v1/api-keys/${aKey.id}`, auth(key))).text.replace(/"timestamp":"[^"]*"/, ''),
+  );
   const malformed = await ctx.request('DELETE', '/api/v1/api-keys/nope', auth(key));
   assertErrorBody(malformed, 404, 'NOT_FOUND', 'malformed key id');
   assert.equal(await ctx.sql(`SELECT is_active FROM api_keys WHERE id = ${lit(aKey.id)}`), 't', "A's key is still active");
@@ -769,11 +871,23 @@ test("tenancy: ingest by project B never touches project A's function rows", asy
   const q = `SELECT id, project_id, runtime, region, memory_allocated_mb, first_seen_at, last_seen_at,
     (SELECT count(*) FROM invocations i WHERE i.function_id = f.id) AS n FROM functions f WHERE id = ${lit(ids['stats-fn'])}`;
   const before = await ctx.rows(q);
-  await ingestAll([
-    rec('stats-fn', 1 * MIN, { cold_start: true, init_duration_ms: 99, runtime_version: 'python3.12', region: 'ap-south-1', memory_allocated_mb: 128 }),
-    rec('stats-fn', 2 * MIN, { cold_start: false, runtime_version: 'python3.12', region: 'ap-south-1', memory_allocated_mb: 128 }),
-  ], key);
-  const single = await ctx.ingest(rec('stats-fn', 3 * MIN, { cold_start: false, runtime_version: 'python3.12', region: 'ap-south-1', memory_allocated_mb: 128 }), { key });
+  await ingestAll(
+    [
+      rec('stats-fn', 1 * MIN, {
+        cold_start: true,
+        init_duration_ms: 99,
+        runtime_version: 'python3.12',
+        region: 'ap-south-1',
+        memory_allocated_mb: 128,
+      }),
+      rec('stats-fn', 2 * MIN, { cold_start: false, runtime_version: 'python3.12', region: 'ap-south-1', memory_allocated_mb: 128 }),
+    ],
+    key,
+  );
+  const single = await ctx.ingest(
+    rec('stats-fn', 3 * MIN, { cold_start: false, runtime_version: 'python3.12', region: 'ap-south-1', memory_allocated_mb: 128 }),
+    { key },
+  );
   assert.equal(single.status, 200, single.text);
   assert.deepEqual(await ctx.rows(q), before, "A's function row or invocations changed");
   const bFns = await ctx.get('/api/v1/functions?name_prefix=stats-fn', auth(key));
@@ -852,7 +966,12 @@ test('POST /api-keys: 201 with the key shown once; it works for ingest at once; 
   assert.deepEqual(stored, [{ key_hash: sha256(k.key), key_prefix: k.key_prefix, name: 'ci', is_active: true }]);
   const ing = await ctx.ingest(rec('new-key-fn', MIN, { cold_start: false }), { key: k.key });
   assert.equal(ing.status, 200, ing.text);
-  assert.equal(await ctx.count(`SELECT count(*) FROM functions f JOIN api_keys a ON a.project_id = f.project_id WHERE a.id = ${lit(k.id)} AND f.function_name = 'new-key-fn'`), 1);
+  assert.equal(
+    await ctx.count(
+      `SELECT count(*) FROM functions f JOIN api_keys a ON a.project_id = f.project_id WHERE a.id = ${lit(k.id)} AND f.function_name = 'new-key-fn'`,
+    ),
+    1,
+  );
   const list = (await getA('/api/v1/api-keys')).json.api_keys;
   const listed = list.find((x) => x.id === k.id);
   assert.ok(listed, 'the new key is listed');
@@ -872,9 +991,17 @@ test('POST /api-keys: no body makes an unnamed key; bad bodies are 400', async (
   assertValidationError(bad, ['body', 'name'], undefined, 'name: 5');
   bad = await ctx.request('POST', '/api/v1/api-keys', { body: { name: '' }, ...auth(ctx.key) });
   assertValidationError(bad, ['body', 'name'], undefined, 'name: ""');
-  bad = await ctx.request('POST', '/api/v1/api-keys', { body: '[1]', ...auth(ctx.key), headers: { 'X-API-Key': ctx.key, 'Content-Type': 'application/json' } });
+  bad = await ctx.request('POST', '/api/v1/api-keys', {
+    body: '[1]',
+    ...auth(ctx.key),
+    headers: { 'X-API-Key': ctx.key, 'Content-Type': 'application/json' },
+  });
   assertValidationError(bad, ['body'], undefined, 'an array body');
-  bad = await ctx.request('POST', '/api/v1/api-keys', { body: '{"name":', ...auth(ctx.key), headers: { 'X-API-Key': ctx.key, 'Content-Type': 'application/json' } });
+  bad = await ctx.request('POST', '/api/v1/api-keys', {
+    body: '{"name":',
+    ...auth(ctx.key),
+    headers: { 'X-API-Key': ctx.key, 'Content-Type': 'application/json' },
+  });
   assertValidationError(bad, ['body'], undefined, 'malformed JSON');
 });
 
@@ -903,7 +1030,10 @@ test('DELETE /api-keys/{id}: the last active admin key is 409 CONFLICT unless ?f
   const slug = 'lone-' + randomBytes(3).toString('hex');
   const key = await createProject(ctx.db.url, 'Lone key', slug);
   const list = await ctx.get('/api/v1/api-keys', auth(key));
-  assert.deepEqual(list.json.api_keys.map((k) => [k.name, k.scopes]).sort(), [['admin', ['ingest', 'read', 'admin']], ['ingest', ['ingest']]]);
+  assert.deepEqual(list.json.api_keys.map((k) => [k.name, k.scopes]).sort(), [
+    ['admin', ['ingest', 'read', 'admin']],
+    ['ingest', ['ingest']],
+  ]);
   const id = list.json.api_keys.find((k) => k.name === 'admin').id;
   const ingestId = list.json.api_keys.find((k) => k.name === 'ingest').id;
   const rIngest = await ctx.request('DELETE', `/api/v1/api-keys/${ingestId}`, auth(key));
@@ -936,7 +1066,14 @@ const bearer = (s) => ({ Authorization: `Bearer ${s}` });
 test('POST /projects: a wrong or missing admin token is 401', async () => {
   await seed();
   const slug = 'nope-' + randomBytes(3).toString('hex');
-  for (const headers of [{}, bearer('x'.repeat(ADMIN_SECRET.length)), bearer(ADMIN_SECRET + 'x'), bearer(ADMIN_SECRET.slice(0, -1)), { Authorization: ADMIN_SECRET }, { 'X-API-Key': ctx.key }]) {
+  for (const headers of [
+    {},
+    bearer('x'.repeat(ADMIN_SECRET.length)),
+    bearer(ADMIN_SECRET + 'x'),
+    bearer(ADMIN_SECRET.slice(0, -1)),
+    { Authorization: ADMIN_SECRET },
+    { 'X-API-Key': ctx.key },
+  ]) {
     const res = await projectReq({ name: 'Nope', slug }, headers);
     assertErrorBody(res, 401, 'AUTHENTICATION_ERROR', JSON.stringify(Object.keys(headers)));
   }
@@ -966,7 +1103,10 @@ test('POST /projects: 201 with the admin token; the returned key works; a taken 
   const ing = await ctx.ingest(rec('onboarded-fn', MIN, { cold_start: true, init_duration_ms: 321 }), { key: p.api_key.key });
   assert.equal(ing.status, 200, ing.text);
   const list = await ctx.get('/api/v1/functions', auth(p.api_key.key));
-  assert.deepEqual(list.json.functions.map((f) => f.function_name), ['onboarded-fn']);
+  assert.deepEqual(
+    list.json.functions.map((f) => f.function_name),
+    ['onboarded-fn'],
+  );
   const dup = await projectReq({ name: 'Other name', slug }, bearer(ADMIN_SECRET));
   assertErrorBody(dup, 409, 'CONFLICT', 'duplicate slug');
   assert.equal(await ctx.count(`SELECT count(*) FROM projects WHERE slug = ${lit(slug)}`), 1);
@@ -1034,7 +1174,10 @@ test('rate limits: 5 queries per 2 s window per key, 429 with Retry-After; a bat
   const slug = 'rl-' + randomBytes(3).toString('hex');
   const key1 = await createProject(ctx.db.url, 'Rate limited', slug);
   const key2 = await cliKey(['create-key', '--project', slug, '--name', 'other', '--scopes', 'read'], ctx.db.url);
-  const s = await startServer({ dbUrl: ctx.db.url, env: { RATE_LIMIT_QUERY: 5, RATE_LIMIT_INGEST: 5, RATE_LIMIT_WINDOW: 2, KEY_CACHE_TTL: 60 } });
+  const s = await startServer({
+    dbUrl: ctx.db.url,
+    env: { RATE_LIMIT_QUERY: 5, RATE_LIMIT_INGEST: 5, RATE_LIMIT_WINDOW: 2, KEY_CACHE_TTL: 60 },
+  });
   const q = (key) => http(s.base, 'GET', '/api/v1/functions?limit=1', { headers: { 'X-API-Key': key } });
   const post = (p, body, key) => http(s.base, 'POST', p, { body, headers: { 'X-API-Key': key } });
   try {
@@ -1091,7 +1234,13 @@ test('rate limits: 5 queries per 2 s window per key, 429 with Retry-After; a bat
       const t0 = Date.now();
       const got = [];
       for (let i = 0; i < 5; i++) {
-        got.push(await post('/api/v1/ingest/batch', { invocations: [0, 1, 2].map((j) => rec(fn, (i * 3 + j + 1) * MIN, { cold_start: false })) }, key1));
+        got.push(
+          await post(
+            '/api/v1/ingest/batch',
+            { invocations: [0, 1, 2].map((j) => rec(fn, (i * 3 + j + 1) * MIN, { cold_start: false })) },
+            key1,
+          ),
+        );
       }
       got.push(await post('/api/v1/ingest', rec(fn, 30 * MIN, { cold_start: false, invocation_id: 'refused-' + attempt }), key1));
       if (Date.now() - t0 > 1800) continue;
@@ -1105,7 +1254,9 @@ test('rate limits: 5 queries per 2 s window per key, 429 with Retry-After; a bat
     assert.ok(refused, 'could not fit 6 ingest requests into one 2 s window in 3 attempts');
     assertErrorBody(refused, 429, 'RATE_LIMIT_ERROR', '6th ingest request');
     assert.ok(Number(refused.headers.get('retry-after')) >= 1);
-    const stored = await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = ${lit(fn)}`);
+    const stored = await ctx.count(
+      `SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = ${lit(fn)}`,
+    );
     assert.equal(stored, 15, 'the 15 batched records are stored and the refused one is not');
     const q2 = await q(key2);
     assert.equal(q2.status, 200, 'queries of another key still pass');
@@ -1142,14 +1293,25 @@ test('CORS: an allowed origin is echoed on GET (and on errors); others get no Ac
 test('CORS: preflight OPTIONS answers 204 with Allow-Methods/Allow-Headers, without a key', async () => {
   await seed();
   const pre = { Origin: ALLOWED_ORIGIN, 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'x-api-key' };
-  for (const p of ['/api/v1/functions', `/api/v1/functions/${ids['detail-fn']}`, '/api/v1/ingest', '/api/v1/ingest/batch', '/api/v1/api-keys', '/api/v1/api-keys/x', '/api/v1/projects']) {
+  for (const p of [
+    '/api/v1/functions',
+    `/api/v1/functions/${ids['detail-fn']}`,
+    '/api/v1/ingest',
+    '/api/v1/ingest/batch',
+    '/api/v1/api-keys',
+    '/api/v1/api-keys/x',
+    '/api/v1/projects',
+  ]) {
     const res = await ctx.request('OPTIONS', p, { headers: pre });
     assert.equal(res.status, 204, `${p}: ${res.status} ${res.text}`);
     assert.equal(res.text, '');
     assert.equal(res.headers.get('access-control-allow-origin'), ALLOWED_ORIGIN, p);
     const methods = (res.headers.get('access-control-allow-methods') || '').split(',').map((x) => x.trim());
     for (const m of ['GET', 'POST', 'DELETE']) assert.ok(methods.includes(m), `${p}: Allow-Methods ${methods}`);
-    const hdrs = (res.headers.get('access-control-allow-headers') || '').toLowerCase().split(',').map((x) => x.trim());
+    const hdrs = (res.headers.get('access-control-allow-headers') || '')
+      .toLowerCase()
+      .split(',')
+      .map((x) => x.trim());
     for (const h of ['content-type', 'x-api-key', 'authorization']) assert.ok(hdrs.includes(h), `${p}: Allow-Headers ${hdrs}`);
     assert.equal(res.headers.get('access-control-max-age'), '600');
   }

@@ -50,7 +50,9 @@ test('the valid key is accepted', async () => {
 });
 
 test('the database keeps only the SHA-256 and the 8-character prefix of a key', async () => {
-  const rows = await ctx.rows(`SELECT k.key_hash, k.key_prefix, k.is_active FROM api_keys k JOIN projects p ON p.id = k.project_id WHERE p.slug = ${lit(ctx.projectSlug)} AND k.name = 'admin'`);
+  const rows = await ctx.rows(
+    `SELECT k.key_hash, k.key_prefix, k.is_active FROM api_keys k JOIN projects p ON p.id = k.project_id WHERE p.slug = ${lit(ctx.projectSlug)} AND k.name = 'admin'`,
+  );
   assert.equal(rows.length, 1);
   assert.equal(rows[0].key_hash, sha256(ctx.key));
   assert.equal(rows[0].key_prefix, ctx.key.slice(0, 8));
@@ -70,7 +72,10 @@ test('last_used_at is set once the key is used', async () => {
     if (!v) await sleep(200);
   }
   assert.ok(v, 'last_used_at still NULL 10 s after the key was used');
-  assert.ok(Math.abs(Date.parse(v.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')) - Date.now()) < 120000, `last_used_at ${v} is not recent`);
+  assert.ok(
+    Math.abs(Date.parse(v.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')) - Date.now()) < 120000,
+    `last_used_at ${v} is not recent`,
+  );
 });
 
 test('last_used_at is coalesced: more requests within the minute do not rewrite it', async () => {
@@ -108,7 +113,9 @@ test('a key made by create-key works for its project, and revoke-key stops it wi
   const rec = minimalRecord({ function_name: 'second-key' });
   const ok = await ingestAs(key2, rec);
   assert.equal(ok.status, 200, ok.text);
-  const [row] = await ctx.rows(`SELECT p.slug FROM invocations i JOIN projects p ON p.id = i.project_id WHERE invocation_id = ${lit(rec.invocation_id)}`);
+  const [row] = await ctx.rows(
+    `SELECT p.slug FROM invocations i JOIN projects p ON p.id = i.project_id WHERE invocation_id = ${lit(rec.invocation_id)}`,
+  );
   assert.equal(row.slug, ctx.projectSlug);
 
   const r = await runCli(['revoke-key', '--prefix', key2.slice(0, 8)], { env: { DATABASE_URL: ctx.db.url } });
@@ -145,7 +152,10 @@ test('an API key never appears in the server log, and every log line is JSON', a
     assert.ok(!all.includes(k), `API key ${k.slice(0, 8)}... appears in the server log`);
     assert.ok(!all.includes(k.slice(4)), `the secret part of ${k.slice(0, 8)}... appears in the server log`);
   }
-  assert.deepEqual(ctx.server.logs.filter((l) => l._raw !== undefined).map((l) => l._raw), []);
+  assert.deepEqual(
+    ctx.server.logs.filter((l) => l._raw !== undefined).map((l) => l._raw),
+    [],
+  );
   const refused = ctx.server.logs.filter((l) => Number(l.status) === 401);
   assert.ok(refused.length >= 8, `expected the 401s to be logged as request lines, found ${refused.length}`);
 });

@@ -5,15 +5,18 @@ import { useServer, minimalRecord, fullRecord, assertErrorBody, lit, uid } from 
 
 const ctx = useServer();
 
-const countIds = (ids) =>
-  ctx.count(`SELECT count(*) FROM invocations WHERE invocation_id IN (${ids.map(lit).join(',')})`);
+const countIds = (ids) => ctx.count(`SELECT count(*) FROM invocations WHERE invocation_id IN (${ids.map(lit).join(',')})`);
 
 function failuresOf(res) {
   return res.json.failures || [];
 }
 
 test('a batch of valid records is stored whole and answered ok', async () => {
-  const items = [fullRecord({ function_name: 'batch-a' }), minimalRecord({ function_name: 'batch-b' }), minimalRecord({ function_name: 'batch-a' })];
+  const items = [
+    fullRecord({ function_name: 'batch-a' }),
+    minimalRecord({ function_name: 'batch-b' }),
+    minimalRecord({ function_name: 'batch-a' }),
+  ];
   const res = await ctx.batch({ invocations: items });
   assert.equal(res.status, 200, res.text);
   assert.equal(res.json.status, 'ok');
@@ -23,13 +26,21 @@ test('a batch of valid records is stored whole and answered ok', async () => {
   assert.ok(res.headers.get('x-request-id'));
   assert.equal(await countIds(items.map((i) => i.invocation_id)), 3);
   // the full record's columns went through the batch path too
-  const [row] = await ctx.rows(`SELECT init_duration_ms, memory_allocated_mb, architecture, module_timings FROM invocations WHERE invocation_id = ${lit(items[0].invocation_id)}`);
+  const [row] = await ctx.rows(
+    `SELECT init_duration_ms, memory_allocated_mb, architecture, module_timings FROM invocations WHERE invocation_id = ${lit(items[0].invocation_id)}`,
+  );
   assert.equal(row.init_duration_ms, 2850);
   assert.equal(row.memory_allocated_mb, 512);
   assert.equal(row.architecture, 'x86_64');
   assert.deepEqual(row.module_timings, items[0].module_timings);
-  const fns = await ctx.rows(`SELECT function_name, region, runtime FROM functions WHERE function_name IN ('batch-a','batch-b') ORDER BY 1`);
-  assert.deepEqual(fns.map((f) => f.function_name), ['batch-a', 'batch-b'], 'one functions row per name');
+  const fns = await ctx.rows(
+    `SELECT function_name, region, runtime FROM functions WHERE function_name IN ('batch-a','batch-b') ORDER BY 1`,
+  );
+  assert.deepEqual(
+    fns.map((f) => f.function_name),
+    ['batch-a', 'batch-b'],
+    'one functions row per name',
+  );
 });
 
 test('a mixed batch stores the valid items and lists each invalid one with its index and errors', async () => {
@@ -51,8 +62,12 @@ test('a mixed batch stores the valid items and lists each invalid one with its i
   assert.equal(res.json.processed, 3);
   assert.equal(res.json.failed, 3);
   const failures = failuresOf(res);
-  assert.deepEqual(failures.map((f) => f.index), [1, 3, 4]);
-  const find = (i, field) => failures.find((f) => f.index === i).errors.find((e) => JSON.stringify(e.loc) === JSON.stringify(['body', 'invocations', i, field]));
+  assert.deepEqual(
+    failures.map((f) => f.index),
+    [1, 3, 4],
+  );
+  const find = (i, field) =>
+    failures.find((f) => f.index === i).errors.find((e) => JSON.stringify(e.loc) === JSON.stringify(['body', 'invocations', i, field]));
   assert.equal(find(1, 'cold_start')?.type, 'bool_type', JSON.stringify(failures[0]));
   assert.equal(find(3, 'function_name')?.type, 'missing', JSON.stringify(failures[1]));
   assert.equal(find(3, 'architecture')?.type, 'literal_error', JSON.stringify(failures[1]));
@@ -69,7 +84,10 @@ test('a batch whose items are all invalid is "partial" with processed 0', async 
   assert.equal(res.json.status, 'partial');
   assert.equal(res.json.processed, 0);
   assert.equal(res.json.failed, 2);
-  assert.deepEqual(failuresOf(res).map((f) => f.index), [0, 1]);
+  assert.deepEqual(
+    failuresOf(res).map((f) => f.index),
+    [0, 1],
+  );
   assert.equal(await countIds(items.map((i) => i.invocation_id)), 0);
 });
 
@@ -80,7 +98,10 @@ test('items that are not objects fail on their own', async () => {
   assert.equal(res.json.status, 'partial');
   assert.equal(res.json.processed, 1);
   assert.equal(res.json.failed, 4);
-  assert.deepEqual(failuresOf(res).map((f) => f.index), [0, 2, 3, 4]);
+  assert.deepEqual(
+    failuresOf(res).map((f) => f.index),
+    [0, 2, 3, 4],
+  );
   for (const f of failuresOf(res)) {
     assert.ok(f.errors.length > 0);
     for (const e of f.errors) assert.deepEqual(e.loc.slice(0, 3), ['body', 'invocations', f.index]);
@@ -92,10 +113,21 @@ test('1000 items are accepted and all stored', async () => {
   const items = Array.from({ length: 1000 }, (_, i) => minimalRecord({ function_name: `bulk-${i % 10}`, cold_start: i % 3 === 0 }));
   const res = await ctx.batch({ invocations: items });
   assert.equal(res.status, 200, res.text.slice(0, 500));
-  assert.deepEqual({ status: res.json.status, processed: res.json.processed, failed: res.json.failed }, { status: 'ok', processed: 1000, failed: 0 });
-  assert.equal(await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'bulk-%'`), 1000);
+  assert.deepEqual(
+    { status: res.json.status, processed: res.json.processed, failed: res.json.failed },
+    { status: 'ok', processed: 1000, failed: 0 },
+  );
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'bulk-%'`),
+    1000,
+  );
   assert.equal(await ctx.count(`SELECT count(*) FROM functions WHERE function_name LIKE 'bulk-%'`), 10);
-  assert.equal(await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'bulk-%' AND cold_start`), 334);
+  assert.equal(
+    await ctx.count(
+      `SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'bulk-%' AND cold_start`,
+    ),
+    334,
+  );
 });
 
 test('more distinct functions than a writer remembers: every record stored, each function once', async () => {
@@ -116,9 +148,17 @@ test('more distinct functions than a writer remembers: every record stored, each
   const first = await round();
   const second = await round();
   assert.equal(first.length + second.length, 5000);
-  assert.equal(await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'touch-%'`), 5000);
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'touch-%'`),
+    5000,
+  );
   assert.equal(await ctx.count(`SELECT count(*) FROM functions WHERE function_name LIKE 'touch-%'`), 2500);
-  assert.equal(await ctx.count(`SELECT count(DISTINCT f.function_name) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'touch-%'`), 2500);
+  assert.equal(
+    await ctx.count(
+      `SELECT count(DISTINCT f.function_name) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'touch-%'`,
+    ),
+    2500,
+  );
 });
 
 test('the same batch sent again adds no rows', async () => {
@@ -150,14 +190,22 @@ test('records without invocation_id get distinct generated ids in a batch', asyn
   const res = await ctx.batch({ invocations: items });
   assert.equal(res.status, 200, res.text);
   assert.equal(res.json.processed, 5);
-  assert.equal(await ctx.count(`SELECT count(DISTINCT i.invocation_id) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = 'batch-generated'`), 5);
+  assert.equal(
+    await ctx.count(
+      `SELECT count(DISTINCT i.invocation_id) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = 'batch-generated'`,
+    ),
+    5,
+  );
 });
 
 test('1001 items are refused with 400 and nothing is stored', async () => {
   const items = Array.from({ length: 1001 }, () => minimalRecord({ function_name: 'too-many' }));
   const res = await ctx.batch({ invocations: items });
   assertErrorBody(res, 400, 'VALIDATION_ERROR', '1001 items');
-  assert.equal(await ctx.count(`SELECT count(*) FROM functions f JOIN invocations i ON i.function_id = f.id WHERE f.function_name = 'too-many'`), 0);
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM functions f JOIN invocations i ON i.function_id = f.id WHERE f.function_name = 'too-many'`),
+    0,
+  );
 });
 
 for (const [name, body, loc] of [
@@ -172,7 +220,11 @@ for (const [name, body, loc] of [
     const res = await ctx.batch(JSON.stringify(body), { headers: { 'Content-Type': 'application/json' } });
     assertErrorBody(res, 400, 'VALIDATION_ERROR', name);
     assert.ok(Array.isArray(res.json.errors) && res.json.errors.length > 0, res.text);
-    if (loc) assert.ok(res.json.errors.some((e) => JSON.stringify(e.loc) === JSON.stringify(loc)), `no error at ${loc}: ${res.text}`);
+    if (loc)
+      assert.ok(
+        res.json.errors.some((e) => JSON.stringify(e.loc) === JSON.stringify(loc)),
+        `no error at ${loc}: ${res.text}`,
+      );
   });
 }
 
@@ -189,11 +241,18 @@ test('a batch needs an API key', async () => {
 });
 
 test('concurrent batches for one function all land', async () => {
-  const batches = Array.from({ length: 8 }, () => Array.from({ length: 100 }, () => minimalRecord({ function_name: 'concurrent-batches', invocation_id: uid('cb') })));
+  const batches = Array.from({ length: 8 }, () =>
+    Array.from({ length: 100 }, () => minimalRecord({ function_name: 'concurrent-batches', invocation_id: uid('cb') })),
+  );
   const results = await Promise.all(batches.map((b) => ctx.batch({ invocations: b })));
   for (const r of results) {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.processed, 100);
   }
-  assert.equal(await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = 'concurrent-batches'`), 800);
+  assert.equal(
+    await ctx.count(
+      `SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = 'concurrent-batches'`,
+    ),
+    800,
+  );
 });

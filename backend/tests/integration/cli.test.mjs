@@ -4,8 +4,21 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
-  runCli, createDatabase, createMigratedDatabase, dropDatabase, psql, psqlRows, psqlInt, lit, lines, cliKey,
-  createProject, startServer, freePort, KEY_RE, ADMIN_URL,
+  runCli,
+  createDatabase,
+  createMigratedDatabase,
+  dropDatabase,
+  psql,
+  psqlRows,
+  psqlInt,
+  lit,
+  lines,
+  cliKey,
+  createProject,
+  startServer,
+  freePort,
+  KEY_RE,
+  ADMIN_URL,
 } from './harness.mjs';
 
 const dbs = [];
@@ -21,7 +34,9 @@ const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 const TABLES = ['api_keys', 'functions', 'invocations', 'projects', 'schema_migrations'];
 // The five tables every schema version has (partitions of invocations may come with them).
 const tablesOf = async (url) => {
-  const all = (await psql(url, `SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'`)).split(',');
+  const all = (await psql(url, `SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'`)).split(
+    ',',
+  );
   return all.filter((t) => TABLES.includes(t));
 };
 
@@ -52,8 +67,14 @@ test('migrate creates the schema and records each migration once; a second run c
   assert.deepEqual(await tablesOf(db.url), TABLES);
   const before = await psqlRows(db.url, 'SELECT version, applied_at FROM schema_migrations ORDER BY version');
   assert.ok(before.length >= 1);
-  assert.ok(before.some((m) => m.version.startsWith('001')), JSON.stringify(before));
-  assert.ok(before.every((m) => m.applied_at), 'applied_at is set');
+  assert.ok(
+    before.some((m) => m.version.startsWith('001')),
+    JSON.stringify(before),
+  );
+  assert.ok(
+    before.every((m) => m.applied_at),
+    'applied_at is set',
+  );
   const second = await runCli(['migrate'], { env: { DATABASE_URL: db.url } });
   assert.equal(second.code, 0, second.stderr);
   const afterRows = await psqlRows(db.url, 'SELECT version, applied_at FROM schema_migrations ORDER BY version');
@@ -82,10 +103,29 @@ test('create-project stores the project, an admin key and an ingest key (hashed)
   const admin = out.slice(adminLine + 1).find((l) => KEY_RE.test(l));
   assert.match(out[adminLine], /scopes ingest, read, admin/);
   assert.match(out[ingestLine], /scope ingest\b/);
-  const rows = await psqlRows(db.url, `SELECT p.name, p.slug, k.name AS key_name, k.scopes, k.key_hash, k.key_prefix, k.is_active FROM projects p JOIN api_keys k ON k.project_id = p.id ORDER BY k.name`);
+  const rows = await psqlRows(
+    db.url,
+    `SELECT p.name, p.slug, k.name AS key_name, k.scopes, k.key_hash, k.key_prefix, k.is_active FROM projects p JOIN api_keys k ON k.project_id = p.id ORDER BY k.name`,
+  );
   assert.deepEqual(rows, [
-    { name: 'Acme Payments', slug: 'acme', key_name: 'admin', scopes: ['ingest', 'read', 'admin'], key_hash: sha256(admin), key_prefix: admin.slice(0, 8), is_active: true },
-    { name: 'Acme Payments', slug: 'acme', key_name: 'ingest', scopes: ['ingest'], key_hash: sha256(key), key_prefix: key.slice(0, 8), is_active: true },
+    {
+      name: 'Acme Payments',
+      slug: 'acme',
+      key_name: 'admin',
+      scopes: ['ingest', 'read', 'admin'],
+      key_hash: sha256(admin),
+      key_prefix: admin.slice(0, 8),
+      is_active: true,
+    },
+    {
+      name: 'Acme Payments',
+      slug: 'acme',
+      key_name: 'ingest',
+      scopes: ['ingest'],
+      key_hash: sha256(key),
+      key_prefix: key.slice(0, 8),
+      is_active: true,
+    },
   ]);
   assert.ok(!r.stderr.includes(key) && !r.stderr.includes(admin), 'the keys must not be logged on stderr');
 
@@ -181,7 +221,10 @@ for (const [name, env, setting] of BAD) {
 }
 
 test('a bad DATABASE_URL error does not echo its password', async () => {
-  const r = await runCli(['serve'], { env: { DATABASE_URL: 'mysql://app:Sup3rSecretPw@db.example:3306/x', PORT: await freePort() }, timeoutMs: 15000 });
+  const r = await runCli(['serve'], {
+    env: { DATABASE_URL: 'mysql://app:Sup3rSecretPw@db.example:3306/x', PORT: await freePort() },
+    timeoutMs: 15000,
+  });
   assert.equal(r.code, 2, r.stderr);
   assert.ok(!r.stderr.includes('Sup3rSecretPw'), `password echoed: ${r.stderr}`);
   assert.ok(r.stderr.includes('DATABASE_URL'));

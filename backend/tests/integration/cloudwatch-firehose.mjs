@@ -69,7 +69,10 @@ export function logEvents(messages, start = Date.now()) {
 export const filterTerm = (term, events) => events.filter((e) => e.message.includes(term));
 
 /** A DATA_MESSAGE of one log stream's events. */
-export function dataMessage(events, { logGroup = '/aws/lambda/checkout', logStream = '2026/12/06/[$LATEST]0123456789abcdef', filterName = 'coldstart' } = {}) {
+export function dataMessage(
+  events,
+  { logGroup = '/aws/lambda/checkout', logStream = '2026/12/06/[$LATEST]0123456789abcdef', filterName = 'coldstart' } = {},
+) {
   return { messageType: 'DATA_MESSAGE', owner: OWNER, logGroup, logStream, subscriptionFilters: [filterName], logEvents: events };
 }
 
@@ -97,7 +100,10 @@ export function recordData(message, { decompressed = false } = {}) {
  * The HTTP request Firehose sends for `records` (each {data}): {headers, body (Buffer), requestId}.
  * requestId stays the same across retries of one batch.
  */
-export function deliveryRequest(records, { accessKey, requestId = randomUUID(), gzip = false, commonAttributes, at = Date.now(), stream = 'coldstart-logs' } = {}) {
+export function deliveryRequest(
+  records,
+  { accessKey, requestId = randomUUID(), gzip = false, commonAttributes, at = Date.now(), stream = 'coldstart-logs' } = {},
+) {
   const json = Buffer.from(JSON.stringify({ requestId, timestamp: at, records }));
   const headers = {
     'Content-Type': 'application/json',

@@ -12,7 +12,13 @@ const ctx = useServer();
 const FN = 'cs-fn';
 const NOW = Date.now();
 const at = (minutesAgo) => new Date(NOW - minutesAgo * 60000).toISOString();
-const tree = (label, ms) => ({ name: 'root', load_ms: ms, children: [{ name: label, version: '1.2.3', self: ms - 5, inclusive: ms, children: [{ name: 'tslib', version: '2.6.0', self: 5, inclusive: 5 }] }] });
+const tree = (label, ms) => ({
+  name: 'root',
+  load_ms: ms,
+  children: [
+    { name: label, version: '1.2.3', self: ms - 5, inclusive: ms, children: [{ name: 'tslib', version: '2.6.0', self: 5, inclusive: 5 }] },
+  ],
+});
 
 // on-demand cold starts (start_kind cold or absent); init 300 has no tree; 200 and 400 are equally
 // near the median (300): 400 is the newer, so it is the typical one
@@ -72,11 +78,25 @@ test('the list: cold starts of the last 7 days, newest first, with their figures
   const res = await list();
   assert.equal(res.status, 200, res.text);
   const ids = res.json.cold_starts.map((c) => c.invocation_id);
-  const expected = ['tie-c', 'tie-b', 'tie-a', 'od-500', 'od-400 é', 'provisioned-290', 'proactive-300', 'od-300|no/tree?', 'od-200', 'od-100'];
+  const expected = [
+    'tie-c',
+    'tie-b',
+    'tie-a',
+    'od-500',
+    'od-400 é',
+    'provisioned-290',
+    'proactive-300',
+    'od-300|no/tree?',
+    'od-200',
+    'od-100',
+  ];
   assert.deepEqual(ids, expected);
   assert.equal(res.json.next_cursor, null);
   assert.match(res.json.window.from, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-  assert.ok(Math.abs(Date.parse(res.json.window.to) - Date.parse(res.json.window.from) - 7 * 86400000) < 1000, JSON.stringify(res.json.window));
+  assert.ok(
+    Math.abs(Date.parse(res.json.window.to) - Date.parse(res.json.window.from) - 7 * 86400000) < 1000,
+    JSON.stringify(res.json.window),
+  );
   const c400 = res.json.cold_starts.find((c) => c.invocation_id === 'od-400 é');
   assert.deepEqual(c400, {
     invocation_id: 'od-400 é',
@@ -101,11 +121,18 @@ test('the list: cold starts of the last 7 days, newest first, with their figures
   // a window that holds the 8-day-old one only
   const old = await list(`?from=${encodeURIComponent(at(8 * 24 * 60 + 1))}&to=${encodeURIComponent(at(7 * 24 * 60 + 1))}`);
   assert.equal(old.status, 200, old.text);
-  assert.deepEqual(old.json.cold_starts.map((c) => c.invocation_id), ['old-300']);
+  assert.deepEqual(
+    old.json.cold_starts.map((c) => c.invocation_id),
+    ['old-300'],
+  );
   // a window with none
   const none = await list('?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z');
   assert.equal(none.status, 200, none.text);
-  assert.deepEqual(none.json, { window: { from: '2020-01-01T00:00:00.000Z', to: '2020-01-02T00:00:00.000Z' }, cold_starts: [], next_cursor: null });
+  assert.deepEqual(none.json, {
+    window: { from: '2020-01-01T00:00:00.000Z', to: '2020-01-02T00:00:00.000Z' },
+    cold_starts: [],
+    next_cursor: null,
+  });
 });
 
 test('keyset paging: every page size walks the same list, no cold start twice or skipped, ties on the timestamp too', async () => {
@@ -129,9 +156,15 @@ test('keyset paging: every page size walks the same list, no cold start twice or
   }
   // the cursor belongs to the window it was made in: a narrower window continues within itself
   const first = await list(`?limit=2&from=${encodeURIComponent(at(45))}`);
-  assert.deepEqual(first.json.cold_starts.map((c) => c.invocation_id), ['tie-c', 'tie-b']);
+  assert.deepEqual(
+    first.json.cold_starts.map((c) => c.invocation_id),
+    ['tie-c', 'tie-b'],
+  );
   const second = await list(`?limit=100&from=${encodeURIComponent(at(45))}&cursor=${first.json.next_cursor}`);
-  assert.deepEqual(second.json.cold_starts.map((c) => c.invocation_id), ['tie-a', 'od-500', 'od-400 é', 'provisioned-290', 'proactive-300', 'od-300|no/tree?', 'od-200']);
+  assert.deepEqual(
+    second.json.cold_starts.map((c) => c.invocation_id),
+    ['tie-a', 'od-500', 'od-400 é', 'provisioned-290', 'proactive-300', 'od-300|no/tree?', 'od-200'],
+  );
 });
 
 test('the typical cold start: the on-demand one with a tree nearest the median init, ties to the newest', async () => {
@@ -155,7 +188,9 @@ test('the typical cold start: the on-demand one with a tree nearest the median i
 });
 
 test('no cold start with a tree in the window: cold_start is null, the counts say why', async () => {
-  const only300 = await get(`/api/v1/functions/${fnId}/cold-starts/typical?from=${encodeURIComponent(at(31))}&to=${encodeURIComponent(at(29))}`);
+  const only300 = await get(
+    `/api/v1/functions/${fnId}/cold-starts/typical?from=${encodeURIComponent(at(31))}&to=${encodeURIComponent(at(29))}`,
+  );
   assert.equal(only300.status, 200, only300.text);
   assert.deepEqual(
     { ...only300.json, window: undefined },
@@ -196,7 +231,12 @@ test("another project's key sees 404 for each read, and its own function is not 
     assertErrorBody(res, 404, 'NOT_FOUND', `other project: ${suffix}`);
     assert.equal(res.json.detail, 'Function not found');
     // and the other way round: this key, the other project's function
-    assertErrorBody(await get(`/api/v1/functions/${otherFnId}${suffix.replace('od-100', 'other-1')}`), 404, 'NOT_FOUND', `this key, other function: ${suffix}`);
+    assertErrorBody(
+      await get(`/api/v1/functions/${otherFnId}${suffix.replace('od-100', 'other-1')}`),
+      404,
+      'NOT_FOUND',
+      `this key, other function: ${suffix}`,
+    );
   }
   // the other project sees its own
   const own = await get(`/api/v1/functions/${otherFnId}/cold-starts/tree?invocation_id=other-1`, otherKey);
@@ -235,7 +275,12 @@ test('bad parameters are 400 VALIDATION_ERROR naming the parameter', async () =>
     assertValidationError(res, ['query', param], type, suffix);
   }
   // 255 characters is the longest id, and valid (not found)
-  assertErrorBody(await get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${encodeURIComponent('é'.repeat(255))}`), 404, 'NOT_FOUND', '255 characters');
+  assertErrorBody(
+    await get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${encodeURIComponent('é'.repeat(255))}`),
+    404,
+    'NOT_FOUND',
+    '255 characters',
+  );
   // several errors at once, each named
   const both = await get(`/api/v1/functions/${fnId}/cold-starts?limit=0&to=x`);
   assertValidationError(both, ['query', 'limit'], 'int_parsing');

@@ -19,19 +19,60 @@ const FN = 'cost-fn';
 // [what, record overrides, dollars on the request path, proactive dollars, heavy-pkg dollars]
 const RECORDS = [
   ...[0, 1, 2, 3].map((k) => ({
-    rec: { memory_allocated_mb: 1024, architecture: 'x86_64', init_duration_ms: 500, code_id: 'cost0001', timestamp: isoAgo(30 + k), module_timings: { 'heavy-pkg': 300, './src/app': 50 } },
-    usd: 0.5 * 1 * X86, heavy: 0.3 * 1 * X86,
+    rec: {
+      memory_allocated_mb: 1024,
+      architecture: 'x86_64',
+      init_duration_ms: 500,
+      code_id: 'cost0001',
+      timestamp: isoAgo(30 + k),
+      module_timings: { 'heavy-pkg': 300, './src/app': 50 },
+    },
+    usd: 0.5 * 1 * X86,
+    heavy: 0.3 * 1 * X86,
   })),
   ...[0, 1].map((k) => ({
-    rec: { memory_allocated_mb: 2048, architecture: 'arm64', init_duration_ms: 250, code_id: 'cost0002', timestamp: isoAgo(10 + k), module_timings: { 'heavy-pkg': 100 } },
-    usd: 0.25 * 2 * ARM, heavy: 0.1 * 2 * ARM,
+    rec: {
+      memory_allocated_mb: 2048,
+      architecture: 'arm64',
+      init_duration_ms: 250,
+      code_id: 'cost0002',
+      timestamp: isoAgo(10 + k),
+      module_timings: { 'heavy-pkg': 100 },
+    },
+    usd: 0.25 * 2 * ARM,
+    heavy: 0.1 * 2 * ARM,
   })),
   // proactive: billed, but no request waited: apart
-  { rec: { memory_allocated_mb: 1024, architecture: 'x86_64', init_duration_ms: 1000, code_id: 'cost0002', start_kind: 'proactive', init_type: 'on-demand', timestamp: isoAgo(9) }, proactive: 1 * 1 * X86 },
+  {
+    rec: {
+      memory_allocated_mb: 1024,
+      architecture: 'x86_64',
+      init_duration_ms: 1000,
+      code_id: 'cost0002',
+      start_kind: 'proactive',
+      init_type: 'on-demand',
+      timestamp: isoAgo(9),
+    },
+    proactive: 1 * 1 * X86,
+  },
   // provisioned: paid by provisioned concurrency, not estimated
-  { rec: { memory_allocated_mb: 1024, init_duration_ms: 3000, code_id: 'cost0002', start_kind: 'provisioned', init_type: 'provisioned-concurrency', timestamp: isoAgo(8) } },
+  {
+    rec: {
+      memory_allocated_mb: 1024,
+      init_duration_ms: 3000,
+      code_id: 'cost0002',
+      start_kind: 'provisioned',
+      init_type: 'provisioned-concurrency',
+      timestamp: isoAgo(8),
+    },
+  },
   // three days ago: in the detail's 7 days, not in the list's 24 h
-  { rec: { memory_allocated_mb: 512, architecture: 'x86_64', init_duration_ms: 800, code_id: 'cost0001', timestamp: isoAgo(3 * 1440) }, usd: 0.8 * 0.5 * X86, old: true, heavy: 0 },
+  {
+    rec: { memory_allocated_mb: 512, architecture: 'x86_64', init_duration_ms: 800, code_id: 'cost0001', timestamp: isoAgo(3 * 1440) },
+    usd: 0.8 * 0.5 * X86,
+    old: true,
+    heavy: 0,
+  },
 ];
 
 function sums(filter) {
@@ -106,14 +147,17 @@ test('detail: per function and per package over the window', async () => {
   near(old.json.proactive_init_cost_usd, 0, 'no proactive init then');
 });
 
-test('deployments: each one\'s cost over its life, its monthly rate, proactive apart', async () => {
+test("deployments: each one's cost over its life, its monthly rate, proactive apart", async () => {
   const [{ id }] = await ctx.rows(`SELECT id FROM functions WHERE function_name = ${lit(FN)}`);
   const res = await ctx.get(`/api/v1/functions/${id}/deployments`, key());
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.json.prices_per_gb_second, { x86_64: X86, arm64: ARM });
   assert.match(res.json.init_cost_counts, /proactive/);
   const by = Object.fromEntries(res.json.deployments.map((d) => [d.deployment, d]));
-  for (const [dep, filter] of [['cost0001', (r) => r.rec.code_id === 'cost0001'], ['cost0002', (r) => r.rec.code_id === 'cost0002']]) {
+  for (const [dep, filter] of [
+    ['cost0001', (r) => r.rec.code_id === 'cost0001'],
+    ['cost0002', (r) => r.rec.code_id === 'cost0002'],
+  ]) {
     const d = by[dep];
     assert.ok(d, `deployment ${dep} listed: ${JSON.stringify(Object.keys(by))}`);
     const want = sums(filter);
@@ -126,7 +170,7 @@ test('deployments: each one\'s cost over its life, its monthly rate, proactive a
   assert.ok(by.cost0001.init_cost_usd_per_month < by.cost0001.init_cost_usd * 30, JSON.stringify(by.cost0001));
 });
 
-test('a record without memory counts its function\'s memory', async () => {
+test("a record without memory counts its function's memory", async () => {
   const fn = 'cost-nomem-fn';
   // the function's memory comes from its records: 2048 MB
   assert.equal((await ctx.ingest(minimalRecord({ function_name: fn, memory_allocated_mb: 2048, timestamp: isoAgo(20) }))).status, 200);
@@ -138,7 +182,11 @@ test('a record without memory counts its function\'s memory', async () => {
 });
 
 test('a price that is not a number, or negative, stops coldstartd naming the setting', async () => {
-  for (const [name, value] of [['PRICE_PER_GB_SECOND_ARM64', 'cheap'], ['PRICE_PER_GB_SECOND_X86_64', '-0.1'], ['PRICE_PER_GB_SECOND_X86_64', 'inf']]) {
+  for (const [name, value] of [
+    ['PRICE_PER_GB_SECOND_ARM64', 'cheap'],
+    ['PRICE_PER_GB_SECOND_X86_64', '-0.1'],
+    ['PRICE_PER_GB_SECOND_X86_64', 'inf'],
+  ]) {
     const r = await runCli(['report'], { env: { DATABASE_URL: ctx.db.url, [name]: value }, timeoutMs: 20000 });
     assert.equal(r.code, 2, `${name}=${value}: exit ${r.code} ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`${name}: expected a decimal number`), r.stderr);

@@ -3,7 +3,17 @@
 // real SDK and examples/orders-* is in e2e-deployments.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createProjectKeys, useServer, fullRecord, minimalRecord, lit, uid, isoAgo, assertValidationError, assertErrorBody } from './harness.mjs';
+import {
+  createProjectKeys,
+  useServer,
+  fullRecord,
+  minimalRecord,
+  lit,
+  uid,
+  isoAgo,
+  assertValidationError,
+  assertErrorBody,
+} from './harness.mjs';
 
 const ctx = useServer();
 
@@ -16,7 +26,10 @@ function cold(fn, code_id, init, timings, versions, minutesAgo, extra = {}) {
     init_duration_ms: init,
     timestamp: isoAgo(minutesAgo),
     module_timings: timings,
-    module_tree: { name: '(init)', children: Object.entries(versions).map(([name, version]) => ({ name, version, self: 1, inclusive: 1 })) },
+    module_tree: {
+      name: '(init)',
+      children: Object.entries(versions).map(([name, version]) => ({ name, version, self: 1, inclusive: 1 })),
+    },
     ...extra,
   });
 }
@@ -35,17 +48,34 @@ test('function_version and code_id are stored; an early copy gets its code_id fr
   // the early copy (no code_id yet: the SDK computes it after the response) then the complete record
   const id = uid();
   const ts = isoAgo(3);
-  const early = fullRecord({ function_name: 'identity-fn', invocation_id: id, timestamp: ts, complete: false, function_version: '$LATEST' });
+  const early = fullRecord({
+    function_name: 'identity-fn',
+    invocation_id: id,
+    timestamp: ts,
+    complete: false,
+    function_version: '$LATEST',
+  });
   delete early.execution_duration_ms;
   delete early.billed_duration_ms;
   delete early.memory_used_mb;
   assert.equal((await ctx.ingest(early)).status, 200);
-  const deploymentsBefore = await ctx.rows(`SELECT deployment FROM function_deployments d JOIN functions f ON f.id = d.function_id WHERE f.function_name = 'identity-fn' ORDER BY 1`);
-  assert.deepEqual(deploymentsBefore.map((d) => d.deployment), ['c0ffee00c0ffee00c0ffee00c0ffee00'], 'an early copy makes no deployment');
-  assert.equal((await ctx.ingest({ ...early, complete: undefined, execution_duration_ms: 40, code_id: 'feed0000feed0000feed0000feed0000' })).status, 200);
+  const deploymentsBefore = await ctx.rows(
+    `SELECT deployment FROM function_deployments d JOIN functions f ON f.id = d.function_id WHERE f.function_name = 'identity-fn' ORDER BY 1`,
+  );
+  assert.deepEqual(
+    deploymentsBefore.map((d) => d.deployment),
+    ['c0ffee00c0ffee00c0ffee00c0ffee00'],
+    'an early copy makes no deployment',
+  );
+  assert.equal(
+    (await ctx.ingest({ ...early, complete: undefined, execution_duration_ms: 40, code_id: 'feed0000feed0000feed0000feed0000' })).status,
+    200,
+  );
   const [completed] = await ctx.rows(`SELECT code_id, execution_duration_ms FROM invocations WHERE invocation_id = ${lit(id)}`);
   assert.deepEqual(completed, { code_id: 'feed0000feed0000feed0000feed0000', execution_duration_ms: 40 });
-  const deployments = await ctx.rows(`SELECT deployment, code_id, function_version FROM function_deployments d JOIN functions f ON f.id = d.function_id WHERE f.function_name = 'identity-fn' ORDER BY 1`);
+  const deployments = await ctx.rows(
+    `SELECT deployment, code_id, function_version FROM function_deployments d JOIN functions f ON f.id = d.function_id WHERE f.function_name = 'identity-fn' ORDER BY 1`,
+  );
   assert.deepEqual(deployments, [
     { deployment: 'c0ffee00c0ffee00c0ffee00c0ffee00', code_id: 'c0ffee00c0ffee00c0ffee00c0ffee00', function_version: '12' },
     { deployment: 'feed0000feed0000feed0000feed0000', code_id: 'feed0000feed0000feed0000feed0000', function_version: '$LATEST' },
@@ -70,7 +100,8 @@ test('deployments: newest first with cold starts, init percentiles, runtime, mem
   const fn = 'deploy-list-fn';
   const records = [];
   for (let i = 0; i < 30; i++) records.push(cold(fn, 'aaaa0001', 100 + (i % 10), { dep: 50 }, { dep: '1.0.0' }, 120 - i));
-  for (let i = 0; i < 10; i++) records.push(cold(fn, 'aaaa0002', 200, { dep: 150 }, { dep: '2.0.0' }, 60 - i, { architecture: 'arm64', memory_allocated_mb: 1024 }));
+  for (let i = 0; i < 10; i++)
+    records.push(cold(fn, 'aaaa0002', 200, { dep: 150 }, { dep: '2.0.0' }, 60 - i, { architecture: 'arm64', memory_allocated_mb: 1024 }));
   records.push(cold(fn, 'aaaa0002', 900, { dep: 1 }, {}, 30, { start_kind: 'provisioned', init_type: 'provisioned-concurrency' }));
   records.push(minimalRecord({ function_name: fn, code_id: 'aaaa0002', timestamp: isoAgo(5) }));
   assert.equal((await ctx.batch({ invocations: records })).status, 200);
@@ -101,8 +132,26 @@ test('compare: a heavier dependency is a regression naming the package and its v
   const records = [];
   for (let i = 0; i < 40; i++) {
     const jitter = (i * 7) % 13;
-    records.push(cold(fn, 'bbbb0001', 300 + jitter, { '@aws-sdk/client-sso': 40 + jitter / 2, lodash: 20, './src/handler': 5 }, { '@aws-sdk/client-sso': '3.575.0', lodash: '4.17.21' }, 200 - i));
-    records.push(cold(fn, 'bbbb0002', 330 + jitter, { '@aws-sdk/client-sso': 63 + jitter / 2, lodash: 20, './src/handler': 5, 'new-dep': 7 }, { '@aws-sdk/client-sso': '3.577.0', lodash: '4.17.21', 'new-dep': '1.0.0' }, 100 - i));
+    records.push(
+      cold(
+        fn,
+        'bbbb0001',
+        300 + jitter,
+        { '@aws-sdk/client-sso': 40 + jitter / 2, lodash: 20, './src/handler': 5 },
+        { '@aws-sdk/client-sso': '3.575.0', lodash: '4.17.21' },
+        200 - i,
+      ),
+    );
+    records.push(
+      cold(
+        fn,
+        'bbbb0002',
+        330 + jitter,
+        { '@aws-sdk/client-sso': 63 + jitter / 2, lodash: 20, './src/handler': 5, 'new-dep': 7 },
+        { '@aws-sdk/client-sso': '3.577.0', lodash: '4.17.21', 'new-dep': '1.0.0' },
+        100 - i,
+      ),
+    );
   }
   assert.equal((await ctx.batch({ invocations: records })).status, 200);
   const id = await functionId(fn);
@@ -115,7 +164,9 @@ test('compare: a heavier dependency is a regression naming the package and its v
   assert.ok(body.test.p_value < 0.01);
   assert.equal(body.test.median_change_ms, 30);
   assert.equal(body.head.cold_starts, 40);
-  assert.ok(body.head.init_p50_ms.interval[0] <= body.head.init_p50_ms.value && body.head.init_p50_ms.value <= body.head.init_p50_ms.interval[1]);
+  assert.ok(
+    body.head.init_p50_ms.interval[0] <= body.head.init_p50_ms.value && body.head.init_p50_ms.value <= body.head.init_p50_ms.interval[1],
+  );
   const top = body.packages[0];
   assert.equal(top.package, '@aws-sdk/client-sso');
   assert.equal(top.base_version, '3.575.0');
@@ -162,7 +213,11 @@ test('deployments and compare: scopes, tenancy, unknown ids and bad parameters',
   assertErrorBody(await ctx.get(`/api/v1/functions/00000000-0000-4000-8000-000000000000/deployments`, key), 404, 'NOT_FOUND');
   assertErrorBody(await ctx.get(`/api/v1/functions/not-a-uuid/compare`, key), 404, 'NOT_FOUND');
   assertErrorBody(await ctx.get(`/api/v1/functions/${id}/compare?base=nope`, key), 404, 'NOT_FOUND');
-  assertValidationError(await ctx.get(`/api/v1/functions/${id}/compare?head=${'x'.repeat(81)}`, key), ['query', 'head'], 'string_pattern_mismatch');
+  assertValidationError(
+    await ctx.get(`/api/v1/functions/${id}/compare?head=${'x'.repeat(81)}`, key),
+    ['query', 'head'],
+    'string_pattern_mismatch',
+  );
   const one = await functionId('identity-fn');
   assert.equal((await ctx.get(`/api/v1/functions/${one}/compare?head=version:13&base=version:13`, key)).status, 200);
   assertErrorBody(await ctx.get(`/api/v1/functions/${id}/deployments/extra`, key), 404, 'NOT_FOUND');

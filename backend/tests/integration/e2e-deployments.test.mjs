@@ -101,9 +101,11 @@ test('three deployments through the real SDK: orders-v2, orders-v3, orders-v3 wi
   // then the rest side by side
   const half = (PER_DEPLOYMENT - 1) / 2;
   await Promise.all([
-    invoke(v2, Math.ceil(half)), invoke(v2, Math.floor(half)),
+    invoke(v2, Math.ceil(half)),
+    invoke(v2, Math.floor(half)),
     invoke(v3, PER_DEPLOYMENT - 1),
-    invoke(heavyDir, Math.ceil(half)), invoke(heavyDir, Math.floor(half)),
+    invoke(heavyDir, Math.ceil(half)),
+    invoke(heavyDir, Math.floor(half)),
   ]);
   assert.equal(await coldStarts(), 3 * PER_DEPLOYMENT);
 });
@@ -202,7 +204,14 @@ test('coldstartd report: the deployments, the latest comparison and the init cos
   assert.equal(rows.length, 3, out);
   assert.ok(rows[0].startsWith(short(heavy)) && rows[2].startsWith(short(v2)), 'newest first');
   for (const row of rows) assert.match(row, / \$LATEST .* 20 +(\d+ ms|\d+\.\d\d s) +(\d+ ms|\d+\.\d\d s) +\$0\.\d+$/, row);
-  assert.match(out, new RegExp(`^LATEST CHANGE ${short(v3)} -> ${short(heavy)}: regression\n {2}init p50 \\+\\d+ ms \\(\\+\\d+\\.\\d %\\), Mann-Whitney p = `, 'm'), out);
+  assert.match(
+    out,
+    new RegExp(
+      `^LATEST CHANGE ${short(v3)} -> ${short(heavy)}: regression\n {2}init p50 \\+\\d+ ms \\(\\+\\d+\\.\\d %\\), Mann-Whitney p = `,
+      'm',
+    ),
+    out,
+  );
   assert.match(out, /^ {2}@aws-sdk\/client-dynamodb 3\.1169\.0 -> 3\.1170\.0: \+\d+\.\d ms$/m, out);
   for (const line of out.split('\n')) assert.ok(line.length <= 80, `wider than 80 columns: ${line}`);
 

@@ -61,7 +61,10 @@ const verify = (load, dbUrl, what) => verifyExactlyOnce(load, dbUrl, what);
 
 /** Server backends connected to database `dbName` (the writer's and the pool's). */
 const terminateBackends = (dbName) =>
-  psql(ADMIN_URL, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ${lit(dbName)} AND pid <> pg_backend_pid()`);
+  psql(
+    ADMIN_URL,
+    `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ${lit(dbName)} AND pid <> pg_backend_pid()`,
+  );
 
 const results = {};
 after(() => {
@@ -207,9 +210,16 @@ test('fills the connection pool: the event loops keep answering, reads wait or 5
     await load.waitForAcks(40, 15000, 'before the pool fills');
     // Another session takes every table but api_keys and projects: the writer and the readers
     // wait behind it, the readers holding both pool connections; further reads find none free.
-    const tables = (await psql(ctx.db.url, `SELECT string_agg(format('%I', relname), ', ') FROM pg_class
+    const tables = (
+      await psql(
+        ctx.db.url,
+        `SELECT string_agg(format('%I', relname), ', ') FROM pg_class
       WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relispartition
-        AND relname NOT IN ('api_keys', 'projects', 'schema_migrations')`)).trim().split(', ');
+        AND relname NOT IN ('api_keys', 'projects', 'schema_migrations')`,
+      )
+    )
+      .trim()
+      .split(', ');
     assert.ok(tables.includes('invocations'), `tables to lock: ${tables}`);
     locks = await holdLocks(ctx.db.url, tables);
     await sleep(300); // answers to commits made before the lock may still be on their way
@@ -296,7 +306,9 @@ function pgCtl(dir, args) {
   return process.getuid() === 0 ? run('runuser', ['-u', 'postgres', '--', bin, ...full]) : run(bin, full);
 }
 
-test('PostgreSQL restarted (fast, then immediate shutdown) under load: nothing lost, recovery by itself', { skip: !pgBin() && 'no PostgreSQL server binaries' }, async () => {
+test('PostgreSQL restarted (fast, then immediate shutdown) under load: nothing lost, recovery by itself', {
+  skip: !pgBin() && 'no PostgreSQL server binaries',
+}, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'csa-faults-pg-'));
   const pgPort = await freePort();
   const pgSh = path.join(REPO, 'scripts/pg.sh');
@@ -351,27 +363,24 @@ test('SIGTERM under load drains: exit 0 and no acknowledged loss', async () => {
   results.sigterm = await verify(load, ctx.db.url, 'SIGTERM');
 });
 
-test(
-  'the first requests after the server\'s idle database connections were terminated are served (no 503)',
-  async () => {
-    const server = await startServer({ dbUrl: ctx.db.url, env: { ...SERVER_ENV, KEY_CACHE_TTL: 1 } });
-    try {
-      const first = await httpFresh(server.base, 'POST', '/api/v1/ingest', { body: minimalRecord(), headers: { 'X-API-Key': ctx.key } });
-      assert.equal(first.status, 200, first.text);
-      const got = [];
-      for (let round = 0; round < 3; round++) {
-        await terminateBackends(ctx.db.name);
-        await sleep(1500); // past KEY_CACHE_TTL: the key is looked up again
-        const health = await httpFresh(server.base, 'GET', '/api/v1/health');
-        const res = await httpFresh(server.base, 'POST', '/api/v1/ingest', { body: minimalRecord(), headers: { 'X-API-Key': ctx.key } });
-        got.push(`health ${health.status}, ingest ${res.status} ${res.json?.detail ?? ''}`);
-      }
-      assert.deepEqual(got, Array(3).fill('health 200, ingest 200 '), 'answers right after idle connections were terminated');
-    } finally {
-      await server.stop();
+test("the first requests after the server's idle database connections were terminated are served (no 503)", async () => {
+  const server = await startServer({ dbUrl: ctx.db.url, env: { ...SERVER_ENV, KEY_CACHE_TTL: 1 } });
+  try {
+    const first = await httpFresh(server.base, 'POST', '/api/v1/ingest', { body: minimalRecord(), headers: { 'X-API-Key': ctx.key } });
+    assert.equal(first.status, 200, first.text);
+    const got = [];
+    for (let round = 0; round < 3; round++) {
+      await terminateBackends(ctx.db.name);
+      await sleep(1500); // past KEY_CACHE_TTL: the key is looked up again
+      const health = await httpFresh(server.base, 'GET', '/api/v1/health');
+      const res = await httpFresh(server.base, 'POST', '/api/v1/ingest', { body: minimalRecord(), headers: { 'X-API-Key': ctx.key } });
+      got.push(`health ${health.status}, ingest ${res.status} ${res.json?.detail ?? ''}`);
     }
-  },
-);
+    assert.deepEqual(got, Array(3).fill('health 200, ingest 200 '), 'answers right after idle connections were terminated');
+  } finally {
+    await server.stop();
+  }
+});
 
 test('the shared server recovered by itself and serves normally', async () => {
   const rec = minimalRecord({ function_name: 'faults-final' });

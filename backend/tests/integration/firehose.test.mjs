@@ -102,7 +102,11 @@ test('CONTROL_MESSAGE is acknowledged and skipped', async () => {
 test('a gzip Content-Encoding body, Firehose decompression (plain data) and several records in one delivery', async () => {
   const recs = [0, 1, 2].map(() => minimalRecord({ function_name: 'fh-gzip', invocation_id: uid('gz') }));
   const request = firehoseRequest(
-    [dataMessage(filtered([recordLine(recs[0]) + '\n'])), controlMessage(), dataMessage(filtered([recordLine(recs[1]) + '\n']), { logStream: 'other' })],
+    [
+      dataMessage(filtered([recordLine(recs[0]) + '\n'])),
+      controlMessage(),
+      dataMessage(filtered([recordLine(recs[1]) + '\n']), { logStream: 'other' }),
+    ],
     { gzip: true, commonAttributes: { env: 'test' } },
   );
   assert.equal(request.headers['Content-Encoding'], 'gzip');
@@ -128,7 +132,10 @@ test('a retried delivery and a redelivered log event are stored once', async () 
   const again = firehoseRequest([dataMessage(events)]);
   assertConforms(await send(again), again, 200);
   assert.equal(await countIds([rec.invocation_id]), 1);
-  assert.equal(await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = 'fh-retry-anon'`), 1);
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name = 'fh-retry-anon'`),
+    1,
+  );
 });
 
 test('the same record makes the same row as direct ingest, and one row whichever way it came', async () => {
@@ -153,7 +160,9 @@ test('the early copy of a cold-start record (complete: false) is completed by it
   const full = fullRecord({ function_name: 'fh-early', invocation_id: uid('early'), module_source: 'hooks' });
   const { execution_duration_ms, billed_duration_ms, memory_used_mb, module_tree, ...early } = full;
   const row = async () =>
-    ctx.rows(`SELECT execution_duration_ms AS exec, module_tree IS NOT NULL AS tree FROM invocations WHERE invocation_id = ${lit(full.invocation_id)}`);
+    ctx.rows(
+      `SELECT execution_duration_ms AS exec, module_tree IS NOT NULL AS tree FROM invocations WHERE invocation_id = ${lit(full.invocation_id)}`,
+    );
   const r1 = firehoseRequest([dataMessage(filtered([recordLine({ ...early, complete: false }) + '\n']))]);
   assertConforms(await send(r1), r1, 200);
   assert.deepEqual(await row(), [{ exec: null, tree: false }]);
@@ -165,10 +174,9 @@ test('the early copy of a cold-start record (complete: false) is completed by it
   const { execution_duration_ms: _e, ...e2 } = f2;
   const r3 = firehoseRequest([dataMessage(filtered([recordLine(f2) + '\n', recordLine({ ...e2, complete: false }) + '\n']))]);
   assertConforms(await send(r3), r3, 200);
-  assert.deepEqual(
-    await ctx.rows(`SELECT execution_duration_ms AS exec FROM invocations WHERE invocation_id = ${lit(f2.invocation_id)}`),
-    [{ exec: f2.execution_duration_ms }],
-  );
+  assert.deepEqual(await ctx.rows(`SELECT execution_duration_ms AS exec FROM invocations WHERE invocation_id = ${lit(f2.invocation_id)}`), [
+    { exec: f2.execution_duration_ms },
+  ]);
 });
 
 test('an invalid record line is skipped and counted while the good ones of the same delivery are stored', async () => {
@@ -183,7 +191,13 @@ test('an invalid record line is skipped and counted while the good ones of the s
   assertConforms(res, request, 200);
   assert.equal(res.json.accepted, 2);
   assert.equal(res.json.invalid, 2);
-  assert.deepEqual(res.json.failures.map((f) => [f.record, f.event]), [[0, 1], [1, 0]]);
+  assert.deepEqual(
+    res.json.failures.map((f) => [f.record, f.event]),
+    [
+      [0, 1],
+      [1, 0],
+    ],
+  );
   const e = res.json.failures[0].errors.find((x) => x.loc.at(-1) === 'cold_start');
   assert.deepEqual(e.loc, ['records', 0, 'logEvents', 1, 'coldstart_record', 'cold_start']);
   assert.equal(e.type, 'bool_type');
@@ -192,14 +206,18 @@ test('an invalid record line is skipped and counted while the good ones of the s
   assert.equal(await countIds([bad.invocation_id]), 0);
 });
 
-test('malformed deliveries are 400 in Firehose\'s shape, naming the record', async () => {
+test("malformed deliveries are 400 in Firehose's shape, naming the record", async () => {
   const ok = recordData(dataMessage(filtered([recordLine(minimalRecord({ function_name: 'fh-bad' })) + '\n'])));
   const cases = [
     ['not JSON', deliveryRequest([], { accessKey: ctx.key }), 'Malformed JSON', (r) => (r.body = Buffer.from('{"requestId": '))],
     ['no records', deliveryRequest([], { accessKey: ctx.key }), 'records must be'],
     ['bad base64', firehoseRequest([ok, 'not base64!']), 'records[1]: data is not valid base64'],
     ['corrupt gzip', firehoseRequest([gzipSync('{"a":1}').subarray(0, 12).toString('base64')]), 'records[0]: data is not valid gzip'],
-    ['data not JSON', firehoseRequest([ok, ok, gzipSync('hello').toString('base64')]), 'records[2]: data is not CloudWatch Logs subscription JSON'],
+    [
+      'data not JSON',
+      firehoseRequest([ok, ok, gzipSync('hello').toString('base64')]),
+      'records[2]: data is not CloudWatch Logs subscription JSON',
+    ],
     ['not subscription data', firehoseRequest([{ hello: 'world' }]), 'records[0]: data has no messageType'],
     ['a body that is not gzip', firehoseRequest([ok]), 'not valid gzip', (r) => (r.headers['Content-Encoding'] = 'gzip')],
   ];
@@ -245,7 +263,9 @@ test('inflation is bounded: per record (400) and for a gzip body (413); an overs
   assert.match(res1.json.errorMessage, /^records\[1\]: data inflates to more than 8388608 bytes/);
   // a Content-Encoding: gzip body that inflates past 64 MiB
   const r2 = { ...firehoseRequest([good]) };
-  r2.body = gzipSync(Buffer.concat([Buffer.from('{"requestId":"x","records":[{"data":"'), Buffer.alloc(65 * 1024 * 1024, 0x41), Buffer.from('"}]}')]));
+  r2.body = gzipSync(
+    Buffer.concat([Buffer.from('{"requestId":"x","records":[{"data":"'), Buffer.alloc(65 * 1024 * 1024, 0x41), Buffer.from('"}]}')]),
+  );
   r2.headers = { ...r2.headers, 'Content-Encoding': 'gzip' };
   assert.ok(r2.body.length < MAX_BODY_BATCH);
   const res2 = await send(r2);
@@ -282,7 +302,8 @@ test('the delivery counts reach the log and the metrics; the key and the records
   assert.ok(!all.includes(ctx.key), 'the key is logged');
   assert.ok(!all.includes(marker), 'a record is logged');
   const m = (await http(`http://127.0.0.1:${metricsPort}`, 'GET', '/metrics')).text;
-  const value = (name) => Number((m.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{')) || ' NaN').split(' ').pop());
+  const value = (name) =>
+    Number((m.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{')) || ' NaN').split(' ').pop());
   assert.ok(value('csa_firehose_deliveries_total') >= 1, m);
   for (const outcome of ['accepted', 'invalid', 'ignored']) {
     const l = m.split('\n').find((x) => x.startsWith(`csa_firehose_lines_total{outcome="${outcome}"}`));
@@ -292,7 +313,14 @@ test('the delivery counts reach the log and the metrics; the key and the records
 
 test('what a Firehose stream does end to end: delivered on the first attempt, stored once', async () => {
   const recs = [0, 1, 2, 3, 4].map(() => fullRecord({ function_name: 'fh-e2e', invocation_id: uid('e2e') }));
-  const request = firehoseRequest([dataMessage(filtered(recs.flatMap((r) => [...platformLines(r.request_id), nodeConsoleLine(recordLine(r), { requestId: r.request_id })])))], { gzip: true });
+  const request = firehoseRequest(
+    [
+      dataMessage(
+        filtered(recs.flatMap((r) => [...platformLines(r.request_id), nodeConsoleLine(recordLine(r), { requestId: r.request_id })])),
+      ),
+    ],
+    { gzip: true },
+  );
   const r = await deliverLikeFirehose(send, request, { retryDurationMs: 1000 });
   assert.equal(r.outcome, 'delivered');
   assert.equal(r.attempts, 1);

@@ -15,7 +15,6 @@ import {
   psql,
   sleep,
   lit,
-  uid,
   assertErrorBody,
   http,
 } from './harness.mjs';
@@ -28,15 +27,23 @@ const stored = (ids) => ctx.count(`SELECT count(*) FROM invocations WHERE invoca
 function fatBatch(n, name) {
   const module_timings = {};
   for (let k = 0; k < 100; k++) module_timings[`node_modules/some-package-${k}/index.js`] = k;
-  const invocations = Array.from({ length: n }, () => minimalRecord({ function_name: name, cold_start: true, init_duration_ms: 900, module_timings }));
+  const invocations = Array.from({ length: n }, () =>
+    minimalRecord({ function_name: name, cold_start: true, init_duration_ms: 900, module_timings }),
+  );
   return { body: { invocations }, ids: invocations.map((r) => r.invocation_id) };
 }
 
 test('WRITER_QUEUE_MAX_BYTES: while the writer is stuck, batches past the byte bound get 503 + Retry-After and store nothing; the rest commit', async () => {
   // hold the writer: a transaction locks the invocations table until the test ends it
-  const lock = psql(ctx.db.url, "SET application_name = 'csa_gate_lock'; BEGIN; LOCK TABLE invocations IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;", { timeoutMs: 130000 }).catch(() => 'ended');
+  const lock = psql(
+    ctx.db.url,
+    "SET application_name = 'csa_gate_lock'; BEGIN; LOCK TABLE invocations IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;",
+    { timeoutMs: 130000 },
+  ).catch(() => 'ended');
   for (let i = 0; ; i++) {
-    const held = await ctx.count("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'invocations' AND l.mode = 'AccessExclusiveLock' AND l.granted");
+    const held = await ctx.count(
+      "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'invocations' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    );
     if (held > 0) break;
     assert.ok(i < 200, 'the lock was never taken');
     await sleep(50);
@@ -47,15 +54,16 @@ test('WRITER_QUEUE_MAX_BYTES: while the writer is stuck, batches past the byte b
   const bytes = JSON.stringify(batches[0].body).length;
   assert.ok(bytes > 350000 && bytes < 600000, `a batch is ${bytes} bytes`);
   let answered = 0;
-  const pending = batches.map((b) =>
-    ctx.batch(b.body, { key: ctx.ingestKey, timeoutMs: 120000, fresh: true }).finally(() => answered++),
-  );
+  const pending = batches.map((b) => ctx.batch(b.body, { key: ctx.ingestKey, timeoutMs: 120000, fresh: true }).finally(() => answered++));
   for (const until = Date.now() + 60000; answered < 3 && Date.now() < until; ) await sleep(50);
   await psql(ctx.db.url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'csa_gate_lock'");
   await lock;
   const answers = await Promise.all(pending);
   const statuses = answers.map((r) => r.status);
-  assert.ok(statuses.every((s) => s === 200 || s === 503), `statuses ${statuses}`);
+  assert.ok(
+    statuses.every((s) => s === 200 || s === 503),
+    `statuses ${statuses}`,
+  );
   const refused = answers.filter((r) => r.status === 503);
   assert.ok(refused.length >= 3, `only ${refused.length} of 6 batches were refused with 1 MiB for 2.4 MB: ${statuses}`);
   assert.ok(statuses.filter((s) => s === 200).length >= 1, `none was accepted: ${statuses}`);
@@ -64,7 +72,9 @@ test('WRITER_QUEUE_MAX_BYTES: while the writer is stuck, batches past the byte b
     assert.equal(r.headers.get('retry-after'), '1');
     assert.match(r.json.detail, /overloaded; nothing was stored/);
   }
-  const rows = await ctx.rows("SELECT f.function_name AS name, count(*)::int AS n FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'queue-bytes-%' GROUP BY 1");
+  const rows = await ctx.rows(
+    "SELECT f.function_name AS name, count(*)::int AS n FROM invocations i JOIN functions f ON f.id = i.function_id WHERE f.function_name LIKE 'queue-bytes-%' GROUP BY 1",
+  );
   const storedOf = Object.fromEntries(rows.map((r) => [r.name, r.n]));
   for (let i = 0; i < batches.length; i++) {
     const want = answers[i].status === 200 ? 100 : 0;
@@ -76,7 +86,12 @@ test('WRITER_QUEUE_MAX_BYTES: while the writer is stuck, batches past the byte b
 });
 
 /** A new random well-formed key: unknown, so each one is looked up (a refused key is cached as such). */
-const randomKey = () => 'csa_' + randomBytes(24).toString('base64').replace(/[^A-Za-z0-9]/g, 'x').slice(0, 32);
+const randomKey = () =>
+  'csa_' +
+  randomBytes(24)
+    .toString('base64')
+    .replace(/[^A-Za-z0-9]/g, 'x')
+    .slice(0, 32);
 
 /** A request with an unknown key from the test's loopback address, claiming `headers`. */
 const badKey = (server, headers) =>
@@ -86,7 +101,8 @@ test('TRUSTED_PROXIES: X-Forwarded-For and X-Real-IP name the client for AUTH_FA
   const env = { AUTH_FAIL_LIMIT: 3, AUTH_FAIL_WINDOW: 60 };
   // behind a trusted proxy (the test's 127.0.0.1): each forwarded address has its own count
   const proxied = await startServer({ dbUrl: ctx.db.url, env: { ...env, TRUSTED_PROXIES: '127.0.0.1' } });
-  const validKey = () => http(proxied.base, 'GET', '/api/v1/functions', { headers: { 'X-API-Key': ctx.key, 'X-Forwarded-For': '10.0.0.1' } });
+  const validKey = () =>
+    http(proxied.base, 'GET', '/api/v1/functions', { headers: { 'X-API-Key': ctx.key, 'X-Forwarded-For': '10.0.0.1' } });
   try {
     assert.equal((await validKey()).status, 200); // now in the key cache
     for (let i = 0; i < 3; i++) assert.equal((await badKey(proxied, { 'X-Forwarded-For': '203.0.113.7, 10.0.0.1' })).status, 401);
@@ -107,7 +123,8 @@ test('TRUSTED_PROXIES: X-Forwarded-For and X-Real-IP name the client for AUTH_FA
   // without TRUSTED_PROXIES the headers are ignored: every failure counts against the peer
   const direct = await startServer({ dbUrl: ctx.db.url, env });
   try {
-    for (let i = 0; i < 3; i++) assert.equal((await badKey(direct, { 'X-Forwarded-For': `10.0.1.${i}`, 'X-Real-IP': `10.0.2.${i}` })).status, 401);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await badKey(direct, { 'X-Forwarded-For': `10.0.1.${i}`, 'X-Real-IP': `10.0.2.${i}` })).status, 401);
     const blocked = await badKey(direct, { 'X-Forwarded-For': '10.0.1.99', 'X-Real-IP': '10.0.2.99' });
     assertErrorBody(blocked, 429, 'RATE_LIMIT_ERROR', 'a client cannot pick its own address');
   } finally {

@@ -623,7 +623,16 @@ export function assertValidationError(res, loc, type, what = '') {
  *   tag(client): stored with each acknowledgement, for waitForAcks' filter (e.g. the API key).
  */
 export class IngestLoad {
-  constructor({ clients = 6, name = 'load', send, retryable, retryDelay = () => 100, open = () => undefined, close = () => {}, tag = () => undefined }) {
+  constructor({
+    clients = 6,
+    name = 'load',
+    send,
+    retryable,
+    retryDelay = () => 100,
+    open = () => undefined,
+    close = () => {},
+    tag = () => undefined,
+  }) {
     Object.assign(this, { clients, name, send, retryable, retryDelay, open, close, tag });
     this.acked = new Map(); // invocation_id -> number of 200s that covered it
     this.ackedAt = []; // [time, tag] per acknowledged request
@@ -700,7 +709,9 @@ export class IngestLoad {
     const n = () => this.ackedAt.filter(([t, tag]) => t >= since && filter(tag)).length;
     while (n() < count) {
       if (Date.now() - since > timeoutMs) {
-        assert.fail(`${what}: only ${n()} of ${count} requests acknowledged within ${timeoutMs} ms (${JSON.stringify(this.counts)}, unexpected: ${this.unexpected.slice(0, 3)})`);
+        assert.fail(
+          `${what}: only ${n()} of ${count} requests acknowledged within ${timeoutMs} ms (${JSON.stringify(this.counts)}, unexpected: ${this.unexpected.slice(0, 3)})`,
+        );
       }
       await sleep(50);
     }

@@ -71,7 +71,10 @@ function assertCleanEnd(raw, what, { allowOk = false, statuses } = {}) {
   assert.ok(raw.closed, `${what}: the server kept the connection open (${raw.ms} ms): ${raw.data.slice(0, 200)}`);
   if (raw.data.length === 0) return [];
   const responses = splitResponses(raw.data);
-  assert.ok(responses.length > 0, `${what}: the server sent bytes that are not an HTTP response: ${JSON.stringify(raw.data.slice(0, 200))}`);
+  assert.ok(
+    responses.length > 0,
+    `${what}: the server sent bytes that are not an HTTP response: ${JSON.stringify(raw.data.slice(0, 200))}`,
+  );
   for (const r of responses) {
     if (r.status < 400) {
       assert.ok(allowOk, `${what}: answered ${r.status}: ${r.body.slice(0, 200)}`);
@@ -351,7 +354,10 @@ test('slow trickles of headers and of a body are cut off at REQUEST_TIMEOUT whil
       await assertServed('during the trickles');
     })(),
   ]);
-  for (const [name, r] of [['headers', headers], ['body', bodyTrickle]]) {
+  for (const [name, r] of [
+    ['headers', headers],
+    ['body', bodyTrickle],
+  ]) {
     assert.ok(r.closedByServer, `trickled ${name}: still open after ${r.ms} ms`);
     assert.ok(r.ms >= REQUEST_TIMEOUT * 1000 - 500 && r.ms < 12000, `trickled ${name}: cut after ${r.ms} ms`);
     for (const resp of splitResponses(r.data)) assertJsonError(resp, `trickled ${name}`);
@@ -363,7 +369,10 @@ test('slow trickles of headers and of a body are cut off at REQUEST_TIMEOUT whil
 test('oversized request headers (> 16 KiB) get a JSON error or a close', async () => {
   for (const [what, head] of [
     ['one 20 KiB header', `GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`],
-    ['400 headers of 100 bytes', `GET /api/v1/health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'b'.repeat(90)}\r\n`).join('')}\r\n`],
+    [
+      '400 headers of 100 bytes',
+      `GET /api/v1/health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'b'.repeat(90)}\r\n`).join('')}\r\n`,
+    ],
     ['a 20 KiB request target', `GET /api/v1/health?${'q'.repeat(20 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`],
   ]) {
     const raw = await rawRequest(ctx.server.port, head, { timeoutMs: 10000 });
@@ -380,11 +389,9 @@ test('duplicate Content-Length headers are refused and nothing is stored', async
     const rec = minimalRecord({ function_name: 'hostile-dup-cl' });
     const body = JSON.stringify(rec);
     const len = Buffer.byteLength(body);
-    const raw = await rawRequest(
-      ctx.server.port,
-      ingestHead(a ?? len, `Content-Length: ${b ?? len}\r\nConnection: close\r\n`) + body,
-      { timeoutMs: 10000 },
-    );
+    const raw = await rawRequest(ctx.server.port, ingestHead(a ?? len, `Content-Length: ${b ?? len}\r\nConnection: close\r\n`) + body, {
+      timeoutMs: 10000,
+    });
     const responses = assertCleanEnd(raw, `duplicate Content-Length (${what})`, { allowOk: what === 'equal values' });
     const ok = responses.some((r) => r.status === 200);
     // Equal duplicates may be merged (RFC 9112 6.3 allows it); the record is then stored once.
@@ -393,19 +400,16 @@ test('duplicate Content-Length headers are refused and nothing is stored', async
   await assertServed('after duplicate Content-Length');
 });
 
-test(
-  'conflicting Content-Length headers are refused (400 and close), never framed by one of them',
-  async () => {
-    const smuggled = 'GET /api/v1/smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
-    const raw = await rawRequest(
-      ctx.server.port,
-      `GET /api/v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
-      { timeoutMs: 10000 },
-    );
-    const responses = assertCleanEnd(raw, 'conflicting Content-Length', { statuses: [400] });
-    assert.equal(responses.length, 1, `answered ${responses.map((r) => r.status).join(', ')}: the rest was served as a request`);
-  },
-);
+test('conflicting Content-Length headers are refused (400 and close), never framed by one of them', async () => {
+  const smuggled = 'GET /api/v1/smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
+  const raw = await rawRequest(
+    ctx.server.port,
+    `GET /api/v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    { timeoutMs: 10000 },
+  );
+  const responses = assertCleanEnd(raw, 'conflicting Content-Length', { statuses: [400] });
+  assert.equal(responses.length, 1, `answered ${responses.map((r) => r.status).join(', ')}: the rest was served as a request`);
+});
 
 test('Content-Length together with Transfer-Encoding: chunked is not a smuggling vector', async () => {
   const rec = minimalRecord({ function_name: 'hostile-cl-te' });
@@ -414,11 +418,9 @@ test('Content-Length together with Transfer-Encoding: chunked is not a smuggling
   // If the server framed by Content-Length (5 bytes), the rest would be read as a second request:
   // a GET of a path that does not exist. It must never be answered as a request of its own.
   const smuggled = 'GET /api/v1/smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
-  const raw = await rawRequest(
-    ctx.server.port,
-    ingestHead(5, 'Transfer-Encoding: chunked\r\nConnection: close\r\n') + chunked + smuggled,
-    { timeoutMs: 10000 },
-  );
+  const raw = await rawRequest(ctx.server.port, ingestHead(5, 'Transfer-Encoding: chunked\r\nConnection: close\r\n') + chunked + smuggled, {
+    timeoutMs: 10000,
+  });
   const responses = assertCleanEnd(raw, 'Content-Length with Transfer-Encoding', { allowOk: true });
   assert.ok(responses.length <= 1, `more than one response (a smuggled request was answered): ${raw.data.slice(0, 600)}`);
   const ok = responses.some((r) => r.status === 200);
@@ -455,7 +457,11 @@ test('pipelined requests are all answered, in order', async () => {
   const rec3 = minimalRecord({ function_name: 'hostile-pipe' });
   const all = ingest(rec3) + 'GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
   const raw2 = await rawRequest(ctx.server.port, [all.slice(0, 37), all.slice(37, 200), all.slice(200)], { timeoutMs: 15000 });
-  assert.deepEqual(splitResponses(raw2.data).map((r) => r.status), [200, 200], raw2.data.slice(0, 800));
+  assert.deepEqual(
+    splitResponses(raw2.data).map((r) => r.status),
+    [200, 200],
+    raw2.data.slice(0, 800),
+  );
   assert.equal(await stored(rec3.invocation_id), 1);
 });
 
@@ -523,17 +529,14 @@ test('non-UTF-8 bytes in the path and query get a JSON error', async () => {
   await assertServed('after non-UTF-8 targets');
 });
 
-test(
-  'a NUL byte (%00) in a query parameter is refused with 400',
-  async () => {
-    const raw = await rawRequest(
-      ctx.server.port,
-      `GET /api/v1/functions?name_prefix=a%00b HTTP/1.1\r\nHost: x\r\nX-API-Key: ${ctx.key}\r\nConnection: close\r\n\r\n`,
-      { timeoutMs: 10000 },
-    );
-    assertCleanEnd(raw, 'a NUL in the query', { statuses: [400] });
-  },
-);
+test('a NUL byte (%00) in a query parameter is refused with 400', async () => {
+  const raw = await rawRequest(
+    ctx.server.port,
+    `GET /api/v1/functions?name_prefix=a%00b HTTP/1.1\r\nHost: x\r\nX-API-Key: ${ctx.key}\r\nConnection: close\r\n\r\n`,
+    { timeoutMs: 10000 },
+  );
+  assertCleanEnd(raw, 'a NUL in the query', { statuses: [400] });
+});
 
 test('malformed request lines get a 400 JSON error or a close', async () => {
   for (const [what, bytes] of [
@@ -630,8 +633,6 @@ test('the normal client was served all along, and every acknowledged probe inges
   await probeDone;
   assert.deepEqual(probe.failures, [], `the probe failed ${probe.failures.length} times (${probe.ok} passed)`);
   assert.ok(probe.ok >= 5, `only ${probe.ok} probe rounds ran`);
-  const n = await ctx.count(
-    `SELECT count(*) FROM invocations WHERE invocation_id IN (${probe.ids.map(lit).join(',')})`,
-  );
+  const n = await ctx.count(`SELECT count(*) FROM invocations WHERE invocation_id IN (${probe.ids.map(lit).join(',')})`);
   assert.equal(n, probe.ids.length);
 });

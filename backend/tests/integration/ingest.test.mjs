@@ -84,7 +84,10 @@ test('a later record of the same function updates runtime, region and memory, ne
   const name = 'upsert-fn';
   const first = fullRecord({ function_name: name, runtime_version: 'nodejs18.x', region: 'us-east-1', memory_allocated_mb: 256 });
   assert.equal((await ctx.ingest(first)).status, 200);
-  const f1 = await eventually(() => functionRow(name), (row) => row && row.region === 'us-east-1');
+  const f1 = await eventually(
+    () => functionRow(name),
+    (row) => row && row.region === 'us-east-1',
+  );
   assert.equal(f1.runtime, 'nodejs18.x');
   assert.equal(f1.memory_allocated_mb, 256);
   await sleep(1200); // the server may touch a function row at most once a second
@@ -112,14 +115,34 @@ test('a minimal record stores NULL for every optional column', async () => {
   assert.ok(r, 'row stored');
   assert.equal(r.cold_start, false);
   assert.equal(r.execution_duration_ms, 12);
-  for (const col of ['request_id', 'init_duration_ms', 'billed_duration_ms', 'memory_used_mb', 'memory_allocated_mb',
-    'module_timings', 'runtime_version', 'architecture', 'init_type', 'start_kind', 'module_tree', 'sdk_version', 'sdk_overhead_ms']) {
+  for (const col of [
+    'request_id',
+    'init_duration_ms',
+    'billed_duration_ms',
+    'memory_used_mb',
+    'memory_allocated_mb',
+    'module_timings',
+    'runtime_version',
+    'architecture',
+    'init_type',
+    'start_kind',
+    'module_tree',
+    'sdk_version',
+    'sdk_overhead_ms',
+  ]) {
     assert.equal(r[col], null, `${col} should be NULL`);
   }
 });
 
 test('explicit nulls for optional fields count as absent', async () => {
-  const rec = minimalRecord({ function_name: 'null-optionals', request_id: null, init_duration_ms: null, module_timings: null, architecture: null, region: null });
+  const rec = minimalRecord({
+    function_name: 'null-optionals',
+    request_id: null,
+    init_duration_ms: null,
+    module_timings: null,
+    architecture: null,
+    region: null,
+  });
   const res = await ctx.ingest(rec);
   assert.equal(res.status, 200, res.text);
   const [r] = await invocationRow(rec.invocation_id);
@@ -198,15 +221,21 @@ test('non-ASCII function names and module names are stored exactly', async () =>
 test('a body without Content-Type is accepted; application/json with charset too', async () => {
   const rec = minimalRecord({ function_name: 'no-content-type' });
   const body = Buffer.from(JSON.stringify(rec));
-  const raw = await rawRequest(ctx.server.port,
-    `POST /api/v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ctx.key}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n` + body.toString('latin1'));
+  const raw = await rawRequest(
+    ctx.server.port,
+    `POST /api/v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ctx.key}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n` +
+      body.toString('latin1'),
+  );
   const parsed = parseRawResponse(raw.data);
   assert.ok(parsed, `no HTTP response: ${raw.data.slice(0, 200)}`);
   assert.equal(parsed.status, 200, parsed.body);
   const rec2 = minimalRecord({ function_name: 'no-content-type' });
   const res = await ctx.ingest(JSON.stringify(rec2), { headers: { 'Content-Type': 'application/json; charset=utf-8' } });
   assert.equal(res.status, 200, res.text);
-  assert.equal(await ctx.count(`SELECT count(*) FROM invocations WHERE invocation_id IN (${lit(rec.invocation_id)}, ${lit(rec2.invocation_id)})`), 2);
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM invocations WHERE invocation_id IN (${lit(rec.invocation_id)}, ${lit(rec2.invocation_id)})`),
+    2,
+  );
 });
 
 test('an ingest request is logged with request_id, method, path, status and duration', async () => {

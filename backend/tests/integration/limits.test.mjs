@@ -2,7 +2,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { useServer, startServer, minimalRecord, assertErrorBody, rawRequest, parseRawResponse, sleep, lit, acceptedConnections, trickle } from './harness.mjs';
+import {
+  useServer,
+  startServer,
+  minimalRecord,
+  assertErrorBody,
+  rawRequest,
+  parseRawResponse,
+  sleep,
+  lit,
+  acceptedConnections,
+  trickle,
+} from './harness.mjs';
 
 // REQUEST_TIMEOUT=2 also closes idle keep-alive connections after ~2 s: use a new connection per
 // request so that no POST races such a close.
@@ -37,8 +48,20 @@ for (const [method, path, allowed] of [
     assertErrorBody(res, 405, 'METHOD_NOT_ALLOWED', `${method} ${path}`);
     const allow = res.headers.get('allow');
     assert.ok(allow, 'no Allow header');
-    assert.ok(allow.split(',').map((s) => s.trim()).includes(allowed), `Allow: ${allow}`);
-    assert.ok(!allow.split(',').map((s) => s.trim()).includes(method), `Allow lists the refused method: ${allow}`);
+    assert.ok(
+      allow
+        .split(',')
+        .map((s) => s.trim())
+        .includes(allowed),
+      `Allow: ${allow}`,
+    );
+    assert.ok(
+      !allow
+        .split(',')
+        .map((s) => s.trim())
+        .includes(method),
+      `Allow lists the refused method: ${allow}`,
+    );
   });
 }
 
@@ -73,7 +96,10 @@ test('module_tree has a cap of its own: over 64 KiB is 400 too_long, stores noth
   const rec = minimalRecord({ function_name: 'big-tree', module_tree: { name: 'root', pad: 'p'.repeat(65 * 1024) } });
   const res = await ctx.ingest(rec);
   assert.equal(res.status, 400, res.text.slice(0, 300));
-  assert.deepEqual(res.json.errors.map((e) => [e.loc.join('.'), e.type]), [['body.module_tree', 'too_long']]);
+  assert.deepEqual(
+    res.json.errors.map((e) => [e.loc.join('.'), e.type]),
+    [['body.module_tree', 'too_long']],
+  );
   assert.equal(await ctx.count(`SELECT count(*) FROM invocations WHERE invocation_id = ${lit(rec.invocation_id)}`), 0);
 });
 
@@ -115,7 +141,10 @@ test('a batch body over 10 MiB is 413 PAYLOAD_TOO_LARGE', async () => {
   const items = Array.from({ length: 100 }, () => paddedRecord(110 * 1024, { function_name: 'too-big-batch' }));
   const res = await ctx.batch({ invocations: items });
   assertErrorBody(res, 413, 'PAYLOAD_TOO_LARGE', 'batch > 10 MiB');
-  assert.equal(await ctx.count(`SELECT count(*) FROM functions f JOIN invocations i ON i.function_id = f.id WHERE f.function_name = 'too-big-batch'`), 0);
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM functions f JOIN invocations i ON i.function_id = f.id WHERE f.function_name = 'too-big-batch'`),
+    0,
+  );
 });
 
 async function healthWhile(promise) {
@@ -133,7 +162,13 @@ async function healthWhile(promise) {
 }
 
 test('a client trickling its headers is cut off by REQUEST_TIMEOUT=2 while others are served', async () => {
-  const slow = trickle(ctx.server.port, 'POST /api/v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'X-Slow-Header: abcdefghijklmnopqrstuvwxyz\r\n', 200, 20000);
+  const slow = trickle(
+    ctx.server.port,
+    'POST /api/v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n',
+    'X-Slow-Header: abcdefghijklmnopqrstuvwxyz\r\n',
+    200,
+    20000,
+  );
   const served = await healthWhile(slow);
   const r = await slow;
   assert.ok(r.closedByServer, `the trickling connection was still open after ${r.ms} ms`);
@@ -166,7 +201,6 @@ test('an idle connection that never sends a byte is closed by the deadline', asy
   assert.ok(r.closed, 'idle connection still open after 15 s');
   assert.ok(r.ms < 12000, `closed only after ${r.ms} ms`);
 });
-
 
 test('MAX_CONNECTIONS caps the connections the server holds, and it serves again once they go', async () => {
   const server = await startServer({ dbUrl: ctx.db.url, env: { MAX_CONNECTIONS: 8, REQUEST_TIMEOUT: 30 } });

@@ -91,7 +91,7 @@ function stripComment(line) {
     if (q) {
       if (c === q) q = null;
     } else if (c === "'" || c === '"') {
-      if (i === 0 || /[\s\[,:-]/.test(line[i - 1])) q = c;
+      if (i === 0 || /[\s[,:-]/.test(line[i - 1])) q = c;
     } else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) {
       return line.slice(0, i).replace(/\s+$/, '');
     }
@@ -274,10 +274,41 @@ export function deref(doc, node) {
   return node;
 }
 
-const ANNOTATIONS = new Set(['description', 'title', 'default', 'example', 'examples', 'deprecated', 'readOnly', 'writeOnly', '$comment', 'externalDocs', 'xml', 'discriminator']);
+const ANNOTATIONS = new Set([
+  'description',
+  'title',
+  'default',
+  'example',
+  'examples',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  '$comment',
+  'externalDocs',
+  'xml',
+  'discriminator',
+]);
 const ASSERTIONS = new Set([
-  '$ref', 'type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'const', 'allOf', 'anyOf', 'oneOf',
-  'minimum', 'maximum', 'minLength', 'maxLength', 'pattern', 'format', 'minItems', 'maxItems', 'maxProperties',
+  '$ref',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'enum',
+  'const',
+  'allOf',
+  'anyOf',
+  'oneOf',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minItems',
+  'maxItems',
+  'maxProperties',
 ]);
 
 const DATE_TIME = /^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/;
@@ -335,7 +366,8 @@ function check(schema, v, at, errors, doc) {
       return;
     }
   }
-  if (schema.enum !== undefined && !schema.enum.some((e) => deepEqual(e, v))) errors.push(`${at}: ${fmt(v)} is not one of ${fmt(schema.enum)}`);
+  if (schema.enum !== undefined && !schema.enum.some((e) => deepEqual(e, v)))
+    errors.push(`${at}: ${fmt(v)} is not one of ${fmt(schema.enum)}`);
   if (Object.hasOwn(schema, 'const') && !deepEqual(schema.const, v)) errors.push(`${at}: ${fmt(v)} is not ${fmt(schema.const)}`);
   for (const sub of schema.allOf || []) check(sub, v, at, errors, doc);
   if (schema.anyOf) {
@@ -353,8 +385,10 @@ function check(schema, v, at, errors, doc) {
     const len = [...v].length;
     if (schema.minLength !== undefined && len < schema.minLength) errors.push(`${at}: shorter than ${schema.minLength}`);
     if (schema.maxLength !== undefined && len > schema.maxLength) errors.push(`${at}: longer than ${schema.maxLength}`);
-    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(v)) errors.push(`${at}: ${fmt(v)} does not match ${schema.pattern}`);
-    if (schema.format === 'date-time' && !(DATE_TIME.test(v) && !Number.isNaN(Date.parse(v)))) errors.push(`${at}: ${fmt(v)} is not an RFC 3339 date-time`);
+    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(v))
+      errors.push(`${at}: ${fmt(v)} does not match ${schema.pattern}`);
+    if (schema.format === 'date-time' && !(DATE_TIME.test(v) && !Number.isNaN(Date.parse(v))))
+      errors.push(`${at}: ${fmt(v)} is not an RFC 3339 date-time`);
     if (schema.format === 'uuid' && !UUID.test(v)) errors.push(`${at}: ${fmt(v)} is not a UUID`);
   }
   if (Array.isArray(v)) {
@@ -365,11 +399,13 @@ function check(schema, v, at, errors, doc) {
   if (typeOf(v) === 'object') {
     const props = schema.properties || {};
     for (const r of schema.required || []) if (!Object.hasOwn(v, r)) errors.push(`${at}: required property "${r}" is missing`);
-    if (schema.maxProperties !== undefined && Object.keys(v).length > schema.maxProperties) errors.push(`${at}: more than ${schema.maxProperties} properties`);
+    if (schema.maxProperties !== undefined && Object.keys(v).length > schema.maxProperties)
+      errors.push(`${at}: more than ${schema.maxProperties} properties`);
     for (const [k, val] of Object.entries(v)) {
       if (Object.hasOwn(props, k)) check(props[k], val, `${at}.${k}`, errors, doc);
       else if (schema.additionalProperties === false) errors.push(`${at}: property "${k}" is not allowed`);
-      else if (schema.additionalProperties !== undefined && schema.additionalProperties !== true) check(schema.additionalProperties, val, `${at}.${k}`, errors, doc);
+      else if (schema.additionalProperties !== undefined && schema.additionalProperties !== true)
+        check(schema.additionalProperties, val, `${at}.${k}`, errors, doc);
     }
   }
 }

@@ -141,7 +141,9 @@ const FAKE_KEY = 'csa_' + 'A1b2C3d4'.repeat(4);
 const F = '/api/v1/ingest/firehose';
 /** A Firehose delivery (cloudwatch-firehose.mjs) of these records' log lines, the key in Firehose's header. */
 const firehose = (base, key, records, tweak = (r) => r) => {
-  const request = tweak(deliveryRequest([{ data: recordData(dataMessage(logEvents(records.map((r) => recordLine(r) + '\n')))) }], { accessKey: key }));
+  const request = tweak(
+    deliveryRequest([{ data: recordData(dataMessage(logEvents(records.map((r) => recordLine(r) + '\n')))) }], { accessKey: key }),
+  );
   return http(base, 'POST', F, { body: request.body, headers: request.headers });
 };
 
@@ -157,10 +159,16 @@ test('openapi.yaml parses and is an OpenAPI 3.1 document whose $refs all resolve
   assert.ok(doc.components.schemas.Error.properties.errors, 'Error.errors');
   assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['AdminBearer', 'ApiKeyAuth', 'FirehoseAccessKey']);
   assert.deepEqual(doc.components.securitySchemes.FirehoseAccessKey, {
-    type: 'apiKey', in: 'header', name: 'X-Amz-Firehose-Access-Key', description: doc.components.securitySchemes.FirehoseAccessKey.description,
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Amz-Firehose-Access-Key',
+    description: doc.components.securitySchemes.FirehoseAccessKey.description,
   });
   assert.deepEqual(doc.components.securitySchemes.ApiKeyAuth, {
-    type: 'apiKey', in: 'header', name: 'X-API-Key', description: doc.components.securitySchemes.ApiKeyAuth.description,
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-API-Key',
+    description: doc.components.securitySchemes.ApiKeyAuth.description,
   });
   assert.equal(doc.components.securitySchemes.AdminBearer.scheme, 'bearer');
   let refs = 0;
@@ -202,7 +210,7 @@ test('the YAML subset parser reads the constructs the document uses and refuses 
       'a: 1',
       "b: 'x: y # not a comment'",
       'c: "q\\n"',
-      'd: [one, \'two\', 3, null]',
+      "d: [one, 'two', 3, null]",
       'e:',
       '  - k: v',
       '    n: -2.5',
@@ -222,8 +230,16 @@ test('the YAML subset parser reads the constructs the document uses and refuses 
     ].join('\n'),
   );
   assert.deepEqual(y, {
-    a: 1, b: 'x: y # not a comment', c: 'q\n', d: ['one', 'two', 3, null],
-    e: [{ k: 'v', n: -2.5 }, 'plain text'], f: 'line 1\n  indented\n', g: 'folded text', 200: { h: {} }, i: [1, true], j: null,
+    a: 1,
+    b: 'x: y # not a comment',
+    c: 'q\n',
+    d: ['one', 'two', 3, null],
+    e: [{ k: 'v', n: -2.5 }, 'plain text'],
+    f: 'line 1\n  indented\n',
+    g: 'folded text',
+    200: { h: {} },
+    i: [1, true],
+    j: null,
   });
   for (const bad of ['a: &x 1', 'a: *x', 'a: {b: 1}', 'a: 1\na: 2', 'a:\n\tb: 1', 'a: [1,\n  2]', '---\na: 1', 'a: b: c']) {
     assert.throws(() => parseYaml(bad), undefined, `accepted: ${JSON.stringify(bad)}`);
@@ -251,13 +267,18 @@ test('openapi.yaml lists exactly the endpoints the server routes, each with a CO
     const item = doc.paths[p];
     const listed = METHODS.filter((m) => item[m]);
     assert.deepEqual(listed.sort(), [...methods, 'options'].sort(), `${p}: methods`);
-    assert.deepEqual(item[MNA]?.allow, methods.map((m) => m.toUpperCase()), `${p}: ${MNA}.allow`);
+    assert.deepEqual(
+      item[MNA]?.allow,
+      methods.map((m) => m.toUpperCase()),
+      `${p}: ${MNA}.allow`,
+    );
     for (const m of methods) {
       const op = item[m];
       const security = op.security ?? doc.security;
       if (p === '/api/v1/health') assert.deepEqual(security, [], 'health needs no key');
       else if (p === '/api/v1/projects') assert.deepEqual(security, [{ AdminBearer: [] }]);
-      else if (p === F) assert.deepEqual(security, [{ FirehoseAccessKey: ['ingest'] }, { ApiKeyAuth: ['ingest'] }], 'Firehose\'s header or ours');
+      else if (p === F)
+        assert.deepEqual(security, [{ FirehoseAccessKey: ['ingest'] }, { ApiKeyAuth: ['ingest'] }], "Firehose's header or ours");
       else {
         // one scope per operation; scopes.test.mjs checks each against the server
         assert.equal(security.length, 1, `${m} ${p}: security`);
@@ -298,7 +319,13 @@ test('ingest, ingest/batch and ingest/firehose: 200, 400, 401, 413, 415', async 
   const B = '/api/v1/ingest/batch';
   const rec = fullRecord({ function_name: 'openapi-fn' });
   conforms(P, 'post', await ctx.ingest(rec), 200);
-  conforms(P, 'post', await ctx.ingest(minimalRecord({ function_name: 'openapi-fn', invocation_id: undefined })), 200, 'generated invocation_id');
+  conforms(
+    P,
+    'post',
+    await ctx.ingest(minimalRecord({ function_name: 'openapi-fn', invocation_id: undefined })),
+    200,
+    'generated invocation_id',
+  );
   conforms(P, 'post', await ctx.ingest('{"function_name": ', JSON_CT), 400, 'malformed JSON');
   conforms(P, 'post', await ctx.ingest({ function_name: 'openapi-fn', cold_start: 'yes' }), 400, 'invalid record');
   conforms(P, 'post', await ctx.ingest(rec, { key: '' }), 401, 'no key');
@@ -306,22 +333,69 @@ test('ingest, ingest/batch and ingest/firehose: 200, 400, 401, 413, 415', async 
   conforms(P, 'post', await ctx.ingest(JSON.stringify(rec), { headers: { 'Content-Type': 'text/plain' } }), 415);
   conforms(P, 'post', await ctx.ingest('x'.repeat(1024 * 1024 + 1), JSON_CT), 413);
 
-  conforms(B, 'post', await ctx.batch({ invocations: [fullRecord({ function_name: 'openapi-fn' }), minimalRecord({ function_name: 'openapi-fn' })] }), 200, 'ok');
-  conforms(B, 'post', await ctx.batch({ invocations: [minimalRecord({ function_name: 'openapi-fn' }), { cold_start: 'yes' }] }), 200, 'partial');
+  conforms(
+    B,
+    'post',
+    await ctx.batch({ invocations: [fullRecord({ function_name: 'openapi-fn' }), minimalRecord({ function_name: 'openapi-fn' })] }),
+    200,
+    'ok',
+  );
+  conforms(
+    B,
+    'post',
+    await ctx.batch({ invocations: [minimalRecord({ function_name: 'openapi-fn' }), { cold_start: 'yes' }] }),
+    200,
+    'partial',
+  );
   conforms(B, 'post', await ctx.batch('[1', JSON_CT), 400, 'malformed JSON');
   conforms(B, 'post', await ctx.batch({ invocations: [] }), 400, 'empty batch');
   conforms(B, 'post', await ctx.batch({ invocations: [rec] }, { key: '' }), 401);
   conforms(B, 'post', await ctx.batch(JSON.stringify({ invocations: [rec] }), { headers: { 'Content-Type': 'application/xml' } }), 415);
   conforms(B, 'post', await ctx.batch('x'.repeat(10 * 1024 * 1024 + 1), JSON_CT), 413);
 
-  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord({ function_name: 'openapi-fn' }), { cold_start: 'yes' }]), 200, 'one stored, one invalid');
-  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, body: Buffer.from('{"requestId": "x"}') })), 400, 'no records');
-  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Encoding': 'gzip' } })), 400, 'not gzip');
+  conforms(
+    F,
+    'post',
+    await firehose(ctx.base, ctx.key, [minimalRecord({ function_name: 'openapi-fn' }), { cold_start: 'yes' }]),
+    200,
+    'one stored, one invalid',
+  );
+  conforms(
+    F,
+    'post',
+    await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, body: Buffer.from('{"requestId": "x"}') })),
+    400,
+    'no records',
+  );
+  conforms(
+    F,
+    'post',
+    await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Encoding': 'gzip' } })),
+    400,
+    'not gzip',
+  );
   conforms(F, 'post', await firehose(ctx.base, FAKE_KEY, [minimalRecord()]), 401, 'unknown key');
   conforms(F, 'post', await firehose(ctx.base, undefined, [minimalRecord()]), 401, 'no key');
-  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, body: Buffer.alloc(10 * 1024 * 1024 + 1, 0x20) })), 413);
-  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Encoding': 'br' } })), 415, 'Content-Encoding');
-  conforms(F, 'post', await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Type': 'text/plain' } })), 415, 'Content-Type');
+  conforms(
+    F,
+    'post',
+    await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, body: Buffer.alloc(10 * 1024 * 1024 + 1, 0x20) })),
+    413,
+  );
+  conforms(
+    F,
+    'post',
+    await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Encoding': 'br' } })),
+    415,
+    'Content-Encoding',
+  );
+  conforms(
+    F,
+    'post',
+    await firehose(ctx.base, ctx.key, [minimalRecord()], (r) => ({ ...r, headers: { ...r.headers, 'Content-Type': 'text/plain' } })),
+    415,
+    'Content-Type',
+  );
   fnId = await ctx.sql("SELECT id FROM functions WHERE function_name = 'openapi-fn'");
 });
 
@@ -345,7 +419,14 @@ test('functions and functions/{id}: 200, 400, 401, 404', async () => {
   const DL = '/api/v1/functions/{function_id}/deployments';
   const C = '/api/v1/functions/{function_id}/compare';
   const a = { function_name: 'openapi-fn', function_version: '$LATEST', timestamp: '2026-01-02T10:30:00Z' };
-  assert.equal((await ctx.batch({ invocations: [fullRecord({ ...a, code_id: 'oa-one' }), fullRecord({ ...a, code_id: 'oa-two', timestamp: '2026-01-02T11:30:00Z' })] })).status, 200);
+  assert.equal(
+    (
+      await ctx.batch({
+        invocations: [fullRecord({ ...a, code_id: 'oa-one' }), fullRecord({ ...a, code_id: 'oa-two', timestamp: '2026-01-02T11:30:00Z' })],
+      })
+    ).status,
+    200,
+  );
   conforms(DL, 'get', await ctx.get(`/api/v1/functions/${fnId}/deployments`, h), 200);
   conforms(DL, 'get', await ctx.get(`/api/v1/functions/${fnId}/deployments?x=%FF`, h), 400, 'non-UTF-8 query');
   conforms(DL, 'get', await ctx.get(`/api/v1/functions/${fnId}/deployments`), 401);
@@ -372,7 +453,13 @@ test('functions/{id}/cold-starts, /typical and /tree: 200, 400, 401, 404', async
   conforms(L, 'get', page, 200, 'first page');
   assert.ok(page.json.next_cursor, 'two cold starts, pages of one');
   conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=1&cursor=${page.json.next_cursor}`, h), 200, 'next page');
-  conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`, h), 200, 'empty window');
+  conforms(
+    L,
+    'get',
+    await ctx.get(`/api/v1/functions/${fnId}/cold-starts?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`, h),
+    200,
+    'empty window',
+  );
   conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=0`, h), 400, 'limit=0');
   conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts?cursor=zz`, h), 400, 'bad cursor');
   conforms(L, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts`), 401);
@@ -380,11 +467,23 @@ test('functions/{id}/cold-starts, /typical and /tree: 200, 400, 401, 404', async
   const typical = await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical`, h);
   conforms(T, 'get', typical, 200);
   assert.equal(typical.json.cold_start.invocation_id, withTree.invocation_id, 'the one with a tree');
-  conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`, h), 200, 'none: null');
+  conforms(
+    T,
+    'get',
+    await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z`, h),
+    200,
+    'none: null',
+  );
   conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical?to=nope`, h), 400, 'bad to');
   conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical`), 401);
   conforms(T, 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, h), 404, 'unknown id');
-  conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${withTree.invocation_id}`, h), 200, 'with a tree');
+  conforms(
+    O,
+    'get',
+    await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${withTree.invocation_id}`, h),
+    200,
+    'with a tree',
+  );
   conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${bare.invocation_id}`, h), 200, 'without');
   conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree`, h), 400, 'no invocation_id');
   conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=x`), 401);
@@ -403,8 +502,18 @@ test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   conforms(K, 'post', await ctx.request('POST', '/api/v1/api-keys', h()), 201, 'no body');
   conforms(K, 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { name: 7 }, ...h() }), 400);
   conforms(K, 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { name: 'x' } }), 401);
-  conforms(K, 'post', await ctx.request('POST', '/api/v1/api-keys', { body: 'name=x', ...h({ 'Content-Type': 'application/x-www-form-urlencoded' }) }), 415);
-  conforms(K, 'post', await ctx.request('POST', '/api/v1/api-keys', { body: 'x'.repeat(1024 * 1024 + 1), ...h({ 'Content-Type': 'application/json' }) }), 413);
+  conforms(
+    K,
+    'post',
+    await ctx.request('POST', '/api/v1/api-keys', { body: 'name=x', ...h({ 'Content-Type': 'application/x-www-form-urlencoded' }) }),
+    415,
+  );
+  conforms(
+    K,
+    'post',
+    await ctx.request('POST', '/api/v1/api-keys', { body: 'x'.repeat(1024 * 1024 + 1), ...h({ 'Content-Type': 'application/json' }) }),
+    413,
+  );
 
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${created.json.id}`, h()), 200);
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${created.json.id}?x=%FF`, h()), 400, 'non-UTF-8 query');
@@ -412,7 +521,13 @@ test('api-keys: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`, h()), 404);
   const lone = await createProject(ctx.db.url, 'Lone', 'oa-lone-' + randomBytes(3).toString('hex'));
   const loneId = (await ctx.get('/api/v1/api-keys', { headers: withKey(lone) })).json.api_keys.find((k) => k.name === 'admin').id;
-  conforms(KD, 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${loneId}`, { headers: withKey(lone) }), 409, 'last active admin key');
+  conforms(
+    KD,
+    'delete',
+    await ctx.request('DELETE', `/api/v1/api-keys/${loneId}`, { headers: withKey(lone) }),
+    409,
+    'last active admin key',
+  );
 });
 
 test('alerts: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
@@ -433,7 +548,12 @@ test('alerts: 200, 201, 400, 401, 404, 409, 413, 415', async () => {
   conforms(A, 'post', await ctx.request('POST', A, { body: rule(1) }), 401);
   conforms(A, 'post', await ctx.request('POST', A, { body: { ...rule(1), function_id: NO_SUCH_ID }, ...h() }), 404, 'unknown function');
   conforms(A, 'post', await ctx.request('POST', A, { body: 'x=1', ...h({ 'Content-Type': 'text/plain' }) }), 415);
-  conforms(A, 'post', await ctx.request('POST', A, { body: 'x'.repeat(1024 * 1024 + 1), ...h({ 'Content-Type': 'application/json' }) }), 413);
+  conforms(
+    A,
+    'post',
+    await ctx.request('POST', A, { body: 'x'.repeat(1024 * 1024 + 1), ...h({ 'Content-Type': 'application/json' }) }),
+    413,
+  );
   conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}?x=%FF`, h()), 400, 'non-UTF-8 query');
   conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}`), 401);
   conforms(AD, 'delete', await ctx.request('DELETE', `${A}/${created.json.id}`, h()), 200);
@@ -452,22 +572,48 @@ test('403 on every scoped operation with a key that lacks its scope', async () =
   const readKey = (await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(ctx.key) })).json.key;
   const ing = { headers: withKey(ctx.ingestKey) };
   conforms('/api/v1/ingest', 'post', await ctx.ingest(minimalRecord({ function_name: 'openapi-fn' }), { key: readKey }), 403);
-  conforms('/api/v1/ingest/batch', 'post', await ctx.batch({ invocations: [minimalRecord({ function_name: 'openapi-fn' })] }, { key: readKey }), 403);
+  conforms(
+    '/api/v1/ingest/batch',
+    'post',
+    await ctx.batch({ invocations: [minimalRecord({ function_name: 'openapi-fn' })] }, { key: readKey }),
+    403,
+  );
   conforms(F, 'post', await firehose(ctx.base, readKey, [minimalRecord({ function_name: 'openapi-fn' })]), 403);
   conforms('/api/v1/functions', 'get', await ctx.get('/api/v1/functions', ing), 403);
   conforms('/api/v1/functions/{function_id}/deployments', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/deployments`, ing), 403);
   conforms('/api/v1/functions/{function_id}/compare', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/compare`, ing), 403);
   conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts`, ing), 403);
-  conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, ing), 403);
-  conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`, ing), 403);
+  conforms(
+    '/api/v1/functions/{function_id}/cold-starts/typical',
+    'get',
+    await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, ing),
+    403,
+  );
+  conforms(
+    '/api/v1/functions/{function_id}/cold-starts/tree',
+    'get',
+    await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`, ing),
+    403,
+  );
   conforms('/api/v1/functions/{function_id}', 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}`, ing), 403);
   conforms('/api/v1/api-keys', 'get', await ctx.get('/api/v1/api-keys', ing), 403);
   conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['ingest'] }, ...ing }), 403);
-  conforms('/api/v1/api-keys', 'post', await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(readKey) }), 403, 'read key');
+  conforms(
+    '/api/v1/api-keys',
+    'post',
+    await ctx.request('POST', '/api/v1/api-keys', { body: { scopes: ['read'] }, headers: withKey(readKey) }),
+    403,
+    'read key',
+  );
   conforms('/api/v1/api-keys/{key_id}', 'delete', await ctx.request('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`, ing), 403);
   conforms('/api/v1/alerts', 'get', await ctx.get('/api/v1/alerts', ing), 403);
   conforms('/api/v1/alerts', 'post', await ctx.request('POST', '/api/v1/alerts', { body: {}, headers: withKey(readKey) }), 403, 'read key');
-  conforms('/api/v1/alerts/{alert_id}', 'delete', await ctx.request('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`, { headers: withKey(readKey) }), 403);
+  conforms(
+    '/api/v1/alerts/{alert_id}',
+    'delete',
+    await ctx.request('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`, { headers: withKey(readKey) }),
+    403,
+  );
 });
 
 test('projects: 201, 400, 401, 409, 413, 415', async () => {
@@ -485,7 +631,10 @@ test('projects: 201, 400, 401, 409, 413, 415', async () => {
 
 test('every path: 204 preflight, 405 with Allow for other methods; unknown paths 404', async () => {
   for (const [p, item] of Object.entries(doc.paths)) {
-    const concrete = p.replace('{function_id}', fnId || NO_SUCH_ID).replace('{key_id}', NO_SUCH_ID).replace('{alert_id}', NO_SUCH_ID);
+    const concrete = p
+      .replace('{function_id}', fnId || NO_SUCH_ID)
+      .replace('{key_id}', NO_SUCH_ID)
+      .replace('{alert_id}', NO_SUCH_ID);
     const pre = await ctx.request('OPTIONS', concrete, { headers: { Origin: ORIGIN, 'Access-Control-Request-Method': 'GET' } });
     conforms(p, 'options', pre, 204);
     assert.equal(pre.headers.get('access-control-allow-origin'), ORIGIN, `${p}: preflight origin`);
@@ -494,7 +643,14 @@ test('every path: 204 preflight, 405 with Allow for other methods; unknown paths
       if (allow.includes(m)) continue;
       const res = await ctx.request(m, concrete, { headers: withKey(ctx.key) });
       conforms(p, MNA, res, 405, m);
-      assert.deepEqual((res.headers.get('allow') || '').split(',').map((s) => s.trim()).sort(), [...allow].sort(), `${m} ${p}: Allow`);
+      assert.deepEqual(
+        (res.headers.get('allow') || '')
+          .split(',')
+          .map((s) => s.trim())
+          .sort(),
+        [...allow].sort(),
+        `${m} ${p}: Allow`,
+      );
     }
   }
   // (GET / and /assets/... are the web UI's files, not this API: ui.test.mjs)
@@ -530,8 +686,18 @@ test('429 on every rate-limited operation (RATE_LIMIT_QUERY=1, RATE_LIMIT_INGEST
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${fnId}/deployments`), 429);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${fnId}/compare`), 429);
     conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts`), 429);
-    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts/typical`), 429);
-    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=x`), 429);
+    conforms(
+      '/api/v1/functions/{function_id}/cold-starts/typical',
+      'get',
+      await call('GET', `/api/v1/functions/${fnId}/cold-starts/typical`),
+      429,
+    );
+    conforms(
+      '/api/v1/functions/{function_id}/cold-starts/tree',
+      'get',
+      await call('GET', `/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=x`),
+      429,
+    );
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 429);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 429);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 429);
@@ -561,8 +727,18 @@ test('503 on every operation while PostgreSQL is unreachable', async () => {
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/deployments`), 503);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/compare`), 503);
     conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts`), 503);
-    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`), 503);
-    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`), 503);
+    conforms(
+      '/api/v1/functions/{function_id}/cold-starts/typical',
+      'get',
+      await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`),
+      503,
+    );
+    conforms(
+      '/api/v1/functions/{function_id}/cold-starts/tree',
+      'get',
+      await call('GET', `/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`),
+      503,
+    );
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 503);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 503);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${NO_SUCH_ID}`), 503);
@@ -591,27 +767,55 @@ test('500 on every database operation when a statement fails (a broken schema in
     const { psql } = await import('./harness.mjs');
     // invocations.request_id is written by every ingest statement (the writer skips the function
     // upsert for functions it touched in the last second, so breaking functions alone is not enough)
-    await psql(db.url, `ALTER TABLE functions RENAME COLUMN runtime TO runtime_broken;
+    await psql(
+      db.url,
+      `ALTER TABLE functions RENAME COLUMN runtime TO runtime_broken;
       ALTER TABLE invocations RENAME COLUMN request_id TO request_id_broken;
       ALTER TABLE api_keys RENAME COLUMN key_prefix TO key_prefix_broken;
       ALTER TABLE projects RENAME COLUMN slug TO slug_broken;
       ALTER TABLE function_deployments RENAME COLUMN deployment TO deployment_broken;
-      ALTER TABLE alert_rules RENAME COLUMN project_id TO project_id_broken`);
-    conforms('/api/v1/ingest', 'post', await call('POST', '/api/v1/ingest', minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })), 500);
-    conforms('/api/v1/ingest/batch', 'post', await call('POST', '/api/v1/ingest/batch', { invocations: [minimalRecord({ function_name: 'broken-fn' })] }), 500);
+      ALTER TABLE alert_rules RENAME COLUMN project_id TO project_id_broken`,
+    );
+    conforms(
+      '/api/v1/ingest',
+      'post',
+      await call('POST', '/api/v1/ingest', minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })),
+      500,
+    );
+    conforms(
+      '/api/v1/ingest/batch',
+      'post',
+      await call('POST', '/api/v1/ingest/batch', { invocations: [minimalRecord({ function_name: 'broken-fn' })] }),
+      500,
+    );
     conforms(F, 'post', await firehose(s.base, key, [minimalRecord({ function_name: 'broken-fn', invocation_id: uid() })]), 500);
     conforms('/api/v1/functions', 'get', await call('GET', '/api/v1/functions'), 500);
     conforms('/api/v1/functions/{function_id}', 'get', await call('GET', `/api/v1/functions/${id}`), 500);
     conforms('/api/v1/functions/{function_id}/deployments', 'get', await call('GET', `/api/v1/functions/${id}/deployments`), 500);
     conforms('/api/v1/functions/{function_id}/compare', 'get', await call('GET', `/api/v1/functions/${id}/compare`), 500);
     conforms('/api/v1/functions/{function_id}/cold-starts', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts`), 500);
-    conforms('/api/v1/functions/{function_id}/cold-starts/typical', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts/typical`), 500);
-    conforms('/api/v1/functions/{function_id}/cold-starts/tree', 'get', await call('GET', `/api/v1/functions/${id}/cold-starts/tree?invocation_id=x`), 500);
+    conforms(
+      '/api/v1/functions/{function_id}/cold-starts/typical',
+      'get',
+      await call('GET', `/api/v1/functions/${id}/cold-starts/typical`),
+      500,
+    );
+    conforms(
+      '/api/v1/functions/{function_id}/cold-starts/tree',
+      'get',
+      await call('GET', `/api/v1/functions/${id}/cold-starts/tree?invocation_id=x`),
+      500,
+    );
     conforms('/api/v1/api-keys', 'get', await call('GET', '/api/v1/api-keys'), 500);
     conforms('/api/v1/api-keys', 'post', await call('POST', '/api/v1/api-keys', { name: 'x' }), 500);
     conforms('/api/v1/api-keys/{key_id}', 'delete', await call('DELETE', `/api/v1/api-keys/${second.json.id}`), 500);
     conforms('/api/v1/alerts', 'get', await call('GET', '/api/v1/alerts'), 500);
-    conforms('/api/v1/alerts', 'post', await call('POST', '/api/v1/alerts', { name: 'x', metric: 'init_p95_ms', threshold: 1, webhook_url: 'http://203.0.113.5/' }), 500);
+    conforms(
+      '/api/v1/alerts',
+      'post',
+      await call('POST', '/api/v1/alerts', { name: 'x', metric: 'init_p95_ms', threshold: 1, webhook_url: 'http://203.0.113.5/' }),
+      500,
+    );
     conforms('/api/v1/alerts/{alert_id}', 'delete', await call('DELETE', `/api/v1/alerts/${NO_SUCH_ID}`), 500);
     conforms('/api/v1/projects', 'post', await call('POST', '/api/v1/projects', { name: 'X', slug: 'x' }, bearer(ADMIN_SECRET)), 500);
     // and it still answers what does not need the broken columns

@@ -60,7 +60,18 @@ async function rowsOf(name, expected) {
   return ctx.rowsAtLeast(query, expected, 15000);
 }
 
-const DISTRIBUTIONS = ['alpha-dist', 'Beta-Pkg', 'Fancy-Name', 'nsp-one', 'nsp-two', 'circ', 'flaky-dist', 'pyc-only', './app', './lib/util'];
+const DISTRIBUTIONS = [
+  'alpha-dist',
+  'Beta-Pkg',
+  'Fancy-Name',
+  'nsp-one',
+  'nsp-two',
+  'circ',
+  'flaky-dist',
+  'pyc-only',
+  './app',
+  './lib/util',
+];
 
 test('a Python function: records stored, the detail API shows its distributions and versions', async () => {
   const name = `python-direct-${randomUUID().slice(0, 8)}`;
@@ -75,13 +86,23 @@ test('a Python function: records stored, the detail API shows its distributions 
   assert.equal(cold.runtime, 'python3.12');
   assert.equal(cold.source, 'hooks');
   assert.ok(cold.init && cold.exec && cold.mem && cold.tree, JSON.stringify(cold));
-  for (const key of DISTRIBUTIONS.concat(hasCext ? ['cext-dist'] : [])) assert.ok(cold.modules[key] > 0, `${key} in ${Object.keys(cold.modules)}`);
+  for (const key of DISTRIBUTIONS.concat(hasCext ? ['cext-dist'] : []))
+    assert.ok(cold.modules[key] > 0, `${key} in ${Object.keys(cold.modules)}`);
   assert.ok(!('lazy-dist' in cold.modules), 'the lazy import in the handler is not init');
-  assert.deepEqual(warm.map((r) => r.kind), ['warm', 'warm']);
+  assert.deepEqual(
+    warm.map((r) => r.kind),
+    ['warm', 'warm'],
+  );
   // the deployment identity: Lambda's version, and the code's fingerprint on every row
-  assert.deepEqual(rows.map((r) => r.version), ['3', '3', '3']);
+  assert.deepEqual(
+    rows.map((r) => r.version),
+    ['3', '3', '3'],
+  );
   assert.match(cold.code_id, /^[0-9a-f]{32}$/);
-  assert.deepEqual(warm.map((r) => r.code_id), [cold.code_id, cold.code_id]);
+  assert.deepEqual(
+    warm.map((r) => r.code_id),
+    [cold.code_id, cold.code_id],
+  );
 
   const list = await ctx.get('/api/v1/functions', { headers: { 'X-API-Key': ctx.key } });
   assert.equal(list.status, 200);
@@ -112,7 +133,10 @@ test('a Python function through the logs transport and Firehose makes the same r
   const messages = [`START RequestId: ${requestId} Version: $LATEST`, ...lines, `END RequestId: ${requestId}`];
   const events = filterTerm('coldstart_record', logEvents(messages));
   assert.equal(events.length, lines.length);
-  const request = deliveryRequest([{ data: recordData(dataMessage(events, { logGroup: `/aws/lambda/${logs}` })) }], { accessKey: ctx.key, gzip: true });
+  const request = deliveryRequest([{ data: recordData(dataMessage(events, { logGroup: `/aws/lambda/${logs}` })) }], {
+    accessKey: ctx.key,
+    gzip: true,
+  });
   const send = (req) => ctx.request('POST', '/api/v1/ingest/firehose', { body: req.body, headers: req.headers });
   const delivered = await deliverLikeFirehose(send, request);
   assert.equal(delivered.outcome, 'delivered', JSON.stringify(delivered.last?.body));
@@ -131,11 +155,15 @@ test('a Python function through the logs transport and Firehose makes the same r
 
 test('python -m coldstart_analyzer profile --send: one cold start per run, marked as a profile', async () => {
   const name = `python-profile-${randomUUID().slice(0, 8)}`;
-  const run = spawnSync(PYTHON, ['-m', 'coldstart_analyzer', 'profile', path.join(taskRoot, 'app.py'), '--runs', '2', '--send', '--function-name', name], {
-    encoding: 'utf8',
-    timeout: 120000,
-    env: { PATH: process.env.PATH, PYTHONPATH: SDK, COLDSTART_ENDPOINT: ctx.base, COLDSTART_API_KEY: ctx.key },
-  });
+  const run = spawnSync(
+    PYTHON,
+    ['-m', 'coldstart_analyzer', 'profile', path.join(taskRoot, 'app.py'), '--runs', '2', '--send', '--function-name', name],
+    {
+      encoding: 'utf8',
+      timeout: 120000,
+      env: { PATH: process.env.PATH, PYTHONPATH: SDK, COLDSTART_ENDPOINT: ctx.base, COLDSTART_API_KEY: ctx.key },
+    },
+  );
   assert.equal(run.status, 0, run.stderr);
   assert.match(run.stderr, /sent 2 records/);
   assert.match(run.stdout, /alpha-dist 1\.2\.3/);

@@ -52,7 +52,10 @@ test('a tenant with maximal module_timings asking for the widest window gets a q
   const other = await createProjectKeys(ctx.db.url, 'Other tenant', 'other-' + uid('t').slice(-8));
   const fullTimings = { 'aws-sdk': 850, moment: 340, lodash: 180 };
   const own = Array.from({ length: 5 }, (_, i) => ({ ...heavyRecord(i, i), function_name: 'calm-fn', module_timings: fullTimings }));
-  const ingested = await http(ctx.base, 'POST', '/api/v1/ingest/batch', { body: { invocations: own }, headers: { 'X-API-Key': other.admin } });
+  const ingested = await http(ctx.base, 'POST', '/api/v1/ingest/batch', {
+    body: { invocations: own },
+    headers: { 'X-API-Key': other.admin },
+  });
   assert.equal(ingested.status, 200, ingested.text);
   const calm = await http(ctx.base, 'GET', '/api/v1/functions', { headers: { 'X-API-Key': other.admin } });
   const calmId = calm.json.functions[0].id;

@@ -50,8 +50,27 @@ const results = {};
 
 before(async () => {
   assert.ok(NGINX, 'nginx is not installed (scripts/deps.sh test installs the Debian package)');
-  const ssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost', '-keyout', path.join(TMP, 'privkey.pem'), '-out', path.join(TMP, 'fullchain.pem')], { encoding: 'utf8' });
+  const ssl = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+      '-keyout',
+      path.join(TMP, 'privkey.pem'),
+      '-out',
+      path.join(TMP, 'fullchain.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(ssl.status, 0, `openssl: ${ssl.stderr}`);
   db.value = await createMigratedDatabase();
 });
@@ -77,26 +96,47 @@ async function startNginx(replicaPorts) {
   mkdirSync(path.join(dir, 'conf.d'), { recursive: true });
   const httpsPort = await freePort();
   const env = {
-    SERVER_NAME: 'localhost', LISTEN_HTTP: `127.0.0.1:${await freePort()}`, LISTEN_HTTPS: `127.0.0.1:${httpsPort}`,
-    TLS_CERTIFICATE: path.join(TMP, 'fullchain.pem'), TLS_CERTIFICATE_KEY: path.join(TMP, 'privkey.pem'),
-    TLS_PROTOCOLS: 'TLSv1.2 TLSv1.3', API_UPSTREAM: 'api-replicas', GRAFANA_UPSTREAM: '127.0.0.1:9',
+    SERVER_NAME: 'localhost',
+    LISTEN_HTTP: `127.0.0.1:${await freePort()}`,
+    LISTEN_HTTPS: `127.0.0.1:${httpsPort}`,
+    TLS_CERTIFICATE: path.join(TMP, 'fullchain.pem'),
+    TLS_CERTIFICATE_KEY: path.join(TMP, 'privkey.pem'),
+    TLS_PROTOCOLS: 'TLSv1.2 TLSv1.3',
+    API_UPSTREAM: 'api-replicas',
+    GRAFANA_UPSTREAM: '127.0.0.1:9',
   };
   let conf = readFileSync(path.join(REPO, 'deploy/nginx.conf'), 'utf8').replace(/\$\{([A-Z_]+)\}/g, (m, n) => (n in env ? env[n] : m));
   // In Compose, Docker's DNS gives the one `server api:8000` line one address per replica. Here the
   // replicas are loopback ports: the line is repeated once per replica with the same parameters.
   const serverLine = /^(\s*)server api-replicas( [^;]*)?;$/m;
   assert.match(conf, serverLine, 'deploy/nginx.conf: the upstream server line');
-  conf = conf.replace(serverLine, (m, indent, params = '') => replicaPorts.map((p) => `${indent}server 127.0.0.1:${p}${params};`).join('\n'));
+  conf = conf.replace(serverLine, (m, indent, params = '') =>
+    replicaPorts.map((p) => `${indent}server 127.0.0.1:${p}${params};`).join('\n'),
+  );
   assert.match(conf, /hash \$http_x_api_key(\$http_x_amz_firehose_access_key)? consistent;/, 'deploy/nginx.conf routes by API key');
   writeFileSync(path.join(dir, 'conf.d', 'default.conf'), conf);
   // the nginx image's own /etc/nginx/nginx.conf, paths moved under the scratch directory
-  writeFileSync(path.join(dir, 'nginx.conf'), [
-    'worker_processes 2;', `error_log ${path.join(dir, 'error.log')} notice;`, `pid ${path.join(dir, 'nginx.pid')};`,
-    'events {', '    worker_connections 1024;', '}',
-    'http {', '    include /etc/nginx/mime.types;', '    default_type application/octet-stream;',
-    '    access_log off;', '    sendfile on;', '    keepalive_timeout 65;',
-    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${path.join(dir, t)};`),
-    `    include ${path.join(dir, 'conf.d')}/*.conf;`, '}', ''].join('\n'));
+  writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    [
+      'worker_processes 2;',
+      `error_log ${path.join(dir, 'error.log')} notice;`,
+      `pid ${path.join(dir, 'nginx.pid')};`,
+      'events {',
+      '    worker_connections 1024;',
+      '}',
+      'http {',
+      '    include /etc/nginx/mime.types;',
+      '    default_type application/octet-stream;',
+      '    access_log off;',
+      '    sendfile on;',
+      '    keepalive_timeout 65;',
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${path.join(dir, t)};`),
+      `    include ${path.join(dir, 'conf.d')}/*.conf;`,
+      '}',
+      '',
+    ].join('\n'),
+  );
   const args = ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', process.getuid() === 0 ? 'daemon off; user root;' : 'daemon off;'];
   const t = spawnSync(NGINX, ['-t', ...args.slice(0, 4)], { encoding: 'utf8' });
   assert.equal(t.status, 0, `nginx -t: ${t.stderr}`); // fails fast: the replicas are killed in after()
@@ -135,7 +175,13 @@ async function startNginx(replicaPorts) {
 }
 
 const clientAgent = (localAddress) =>
-  new https.Agent({ keepAlive: true, maxSockets: 1, localAddress, ca: readFileSync(path.join(TMP, 'fullchain.pem')), servername: 'localhost' });
+  new https.Agent({
+    keepAlive: true,
+    maxSockets: 1,
+    localAddress,
+    ca: readFileSync(path.join(TMP, 'fullchain.pem')),
+    servername: 'localhost',
+  });
 
 /** One HTTPS request through nginx: {status, headers, text, json}; rejects on a connection error. */
 function tls(nginx, agent, method, pathname, { headers = {}, body, timeoutMs = 20000 } = {}) {
@@ -143,19 +189,22 @@ function tls(nginx, agent, method, pathname, { headers = {}, body, timeoutMs = 2
   const hdrs = { Host: 'localhost', ...headers };
   if (payload) Object.assign(hdrs, { 'Content-Type': 'application/json', 'Content-Length': payload.length });
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: nginx.port, path: pathname, method, headers: hdrs, agent, timeout: timeoutMs }, (res) => {
-      const parts = [];
-      res.on('data', (d) => parts.push(d));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(parts).toString('utf8');
-        let json = null;
-        try {
-          json = JSON.parse(text);
-        } catch {}
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-    });
+    const req = https.request(
+      { host: '127.0.0.1', port: nginx.port, path: pathname, method, headers: hdrs, agent, timeout: timeoutMs },
+      (res) => {
+        const parts = [];
+        res.on('data', (d) => parts.push(d));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(parts).toString('utf8');
+          let json = null;
+          try {
+            json = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode, headers: res.headers, text, json });
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(payload);
@@ -178,7 +227,7 @@ async function servedBy(replicas, send) {
     }
     await sleep(50);
   }
-  assert.fail('the request is in no replica\'s log');
+  assert.fail("the request is in no replica's log");
 }
 
 /**
@@ -192,14 +241,20 @@ async function keysOnEveryReplica(nginx, replicas, perReplica, tag) {
   try {
     for (let i = 0; i < 40 && replicas.some((s) => keys.filter((k) => k.replica === s).length < perReplica); i++) {
       const key = await createProject(db.value.url, `Replicas ${tag} ${i}`, `rep-${tag}-${i}-${process.pid}`);
-      const { replica, res } = await servedBy(replicas, () => tls(nginx, agent, 'GET', '/api/v1/functions', { headers: { 'X-API-Key': key } }));
+      const { replica, res } = await servedBy(replicas, () =>
+        tls(nginx, agent, 'GET', '/api/v1/functions', { headers: { 'X-API-Key': key } }),
+      );
       assert.equal(res.status, 200, res.text);
       if (keys.filter((k) => k.replica === replica).length < perReplica) keys.push({ key, replica });
     }
   } finally {
     agent.destroy();
   }
-  for (const s of replicas) assert.ok(keys.some((k) => k.replica === s), `no key routed to replica on port ${s.port} in 40 tries`);
+  for (const s of replicas)
+    assert.ok(
+      keys.some((k) => k.replica === s),
+      `no key routed to replica on port ${s.port} in 40 tries`,
+    );
   return keys;
 }
 
@@ -236,7 +291,10 @@ test('two replicas behind nginx under ingest load, one SIGKILLed: nginx fails ov
     await load.waitForAcks(150, 30000, 'before the kill');
     await sleep(Math.max(0, 3000 - (Date.now() - t0)));
     const served = replicas.map(ingestServed);
-    assert.ok(served.every((n) => n > 10), `both replicas take ingest: ${served}`);
+    assert.ok(
+      served.every((n) => n > 10),
+      `both replicas take ingest: ${served}`,
+    );
 
     const [victim, survivor] = replicas;
     victim.child.kill('SIGKILL');
@@ -272,21 +330,26 @@ test('rate limits through nginx with two replicas: a key gets exactly RATE_LIMIT
   try {
     const keys = await keysOnEveryReplica(nginx, replicas, 2, 'limit');
     // every key's requests interleaved, each key on its own connection (and client address)
-    const got = await Promise.all(keys.map(async ({ key }, n) => {
-      const agent = clientAgent(`127.0.0.${2 + n}`);
-      const statuses = [];
-      let last;
-      try {
-        for (let i = 0; i < LIMIT + 2; i++) {
-          last = await tls(nginx, agent, 'POST', '/api/v1/ingest', { body: minimalRecord({ function_name: 'limited' }), headers: { 'X-API-Key': key } });
-          statuses.push(last.status);
-          await sleep(10);
+    const got = await Promise.all(
+      keys.map(async ({ key }, n) => {
+        const agent = clientAgent(`127.0.0.${2 + n}`);
+        const statuses = [];
+        let last;
+        try {
+          for (let i = 0; i < LIMIT + 2; i++) {
+            last = await tls(nginx, agent, 'POST', '/api/v1/ingest', {
+              body: minimalRecord({ function_name: 'limited' }),
+              headers: { 'X-API-Key': key },
+            });
+            statuses.push(last.status);
+            await sleep(10);
+          }
+        } finally {
+          agent.destroy();
         }
-      } finally {
-        agent.destroy();
-      }
-      return { statuses, last };
-    }));
+        return { statuses, last };
+      }),
+    );
     for (const [n, { statuses, last }] of got.entries()) {
       assert.deepEqual(statuses, [...Array(LIMIT).fill(200), 429, 429], `key ${n} through nginx`);
       assert.equal(last.json?.error_code, 'RATE_LIMIT_ERROR', last.text);

@@ -5,7 +5,17 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import {
-  useServer, startServer, minimalRecord, assertErrorBody, mapLimit, uid, lit, sleep, freePort, http, ADMIN_URL,
+  useServer,
+  startServer,
+  minimalRecord,
+  assertErrorBody,
+  mapLimit,
+  uid,
+  lit,
+  sleep,
+  freePort,
+  http,
+  ADMIN_URL,
 } from './harness.mjs';
 
 const ctx = useServer();
@@ -35,13 +45,18 @@ test('SIGTERM with requests in flight: exit 0 and every acknowledged record is c
     let i = 0;
     while (!stop) {
       const single = i % 5 !== 4;
-      const recs = single ? [minimalRecord({ function_name: 'drain', invocation_id: `drain-${n}-${i}` })]
+      const recs = single
+        ? [minimalRecord({ function_name: 'drain', invocation_id: `drain-${n}-${i}` })]
         : Array.from({ length: 20 }, (_, j) => minimalRecord({ function_name: 'drain', invocation_id: `drain-${n}-${i}-${j}` }));
       i++;
       try {
         const res = single
           ? await http(server.base, 'POST', '/api/v1/ingest', { body: recs[0], headers: { 'X-API-Key': ctx.key }, timeoutMs: 30000 })
-          : await http(server.base, 'POST', '/api/v1/ingest/batch', { body: { invocations: recs }, headers: { 'X-API-Key': ctx.key }, timeoutMs: 30000 });
+          : await http(server.base, 'POST', '/api/v1/ingest/batch', {
+              body: { invocations: recs },
+              headers: { 'X-API-Key': ctx.key },
+              timeoutMs: 30000,
+            });
         if (res.status === 200) acked.push(...recs.map((r) => r.invocation_id));
         else other[res.status] = (other[res.status] || 0) + 1;
       } catch (e) {
@@ -71,7 +86,11 @@ test('SIGTERM with requests in flight: exit 0 and every acknowledged record is c
     for (const id of out.split('\n')) if (id) stored.add(id);
   }
   const missing = ids.filter((id) => !stored.has(id));
-  assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${ids.length} acknowledged records are missing (other outcomes: ${JSON.stringify(other)})`);
+  assert.deepEqual(
+    missing.slice(0, 10),
+    [],
+    `${missing.length} of ${ids.length} acknowledged records are missing (other outcomes: ${JSON.stringify(other)})`,
+  );
   for (const status of Object.keys(other)) {
     assert.ok(!/^(400|401|404|413|500)$/.test(status), `unexpected status ${status} during shutdown: ${JSON.stringify(other)}`);
   }
@@ -92,7 +111,11 @@ test('PostgreSQL unreachable at start: the server starts, health is 503 unhealth
     assertErrorBody(i, 503, 'SERVICE_UNAVAILABLE', 'ingest with the database down');
     assert.ok(i.headers.get('retry-after'), 'no Retry-After header');
     assert.match(i.headers.get('retry-after'), /^\d+$/);
-    const b = await server.request('POST', '/api/v1/ingest/batch', { body: { invocations: [rec] }, headers: { 'X-API-Key': ctx.key }, timeoutMs: 30000 });
+    const b = await server.request('POST', '/api/v1/ingest/batch', {
+      body: { invocations: [rec] },
+      headers: { 'X-API-Key': ctx.key },
+      timeoutMs: 30000,
+    });
     assertErrorBody(b, 503, 'SERVICE_UNAVAILABLE', 'batch with the database down');
     assert.ok(b.headers.get('retry-after'), 'no Retry-After header on batch');
     // routing and validation do not need the database
@@ -160,7 +183,11 @@ test('PostgreSQL lost while running: 503 with Retry-After, then the server recov
     // a few attempts: the first may take a while to notice the dead connections
     let during;
     for (let i = 0; i < 5; i++) {
-      during = await server.request('POST', '/api/v1/ingest', { body: minimalRecord({ function_name: 'outage' }), headers: { 'X-API-Key': ctx.key }, timeoutMs: 40000 });
+      during = await server.request('POST', '/api/v1/ingest', {
+        body: minimalRecord({ function_name: 'outage' }),
+        headers: { 'X-API-Key': ctx.key },
+        timeoutMs: 40000,
+      });
       if (during.status === 503) break;
       await sleep(500);
     }
@@ -185,7 +212,12 @@ test('PostgreSQL lost while running: 503 with Retry-After, then the server recov
       if (!recovered) await sleep(500);
     }
     assert.ok(recovered, `no ingest succeeded within 40 s of PostgreSQL coming back. ${server.describe()}`);
-    assert.equal(await ctx.count(`SELECT count(*) FROM invocations WHERE invocation_id IN (${lit(before.invocation_id)}, ${lit(recovered.invocation_id)})`), 2);
+    assert.equal(
+      await ctx.count(
+        `SELECT count(*) FROM invocations WHERE invocation_id IN (${lit(before.invocation_id)}, ${lit(recovered.invocation_id)})`,
+      ),
+      2,
+    );
     // health uses its own connections: it may need a request or two to notice, but must follow
     let h2;
     for (let i = 0; i < 30; i++) {

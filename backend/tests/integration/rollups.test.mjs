@@ -62,7 +62,9 @@ test('invocation counts are exact across hour boundaries, before and after the r
     for (const d of [-5 * MIN, -1000, -1, 0, 1, 1000, 5 * MIN]) times.push(edge + d);
   }
   times.push(now + 10 * MIN); // a little in the future (clock skew): counted in the 24 h list
-  const records = times.map((t, i) => record(fn, t, i % 7 === 0 ? { cold_start: true, init_duration_ms: 300 + i, start_kind: 'cold' } : {}));
+  const records = times.map((t, i) =>
+    record(fn, t, i % 7 === 0 ? { cold_start: true, init_duration_ms: 300 + i, start_kind: 'cold' } : {}),
+  );
   // in batches, so that several statements (and delta rows) fall into the same hours
   for (let i = 0; i < records.length; i += 13) {
     const res = await ctx.batch({ invocations: records.slice(i, i + 13) });
@@ -94,7 +96,11 @@ test('invocation counts are exact across hour boundaries, before and after the r
   await check('before folding');
   const deltas = await ctx.count(`SELECT count(*) FROM function_hourly_delta WHERE function_id = ${lit(id)}`);
   await fold();
-  assert.equal(await ctx.count(`SELECT count(*) FROM function_hourly_delta WHERE function_id = ${lit(id)}`), 0, `the ${deltas} deltas were folded`);
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM function_hourly_delta WHERE function_id = ${lit(id)}`),
+    0,
+    `the ${deltas} deltas were folded`,
+  );
   await check('after folding');
   // the rollup holds exactly what is stored, hour by hour
   const mismatched = await ctx.count(`
@@ -140,10 +146,14 @@ test('a cold-start record handed off early is completed by its full copy, once',
   assert.equal(res1.status, 200, res1.text);
   assert.equal(res1.json.invocation_id, full.invocation_id);
   const row = async () =>
-    (await ctx.rows(`SELECT execution_duration_ms AS exec, billed_duration_ms AS billed, memory_used_mb AS mem,
+    await ctx.rows(`SELECT execution_duration_ms AS exec, billed_duration_ms AS billed, memory_used_mb AS mem,
                             module_tree IS NOT NULL AS tree, module_source AS source
-                     FROM invocations WHERE invocation_id = ${lit(full.invocation_id)}`));
-  assert.deepEqual(await row(), [{ exec: null, billed: null, mem: null, tree: false, source: 'hooks' }], 'stored at once, execution figures unknown');
+                     FROM invocations WHERE invocation_id = ${lit(full.invocation_id)}`);
+  assert.deepEqual(
+    await row(),
+    [{ exec: null, billed: null, mem: null, tree: false, source: 'hooks' }],
+    'stored at once, execution figures unknown',
+  );
   const id = await functionId(fn);
   // the early copy already counts: it is the cold start
   assert.equal((await detail(id)).cold_starts, 1);
@@ -153,7 +163,9 @@ test('a cold-start record handed off early is completed by its full copy, once',
   assert.equal(res2.status, 200, res2.text);
   assert.deepEqual(await row(), [{ exec: 120, billed: 1020, mem: 150, tree: true, source: 'hooks' }], 'the full copy filled the row in');
   assert.deepEqual(
-    await ctx.rows(`SELECT init_duration_ms AS init, init_type, memory_allocated_mb AS alloc FROM invocations WHERE invocation_id = ${lit(full.invocation_id)}`),
+    await ctx.rows(
+      `SELECT init_duration_ms AS init, init_type, memory_allocated_mb AS alloc FROM invocations WHERE invocation_id = ${lit(full.invocation_id)}`,
+    ),
     [{ init: 912, init_type: 'on-demand', alloc: 1024 }],
   );
   // a late early copy, or another full copy with other figures, changes nothing
@@ -169,7 +181,12 @@ test('a cold-start record handed off early is completed by its full copy, once',
 test('early and full copies racing each other (same batch, concurrent requests) leave one complete row each', async () => {
   const fn = 'race-' + uid('f').slice(-8);
   const pairs = Array.from({ length: 60 }, (_, i) => {
-    const full = record(fn, Date.now() - MIN - i * 1000, { cold_start: true, start_kind: 'cold', init_duration_ms: 400, execution_duration_ms: 30 + i });
+    const full = record(fn, Date.now() - MIN - i * 1000, {
+      cold_start: true,
+      start_kind: 'cold',
+      init_duration_ms: 400,
+      execution_duration_ms: 30 + i,
+    });
     const { execution_duration_ms, ...early } = full;
     return { full, early: { ...early, complete: false } };
   });
@@ -214,7 +231,9 @@ test('the module breakdown reads every module name as sent: quotes, backslashes,
   for (let i = 0; i < 6; i++) {
     const timings = Object.fromEntries(names.map((n, k) => [n, (k + 1) * 10 + i * 0.25]));
     sent.push(timings);
-    const res = await ctx.ingest(record(fn, Date.now() - (i + 1) * MIN, { cold_start: true, start_kind: 'cold', init_duration_ms: 500, module_timings: timings }));
+    const res = await ctx.ingest(
+      record(fn, Date.now() - (i + 1) * MIN, { cold_start: true, start_kind: 'cold', init_duration_ms: 500, module_timings: timings }),
+    );
     assert.equal(res.status, 200, res.text);
   }
   const d = await detail(await functionId(fn));

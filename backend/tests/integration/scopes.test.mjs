@@ -24,27 +24,83 @@ const SCOPES = ['ingest', 'read', 'admin'];
 /** One request per documented operation, for a key: what the matrix sends. */
 const REQUESTS = {
   'get /api/v1/health': () => ({ method: 'GET', path: '/api/v1/health' }),
-  'post /api/v1/ingest': (key) => ({ method: 'POST', path: '/api/v1/ingest', body: minimalRecord({ function_name: 'scope-fn' }), headers: { 'X-API-Key': key } }),
-  'post /api/v1/ingest/batch': (key) => ({ method: 'POST', path: '/api/v1/ingest/batch', body: { invocations: [minimalRecord({ function_name: 'scope-fn' })] }, headers: { 'X-API-Key': key } }),
+  'post /api/v1/ingest': (key) => ({
+    method: 'POST',
+    path: '/api/v1/ingest',
+    body: minimalRecord({ function_name: 'scope-fn' }),
+    headers: { 'X-API-Key': key },
+  }),
+  'post /api/v1/ingest/batch': (key) => ({
+    method: 'POST',
+    path: '/api/v1/ingest/batch',
+    body: { invocations: [minimalRecord({ function_name: 'scope-fn' })] },
+    headers: { 'X-API-Key': key },
+  }),
   'post /api/v1/ingest/firehose': (key) => {
-    const r = deliveryRequest([{ data: recordData(dataMessage(logEvents([recordLine(minimalRecord({ function_name: 'scope-fn' })) + '\n']))) }], { accessKey: key });
+    const r = deliveryRequest(
+      [{ data: recordData(dataMessage(logEvents([recordLine(minimalRecord({ function_name: 'scope-fn' })) + '\n']))) }],
+      { accessKey: key },
+    );
     return { method: 'POST', path: '/api/v1/ingest/firehose', body: r.body, headers: r.headers, firehose: true };
   },
   'get /api/v1/functions': (key) => ({ method: 'GET', path: '/api/v1/functions', headers: { 'X-API-Key': key } }),
-  'get /api/v1/functions/{function_id}': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}`, headers: { 'X-API-Key': key } }),
-  'get /api/v1/functions/{function_id}/deployments': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/deployments`, headers: { 'X-API-Key': key } }),
-  'get /api/v1/functions/{function_id}/compare': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/compare`, headers: { 'X-API-Key': key } }),
-  'get /api/v1/functions/{function_id}/cold-starts': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts`, headers: { 'X-API-Key': key } }),
-  'get /api/v1/functions/{function_id}/cold-starts/typical': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, headers: { 'X-API-Key': key } }),
-  'get /api/v1/functions/{function_id}/cold-starts/tree': (key) => ({ method: 'GET', path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`, headers: { 'X-API-Key': key } }),
+  'get /api/v1/functions/{function_id}': (key) => ({
+    method: 'GET',
+    path: `/api/v1/functions/${NO_SUCH_ID}`,
+    headers: { 'X-API-Key': key },
+  }),
+  'get /api/v1/functions/{function_id}/deployments': (key) => ({
+    method: 'GET',
+    path: `/api/v1/functions/${NO_SUCH_ID}/deployments`,
+    headers: { 'X-API-Key': key },
+  }),
+  'get /api/v1/functions/{function_id}/compare': (key) => ({
+    method: 'GET',
+    path: `/api/v1/functions/${NO_SUCH_ID}/compare`,
+    headers: { 'X-API-Key': key },
+  }),
+  'get /api/v1/functions/{function_id}/cold-starts': (key) => ({
+    method: 'GET',
+    path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts`,
+    headers: { 'X-API-Key': key },
+  }),
+  'get /api/v1/functions/{function_id}/cold-starts/typical': (key) => ({
+    method: 'GET',
+    path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`,
+    headers: { 'X-API-Key': key },
+  }),
+  'get /api/v1/functions/{function_id}/cold-starts/tree': (key) => ({
+    method: 'GET',
+    path: `/api/v1/functions/${NO_SUCH_ID}/cold-starts/tree?invocation_id=x`,
+    headers: { 'X-API-Key': key },
+  }),
   'get /api/v1/api-keys': (key) => ({ method: 'GET', path: '/api/v1/api-keys', headers: { 'X-API-Key': key } }),
   // asks for an admin-only key, so that an admin-only key may make it too
-  'post /api/v1/api-keys': (key) => ({ method: 'POST', path: '/api/v1/api-keys', body: { name: 'matrix', scopes: ['admin'] }, headers: { 'X-API-Key': key } }),
-  'delete /api/v1/api-keys/{key_id}': (key) => ({ method: 'DELETE', path: `/api/v1/api-keys/${NO_SUCH_ID}`, headers: { 'X-API-Key': key } }),
-  'post /api/v1/projects': (key) => ({ method: 'POST', path: '/api/v1/projects', body: { name: 'Matrix', slug: 'matrix-' + randomBytes(3).toString('hex') }, headers: { 'X-API-Key': key } }),
+  'post /api/v1/api-keys': (key) => ({
+    method: 'POST',
+    path: '/api/v1/api-keys',
+    body: { name: 'matrix', scopes: ['admin'] },
+    headers: { 'X-API-Key': key },
+  }),
+  'delete /api/v1/api-keys/{key_id}': (key) => ({
+    method: 'DELETE',
+    path: `/api/v1/api-keys/${NO_SUCH_ID}`,
+    headers: { 'X-API-Key': key },
+  }),
+  'post /api/v1/projects': (key) => ({
+    method: 'POST',
+    path: '/api/v1/projects',
+    body: { name: 'Matrix', slug: 'matrix-' + randomBytes(3).toString('hex') },
+    headers: { 'X-API-Key': key },
+  }),
   'get /api/v1/alerts': (key) => ({ method: 'GET', path: '/api/v1/alerts', headers: { 'X-API-Key': key } }),
   // a public documentation address (203.0.113.0/24): accepted, and never reached (no data fires it)
-  'post /api/v1/alerts': (key) => ({ method: 'POST', path: '/api/v1/alerts', body: { name: 'matrix', metric: 'init_p95_ms', threshold: 100000, webhook_url: 'http://203.0.113.9/hook' }, headers: { 'X-API-Key': key } }),
+  'post /api/v1/alerts': (key) => ({
+    method: 'POST',
+    path: '/api/v1/alerts',
+    body: { name: 'matrix', metric: 'init_p95_ms', threshold: 100000, webhook_url: 'http://203.0.113.9/hook' },
+    headers: { 'X-API-Key': key },
+  }),
   'delete /api/v1/alerts/{alert_id}': (key) => ({ method: 'DELETE', path: `/api/v1/alerts/${NO_SUCH_ID}`, headers: { 'X-API-Key': key } }),
 };
 
@@ -71,7 +127,10 @@ function operations() {
 
 const keys = {};
 async function mint(scopes) {
-  const res = await ctx.request('POST', '/api/v1/api-keys', { body: { name: scopes.join('+'), scopes }, headers: { 'X-API-Key': ctx.key } });
+  const res = await ctx.request('POST', '/api/v1/api-keys', {
+    body: { name: scopes.join('+'), scopes },
+    headers: { 'X-API-Key': ctx.key },
+  });
   assert.equal(res.status, 201, res.text);
   assert.deepEqual(res.json.scopes, scopes);
   return res.json.key;
@@ -145,7 +204,9 @@ test('scope matrix: each kind of key against each route is allowed, or 403 FORBI
 
 test('a forbidden call changes nothing: an ingest key cannot create or revoke keys, or read', async () => {
   const before = await ctx.count('SELECT count(*) FROM api_keys');
-  const adminId = (await ctx.get('/api/v1/api-keys', { headers: { 'X-API-Key': ctx.key } })).json.api_keys.find((k) => k.name === 'admin').id;
+  const adminId = (await ctx.get('/api/v1/api-keys', { headers: { 'X-API-Key': ctx.key } })).json.api_keys.find(
+    (k) => k.name === 'admin',
+  ).id;
   for (const force of ['', '?force=true']) {
     const del = await ctx.request('DELETE', `/api/v1/api-keys/${adminId}${force}`, { headers: { 'X-API-Key': keys.ingest } });
     assertErrorBody(del, 403, 'FORBIDDEN', 'revoke with an ingest key');
@@ -180,7 +241,15 @@ test('a key creates only keys within its own scopes', async () => {
   const dflt = await post(ctx.key, { name: 'function' });
   assert.deepEqual(dflt.json.scopes, ['ingest']);
   // bad scope lists are 400 with the place
-  for (const [scopes, loc] of [[[], ['body', 'scopes']], ['ingest', ['body', 'scopes']], [['ingest', 'root'], ['body', 'scopes', 1]], [[1], ['body', 'scopes', 0]]]) {
+  for (const [scopes, loc] of [
+    [[], ['body', 'scopes']],
+    ['ingest', ['body', 'scopes']],
+    [
+      ['ingest', 'root'],
+      ['body', 'scopes', 1],
+    ],
+    [[1], ['body', 'scopes', 0]],
+  ]) {
     const bad = await post(ctx.key, { scopes });
     assertErrorBody(bad, 400, 'VALIDATION_ERROR', `scopes ${JSON.stringify(scopes)}`);
     assert.deepEqual(bad.json.errors[0].loc, loc);
@@ -189,20 +258,34 @@ test('a key creates only keys within its own scopes', async () => {
 
 test('POST /projects hands back an admin key and an ingest key; the ingest key can only ingest', async () => {
   const slug = 'onb-' + randomBytes(3).toString('hex');
-  const res = await ctx.request('POST', '/api/v1/projects', { body: { name: 'Onboarded', slug }, headers: { Authorization: `Bearer ${ADMIN_SECRET}` } });
+  const res = await ctx.request('POST', '/api/v1/projects', {
+    body: { name: 'Onboarded', slug },
+    headers: { Authorization: `Bearer ${ADMIN_SECRET}` },
+  });
   assert.equal(res.status, 201, res.text);
   const ingestKey = res.json.ingest_key.key;
   const ok = await ctx.ingest(minimalRecord({ function_name: 'onb-fn' }), { key: ingestKey });
   assert.equal(ok.status, 200, ok.text);
-  assertErrorBody(await ctx.get('/api/v1/functions', { headers: { 'X-API-Key': ingestKey } }), 403, 'FORBIDDEN', 'read with the ingest key');
+  assertErrorBody(
+    await ctx.get('/api/v1/functions', { headers: { 'X-API-Key': ingestKey } }),
+    403,
+    'FORBIDDEN',
+    'read with the ingest key',
+  );
   const list = await ctx.get('/api/v1/functions', { headers: { 'X-API-Key': res.json.api_key.key } });
-  assert.deepEqual(list.json.functions.map((f) => f.function_name), ['onb-fn']);
+  assert.deepEqual(
+    list.json.functions.map((f) => f.function_name),
+    ['onb-fn'],
+  );
 });
 
 test('rate limits per project: minting more keys buys no more budget', async () => {
   const slug = 'rlp-' + randomBytes(3).toString('hex');
   const { admin } = await createProjectKeys(ctx.db.url, 'Per project', slug);
-  const s = await startServer({ dbUrl: ctx.db.url, env: { RATE_LIMIT_INGEST: 3, RATE_LIMIT_PROJECT_INGEST: 5, RATE_LIMIT_WINDOW: 60, RATE_LIMIT_QUERY: 1000 } });
+  const s = await startServer({
+    dbUrl: ctx.db.url,
+    env: { RATE_LIMIT_INGEST: 3, RATE_LIMIT_PROJECT_INGEST: 5, RATE_LIMIT_WINDOW: 60, RATE_LIMIT_QUERY: 1000 },
+  });
   try {
     const minted = [];
     for (let i = 0; i < 4; i++) {
@@ -214,7 +297,10 @@ test('rate limits per project: minting more keys buys no more budget', async () 
     let limitSeen = null;
     for (const key of minted) {
       for (let i = 0; i < 3; i++) {
-        const r = await http(s.base, 'POST', '/api/v1/ingest', { body: minimalRecord({ function_name: 'rl-fn' }), headers: { 'X-API-Key': key } });
+        const r = await http(s.base, 'POST', '/api/v1/ingest', {
+          body: minimalRecord({ function_name: 'rl-fn' }),
+          headers: { 'X-API-Key': key },
+        });
         statuses.push(r.status);
         if (r.status === 429) {
           assert.equal(r.json.error_code, 'RATE_LIMIT_ERROR');

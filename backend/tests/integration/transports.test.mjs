@@ -10,7 +10,15 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { test } from 'node:test';
-import { dataMessage, deliverLikeFirehose, deliveryRequest, filterTerm, logEvents, nodeConsoleLine, recordData } from './cloudwatch-firehose.mjs';
+import {
+  dataMessage,
+  deliverLikeFirehose,
+  deliveryRequest,
+  filterTerm,
+  logEvents,
+  nodeConsoleLine,
+  recordData,
+} from './cloudwatch-firehose.mjs';
 import { REPO, useServer } from './harness.mjs';
 
 const ctx = useServer({ projectName: 'Transports', slug: 'transports' });
@@ -81,7 +89,10 @@ test('direct and logs transports: the same function makes the same rows', async 
   ];
   const events = filterTerm('coldstart_record', logEvents(messages));
   assert.equal(events.length, lines.length);
-  const request = deliveryRequest([{ data: recordData(dataMessage(events, { logGroup: `/aws/lambda/${logs}` })) }], { accessKey: ctx.key, gzip: true });
+  const request = deliveryRequest([{ data: recordData(dataMessage(events, { logGroup: `/aws/lambda/${logs}` })) }], {
+    accessKey: ctx.key,
+    gzip: true,
+  });
   const send = (req) => ctx.request('POST', '/api/v1/ingest/firehose', { body: req.body, headers: req.headers });
   const delivered = await deliverLikeFirehose(send, request);
   assert.equal(delivered.outcome, 'delivered', JSON.stringify(delivered.last?.body));

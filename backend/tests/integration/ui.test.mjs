@@ -11,7 +11,8 @@ import { useServer, rawRequest, REPO } from './harness.mjs';
 
 const ctx = useServer({ env: { LOG_REQUESTS: 'true' } });
 const DIST = path.join(REPO, 'ui/dist');
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 function assetPaths() {
   return readdirSync(path.join(DIST, 'assets')).map((f) => `/assets/${f}`);
@@ -72,7 +73,10 @@ test('If-None-Match with the current ETag answers 304 without a body; another ta
 test('gzip when the client takes it (a different ETag), identity otherwise or with q=0', async () => {
   const js = assetPaths().find((p) => p.endsWith('.js'));
   const plain = await raw(js, { 'Accept-Encoding': 'identity' });
-  const gz = await rawRequest(ctx.server.port, `GET ${js} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br, gzip;q=0.8\r\nConnection: close\r\n\r\n`);
+  const gz = await rawRequest(
+    ctx.server.port,
+    `GET ${js} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br, gzip;q=0.8\r\nConnection: close\r\n\r\n`,
+  );
   const [head] = gz.data.split('\r\n\r\n');
   assert.match(head, /^HTTP\/1\.1 200/);
   assert.match(head, /\r\nContent-Encoding: gzip\r\n/i);
@@ -81,7 +85,10 @@ test('gzip when the client takes it (a different ETag), identity otherwise or wi
   assert.equal(etag, plain.headers.get('etag').replace(/"$/, '-gz"'));
   const bodyStart = Buffer.from(gz.data, 'latin1').indexOf('\r\n\r\n') + 4;
   assert.ok(gunzipSync(Buffer.from(gz.data, 'latin1').subarray(bodyStart)).equals(plain.body), 'gunzipped bytes are the file');
-  const refused = await rawRequest(ctx.server.port, `GET ${js} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip;q=0\r\nConnection: close\r\n\r\n`);
+  const refused = await rawRequest(
+    ctx.server.port,
+    `GET ${js} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip;q=0\r\nConnection: close\r\n\r\n`,
+  );
   assert.doesNotMatch(refused.data.split('\r\n\r\n')[0], /Content-Encoding/i);
 });
 
@@ -93,8 +100,14 @@ test('HEAD gives the headers and Content-Length, no body', async () => {
   assert.equal(body, '');
 });
 
-test('only GET and HEAD of existing files: the rest is the API\'s 404, and the API is unchanged', async () => {
-  for (const [method, p] of [['POST', '/'], ['DELETE', '/index.html'], ['GET', '/assets/nope.js'], ['GET', '/index.htm'], ['GET', '/api/v1/nope']]) {
+test("only GET and HEAD of existing files: the rest is the API's 404, and the API is unchanged", async () => {
+  for (const [method, p] of [
+    ['POST', '/'],
+    ['DELETE', '/index.html'],
+    ['GET', '/assets/nope.js'],
+    ['GET', '/index.htm'],
+    ['GET', '/api/v1/nope'],
+  ]) {
     const res = await ctx.request(method, p, { headers: { 'Content-Type': 'application/json' } });
     assert.equal(res.status, 404, `${method} ${p}: ${res.status} ${res.text.slice(0, 80)}`);
     assert.equal(res.json?.error_code, 'NOT_FOUND', `${method} ${p}`);

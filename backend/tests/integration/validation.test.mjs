@@ -83,7 +83,12 @@ const INVALID = [
   ['module_timings an array', minimalRecord({ module_timings: [1, 2] }), ['body', 'module_timings'], null],
   ['module_timings a string', minimalRecord({ module_timings: 'aws-sdk=5' }), ['body', 'module_timings'], null],
   ['module_tree a string', minimalRecord({ module_tree: 'tree' }), ['body', 'module_tree'], null],
-  ['module_timings 2001 entries', minimalRecord({ module_timings: Object.fromEntries(Array.from({ length: 2001 }, (_, i) => [`m${i}`, 1])) }), ['body', 'module_timings'], null],
+  [
+    'module_timings 2001 entries',
+    minimalRecord({ module_timings: Object.fromEntries(Array.from({ length: 2001 }, (_, i) => [`m${i}`, 1])) }),
+    ['body', 'module_timings'],
+    null,
+  ],
 ];
 
 for (const [name, record, loc, type] of INVALID) {
@@ -119,7 +124,14 @@ for (const [name, timings] of [
 }
 
 test('reports every bad field of a record at once', async () => {
-  const rec = { invocation_id: 'multi-error-1', function_name: 7, timestamp: 'soon', cold_start: 'no', execution_duration_ms: -3, architecture: 'sparc' };
+  const rec = {
+    invocation_id: 'multi-error-1',
+    function_name: 7,
+    timestamp: 'soon',
+    cold_start: 'no',
+    execution_duration_ms: -3,
+    architecture: 'sparc',
+  };
   rejectedIds.push(rec.invocation_id);
   const res = await ctx.ingest(rec);
   assertErrorBody(res, 400, 'VALIDATION_ERROR');
@@ -130,7 +142,10 @@ test('reports every bad field of a record at once', async () => {
 test('an empty object reports the four required fields as missing', async () => {
   const res = await ctx.ingest({});
   assertErrorBody(res, 400, 'VALIDATION_ERROR');
-  const missing = res.json.errors.filter((e) => e.type === 'missing').map((e) => e.loc.join('.')).sort();
+  const missing = res.json.errors
+    .filter((e) => e.type === 'missing')
+    .map((e) => e.loc.join('.'))
+    .sort();
   assert.deepEqual(missing, ['body.cold_start', 'body.execution_duration_ms', 'body.function_name', 'body.timestamp']);
 });
 
@@ -150,10 +165,26 @@ for (const [name, body] of [
 const good = JSON.stringify(minimalRecord());
 const deep = (n) => '['.repeat(n) + ']'.repeat(n);
 const MALFORMED = [
-  ['invalid UTF-8', Buffer.concat([Buffer.from('{"function_name":"bad'), Buffer.from([0xff, 0xfe]), Buffer.from('","timestamp":"2026-01-02T10:30:00Z","cold_start":false,"execution_duration_ms":1}')]), /utf-?8|decode|byte|encoding/i],
-  ['an overlong UTF-8 sequence', Buffer.concat([Buffer.from('{"function_name":"x'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]), /utf-?8|decode|byte|encoding/i],
+  [
+    'invalid UTF-8',
+    Buffer.concat([
+      Buffer.from('{"function_name":"bad'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","timestamp":"2026-01-02T10:30:00Z","cold_start":false,"execution_duration_ms":1}'),
+    ]),
+    /utf-?8|decode|byte|encoding/i,
+  ],
+  [
+    'an overlong UTF-8 sequence',
+    Buffer.concat([Buffer.from('{"function_name":"x'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]),
+    /utf-?8|decode|byte|encoding/i,
+  ],
   ['an escaped NUL', good.replace('"function_name":"checkout-api"', '"function_name":"a\\u0000b"'), /nul|\\u0000|zero|null (byte|char)/i],
-  ['a raw NUL byte', Buffer.from(good.replace('"function_name":"checkout-api"', '"function_name":"a\u0000b"')), /nul|\\u0000|zero|null (byte|char)|control/i],
+  [
+    'a raw NUL byte',
+    Buffer.from(good.replace('"function_name":"checkout-api"', '"function_name":"a\u0000b"')),
+    /nul|\\u0000|zero|null (byte|char)|control/i,
+  ],
   ['NaN', good.replace('"execution_duration_ms":12', '"execution_duration_ms":NaN'), /nan|invalid|token|unexpected/i],
   ['Infinity', good.replace('"execution_duration_ms":12', '"execution_duration_ms":Infinity'), /infinity|invalid|token|unexpected/i],
   ['trailing garbage', good + ' xyz', /trailing|garbage|end of (file|input)|extra|after/i],
@@ -193,7 +224,10 @@ const VALID = [
   ['every start_kind', { start_kind: 'proactive' }],
   ['start_kind provisioned', { start_kind: 'provisioned' }],
   ['start_kind warm', { start_kind: 'warm' }],
-  ['module_timings with 2000 entries', { module_timings: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`m${i}`, i % 7 === 0 ? 0 : i / 3])) }],
+  [
+    'module_timings with 2000 entries',
+    { module_timings: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`m${i}`, i % 7 === 0 ? 0 : i / 3])) },
+  ],
   ['an empty module_timings', { module_timings: {} }],
   ['module_tree as an array nested 20 deep', { module_tree: JSON.parse(deep(20)) }],
   ['cold_start true', { cold_start: true }],

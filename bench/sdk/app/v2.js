@@ -9,4 +9,7 @@ const dynamo = new AWS.DynamoDB.DocumentClient({ region: 'eu-west-1' });
 const http = axios.create({ timeout: 1000 });
 
 exports.clients = { dynamo, http };
-exports.handler = async () => ({ statusCode: 200, body: JSON.stringify({ at: moment().toISOString(), n: _.chunk([1, 2, 3, 4], 2).length }) });
+exports.handler = async () => ({
+  statusCode: 200,
+  body: JSON.stringify({ at: moment().toISOString(), n: _.chunk([1, 2, 3, 4], 2).length }),
+});

@@ -47,7 +47,15 @@ function mergeTrees(trees: RunTreeEntry[][], runs: number): ProfileTreeNode[] {
     for (const entry of entries ?? []) {
       let node = into.get(entry.name);
       if (node === undefined) {
-        node = { name: entry.name, version: entry.version, self: new Array(runs).fill(0), total: new Array(runs).fill(0), loading: new Array(runs).fill(0), timed: false, children: new Map() };
+        node = {
+          name: entry.name,
+          version: entry.version,
+          self: new Array(runs).fill(0),
+          total: new Array(runs).fill(0),
+          loading: new Array(runs).fill(0),
+          timed: false,
+          children: new Map(),
+        };
         into.set(entry.name, node);
       }
       node.version ??= entry.version;
@@ -135,7 +143,10 @@ export function aggregate(
     ...(linked ? { link_ms: spread(runs.map((run) => run.module_tree.link_ms ?? 0)) } : {}),
     modules,
     tree,
-    recommendations: recommend(rules, figures, { module_load_p50_ms: loadMs.median, runtime: `nodejs${process.versions.node.split('.')[0]}.x` }),
+    recommendations: recommend(rules, figures, {
+      module_load_p50_ms: loadMs.median,
+      runtime: `nodejs${process.versions.node.split('.')[0]}.x`,
+    }),
     ...(cpuRuns.length > 0 ? { cpu_profile: summariseCpu(cpuRuns) } : {}),
     runs_detail: runs,
   };
@@ -153,7 +164,9 @@ function summariseCpu(runs: CpuRun[]): CpuProfileSummary {
     interval_us: interval,
     samples,
     exactness: cpuExactness(interval),
-    scripts: [...names].map((name) => ({ name, ms: median(runs.map((run) => run.scripts[name] ?? 0)) })).sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1)),
+    scripts: [...names]
+      .map((name) => ({ name, ms: median(runs.map((run) => run.scripts[name] ?? 0)) }))
+      .sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1)),
     module_loader_ms: median(runs.map((run) => run.module_loader_ms)),
     garbage_collector_ms: median(runs.map((run) => run.garbage_collector_ms)),
     program_ms: median(runs.map((run) => run.program_ms)),

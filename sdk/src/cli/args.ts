@@ -66,7 +66,9 @@ export function parseArgs(argv: string[]): Options {
   const number = (name: string, text: string | undefined, min: number, integer = false): number => {
     const value = Number(text);
     if (text === undefined || text.trim() === '' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value)))
-      throw new UsageError(`${name} needs a ${integer ? 'whole ' : ''}number >= ${min}, got ${text === undefined ? 'nothing' : JSON.stringify(text)}`);
+      throw new UsageError(
+        `${name} needs a ${integer ? 'whole ' : ''}number >= ${min}, got ${text === undefined ? 'nothing' : JSON.stringify(text)}`,
+      );
     return value;
   };
   for (let i = 0; i < argv.length; i++) {

@@ -57,7 +57,8 @@ export async function profileCommand(argv: string[], write: (text: string) => vo
       previous = JSON.parse(readFileSync(options.compare, 'utf8')) as Profile;
       if (previous.schema !== SCHEMA || typeof previous.load_ms?.median !== 'number' || !Array.isArray(previous.modules))
         throw new Error(`${options.compare}: not a coldstart profile (--json output)`);
-      if (previous.version !== SCHEMA_VERSION) throw new Error(`${options.compare}: profile schema version ${previous.version}, expected ${SCHEMA_VERSION}`);
+      if (previous.version !== SCHEMA_VERSION)
+        throw new Error(`${options.compare}: profile schema version ${previous.version}, expected ${SCHEMA_VERSION}`);
     }
   } catch (e) {
     error(`coldstart profile: ${e instanceof RulesError ? e.message : (e as Error).message}\n`);

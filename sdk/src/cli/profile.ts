@@ -124,4 +124,3 @@ export interface Comparison {
   load_ms: { before: number; after: number; delta: number; percent: number | null };
   modules: { name: string; before_ms: number; after_ms: number; delta_ms: number }[];
 }
-

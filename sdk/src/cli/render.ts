@@ -48,7 +48,11 @@ export function renderTree(tree: ProfileTreeNode[], loadMs: number, threshold: n
   const split = (nodes: ProfileTreeNode[]): boolean => nodes.some((node) => node.loading_ms !== undefined || split(node.children ?? []));
   const columns = split(tree);
   const nameWidth = WIDTH - (columns ? 40 : 20);
-  lines.push(paint.bold(`${'package / file'.padEnd(nameWidth)}${'self ms'.padStart(10)}${'total ms'.padStart(10)}${columns ? `${'loading'.padStart(10)}${'eval'.padStart(10)}` : ''}`));
+  lines.push(
+    paint.bold(
+      `${'package / file'.padEnd(nameWidth)}${'self ms'.padStart(10)}${'total ms'.padStart(10)}${columns ? `${'loading'.padStart(10)}${'eval'.padStart(10)}` : ''}`,
+    ),
+  );
   const colour = (ms: number, text: string): string =>
     loadMs > 0 && ms >= loadMs * 0.2 ? paint.red(text) : loadMs > 0 && ms >= loadMs * 0.05 ? paint.yellow(text) : text;
   const visit = (nodes: ProfileTreeNode[], prefix: string): void => {
@@ -59,8 +63,12 @@ export function renderTree(tree: ProfileTreeNode[], loadMs: number, threshold: n
       const branch = prefix === '' && nodes === tree ? '' : last ? '└─ ' : '├─ ';
       const label = node.version !== undefined ? `${node.name} ${node.version}` : node.name;
       const name = fit(prefix + branch + label, nameWidth);
-      const parts = columns ? `${(node.loading_ms === undefined ? '' : fmt(node.loading_ms)).padStart(10)}${(node.evaluation_ms === undefined ? '' : fmt(node.evaluation_ms)).padStart(10)}` : '';
-      lines.push(`${name}${colour(node.self_ms, fmt(node.self_ms).padStart(10))}${colour(node.total_ms, fmt(node.total_ms).padStart(10))}${parts}`);
+      const parts = columns
+        ? `${(node.loading_ms === undefined ? '' : fmt(node.loading_ms)).padStart(10)}${(node.evaluation_ms === undefined ? '' : fmt(node.evaluation_ms)).padStart(10)}`
+        : '';
+      lines.push(
+        `${name}${colour(node.self_ms, fmt(node.self_ms).padStart(10))}${colour(node.total_ms, fmt(node.total_ms).padStart(10))}${parts}`,
+      );
       if (node.children) visit(node.children, prefix + (branch === '' ? '' : last ? '   ' : '│  '));
     });
     if (hidden > 0) {
@@ -100,13 +108,17 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
       '',
     );
   else if (profile.bundle?.kind === 'esbuild-plugin')
-    out.push(`Bundle built with the esbuild plugin${profile.bundle.output_bytes !== undefined ? `, ${profile.bundle.output_bytes} bytes` : ''}.`, '');
+    out.push(
+      `Bundle built with the esbuild plugin${profile.bundle.output_bytes !== undefined ? `, ${profile.bundle.output_bytes} bytes` : ''}.`,
+      '',
+    );
   out.push(...renderTree(profile.tree, profile.load_ms.median, threshold, paint));
   out.push('');
   if (profile.cpu_profile !== undefined) {
     const c = profile.cpu_profile;
     out.push(paint.bold(`CPU profile (V8, every ${c.interval_us} us, ${c.samples} samples per run): JavaScript running, by script`));
-    for (const entry of c.scripts.filter((e) => e.ms >= 0.5).slice(0, 15)) out.push(`${fit(entry.name, WIDTH - 20)}${fmt(entry.ms).padStart(10)}`);
+    for (const entry of c.scripts.filter((e) => e.ms >= 0.5).slice(0, 15))
+      out.push(`${fit(entry.name, WIDTH - 20)}${fmt(entry.ms).padStart(10)}`);
     out.push(
       `${fit("Node's module loader (resolve, read, compile)", WIDTH - 20)}${fmt(c.module_loader_ms).padStart(10)}`,
       `${fit('V8 outside JavaScript (compiling, linking)', WIDTH - 20)}${fmt(c.program_ms).padStart(10)}`,
@@ -117,7 +129,7 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
     );
   }
   if (profile.recommendations.length === 0) {
-    out.push('Recommendations: none (no module above the rule table\'s thresholds).');
+    out.push("Recommendations: none (no module above the rule table's thresholds).");
   } else {
     out.push(paint.bold('Recommendations') + ' (estimated savings overlap; do not add them up)');
     profile.recommendations.forEach((rec, i) => {
@@ -135,7 +147,12 @@ export function renderText(profile: Profile, threshold: number, paint: Paint): s
     out.push('', paint.bold(`Compared with the previous profile (${c.previous_runs} runs)`));
     const sign = (x: number): string => (x > 0 ? `+${fmt(x)}` : x < 0 ? `-${fmt(-x)}` : '0');
     const pct = c.load_ms.percent === null ? '' : ` (${c.load_ms.percent > 0 ? '+' : ''}${c.load_ms.percent} %)`;
-    const verdict = c.load_ms.delta > 0 ? paint.red(`slower by ${sign(c.load_ms.delta)} ms${pct}`) : c.load_ms.delta < 0 ? paint.green(`faster by ${sign(-c.load_ms.delta).replace('+', '')} ms${pct}`) : 'unchanged';
+    const verdict =
+      c.load_ms.delta > 0
+        ? paint.red(`slower by ${sign(c.load_ms.delta)} ms${pct}`)
+        : c.load_ms.delta < 0
+          ? paint.green(`faster by ${sign(-c.load_ms.delta).replace('+', '')} ms${pct}`)
+          : 'unchanged';
     out.push(`module load ${fmt(c.load_ms.before)} -> ${fmt(c.load_ms.after)} ms: ${verdict}`);
     const shown = c.modules.filter((m) => Math.abs(m.delta_ms) >= 0.5).slice(0, 15);
     for (const m of shown) {

@@ -258,7 +258,8 @@ export function parseRules(document: unknown, path = 'recommendations.json'): Ru
     if (!(savingsShare > 0 && savingsShare <= 1)) ruleFail(id, 'savings_share must be in (0, 1]');
     let comparators: Comparator[] = [];
     if (item.versions !== undefined) {
-      if (kind === 'large_module' || kind === 'own_code_dominates') ruleFail(id, 'versions is only allowed with match.module or match.pattern');
+      if (kind === 'large_module' || kind === 'own_code_dominates')
+        ruleFail(id, 'versions is only allowed with match.module or match.pattern');
       const parsed = parseRange(item.versions as string);
       if (parsed === undefined)
         ruleFail(
@@ -270,7 +271,8 @@ export function parseRules(document: unknown, path = 'recommendations.json'): Ru
     let minMs = minModuleMs;
     if (item.min_ms !== undefined) {
       minMs = item.min_ms as number;
-      if (minMs < minModuleMs || minMs > MAX_MODULE_MS) ruleFail(id, `min_ms must be between min_module_ms (${minModuleMs}) and ${MAX_MODULE_MS}`);
+      if (minMs < minModuleMs || minMs > MAX_MODULE_MS)
+        ruleFail(id, `min_ms must be between min_module_ms (${minModuleMs}) and ${MAX_MODULE_MS}`);
     }
     let seenInBelow = 0;
     if (item.seen_in_below !== undefined) {
@@ -371,7 +373,12 @@ function bestRuleForModule(table: RuleTable, name: string, entry: Record<string,
   const best: Best = { rule: undefined, savings: 0 };
   let matchedSpecific = false;
   for (const r of table.rules) {
-    if ((r.kind === 'module' || r.kind === 'pattern') && runtimeApplies(r, runtime) && specificRuleMatches(r, name, version) && seenInHolds(r, entry)) {
+    if (
+      (r.kind === 'module' || r.kind === 'pattern') &&
+      runtimeApplies(r, runtime) &&
+      specificRuleMatches(r, name, version) &&
+      seenInHolds(r, entry)
+    ) {
       matchedSpecific = true;
       offer(r, p50, best);
     }

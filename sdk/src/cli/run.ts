@@ -45,7 +45,13 @@ export function isEsmHandler(handler: string): boolean {
 }
 
 /** Lambda's environment for a function of `memory` MB whose code is in taskRoot. */
-export function lambdaEnvironment(base: NodeJS.ProcessEnv, taskRoot: string, handler: string, memory: number, functionName: string): NodeJS.ProcessEnv {
+export function lambdaEnvironment(
+  base: NodeJS.ProcessEnv,
+  taskRoot: string,
+  handler: string,
+  memory: number,
+  functionName: string,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
   for (const name of Object.keys(env)) if (name.startsWith('COLDSTART_')) delete env[name];
   delete env.NODE_OPTIONS; // the profile controls the preload; a user's --require would distort it
@@ -74,7 +80,14 @@ export interface ChildResult {
   error: string | undefined;
 }
 
-export function runOnce(options: Options, node: string, handler: string, taskRoot: string, functionName: string, esm: boolean): Promise<ChildResult> {
+export function runOnce(
+  options: Options,
+  node: string,
+  handler: string,
+  taskRoot: string,
+  functionName: string,
+  esm: boolean,
+): Promise<ChildResult> {
   const dir = mkdtempSync(join(tmpdir(), 'coldstart-profile-'));
   const out = join(dir, 'run.json');
   const env = lambdaEnvironment(process.env, taskRoot, handler, options.memory, functionName);
@@ -130,7 +143,11 @@ export function bundleInfo(handler: string): { info: BundleInfo | undefined; siz
   let sizes: Record<string, number> | undefined;
   let outputBytes: number | undefined;
   try {
-    const sidecar = JSON.parse(readFileSync(handler + '.coldstart.json', 'utf8')) as { schema?: string; modules?: Record<string, number>; output_bytes?: number };
+    const sidecar = JSON.parse(readFileSync(handler + '.coldstart.json', 'utf8')) as {
+      schema?: string;
+      modules?: Record<string, number>;
+      output_bytes?: number;
+    };
     if (sidecar.schema === 'coldstart-bundle' && typeof sidecar.modules === 'object') {
       sizes = sidecar.modules;
       outputBytes = sidecar.output_bytes;

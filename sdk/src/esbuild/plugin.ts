@@ -30,7 +30,10 @@ export interface EsbuildPluginBuild {
   initialOptions: { absWorkingDir?: string; metafile?: boolean; write?: boolean; outdir?: string; outfile?: string };
   onLoad(
     options: { filter: RegExp; namespace?: string },
-    callback: (args: { path: string; namespace: string }) => Promise<{ contents: string; loader: SourceLoader; resolveDir?: string } | undefined>,
+    callback: (args: {
+      path: string;
+      namespace: string;
+    }) => Promise<{ contents: string; loader: SourceLoader; resolveDir?: string } | undefined>,
   ): void;
   onEnd(callback: (result: { metafile?: EsbuildMetafile; errors: unknown[] }) => void | Promise<void>): void;
 }
@@ -135,7 +138,10 @@ export function coldstartPlugin(options: ColdstartEsbuildOptions = {}): EsbuildP
         if (loader === undefined) return undefined;
         const who = attributeFile(args.path, workingDir);
         const id = next++;
-        const [source, version] = await Promise.all([readFile(args.path, 'utf8'), who.packageDir !== undefined ? versionOf(who.packageDir) : undefined]);
+        const [source, version] = await Promise.all([
+          readFile(args.path, 'utf8'),
+          who.packageDir !== undefined ? versionOf(who.packageDir) : undefined,
+        ]);
         return { contents: instrument(source, id, who.key, version), loader, resolveDir: resolve(args.path, '..') };
       });
       if (sizes) {

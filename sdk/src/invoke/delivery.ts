@@ -27,13 +27,7 @@
 
 import type { ResolvedConfig } from '../runtime/config';
 import type { Later } from '../runtime/start';
-import {
-  EXTENSION_ANSWER_MS,
-  EXTENSION_COLD_ANSWER_MS,
-  INGEST_PATH,
-  LOG_RECORD_KEY,
-  MAX_LOG_LINE_BYTES,
-} from '../shared/constants';
+import { EXTENSION_ANSWER_MS, EXTENSION_COLD_ANSWER_MS, INGEST_PATH, LOG_RECORD_KEY, MAX_LOG_LINE_BYTES } from '../shared/constants';
 import { holdBeforeExit, Sender, type SendResult } from '../shared/sender';
 import { Stream, type StreamEntry } from './stream';
 import { extensionEndpoint, extensionStream, type EarlyStream } from '../shared/extension-endpoint';
@@ -149,7 +143,14 @@ export class Delivery implements RecordSink {
   ) {
     this.stream =
       stream !== undefined
-        ? new Stream(stream.host, stream.port, stream.apiKey, (unacked, connected, why) => this.streamDown(unacked, connected, why), (id) => this.done(id), early)
+        ? new Stream(
+            stream.host,
+            stream.port,
+            stream.apiKey,
+            (unacked, connected, why) => this.streamDown(unacked, connected, why),
+            (id) => this.done(id),
+            early,
+          )
         : undefined;
     this.route = this.stream !== undefined ? 'stream' : local !== undefined ? 'http' : 'direct';
   }
@@ -211,7 +212,11 @@ export class Delivery implements RecordSink {
     let out!: () => void;
     const left = new Promise<void>((resolve) => (out = resolve));
     const sending = this.single(JSON.stringify(record), out);
-    if (this.coldSending.size === 0 && this.coldSent === 0) holdBeforeExit(() => (this.coldSending.size > 0 ? this.coldSent : 0), () => Promise.all(this.coldSending));
+    if (this.coldSending.size === 0 && this.coldSent === 0)
+      holdBeforeExit(
+        () => (this.coldSending.size > 0 ? this.coldSent : 0),
+        () => Promise.all(this.coldSending),
+      );
     this.coldSent++;
     this.coldSending.add(sending);
     void sending.then(() => {
@@ -312,7 +317,8 @@ export class Delivery implements RecordSink {
    */
   private streamDown(unacked: StreamEntry[], connected: boolean, why: string): void {
     this.route = connected || this.local === undefined ? 'direct' : 'http';
-    if (this.route === 'direct') warnOnce(`the coldstart extension did not answer (stream: ${why}); sending records to the backend directly`);
+    if (this.route === 'direct')
+      warnOnce(`the coldstart extension did not answer (stream: ${why}); sending records to the backend directly`);
     let batched = false;
     // the invocations left to the extension that it has not said "done" for: built here now
     for (const entry of this.left.splice(0)) {
@@ -360,7 +366,12 @@ export function deliveryFor(senders: Map<string, unknown>, config: ResolvedConfi
   if (delivery === undefined) {
     const local = extensionEndpoint(config);
     const stream = extensionStream(config);
-    const matches = early !== undefined && stream !== undefined && early.host === stream.host && early.port === stream.port && early.apiKey === config.apiKey;
+    const matches =
+      early !== undefined &&
+      stream !== undefined &&
+      early.host === stream.host &&
+      early.port === stream.port &&
+      early.apiKey === config.apiKey;
     if (early !== undefined && !matches) early.socket.destroy();
     delivery = new Delivery(
       new Sender(config.endpoint, config.apiKey!, { answerMs: config.timeout }),

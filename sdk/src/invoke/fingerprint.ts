@@ -36,7 +36,10 @@ const SCRIPT_EXTENSIONS = ['', '.js', '.cjs', '.mjs', '.ts', '.cts', '.mts', '.j
 let cachedId: string | undefined;
 
 /** Lambda's version of the function: the environment's, else the context's; undefined if neither. */
-export function functionVersion(context: { functionVersion?: unknown } | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function functionVersion(
+  context: { functionVersion?: unknown } | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   const value = env[LAMBDA_ENV.functionVersion] || (typeof context?.functionVersion === 'string' ? context.functionVersion : '');
   return value ? value.slice(0, FUNCTION_VERSION_MAX) : undefined;
 }
@@ -51,7 +54,11 @@ export function cachedCodeId(): string | undefined {
  * already read (snapshot.ts packageVersions), reused to avoid reading a package.json twice.
  * Returns undefined only if hashing is unavailable.
  */
-export function codeId(runtime: Runtime, versions?: ReadonlyMap<TreeNode, string>, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function codeId(
+  runtime: Runtime,
+  versions?: ReadonlyMap<TreeNode, string>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   if (cachedId !== undefined) return cachedId;
   try {
     cachedId = computeCodeId(runtime, versions, env);

@@ -21,9 +21,7 @@ function collector(): Collect | null {
   try {
     const g = globalThis as { gc?: unknown };
     if (typeof g.gc === 'function') return (collect = g.gc as Collect);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const v8 = require('node:v8') as typeof import('node:v8');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const vm = require('node:vm') as typeof import('node:vm');
     v8.setFlagsFromString('--expose-gc');
     try {
@@ -47,6 +45,12 @@ export function settleGc(sent: Promise<void> | undefined): Promise<void> {
       // a collection is an optimisation
     }
   };
-  if (sent === undefined) return new Promise<void>((resolve) => setImmediate(() => (run(), resolve())));
+  if (sent === undefined)
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        run();
+        resolve();
+      }),
+    );
   return sent.then(run, run);
 }

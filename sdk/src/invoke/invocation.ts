@@ -71,7 +71,15 @@ function newId(): string {
 
 /** A warm invocation starts (the first one starts in start.ts). */
 export function beginInvocation(config: ResolvedConfig, context: ContextLike | undefined): Invocation {
-  return { startNs: process.hrtime.bigint(), startWall: Date.now(), context, config, cold: undefined, delivery: undefined, finished: false };
+  return {
+    startNs: process.hrtime.bigint(),
+    startWall: Date.now(),
+    context,
+    config,
+    cold: undefined,
+    delivery: undefined,
+    finished: false,
+  };
 }
 
 function sinkOf(runtime: Runtime, invocation: Invocation): RecordSink {
@@ -148,7 +156,10 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation, later
     // more to do here (`build` serves only if the extension goes away first). Only for a Lambda
     // request: the extension knows invocations by their request id.
     const requestId = invocation.context?.awsRequestId;
-    const leave = typeof requestId === 'string' && requestId !== '' ? { describe: () => warmTemplate(runtime, invocation), requestId: clip(requestId) } : undefined;
+    const leave =
+      typeof requestId === 'string' && requestId !== ''
+        ? { describe: () => warmTemplate(runtime, invocation), requestId: clip(requestId) }
+        : undefined;
     if (leave !== undefined && sink.leaveWarm(leave.describe, rate, leave.requestId, build, later)) return undefined;
     // Sampled, built and handed over after the response (delivery.ts), timed as of now. Through the
     // extension it is awaited briefly only when its bytes cannot reach the kernel at once, so that
@@ -176,7 +187,17 @@ function memoryUsedMb(fresh: boolean): number {
 /** What a warm record of this process holds whatever the invocation: the extension's template. */
 function warmTemplate(runtime: Runtime, invocation: Invocation): object {
   const record: Partial<InvocationRecord> = buildRecord(runtime, invocation, true);
-  for (const key of ['invocation_id', 'request_id', 'timestamp', 'cold_start', 'start_kind', 'execution_duration_ms', 'billed_duration_ms', 'memory_used_mb'] as const) delete record[key];
+  for (const key of [
+    'invocation_id',
+    'request_id',
+    'timestamp',
+    'cold_start',
+    'start_kind',
+    'execution_duration_ms',
+    'billed_duration_ms',
+    'memory_used_mb',
+  ] as const)
+    delete record[key];
   return record;
 }
 
@@ -189,7 +210,8 @@ function buildRecord(runtime: Runtime, invocation: Invocation, complete = true, 
   const invocationId = cold?.invocationId ?? newId();
   const recorder = runtime.recorder;
   return recordOf({
-    functionName: fields.function_name ?? clip(typeof context?.functionName === 'string' && context.functionName ? context.functionName : 'unknown'),
+    functionName:
+      fields.function_name ?? clip(typeof context?.functionName === 'string' && context.functionName ? context.functionName : 'unknown'),
     invocationId,
     requestId: typeof context?.awsRequestId === 'string' && context.awsRequestId ? clip(context.awsRequestId) : invocationId,
     timestamp: new Date(invocation.startWall).toISOString(),

@@ -72,12 +72,7 @@ export function packageNodes(root: TreeNode): TreeNode[] {
   return out;
 }
 
-export function moduleTree(
-  recorder: Recorder,
-  versions: ReadonlyMap<TreeNode, string>,
-  esmTiming: string,
-  coverage: string,
-): ModuleTree {
+export function moduleTree(recorder: Recorder, versions: ReadonlyMap<TreeNode, string>, esmTiming: string, coverage: string): ModuleTree {
   let budget = TREE_MAX_NODES;
   let truncated = false;
   const build = (node: TreeNode, depth: number): TreeEntry[] | undefined => {
@@ -118,7 +113,14 @@ export function moduleTree(
     return entries;
   };
   const children = build(recorder.root, 1) ?? [];
-  const tree: ModuleTree = { load_ms: ms(recorder.loadNs), modules: recorder.modules, esm_timing: esmTiming, coverage, truncated, children };
+  const tree: ModuleTree = {
+    load_ms: ms(recorder.loadNs),
+    modules: recorder.modules,
+    esm_timing: esmTiming,
+    coverage,
+    truncated,
+    children,
+  };
   if (recorder.loadingNs > 0) tree.loading_ms = ms(recorder.loadingNs);
   if (recorder.linkNs > 0) tree.link_ms = ms(recorder.linkNs);
   if (recorder.cpuProfile !== undefined) tree.cpu_profile = recorder.cpuProfile;

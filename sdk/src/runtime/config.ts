@@ -63,9 +63,18 @@ type Warn = (message: string) => void;
 
 function parseBoolean(text: string): boolean | undefined {
   switch (text.trim().toLowerCase()) {
-    case 'true': case '1': case 'yes': case 'on': return true;
-    case 'false': case '0': case 'no': case 'off': return false;
-    default: return undefined;
+    case 'true':
+    case '1':
+    case 'yes':
+    case 'on':
+      return true;
+    case 'false':
+    case '0':
+    case 'no':
+    case 'off':
+      return false;
+    default:
+      return undefined;
   }
 }
 
@@ -150,21 +159,36 @@ export function resolveConfig(options: AnalyzeOptions = {}, env: Env = process.e
   const apiKey = pick('apiKey', opts.apiKey, ENV_API_KEY, env, validKey, validKey, undefined as string | undefined, warn, true);
   const endpoint = pick('endpoint', opts.endpoint, ENV_ENDPOINT, env, validEndpoint, validEndpoint, DEFAULT_ENDPOINT, warn);
   const enabled = pick(
-    'enabled', opts.enabled, ENV_ENABLED, env,
-    (v) => (typeof v === 'boolean' ? v : undefined), parseBoolean, true, warn,
+    'enabled',
+    opts.enabled,
+    ENV_ENABLED,
+    env,
+    (v) => (typeof v === 'boolean' ? v : undefined),
+    parseBoolean,
+    true,
+    warn,
   );
   const sampleRate = pick(
-    'sampleRate', opts.sampleRate, ENV_SAMPLE_RATE, env,
-    validRate, (t) => validRate(numberFrom(t)), DEFAULT_SAMPLE_RATE, warn,
+    'sampleRate',
+    opts.sampleRate,
+    ENV_SAMPLE_RATE,
+    env,
+    validRate,
+    (t) => validRate(numberFrom(t)),
+    DEFAULT_SAMPLE_RATE,
+    warn,
   );
   const timeout = pick(
-    'timeout', opts.timeout, ENV_TIMEOUT, env,
-    validTimeout, (t) => validTimeout(numberFrom(t)), DEFAULT_TIMEOUT_MS, warn,
+    'timeout',
+    opts.timeout,
+    ENV_TIMEOUT,
+    env,
+    validTimeout,
+    (t) => validTimeout(numberFrom(t)),
+    DEFAULT_TIMEOUT_MS,
+    warn,
   );
-  let extension = pick<ExtensionMode>(
-    'extension', undefined, ENV_EXTENSION, env,
-    () => undefined, parseExtensionMode, 'auto', warn,
-  );
+  let extension = pick<ExtensionMode>('extension', undefined, ENV_EXTENSION, env, () => undefined, parseExtensionMode, 'auto', warn);
   if (opts.endpoint !== undefined && validEndpoint(opts.endpoint) !== undefined) extension = 'off';
   const transport = pick<Transport>('transport', opts.transport, ENV_TRANSPORT, env, parseTransport, parseTransport, 'auto', warn);
   if (transport === 'direct') extension = 'off';

@@ -8,7 +8,7 @@ import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
 const MARKERS = markers('globalThis[Symbol.for("coldstart.analyzer.esm")]?.', 'import.meta.url');
 
 // This file is built as an ES module (tsup), the type check sees the CommonJS settings.
-// @ts-ignore TS1470: import.meta in a file the type check takes for CommonJS
+// @ts-expect-error TS1470: import.meta in a file the type check takes for CommonJS
 const own = sdkFiles(new URL('..', import.meta.url as string).href);
 
 interface LoadResult {

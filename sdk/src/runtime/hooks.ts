@@ -80,7 +80,6 @@ export function handlerIsCommonJs(env: NodeJS.ProcessEnv = process.env): boolean
     const file = handlerFile(env);
     if (file === undefined || file.endsWith('.mjs')) return false;
     if (file.endsWith('.cjs')) return true;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require('node:fs') as typeof import('node:fs');
     for (let dir = file.slice(0, file.lastIndexOf('/')); dir !== ''; dir = dir.slice(0, dir.lastIndexOf('/'))) {
       let text: string;
@@ -113,8 +112,8 @@ export function handlerIsCommonJs(env: NodeJS.ProcessEnv = process.env): boolean
  */
 function moduleClass(): ModuleClass & ModuleApi {
   const own = typeof module === 'object' && module !== null ? (module.constructor as unknown as ModuleClass) : undefined;
-  if (own !== undefined && typeof own._load === 'function' && typeof own.prototype?.load === 'function') return own as ModuleClass & ModuleApi;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (own !== undefined && typeof own._load === 'function' && typeof own.prototype?.load === 'function')
+    return own as ModuleClass & ModuleApi;
   return require('node:module') as ModuleClass & ModuleApi;
 }
 
@@ -198,7 +197,6 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
     const available = esmHooksApi();
     if (available === undefined) return 'unsupported';
     if (available === 'register' && mode !== 'on') return 'skipped';
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     api = require('node:module') as ModuleApi;
   }
   const g = globalThis as Record<symbol, unknown>;
@@ -237,7 +235,6 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
       return true;
     };
     let toPath: (url: string) => string = (url) => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       toPath = (require('node:url') as typeof import('node:url')).fileURLToPath;
       return toPath(url);
     };
@@ -310,16 +307,13 @@ function imported(context: HookContext | undefined): boolean {
 
 /** The SDK's own files by path (see inject.ts), from this copy's dist/index.cjs. */
 function sdkFilePaths(coreFile: string): (filename: string) => boolean {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { dirname } = require('node:path') as typeof import('node:path');
   return sdkFiles(dirname(dirname(coreFile)) + '/');
 }
 
 /** The SDK's own module URLs (see inject.ts), from this copy's dist/index.cjs. */
 function ownFiles(coreFile: string): (url: string) => boolean {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { pathToFileURL } = require('node:url') as typeof import('node:url');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { dirname } = require('node:path') as typeof import('node:path');
   return sdkFiles(pathToFileURL(dirname(dirname(coreFile))).href + '/');
 }
@@ -330,7 +324,6 @@ export function esmTimingMode(env: NodeJS.ProcessEnv): string {
 }
 
 function loaderUrlNextTo(filename: string): URL {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { pathToFileURL } = require('node:url') as typeof import('node:url');
   return new URL('./esm-loader.mjs', pathToFileURL(filename));
 }

@@ -81,9 +81,7 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
       recorder.close();
       if (profiling !== undefined && recorder.cpuProfile === undefined) {
         try {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
           const { pathToFileURL } = require('node:url') as typeof import('node:url');
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
           const { dirname } = require('node:path') as typeof import('node:path');
           const root = dirname(dirname(coreFile));
           const ownUrl = sdkFiles(pathToFileURL(root).href + '/');

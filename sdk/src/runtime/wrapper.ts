@@ -37,7 +37,11 @@ export type Handler<TEvent = any, TResult = any> = (
 type AnyFunction = (...args: any[]) => any;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
 }
 
 export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeOptions | undefined, runtime: Runtime): H {
@@ -86,7 +90,6 @@ export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeO
       if (typeof callback === 'function') {
         args[2] = function (this: unknown) {
           const callbackArgs = arguments;
-          const self = this;
           // Work after the response is scheduled once the runtime has seen the callback (see
           // afterCallbackResponse); what had to be awaited (rare, warm) is awaited first.
           const deferred: (() => void)[] = [];
@@ -94,7 +97,7 @@ export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeO
           const wait = finish(runtime, invocation, later);
           const respond = (): unknown => {
             try {
-              return (callback as AnyFunction).apply(self, callbackArgs as unknown as unknown[]);
+              return (callback as AnyFunction).apply(this, callbackArgs as unknown as unknown[]);
             } finally {
               if (deferred.length > 0) {
                 const schedule = afterCallbackResponse(context as ContextLike);

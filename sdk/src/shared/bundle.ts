@@ -27,7 +27,8 @@ export type ModuleSource = 'hooks' | 'esbuild-plugin' | 'bundled-no-plugin';
 export const BUNDLE_HEAD_BYTES = 64 * 1024;
 
 const PLUGIN_MARKER = `globalThis.${BUNDLE_MARKER_GLOBAL}?.(`;
-const BUNDLER_TRACES = /\b__commonJS\(|\b__esm\(|\b__toESM\(|\([\w$]+=\{exports:\{\}\}\)\.exports|^\/\/ node_modules\/|\b__webpack_require__\b/m;
+const BUNDLER_TRACES =
+  /\b__commonJS\(|\b__esm\(|\b__toESM\(|\([\w$]+=\{exports:\{\}\}\)\.exports|^\/\/ node_modules\/|\b__webpack_require__\b/m;
 
 /** What a file's text says: built with the plugin, a bundle without it, or not a bundle (undefined). */
 export function bundleKind(text: string): BundleKind | undefined {

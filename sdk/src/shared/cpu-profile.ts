@@ -98,7 +98,6 @@ export function attributeCpuProfile(raw: RawCpuProfile, taskRoot: string, own: (
   };
 }
 
-
 /** What the method can and cannot tell, for the record and the report. */
 export function cpuExactness(intervalUs: number): string {
   return (
@@ -127,14 +126,19 @@ export interface CpuProfileRecord {
  * synchronous). Returns the function that stops it and attributes the samples, or undefined if
  * the inspector is not available (a Node.js built without it).
  */
-export function startCpuProfile(intervalUs: number): ((taskRoot: string, own: (url: string) => boolean) => CpuProfileRecord | undefined) | undefined {
-  type Profile = { nodes: { id: number; callFrame: { url: string; functionName: string }; children?: number[] }[]; samples: number[]; timeDeltas: number[] };
+export function startCpuProfile(
+  intervalUs: number,
+): ((taskRoot: string, own: (url: string) => boolean) => CpuProfileRecord | undefined) | undefined {
+  type Profile = {
+    nodes: { id: number; callFrame: { url: string; functionName: string }; children?: number[] }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
   let session: {
     post: (method: string, params?: object, callback?: (error: unknown, result: { profile?: Profile } | undefined) => void) => void;
     disconnect: () => void;
   };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const inspector = require('node:inspector') as typeof import('node:inspector');
     session = new inspector.Session() as unknown as typeof session;
     (session as unknown as { connect: () => void }).connect();

@@ -41,7 +41,10 @@ export function extensionEndpoint(config: Pick<ResolvedConfig, 'extension'>, env
 }
 
 /** The extension's stream endpoint if it is installed and not switched off, else undefined. */
-export function extensionStream(config: Pick<ResolvedConfig, 'extension'>, env: NodeJS.ProcessEnv = process.env): { host: string; port: number } | undefined {
+export function extensionStream(
+  config: Pick<ResolvedConfig, 'extension'>,
+  env: NodeJS.ProcessEnv = process.env,
+): { host: string; port: number } | undefined {
   if (!extensionInstalled(config, env)) return undefined;
   const host = (env[ENV_EXTENSION_HOST]?.trim() || DEFAULT_EXTENSION_HOST).replace(/^\[(.*)\]$/, '$1');
   return { host, port: portFrom(env[ENV_EXTENSION_STREAM_PORT], DEFAULT_EXTENSION_STREAM_PORT) };

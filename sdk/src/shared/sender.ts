@@ -64,8 +64,7 @@ interface Attempt {
 
 type HttpModule = typeof import('node:http');
 
-const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms).unref());
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** Waits for `promise` at most `ms`, keeping the process alive meanwhile. */
 export function holdOpen(promise: Promise<unknown>, ms: number): Promise<void> {
@@ -126,7 +125,11 @@ export class Sender {
   private kept: Kept[] = [];
   private keptBytes = 0;
 
-  constructor(endpoint: string, private readonly apiKey: string, options: SenderOptions = {}) {
+  constructor(
+    endpoint: string,
+    private readonly apiKey: string,
+    options: SenderOptions = {},
+  ) {
     this.base = new URL(endpoint.endsWith('/') ? endpoint : endpoint + '/');
     this.maxAttempts = options.maxAttempts ?? 3;
     this.backoffMs = options.backoffMs ?? 50;
@@ -371,9 +374,7 @@ export class Sender {
               if (size < 2048) chunks.push(chunk);
               size += chunk.length;
             });
-            response.on('end', () =>
-              finish({ status: response.statusCode, detail: Buffer.concat(chunks).toString('utf8').slice(0, 300) }),
-            );
+            response.on('end', () => finish({ status: response.statusCode, detail: Buffer.concat(chunks).toString('utf8').slice(0, 300) }));
             response.on('error', (error: Error) => finish({ error: error.message }));
           },
         );

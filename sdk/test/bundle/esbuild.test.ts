@@ -48,7 +48,15 @@ describe('esbuild plugin', () => {
         plugins: [coldstartPlugin()],
         ...v.options,
       });
-    await build({ entryPoints: [join(FIXTURE, 'handler.js')], bundle: true, platform: 'node', target: 'node18', outfile: join(OUT, 'plain/handler.js'), absWorkingDir: FIXTURE, logLevel: 'silent' });
+    await build({
+      entryPoints: [join(FIXTURE, 'handler.js')],
+      bundle: true,
+      platform: 'node',
+      target: 'node18',
+      outfile: join(OUT, 'plain/handler.js'),
+      absWorkingDir: FIXTURE,
+      logLevel: 'silent',
+    });
     const run = await profile(join(FIXTURE, 'handler.js'));
     expect(run.code).toBe(0);
     unbundled = JSON.parse(run.stdout);
@@ -78,7 +86,9 @@ describe('esbuild plugin', () => {
       // is read: the bundle is in a directory of its own), and the recommendation for the (fake) moment
       expect(bundled.modules.find((m: any) => m.name === 'moment').bytes).toBeGreaterThan(100);
       expect(bundled.modules.find((m: any) => m.name === 'moment').version).toBe('2.29.4');
-      expect(bundled.modules.find((m: any) => m.name === 'small-dep').version).toBe(unbundled.modules.find((m: any) => m.name === 'small-dep').version);
+      expect(bundled.modules.find((m: any) => m.name === 'small-dep').version).toBe(
+        unbundled.modules.find((m: any) => m.name === 'small-dep').version,
+      );
       expect(bundled.recommendations[0]).toMatchObject({ module: 'moment', rule_id: 'moment' });
     });
   }
@@ -116,7 +126,7 @@ describe('esbuild plugin', () => {
 });
 
 describe('esbuild plugin: types', () => {
-  it("is an esbuild Plugin for TypeScript, from both module systems", () => {
+  it('is an esbuild Plugin for TypeScript, from both module systems', () => {
     const dir = mkdtempSync(join(tmpdir(), 'coldstart-esbuild-types-'));
     try {
       const link = (target: string, path: string) => {
@@ -130,10 +140,18 @@ describe('esbuild plugin: types', () => {
         "import { build, type Plugin } from 'esbuild';\nimport coldstart, { coldstartPlugin } from '@coldstart/analyzer/esbuild';\n" +
           "const p: Plugin = coldstartPlugin();\nconst q: Plugin = coldstart({ sizes: false });\nvoid build({ entryPoints: ['x.js'], plugins: [p, q] });\n",
       );
-      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] }, files: ['check.ts'] }));
+      writeFileSync(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] },
+          files: ['check.ts'],
+        }),
+      );
       for (const type of ['module', 'commonjs']) {
         writeFileSync(join(dir, 'package.json'), JSON.stringify({ type }));
-        const tsc = spawnSync(process.execPath, [join(SDK_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
+        const tsc = spawnSync(process.execPath, [join(SDK_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], {
+          encoding: 'utf8',
+        });
         expect(tsc.stdout + tsc.stderr, type).toBe('');
         expect(tsc.status).toBe(0);
       }

@@ -52,7 +52,11 @@ async function bundle(name: string, entry: string, options: BuildOptions, plugin
   return root;
 }
 
-const ESM = { format: 'esm' as const, outfile: 'index.mjs', banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" } };
+const ESM = {
+  format: 'esm' as const,
+  outfile: 'index.mjs',
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+};
 
 let collector: Collector;
 const roots: Record<string, string> = {};
@@ -60,11 +64,19 @@ const roots: Record<string, string> = {};
 async function coldRecord(root: string, options: Partial<RunOptions> = {}): Promise<any> {
   const before = collector.records().length;
   const run = await runFixture({ handler: 'index.handler', endpoint: collector.url, cwd: root, ...options });
-  expect(run.stderr).toBe("");
+  expect(run.stderr).toBe('');
   if (run.results[0] === undefined) console.log(JSON.stringify(run.lines).slice(0, 3000));
   expect(run.results[0]).toMatchObject({ ok: true, value: { ok: true, length: 3 } });
-  await waitFor(() => collector.records().slice(before).some((r) => r.cold_start && r.complete !== false));
-  const record = collector.records().slice(before).find((r) => r.cold_start && r.complete !== false);
+  await waitFor(() =>
+    collector
+      .records()
+      .slice(before)
+      .some((r) => r.cold_start && r.complete !== false),
+  );
+  const record = collector
+    .records()
+    .slice(before)
+    .find((r) => r.cold_start && r.complete !== false);
   expect(record).toBeDefined();
   expectValidRecord(record);
   return record;
@@ -130,8 +142,16 @@ describe('module_source and versions in bundles', () => {
   it('a bundle without the plugin, the SDK preloaded: "bundled-no-plugin", the bundle file as loaded; warm records say so too', async () => {
     const before = collector.records().length;
     const record = await coldRecord(roots.plainCjs!, { preload: 'require', invocations: 2 });
-    await waitFor(() => collector.records().slice(before).some((r) => !r.cold_start));
-    const warm = collector.records().slice(before).find((r) => !r.cold_start);
+    await waitFor(() =>
+      collector
+        .records()
+        .slice(before)
+        .some((r) => !r.cold_start),
+    );
+    const warm = collector
+      .records()
+      .slice(before)
+      .find((r) => !r.cold_start);
     expect(warm).toMatchObject({ module_source: 'bundled-no-plugin', start_kind: 'warm' });
     expect(record.module_source).toBe('bundled-no-plugin');
     expect(record.module_tree.coverage).toBe('preload');
@@ -156,7 +176,9 @@ describe('module_source and versions in bundles', () => {
     expect(plain.module_source).toBe('bundled-no-plugin');
     // the bundle file is seen loading where the SDK times ES modules by default (registerHooks);
     // where only the hooks thread exists, it is not started by default
-    expect(plain.esm_timing).toBe(esmHooksApi(NODE_VERSION) === 'registerHooks' ? 'on' : esmHooksApi(NODE_VERSION) === 'register' ? 'skipped' : 'unsupported');
+    expect(plain.esm_timing).toBe(
+      esmHooksApi(NODE_VERSION) === 'registerHooks' ? 'on' : esmHooksApi(NODE_VERSION) === 'register' ? 'skipped' : 'unsupported',
+    );
     if (plain.esm_timing === 'on') {
       expect(Object.keys(plain.module_timings)).toEqual(['./index']);
       expect(plain.module_timings['./index']).toBeGreaterThanOrEqual(BUSY_MS * 0.95);

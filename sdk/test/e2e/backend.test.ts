@@ -17,7 +17,12 @@ const databaseUrl = process.env.COLDSTART_E2E_DATABASE_URL;
 function query(sql: string): string[][] {
   const run = spawnSync('psql', [databaseUrl!, '-X', '-At', '-F', '|', '-c', sql], { encoding: 'utf8' });
   expect(run.status, run.stderr).toBe(0);
-  return run.stdout.trim() === '' ? [] : run.stdout.trim().split('\n').map((line) => line.split('|'));
+  return run.stdout.trim() === ''
+    ? []
+    : run.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split('|'));
 }
 
 async function get(path: string): Promise<any> {

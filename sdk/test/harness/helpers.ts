@@ -13,7 +13,9 @@ export const NODE = process.env.COLDSTART_TEST_NODE || process.execPath;
 export const API_KEY = 'csa_testtesttesttesttesttesttesttest';
 /** Version of the Node.js that runs the fixtures (NODE), e.g. "22.23.3". */
 export const NODE_VERSION: string =
-  NODE === process.execPath ? process.versions.node : require('node:child_process').spawnSync(NODE, ['-p', 'process.versions.node']).stdout.toString().trim();
+  NODE === process.execPath
+    ? process.versions.node
+    : require('node:child_process').spawnSync(NODE, ['-p', 'process.versions.node']).stdout.toString().trim();
 
 export interface Received {
   path: string;
@@ -151,7 +153,12 @@ export function runFixture(options: RunOptions): Promise<RunResult> {
     // Timing runs get their own session (hence scheduler autogroup) at raised priority, when allowed.
     const env = lambdaEnv(options);
     if (options.nice) env.RUNNER_PRIORITY = '1';
-    const child = spawn(NODE, [...(options.execArgv ?? []), RUNNER], { detached: options.nice === true, cwd: options.cwd ?? APP, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE, [...(options.execArgv ?? []), RUNNER], {
+      detached: options.nice === true,
+      cwd: options.cwd ?? APP,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,7 +1,18 @@
 import { expect } from 'vitest';
 
 const INTEGER_FIELDS = ['init_duration_ms', 'execution_duration_ms', 'billed_duration_ms', 'memory_used_mb', 'memory_allocated_mb'];
-const STRING_FIELDS = ['function_name', 'invocation_id', 'request_id', 'timestamp', 'runtime_version', 'architecture', 'region', 'init_type', 'start_kind', 'sdk_version'];
+const STRING_FIELDS = [
+  'function_name',
+  'invocation_id',
+  'request_id',
+  'timestamp',
+  'runtime_version',
+  'architecture',
+  'region',
+  'init_type',
+  'start_kind',
+  'sdk_version',
+];
 
 /** Checks a record against the ingest contract (types as strict as the backend's). */
 export function expectValidRecord(record: any): void {

@@ -60,7 +60,8 @@ function invoke(handler, event, context) {
         resolve(outcome);
       }
     };
-    const callback = (error, value) => (error ? finish({ ok: false, error: String(error?.message ?? error) }) : finish({ ok: true, value }));
+    const callback = (error, value) =>
+      error ? finish({ ok: false, error: String(error?.message ?? error) }) : finish({ ok: true, value });
     try {
       let result;
       if (streaming) {
@@ -73,12 +74,19 @@ function invoke(handler, event, context) {
         });
         stream.on('finish', () => finish({ ok: true, value: Buffer.concat(chunks).toString('utf8') }));
         result = handler(event, stream, context);
-        if (result && typeof result.then === 'function') result.then(() => undefined, (e) => finish({ ok: false, error: String(e?.message ?? e) }));
+        if (result && typeof result.then === 'function')
+          result.then(
+            () => undefined,
+            (e) => finish({ ok: false, error: String(e?.message ?? e) }),
+          );
         return;
       }
       result = handler(event, context, callback);
       if (result && typeof result.then === 'function') {
-        result.then((value) => finish({ ok: true, value }), (error) => finish({ ok: false, error: String(error?.message ?? error) }));
+        result.then(
+          (value) => finish({ ok: true, value }),
+          (error) => finish({ ok: false, error: String(error?.message ?? error) }),
+        );
       }
     } catch (error) {
       finish({ ok: false, error: String(error?.message ?? error), sync: true });

@@ -11,7 +11,10 @@ function typeOf(value: unknown): string {
 
 export function validate(root: Schema, value: unknown, schema: Schema = root, path = '$'): string[] {
   if (schema.$ref !== undefined) {
-    const target = (schema.$ref as string).replace(/^#\//, '').split('/').reduce((s: Schema, key: string) => s[key], root);
+    const target = (schema.$ref as string)
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce((s: Schema, key: string) => s[key], root);
     return validate(root, value, target, path);
   }
   const errors: string[] = [];
@@ -20,13 +23,15 @@ export function validate(root: Schema, value: unknown, schema: Schema = root, pa
   if (schema.type !== undefined) {
     const types = Array.isArray(schema.type) ? schema.type : [schema.type];
     const actual = typeOf(value);
-    if (!types.includes(actual) && !(actual === 'integer' && types.includes('number'))) return [`${path}: ${actual}, expected ${types.join('|')}`];
+    if (!types.includes(actual) && !(actual === 'integer' && types.includes('number')))
+      return [`${path}: ${actual}, expected ${types.join('|')}`];
   }
   if (typeof value === 'number') {
     if (schema.minimum !== undefined && value < schema.minimum) errors.push(`${path}: below ${schema.minimum}`);
     if (schema.maximum !== undefined && value > schema.maximum) errors.push(`${path}: above ${schema.maximum}`);
   }
-  if (Array.isArray(value) && schema.items !== undefined) value.forEach((item, i) => errors.push(...validate(root, item, schema.items, `${path}[${i}]`)));
+  if (Array.isArray(value) && schema.items !== undefined)
+    value.forEach((item, i) => errors.push(...validate(root, item, schema.items, `${path}[${i}]`)));
   if (typeOf(value) === 'object') {
     const obj = value as Record<string, unknown>;
     for (const key of schema.required ?? []) if (!(key in obj)) errors.push(`${path}: ${key} missing`);
@@ -34,7 +39,8 @@ export function validate(root: Schema, value: unknown, schema: Schema = root, pa
       const property = schema.properties?.[key];
       if (property !== undefined) errors.push(...validate(root, item, property, `${path}.${key}`));
       else if (schema.additionalProperties === false) errors.push(`${path}: unexpected ${key}`);
-      else if (typeof schema.additionalProperties === 'object') errors.push(...validate(root, item, schema.additionalProperties, `${path}.${key}`));
+      else if (typeof schema.additionalProperties === 'object')
+        errors.push(...validate(root, item, schema.additionalProperties, `${path}.${key}`));
     }
   }
   return errors;

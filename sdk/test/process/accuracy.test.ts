@@ -47,10 +47,21 @@ interface Measurement {
   problems: string[];
 }
 
-async function measure(handler: string, preload: 'require' | 'import', truth: Record<string, number>, checkRunner: boolean): Promise<Measurement> {
+async function measure(
+  handler: string,
+  preload: 'require' | 'import',
+  truth: Record<string, number>,
+  checkRunner: boolean,
+): Promise<Measurement> {
   const name = `accuracy-${handler}-${Date.now()}`;
   // ES module timing forced on: by default it is skipped where only the hooks thread exists
-  const result = await runFixture({ handler, preload, endpoint: collector.url, nice: true, env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_ESM_TIMING: 'on' } });
+  const result = await runFixture({
+    handler,
+    preload,
+    endpoint: collector.url,
+    nice: true,
+    env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_ESM_TIMING: 'on' },
+  });
   await waitFor(() => collector.records().some((r) => r.function_name === name));
   const record = collector.records().find((r) => r.function_name === name);
   const problems: string[] = [];
@@ -64,7 +75,8 @@ async function measure(handler: string, preload: 'require' | 'import', truth: Re
     const expected = busy?.[key] ?? nominal;
     if (expected < nominal - 0.01) problems.push(`${key}: the busy-waits took ${expected} ms, less than ${nominal}`);
     const tolerance = Math.max(1, 0.05 * expected);
-    if (got === undefined || Math.abs(got - expected) > tolerance) problems.push(`${key}: ${got} ms, truth ${expected.toFixed(3)} ± ${tolerance.toFixed(3)} (nominal ${nominal})`);
+    if (got === undefined || Math.abs(got - expected) > tolerance)
+      problems.push(`${key}: ${got} ms, truth ${expected.toFixed(3)} ± ${tolerance.toFixed(3)} (nominal ${nominal})`);
   }
   const sum = Object.values(timings).reduce((a, b) => a + b, 0);
   const loadMs = record.module_tree.load_ms;
@@ -101,12 +113,19 @@ describe(`module timing accuracy (${NODE})`, () => {
     const { record, problems } = await measureWithRetry('accuracy-esm.handler', 'import', ESM_TRUTH, false);
     expect(problems).toEqual([]);
     // in-thread hooks: loading and evaluation; hooks thread (forced on): evaluation only
-    if (record.esm_timing !== 'unsupported') expect(record.esm_timing).toBe(esmHooksApi(NODE_VERSION) === 'registerHooks' ? 'on' : 'evaluation');
+    if (record.esm_timing !== 'unsupported')
+      expect(record.esm_timing).toBe(esmHooksApi(NODE_VERSION) === 'registerHooks' ? 'on' : 'evaluation');
   });
 
   test('COLDSTART_LOADING=profile: the record also carries a V8 CPU profile of init, samples by script URL, and says how exact', async () => {
     const name = `accuracy-cpu-${Date.now()}`;
-    const result = await runFixture({ handler: 'accuracy.handler', preload: 'require', endpoint: collector.url, nice: true, env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_LOADING: 'profile' } });
+    const result = await runFixture({
+      handler: 'accuracy.handler',
+      preload: 'require',
+      endpoint: collector.url,
+      nice: true,
+      env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_LOADING: 'profile' },
+    });
     await waitFor(() => collector.records().some((r) => r.function_name === name));
     const record = collector.records().find((r) => r.function_name === name);
     expect(record, result.stderr).toBeDefined();

@@ -38,7 +38,13 @@ function app(version: string, own = 'module.exports = 1;'): string {
 
 async function records(root: string, invocations = 2, env: Record<string, string> = {}) {
   const name = `deploy-${Math.random().toString(36).slice(2, 8)}`;
-  const result = await runFixture({ handler: 'handler.handler', cwd: root, endpoint: collector.url, invocations, env: { AWS_LAMBDA_FUNCTION_NAME: name, ...env } });
+  const result = await runFixture({
+    handler: 'handler.handler',
+    cwd: root,
+    endpoint: collector.url,
+    invocations,
+    env: { AWS_LAMBDA_FUNCTION_NAME: name, ...env },
+  });
   expect(result.code, result.stderr).toBe(0);
   await waitFor(() => collector.records().filter((r) => r.function_name === name).length >= invocations, 5000);
   const got = collector.records().filter((r) => r.function_name === name);
@@ -86,7 +92,12 @@ describe('deployment identity', () => {
       "'use strict';\nconst { analyze } = require('@coldstart/analyzer');\nrequire('dep');\nexports.handler = analyze(async () => { await new Promise((r) => setTimeout(r, 400)); return 1; });\n",
     );
     const name = `deploy-early-${Math.random().toString(36).slice(2, 8)}`;
-    const result = await runFixture({ handler: 'slow.handler', cwd: root, endpoint: collector.url, env: { AWS_LAMBDA_FUNCTION_NAME: name } });
+    const result = await runFixture({
+      handler: 'slow.handler',
+      cwd: root,
+      endpoint: collector.url,
+      env: { AWS_LAMBDA_FUNCTION_NAME: name },
+    });
     expect(result.code, result.stderr).toBe(0);
     await waitFor(() => collector.records().some((r) => r.function_name === name), 5000);
     const early = collector.earlyRecords().filter((r) => r.function_name === name);

@@ -8,7 +8,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { API_KEY, closedPort, runFixture, startCollector, startStreamPeer, waitFor, type Collector, type StreamPeer } from '../harness/helpers';
+import {
+  API_KEY,
+  closedPort,
+  runFixture,
+  startCollector,
+  startStreamPeer,
+  waitFor,
+  type Collector,
+  type StreamPeer,
+} from '../harness/helpers';
 
 let dir: string;
 let marker: string;
@@ -46,7 +55,11 @@ describe('coldstart extension detection', () => {
       handler: 'awaits.handler',
       endpoint: direct.url,
       invocations: 3,
-      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: String(peer.port) },
+      env: {
+        COLDSTART_EXTENSION_PATH: marker,
+        COLDSTART_EXTENSION_PORT: portOf(local.url),
+        COLDSTART_EXTENSION_STREAM_PORT: String(peer.port),
+      },
     });
     expect(result.code).toBe(0);
     expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
@@ -75,7 +88,11 @@ describe('coldstart extension detection', () => {
       invocations: 6,
       lingerMs: 3000,
       nice: true,
-      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: String(await closedPort()), COLDSTART_EXTENSION_STREAM_PORT: String(peer.port) },
+      env: {
+        COLDSTART_EXTENSION_PATH: marker,
+        COLDSTART_EXTENSION_PORT: String(await closedPort()),
+        COLDSTART_EXTENSION_STREAM_PORT: String(peer.port),
+      },
     });
     await waitFor(() => peer!.lines.length >= 6, 10_000); // the cold record, 5 warm records
     peer.dropConnections(); // the process lingers: the SDK sees the connection close
@@ -83,7 +100,10 @@ describe('coldstart extension detection', () => {
     expect(result.results.map((r) => r.ok)).toEqual([true, true, true, true, true, true]);
     // nothing waited for an answer that never came (the HTTP path waited up to 100 ms per record);
     // a wide margin for a shared machine
-    const warm = result.results.slice(1).map((r) => r.ms).sort((a, b) => a - b);
+    const warm = result.results
+      .slice(1)
+      .map((r) => r.ms)
+      .sort((a, b) => a - b);
     expect(warm[2]).toBeLessThan(50);
     expect(result.stderr.split('the coldstart extension did not answer (stream: connection closed)').length - 1).toBe(1);
     await waitFor(() => direct!.records().length >= 6);
@@ -121,8 +141,17 @@ describe('coldstart extension detection', () => {
     direct = await startCollector();
     local = await startCollector(accepted);
     for (const env of [
-      { COLDSTART_EXTENSION: 'off', COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream },
-      { COLDSTART_EXTENSION_PATH: join(dir, 'missing'), COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream },
+      {
+        COLDSTART_EXTENSION: 'off',
+        COLDSTART_EXTENSION_PATH: marker,
+        COLDSTART_EXTENSION_PORT: portOf(local.url),
+        COLDSTART_EXTENSION_STREAM_PORT: noStream,
+      },
+      {
+        COLDSTART_EXTENSION_PATH: join(dir, 'missing'),
+        COLDSTART_EXTENSION_PORT: portOf(local.url),
+        COLDSTART_EXTENSION_STREAM_PORT: noStream,
+      },
     ]) {
       const result = await runFixture({ handler: 'async.handler', endpoint: direct.url, invocations: 2, env });
       expect(result.results.map((r) => r.ok)).toEqual([true, true]);
@@ -138,7 +167,12 @@ describe('coldstart extension detection', () => {
     const result = await runFixture({
       handler: 'endpoint-option.handler',
       endpoint: 'http://127.0.0.1:9',
-      env: { TEST_ENDPOINT_OPTION: direct.url, COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream },
+      env: {
+        TEST_ENDPOINT_OPTION: direct.url,
+        COLDSTART_EXTENSION_PATH: marker,
+        COLDSTART_EXTENSION_PORT: portOf(local.url),
+        COLDSTART_EXTENSION_STREAM_PORT: noStream,
+      },
     });
     expect(result.results[0]).toMatchObject({ ok: true, value: { shape: 'endpoint-option' } });
     await waitFor(() => direct!.records().length >= 1);
@@ -152,7 +186,11 @@ describe('coldstart extension detection', () => {
       handler: 'async.handler',
       endpoint: direct.url,
       invocations: 3,
-      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: String(await closedPort()), COLDSTART_EXTENSION_STREAM_PORT: noStream },
+      env: {
+        COLDSTART_EXTENSION_PATH: marker,
+        COLDSTART_EXTENSION_PORT: String(await closedPort()),
+        COLDSTART_EXTENSION_STREAM_PORT: noStream,
+      },
     });
     expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
     expect(result.stderr.split('the coldstart extension did not answer').length - 1).toBe(1);
@@ -190,7 +228,12 @@ describe('coldstart extension detection', () => {
       handler: 'async.handler',
       endpoint: direct.url,
       invocations: 3,
-      env: { COLDSTART_EXTENSION_PATH: marker, COLDSTART_EXTENSION_PORT: portOf(local.url), COLDSTART_EXTENSION_STREAM_PORT: noStream, COLDSTART_TIMEOUT: '2000' },
+      env: {
+        COLDSTART_EXTENSION_PATH: marker,
+        COLDSTART_EXTENSION_PORT: portOf(local.url),
+        COLDSTART_EXTENSION_STREAM_PORT: noStream,
+        COLDSTART_TIMEOUT: '2000',
+      },
     });
     expect(result.results.map((r) => r.ok)).toEqual([true, true, true]);
     // the first invocation waits for nothing (its record is handed over after the response); a warm

@@ -12,7 +12,12 @@ afterEach(async () => {
 
 describe('endpoint failures leave the function alone', () => {
   test('endpoint down: result untouched, one warning, the first response not delayed', async () => {
-    const result = await runFixture({ handler: 'async.handler', endpoint: 'http://127.0.0.1:9', invocations: 3, env: { COLDSTART_TIMEOUT: '500' } });
+    const result = await runFixture({
+      handler: 'async.handler',
+      endpoint: 'http://127.0.0.1:9',
+      invocations: 3,
+      env: { COLDSTART_TIMEOUT: '500' },
+    });
     expect(result.code).toBe(0);
     expect(result.results.map((r) => r.value.shape)).toEqual(['async', 'async', 'async']);
     // nothing on the response's path waits for the network (the precise cost is in bench/sdk)
@@ -25,7 +30,12 @@ describe('endpoint failures leave the function alone', () => {
     collector = await startCollector(() => {
       /* never answers */
     });
-    const result = await runFixture({ handler: 'async.handler', endpoint: collector.url, invocations: 3, env: { COLDSTART_TIMEOUT: '300' } });
+    const result = await runFixture({
+      handler: 'async.handler',
+      endpoint: collector.url,
+      invocations: 3,
+      env: { COLDSTART_TIMEOUT: '300' },
+    });
     expect(result.code).toBe(0);
     expect(result.results).toHaveLength(3);
     expect(result.results[0].ms).toBeLessThan(100);
@@ -94,7 +104,12 @@ describe('handler failures still deliver the cold-start record', () => {
 
   test('handler hangs until Lambda kills it: the record goes out before the deadline', async () => {
     collector = await startCollector();
-    const result = await runFixture({ handler: 'hang.handler', endpoint: collector.url, timeoutMs: 2500, env: { COLDSTART_TIMEOUT: '500' } });
+    const result = await runFixture({
+      handler: 'hang.handler',
+      endpoint: collector.url,
+      timeoutMs: 2500,
+      env: { COLDSTART_TIMEOUT: '500' },
+    });
     expect(result.signal).toBe('SIGKILL');
     expect(result.lines.some((l) => l.type === 'timeout')).toBe(true);
     const cold = collector.records().filter((r) => r.cold_start);

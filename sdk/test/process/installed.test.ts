@@ -52,38 +52,34 @@ const cases = [
 ];
 
 describe('the SDK installed from its packed tarball', () => {
-  test(
-    'an environment initialized ahead of its first invocation is proactive with its real init, however installed; a prompt one is cold',
-    async () => {
-      const runs = cases.flatMap((c) =>
-        [GAP_MS, 0].map(async (gapMs) => {
-          const name = `installed-${gapMs}-${c.name.replace(/\W+/g, '-')}-${Date.now()}`;
-          const result = await runFixture({
-            handler: c.handler,
-            redirect: c.redirect,
-            cwd: c.cwd(),
-            endpoint: collector.url,
-            gapMs,
-            env: { ...c.env, LAMBDA_TASK_ROOT: c.cwd(), AWS_LAMBDA_FUNCTION_NAME: name },
-          });
-          return { c, gapMs, name, result };
-        }),
-      );
-      for (const { c, gapMs, name, result } of await Promise.all(runs)) {
-        expect(result.code, `${c.name}: ${result.stderr}`).toBe(0);
-        await waitFor(() => collector.records().some((r) => r.function_name === name));
-        const cold = collector.records().filter((r) => r.function_name === name);
-        expect(cold, c.name).toHaveLength(1);
-        const record = cold[0];
-        expectValidRecord(record);
-        expect(record.start_kind, `${c.name}, gap ${gapMs}`).toBe(gapMs > 0 ? 'proactive' : 'cold');
-        // init is what the process did before the idle wait: well under the gap
-        expect(record.init_duration_ms, `${c.name}, gap ${gapMs}`).toBeLessThan(5000);
-        // the SDK is overhead, never a package of the function's init
-        expect(Object.keys(record.module_timings), c.name).not.toContain('@coldstart/analyzer');
-        expect(record.module_timings.alpha, c.name).toBeGreaterThan(0);
-      }
-    },
-    60_000,
-  );
+  test('an environment initialized ahead of its first invocation is proactive with its real init, however installed; a prompt one is cold', async () => {
+    const runs = cases.flatMap((c) =>
+      [GAP_MS, 0].map(async (gapMs) => {
+        const name = `installed-${gapMs}-${c.name.replace(/\W+/g, '-')}-${Date.now()}`;
+        const result = await runFixture({
+          handler: c.handler,
+          redirect: c.redirect,
+          cwd: c.cwd(),
+          endpoint: collector.url,
+          gapMs,
+          env: { ...c.env, LAMBDA_TASK_ROOT: c.cwd(), AWS_LAMBDA_FUNCTION_NAME: name },
+        });
+        return { c, gapMs, name, result };
+      }),
+    );
+    for (const { c, gapMs, name, result } of await Promise.all(runs)) {
+      expect(result.code, `${c.name}: ${result.stderr}`).toBe(0);
+      await waitFor(() => collector.records().some((r) => r.function_name === name));
+      const cold = collector.records().filter((r) => r.function_name === name);
+      expect(cold, c.name).toHaveLength(1);
+      const record = cold[0];
+      expectValidRecord(record);
+      expect(record.start_kind, `${c.name}, gap ${gapMs}`).toBe(gapMs > 0 ? 'proactive' : 'cold');
+      // init is what the process did before the idle wait: well under the gap
+      expect(record.init_duration_ms, `${c.name}, gap ${gapMs}`).toBeLessThan(5000);
+      // the SDK is overhead, never a package of the function's init
+      expect(Object.keys(record.module_timings), c.name).not.toContain('@coldstart/analyzer');
+      expect(record.module_timings.alpha, c.name).toBeGreaterThan(0);
+    }
+  }, 60_000);
 });

@@ -86,8 +86,19 @@ const median = (values: number[]): number => {
 function truth(what: string, withSdk: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
-    if (withSdk) Object.assign(env, { NODE_OPTIONS: '--require @coldstart/analyzer/register', LAMBDA_TASK_ROOT: app, COLDSTART_API_KEY: 'csa_truth', COLDSTART_ENDPOINT: 'http://127.0.0.1:9' });
-    const child = spawn(NODE, [...NODE_FLAGS, join(FIXTURE, 'truth.mjs'), what], { cwd: app, detached: true, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (withSdk)
+      Object.assign(env, {
+        NODE_OPTIONS: '--require @coldstart/analyzer/register',
+        LAMBDA_TASK_ROOT: app,
+        COLDSTART_API_KEY: 'csa_truth',
+        COLDSTART_ENDPOINT: 'http://127.0.0.1:9',
+      });
+    const child = spawn(NODE, [...NODE_FLAGS, join(FIXTURE, 'truth.mjs'), what], {
+      cwd: app,
+      detached: true,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -181,16 +192,23 @@ function check({ truths: samples, runs }: Samples): Outcome {
     // 2 cores (eleven runs, Node.js 22 and 24): at most 24 % off (cjs-exports, either sign), most
     // within 10 %; the SDK's figure against the truth without the SDK between 0.77 and 1.24 times.
     const tolerance = STRICT ? Math.max(2, 0.1 * expected) : Math.max(5, 0.3 * expected);
-    if (Math.abs(got - expected) > tolerance) problems.push(`${p}: ${got.toFixed(1)} ms, truth ${expected.toFixed(1)} ± ${tolerance.toFixed(1)}`);
+    if (Math.abs(got - expected) > tolerance)
+      problems.push(`${p}: ${got.toFixed(1)} ms, truth ${expected.toFixed(1)} ± ${tolerance.toFixed(1)}`);
     const [low, high] = STRICT ? [0.85, 1.35] : [0.65, 1.5];
-    if (got < low * withoutSdk - 2 || got > high * withoutSdk + 2) problems.push(`${p}: ${got.toFixed(1)} ms, without the SDK ${withoutSdk.toFixed(1)} (${low}x to ${high}x)`);
+    if (got < low * withoutSdk - 2 || got > high * withoutSdk + 2)
+      problems.push(`${p}: ${got.toFixed(1)} ms, without the SDK ${withoutSdk.toFixed(1)} (${low}x to ${high}x)`);
   }
-  const sums = runs.map((r) => Object.entries(r.record.module_timings as Record<string, number>).filter(([k]) => !WARMUP_KEYS.has(k)).reduce((a, [, v]) => a + v, 0));
+  const sums = runs.map((r) =>
+    Object.entries(r.record.module_timings as Record<string, number>)
+      .filter(([k]) => !WARMUP_KEYS.has(k))
+      .reduce((a, [, v]) => a + v, 0),
+  );
   const sum = median(sums);
   // the runtime's figure, less what the SDK reports as its own (injecting markers, its hooks and
   // bookkeeping: in the runtime's figure, in no package's); linking the graph (link_ms) stays in
   const loadMs = median(runs.map((r) => r.loadMs - r.record.sdk_overhead_ms));
-  if (Math.abs(sum - loadMs) > (STRICT ? 0.1 : 0.15) * loadMs) problems.push(`sum of self times ${sum.toFixed(1)} vs module-load time measured by the runtime ${loadMs.toFixed(1)}`);
+  if (Math.abs(sum - loadMs) > (STRICT ? 0.1 : 0.15) * loadMs)
+    problems.push(`sum of self times ${sum.toFixed(1)} vs module-load time measured by the runtime ${loadMs.toFixed(1)}`);
   return { problems, runs, table };
 }
 
@@ -203,7 +221,9 @@ describe.runIf(IN_THREAD)(`ES module loading ground truth (Node.js ${VERSION})`,
       console.warn(`loading: measuring ${ROUNDS} more rounds after: ${outcome.problems.join('; ')} ${JSON.stringify(outcome.table)}`);
       outcome = await measure(samples);
     }
-    console.log(`loading (Node.js ${VERSION}): ${JSON.stringify(outcome.table)} link_ms ${median(outcome.runs.map((r) => r.record.module_tree.link_ms))}`);
+    console.log(
+      `loading (Node.js ${VERSION}): ${JSON.stringify(outcome.table)} link_ms ${median(outcome.runs.map((r) => r.record.module_tree.link_ms))}`,
+    );
     expect(outcome.problems).toEqual([]);
     for (const { record } of outcome.runs) {
       expect(record.esm_timing).toBe('on');

@@ -39,7 +39,12 @@ describe('the logs transport', () => {
   });
 
   test('a process that dies 600 ms into its first invocation has written the early copy', async () => {
-    const result = await runFixture({ handler: 'crash.handler', endpoint: collector.url, event: { mode: 'exit', afterMs: 600 }, env: logs });
+    const result = await runFixture({
+      handler: 'crash.handler',
+      endpoint: collector.url,
+      event: { mode: 'exit', afterMs: 600 },
+      env: logs,
+    });
     expect(result.code).toBe(3);
     const records = recordLines(result.lines);
     expect(records).toHaveLength(1);

@@ -69,7 +69,7 @@ describe('coldstart profile', () => {
     expect(run.stdout).toMatch(/module load +\d[\d.]* ms median +\(p25-p75 [\d.]+-[\d.]+, min-max [\d.]+-[\d.]+\)/);
     expect(run.stdout).toMatch(/SDK overhead +[\d.]+ ms median/);
     expect(run.stdout).toMatch(/^├─ moment 2\.29\.4 +\d[\d.]* +\d[\d.]*$/m);
-    expect(run.stdout).toMatch(/^│  └─ \(1 more under 2\.00 ms\) +[\d.]+$/m); // tiny-a, folded
+    expect(run.stdout).toMatch(/^│ {2}└─ \(1 more under 2\.00 ms\) +[\d.]+$/m); // tiny-a, folded
     expect(run.stdout).toMatch(/^1\. moment: about \d+ ms \[moment\]$/m);
   });
 
@@ -111,7 +111,13 @@ describe('coldstart profile', () => {
       const records = collector.records();
       expect(records).toHaveLength(2);
       for (const record of records) {
-        expect(record).toMatchObject({ function_name: 'orders-api', cold_start: true, start_kind: 'cold', init_type: 'coldstart-profile', memory_allocated_mb: 1024 });
+        expect(record).toMatchObject({
+          function_name: 'orders-api',
+          cold_start: true,
+          start_kind: 'cold',
+          init_type: 'coldstart-profile',
+          memory_allocated_mb: 1024,
+        });
         expect(record.module_timings.moment).toBeGreaterThan(50);
         expect(record.module_tree.children[0].name).toBe('./handler');
         expect(Number.isInteger(record.init_duration_ms)).toBe(true);
@@ -129,7 +135,10 @@ describe('coldstart profile', () => {
       response.end('{"detail":"bad key"}');
     });
     try {
-      const run = await cli(['profile', 'handler.js', '--runs', '1', '--send'], { COLDSTART_ENDPOINT: collector.url, COLDSTART_API_KEY: 'csa_wrong' });
+      const run = await cli(['profile', 'handler.js', '--runs', '1', '--send'], {
+        COLDSTART_ENDPOINT: collector.url,
+        COLDSTART_API_KEY: 'csa_wrong',
+      });
       expect(run.code).toBe(2);
       expect(run.stderr).toContain('--send failed: HTTP 401');
       const missing = await cli(['profile', 'handler.js', '--send']);
@@ -200,7 +209,13 @@ describe('coldstart profile', () => {
     expect(broken.code).toBe(2);
     expect(broken.stderr).toContain('broken.js failed to load (run 1)');
     expect(broken.stderr).toContain('Error: broken at init');
-    for (const args of [['profile'], ['profile', 'handler.js', '--runs', '0'], ['profile', 'nope.js'], ['profile', 'handler.js', '--bogus'], ['frobnicate']]) {
+    for (const args of [
+      ['profile'],
+      ['profile', 'handler.js', '--runs', '0'],
+      ['profile', 'nope.js'],
+      ['profile', 'handler.js', '--bogus'],
+      ['frobnicate'],
+    ]) {
       const run = await cli(args);
       expect(run.code, args.join(' ')).toBe(2);
     }

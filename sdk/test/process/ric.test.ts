@@ -40,10 +40,15 @@ beforeAll(async () => {
     mkdirSync(RIC_DIR, { recursive: true });
     // asynchronously: a build of a minute must not block the test worker's event loop
     const run = promisify(execFile);
-    await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--prefix', RIC_DIR, `aws-lambda-ric@${RIC_VERSION}`], { timeout: 120_000 });
+    await run(
+      'npm',
+      ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--prefix', RIC_DIR, `aws-lambda-ric@${RIC_VERSION}`],
+      { timeout: 120_000 },
+    );
     const env = { ...process.env, PATH: `${join(RIC_DIR, 'node_modules', '.bin')}:${process.env.PATH}` };
     const dir = join(RIC_DIR, 'node_modules', 'aws-lambda-ric');
-    for (const script of ['scripts/preinstall.sh', 'scripts/postinstall.sh']) await run('sh', [script], { cwd: dir, env, timeout: 600_000, maxBuffer: 64 << 20 });
+    for (const script of ['scripts/preinstall.sh', 'scripts/postinstall.sh'])
+      await run('sh', [script], { cwd: dir, env, timeout: 600_000, maxBuffer: 64 << 20 });
     cpSync(dir, RUNTIME_DIR, { recursive: true });
   }
   app = mkdtempSync(join(tmpdir(), 'coldstart-ric-'));
@@ -56,7 +61,10 @@ beforeAll(async () => {
     "import { f7, f123 } from 'barrel-fns';\nimport { c7 } from 'cjs-exports';\n{ const s = performance.now(); while (performance.now() - s < 10); }\nexport const handler = async (event) => ({ value: f7(1, 2).getTime() + f123(3, 4).getTime() + c7('x'), echo: event });\n",
   );
   // the SDK as users get it: npm pack, unpacked into node_modules/@coldstart/analyzer
-  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', app], { cwd: SDK_ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
+  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', app], { cwd: SDK_ROOT, encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop()!;
   const target = join(app, 'node_modules', '@coldstart', 'analyzer');
   mkdirSync(target, { recursive: true });
   execFileSync('tar', ['-xzf', join(app, packed), '-C', target, '--strip-components=1']);
@@ -95,7 +103,7 @@ describe.runIf(MAJOR >= 22)(`under aws-lambda-ric ${RIC_VERSION} (Node.js ${NODE
     try {
       expect(await emulator.start()).toBe('success');
       const result = await emulator.invoke({ n: 1 });
-      expect(result.status, `${result.body}\n${emulator.runtime.output}`).toBe("success");
+      expect(result.status, `${result.body}\n${emulator.runtime.output}`).toBe('success');
       expect(JSON.parse(result.body).echo).toEqual({ n: 1 });
       const name = emulator.o.functionName;
       await waitFor(() => collector.records().some((r) => r.function_name === name), 5000);

@@ -14,9 +14,17 @@ afterAll(() => collector.close());
 /** Runs a fixture with its own function name and returns the records that reached the listener. */
 async function run(handler: string, options: Parameters<typeof runFixture>[0] extends infer O ? Partial<O> : never = {}) {
   const name = `fn-${handler}-${Math.random().toString(36).slice(2, 8)}`;
-  const result = await runFixture({ handler, endpoint: collector.url, ...options, env: { AWS_LAMBDA_FUNCTION_NAME: name, ...options.env } });
+  const result = await runFixture({
+    handler,
+    endpoint: collector.url,
+    ...options,
+    env: { AWS_LAMBDA_FUNCTION_NAME: name, ...options.env },
+  });
   const expected = options.env?.COLDSTART_ENABLED === 'false' ? 0 : (options.invocations ?? 1);
-  await waitFor(() => expected > 0 && collector.records().filter((r) => r.function_name === name).length >= expected, expected > 0 ? 3000 : 300);
+  await waitFor(
+    () => expected > 0 && collector.records().filter((r) => r.function_name === name).length >= expected,
+    expected > 0 ? 3000 : 300,
+  );
   const records = collector.records().filter((r) => r.function_name === name);
   return { result, records, cold: records.filter((r) => r.cold_start), warm: records.filter((r) => !r.cold_start) };
 }
@@ -44,7 +52,9 @@ describe('handler shapes', () => {
     expect(record.module_tree.coverage).toBe('require');
     expect(record.module_tree.children.find((c: any) => c.name === 'alpha').version).toBe('1.2.3');
     expect(new Set(records.map((r) => r.invocation_id)).size).toBe(3);
-    const paths = collector.received.filter((r) => records.includes(r.body) || r.body?.invocations?.some((x: any) => records.includes(x))).map((r) => r.path);
+    const paths = collector.received
+      .filter((r) => records.includes(r.body) || r.body?.invocations?.some((x: any) => records.includes(x)))
+      .map((r) => r.path);
     expect(paths).toContain('/api/v1/ingest');
     expect(paths).toContain('/api/v1/ingest/batch');
     expect(collector.received.every((r) => r.apiKey === API_KEY)).toBe(true);
@@ -178,7 +188,12 @@ describe('start classification', () => {
 
   test('sampleRate 0 drops warm records but never the cold one', async () => {
     const name = `fn-sample-${Date.now()}`;
-    await runFixture({ handler: 'async.handler', endpoint: collector.url, invocations: 5, env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_SAMPLE_RATE: '0' } });
+    await runFixture({
+      handler: 'async.handler',
+      endpoint: collector.url,
+      invocations: 5,
+      env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_SAMPLE_RATE: '0' },
+    });
     await new Promise((r) => setTimeout(r, 300));
     const records = collector.records().filter((r) => r.function_name === name);
     expect(records).toHaveLength(1);

@@ -8,7 +8,11 @@ describe('attributeFile', () => {
     ['/var/task/node_modules/lodash/lodash.js', 'lodash', '/var/task/node_modules/lodash'],
     ['/var/task/node_modules/@aws-sdk/client-s3/dist-cjs/index.js', '@aws-sdk/client-s3', '/var/task/node_modules/@aws-sdk/client-s3'],
     // the LAST node_modules segment names the package (nested copies)
-    ['/var/task/node_modules/@aws-sdk/client-s3/node_modules/@smithy/core/dist/index.js', '@smithy/core', '/var/task/node_modules/@aws-sdk/client-s3/node_modules/@smithy/core'],
+    [
+      '/var/task/node_modules/@aws-sdk/client-s3/node_modules/@smithy/core/dist/index.js',
+      '@smithy/core',
+      '/var/task/node_modules/@aws-sdk/client-s3/node_modules/@smithy/core',
+    ],
     ['/var/task/node_modules/a/node_modules/b/x.json', 'b', '/var/task/node_modules/a/node_modules/b'],
     ['/opt/nodejs/node_modules/layer-pkg/index.js', 'layer-pkg', '/opt/nodejs/node_modules/layer-pkg'],
   ])('%s belongs to %s', (file, key, dir) => {

@@ -1,6 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import { resolveConfig } from '../../src/runtime/config';
-import { DEFAULT_ENDPOINT, ENV_API_KEY, ENV_ENABLED, ENV_ENDPOINT, ENV_EXTENSION, ENV_SAMPLE_RATE, ENV_TIMEOUT, ENV_TRANSPORT } from '../../src/shared/constants';
+import {
+  DEFAULT_ENDPOINT,
+  ENV_API_KEY,
+  ENV_ENABLED,
+  ENV_ENDPOINT,
+  ENV_EXTENSION,
+  ENV_SAMPLE_RATE,
+  ENV_TIMEOUT,
+  ENV_TRANSPORT,
+} from '../../src/shared/constants';
 
 function resolve(options: object | undefined, env: Record<string, string>) {
   const warnings: string[] = [];
@@ -11,17 +20,47 @@ function resolve(options: object | undefined, env: Record<string, string>) {
 describe('resolveConfig', () => {
   test('defaults', () => {
     const { config, warnings } = resolve(undefined, { [ENV_API_KEY]: 'csa_k' });
-    expect(config).toEqual({ apiKey: 'csa_k', endpoint: DEFAULT_ENDPOINT, enabled: true, sampleRate: 1, timeout: 1000, extension: 'auto', transport: 'auto' });
+    expect(config).toEqual({
+      apiKey: 'csa_k',
+      endpoint: DEFAULT_ENDPOINT,
+      enabled: true,
+      sampleRate: 1,
+      timeout: 1000,
+      extension: 'auto',
+      transport: 'auto',
+    });
     expect(warnings).toEqual([]);
   });
 
   test('option beats environment, environment beats default', () => {
-    const env = { [ENV_API_KEY]: 'env-key', [ENV_ENDPOINT]: 'http://env:1/', [ENV_SAMPLE_RATE]: '0.25', [ENV_ENABLED]: 'off', [ENV_TIMEOUT]: '300' };
-    expect(resolve({}, env).config).toEqual({ apiKey: 'env-key', endpoint: 'http://env:1', enabled: false, sampleRate: 0.25, timeout: 300, extension: 'auto', transport: 'auto' });
+    const env = {
+      [ENV_API_KEY]: 'env-key',
+      [ENV_ENDPOINT]: 'http://env:1/',
+      [ENV_SAMPLE_RATE]: '0.25',
+      [ENV_ENABLED]: 'off',
+      [ENV_TIMEOUT]: '300',
+    };
+    expect(resolve({}, env).config).toEqual({
+      apiKey: 'env-key',
+      endpoint: 'http://env:1',
+      enabled: false,
+      sampleRate: 0.25,
+      timeout: 300,
+      extension: 'auto',
+      transport: 'auto',
+    });
     const { config } = resolve({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50 }, env);
     // an endpoint given in code is where records go: the extension (which forwards to
     // COLDSTART_ENDPOINT) is not used then
-    expect(config).toEqual({ apiKey: 'opt', endpoint: 'https://opt.example', enabled: true, sampleRate: 0.5, timeout: 50, extension: 'off', transport: 'auto' });
+    expect(config).toEqual({
+      apiKey: 'opt',
+      endpoint: 'https://opt.example',
+      enabled: true,
+      sampleRate: 0.5,
+      timeout: 50,
+      extension: 'off',
+      transport: 'auto',
+    });
   });
 
   test('the result is frozen and a new object each time', () => {
@@ -50,7 +89,10 @@ describe('resolveConfig', () => {
   });
 
   test('bad environment values fall back to the default', () => {
-    const { config, warnings } = resolve({}, { [ENV_API_KEY]: 'k', [ENV_SAMPLE_RATE]: 'half', [ENV_ENABLED]: 'maybe', [ENV_ENDPOINT]: 'x' });
+    const { config, warnings } = resolve(
+      {},
+      { [ENV_API_KEY]: 'k', [ENV_SAMPLE_RATE]: 'half', [ENV_ENABLED]: 'maybe', [ENV_ENDPOINT]: 'x' },
+    );
     expect(config.sampleRate).toBe(1);
     expect(config.enabled).toBe(true);
     expect(config.endpoint).toBe(DEFAULT_ENDPOINT);
@@ -104,7 +146,10 @@ describe('resolveConfig', () => {
   });
 
   test('COLDSTART_TRANSPORT: direct turns the extension off; logs needs no key; a bad value is reported', () => {
-    expect(resolve(undefined, { [ENV_API_KEY]: 'k', [ENV_TRANSPORT]: 'direct' }).config).toMatchObject({ transport: 'direct', extension: 'off' });
+    expect(resolve(undefined, { [ENV_API_KEY]: 'k', [ENV_TRANSPORT]: 'direct' }).config).toMatchObject({
+      transport: 'direct',
+      extension: 'off',
+    });
     const logs = resolve(undefined, { [ENV_TRANSPORT]: ' LOGS ' });
     expect(logs.config).toMatchObject({ transport: 'logs', apiKey: undefined });
     expect(logs.warnings).toEqual([]);

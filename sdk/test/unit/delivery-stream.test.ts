@@ -67,7 +67,10 @@ describe('Delivery through the stream endpoint', () => {
     peer.dropConnections();
     await waitFor(() => direct!.allRecords().length >= 6);
     expect(d.state.route).toBe('direct');
-    const ids = direct.allRecords().map((r) => r.invocation_id).sort();
+    const ids = direct
+      .allRecords()
+      .map((r) => r.invocation_id)
+      .sort();
     expect(ids).toEqual(['inv-0', 'inv-1', 'inv-2', 'inv-3', 'inv-4', 'inv-5']);
     // the cold-start copy on its own, the warm ones in a batch
     expect(direct.received.find((r) => r.path === '/api/v1/ingest')?.body.invocation_id).toBe('inv-0');
@@ -93,7 +96,12 @@ describe('Delivery through the stream endpoint', () => {
     peer.dropConnections();
     await waitFor(() => direct!.allRecords().length >= 2);
     await new Promise((r) => setTimeout(r, 200));
-    expect(direct.allRecords().map((r) => r.invocation_id).sort()).toEqual(['inv-2', 'inv-3']);
+    expect(
+      direct
+        .allRecords()
+        .map((r) => r.invocation_id)
+        .sort(),
+    ).toEqual(['inv-2', 'inv-3']);
   });
 
   test('a stream port that refuses (an older extension layer): the HTTP endpoint gets the records', async () => {
@@ -169,7 +177,11 @@ describe('Delivery through the stream endpoint', () => {
     await waitFor(() => peer!.lines.length >= 2 && d.state.unacknowledged === 0);
     expect(peer.lines.map((r) => r.invocation_id)).toEqual(['inv-1', 'inv-2']);
     // a build that throws never reaches the function
-    expect(d.warmAfterResponse(() => { throw new Error('bad record'); }, afterResponse)).toBeUndefined();
+    expect(
+      d.warmAfterResponse(() => {
+        throw new Error('bad record');
+      }, afterResponse),
+    ).toBeUndefined();
     await new Promise((r) => setImmediate(r));
     expect(d.state).toEqual({ route: 'stream', unacknowledged: 0, warmLeft: false });
   });
@@ -179,7 +191,7 @@ describe('Delivery through the stream endpoint', () => {
     peer = await startStreamPeer();
     const d = delivery(peer.port);
     d.connect();
-    await waitFor(() => d.state.unacknowledged === 0 && (peer!.hellos.length > 0));
+    await waitFor(() => d.state.unacknowledged === 0 && peer!.hellos.length > 0);
     const holder = globalThis as { awslambda?: Record<string, unknown> };
     const saved = holder.awslambda;
     holder.awslambda = { InvokeStore: {} };
@@ -261,7 +273,15 @@ describe('Delivery through the stream endpoint', () => {
     const d = delivery(peer.port);
     await d.warmAfterResponse(() => record(1), afterResponse);
     await waitFor(() => d.state.unacknowledged === 0);
-    expect(d.leaveWarm(() => ({ function_name: 'f' }), 1, 'req-2', () => record(2), afterResponse)).toBe(false);
+    expect(
+      d.leaveWarm(
+        () => ({ function_name: 'f' }),
+        1,
+        'req-2',
+        () => record(2),
+        afterResponse,
+      ),
+    ).toBe(false);
     expect(peer.delegates).toEqual([]);
     expect(peer.hellos[0].warm).toBe('platform');
   });

@@ -13,7 +13,8 @@ import { SDK_ROOT } from '../harness/helpers';
 
 /** The values dist/index.d.ts declares (its final `export { ... }` list, types left out). */
 function declaredValues(): string[] {
-  return /export \{([^}]*)\};\s*$/.exec(readFileSync(join(SDK_ROOT, 'dist', 'index.d.ts'), 'utf8'))![1]!
+  return /export \{([^}]*)\};\s*$/
+    .exec(readFileSync(join(SDK_ROOT, 'dist', 'index.d.ts'), 'utf8'))![1]!
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '' && !name.startsWith('type '));
@@ -49,7 +50,7 @@ describe('dist/index.cjs', () => {
 });
 
 describe('esm/index.mjs', () => {
-  test('exports every public value the types declare (the __ entry points are the core\'s own), and the core as default', () => {
+  test("exports every public value the types declare (the __ entry points are the core's own), and the core as default", () => {
     const script = `import * as api from ${JSON.stringify(join(SDK_ROOT, 'esm', 'index.mjs'))};
       import { createRequire } from 'node:module';
       const core = createRequire(import.meta.url)(${JSON.stringify(join(SDK_ROOT, 'dist', 'index.cjs'))});
@@ -59,7 +60,9 @@ describe('esm/index.mjs', () => {
     const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     expect(run.stderr).toBe('');
     const { named, defaultIsCore, same } = JSON.parse(run.stdout);
-    const expected = declaredValues().filter((name) => !name.startsWith('__')).sort();
+    const expected = declaredValues()
+      .filter((name) => !name.startsWith('__'))
+      .sort();
     expect(expected.length).toBeGreaterThan(10);
     expect([...named].sort()).toEqual(expected);
     expect([...same].sort()).toEqual(expected);
@@ -89,7 +92,8 @@ describe('esmHooksApi', () => {
 
   test('agrees with the running Node.js', async () => {
     const module = (await import('node:module')) as unknown as Record<string, unknown>;
-    const expected = typeof module.registerHooks === 'function' ? 'registerHooks' : typeof module.register === 'function' ? 'register' : undefined;
+    const expected =
+      typeof module.registerHooks === 'function' ? 'registerHooks' : typeof module.register === 'function' ? 'register' : undefined;
     expect(esmHooksApi()).toBe(expected);
   });
 });

@@ -11,7 +11,8 @@ const MARK_SWEEP_COMPACT = 4;
 function majorCollections(): { count: () => number; stop: () => void } {
   let count = 0;
   const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if ((entry as unknown as { detail: { kind: number } }).detail.kind === MARK_SWEEP_COMPACT) count++;
+    for (const entry of list.getEntries())
+      if ((entry as unknown as { detail: { kind: number } }).detail.kind === MARK_SWEEP_COMPACT) count++;
   });
   observer.observe({ entryTypes: ['gc'] });
   return { count: () => count, stop: () => observer.disconnect() };
@@ -20,7 +21,14 @@ function majorCollections(): { count: () => number; stop: () => void } {
 test('a full collection runs once the record has left, and gc is not left exposed', async () => {
   const seen = majorCollections();
   let left = false;
-  await settleGc(new Promise<void>((resolve) => setTimeout(() => ((left = true), resolve()), 20)));
+  await settleGc(
+    new Promise<void>((resolve) =>
+      setTimeout(() => {
+        left = true;
+        resolve();
+      }, 20),
+    ),
+  );
   expect(left).toBe(true);
   await new Promise((resolve) => setTimeout(resolve, 50)); // gc entries arrive a turn late
   seen.stop();

@@ -31,13 +31,22 @@ describe('handlerIsCommonJs', () => {
     expect(check({ 'package.json': '{"type":"module"}', 'src/app.js': 'exports.handler = 1;' }, 'src/app.handler')).toBe(false);
     expect(check({ 'package.json': '{"type":"commonjs"}', 'src/app.js': 'export const handler = 1;' }, 'src/app.handler')).toBe(true);
     // the nearest one wins
-    expect(check({ 'package.json': '{"type":"commonjs"}', 'src/package.json': '{"type":"module"}', 'src/app.js': 'x' }, 'src/app.handler')).toBe(false);
+    expect(
+      check({ 'package.json': '{"type":"commonjs"}', 'src/package.json': '{"type":"module"}', 'src/app.js': 'x' }, 'src/app.handler'),
+    ).toBe(false);
   });
 
   test('a type-less .js is CommonJS only without ES module syntax (Node.js 22 detects it)', () => {
-    expect(check({ 'package.json': '{"name":"fn"}', 'index.js': "'use strict';\nconst s3 = require('x');\nexports.handler = async () => s3;\n" }, 'index.handler')).toBe(true);
-    expect(check({ 'index.js': "import { S3Client } from '@aws-sdk/client-s3';\nexport const handler = async () => 1;\n" }, 'index.handler')).toBe(false);
-    expect(check({ 'index.js': "const x = 1;\nexport { x as handler };\n" }, 'index.handler')).toBe(false);
+    expect(
+      check(
+        { 'package.json': '{"name":"fn"}', 'index.js': "'use strict';\nconst s3 = require('x');\nexports.handler = async () => s3;\n" },
+        'index.handler',
+      ),
+    ).toBe(true);
+    expect(
+      check({ 'index.js': "import { S3Client } from '@aws-sdk/client-s3';\nexport const handler = async () => 1;\n" }, 'index.handler'),
+    ).toBe(false);
+    expect(check({ 'index.js': 'const x = 1;\nexport { x as handler };\n' }, 'index.handler')).toBe(false);
     expect(check({ 'index.js': "import * as path from 'node:path';\nexports.handler = path;\n" }, 'index.handler')).toBe(false);
     // words that only start like the keywords, and dynamic import(), are not ES module syntax
     expect(check({ 'index.js': "const important = 1;\nexports.handler = () => import('./lazy.mjs');\n" }, 'index.handler')).toBe(true);

@@ -14,12 +14,16 @@ describe('injectMarkers', () => {
     // a view into a larger buffer: only its own bytes
     const big = Buffer.from('XXXXa();YYYY');
     expect(Buffer.from(injectMarkers(big.subarray(4, 8), M) as Uint8Array).toString()).toBe('__csaEsm(0,7);a();\n;__csaEsm(1,7);\n');
-    expect(Buffer.from(injectMarkers(new TextEncoder().encode('a();').buffer, M) as Uint8Array).toString()).toBe('__csaEsm(0,7);a();\n;__csaEsm(1,7);\n');
+    expect(Buffer.from(injectMarkers(new TextEncoder().encode('a();').buffer, M) as Uint8Array).toString()).toBe(
+      '__csaEsm(0,7);a();\n;__csaEsm(1,7);\n',
+    );
   });
 
   test('line numbers are kept: the start marker joins the first line, after a hashbang', () => {
     expect(injectMarkers('#!/usr/bin/env node\na();', M)).toBe('#!/usr/bin/env node\n__csaEsm(0,7);a();\n;__csaEsm(1,7);\n');
-    expect(Buffer.from(injectMarkers(Buffer.from('#!/usr/bin/env node\na();'), M) as Uint8Array).toString()).toBe('#!/usr/bin/env node\n__csaEsm(0,7);a();\n;__csaEsm(1,7);\n');
+    expect(Buffer.from(injectMarkers(Buffer.from('#!/usr/bin/env node\na();'), M) as Uint8Array).toString()).toBe(
+      '#!/usr/bin/env node\n__csaEsm(0,7);a();\n;__csaEsm(1,7);\n',
+    );
     // a hashbang with nothing after it is left alone
     expect(injectMarkers('#!node', M)).toBe('#!node');
     expect(Buffer.from(injectMarkers(Buffer.from('#!node'), M) as Uint8Array).toString()).toBe('#!node');
@@ -28,7 +32,10 @@ describe('injectMarkers', () => {
   test('a source ending in a line comment still gets a working end marker', () => {
     const out = injectMarkers('a(); // done', M) as string;
     const calls: number[] = [];
-    new Function('__csaEsm', 'a', out)((kind: number) => calls.push(kind), () => undefined);
+    new Function('__csaEsm', 'a', out)(
+      (kind: number) => calls.push(kind),
+      () => undefined,
+    );
     expect(calls).toEqual([0, 1]);
   });
 

@@ -8,7 +8,16 @@ import { parseRules } from '../../src/cli/rules';
 const rules = parseRules({
   version: 1,
   min_module_ms: 10,
-  rules: [{ id: 'slow-lib', match: { module: 'slow-lib' }, issue: 'It is slow.', suggestion: 'Drop it.', evidence: 'measured', savings_share: 0.5 }],
+  rules: [
+    {
+      id: 'slow-lib',
+      match: { module: 'slow-lib' },
+      issue: 'It is slow.',
+      suggestion: 'Drop it.',
+      evidence: 'measured',
+      savings_share: 0.5,
+    },
+  ],
 });
 
 function run(load: number, slow: number, extra?: number): ProfileRun {
@@ -26,7 +35,14 @@ function run(load: number, slow: number, extra?: number): ProfileRun {
     memory_used_mb: 50,
     esm_timing: 'off',
     module_timings: timings,
-    module_tree: { load_ms: load, modules: 3, esm_timing: 'off', coverage: 'preload', truncated: false, children: [{ name: './index', self_ms: load - slow, total_ms: load, children } as any] },
+    module_tree: {
+      load_ms: load,
+      modules: 3,
+      esm_timing: 'off',
+      coverage: 'preload',
+      truncated: false,
+      children: [{ name: './index', self_ms: load - slow, total_ms: load, children } as any],
+    },
     started_at: new Date(0).toISOString(),
   };
 }
@@ -45,7 +61,14 @@ describe('profile aggregation', () => {
     expect(profile.modules.find((m) => m.name === 'slow-lib')).toEqual({ name: 'slow-lib', version: '1.0.0', self_ms: 44, seen_in: 1 });
     expect(profile.modules.find((m) => m.name === 'extra')).toEqual({ name: 'extra', version: '2.0.0', self_ms: 0, seen_in: 0.333 });
     expect(profile.recommendations).toEqual([
-      { module: 'slow-lib', rule_id: 'slow-lib', issue: 'It is slow.', suggestion: 'Drop it.', evidence: 'measured', potential_savings_ms: 22 },
+      {
+        module: 'slow-lib',
+        rule_id: 'slow-lib',
+        issue: 'It is slow.',
+        suggestion: 'Drop it.',
+        evidence: 'measured',
+        potential_savings_ms: 22,
+      },
     ]);
     expect(profile.tree[0]!.children!.map((c) => c.name)).toEqual(['slow-lib', 'extra']);
   });

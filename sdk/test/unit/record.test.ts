@@ -39,7 +39,16 @@ describe('buildRecord', () => {
   it('a cold start carries its init figures; the early copy leaves out what only the end knows', () => {
     const init = { initMs: 250.6, moduleTimings: { moment: 60 }, sdkOverheadMs: 1.234, esmTiming: 'off' };
     const complete = buildRecord(facts({ startKind: 'cold', init, codeId: 'c1', functionVersion: '$LATEST' }));
-    expect(complete).toMatchObject({ cold_start: true, start_kind: 'cold', init_duration_ms: 251, module_timings: { moment: 60 }, sdk_overhead_ms: 1.234, esm_timing: 'off', code_id: 'c1', function_version: '$LATEST' });
+    expect(complete).toMatchObject({
+      cold_start: true,
+      start_kind: 'cold',
+      init_duration_ms: 251,
+      module_timings: { moment: 60 },
+      sdk_overhead_ms: 1.234,
+      esm_timing: 'off',
+      code_id: 'c1',
+      function_version: '$LATEST',
+    });
     expect(complete.complete).toBeUndefined();
     const early = buildRecord(facts({ startKind: 'cold', init, end: undefined }));
     expect(early.complete).toBe(false);

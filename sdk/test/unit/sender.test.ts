@@ -16,7 +16,12 @@ describe('Sender', () => {
     const sender = new Sender(collector.url, 'csa_key');
     const result = await sender.send('/api/v1/ingest', JSON.stringify({ a: 1 }), deadline(2000));
     expect(result).toMatchObject({ ok: true, status: 200, attempts: 1 });
-    expect(collector.received[0]).toMatchObject({ path: '/api/v1/ingest', apiKey: 'csa_key', contentType: 'application/json', body: { a: 1 } });
+    expect(collector.received[0]).toMatchObject({
+      path: '/api/v1/ingest',
+      apiKey: 'csa_key',
+      contentType: 'application/json',
+      body: { a: 1 },
+    });
   });
 
   test('retries 5xx and 429 with the same body, then succeeds', async () => {
