@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, builds (normal and ASan+UBSan), starts a fresh
 # PostgreSQL of its own (.data/test-pg, port 55433), and runs every suite:
+#   lint (scripts/lint.sh: clang-format, Biome and cppcheck; `make format` fixes formatting),
 #   backend unit tests (Criterion) and integration tests (real server, real PostgreSQL, HTTP),
 #   the same under AddressSanitizer + UndefinedBehaviorSanitizer, end to end (examples/ through
 #   the SDK into the server), the dashboards and deployment checks, the docs' commands (make run
@@ -44,6 +45,7 @@ run_suite() {
 # the web UI's browser test: esbuild (the build check), playwright-core, axe-core
 (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 
+run_suite "lint (clang-format, Biome, cppcheck)" scripts/lint.sh
 run_suite "backend (unit + integration)" ctest --test-dir backend/build --output-on-failure -j2
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure -j2
