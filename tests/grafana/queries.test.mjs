@@ -610,10 +610,11 @@ test('queries: the provisioned alert rules run as the Grafana role and agree wit
   const expected = {
     'csa-init-p95': (recs) => percentileCont(recs.filter(realCold).map((r) => r.init_duration_ms), 0.95),
     'csa-cold-start-rate': (recs) => (100 * recs.filter(realCold).length) / recs.length,
-    // every record of the data set: arm64, 512 MB
+    // each record at its own memory and architecture, at the AWS prices written in the rule
     'csa-init-cost': (recs) => {
       const cold = recs.filter(realCold);
-      return cold.length ? (cold.reduce((a, r) => a + (r.init_duration_ms / 1000) * 0.5 * 0.0000133334, 0) * 2592000) / ((toMs - fromMs) / 1000) : null;
+      const awsPrices = { x86_64: 0.0000166667, arm64: 0.0000133334 };
+      return cold.length ? (sum(cold.map((r) => dollars(r, awsPrices))) * 2592000) / ((toMs - fromMs) / 1000) : null;
     },
   };
   for (const [uid, rule] of Object.entries(rules)) {
