@@ -3,7 +3,8 @@
 # PostgreSQL of its own (.data/test-pg, port 55433), and runs every suite:
 #   lint (scripts/lint.sh: clang-format, Biome and cppcheck; `make format` fixes formatting),
 #   backend unit tests (Criterion) and integration tests (real server, real PostgreSQL, HTTP),
-#   the same under AddressSanitizer + UndefinedBehaviorSanitizer, end to end (examples/ through
+#   the same under AddressSanitizer + UndefinedBehaviorSanitizer (but the end-to-end deployments
+#   test, 60 Node.js processes whose server paths deployments.test covers), end to end (examples/ through
 #   the SDK into the server), the dashboards and deployment checks, the docs' commands (make run
 #   in a sandbox, then the shell blocks of README.md and docs/*.md; links and anchors), a short
 #   libFuzzer smoke run of every fuzz target, the Lambda extension's suite, the Python SDK's suite
@@ -48,8 +49,10 @@ run_suite() {
 run_suite "lint (clang-format, Biome, cppcheck)" scripts/lint.sh
 run_suite "backend (unit + integration)" ctest --test-dir backend/build --output-on-failure -j2
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure -j2
+  run_suite "backend under ASan+UBSan" ctest --test-dir backend/build-asan --output-on-failure -j2 \
+    -E integration.e2e-deployments
 export COLDSTARTD=$root/backend/build/coldstartd
+export FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-5} # each target; `make fuzz` runs them longer
 for suite in tests/grafana/run.sh tests/deploy/run.sh tests/docs/run.sh backend/fuzz/smoke.sh extension/test.sh sdk-python/test.sh; do
   if [ -x "$suite" ]; then run_suite "$suite" "$suite"; fi
 done
@@ -63,7 +66,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "make test: failed suites: ${failed[*]}"
+  echo "make test: failed suites: ${failed[*]} ($SECONDS s)"
   exit 1
 fi
 echo "make test: all suites passed in $SECONDS s"
