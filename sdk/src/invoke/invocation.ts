@@ -134,7 +134,7 @@ function sendComplete(runtime: Runtime, invocation: Invocation, endNs: bigint): 
   const cold = invocation.cold;
   if (cold === undefined || cold.completeSent) return undefined;
   cold.completeSent = true;
-  return settleGc(sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs)));
+  return sinkOf(runtime, invocation).cold(coldRecord(runtime, invocation, true, endNs));
 }
 
 /**
@@ -148,7 +148,9 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation, later
     const endNs = invocation.endNs ?? process.hrtime.bigint();
     // The first invocation's is called after its response: the promise (its record's bytes out of
     // the process) bounds how long the environment is kept from being frozen (start.ts Later).
-    if (invocation.cold !== undefined) return sendComplete(runtime, invocation, endNs);
+    // Then the collection its building made due (gc.ts): only here, after the response, never
+    // from the deadline's send, which runs while the handler still works.
+    if (invocation.cold !== undefined) return settleGc(sendComplete(runtime, invocation, endNs));
     const rate = invocation.config.sampleRate;
     const sink = sinkOf(runtime, invocation);
     const build = (): InvocationRecord => buildRecord(runtime, invocation, true, endNs);
