@@ -194,7 +194,14 @@ function check({ truths: samples, runs }: Samples): Outcome {
     const tolerance = STRICT ? Math.max(2, 0.1 * expected) : Math.max(5, 0.3 * expected);
     if (Math.abs(got - expected) > tolerance)
       problems.push(`${p}: ${got.toFixed(1)} ms, truth ${expected.toFixed(1)} ± ${tolerance.toFixed(1)}`);
-    const [low, high] = STRICT ? [0.85, 1.35] : [0.65, 1.5];
+    // Against the truth without the SDK, the strict lower bound is 0.75: on Node.js 24 importing
+    // cjs-exports alone takes one of two times, about 41 or 53 ms, in every setup (quiet machine,
+    // 30 fresh processes each, 2026-12-06: no hooks 14 of 30 in the fast mode, medians 40.9 / 52.5 ms;
+    // pass-through registerHooks 14 of 30, 41.2 / 53.5; the SDK 25 of 30, 41.7 / 53.8). Within each
+    // mode the SDK's figure is the bare one; the SDK's preload makes the fast mode more frequent,
+    // which moves the median to 0.80x. That is Node.js's time, not an attribution error; the
+    // attribution itself is checked against the truth with the SDK above.
+    const [low, high] = STRICT ? [0.75, 1.35] : [0.65, 1.5];
     if (got < low * withoutSdk - 2 || got > high * withoutSdk + 2)
       problems.push(`${p}: ${got.toFixed(1)} ms, without the SDK ${withoutSdk.toFixed(1)} (${low}x to ${high}x)`);
   }
