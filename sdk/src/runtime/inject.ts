@@ -8,8 +8,16 @@
 //
 // The markers are given by the caller: a bare global call with a module number (in-thread hooks,
 // cheapest for Node.js to compile, see constants.ts) or a guarded call with import.meta.url (the
-// off-thread loader, which shares no table with the main thread). A source that came as bytes is
-// given back as bytes (Node decodes it as it would without the SDK).
+// off-thread loader, which shares no table with the main thread).
+//
+// A source that came as bytes is given back as a string, decoded as Node.js decodes an ES module's
+// bytes (UTF-8, a byte order mark dropped). Giving back marked bytes meant a second buffer the size
+// of every module's source: on the ES module handler of bench/sdk (AWS SDK v3 + date-fns, Node.js
+// 24) that external memory made V8 start one more full collection, which was still marking when
+// init ended and finished in the first response: +25-35 ms (median 35 ms against 3 ms without the
+// SDK, bench/sdk/COLD-REQUEST.md, 2026-12-06 17:36). As a string, the marked source replaces the
+// string Node would have decoded (the joined parts are young garbage, collected cheaply), and the
+// first response is as fast as without the SDK.
 
 const INSTALLED = '/node_modules/@coldstart/analyzer/';
 
@@ -18,34 +26,25 @@ export function markers(call: string, ref: string): [start: string, end: string]
   return [`${call}(0,${ref});`, `\n;${call}(1,${ref});\n`];
 }
 
-/** The source with markers, of the same kind (string or bytes); undefined if it cannot be read. */
-export function injectMarkers(source: unknown, [start, end]: [string, string]): string | Uint8Array | undefined {
-  if (typeof source === 'string') {
-    if (source.startsWith('#!')) {
-      const newline = source.indexOf('\n');
-      if (newline < 0) return source;
-      return source.slice(0, newline + 1) + start + source.slice(newline + 1) + end;
-    }
-    return start + source + end;
-  }
-  let bytes: Uint8Array;
-  if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
-  else if (ArrayBuffer.isView(source)) bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+/** The source with markers, as a string; undefined if it cannot be read. */
+export function injectMarkers(source: unknown, [start, end]: [string, string]): string | undefined {
+  let text: string;
+  if (typeof source === 'string') text = source;
+  else if (source instanceof ArrayBuffer) text = decodeUtf8(Buffer.from(source));
+  else if (ArrayBuffer.isView(source)) text = decodeUtf8(Buffer.from(source.buffer, source.byteOffset, source.byteLength));
   else return undefined;
-  let head = 0;
-  if (bytes[0] === 0x23 && bytes[1] === 0x21) {
-    // #! line
-    const newline = bytes.indexOf(0x0a);
-    if (newline < 0) return bytes;
-    head = newline + 1;
+  if (text.startsWith('#!')) {
+    const newline = text.indexOf('\n');
+    if (newline < 0) return text;
+    return text.slice(0, newline + 1) + start + text.slice(newline + 1) + end;
   }
-  // the markers are ASCII: one byte per character
-  const out = Buffer.allocUnsafe(bytes.length + start.length + end.length);
-  out.set(bytes.subarray(0, head), 0);
-  out.write(start, head, 'latin1');
-  out.set(bytes.subarray(head), head + start.length);
-  out.write(end, bytes.length + start.length, 'latin1');
-  return out;
+  return start + text + end;
+}
+
+/** UTF-8 as Node.js decodes a module's bytes (TextDecoder's default): a leading byte order mark dropped. */
+function decodeUtf8(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** Only plain files of format "module" are instrumented. */
