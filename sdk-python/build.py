@@ -7,9 +7,16 @@ setuptools or network): `python3 build.py [OUT_DIR]` (default dist/).
   Install it with `pip install dist/coldstart_analyzer-*.whl` (no index needed), or into a
   deployment package with `pip install -t package/ dist/...whl`.
 - dist/coldstart-analyzer-layer-<version>.zip: the same files under `python/`, the folder Lambda's
-  Python runtimes put on sys.path for a layer (/opt/python).
+  Python runtimes put on sys.path for a layer (/opt/python), with the modules' bytecode
+  (`__pycache__/*.cpython-3NN.pyc`) for every CPython 3.9+ found: this interpreter, `python3.9` to
+  `python3.14` on the PATH, or the interpreters named in COLDSTART_LAYER_PYTHONS (paths separated
+  by ":"). A layer is read-only in Lambda: without them each cold start compiles the SDK's
+  modules from source (8-20 ms before the function's own code, BENCHMARKS.md "Python SDK"), since
+  Python cannot write the bytecode it made. The .pyc files are checked-hash (PEP 552): Python
+  checks them against the source's hash, not its time stamp, which a zip does not keep.
+  The wheel has none: pip compiles at install (`pip install -t` too).
 
-The output is reproducible: fixed timestamps and sorted entries.
+The output is reproducible: fixed timestamps, sorted entries, hash-based bytecode.
 """
 
 import base64
@@ -17,7 +24,10 @@ import hashlib
 import io
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,6 +53,59 @@ def package_files():
     with open(os.path.join(os.path.dirname(HERE), "rules", "recommendations.json"), "rb") as f:
         out.append((PACKAGE + "/recommendations.json", f.read()))
     return out
+
+
+# Run by each interpreter: compiles the .py files under argv[1] into their __pycache__ folders.
+_COMPILE = """
+import os, py_compile, sys
+if sys.implementation.name != "cpython" or sys.version_info < (3, 9):
+    sys.exit(3)
+for folder, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        if name.endswith(".py"):
+            path = os.path.join(folder, name)
+            py_compile.compile(path, dfile=os.path.relpath(path, sys.argv[1]), doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+print(sys.implementation.cache_tag)
+"""
+
+
+def interpreters():
+    """CPython interpreters to compile the layer's bytecode with: COLDSTART_LAYER_PYTHONS, else this
+    one and python3.9 ... python3.14 on the PATH; one per cache tag (cpython-311, ...)."""
+    named = os.environ.get("COLDSTART_LAYER_PYTHONS")
+    if named:
+        return [p for p in named.split(":") if p]
+    found = [sys.executable] + [shutil.which("python3.%d" % minor) for minor in range(9, 15)]
+    return [p for p in found if p]
+
+
+def bytecode(entries):
+    """The .pyc entries (`coldstart_analyzer/__pycache__/<module>.<tag>.pyc`) of the .py entries, for
+    every interpreter of interpreters() that runs; tags already made are skipped."""
+    out, tags = [], set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in entries:
+            if name.endswith(".py"):
+                os.makedirs(os.path.join(tmp, os.path.dirname(name)), exist_ok=True)
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(data)
+        for python in interpreters():
+            try:
+                proc = subprocess.run([python, "-c", _COMPILE, tmp], capture_output=True, text=True, timeout=120)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            tag = proc.stdout.strip()
+            if proc.returncode != 0 or not tag.startswith("cpython-") or tag in tags:
+                continue
+            tags.add(tag)
+            for folder, _, files in os.walk(tmp):
+                for file in files:
+                    if file.endswith("." + tag + ".pyc"):
+                        path = os.path.join(folder, file)
+                        with open(path, "rb") as f:
+                            out.append((os.path.relpath(path, tmp).replace(os.sep, "/"), f.read()))
+    return sorted(out), sorted(tags)
 
 
 def metadata(v):
@@ -90,7 +153,10 @@ def build(out_dir):
     wheel = os.path.join(out_dir, "%s-%s-py3-none-any.whl" % (PACKAGE, v))
     _write_zip(wheel, entries)
     layer = os.path.join(out_dir, "%s-layer-%s.zip" % (NAME, v))
-    _write_zip(layer, [("python/" + name, data) for name, data in entries])
+    compiled, tags = bytecode(entries)
+    _write_zip(layer, [("python/" + name, data) for name, data in entries + compiled])
+    if not tags:
+        print("build.py: no CPython 3.9+ compiled the layer's bytecode: it will be compiled at every cold start", file=sys.stderr)
     return wheel, layer
 
 

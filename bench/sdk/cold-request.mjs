@@ -17,7 +17,9 @@
 // refusing connections, or accepting and never answering; the logs transport; Datadog's handler
 // redirect with cold start tracing (dd-trace + datadog-lambda-js) for comparison.
 // Conditions are interleaved round-robin so that drift on a shared machine hits them alike;
-// figures are medians over BENCH_COLD_RUNS environments (default 9).
+// figures are medians over BENCH_COLD_RUNS environments (default 9). BENCH_NODES (default 22,24)
+// and BENCH_HANDLERS (a comma-separated list of handler files, e.g. app/esm.handler; default all)
+// narrow a run; BENCH_OUT names the report (default COLD-REQUEST.md, beside this file).
 import { execSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -91,6 +93,10 @@ const handlers = [
   { name: 'AWS SDK v2 + moment + lodash + axios', handler: 'app/v2.handler' },
   { name: 'ES module: AWS SDK v3 + date-fns', handler: 'app/esm.handler' },
 ];
+if (process.env.BENCH_HANDLERS) {
+  const wanted = new Set(process.env.BENCH_HANDLERS.split(','));
+  handlers.splice(0, handlers.length, ...handlers.filter((h) => wanted.has(h.handler)));
+}
 const sdkEnv = (handler) => ({
   COLDSTART_API_KEY: 'csa_benchbenchbenchbenchbenchbench',
   COLDSTART_HANDLER: handler,
@@ -266,6 +272,6 @@ for (const version of versions) {
   }
 }
 const report = lines.join('\n');
-writeFileSync(join(here, 'COLD-REQUEST.md'), report + '\n');
+writeFileSync(join(here, process.env.BENCH_OUT ?? 'COLD-REQUEST.md'), report + '\n');
 console.log(report);
 process.exit(0);

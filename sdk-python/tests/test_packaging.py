@@ -61,8 +61,34 @@ def test_layer_zip_has_the_python_prefix_and_works(artefacts, tmp_path):
     assert "Runtime.HandlerNotFound" in out.stderr
 
 
+def test_layer_ships_bytecode_so_a_cold_start_compiles_nothing(artefacts, tmp_path):
+    # Lambda's /opt is read-only: without .pyc in the layer every cold start compiles the SDK.
+    _, layer = artefacts
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(layer) as zf:
+        names = set(zf.namelist())
+        zf.extractall(tmp_path / "opt")
+    sources = [n for n in names if n.endswith(".py")]
+    for name in sources:
+        folder, file = name.rsplit("/", 1)
+        assert "%s/__pycache__/%s.%s.pyc" % (folder, file[:-3], tag) in names, name
+    before = sorted(p.name for p in (tmp_path / "opt" / "python" / "coldstart_analyzer" / "__pycache__").iterdir())
+    out = subprocess.run(
+        [sys.executable, "-v", "-c", "import coldstart_analyzer._redirect, coldstart_analyzer._runtime"],
+        env={"PYTHONPATH": str(tmp_path / "opt" / "python"), "PATH": os.environ["PATH"]},
+        capture_output=True, text=True, cwd=str(tmp_path), check=True,
+    )
+    # -v names where each module's code came from: the shipped bytecode, never a compile of the source
+    sdk_lines = [line for line in out.stderr.splitlines() if "coldstart_analyzer" in line and line.startswith("# code object from")]
+    assert len(sdk_lines) >= 4, out.stderr[-2000:]
+    assert all(".%s.pyc" % tag in line for line in sdk_lines), sdk_lines
+    assert sorted(p.name for p in (tmp_path / "opt" / "python" / "coldstart_analyzer" / "__pycache__").iterdir()) == before
+
+
 def test_build_is_reproducible(artefacts, tmp_path):
-    wheel, _ = artefacts
+    wheel, layer = artefacts
     proc = subprocess.run([sys.executable, os.path.join(SDK, "build.py"), str(tmp_path)], capture_output=True, text=True, check=True)
-    again = proc.stdout.split()[0]
-    assert open(wheel, "rb").read() == open(again, "rb").read()
+    again_wheel, again_layer = proc.stdout.split()
+    assert open(wheel, "rb").read() == open(again_wheel, "rb").read()
+    # the layer too: hash-based bytecode carries no time stamp
+    assert open(layer, "rb").read() == open(again_layer, "rb").read()
