@@ -19,7 +19,11 @@
 // Conditions are interleaved round-robin so that drift on a shared machine hits them alike;
 // figures are medians over BENCH_COLD_RUNS environments (default 9). BENCH_NODES (default 22,24)
 // and BENCH_HANDLERS (a comma-separated list of handler files, e.g. app/esm.handler; default all)
-// narrow a run; BENCH_OUT names the report (default COLD-REQUEST.md, beside this file).
+// narrow a run, as does BENCH_MODES (condition names separated by "|", e.g. "SDK, backend
+// answers|SDK, logs transport"; "no SDK" always runs); BENCH_OUT names the report (default
+// COLD-REQUEST.md, beside this file). "paired" is the median over rounds of each round's SDK
+// environment against the no-SDK one of the same round (neighbours in time on a shared machine),
+// with a distribution-free 95 % interval of that median.
 import { execSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -141,6 +145,11 @@ const modes = [
   },
 ];
 
+if (process.env.BENCH_MODES) {
+  const wanted = new Set(['no SDK', ...process.env.BENCH_MODES.split('|')]);
+  modes.splice(0, modes.length, ...modes.filter((m) => wanted.has(m.name)));
+}
+
 let serial = 0;
 /** One fresh environment: init, two invocations, shutdown. */
 async function environment(binary, version, h, mode) {
@@ -211,6 +220,23 @@ const median = (xs) => {
 const f = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const pct = (x, base) =>
   Number.isFinite(x) && Number.isFinite(base) && base > 0 ? `${x >= base ? '+' : ''}${(((x - base) / base) * 100).toFixed(1)} %` : 'n/a';
+/** Median of the rounds' relative differences (init + 1st, this condition against no SDK in the
+ * same round) and its 95 % interval from order statistics (binomial, distribution-free). */
+const paired = (bare, sdk) => {
+  const d = [];
+  for (let i = 0; i < Math.min(bare.length, sdk.length); i++) {
+    const [b, x] = [bare[i], sdk[i]];
+    if (b.failed !== undefined || x.failed !== undefined) continue;
+    d.push(((x.initMs + x.firstMs) / (b.initMs + b.firstMs) - 1) * 100);
+  }
+  if (d.length < 3) return 'n/a';
+  d.sort((a, b) => a - b);
+  const n = d.length;
+  const lo = Math.max(0, Math.floor(n / 2 - 0.98 * Math.sqrt(n)));
+  const hi = Math.min(n - 1, Math.ceil(n / 2 + 0.98 * Math.sqrt(n)) - 1);
+  const p = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
+  return `${p(median(d))} % (${p(d[lo])} to ${p(d[hi])})`;
+};
 const sh = (command) => {
   try {
     return execSync(command, { encoding: 'utf8' }).trim();
@@ -244,9 +270,9 @@ for (const version of versions) {
     lines.push(`## Node.js ${version}: ${h.name}`);
     lines.push('');
     lines.push(
-      '| condition | init ms | 1st response ms | init + 1st ms | vs no SDK | 1st billed ms | 2nd response ms | record before 2nd / after |',
+      '| condition | init ms | 1st response ms | init + 1st ms | vs no SDK | paired (95 % interval) | 1st billed ms | 2nd response ms | record before 2nd / after |',
     );
-    lines.push('|---|---|---|---|---|---|---|---|');
+    lines.push('|---|---|---|---|---|---|---|---|---|');
     const samples = results[version][h.name];
     const bare = median(samples['no SDK'].map((s) => s.initMs + s.firstMs));
     for (const mode of modes) {
@@ -258,7 +284,7 @@ for (const version of versions) {
         ? `${counted.filter((s) => s.before > 0).length}/${counted.length} / ${counted.filter((s) => s.after > 0).length}/${counted.length}`
         : '';
       lines.push(
-        `| ${mode.name}${failed ? ` (${failed} failed)` : ''} | ${f(median(ok.map((s) => s.initMs)))} | ${f(median(ok.map((s) => s.firstMs)), 2)} | ${f(total)} | ${mode.name === 'no SDK' ? '' : pct(total, bare)} | ${f(median(ok.map((s) => s.firstBilledMs)), 2)} | ${f(median(ok.map((s) => s.secondMs)), 2)} | ${record} |`,
+        `| ${mode.name}${failed ? ` (${failed} failed)` : ''} | ${f(median(ok.map((s) => s.initMs)))} | ${f(median(ok.map((s) => s.firstMs)), 2)} | ${f(total)} | ${mode.name === 'no SDK' ? '' : pct(total, bare)} | ${mode.name === 'no SDK' ? '' : paired(samples['no SDK'], samples[mode.name])} | ${f(median(ok.map((s) => s.firstBilledMs)), 2)} | ${f(median(ok.map((s) => s.secondMs)), 2)} | ${record} |`,
       );
     }
     const failures = modes.flatMap((m) =>
