@@ -371,7 +371,8 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
         goto out;
     }
     if (json_array_size(json_object_get(deployments, "deployments")) >= 2) {
-        csa_status st = csa_deployments_compare(conn, &cfg->prices, project_id, chosen, NULL, NULL, &comparison, detail);
+        csa_status st = csa_deployments_compare(conn, &cfg->prices, project_id, chosen, NULL, NULL, &comparison,
+                                                detail);
         if (st != CSA_OK && st != CSA_ERR_NOT_FOUND) {
             fprintf(stderr, "coldstartd report: %s\n", detail);
             goto out;

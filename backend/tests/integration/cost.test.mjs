@@ -182,9 +182,13 @@ const onDemand = (dep) => SENT.filter((r) => r.code_id === dep && r.cold_start &
 const mean = (xs) => xs.reduce((a, x) => a + x, 0) / xs.length;
 /** A package's dollars per cold start: its self time priced, averaged over the cold starts with timings. */
 const packageUsd = (dep, name) =>
-  mean(onDemand(dep).filter((r) => r.module_timings).map((r) => (r.module_timings[name] ?? 0) * usdPerMs(r)));
+  mean(
+    onDemand(dep)
+      .filter((r) => r.module_timings)
+      .map((r) => (r.module_timings[name] ?? 0) * usdPerMs(r)),
+  );
 
-test('compare: what the change costs per cold start, per month at the head\'s rate, and per package', async () => {
+test("compare: what the change costs per cold start, per month at the head's rate, and per package", async () => {
   const [{ id }] = await ctx.rows(`SELECT id FROM functions WHERE function_name = ${lit(FN)}`);
   const deployments = (await ctx.get(`/api/v1/functions/${id}/deployments`, key())).json.deployments;
   const headDeployment = deployments.find((d) => d.deployment === 'cost0002');
@@ -207,7 +211,11 @@ test('compare: what the change costs per cold start, per month at the head\'s ra
   near(c.init_cost.head_cold_starts_per_month, startsPerMonth, 'head_cold_starts_per_month');
   near(c.init_cost.change_usd_per_month, (head - base) * startsPerMonth, 'change_usd_per_month');
   // the head at its own rate is what the deployments list says it costs per month
-  near(c.init_cost.head_usd_per_cold_start * c.init_cost.head_cold_starts_per_month, headDeployment.init_cost_usd_per_month, 'head per month');
+  near(
+    c.init_cost.head_usd_per_cold_start * c.init_cost.head_cold_starts_per_month,
+    headDeployment.init_cost_usd_per_month,
+    'head per month',
+  );
   assert.ok(c.init_cost.change_usd_per_cold_start < 0, 'the arm64 deployment inits for less');
   assert.match(c.init_cost.method, /head's cold starts/);
 
@@ -232,9 +240,13 @@ test('compare: what the change costs per cold start, per month at the head\'s ra
   near(c.packages.find((p) => p.package === 'aws-sdk').change_usd_per_cold_start, (-0.85 * 0.5 * X86) / 5, 'aws-sdk removed');
 
   // coldstartd report says the same, to two significant digits
-  const r = await runCli(['report', '--project', ctx.projectSlug, '--function', FN], { env: { DATABASE_URL: ctx.db.url, PRICE_PER_GB_SECOND_X86_64: String(X86), PRICE_PER_GB_SECOND_ARM64: String(ARM) } });
+  const r = await runCli(['report', '--project', ctx.projectSlug, '--function', FN], {
+    env: { DATABASE_URL: ctx.db.url, PRICE_PER_GB_SECOND_X86_64: String(X86), PRICE_PER_GB_SECOND_ARM64: String(ARM) },
+  });
   assert.equal(r.code, 0, r.stderr);
-  const m = r.stdout.match(/^ {2}init cost ([+-])\$([\d.]+) per cold start, ([+-])\$([\d.]+) per month at the head's rate \((\d+) cold starts\/month\)$/m);
+  const m = r.stdout.match(
+    /^ {2}init cost ([+-])\$([\d.]+) per cold start, ([+-])\$([\d.]+) per month at the head's rate \((\d+) cold starts\/month\)$/m,
+  );
   assert.ok(m, r.stdout);
   const twoDigits = (sign, digits, want, what) => {
     const got = (sign === '-' ? -1 : 1) * Number(digits);
