@@ -292,8 +292,8 @@ static void print_deployments(json_t *deployments, json_t *comparison)
         double month = num(json_object_get(d, "change_usd_per_month"));
         char usd[32];
         fmt_usd_change(usd, sizeof usd, month);
-        printf("  %s%s%s%s\n", json_string_value(json_object_get(d, "summary")), isnan(month) ? "" : " (",
-               isnan(month) ? "" : usd, isnan(month) ? "" : "/month)");
+        printf("  %s%s%s%s\n", json_string_value(json_object_get(d, "summary")), isnan(month) ? "" : ", ",
+               isnan(month) ? "" : usd, isnan(month) ? "" : "/month");
     }
     if (shown == 0)
         printf("  no package's self time changed\n");

@@ -257,7 +257,7 @@ test("compare: what the change costs per cold start, per month at the head's rat
   assert.equal(Number(m[5]), Math.round(startsPerMonth));
   const line = r.stdout.split('\n').find((l) => l.startsWith('  heavy-pkg:'));
   assert.ok(line, r.stdout);
-  const pm = line.match(/ \(([+-])\$([\d.]+)\/month\)$/);
+  const pm = line.match(/, ([+-])\$([\d.]+)\/month$/);
   assert.ok(pm, line);
   twoDigits(pm[1], pm[2], heavy.change_usd_per_cold_start * startsPerMonth, 'report heavy-pkg per month');
 });
