@@ -274,7 +274,8 @@ static void print_deployments(json_t *deployments, json_t *comparison)
         char a[32], b[32];
         fmt_usd_change(a, sizeof a, per_start);
         fmt_usd_change(b, sizeof b, per_month);
-        printf("  init cost %s per cold start, %s per month at the head's rate (%.0f cold starts/month)\n", a, b,
+        /* 80 columns: the month at the head's rate of cold starts */
+        printf("  init cost %s per cold start, %s/month at %.0f starts/month\n", a, b,
                num(json_object_get(cost, "head_cold_starts_per_month")));
     }
     json_t *packages = json_object_get(comparison, "packages");
