@@ -244,9 +244,7 @@ test("compare: what the change costs per cold start, per month at the head's rat
     env: { DATABASE_URL: ctx.db.url, PRICE_PER_GB_SECOND_X86_64: String(X86), PRICE_PER_GB_SECOND_ARM64: String(ARM) },
   });
   assert.equal(r.code, 0, r.stderr);
-  const m = r.stdout.match(
-    /^ {2}init cost ([+-])\$([\d.]+) per cold start, ([+-])\$([\d.]+)\/month at (\d+) starts\/month$/m,
-  );
+  const m = r.stdout.match(/^ {2}init cost ([+-])\$([\d.]+) per cold start, ([+-])\$([\d.]+)\/month at (\d+) starts\/month$/m);
   assert.ok(m, r.stdout);
   const twoDigits = (sign, digits, want, what) => {
     const got = (sign === '-' ? -1 : 1) * Number(digits);

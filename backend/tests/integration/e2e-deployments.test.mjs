@@ -212,11 +212,7 @@ test('coldstartd report: the deployments, the latest comparison and the init cos
     ),
     out,
   );
-  assert.match(
-    out,
-    /^ {2}init cost \+\$0\.\d+ per cold start, \+\$\d+\.\d+\/month at \d+ starts\/month$/m,
-    out,
-  );
+  assert.match(out, /^ {2}init cost \+\$0\.\d+ per cold start, \+\$\d+\.\d+\/month at \d+ starts\/month$/m, out);
   assert.match(out, /^ {2}@aws-sdk\/client-dynamodb 3\.1169\.0 -> 3\.1170\.0: \+\d+\.\d ms, \+\$\d+\.\d+\/month$/m, out);
   for (const line of out.split('\n')) assert.ok(line.length <= 80, `wider than 80 columns: ${line}`);
 
