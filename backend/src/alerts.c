@@ -184,8 +184,8 @@ static int regression_figures(csa_alerts *a, const rule *r, json_t *out)
     for (int i = 0; i < PQntuples(res) && !atomic_load(&a->stopping); i++) {
         json_t *cmp = NULL;
         char detail[CSA_DETAIL_MAX];
-        csa_status st = csa_deployments_compare(a->conn, r->project_id, PQgetvalue(res, i, 0), NULL, NULL, &cmp,
-                                                detail);
+        csa_status st = csa_deployments_compare(a->conn, &a->cfg->prices, r->project_id, PQgetvalue(res, i, 0), NULL,
+                                                NULL, &cmp, detail);
         if (st == CSA_ERR_NOT_FOUND)
             continue; /* fewer than two deployments */
         if (st != CSA_OK) {

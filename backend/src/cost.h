@@ -41,6 +41,12 @@ typedef struct csa_prices {
     "(" i ".init_duration_ms / 1000.0 * coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128)" \
     " / 1024.0 * CASE WHEN " i ".architecture = 'arm64' THEN " arm "::float8 ELSE " x86 "::float8 END)"
 
+/* The dollars of one millisecond of one invocation row's init, as SQL (aliases and parameters as
+ * CSA_INIT_COST_SQL): a package's share of a cold start is its self time (ms) times this. */
+#define CSA_USD_PER_INIT_MS_SQL(i, f, x86, arm) \
+    "(coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128) / 1024.0 / 1000.0" \
+    " * CASE WHEN " i ".architecture = 'arm64' THEN " arm "::float8 ELSE " x86 "::float8 END)"
+
 /* Prices as the text of SQL parameters (x86 and arm hold at least 32 bytes each). */
 void csa_prices_params(const csa_prices *p, char *x86, char *arm);
 

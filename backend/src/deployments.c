@@ -317,8 +317,104 @@ static json_t *package_changes(const side *base, const side *head)
     return out;
 }
 
-csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const char *function_id, const char *base_id,
-                                   const char *head_id, json_t **out, char *detail)
+/* ---- compare: what the change costs ---------------------------------------------------------- */
+
+/* One side's init cost (cost.h), read apart from the statistics above. */
+typedef struct side_cost {
+    double usd;          /* init cost of the deployment's on-demand cold starts, over its life */
+    long long n;         /* those cold starts (with an init duration) */
+    double span_seconds; /* first to last seen */
+    json_t *packages;    /* name -> dollars per cold start: self time x memory x price, summed over the
+                          * newest CSA_DEPLOYMENT_PACKAGE_SAMPLES cold starts with module timings and
+                          * divided by their number (a package loaded by half of them counts half) */
+} side_cost;
+
+static csa_status read_side_cost(PGconn *conn, const csa_prices *prices, const char *function_id, const char *id,
+                                 side_cost *c, char *detail)
+{
+    char x86[32], arm[32], package_limit[16];
+    csa_prices_params(prices, x86, arm);
+    snprintf(package_limit, sizeof package_limit, "%d", CSA_DEPLOYMENT_PACKAGE_SAMPLES);
+    const char *params[] = {function_id, id, x86, arm};
+    /* clang-format off */
+    PGresult *res = csa_db_exec(conn,
+                                "SELECT count(*), coalesce(sum(" CSA_INIT_COST_SQL("i", "f", "$3", "$4") "), 0),"
+                                "  (SELECT extract(epoch FROM d.last_seen_at - d.first_seen_at) FROM function_deployments d"
+                                "    WHERE d.function_id = $1 AND d.deployment = $2)"
+                                " FROM invocations i JOIN functions f ON f.id = i.function_id"
+                                " WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
+                                "   AND " REAL_COLD " AND i.init_duration_ms IS NOT NULL",
+                                4, params);
+    /* clang-format on */
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return db_failed(conn, res, "compare cost", detail);
+    c->n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    c->usd = strtod(PQgetvalue(res, 0, 1), NULL);
+    c->span_seconds = PQgetisnull(res, 0, 2) ? 0 : strtod(PQgetvalue(res, 0, 2), NULL);
+    PQclear(res);
+
+    const char *pparams[] = {function_id, id, package_limit, x86, arm};
+    /* clang-format off */
+    res = csa_db_exec(conn,
+                      "WITH s AS (SELECT i.module_timings, " CSA_USD_PER_INIT_MS_SQL("i", "f", "$4", "$5") " AS usd_per_ms"
+                      "  FROM invocations i JOIN functions f ON f.id = i.function_id"
+                      "  WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
+                      "    AND " REAL_COLD " AND i.module_timings IS NOT NULL"
+                      "  ORDER BY i.\"timestamp\" DESC LIMIT $3::int)"
+                      " SELECT e.key, sum(e.value::float8 * s.usd_per_ms) / (SELECT count(*) FROM s)"
+                      " FROM s, jsonb_each_text(s.module_timings) e GROUP BY e.key",
+                      5, pparams);
+    /* clang-format on */
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return db_failed(conn, res, "compare package cost", detail);
+    c->packages = json_object();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_object_set_new(c->packages, PQgetvalue(res, r, 0), json_real(strtod(PQgetvalue(res, r, 1), NULL)));
+    PQclear(res);
+    return CSA_OK;
+}
+
+/* Dollars per cold start of one package on one side: null when the side does not have it. */
+static json_t *package_usd(const side_cost *c, const char *package, double *usd)
+{
+    json_t *v = json_object_get(c->packages, package);
+    *usd = v ? json_real_value(v) : 0;
+    return v ? csa_usd_json(*usd) : json_null();
+}
+
+/* The comparison's "init_cost", and each package's share of it (fields added to the entries of
+ * packages): the change per cold start, and per month at the head's rate of cold starts. */
+static json_t *cost_changes(const side_cost c[2], json_t *packages)
+{
+    double base = c[0].n ? c[0].usd / (double)c[0].n : NAN, head = c[1].n ? c[1].usd / (double)c[1].n : NAN;
+    /* the head's on-demand cold starts extended to 30 days as its cost is (cost.h) */
+    double per_month = csa_cost_per_month((double)c[1].n, c[1].span_seconds);
+    size_t i;
+    json_t *p;
+    json_array_foreach(packages, i, p) {
+        const char *name = json_string_value(json_object_get(p, "package"));
+        double b, h;
+        json_object_set_new(p, "base_init_cost_usd", package_usd(&c[0], name, &b));
+        json_object_set_new(p, "head_init_cost_usd", package_usd(&c[1], name, &h));
+        json_object_set_new(p, "change_usd_per_cold_start", csa_usd_json(h - b));
+        json_object_set_new(p, "change_usd_per_month", csa_usd_json((h - b) * per_month));
+    }
+    char method[400];
+    snprintf(method, sizeof method,
+             "Mean init cost per on-demand cold start of each deployment over its life (init s x memory GB x the "
+             "price per GB-second of its architecture); per month: the change times the head's cold starts per "
+             "30 days (first to last seen, at least an hour). Per package: self time x memory x price over the "
+             "newest %d cold starts with module timings, divided by their number.",
+             CSA_DEPLOYMENT_PACKAGE_SAMPLES);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s}", "base_usd_per_cold_start", csa_usd_json(base),
+                     "head_usd_per_cold_start", csa_usd_json(head), "change_usd_per_cold_start",
+                     csa_usd_json(head - base), "head_cold_starts_per_month", num(per_month, 100),
+                     "change_usd_per_month", csa_usd_json((head - base) * per_month), "method", method);
+}
+
+csa_status csa_deployments_compare(PGconn *conn, const csa_prices *prices, const char *project_id,
+                                   const char *function_id, const char *base_id, const char *head_id, json_t **out,
+                                   char *detail)
 {
     char name[1100];
     csa_status st = check_function(conn, project_id, function_id, name, sizeof name, detail);
@@ -369,6 +465,10 @@ csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const c
     PQclear(res);
     for (int k = 0; k < 2 && st == CSA_OK; k++)
         st = read_side(conn, function_id, &sides[k], detail);
+    side_cost costs[2];
+    memset(costs, 0, sizeof costs);
+    for (int k = 0; k < 2 && st == CSA_OK; k++)
+        st = read_side_cost(conn, prices, function_id, sides[k].id, &costs[k], detail);
     csa_comparison c;
     if (st == CSA_OK && csa_compare_samples(sides[0].init, sides[0].n, sides[1].init, sides[1].n, &c) < 0) {
         snprintf(detail, CSA_DETAIL_MAX, "Out of memory");
@@ -400,13 +500,17 @@ csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const c
              "cold starts on either side is not enough data. Intervals: 95 %% distribution-free (order statistics).",
              CSA_DEPLOYMENT_MAX_SAMPLES, CSA_COMPARE_ALPHA, CSA_COMPARE_MIN_RELATIVE * 100, CSA_COMPARE_MIN_ABS_MS,
              CSA_COMPARE_MIN_SAMPLES);
+    json_t *init_cost = cost_changes(costs, packages);
     *out = json_pack("{s:s, s:s, s:O, s:O, s:s, s:{s:o, s:o, s:o, s:o, s:s}, s:o, s:o, s:o}", "function_id",
                      function_id, "function_name", name, "base", sides[0].info, "head", sides[1].info, "verdict",
                      csa_verdict_name(c.verdict), "test", "median_change_ms", num(c.median_change_ms, 100),
                      "median_change_percent", num(c.median_change_pct, 10), "u", num(c.u, 100), "p_value",
                      isfinite(c.p_value) ? json_real(c.p_value) : json_null(), "method", method, "packages", packages,
                      "added", added, "removed", removed);
+    json_object_set_new(*out, "init_cost", init_cost);
 out:
+    json_decref(costs[0].packages);
+    json_decref(costs[1].packages);
     side_free(&sides[0]);
     side_free(&sides[1]);
     return st;

@@ -31,8 +31,10 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
                                 json_t **out, char *detail);
 
 /* GET /api/v1/functions/{id}/compare?base&head: base and head are deployment ids or NULL (head:
- * the latest deployment; base: the one first seen before head). */
-csa_status csa_deployments_compare(PGconn *conn, const char *project_id, const char *function_id, const char *base,
-                                   const char *head, json_t **out, char *detail);
+ * the latest deployment; base: the one first seen before head); prices price the change's
+ * init_cost and each package's share of it. */
+csa_status csa_deployments_compare(PGconn *conn, const csa_prices *prices, const char *project_id,
+                                   const char *function_id, const char *base, const char *head, json_t **out,
+                                   char *detail);
 
 #endif

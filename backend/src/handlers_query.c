@@ -34,8 +34,8 @@ static csa_status q_deployments(PGconn *conn, csa__request *ctx, json_t **out)
 
 static csa_status q_compare(PGconn *conn, csa__request *ctx, json_t **out)
 {
-    return csa_deployments_compare(conn, ctx->who.project_id, ctx->path_id, csa__arg_str(ctx, "base"),
-                                   csa__arg_str(ctx, "head"), out, ctx->detail);
+    return csa_deployments_compare(conn, &csa__g.cfg->prices, ctx->who.project_id, ctx->path_id,
+                                   csa__arg_str(ctx, "base"), csa__arg_str(ctx, "head"), out, ctx->detail);
 }
 
 /* GET /api/v1/functions?limit&cursor&name_prefix */

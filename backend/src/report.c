@@ -48,6 +48,14 @@ static void fmt_usd(char *buf, size_t size, double v)
     }
 }
 
+/* Signed dollars: +$0.35, -$0.0000012. */
+static void fmt_usd_change(char *buf, size_t size, double v)
+{
+    char abs_usd[24]; /* "$" and at most 9 decimals */
+    fmt_usd(abs_usd, sizeof abs_usd, fabs(v));
+    snprintf(buf, size, "%s%s", isnan(v) ? "" : v < 0 ? "-" : "+", abs_usd);
+}
+
 /* A price per GB-second without exponent or trailing zeros: 0.0000166667. */
 static void fmt_price(char *buf, size_t size, double v)
 {
@@ -259,6 +267,17 @@ static void print_deployments(json_t *deployments, json_t *comparison)
     if (!isnan(p))
         printf(", Mann-Whitney p = %.2g", p);
     printf("\n");
+    json_t *cost = json_object_get(comparison, "init_cost");
+    double per_start = num(json_object_get(cost, "change_usd_per_cold_start")),
+           per_month = num(json_object_get(cost, "change_usd_per_month"));
+    if (!isnan(per_start)) {
+        char a[32], b[32];
+        fmt_usd_change(a, sizeof a, per_start);
+        fmt_usd_change(b, sizeof b, per_month);
+        /* 80 columns: the month at the head's rate of cold starts */
+        printf("  init cost %s per cold start, %s/month at %.0f starts/month\n", a, b,
+               num(json_object_get(cost, "head_cold_starts_per_month")));
+    }
     json_t *packages = json_object_get(comparison, "packages");
     int shown = 0;
     json_array_foreach(packages, i, d) {
@@ -271,7 +290,11 @@ static void print_deployments(json_t *deployments, json_t *comparison)
             printf("  ... (coldstartd report --json shows every package)\n");
             break;
         }
-        printf("  %s\n", json_string_value(json_object_get(d, "summary")));
+        double month = num(json_object_get(d, "change_usd_per_month"));
+        char usd[32];
+        fmt_usd_change(usd, sizeof usd, month);
+        printf("  %s%s%s%s\n", json_string_value(json_object_get(d, "summary")), isnan(month) ? "" : ", ",
+               isnan(month) ? "" : usd, isnan(month) ? "" : "/month");
     }
     if (shown == 0)
         printf("  no package's self time changed\n");
@@ -349,7 +372,8 @@ int csa_report(const csa_config *cfg, const char *project_slug, const char *func
         goto out;
     }
     if (json_array_size(json_object_get(deployments, "deployments")) >= 2) {
-        csa_status st = csa_deployments_compare(conn, project_id, chosen, NULL, NULL, &comparison, detail);
+        csa_status st = csa_deployments_compare(conn, &cfg->prices, project_id, chosen, NULL, NULL, &comparison,
+                                                detail);
         if (st != CSA_OK && st != CSA_ERR_NOT_FOUND) {
             fprintf(stderr, "coldstartd report: %s\n", detail);
             goto out;

@@ -624,7 +624,8 @@ test('queries: the provisioned alert rules run as the Grafana role and agree wit
     const rows = queryRows(ctx.grafanaUrl, renderQuery(a.model.rawSql, { fromMs, toMs }).sql);
     const valueColumn = Object.keys(rows[0] ?? { project: 1, function: 1, value: 1 }).filter((k) => k !== 'project' && k !== 'function');
     if (uid === 'csa-init-regression') {
-      // the data set has no deployments (no code_id, no function_version): no row, no alert
+      // the data set's deployments were first seen more than two days ago, with fewer than 20
+      // on-demand cold starts each: no row, no alert (the next test has regressions)
       assert.deepEqual(rows, [], uid);
       continue;
     }
@@ -634,6 +635,93 @@ test('queries: the provisioned alert rules run as the Grafana role and agree wit
     assert.deepEqual(got.map(([k]) => k), want.map(([k]) => k), `${uid}: one row per function with data`);
     for (const [i, [k, v]] of got.entries()) assert.ok(Math.abs(v - want[i][1]) < 1e-6 * Math.max(1, Math.abs(v)), `${uid} ${k}: ${v} vs ${want[i][1]}`);
   }
+});
+
+// Functions of a third project, each with deployments whose on-demand cold starts take the given
+// init durations (ms), one a minute from `minutesAgo` on; oldest deployment first.
+const jitter = (i) => (i * 7) % 13;
+const series = (n, f) => Array.from({ length: n }, (_, i) => f(i));
+const REGRESSION_CASES = {
+  // +100 ms on 25 cold starts each: the API says regression, the rule fires
+  'gamma-regression': { verdict: 'regression', fires: true, deployments: [[300, series(25, (i) => 300 + jitter(i))], [100, series(25, (i) => 400 + jitter(i))]] },
+  // 19 on-demand cold starts on the base (and 5 provisioned inits, which do not count): too few
+  'gamma-too-few': { verdict: 'not enough data', deployments: [[300, series(19, (i) => 300 + jitter(i))], [100, series(25, (i) => 400 + jitter(i))]], provisioned: 5 },
+  // the medians 200 -> 300 ms (+50 %), but one cold start of 20 moved: the U test says noise
+  'gamma-noise': { verdict: 'no change', deployments: [[300, series(20, (i) => (i < 10 ? 100 : 300))], [100, series(20, (i) => (i < 9 ? 100 : 300))]] },
+  // +25 %, very significant, but 1 ms: under the API's minimum effect
+  'gamma-tiny': { verdict: 'no change', deployments: [[300, series(25, () => 4)], [100, series(25, () => 5)]] },
+  'gamma-improvement': { verdict: 'improvement', deployments: [[300, series(25, (i) => 400 + jitter(i))], [100, series(25, (i) => 300 + jitter(i))]] },
+  // the newest against the one before it (no change), not against the oldest (a regression)
+  'gamma-three': { verdict: 'no change', deployments: [[500, series(25, (i) => 300 + jitter(i))], [300, series(25, (i) => 400 + jitter(i))], [100, series(25, (i) => 400 + jitter((i + 3) % 25))]] },
+  // a regression whose newest deployment was first seen 8 days ago: outside the rule's 7 days
+  'gamma-old': { verdict: 'regression', deployments: [[9 * 1440, series(25, (i) => 300 + jitter(i))], [8 * 1440, series(25, (i) => 400 + jitter(i))]] },
+};
+
+test('queries: the regression rule fires where the API\'s comparison says "regression", and only there', async () => {
+  assert.ok(ctx.ready, 'set-up failed');
+  const env = serverEnv(ROOT, ctx.db.url);
+  // the key printed after "Admin key" (scopes ingest, read, admin: the comparison needs read)
+  const out = runServerCommand(BIN, ['create-project', '--name', 'Gamma', '--slug', 'gamma'], env).split('\n');
+  const key = out.slice(out.findIndex((l) => l.startsWith('Admin key'))).find((l) => /^csa_[A-Za-z0-9]{32}$/.test(l.trim())).trim();
+  const now = Date.now();
+  const records = [];
+  for (const [fn, c] of Object.entries(REGRESSION_CASES)) {
+    c.deployments.forEach(([minutesAgo, inits], d) => {
+      const base = { function_name: fn, cold_start: true, start_kind: 'cold', init_type: 'on-demand', execution_duration_ms: 20,
+        memory_allocated_mb: 512, code_id: `${fn}-d${d}`, function_version: '$LATEST' };
+      inits.forEach((init, i) => records.push({ ...base, invocation_id: `${fn}-${d}-${i}`, init_duration_ms: init,
+        timestamp: new Date(now - (minutesAgo - i) * MIN).toISOString() }));
+      if (d === 0) for (let i = 0; i < (c.provisioned ?? 0); i++) {
+        records.push({ ...base, invocation_id: `${fn}-${d}-p${i}`, start_kind: 'provisioned', init_type: 'provisioned-concurrency',
+          init_duration_ms: 300, timestamp: new Date(now - (minutesAgo - 30 - i) * MIN).toISOString() });
+      }
+    });
+  }
+  // the suite's keep-alive connection has idled since the set-up and the server may have closed
+  // it: a request that fails on it is sent once more (ingest is idempotent by invocation_id)
+  const call = (path, init) => fetch(ctx.server.base + path, init).catch(() => fetch(ctx.server.base + path, init));
+  const res = await call('/api/v1/ingest/batch', {
+    method: 'POST', headers: { 'Content-Type': 'application/json', 'X-API-Key': key }, body: JSON.stringify({ invocations: records }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.equal(body.failed, 0, JSON.stringify(body).slice(0, 500));
+
+  const rule = loadAlertRules().map(({ rule }) => rule).find((r) => r.uid === 'csa-init-regression');
+  const threshold = rule.data[2].model.conditions[0].evaluator.params[0];
+  const a = rule.data[0];
+  const rows = queryRows(ctx.grafanaUrl, renderQuery(a.model.rawSql, { fromMs: now - a.relativeTimeRange.from * 1000, toMs: now }).sql)
+    .filter((r) => r.project === 'gamma');
+  const ids = Object.fromEntries(queryRows(ctx.db.url, "SELECT f.function_name AS name, f.id::text AS id FROM functions f JOIN projects p ON p.id = f.project_id WHERE p.slug = 'gamma'").map((r) => [r.name, r.id]));
+  for (const [fn, c] of Object.entries(REGRESSION_CASES)) {
+    const api = await call(`/api/v1/functions/${ids[fn]}/compare`, { headers: { 'X-API-Key': key } });
+    const cmp = await api.json();
+    assert.equal(api.status, 200, JSON.stringify(cmp));
+    assert.equal(cmp.verdict, c.verdict, `${fn}: the API's verdict ${JSON.stringify(cmp.test)}`);
+    assert.equal(cmp.head.deployment, `${fn}-d${c.deployments.length - 1}`, `${fn}: head`);
+    const row = rows.find((r) => r.function === fn);
+    if (!c.fires) {
+      assert.equal(row, undefined, `${fn}: no row where the API says ${cmp.verdict}: ${JSON.stringify(row)}`);
+      continue;
+    }
+    assert.ok(row, `${fn}: the rule's row for the API's regression`);
+    // the same medians as the API's (which rounds the percent to 0.1)
+    assert.ok(Math.abs(row.init_regression_percent - cmp.test.median_change_percent) <= 0.051, `${fn}: ${row.init_regression_percent} vs ${cmp.test.median_change_percent}`);
+    assert.ok(row.init_regression_percent > threshold, `${fn}: above the rule's ${threshold} %`);
+  }
+  assert.deepEqual(rows.map((r) => r.function), Object.keys(REGRESSION_CASES).filter((fn) => REGRESSION_CASES[fn].fires));
+  // the cold starts are read through the comparisons' index, not by scanning invocations
+  const sql = renderQuery(a.model.rawSql, { fromMs: now - a.relativeTimeRange.from * 1000, toMs: now }).sql;
+  const [{ plan }] = batchQueries(ctx.grafanaUrl, [sql], { setup: 'SET enable_seqscan = off;', explain: true });
+  const indexes = [], scans = [];
+  const walk = (n) => {
+    if (/^invocations/.test(n['Relation Name'] ?? '')) (n['Node Type'] === 'Seq Scan' ? scans : indexes).push(n['Index Name']);
+    (n.Plans || []).forEach(walk);
+  };
+  walk(plan[0].Plan);
+  assert.deepEqual(scans, [], 'no sequential scan of invocations');
+  // idx_invocations_function_deployment_cold, as each partition names its copy
+  assert.ok(indexes.length && indexes.every((i) => /deployment_cold|_function_id_coalesce_timestamp_idx$/.test(i)), JSON.stringify(indexes));
 });
 
 test('queries: tear-down', async () => {

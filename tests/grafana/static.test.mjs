@@ -235,3 +235,31 @@ test('static: alert rules have the thresholds and windows docs/alerts.md states'
     assert.equal(cells[2], `\`${rule.labels.metric}\``, `${rule.uid}: metric`);
   }
 });
+
+// The numbers of the API's comparison, from the C headers that define them.
+function cDefine(file, name) {
+  const m = new RegExp(`^#define ${name} +([0-9.]+)`, 'm').exec(readFileSync(join(ROOT, 'backend', 'src', file), 'utf8'));
+  assert.ok(m, `${name} in backend/src/${file}`);
+  return Number(m[1]);
+}
+
+// erfc(x) to 1.2e-7 (Numerical Recipes' erfcc, Chebyshev): enough to tell which p a z gives.
+function erfc(x) {
+  const z = Math.abs(x), t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? r : 2 - r;
+}
+
+test("static: the regression rule applies the API's minimum count, samples, significance level and minimum effect", () => {
+  const rule = loadAlertRules().map(({ rule }) => rule).find((r) => r.uid === 'csa-init-regression');
+  const sql = rule.data[0].model.rawSql;
+  const min = cDefine('compare.h', 'CSA_COMPARE_MIN_SAMPLES');
+  assert.match(sql, new RegExp(`u\\.nb >= ${min} AND u\\.nh >= ${min}\\b`), `at least ${min} cold starts on each side`);
+  assert.match(sql, new RegExp(`LIMIT ${cDefine('deployments.h', 'CSA_DEPLOYMENT_MAX_SAMPLES')}\\b`), 'the newest N of each side');
+  const z = Number(/\/ sqrt\(u\.variance\) > ([0-9.]+)/.exec(sql)?.[1]);
+  const alpha = cDefine('compare.h', 'CSA_COMPARE_ALPHA');
+  assert.ok(Math.abs(erfc(z / Math.SQRT2) - alpha) < 1e-6, `|z| > ${z} is two-sided p < ${alpha}`);
+  assert.match(sql, new RegExp(`u\\.head_p50 - u\\.base_p50 >= ${cDefine('compare.h', 'CSA_COMPARE_MIN_ABS_MS')} AND`));
+  assert.match(sql, new RegExp(`>= ${cDefine('compare.h', 'CSA_COMPARE_MIN_RELATIVE')} \\* u\\.base_p50`));
+});

@@ -1,5 +1,6 @@
 // Init cost in dollars (issue 17) through real HTTP and a real PostgreSQL: the same figures in the
-// function list, the detail (per function and per package) and the deployments, at the prices the
+// function list, the detail (per function and per package), the deployments and the comparison of
+// two deployments (the change in dollars, per package too), at the prices the
 // server is configured with (PRICE_PER_GB_SECOND_X86_64 / _ARM64), not AWS's defaults. On-demand
 // cold starts are the request path's cost; proactive inits are billed apart; provisioned inits
 // and warm invocations cost nothing here. The expectations are computed in this file from the
@@ -75,6 +76,10 @@ const RECORDS = [
   },
 ];
 
+// The records as sent (fullRecord's defaults included: the older cold start carries its module
+// timings), for the comparison's figures.
+const SENT = RECORDS.map((r) => fullRecord({ function_name: FN, function_version: '$LATEST', ...r.rec }));
+
 function sums(filter) {
   const rs = RECORDS.filter(filter);
   return {
@@ -93,7 +98,7 @@ function near(actual, want, what) {
 const perMonth = (usd, spanS) => (usd / Math.max(3600, spanS)) * MONTH_S;
 
 test('set-up: cold starts of two architectures, a proactive and a provisioned init, warm invocations', async () => {
-  const records = RECORDS.map((r) => fullRecord({ function_name: FN, function_version: '$LATEST', ...r.rec }));
+  const records = [...SENT];
   for (let k = 0; k < 5; k++) records.push(minimalRecord({ function_name: FN, code_id: 'cost0002', timestamp: isoAgo(5) }));
   const res = await ctx.batch({ invocations: records });
   assert.equal(res.status, 200, res.text);
@@ -168,6 +173,91 @@ test("deployments: each one's cost over its life, its monthly rate, proactive ap
   }
   // cost0001 ran three days: its rate is spread over them
   assert.ok(by.cost0001.init_cost_usd_per_month < by.cost0001.init_cost_usd * 30, JSON.stringify(by.cost0001));
+});
+
+/** Dollars of one millisecond of a record's init, at the configured prices. */
+const usdPerMs = (r) => ((r.memory_allocated_mb / 1024) * (r.architecture === 'arm64' ? ARM : X86)) / 1000;
+/** The on-demand cold starts of a deployment, as sent. */
+const onDemand = (dep) => SENT.filter((r) => r.code_id === dep && r.cold_start && (r.start_kind ?? 'cold') === 'cold');
+const mean = (xs) => xs.reduce((a, x) => a + x, 0) / xs.length;
+/** A package's dollars per cold start: its self time priced, averaged over the cold starts with timings. */
+const packageUsd = (dep, name) =>
+  mean(
+    onDemand(dep)
+      .filter((r) => r.module_timings)
+      .map((r) => (r.module_timings[name] ?? 0) * usdPerMs(r)),
+  );
+
+test("compare: what the change costs per cold start, per month at the head's rate, and per package", async () => {
+  const [{ id }] = await ctx.rows(`SELECT id FROM functions WHERE function_name = ${lit(FN)}`);
+  const deployments = (await ctx.get(`/api/v1/functions/${id}/deployments`, key())).json.deployments;
+  const headDeployment = deployments.find((d) => d.deployment === 'cost0002');
+  const res = await ctx.get(`/api/v1/functions/${id}/compare`, key());
+  assert.equal(res.status, 200, res.text);
+  const c = res.json;
+  assert.deepEqual([c.base.deployment, c.head.deployment], ['cost0001', 'cost0002']);
+  // per cold start: each deployment's mean over its on-demand cold starts (memory and architecture
+  // of each record; the proactive and the provisioned init are not on the request path)
+  const base = mean(onDemand('cost0001').map((r) => r.init_duration_ms * usdPerMs(r)));
+  const head = mean(onDemand('cost0002').map((r) => r.init_duration_ms * usdPerMs(r)));
+  assert.equal(onDemand('cost0001').length, 5);
+  assert.equal(onDemand('cost0002').length, 2);
+  near(c.init_cost.base_usd_per_cold_start, base, 'base_usd_per_cold_start');
+  near(c.init_cost.head_usd_per_cold_start, head, 'head_usd_per_cold_start');
+  near(c.init_cost.change_usd_per_cold_start, head - base, 'change_usd_per_cold_start');
+  // per month: the head's cold starts over its life (minutes: counted as an hour) over 30 days
+  const lifeS = (Date.parse(headDeployment.last_seen_at) - Date.parse(headDeployment.first_seen_at)) / 1000;
+  const startsPerMonth = (2 / Math.max(3600, lifeS)) * MONTH_S;
+  near(c.init_cost.head_cold_starts_per_month, startsPerMonth, 'head_cold_starts_per_month');
+  near(c.init_cost.change_usd_per_month, (head - base) * startsPerMonth, 'change_usd_per_month');
+  // the head at its own rate is what the deployments list says it costs per month
+  near(
+    c.init_cost.head_usd_per_cold_start * c.init_cost.head_cold_starts_per_month,
+    headDeployment.init_cost_usd_per_month,
+    'head per month',
+  );
+  assert.ok(c.init_cost.change_usd_per_cold_start < 0, 'the arm64 deployment inits for less');
+  assert.match(c.init_cost.method, /head's cold starts/);
+
+  // per package: heavy-pkg 4 x 300 ms at 1 GB x86_64 over the base's 5 cold starts, 100 ms at 2 GB
+  // arm64 on the head; aws-sdk (the older cold start's) removed; ./src/app removed
+  const heavy = c.packages.find((p) => p.package === 'heavy-pkg');
+  near(heavy.base_init_cost_usd, (4 * 0.3 * 1 * X86) / 5, 'heavy-pkg base');
+  near(heavy.head_init_cost_usd, 0.1 * 2 * ARM, 'heavy-pkg head');
+  near(heavy.change_usd_per_cold_start, 0.1 * 2 * ARM - (4 * 0.3 * 1 * X86) / 5, 'heavy-pkg change');
+  assert.ok(c.packages.length >= 6, JSON.stringify(c.packages.map((p) => p.package)));
+  for (const p of c.packages) {
+    const b = packageUsd('cost0001', p.package);
+    const h = packageUsd('cost0002', p.package);
+    if (p.status === 'added') assert.equal(p.base_init_cost_usd, null, p.package);
+    else near(p.base_init_cost_usd, b, `${p.package} base_init_cost_usd`);
+    if (p.status === 'removed') assert.equal(p.head_init_cost_usd, null, p.package);
+    else near(p.head_init_cost_usd, h, `${p.package} head_init_cost_usd`);
+    near(p.change_usd_per_cold_start, h - b, `${p.package} change_usd_per_cold_start`);
+    near(p.change_usd_per_month, (h - b) * startsPerMonth, `${p.package} change_usd_per_month`);
+  }
+  assert.equal(c.packages.find((p) => p.package === 'aws-sdk').status, 'removed');
+  near(c.packages.find((p) => p.package === 'aws-sdk').change_usd_per_cold_start, (-0.85 * 0.5 * X86) / 5, 'aws-sdk removed');
+
+  // coldstartd report says the same, to two significant digits
+  const r = await runCli(['report', '--project', ctx.projectSlug, '--function', FN], {
+    env: { DATABASE_URL: ctx.db.url, PRICE_PER_GB_SECOND_X86_64: String(X86), PRICE_PER_GB_SECOND_ARM64: String(ARM) },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const m = r.stdout.match(/^ {2}init cost ([+-])\$([\d.]+) per cold start, ([+-])\$([\d.]+)\/month at (\d+) starts\/month$/m);
+  assert.ok(m, r.stdout);
+  const twoDigits = (sign, digits, want, what) => {
+    const got = (sign === '-' ? -1 : 1) * Number(digits);
+    assert.ok(Math.abs(got - want) <= 0.05 * Math.abs(want), `${what}: report ${got}, computed ${want}`);
+  };
+  twoDigits(m[1], m[2], head - base, 'report per cold start');
+  twoDigits(m[3], m[4], (head - base) * startsPerMonth, 'report per month');
+  assert.equal(Number(m[5]), Math.round(startsPerMonth));
+  const line = r.stdout.split('\n').find((l) => l.startsWith('  heavy-pkg:'));
+  assert.ok(line, r.stdout);
+  const pm = line.match(/, ([+-])\$([\d.]+)\/month$/);
+  assert.ok(pm, line);
+  twoDigits(pm[1], pm[2], heavy.change_usd_per_cold_start * startsPerMonth, 'report heavy-pkg per month');
 });
 
 test("a record without memory counts its function's memory", async () => {

@@ -176,11 +176,33 @@ test('compare: a heavier dependency is a regression naming the package and its v
   assert.deepEqual(body.added, ['new-dep']);
   assert.deepEqual(body.removed, []);
   assert.equal(body.packages.find((p) => p.package === 'lodash').change_ms, 0);
+  // what it costs: every cold start 30 ms longer (the same jitter on both sides) at 512 MB x86_64
+  // and AWS's price; the head ran 39 minutes, counted as an hour: 40 cold starts an hour
+  const usdPerMs = (0.5 * 0.0000166667) / 1000;
+  const startsPerMonth = 40 * 24 * 30;
+  const near = (got, want, what) => assert.ok(Math.abs(got - want) <= 1e-9 + 1e-6 * Math.abs(want), `${what}: ${got} vs ${want}`);
+  near(body.init_cost.change_usd_per_cold_start, 30 * usdPerMs, 'change per cold start');
+  near(body.init_cost.head_cold_starts_per_month, startsPerMonth, 'head cold starts per month');
+  near(body.init_cost.change_usd_per_month, 30 * usdPerMs * startsPerMonth, 'change per month');
+  const meanInit = (from) => [...Array(40).keys()].reduce((a, i) => a + from + ((i * 7) % 13), 0) / 40;
+  near(body.init_cost.base_usd_per_cold_start, meanInit(300) * usdPerMs, 'base per cold start');
+  near(body.init_cost.head_usd_per_cold_start, meanInit(330) * usdPerMs, 'head per cold start');
+  // the package's 23 ms, priced; the new dependency's 7 ms; lodash's unchanged 20 ms costs nothing more
+  near(top.change_usd_per_cold_start, 23 * usdPerMs, 'client-sso per cold start');
+  near(top.change_usd_per_month, 23 * usdPerMs * startsPerMonth, 'client-sso per month');
+  const added = body.packages.find((p) => p.package === 'new-dep');
+  assert.equal(added.base_init_cost_usd, null);
+  near(added.head_init_cost_usd, 7 * usdPerMs, 'new-dep per cold start');
+  near(added.change_usd_per_month, 7 * usdPerMs * startsPerMonth, 'new-dep per month');
+  near(body.packages.find((p) => p.package === 'lodash').change_usd_per_month, 0, 'lodash');
 
   // the other way round is an improvement; explicit base and head
   const back = await ctx.get(`/api/v1/functions/${id}/compare?base=bbbb0002&head=bbbb0001`, { headers: { 'X-API-Key': ctx.key } });
   assert.equal(back.status, 200, back.text);
   assert.equal(back.json.verdict, 'improvement');
+  // the other way round, per cold start the same dollars saved; per month at the older one's rate
+  near(back.json.init_cost.change_usd_per_cold_start, -30 * usdPerMs, 'improvement per cold start');
+  near(back.json.init_cost.change_usd_per_month, -30 * usdPerMs * startsPerMonth, 'improvement per month');
   assert.deepEqual(back.json.removed, ['new-dep']);
 });
 

@@ -212,7 +212,8 @@ test('coldstartd report: the deployments, the latest comparison and the init cos
     ),
     out,
   );
-  assert.match(out, /^ {2}@aws-sdk\/client-dynamodb 3\.1169\.0 -> 3\.1170\.0: \+\d+\.\d ms$/m, out);
+  assert.match(out, /^ {2}init cost \+\$0\.\d+ per cold start, \+\$\d+\.\d+\/month at \d+ starts\/month$/m, out);
+  assert.match(out, /^ {2}@aws-sdk\/client-dynamodb 3\.1169\.0 -> 3\.1170\.0: \+\d+\.\d ms, \+\$\d+\.\d+\/month$/m, out);
   for (const line of out.split('\n')) assert.ok(line.length <= 80, `wider than 80 columns: ${line}`);
 
   const json = await runCli(['report', '--project', 'e2e-deploy', '--function', FN, '--json'], { env: { DATABASE_URL: ctx.db.url } });
