@@ -4,6 +4,7 @@
 #include "cursor.h"
 #include "db.h"
 #include "queries.h"
+#include "uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
