@@ -3,9 +3,9 @@
  * and query string as evhttp hands them over (evhttp_uri_parse_with_flags, as libevent 2.1 parses
  * a request line's URI), then our own code: route matching with the {id} segment (routes.c),
  * csa__query_params (malformed and non-UTF-8 query strings, dispatch.c), every route's query
- * rules (validate.c: integers, cursors, date-times, tokens) and the cursor codec (cursor.c); and
- * coldstarts.c's checks of the cold-start reads' query strings (window, limit, their cursor,
- * invocation_id), whose normalised arguments must be what the queries expect.
+ * rules (validate.c: integers, cursors, date-times, tokens, ids) and the cursor codec (cursor.c);
+ * the cold-start list's normalised arguments must be what its query expects (coldstarts.h), and
+ * its window check (csa_validate_window) must hold on them.
  *
  * The request is a zeroed struct evhttp_request (public in event2/http_struct.h) with only
  * uri_elems set, which is all that csa__query_params reads.
@@ -66,20 +66,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
             }
         }
-        for (int read = CSA_COLD_STARTS_LIST; read <= CSA_COLD_STARTS_ONE; read++) {
-            json_t *copy = json_deep_copy(args);
-            json_t *errors = csa_cold_starts_check_args(copy, (csa_cold_starts_read)read, 90, 1.8e9);
-            if (errors && json_array_size(errors) == 0)
-                abort(); /* an error list is never empty */
-            if (!errors && read == CSA_COLD_STARTS_LIST) {
-                json_int_t limit = json_integer_value(json_object_get(copy, "limit"));
-                if (limit < 1 || limit > CSA_COLD_STARTS_PAGE_MAX || json_object_get(copy, "cursor") ||
-                    !json_object_get(copy, "cursor_ts") != !json_object_get(copy, "cursor_id"))
-                    abort(); /* a valid list query: a limit in range, the cursor decoded into both parts */
-            }
-            json_decref(errors);
-            json_decref(copy);
-        }
         for (size_t i = 0; i < csa__nroutes; i++) {
             if (!csa__routes[i].query)
                 continue;
@@ -90,20 +76,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_decref(normalised);
             json_decref(errors);
         }
-        for (int read = CSA_COLD_STARTS_LIST; read <= CSA_COLD_STARTS_ONE; read++) {
-            json_t *copy = json_deep_copy(args);
-            json_t *errors = csa_cold_starts_check_args(copy, (csa_cold_starts_read)read, 90, 1.8e9);
-            if (errors && json_array_size(errors) == 0)
-                abort(); /* an error list is never empty */
-            if (!errors && read == CSA_COLD_STARTS_LIST) {
-                json_int_t limit = json_integer_value(json_object_get(copy, "limit"));
-                if (limit < 1 || limit > CSA_COLD_STARTS_PAGE_MAX || json_object_get(copy, "cursor") ||
-                    !json_object_get(copy, "cursor_ts") != !json_object_get(copy, "cursor_id"))
-                    abort(); /* a valid list query: a limit in range, the cursor decoded into both parts */
+        json_t *errors = json_array();
+        json_t *list = csa_validate_params(CSA_QUERY_COLD_STARTS, "query", args, errors);
+        if (list) {
+            json_int_t limit = json_integer_value(json_object_get(list, "limit"));
+            json_t *cursor = json_object_get(list, "cursor");
+            if (limit < 1 || limit > CSA_COLD_STARTS_PAGE_MAX ||
+                (cursor && (json_array_size(cursor) != 2 || !json_is_string(json_array_get(cursor, 0)) ||
+                            !json_is_string(json_array_get(cursor, 1)))))
+                abort(); /* a valid list query: a limit in range, the cursor decoded into both parts */
+            for (int ordered = 0; ordered <= 1; ordered++) {
+                json_t *window = csa_validate_window(list, 90, 1.8e9, ordered);
+                if (window && json_array_size(window) != 1)
+                    abort(); /* a window is refused with one error */
+                json_decref(window);
             }
-            json_decref(errors);
-            json_decref(copy);
+            json_decref(list);
         }
+        json_decref(errors);
         json_decref(args);
     }
     evhttp_uri_free(uri);

@@ -6,13 +6,13 @@
 #include "deployments.h"
 #include "log.h"
 #include "queries.h"
+#include "uuid.h"
 #include "webhook.h"
 
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,16 +94,6 @@ static void rollback(csa_alerts *a)
 {
     if (a->conn)
         PQclear(PQexec(a->conn, "ROLLBACK"));
-}
-
-static void new_uuid(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 static json_t *rounded(double v, double scale)
@@ -326,8 +316,8 @@ static char *notification_body(const rule *r, json_t *fig, const char *event, co
 /* Queues the notification and records the new state, inside the rule's transaction. */
 static int transition(csa_alerts *a, const rule *r, json_t *fig, const char *event)
 {
-    char id[37];
-    new_uuid(id);
+    char id[CSA_UUID_SIZE];
+    csa_uuid_random(id);
     char *body = notification_body(r, fig, event, id);
     if (!body)
         return -1;

@@ -3,6 +3,7 @@
 
 #include "db.h"
 #include "queries.h"
+#include "uuid.h"
 #include "webhook.h"
 
 #include <math.h>

@@ -1,9 +1,10 @@
 /* coldstarts.c: see coldstarts.h. */
 #include "coldstarts.h"
 
+#include "cursor.h"
 #include "db.h"
 #include "queries.h"
-#include "validate.h"
+#include "uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,6 @@
                        " coalesce(i.start_kind, 'cold') AS kind, i.init_type, i.init_duration_ms, i.function_version, i.code_id," \
                        " i.runtime_version, i.memory_allocated_mb, i.module_tree IS NOT NULL AS has_tree"
 #define COLD_START_NCOLS 12
-#define INVOCATION_ID_MAX_CHARS 255 /* invocations.invocation_id VARCHAR(255), the ingest rule */
 
 static csa_status db_failed(PGconn *conn, PGresult *res, const char *what, char *detail)
 {
@@ -81,154 +81,15 @@ static json_t *tree_json(const PGresult *res, int row, int col)
     return t ? t : json_null();
 }
 
-/* ---- the query string ---------------------------------------------------------------------- */
-
-static void add_error(json_t *errors, const char *param, const char *msg, const char *type)
-{
-    json_array_append_new(errors, json_pack("{s:[s,s], s:s, s:s}", "loc", "query", param, "msg", msg, "type", type));
-}
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-/* Lower-case hex into out (NUL-terminated); -1 when not hex, empty, odd, too long or holding a NUL. */
-static int hex_decode(const char *in, char *out, size_t out_size)
-{
-    size_t n = strlen(in);
-    if (n == 0 || n % 2 || n / 2 >= out_size)
-        return -1;
-    for (size_t i = 0; i < n; i += 2) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = in[i + (size_t)k];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (d < 0)
-                return -1;
-            v = v * 16 + d;
-        }
-        if (v == 0)
-            return -1;
-        out[i / 2] = (char)v;
-    }
-    out[n / 2] = '\0';
-    return 0;
-}
-
-static void hex_encode(const char *in, char *out, size_t out_size)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t k = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && k + 2 < out_size; p++) {
-        out[k++] = digits[*p >> 4];
-        out[k++] = digits[*p & 15];
-    }
-    out[k] = '\0';
-}
-
-/* An invocation id as ingest accepts it: 1 to 255 characters, no control characters. */
-static int invocation_id_ok(const char *s)
-{
-    if (!s || !*s || utf8_chars(s) > INVOCATION_ID_MAX_CHARS)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
-/* The cursor "<timestamp>|<invocation_id>" (hex): stores its parts in args, or returns -1. */
-static int take_cursor(json_t *args, const char *cursor)
-{
-    char text[64 + INVOCATION_ID_MAX_CHARS * 4 + 2];
-    if (hex_decode(cursor, text, sizeof text) != 0)
-        return -1;
-    char *bar = strchr(text, '|');
-    double epoch;
-    if (!bar)
-        return -1;
-    *bar = '\0';
-    if (csa_parse_rfc3339(text, &epoch) != 0 || !invocation_id_ok(bar + 1))
-        return -1;
-    json_t *ts = json_string(text), *id = json_string(bar + 1);
-    if (!ts || !id) { /* not UTF-8 */
-        json_decref(ts);
-        json_decref(id);
-        return -1;
-    }
-    json_object_set_new(args, "cursor_ts", ts);
-    json_object_set_new(args, "cursor_id", id);
-    json_object_del(args, "cursor");
-    return 0;
-}
-
-json_t *csa_cold_starts_check_args(json_t *args, csa_cold_starts_read read, int max_window_days, double now)
-{
-    json_t *errors = json_array();
-    if (read == CSA_COLD_STARTS_ONE) {
-        const char *id = json_string_value(json_object_get(args, "invocation_id"));
-        if (!id)
-            add_error(errors, "invocation_id", "Field required: the invocation_id of one of the function's cold starts",
-                      "missing");
-        else if (!invocation_id_ok(id))
-            add_error(errors, "invocation_id", "Input should be 1 to 255 characters without control characters",
-                      "string_type");
-        goto out;
-    }
-    static const char *const names[] = {"from", "to"};
-    double at[2] = {0, 0};
-    int bad_time = 0;
-    for (int i = 0; i < 2; i++) {
-        const char *v = json_string_value(json_object_get(args, names[i]));
-        if (v && csa_parse_rfc3339(v, &at[i]) != 0) {
-            add_error(errors, names[i], "Input should be an RFC 3339 date-time with a time zone", "datetime_format");
-            bad_time = 1;
-        }
-    }
-    if (!bad_time) {
-        double t1 = json_object_get(args, "to") ? at[1] : now;
-        double t0 = json_object_get(args, "from") ? at[0] : t1 - 7 * 86400.0;
-        if (t0 >= t1)
-            add_error(errors, "from", "Input should be earlier than to", "value_error");
-        else if (t1 - t0 > (double)max_window_days * 86400.0) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "The window from..to spans %.0f days; at most %d days can be read at once",
-                     (t1 - t0) / 86400.0, max_window_days);
-            add_error(errors, "from", msg, "window_too_wide");
-        }
-    }
-    if (read != CSA_COLD_STARTS_LIST)
-        goto out;
-    const char *limit = json_string_value(json_object_get(args, "limit"));
-    long n = CSA_COLD_STARTS_PAGE;
-    if (limit) {
-        char *end;
-        n = strtol(limit, &end, 10);
-        if (!*limit || *end || n < 1 || n > CSA_COLD_STARTS_PAGE_MAX) {
-            char msg[80];
-            snprintf(msg, sizeof msg, "Input should be an integer from 1 to %d", CSA_COLD_STARTS_PAGE_MAX);
-            add_error(errors, "limit", msg, "int_parsing");
-        }
-    }
-    json_object_set_new(args, "limit", json_integer(n));
-    const char *cursor = json_string_value(json_object_get(args, "cursor"));
-    if (cursor && take_cursor(args, cursor) != 0)
-        add_error(errors, "cursor", "Not a cursor returned by this endpoint", "value_error");
-out:
-    if (json_array_size(errors) == 0) {
-        json_decref(errors);
-        return NULL;
-    }
-    return errors;
-}
-
 /* ---- the reads ----------------------------------------------------------------------------- */
 
 static const char *arg(const json_t *args, const char *name) { return json_string_value(json_object_get(args, name)); }
+
+/* Part i of the keyset cursor [timestamp, invocation_id] (validate.h's CSA_PARAM_KEYSET), or NULL. */
+static const char *cursor_part(const json_t *args, size_t i)
+{
+    return json_string_value(json_array_get(json_object_get(args, "cursor"), i));
+}
 
 static csa_status function_not_found(char *detail)
 {
@@ -246,9 +107,8 @@ csa_status csa_cold_starts_list(PGconn *conn, const char *project_id, const char
         limit = CSA_COLD_STARTS_PAGE;
     char limit_plus_one[16];
     snprintf(limit_plus_one, sizeof limit_plus_one, "%d", limit + 1);
-    const char *params[] = {
-        function_id,   project_id, arg(args, "from"), arg(args, "to"), arg(args, "cursor_ts"), arg(args, "cursor_id"),
-        limit_plus_one};
+    const char *params[] = {function_id,          project_id,           arg(args, "from"), arg(args, "to"),
+                            cursor_part(args, 0), cursor_part(args, 1), limit_plus_one};
     /* one row per cold start of the page, or one row of NULLs when the page is empty; none when
      * the function is not the project's */
     PGresult *res = csa_db_exec_prepared(
@@ -281,10 +141,10 @@ csa_status csa_cold_starts_list(PGconn *conn, const char *project_id, const char
     json_t *next = json_null();
     if (rows > limit) {
         const int last = limit - 1;
-        char key[64 + INVOCATION_ID_MAX_CHARS * 4 + 2];
-        char cursor[2 * sizeof key + 1];
+        char key[CSA_CURSOR_NAME_MAX]; /* a timestamp of about 30 bytes, '|', an id of at most 1020 bytes */
+        char cursor[CSA_CURSOR_MAX];
         snprintf(key, sizeof key, "%s|%s", PQgetvalue(res, last, 2 + 3), PQgetvalue(res, last, 2));
-        hex_encode(key, cursor, sizeof cursor);
+        csa_cursor_encode(key, cursor, sizeof cursor);
         next = json_string(cursor);
     }
     json_t *window = json_pack("{s:o, s:o}", "from", col_str(res, 0, 0), "to", col_str(res, 0, 1));

@@ -4,7 +4,8 @@
  *
  * A cold start is an invocation row with cold_start true, whatever its start kind (cold, proactive,
  * provisioned). The list is newest first and keyset-paged on (timestamp, invocation_id): the
- * cursor is the hex of "<timestamp with microseconds>|<invocation_id>" of the last row shown, so
+ * cursor is "<timestamp with microseconds>|<invocation_id>" of the last row shown in the page
+ * cursor codec (cursor.h), so
  * a page costs the same however deep it is (idx_invocations_function_cold). The typical cold start
  * of a window is the on-demand one (start kind cold or absent, as everywhere) carrying a module
  * tree whose init duration is nearest the median init duration of the window's on-demand cold
@@ -25,24 +26,9 @@
 #define CSA_COLD_STARTS_PAGE 50      /* default page size */
 #define CSA_COLD_STARTS_PAGE_MAX 200 /* largest page */
 
-/* Which read a query string is for: what csa_cold_starts_check_args accepts. */
-typedef enum {
-    CSA_COLD_STARTS_LIST,    /* from, to, limit, cursor */
-    CSA_COLD_STARTS_TYPICAL, /* from, to */
-    CSA_COLD_STARTS_ONE,     /* invocation_id (required) */
-} csa_cold_starts_read;
-
-/*
- * Checks and normalises the query string of one of the reads. args (name -> string, from the
- * query string) is updated in place: "limit" becomes an integer (default CSA_COLD_STARTS_PAGE),
- * a valid "cursor" is replaced by "cursor_ts" and "cursor_id". from/to are RFC 3339 date-times
- * (default: the 7 days up to now); the window must be non-empty and at most max_window_days long.
- * now is the current time in seconds since the epoch. Returns NULL when valid, else a new array
- * of errors in Pydantic's shape, each naming its parameter (loc ["query", name]).
- */
-json_t *csa_cold_starts_check_args(json_t *args, csa_cold_starts_read read, int max_window_days, double now);
-
-/* GET /api/v1/functions/{id}/cold-starts: args as normalised by csa_cold_starts_check_args. */
+/* GET /api/v1/functions/{id}/cold-starts: args as normalised by the route's rules
+ * (CSA_QUERY_COLD_STARTS, validate.c): "limit" an integer, "cursor" absent or
+ * [timestamp, invocation_id], "from"/"to" absent or RFC 3339. */
 csa_status csa_cold_starts_list(PGconn *conn, const char *project_id, const char *function_id, const json_t *args,
                                 json_t **out, char *detail);
 

@@ -1,14 +1,17 @@
 /*
- * cursor.h: the codec of GET /api/v1/functions' opaque page cursor. A cursor is the last listed
- * function's name, hex-encoded (lowercase), so that it survives a query string without escaping
- * and is never mistaken for a name. Decoding refuses anything encode cannot have produced.
+ * cursor.h: the codec of the API's opaque page cursors. A cursor is the key of the last listed
+ * row, hex-encoded (lowercase), so that it survives a query string without escaping and is never
+ * mistaken for a name: GET /api/v1/functions' is the function's name, its /cold-starts'
+ * "<timestamp>|<invocation_id>" (coldstarts.h). Decoding refuses anything encode cannot have
+ * produced.
  */
 #ifndef CSA_CURSOR_H
 #define CSA_CURSOR_H
 
 #include <stddef.h>
 
-/* Bytes a decoded cursor may need: a function name of 255 characters is at most 1020 bytes. */
+/* Bytes a decoded cursor may need: a function name or invocation id of 255 characters is at most
+ * 1020 bytes (and a cold start's timestamp about 30 more). */
 #define CSA_CURSOR_NAME_MAX 1100
 /* Bytes an encoded cursor may need (two hex digits per byte of a name, and the NUL). */
 #define CSA_CURSOR_MAX (2 * CSA_CURSOR_NAME_MAX)

@@ -4,6 +4,7 @@
 #include "compare.h"
 #include "db.h"
 #include "queries.h"
+#include "uuid.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* firehose.c: see firehose.h. */
 #include "firehose.h"
 
+#include "uuid.h"
 #include "validate.h"
 
 #include <limits.h>
@@ -242,11 +243,8 @@ static json_t *event_invocation_id(const char *group, const char *stream, const 
     crypto_hash_sha256_update(&st, (const unsigned char *)stream, strlen(stream) + 1);
     crypto_hash_sha256_update(&st, (const unsigned char *)event_id, strlen(event_id));
     crypto_hash_sha256_final(&st, h);
-    h[6] = (unsigned char)((h[6] & 0x0f) | 0x50);
-    h[8] = (unsigned char)((h[8] & 0x3f) | 0x80);
-    char id[37];
-    snprintf(id, sizeof id, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0], h[1], h[2],
-             h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]);
+    char id[CSA_UUID_SIZE];
+    csa_uuid_format(h, 5, id); /* the first 16 bytes of the hash */
     return json_string(id);
 }
 

@@ -8,10 +8,10 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "uuid.h"
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -48,23 +48,13 @@ static csa_status defer_write(csa__request *ctx, json_t *rows, json_t *reply, cs
     return csa__fail(ctx, CSA_ERR_UNAVAILABLE, "The server is overloaded; nothing was stored. Retry later.");
 }
 
-static void new_invocation_id(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 /* Completes a normalised record for storage: its project and, if the client sent none, an id. */
 static void prepare_row(json_t *row, const char *project_id)
 {
     json_object_set_new(row, "project_id", json_string(project_id));
     if (!json_is_string(json_object_get(row, "invocation_id"))) {
-        char id[37];
-        new_invocation_id(id);
+        char id[CSA_UUID_SIZE];
+        csa_uuid_random(id);
         json_object_set_new(row, "invocation_id", json_string(id));
     }
 }

@@ -49,22 +49,9 @@ csa_status csa__handle_list_functions(csa__request *ctx, json_t *body)
  * saying so. */
 csa_status csa__handle_function_detail(csa__request *ctx, json_t *body)
 {
-    double from = 0, to = 0;
-    const char *from_s = csa__arg_str(ctx, "from"), *to_s = csa__arg_str(ctx, "to");
-    if (from_s)
-        csa_parse_rfc3339(from_s, &from); /* checked by the route's rules */
-    if (to_s)
-        csa_parse_rfc3339(to_s, &to);
-    double t1 = to_s ? to : (double)time(NULL);
-    double t0 = from_s ? from : t1 - 7 * 86400.0;
-    double max_s = (double)csa__g.cfg->max_read_window_days * 86400.0;
-    if (t1 - t0 > max_s) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "The window from..to spans %.0f days; at most %d days can be read at once",
-                 (t1 - t0) / 86400.0, csa__g.cfg->max_read_window_days);
-        return csa__invalid(
-            ctx, json_pack("[{s:[s,s], s:s, s:s}]", "loc", "query", "from", "msg", msg, "type", "window_too_wide"));
-    }
+    json_t *errors = csa_validate_window(ctx->args, csa__g.cfg->max_read_window_days, (double)time(NULL), 0);
+    if (errors)
+        return csa__invalid(ctx, errors);
     return csa__defer_query(ctx, q_function_detail);
 }
 
@@ -74,8 +61,8 @@ csa_status csa__handle_deployments(csa__request *ctx, json_t *body) { return csa
 /* GET /api/v1/functions/{id}/compare?base&head (deployments.h) */
 csa_status csa__handle_compare(csa__request *ctx, json_t *body) { return csa__defer_query(ctx, q_compare); }
 
-/* A function's cold starts one by one (coldstarts.h): the module checks the query string (its
- * window depends on MAX_READ_WINDOW_DAYS and the time), then the read runs on the executor. */
+/* A function's cold starts one by one (coldstarts.h): the query string has passed the route's
+ * rules; the list and the typical one read a window (as the detail's, and not empty). */
 static csa_status q_cold_starts(PGconn *conn, csa__request *ctx, json_t **out)
 {
     return csa_cold_starts_list(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
@@ -91,9 +78,9 @@ static csa_status q_cold_start_tree(PGconn *conn, csa__request *ctx, json_t **ou
     return csa_cold_starts_one(conn, ctx->who.project_id, ctx->path_id, ctx->args, out, ctx->detail);
 }
 
-static csa_status cold_start_read(csa__request *ctx, csa_cold_starts_read read, csa__query_fn fn)
+static csa_status cold_start_window_read(csa__request *ctx, csa__query_fn fn)
 {
-    json_t *errors = csa_cold_starts_check_args(ctx->args, read, csa__g.cfg->max_read_window_days, (double)time(NULL));
+    json_t *errors = csa_validate_window(ctx->args, csa__g.cfg->max_read_window_days, (double)time(NULL), 1);
     if (errors)
         return csa__invalid(ctx, errors);
     return csa__defer_query(ctx, fn);
@@ -102,17 +89,17 @@ static csa_status cold_start_read(csa__request *ctx, csa_cold_starts_read read, 
 /* GET /api/v1/functions/{id}/cold-starts, .../typical, .../tree */
 csa_status csa__handle_cold_starts(csa__request *ctx, json_t *body)
 {
-    return cold_start_read(ctx, CSA_COLD_STARTS_LIST, q_cold_starts);
+    return cold_start_window_read(ctx, q_cold_starts);
 }
 
 csa_status csa__handle_cold_start_typical(csa__request *ctx, json_t *body)
 {
-    return cold_start_read(ctx, CSA_COLD_STARTS_TYPICAL, q_cold_start_typical);
+    return cold_start_window_read(ctx, q_cold_start_typical);
 }
 
 csa_status csa__handle_cold_start_tree(csa__request *ctx, json_t *body)
 {
-    return cold_start_read(ctx, CSA_COLD_STARTS_ONE, q_cold_start_tree);
+    return csa__defer_query(ctx, q_cold_start_tree);
 }
 
 /* Health's database check runs on a thread and connection of its own: it never holds up an event

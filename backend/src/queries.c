@@ -6,6 +6,7 @@
 #include "keys.h"
 #include "log.h"
 #include "projects.h"
+#include "uuid.h"
 #include "validate.h"
 
 #include <math.h>
@@ -23,22 +24,6 @@
 /* The start of the first whole UTC hour at or after timestamp expression t (csa_hour: migrations/002). */
 #define FIRST_FULL_HOUR(t) \
     "(CASE WHEN csa_hour(" t ") < (" t ") THEN csa_hour(" t ") + interval '1 hour' ELSE csa_hour(" t ") END)"
-
-int csa_is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 /* Logs a failed statement and says which status the client gets (db.h). */
 static csa_status db_failure(PGconn *conn, PGresult *res, const char *what, char *detail)

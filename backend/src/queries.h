@@ -49,7 +49,4 @@ csa_status csa_query_revoke_key(PGconn *conn, const char *project_id, const char
  * admin key (all scopes), "ingest_key" the ingest-only key. */
 csa_status csa_query_create_project(PGconn *conn, const char *name, const char *slug, json_t **out, char *detail);
 
-/* 1 if s is a canonical UUID (8-4-4-4-12 hex digits). */
-int csa_is_uuid(const char *s);
-
 #endif

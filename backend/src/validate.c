@@ -1,6 +1,7 @@
 /* validate.c: see validate.h. */
 #include "validate.h"
 
+#include "coldstarts.h"
 #include "cursor.h"
 #include "deployments.h"
 #include "keys.h"
@@ -54,7 +55,7 @@ static const char *const MODULE_SOURCES[] = {"hooks", "esbuild-plugin", "bundled
 /* Order = the order of the keys in the normalised object and of the errors. */
 static const field_rule RULES[] = {
     {"function_name", KIND_STRING, 1, 1, 255, STR_NO_CONTROL, NULL, NULL},
-    {"invocation_id", KIND_STRING, 0, 1, 255, STR_NO_CONTROL, NULL, NULL},
+    {"invocation_id", KIND_STRING, 0, 1, CSA_MAX_INVOCATION_ID_CHARS, STR_NO_CONTROL, NULL, NULL},
     {"request_id", KIND_STRING, 0, 1, 255, STR_NO_CONTROL, NULL, NULL},
     {"timestamp", KIND_TIMESTAMP, 1, 0, 0, 0, NULL, NULL},
     {"cold_start", KIND_BOOL, 1, 0, 0, 0, NULL, NULL},
@@ -617,13 +618,13 @@ int csa_parse_rfc3339(const char *s, double *epoch)
 
 /* ---- the route table's field rules --------------------------------------------------------- */
 
-/* Characters (code points) of a valid UTF-8 string. */
-static size_t utf8_chars(const char *s)
+/* A valid UTF-8 string of r->min..r->max code points, without control characters when the rule
+ * says CSA_PARAM_NO_CONTROL. */
+static int text_ok(const csa_param_rule *r, const char *s)
 {
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
+    int bad_char;
+    long long n = utf8_scan(s, strlen(s), r->flags & CSA_PARAM_NO_CONTROL ? STR_NO_CONTROL : 0, &bad_char);
+    return n >= r->min && n <= r->max && !bad_char;
 }
 
 static void param_error(json_t *errors, const char *where, const char *name, json_t *index, const char *msg,
@@ -649,7 +650,7 @@ static json_t *check_param(const csa_param_rule *r, const char *where, json_t *v
         break;
     }
     case CSA_PARAM_TEXT:
-        if (s && (long)utf8_chars(s) >= r->min && (long)utf8_chars(s) <= r->max)
+        if (s && text_ok(r, s))
             return json_incref(v);
         break;
     case CSA_PARAM_TOKEN: {
@@ -672,6 +673,20 @@ static json_t *check_param(const csa_param_rule *r, const char *where, json_t *v
         json_t *decoded = s && csa_cursor_decode(s, name, sizeof name) == 0 ? json_string(name) : NULL;
         if (decoded)
             return decoded;
+        break;
+    }
+    case CSA_PARAM_KEYSET: {
+        char text[CSA_CURSOR_NAME_MAX];
+        char *bar = s && csa_cursor_decode(s, text, sizeof text) == 0 ? strchr(text, '|') : NULL;
+        if (!bar)
+            break;
+        *bar = '\0';
+        double epoch;
+        json_t *at = json_string(text), *id = json_string(bar + 1); /* NULL when not UTF-8 */
+        if (at && id && csa_parse_rfc3339(text, &epoch) == 0 && text_ok(r, bar + 1))
+            return json_pack("[o, o]", at, id);
+        json_decref(at);
+        json_decref(id);
         break;
     }
     case CSA_PARAM_FLAG: return json_boolean(s && strcmp(s, "true") == 0);
@@ -718,7 +733,9 @@ json_t *csa_validate_params(const csa_param_rule *rules, const char *where, json
         if (v && (r->flags & CSA_PARAM_EMPTY_ABSENT) && json_is_string(v) && json_string_length(v) == 0)
             v = NULL;
         if (!v) {
-            if (r->flags & CSA_PARAM_REQUIRED)
+            if ((r->flags & CSA_PARAM_REQUIRED) && (r->flags & CSA_PARAM_SAY_MISSING))
+                param_error(errors, where, r->name, NULL, "Field required", "missing");
+            else if (r->flags & CSA_PARAM_REQUIRED)
                 param_error(errors, where, r->name, NULL, r->msg, r->type);
             else if (r->kind == CSA_PARAM_INT || r->kind == CSA_PARAM_SCOPES)
                 json_object_set_new(out, r->name, json_integer(r->fallback));
@@ -737,6 +754,32 @@ json_t *csa_validate_params(const csa_param_rule *rules, const char *where, json
     return out;
 }
 
+json_t *csa_validate_window(const json_t *args, int max_days, double now, int must_be_ordered)
+{
+    double from = 0, to = 0;
+    const char *from_s = json_string_value(json_object_get(args, "from"));
+    const char *to_s = json_string_value(json_object_get(args, "to"));
+    if (from_s)
+        csa_parse_rfc3339(from_s, &from); /* checked by the route's rules */
+    if (to_s)
+        csa_parse_rfc3339(to_s, &to);
+    double t1 = to_s ? to : now;
+    double t0 = from_s ? from : t1 - 7 * 86400.0;
+    char msg[160];
+    const char *type;
+    if (must_be_ordered && t0 >= t1) {
+        snprintf(msg, sizeof msg, "Input should be earlier than to");
+        type = "value_error";
+    } else if (t1 - t0 > (double)max_days * 86400.0) {
+        snprintf(msg, sizeof msg, "The window from..to spans %.0f days; at most %d days can be read at once",
+                 (t1 - t0) / 86400.0, max_days);
+        type = "window_too_wide";
+    } else {
+        return NULL;
+    }
+    return json_pack("[{s:[s,s], s:s, s:s}]", "loc", "query", "from", "msg", msg, "type", type);
+}
+
 /* GET /api/v1/functions */
 const csa_param_rule CSA_QUERY_LIST_FUNCTIONS[] = {
     {"limit", CSA_PARAM_INT, 0, 1, 200, 50, "Input should be an integer from 1 to 200", "int_parsing"},
@@ -746,7 +789,8 @@ const csa_param_rule CSA_QUERY_LIST_FUNCTIONS[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
-/* GET /api/v1/functions/{id} (the window's width is the handler's: it depends on the config) */
+/* GET /api/v1/functions/{id} and its /cold-starts/typical (the window's width is the handler's: it
+ * depends on the config, csa_validate_window) */
 const csa_param_rule CSA_QUERY_FUNCTION_DETAIL[] = {
     {"from", CSA_PARAM_DATETIME, 0, 0, 0, 0, "Input should be an RFC 3339 date-time with a time zone",
      "datetime_format"},
@@ -760,6 +804,25 @@ const csa_param_rule CSA_QUERY_COMPARE[] = {
      "Input should be a deployment id (1 to 80 printable characters)", "string_pattern_mismatch"},
     {"head", CSA_PARAM_TOKEN, 0, 1, CSA_DEPLOYMENT_ID_MAX, 0,
      "Input should be a deployment id (1 to 80 printable characters)", "string_pattern_mismatch"},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* GET /api/v1/functions/{id}/cold-starts (coldstarts.h; the window as for the detail) */
+const csa_param_rule CSA_QUERY_COLD_STARTS[] = {
+    {"from", CSA_PARAM_DATETIME, 0, 0, 0, 0, "Input should be an RFC 3339 date-time with a time zone",
+     "datetime_format"},
+    {"to", CSA_PARAM_DATETIME, 0, 0, 0, 0, "Input should be an RFC 3339 date-time with a time zone", "datetime_format"},
+    {"limit", CSA_PARAM_INT, 0, 1, CSA_COLD_STARTS_PAGE_MAX, CSA_COLD_STARTS_PAGE,
+     "Input should be an integer from 1 to 200", "int_parsing"},
+    {"cursor", CSA_PARAM_KEYSET, CSA_PARAM_NO_CONTROL, 1, CSA_MAX_INVOCATION_ID_CHARS, 0,
+     "Not a cursor returned by this endpoint", "value_error"},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* GET /api/v1/functions/{id}/cold-starts/tree?invocation_id=: an id as ingest accepts it, in any window */
+const csa_param_rule CSA_QUERY_COLD_START_TREE[] = {
+    {"invocation_id", CSA_PARAM_TEXT, CSA_PARAM_REQUIRED | CSA_PARAM_SAY_MISSING | CSA_PARAM_NO_CONTROL, 1,
+     CSA_MAX_INVOCATION_ID_CHARS, 0, "Input should be 1 to 255 characters without control characters", "string_type"},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 

@@ -19,7 +19,8 @@
 #define CSA_MAX_DURATION_MS 900000      /* Lambda's 15 minute limit */
 #define CSA_MIN_MEMORY_MB 128           /* Lambda's memory range */
 #define CSA_MAX_MEMORY_MB 10240
-#define CSA_MAX_IDENTITY_CHARS 64 /* function_version, code_id: printable ASCII, no spaces */
+#define CSA_MAX_IDENTITY_CHARS 64       /* function_version, code_id: printable ASCII, no spaces */
+#define CSA_MAX_INVOCATION_ID_CHARS 255 /* invocations.invocation_id VARCHAR(255) */
 
 /*
  * Parses a request body. Returns a new reference (caller json_decref()s) or NULL with a short
@@ -68,7 +69,7 @@ int csa_parse_rfc3339(const char *s, double *epoch);
 
 /* ---- the route table's field rules (query strings and small bodies) -----------------------
  *
- * Each route of the HTTP API (dispatch.h) names a rule table for its query string and one for
+ * Each route of the HTTP API (routes.c) names a rule table for its query string and one for
  * its JSON body (ingest's records use csa_validate_record instead). The dispatcher runs
  * csa_validate_params before the handler, which then reads only normalised values. A table is
  * an array of csa_param_rule ended by an entry whose name is NULL; the tables of the routes are
@@ -81,6 +82,8 @@ typedef enum csa_param_kind {
     CSA_PARAM_TOKEN,    /* string of min..max printable ASCII characters without spaces (!-~) */
     CSA_PARAM_DATETIME, /* RFC 3339 date-time with a zone (csa_parse_rfc3339). Normalised: the string */
     CSA_PARAM_CURSOR,   /* a page cursor (cursor.h). Normalised: the decoded name */
+    CSA_PARAM_KEYSET,   /* a page cursor (cursor.h) of "<RFC 3339 date-time>|<id>", the id as TEXT with
+                           CSA_PARAM_NO_CONTROL. Normalised: [date-time, id] (split at the first '|') */
     CSA_PARAM_FLAG,     /* "true" is true, anything else false. Normalised: boolean, always present */
     CSA_PARAM_SLUG,     /* a project slug (csa_slug_valid, projects.h) */
     CSA_PARAM_SCOPES,   /* list of 1 to 3 scope names (keys.h); absent: `fallback` bits. Normalised: bits */
@@ -88,12 +91,14 @@ typedef enum csa_param_kind {
 
 #define CSA_PARAM_REQUIRED 1u     /* absent or null is an error */
 #define CSA_PARAM_EMPTY_ABSENT 2u /* "" counts as absent */
+#define CSA_PARAM_NO_CONTROL 4u   /* TEXT, KEYSET: no control characters (C0, DEL, C1), as ingest's ids */
+#define CSA_PARAM_SAY_MISSING 8u  /* REQUIRED and absent: Pydantic's "Field required", type "missing" */
 
 typedef struct csa_param_rule {
     const char *name; /* query parameter or body field; NULL ends the table */
     csa_param_kind kind;
     unsigned flags;   /* CSA_PARAM_* */
-    long min, max;    /* INT: value; TEXT, TOKEN: code points */
+    long min, max;    /* INT: value; TEXT, TOKEN, KEYSET (its id): code points */
     long fallback;    /* INT, SCOPES: the value when absent */
     const char *msg;  /* the error's "msg" when the value breaks the rule */
     const char *type; /* the error's "type" */
@@ -108,10 +113,21 @@ typedef struct csa_param_rule {
  */
 json_t *csa_validate_params(const csa_param_rule *rules, const char *where, json_t *in, json_t *errors);
 
-/* The rule tables of the routes (see dispatch.c's route table). */
+/*
+ * Checks the read window of a query string whose "from" and "to" passed their rules (RFC 3339):
+ * [from, to), by default the 7 days up to to, to by default now (seconds since the epoch). It
+ * may span at most max_days; with must_be_ordered, from must also be earlier than to. Returns
+ * NULL when it holds, else a new array of one error at ["query", "from"] (type window_too_wide,
+ * or value_error when not ordered).
+ */
+json_t *csa_validate_window(const json_t *args, int max_days, double now, int must_be_ordered);
+
+/* The rule tables of the routes (see the route table, routes.c). */
 extern const csa_param_rule CSA_QUERY_LIST_FUNCTIONS[];
 extern const csa_param_rule CSA_QUERY_FUNCTION_DETAIL[];
 extern const csa_param_rule CSA_QUERY_COMPARE[];
+extern const csa_param_rule CSA_QUERY_COLD_STARTS[];
+extern const csa_param_rule CSA_QUERY_COLD_START_TREE[];
 extern const csa_param_rule CSA_QUERY_REVOKE_KEY[];
 extern const csa_param_rule CSA_BODY_CREATE_KEY[];
 extern const csa_param_rule CSA_BODY_CREATE_PROJECT[];

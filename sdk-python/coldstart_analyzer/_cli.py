@@ -1,5 +1,5 @@
 """`python3 -m coldstart_analyzer profile <handler>`: the Node.js SDK's `coldstart profile` for
-Python handlers (sdk/src/cli.ts; docs/sdk-python.md "Profiling before you deploy").
+Python handlers (sdk/src/cli/; docs/sdk-python.md "Profiling before you deploy").
 
 Loads the handler in N fresh interpreters (`--python`, default this one) with the SDK's import
 hooks installed first and Lambda's environment simulated, and reports where the module-load time

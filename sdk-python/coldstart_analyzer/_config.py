@@ -1,7 +1,7 @@
 """Configuration: option > environment variable > default, resolved once into a frozen object.
 
 A bad value never raises: it is reported once on stderr ("[coldstart] ignoring invalid ...") and
-the next source is used, as in the Node.js SDK (sdk/src/config.ts).
+the next source is used, as in the Node.js SDK (sdk/src/runtime/config.ts).
 """
 
 import os

@@ -1,7 +1,7 @@
 """Names shared with users (environment variables) and with the Node.js SDK's contracts.
 
 Everything the SDK reads from the environment is named here. The values mirror
-sdk/src/constants.ts so that both SDKs are configured, and send, alike.
+sdk/src/shared/constants.ts so that both SDKs are configured, and send, alike.
 """
 
 SDK_VERSION = "0.1.0"

@@ -4,7 +4,7 @@ Each sink takes a cold-start record with cold(record), which returns a threading
 the record's bytes have left the process (written to a socket or to stdout) or it was given up,
 and warm records with warm(record). Nothing here raises into the caller.
 
-Direct (DirectSender), as sdk/src/sender.ts: a cold-start record is kept until the backend
+Direct (DirectSender), as sdk/src/shared/sender.ts: a cold-start record is kept until the backend
 acknowledges it (2xx), retried with backoff (1 s, doubling, at most 30 s apart) for as long as the
 process lives, with the same body, hence the same invocation_id (the backend stores it once). At
 most 32 records or 4 MiB wait (the oldest are dropped). 400/401/403/413/422 are not retried (one

@@ -1,5 +1,6 @@
 """The deployment identity a record carries: Lambda's `function_version` and `code_id`, a
-fingerprint of the code that ran init (the Node.js SDK's sdk/src/fingerprint.ts, for Python).
+fingerprint of the code that ran init (the Node.js SDK's sdk/src/invoke/fingerprint.ts, for
+Python).
 
 code_id = the first 128 bits (32 hex characters) of a SHA-256 over, in sorted order:
   * `name@version` of every distribution in the package tree (from its metadata);

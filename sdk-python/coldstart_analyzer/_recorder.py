@@ -1,10 +1,11 @@
 """The module-load timeline: self and inclusive time per module, without double counting.
 
-A port of sdk/src/recorder.ts. Loads nest (a module's body imports another), so the recorder keeps
-a stack of open loads. Every enter/exit event closes a segment of wall time [last event, now] and
-gives it to the load on top of the stack: that is self time. Time spent in the recorder itself is
-measured (a second clock read at the end of each event) and kept out of every segment, so the
-self times add up to the module-load time minus the SDK's own bookkeeping, reported as overhead.
+A port of sdk/src/runtime/recorder.ts. Loads nest (a module's body imports another), so the
+recorder keeps a stack of open loads. Every enter/exit event closes a segment of wall time [last
+event, now] and gives it to the load on top of the stack: that is self time. Time spent in the
+recorder itself is measured (a second clock read at the end of each event) and kept out of every
+segment, so the self times add up to the module-load time minus the SDK's own bookkeeping, reported
+as overhead.
 
 Unlike the Node.js recorder, nodes here are modules, not packages: which distribution a module
 belongs to is only known by reading installed metadata, which is too slow for init. The report

@@ -1,11 +1,12 @@
 """Turns the recorder's module tree into the payload's module_timings and module_tree.
 
-The recorder's nodes are modules; here each module is attributed (_attribution.py) and the tree
-is folded to package level with the Node.js SDK's semantics (sdk/src/recorder.ts, report.ts): a
-module of the same package as its parent stays in the parent's node (its self time added, its
-inclusive time already inside the parent's), a module of another package opens (or re-enters) a
-child node. Both outputs are bounded like Node's: 300 keys in module_timings, the tree capped at
-four levels, eight children per node and 80 nodes, the rest folded into "(other)".
+The recorder's nodes are modules; here each module is attributed (_attribution.py) and the tree is
+folded to package level with the Node.js SDK's semantics (sdk/src/runtime/recorder.ts,
+sdk/src/invoke/report.ts): a module of the same package as its parent stays in the parent's node
+(its self time added, its inclusive time already inside the parent's), a module of another package
+opens (or re-enters) a child node. Both outputs are bounded like Node's: 300 keys in
+module_timings, the tree capped at four levels, eight children per node and 80 nodes, the rest
+folded into "(other)".
 """
 
 from __future__ import annotations  # annotations are never evaluated: no typing import at run time

@@ -1,6 +1,6 @@
 """The recommendation rule table (rules/recommendations.json) for `python -m coldstart_analyzer
 profile`: loaded, validated and applied with the semantics of the backend's engine
-(backend/src/rules.c) and of the Node.js SDK's port (sdk/src/rules.ts): the same thresholds, the
+(backend/src/rules.c) and of the Node.js SDK's port (sdk/src/cli/rules.ts): the same thresholds, the
 same matching (exact name, glob where '*' matches any run of characters, generic rules), version
 ranges, runtime filter, choice of the best rule per module, rounding (half away from zero) and
 ranking (savings descending, then module name, then rule id, compared as UTF-8 bytes).

@@ -2,8 +2,10 @@
 // window's typical cold start (GET .../cold-starts/typical: the on-demand one nearest the median
 // init); a labelled <select> picks any other cold start of the window (GET .../cold-starts, newest
 // first, keyset-paged: "Older cold starts" loads the next page), whose tree is fetched
-// (GET .../cold-starts/tree?invocation_id=) and drawn in its place. Against a coldstartd without
-// these reads (404), the detail's newest tree is drawn as before.
+// (GET .../cold-starts/tree?invocation_id=) and drawn in its place. The choice is kept in the hash
+// route (#/functions/<id>?cold_start=<invocation_id>, beside the window) by the view's onChoose, so
+// a reload or a shared link shows the same cold start, even one outside the list's first page.
+// Against a coldstartd without these reads (404), the detail's newest tree is drawn as before.
 import { ApiError, get } from './api.js';
 import { announce, h, mount } from './dom.js';
 import { ago, count, ms, when } from './format.js';
@@ -20,23 +22,28 @@ function pageQuery(windowQuery, cursor) {
   return q;
 }
 
+const treeOf = (id, invocation) => `${baseOf(id)}/tree?invocation_id=${encodeURIComponent(invocation)}`;
+
 /**
- * Starts the section's first two requests for the window of windowQuery (from, to: the detail's),
- * so that they run beside the detail's: {typical, page} promises. A rejection is handled here too,
- * so that a failed detail (whose view never shows the section) leaves no unhandled rejection.
+ * Starts the section's first requests for the window of windowQuery (from, to: the detail's), so
+ * that they run beside the detail's: {typical, page} promises, and {chosen} the tree of the cold
+ * start of invocation id `chosen` when one was in the route. A rejection is handled here too, so
+ * that a failed detail (whose view never shows the section) leaves no unhandled rejection.
  */
-export function fetchColdStarts(id, windowQuery, signal) {
+export function fetchColdStarts(id, windowQuery, signal, chosen = '') {
   const requests = {
     windowQuery,
+    chosenId: chosen,
     typical: get(`${baseOf(id)}/typical?${windowQuery}`, { signal }),
     page: get(`${baseOf(id)}?${pageQuery(windowQuery)}`, { signal }),
+    chosen: chosen ? get(treeOf(id, chosen), { signal }) : null,
   };
-  requests.typical.catch(() => {});
-  requests.page.catch(() => {});
+  for (const r of [requests.typical, requests.page, requests.chosen]) r?.catch(() => {});
   return requests;
 }
 
-export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
+/** onChoose(invocationId) is told each choice ('' for the typical one), to keep it in the route. */
+export function coldStartSection(id, fn, prefetched, { signal, keyRefused, onChoose = () => {} }) {
   const base = baseOf(id);
   const windowQuery = prefetched.windowQuery;
   const typicalOption = h('option', { value: '' }, 'Typical cold start');
@@ -46,15 +53,17 @@ export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
   const graph = h(
     'div',
     { class: 'tree-graph', 'aria-busy': 'true' },
-    h('p', { class: 'loading', role: 'status' }, 'Loading the typical cold start…'),
+    h('p', { class: 'loading', role: 'status' }, prefetched.chosenId ? 'Loading the cold start…' : 'Loading the typical cold start…'),
   );
   const controls = h('div', { class: 'toolbar', hidden: true }, h('label', { for: 'cold-start' }, 'Cold start'), picker, more);
   const element = h('div', {}, controls, note, graph);
   const trees = new Map(); // invocation_id -> {cold_start} as fetched; '' -> the typical answer
   let cursor = null;
   let shown = 0; // generation: a newer choice makes older answers stale
+  let wanted = prefetched.chosenId; // the choice to restore should the first requests be retried
 
-  async function start(requests = fetchColdStarts(id, windowQuery, signal)) {
+  async function start(requests = fetchColdStarts(id, windowQuery, signal, wanted)) {
+    const mine = ++shown;
     picker.replaceChildren(typicalOption);
     cursor = null;
     let typical;
@@ -67,14 +76,40 @@ export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
       return failed(e, () => start());
     }
     trees.set('', typical);
-    controls.hidden = picker.options.length < 2;
-    picker.disabled = false;
     if (typical.cold_start) typicalOption.textContent = `Typical: ${optionText(typical.cold_start)}`;
-    draw(typical.cold_start, typicalNote(typical));
+    let chosen = null; // the route's cold start, when it named one of the function's
+    let unknown = '';
+    if (requests.chosen) {
+      try {
+        chosen = await requests.chosen;
+      } catch (e) {
+        if (e.name === 'AbortError') return;
+        if (e instanceof ApiError && e.status === 401) return keyRefused();
+        if (!(e instanceof ApiError && (e.status === 404 || e.status === 400))) return failed(e, () => start());
+        unknown = `The link’s cold start ${requests.chosenId} is not one of this function’s. `;
+        wanted = '';
+        onChoose('');
+      }
+    }
+    if (chosen) {
+      const c = chosen.cold_start;
+      trees.set(c.invocation_id, chosen);
+      // outside the list's first page (older, or another window): listed first after the typical one
+      if (![...picker.options].some((o) => o.value === c.invocation_id))
+        typicalOption.after(h('option', { value: c.invocation_id }, optionText(c)));
+      picker.value = c.invocation_id;
+    }
+    controls.hidden = picker.options.length < 2;
+    picker.disabled = false; // only now: a choice made earlier would be overwritten
+    if (mine !== shown) return;
+    if (chosen) draw(chosen.cold_start, chosenNote(chosen.cold_start));
+    else draw(typical.cold_start, unknown + typicalNote(typical));
   }
 
   function addPage(page) {
-    for (const c of page.cold_starts) picker.append(h('option', { value: c.invocation_id }, optionText(c)));
+    const listed = new Set([...picker.options].map((o) => o.value));
+    for (const c of page.cold_starts)
+      if (!listed.has(c.invocation_id)) picker.append(h('option', { value: c.invocation_id }, optionText(c)));
     cursor = page.next_cursor;
     more.hidden = !cursor;
     return page;
@@ -97,11 +132,13 @@ export function coldStartSection(id, fn, prefetched, { signal, keyRefused }) {
   picker.addEventListener('change', async () => {
     const mine = ++shown;
     const invocation = picker.value;
+    wanted = invocation;
+    onChoose(invocation);
     graph.setAttribute('aria-busy', 'true');
     let answer = trees.get(invocation);
     if (!answer) {
       try {
-        answer = await get(`${base}/tree?invocation_id=${encodeURIComponent(invocation)}`, { signal });
+        answer = await get(treeOf(id, invocation), { signal });
         trees.set(invocation, answer);
       } catch (e) {
         if (e.name === 'AbortError' || mine !== shown) return;

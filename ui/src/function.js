@@ -1,6 +1,8 @@
 // function.js: one function over a window: summary, init over time and start kinds (timeline),
 // the module breakdown (self time per package), the icicle graph of the typical cold start's module
-// tree or of a chosen one (coldstarts.js), and the recommendations with their savings.
+// tree or of a chosen one (coldstarts.js), and the recommendations with their savings. The route's
+// query keeps the window (?window=24h|7d|30d) and the chosen cold start (&cold_start=<invocation_id>);
+// another window starts from its typical cold start.
 import { ApiError, get } from './api.js';
 import { h, mount } from './dom.js';
 import { ago, count, ms, pct, usd } from './format.js';
@@ -32,7 +34,8 @@ export function functionView(main, id, { signal, keyRefused, query }) {
     const to = new Date();
     const from = new Date(to.getTime() - hours * 3600 * 1000);
     const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
-    const coldStarts = fetchColdStarts(id, q, signal); // beside the detail: the icicle graph waits for one round trip only
+    // beside the detail: the icicle graph waits for one round trip only
+    const coldStarts = fetchColdStarts(id, q, signal, query.get('cold_start') || '');
     try {
       const fn = await get(`/api/v1/functions/${encodeURIComponent(id)}?${q}`, { signal });
       render(fn, coldStarts);
@@ -42,6 +45,16 @@ export function functionView(main, id, { signal, keyRefused, query }) {
       mount(main, h('p', {}, h('a', { href: '#/' }, '← Functions')), errorPanel(e, { what: 'the function', retry: load }));
     }
   };
+
+  /** Keeps the chosen cold start in the route ('' for the typical one: none), beside the window;
+   * replaceState, so no hashchange: the view stays as it is, a reload or a shared link restores it. */
+  function onChoose(invocationId) {
+    if (signal.aborted) return; // another view is on screen: its route stays
+    if (invocationId) query.set('cold_start', invocationId);
+    else query.delete('cold_start');
+    const rest = query.toString();
+    history.replaceState(history.state, '', `#/functions/${id}${rest ? `?${rest}` : ''}`);
+  }
 
   function render(fn, coldStarts) {
     document.title = `${fn.function_name} · Cold Start Analyzer`;
@@ -116,7 +129,7 @@ export function functionView(main, id, { signal, keyRefused, query }) {
     }
     sections.push(deploymentsSection(id, { signal, keyRefused }));
     sections.push(section('recs-title', 'Recommendations', recommendations(fn)));
-    sections.push(section('tree-title', 'Module tree', coldStartSection(id, fn, coldStarts, { signal, keyRefused })));
+    sections.push(section('tree-title', 'Module tree', coldStartSection(id, fn, coldStarts, { signal, keyRefused, onChoose })));
     sections.push(section('modules-title', 'Module breakdown', breakdown(fn)));
     mount(main, ...sections);
   }

@@ -396,6 +396,17 @@ test('the module tree: the typical cold start by default; another one picked wit
     'the tree was fetched',
   );
   await shot('cold-start', { element: 'section[aria-labelledby="tree-title"]' });
+  // the choice is in the address: a reload (or the link shared) shows the same cold start
+  const hash = new URL(page.url()).hash;
+  assert.equal(new URLSearchParams(hash.split('?')[1]).get('cold_start'), chosen.invocation_id, hash);
+  await page.reload();
+  await page.waitForFunction(
+    (inv) => document.querySelector('#cold-start-note')?.textContent.startsWith(`Cold start ${inv}:`),
+    chosen.invocation_id,
+  );
+  assert.equal(await page.inputValue('#cold-start'), chosen.invocation_id);
+  assert.ok((await rootLabel()).startsWith(`all module loads ${total(chosen)} inclusive`), await rootLabel());
+  assert.deepEqual(await page.$$eval('#cold-start option', (os) => os.map((o) => o.value)), values, 'the same list, once each');
   // hover and zoom work on the chosen tree as on the typical one
   const box = page.locator('.flame .box[data-name="aws-sdk"]');
   await box.hover();
@@ -410,7 +421,17 @@ test('the module tree: the typical cold start by default; another one picked wit
   await page.selectOption('#cold-start', '');
   await page.waitForFunction(() => document.querySelector('#cold-start-note')?.textContent.startsWith('The typical cold start'));
   assert.ok((await rootLabel()).startsWith(`all module loads ${total(typical.cold_start)} inclusive`));
+  assert.equal(new URL(page.url()).hash, `#/functions/${id}`, 'the typical one: nothing in the address');
   assertNoConsoleErrors('choosing a cold start');
+  // a link naming no cold start of the function says so and shows the typical one
+  await page.goto(`${ctx.base}/#/functions/${id}?cold_start=no-such-cold-start`);
+  await page.waitForFunction(
+    (text) => document.querySelector('#cold-start-note')?.textContent.startsWith(text),
+    'The link’s cold start no-such-cold-start is not one of this function’s. The typical cold start',
+  );
+  assert.equal(await page.inputValue('#cold-start'), '');
+  assert.equal(new URL(page.url()).hash, `#/functions/${id}`);
+  assertNoConsoleErrors('a link to no cold start', [/status of 404/]); // the tree's 404, as Chromium logs it
 });
 
 test("a phone's width: nothing wider than the screen, the same content", async () => {
@@ -538,6 +559,24 @@ test('more cold starts than a page: "Older cold starts" adds the next ones to th
   await page.selectOption('#cold-start', 'burst-00');
   await page.waitForFunction(() => document.querySelector('#cold-start-note')?.textContent.startsWith('Cold start burst-00: init 300 ms'));
   assert.match(await page.getAttribute('.flame .box[data-name="pkg-a"]', 'aria-label'), /^pkg-a 1\.0\.0 100 ms inclusive/);
+  // a reload with the window kept too: the chosen one is restored though the first page lacks it,
+  // listed after the typical entry, and the next page does not list it twice
+  await page.selectOption('#window', '30d');
+  await page.waitForFunction(() => document.querySelector('#cold-start-note')?.textContent.startsWith('The typical cold start'));
+  await more.click();
+  await page.waitForFunction(() => document.querySelectorAll('#cold-start option').length === 61);
+  await page.selectOption('#cold-start', 'burst-00');
+  await page.waitForFunction(() => new URL(location.href).hash.endsWith('?window=30d&cold_start=burst-00'));
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector('#cold-start-note')?.textContent.startsWith('Cold start burst-00: init 300 ms'));
+  assert.equal(await page.inputValue('#window'), '30d');
+  assert.equal(await page.inputValue('#cold-start'), 'burst-00');
+  assert.match(await page.getAttribute('.flame .box[data-name="pkg-a"]', 'aria-label'), /^pkg-a 1\.0\.0 100 ms inclusive/);
+  assert.deepEqual((await options()).slice(0, 3), ['', 'burst-00', 'burst-59']);
+  assert.equal((await options()).length, 52, 'the typical entry, the chosen one and the first 50');
+  await more.click();
+  await page.waitForFunction(() => document.querySelectorAll('#cold-start option').length === 61);
+  assert.equal((await options()).filter((v) => v === 'burst-00').length, 1, 'burst-00 once');
   assertNoConsoleErrors('older cold starts');
 });
 

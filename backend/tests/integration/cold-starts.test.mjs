@@ -258,6 +258,9 @@ test('bad parameters are 400 VALIDATION_ERROR naming the parameter', async () =>
     ['/cold-starts?cursor=zz', 'cursor', 'value_error'],
     [`/cold-starts?cursor=${hex('yesterday|od-100')}`, 'cursor', 'value_error'],
     [`/cold-starts?cursor=${hex('2026-01-01T00:00:00Z')}`, 'cursor', 'value_error'],
+    [`/cold-starts?cursor=${hex('2026-01-01T00:00:00Z|')}`, 'cursor', 'value_error'],
+    [`/cold-starts?cursor=${hex('2026-01-01T00:00:00Z|a\tb')}`, 'cursor', 'value_error'],
+    [`/cold-starts?cursor=${hex('2026-01-01T00:00:00Z|od-100').toUpperCase()}`, 'cursor', 'value_error'],
     ['/cold-starts?from=nope', 'from', 'datetime_format'],
     ['/cold-starts?to=2026-13-01T00:00:00Z', 'to', 'datetime_format'],
     ['/cold-starts?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'from', 'value_error'],
@@ -269,6 +272,7 @@ test('bad parameters are 400 VALIDATION_ERROR naming the parameter', async () =>
     [`/cold-starts/tree?invocation_id=${'x'.repeat(256)}`, 'invocation_id', 'string_type'],
     ['/cold-starts/tree?invocation_id=', 'invocation_id', 'string_type'],
     ['/cold-starts/tree?invocation_id=a%0Ab', 'invocation_id', 'string_type'],
+    ['/cold-starts/tree?invocation_id=a%C2%85b', 'invocation_id', 'string_type'], // C1, which ingest refuses too
   ];
   for (const [suffix, param, type] of cases) {
     const res = await get(`/api/v1/functions/${fnId}${suffix}`);
@@ -285,4 +289,27 @@ test('bad parameters are 400 VALIDATION_ERROR naming the parameter', async () =>
   const both = await get(`/api/v1/functions/${fnId}/cold-starts?limit=0&to=x`);
   assertValidationError(both, ['query', 'limit'], 'int_parsing');
   assertValidationError(both, ['query', 'to'], 'datetime_format');
+  // the tree reads no window: from and to are not checked there
+  const ignored = await get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=od-100&from=nope`);
+  assert.equal(ignored.status, 200, ignored.text);
+});
+
+test('the errors are those of the other read routes: the same parameter breaking the same rule reads the same', async () => {
+  const wide = 'from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z';
+  const same = [
+    ['from=nope', `/api/v1/functions/${fnId}`, `/api/v1/functions/${fnId}/cold-starts`],
+    ['to=2026-13-01T00:00:00Z', `/api/v1/functions/${fnId}`, `/api/v1/functions/${fnId}/cold-starts/typical`],
+    [wide, `/api/v1/functions/${fnId}`, `/api/v1/functions/${fnId}/cold-starts`],
+    [wide, `/api/v1/functions/${fnId}`, `/api/v1/functions/${fnId}/cold-starts/typical`],
+    ['limit=0', '/api/v1/functions', `/api/v1/functions/${fnId}/cold-starts`],
+    ['cursor=zz', '/api/v1/functions', `/api/v1/functions/${fnId}/cold-starts`],
+  ];
+  for (const [query, other, coldStarts] of same) {
+    const a = await get(`${other}?${query}`);
+    const b = await get(`${coldStarts}?${query}`);
+    assertErrorBody(a, 400, 'VALIDATION_ERROR', `${other}?${query}`);
+    assertErrorBody(b, 400, 'VALIDATION_ERROR', `${coldStarts}?${query}`);
+    assert.deepEqual(b.json.errors, a.json.errors, query);
+    assert.equal(b.json.detail, a.json.detail, query);
+  }
 });

@@ -1,5 +1,6 @@
-/* Unit tests for the route table's field rules (csa_validate_params, validate.h) and the page
- * cursor codec (cursor.h). */
+/* Unit tests for the route table's field rules (csa_validate_params, validate.h), the read window
+ * (csa_validate_window) and the page cursor codec (cursor.h). */
+#include "coldstarts.h"
 #include "cursor.h"
 #include "keys.h"
 #include "validate.h"
@@ -167,4 +168,129 @@ Test(cursor, round_trip_and_refusals)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(csa_cursor_decode(bad[i], dec, sizeof dec), -1, "%s", bad[i]);
     cr_assert_eq(csa_cursor_decode("6162", dec, 2), -1, "does not fit");
+}
+
+/* ---- the cold-start reads (coldstarts.h): their rules and the window ------------------------ */
+
+#define NOW 1767225600.0 /* 2026-01-01T00:00:00Z */
+
+/* One string parameter through rules; the errors are in `errors`. */
+static json_t *run1(const csa_param_rule *rules, const char *name, const char *value)
+{
+    json_t *in = json_pack("{s:s}", name, value);
+    json_t *out = csa_validate_params(rules, "query", in, errors);
+    json_decref(in);
+    return out;
+}
+
+/* Exactly one error, at ["query", name] of type; clears the errors. */
+static void assert_one_error(const char *name, const char *type)
+{
+    cr_assert_eq(json_array_size(errors), 1, "one error at %s, got %zu", name, json_array_size(errors));
+    assert_error(0, "query", name, -1, type);
+    json_array_clear(errors);
+}
+
+Test(params, cold_starts_defaults_and_a_decoded_keyset_cursor)
+{
+    json_t *out = run(CSA_QUERY_COLD_STARTS, "query", "{}");
+    cr_assert_eq(json_integer_value(json_object_get(out, "limit")), CSA_COLD_STARTS_PAGE);
+    cr_assert_null(json_object_get(out, "cursor"));
+    json_decref(out);
+    /* what the list hands out: "<timestamp>|<invocation_id>" through the cursor codec */
+    char cursor[CSA_CURSOR_MAX];
+    csa_cursor_encode("2026-01-02T10:30:00.123456Z|a/b|c", cursor, sizeof cursor);
+    cr_assert_str_eq(cursor, "323032362d30312d30325431303a33303a30302e3132333435365a7c612f627c63");
+    json_t *in = json_pack("{s:s, s:s}", "limit", "7", "cursor", cursor);
+    out = csa_validate_params(CSA_QUERY_COLD_STARTS, "query", in, errors);
+    json_decref(in);
+    cr_assert_not_null(out);
+    cr_assert_eq(json_integer_value(json_object_get(out, "limit")), 7);
+    json_t *key = json_object_get(out, "cursor");
+    cr_assert_eq(json_array_size(key), 2);
+    cr_assert_str_eq(json_string_value(json_array_get(key, 0)), "2026-01-02T10:30:00.123456Z");
+    cr_assert_str_eq(json_string_value(json_array_get(key, 1)), "a/b|c", "split at the first '|'");
+    json_decref(out);
+}
+
+Test(params, cold_starts_bad_limit_and_cursor_name_their_parameter)
+{
+    const char *limits[] = {"0", "201", "5x", ""};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        cr_assert_null(run1(CSA_QUERY_COLD_STARTS, "limit", limits[i]), "limit=%s", limits[i]);
+        assert_one_error("limit", "int_parsing");
+    }
+    char no_time[CSA_CURSOR_MAX], no_bar[CSA_CURSOR_MAX], no_id[CSA_CURSOR_MAX], control[CSA_CURSOR_MAX];
+    csa_cursor_encode("yesterday|od-100", no_time, sizeof no_time);
+    csa_cursor_encode("2026-01-01T00:00:00Z", no_bar, sizeof no_bar);
+    csa_cursor_encode("2026-01-01T00:00:00Z|", no_id, sizeof no_id);
+    csa_cursor_encode("2026-01-01T00:00:00Z|a\tb", control, sizeof control);
+    const char *cursors[] = {"zz", "3A", "00", "", no_time, no_bar, no_id, control};
+    for (size_t i = 0; i < sizeof cursors / sizeof cursors[0]; i++) {
+        cr_assert_null(run1(CSA_QUERY_COLD_STARTS, "cursor", cursors[i]), "cursor=%s", cursors[i]);
+        assert_one_error("cursor", "value_error");
+    }
+    cr_assert_null(run1(CSA_QUERY_COLD_STARTS, "from", "yesterday"));
+    assert_one_error("from", "datetime_format");
+}
+
+Test(params, cold_start_tree_needs_an_invocation_id_as_ingest_accepts_it)
+{
+    cr_assert_null(run(CSA_QUERY_COLD_START_TREE, "query", "{}"));
+    assert_one_error("invocation_id", "missing");
+    const char *bad[] = {"", "a\tb", "a\x7f", "a\xc2\x85"}; /* C0, DEL, C1 (NEL) */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_null(run1(CSA_QUERY_COLD_START_TREE, "invocation_id", bad[i]), "%zu", i);
+        assert_one_error("invocation_id", "string_type");
+    }
+    char long_id[3 * 256 + 2] = "";
+    for (int i = 0; i < 255; i++)
+        strcat(long_id, "\xe2\x82\xac"); /* 255 euro signs: 255 characters, 765 bytes */
+    json_t *out = run1(CSA_QUERY_COLD_START_TREE, "invocation_id", long_id);
+    cr_assert_not_null(out, "255 characters");
+    cr_assert_str_eq(json_string_value(json_object_get(out, "invocation_id")), long_id);
+    json_decref(out);
+    strcat(long_id, "x");
+    cr_assert_null(run1(CSA_QUERY_COLD_START_TREE, "invocation_id", long_id));
+    assert_one_error("invocation_id", "string_type");
+    /* the window does not apply to one cold start: from/to are dropped, not checked */
+    out = run(CSA_QUERY_COLD_START_TREE, "query", "{\"invocation_id\": \"abc\", \"from\": \"nope\"}");
+    cr_assert_not_null(out);
+    cr_assert_null(json_object_get(out, "from"));
+    json_decref(out);
+}
+
+/* csa_validate_window over from/to (NULL: absent), 90 days at most. */
+static json_t *window(const char *from, const char *to, int must_be_ordered)
+{
+    json_t *args = json_object();
+    if (from)
+        json_object_set_new(args, "from", json_string(from));
+    if (to)
+        json_object_set_new(args, "to", json_string(to));
+    json_t *errs = csa_validate_window(args, 90, NOW, must_be_ordered);
+    json_decref(args);
+    return errs;
+}
+
+static void assert_window_error(json_t *errs, const char *type)
+{
+    cr_assert_not_null(errs, "expected %s", type);
+    json_array_extend(errors, errs);
+    json_decref(errs);
+    assert_one_error("from", type);
+}
+
+Test(params, the_read_window)
+{
+    cr_assert_null(window(NULL, NULL, 1), "the default: the 7 days up to now");
+    cr_assert_null(window("2025-01-01T00:00:00Z", "2025-04-01T00:00:00Z", 1), "90 days is allowed");
+    assert_window_error(window("2025-01-01T00:00:00Z", "2025-04-02T00:00:01Z", 0), "window_too_wide");
+    assert_window_error(window("2025-01-01T00:00:00Z", NULL, 0), "window_too_wide"); /* up to now: a year */
+    cr_assert_null(window(NULL, "2025-01-01T00:00:00Z", 1), "to alone: the 7 days before it");
+    /* not ordered: refused when asked (the cold-start reads), else an empty window */
+    assert_window_error(window("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", 1), "value_error");
+    assert_window_error(window("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 1), "value_error");
+    assert_window_error(window("2026-01-02T00:00:00Z", NULL, 1), "value_error"); /* from after now */
+    cr_assert_null(window("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", 0));
 }

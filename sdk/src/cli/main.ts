@@ -12,7 +12,7 @@ import { basename, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ENV_API_KEY, ENV_ENDPOINT, SDK_VERSION } from '../shared/constants';
 import { attributeCpuProfile, type RawCpuProfile } from '../shared/cpu-profile';
-import { sdkFiles } from '../runtime/inject';
+import { sdkFiles } from '../shared/sdk-files';
 import { parseArgs, USAGE, type Options } from './args';
 import { aggregate, compareProfiles } from './aggregate';
 import { PROFILE_INIT_TYPE, SCHEMA, SCHEMA_VERSION, type Profile, type ProfileRun } from './profile';

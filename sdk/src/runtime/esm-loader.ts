@@ -3,7 +3,8 @@
 // COLDSTART_ESM_TIMING=on (see hooks.ts). Evaluation only: module bodies get markers; the SDK's
 // own files (this file is dist/esm-loader.mjs) do not.
 
-import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
+import { sdkFiles } from '../shared/sdk-files';
+import { injectMarkers, markers, shouldInstrument } from './inject';
 
 const MARKERS = markers('globalThis[Symbol.for("coldstart.analyzer.esm")]?.', 'import.meta.url');
 

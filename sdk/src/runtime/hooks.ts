@@ -30,7 +30,8 @@
 
 import { ENV_ESM_TIMING, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, SDK_PACKAGE } from '../shared/constants';
 import { handlerFile } from '../shared/handler-file';
-import { injectMarkers, markers, sdkFiles, shouldInstrument } from './inject';
+import { sdkFiles } from '../shared/sdk-files';
+import { injectMarkers, markers, shouldInstrument } from './inject';
 import type { Recorder } from './recorder';
 
 type LoadFunction = (this: unknown, filename: string) => unknown;

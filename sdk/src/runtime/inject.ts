@@ -8,7 +8,8 @@
 //
 // The markers are given by the caller: a bare global call with a module number (in-thread hooks,
 // cheapest for Node.js to compile, see constants.ts) or a guarded call with import.meta.url (the
-// off-thread loader, which shares no table with the main thread).
+// off-thread loader, which shares no table with the main thread). Which modules are the SDK's
+// own, never instrumented, is shared/sdk-files.ts.
 //
 // A source that came as bytes is given back as a string, decoded as Node.js decodes an ES module's
 // bytes (UTF-8, a byte order mark dropped). Giving back marked bytes meant a second buffer the size
@@ -18,8 +19,6 @@
 // SDK, bench/sdk/COLD-REQUEST.md, 2026-12-06 17:36). As a string, the marked source replaces the
 // string Node would have decoded (the joined parts are young garbage, collected cheaply), and the
 // first response is as fast as without the SDK.
-
-const INSTALLED = '/node_modules/@coldstart/analyzer/';
 
 /** Markers calling `call` with (0 | 1, `ref`). */
 export function markers(call: string, ref: string): [start: string, end: string] {
@@ -50,16 +49,4 @@ function decodeUtf8(bytes: Buffer): string {
 /** Only plain files of format "module" are instrumented. */
 export function shouldInstrument(url: string, format: unknown): boolean {
   return format === 'module' && url.startsWith('file:');
-}
-
-/**
- * The SDK's own modules: under `sdkRoot` (the folder holding its package.json, as a file: URL or a
- * path, ending in /) the files it ships (dist/, esm/, handler.mjs, register.cjs), and any installed
- * copy of the package (`node_modules/@coldstart/analyzer/`). They are never instrumented or timed as a package: their
- * loading is the SDK's overhead, and the handler redirect's import of the handler is not theirs.
- */
-export function sdkFiles(sdkRoot: string): (url: string) => boolean {
-  const shipped = [sdkRoot + 'dist/', sdkRoot + 'esm/', sdkRoot + 'handler.mjs', sdkRoot + 'register.cjs'];
-  // called for every module resolved and loaded: one prefix test for nearly all of them
-  return (url) => url.includes(INSTALLED) || (url.startsWith(sdkRoot) && shipped.some((prefix) => url.startsWith(prefix)));
 }

@@ -4,8 +4,8 @@
 
 import { BUNDLE_MARKER_GLOBAL, ENV_LOADING, LAMBDA_ENV, RUNTIME_SYMBOL } from '../shared/constants';
 import { startCpuProfile } from '../shared/cpu-profile';
-import { sdkFiles } from './inject';
 import type { EarlyStream } from '../shared/extension-endpoint';
+import { sdkFiles } from '../shared/sdk-files';
 import { esmTimingMode, installCommonJsHook, installEsmHooks, type EsmTiming } from './hooks';
 import { Recorder } from './recorder';
 

@@ -1,6 +1,6 @@
-// The markers put around ES module bodies (src/runtime/inject.ts), and which modules are the SDK's own.
+// The markers put around ES module bodies (src/runtime/inject.ts).
 import { describe, expect, test } from 'vitest';
-import { injectMarkers, markers, sdkFiles } from '../../src/runtime/inject';
+import { injectMarkers, markers } from '../../src/runtime/inject';
 
 const M = markers('__csaEsm', '7');
 
@@ -38,20 +38,5 @@ describe('injectMarkers', () => {
   test('sources it cannot read are left to the caller', () => {
     expect(injectMarkers(undefined, M)).toBeUndefined();
     expect(injectMarkers(42, M)).toBeUndefined();
-  });
-});
-
-describe('sdkFiles', () => {
-  test("the SDK's shipped files and any installed copy, not the rest of its folder (its tests)", () => {
-    const own = sdkFiles('file:///work/sdk/');
-    expect(own('file:///work/sdk/handler.mjs')).toBe(true);
-    expect(own('file:///work/sdk/esm/index.mjs')).toBe(true);
-    expect(own('file:///work/sdk/dist/index.cjs')).toBe(true);
-    expect(own('file:///work/sdk/test/fixtures/app/index.mjs')).toBe(false);
-    expect(own('file:///var/task/node_modules/@coldstart/analyzer/handler.mjs')).toBe(true);
-    expect(own('file:///var/task/node_modules/@coldstart/analyzer-other/index.js')).toBe(false);
-    const paths = sdkFiles('/opt/nodejs/node_modules/@coldstart/analyzer/');
-    expect(paths('/opt/nodejs/node_modules/@coldstart/analyzer/dist/invoke.cjs')).toBe(true);
-    expect(paths('/var/task/index.js')).toBe(false);
   });
 });
