@@ -33,13 +33,16 @@
 // With the hooks thread of module.register (Node.js 18.19+, 20, 22 before 22.15), the resolve and
 // load hooks run in another thread: they write their clock readings into a shared buffer
 // (loading-buffer.ts), which the recorder reads before each event of its own and at close, and
-// replays as if the events had come then (replayOffThread()). The same rule charges the time: from
-// a module's resolve to the next event is its loading, Node's compile on the main thread included
-// (it follows the module's load). Two things it cannot see: Node.js 20 asks the hooks thread for
-// a module's dependencies all at once, so the hooks thread resolves the next modules while the main
-// thread compiles the last one loaded (overlapping time is charged to the module whose event came
-// first, in the hooks thread's order); and the graph's linking, after the last module's loading,
-// has no event of its own: it stays with the module loaded last (no link_ms).
+// replays as if the events had come then (replayOffThread()). A module's resolve and load are its
+// loading; the time the hooks thread waited before a module's event (on the main thread: handling
+// the last answers, compiling modules, which Node.js 20 does in batches) goes to that module, what
+// the loader was working toward. Less exact than in-thread (esm_timing "hooks-thread", not "on"):
+// Node.js 20 asks the hooks thread for all of a module's imports at once and compiles on the main
+// thread while the hooks thread works on other modules, so overlapping work is charged to one of
+// them (each event clipped to start after the previous one), and the main thread's part per module
+// (compiling, detecting a CommonJS package's exports) has no event: it lands in the module whose
+// event comes next. Linking, after the last module's loading, stays with the module loaded last
+// (no link_ms).
 
 import { attributeFile, attributeUrl, type Attribution } from '../shared/attribution';
 import type { CpuProfileRecord } from '../shared/cpu-profile';
