@@ -467,7 +467,13 @@ test('functions/{id}/cold-starts, /typical and /tree: 200, 400, 401, 404', async
       other_ms: 4.25,
     },
   };
-  const withTree = fullRecord({ function_name: 'openapi-fn', timestamp: at, code_id: 'oa-cs', function_version: '3', module_tree: sdkTree });
+  const withTree = fullRecord({
+    function_name: 'openapi-fn',
+    timestamp: at,
+    code_id: 'oa-cs',
+    function_version: '3',
+    module_tree: sdkTree,
+  });
   const bare = minimalRecord({ function_name: 'openapi-fn', timestamp: at, cold_start: true, init_duration_ms: 120 });
   assert.equal((await ctx.batch({ invocations: [withTree, bare] })).status, 200);
   const page = await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=1`, h);

@@ -73,7 +73,7 @@ export async function resolve(specifier: string, context: HookContext, nextResol
 }
 
 export async function load(url: string, context: HookContext, nextLoad: NextLoad): Promise<LoadResult> {
-  const recording = events !== undefined && events.recording && imported(context);
+  const recording = events?.recording === true && imported(context);
   const started = recording ? process.hrtime.bigint() : 0n;
   const result = await nextLoad(url, context);
   const done = recording ? process.hrtime.bigint() : 0n;

@@ -231,9 +231,12 @@ export class Recorder {
     // toward this module (answering its resolve, compiling its importer, and whatever Node.js 20
     // batches there): the time goes to it. After a main-thread event, the gap is that event's.
     const start = top?.loading === true || event.started <= this.last ? this.last : event.started;
-    const done = event.done > start ? event.done : start;
+    // clock readings clipped to the timeline so far (bigints: no Math.max)
+    let done = event.done;
+    if (done < start) done = start;
     // from Node's answer to the hook's return: the hook's bookkeeping and markers, overhead
-    const returned = event.returned > done ? event.returned : done;
+    let returned = event.returned;
+    if (returned < done) returned = done;
     const who = own ? undefined : this.attributeUrlCached(event.url);
     if (who === undefined || isRuntimeFile(who)) {
       if (top?.trailing === true) this.unwind(start, top);
@@ -447,7 +450,14 @@ export class Recorder {
     else this.last += spent;
   }
 
-  private push(t: bigint, who: Attribution, url: string | number | undefined, eventAt: bigint = t, loading = false, replayed = false): Frame {
+  private push(
+    t: bigint,
+    who: Attribution,
+    url: string | number | undefined,
+    eventAt: bigint = t,
+    loading = false,
+    replayed = false,
+  ): Frame {
     let top = this.stack[this.stack.length - 1];
     if (top?.trailing === true && !loading) {
       // the module being loaded is done with (its evaluation or another load starts), or a

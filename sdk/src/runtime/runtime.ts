@@ -95,7 +95,8 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
       }
     };
     runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), coreFile);
-    if ((runtime.esmTiming === 'on' || runtime.esmTiming === 'hooks-thread' || runtime.esmTiming === 'evaluation') && coverage === 'import') runtime.esmTiming = 'partial';
+    if ((runtime.esmTiming === 'on' || runtime.esmTiming === 'hooks-thread' || runtime.esmTiming === 'evaluation') && coverage === 'import')
+      runtime.esmTiming = 'partial';
   } catch {
     // hooks are best effort; the invocation data still gets sent
   }
