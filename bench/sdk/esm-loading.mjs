@@ -16,6 +16,12 @@
 // condition "unbundled, other SDK build preloaded", interleaved with the rest: two builds side by
 // side in one run (a busy machine drifts too much between runs). BENCH_UNBUNDLED_ONLY=1 leaves
 // the bundle out.
+// Node.js 20 (module.register's hooks thread, timed only with COLDSTART_ESM_TIMING=on):
+// BENCH_NODES=20 (the Node.js running this script, if it is a 20; BENCH_NODES picks among 20, 22,
+// 24) with BENCH_ESM_TIMING=on (set in the SDK's processes) and BENCH_OUT=<file> (instead of
+// ESM-LOADING.md); bench/sdk/ESM-LOADING-NODE20.md is
+//   BENCH_NODES=20 BENCH_ESM_TIMING=on BENCH_UNBUNDLED_ONLY=1 BENCH_SDK_OTHER=<an earlier build>
+//   BENCH_OUT=bench/sdk/ESM-LOADING-NODE20.md node bench/sdk/esm-loading.mjs
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -32,12 +38,15 @@ if (!existsSync(join(sdk, 'dist', 'index.cjs'))) {
   process.exit(1);
 }
 // the binaries of sdk/test/multi-node.mjs (test/node-versions), or the SDK's node_modules
-const nodes = ['22', '24']
+const nodes = (process.env.BENCH_NODES ?? '22 24')
+  .split(/[ ,]+/)
+  .filter(Boolean)
   .map((v) => ({
     v,
     bin: [
       join(sdk, 'test', 'node-versions', 'node_modules', `node${v}`, 'bin', 'node'),
       join(sdk, 'node_modules', `node${v}`, 'bin', 'node'),
+      ...(process.versions.node.split('.')[0] === v ? [process.execPath] : []),
     ].find((b) => existsSync(b)),
   }))
   .filter((n) => n.bin !== undefined);
@@ -86,7 +95,14 @@ process.stdout.write(JSON.stringify({ ms, sdk }) + '\\n');
 `,
 );
 
-const env = { PATH: process.env.PATH, LAMBDA_TASK_ROOT: app, COLDSTART_API_KEY: 'csa_bench', COLDSTART_ENDPOINT: 'http://127.0.0.1:9' };
+const env = {
+  PATH: process.env.PATH,
+  LAMBDA_TASK_ROOT: app,
+  COLDSTART_API_KEY: 'csa_bench',
+  COLDSTART_ENDPOINT: 'http://127.0.0.1:9',
+  ...(process.env.BENCH_ESM_TIMING ? { COLDSTART_ESM_TIMING: process.env.BENCH_ESM_TIMING } : {}),
+};
+const out = process.env.BENCH_OUT ?? join(here, 'ESM-LOADING.md');
 function once(bin, file, withSdk) {
   const preload = withSdk === 'other' ? join(other, 'register.cjs') : '@coldstart/analyzer/register';
   const args = [...(withSdk ? ['--require', preload] : []), 'measure.mjs', file];
@@ -121,8 +137,8 @@ for (const { bin } of nodes) {
   lines.push(
     `### Node.js ${version}`,
     '',
-    '| condition | import, median ms | p25-p75 | vs no SDK | SDK: barrel-fns self ms (of which loading) | SDK: link ms | SDK overhead ms |',
-    '|---|---|---|---|---|---|---|',
+    '| condition | import, median ms | p25-p75 | vs no SDK | SDK: barrel-fns self ms (of which loading) | SDK: link ms | SDK overhead ms | esm_timing |',
+    '|---|---|---|---|---|---|---|---|',
   );
   const base = median(samples[0].map((s) => s.ms));
   conditions.forEach(([name], c) => {
@@ -135,7 +151,7 @@ for (const { bin } of nodes) {
     const file = conditions[c][1];
     const vs = file === 'index.mjs' && c > 0 ? `${median(ms) >= base ? '+' : ''}${f1((median(ms) / base - 1) * 100)} %` : '';
     lines.push(
-      `| ${name} | ${f1(median(ms))} | ${f1(q(0.25))}-${f1(q(0.75))} | ${vs} | ${barrel} | ${cell((s) => s.linkMs)} | ${cell((s) => s.overheadMs)} |`,
+      `| ${name} | ${f1(median(ms))} | ${f1(q(0.25))}-${f1(q(0.75))} | ${vs} | ${barrel} | ${cell((s) => s.linkMs)} | ${cell((s) => s.overheadMs)} | ${[...new Set(sdkRuns.map((s) => s.esm))].join(', ')} |`,
     );
   });
   lines.push('');
@@ -143,11 +159,11 @@ for (const { bin } of nodes) {
 }
 const load = spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 3).join(' ');
 writeFileSync(
-  join(here, 'ESM-LOADING.md'),
+  out,
   [
     '# ES module loading, bundled and not (`node bench/sdk/esm-loading.mjs`)',
     '',
-    `${started} UTC, ${runs} fresh processes per condition, interleaved; load average at the end ${load}.${other ? ` "Other SDK build": ${process.env.BENCH_SDK_OTHER_NAME ?? other}.` : ''}`,
+    `${started} UTC, ${runs} fresh processes per condition, interleaved; load average at the end ${load}.${other ? ` "Other SDK build": ${process.env.BENCH_SDK_OTHER_NAME ?? other}.` : ''}${process.env.BENCH_ESM_TIMING ? ` COLDSTART_ESM_TIMING=${process.env.BENCH_ESM_TIMING} in the SDK's processes.` : ''}`,
     'The handler: sdk/test/fixtures/loading (a barrel of 400 files, a 1.5 MB module, CommonJS export',
     'detection, JSON modules), bundled with esbuild (ESM, minified). "import" is the time to import the',
     'handler (loading, linking and evaluation) after a warm-up; the SDK columns are what it recorded.',

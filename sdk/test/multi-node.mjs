@@ -3,7 +3,8 @@
 // test/node-versions/, installed there with npm ci on the first run; linux-x64 only, which is why
 // they are not among the SDK's devDependencies: npm ci refuses them on arm64). vitest itself keeps
 // running on the Node.js that runs npm; only the fixture processes change.
-// Usage: node test/multi-node.mjs [18 22 24] [-- vitest filters]
+// Usage: node test/multi-node.mjs [18 20 22 24] [-- vitest filters] (the Node.js running it for its
+// own major version)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -27,8 +28,10 @@ if (here && !existsSync(join(binaries, 'node_modules'))) {
 }
 let failed = 0;
 for (const version of versions.length > 0 ? versions : ['18', '22', '24']) {
-  const node = join(binaries, 'node_modules', `node${version}`, 'bin', 'node');
-  if (!here || !existsSync(node)) {
+  // the Node.js running this script stands for its own major version (20 on the development machine)
+  const own = process.versions.node.split('.')[0] === version;
+  const node = own ? process.execPath : join(binaries, 'node_modules', `node${version}`, 'bin', 'node');
+  if ((!here && !own) || !existsSync(node)) {
     console.log(`\n== Node.js ${version}: binary not available here (${node}); skipped`);
     continue;
   }

@@ -446,7 +446,34 @@ test('functions/{id}/cold-starts, /typical and /tree: 200, 400, 401, 404', async
   const O = '/api/v1/functions/{function_id}/cold-starts/tree';
   const h = { headers: withKey(ctx.key) };
   const at = new Date(Date.now() - 60000).toISOString();
-  const withTree = fullRecord({ function_name: 'openapi-fn', timestamp: at, code_id: 'oa-cs', function_version: '3' });
+  // the tree as the Node.js SDK sends it, with the CPU profile of COLDSTART_LOADING=profile
+  const sdkTree = {
+    load_ms: 212.5,
+    loading_ms: 150.25,
+    modules: 412,
+    esm_timing: 'on',
+    coverage: 'preload',
+    truncated: false,
+    children: [{ name: 'barrel-fns', version: '1.0.0', self_ms: 150.5, total_ms: 150.5, loading_ms: 148.25, evaluation_ms: 2.25 }],
+    cpu_profile: {
+      method: 'v8-cpu-profile',
+      interval_us: 100,
+      samples: 1804,
+      exactness: 'sampled every 100 us',
+      scripts: { 'barrel-fns': 1.75, './index': 10.5 },
+      module_loader_ms: 60.25,
+      garbage_collector_ms: 3.5,
+      program_ms: 110.75,
+      other_ms: 4.25,
+    },
+  };
+  const withTree = fullRecord({
+    function_name: 'openapi-fn',
+    timestamp: at,
+    code_id: 'oa-cs',
+    function_version: '3',
+    module_tree: sdkTree,
+  });
   const bare = minimalRecord({ function_name: 'openapi-fn', timestamp: at, cold_start: true, init_duration_ms: 120 });
   assert.equal((await ctx.batch({ invocations: [withTree, bare] })).status, 200);
   const page = await ctx.get(`/api/v1/functions/${fnId}/cold-starts?limit=1`, h);
@@ -477,13 +504,9 @@ test('functions/{id}/cold-starts, /typical and /tree: 200, 400, 401, 404', async
   conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical?to=nope`, h), 400, 'bad to');
   conforms(T, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/typical`), 401);
   conforms(T, 'get', await ctx.get(`/api/v1/functions/${NO_SUCH_ID}/cold-starts/typical`, h), 404, 'unknown id');
-  conforms(
-    O,
-    'get',
-    await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${withTree.invocation_id}`, h),
-    200,
-    'with a tree',
-  );
+  const detail = await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${withTree.invocation_id}`, h);
+  conforms(O, 'get', detail, 200, 'with a tree');
+  assert.deepEqual(detail.json.cold_start.module_tree, sdkTree, 'the tree (and its cpu_profile) stored as sent');
   conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=${bare.invocation_id}`, h), 200, 'without');
   conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree`, h), 400, 'no invocation_id');
   conforms(O, 'get', await ctx.get(`/api/v1/functions/${fnId}/cold-starts/tree?invocation_id=x`), 401);

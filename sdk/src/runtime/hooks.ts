@@ -17,8 +17,10 @@
 // On older releases only module.register (18.19+, 20.6+, 22 before 22.15) exists: its hooks run in
 // a hooks thread whose start-up and per-module messaging made an ES module handler's init up to
 // +86 % (Node.js 20): by default ("auto") it is not started (esm_timing "skipped"), and
-// COLDSTART_ESM_TIMING=on starts it, timing evaluation only (esm_timing "evaluation": each
-// module's loading stays with whoever imported it). Node.js without either cannot time ESM
+// COLDSTART_ESM_TIMING=on starts it (esm_timing "hooks-thread"): bodies get markers, and the
+// hooks thread writes each module's resolve and load, with its clock readings, into a buffer shared
+// with the recorder (esm-loader.ts, loading-buffer.ts), which charges loading as above, less
+// exactly (recorder.ts says what it cannot separate). Node.js without either cannot time ESM
 // ("unsupported"). The SDK's own files are never timed as a package: their loading is overhead.
 //
 // A CommonJS handler needs no ESM hooks (esm_timing "commonjs", auto mode): registered in-thread
@@ -32,6 +34,7 @@ import { ENV_ESM_TIMING, ESM_MARKER_GLOBAL, ESM_MARKER_KEY, SDK_PACKAGE } from '
 import { handlerFile } from '../shared/handler-file';
 import { sdkFiles } from '../shared/sdk-files';
 import { injectMarkers, markers, shouldInstrument } from './inject';
+import { LoadingBuffer } from './loading-buffer';
 import type { Recorder } from './recorder';
 
 type LoadFunction = (this: unknown, filename: string) => unknown;
@@ -53,16 +56,18 @@ interface ModuleApi {
     resolve: (specifier: string, context: HookContext, next: NextResolve) => { url: string };
     load: (url: string, context: HookContext, next: NextLoad) => LoadResult;
   }) => { deregister?: () => void } | undefined;
-  register?: (specifier: string | URL, parentURL?: string | URL) => void;
+  register?: (specifier: string | URL, options?: { data?: unknown }) => void;
 }
 
 /**
- * `on`: ES modules' loading and evaluation timed per module (in-thread hooks); `evaluation`: their
- * bodies only (hooks thread, forced on); `skipped`: not timed, the hooks thread was not started
- * (auto mode); `commonjs`: the handler is CommonJS, no ESM hooks were needed (auto mode);
- * `partial`: the SDK was imported from ESM without a preload; `off`; `unsupported`.
+ * `on`: ES modules' loading and evaluation timed per module (in-thread hooks); `hooks-thread`: the
+ * same from the hooks thread's clock (forced on; less exact, see recorder.ts); `evaluation`: their
+ * bodies only (hooks thread without room for more loading events, or without SharedArrayBuffer);
+ * `skipped`: not timed, the hooks thread was not started (auto mode); `commonjs`: the handler is
+ * CommonJS, no ESM hooks were needed (auto mode); `partial`: the SDK was imported from ESM without
+ * a preload; `off`; `unsupported`.
  */
-export type EsmTiming = 'on' | 'evaluation' | 'off' | 'skipped' | 'commonjs' | 'partial' | 'unsupported';
+export type EsmTiming = 'on' | 'hooks-thread' | 'evaluation' | 'off' | 'skipped' | 'commonjs' | 'partial' | 'unsupported';
 
 /** How much of a type-less `.js` handler is read to look for ES module syntax. */
 const SYNTAX_HEAD_BYTES = 16 * 1024;
@@ -291,8 +296,22 @@ export function installEsmHooks(recorder: Recorder, mode: string, coreFile: stri
   }
   if (typeof api.register === 'function') {
     if (mode !== 'on') return 'skipped';
-    api.register(loaderUrlNextTo(coreFile));
-    return 'evaluation';
+    // The hooks thread runs the process's --require/--import preloads too: the SDK preloaded there
+    // must not register its hooks again (they would be chained twice: two markers per module, and
+    // the outer module frames never closed). Loading worker_threads costs little next to starting
+    // the hooks thread, and only this forced mode pays it.
+    if (!(require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread) return 'off';
+    // the hooks thread writes its loading events into a buffer shared with the recorder
+    let events: LoadingBuffer | undefined;
+    try {
+      events = LoadingBuffer.create();
+    } catch {
+      // no SharedArrayBuffer (a runtime without it): bodies only
+    }
+    api.register(loaderUrlNextTo(coreFile), { data: { coldstartLoading: events?.shared } });
+    if (events === undefined) return 'evaluation';
+    recorder.attachOffThread(events);
+    return 'hooks-thread';
   }
   return 'unsupported';
 }

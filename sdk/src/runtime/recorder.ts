@@ -29,9 +29,24 @@
 // module namespace: a step after the CommonJS hook returns, long for a module of thousands of
 // exports. That tail is the module's too: a "trailing" frame keeps it until the next event (the
 // next module's body, normally), or a microtask when the graph's evaluation is over.
+//
+// With the hooks thread of module.register (Node.js 18.19+, 20, 22 before 22.15), the resolve and
+// load hooks run in another thread: they write their clock readings into a shared buffer
+// (loading-buffer.ts), which the recorder reads before each event of its own and at close, and
+// replays as if the events had come then (replayOffThread()). A module's resolve and load are its
+// loading; the time the hooks thread waited before a module's event (on the main thread: handling
+// the last answers, compiling modules, which Node.js 20 does in batches) goes to that module, what
+// the loader was working toward. Less exact than in-thread (esm_timing "hooks-thread", not "on"):
+// Node.js 20 asks the hooks thread for all of a module's imports at once and compiles on the main
+// thread while the hooks thread works on other modules, so overlapping work is charged to one of
+// them (each event clipped to start after the previous one), and the main thread's part per module
+// (compiling, detecting a CommonJS package's exports) has no event: it lands in the module whose
+// event comes next. Linking, after the last module's loading, stays with the module loaded last
+// (no link_ms).
 
 import { attributeFile, attributeUrl, type Attribution } from '../shared/attribution';
 import type { CpuProfileRecord } from '../shared/cpu-profile';
+import { COMMONJS, COUNTED, LOAD, type LoadingBuffer, type LoadingEvent, OWN } from './loading-buffer';
 
 const now = process.hrtime.bigint;
 
@@ -95,6 +110,10 @@ export class Recorder {
   lastExit: bigint | undefined;
   /** COLDSTART_LOADING=profile: the CPU profile of init, samples by script (set when init closes) */
   cpuProfile: CpuProfileRecord | undefined;
+  /** the hooks thread's loading events (module.register), replayed before each event of our own */
+  private offThread: LoadingBuffer | undefined;
+  /** the hooks thread had no room for more events: later modules' loading was not timed */
+  offThreadOverflow = false;
 
   private readonly stack: Frame[] = [];
   private readonly openUrls = new Map<string | number, Frame>();
@@ -185,6 +204,63 @@ export class Recorder {
     if (this.active) this.modules++;
   }
 
+  /** Loading is timed in the hooks thread, whose events come through `buffer` (see the top). */
+  attachOffThread(buffer: LoadingBuffer): void {
+    this.offThread = buffer;
+  }
+
+  /**
+   * Replays the hooks thread's events written since the last call, in the order they started. Its
+   * own time is overhead, and is kept out of the segment that follows (Node compiling the module
+   * loaded last).
+   */
+  private replayOffThread(): void {
+    if (!this.active) return;
+    const started = now();
+    const events = this.offThread!.take();
+    events.sort((a, b) => (a.started < b.started ? -1 : a.started > b.started ? 1 : 0));
+    for (const event of events) this.replayLoading(event);
+    this.excludeSpan(started, now());
+  }
+
+  /** One event of the hooks thread: as loading() for an event that came at `event.done`. */
+  private replayLoading(event: LoadingEvent): void {
+    const own = (event.flags & OWN) !== 0;
+    const top = this.stack[this.stack.length - 1];
+    // The hooks thread idle since the last event: it waited for the main thread, which was working
+    // toward this module (answering its resolve, compiling its importer, and whatever Node.js 20
+    // batches there): the time goes to it. After a main-thread event, the gap is that event's.
+    const start = top?.loading === true || event.started <= this.last ? this.last : event.started;
+    // clock readings clipped to the timeline so far (bigints: no Math.max)
+    let done = event.done;
+    if (done < start) done = start;
+    // from Node's answer to the hook's return: the hook's bookkeeping and markers, overhead
+    let returned = event.returned;
+    if (returned < done) returned = done;
+    const who = own ? undefined : this.attributeUrlCached(event.url);
+    if (who === undefined || isRuntimeFile(who)) {
+      if (top?.trailing === true) this.unwind(start, top);
+      if (own) this.overheadNs += Number(returned - start);
+      if (returned > this.last) this.last = returned;
+      return;
+    }
+    if ((event.flags & LOAD) !== 0) {
+      if ((event.flags & COUNTED) !== 0) this.modules++;
+      if ((event.flags & COMMONJS) !== 0 && event.url.startsWith('file:')) {
+        const { fileURLToPath } = require('node:url') as typeof import('node:url');
+        this.importedCommonJs.add(fileURLToPath(event.url));
+      }
+    }
+    if (top?.loading === true && top.node.key === who.key) {
+      this.addSelf(top.node, done, true);
+      this.last = done;
+    } else {
+      if (top?.trailing === true) this.unwind(start, top);
+      this.push(start, who, undefined, done, true, true);
+    }
+    if (returned > done) this.excludeSpan(done, returned);
+  }
+
   /** A module is resolved, loaded, then evaluated: its URL is attributed once for the three. */
   private readonly attributions = new Map<string, Attribution>();
   private attributeUrlCached(url: string): Attribution {
@@ -233,6 +309,7 @@ export class Recorder {
 
   /** A CommonJS module starts loading. Returns the frame to pass to exit(). */
   enterFile(filename: string, requiredAt?: bigint): Frame | undefined {
+    if (this.offThread?.pending === true) this.replayOffThread();
     const t = now();
     if (!this.active) return undefined;
     this.endLinking(requiredAt !== undefined && requiredAt < t ? requiredAt : t);
@@ -250,6 +327,7 @@ export class Recorder {
 
   /** An ES module body starts evaluating (marker injected at its top). */
   enterUrl(url: string): void {
+    if (this.offThread?.pending === true) this.replayOffThread();
     const t = now();
     if (!this.active) return;
     this.endLinking(t);
@@ -269,6 +347,7 @@ export class Recorder {
    * markers apart; `version` is the package's, read from its package.json at build time.
    */
   enterKey(id: number, key: string, version?: string): void {
+    if (this.offThread?.pending === true) this.replayOffThread();
     const t = now();
     if (!this.active) return;
     this.endLinking(t);
@@ -323,6 +402,15 @@ export class Recorder {
    */
   close(): void {
     if (!this.active) return;
+    if (this.offThread !== undefined) {
+      this.replayOffThread();
+      this.offThread.stop();
+      this.offThreadOverflow = this.offThread.overflowed;
+      // a module loaded last, with no event after it (no body to evaluate): its loading ends with
+      // its load, not with init
+      const top = this.stack[this.stack.length - 1];
+      if (top?.loading === true) this.pop(this.last, top);
+    }
     const t = now();
     this.endLinking(t);
     while (this.stack.length > 0) this.pop(t, this.stack[this.stack.length - 1]!);
@@ -362,7 +450,14 @@ export class Recorder {
     else this.last += spent;
   }
 
-  private push(t: bigint, who: Attribution, url: string | number | undefined, eventAt: bigint = t, loading = false): Frame {
+  private push(
+    t: bigint,
+    who: Attribution,
+    url: string | number | undefined,
+    eventAt: bigint = t,
+    loading = false,
+    replayed = false,
+  ): Frame {
     let top = this.stack[this.stack.length - 1];
     if (top?.trailing === true && !loading) {
       // the module being loaded is done with (its evaluation or another load starts), or a
@@ -390,7 +485,9 @@ export class Recorder {
       this.last = t;
       this.addSelf(node, eventAt, loading);
     }
-    this.settle(eventAt);
+    // a replayed event (hooks thread) is in the past: no recorder time of its own to settle
+    if (replayed) this.last = eventAt > this.last ? eventAt : this.last;
+    else this.settle(eventAt);
     return frame;
   }
 

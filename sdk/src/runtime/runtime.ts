@@ -79,6 +79,8 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
     runtime.uninstall = () => {
       uninstallCjs();
       recorder.close();
+      // the hooks thread ran out of room for loading events: loading was timed for part of the modules
+      if (recorder.offThreadOverflow && runtime.esmTiming === 'hooks-thread') runtime.esmTiming = 'evaluation';
       if (profiling !== undefined && recorder.cpuProfile === undefined) {
         try {
           const { pathToFileURL } = require('node:url') as typeof import('node:url');
@@ -93,7 +95,8 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
       }
     };
     runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), coreFile);
-    if ((runtime.esmTiming === 'on' || runtime.esmTiming === 'evaluation') && coverage === 'import') runtime.esmTiming = 'partial';
+    if ((runtime.esmTiming === 'on' || runtime.esmTiming === 'hooks-thread' || runtime.esmTiming === 'evaluation') && coverage === 'import')
+      runtime.esmTiming = 'partial';
   } catch {
     // hooks are best effort; the invocation data still gets sent
   }

@@ -59,6 +59,16 @@ const ROUNDS = 7;
 const NODE_FLAGS = ['--min-semi-space-size=64', '--max-semi-space-size=64'];
 const VERSION = NODE_VERSION;
 const IN_THREAD = esmHooksApi(VERSION) === 'registerHooks';
+/**
+ * Node.js 18.19+, 20 and 22 before 22.15: module.register's hooks thread, started only with
+ * COLDSTART_ESM_TIMING=on (in the handler's process and in the truths with the SDK). There the
+ * comparison with the truths does not hold (see the last test), and runs only on demand:
+ * COLDSTART_LOADING_TRUTH=1.
+ */
+const OFF_THREAD = esmHooksApi(VERSION) === 'register';
+const TRUTH_OFF_THREAD = OFF_THREAD && process.env.COLDSTART_LOADING_TRUTH === '1';
+const ESM_ENV: Record<string, string> = OFF_THREAD ? { COLDSTART_ESM_TIMING: 'on' } : {};
+const EXPECTED_TIMING = OFF_THREAD ? 'hooks-thread' : 'on';
 
 let app: string;
 let collector: Collector;
@@ -92,6 +102,7 @@ function truth(what: string, withSdk: boolean): Promise<number> {
         LAMBDA_TASK_ROOT: app,
         COLDSTART_API_KEY: 'csa_truth',
         COLDSTART_ENDPOINT: 'http://127.0.0.1:9',
+        ...ESM_ENV,
       });
     const child = spawn(NODE, [...NODE_FLAGS, join(FIXTURE, 'truth.mjs'), what], {
       cwd: app,
@@ -127,7 +138,7 @@ async function sdkRun(round: number): Promise<SdkRun> {
     endpoint: collector.url,
     nice: true,
     execArgv: NODE_FLAGS,
-    env: { AWS_LAMBDA_FUNCTION_NAME: name, RUNNER_WARMUP: 'warm.mjs', COLDSTART_EXTENSION: 'off' },
+    env: { AWS_LAMBDA_FUNCTION_NAME: name, RUNNER_WARMUP: 'warm.mjs', COLDSTART_EXTENSION: 'off', ...ESM_ENV },
   });
   await waitFor(() => collector.records().some((r) => r.function_name === name));
   const record = collector.records().find((r) => r.function_name === name);
@@ -219,7 +230,7 @@ function check({ truths: samples, runs }: Samples): Outcome {
   return { problems, runs, table };
 }
 
-describe.runIf(IN_THREAD)(`ES module loading ground truth (Node.js ${VERSION})`, () => {
+describe.runIf(IN_THREAD || TRUTH_OFF_THREAD)(`ES module loading ground truth (Node.js ${VERSION})`, () => {
   test('per package: loading charged to the package that owns the file', async () => {
     const samples: Samples = { truths: {}, runs: [] };
     let outcome = await measure(samples);
@@ -233,8 +244,8 @@ describe.runIf(IN_THREAD)(`ES module loading ground truth (Node.js ${VERSION})`,
     );
     expect(outcome.problems).toEqual([]);
     for (const { record } of outcome.runs) {
-      expect(record.esm_timing).toBe('on');
-      expect(record.module_tree.esm_timing).toBe('on');
+      expect(record.esm_timing).toBe(EXPECTED_TIMING);
+      expect(record.module_tree.esm_timing).toBe(EXPECTED_TIMING);
       expect(record.module_tree.coverage).toBe('preload');
       // the SDK (its redirect imports the handler) is never a package's time
       expect(Object.keys(record.module_timings)).not.toContain('@coldstart/analyzer');
@@ -258,4 +269,61 @@ describe.runIf(IN_THREAD)(`ES module loading ground truth (Node.js ${VERSION})`,
     expect(index.evaluation_ms).toBeGreaterThanOrEqual(10);
     expect(index.loading_ms).toBeLessThan(index.evaluation_ms);
   }, 420_000);
+});
+
+// The hooks thread (Node.js 18.19+, 20, 22 before 22.15, COLDSTART_ESM_TIMING=on): loading is timed
+// on the hooks thread's clock (esm_timing "hooks-thread"), and the per-package comparison with the
+// truths above does not hold there. Node.js 20 pipelines the loading across the two threads: it
+// asks the hooks thread to resolve all of a module's imports at once, answers and compiles in
+// batches on the main thread while the hooks thread works on other modules, so a package's time in
+// the whole handler is not its time alone (a 1.5 MB module's compile overlaps the barrel's hooks),
+// and the main thread's share (compiling, detecting a CommonJS package's exports) has no event of
+// its own. Measured with COLDSTART_LOADING_TRUTH=1 on 2026-12-06 (14 rounds, load average 6 to 8
+// on 2 cores): the SDK's figure against the truth with the SDK, barrel-fns 1.16x, big-source 0.54x,
+// cjs-exports 0.26x, json-data 0.50x (the barrel gets the main thread's time that was theirs;
+// single runs from 0.1x to 1.5x for the three small ones). What holds, and is checked here in
+// three runs (10 to 15 s): the
+// loading lands in the packages (the barrel, by far the largest, nearly all loading), not in the
+// handler file that imports them nor in the SDK; loading and evaluation add up to each node's self
+// time; and the self times add up to the handler's load time measured by the runtime, nothing
+// counted twice or lost (the SDK's own overhead of init is mostly the hooks thread's start-up,
+// before the handler's load: not subtracted).
+describe.runIf(OFF_THREAD)(`ES module loading from the hooks thread (Node.js ${VERSION}, COLDSTART_ESM_TIMING=on)`, () => {
+  test('loading charged to the packages, not to the importer or the SDK; self times add up to the load time', async () => {
+    const runs: SdkRun[] = [];
+    for (let round = 0; round < 3; round++) runs.push(await sdkRun(round));
+    const without = (r: SdkRun): Record<string, number> =>
+      Object.fromEntries(Object.entries(r.record.module_timings as Record<string, number>).filter(([k]) => !WARMUP_KEYS.has(k)));
+    const table = runs.map((r) => ({ loadMs: Math.round(r.loadMs), ...without(r) }));
+    console.log(`loading from the hooks thread (Node.js ${VERSION}): ${JSON.stringify(table)}`);
+    for (const { record } of runs) {
+      expect(record.esm_timing).toBe('hooks-thread');
+      expect(record.module_tree.esm_timing).toBe('hooks-thread');
+      expect(Object.keys(record.module_timings)).not.toContain('@coldstart/analyzer');
+      for (const p of PACKAGES) expect(record.module_timings[p], p).toBeGreaterThan(0);
+    }
+    // the barrel's 400 files are by far the most loading; the handler file keeps its 10 ms busy-wait
+    // and little else (median of the runs: a preempted busy-wait is the machine, not attribution)
+    const barrel = median(runs.map((r) => r.record.module_timings['barrel-fns']));
+    const others = median(runs.map((r) => Math.max(...PACKAGES.filter((p) => p !== 'barrel-fns').map((p) => r.record.module_timings[p]))));
+    expect(barrel).toBeGreaterThan(others);
+    const indexMs = median(runs.map((r) => r.record.module_timings['./index']));
+    expect(indexMs).toBeGreaterThanOrEqual(9.5);
+    expect(indexMs).toBeLessThan(10 + Math.max(10, 0.03 * barrel));
+    // nothing counted twice, little lost: the self times against the runtime's load time
+    const ratio = median(runs.map((r) => Object.values(without(r)).reduce((a, v) => a + v, 0) / r.loadMs));
+    expect(ratio).toBeLessThanOrEqual(1.01);
+    expect(ratio).toBeGreaterThan(0.85);
+    const tree = runs[runs.length - 1]!.record.module_tree;
+    for (const p of PACKAGES) {
+      const node = tree.children.find((c: any) => c.name === p);
+      expect(node, p).toBeDefined();
+      expect(node.loading_ms, p).toBeGreaterThan(0);
+      expect(node.loading_ms + node.evaluation_ms).toBeCloseTo(node.self_ms, 2);
+    }
+    const barrelNode = tree.children.find((c: any) => c.name === 'barrel-fns');
+    expect(barrelNode.loading_ms).toBeGreaterThan(barrelNode.evaluation_ms * 4);
+    const index = tree.children.find((c: any) => c.name === './index');
+    expect(index.evaluation_ms).toBeGreaterThanOrEqual(9.5);
+  }, 120_000);
 });

@@ -138,11 +138,11 @@ describe('zero-code: preload and handler redirect', () => {
     }
   });
 
-  test('COLDSTART_ESM_TIMING=on forces ES module timing where only the hooks thread exists (evaluation only)', async () => {
+  test('COLDSTART_ESM_TIMING=on forces ES module timing where only the hooks thread exists (loading from the hooks thread)', async () => {
     const { result, cold } = await run('plain-esm.handler', { preload: 'import', redirect: true, env: { COLDSTART_ESM_TIMING: 'on' } });
     expect(result.results[0].value).toEqual({ shape: 'plain-esm', name: 'esm-pkg+lib', echo: { n: 1 } });
     const api = esmHooksApi(NODE_VERSION);
-    expect(cold[0].esm_timing).toBe(api === 'registerHooks' ? 'on' : api === 'register' ? 'evaluation' : 'unsupported');
+    expect(cold[0].esm_timing).toBe(api === 'registerHooks' ? 'on' : api === 'register' ? 'hooks-thread' : 'unsupported');
     if (api !== undefined) expect(cold[0].module_timings['esm-pkg']).toBeGreaterThan(50);
     expect(cold[0].module_timings['@coldstart/analyzer']).toBeUndefined();
   });

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { Recorder } from '../../src/runtime/recorder';
+import { COUNTED, LOAD, LoadingBuffer, OWN } from '../../src/runtime/loading-buffer';
 import { moduleTimings, moduleTree, MAX_TIMINGS, OTHER, TREE_MAX_CHILDREN } from '../../src/invoke/report';
 
 const root = '/var/task';
@@ -213,5 +214,63 @@ describe('report caps', () => {
     expect(children.at(-1)!.packages).toBe(5);
     expect(tree.truncated).toBe(true);
     expect(JSON.stringify(tree).length).toBeLessThan(4000);
+  });
+});
+
+describe('Recorder: loading from the hooks thread (module.register), replayed from the shared buffer', () => {
+  const ms = (x: number): bigint => BigInt(Math.round(x * 1e6));
+  const url = (pkg: string, file = 'index.js'): string => `file:///var/task/node_modules/${pkg}/${file}`;
+
+  test('each module charged with its resolve and load, and the wait before them; bookkeeping and markers are overhead', () => {
+    const r = new Recorder(root);
+    const buffer = LoadingBuffer.create();
+    r.attachOffThread(buffer);
+    // clock readings as the hooks thread takes them, 100 ms ago (the same clock in both threads)
+    const base = process.hrtime.bigint() - ms(100);
+    const a = buffer.storeUrl(url('pkg-a'));
+    const b = buffer.storeUrl(url('pkg-b'));
+    const own = buffer.storeUrl('file:///var/task/node_modules/@coldstart/analyzer/handler.mjs');
+    // the SDK's redirect: overhead, nobody's time
+    buffer.write(OWN, own, base - ms(3), base - ms(2), base - ms(2));
+    buffer.write(0, a, base, base + ms(5), base + ms(5.1)); // resolve; 0.1 ms of bookkeeping after Node's answer
+    buffer.write(LOAD, a, base + ms(6), base + ms(10), base + ms(11)); // load; 1 ms of markers
+    buffer.write(0, b, base + ms(20), base + ms(22), base + ms(22)); // resolve, after 9 ms of waiting on the main thread
+    buffer.write(LOAD | COUNTED, b, base + ms(23), base + ms(30), base + ms(30));
+    expect(buffer.pending).toBe(true);
+    // the first module body (a main-thread event) reads them: b's loading runs up to it
+    r.enterUrl(url('pkg-b'));
+    expect(buffer.pending).toBe(false);
+    r.exitUrl(url('pkg-b'));
+    r.close();
+    const self = (key: string): number => (r.selfNs.get(key) ?? 0) / 1e6;
+    // a: 0 to 11 ms, less 0.1 + 1 ms of the hooks' own work; the hooks thread's wait from 11 to
+    // 20 ms (the main thread working toward b: answering, compiling its importer) is b's
+    expect(self('pkg-a')).toBeCloseTo(9.9, 6);
+    expect(self('pkg-b')).toBeGreaterThan(79);
+    expect(self('pkg-b')).toBeLessThan(200);
+    expect(r.selfNs.has('@coldstart/analyzer')).toBe(false);
+    expect(r.overheadNs / 1e6).toBeGreaterThanOrEqual(2.1);
+    // a's time is all loading; b's is loading up to its body
+    const [nodeA, nodeB] = [r.root.children!.get('pkg-a')!, r.root.children!.get('pkg-b')!];
+    expect(nodeA.loadingNs).toBe(nodeA.selfNs);
+    expect(nodeB.loadingNs / 1e6).toBeGreaterThan(79);
+    expect(r.loadingNs).toBe(nodeA.loadingNs + nodeB.loadingNs);
+    // b's load counted (not an ES module body), and b's body
+    expect(r.modules).toBe(2);
+    expect(buffer.recording).toBe(false); // closed: the hooks thread stops writing
+  });
+
+  test('a load with no main-thread event after it ends at its load, not at close; a full buffer says so', () => {
+    const r = new Recorder(root);
+    const buffer = LoadingBuffer.create();
+    r.attachOffThread(buffer);
+    const base = process.hrtime.bigint() - ms(50);
+    const json = buffer.storeUrl(url('pkg-json', 'data.json'));
+    buffer.write(0, json, base, base + ms(1), base + ms(1));
+    buffer.write(LOAD | COUNTED, json, base + ms(1), base + ms(4), base + ms(4));
+    expect(buffer.write(LOAD, undefined, base, base, base)).toBe(false); // no room for its URL
+    r.close();
+    expect((r.selfNs.get('pkg-json') ?? 0) / 1e6).toBeCloseTo(4, 6);
+    expect(r.offThreadOverflow).toBe(true);
   });
 });
