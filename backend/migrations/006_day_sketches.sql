@@ -27,6 +27,7 @@ CREATE TABLE function_day_sketches (
     cold_starts BIGINT NOT NULL,               -- on-demand cold starts (start_kind 'cold' or absent)
     proactive_starts BIGINT NOT NULL,
     provisioned_starts BIGINT NOT NULL,
+    other_starts BIGINT NOT NULL,              -- cold-start rows of any other start_kind
     first_cold_at TIMESTAMP WITH TIME ZONE NOT NULL, -- the day's earliest cold-start row, any kind
     init_sketch BYTEA NOT NULL,                -- on-demand init durations (ms) with its count and sum
     init_gb_s_x86_64 DOUBLE PRECISION NOT NULL, -- sum of init seconds x memory GB, on-demand, by architecture

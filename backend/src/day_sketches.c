@@ -198,6 +198,7 @@ int csa_day_stats_add_row(csa_day_stats *d, const csa_cold_row *row)
         d->provisioned++;
         return 0;
     default:
+        d->other++;
         return 0;
     }
     if (!row->modules)
@@ -230,6 +231,7 @@ int csa_day_stats_merge(csa_day_stats *dst, const csa_day_stats *src)
     dst->cold += src->cold;
     dst->proactive += src->proactive;
     dst->provisioned += src->provisioned;
+    dst->other += src->other;
     if (src->first_cold != 0 && (dst->first_cold == 0 || src->first_cold < dst->first_cold))
         dst->first_cold = src->first_cold;
     for (int a = 0; a < 2; a++) {
@@ -449,11 +451,14 @@ int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int
     unsigned char *init = unhex(PQgetvalue(res, row, col + 4), &len);
     if (!init || csa_sketch_decode(&s.init, init, len, 1) < 0)
         goto out;
-    unsigned char *mods = unhex(PQgetvalue(res, row, col + 11), &len);
-    int bad = !mods || csa_packages_decode_into(&s.packages, mods, len) < 0;
-    free(mods);
-    if (bad)
-        goto out;
+    s.other = strtoll(PQgetvalue(res, row, col + 11), NULL, 10);
+    if (!PQgetisnull(res, row, col + 12)) { /* NULL: a reader that needs no packages */
+        unsigned char *mods = unhex(PQgetvalue(res, row, col + 12), &len);
+        int bad = !mods || csa_packages_decode_into(&s.packages, mods, len) < 0;
+        free(mods);
+        if (bad)
+            goto out;
+    }
     s.cold = strtoll(PQgetvalue(res, row, col), NULL, 10);
     s.proactive = strtoll(PQgetvalue(res, row, col + 1), NULL, 10);
     s.provisioned = strtoll(PQgetvalue(res, row, col + 2), NULL, 10);
@@ -546,10 +551,11 @@ static int fold_group(PGconn *conn, const PGresult *rows, int from, int to, char
         snprintf(err, err_size, "out of memory");
         goto out;
     }
-    char n[3][24], g[4][40], first[40], mrows[24], mms[40];
+    char n[4][24], g[4][40], first[40], mrows[24], mms[40];
     snprintf(n[0], sizeof n[0], "%lld", d.cold);
     snprintf(n[1], sizeof n[1], "%lld", d.proactive);
     snprintf(n[2], sizeof n[2], "%lld", d.provisioned);
+    snprintf(n[3], sizeof n[3], "%lld", d.other);
     snprintf(g[0], sizeof g[0], "%.17g", d.init_gb_s[0]);
     snprintf(g[1], sizeof g[1], "%.17g", d.init_gb_s[1]);
     snprintf(g[2], sizeof g[2], "%.17g", d.proactive_gb_s[0]);
@@ -558,23 +564,24 @@ static int fold_group(PGconn *conn, const PGresult *rows, int from, int to, char
     snprintf(mrows, sizeof mrows, "%lld", d.module_rows);
     snprintf(mms, sizeof mms, "%.17g", d.module_rows_ms);
     const char *params[] = {fn,   PQgetvalue(rows, from, 1), day,  dep,      n[0],  n[1],    n[2], first,
-                            init_hex, g[0], g[1], g[2], g[3], mrows, mms, mods_hex};
+                            init_hex, g[0], g[1], g[2], g[3], mrows, mms, mods_hex, n[3]};
     res = csa_db_exec(conn,
                       "INSERT INTO function_day_sketches AS s (function_id, project_id, day, deployment, cold_starts,"
                       "  proactive_starts, provisioned_starts, first_cold_at, init_sketch, init_gb_s_x86_64,"
                       "  init_gb_s_arm64, proactive_gb_s_x86_64, proactive_gb_s_arm64, module_rows, module_rows_ms,"
-                      "  modules)"
+                      "  modules, other_starts)"
                       " VALUES ($1::uuid, $2::uuid, $3::date, $4, $5::bigint, $6::bigint, $7::bigint,"
                       "  to_timestamp($8::float8), $9::bytea, $10::float8, $11::float8, $12::float8, $13::float8,"
-                      "  $14::bigint, $15::float8, $16::bytea)"
+                      "  $14::bigint, $15::float8, $16::bytea, $17::bigint)"
                       " ON CONFLICT (function_id, day, deployment) DO UPDATE SET cold_starts = EXCLUDED.cold_starts,"
                       "  proactive_starts = EXCLUDED.proactive_starts, provisioned_starts = EXCLUDED.provisioned_starts,"
                       "  first_cold_at = EXCLUDED.first_cold_at, init_sketch = EXCLUDED.init_sketch,"
                       "  init_gb_s_x86_64 = EXCLUDED.init_gb_s_x86_64, init_gb_s_arm64 = EXCLUDED.init_gb_s_arm64,"
                       "  proactive_gb_s_x86_64 = EXCLUDED.proactive_gb_s_x86_64,"
                       "  proactive_gb_s_arm64 = EXCLUDED.proactive_gb_s_arm64, module_rows = EXCLUDED.module_rows,"
-                      "  module_rows_ms = EXCLUDED.module_rows_ms, modules = EXCLUDED.modules",
-                      16, params);
+                      "  module_rows_ms = EXCLUDED.module_rows_ms, modules = EXCLUDED.modules,"
+                      "  other_starts = EXCLUDED.other_starts",
+                      17, params);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         set_err(res, conn, err, err_size);
         goto out;

@@ -34,7 +34,7 @@ typedef struct csa_package_map {
 } csa_package_map;
 
 typedef struct csa_day_stats {
-    long long cold, proactive, provisioned; /* cold-start rows by kind */
+    long long cold, proactive, provisioned, other; /* cold-start rows by kind */
     double first_cold;                      /* epoch seconds of the earliest cold-start row; 0: none */
     csa_sketch init;                        /* on-demand init durations, ms */
     double init_gb_s[2], proactive_gb_s[2]; /* init seconds x memory GB, by architecture */
@@ -85,13 +85,15 @@ int csa_packages_encode(const csa_package_map *m, unsigned char **out, size_t *l
 int csa_packages_decode_into(csa_package_map *m, const unsigned char *buf, size_t len);
 
 /* Reads one function_day_sketches row (columns in the order of CSA_DAY_SKETCH_COLUMNS, from
- * column `col`) and adds it into d. Returns 0, or -1 (invalid encoding, out of memory). */
+ * column `col`; modules may be NULL: no packages) and adds it into d. Returns 0, or -1 (invalid
+ * encoding, out of memory). */
 int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int col);
 
-#define CSA_DAY_SKETCH_COLUMNS \
+#define CSA_DAY_SKETCH_COLUMNS CSA_DAY_SKETCH_COLUMNS_BUT_MODULES ", modules"
+#define CSA_DAY_SKETCH_COLUMNS_BUT_MODULES \
     "cold_starts, proactive_starts, provisioned_starts, extract(epoch FROM first_cold_at), init_sketch," \
     " init_gb_s_x86_64, init_gb_s_arm64, proactive_gb_s_x86_64, proactive_gb_s_arm64, module_rows," \
-    " module_rows_ms, modules"
+    " module_rows_ms, other_starts"
 
 /* Parses PostgreSQL's text form of a module_timings object, calling fn for each numeric entry
  * (key: len bytes, not NUL-terminated). Returns the entries seen, or -1 if text is not an object. */

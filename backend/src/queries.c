@@ -614,7 +614,7 @@ static int cold_row(const PGresult *row, void *arg)
  * each row tagged 'r' and padded with the (null) columns of a day row. */
 #define NO_DAY_COLUMNS \
     ", NULL::bigint, NULL::bigint, NULL::bigint, NULL::numeric, NULL::bytea, NULL::float8, NULL::float8," \
-    " NULL::float8, NULL::float8, NULL::bigint, NULL::float8, NULL::bytea"
+    " NULL::float8, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint, NULL::bytea"
 #define COLD_ROWS_FROM(where) \
     " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") NO_DAY_COLUMNS \
     " FROM invocations i JOIN functions f ON f.id = i.function_id" \
