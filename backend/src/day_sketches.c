@@ -194,12 +194,8 @@ int csa_day_stats_add_row(csa_day_stats *d, const csa_cold_row *row)
         d->proactive++;
         d->proactive_gb_s[row->arch] += gb_s;
         return 0;
-    case 'v':
-        d->provisioned++;
-        return 0;
-    default:
-        d->other++;
-        return 0;
+    case 'v': d->provisioned++; return 0;
+    default: d->other++; return 0;
     }
     if (!row->modules)
         return 0;
@@ -488,11 +484,11 @@ out:
     "  RETURNING p.function_id, p.\"timestamp\", p.id)" \
     " SELECT i.function_id::text, i.project_id::text, to_char((i.\"timestamp\" AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')," \
     "   coalesce(i.code_id, 'version:' || i.function_version, '')," \
-    "   " CSA_COLD_ROW_COLUMNS("i", "f") \
-    " FROM taken t JOIN invocations i ON i.id = t.id AND i.\"timestamp\" = t.\"timestamp\"" \
-    " JOIN functions f ON f.id = i.function_id" \
-    " WHERE i.cold_start" \
-    " ORDER BY 1, 3, 4"
+    "   " CSA_COLD_ROW_COLUMNS( \
+        "i", "f") " FROM taken t JOIN invocations i ON i.id = t.id AND i.\"timestamp\" = t.\"timestamp\"" \
+                  " JOIN functions f ON f.id = i.function_id" \
+                  " WHERE i.cold_start" \
+                  " ORDER BY 1, 3, 4"
 
 void csa__cold_row_from(const PGresult *res, int r, int col, csa_cold_row *row)
 {
@@ -563,25 +559,33 @@ static int fold_group(PGconn *conn, const PGresult *rows, int from, int to, char
     snprintf(first, sizeof first, "%.6f", d.first_cold);
     snprintf(mrows, sizeof mrows, "%lld", d.module_rows);
     snprintf(mms, sizeof mms, "%.17g", d.module_rows_ms);
-    const char *params[] = {fn,   PQgetvalue(rows, from, 1), day,  dep,      n[0],  n[1],    n[2], first,
-                            init_hex, g[0], g[1], g[2], g[3], mrows, mms, mods_hex, n[3]};
-    res = csa_db_exec(conn,
-                      "INSERT INTO function_day_sketches AS s (function_id, project_id, day, deployment, cold_starts,"
-                      "  proactive_starts, provisioned_starts, first_cold_at, init_sketch, init_gb_s_x86_64,"
-                      "  init_gb_s_arm64, proactive_gb_s_x86_64, proactive_gb_s_arm64, module_rows, module_rows_ms,"
-                      "  modules, other_starts)"
-                      " VALUES ($1::uuid, $2::uuid, $3::date, $4, $5::bigint, $6::bigint, $7::bigint,"
-                      "  to_timestamp($8::float8), $9::bytea, $10::float8, $11::float8, $12::float8, $13::float8,"
-                      "  $14::bigint, $15::float8, $16::bytea, $17::bigint)"
-                      " ON CONFLICT (function_id, day, deployment) DO UPDATE SET cold_starts = EXCLUDED.cold_starts,"
-                      "  proactive_starts = EXCLUDED.proactive_starts, provisioned_starts = EXCLUDED.provisioned_starts,"
-                      "  first_cold_at = EXCLUDED.first_cold_at, init_sketch = EXCLUDED.init_sketch,"
-                      "  init_gb_s_x86_64 = EXCLUDED.init_gb_s_x86_64, init_gb_s_arm64 = EXCLUDED.init_gb_s_arm64,"
-                      "  proactive_gb_s_x86_64 = EXCLUDED.proactive_gb_s_x86_64,"
-                      "  proactive_gb_s_arm64 = EXCLUDED.proactive_gb_s_arm64, module_rows = EXCLUDED.module_rows,"
-                      "  module_rows_ms = EXCLUDED.module_rows_ms, modules = EXCLUDED.modules,"
-                      "  other_starts = EXCLUDED.other_starts",
-                      17, params);
+    const char *params[] = {fn,       PQgetvalue(rows, from, 1),
+                            day,      dep,
+                            n[0],     n[1],
+                            n[2],     first,
+                            init_hex, g[0],
+                            g[1],     g[2],
+                            g[3],     mrows,
+                            mms,      mods_hex,
+                            n[3]};
+    res = csa_db_exec(
+        conn,
+        "INSERT INTO function_day_sketches AS s (function_id, project_id, day, deployment, cold_starts,"
+        "  proactive_starts, provisioned_starts, first_cold_at, init_sketch, init_gb_s_x86_64,"
+        "  init_gb_s_arm64, proactive_gb_s_x86_64, proactive_gb_s_arm64, module_rows, module_rows_ms,"
+        "  modules, other_starts)"
+        " VALUES ($1::uuid, $2::uuid, $3::date, $4, $5::bigint, $6::bigint, $7::bigint,"
+        "  to_timestamp($8::float8), $9::bytea, $10::float8, $11::float8, $12::float8, $13::float8,"
+        "  $14::bigint, $15::float8, $16::bytea, $17::bigint)"
+        " ON CONFLICT (function_id, day, deployment) DO UPDATE SET cold_starts = EXCLUDED.cold_starts,"
+        "  proactive_starts = EXCLUDED.proactive_starts, provisioned_starts = EXCLUDED.provisioned_starts,"
+        "  first_cold_at = EXCLUDED.first_cold_at, init_sketch = EXCLUDED.init_sketch,"
+        "  init_gb_s_x86_64 = EXCLUDED.init_gb_s_x86_64, init_gb_s_arm64 = EXCLUDED.init_gb_s_arm64,"
+        "  proactive_gb_s_x86_64 = EXCLUDED.proactive_gb_s_x86_64,"
+        "  proactive_gb_s_arm64 = EXCLUDED.proactive_gb_s_arm64, module_rows = EXCLUDED.module_rows,"
+        "  module_rows_ms = EXCLUDED.module_rows_ms, modules = EXCLUDED.modules,"
+        "  other_starts = EXCLUDED.other_starts",
+        17, params);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         set_err(res, conn, err, err_size);
         goto out;

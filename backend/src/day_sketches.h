@@ -35,23 +35,23 @@ typedef struct csa_package_map {
 
 typedef struct csa_day_stats {
     long long cold, proactive, provisioned, other; /* cold-start rows by kind */
-    double first_cold;                      /* epoch seconds of the earliest cold-start row; 0: none */
-    csa_sketch init;                        /* on-demand init durations, ms */
-    double init_gb_s[2], proactive_gb_s[2]; /* init seconds x memory GB, by architecture */
-    long long module_rows;                  /* on-demand cold starts with module timings and an init */
-    double module_rows_ms;                  /* their module self times, summed */
+    double first_cold;                             /* epoch seconds of the earliest cold-start row; 0: none */
+    csa_sketch init;                               /* on-demand init durations, ms */
+    double init_gb_s[2], proactive_gb_s[2];        /* init seconds x memory GB, by architecture */
+    long long module_rows;                         /* on-demand cold starts with module timings and an init */
+    double module_rows_ms;                         /* their module self times, summed */
     csa_package_map packages;
 } csa_day_stats;
 
 /* One cold-start row as the readers and the fold see it. */
 typedef struct csa_cold_row {
-    char kind;            /* 'c' on-demand, 'p' proactive, 'v' provisioned, 'o' other */
-    int has_init;         /* init_ms is set */
+    char kind;    /* 'c' on-demand, 'p' proactive, 'v' provisioned, 'o' other */
+    int has_init; /* init_ms is set */
     double init_ms;
-    double memory_gb;     /* the row's memory (else the function's, else 128 MB) in GB */
-    int arch;             /* CSA_ARCH_* */
-    double at;            /* epoch seconds */
-    const char *modules;  /* module_timings as PostgreSQL's text, or NULL */
+    double memory_gb;    /* the row's memory (else the function's, else 128 MB) in GB */
+    int arch;            /* CSA_ARCH_* */
+    double at;           /* epoch seconds */
+    const char *modules; /* module_timings as PostgreSQL's text, or NULL */
 } csa_cold_row;
 
 /* The columns of a csa_cold_row, as SQL over invocations alias i and functions alias f; read back

@@ -288,7 +288,8 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
         deployment_percentiles(f, &p50, &p95);
         double cost = (a->init_gb_s[CSA_ARCH_X86_64] + b->init_gb_s[CSA_ARCH_X86_64]) * prices->x86_64 +
                       (a->init_gb_s[CSA_ARCH_ARM64] + b->init_gb_s[CSA_ARCH_ARM64]) * prices->arm64;
-        double proactive_cost = (a->proactive_gb_s[CSA_ARCH_X86_64] + b->proactive_gb_s[CSA_ARCH_X86_64]) * prices->x86_64 +
+        double proactive_cost = (a->proactive_gb_s[CSA_ARCH_X86_64] + b->proactive_gb_s[CSA_ARCH_X86_64]) *
+                                    prices->x86_64 +
                                 (a->proactive_gb_s[CSA_ARCH_ARM64] + b->proactive_gb_s[CSA_ARCH_ARM64]) * prices->arm64;
         json_t *d = json_object();
         json_object_set_new(d, "deployment", col_str(res, r, 0));
@@ -452,9 +453,9 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
     s->packages = json_object();
     for (size_t k = 0; k < days.packages.n; k++) {
         const csa_package_stat *p = &days.packages.items[k];
-        json_object_set_new(s->packages, p->name,
-                            json_pack("{s:f, s:I}", "ms", csa_sketch_quantile(&p->sketch, 0.5), "seen",
-                                      (json_int_t)p->n));
+        json_object_set_new(
+            s->packages, p->name,
+            json_pack("{s:f, s:I}", "ms", csa_sketch_quantile(&p->sketch, 0.5), "seen", (json_int_t)p->n));
     }
     csa_day_stats_free(&days);
 

@@ -617,8 +617,8 @@ static int cold_row(const PGresult *row, void *arg)
     " NULL::float8, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint, NULL::bytea"
 #define COLD_ROWS_FROM(where) \
     " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") NO_DAY_COLUMNS \
-    " FROM invocations i JOIN functions f ON f.id = i.function_id" \
-    " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start AND " where
+        " FROM invocations i JOIN functions f ON f.id = i.function_id" \
+        " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start AND " where
 
 static csa_status function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
                                   const char *project_id, const char *function_id, const char *from, const char *to,
@@ -810,11 +810,12 @@ static csa_status function_detail(PGconn *conn, const csa_rules *rules, const cs
     json_object_set_new(body, "provisioned_starts", json_integer(cr.provisioned + days.provisioned));
     double q[4];
     init_figures(&days, &cr, q);
-    json_object_set_new(body, "init_duration_ms", json_pack("{s:o, s:o, s:o, s:o}", "avg", num_json(q[0]), "p50",
-                                                            num_json(q[1]), "p95", num_json(q[2]), "p99",
-                                                            num_json(q[3])));
+    json_object_set_new(body, "init_duration_ms",
+                        json_pack("{s:o, s:o, s:o, s:o}", "avg", num_json(q[0]), "p50", num_json(q[1]), "p95",
+                                  num_json(q[2]), "p99", num_json(q[3])));
     double avg_init = isfinite(q[0]) ? q[0] : 0;
-    double cost = cr.cost + days.init_gb_s[CSA_ARCH_X86_64] * prices->x86_64 + days.init_gb_s[CSA_ARCH_ARM64] * prices->arm64;
+    double cost = cr.cost + days.init_gb_s[CSA_ARCH_X86_64] * prices->x86_64 +
+                  days.init_gb_s[CSA_ARCH_ARM64] * prices->arm64;
     double proactive_cost = cr.proactive_cost + days.proactive_gb_s[CSA_ARCH_X86_64] * prices->x86_64 +
                             days.proactive_gb_s[CSA_ARCH_ARM64] * prices->arm64;
     /* the span the projection extrapolates: the window, from when the function was first seen

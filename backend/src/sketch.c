@@ -16,10 +16,7 @@ static double log_gamma(void)
     return lg;
 }
 
-static int32_t bucket_index(double v)
-{
-    return (int32_t)ceil(log(v) / log_gamma());
-}
+static int32_t bucket_index(double v) { return (int32_t)ceil(log(v) / log_gamma()); }
 
 /* The value a bucket answers: within CSA_SKETCH_ALPHA of every value in (gamma^(i-1), gamma^i]. */
 static double bucket_value(int32_t i)
@@ -28,10 +25,7 @@ static double bucket_value(int32_t i)
     return 2.0 * exp((double)i * log_gamma()) / (gamma + 1.0);
 }
 
-void csa_sketch_init(csa_sketch *s)
-{
-    memset(s, 0, sizeof *s);
-}
+void csa_sketch_init(csa_sketch *s) { memset(s, 0, sizeof *s); }
 
 void csa_sketch_free(csa_sketch *s)
 {
@@ -77,10 +71,7 @@ static int fit(csa_sketch *s, int32_t lo, int32_t hi)
 }
 
 /* The slot of bucket i once fit() covered it (collapsed buckets land in the lowest). */
-static uint32_t slot(const csa_sketch *s, int32_t i)
-{
-    return i < s->offset ? 0 : (uint32_t)(i - s->offset);
-}
+static uint32_t slot(const csa_sketch *s, int32_t i) { return i < s->offset ? 0 : (uint32_t)(i - s->offset); }
 
 static void note_value(csa_sketch *s, double v, uint64_t n)
 {
@@ -269,9 +260,8 @@ long csa_sketch_decode(csa_sketch *s, const unsigned char *buf, size_t len, int 
     s->count = count;
     s->zero = zero;
     if (count > 0) {
-        if (get_double(&p, end, &s->sum) < 0 || get_double(&p, end, &s->min) < 0 ||
-            get_double(&p, end, &s->max) < 0 || s->min > s->max || csa_varint_get(&p, end, &nonempty) < 0 ||
-            nonempty > CSA_SKETCH_MAX_BUCKETS)
+        if (get_double(&p, end, &s->sum) < 0 || get_double(&p, end, &s->min) < 0 || get_double(&p, end, &s->max) < 0 ||
+            s->min > s->max || csa_varint_get(&p, end, &nonempty) < 0 || nonempty > CSA_SKETCH_MAX_BUCKETS)
             goto bad;
         uint64_t total = zero;
         int64_t index = 0;

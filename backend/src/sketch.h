@@ -20,18 +20,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CSA_SKETCH_ALPHA 0.01        /* relative accuracy */
-#define CSA_SKETCH_MIN_VALUE 0.001   /* smaller values count in the zero bucket (ms: 1 us) */
-#define CSA_SKETCH_MAX_BUCKETS 1024  /* consecutive buckets kept: a factor 7e8 between lowest and highest */
-#define CSA_SKETCH_MAX_INDEX 100000  /* |bucket index| accepted when decoding (log(1e308)/log(gamma) < 36000) */
+#define CSA_SKETCH_ALPHA 0.01       /* relative accuracy */
+#define CSA_SKETCH_MIN_VALUE 0.001  /* smaller values count in the zero bucket (ms: 1 us) */
+#define CSA_SKETCH_MAX_BUCKETS 1024 /* consecutive buckets kept: a factor 7e8 between lowest and highest */
+#define CSA_SKETCH_MAX_INDEX 100000 /* |bucket index| accepted when decoding (log(1e308)/log(gamma) < 36000) */
 
 typedef struct csa_sketch {
-    uint64_t *bins;  /* bins[k]: count of bucket offset + k; NULL while empty */
-    int32_t offset;  /* bucket index of bins[0] */
-    uint32_t len;    /* buckets in use, from offset */
-    uint32_t cap;    /* allocated */
-    uint64_t zero;   /* values below CSA_SKETCH_MIN_VALUE */
-    uint64_t count;  /* all values: zero + the buckets */
+    uint64_t *bins;       /* bins[k]: count of bucket offset + k; NULL while empty */
+    int32_t offset;       /* bucket index of bins[0] */
+    uint32_t len;         /* buckets in use, from offset */
+    uint32_t cap;         /* allocated */
+    uint64_t zero;        /* values below CSA_SKETCH_MIN_VALUE */
+    uint64_t count;       /* all values: zero + the buckets */
     double sum, min, max; /* of the values added (min/max: meaningful when count > 0) */
 } csa_sketch;
 
@@ -57,7 +57,7 @@ int csa_sketch_encode(const csa_sketch *s, unsigned char **out, size_t *len);
 long csa_sketch_decode(csa_sketch *s, const unsigned char *buf, size_t len, int exact);
 
 /* Varint helpers shared with the other encodings built on sketches (rollup_sketches.c). */
-size_t csa_varint_put(unsigned char *p, uint64_t v);                        /* p: >= 10 bytes */
+size_t csa_varint_put(unsigned char *p, uint64_t v);                                /* p: >= 10 bytes */
 int csa_varint_get(const unsigned char **p, const unsigned char *end, uint64_t *v); /* 0 or -1 */
 
 #endif

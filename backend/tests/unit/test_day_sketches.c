@@ -76,8 +76,7 @@ Test(day_sketches, packages_round_trip_and_merge)
     csa_day_stats_init(&back);
     char text[128];
     for (int i = 0; i < 300; i++) {
-        snprintf(text, sizeof text, "{\"aws-sdk\": %d.25, \"./src/h\": 0.%03d, \"pkg-%d\": 1}", 40 + i % 97, i,
-                 i % 7);
+        snprintf(text, sizeof text, "{\"aws-sdk\": %d.25, \"./src/h\": 0.%03d, \"pkg-%d\": 1}", 40 + i % 97, i, i % 7);
         csa_cold_row r = cold('c', 500 + i, text, 1000 + i);
         cr_assert_eq(csa_day_stats_add_row(i % 2 ? &a : &b, &r), 0);
     }
