@@ -197,11 +197,11 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENTS_PAGE);
     snprintf(modes, sizeof modes, "%d", CSA_DEPLOYMENT_MODE_SAMPLES);
     const char *params[] = {function_id, project_id, limit, modes};
-    /* the deployments, with the most common runtime, memory and architecture of their newest cold
-     * starts (an index range per deployment) */
+    /* the deployments, with the most common runtime, memory and architecture of their cold starts
+     * of the last day they were seen (an index range per deployment, at most $4 rows) */
     /* clang-format off */
-    PGresult *res = csa_db_exec(
-        conn,
+    PGresult *res = csa_db_exec_prepared(
+        conn, "csa_deployments_list",
         "SELECT d.deployment, d.code_id, d.function_version, " TS_UTC("d.first_seen_at") ", " TS_UTC("d.last_seen_at") ","
         "  m.runtime, m.memory, m.arch, extract(epoch FROM d.last_seen_at - d.first_seen_at)"
         " FROM functions f JOIN function_deployments d ON d.function_id = f.id"
@@ -211,9 +211,10 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
         "     mode() WITHIN GROUP (ORDER BY x.architecture) AS arch"
         "   FROM (SELECT i.runtime_version, i.memory_allocated_mb, i.architecture FROM invocations i"
         "     WHERE i.function_id = f.id AND i.cold_start AND " DEPLOYMENT_OF("i") " = d.deployment"
-        "     ORDER BY i.\"timestamp\" DESC LIMIT $4::int) x"
+        "       AND i.\"timestamp\" >= d.last_seen_at - interval '1 day'"
+        "     LIMIT $4::int) x"
         " ) m ON true"
-        " WHERE f.id = $1 AND f.project_id = $2"
+        " WHERE f.id = $1::uuid AND f.project_id = $2::uuid"
         " ORDER BY d.first_seen_at DESC, d.deployment LIMIT $3::int",
         4, params);
     /* clang-format on */
