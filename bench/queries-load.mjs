@@ -15,9 +15,17 @@ const q = (xs, p) => {
 };
 const list = JSON.parse((await get('/api/v1/functions?limit=200')).body).functions;
 const ids = list.map((f) => f.id);
+const days30 = () => {
+  const to = new Date();
+  const from = new Date(to.getTime() - 30 * 86400000);
+  return `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+};
 const cases = [
   ['GET /api/v1/functions (limit 50)', () => '/api/v1/functions'],
   ['GET /api/v1/functions/{id} (7 days)', (i) => `/api/v1/functions/${ids[i % ids.length]}`],
+  ['GET /api/v1/functions/{id} (30 days)', (i) => `/api/v1/functions/${ids[i % ids.length]}?${days30()}`],
+  ['GET /api/v1/functions/{id}/deployments', (i) => `/api/v1/functions/${ids[i % ids.length]}/deployments`],
+  ['GET /api/v1/functions/{id}/compare (latest vs previous)', (i) => `/api/v1/functions/${ids[i % ids.length]}/compare`],
 ];
 console.log('| endpoint | requests | p50 ms | p95 ms | p99 ms |');
 console.log('|---|---|---|---|---|');

@@ -130,6 +130,8 @@ static void drain(PGconn *conn)
 
 PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams, const char *const *params)
 {
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) /* a failed first use would abort the caller's transaction */
+        return csa_db_exec(conn, sql, nparams, params);
     PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (!state || strcmp(state, "26000") != 0) /* 26000: no such prepared statement (yet) */
@@ -143,8 +145,13 @@ PGresult *csa_db_stream_prepared(PGconn *conn, const char *name, const char *sql
                                  const char *const *params, csa_db_row_fn row_fn, void *arg, int *stopped)
 {
     *stopped = 0;
+    /* inside a transaction (alerts.c compares in its own): not prepared, since a failed first use
+     * would abort the caller's transaction */
+    int plain = PQtransactionStatus(conn) != PQTRANS_IDLE;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (!PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0) || !PQsetSingleRowMode(conn)) {
+        int sent = plain ? PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)
+                         : PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0);
+        if (!sent || !PQsetSingleRowMode(conn)) {
             drain(conn);
             return NULL; /* the caller classifies the connection's state */
         }

@@ -51,7 +51,9 @@ int csa_db_alive(PGconn *conn);
 PGresult *csa_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params);
 
 /* The same as a statement prepared on this connection under `name` (prepared on first use, with
- * generic plans: see db.c). For the read API's hot queries over the partitioned table. */
+ * generic plans: see db.c). For the read API's hot queries over the partitioned table. Inside a
+ * transaction the statement runs unprepared (a failed first use would abort the transaction);
+ * csa_db_stream_prepared does the same. */
 PGresult *csa_db_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams, const char *const *params);
 
 /* Called with each row (a one-row result, freed by the caller) of csa_db_stream_prepared: 0 to go

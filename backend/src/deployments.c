@@ -2,7 +2,9 @@
 #include "deployments.h"
 
 #include "compare.h"
+#include "day_sketches.h"
 #include "db.h"
+#include "log.h"
 #include "queries.h"
 #include "uuid.h"
 
@@ -16,6 +18,10 @@
 #define DEPLOYMENT_OF(i) "coalesce(" i ".code_id, 'version:' || " i ".function_version)"
 #define MAX_DEPLOYMENTS_RESOLVED 1000 /* deployments searched for base/head */
 #define TREE_MAX_DEPTH 32
+/* a cold-start row's columns padded with the (null) columns of a day row (csa_day_stats_add_stored) */
+#define NO_DAY_COLUMNS \
+    "NULL::bigint, NULL::bigint, NULL::bigint, NULL::numeric, NULL::bytea, NULL::float8, NULL::float8," \
+    " NULL::float8, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint, NULL::bytea"
 
 static csa_status db_failed(PGconn *conn, PGresult *res, const char *what, char *detail)
 {
@@ -33,11 +39,6 @@ static json_t *num(double v, double scale)
     if (r == floor(r) && fabs(r) < 9e15)
         return json_integer((json_int_t)r);
     return json_real(r);
-}
-
-static json_t *col_num(const PGresult *res, int row, int col, double scale)
-{
-    return PQgetisnull(res, row, col) ? json_null() : num(strtod(PQgetvalue(res, row, col), NULL), scale);
 }
 
 static json_t *col_str(const PGresult *res, int row, int col)
@@ -73,6 +74,119 @@ static csa_status check_function(PGconn *conn, const char *project_id, const cha
     return CSA_OK;
 }
 
+/* The figures of one listed deployment: its folded days and the rows not folded yet (queued or
+ * incomplete: exact), kept apart so that percentiles stay exact when no day was folded. */
+typedef struct deployment_figures {
+    csa_day_stats days, rows;
+    double *init; /* the rows' on-demand init durations */
+    size_t n_init, cap_init;
+} deployment_figures;
+
+typedef struct figures_read {
+    deployment_figures *figs;
+    char **ids; /* the listed deployments, in the order of figs */
+    int n;
+    int failed;
+} figures_read;
+
+static int figures_row(const PGresult *row, void *arg)
+{
+    figures_read *fr = arg;
+    const char *id = PQgetvalue(row, 0, 1);
+    int k = 0;
+    while (k < fr->n && strcmp(fr->ids[k], id) != 0)
+        k++;
+    if (k == fr->n)
+        return 0;
+    deployment_figures *d = &fr->figs[k];
+    if (PQgetvalue(row, 0, 0)[0] == 'd') {
+        if (csa_day_stats_add_stored(&d->days, row, 0, 2 + 6) < 0)
+            fr->failed = 1;
+        return fr->failed;
+    }
+    csa_cold_row r;
+    csa__cold_row_from(row, 0, 2, &r);
+    r.modules = NULL; /* the list shows no packages */
+    if (csa_day_stats_add_row(&d->rows, &r) < 0)
+        fr->failed = 1;
+    if (r.kind == 'c' && r.has_init) {
+        if (d->n_init == d->cap_init) {
+            size_t cap = d->cap_init ? 2 * d->cap_init : 64;
+            double *v = realloc(d->init, cap * sizeof *v);
+            if (!v) {
+                fr->failed = 1;
+                return 1;
+            }
+            d->init = v;
+            d->cap_init = cap;
+        }
+        d->init[d->n_init++] = r.init_ms;
+    }
+    return fr->failed;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* percentile_cont over sorted values */
+static double exact_quantile(const double *v, size_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)floor(pos), hi = (size_t)ceil(pos);
+    return v[lo] + (v[hi] - v[lo]) * (pos - (double)lo);
+}
+
+/* Init p50 and p95 of a deployment: from its day sketch with the other rows added, else exact. */
+static void deployment_percentiles(deployment_figures *d, double *p50, double *p95)
+{
+    *p50 = *p95 = NAN;
+    if (d->days.init.count > 0) {
+        csa_sketch merged;
+        csa_sketch_init(&merged);
+        int ok = csa_sketch_merge(&merged, &d->days.init) == 0;
+        for (size_t k = 0; ok && k < d->n_init; k++)
+            ok = csa_sketch_add(&merged, d->init[k]) == 0;
+        if (ok) {
+            *p50 = csa_sketch_quantile(&merged, 0.5);
+            *p95 = csa_sketch_quantile(&merged, 0.95);
+        }
+        csa_sketch_free(&merged);
+    } else if (d->n_init > 0) {
+        qsort(d->init, d->n_init, sizeof *d->init, cmp_double);
+        *p50 = exact_quantile(d->init, d->n_init, 0.5);
+        *p95 = exact_quantile(d->init, d->n_init, 0.95);
+    }
+}
+
+/* The ids as a PostgreSQL text[] literal (ids are printable: quotes and backslashes escaped). */
+static char *text_array(char **ids, int n)
+{
+    size_t size = 3;
+    for (int k = 0; k < n; k++)
+        size += 2 * strlen(ids[k]) + 3;
+    char *out = malloc(size), *p = out;
+    if (!out)
+        return NULL;
+    *p++ = '{';
+    for (int k = 0; k < n; k++) {
+        if (k)
+            *p++ = ',';
+        *p++ = '"';
+        for (const char *c = ids[k]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                *p++ = '\\';
+            *p++ = *c;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = '\0';
+    return out;
+}
+
 csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id, const char *function_id,
                                 json_t **out, char *detail)
 {
@@ -80,70 +194,144 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
     csa_status st = check_function(conn, project_id, function_id, name, sizeof name, detail);
     if (st != CSA_OK)
         return st;
-    char limit[16], x86[32], arm[32];
+    char limit[16], modes[16];
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENTS_PAGE);
-    csa_prices_params(prices, x86, arm);
-    const char *params[] = {function_id, project_id, limit, x86, arm};
+    snprintf(modes, sizeof modes, "%d", CSA_DEPLOYMENT_MODE_SAMPLES);
+    const char *params[] = {function_id, project_id, limit, modes};
+    /* the deployments, with the most common runtime, memory and architecture of their cold starts
+     * of the last day they were seen (an index range per deployment, at most $4 rows) */
     /* clang-format off */
-    PGresult *res = csa_db_exec(
-        conn,
+    PGresult *res = csa_db_exec_prepared(
+        conn, "csa_deployments_list",
         "SELECT d.deployment, d.code_id, d.function_version, " TS_UTC("d.first_seen_at") ", " TS_UTC("d.last_seen_at") ","
-        "  s.cold_starts, s.on_demand, s.proactive, s.provisioned, s.p50, s.p95, s.runtime, s.memory, s.arch, s.cost,"
-        "  s.proactive_cost, extract(epoch FROM d.last_seen_at - d.first_seen_at)"
+        "  m.runtime, m.memory, m.arch, extract(epoch FROM d.last_seen_at - d.first_seen_at)"
         " FROM functions f JOIN function_deployments d ON d.function_id = f.id"
         " LEFT JOIN LATERAL ("
-        "   SELECT count(*) AS cold_starts, count(*) FILTER (WHERE " REAL_COLD ") AS on_demand,"
-        "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
-        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
-        "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50,"
-        "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95,"
-        "     mode() WITHIN GROUP (ORDER BY i.runtime_version) AS runtime,"
-        "     mode() WITHIN GROUP (ORDER BY i.memory_allocated_mb) AS memory,"
-        "     mode() WITHIN GROUP (ORDER BY i.architecture) AS arch,"
-        "     sum(" CSA_INIT_COST_SQL("i", "f", "$4", "$5") ") FILTER (WHERE " REAL_COLD ") AS cost,"
-        "     sum(" CSA_INIT_COST_SQL("i", "f", "$4", "$5") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost"
-        "   FROM invocations i"
-        "   WHERE i.function_id = f.id AND i.cold_start AND " DEPLOYMENT_OF("i") " = d.deployment"
-        " ) s ON true"
-        " WHERE f.id = $1 AND f.project_id = $2"
+        "   SELECT mode() WITHIN GROUP (ORDER BY x.runtime_version) AS runtime,"
+        "     mode() WITHIN GROUP (ORDER BY x.memory_allocated_mb) AS memory,"
+        "     mode() WITHIN GROUP (ORDER BY x.architecture) AS arch"
+        "   FROM (SELECT i.runtime_version, i.memory_allocated_mb, i.architecture FROM invocations i"
+        "     WHERE i.function_id = f.id AND i.cold_start AND " DEPLOYMENT_OF("i") " = d.deployment"
+        "       AND i.\"timestamp\" >= d.last_seen_at - interval '1 day'"
+        "     LIMIT $4::int) x"
+        " ) m ON true"
+        " WHERE f.id = $1::uuid AND f.project_id = $2::uuid"
         " ORDER BY d.first_seen_at DESC, d.deployment LIMIT $3::int",
-        5, params);
+        4, params);
     /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return db_failed(conn, res, "deployments", detail);
+    int n = PQntuples(res);
+    figures_read fr = {.n = n};
+    fr.figs = calloc((size_t)(n ? n : 1), sizeof *fr.figs);
+    fr.ids = calloc((size_t)(n ? n : 1), sizeof *fr.ids);
+    char *ids = NULL;
+    PGresult *figs = NULL;
+    if (!fr.figs || !fr.ids) {
+        snprintf(detail, CSA_DETAIL_MAX, "Out of memory");
+        st = CSA_ERR_INTERNAL;
+        goto out;
+    }
+    for (int r = 0; r < n; r++) {
+        csa_day_stats_init(&fr.figs[r].days);
+        csa_day_stats_init(&fr.figs[r].rows);
+        fr.ids[r] = PQgetvalue(res, r, 0);
+    }
+    ids = text_array(fr.ids, n);
+    if (!ids) {
+        snprintf(detail, CSA_DETAIL_MAX, "Out of memory");
+        st = CSA_ERR_INTERNAL;
+        goto out;
+    }
+    /* their figures in one statement (one snapshot: a fold moves rows from the queue into the
+     * sketches): the day sketches (migrations/006) of their whole life, and the cold starts not
+     * in them yet, queued or incomplete, read exactly */
+    const char *fparams[] = {function_id, project_id, ids};
+    int stopped = 0;
+    /* clang-format off */
+    figs = csa_db_stream_prepared(
+        conn, "csa_deployment_figures",
+        "SELECT 'd', s.deployment, NULL::text, NULL::int, NULL::numeric, NULL::bool, NULL::numeric, NULL::text, "
+        CSA_DAY_SKETCH_COLUMNS_BUT_MODULES ", NULL::bytea"
+        " FROM function_day_sketches s"
+        " WHERE s.function_id = $1::uuid AND s.project_id = $2::uuid AND s.deployment = ANY ($3::text[])"
+        " UNION ALL"
+        " SELECT 'r', " DEPLOYMENT_OF("i") ", " CSA_COLD_ROW_COLUMNS("i", "f") ", " NO_DAY_COLUMNS
+        " FROM function_day_sketch_pending p JOIN invocations i ON i.id = p.id AND i.timestamp = p.timestamp"
+        " JOIN functions f ON f.id = i.function_id"
+        " WHERE p.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start"
+        "   AND " DEPLOYMENT_OF("i") " = ANY ($3::text[])"
+        " UNION ALL"
+        " SELECT 'r', " DEPLOYMENT_OF("i") ", " CSA_COLD_ROW_COLUMNS("i", "f") ", " NO_DAY_COLUMNS
+        " FROM invocations i JOIN functions f ON f.id = i.function_id"
+        " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start"
+        "   AND i.execution_duration_ms IS NULL AND " DEPLOYMENT_OF("i") " = ANY ($3::text[])",
+        3, fparams, figures_row, &fr, &stopped);
+    /* clang-format on */
+    if (PQresultStatus(figs) != PGRES_TUPLES_OK) {
+        st = csa_db_failure(conn, figs, "deployment figures", detail, CSA_DETAIL_MAX);
+        goto out;
+    }
+    if (fr.failed) {
+        csa_logf(CSA_LOG_ERROR, "deployments: function %s: a day sketch that cannot be decoded, or out of memory",
+                 function_id);
+        snprintf(detail, CSA_DETAIL_MAX, "The query failed.");
+        st = CSA_ERR_INTERNAL;
+        goto out;
+    }
     json_t *list = json_array();
-    for (int r = 0; r < PQntuples(res); r++) {
+    for (int r = 0; r < n; r++) {
+        deployment_figures *f = &fr.figs[r];
+        csa_day_stats *a = &f->days, *b = &f->rows;
+        long long on_demand = a->cold + b->cold, proactive = a->proactive + b->proactive;
+        long long provisioned = a->provisioned + b->provisioned;
+        long long all = on_demand + proactive + provisioned + a->other + b->other;
+        double p50, p95;
+        deployment_percentiles(f, &p50, &p95);
+        double cost = (a->init_gb_s[CSA_ARCH_X86_64] + b->init_gb_s[CSA_ARCH_X86_64]) * prices->x86_64 +
+                      (a->init_gb_s[CSA_ARCH_ARM64] + b->init_gb_s[CSA_ARCH_ARM64]) * prices->arm64;
+        double proactive_cost = (a->proactive_gb_s[CSA_ARCH_X86_64] + b->proactive_gb_s[CSA_ARCH_X86_64]) *
+                                    prices->x86_64 +
+                                (a->proactive_gb_s[CSA_ARCH_ARM64] + b->proactive_gb_s[CSA_ARCH_ARM64]) * prices->arm64;
         json_t *d = json_object();
         json_object_set_new(d, "deployment", col_str(res, r, 0));
         json_object_set_new(d, "code_id", col_str(res, r, 1));
         json_object_set_new(d, "function_version", col_str(res, r, 2));
         json_object_set_new(d, "first_seen_at", col_str(res, r, 3));
         json_object_set_new(d, "last_seen_at", col_str(res, r, 4));
-        json_object_set_new(d, "cold_starts", col_int(res, r, 5));
-        json_object_set_new(d, "on_demand_cold_starts", col_int(res, r, 6));
-        json_object_set_new(d, "proactive_inits", col_int(res, r, 7));
-        json_object_set_new(d, "provisioned_inits", col_int(res, r, 8));
-        json_object_set_new(d, "init_p50_ms", col_num(res, r, 9, 100));
-        json_object_set_new(d, "init_p95_ms", col_num(res, r, 10, 100));
-        json_object_set_new(d, "runtime", col_str(res, r, 11));
-        json_object_set_new(d, "memory_mb", col_int(res, r, 12));
-        json_object_set_new(d, "architecture", col_str(res, r, 13));
-        double cost = PQgetisnull(res, r, 14) ? 0 : strtod(PQgetvalue(res, r, 14), NULL);
-        double proactive = PQgetisnull(res, r, 15) ? 0 : strtod(PQgetvalue(res, r, 15), NULL);
+        json_object_set_new(d, "cold_starts", json_integer(all));
+        json_object_set_new(d, "on_demand_cold_starts", json_integer(on_demand));
+        json_object_set_new(d, "proactive_inits", json_integer(proactive));
+        json_object_set_new(d, "provisioned_inits", json_integer(provisioned));
+        json_object_set_new(d, "init_p50_ms", num(p50, 100));
+        json_object_set_new(d, "init_p95_ms", num(p95, 100));
+        json_object_set_new(d, "runtime", col_str(res, r, 5));
+        json_object_set_new(d, "memory_mb", col_int(res, r, 6));
+        json_object_set_new(d, "architecture", col_str(res, r, 7));
         /* the rate while the deployment ran, first to last seen */
-        double span = strtod(PQgetvalue(res, r, 16), NULL);
+        double span = strtod(PQgetvalue(res, r, 8), NULL);
         json_object_set_new(d, "init_cost_usd", csa_usd_json(cost));
         json_object_set_new(d, "init_cost_usd_per_month", csa_usd_json(csa_cost_per_month(cost, span)));
-        json_object_set_new(d, "proactive_init_cost_usd", csa_usd_json(proactive));
+        json_object_set_new(d, "proactive_init_cost_usd", csa_usd_json(proactive_cost));
         json_array_append_new(list, d);
     }
-    PQclear(res);
     *out = json_pack("{s:s, s:s, s:o, s:o, s:s}", "function_id", function_id, "function_name", name, "deployments",
                      list, "prices_per_gb_second", csa_prices_json(prices), "init_cost_counts",
                      "on-demand cold starts over the deployment's life; proactive inits (billed too, but no request "
                      "waits) apart in proactive_init_cost_usd; provisioned inits are paid by provisioned concurrency "
                      "and not estimated");
-    return CSA_OK;
+out:
+    for (int r = 0; fr.figs && r < n; r++) {
+        csa_day_stats_free(&fr.figs[r].days);
+        csa_day_stats_free(&fr.figs[r].rows);
+        free(fr.figs[r].init);
+    }
+    free(fr.figs);
+    free(fr.ids);
+    free(ids);
+    PQclear(figs);
+    PQclear(res);
+    return st;
 }
 
 /* ---- compare ------------------------------------------------------------------------------- */
@@ -155,8 +343,28 @@ typedef struct side {
     size_t n;
     json_t *packages; /* name -> {"ms": median self time, "seen": cold starts} */
     json_t *versions; /* name -> version, from the newest module tree */
-    size_t package_samples;
 } side;
+
+/* The per-package read of one side: day rows ('d') and cold-start rows ('r') into one csa_day_stats. */
+typedef struct package_read {
+    csa_day_stats *days;
+    int failed;
+} package_read;
+
+static int package_row(const PGresult *row, void *arg)
+{
+    package_read *pr = arg;
+    if (PQgetvalue(row, 0, 0)[0] == 'd') {
+        if (csa_day_stats_add_stored(pr->days, row, 0, 1 + 6) < 0)
+            pr->failed = 1;
+        return pr->failed;
+    }
+    csa_cold_row r;
+    csa__cold_row_from(row, 0, 1, &r);
+    if (csa_day_stats_add_row(pr->days, &r) < 0)
+        pr->failed = 1;
+    return pr->failed;
+}
 
 static void side_free(side *s)
 {
@@ -184,9 +392,8 @@ static void collect_versions(json_t *node, json_t *versions, int depth)
 
 static csa_status read_side(PGconn *conn, const char *function_id, side *s, char *detail)
 {
-    char limit[16], package_limit[16];
+    char limit[16];
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENT_MAX_SAMPLES);
-    snprintf(package_limit, sizeof package_limit, "%d", CSA_DEPLOYMENT_PACKAGE_SAMPLES);
     const char *params[] = {function_id, s->id, limit};
     /* clang-format off */
     PGresult *res = csa_db_exec(conn,
@@ -209,28 +416,50 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
         s->init[k] = strtod(PQgetvalue(res, (int)k, 0), NULL);
     PQclear(res);
 
-    const char *pparams[] = {function_id, s->id, package_limit};
+    /* per package, the median self time over the deployment's whole life: its day sketches
+     * (migrations/006) and its cold starts not folded yet, in one statement (one snapshot) */
+    const char *pparams[] = {function_id, s->id};
+    csa_day_stats days;
+    csa_day_stats_init(&days);
+    package_read pr = {&days, 0};
+    int stopped = 0;
     /* clang-format off */
-    res = csa_db_exec(conn,
-                      "WITH s AS (SELECT i.module_timings FROM invocations i"
-                      "  WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
-                      "    AND " REAL_COLD " AND i.module_timings IS NOT NULL"
-                      "  ORDER BY i.\"timestamp\" DESC LIMIT $3::int)"
-                      " SELECT e.key, percentile_cont(0.5) WITHIN GROUP (ORDER BY e.value::float8), count(*),"
-                      "   (SELECT count(*) FROM s)"
-                      " FROM s, jsonb_each_text(s.module_timings) e GROUP BY e.key",
-                      3, pparams);
+    res = csa_db_stream_prepared(
+        conn, "csa_compare_packages",
+        "SELECT 'd', NULL::text, NULL::int, NULL::numeric, NULL::bool, NULL::numeric, NULL::text, " CSA_DAY_SKETCH_COLUMNS
+        " FROM function_day_sketches s WHERE s.function_id = $1::uuid AND s.deployment = $2"
+        " UNION ALL"
+        " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") ", " NO_DAY_COLUMNS
+        " FROM function_day_sketch_pending p JOIN invocations i ON i.id = p.id AND i.timestamp = p.timestamp"
+        " JOIN functions f ON f.id = i.function_id"
+        " WHERE p.function_id = $1::uuid AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
+        " UNION ALL"
+        " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") ", " NO_DAY_COLUMNS
+        " FROM invocations i JOIN functions f ON f.id = i.function_id"
+        " WHERE i.function_id = $1::uuid AND i.cold_start AND i.execution_duration_ms IS NULL"
+        "   AND " DEPLOYMENT_OF("i") " = $2",
+        2, pparams, package_row, &pr, &stopped);
     /* clang-format on */
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        csa_day_stats_free(&days);
         return db_failed(conn, res, "compare packages", detail);
-    s->packages = json_object();
-    for (int r = 0; r < PQntuples(res); r++) {
-        json_object_set_new(s->packages, PQgetvalue(res, r, 0),
-                            json_pack("{s:f, s:I}", "ms", strtod(PQgetvalue(res, r, 1), NULL), "seen",
-                                      (json_int_t)strtoll(PQgetvalue(res, r, 2), NULL, 10)));
-        s->package_samples = (size_t)strtoull(PQgetvalue(res, r, 3), NULL, 10);
     }
     PQclear(res);
+    if (pr.failed) {
+        csa_day_stats_free(&days);
+        csa_logf(CSA_LOG_ERROR, "compare: function %s: a day sketch that cannot be decoded, or out of memory",
+                 function_id);
+        snprintf(detail, CSA_DETAIL_MAX, "The query failed.");
+        return CSA_ERR_INTERNAL;
+    }
+    s->packages = json_object();
+    for (size_t k = 0; k < days.packages.n; k++) {
+        const csa_package_stat *p = &days.packages.items[k];
+        json_object_set_new(
+            s->packages, p->name,
+            json_pack("{s:f, s:I}", "ms", csa_sketch_quantile(&p->sketch, 0.5), "seen", (json_int_t)p->n));
+    }
+    csa_day_stats_free(&days);
 
     const char *tparams[] = {function_id, s->id};
     /* clang-format off */
@@ -494,11 +723,13 @@ csa_status csa_deployments_compare(PGconn *conn, const csa_prices *prices, const
         else if (strcmp(status, "removed") == 0)
             json_array_append(removed, json_object_get(p, "package"));
     }
-    char method[400];
+    char method[600];
     snprintf(method, sizeof method,
              "Two-sided Mann-Whitney U test on the init durations of on-demand cold starts (the newest %d of each "
              "deployment); a change needs p < %g and a median change of at least %g %% and %g ms; fewer than %d "
-             "cold starts on either side is not enough data. Intervals: 95 %% distribution-free (order statistics).",
+             "cold starts on either side is not enough data. Intervals: 95 %% distribution-free (order statistics). "
+             "Package self times: medians over each deployment's on-demand cold starts, from day sketches (within "
+             "1 %%).",
              CSA_DEPLOYMENT_MAX_SAMPLES, CSA_COMPARE_ALPHA, CSA_COMPARE_MIN_RELATIVE * 100, CSA_COMPARE_MIN_ABS_MS,
              CSA_COMPARE_MIN_SAMPLES);
     json_t *init_cost = cost_changes(costs, packages);

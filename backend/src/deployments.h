@@ -2,15 +2,16 @@
  * deployments.h: a function's deployments and the comparison of two of them (issue 17).
  *
  * A deployment is a function's code_id, else 'version:' || function_version (migrations/004);
- * function_deployments lists them with first and last time seen. The figures of a deployment are
- * read from its cold starts (idx_invocations_function_deployment_cold), the most recent
- * CSA_DEPLOYMENT_MAX_SAMPLES of them at most, so that one read's work is bounded whatever the
- * traffic. Init percentiles count on-demand cold starts only (start_kind "cold" or absent):
- * provisioned and proactive inits delay no request and are reported as counts. Init cost is
- * counted as cost.h says, over each deployment's life (all its cold starts, first to last seen).
- * Like queries.h: every function takes the caller's project id and filters by it in SQL, returns
- * CSA_OK with a new JSON body in *out (caller frees), or an error with a client message in detail
- * (at most CSA_DETAIL_MAX bytes).
+ * function_deployments lists them with first and last time seen. A deployment's counts, init
+ * percentiles, init cost and per-package self times come from its day sketches (day_sketches.h,
+ * migrations/006) plus its cold starts not folded yet (exact), so that one read's work does not
+ * grow with the traffic; the comparison's statistical test reads the init durations of the most
+ * recent CSA_DEPLOYMENT_MAX_SAMPLES cold starts (idx_invocations_function_deployment_cold). Init percentiles count
+ * on-demand cold starts only (start_kind "cold" or absent): provisioned and proactive inits delay no request and are
+ * reported as counts. Init cost is counted as cost.h says, over each deployment's life (all its cold starts, first to
+ * last seen). Like queries.h: every function takes the caller's project id and filters by it in SQL, returns CSA_OK
+ * with a new JSON body in *out (caller frees), or an error with a client message in detail (at most CSA_DETAIL_MAX
+ * bytes).
  */
 #ifndef CSA_DEPLOYMENTS_H
 #define CSA_DEPLOYMENTS_H
@@ -21,10 +22,10 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define CSA_DEPLOYMENT_MAX_SAMPLES 2000    /* cold starts read per deployment for percentiles */
-#define CSA_DEPLOYMENT_PACKAGE_SAMPLES 500 /* of which read for per-package times */
-#define CSA_DEPLOYMENTS_PAGE 100           /* deployments listed, newest first */
-#define CSA_DEPLOYMENT_ID_MAX 80           /* 'version:' + 64 characters fits */
+#define CSA_DEPLOYMENT_MAX_SAMPLES 2000 /* cold starts read per deployment for percentiles */
+#define CSA_DEPLOYMENTS_PAGE 100        /* deployments listed, newest first */
+#define CSA_DEPLOYMENT_MODE_SAMPLES 500 /* newest cold starts whose most common runtime, memory, arch is shown */
+#define CSA_DEPLOYMENT_ID_MAX 80        /* 'version:' + 64 characters fits */
 
 /* GET /api/v1/functions/{id}/deployments; prices: the configured price per GB-second (cost.h). */
 csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id, const char *function_id,

@@ -2,6 +2,7 @@
  * revoke-key, maintain, report, version, --help (USAGE below is the list). Settings come from the
  * environment and ./.env (config.h). */
 #include "config.h"
+#include "day_sketches.h"
 #include "db.h"
 #include "keys.h"
 #include "log.h"
@@ -325,13 +326,15 @@ int main(int argc, char **argv)
         int created = 0, dropped = 0;
         int rc = csa_db_maintain(conn, cfg.retention_months, &created, &dropped, err, sizeof err);
         long long folded = rc < 0 ? -1 : csa_db_fold_rollups(conn, err, sizeof err);
+        long long sketched = folded < 0 ? -1 : csa_day_sketches_fold_all(conn, 1 << 30, err, sizeof err);
         PQfinish(conn);
-        if (rc < 0 || folded < 0) {
+        if (rc < 0 || folded < 0 || sketched < 0) {
             fprintf(stderr, "coldstartd maintain: %s\n", err);
             return 1;
         }
         printf("partitions: %d created, %d dropped (retention %d months)\n", created, dropped, cfg.retention_months);
         printf("rollups: %lld delta rows folded\n", folded);
+        printf("day sketches: %lld cold starts folded\n", sketched);
         return 0;
     }
     if (strcmp(cmd, "create-project") == 0)

@@ -2,6 +2,7 @@
 #include "queries.h"
 
 #include "cursor.h"
+#include "day_sketches.h"
 #include "db.h"
 #include "keys.h"
 #include "log.h"
@@ -205,10 +206,12 @@ static void collect_versions(json_t *node, json_t *versions, int depth)
 
 typedef struct module_stat {
     const char *name; /* borrowed from module_agg.names */
-    double *v;        /* samples; sorted by agg_finish */
+    double *v;        /* exact samples (rows read); sorted by agg_finish */
     size_t n, cap;
+    size_t total; /* samples in all: n + those of the day sketches */
     double sum, p50, p95, p99;
-    double cost; /* dollars of its self time (cost.h) */
+    double cost;                  /* dollars of its self time (cost.h) */
+    const csa_package_stat *days; /* its whole days' sketch (day_sketches.h), or NULL */
 } module_stat;
 
 /* One row's entry as parsed, before it is added (the key points into the row's text). */
@@ -257,27 +260,33 @@ static void *grow(void *items, size_t n, size_t *cap, size_t size, size_t first)
 
 /* Adds one sample of module `key` (len bytes), whose row's init costs usd_per_ms dollars per
  * millisecond; -1 when out of memory. */
-static int agg_add(module_agg *a, const char *key, size_t len, double v, double usd_per_ms)
+/* The module named key (len bytes), created without samples if new; NULL when out of memory. */
+static module_stat *agg_get(module_agg *a, const char *key, size_t len)
 {
     json_t *idx = json_object_getn(a->names, key, len);
-    size_t i;
-    if (idx) {
-        i = (size_t)json_integer_value(idx);
-    } else {
-        module_stat *mods = grow(a->mods, a->n, &a->cap, sizeof *a->mods, 64);
-        if (!mods)
-            return -1;
-        a->mods = mods;
-        i = a->n++;
-        memset(&a->mods[i], 0, sizeof a->mods[i]);
-        json_object_setn_new(a->names, key, len, json_integer((json_int_t)i));
-    }
-    module_stat *m = &a->mods[i];
+    if (idx)
+        return &a->mods[json_integer_value(idx)];
+    module_stat *mods = grow(a->mods, a->n, &a->cap, sizeof *a->mods, 64);
+    if (!mods)
+        return NULL;
+    a->mods = mods;
+    size_t i = a->n++;
+    memset(&a->mods[i], 0, sizeof a->mods[i]);
+    json_object_setn_new(a->names, key, len, json_integer((json_int_t)i));
+    return &a->mods[i];
+}
+
+static int agg_add(module_agg *a, const char *key, size_t len, double v, double usd_per_ms)
+{
+    module_stat *m = agg_get(a, key, len);
+    if (!m)
+        return -1;
     double *v_all = grow(m->v, m->n, &m->cap, sizeof *m->v, 16);
     if (!v_all)
         return -1;
     m->v = v_all;
     m->v[m->n++] = v;
+    m->total++;
     m->sum += v;
     m->cost += v * usd_per_ms;
     return 0;
@@ -392,13 +401,14 @@ static double percentile(const double *v, size_t n, double p)
 static int cmp_by_avg(const void *x, const void *y)
 {
     const module_stat *a = x, *b = y;
-    double av = a->sum / (double)a->n, bv = b->sum / (double)b->n;
+    double av = a->sum / (double)a->total, bv = b->sum / (double)b->total;
     if (av != bv)
         return av < bv ? 1 : -1;
     return strcmp(a->name, b->name);
 }
 
-/* Computes each module's percentiles and orders the modules by average, largest first. */
+/* Computes each module's percentiles (exact over its samples, or from its day sketch with the
+ * samples added) and orders the modules by average, largest first. */
 static module_stat *agg_finish(module_agg *a)
 {
     const char *key;
@@ -406,6 +416,18 @@ static module_stat *agg_finish(module_agg *a)
     json_object_foreach(a->names, key, idx) {
         module_stat *m = &a->mods[json_integer_value(idx)];
         m->name = key;
+        if (m->days) {
+            csa_sketch merged;
+            csa_sketch_init(&merged);
+            int ok = csa_sketch_merge(&merged, &m->days->sketch) == 0;
+            for (size_t k = 0; ok && k < m->n; k++)
+                ok = csa_sketch_add(&merged, m->v[k]) == 0;
+            m->p50 = ok ? csa_sketch_quantile(&merged, 0.5) : NAN;
+            m->p95 = ok ? csa_sketch_quantile(&merged, 0.95) : NAN;
+            m->p99 = ok ? csa_sketch_quantile(&merged, 0.99) : NAN;
+            csa_sketch_free(&merged);
+            continue;
+        }
         qsort(m->v, m->n, sizeof *m->v, cmp_double);
         m->p50 = percentile(m->v, m->n, 0.5);
         m->p95 = percentile(m->v, m->n, 0.95);
@@ -498,29 +520,94 @@ static csa_status function_timeline(PGconn *conn, const char *function_id, const
     return CSA_OK;
 }
 
-/* The module breakdown's read, one row at a time (csa_db_stream_prepared): the samples held are
- * what bounds a read's memory, so it stops past max_samples. */
-typedef struct module_read {
+/*
+ * The cold starts a detail reads row by row (csa_db_stream_prepared): those of the partial days at
+ * the window's ends, and in its whole days those the day sketches do not hold yet (queued, or
+ * incomplete). The module samples held bound the read's memory: it stops past max_samples.
+ */
+#define COLD_ROW_NCOLS 6 /* CSA_COLD_ROW_COLUMNS */
+
+typedef struct cold_read {
     module_agg agg;
+    const csa_prices *prices;
     long long max_samples; /* timing entries one read may aggregate */
     long long samples;
     double modules_sum; /* of the rows with an init duration: their modules' total */
     long long modules_rows;
-} module_read;
+    long long cold, proactive, provisioned;
+    double first_cold; /* epoch seconds of the earliest cold start read; 0: none */
+    double *init;      /* on-demand init durations */
+    size_t n_init, cap_init;
+    double init_sum, cost, proactive_cost; /* ms, dollars */
+    int failed;                            /* out of memory */
+    csa_day_stats *days;                   /* the whole days' sketches, merged */
+    int sketched, bad_sketch;              /* day rows were read; one could not be decoded */
+} cold_read;
 
-static int module_row(const PGresult *row, void *arg)
+static int cold_row(const PGresult *row, void *arg)
 {
-    module_read *mr = arg;
-    double row_sum = 0;
-    double usd_per_ms = strtod(PQgetvalue(row, 0, 2), NULL);
-    int n = agg_add_row(&mr->agg, PQgetvalue(row, 0, 0), &row_sum, usd_per_ms);
-    if (n > 0 && strcmp(PQgetvalue(row, 0, 1), "t") == 0) {
-        mr->modules_sum += row_sum;
-        mr->modules_rows++;
+    cold_read *cr = arg;
+    if (PQgetvalue(row, 0, 0)[0] == 'd') { /* a whole day's sketches */
+        if (csa_day_stats_add_stored(cr->days, row, 0, 1 + COLD_ROW_NCOLS) < 0) {
+            cr->bad_sketch = 1;
+            return 1;
+        }
+        cr->sketched = 1;
+        return 0;
     }
-    mr->samples += n > 0 ? n : 0;
-    return mr->samples > mr->max_samples;
+    csa_cold_row r;
+    csa__cold_row_from(row, 0, 1, &r);
+    if (cr->first_cold == 0 || r.at < cr->first_cold)
+        cr->first_cold = r.at;
+    /* the dollars of one millisecond of this row's init (cost.h) */
+    double usd_per_ms = r.memory_gb / 1000.0 * (r.arch == CSA_ARCH_ARM64 ? cr->prices->arm64 : cr->prices->x86_64);
+    if (r.kind == 'p') {
+        cr->proactive++;
+        cr->proactive_cost += r.has_init ? r.init_ms * usd_per_ms : 0;
+        return 0;
+    }
+    if (r.kind == 'v')
+        cr->provisioned++;
+    if (r.kind != 'c')
+        return 0;
+    cr->cold++;
+    if (r.has_init) {
+        double *v = grow(cr->init, cr->n_init, &cr->cap_init, sizeof *v, 64);
+        if (!v) {
+            cr->failed = 1;
+            return 1;
+        }
+        cr->init = v;
+        cr->init[cr->n_init++] = r.init_ms;
+        cr->init_sum += r.init_ms;
+        cr->cost += r.init_ms * usd_per_ms;
+    }
+    if (!r.modules)
+        return 0;
+    double row_sum = 0;
+    int n = agg_add_row(&cr->agg, r.modules, &row_sum, usd_per_ms);
+    if (n > 0 && r.has_init) {
+        cr->modules_sum += row_sum;
+        cr->modules_rows++;
+    }
+    cr->samples += n > 0 ? n : 0;
+    return cr->samples > cr->max_samples;
 }
+
+/* One read of the cold-start rows of a window: COLD_ROWS_FROM with the condition `where`
+ * ($1 function, $2 project, $3 from, $4 to, $5 start of the first whole day, $6 end of the last),
+ * each row tagged 'r' and padded with the (null) columns of a day row. */
+#define NO_DAY_COLUMNS \
+    ", NULL::bigint, NULL::bigint, NULL::bigint, NULL::numeric, NULL::bytea, NULL::float8, NULL::float8," \
+    " NULL::float8, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint, NULL::bytea"
+#define COLD_ROWS_FROM(where) \
+    " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") NO_DAY_COLUMNS \
+        " FROM invocations i JOIN functions f ON f.id = i.function_id" \
+        " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start AND " where
+
+static csa_status function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
+                                  const char *project_id, const char *function_id, const char *from, const char *to,
+                                  long long max_samples, json_t **out, char *detail);
 
 csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
                                      const char *project_id, const char *function_id, const char *from, const char *to,
@@ -530,17 +617,54 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         snprintf(detail, CSA_DETAIL_MAX, "Function not found");
         return CSA_ERR_NOT_FOUND;
     }
+    return function_detail(conn, rules, prices, project_id, function_id, from, to, max_samples, out, detail);
+}
+
+/* Percentiles of the on-demand inits: exact over the rows read, or (whole days in the window)
+ * from the merged day sketch with those rows added. Sets avg, p50, p95, p99 (NaN: none). */
+static void init_figures(const csa_day_stats *days, cold_read *cr, double q[4])
+{
+    q[0] = q[1] = q[2] = q[3] = NAN;
+    if (days->init.count > 0) {
+        csa_sketch merged;
+        csa_sketch_init(&merged);
+        int ok = csa_sketch_merge(&merged, &days->init) == 0;
+        for (size_t k = 0; ok && k < cr->n_init; k++)
+            ok = csa_sketch_add(&merged, cr->init[k]) == 0;
+        if (ok) {
+            q[0] = merged.sum / (double)merged.count;
+            q[1] = csa_sketch_quantile(&merged, 0.5);
+            q[2] = csa_sketch_quantile(&merged, 0.95);
+            q[3] = csa_sketch_quantile(&merged, 0.99);
+        }
+        csa_sketch_free(&merged);
+    } else if (cr->n_init > 0) {
+        qsort(cr->init, cr->n_init, sizeof *cr->init, cmp_double);
+        q[0] = cr->init_sum / (double)cr->n_init;
+        q[1] = percentile(cr->init, cr->n_init, 0.5);
+        q[2] = percentile(cr->init, cr->n_init, 0.95);
+        q[3] = percentile(cr->init, cr->n_init, 0.99);
+    }
+}
+
+static csa_status function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
+                                  const char *project_id, const char *function_id, const char *from, const char *to,
+                                  long long max_samples, json_t **out, char *detail)
+{
     char x86[32], arm[32];
     csa_prices_params(prices, x86, arm);
-    const char *p1[] = {function_id, project_id, from, to, x86, arm};
+    const char *p1[] = {function_id, project_id, from, to};
     /* the function, the window, its invocation count (whole hours from the rollups, the partial
-     * hours at the ends from the rows) and its init statistics (cold-start rows only) */
+     * hours at the ends from the rows), and the window's whole UTC days [da, dz) */
     /* clang-format off */
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_function_detail",
         "WITH w AS (SELECT coalesce($3::timestamptz, coalesce($4::timestamptz, now()) - interval '7 days') AS t0,"
         "                  coalesce($4::timestamptz, now()) AS t1),"
-        " b AS (SELECT t0, t1, " FIRST_FULL_HOUR("w.t0") " AS a, csa_hour(w.t1) AS z FROM w)"
+        " b AS (SELECT t0, t1, " FIRST_FULL_HOUR("w.t0") " AS a, csa_hour(w.t1) AS z,"
+        "   CASE WHEN (w.t0 AT TIME ZONE 'UTC')::date::timestamp = (w.t0 AT TIME ZONE 'UTC')"
+        "     THEN (w.t0 AT TIME ZONE 'UTC')::date ELSE (w.t0 AT TIME ZONE 'UTC')::date + 1 END AS da,"
+        "   (w.t1 AT TIME ZONE 'UTC')::date AS dz FROM w)"
         " SELECT f.id::text, f.function_name, f.runtime, f.region, f.memory_allocated_mb, " TS_UTC("f.first_seen_at")
         ", " TS_UTC("f.last_seen_at") ", " TS_UTC("b.t0") ", " TS_UTC("b.t1") ","
         "   (SELECT coalesce(sum(h.invocations), 0) FROM function_hourly h"
@@ -551,27 +675,12 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         "     AND i.timestamp >= b.t0 AND i.timestamp < least(b.a, b.t1))"
         "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id AND i.project_id = f.project_id"
         "     AND i.timestamp >= greatest(b.z, b.a, b.t0) AND i.timestamp < b.t1),"
-        "   s.cold, s.avg_init, s.p50, s.p95, s.p99, s.proactive, s.provisioned, (b.t0 < b.t1),"
-        "   coalesce(s.cost, 0), coalesce(s.proactive_cost, 0),"
-        /* the span the projection extrapolates: the window, from when the function was first seen
-         * (its first cold start if that is earlier) and up to now at most */
-        "   extract(epoch FROM least(b.t1, now()) - greatest(b.t0, least(f.first_seen_at, s.first_cold)))"
-        " FROM functions f CROSS JOIN b LEFT JOIN LATERAL ("
-        "   SELECT count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
-        "     avg(i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS avg_init,"
-        "     percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50,"
-        "     percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95,"
-        "     percentile_cont(0.99) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p99,"
-        "     count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
-        "     count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
-        "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE " REAL_COLD ") AS cost,"
-        "     sum(" CSA_INIT_COST_SQL("i", "f", "$5", "$6") ") FILTER (WHERE i.start_kind = 'proactive') AS proactive_cost,"
-        "     min(i.timestamp) AS first_cold"
-        "   FROM invocations i"
-        "   WHERE i.function_id = f.id AND i.project_id = f.project_id AND i.cold_start"
-        "     AND i.timestamp >= b.t0 AND i.timestamp < b.t1) s ON true"
+        "   (b.t0 < b.t1), b.da::text, b.dz::text, " TS_UTC("b.da::timestamp AT TIME ZONE 'UTC'") ","
+        "   " TS_UTC("b.dz::timestamp AT TIME ZONE 'UTC'") ", extract(epoch FROM b.t0),"
+        "   extract(epoch FROM least(b.t1, now())), extract(epoch FROM f.first_seen_at)"
+        " FROM functions f CROSS JOIN b"
         " WHERE f.id = $1::uuid AND f.project_id = $2::uuid",
-        6, p1);
+        4, p1);
     /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         if (csa_db_classify(conn, res) == CSA_DB_FAULT_BAD_INPUT) { /* a from/to PostgreSQL cannot read */
@@ -586,7 +695,7 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         snprintf(detail, CSA_DETAIL_MAX, "Function not found");
         return CSA_ERR_NOT_FOUND;
     }
-    if (strcmp(PQgetvalue(res, 0, 17), "t") != 0) {
+    if (strcmp(PQgetvalue(res, 0, 10), "t") != 0) {
         PQclear(res);
         snprintf(detail, CSA_DETAIL_MAX, "from must be earlier than to");
         return CSA_ERR_VALIDATION;
@@ -601,25 +710,15 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     json_object_set_new(body, "last_seen_at", col_str(res, 0, 6));
     json_object_set_new(body, "window", json_pack("{s:o, s:o}", "from", col_str(res, 0, 7), "to", col_str(res, 0, 8)));
     json_object_set_new(body, "invocations", col_int(res, 0, 9));
-    long long cold = strtoll(PQgetvalue(res, 0, 10), NULL, 10);
-    json_object_set_new(body, "cold_starts", json_integer(cold));
-    json_object_set_new(body, "proactive_starts", col_int(res, 0, 15));
-    json_object_set_new(body, "provisioned_starts", col_int(res, 0, 16));
-    json_object_set_new(body, "init_duration_ms",
-                        json_pack("{s:o, s:o, s:o, s:o}", "avg", col_num(res, 0, 11), "p50", col_num(res, 0, 12), "p95",
-                                  col_num(res, 0, 13), "p99", col_num(res, 0, 14)));
-    double avg_init = PQgetisnull(res, 0, 11) ? 0 : strtod(PQgetvalue(res, 0, 11), NULL);
-    double cost = strtod(PQgetvalue(res, 0, 18), NULL);
-    double projection_span = strtod(PQgetvalue(res, 0, 20), NULL);
-    json_object_set_new(body, "init_cost_usd", csa_usd_json(cost));
-    json_object_set_new(body, "init_cost_usd_per_month", csa_usd_json(csa_cost_per_month(cost, projection_span)));
-    json_object_set_new(body, "proactive_init_cost_usd", csa_usd_json(strtod(PQgetvalue(res, 0, 19), NULL)));
-    json_object_set_new(body, "prices_per_gb_second", csa_prices_json(prices));
-    json_object_set_new(body, "percentiles", json_string("exact"));
-    char t0[64], t1[64];
+    char t0[64], t1[64], da[16], dz[16], ta[64], tz[64];
     snprintf(t0, sizeof t0, "%s", PQgetvalue(res, 0, 7));
     snprintf(t1, sizeof t1, "%s", PQgetvalue(res, 0, 8));
-    double init_p50 = PQgetisnull(res, 0, 12) ? -1 : strtod(PQgetvalue(res, 0, 12), NULL);
+    snprintf(da, sizeof da, "%s", PQgetvalue(res, 0, 11));
+    snprintf(dz, sizeof dz, "%s", PQgetvalue(res, 0, 12));
+    snprintf(ta, sizeof ta, "%s", PQgetvalue(res, 0, 13));
+    snprintf(tz, sizeof tz, "%s", PQgetvalue(res, 0, 14));
+    double window_start = strtod(PQgetvalue(res, 0, 15), NULL), window_end = strtod(PQgetvalue(res, 0, 16), NULL);
+    double first_seen = PQgetisnull(res, 0, 17) ? INFINITY : strtod(PQgetvalue(res, 0, 17), NULL);
     PQclear(res);
 
     json_t *timeline = NULL;
@@ -630,31 +729,58 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     }
     json_object_set_new(body, "timeline", timeline);
 
-    /* per module self time over the window's real cold starts: the rows' module_timings are read
-     * as text and aggregated here (exact percentile_cont), several times faster than jsonb_each
-     * and an aggregate per key inside PostgreSQL */
-    const char *p2[] = {function_id, project_id, t0, t1, x86, arm};
-    module_read mr = {.max_samples = max_samples};
-    agg_init(&mr.agg);
+    csa_day_stats days;
+    csa_day_stats_init(&days);
+    /* In one statement (one snapshot: a fold between two statements would move rows from the
+     * queue into the sketches unseen, or seen twice): the whole days' sketches (migrations/006, all
+     * deployments), and the rows the sketches do not hold: the partial days at the ends, and in
+     * the whole days the incomplete rows and those still queued; module_timings read as text and
+     * aggregated here. */
+    const char *p2[] = {function_id, project_id, t0, t1, ta, tz, da, dz};
+    cold_read cr = {.max_samples = max_samples, .prices = prices, .days = &days};
+    agg_init(&cr.agg);
     int stopped = 0;
-    /* with each row: the dollars of one millisecond of its init, for the packages' cost */
-    res = csa_db_stream_prepared(conn, "csa_module_timings",
-                                 "SELECT i.module_timings::text, i.init_duration_ms IS NOT NULL,"
-                                 "  coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128) / 1024.0 / 1000.0"
-                                 "    * CASE WHEN i.architecture = 'arm64' THEN $6::float8 ELSE $5::float8 END"
-                                 " FROM invocations i JOIN functions f ON f.id = i.function_id"
-                                 " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND " REAL_COLD
-                                 "   AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
-                                 "   AND i.module_timings IS NOT NULL",
-                                 6, p2, module_row, &mr, &stopped);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        agg_free(&mr.agg);
+    /* clang-format off */
+    res = csa_db_stream_prepared(
+        conn, "csa_detail_cold_rows",
+        COLD_ROWS_FROM("i.timestamp >= $3::timestamptz AND i.timestamp < least($5::timestamptz, $4::timestamptz)")
+        " UNION ALL"
+        COLD_ROWS_FROM("i.timestamp >= greatest($6::timestamptz, $5::timestamptz, $3::timestamptz)"
+                       " AND i.timestamp < $4::timestamptz")
+        " UNION ALL"
+        COLD_ROWS_FROM("i.timestamp >= $5::timestamptz AND i.timestamp < $6::timestamptz"
+                       " AND i.execution_duration_ms IS NULL")
+        " UNION ALL"
+        " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") NO_DAY_COLUMNS " FROM function_day_sketch_pending p"
+        " JOIN invocations i ON i.id = p.id AND i.timestamp = p.timestamp JOIN functions f ON f.id = i.function_id"
+        " WHERE p.function_id = $1::uuid AND p.timestamp >= $5::timestamptz AND p.timestamp < $6::timestamptz"
+        "   AND i.project_id = $2::uuid AND i.cold_start"
+        " UNION ALL"
+        " SELECT 'd', NULL::text, NULL::int, NULL::numeric, NULL::bool, NULL::numeric, NULL::text, " CSA_DAY_SKETCH_COLUMNS
+        " FROM function_day_sketches"
+        " WHERE function_id = $1::uuid AND project_id = $2::uuid AND day >= $7::date AND day < $8::date",
+        8, p2, cold_row, &cr, &stopped);
+    /* clang-format on */
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || cr.failed || cr.bad_sketch) {
+        agg_free(&cr.agg);
+        free(cr.init);
+        csa_day_stats_free(&days);
         json_decref(body);
-        return db_failed(conn, res, "module breakdown", detail);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            PQclear(res);
+            if (cr.bad_sketch)
+                csa_logf(CSA_LOG_ERROR, "function detail: function %s: a day sketch that cannot be decoded",
+                         function_id);
+            snprintf(detail, CSA_DETAIL_MAX, cr.failed ? "Out of memory" : "The query failed.");
+            return CSA_ERR_INTERNAL;
+        }
+        return db_failed(conn, res, "cold starts", detail);
     }
     PQclear(res);
     if (stopped) {
-        agg_free(&mr.agg);
+        agg_free(&cr.agg);
+        free(cr.init);
+        csa_day_stats_free(&days);
         json_decref(body);
         snprintf(detail, CSA_DETAIL_MAX,
                  "The window holds more than %lld module timings (MAX_READ_SAMPLES), more than one read may "
@@ -662,9 +788,53 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
                  max_samples);
         return CSA_ERR_VALIDATION;
     }
-    module_agg agg = mr.agg;
-    double modules_sum = mr.modules_sum;
-    long long modules_rows = mr.modules_rows;
+
+    long long cold = cr.cold + days.cold;
+    json_object_set_new(body, "cold_starts", json_integer(cold));
+    json_object_set_new(body, "proactive_starts", json_integer(cr.proactive + days.proactive));
+    json_object_set_new(body, "provisioned_starts", json_integer(cr.provisioned + days.provisioned));
+    double q[4];
+    init_figures(&days, &cr, q);
+    json_object_set_new(body, "init_duration_ms",
+                        json_pack("{s:o, s:o, s:o, s:o}", "avg", num_json(q[0]), "p50", num_json(q[1]), "p95",
+                                  num_json(q[2]), "p99", num_json(q[3])));
+    double avg_init = isfinite(q[0]) ? q[0] : 0;
+    double cost = cr.cost + days.init_gb_s[CSA_ARCH_X86_64] * prices->x86_64 +
+                  days.init_gb_s[CSA_ARCH_ARM64] * prices->arm64;
+    double proactive_cost = cr.proactive_cost + days.proactive_gb_s[CSA_ARCH_X86_64] * prices->x86_64 +
+                            days.proactive_gb_s[CSA_ARCH_ARM64] * prices->arm64;
+    /* the span the projection extrapolates: the window, from when the function was first seen
+     * (its first cold start if that is earlier) and up to now at most */
+    double first_cold = cr.first_cold;
+    if (days.first_cold != 0 && (first_cold == 0 || days.first_cold < first_cold))
+        first_cold = days.first_cold;
+    double since = first_cold != 0 && first_cold < first_seen ? first_cold : first_seen;
+    double projection_span = window_end - (since > window_start && isfinite(since) ? since : window_start);
+    json_object_set_new(body, "init_cost_usd", csa_usd_json(cost));
+    json_object_set_new(body, "init_cost_usd_per_month", csa_usd_json(csa_cost_per_month(cost, projection_span)));
+    json_object_set_new(body, "proactive_init_cost_usd", csa_usd_json(proactive_cost));
+    json_object_set_new(body, "prices_per_gb_second", csa_prices_json(prices));
+    json_object_set_new(body, "percentiles", json_string(cr.sketched ? "sketch" : "exact"));
+    double init_p50 = isfinite(q[1]) ? q[1] : -1;
+    free(cr.init);
+
+    /* per module: the whole days' sketches joined to the samples read */
+    module_agg agg = cr.agg;
+    int out_of_memory = agg.failed;
+    for (size_t k = 0; k < days.packages.n && !out_of_memory; k++) {
+        const csa_package_stat *ps = &days.packages.items[k];
+        module_stat *m = agg_get(&agg, ps->name, strlen(ps->name));
+        if (!m) {
+            out_of_memory = 1;
+            break;
+        }
+        m->days = ps;
+        m->total += ps->n;
+        m->sum += ps->sum_ms;
+        m->cost += ps->gb_s[CSA_ARCH_X86_64] * prices->x86_64 + ps->gb_s[CSA_ARCH_ARM64] * prices->arm64;
+    }
+    double modules_sum = cr.modules_sum + days.module_rows_ms;
+    long long modules_rows = cr.modules_rows + days.module_rows;
     double avg_modules = modules_rows ? modules_sum / (double)modules_rows : 0;
     json_object_set_new(body, "module_load_share",
                         avg_init > 0 && avg_modules > 0
@@ -675,22 +845,24 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
     double module_p50_sum = 0;
     module_stat *order = agg_finish(&agg);
     size_t shown = agg.n < MAX_BREAKDOWN ? agg.n : MAX_BREAKDOWN;
-    /* agg_add_row filled agg through its pointer; cppcheck follows only agg_init's zero */
+    /* cold_row filled agg through its pointer; cppcheck follows only agg_init's zero */
     /* cppcheck-suppress knownConditionTrueFalse */
     for (size_t k = 0; order && k < shown; k++) {
         const module_stat *ms = &order[k];
-        double seen_in = cold > 0 ? round((double)ms->n / (double)cold * 1000) / 1000 : 0;
+        double seen_in = cold > 0 ? round((double)ms->total / (double)cold * 1000) / 1000 : 0;
         json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:f, s:I, s:o, s:o}", "avg_load_time_ms",
-                              num_json(ms->sum / (double)ms->n), "p50_ms", num_json(ms->p50), "p95_ms",
+                              num_json(ms->sum / (double)ms->total), "p50_ms", num_json(ms->p50), "p95_ms",
                               num_json(ms->p95), "p99_ms", num_json(ms->p99), "seen_in", seen_in, "samples",
-                              (json_int_t)ms->n, "init_cost_usd", csa_usd_json(ms->cost), "init_cost_usd_per_month",
+                              (json_int_t)ms->total, "init_cost_usd", csa_usd_json(ms->cost), "init_cost_usd_per_month",
                               csa_usd_json(csa_cost_per_month(ms->cost, projection_span)));
         json_object_set_new(breakdown, ms->name, m);
         json_object_set(modules_for_rules, ms->name, m);
         module_p50_sum += ms->p50;
     }
     agg_free(&agg);
+    csa_day_stats_free(&days);
     json_object_set_new(body, "module_breakdown", breakdown);
+    const char *p3[] = {function_id, project_id, t0, t1};
 
     /* the newest module tree an SDK sent in the window; package versions from the newest few
      * (an SDK may send a tree before it has read every version) */
@@ -700,7 +872,7 @@ csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const
         " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.module_tree IS NOT NULL"
         "   AND i.cold_start AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
         " ORDER BY i.timestamp DESC LIMIT 5",
-        4, p2);
+        4, p3);
     json_t *tree = json_null();
     json_t *versions = json_object();
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {

@@ -28,9 +28,11 @@ csa_status csa_query_list_functions(PGconn *conn, const csa_prices *prices, cons
                                     const csa_list_params *params, json_t **out, char *detail);
 
 /* GET /api/v1/functions/{id}; from/to are RFC 3339 strings or NULL (default: the last 7 days).
- * A malformed id, an unknown id and another project's id all give CSA_ERR_NOT_FOUND. The module
- * breakdown aggregates at most max_samples module timings (its memory bound: about 16 bytes
- * each); a window that holds more is CSA_ERR_VALIDATION, saying so, and nothing more is read. */
+ * A malformed id, an unknown id and another project's id all give CSA_ERR_NOT_FOUND. Whole UTC
+ * days come from the day sketches (day_sketches.h), the rest from the rows; the module breakdown
+ * aggregates at most max_samples module timings read row by row (its memory bound: about 16
+ * bytes each); a window that holds more is CSA_ERR_VALIDATION, saying so, and nothing more is
+ * read. */
 csa_status csa_query_function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
                                      const char *project_id, const char *function_id, const char *from, const char *to,
                                      long long max_samples, json_t **out, char *detail);

@@ -9,6 +9,7 @@
 #include "server_internal.h"
 
 #include "alerts.h"
+#include "day_sketches.h"
 #include "log.h"
 #include "metrics.h"
 #include "projects.h"
@@ -31,7 +32,8 @@
 #include <unistd.h>
 
 #define SWEEP_INTERVAL_MS 100
-#define ROLLUP_FOLD_INTERVAL_S 5 /* folding the rollup deltas (migrations/002) */
+#define ROLLUP_FOLD_INTERVAL_S 5 /* folding the rollup deltas (migrations/002) and day sketches (006) */
+#define SKETCH_FOLD_BATCHES 10   /* of 2,000 queued cold starts, at most, per fold */
 #define AUTH_THREADS 2           /* key lookups that miss the cache, each with its own connection */
 
 typedef csa__worker worker;
@@ -127,6 +129,10 @@ static void run_fold(void *arg)
     char err[300];
     if (csa_db_fold_rollups(conn, err, sizeof err) < 0)
         csa_logf(CSA_LOG_WARN, "rollup fold failed: %s", err);
+    /* the day sketches' queue (migrations/006): a bounded amount per tick, so that a backlog (the
+     * migration queues the existing cold starts) drains in the background */
+    if (csa_day_sketches_fold_all(conn, SKETCH_FOLD_BATCHES, err, sizeof err) < 0)
+        csa_logf(CSA_LOG_WARN, "day sketch fold failed: %s", err);
     csa_db_pool_release(csa__g.pool, conn, 0);
 }
 

@@ -436,11 +436,12 @@ test('a regression rule names the package that made the new deployment slower', 
   assert.equal(top.package, 'heavy-lib');
   assert.equal(top.base_version, '1.0.0');
   assert.equal(top.head_version, '2.0.0');
-  assert.equal(top.change_ms, 100);
+  // package medians come from day sketches: each within 1 % (docs/api-reference.md)
+  assert.ok(Math.abs(top.change_ms - 100) <= 0.01 * (top.base_self_ms + top.head_self_ms) + 0.01, `change ${top.change_ms}`);
   assert.ok(!body.regression.packages.some((p) => p.package === 'light-lib'), 'an unchanged package is not blamed');
   assert.match(
     body.summary,
-    /Deployment dep-head-0002 of alert-regress-fn made init \+\d+\.\d % slower .*heavy-lib 1\.0\.0 -> 2\.0\.0: \+100\.0 ms/,
+    /Deployment dep-head-0002 of alert-regress-fn made init \+\d+\.\d % slower .*heavy-lib 1\.0\.0 -> 2\.0\.0: \+(9[89]|10[01])\.\d ms/,
   );
 });
 

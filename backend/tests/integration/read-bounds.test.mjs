@@ -1,6 +1,8 @@
 // A hostile tenant against the read API's bounds (issue 19): its cold starts carry the largest
 // module_timings ingest accepts (2,000 entries), and it asks for the widest window
-// (MAX_READ_WINDOW_DAYS) again and again from several connections. The read must be refused
+// (MAX_READ_WINDOW_DAYS) again and again from several connections. Its records are handed off
+// early ("complete": false) and never completed: such rows stay out of the day sketches
+// (migrations/006) and every read takes them one by one, the case the bound is for. The read must be refused
 // at MAX_READ_SAMPLES with a clear 400 (never an out-of-memory), quickly, with the server's memory
 // bounded, while another tenant's reads keep being served.
 import { test } from 'node:test';
@@ -28,7 +30,7 @@ function heavyRecord(daysAgo, i) {
     timestamp: isoAgo(daysAgo * DAY_MIN + 5),
     cold_start: true,
     init_duration_ms: 3000,
-    execution_duration_ms: 10,
+    complete: false,
     module_timings,
   };
 }

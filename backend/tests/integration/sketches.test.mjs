@@ -1,0 +1,180 @@
+// Day sketches (migrations/006): the function detail takes whole UTC days from per-day DDSketches
+// (1 % relative error on percentiles; counts, averages and costs exact) and the partial days at the
+// window's ends from the rows. Cold starts go through HTTP on several days; the test computes the
+// exact figures itself and compares, after the queue is folded (`coldstartd maintain`); replays
+// and records completed later ("complete": false, then true) must count once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { useServer, runCli, uid } from './harness.mjs';
+
+const ctx = useServer({ env: { RATE_LIMIT_QUERY: 1000000, RATE_LIMIT_INGEST: 1000000 } });
+const HOUR = 3600000;
+const DAY = 24 * HOUR;
+const iso = (ms) => new Date(ms).toISOString();
+
+function percentileCont(values, p) {
+  const s = [...values].sort((a, b) => a - b);
+  const pos = (s.length - 1) * p;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+// a fixed pseudo-random sequence, so that a failure can be replayed
+let state = 12345;
+const rand = () => {
+  state = (state * 1103515245 + 12345) % 2147483648;
+  return state / 2147483648;
+};
+
+function coldStart(fn, t, extra = {}) {
+  const init = Math.round(200 + 1500 * rand() ** 3);
+  return {
+    function_name: fn,
+    invocation_id: uid(),
+    timestamp: iso(t),
+    cold_start: true,
+    start_kind: 'cold',
+    init_duration_ms: init,
+    execution_duration_ms: 30,
+    memory_allocated_mb: 512,
+    module_timings: {
+      'aws-sdk': Math.round((40 + 400 * rand() ** 2) * 1000) / 1000,
+      lodash: Math.round(8 * rand() * 1000) / 1000,
+      './src/handler': Math.round(0.5 * rand() * 1000) / 1000,
+    },
+    ...extra,
+  };
+}
+
+async function send(records) {
+  for (let i = 0; i < records.length; i += 200) {
+    const res = await ctx.batch({ invocations: records.slice(i, i + 200) });
+    assert.equal(res.status, 200, res.text);
+  }
+}
+
+async function fold() {
+  const r = await runCli(['maintain'], { env: { DATABASE_URL: ctx.db.url } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /day sketches: \d+ cold starts folded/);
+  assert.equal(await ctx.count('SELECT count(*) FROM function_day_sketch_pending'), 0, 'queue empty after the fold');
+}
+
+async function detail(id, from, to) {
+  const res = await ctx.get(`/api/v1/functions/${id}?from=${encodeURIComponent(iso(from))}&to=${encodeURIComponent(iso(to))}`, {
+    headers: { 'X-API-Key': ctx.key },
+  });
+  assert.equal(res.status, 200, res.text);
+  return res.json;
+}
+
+// what a user computes from the records themselves
+function expected(records, from, to) {
+  const real = records.filter((r) => {
+    const t = Date.parse(r.timestamp);
+    return t >= from && t < to && r.cold_start && (r.start_kind ?? 'cold') === 'cold';
+  });
+  const inits = real.filter((r) => r.init_duration_ms !== undefined).map((r) => r.init_duration_ms);
+  const modules = {};
+  for (const r of real) for (const [k, v] of Object.entries(r.module_timings || {})) (modules[k] ||= []).push(v);
+  return { cold: real.length, inits, modules };
+}
+
+// 1 % relative (the sketches' bound) plus the answer's rounding to 0.01 ms
+function near(got, want, relative, what) {
+  const bound = relative * Math.abs(want) + 0.005 + 1e-9;
+  assert.ok(Math.abs(got - want) <= bound, `${what}: got ${got}, exact ${want} (bound ${bound.toFixed(3)})`);
+}
+
+function check(body, exp, relative, what) {
+  assert.equal(body.cold_starts, exp.cold, `${what}: cold_starts`);
+  near(body.init_duration_ms.avg, mean(exp.inits), 0, `${what}: init avg (exact)`);
+  for (const [k, p] of [
+    ['p50', 0.5],
+    ['p95', 0.95],
+    ['p99', 0.99],
+  ])
+    near(body.init_duration_ms[k], percentileCont(exp.inits, p), relative, `${what}: init ${k}`);
+  assert.deepEqual(Object.keys(body.module_breakdown).sort(), Object.keys(exp.modules).sort(), `${what}: packages`);
+  for (const [name, vals] of Object.entries(exp.modules)) {
+    const m = body.module_breakdown[name];
+    assert.equal(m.samples, vals.length, `${what}: ${name} samples`);
+    near(m.avg_load_time_ms, mean(vals), 0, `${what}: ${name} avg (exact)`);
+    for (const [k, p] of [
+      ['p50_ms', 0.5],
+      ['p95_ms', 0.95],
+      ['p99_ms', 0.99],
+    ]) {
+      // self times under 1 us count as 0 in a sketch (docs/api-reference.md)
+      const want = percentileCont(vals, p);
+      near(m[k], want, relative, `${what}: ${name} ${k}`);
+    }
+  }
+}
+
+test('the detail merges day sketches for whole days and reads partial days exactly; replays and completions count once', async () => {
+  const fn = 'sketch-' + uid('f').slice(-8);
+  const today = Math.floor(Date.now() / DAY) * DAY;
+  const records = [];
+  // six whole days, 120 to 220 cold starts each, at odd times of day
+  for (let d = 6; d >= 1; d--)
+    for (let i = 0, n = 120 + 20 * d; i < n; i++) records.push(coldStart(fn, today - d * DAY + Math.floor(rand() * DAY)));
+  // partial days at the window's ends: the evening before, and today's first hour
+  const from = today - 6 * DAY - 5 * HOUR - 17 * 60000;
+  for (let i = 0; i < 40; i++) records.push(coldStart(fn, from - 2 * HOUR + Math.floor(rand() * 7 * HOUR)));
+  for (let i = 0; i < 25; i++) records.push(coldStart(fn, today + Math.floor(rand() * 50 * 60000)));
+  const to = today + HOUR;
+  // other kinds and warm invocations: counted apart, not in the percentiles
+  records.push(coldStart(fn, today - 2 * DAY + HOUR, { start_kind: 'proactive' }));
+  records.push({
+    ...coldStart(fn, today - 3 * DAY + HOUR),
+    cold_start: false,
+    start_kind: 'warm',
+    init_duration_ms: undefined,
+    module_timings: undefined,
+  });
+  // some cold starts handed off early ("complete": false) and completed later
+  const early = records.filter((r, i) => r.start_kind === 'cold' && i % 17 === 0);
+  assert.ok(early.length > 10);
+  await send(early.map(({ execution_duration_ms: _x, ...r }) => ({ ...r, complete: false })));
+  await fold(); // incomplete rows are not in the sketches yet: the detail reads them as rows
+  await send(records);
+  await send(records.slice(0, 300)); // replays
+  await fold();
+  const id = (await ctx.rows(`SELECT id FROM functions WHERE function_name = '${fn}'`))[0].id;
+  assert.equal(
+    await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_day_sketches WHERE function_id = '${id}'`),
+    records.filter((r) => r.start_kind === 'cold').length,
+    'each real cold start is in the sketches once',
+  );
+
+  const body = await detail(id, from, to);
+  assert.equal(body.percentiles, 'sketch', 'whole days come from the day sketches');
+  check(body, expected(records, from, to), 0.01, 'six whole days and two partial ones');
+  assert.equal(body.proactive_starts, 1);
+
+  // replaying everything again, early copies included, changes nothing
+  await send(records);
+  await send(early.map(({ execution_duration_ms: _x, ...r }) => ({ ...r, complete: false })));
+  await fold();
+  check(await detail(id, from, to), expected(records, from, to), 0.01, 'after replays');
+
+  // a window inside one day holds no whole day: exact
+  const inside = await detail(id, today - 3 * DAY + 2 * HOUR, today - 3 * DAY + 20 * HOUR);
+  assert.equal(inside.percentiles, 'exact');
+  check(inside, expected(records, today - 3 * DAY + 2 * HOUR, today - 3 * DAY + 20 * HOUR), 0, 'partial day only');
+
+  // a record never completed is still a cold start of its day (read exactly), and counts once
+  // when its full copy comes after the day was folded
+  const late = coldStart(fn, today - 4 * DAY + 5 * HOUR);
+  const { execution_duration_ms: _l, ...lateEarly } = late;
+  await send([{ ...lateEarly, complete: false }]);
+  await fold();
+  const withLate = [...records, late];
+  check(await detail(id, from, to), expected(withLate, from, to), 0.01, 'an incomplete record in a whole day');
+  await send([late]);
+  await fold();
+  check(await detail(id, from, to), expected(withLate, from, to), 0.01, 'completed after its day was folded');
+});
