@@ -336,6 +336,16 @@ out:
 
 /* ---- compare ------------------------------------------------------------------------------- */
 
+/* One side's init cost (cost.h), from the same day sketches and rows as its package medians. */
+typedef struct side_cost {
+    double usd;          /* init cost of the deployment's on-demand cold starts, over its life */
+    long long n;         /* those cold starts (with an init duration) */
+    double span_seconds; /* first to last seen */
+    json_t *packages;    /* name -> dollars per cold start: self time x memory x price, summed over the
+                          * deployment's on-demand cold starts with module timings and divided by their
+                          * number (a package loaded by half of them counts half) */
+} side_cost;
+
 typedef struct side {
     char id[CSA_DEPLOYMENT_ID_MAX + 1];
     json_t *info; /* deployment, code_id, function_version, first/last seen */
@@ -390,7 +400,8 @@ static void collect_versions(json_t *node, json_t *versions, int depth)
     }
 }
 
-static csa_status read_side(PGconn *conn, const char *function_id, side *s, char *detail)
+static csa_status read_side(PGconn *conn, const csa_prices *prices, const char *function_id, side *s, side_cost *c,
+                            char *detail)
 {
     char limit[16];
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENT_MAX_SAMPLES);
@@ -459,7 +470,25 @@ static csa_status read_side(PGconn *conn, const char *function_id, side *s, char
             s->packages, p->name,
             json_pack("{s:f, s:I}", "ms", csa_sketch_quantile(&p->sketch, 0.5), "seen", (json_int_t)p->n));
     }
+    /* its init cost from the same snapshot: the sums of init and self GB-seconds by architecture */
+    c->n = (long long)days.init.count;
+    c->usd = days.init_gb_s[CSA_ARCH_X86_64] * prices->x86_64 + days.init_gb_s[CSA_ARCH_ARM64] * prices->arm64;
+    c->packages = json_object();
+    for (size_t k = 0; k < days.packages.n && days.module_rows > 0; k++) {
+        const csa_package_stat *p = &days.packages.items[k];
+        double usd = p->gb_s[CSA_ARCH_X86_64] * prices->x86_64 + p->gb_s[CSA_ARCH_ARM64] * prices->arm64;
+        json_object_set_new(c->packages, p->name, json_real(usd / (double)days.module_rows));
+    }
     csa_day_stats_free(&days);
+    const char *sparams[] = {function_id, s->id};
+    res = csa_db_exec(conn,
+                      "SELECT extract(epoch FROM last_seen_at - first_seen_at) FROM function_deployments"
+                      " WHERE function_id = $1 AND deployment = $2",
+                      2, sparams);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return db_failed(conn, res, "compare span", detail);
+    c->span_seconds = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? strtod(PQgetvalue(res, 0, 0), NULL) : 0;
+    PQclear(res);
 
     const char *tparams[] = {function_id, s->id};
     /* clang-format off */
@@ -549,61 +578,6 @@ static json_t *package_changes(const side *base, const side *head)
 
 /* ---- compare: what the change costs ---------------------------------------------------------- */
 
-/* One side's init cost (cost.h), read apart from the statistics above. */
-typedef struct side_cost {
-    double usd;          /* init cost of the deployment's on-demand cold starts, over its life */
-    long long n;         /* those cold starts (with an init duration) */
-    double span_seconds; /* first to last seen */
-    json_t *packages;    /* name -> dollars per cold start: self time x memory x price, summed over the
-                          * newest CSA_DEPLOYMENT_PACKAGE_SAMPLES cold starts with module timings and
-                          * divided by their number (a package loaded by half of them counts half) */
-} side_cost;
-
-static csa_status read_side_cost(PGconn *conn, const csa_prices *prices, const char *function_id, const char *id,
-                                 side_cost *c, char *detail)
-{
-    char x86[32], arm[32], package_limit[16];
-    csa_prices_params(prices, x86, arm);
-    snprintf(package_limit, sizeof package_limit, "%d", CSA_DEPLOYMENT_PACKAGE_SAMPLES);
-    const char *params[] = {function_id, id, x86, arm};
-    /* clang-format off */
-    PGresult *res = csa_db_exec(conn,
-                                "SELECT count(*), coalesce(sum(" CSA_INIT_COST_SQL("i", "f", "$3", "$4") "), 0),"
-                                "  (SELECT extract(epoch FROM d.last_seen_at - d.first_seen_at) FROM function_deployments d"
-                                "    WHERE d.function_id = $1 AND d.deployment = $2)"
-                                " FROM invocations i JOIN functions f ON f.id = i.function_id"
-                                " WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
-                                "   AND " REAL_COLD " AND i.init_duration_ms IS NOT NULL",
-                                4, params);
-    /* clang-format on */
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return db_failed(conn, res, "compare cost", detail);
-    c->n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    c->usd = strtod(PQgetvalue(res, 0, 1), NULL);
-    c->span_seconds = PQgetisnull(res, 0, 2) ? 0 : strtod(PQgetvalue(res, 0, 2), NULL);
-    PQclear(res);
-
-    const char *pparams[] = {function_id, id, package_limit, x86, arm};
-    /* clang-format off */
-    res = csa_db_exec(conn,
-                      "WITH s AS (SELECT i.module_timings, " CSA_USD_PER_INIT_MS_SQL("i", "f", "$4", "$5") " AS usd_per_ms"
-                      "  FROM invocations i JOIN functions f ON f.id = i.function_id"
-                      "  WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
-                      "    AND " REAL_COLD " AND i.module_timings IS NOT NULL"
-                      "  ORDER BY i.\"timestamp\" DESC LIMIT $3::int)"
-                      " SELECT e.key, sum(e.value::float8 * s.usd_per_ms) / (SELECT count(*) FROM s)"
-                      " FROM s, jsonb_each_text(s.module_timings) e GROUP BY e.key",
-                      5, pparams);
-    /* clang-format on */
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return db_failed(conn, res, "compare package cost", detail);
-    c->packages = json_object();
-    for (int r = 0; r < PQntuples(res); r++)
-        json_object_set_new(c->packages, PQgetvalue(res, r, 0), json_real(strtod(PQgetvalue(res, r, 1), NULL)));
-    PQclear(res);
-    return CSA_OK;
-}
-
 /* Dollars per cold start of one package on one side: null when the side does not have it. */
 static json_t *package_usd(const side_cost *c, const char *package, double *usd)
 {
@@ -634,8 +608,7 @@ static json_t *cost_changes(const side_cost c[2], json_t *packages)
              "Mean init cost per on-demand cold start of each deployment over its life (init s x memory GB x the "
              "price per GB-second of its architecture); per month: the change times the head's cold starts per "
              "30 days (first to last seen, at least an hour). Per package: self time x memory x price over the "
-             "newest %d cold starts with module timings, divided by their number.",
-             CSA_DEPLOYMENT_PACKAGE_SAMPLES);
+             "deployment's cold starts with module timings, divided by their number.");
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s}", "base_usd_per_cold_start", csa_usd_json(base),
                      "head_usd_per_cold_start", csa_usd_json(head), "change_usd_per_cold_start",
                      csa_usd_json(head - base), "head_cold_starts_per_month", num(per_month, 100),
@@ -693,12 +666,10 @@ csa_status csa_deployments_compare(PGconn *conn, const csa_prices *prices, const
                                   col_str(res, r, 3), "last_seen_at", col_str(res, r, 4));
     }
     PQclear(res);
-    for (int k = 0; k < 2 && st == CSA_OK; k++)
-        st = read_side(conn, function_id, &sides[k], detail);
     side_cost costs[2];
     memset(costs, 0, sizeof costs);
     for (int k = 0; k < 2 && st == CSA_OK; k++)
-        st = read_side_cost(conn, prices, function_id, sides[k].id, &costs[k], detail);
+        st = read_side(conn, prices, function_id, &sides[k], &costs[k], detail);
     csa_comparison c;
     if (st == CSA_OK && csa_compare_samples(sides[0].init, sides[0].n, sides[1].init, sides[1].n, &c) < 0) {
         snprintf(detail, CSA_DETAIL_MAX, "Out of memory");
