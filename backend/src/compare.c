@@ -16,15 +16,20 @@ void csa_sort_doubles(double *v, size_t n)
         qsort(v, n, sizeof *v, cmp_double);
 }
 
+double csa_percentile_sorted(const double *sorted, size_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)floor(pos);
+    size_t hi = lo + 1 < n ? lo + 1 : lo;
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - (double)lo);
+}
+
 csa_quantile csa_quantile_of(const double *sorted, size_t n, double q)
 {
     csa_quantile r = {NAN, NAN, NAN};
     if (n == 0)
         return r;
-    double pos = q * (double)(n - 1);
-    size_t lo = (size_t)floor(pos);
-    size_t hi = lo + 1 < n ? lo + 1 : lo;
-    r.value = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - (double)lo);
+    r.value = csa_percentile_sorted(sorted, n, q);
     double spread = CSA_COMPARE_CONFIDENCE_Z * sqrt((double)n * q * (1.0 - q));
     double low_rank = floor((double)n * q - spread), high_rank = ceil((double)n * q + spread) + 1.0;
     if (low_rank < 1)

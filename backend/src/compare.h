@@ -53,6 +53,9 @@ void csa_sort_doubles(double *v, size_t n);
 /* The q-quantile (0 <= q <= 1) of sorted[0..n) with its interval. */
 csa_quantile csa_quantile_of(const double *sorted, size_t n, double q);
 
+/* percentile_cont (PostgreSQL's interpolation) over n > 0 ascending values: the value alone. */
+double csa_percentile_sorted(const double *sorted, size_t n, double q);
+
 /* Compares two samples (sorted in place). Returns 0, or -1 when out of memory (ranks need
  * n_base + n_head doubles of scratch, freed before returning). */
 int csa_compare_samples(double *base, size_t n_base, double *head, size_t n_head, csa_comparison *out);

@@ -292,24 +292,8 @@ static void put_bytes(buf *b, const void *data, size_t n)
 
 static void put_double(buf *b, double d)
 {
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
     unsigned char bytes[8];
-    for (int k = 0; k < 8; k++)
-        bytes[k] = (unsigned char)(u >> (8 * k));
-    put_bytes(b, bytes, 8);
-}
-
-static int get_double(const unsigned char **p, const unsigned char *end, double *d)
-{
-    if (end - *p < 8)
-        return -1;
-    uint64_t u = 0;
-    for (int k = 0; k < 8; k++)
-        u |= (uint64_t)(*p)[k] << (8 * k);
-    *p += 8;
-    memcpy(d, &u, sizeof u);
-    return isfinite(*d) ? 0 : -1;
+    put_bytes(b, bytes, csa_double_put(bytes, d));
 }
 
 int csa_packages_encode(const csa_package_map *m, unsigned char **out, size_t *len)
@@ -366,8 +350,8 @@ int csa_packages_decode_into(csa_package_map *m, const unsigned char *data, size
             return -1;
         const char *name = (const char *)p;
         p += name_len;
-        if (csa_varint_get(&p, end, &n) < 0 || get_double(&p, end, &one.sum_ms) < 0 ||
-            get_double(&p, end, &one.gb_s[0]) < 0 || get_double(&p, end, &one.gb_s[1]) < 0 ||
+        if (csa_varint_get(&p, end, &n) < 0 || csa_double_get(&p, end, &one.sum_ms) < 0 ||
+            csa_double_get(&p, end, &one.gb_s[0]) < 0 || csa_double_get(&p, end, &one.gb_s[1]) < 0 ||
             csa_varint_get(&p, end, &sk_len) < 0 || sk_len > (uint64_t)(end - p))
             return -1;
         csa_sketch_init(&one.sketch);

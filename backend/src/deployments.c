@@ -125,20 +125,6 @@ static int figures_row(const PGresult *row, void *arg)
     return fr->failed;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* percentile_cont over sorted values */
-static double exact_quantile(const double *v, size_t n, double q)
-{
-    double pos = q * (double)(n - 1);
-    size_t lo = (size_t)floor(pos), hi = (size_t)ceil(pos);
-    return v[lo] + (v[hi] - v[lo]) * (pos - (double)lo);
-}
-
 /* Init p50 and p95 of a deployment: from its day sketch with the other rows added, else exact. */
 static void deployment_percentiles(deployment_figures *d, double *p50, double *p95)
 {
@@ -155,9 +141,9 @@ static void deployment_percentiles(deployment_figures *d, double *p50, double *p
         }
         csa_sketch_free(&merged);
     } else if (d->n_init > 0) {
-        qsort(d->init, d->n_init, sizeof *d->init, cmp_double);
-        *p50 = exact_quantile(d->init, d->n_init, 0.5);
-        *p95 = exact_quantile(d->init, d->n_init, 0.95);
+        csa_sort_doubles(d->init, d->n_init);
+        *p50 = csa_percentile_sorted(d->init, d->n_init, 0.5);
+        *p95 = csa_percentile_sorted(d->init, d->n_init, 0.95);
     }
 }
 

@@ -1,6 +1,7 @@
 /* queries.c: see queries.h. */
 #include "queries.h"
 
+#include "compare.h"
 #include "cursor.h"
 #include "day_sketches.h"
 #include "db.h"
@@ -384,20 +385,6 @@ static int agg_add_row(module_agg *a, const char *text, double *row_sum, double 
     return added;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* percentile_cont over sorted samples */
-static double percentile(const double *v, size_t n, double p)
-{
-    double pos = p * (double)(n - 1);
-    size_t lo = (size_t)floor(pos), hi = (size_t)ceil(pos);
-    return v[lo] + (v[hi] - v[lo]) * (pos - (double)lo);
-}
-
 static int cmp_by_avg(const void *x, const void *y)
 {
     const module_stat *a = x, *b = y;
@@ -428,10 +415,10 @@ static module_stat *agg_finish(module_agg *a)
             csa_sketch_free(&merged);
             continue;
         }
-        qsort(m->v, m->n, sizeof *m->v, cmp_double);
-        m->p50 = percentile(m->v, m->n, 0.5);
-        m->p95 = percentile(m->v, m->n, 0.95);
-        m->p99 = percentile(m->v, m->n, 0.99);
+        csa_sort_doubles(m->v, m->n);
+        m->p50 = csa_percentile_sorted(m->v, m->n, 0.5);
+        m->p95 = csa_percentile_sorted(m->v, m->n, 0.95);
+        m->p99 = csa_percentile_sorted(m->v, m->n, 0.99);
     }
     if (a->n)
         qsort(a->mods, a->n, sizeof *a->mods, cmp_by_avg);
@@ -639,11 +626,11 @@ static void init_figures(const csa_day_stats *days, cold_read *cr, double q[4])
         }
         csa_sketch_free(&merged);
     } else if (cr->n_init > 0) {
-        qsort(cr->init, cr->n_init, sizeof *cr->init, cmp_double);
+        csa_sort_doubles(cr->init, cr->n_init);
         q[0] = cr->init_sum / (double)cr->n_init;
-        q[1] = percentile(cr->init, cr->n_init, 0.5);
-        q[2] = percentile(cr->init, cr->n_init, 0.95);
-        q[3] = percentile(cr->init, cr->n_init, 0.99);
+        q[1] = csa_percentile_sorted(cr->init, cr->n_init, 0.5);
+        q[2] = csa_percentile_sorted(cr->init, cr->n_init, 0.95);
+        q[3] = csa_percentile_sorted(cr->init, cr->n_init, 0.99);
     }
 }
 

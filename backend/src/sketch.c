@@ -186,7 +186,7 @@ int csa_varint_get(const unsigned char **p, const unsigned char *end, uint64_t *
     return -1;
 }
 
-static size_t put_double(unsigned char *p, double d)
+size_t csa_double_put(unsigned char *p, double d)
 {
     uint64_t u;
     memcpy(&u, &d, sizeof u);
@@ -195,7 +195,7 @@ static size_t put_double(unsigned char *p, double d)
     return 8;
 }
 
-static int get_double(const unsigned char **p, const unsigned char *end, double *d)
+int csa_double_get(const unsigned char **p, const unsigned char *end, double *d)
 {
     if (end - *p < 8)
         return -1;
@@ -218,9 +218,9 @@ int csa_sketch_encode(const csa_sketch *s, unsigned char **out, size_t *len)
     p += csa_varint_put(p, s->count);
     p += csa_varint_put(p, s->zero);
     if (s->count > 0) {
-        p += put_double(p, s->sum);
-        p += put_double(p, s->min);
-        p += put_double(p, s->max);
+        p += csa_double_put(p, s->sum);
+        p += csa_double_put(p, s->min);
+        p += csa_double_put(p, s->max);
         uint64_t nonempty = 0;
         for (uint32_t k = 0; k < s->len; k++)
             nonempty += s->bins[k] > 0;
@@ -260,8 +260,9 @@ long csa_sketch_decode(csa_sketch *s, const unsigned char *buf, size_t len, int 
     s->count = count;
     s->zero = zero;
     if (count > 0) {
-        if (get_double(&p, end, &s->sum) < 0 || get_double(&p, end, &s->min) < 0 || get_double(&p, end, &s->max) < 0 ||
-            s->min > s->max || csa_varint_get(&p, end, &nonempty) < 0 || nonempty > CSA_SKETCH_MAX_BUCKETS)
+        if (csa_double_get(&p, end, &s->sum) < 0 || csa_double_get(&p, end, &s->min) < 0 ||
+            csa_double_get(&p, end, &s->max) < 0 || s->min > s->max || csa_varint_get(&p, end, &nonempty) < 0 ||
+            nonempty > CSA_SKETCH_MAX_BUCKETS)
             goto bad;
         uint64_t total = zero;
         int64_t index = 0;

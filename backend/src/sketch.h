@@ -59,5 +59,8 @@ long csa_sketch_decode(csa_sketch *s, const unsigned char *buf, size_t len, int 
 /* Varint helpers shared with the other encodings built on sketches (rollup_sketches.c). */
 size_t csa_varint_put(unsigned char *p, uint64_t v);                                /* p: >= 10 bytes */
 int csa_varint_get(const unsigned char **p, const unsigned char *end, uint64_t *v); /* 0 or -1 */
+/* A finite double as 8 little-endian bytes (the encodings' sums). */
+size_t csa_double_put(unsigned char *p, double d);                                /* p: >= 8 bytes */
+int csa_double_get(const unsigned char **p, const unsigned char *end, double *d); /* 0 or -1 */
 
 #endif
