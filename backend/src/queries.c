@@ -215,19 +215,10 @@ typedef struct module_stat {
     const csa_package_stat *days; /* its whole days' sketch (day_sketches.h), or NULL */
 } module_stat;
 
-/* One row's entry as parsed, before it is added (the key points into the row's text). */
-typedef struct flat_entry {
-    const char *key;
-    size_t len;
-    double v;
-} flat_entry;
-
 typedef struct module_agg {
     json_t *names; /* name -> index into mods */
     module_stat *mods;
     size_t n, cap;
-    flat_entry *row; /* scratch: the entries of the row being read */
-    size_t row_cap;
     int failed; /* out of memory: the breakdown is cut short rather than wrong */
 } module_agg;
 
@@ -242,7 +233,6 @@ static void agg_free(module_agg *a)
     for (size_t i = 0; i < a->n; i++)
         free(a->mods[i].v);
     free(a->mods);
-    free(a->row);
     json_decref(a->names);
 }
 
@@ -293,56 +283,24 @@ static int agg_add(module_agg *a, const char *key, size_t len, double v, double 
     return 0;
 }
 
-static const char *skip_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-        p++;
-    return p;
-}
+/* One row's entries into the aggregate (csa_each_timing's callback). */
+typedef struct row_add {
+    module_agg *a;
+    double usd_per_ms;
+    double sum; /* of the entries added */
+    int added;
+} row_add;
 
-/*
- * The common case without a JSON library: PostgreSQL's text form of a flat jsonb object of
- * numbers, {"name": 1.5, ...}, keys without escapes, parsed into a->row. Returns the number of
- * entries, or -1 when the text needs the full parser (or memory ran out).
- */
-static int flat_numbers(module_agg *a, const char *p)
+static int row_entry(const char *key, size_t len, double ms, void *arg)
 {
-    size_t n = 0;
-    p = skip_ws(p);
-    if (*p++ != '{')
+    row_add *r = arg;
+    if (agg_add(r->a, key, len, ms, r->usd_per_ms) < 0) {
+        r->a->failed = 1;
         return -1;
-    p = skip_ws(p);
-    if (*p == '}')
-        return 0;
-    for (;;) {
-        if (*p++ != '"')
-            return -1;
-        const char *key = p;
-        while (*p && *p != '"' && *p != '\\')
-            p++;
-        if (*p != '"')
-            return -1;
-        size_t len = (size_t)(p - key);
-        p = skip_ws(p + 1);
-        if (*p++ != ':')
-            return -1;
-        p = skip_ws(p);
-        if (!(*p == '-' || (*p >= '0' && *p <= '9')))
-            return -1;
-        char *end;
-        double v = strtod(p, &end);
-        flat_entry *row = end == p ? NULL : grow(a->row, n, &a->row_cap, sizeof *a->row, 64);
-        if (!row)
-            return -1;
-        a->row = row;
-        a->row[n++] = (flat_entry){key, len, v};
-        p = skip_ws(end);
-        if (*p == '}')
-            return (int)n;
-        if (*p++ != ',')
-            return -1;
-        p = skip_ws(p);
     }
+    r->sum += ms;
+    r->added++;
+    return 0;
 }
 
 /* Adds one row's {"module": ms, ...} (usd_per_ms: as agg_add); returns how many numeric entries it
@@ -351,38 +309,10 @@ static int agg_add_row(module_agg *a, const char *text, double *row_sum, double 
 {
     if (a->failed)
         return 0;
-    int n = flat_numbers(a, text);
-    for (int k = 0; k < n; k++) {
-        if (agg_add(a, a->row[k].key, a->row[k].len, a->row[k].v, usd_per_ms) < 0) {
-            a->failed = 1;
-            return k;
-        }
-        *row_sum += a->row[k].v;
-    }
-    if (n >= 0)
-        return n;
-    json_error_t jerr;
-    json_t *obj = json_loads(text, 0, &jerr);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        return 0;
-    }
-    int added = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach(obj, key, value) {
-        if (!json_is_number(value))
-            continue;
-        double v = json_number_value(value);
-        if (agg_add(a, key, strlen(key), v, usd_per_ms) < 0) {
-            a->failed = 1;
-            break;
-        }
-        *row_sum += v;
-        added++;
-    }
-    json_decref(obj);
-    return added;
+    row_add r = {a, usd_per_ms, 0, 0};
+    csa_each_timing(text, row_entry, &r);
+    *row_sum += r.sum;
+    return r.added;
 }
 
 static int cmp_by_avg(const void *x, const void *y)
