@@ -8,7 +8,7 @@
 # Environment (scripts/test.sh, i.e. make test, sets both):
 #   COLDSTARTD             path of the built server (backend/build/coldstartd)
 #   CSA_TEST_DATABASE_URL  admin URL of a running PostgreSQL; each suite run makes its own database
-#   EXT_TEST_PORTS         optional range (e.g. 18850-18899) for every port the suite listens on
+#   EXT_TEST_PORTS         optional range (e.g. 18850-18899) for every port the suite listens on (default: the 10,000 ports below the kernel's ephemeral range)
 # A local run:
 #   scripts/pg.sh start .data/my-pg 55499 && url=$(scripts/pg.sh url .data/my-pg 55499)
 #   cmake -S backend -B backend/build-mine && cmake --build backend/build-mine -j2

@@ -7,7 +7,7 @@
 // Usage: node tests/run.mjs [path/to/coldstart-extension] [name filter]
 // Environment: CSA_TEST_DATABASE_URL (admin URL of a running PostgreSQL) and COLDSTARTD (the built
 // server) are required; EXT_TEST_PORTS=18850-18899 takes every listening port from that range
-// (default: ports the kernel picks).
+// (default: the 10,000 ports below the kernel's ephemeral range, see defaultRange).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -66,8 +66,26 @@ const FAKE_KEY = 'csa_test_key';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const portRange = /^(\d+)-(\d+)$/.exec(process.env.EXT_TEST_PORTS || '');
-let nextPort = portRange ? Number(portRange[1]) : 0;
+/**
+ * The ports the suite hands to the extension (its HTTP, stream and telemetry listeners) are free a
+ * moment before the extension binds them. A port the kernel picks lies in its ephemeral range, where
+ * any outgoing connection of the machine (to PostgreSQL, to coldstartd) may take it meanwhile: the
+ * extension then cannot listen (seen once in make test, "cannot listen for telemetry"). By default
+ * the ports come from the 10,000 below that range, where the kernel never picks, from a random start.
+ */
+function defaultRange() {
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {}
+  const hi = ephemeralLow - 1;
+  const lo = Math.max(1024, hi - 9999);
+  return hi > lo ? [null, String(lo), String(hi)] : null;
+}
+const portRange = /^(\d+)-(\d+)$/.exec(process.env.EXT_TEST_PORTS || '') ?? defaultRange();
+let nextPort = portRange
+  ? Number(portRange[1]) + Math.floor(Math.random() * (Number(portRange[2]) - Number(portRange[1]) + 1))
+  : 0;
 const taken = new Set();
 async function canListen(port) {
   const s = net.createServer();
