@@ -23,11 +23,15 @@
 // answers|SDK, logs transport"; "no SDK" always runs); BENCH_OUT names the report (default
 // COLD-REQUEST.md, beside this file). "paired" is the median over rounds of each round's SDK
 // environment against the no-SDK one of the same round (neighbours in time on a shared machine),
-// with a distribution-free 95 % interval of that median.
+// with a distribution-free 95 % interval of that median. "CPU init" is the runtime process's CPU
+// time (every thread, from /proc/<pid>/task/*/schedstat, nanoseconds) from its start to its first
+// request for an event: the work of init, which a busy shared machine stretches far less than wall
+// time ("paired CPU init" compares it round by round like "paired"); "CPU 1st invocation" the same
+// from there to its request for the next event (the SDK's work after the response included).
 import { execSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LambdaEmulator } from '../../extension/tests/lambda-emulator.mjs';
 
@@ -152,6 +156,17 @@ if (process.env.BENCH_MODES) {
 
 let serial = 0;
 /** One fresh environment: init, two invocations, shutdown. */
+/** CPU time (ms) of every live thread of a process; NaN when /proc cannot tell. */
+function cpuMs(pid) {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
 async function environment(binary, version, h, mode) {
   const functionName = `bench-${version}-${++serial}`;
   const env = { AWS_EXECUTION_ENV: `AWS_Lambda_nodejs${version}.x`, NODE_NO_WARNINGS: '1', ...mode.env(h.handler) };
@@ -168,7 +183,9 @@ async function environment(binary, version, h, mode) {
   });
   try {
     if ((await emulator.start()) !== 'success') return { failed: emulator.runtime?.output.slice(-500) };
+    const cpuInitMs = cpuMs(emulator.runtime.child.pid);
     const first = await emulator.invoke({});
+    const cpuFirstMs = cpuMs(emulator.runtime.child.pid); // the runtime waits (frozen) for its next event
     if (first.status !== 'success') return { failed: `${first.body} ${emulator.runtime.output.slice(-400)}` };
     await sleep(50); // frozen
     const logLines = () => (emulator.runtime.output.match(/\{"coldstart_record":\{[^\n]*"cold_start":true/g) ?? []).length;
@@ -180,6 +197,8 @@ async function environment(binary, version, h, mode) {
       initMs: emulator.initDurationMs,
       firstMs: first.responseMs,
       firstBilledMs: first.billedMs,
+      cpuInitMs,
+      cpuFirstMs,
       secondMs: second.responseMs,
       before,
       after,
@@ -222,12 +241,12 @@ const pct = (x, base) =>
   Number.isFinite(x) && Number.isFinite(base) && base > 0 ? `${x >= base ? '+' : ''}${(((x - base) / base) * 100).toFixed(1)} %` : 'n/a';
 /** Median of the rounds' relative differences (init + 1st, this condition against no SDK in the
  * same round) and its 95 % interval from order statistics (binomial, distribution-free). */
-const paired = (bare, sdk) => {
+const paired = (bare, sdk, of = (s) => s.initMs + s.firstMs) => {
   const d = [];
   for (let i = 0; i < Math.min(bare.length, sdk.length); i++) {
     const [b, x] = [bare[i], sdk[i]];
-    if (b.failed !== undefined || x.failed !== undefined) continue;
-    d.push(((x.initMs + x.firstMs) / (b.initMs + b.firstMs) - 1) * 100);
+    if (b.failed !== undefined || x.failed !== undefined || !Number.isFinite(of(b)) || !Number.isFinite(of(x))) continue;
+    d.push((of(x) / of(b) - 1) * 100);
   }
   if (d.length < 3) return 'n/a';
   d.sort((a, b) => a - b);
@@ -262,6 +281,9 @@ lines.push(
   '"1st billed" runs from the event handed to the runtime to its request for the next one (what Lambda bills): the SDK\'s work after the response is in it, not in the response.',
 );
 lines.push(
+  '"CPU init" is the runtime process\'s CPU time, all threads, from its start to its first request for an event: the work of init, which a shared machine stretches far less than wall time ("paired CPU init": round by round, like "paired"). "CPU 1st invocation": the same from there to its request for the next event (the SDK\'s work after the response included).',
+);
+lines.push(
   '"record" counts environments whose cold-start record had reached the backend (or stdout, logs transport) before the second invocation / after it; the environment is frozen (SIGSTOP) as soon as the runtime asks for its next event.',
 );
 lines.push('');
@@ -270,9 +292,9 @@ for (const version of versions) {
     lines.push(`## Node.js ${version}: ${h.name}`);
     lines.push('');
     lines.push(
-      '| condition | init ms | 1st response ms | init + 1st ms | vs no SDK | paired (95 % interval) | 1st billed ms | 2nd response ms | record before 2nd / after |',
+      '| condition | init ms | 1st response ms | init + 1st ms | vs no SDK | paired (95 % interval) | CPU init ms | paired CPU init (95 % interval) | CPU 1st invocation ms | 1st billed ms | 2nd response ms | record before 2nd / after |',
     );
-    lines.push('|---|---|---|---|---|---|---|---|---|');
+    lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     const samples = results[version][h.name];
     const bare = median(samples['no SDK'].map((s) => s.initMs + s.firstMs));
     for (const mode of modes) {
@@ -284,7 +306,7 @@ for (const version of versions) {
         ? `${counted.filter((s) => s.before > 0).length}/${counted.length} / ${counted.filter((s) => s.after > 0).length}/${counted.length}`
         : '';
       lines.push(
-        `| ${mode.name}${failed ? ` (${failed} failed)` : ''} | ${f(median(ok.map((s) => s.initMs)))} | ${f(median(ok.map((s) => s.firstMs)), 2)} | ${f(total)} | ${mode.name === 'no SDK' ? '' : pct(total, bare)} | ${mode.name === 'no SDK' ? '' : paired(samples['no SDK'], samples[mode.name])} | ${f(median(ok.map((s) => s.firstBilledMs)), 2)} | ${f(median(ok.map((s) => s.secondMs)), 2)} | ${record} |`,
+        `| ${mode.name}${failed ? ` (${failed} failed)` : ''} | ${f(median(ok.map((s) => s.initMs)))} | ${f(median(ok.map((s) => s.firstMs)), 2)} | ${f(total)} | ${mode.name === 'no SDK' ? '' : pct(total, bare)} | ${mode.name === 'no SDK' ? '' : paired(samples['no SDK'], samples[mode.name])} | ${f(median(ok.map((s) => s.cpuInitMs)))} | ${mode.name === 'no SDK' ? '' : paired(samples['no SDK'], samples[mode.name], (s) => s.cpuInitMs)} | ${f(median(ok.map((s) => s.cpuFirstMs - s.cpuInitMs)))} | ${f(median(ok.map((s) => s.firstBilledMs)), 2)} | ${f(median(ok.map((s) => s.secondMs)), 2)} | ${record} |`,
       );
     }
     const failures = modes.flatMap((m) =>
@@ -298,6 +320,6 @@ for (const version of versions) {
   }
 }
 const report = lines.join('\n');
-writeFileSync(join(here, process.env.BENCH_OUT ?? 'COLD-REQUEST.md'), report + '\n');
+writeFileSync(resolve(here, process.env.BENCH_OUT ?? 'COLD-REQUEST.md'), report + '\n');
 console.log(report);
 process.exit(0);
