@@ -60,11 +60,15 @@ class Recorder:
         t = now()
         if not self.active or _get_ident() != self.thread:
             return None
-        start = requested_at if requested_at is not None and requested_at > self._last else t
+        last = self._last
+        start = requested_at if requested_at is not None and requested_at > last else t
         stack = self._stack
-        parent = stack[-1].node if stack else self.root
         if stack:
-            self._add_self(parent, start)
+            parent = stack[-1].node
+            if start > last:
+                parent.self_ns += start - last
+        else:
+            parent = self.root
         children = parent.children
         if children is None:
             children = parent.children = {}
@@ -76,9 +80,10 @@ class Recorder:
         self.modules += 1
         if t > start:
             # resolution (finder asked -> loader called) is the new module's own time
-            self._last = start
-            self._add_self(node, t)
-        self._settle(t)
+            node.self_ns += t - start
+        end = now()
+        self.overhead_ns += end - t
+        self._last = end
         return frame
 
     def exit(self, frame: "Optional[Frame]", failed: bool = False) -> None:
@@ -86,6 +91,25 @@ class Recorder:
         if frame is None:
             return
         frame.failed = failed
+        stack = self._stack
+        if stack and stack[-1] is frame:
+            # the usual case: the load on top of the stack ends
+            node = frame.node
+            segment = t - self._last
+            if segment > 0:
+                node.self_ns += segment
+            node.inclusive_ns += t - frame.start
+            node.loads += 1
+            if failed:
+                node.failed += 1
+            stack.pop()
+            if not stack:
+                self.load_ns += t - frame.start
+            self.last_exit = t
+            end = now()
+            self.overhead_ns += end - t
+            self._last = end
+            return
         self._pop(t, frame)
 
     def exclude(self, started: int) -> None:
