@@ -35,18 +35,19 @@ from ._recorder import Frame, Recorder
 class _TimedLoader:
     """Wraps a loader for one load of one module. Every other attribute is the real loader's."""
 
-    # One attribute, a list: [real loader, recorder, name, origin, finder asked at, open frame]
-    # (set through __dict__: __setattr__ goes to the real loader). The hooks run at every import
-    # of init: this path is kept to a few lookups and calls.
+    # One slot, a list: [real loader, recorder, name, origin, finder asked at, open frame] (set
+    # through object.__setattr__: __setattr__ goes to the real loader). The hooks run at every
+    # import of init: this path is kept to a few lookups and calls, and no instance dict.
+    __slots__ = ("_coldstart",)
 
     def __getattr__(self, name: str) -> "Any":
-        return getattr(self.__dict__["_coldstart"][0], name)
+        return getattr(self._coldstart[0], name)
 
     def __setattr__(self, name: str, value: "Any") -> None:
-        setattr(self.__dict__["_coldstart"][0], name, value)
+        setattr(self._coldstart[0], name, value)
 
     def __repr__(self) -> str:
-        return repr(self.__dict__["_coldstart"][0])
+        return repr(self._coldstart[0])
 
     def create_module(self, spec: "Any") -> "Any":
         d = self._coldstart
@@ -89,9 +90,13 @@ class _TimedLoader:
 
 
 def _timed(loader: "Any", recorder: "Recorder", name: str, origin: "Optional[str]", requested_at: int) -> "_TimedLoader":
-    wrapper = _TimedLoader.__new__(_TimedLoader)
-    wrapper.__dict__["_coldstart"] = [loader, recorder, name, origin, requested_at, None]
+    wrapper = _new(_TimedLoader)
+    _set(wrapper, "_coldstart", [loader, recorder, name, origin, requested_at, None])
     return wrapper
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 class ImportHooks:

@@ -33,13 +33,10 @@ class Node:
         self.children: Optional[Dict[str, "Node"]] = None
 
 
-class Frame:
-    __slots__ = ("node", "start", "failed")
-
-    def __init__(self, node: "Node", start: int) -> None:
-        self.node = node
-        self.start = start
-        self.failed = False
+# An open load on the stack is a list, [node, start, failed]: cheaper to make than an object, at
+# every import of init.
+Frame = list
+_new_node = object.__new__
 
 
 class Recorder:
@@ -64,7 +61,7 @@ class Recorder:
         start = requested_at if requested_at is not None and requested_at > last else t
         stack = self._stack
         if stack:
-            parent = stack[-1].node
+            parent = stack[-1][0]
             if start > last:
                 parent.self_ns += start - last
         else:
@@ -74,8 +71,13 @@ class Recorder:
             children = parent.children = {}
         node = children.get(name)
         if node is None:
-            node = children[name] = Node(name, origin)
-        frame = Frame(node, start)
+            # Node(name, origin), without the cost of calling __init__
+            node = children[name] = _new_node(Node)
+            node.name = name
+            node.origin = origin
+            node.self_ns = node.inclusive_ns = node.loads = node.failed = 0
+            node.children = None
+        frame = [node, start, False]
         stack.append(frame)
         self.modules += 1
         if t > start:
@@ -90,21 +92,21 @@ class Recorder:
         t = now()
         if frame is None:
             return
-        frame.failed = failed
+        frame[2] = failed
         stack = self._stack
         if stack and stack[-1] is frame:
             # the usual case: the load on top of the stack ends
-            node = frame.node
+            node = frame[0]
             segment = t - self._last
             if segment > 0:
                 node.self_ns += segment
-            node.inclusive_ns += t - frame.start
+            node.inclusive_ns += t - frame[1]
             node.loads += 1
             if failed:
                 node.failed += 1
             stack.pop()
             if not stack:
-                self.load_ns += t - frame.start
+                self.load_ns += t - frame[1]
             self.last_exit = t
             end = now()
             self.overhead_ns += end - t
@@ -136,22 +138,24 @@ class Recorder:
 
     def _pop(self, t: int, frame: "Frame") -> None:
         stack = self._stack
-        try:
-            at = len(stack) - 1 - stack[::-1].index(frame)
-        except ValueError:
+        # by identity: frames are lists, and two can be equal
+        at = len(stack) - 1
+        while at >= 0 and stack[at] is not frame:
+            at -= 1
+        if at < 0:
             return
         # Frames above `frame` never reported their end (a loader that raised between
         # create_module and exec_module): they end now.
         for i in range(len(stack) - 1, at - 1, -1):
-            f = stack[i]
+            node, start, failed = stack[i]
             if i == len(stack) - 1:
-                self._add_self(f.node, t)
-            f.node.inclusive_ns += t - f.start
-            f.node.loads += 1
-            if f.failed:
-                f.node.failed += 1
+                self._add_self(node, t)
+            node.inclusive_ns += t - start
+            node.loads += 1
+            if failed:
+                node.failed += 1
             if i == 0:
-                self.load_ns += t - f.start
+                self.load_ns += t - start
         del stack[at:]
         self.last_exit = t
         self._settle(t)
