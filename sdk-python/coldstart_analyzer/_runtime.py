@@ -359,6 +359,11 @@ def _watch(runtime: "Runtime", invocation: "Invocation", done: "Any", deadline_s
     else:
         done.acquire()
     runtime.hand_over()
+    if not runtime.client_hooked:
+        try:
+            runtime.worker  # the later invocations' after-response work goes there: loaded now, off their path
+        except Exception:
+            pass
 
 
 def begin(runtime: "Runtime", config: "Config", context: "Any") -> "Optional[Invocation]":
