@@ -501,7 +501,7 @@ def render_text(profile: dict, threshold: float, paint: Paint) -> str:
 
 
 def records_for(profile: dict, function_name: str) -> List[dict]:
-    from ._runtime import architecture
+    from ._records import architecture
 
     out = []
     for run in profile["runs_detail"]:

@@ -7,7 +7,13 @@ the next source is used, as in the Node.js SDK (sdk/src/runtime/config.ts).
 import os
 
 from . import _constants as C
-from ._warn import warn_once
+
+
+def warn_once(kind: str, message: str) -> None:
+    # _warn is loaded only when a value is bad: not at every cold start
+    from ._warn import warn_once
+
+    warn_once(kind, message)
 
 
 class Config:

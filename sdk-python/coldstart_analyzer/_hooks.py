@@ -35,74 +35,68 @@ from ._recorder import Frame, Recorder
 class _TimedLoader:
     """Wraps a loader for one load of one module. Every other attribute is the real loader's."""
 
-    def __init__(self, loader: "Any", hooks: "ImportHooks", name: str, origin: "Optional[str]", requested_at: int) -> None:
-        self.__dict__.update(
-            _coldstart_loader=loader,
-            _coldstart_hooks=hooks,
-            _coldstart_name=name,
-            _coldstart_origin=origin,
-            _coldstart_requested_at=requested_at,
-            _coldstart_frame=None,
-        )
+    # One slot, a list: [real loader, recorder, name, origin, finder asked at, open frame] (set
+    # through object.__setattr__: __setattr__ goes to the real loader). The hooks run at every
+    # import of init: this path is kept to a few lookups and calls, and no instance dict.
+    __slots__ = ("_coldstart",)
 
     def __getattr__(self, name: str) -> "Any":
-        return getattr(self.__dict__["_coldstart_loader"], name)
+        return getattr(self._coldstart[0], name)
 
     def __setattr__(self, name: str, value: "Any") -> None:
-        setattr(self.__dict__["_coldstart_loader"], name, value)
+        setattr(self._coldstart[0], name, value)
 
     def __repr__(self) -> str:
-        return repr(self.__dict__["_coldstart_loader"])
-
-    def _open(self) -> "Optional[Frame]":
-        d = self.__dict__
-        if d["_coldstart_frame"] is None:
-            d["_coldstart_frame"] = d["_coldstart_hooks"].recorder.enter(
-                d["_coldstart_name"], d["_coldstart_origin"], d["_coldstart_requested_at"]
-            )
-        return d["_coldstart_frame"]
-
-    def _close(self, failed: bool) -> None:
-        d = self.__dict__
-        frame = d["_coldstart_frame"]
-        d["_coldstart_frame"] = None
-        d["_coldstart_requested_at"] = None  # a reload() through the same spec is timed from its start
-        if frame is not None:
-            d["_coldstart_hooks"].recorder.exit(frame, failed)
+        return repr(self._coldstart[0])
 
     def create_module(self, spec: "Any") -> "Any":
-        loader = self.__dict__["_coldstart_loader"]
-        self._open()
-        create = getattr(loader, "create_module", None)
+        d = self._coldstart
+        if d[5] is None:
+            d[5] = d[1].enter(d[2], d[3], d[4])
+        create = getattr(d[0], "create_module", None)
         if create is None:
             return None
         try:
             return create(spec)
         except BaseException:
-            self._close(True)
+            frame, d[5], d[4] = d[5], None, None
+            if frame is not None:
+                d[1].exit(frame, True)
             raise
 
     def exec_module(self, module: "Any") -> None:
-        loader = self.__dict__["_coldstart_loader"]
-        self._open()
+        d = self._coldstart
+        loader = d[0]
+        if d[5] is None:
+            d[5] = d[1].enter(d[2], d[3], d[4])
         failed = True
         try:
             loader.exec_module(module)
             failed = False
         finally:
-            self._close(failed)
-            _restore(module, self, loader)
+            # a reload() through the same spec is timed from its start
+            frame, d[5], d[4] = d[5], None, None
+            if frame is not None:
+                d[1].exit(frame, failed)
+            # the real loader again, on the module and its spec
+            try:
+                if getattr(module, "__loader__", None) is self:
+                    module.__loader__ = loader
+                spec = getattr(module, "__spec__", None)
+                if spec is not None and spec.loader is self:
+                    spec.loader = loader
+            except Exception:
+                pass
 
 
-def _restore(module: "Any", wrapper: "Any", loader: "Any") -> None:
-    try:
-        if getattr(module, "__loader__", None) is wrapper:
-            module.__loader__ = loader
-        spec = getattr(module, "__spec__", None)
-        if spec is not None and spec.loader is wrapper:
-            spec.loader = loader
-    except Exception:
-        pass
+def _timed(loader: "Any", recorder: "Recorder", name: str, origin: "Optional[str]", requested_at: int) -> "_TimedLoader":
+    wrapper = _new(_TimedLoader)
+    _set(wrapper, "_coldstart", [loader, recorder, name, origin, requested_at, None])
+    return wrapper
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 class ImportHooks:
@@ -139,12 +133,11 @@ class ImportHooks:
         spec = None
         searched = False
         try:
-            meta_path = sys.meta_path
-            try:
-                position = meta_path.index(self)
-            except ValueError:
-                return None
-            for finder in meta_path[position + 1 :]:
+            after = False
+            for finder in sys.meta_path:
+                if not after:
+                    after = finder is self
+                    continue
                 find = getattr(finder, "find_spec", None)
                 if find is None:
                     break  # a legacy finder: let importlib carry on from here itself
@@ -152,6 +145,8 @@ class ImportHooks:
                 spec = find(fullname, path, target)
                 if spec is not None:
                     break
+            if not after:
+                return None
             if spec is None:
                 if searched:
                     recorder.exclude(started)  # importlib repeats this search: it is ours
@@ -165,7 +160,7 @@ class ImportHooks:
                 or (isinstance(origin, str) and self.exclude_prefixes and origin.startswith(self.exclude_prefixes))
             ):
                 return spec
-            spec.loader = _TimedLoader(loader, self, fullname, origin if isinstance(origin, str) else None, started)
+            spec.loader = _timed(loader, recorder, fullname, origin if isinstance(origin, str) else None, started)
             return spec
         finally:
             self._busy = False

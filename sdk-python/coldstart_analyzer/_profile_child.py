@@ -41,7 +41,7 @@ def main() -> None:
         if "error" not in result:
             from . import _fingerprint
             from ._report import module_timings, module_tree, self_by_key
-            from ._runtime import memory_used_mb
+            from ._records import memory_used_mb
 
             tree = state.package_tree()
             result.update(

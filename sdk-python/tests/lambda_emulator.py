@@ -15,7 +15,8 @@ AWS_LAMBDA_INITIALIZATION_TYPE=snap-start it runs SnapStart's sequence after ini
 does: the snapshot_restore_py hooks (unless EMULATOR_RESTORE_HOOKS=0; EMULATOR_HIDE_CLIENT=1 leaves
 awslambdaric's client module out of sys.modules), restore_next() pausing
 EMULATOR_SNAPSHOT_PAUSE_MS (the snapshot kept until an environment restores it), the after_restore
-hooks.
+hooks. EMULATOR_EXIT (for bench/python/instructions.py) ends the process at once (os._exit) at
+`before-init` (the runtime's own start-up only) or `after-first-response`.
 """
 
 import importlib
@@ -91,6 +92,9 @@ def main():
         hooks.get_after_restore = lambda: after_restore
         sys.modules["snapshot_restore_py"] = hooks
 
+    exit_at = os.environ.get("EMULATOR_EXIT")
+    if exit_at == "before-init":
+        os._exit(0)
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     sys.path.insert(0, task_root)
     os.chdir(task_root)
@@ -125,6 +129,8 @@ def main():
         except Exception as caught:
             result, error = None, "%s: %s" % (type(caught).__name__, caught)
         client.post_invocation_result(context.aws_request_id, result)
+        if exit_at == "after-first-response":
+            os._exit(0)
         # cpu_ms: the process's CPU time (every thread) from its start to this response, which
         # unlike wall time does not count the time the process waited for a busy machine's CPU
         outcomes.append({"result": result, "error": error, "response_ms": (time.perf_counter() - started) * 1000, "cpu_ms": time.process_time() * 1000})

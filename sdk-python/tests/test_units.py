@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from coldstart_analyzer import _config, _delivery, _redirect, _report, _runtime
+from coldstart_analyzer import _config, _delivery, _records, _redirect, _report, _runtime
 from coldstart_analyzer._attribution import Attributor, _module_file_key
 from coldstart_analyzer._hooks import ImportHooks
 from coldstart_analyzer._recorder import Node, Recorder
@@ -55,11 +55,11 @@ def test_start_kinds():
 
 
 def test_runtime_version_and_architecture():
-    assert _runtime.runtime_version("AWS_Lambda_python3.12") == "python3.12"
-    assert _runtime.runtime_version(None, (3, 11, 2)) == "python3.11.2"
-    assert _runtime.architecture("aarch64") == "arm64"
-    assert _runtime.architecture("x86_64") == "x86_64"
-    assert _runtime.architecture("riscv64") is None
+    assert _records.runtime_version("AWS_Lambda_python3.12") == "python3.12"
+    assert _records.runtime_version(None, (3, 11, 2)) == "python3.11.2"
+    assert _records.architecture("aarch64") == "arm64"
+    assert _records.architecture("x86_64") == "x86_64"
+    assert _records.architecture("riscv64") is None
 
 
 def test_proactive_init_leaves_the_idle_gap_out():
@@ -72,9 +72,9 @@ def test_proactive_init_leaves_the_idle_gap_out():
 
 
 def test_ids_and_timestamps():
-    ident = _runtime.new_id()
+    ident = _records.new_id()
     assert len(ident) == 36 and ident[14] == "4"
-    assert _runtime.iso_utc(0.5) == "1970-01-01T00:00:00.500Z"
+    assert _records.iso_utc(0.5) == "1970-01-01T00:00:00.500Z"
 
 
 # -- recorder and hooks in this process ------------------------------------------------------------
