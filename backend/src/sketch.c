@@ -118,8 +118,10 @@ int csa_sketch_merge(csa_sketch *dst, const csa_sketch *src)
 }
 
 /* The value of the rank-th smallest (0-based) as the sketch knows it, clamped to [min, max]. */
-static double value_at_rank(const csa_sketch *s, uint64_t rank)
+double csa_sketch_value_at_rank(const csa_sketch *s, uint64_t rank)
 {
+    if (s->count == 0)
+        return NAN;
     if (rank == 0)
         return s->min;
     if (rank >= s->count - 1)
@@ -144,10 +146,10 @@ double csa_sketch_quantile(const csa_sketch *s, double q)
         return NAN;
     double pos = q * (double)(s->count - 1);
     uint64_t lo = (uint64_t)floor(pos), hi = (uint64_t)ceil(pos);
-    double a = value_at_rank(s, lo);
+    double a = csa_sketch_value_at_rank(s, lo);
     if (hi == lo)
         return a;
-    double b = value_at_rank(s, hi);
+    double b = csa_sketch_value_at_rank(s, hi);
     return a + (b - a) * (pos - (double)lo);
 }
 

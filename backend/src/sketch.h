@@ -44,6 +44,10 @@ int csa_sketch_add(csa_sketch *s, double v);
 /* Adds every value of src to dst. Returns 0, or -1 when out of memory (dst unchanged). */
 int csa_sketch_merge(csa_sketch *dst, const csa_sketch *src);
 
+/* The rank-th smallest value (0-based, rank < count) as the sketch knows it: its bucket's value
+ * (within CSA_SKETCH_ALPHA), clamped to the exact min and max; NaN when empty. */
+double csa_sketch_value_at_rank(const csa_sketch *s, uint64_t rank);
+
 /* The q-quantile (0 <= q <= 1) as percentile_cont would interpolate it; NaN when empty. */
 double csa_sketch_quantile(const csa_sketch *s, double q);
 
