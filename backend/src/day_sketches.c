@@ -2,6 +2,7 @@
 #include "day_sketches.h"
 
 #include "db.h"
+#include "hour_sketches.h"
 #include "log.h"
 
 #include <math.h>
@@ -623,6 +624,8 @@ long long csa_day_sketches_fold(PGconn *conn, int max_rows, char *err, size_t er
         if (fold_group(conn, res, from, to, err, err_size) < 0)
             goto rollback;
     }
+    if (csa_hour_sketches_fold_rows(conn, res, 4, err, err_size) < 0) /* the same rows by hour (migrations/008) */
+        goto rollback;
     PQclear(res);
     res = csa_db_exec(conn, "COMMIT", 0, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
