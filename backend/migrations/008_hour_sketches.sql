@@ -38,6 +38,15 @@ CREATE TABLE function_hour_sketches (
     PRIMARY KEY (function_id, hour)
 );
 
+-- The newest module trees of a window (the detail) or of a deployment (the comparison's
+-- versions): without these, a window whose cold starts carry no module tree (the Python SDK, the
+-- extension, module_timings alone) was scanned to its end to find none.
+CREATE INDEX idx_invocations_function_tree ON invocations (function_id, "timestamp" DESC)
+    WHERE cold_start AND module_tree IS NOT NULL;
+CREATE INDEX idx_invocations_deployment_tree
+    ON invocations (function_id, (coalesce(code_id, 'version:' || function_version)), "timestamp" DESC)
+    WHERE cold_start AND module_tree IS NOT NULL;
+
 -- Existing data: rebuilt by the fold, days and hours together.
 DELETE FROM function_day_sketches;
 INSERT INTO function_day_sketch_pending (function_id, "timestamp", id)
