@@ -302,3 +302,78 @@ bad:
     csa_sketch_free(s);
     return -1;
 }
+
+long csa_sketch_decode_merge(csa_sketch *dst, const unsigned char *buf, size_t len, int exact)
+{
+    const unsigned char *p = buf, *end = buf + len;
+    uint64_t count, zero, nonempty = 0;
+    double sum = 0, min = 0, max = 0;
+    if (len < 2 || buf[0] != SKETCH_MAGIC || buf[1] != SKETCH_VERSION)
+        return -1;
+    p += 2;
+    if (csa_varint_get(&p, end, &count) < 0 || csa_varint_get(&p, end, &zero) < 0 || zero > count)
+        return -1;
+    const unsigned char *buckets = NULL;
+    int64_t lo = 0, hi = 0;
+    if (count > 0) {
+        if (csa_double_get(&p, end, &sum) < 0 || csa_double_get(&p, end, &min) < 0 ||
+            csa_double_get(&p, end, &max) < 0 || min > max || csa_varint_get(&p, end, &nonempty) < 0 ||
+            nonempty > CSA_SKETCH_MAX_BUCKETS)
+            return -1;
+        /* first pass: validate, and the span of the buckets */
+        buckets = p;
+        uint64_t total = zero;
+        int64_t index = 0;
+        for (uint64_t b = 0; b < nonempty; b++) {
+            uint64_t v, n;
+            if (csa_varint_get(&p, end, &v) < 0 || csa_varint_get(&p, end, &n) < 0 || n == 0)
+                return -1;
+            if (b == 0)
+                index = (v & 1) ? -(int64_t)((v + 1) >> 1) : (int64_t)(v >> 1);
+            else if (v > 2 * CSA_SKETCH_MAX_INDEX)
+                return -1;
+            else
+                index += (int64_t)v + 1;
+            if (index < -CSA_SKETCH_MAX_INDEX || index > CSA_SKETCH_MAX_INDEX)
+                return -1;
+            if (b == 0)
+                lo = index;
+            else if (index - lo + 1 > CSA_SKETCH_MAX_BUCKETS)
+                return -1;
+            hi = index;
+            if (n > count - total)
+                return -1;
+            total += n;
+        }
+        if (total != count)
+            return -1;
+    }
+    if (exact && p != end)
+        return -1;
+    long used = (long)(p - buf);
+    if (count == 0)
+        return used;
+    if (nonempty > 0 && fit(dst, (int32_t)lo, (int32_t)hi) < 0)
+        return -1;
+    /* second pass: the counts into dst (the encoding is valid) */
+    const unsigned char *q = buckets;
+    int64_t index = 0;
+    for (uint64_t b = 0; b < nonempty; b++) {
+        uint64_t v, n;
+        csa_varint_get(&q, end, &v);
+        csa_varint_get(&q, end, &n);
+        if (b == 0)
+            index = (v & 1) ? -(int64_t)((v + 1) >> 1) : (int64_t)(v >> 1);
+        else
+            index += (int64_t)v + 1;
+        dst->bins[slot(dst, (int32_t)index)] += n;
+    }
+    dst->zero += zero;
+    dst->sum += sum;
+    if (dst->count == 0 || min < dst->min)
+        dst->min = min;
+    if (dst->count == 0 || max > dst->max)
+        dst->max = max;
+    dst->count += count;
+    return used;
+}

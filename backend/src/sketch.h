@@ -60,6 +60,11 @@ int csa_sketch_encode(const csa_sketch *s, unsigned char **out, size_t *len);
  * buckets): s is then empty. With `exact` the encoding must fill buf (no trailing bytes). */
 long csa_sketch_decode(csa_sketch *s, const unsigned char *buf, size_t len, int exact);
 
+/* Adds the values of an encoding to dst without decoding it into a sketch of its own (one
+ * allocation at most: dst grows once to cover the encoding's buckets). Returns the bytes read, or
+ * -1 when buf is not a whole valid encoding (as csa_sketch_decode; dst is then unchanged). */
+long csa_sketch_decode_merge(csa_sketch *dst, const unsigned char *buf, size_t len, int exact);
+
 /* Varint helpers shared with the other encodings built on sketches (rollup_sketches.c). */
 size_t csa_varint_put(unsigned char *p, uint64_t v);                                /* p: >= 10 bytes */
 int csa_varint_get(const unsigned char **p, const unsigned char *end, uint64_t *v); /* 0 or -1 */
