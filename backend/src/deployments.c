@@ -184,8 +184,8 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENTS_PAGE);
     snprintf(modes, sizeof modes, "%d", CSA_DEPLOYMENT_MODE_SAMPLES);
     const char *params[] = {function_id, project_id, limit, modes};
-    /* the deployments, with the most common runtime, memory and architecture of their cold starts
-     * of the last day they were seen (an index range per deployment, at most $4 rows) */
+    /* the deployments, with the most common runtime, memory and architecture of their newest $4
+     * cold starts of the last day they were seen (an index range per deployment) */
     /* clang-format off */
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_deployments_list",
@@ -199,7 +199,7 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
         "   FROM (SELECT i.runtime_version, i.memory_allocated_mb, i.architecture FROM invocations i"
         "     WHERE i.function_id = f.id AND i.cold_start AND " DEPLOYMENT_OF("i") " = d.deployment"
         "       AND i.\"timestamp\" >= d.last_seen_at - interval '1 day'"
-        "     LIMIT $4::int) x"
+        "     ORDER BY i.\"timestamp\" DESC LIMIT $4::int) x"
         " ) m ON true"
         " WHERE f.id = $1::uuid AND f.project_id = $2::uuid"
         " ORDER BY d.first_seen_at DESC, d.deployment LIMIT $3::int",
