@@ -339,8 +339,8 @@ typedef struct side {
     size_t n, cap;
     csa_sketch sketch; /* all its on-demand init durations: day sketches and the rows above */
     int sketched;      /* a day sketch took part: the comparison reads the sketch */
-    json_t *packages; /* name -> {"ms": median self time, "seen": cold starts} */
-    json_t *versions; /* name -> version, from the newest module tree */
+    json_t *packages;  /* name -> {"ms": median self time, "seen": cold starts} */
+    json_t *versions;  /* name -> version, from the newest module tree */
 } side;
 
 /* The per-package read of one side: day rows ('d') and cold-start rows ('r') into one csa_day_stats. */
@@ -671,8 +671,7 @@ csa_status csa_deployments_compare(PGconn *conn, const csa_prices *prices, const
         goto out;
     csa_quantile p50[2] = {c.base_p50, c.head_p50}, p95[2] = {c.base_p95, c.head_p95};
     for (int k = 0; k < 2; k++) {
-        json_object_set_new(sides[k].info, "cold_starts",
-                            json_integer((json_int_t)(k == 0 ? c.n_base : c.n_head)));
+        json_object_set_new(sides[k].info, "cold_starts", json_integer((json_int_t)(k == 0 ? c.n_base : c.n_head)));
         json_object_set_new(sides[k].info, "init_p50_ms", quantile_json(p50[k]));
         json_object_set_new(sides[k].info, "init_p95_ms", quantile_json(p95[k]));
     }

@@ -23,13 +23,13 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define CSA_DEPLOYMENTS_PAGE 100        /* deployments listed, newest first */
+#define CSA_DEPLOYMENTS_PAGE 100       /* deployments listed, newest first */
 #define CSA_DEPLOYMENT_MODE_SAMPLES 20 /* newest cold starts whose most common runtime, memory, arch is shown */
 /* The newest on-demand cold starts per side that Grafana's regression rule tests
  * (grafana/provisioning/alerting/cold-start-alerts.yml, in SQL over the rows); the API's comparison
  * tests all of them, from the day sketches (compare.h). */
 #define CSA_DEPLOYMENT_MAX_SAMPLES 2000
-#define CSA_DEPLOYMENT_ID_MAX 80        /* 'version:' + 64 characters fits */
+#define CSA_DEPLOYMENT_ID_MAX 80 /* 'version:' + 64 characters fits */
 
 /* GET /api/v1/functions/{id}/deployments; prices: the configured price per GB-second (cost.h). */
 csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id, const char *function_id,

@@ -50,8 +50,8 @@ static char *hex_text(const unsigned char *data, size_t len)
 }
 
 /* Writes one hour's statistics (insert or replace). */
-static int store_hour(PGconn *conn, const char *fn, const char *project, double hour, const csa_day_stats *d,
-                      char *err, size_t err_size)
+static int store_hour(PGconn *conn, const char *fn, const char *project, double hour, const csa_day_stats *d, char *err,
+                      size_t err_size)
 {
     unsigned char *init = NULL, *mods = NULL;
     char *init_hex = NULL, *mods_hex = NULL;
@@ -75,8 +75,8 @@ static int store_hour(PGconn *conn, const char *fn, const char *project, double 
     snprintf(first, sizeof first, "%.6f", d->first_cold);
     snprintf(mrows, sizeof mrows, "%lld", d->module_rows);
     snprintf(mms, sizeof mms, "%.17g", d->module_rows_ms);
-    const char *params[] = {fn,   project, h,    n[0],  n[1], n[2],     n[3], first,
-                            init_hex, g[0], g[1], g[2], g[3], mrows, mms, mods_hex};
+    const char *params[] = {fn,       project, h,    n[0], n[1], n[2],  n[3], first,
+                            init_hex, g[0],    g[1], g[2], g[3], mrows, mms,  mods_hex};
     PGresult *res = csa_db_exec(
         conn,
         "INSERT INTO function_hour_sketches AS s (function_id, project_id, hour, cold_starts, proactive_starts,"
