@@ -34,11 +34,14 @@ for (const [name, path] of cases) {
     await get(u1, k1, path(ids1, i));
     await get(u10, k10, path(ids10, i));
   }
-  const a = [], b = [];
+  const a = [],
+    b = [];
   for (let i = 0; i < Number(n); i++) {
     a.push((await get(u1, k1, path(ids1, i))).ms);
     b.push((await get(u10, k10, path(ids10, i))).ms);
   }
   const f = (x) => x.toFixed(1);
-  console.log(`| ${name} | ${f(q(a, 0.5))} / ${f(q(a, 0.95))} | ${f(q(b, 0.5))} / ${f(q(b, 0.95))} | ${(q(b, 0.5) / q(a, 0.5)).toFixed(2)}x | ${(q(b, 0.95) / q(a, 0.95)).toFixed(2)}x |`);
+  console.log(
+    `| ${name} | ${f(q(a, 0.5))} / ${f(q(a, 0.95))} | ${f(q(b, 0.5))} / ${f(q(b, 0.95))} | ${(q(b, 0.5) / q(a, 0.5)).toFixed(2)}x | ${(q(b, 0.95) / q(a, 0.95)).toFixed(2)}x |`,
+  );
 }
