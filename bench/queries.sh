@@ -10,6 +10,7 @@
 #   BENCH_REQUESTS (200) sequential requests of each: p50, p95, p99.
 # Own PostgreSQL (.data/bench-q-pg, port 55474), own port (18474). Results: bench/results/queries-latest.md
 # BENCH_SKIP_SEED=1 reuses the database of the previous run (BENCH_KEEP_PG=1 keeps its server up);
+# BENCH_DB names the database (default csa_bench_q): one per size keeps a 1M and a 10M history side by side;
 # BENCH_SERVE_ONLY_WITH=path/to/coldstartd serves it with another build (a before/after comparison).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,20 +22,21 @@ DAYS=${BENCH_DAYS:-30}
 PG_DIR=${BENCH_PG_DIR:-$ROOT/.data/bench-q-pg}
 PG_PORT=${BENCH_PG_PORT:-55474}
 PORT=${BENCH_PORT:-18474}
+DBNAME=${BENCH_DB:-csa_bench_q}
 BIN=${COLDSTARTD:-$ROOT/backend/build/coldstartd}
 [ -x "$BIN" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 
 scripts/pg.sh start "$PG_DIR" "$PG_PORT" >/dev/null
 ADMIN=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed 's#/coldstart$#/postgres#')
-DB=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed 's#/coldstart$#/csa_bench_q#')
+DB=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed "s#/coldstart\$#/$DBNAME#")
 if [ "${BENCH_SKIP_SEED:-0}" = 1 ]; then
-  KEY=$(cat "$PG_DIR/bench-q-key")
+  KEY=$(cat "$PG_DIR/$DBNAME-key")
   SEEDED="reused from the previous run"
 else
-  psql "$ADMIN" -qc "DROP DATABASE IF EXISTS csa_bench_q WITH (FORCE)" -c "CREATE DATABASE csa_bench_q"
+  psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" -c "CREATE DATABASE $DBNAME"
   DATABASE_URL=$DB "$BIN" migrate >/dev/null 2>&1
   KEY=$(DATABASE_URL=$DB "$BIN" create-project --name "Query bench" --slug qbench | sed -n '/^Admin key/,/^csa_/p' | tail -n 1)  # the admin key: it reads
-  echo "$KEY" > "$PG_DIR/bench-q-key"
+  echo "$KEY" > "$PG_DIR/$DBNAME-key"
   echo "== seeding $N invocations across $F functions (in PostgreSQL)" >&2
   t0=$(date +%s)
   psql "$DB" -q -o /dev/null -v n="$N" -v f="$F" -v days="$DAYS" -f bench/queries-seed.sql
@@ -43,6 +45,9 @@ else
   COLD=$(psql "$DB" -tAc "SELECT count(*) FROM function_day_sketch_pending")
   DATABASE_URL=$DB "$BIN" maintain >/dev/null
   t2=$(date +%s)
+  # the planner's statistics of the tables the seed and the fold filled (autovacuum would take a
+  # while: the first runs measured plans made without them)
+  psql "$DB" -qc "ANALYZE"
   SEEDED="seeded in $((t1 - t0)) s; the day sketches' backfill ($COLD cold starts, coldstartd maintain) took $((t2 - t1)) s"
 fi
 BIN=${BENCH_SERVE_ONLY_WITH:-$BIN}

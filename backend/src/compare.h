@@ -13,6 +13,8 @@
 #ifndef CSA_COMPARE_H
 #define CSA_COMPARE_H
 
+#include "sketch.h"
+
 #include <stddef.h>
 
 #define CSA_COMPARE_MIN_SAMPLES 20        /* cold starts per side below which there is no verdict */
@@ -59,6 +61,13 @@ double csa_percentile_sorted(const double *sorted, size_t n, double q);
 /* Compares two samples (sorted in place). Returns 0, or -1 when out of memory (ranks need
  * n_base + n_head doubles of scratch, freed before returning). */
 int csa_compare_samples(double *base, size_t n_base, double *head, size_t n_head, csa_comparison *out);
+
+/* The same comparison on two sketches (sketch.h) of the init durations: quantiles and their
+ * intervals read at the same ranks from the sketches (each value within CSA_SKETCH_ALPHA), and
+ * the U test on the values as the sketches hold them: one bucket is one tied value (the tie
+ * correction counts them), so the test is exact for the bucketed values and keeps its level (two
+ * samples of one distribution give buckets of one distribution). No allocation. */
+void csa_compare_sketches(const csa_sketch *base, const csa_sketch *head, csa_comparison *out);
 
 /* "regression", "improvement", "no change" or "not enough data". */
 const char *csa_verdict_name(csa_verdict v);

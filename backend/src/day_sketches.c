@@ -2,6 +2,7 @@
 #include "day_sketches.h"
 
 #include "db.h"
+#include "hour_sketches.h"
 #include "log.h"
 
 #include <math.h>
@@ -354,15 +355,10 @@ int csa_packages_decode_into(csa_package_map *m, const unsigned char *data, size
             csa_double_get(&p, end, &one.gb_s[0]) < 0 || csa_double_get(&p, end, &one.gb_s[1]) < 0 ||
             csa_varint_get(&p, end, &sk_len) < 0 || sk_len > (uint64_t)(end - p))
             return -1;
-        csa_sketch_init(&one.sketch);
-        if (csa_sketch_decode(&one.sketch, p, (size_t)sk_len, 1) < 0)
+        csa_package_stat *dst = csa_package_get(m, name, (size_t)name_len);
+        if (!dst || csa_sketch_decode_merge(&dst->sketch, p, (size_t)sk_len, 1) < 0)
             return -1;
         p += sk_len;
-        csa_package_stat *dst = csa_package_get(m, name, (size_t)name_len);
-        int rc = dst ? csa_sketch_merge(&dst->sketch, &one.sketch) : -1;
-        csa_sketch_free(&one.sketch);
-        if (rc < 0)
-            return -1;
         dst->n += n;
         dst->sum_ms += one.sum_ms;
         dst->gb_s[0] += one.gb_s[0];
@@ -373,20 +369,15 @@ int csa_packages_decode_into(csa_package_map *m, const unsigned char *data, size
 
 /* ---- rows of function_day_sketches ------------------------------------------------------------ */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* PostgreSQL's hex text of a bytea ("\x0a1b...") as a new buffer; NULL when not hex. */
+/* PostgreSQL's hex text of a bytea ("\\x0a1b...") as a new buffer; NULL when not hex. */
 static unsigned char *unhex(const char *text, size_t *len)
 {
+    /* a digit's value + 1 (0: not a digit); this runs for every byte of every stored sketch read */
+    static const unsigned char value[256] = {
+        ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+        ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+        ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+    };
     size_t n = strlen(text);
     if (n < 2 || text[0] != '\\' || text[1] != 'x' || (n - 2) % 2)
         return NULL;
@@ -394,8 +385,9 @@ static unsigned char *unhex(const char *text, size_t *len)
     unsigned char *out = malloc(*len ? *len : 1);
     if (!out)
         return NULL;
+    const unsigned char *in = (const unsigned char *)text + 2;
     for (size_t i = 0; i < *len; i++) {
-        int hi = hex_value(text[2 + 2 * i]), lo = hex_value(text[3 + 2 * i]);
+        int hi = value[in[2 * i]] - 1, lo = value[in[2 * i + 1]] - 1;
         if (hi < 0 || lo < 0) {
             free(out);
             return NULL;
@@ -424,36 +416,35 @@ static char *hex(const unsigned char *data, size_t len)
 
 int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int col)
 {
-    csa_day_stats s;
-    csa_day_stats_init(&s);
-    int rc = -1;
+    /* decoded straight into d (no copy of its own to merge): on failure d holds part of the row,
+     * and every caller drops d then */
     size_t len;
     unsigned char *init = unhex(PQgetvalue(res, row, col + 4), &len);
-    if (!init || csa_sketch_decode(&s.init, init, len, 1) < 0)
-        goto out;
-    s.other = strtoll(PQgetvalue(res, row, col + 11), NULL, 10);
+    int bad = !init || csa_sketch_decode_merge(&d->init, init, len, 1) < 0;
+    free(init);
+    if (bad)
+        return -1;
     if (!PQgetisnull(res, row, col + 12)) { /* NULL: a reader that needs no packages */
         unsigned char *mods = unhex(PQgetvalue(res, row, col + 12), &len);
-        int bad = !mods || csa_packages_decode_into(&s.packages, mods, len) < 0;
+        bad = !mods || csa_packages_decode_into(&d->packages, mods, len) < 0;
         free(mods);
         if (bad)
-            goto out;
+            return -1;
     }
-    s.cold = strtoll(PQgetvalue(res, row, col), NULL, 10);
-    s.proactive = strtoll(PQgetvalue(res, row, col + 1), NULL, 10);
-    s.provisioned = strtoll(PQgetvalue(res, row, col + 2), NULL, 10);
-    s.first_cold = strtod(PQgetvalue(res, row, col + 3), NULL);
-    s.init_gb_s[0] = strtod(PQgetvalue(res, row, col + 5), NULL);
-    s.init_gb_s[1] = strtod(PQgetvalue(res, row, col + 6), NULL);
-    s.proactive_gb_s[0] = strtod(PQgetvalue(res, row, col + 7), NULL);
-    s.proactive_gb_s[1] = strtod(PQgetvalue(res, row, col + 8), NULL);
-    s.module_rows = strtoll(PQgetvalue(res, row, col + 9), NULL, 10);
-    s.module_rows_ms = strtod(PQgetvalue(res, row, col + 10), NULL);
-    rc = csa_day_stats_merge(d, &s);
-out:
-    free(init);
-    csa_day_stats_free(&s);
-    return rc;
+    d->cold += strtoll(PQgetvalue(res, row, col), NULL, 10);
+    d->proactive += strtoll(PQgetvalue(res, row, col + 1), NULL, 10);
+    d->provisioned += strtoll(PQgetvalue(res, row, col + 2), NULL, 10);
+    d->other += strtoll(PQgetvalue(res, row, col + 11), NULL, 10);
+    double first = strtod(PQgetvalue(res, row, col + 3), NULL);
+    if (first != 0 && (d->first_cold == 0 || first < d->first_cold))
+        d->first_cold = first;
+    d->init_gb_s[0] += strtod(PQgetvalue(res, row, col + 5), NULL);
+    d->init_gb_s[1] += strtod(PQgetvalue(res, row, col + 6), NULL);
+    d->proactive_gb_s[0] += strtod(PQgetvalue(res, row, col + 7), NULL);
+    d->proactive_gb_s[1] += strtod(PQgetvalue(res, row, col + 8), NULL);
+    d->module_rows += strtoll(PQgetvalue(res, row, col + 9), NULL, 10);
+    d->module_rows_ms += strtod(PQgetvalue(res, row, col + 10), NULL);
+    return 0;
 }
 
 /* ---- the fold ----------------------------------------------------------------------------- */
@@ -623,6 +614,8 @@ long long csa_day_sketches_fold(PGconn *conn, int max_rows, char *err, size_t er
         if (fold_group(conn, res, from, to, err, err_size) < 0)
             goto rollback;
     }
+    if (csa_hour_sketches_fold_rows(conn, res, 4, err, err_size) < 0) /* the same rows by hour (migrations/008) */
+        goto rollback;
     PQclear(res);
     res = csa_db_exec(conn, "COMMIT", 0, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {

@@ -84,9 +84,9 @@ int csa_packages_encode(const csa_package_map *m, unsigned char **out, size_t *l
 /* Adds the packages of an encoding into m; -1 when the encoding is invalid (m may hold part). */
 int csa_packages_decode_into(csa_package_map *m, const unsigned char *buf, size_t len);
 
-/* Reads one function_day_sketches row (columns in the order of CSA_DAY_SKETCH_COLUMNS, from
- * column `col`; modules may be NULL: no packages) and adds it into d. Returns 0, or -1 (invalid
- * encoding, out of memory). */
+/* Reads one function_day_sketches (or function_hour_sketches) row (columns in the order of
+ * CSA_DAY_SKETCH_COLUMNS, from column `col`; modules may be NULL: no packages) and adds it into d.
+ * Returns 0, or -1 (invalid encoding, out of memory: d then holds part of the row, to be dropped). */
 int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int col);
 
 #define CSA_DAY_SKETCH_COLUMNS CSA_DAY_SKETCH_COLUMNS_BUT_MODULES ", modules"

@@ -184,8 +184,8 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
     snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENTS_PAGE);
     snprintf(modes, sizeof modes, "%d", CSA_DEPLOYMENT_MODE_SAMPLES);
     const char *params[] = {function_id, project_id, limit, modes};
-    /* the deployments, with the most common runtime, memory and architecture of their cold starts
-     * of the last day they were seen (an index range per deployment, at most $4 rows) */
+    /* the deployments, with the most common runtime, memory and architecture of their newest $4
+     * cold starts of the last day they were seen (an index range per deployment) */
     /* clang-format off */
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_deployments_list",
@@ -199,7 +199,7 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
         "   FROM (SELECT i.runtime_version, i.memory_allocated_mb, i.architecture FROM invocations i"
         "     WHERE i.function_id = f.id AND i.cold_start AND " DEPLOYMENT_OF("i") " = d.deployment"
         "       AND i.\"timestamp\" >= d.last_seen_at - interval '1 day'"
-        "     LIMIT $4::int) x"
+        "     ORDER BY i.\"timestamp\" DESC LIMIT $4::int) x"
         " ) m ON true"
         " WHERE f.id = $1::uuid AND f.project_id = $2::uuid"
         " ORDER BY d.first_seen_at DESC, d.deployment LIMIT $3::int",
@@ -335,15 +335,18 @@ typedef struct side_cost {
 typedef struct side {
     char id[CSA_DEPLOYMENT_ID_MAX + 1];
     json_t *info; /* deployment, code_id, function_version, first/last seen */
-    double *init; /* init durations of on-demand cold starts, newest first */
-    size_t n;
-    json_t *packages; /* name -> {"ms": median self time, "seen": cold starts} */
-    json_t *versions; /* name -> version, from the newest module tree */
+    double *init; /* init durations of on-demand cold starts not in a day sketch (exact) */
+    size_t n, cap;
+    csa_sketch sketch; /* all its on-demand init durations: day sketches and the rows above */
+    int sketched;      /* a day sketch took part: the comparison reads the sketch */
+    json_t *packages;  /* name -> {"ms": median self time, "seen": cold starts} */
+    json_t *versions;  /* name -> version, from the newest module tree */
 } side;
 
 /* The per-package read of one side: day rows ('d') and cold-start rows ('r') into one csa_day_stats. */
 typedef struct package_read {
     csa_day_stats *days;
+    side *s; /* its init durations read row by row, and whether a day row was read */
     int failed;
 } package_read;
 
@@ -351,6 +354,7 @@ static int package_row(const PGresult *row, void *arg)
 {
     package_read *pr = arg;
     if (PQgetvalue(row, 0, 0)[0] == 'd') {
+        pr->s->sketched = 1;
         if (csa_day_stats_add_stored(pr->days, row, 0, 1 + 6) < 0)
             pr->failed = 1;
         return pr->failed;
@@ -359,6 +363,20 @@ static int package_row(const PGresult *row, void *arg)
     csa__cold_row_from(row, 0, 1, &r);
     if (csa_day_stats_add_row(pr->days, &r) < 0)
         pr->failed = 1;
+    side *s = pr->s;
+    if (!pr->failed && r.kind == 'c' && r.has_init) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? 2 * s->cap : 64;
+            double *v = realloc(s->init, cap * sizeof *v);
+            if (!v) {
+                pr->failed = 1;
+                return 1;
+            }
+            s->init = v;
+            s->cap = cap;
+        }
+        s->init[s->n++] = r.init_ms;
+    }
     return pr->failed;
 }
 
@@ -366,6 +384,7 @@ static void side_free(side *s)
 {
     json_decref(s->info);
     free(s->init);
+    csa_sketch_free(&s->sketch);
     json_decref(s->packages);
     json_decref(s->versions);
 }
@@ -389,37 +408,15 @@ static void collect_versions(json_t *node, json_t *versions, int depth)
 static csa_status read_side(PGconn *conn, const csa_prices *prices, const char *function_id, side *s, side_cost *c,
                             char *detail)
 {
-    char limit[16];
-    snprintf(limit, sizeof limit, "%d", CSA_DEPLOYMENT_MAX_SAMPLES);
-    const char *params[] = {function_id, s->id, limit};
-    /* clang-format off */
-    PGresult *res = csa_db_exec(conn,
-                                "SELECT i.init_duration_ms FROM invocations i"
-                                " WHERE i.function_id = $1 AND i.cold_start AND " DEPLOYMENT_OF("i") " = $2"
-                                "   AND " REAL_COLD " AND i.init_duration_ms IS NOT NULL"
-                                " ORDER BY i.\"timestamp\" DESC LIMIT $3::int",
-                                3, params);
-    /* clang-format on */
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return db_failed(conn, res, "compare samples", detail);
-    s->n = (size_t)PQntuples(res);
-    s->init = malloc((s->n ? s->n : 1) * sizeof *s->init);
-    if (!s->init) {
-        PQclear(res);
-        snprintf(detail, CSA_DETAIL_MAX, "Out of memory");
-        return CSA_ERR_INTERNAL;
-    }
-    for (size_t k = 0; k < s->n; k++)
-        s->init[k] = strtod(PQgetvalue(res, (int)k, 0), NULL);
-    PQclear(res);
-
-    /* per package, the median self time over the deployment's whole life: its day sketches
-     * (migrations/006) and its cold starts not folded yet, in one statement (one snapshot) */
+    /* its init durations and, per package, the median self time over the deployment's whole
+     * life: its day sketches (migrations/006) and its cold starts not folded yet, in one statement
+     * (one snapshot) */
     const char *pparams[] = {function_id, s->id};
     csa_day_stats days;
     csa_day_stats_init(&days);
-    package_read pr = {&days, 0};
+    package_read pr = {&days, s, 0};
     int stopped = 0;
+    PGresult *res;
     /* clang-format off */
     res = csa_db_stream_prepared(
         conn, "csa_compare_packages",
@@ -447,6 +444,11 @@ static csa_status read_side(PGconn *conn, const csa_prices *prices, const char *
         csa_logf(CSA_LOG_ERROR, "compare: function %s: a day sketch that cannot be decoded, or out of memory",
                  function_id);
         snprintf(detail, CSA_DETAIL_MAX, "The query failed.");
+        return CSA_ERR_INTERNAL;
+    }
+    if (csa_sketch_merge(&s->sketch, &days.init) < 0) {
+        csa_day_stats_free(&days);
+        snprintf(detail, CSA_DETAIL_MAX, "Out of memory");
         return CSA_ERR_INTERNAL;
     }
     s->packages = json_object();
@@ -656,8 +658,12 @@ csa_status csa_deployments_compare(PGconn *conn, const csa_prices *prices, const
     memset(costs, 0, sizeof costs);
     for (int k = 0; k < 2 && st == CSA_OK; k++)
         st = read_side(conn, prices, function_id, &sides[k], &costs[k], detail);
+    /* exact on the rows while neither side has a folded day, else on both sides' sketches */
     csa_comparison c;
-    if (st == CSA_OK && csa_compare_samples(sides[0].init, sides[0].n, sides[1].init, sides[1].n, &c) < 0) {
+    int sketched = sides[0].sketched || sides[1].sketched;
+    if (st == CSA_OK && sketched)
+        csa_compare_sketches(&sides[0].sketch, &sides[1].sketch, &c);
+    else if (st == CSA_OK && csa_compare_samples(sides[0].init, sides[0].n, sides[1].init, sides[1].n, &c) < 0) {
         snprintf(detail, CSA_DETAIL_MAX, "Out of memory");
         st = CSA_ERR_INTERNAL;
     }
@@ -665,7 +671,7 @@ csa_status csa_deployments_compare(PGconn *conn, const csa_prices *prices, const
         goto out;
     csa_quantile p50[2] = {c.base_p50, c.head_p50}, p95[2] = {c.base_p95, c.head_p95};
     for (int k = 0; k < 2; k++) {
-        json_object_set_new(sides[k].info, "cold_starts", json_integer((json_int_t)sides[k].n));
+        json_object_set_new(sides[k].info, "cold_starts", json_integer((json_int_t)(k == 0 ? c.n_base : c.n_head)));
         json_object_set_new(sides[k].info, "init_p50_ms", quantile_json(p50[k]));
         json_object_set_new(sides[k].info, "init_p95_ms", quantile_json(p95[k]));
     }
@@ -680,15 +686,16 @@ csa_status csa_deployments_compare(PGconn *conn, const csa_prices *prices, const
         else if (strcmp(status, "removed") == 0)
             json_array_append(removed, json_object_get(p, "package"));
     }
-    char method[600];
+    char method[700];
     snprintf(method, sizeof method,
-             "Two-sided Mann-Whitney U test on the init durations of on-demand cold starts (the newest %d of each "
-             "deployment); a change needs p < %g and a median change of at least %g %% and %g ms; fewer than %d "
-             "cold starts on either side is not enough data. Intervals: 95 %% distribution-free (order statistics). "
-             "Package self times: medians over each deployment's on-demand cold starts, from day sketches (within "
-             "1 %%).",
-             CSA_DEPLOYMENT_MAX_SAMPLES, CSA_COMPARE_ALPHA, CSA_COMPARE_MIN_RELATIVE * 100, CSA_COMPARE_MIN_ABS_MS,
-             CSA_COMPARE_MIN_SAMPLES);
+             "Two-sided Mann-Whitney U test on the init durations of all on-demand cold starts of each "
+             "deployment: %s; a change needs p < %g and a median change of at least %g %% and %g ms; fewer "
+             "than %d cold starts on either side is not enough data. Intervals: 95 %% distribution-free (order "
+             "statistics). Package self times: medians over each deployment's on-demand cold starts, from day "
+             "sketches (within 1 %%).",
+             sketched ? "read from their day sketches (values within 1 %; one sketch bucket counts as tied values)"
+                      : "exact (no day of either deployment folded into a sketch yet)",
+             CSA_COMPARE_ALPHA, CSA_COMPARE_MIN_RELATIVE * 100, CSA_COMPARE_MIN_ABS_MS, CSA_COMPARE_MIN_SAMPLES);
     json_t *init_cost = cost_changes(costs, packages);
     *out = json_pack("{s:s, s:s, s:O, s:O, s:s, s:{s:o, s:o, s:o, s:o, s:s}, s:o, s:o, s:o}", "function_id",
                      function_id, "function_name", name, "base", sides[0].info, "head", sides[1].info, "verdict",

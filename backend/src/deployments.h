@@ -5,8 +5,9 @@
  * function_deployments lists them with first and last time seen. A deployment's counts, init
  * percentiles, init cost and per-package self times come from its day sketches (day_sketches.h,
  * migrations/006) plus its cold starts not folded yet (exact), so that one read's work does not
- * grow with the traffic; the comparison's statistical test reads the init durations of the most
- * recent CSA_DEPLOYMENT_MAX_SAMPLES cold starts (idx_invocations_function_deployment_cold). Init percentiles count
+ * grow with the traffic; the comparison's statistical test runs on the same read: every on-demand
+ * init duration of each deployment, from its day sketches (compare.h: csa_compare_sketches), or
+ * exactly while none of either deployment's days is folded. Init percentiles count
  * on-demand cold starts only (start_kind "cold" or absent): provisioned and proactive inits delay no request and are
  * reported as counts. Init cost is counted as cost.h says, over each deployment's life (all its cold starts, first to
  * last seen). Like queries.h: every function takes the caller's project id and filters by it in SQL, returns CSA_OK
@@ -22,10 +23,13 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define CSA_DEPLOYMENT_MAX_SAMPLES 2000 /* cold starts read per deployment for percentiles */
-#define CSA_DEPLOYMENTS_PAGE 100        /* deployments listed, newest first */
-#define CSA_DEPLOYMENT_MODE_SAMPLES 500 /* newest cold starts whose most common runtime, memory, arch is shown */
-#define CSA_DEPLOYMENT_ID_MAX 80        /* 'version:' + 64 characters fits */
+#define CSA_DEPLOYMENTS_PAGE 100       /* deployments listed, newest first */
+#define CSA_DEPLOYMENT_MODE_SAMPLES 20 /* newest cold starts whose most common runtime, memory, arch is shown */
+/* The newest on-demand cold starts per side that Grafana's regression rule tests
+ * (grafana/provisioning/alerting/cold-start-alerts.yml, in SQL over the rows); the API's comparison
+ * tests all of them, from the day sketches (compare.h). */
+#define CSA_DEPLOYMENT_MAX_SAMPLES 2000
+#define CSA_DEPLOYMENT_ID_MAX 80 /* 'version:' + 64 characters fits */
 
 /* GET /api/v1/functions/{id}/deployments; prices: the configured price per GB-second (cost.h). */
 csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const char *project_id, const char *function_id,

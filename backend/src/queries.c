@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TS_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
@@ -368,14 +369,121 @@ static long timeline_bucket_seconds(double window_seconds)
     return widths[n - 1] * (long)ceil(window_seconds / (double)widths[n - 1] / TIMELINE_MAX_BUCKETS);
 }
 
+#define COLD_ROW_NCOLS 6 /* CSA_COLD_ROW_COLUMNS */
+
+/* One read of the cold-start rows of a window: COLD_ROWS_FROM with the condition `where`
+ * ($1 function, $2 project, $3 from, $4 to, $5 start of the first whole day, $6 end of the last),
+ * each row tagged 'r' and padded with the (null) columns of a day row. */
+#define NO_DAY_COLUMNS \
+    ", NULL::bigint, NULL::bigint, NULL::bigint, NULL::numeric, NULL::bytea, NULL::float8, NULL::float8," \
+    " NULL::float8, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint, NULL::bytea"
+#define COLD_ROWS_FROM(where) \
+    " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") NO_DAY_COLUMNS \
+        " FROM invocations i JOIN functions f ON f.id = i.function_id" \
+        " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start AND " where
+
+/* The timeline's rows: COLD_ROWS_FROM with the timestamp first and without the module timings
+ * (NULL in their place). */
+#define CSA_COLD_ROW_INIT_COLUMNS(i, f) \
+    "CASE WHEN coalesce(" i ".start_kind, 'cold') = 'cold' THEN 'c' WHEN " i ".start_kind = 'proactive' THEN 'p'" \
+    " WHEN " i ".start_kind = 'provisioned' THEN 'v' ELSE 'o' END, " i ".init_duration_ms," \
+    " coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128) / 1024.0, " i ".architecture = 'arm64'," \
+    " extract(epoch FROM " i ".\"timestamp\"), NULL::text"
+#define TIMELINE_ROWS_FROM(where) \
+    " SELECT 'r', extract(epoch FROM i.timestamp), " CSA_COLD_ROW_INIT_COLUMNS("i", "f") NO_DAY_COLUMNS \
+        " FROM invocations i JOIN functions f ON f.id = i.function_id" \
+        " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start AND " where
+
+/* One bucket of the timeline: its cold starts' figures (whole hours from the hour sketches,
+ * migrations/008, the rest from the rows) and its invocations. */
+typedef struct timeline_bucket {
+    csa_day_stats s; /* counts and the init sketch (rows added too) */
+    double *v;       /* the rows' on-demand init durations: exact percentiles while no hour row */
+    size_t n, cap;
+    int sketched, seen;
+    long long invocations;
+} timeline_bucket;
+
+typedef struct timeline_read {
+    timeline_bucket *b;
+    size_t n;
+    double first, width; /* epoch seconds of bucket 0's start; bucket width */
+    int failed;
+} timeline_read;
+
+#define TIMELINE_ORIGIN 946684800.0 /* 2000-01-01T00:00:00Z: buckets are aligned on it (date_bin) */
+
+static timeline_bucket *bucket_at(timeline_read *t, double at)
+{
+    double k = floor((at - t->first) / t->width);
+    if (!(k >= 0 && k < (double)t->n))
+        return NULL;
+    return &t->b[(size_t)k];
+}
+
+static int timeline_row(const PGresult *row, void *arg)
+{
+    timeline_read *t = arg;
+    timeline_bucket *b = bucket_at(t, strtod(PQgetvalue(row, 0, 1), NULL));
+    if (!b)
+        return 0;
+    b->seen = 1;
+    if (PQgetvalue(row, 0, 0)[0] == 'h') { /* a whole hour's sketch */
+        b->sketched = 1;
+        if (csa_day_stats_add_stored(&b->s, row, 0, 2 + COLD_ROW_NCOLS) < 0)
+            t->failed = 1;
+        return t->failed;
+    }
+    csa_cold_row r;
+    csa__cold_row_from(row, 0, 2, &r);
+    r.modules = NULL;
+    if (csa_day_stats_add_row(&b->s, &r) < 0) {
+        t->failed = 1;
+        return 1;
+    }
+    if (r.kind == 'c' && r.has_init) {
+        double *v = grow(b->v, b->n, &b->cap, sizeof *v, 16);
+        if (!v) {
+            t->failed = 1;
+            return 1;
+        }
+        b->v = v;
+        b->v[b->n++] = r.init_ms;
+    }
+    return 0;
+}
+
+static void timeline_free(timeline_read *t)
+{
+    for (size_t k = 0; t->b && k < t->n; k++) {
+        csa_day_stats_free(&t->b[k].s);
+        free(t->b[k].v);
+    }
+    free(t->b);
+}
+
+/* epoch seconds as "YYYY-MM-DDTHH:MM:SS.000Z" */
+static json_t *epoch_json(double at)
+{
+    time_t tt = (time_t)at;
+    struct tm tm;
+    char text[40];
+    if (!gmtime_r(&tt, &tm) || !strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S.000Z", &tm))
+        return json_null();
+    return json_string(text);
+}
+
 /*
  * The window [t0, t1) in UTC-aligned buckets: per bucket its invocations (whole hours from the
  * rollups, like the list's counts), its real cold starts with their init p50/p95/p99, and its
- * proactive and provisioned inits. Only buckets with invocations appear. A new {bucket_seconds,
- * buckets} in *out.
+ * proactive and provisioned inits. The cold starts of the whole hours [ha, hz) come from the hour
+ * sketches (migrations/008) with their queued and incomplete rows, those of the partial hours at
+ * the ends from the rows, in one statement; a bucket's percentiles are exact while none of its
+ * hours came from a sketch. Only buckets with invocations or cold starts appear. A new
+ * {bucket_seconds, buckets} in *out.
  */
 static csa_status function_timeline(PGconn *conn, const char *function_id, const char *project_id, const char *t0,
-                                    const char *t1, json_t **out, char *detail)
+                                    const char *t1, const char *ha, const char *hz, json_t **out, char *detail)
 {
     double from = 0, to = 0;
     if (csa_parse_rfc3339(t0, &from) != 0 || csa_parse_rfc3339(t1, &to) != 0) {
@@ -385,54 +493,106 @@ static csa_status function_timeline(PGconn *conn, const char *function_id, const
     long width = timeline_bucket_seconds(to - from);
     char interval[48];
     snprintf(interval, sizeof interval, "%ld seconds", width);
+    timeline_read t = {.width = (double)width};
+    t.first = TIMELINE_ORIGIN + floor((from - TIMELINE_ORIGIN) / t.width) * t.width;
+    t.n = (size_t)ceil((to - t.first) / t.width) + 1;
+    t.b = calloc(t.n, sizeof *t.b);
+    if (!t.b) {
+        snprintf(detail, CSA_DETAIL_MAX, "Out of memory");
+        return CSA_ERR_INTERNAL;
+    }
+    for (size_t k = 0; k < t.n; k++)
+        csa_day_stats_init(&t.b[k].s);
     const char *params[] = {function_id, project_id, t0, t1, interval};
     /* clang-format off */
     PGresult *res = csa_db_exec_prepared(
-        conn, "csa_function_timeline",
-        "WITH inits AS ("
-        "  SELECT date_bin($5::interval, i.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS t,"
-        "    count(*) FILTER (WHERE " REAL_COLD ") AS cold,"
-        "    count(*) FILTER (WHERE i.start_kind = 'proactive') AS proactive,"
-        "    count(*) FILTER (WHERE i.start_kind = 'provisioned') AS provisioned,"
-        "    percentile_cont(0.5) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p50,"
-        "    percentile_cont(0.95) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p95,"
-        "    percentile_cont(0.99) WITHIN GROUP (ORDER BY i.init_duration_ms) FILTER (WHERE " REAL_COLD ") AS p99"
-        "  FROM invocations i"
-        "  WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start"
-        "    AND i.timestamp >= $3::timestamptz AND i.timestamp < $4::timestamptz"
-        "  GROUP BY 1),"
-        " counts AS ("
-        "  SELECT date_bin($5::interval, x.hour, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS t, sum(x.n) AS n FROM ("
-        "    SELECT h.hour, h.invocations AS n FROM function_hourly h"
-        "    WHERE h.function_id = $1::uuid AND h.project_id = $2::uuid"
-        "      AND h.hour >= csa_hour($3::timestamptz) AND h.hour < $4::timestamptz"
-        "    UNION ALL SELECT d.hour, d.invocations FROM function_hourly_delta d"
-        "    WHERE d.function_id = $1::uuid AND d.project_id = $2::uuid"
-        "      AND d.hour >= csa_hour($3::timestamptz) AND d.hour < $4::timestamptz) x"
-        "  GROUP BY 1)"
-        " SELECT " TS_UTC("coalesce(c.t, s.t)") ", coalesce(c.n, 0), coalesce(s.cold, 0), coalesce(s.proactive, 0),"
-        "   coalesce(s.provisioned, 0), s.p50, s.p95, s.p99"
-        " FROM counts c FULL JOIN inits s ON s.t = c.t"
-        " WHERE coalesce(c.n, 0) > 0 OR s.t IS NOT NULL"
-        " ORDER BY coalesce(c.t, s.t)",
+        conn, "csa_function_timeline_counts",
+        "SELECT extract(epoch FROM date_bin($5::interval, x.hour, TIMESTAMPTZ '2000-01-01 00:00:00+00')), sum(x.n)"
+        " FROM ("
+        "  SELECT h.hour, h.invocations AS n FROM function_hourly h"
+        "  WHERE h.function_id = $1::uuid AND h.project_id = $2::uuid"
+        "    AND h.hour >= csa_hour($3::timestamptz) AND h.hour < $4::timestamptz"
+        "  UNION ALL SELECT d.hour, d.invocations FROM function_hourly_delta d"
+        "  WHERE d.function_id = $1::uuid AND d.project_id = $2::uuid"
+        "    AND d.hour >= csa_hour($3::timestamptz) AND d.hour < $4::timestamptz) x"
+        " GROUP BY 1",
         5, params);
     /* clang-format on */
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        timeline_free(&t);
         return db_failed(conn, res, "function timeline", detail);
-    json_t *buckets = json_array();
+    }
     for (int r = 0; r < PQntuples(res); r++) {
-        json_t *b = json_object();
-        json_object_set_new(b, "start", col_str(res, r, 0));
-        json_object_set_new(b, "invocations", col_int(res, r, 1));
-        json_object_set_new(b, "cold_starts", col_int(res, r, 2));
-        json_object_set_new(b, "proactive_starts", col_int(res, r, 3));
-        json_object_set_new(b, "provisioned_starts", col_int(res, r, 4));
-        json_object_set_new(b, "init_p50_ms", col_num(res, r, 5));
-        json_object_set_new(b, "init_p95_ms", col_num(res, r, 6));
-        json_object_set_new(b, "init_p99_ms", col_num(res, r, 7));
-        json_array_append_new(buckets, b);
+        timeline_bucket *b = bucket_at(&t, strtod(PQgetvalue(res, r, 0), NULL));
+        if (b)
+            b->invocations += strtoll(PQgetvalue(res, r, 1), NULL, 10);
     }
     PQclear(res);
+    const char *p2[] = {function_id, project_id, t0, t1, ha, hz};
+    int stopped = 0;
+    /* clang-format off */
+    res = csa_db_stream_prepared(
+        conn, "csa_function_timeline_inits",
+        TIMELINE_ROWS_FROM("i.timestamp >= $3::timestamptz AND i.timestamp < least($5::timestamptz, $4::timestamptz)")
+        " UNION ALL"
+        TIMELINE_ROWS_FROM("i.timestamp >= greatest($6::timestamptz, $5::timestamptz, $3::timestamptz)"
+                           " AND i.timestamp < $4::timestamptz")
+        " UNION ALL"
+        TIMELINE_ROWS_FROM("i.timestamp >= $5::timestamptz AND i.timestamp < $6::timestamptz"
+                           " AND i.execution_duration_ms IS NULL")
+        " UNION ALL"
+        " SELECT 'r', extract(epoch FROM i.timestamp), " CSA_COLD_ROW_INIT_COLUMNS("i", "f") NO_DAY_COLUMNS
+        " FROM function_day_sketch_pending p"
+        " JOIN invocations i ON i.id = p.id AND i.timestamp = p.timestamp JOIN functions f ON f.id = i.function_id"
+        " WHERE p.function_id = $1::uuid AND p.timestamp >= $5::timestamptz AND p.timestamp < $6::timestamptz"
+        "   AND i.project_id = $2::uuid AND i.cold_start"
+        " UNION ALL"
+        " SELECT 'h', extract(epoch FROM hour), NULL::text, NULL::int, NULL::numeric, NULL::bool, NULL::numeric,"
+        "   NULL::text, " CSA_DAY_SKETCH_COLUMNS_BUT_MODULES ", NULL::bytea"
+        " FROM function_hour_sketches"
+        " WHERE function_id = $1::uuid AND project_id = $2::uuid AND hour >= $5::timestamptz"
+        "   AND hour < $6::timestamptz",
+        6, p2, timeline_row, &t, &stopped);
+    /* clang-format on */
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || t.failed) {
+        timeline_free(&t);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            PQclear(res);
+            csa_logf(CSA_LOG_ERROR, "function timeline: function %s: an hour sketch that cannot be decoded",
+                     function_id);
+            snprintf(detail, CSA_DETAIL_MAX, "The query failed.");
+            return CSA_ERR_INTERNAL;
+        }
+        return db_failed(conn, res, "function timeline", detail);
+    }
+    PQclear(res);
+    json_t *buckets = json_array();
+    for (size_t k = 0; k < t.n; k++) {
+        timeline_bucket *b = &t.b[k];
+        if (b->invocations <= 0 && !b->seen)
+            continue;
+        double q[3] = {NAN, NAN, NAN};
+        static const double at[3] = {0.5, 0.95, 0.99};
+        if (b->sketched) {
+            for (int j = 0; j < 3; j++)
+                q[j] = csa_sketch_quantile(&b->s.init, at[j]);
+        } else if (b->n > 0) {
+            csa_sort_doubles(b->v, b->n);
+            for (int j = 0; j < 3; j++)
+                q[j] = csa_percentile_sorted(b->v, b->n, at[j]);
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "start", epoch_json(t.first + (double)k * t.width));
+        json_object_set_new(o, "invocations", json_integer(b->invocations));
+        json_object_set_new(o, "cold_starts", json_integer(b->s.cold));
+        json_object_set_new(o, "proactive_starts", json_integer(b->s.proactive));
+        json_object_set_new(o, "provisioned_starts", json_integer(b->s.provisioned));
+        json_object_set_new(o, "init_p50_ms", num_json(q[0]));
+        json_object_set_new(o, "init_p95_ms", num_json(q[1]));
+        json_object_set_new(o, "init_p99_ms", num_json(q[2]));
+        json_array_append_new(buckets, o);
+    }
+    timeline_free(&t);
     *out = json_pack("{s:I, s:o}", "bucket_seconds", (json_int_t)width, "buckets", buckets);
     return CSA_OK;
 }
@@ -442,7 +602,6 @@ static csa_status function_timeline(PGconn *conn, const char *function_id, const
  * the window's ends, and in its whole days those the day sketches do not hold yet (queued, or
  * incomplete). The module samples held bound the read's memory: it stops past max_samples.
  */
-#define COLD_ROW_NCOLS 6 /* CSA_COLD_ROW_COLUMNS */
 
 typedef struct cold_read {
     module_agg agg;
@@ -464,7 +623,7 @@ typedef struct cold_read {
 static int cold_row(const PGresult *row, void *arg)
 {
     cold_read *cr = arg;
-    if (PQgetvalue(row, 0, 0)[0] == 'd') { /* a whole day's sketches */
+    if (PQgetvalue(row, 0, 0)[0] != 'r') { /* a whole day's or hour's sketches */
         if (csa_day_stats_add_stored(cr->days, row, 0, 1 + COLD_ROW_NCOLS) < 0) {
             cr->bad_sketch = 1;
             return 1;
@@ -510,17 +669,6 @@ static int cold_row(const PGresult *row, void *arg)
     cr->samples += n > 0 ? n : 0;
     return cr->samples > cr->max_samples;
 }
-
-/* One read of the cold-start rows of a window: COLD_ROWS_FROM with the condition `where`
- * ($1 function, $2 project, $3 from, $4 to, $5 start of the first whole day, $6 end of the last),
- * each row tagged 'r' and padded with the (null) columns of a day row. */
-#define NO_DAY_COLUMNS \
-    ", NULL::bigint, NULL::bigint, NULL::bigint, NULL::numeric, NULL::bytea, NULL::float8, NULL::float8," \
-    " NULL::float8, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint, NULL::bytea"
-#define COLD_ROWS_FROM(where) \
-    " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") NO_DAY_COLUMNS \
-        " FROM invocations i JOIN functions f ON f.id = i.function_id" \
-        " WHERE i.function_id = $1::uuid AND i.project_id = $2::uuid AND i.cold_start AND " where
 
 static csa_status function_detail(PGconn *conn, const csa_rules *rules, const csa_prices *prices,
                                   const char *project_id, const char *function_id, const char *from, const char *to,
@@ -594,7 +742,8 @@ static csa_status function_detail(PGconn *conn, const csa_rules *rules, const cs
         "     AND i.timestamp >= greatest(b.z, b.a, b.t0) AND i.timestamp < b.t1),"
         "   (b.t0 < b.t1), b.da::text, b.dz::text, " TS_UTC("b.da::timestamp AT TIME ZONE 'UTC'") ","
         "   " TS_UTC("b.dz::timestamp AT TIME ZONE 'UTC'") ", extract(epoch FROM b.t0),"
-        "   extract(epoch FROM least(b.t1, now())), extract(epoch FROM f.first_seen_at)"
+        "   extract(epoch FROM least(b.t1, now())), extract(epoch FROM f.first_seen_at), " TS_UTC("b.a") ","
+        "   " TS_UTC("b.z")
         " FROM functions f CROSS JOIN b"
         " WHERE f.id = $1::uuid AND f.project_id = $2::uuid",
         4, p1);
@@ -636,10 +785,13 @@ static csa_status function_detail(PGconn *conn, const csa_rules *rules, const cs
     snprintf(tz, sizeof tz, "%s", PQgetvalue(res, 0, 14));
     double window_start = strtod(PQgetvalue(res, 0, 15), NULL), window_end = strtod(PQgetvalue(res, 0, 16), NULL);
     double first_seen = PQgetisnull(res, 0, 17) ? INFINITY : strtod(PQgetvalue(res, 0, 17), NULL);
+    char ha[64], hz[64]; /* the window's whole hours [ha, hz) */
+    snprintf(ha, sizeof ha, "%s", PQgetvalue(res, 0, 18));
+    snprintf(hz, sizeof hz, "%s", PQgetvalue(res, 0, 19));
     PQclear(res);
 
     json_t *timeline = NULL;
-    csa_status st = function_timeline(conn, function_id, project_id, t0, t1, &timeline, detail);
+    csa_status st = function_timeline(conn, function_id, project_id, t0, t1, ha, hz, &timeline, detail);
     if (st != CSA_OK) {
         json_decref(body);
         return st;
@@ -650,33 +802,39 @@ static csa_status function_detail(PGconn *conn, const csa_rules *rules, const cs
     csa_day_stats_init(&days);
     /* In one statement (one snapshot: a fold between two statements would move rows from the
      * queue into the sketches unseen, or seen twice): the whole days' sketches (migrations/006, all
-     * deployments), and the rows the sketches do not hold: the partial days at the ends, and in
-     * the whole days the incomplete rows and those still queued; module_timings read as text and
-     * aggregated here. */
-    const char *p2[] = {function_id, project_id, t0, t1, ta, tz, da, dz};
+     * deployments), the whole hours' sketches of the partial days at the window's ends
+     * (migrations/008), and the rows the sketches do not hold: the partial hours at the very ends,
+     * and in the whole days and hours the incomplete rows and those still queued; module_timings
+     * read as text and aggregated here. */
+    const char *p2[] = {function_id, project_id, t0, t1, ta, tz, da, dz, ha, hz};
     cold_read cr = {.max_samples = max_samples, .prices = prices, .days = &days};
     agg_init(&cr.agg);
     int stopped = 0;
     /* clang-format off */
     res = csa_db_stream_prepared(
         conn, "csa_detail_cold_rows",
-        COLD_ROWS_FROM("i.timestamp >= $3::timestamptz AND i.timestamp < least($5::timestamptz, $4::timestamptz)")
+        COLD_ROWS_FROM("i.timestamp >= $3::timestamptz AND i.timestamp < least($9::timestamptz, $4::timestamptz)")
         " UNION ALL"
-        COLD_ROWS_FROM("i.timestamp >= greatest($6::timestamptz, $5::timestamptz, $3::timestamptz)"
+        COLD_ROWS_FROM("i.timestamp >= greatest($10::timestamptz, $9::timestamptz, $3::timestamptz)"
                        " AND i.timestamp < $4::timestamptz")
         " UNION ALL"
-        COLD_ROWS_FROM("i.timestamp >= $5::timestamptz AND i.timestamp < $6::timestamptz"
+        COLD_ROWS_FROM("i.timestamp >= $9::timestamptz AND i.timestamp < $10::timestamptz"
                        " AND i.execution_duration_ms IS NULL")
         " UNION ALL"
         " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") NO_DAY_COLUMNS " FROM function_day_sketch_pending p"
         " JOIN invocations i ON i.id = p.id AND i.timestamp = p.timestamp JOIN functions f ON f.id = i.function_id"
-        " WHERE p.function_id = $1::uuid AND p.timestamp >= $5::timestamptz AND p.timestamp < $6::timestamptz"
+        " WHERE p.function_id = $1::uuid AND p.timestamp >= $9::timestamptz AND p.timestamp < $10::timestamptz"
         "   AND i.project_id = $2::uuid AND i.cold_start"
         " UNION ALL"
         " SELECT 'd', NULL::text, NULL::int, NULL::numeric, NULL::bool, NULL::numeric, NULL::text, " CSA_DAY_SKETCH_COLUMNS
         " FROM function_day_sketches"
-        " WHERE function_id = $1::uuid AND project_id = $2::uuid AND day >= $7::date AND day < $8::date",
-        8, p2, cold_row, &cr, &stopped);
+        " WHERE function_id = $1::uuid AND project_id = $2::uuid AND day >= $7::date AND day < $8::date"
+        " UNION ALL"
+        " SELECT 'h', NULL::text, NULL::int, NULL::numeric, NULL::bool, NULL::numeric, NULL::text, " CSA_DAY_SKETCH_COLUMNS
+        " FROM function_hour_sketches"
+        " WHERE function_id = $1::uuid AND project_id = $2::uuid AND hour >= $9::timestamptz AND hour < $10::timestamptz"
+        "   AND NOT (hour >= $5::timestamptz AND hour < $6::timestamptz)",
+        10, p2, cold_row, &cr, &stopped);
     /* clang-format on */
     if (PQresultStatus(res) != PGRES_TUPLES_OK || cr.failed || cr.bad_sketch) {
         agg_free(&cr.agg);

@@ -118,8 +118,10 @@ int csa_sketch_merge(csa_sketch *dst, const csa_sketch *src)
 }
 
 /* The value of the rank-th smallest (0-based) as the sketch knows it, clamped to [min, max]. */
-static double value_at_rank(const csa_sketch *s, uint64_t rank)
+double csa_sketch_value_at_rank(const csa_sketch *s, uint64_t rank)
 {
+    if (s->count == 0)
+        return NAN;
     if (rank == 0)
         return s->min;
     if (rank >= s->count - 1)
@@ -144,10 +146,10 @@ double csa_sketch_quantile(const csa_sketch *s, double q)
         return NAN;
     double pos = q * (double)(s->count - 1);
     uint64_t lo = (uint64_t)floor(pos), hi = (uint64_t)ceil(pos);
-    double a = value_at_rank(s, lo);
+    double a = csa_sketch_value_at_rank(s, lo);
     if (hi == lo)
         return a;
-    double b = value_at_rank(s, hi);
+    double b = csa_sketch_value_at_rank(s, hi);
     return a + (b - a) * (pos - (double)lo);
 }
 
@@ -299,4 +301,79 @@ long csa_sketch_decode(csa_sketch *s, const unsigned char *buf, size_t len, int 
 bad:
     csa_sketch_free(s);
     return -1;
+}
+
+long csa_sketch_decode_merge(csa_sketch *dst, const unsigned char *buf, size_t len, int exact)
+{
+    const unsigned char *p = buf, *end = buf + len;
+    uint64_t count, zero, nonempty = 0;
+    double sum = 0, min = 0, max = 0;
+    if (len < 2 || buf[0] != SKETCH_MAGIC || buf[1] != SKETCH_VERSION)
+        return -1;
+    p += 2;
+    if (csa_varint_get(&p, end, &count) < 0 || csa_varint_get(&p, end, &zero) < 0 || zero > count)
+        return -1;
+    const unsigned char *buckets = NULL;
+    int64_t lo = 0, hi = 0;
+    if (count > 0) {
+        if (csa_double_get(&p, end, &sum) < 0 || csa_double_get(&p, end, &min) < 0 ||
+            csa_double_get(&p, end, &max) < 0 || min > max || csa_varint_get(&p, end, &nonempty) < 0 ||
+            nonempty > CSA_SKETCH_MAX_BUCKETS)
+            return -1;
+        /* first pass: validate, and the span of the buckets */
+        buckets = p;
+        uint64_t total = zero;
+        int64_t index = 0;
+        for (uint64_t b = 0; b < nonempty; b++) {
+            uint64_t v, n;
+            if (csa_varint_get(&p, end, &v) < 0 || csa_varint_get(&p, end, &n) < 0 || n == 0)
+                return -1;
+            if (b == 0)
+                index = (v & 1) ? -(int64_t)((v + 1) >> 1) : (int64_t)(v >> 1);
+            else if (v > 2 * CSA_SKETCH_MAX_INDEX)
+                return -1;
+            else
+                index += (int64_t)v + 1;
+            if (index < -CSA_SKETCH_MAX_INDEX || index > CSA_SKETCH_MAX_INDEX)
+                return -1;
+            if (b == 0)
+                lo = index;
+            else if (index - lo + 1 > CSA_SKETCH_MAX_BUCKETS)
+                return -1;
+            hi = index;
+            if (n > count - total)
+                return -1;
+            total += n;
+        }
+        if (total != count)
+            return -1;
+    }
+    if (exact && p != end)
+        return -1;
+    long used = (long)(p - buf);
+    if (count == 0)
+        return used;
+    if (nonempty > 0 && fit(dst, (int32_t)lo, (int32_t)hi) < 0)
+        return -1;
+    /* second pass: the counts into dst (the encoding is valid) */
+    const unsigned char *q = buckets;
+    int64_t index = 0;
+    for (uint64_t b = 0; b < nonempty; b++) {
+        uint64_t v, n;
+        csa_varint_get(&q, end, &v);
+        csa_varint_get(&q, end, &n);
+        if (b == 0)
+            index = (v & 1) ? -(int64_t)((v + 1) >> 1) : (int64_t)(v >> 1);
+        else
+            index += (int64_t)v + 1;
+        dst->bins[slot(dst, (int32_t)index)] += n;
+    }
+    dst->zero += zero;
+    dst->sum += sum;
+    if (dst->count == 0 || min < dst->min)
+        dst->min = min;
+    if (dst->count == 0 || max > dst->max)
+        dst->max = max;
+    dst->count += count;
+    return used;
 }

@@ -44,6 +44,10 @@ int csa_sketch_add(csa_sketch *s, double v);
 /* Adds every value of src to dst. Returns 0, or -1 when out of memory (dst unchanged). */
 int csa_sketch_merge(csa_sketch *dst, const csa_sketch *src);
 
+/* The rank-th smallest value (0-based, rank < count) as the sketch knows it: its bucket's value
+ * (within CSA_SKETCH_ALPHA), clamped to the exact min and max; NaN when empty. */
+double csa_sketch_value_at_rank(const csa_sketch *s, uint64_t rank);
+
 /* The q-quantile (0 <= q <= 1) as percentile_cont would interpolate it; NaN when empty. */
 double csa_sketch_quantile(const csa_sketch *s, double q);
 
@@ -55,6 +59,11 @@ int csa_sketch_encode(const csa_sketch *s, unsigned char **out, size_t *len);
  * when buf is not a whole valid encoding (truncated, bad version, inconsistent counts, too many
  * buckets): s is then empty. With `exact` the encoding must fill buf (no trailing bytes). */
 long csa_sketch_decode(csa_sketch *s, const unsigned char *buf, size_t len, int exact);
+
+/* Adds the values of an encoding to dst without decoding it into a sketch of its own (one
+ * allocation at most: dst grows once to cover the encoding's buckets). Returns the bytes read, or
+ * -1 when buf is not a whole valid encoding (as csa_sketch_decode; dst is then unchanged). */
+long csa_sketch_decode_merge(csa_sketch *dst, const unsigned char *buf, size_t len, int exact);
 
 /* Varint helpers shared with the other encodings built on sketches (rollup_sketches.c). */
 size_t csa_varint_put(unsigned char *p, uint64_t v);                                /* p: >= 10 bytes */

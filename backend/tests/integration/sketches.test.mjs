@@ -1,6 +1,7 @@
-// Day sketches (migrations/006): the function detail takes whole UTC days from per-day DDSketches
-// (1 % relative error on percentiles; counts, averages and costs exact) and the partial days at the
-// window's ends from the rows. Cold starts go through HTTP on several days; the test computes the
+// Day and hour sketches (migrations/006, 008): the function detail takes whole UTC days from
+// per-day DDSketches (1 % relative error on percentiles; counts, averages and costs exact), the
+// whole hours of the partial days at the window's ends from per-hour ones, the partial hours at its
+// very ends from the rows; its timeline takes whole hours from the hour sketches. Cold starts go through HTTP on several days; the test computes the
 // exact figures itself and compares, after the queue is folded (`coldstartd maintain`); replays
 // and records completed later ("complete": false, then true) must count once.
 import { test } from 'node:test';
@@ -88,6 +89,34 @@ function near(got, want, relative, what) {
   assert.ok(Math.abs(got - want) <= bound, `${what}: got ${got}, exact ${want} (bound ${bound.toFixed(3)})`);
 }
 
+// the timeline's buckets against the records: counts exact, percentiles within `relative`
+function checkTimeline(body, records, from, to, relative, what) {
+  const width = body.timeline.bucket_seconds * 1000;
+  const byStart = new Map();
+  for (const r of records) {
+    const t = Date.parse(r.timestamp);
+    if (!(t >= from && t < to && r.cold_start)) continue;
+    const start = Math.floor((t - Date.UTC(2000, 0, 1)) / width) * width + Date.UTC(2000, 0, 1);
+    const b = byStart.get(start) || { cold: 0, proactive: 0, inits: [] };
+    if ((r.start_kind ?? 'cold') === 'cold') {
+      b.cold++;
+      if (r.init_duration_ms !== undefined) b.inits.push(r.init_duration_ms);
+    } else if (r.start_kind === 'proactive') b.proactive++;
+    byStart.set(start, b);
+  }
+  const got = new Map(body.timeline.buckets.map((b) => [Date.parse(b.start), b]));
+  for (const [start, b] of byStart) {
+    const g = got.get(start);
+    assert.ok(g, `${what}: timeline bucket ${iso(start)}`);
+    assert.equal(g.cold_starts, b.cold, `${what}: ${iso(start)} cold_starts`);
+    assert.equal(g.proactive_starts, b.proactive, `${what}: ${iso(start)} proactive_starts`);
+    if (b.inits.length === 0) continue;
+    near(g.init_p50_ms, percentileCont(b.inits, 0.5), relative, `${what}: ${iso(start)} p50`);
+    near(g.init_p99_ms, percentileCont(b.inits, 0.99), relative, `${what}: ${iso(start)} p99`);
+  }
+  for (const g of body.timeline.buckets) if (!byStart.has(Date.parse(g.start))) assert.equal(g.cold_starts, 0, `${what}: ${g.start}`);
+}
+
 function check(body, exp, relative, what) {
   assert.equal(body.cold_starts, exp.cold, `${what}: cold_starts`);
   near(body.init_duration_ms.avg, mean(exp.inits), 0, `${what}: init avg (exact)`);
@@ -114,7 +143,7 @@ function check(body, exp, relative, what) {
   }
 }
 
-test('the detail merges day sketches for whole days and reads partial days exactly; replays and completions count once', async () => {
+test('the detail merges day sketches for whole days, hour sketches for the whole hours of partial days and reads partial hours exactly; replays and completions count once', async () => {
   const fn = 'sketch-' + uid('f').slice(-8);
   const today = Math.floor(Date.now() / DAY) * DAY;
   const records = [];
@@ -149,11 +178,17 @@ test('the detail merges day sketches for whole days and reads partial days exact
     records.filter((r) => r.start_kind === 'cold').length,
     'each real cold start is in the sketches once',
   );
+  assert.equal(
+    await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_hour_sketches WHERE function_id = '${id}'`),
+    records.filter((r) => r.start_kind === 'cold').length,
+    'and in the hour sketches once',
+  );
 
   const body = await detail(id, from, to);
   assert.equal(body.percentiles, 'sketch', 'whole days come from the day sketches');
   check(body, expected(records, from, to), 0.01, 'six whole days and two partial ones');
   assert.equal(body.proactive_starts, 1);
+  checkTimeline(body, records, from, to, 0.01, 'timeline');
 
   // replaying everything again, early copies included, changes nothing
   await send(records);
@@ -161,10 +196,20 @@ test('the detail merges day sketches for whole days and reads partial days exact
   await fold();
   check(await detail(id, from, to), expected(records, from, to), 0.01, 'after replays');
 
-  // a window inside one day holds no whole day: exact
-  const inside = await detail(id, today - 3 * DAY + 2 * HOUR, today - 3 * DAY + 20 * HOUR);
-  assert.equal(inside.percentiles, 'exact');
-  check(inside, expected(records, today - 3 * DAY + 2 * HOUR, today - 3 * DAY + 20 * HOUR), 0, 'partial day only');
+  // a window inside one day holds no whole day: its whole hours from the hour sketches
+  const a = today - 3 * DAY + 2 * HOUR + 7 * 60000;
+  const z = today - 3 * DAY + 20 * HOUR + 31 * 60000;
+  const inside = await detail(id, a, z);
+  assert.equal(inside.percentiles, 'sketch');
+  check(inside, expected(records, a, z), 0.01, 'partial day only');
+  checkTimeline(inside, records, a, z, 0.01, 'partial day only, timeline');
+  // a window inside one hour holds no whole hour: exact, the timeline too
+  const today1 = records.filter((r) => Date.parse(r.timestamp) >= today && Date.parse(r.timestamp) < today + 50 * 60000);
+  assert.ok(today1.length >= 20);
+  const exact = await detail(id, today, today + 50 * 60000);
+  assert.equal(exact.percentiles, 'exact');
+  check(exact, expected(records, today, today + 50 * 60000), 0, 'partial hour only');
+  checkTimeline(exact, records, today, today + 50 * 60000, 0, 'partial hour only, timeline');
 
   // a record never completed is still a cold start of its day (read exactly), and counts once
   // when its full copy comes after the day was folded

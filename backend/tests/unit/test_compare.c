@@ -114,3 +114,88 @@ Test(compare, u_statistic_extremes)
     cr_assert_float_eq(c.u, 400, 1e-9, "head entirely above base: U = nb*nh");
     cr_assert_eq(c.verdict, CSA_VERDICT_REGRESSION);
 }
+
+/* ---- the same test on sketches (csa_compare_sketches) ---------------------------------------- */
+
+static void sketch_of(csa_sketch *s, const double *v, size_t n)
+{
+    csa_sketch_init(s);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(csa_sketch_add(s, v[i]), 0);
+}
+
+/* The sketch answers as the samples do: quantiles within 1 %, the same verdicts, p close. */
+Test(compare_sketches, agree_with_the_samples)
+{
+    static double base[400], head[400];
+    const struct {
+        double center_b, center_h, spread;
+        size_t n;
+    } cases[] = {{120, 120, 60, 400}, {100, 125, 20, 60}, {300, 301, 4, 400}, {100, 300, 10, 19}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t n = cases[k].n;
+        sample(base, n, cases[k].center_b, cases[k].spread, 20 + (unsigned)k);
+        sample(head, n, cases[k].center_h, cases[k].spread, 40 + (unsigned)k);
+        csa_sketch sb, sh;
+        sketch_of(&sb, base, n);
+        sketch_of(&sh, head, n);
+        csa_comparison e, s;
+        cr_assert_eq(csa_compare_samples(base, n, head, n, &e), 0);
+        csa_compare_sketches(&sb, &sh, &s);
+        cr_assert_eq(s.verdict, e.verdict, "case %zu: %s vs %s (p %g vs %g)", k, csa_verdict_name(s.verdict),
+                     csa_verdict_name(e.verdict), s.p_value, e.p_value);
+        cr_assert_eq(s.n_base, n);
+        cr_assert_eq(s.n_head, n);
+        double q[][2] = {{s.base_p50.value, e.base_p50.value}, {s.head_p95.value, e.head_p95.value}};
+        for (int j = 0; j < 2; j++)
+            cr_assert(fabs(q[j][0] - q[j][1]) <= 0.01 * q[j][1], "case %zu: %g vs %g", k, q[j][0], q[j][1]);
+        cr_assert(s.base_p50.low <= s.base_p50.value && s.base_p50.value <= s.base_p50.high);
+        if (e.verdict != CSA_VERDICT_NOT_ENOUGH_DATA && e.p_value > 1e-6)
+            cr_assert(fabs(log(s.p_value / e.p_value)) < 1.0, "case %zu: p %g vs %g", k, s.p_value, e.p_value);
+        csa_sketch_free(&sb);
+        csa_sketch_free(&sh);
+    }
+}
+
+/* Buckets are tied values: all in one bucket is U = nb*nh/2 and p = 1; apart, U = nb*nh. */
+Test(compare_sketches, ties_and_extremes)
+{
+    double base[30], head[30];
+    for (int i = 0; i < 30; i++) {
+        base[i] = 50;
+        head[i] = 50.1; /* the same 1 % bucket */
+    }
+    csa_sketch sb, sh;
+    sketch_of(&sb, base, 30);
+    sketch_of(&sh, head, 30);
+    csa_comparison c;
+    csa_compare_sketches(&sb, &sh, &c);
+    cr_assert_float_eq(c.u, 450, 1e-9);
+    cr_assert_float_eq(c.p_value, 1, 1e-12);
+    cr_assert_eq(c.verdict, CSA_VERDICT_NO_CHANGE);
+    csa_sketch_free(&sh);
+    for (int i = 0; i < 30; i++)
+        head[i] = 100 + i;
+    sketch_of(&sh, head, 30);
+    csa_compare_sketches(&sb, &sh, &c);
+    cr_assert_float_eq(c.u, 900, 1e-9, "head entirely above base: U = nb*nh");
+    cr_assert_eq(c.verdict, CSA_VERDICT_REGRESSION);
+    csa_compare_sketches(&sh, &sb, &c);
+    cr_assert_float_eq(c.u, 0, 1e-9);
+    cr_assert_eq(c.verdict, CSA_VERDICT_IMPROVEMENT);
+    /* values under the sketch's smallest (the zero bucket) rank first */
+    csa_sketch z;
+    csa_sketch_init(&z);
+    for (int i = 0; i < 30; i++)
+        cr_assert_eq(csa_sketch_add(&z, 0), 0);
+    csa_compare_sketches(&z, &sb, &c);
+    cr_assert_float_eq(c.u, 900, 1e-9);
+    csa_sketch empty;
+    csa_sketch_init(&empty);
+    csa_compare_sketches(&empty, &sb, &c);
+    cr_assert_eq(c.verdict, CSA_VERDICT_NOT_ENOUGH_DATA);
+    cr_assert(isnan(c.base_p50.value));
+    csa_sketch_free(&sb);
+    csa_sketch_free(&sh);
+    csa_sketch_free(&z);
+}

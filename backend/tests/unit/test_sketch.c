@@ -275,3 +275,56 @@ Test(sketch, bad_and_truncated_encodings_are_refused)
     csa_sketch_free(&s);
     csa_sketch_free(&back);
 }
+
+/* Merging an encoding (csa_sketch_decode_merge) is decoding it and merging: the same sketch, and
+ * an invalid encoding leaves the destination as it was. */
+Test(sketch, decode_merge_is_decode_then_merge)
+{
+    uint64_t seed = 11;
+    csa_sketch a, b, expected, got;
+    csa_sketch_init(&a);
+    csa_sketch_init(&b);
+    csa_sketch_init(&expected);
+    csa_sketch_init(&got);
+    for (int i = 0; i < 3000; i++)
+        csa_sketch_add(&a, draw_module(&seed));
+    for (int i = 0; i < 2000; i++)
+        csa_sketch_add(&b, 1000 * draw_module(&seed)); /* buckets above and overlapping a's */
+    csa_sketch_add(&b, 0);                             /* and the zero bucket */
+    unsigned char *buf;
+    size_t len;
+    cr_assert_eq(csa_sketch_encode(&b, &buf, &len), 0);
+    cr_assert_eq(csa_sketch_merge(&expected, &a), 0);
+    cr_assert_eq(csa_sketch_merge(&expected, &b), 0);
+    cr_assert_eq(csa_sketch_merge(&got, &a), 0);
+    cr_assert_eq(csa_sketch_decode_merge(&got, buf, len, 1), (long)len);
+    expect_same(&got, &expected);
+    cr_expect_eq(got.zero, expected.zero);
+    cr_expect_float_eq(got.sum, expected.sum, 1e-9 * fabs(expected.sum));
+    /* into an empty sketch: the decoded one */
+    csa_sketch empty;
+    csa_sketch_init(&empty);
+    cr_assert_eq(csa_sketch_decode_merge(&empty, buf, len, 1), (long)len);
+    expect_same(&empty, &b);
+    /* truncated, trailing bytes with exact, a bad version: refused, the destination unchanged */
+    uint64_t count = got.count;
+    double sum = got.sum;
+    cr_expect_eq(csa_sketch_decode_merge(&got, buf, len - 1, 1), -1);
+    unsigned char *longer = malloc(len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    cr_expect_eq(csa_sketch_decode_merge(&got, longer, len + 1, 1), -1);
+    cr_expect_eq(csa_sketch_decode_merge(&got, longer, len + 1, 0), (long)len, "not exact: the bytes read");
+    got.count -= b.count; /* undo the accepted one */
+    got.sum = sum;
+    longer[1] = 99;
+    cr_expect_eq(csa_sketch_decode_merge(&got, longer, len, 1), -1);
+    cr_expect_eq(got.count, count);
+    free(longer);
+    free(buf);
+    csa_sketch_free(&a);
+    csa_sketch_free(&b);
+    csa_sketch_free(&expected);
+    csa_sketch_free(&got);
+    csa_sketch_free(&empty);
+}
