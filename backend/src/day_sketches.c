@@ -3,6 +3,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "package_rollups.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -623,6 +624,9 @@ long long csa_day_sketches_fold(PGconn *conn, int max_rows, char *err, size_t er
         if (fold_group(conn, res, from, to, err, err_size) < 0)
             goto rollback;
     }
+    /* the project's package rollups (migrations/007) from the same rows, in the same transaction */
+    if (csa_package_rollups_add(conn, res, 0, 1, 4, err, err_size) < 0)
+        goto rollback;
     PQclear(res);
     res = csa_db_exec(conn, "COMMIT", 0, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
