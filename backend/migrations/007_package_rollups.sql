@@ -172,14 +172,17 @@ WITH b AS (
     FROM package_hourly h CROSS JOIN LATERAL unnest(h.keys, h.counts) u(k, c) GROUP BY 1, 2, 3, 4
 ), s AS (
     SELECT h.project_id, (h.hour AT TIME ZONE 'UTC')::date AS day, h.package, sum(h.cold_starts) AS n, sum(h.sum_ms) AS ms,
-           min(h.min_ms) AS mn, max(h.max_ms) AS mx,
-           ARRAY(SELECT DISTINCT f FROM unnest(array_agg(h.functions)) f ORDER BY f) AS fns
+           min(h.min_ms) AS mn, max(h.max_ms) AS mx
     FROM package_hourly h GROUP BY 1, 2, 3
+), f AS (
+    SELECT h.project_id, (h.hour AT TIME ZONE 'UTC')::date AS day, h.package, array_agg(DISTINCT u ORDER BY u) AS fns
+    FROM package_hourly h CROSS JOIN LATERAL unnest(h.functions) u GROUP BY 1, 2, 3
 )
 INSERT INTO package_daily (project_id, day, package, cold_starts, sum_ms, min_ms, max_ms, keys, counts, functions)
-SELECT s.project_id, s.day, s.package, s.n, s.ms, s.mn, s.mx, bb.keys, bb.counts, s.fns
-FROM s JOIN (SELECT project_id, day, package, array_agg(k ORDER BY k) AS keys, array_agg(c ORDER BY k) AS counts
-             FROM b GROUP BY 1, 2, 3) bb USING (project_id, day, package);
+SELECT s.project_id, s.day, s.package, s.n, s.ms, s.mn, s.mx, bb.keys, bb.counts, f.fns
+FROM s JOIN f USING (project_id, day, package)
+JOIN (SELECT project_id, day, package, array_agg(k ORDER BY k) AS keys, array_agg(c ORDER BY k) AS counts
+      FROM b GROUP BY 1, 2, 3) bb USING (project_id, day, package);
 
 -- Retention drops the package rollups of the dropped months too.
 CREATE OR REPLACE FUNCTION csa_drop_partitions_before(cutoff timestamptz)
