@@ -97,7 +97,8 @@ typedef struct row_ctx {
 static int add_to(groups *g, const row_ctx *c, const char *key, size_t len, double ms)
 {
     group *grp = groups_get(g, c->project, floor(c->at / g->width) * g->width, key, len);
-    if (!grp || csa_sketch_add(&grp->sketch, ms) < 0 || json_object_set_new(grp->functions, c->function, json_true()) < 0)
+    if (!grp || csa_sketch_add(&grp->sketch, ms) < 0 ||
+        json_object_set_new(grp->functions, c->function, json_true()) < 0)
         return -1;
     return 0;
 }

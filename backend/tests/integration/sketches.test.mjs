@@ -189,7 +189,12 @@ test('the detail merges day sketches for whole days and reads partial days exact
     for (const r of rows) {
       assert.equal(r.n, all[r.package].length, `${table} ${r.package}: cold starts`);
       assert.equal(r.buckets, r.n, `${table} ${r.package}: the sketch holds each once`);
-      near(Number(r.ms), all[r.package].reduce((a, b) => a + b, 0), 1e-9, `${table} ${r.package}: sum`);
+      near(
+        Number(r.ms),
+        all[r.package].reduce((a, b) => a + b, 0),
+        1e-9,
+        `${table} ${r.package}: sum`,
+      );
     }
   }
   // what the dashboard's panel reads: whole days from package_daily, the hours at the ends from
@@ -197,12 +202,19 @@ test('the detail merges day sketches for whole days and reads partial days exact
   const hourFrom = Math.floor(from / HOUR) * HOUR;
   const win = expected(withLate, hourFrom, to).modules;
   const panel = await ctx.rows(`SELECT * FROM csa_slowest_packages('${project}', '${iso(from)}', '${iso(to - 1)}', 10)`);
-  assert.deepEqual(panel.map((r) => r.package), Object.keys(win).sort((a, b) => mean(win[b]) - mean(win[a])), 'ordered by average');
+  assert.deepEqual(
+    panel.map((r) => r.package),
+    Object.keys(win).sort((a, b) => mean(win[b]) - mean(win[a])),
+    'ordered by average',
+  );
   for (const r of panel) {
     const vals = win[r.package];
     assert.equal(Number(r.cold_starts), vals.length, `${r.package}: cold starts`);
     assert.equal(Number(r.functions), 1, `${r.package}: functions`);
-    assert.ok(Math.abs(Number(r.avg_self) - mean(vals)) <= 0.05 + 1e-9, `${r.package}: avg ${r.avg_self} (rounded to 0.1), exact ${mean(vals)}`);
+    assert.ok(
+      Math.abs(Number(r.avg_self) - mean(vals)) <= 0.05 + 1e-9,
+      `${r.package}: avg ${r.avg_self} (rounded to 0.1), exact ${mean(vals)}`,
+    );
     near(Number(r.p95_self), percentileCont(vals, 0.95), 0.01, `${r.package}: p95`);
   }
 });
@@ -221,7 +233,11 @@ test('retention drops the months it drops from the day sketches and the package 
   const count = (table, slot) =>
     ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM ${table} WHERE project_id = '${id.project_id}' AND ${slot}`);
   const before = iso(monthStart);
-  assert.equal(await count('package_hourly', `hour >= '${iso(lastMonth)}' AND hour < '${iso(lastMonth + 5 * HOUR)}'`), 5 * 3, 'last month: 5 cold starts x 3 packages');
+  assert.equal(
+    await count('package_hourly', `hour >= '${iso(lastMonth)}' AND hour < '${iso(lastMonth + 5 * HOUR)}'`),
+    5 * 3,
+    'last month: 5 cold starts x 3 packages',
+  );
   const keptHourly = await count('package_hourly', `hour >= '${before}'`);
   const keptDaily = await count('package_daily', `day >= '${before}'::timestamptz::date`);
   assert.ok(keptHourly >= 3 * 3, 'this month');
@@ -229,7 +245,10 @@ test('retention drops the months it drops from the day sketches and the package 
   await ctx.rows(`SELECT csa_drop_partitions_before('${before}')`);
   assert.equal(await count('package_hourly', `hour < '${before}'`), 0, 'package_hourly: the dropped months are gone');
   assert.equal(await count('package_daily', `day < '${before}'::timestamptz::date`), 0, 'package_daily: the dropped months are gone');
-  assert.equal(await ctx.count(`SELECT count(*) FROM function_day_sketches WHERE function_id = '${id.id}' AND day < '${before}'::timestamptz::date`), 0);
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM function_day_sketches WHERE function_id = '${id.id}' AND day < '${before}'::timestamptz::date`),
+    0,
+  );
   assert.equal(await count('package_hourly', `hour >= '${before}'`), keptHourly, 'package_hourly: this month is kept');
   assert.equal(await count('package_daily', `day >= '${before}'::timestamptz::date`), keptDaily, 'package_daily: this month is kept');
 });
