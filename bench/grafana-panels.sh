@@ -8,7 +8,9 @@
 #   (migrations/006, 007; timed). Then bench/grafana-panels.mjs runs every panel's SQL as Grafana
 #   sends it (macros and variables expanded: the project, All functions) over the last 24 h, 7 days
 #   and 30 days, BENCH_REPS (10) times each after a warm-up run: p50 and p95 per panel.
-# Own PostgreSQL (.data/bench-g-pg, port 55475). Results: bench/results/grafana-panels-latest.md
+# Own PostgreSQL (.data/bench-g-pg, port 55475; database BENCH_DB, default csa_bench_g). Results:
+# bench/results/grafana-panels-latest.md. BENCH_PANELS (a regular expression of panel titles) and
+# BENCH_TIMEOUT_S (a statement timeout per run, default 30 s: the Grafana role's) go to the .mjs.
 # BENCH_SKIP_SEED=1 reuses the database of the previous run (BENCH_KEEP_PG=1 keeps its server up).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,16 +22,17 @@ REPS=${BENCH_REPS:-10}
 PG_DIR=${BENCH_PG_DIR:-$ROOT/.data/bench-g-pg}
 PG_PORT=${BENCH_PG_PORT:-55475}
 BIN=${COLDSTARTD:-$ROOT/backend/build/coldstartd}
+DBNAME=${BENCH_DB:-csa_bench_g}
 [ -x "$BIN" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 
 scripts/pg.sh start "$PG_DIR" "$PG_PORT" >/dev/null
 trap '[ "${BENCH_KEEP_PG:-0}" = 1 ] || scripts/pg.sh stop "$PG_DIR"' EXIT
 ADMIN=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed 's#/coldstart$#/postgres#')
-DB=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed 's#/coldstart$#/csa_bench_g#')
+DB=$(scripts/pg.sh url "$PG_DIR" "$PG_PORT" | sed "s#/coldstart\$#/$DBNAME#")
 if [ "${BENCH_SKIP_SEED:-0}" = 1 ]; then
   SEEDED="reused from the previous run"
 else
-  psql "$ADMIN" -qc "DROP DATABASE IF EXISTS csa_bench_g WITH (FORCE)" -c "CREATE DATABASE csa_bench_g"
+  psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" -c "CREATE DATABASE $DBNAME"
   DATABASE_URL=$DB "$BIN" migrate >/dev/null 2>&1
   DATABASE_URL=$DB "$BIN" create-project --name "Grafana bench" --slug gbench >/dev/null
   echo "== seeding $N invocations across $F functions (in PostgreSQL)" >&2

@@ -90,14 +90,18 @@ $$;
 CREATE FUNCTION csa_slowest_packages(project uuid, t0 timestamptz, t1 timestamptz, lim int DEFAULT 25)
 RETURNS TABLE (package text, functions bigint, cold_starts bigint, avg_self numeric, p95_self float8, total_self numeric)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH w AS (
+    WITH r AS (
         SELECT a, z,
                CASE WHEN date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') = a THEN a
                     ELSE date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') + interval '1 day' END AS da,
                date_bin('1 day', z, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS dz
-        FROM (SELECT csa_hour(t0) AS a, csa_hour(t1) + interval '1 hour' AS z WHERE t0 <= t1) r
+        FROM (SELECT csa_hour(t0) AS a, csa_hour(t1) + interval '1 hour' AS z WHERE t0 <= t1) x
     ), days AS (
-        SELECT (da AT TIME ZONE 'UTC')::date AS d0, (dz AT TIME ZONE 'UTC')::date AS d1 FROM w WHERE da < dz
+        SELECT (da AT TIME ZONE 'UTC')::date AS d0, (dz AT TIME ZONE 'UTC')::date AS d1 FROM r WHERE da < dz
+    ), w AS (
+        -- the hours outside the whole days: [h0, h1) before them and [h2, h3) after them (all of
+        -- [a, z) in the first when the range holds no whole day)
+        SELECT a AS h0, CASE WHEN da < dz THEN da ELSE z END AS h1, CASE WHEN da < dz THEN dz ELSE z END AS h2, z AS h3 FROM r
     ), totals AS (
         SELECT s.package, sum(s.cold_starts) AS n, sum(s.sum_ms) AS ms
         FROM (
@@ -105,8 +109,10 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
             WHERE d.project_id = project AND d.day >= days.d0 AND d.day < days.d1
             UNION ALL
             SELECT h.package, h.cold_starts, h.sum_ms FROM package_hourly h, w
-            WHERE h.project_id = project AND h.hour >= w.a AND h.hour < w.z
-              AND NOT (w.da < w.dz AND h.hour >= w.da AND h.hour < w.dz)
+            WHERE h.project_id = project AND h.hour >= w.h0 AND h.hour < w.h1
+            UNION ALL
+            SELECT h.package, h.cold_starts, h.sum_ms FROM package_hourly h, w
+            WHERE h.project_id = project AND h.hour >= w.h2 AND h.hour < w.h3
         ) s
         GROUP BY s.package
     ), top AS (
@@ -117,8 +123,11 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
           AND d.package IN (SELECT top.package FROM top)
         UNION ALL
         SELECT h.package, h.min_ms, h.max_ms, h.keys, h.counts, h.functions FROM package_hourly h, w
-        WHERE h.project_id = project AND h.hour >= w.a AND h.hour < w.z
-          AND NOT (w.da < w.dz AND h.hour >= w.da AND h.hour < w.dz)
+        WHERE h.project_id = project AND h.hour >= w.h0 AND h.hour < w.h1
+          AND h.package IN (SELECT top.package FROM top)
+        UNION ALL
+        SELECT h.package, h.min_ms, h.max_ms, h.keys, h.counts, h.functions FROM package_hourly h, w
+        WHERE h.project_id = project AND h.hour >= w.h2 AND h.hour < w.h3
           AND h.package IN (SELECT top.package FROM top)
     ), buckets AS (
         SELECT p.package, u.k, sum(u.c)::bigint AS c

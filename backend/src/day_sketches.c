@@ -460,10 +460,13 @@ out:
 /* ---- the fold ----------------------------------------------------------------------------- */
 
 /* The queued rows of one batch, taken off the queue (the transaction's DELETE), with what the
- * statistics need; ordered so that each (function, day, deployment) is one run of rows. */
+ * statistics need; ordered so that each (function, day, deployment) is one run of rows. A batch
+ * is the oldest queued rows of all functions: a backlog (an upgrade's, a bulk load's) then
+ * touches each day's and each hour's rows in one or two batches, not once per function
+ * (the package rollups, package_rollups.c, have a row per project, hour and package). */
 #define FOLD_ROWS_SQL \
     "WITH batch AS (SELECT function_id, \"timestamp\", id FROM function_day_sketch_pending" \
-    "  ORDER BY function_id, \"timestamp\" LIMIT $1::int)," \
+    "  ORDER BY \"timestamp\" LIMIT $1::int)," \
     " taken AS (DELETE FROM function_day_sketch_pending p USING batch b" \
     "  WHERE p.function_id = b.function_id AND p.\"timestamp\" = b.\"timestamp\" AND p.id = b.id" \
     "  RETURNING p.function_id, p.\"timestamp\", p.id)" \
