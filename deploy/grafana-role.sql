@@ -13,7 +13,8 @@
 -- What the role may do: connect to this database and SELECT from projects, functions and
 -- invocations (through the partitioned parent; PostgreSQL checks privileges on the parent only),
 -- the hourly invocation counts (function_hourly, function_hourly_delta: migrations/002) and the
--- deployments (function_deployments: migrations/004).
+-- deployments (function_deployments: migrations/004) and the package rollups (package_hourly,
+-- package_daily: migrations/007, read by csa_slowest_packages()).
 -- Nothing else: not api_keys (key hashes), not schema_migrations, no writes, no DDL. Grafana runs
 -- whatever SQL a dashboard editor types, so the privileges are the real boundary;
 -- default_transaction_read_only and statement_timeout only make mistakes cheaper.
@@ -37,5 +38,6 @@ GRANT USAGE ON SCHEMA public TO :"grafana_user";
 -- Start from nothing on this schema's tables, then grant exactly what the dashboards read.
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"grafana_user";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"grafana_user";
-GRANT SELECT ON TABLE projects, functions, invocations, function_hourly, function_hourly_delta, function_deployments
+GRANT SELECT ON TABLE projects, functions, invocations, function_hourly, function_hourly_delta, function_deployments,
+    package_hourly, package_daily
     TO :"grafana_user";

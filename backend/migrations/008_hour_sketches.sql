@@ -47,13 +47,16 @@ CREATE INDEX idx_invocations_deployment_tree
     ON invocations (function_id, (coalesce(code_id, 'version:' || function_version)), "timestamp" DESC)
     WHERE cold_start AND module_tree IS NOT NULL;
 
--- Existing data: rebuilt by the fold, days and hours together.
+-- Existing data: rebuilt by the fold, days and hours together, and with them the package rollups
+-- (migration 007), which the same fold feeds: kept, they would count every cold start twice.
 DELETE FROM function_day_sketches;
+DELETE FROM package_hourly;
+DELETE FROM package_daily;
 INSERT INTO function_day_sketch_pending (function_id, "timestamp", id)
 SELECT function_id, "timestamp", id FROM invocations WHERE cold_start AND execution_duration_ms IS NOT NULL
 ON CONFLICT DO NOTHING;
 
--- Retention drops the hours of the dropped months too.
+-- Retention drops the hours of the dropped months too (and, as 007's did, the package rollups).
 CREATE OR REPLACE FUNCTION csa_drop_partitions_before(cutoff timestamptz)
 RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
@@ -78,6 +81,9 @@ BEGIN
             WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
             DELETE FROM function_hour_sketches WHERE hour >= lo AND hour < hi;
             DELETE FROM function_day_sketch_pending WHERE "timestamp" >= lo AND "timestamp" < hi;
+            DELETE FROM package_hourly WHERE hour >= lo AND hour < hi;
+            DELETE FROM package_daily
+            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
             dropped := dropped + 1;
         END IF;
     END LOOP;

@@ -4,6 +4,7 @@
 #include "db.h"
 #include "hour_sketches.h"
 #include "log.h"
+#include "package_rollups.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -450,10 +451,13 @@ int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int
 /* ---- the fold ----------------------------------------------------------------------------- */
 
 /* The queued rows of one batch, taken off the queue (the transaction's DELETE), with what the
- * statistics need; ordered so that each (function, day, deployment) is one run of rows. */
+ * statistics need; ordered so that each (function, day, deployment) is one run of rows. A batch
+ * is the oldest queued rows of all functions: a backlog (an upgrade's, a bulk load's) then
+ * touches each day's and each hour's rows in one or two batches, not once per function
+ * (the package rollups, package_rollups.c, have a row per project, hour and package). */
 #define FOLD_ROWS_SQL \
     "WITH batch AS (SELECT function_id, \"timestamp\", id FROM function_day_sketch_pending" \
-    "  ORDER BY function_id, \"timestamp\" LIMIT $1::int)," \
+    "  ORDER BY \"timestamp\" LIMIT $1::int)," \
     " taken AS (DELETE FROM function_day_sketch_pending p USING batch b" \
     "  WHERE p.function_id = b.function_id AND p.\"timestamp\" = b.\"timestamp\" AND p.id = b.id" \
     "  RETURNING p.function_id, p.\"timestamp\", p.id)" \
@@ -615,6 +619,9 @@ long long csa_day_sketches_fold(PGconn *conn, int max_rows, char *err, size_t er
             goto rollback;
     }
     if (csa_hour_sketches_fold_rows(conn, res, 4, err, err_size) < 0) /* the same rows by hour (migrations/008) */
+        goto rollback;
+    /* the project's package rollups (migrations/007) from the same rows, in the same transaction */
+    if (csa_package_rollups_add(conn, res, 0, 1, 4, err, err_size) < 0)
         goto rollback;
     PQclear(res);
     res = csa_db_exec(conn, "COMMIT", 0, NULL);

@@ -162,7 +162,7 @@ test('static: the dashboard has every panel the issue asks for', () => {
     'Average and p95 init duration by function': 'barchart',
     'Module timing breakdown': 'table',
     'Cold start vs warm execution time': 'barchart',
-    'Slowest modules across all functions': 'table',
+    'Slowest packages across all functions': 'table',
     'Init duration over time (p50, p95, p99)': 'timeseries',
     'Cold starts per function': 'timeseries',
     'Module load flame graph': 'flamegraph',

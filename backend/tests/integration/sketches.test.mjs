@@ -222,4 +222,78 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   await send([late]);
   await fold();
   check(await detail(id, from, to), expected(withLate, from, to), 0.01, 'completed after its day was folded');
+
+  // the project's package rollups (migrations/007), folded with the sketches: every complete real
+  // cold start once per package, in its hour and in its day, despite the replays and completions
+  const all = expected(withLate, 0, Date.now() + DAY).modules;
+  const project = (await ctx.rows(`SELECT project_id FROM functions WHERE id = '${id}'`))[0].project_id;
+  for (const table of ['package_hourly', 'package_daily']) {
+    const rows = await ctx.rows(`SELECT package, sum(cold_starts)::int AS n, sum(sum_ms) AS ms,
+      sum((SELECT sum(c) FROM unnest(counts) c))::int AS buckets FROM ${table} WHERE project_id = '${project}' GROUP BY 1`);
+    assert.deepEqual(rows.map((r) => r.package).sort(), Object.keys(all).sort(), `${table}: packages`);
+    for (const r of rows) {
+      assert.equal(r.n, all[r.package].length, `${table} ${r.package}: cold starts`);
+      assert.equal(r.buckets, r.n, `${table} ${r.package}: the sketch holds each once`);
+      near(
+        Number(r.ms),
+        all[r.package].reduce((a, b) => a + b, 0),
+        1e-9,
+        `${table} ${r.package}: sum`,
+      );
+    }
+  }
+  // what the dashboard's panel reads: whole days from package_daily, the hours at the ends from
+  // package_hourly (`from` is 5 h 17 min past an hour: that hour counts whole)
+  const hourFrom = Math.floor(from / HOUR) * HOUR;
+  const win = expected(withLate, hourFrom, to).modules;
+  const panel = await ctx.rows(`SELECT * FROM csa_slowest_packages('${project}', '${iso(from)}', '${iso(to - 1)}', 10)`);
+  assert.deepEqual(
+    panel.map((r) => r.package),
+    Object.keys(win).sort((a, b) => mean(win[b]) - mean(win[a])),
+    'ordered by average',
+  );
+  for (const r of panel) {
+    const vals = win[r.package];
+    assert.equal(Number(r.cold_starts), vals.length, `${r.package}: cold starts`);
+    assert.equal(Number(r.functions), 1, `${r.package}: functions`);
+    assert.ok(
+      Math.abs(Number(r.avg_self) - mean(vals)) <= 0.05 + 1e-9,
+      `${r.package}: avg ${r.avg_self} (rounded to 0.1), exact ${mean(vals)}`,
+    );
+    near(Number(r.p95_self), percentileCont(vals, 0.95), 0.01, `${r.package}: p95`);
+  }
+});
+
+test('retention drops the months it drops from the day sketches and the package rollups too', async () => {
+  const fn = 'retention-' + uid('f').slice(-8);
+  const now = new Date();
+  const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const lastMonth = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 15, 10); // its partition always exists
+  const recent = Math.max(monthStart + 1000, Date.now() - 60000);
+  const old = Array.from({ length: 5 }, (_, i) => coldStart(fn, lastMonth + i * HOUR));
+  const kept = Array.from({ length: 3 }, (_, i) => coldStart(fn, recent - i));
+  await send([...old, ...kept]);
+  await fold();
+  const id = (await ctx.rows(`SELECT id, project_id FROM functions WHERE function_name = '${fn}'`))[0];
+  const count = (table, slot) =>
+    ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM ${table} WHERE project_id = '${id.project_id}' AND ${slot}`);
+  const before = iso(monthStart);
+  assert.equal(
+    await count('package_hourly', `hour >= '${iso(lastMonth)}' AND hour < '${iso(lastMonth + 5 * HOUR)}'`),
+    5 * 3,
+    'last month: 5 cold starts x 3 packages',
+  );
+  const keptHourly = await count('package_hourly', `hour >= '${before}'`);
+  const keptDaily = await count('package_daily', `day >= '${before}'::timestamptz::date`);
+  assert.ok(keptHourly >= 3 * 3, 'this month');
+  // what `coldstartd maintain` runs with RETENTION_MONTHS: drop whole months before the cutoff
+  await ctx.rows(`SELECT csa_drop_partitions_before('${before}')`);
+  assert.equal(await count('package_hourly', `hour < '${before}'`), 0, 'package_hourly: the dropped months are gone');
+  assert.equal(await count('package_daily', `day < '${before}'::timestamptz::date`), 0, 'package_daily: the dropped months are gone');
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM function_day_sketches WHERE function_id = '${id.id}' AND day < '${before}'::timestamptz::date`),
+    0,
+  );
+  assert.equal(await count('package_hourly', `hour >= '${before}'`), keptHourly, 'package_hourly: this month is kept');
+  assert.equal(await count('package_daily', `day >= '${before}'::timestamptz::date`), keptDaily, 'package_daily: this month is kept');
 });

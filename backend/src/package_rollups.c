@@ -1,0 +1,233 @@
+/* package_rollups.c: see package_rollups.h. */
+#include "package_rollups.h"
+
+#include "day_sketches.h"
+#include "db.h"
+#include "sketch.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One (project, hour or day, package): its sketch (count, sum, min, max, buckets) and functions. */
+typedef struct group {
+    const char *project; /* points into the fold's PGresult */
+    double start;        /* epoch seconds of the hour or day */
+    char *package;       /* owned */
+    size_t package_len;
+    csa_sketch sketch;
+    json_t *functions; /* object used as a set of function ids */
+} group;
+
+typedef struct groups {
+    json_t *index; /* "project|start|package" -> position in items */
+    group *items;
+    size_t n, cap;
+    double width; /* 3600 or 86400 */
+} groups;
+
+static void groups_free(groups *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->items[i].package);
+        csa_sketch_free(&g->items[i].sketch);
+        json_decref(g->items[i].functions);
+    }
+    free(g->items);
+    json_decref(g->index);
+}
+
+static group *groups_get(groups *g, const char *project, double start, const char *package, size_t len)
+{
+    char head[80];
+    int hn = snprintf(head, sizeof head, "%s|%.0f|", project, start);
+    if (hn < 0 || (size_t)hn >= sizeof head)
+        return NULL;
+    char *key = malloc((size_t)hn + len + 1);
+    if (!key)
+        return NULL;
+    memcpy(key, head, (size_t)hn);
+    memcpy(key + hn, package, len);
+    key[(size_t)hn + len] = '\0';
+    json_t *idx = json_object_getn(g->index, key, (size_t)hn + len);
+    if (idx) {
+        free(key);
+        return &g->items[json_integer_value(idx)];
+    }
+    group *item = NULL;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        group *items = realloc(g->items, cap * sizeof *items);
+        if (!items)
+            goto out;
+        g->items = items;
+        g->cap = cap;
+    }
+    char *own = malloc(len + 1);
+    json_t *fns = json_object();
+    if (!own || !fns || json_object_setn_new(g->index, key, (size_t)hn + len, json_integer((json_int_t)g->n)) < 0) {
+        free(own);
+        json_decref(fns);
+        goto out;
+    }
+    memcpy(own, package, len);
+    own[len] = '\0';
+    item = &g->items[g->n++];
+    memset(item, 0, sizeof *item);
+    item->project = project;
+    item->start = start;
+    item->package = own;
+    item->package_len = len;
+    item->functions = fns;
+    csa_sketch_init(&item->sketch);
+out:
+    free(key);
+    return item;
+}
+
+typedef struct row_ctx {
+    groups *hourly, *daily;
+    const char *project, *function;
+    double at;
+    int failed;
+} row_ctx;
+
+static int add_to(groups *g, const row_ctx *c, const char *key, size_t len, double ms)
+{
+    group *grp = groups_get(g, c->project, floor(c->at / g->width) * g->width, key, len);
+    if (!grp || csa_sketch_add(&grp->sketch, ms) < 0 ||
+        json_object_set_new(grp->functions, c->function, json_true()) < 0)
+        return -1;
+    return 0;
+}
+
+static int add_timing(const char *key, size_t len, double ms, void *arg)
+{
+    row_ctx *c = arg;
+    if (!isfinite(ms))
+        return 0; /* the validator refuses these; never counted by the day sketches either */
+    if (add_to(c->hourly, c, key, len, ms) < 0 || add_to(c->daily, c, key, len, ms) < 0) {
+        c->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* The groups as a JSON array for jsonb_to_recordset; NULL when out of memory. */
+static json_t *groups_json(const groups *g)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < g->n; i++) {
+        const group *grp = &g->items[i];
+        const csa_sketch *s = &grp->sketch;
+        json_t *keys = json_array(), *counts = json_array(), *fns = json_array();
+        json_t *o = json_object();
+        int bad = !keys || !counts || !fns || !o;
+        if (!bad && s->zero > 0)
+            bad = json_array_append_new(keys, json_integer(CSA_PACKAGE_ZERO_KEY)) < 0 ||
+                  json_array_append_new(counts, json_integer((json_int_t)s->zero)) < 0;
+        for (uint32_t k = 0; !bad && k < s->len; k++)
+            if (s->bins[k])
+                bad = json_array_append_new(keys, json_integer((json_int_t)s->offset + (json_int_t)k)) < 0 ||
+                      json_array_append_new(counts, json_integer((json_int_t)s->bins[k])) < 0;
+        const char *fn;
+        json_t *unused;
+        json_object_foreach(grp->functions, fn, unused) {
+            if (bad)
+                break;
+            bad = json_array_append_new(fns, json_string(fn)) < 0;
+        }
+        json_t *name = bad ? NULL : json_stringn(grp->package, grp->package_len);
+        if (bad || !name || json_object_set_new(o, "p", json_string(grp->project)) < 0 ||
+            json_object_set_new(o, "t", json_real(grp->start)) < 0 || json_object_set_new(o, "k", name) < 0 ||
+            json_object_set_new(o, "n", json_integer((json_int_t)s->count)) < 0 ||
+            json_object_set_new(o, "s", json_real(s->sum)) < 0 || json_object_set_new(o, "mn", json_real(s->min)) < 0 ||
+            json_object_set_new(o, "mx", json_real(s->max)) < 0 || json_object_set(o, "keys", keys) < 0 ||
+            json_object_set(o, "counts", counts) < 0 || json_object_set(o, "f", fns) < 0 ||
+            json_array_append(arr, o) < 0) {
+            /* an invalid UTF-8 name (json_stringn refuses it) cannot be in a jsonb column: never here */
+            json_decref(arr);
+            arr = NULL;
+        }
+        json_decref(keys);
+        json_decref(counts);
+        json_decref(fns);
+        json_decref(o);
+    }
+    return arr;
+}
+
+/* The upsert of one table: `slot` is the start column (hour, or day), `start` its value from the
+ * epoch seconds t. Bucket lists are merged (csa_buckets_merge) and function sets united. */
+#define UPSERT_SQL(table, slot, start) \
+    "INSERT INTO " table " AS t (project_id, " slot ", package, cold_starts, sum_ms, min_ms, max_ms, keys, counts," \
+    "  functions)" \
+    " SELECT x.p, " start ", x.k, x.n, x.s, x.mn, x.mx, x.keys, x.counts, ARRAY(SELECT DISTINCT u FROM unnest(x.f) u" \
+    "  ORDER BY u)" \
+    " FROM jsonb_to_recordset($1::jsonb) AS x(p uuid, t float8, k text, n bigint, s float8, mn float8, mx float8," \
+    "  keys int[], counts bigint[], f uuid[])" \
+    " ORDER BY 1, 2, 3" \
+    " ON CONFLICT (project_id, " slot ", package) DO UPDATE SET cold_starts = t.cold_starts + EXCLUDED.cold_starts," \
+    "  sum_ms = t.sum_ms + EXCLUDED.sum_ms, min_ms = least(t.min_ms, EXCLUDED.min_ms)," \
+    "  max_ms = greatest(t.max_ms, EXCLUDED.max_ms)," \
+    "  (keys, counts) = (SELECT m.keys, m.counts FROM csa_buckets_merge(t.keys, t.counts, EXCLUDED.keys," \
+    "   EXCLUDED.counts) m)," \
+    "  functions = ARRAY(SELECT DISTINCT u FROM unnest(t.functions || EXCLUDED.functions) u ORDER BY u)"
+
+static int upsert(PGconn *conn, const groups *g, const char *sql, char *err, size_t err_size)
+{
+    if (g->n == 0)
+        return 0;
+    json_t *arr = groups_json(g);
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    if (!text) {
+        snprintf(err, err_size, "package rollups: out of memory");
+        return -1;
+    }
+    const char *params[] = {text};
+    PGresult *res = csa_db_exec(conn, sql, 1, params);
+    free(text);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(err, err_size, "package rollups: %s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        err[strcspn(err, "\n")] = '\0';
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int csa_package_rollups_add(PGconn *conn, const PGresult *rows, int fn_col, int project_col, int cold_col, char *err,
+                            size_t err_size)
+{
+    groups hourly = {.index = json_object(), .width = 3600}, daily = {.index = json_object(), .width = 86400};
+    int rc = -1;
+    if (!hourly.index || !daily.index) {
+        snprintf(err, err_size, "package rollups: out of memory");
+        goto out;
+    }
+    for (int r = 0, n = PQntuples(rows); r < n; r++) {
+        csa_cold_row row;
+        csa__cold_row_from(rows, r, cold_col, &row);
+        if (row.kind != 'c' || !row.modules)
+            continue;
+        row_ctx c = {&hourly, &daily, PQgetvalue(rows, r, project_col), PQgetvalue(rows, r, fn_col), row.at, 0};
+        csa_each_timing(row.modules, add_timing, &c);
+        if (c.failed) {
+            snprintf(err, err_size, "package rollups: out of memory");
+            goto out;
+        }
+    }
+    if (upsert(conn, &hourly, UPSERT_SQL("package_hourly", "hour", "to_timestamp(x.t)"), err, err_size) < 0 ||
+        upsert(conn, &daily, UPSERT_SQL("package_daily", "day", "(to_timestamp(x.t) AT TIME ZONE 'UTC')::date"), err,
+               err_size) < 0)
+        goto out;
+    rc = 0;
+out:
+    groups_free(&hourly);
+    groups_free(&daily);
+    return rc;
+}
