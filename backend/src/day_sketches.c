@@ -398,8 +398,7 @@ static unsigned char *unhex(const char *text, size_t *len)
     return out;
 }
 
-/* bytes as "\x..." text (a bytea parameter): a new string or NULL. */
-static char *hex(const unsigned char *data, size_t len)
+char *csa_bytea_text(const unsigned char *data, size_t len)
 {
     static const char digits[] = "0123456789abcdef";
     char *out = malloc(2 * len + 3);
@@ -522,7 +521,7 @@ static int fold_group(PGconn *conn, const PGresult *rows, int from, int to, char
     }
     size_t init_len, mods_len;
     if (csa_sketch_encode(&d.init, &init, &init_len) < 0 || csa_packages_encode(&d.packages, &mods, &mods_len) < 0 ||
-        !(init_hex = hex(init, init_len)) || !(mods_hex = hex(mods, mods_len))) {
+        !(init_hex = csa_bytea_text(init, init_len)) || !(mods_hex = csa_bytea_text(mods, mods_len))) {
         snprintf(err, err_size, "out of memory");
         goto out;
     }

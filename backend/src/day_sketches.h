@@ -89,6 +89,10 @@ int csa_packages_decode_into(csa_package_map *m, const unsigned char *buf, size_
  * Returns 0, or -1 (invalid encoding, out of memory: d then holds part of the row, to be dropped). */
 int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int col);
 
+/* Bytes as "\\x..." text, a bytea parameter of a text-format query: a new string (free it), or NULL
+ * when out of memory. */
+char *csa_bytea_text(const unsigned char *data, size_t len);
+
 #define CSA_DAY_SKETCH_COLUMNS CSA_DAY_SKETCH_COLUMNS_BUT_MODULES ", modules"
 #define CSA_DAY_SKETCH_COLUMNS_BUT_MODULES \
     "cold_starts, proactive_starts, provisioned_starts, extract(epoch FROM first_cold_at), init_sketch," \

@@ -32,23 +32,6 @@ static void set_err(PGresult *res, PGconn *conn, char *err, size_t err_size)
     err[strcspn(err, "\n")] = '\0';
 }
 
-/* bytes as "\x..." text (a bytea parameter): a new string or NULL. */
-static char *hex_text(const unsigned char *data, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    char *out = malloc(2 * len + 3);
-    if (!out)
-        return NULL;
-    out[0] = '\\';
-    out[1] = 'x';
-    for (size_t i = 0; i < len; i++) {
-        out[2 + 2 * i] = digits[data[i] >> 4];
-        out[3 + 2 * i] = digits[data[i] & 15];
-    }
-    out[2 + 2 * len] = '\0';
-    return out;
-}
-
 /* Writes one hour's statistics (insert or replace). */
 static int store_hour(PGconn *conn, const char *fn, const char *project, double hour, const csa_day_stats *d, char *err,
                       size_t err_size)
@@ -58,7 +41,7 @@ static int store_hour(PGconn *conn, const char *fn, const char *project, double 
     size_t init_len, mods_len;
     int rc = -1;
     if (csa_sketch_encode(&d->init, &init, &init_len) < 0 || csa_packages_encode(&d->packages, &mods, &mods_len) < 0 ||
-        !(init_hex = hex_text(init, init_len)) || !(mods_hex = hex_text(mods, mods_len))) {
+        !(init_hex = csa_bytea_text(init, init_len)) || !(mods_hex = csa_bytea_text(mods, mods_len))) {
         snprintf(err, err_size, "out of memory");
         goto out;
     }
