@@ -63,6 +63,11 @@ async function fold() {
   assert.equal(await ctx.count('SELECT count(*) FROM function_day_sketch_pending'), 0, 'queue empty after the fold');
 }
 
+// what the dashboard's cold start panels count (migrations/009): [from, to), to inclusive in SQL
+async function coldCount(id, from, to) {
+  return ctx.count(`SELECT csa_cold_starts(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}')`);
+}
+
 async function detail(id, from, to) {
   const res = await ctx.get(`/api/v1/functions/${id}?from=${encodeURIComponent(iso(from))}&to=${encodeURIComponent(iso(to))}`, {
     headers: { 'X-API-Key': ctx.key },
@@ -169,10 +174,13 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   assert.ok(early.length > 10);
   await send(early.map(({ execution_duration_ms: _x, ...r }) => ({ ...r, complete: false })));
   await fold(); // incomplete rows are not in the sketches yet: the detail reads them as rows
+  const id = (await ctx.rows(`SELECT id FROM functions WHERE function_name = '${fn}'`))[0].id;
+  assert.equal(await coldCount(id, from, to), expected(early, from, to).cold, 'csa_cold_starts: incomplete rows');
   await send(records);
   await send(records.slice(0, 300)); // replays
+  // queued, not folded yet (the server's own fold may have taken some: either way exact)
+  assert.equal(await coldCount(id, from, to), expected(records, from, to).cold, 'csa_cold_starts: queued rows');
   await fold();
-  const id = (await ctx.rows(`SELECT id FROM functions WHERE function_name = '${fn}'`))[0].id;
   assert.equal(
     await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_day_sketches WHERE function_id = '${id}'`),
     records.filter((r) => r.start_kind === 'cold').length,
@@ -189,6 +197,13 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   check(body, expected(records, from, to), 0.01, 'six whole days and two partial ones');
   assert.equal(body.proactive_starts, 1);
   checkTimeline(body, records, from, to, 0.01, 'timeline');
+  for (const [a, z] of [
+    [from, to],
+    [today - 3 * DAY + 2 * HOUR + 7 * 60000, today - 3 * DAY + 20 * HOUR + 31 * 60000],
+    [today, today + 50 * 60000],
+    [today - 2 * DAY, today - DAY],
+  ])
+    assert.equal(await coldCount(id, a, z), expected(records, a, z).cold, `csa_cold_starts: folded, ${iso(a)} to ${iso(z)}`);
 
   // replaying everything again, early copies included, changes nothing
   await send(records);
@@ -219,6 +234,7 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   await fold();
   const withLate = [...records, late];
   check(await detail(id, from, to), expected(withLate, from, to), 0.01, 'an incomplete record in a whole day');
+  assert.equal(await coldCount(id, from, to), expected(withLate, from, to).cold, 'csa_cold_starts: an incomplete row in a folded hour');
   await send([late]);
   await fold();
   check(await detail(id, from, to), expected(withLate, from, to), 0.01, 'completed after its day was folded');
