@@ -193,35 +193,5 @@ FROM s JOIN f USING (project_id, day, package)
 JOIN (SELECT project_id, day, package, array_agg(k ORDER BY k) AS keys, array_agg(c ORDER BY k) AS counts
       FROM b GROUP BY 1, 2, 3) bb USING (project_id, day, package);
 
--- Retention drops the package rollups of the dropped months too.
-CREATE OR REPLACE FUNCTION csa_drop_partitions_before(cutoff timestamptz)
-RETURNS int LANGUAGE plpgsql AS $$
-DECLARE
-    part record;
-    lo timestamptz;
-    hi timestamptz;
-    dropped int := 0;
-BEGIN
-    FOR part IN
-        SELECT c.relname
-        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'invocations'::regclass AND c.relname ~ '^invocations_y[0-9]{4}m[0-9]{2}$'
-    LOOP
-        lo := to_date(substr(part.relname, 14, 4) || substr(part.relname, 19, 2), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
-        hi := ((lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
-        IF hi <= cutoff THEN
-            EXECUTE format('DROP TABLE %I', part.relname);
-            -- the partition's own range: rows of older hours may still sit in the default partition
-            DELETE FROM function_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_hourly_delta WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_day_sketches
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            DELETE FROM function_day_sketch_pending WHERE "timestamp" >= lo AND "timestamp" < hi;
-            DELETE FROM package_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM package_daily
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            dropped := dropped + 1;
-        END IF;
-    END LOOP;
-    RETURN dropped;
-END $$;
+-- Retention of these tables: csa_drop_partitions_before as migration 008 restates it (007 and 008
+-- ship together; one restatement instead of two).
