@@ -86,6 +86,11 @@ CREATE FUNCTION csa_sketch_key(ms float8) RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN ms < 0.001 THEN -2147483648 ELSE ceil(ln(ms) / ln(1.01::float8 / 0.99))::int END;
 
+-- The value a bucket answers (csa_buckets_quantile's): within 1 % of every value in it.
+CREATE FUNCTION csa_bucket_value(k int) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN k = -2147483648 THEN 0 ELSE 2 * exp(k * ln(1.01::float8 / 0.99)) / (1.01::float8 / 0.99 + 1) END;
+
 CREATE FUNCTION csa_exec_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO function_exec_delta (project_id, function_id, hour, start_class, invocations, timed, sum_ms,
@@ -194,17 +199,25 @@ END $$;
 
 -- The panel's figures per start class over [t0, t1] (t1 inclusive, like Grafana's $__timeFilter)
 -- for the functions `fns` of `project` (others are ignored): rows, rows with an execution time,
--- the average and the p95 (from the merged sketch: within 1 %) of their execution times. All of
--- the project's functions: its total rows (nil UUID), else one row per function.
+-- the average and the p95 (from the merged sketch: within 1 %) of their execution times.
+-- The rollups read: all of the project's functions, its total rows (nil UUID); more than half of
+-- them, the total rows minus the rows of the others (counts, sums and bucket counts subtract
+-- exactly; min and max do not, so p95's clamp then uses the outermost buckets' values, within 1 %);
+-- else the selected functions' rows. So a read costs at most about half the functions' rows.
 CREATE FUNCTION csa_exec_times(project uuid, fns uuid[], t0 timestamptz, t1 timestamptz)
 RETURNS TABLE (start_class text, invocations bigint, timed bigint, avg_ms numeric, p95_ms float8)
 LANGUAGE sql STABLE AS $$
-    WITH f AS MATERIALIZED (
-        SELECT array_agg(id) AS ids,
-               CASE WHEN count(*) > 0 AND NOT EXISTS (SELECT 1 FROM functions x
-                                                       WHERE x.project_id = project AND NOT coalesce(x.id = ANY (fns), false))
-                    THEN ARRAY['00000000-0000-0000-0000-000000000000'::uuid] ELSE array_agg(id) END AS rollup_ids
-        FROM functions WHERE project_id = project AND id = ANY (fns)
+    WITH s AS MATERIALIZED (
+        SELECT coalesce(array_agg(id) FILTER (WHERE sel), '{}') AS ids, count(*) FILTER (WHERE sel) AS n,
+               coalesce(array_agg(id) FILTER (WHERE NOT sel), '{}') AS others, count(*) AS total
+        FROM (SELECT id, coalesce(id = ANY (fns), false) AS sel FROM functions WHERE project_id = project) x
+    ), f AS MATERIALIZED (
+        SELECT ids,
+               CASE WHEN n = 0 THEN '{}'::uuid[]
+                    WHEN 2 * n > total THEN ARRAY['00000000-0000-0000-0000-000000000000'::uuid] || others
+                    ELSE ids END AS rollup_ids,
+               CASE WHEN n > 0 AND 2 * n > total THEN others ELSE '{}'::uuid[] END AS minus_ids
+        FROM s
     ), b AS NOT MATERIALIZED (
         -- [a, z): the whole hours; [da, dz): the whole days among them (none when da >= dz)
         SELECT a, z, CASE WHEN date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') = a THEN a
@@ -219,21 +232,23 @@ LANGUAGE sql STABLE AS $$
                CASE WHEN da < dz THEN dz ELSE greatest(a, z) END AS h2, greatest(a, z) AS h3
         FROM b
     ), rolled AS (
-        SELECT d.start_class, d.invocations, d.timed, d.sum_ms, d.min_ms, d.max_ms, d.keys, d.counts
+        SELECT d.function_id, d.start_class, d.invocations, d.timed, d.sum_ms, d.min_ms, d.max_ms, d.keys, d.counts
         FROM function_exec_daily d, w, f
         WHERE d.project_id = project AND d.function_id = ANY (f.rollup_ids) AND d.day >= w.d0 AND d.day < w.d1
         UNION ALL
-        SELECT h.start_class, h.invocations, h.timed, h.sum_ms, h.min_ms, h.max_ms, h.keys, h.counts
+        SELECT h.function_id, h.start_class, h.invocations, h.timed, h.sum_ms, h.min_ms, h.max_ms, h.keys, h.counts
         FROM function_exec_hourly h, w, f
         WHERE h.project_id = project AND h.function_id = ANY (f.rollup_ids) AND h.hour >= w.h0 AND h.hour < w.h1
         UNION ALL
-        SELECT h.start_class, h.invocations, h.timed, h.sum_ms, h.min_ms, h.max_ms, h.keys, h.counts
+        SELECT h.function_id, h.start_class, h.invocations, h.timed, h.sum_ms, h.min_ms, h.max_ms, h.keys, h.counts
         FROM function_exec_hourly h, w, f
         WHERE h.project_id = project AND h.function_id = ANY (f.rollup_ids) AND h.hour >= w.h2 AND h.hour < w.h3
         UNION ALL
-        SELECT d.start_class, d.invocations, d.timed, d.sum_ms, d.min_ms, d.max_ms, d.keys, d.counts
+        SELECT d.function_id, d.start_class, d.invocations, d.timed, d.sum_ms, d.min_ms, d.max_ms, d.keys, d.counts
         FROM function_exec_delta d, w, f
         WHERE d.function_id = ANY (f.ids) AND d.hour >= w.a AND d.hour < w.z
+    ), signed AS (
+        SELECT r.*, CASE WHEN r.function_id = ANY (f.minus_ids) THEN -1 ELSE 1 END AS sg FROM rolled r, f
     ), raw AS (
         -- the partial hours at the ends, from the rows, as two index ranges
         SELECT csa_start_class(i.cold_start, i.start_kind) AS start_class, i.execution_duration_ms AS ms
@@ -246,25 +261,34 @@ LANGUAGE sql STABLE AS $$
         WHERE i.project_id = project AND i.function_id = ANY (f.ids) AND i."timestamp" >= greatest(w.a, w.z)
           AND i."timestamp" >= t0 AND i."timestamp" <= t1
     ), stats AS (
-        SELECT s.start_class, sum(s.n)::bigint AS n, sum(s.t)::bigint AS t, sum(s.ms) AS ms, min(s.mn) AS mn, max(s.mx) AS mx
-        FROM (SELECT r.start_class, r.invocations AS n, r.timed AS t, r.sum_ms AS ms, r.min_ms AS mn, r.max_ms AS mx FROM rolled r
+        SELECT u.start_class, sum(u.n)::bigint AS n, sum(u.t)::bigint AS t, sum(u.ms) AS ms, min(u.mn) AS mn, max(u.mx) AS mx
+        FROM (SELECT r.start_class, r.sg * r.invocations AS n, r.sg * r.timed AS t, r.sg * r.sum_ms AS ms, r.min_ms AS mn,
+                     r.max_ms AS mx
+              FROM signed r
               UNION ALL
               SELECT raw.start_class, count(*), count(raw.ms), coalesce(sum(raw.ms), 0), min(raw.ms), max(raw.ms) FROM raw
-              GROUP BY raw.start_class) s
-        GROUP BY s.start_class
+              GROUP BY raw.start_class) u
+        GROUP BY u.start_class
     ), buckets AS (
         SELECT u.start_class, u.k, sum(u.c)::bigint AS c
-        FROM (SELECT r.start_class, x.k, x.c FROM rolled r CROSS JOIN LATERAL unnest(r.keys, r.counts) x(k, c)
+        FROM (SELECT r.start_class, x.k, r.sg * x.c AS c FROM signed r CROSS JOIN LATERAL unnest(r.keys, r.counts) x(k, c)
               UNION ALL
               SELECT raw.start_class, csa_sketch_key(raw.ms), 1 FROM raw WHERE raw.ms IS NOT NULL) u
         GROUP BY u.start_class, u.k
+        HAVING sum(u.c) > 0
     ), merged AS (
         SELECT bk.start_class, array_agg(bk.k ORDER BY bk.k) AS keys, array_agg(bk.c ORDER BY bk.k) AS counts
         FROM buckets bk GROUP BY bk.start_class
+    ), ends AS (
+        -- min and max: exact, or (total minus others) the values of the outermost buckets
+        SELECT m.start_class, m.keys, m.counts,
+               CASE WHEN cardinality(f.minus_ids) = 0 THEN st.mn ELSE csa_bucket_value(m.keys[1]) END AS mn,
+               CASE WHEN cardinality(f.minus_ids) = 0 THEN st.mx ELSE csa_bucket_value(m.keys[cardinality(m.keys)]) END AS mx
+        FROM merged m JOIN stats st USING (start_class), f
     )
     SELECT st.start_class, st.n, st.t, round(st.ms::numeric / NULLIF(st.t, 0), 1),
-           csa_buckets_quantile(m.keys, m.counts, st.mn, st.mx, 0.95)
-    FROM stats st LEFT JOIN merged m USING (start_class)
+           csa_buckets_quantile(e.keys, e.counts, e.mn, e.mx, 0.95)
+    FROM stats st LEFT JOIN ends e USING (start_class)
     WHERE st.n > 0
 $$;
 

@@ -273,7 +273,7 @@ test('execution times by start class count each invocation once, with its final 
     { cold_start: false }, { cold_start: false, start_kind: 'warm' }, { cold_start: true }, { cold_start: true, start_kind: 'cold' },
     { cold_start: true, start_kind: 'proactive' }, { cold_start: true, start_kind: 'provisioned' }, { cold_start: true, start_kind: 'warm' },
   ];
-  const fns = ['exec-a', 'exec-b'];
+  const fns = ['exec-a', 'exec-b', 'exec-c'];
   const recs = [];
   let i = 0;
   // every 20 minutes over 30 hours, and on both sides of the window's edges and of the day boundary
@@ -313,7 +313,8 @@ test('execution times by start class count each invocation once, with its final 
   };
   // every (functions, window) pair in one psql call
   const cases = [];
-  for (const set of [['exec-a'], fns]) {
+  // one function (its rows), two of three (the project's total minus the third's), all (the total)
+  for (const set of [['exec-a'], ['exec-a', 'exec-b'], fns]) {
     for (const [t0, t1] of [[from, to], [now - 40 * HOUR, now], [from, from + 20 * MIN], [midnight - 24 * HOUR, midnight]]) cases.push({ set, t0, t1 });
   }
   const check = async (list, when) => {
