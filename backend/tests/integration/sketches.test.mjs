@@ -280,7 +280,7 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   }
 });
 
-test('retention drops the months it drops from the day sketches and the package rollups too', async () => {
+test('retention drops the months it drops from the day sketches, the package rollups and the execution-time rollups too', async () => {
   const fn = 'retention-' + uid('f').slice(-8);
   const now = new Date();
   const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
@@ -302,8 +302,19 @@ test('retention drops the months it drops from the day sketches and the package 
   const keptHourly = await count('package_hourly', `hour >= '${before}'`);
   const keptDaily = await count('package_daily', `day >= '${before}'::timestamptz::date`);
   assert.ok(keptHourly >= 3 * 3, 'this month');
+  // the execution-time rollups (migration 012): the function's rows and the project's total rows
+  const execRows = (table, slot) =>
+    ctx.count(`SELECT coalesce(sum(invocations), 0) FROM ${table} WHERE project_id = '${id.project_id}'
+               AND function_id IN ('${id.id}', '00000000-0000-0000-0000-000000000000') AND ${slot}`);
+  assert.equal(await execRows('function_exec_hourly', `hour < '${before}'`), 2 * 5, 'last month: 5 invocations, function and project');
+  assert.ok((await execRows('function_exec_daily', `day < '${before}'::timestamptz::date`)) >= 2 * 5);
+  const keptExec = await execRows('function_exec_hourly', `hour >= '${before}'`);
+  assert.ok(keptExec >= 2 * 3, 'this month');
   // what `coldstartd maintain` runs with RETENTION_MONTHS: drop whole months before the cutoff
   await ctx.rows(`SELECT csa_drop_partitions_before('${before}')`);
+  assert.equal(await execRows('function_exec_hourly', `hour < '${before}'`), 0, 'function_exec_hourly: the dropped months are gone');
+  assert.equal(await execRows('function_exec_daily', `day < '${before}'::timestamptz::date`), 0, 'function_exec_daily: the dropped months are gone');
+  assert.equal(await execRows('function_exec_hourly', `hour >= '${before}'`), keptExec, 'function_exec_hourly: this month is kept');
   assert.equal(await count('package_hourly', `hour < '${before}'`), 0, 'package_hourly: the dropped months are gone');
   assert.equal(await count('package_daily', `day < '${before}'::timestamptz::date`), 0, 'package_daily: the dropped months are gone');
   assert.equal(
