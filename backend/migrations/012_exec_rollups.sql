@@ -68,8 +68,8 @@ CREATE TABLE function_exec_delta (
     sum_ms BIGINT NOT NULL,
     min_ms INT,
     max_ms INT,
-    keys INT[] NOT NULL,
-    counts BIGINT[] NOT NULL
+    keys INT[] NOT NULL,                      -- here one bucket per timed row, in no order (grouped when read)
+    counts BIGINT[] NOT NULL                  -- and a 1 for each
 );
 CREATE INDEX idx_function_exec_delta ON function_exec_delta (function_id, hour);
 
@@ -93,33 +93,33 @@ RETURN CASE WHEN k = -2147483648 THEN 0 ELSE 2 * exp(k * ln(1.01::float8 / 0.99)
 
 CREATE FUNCTION csa_exec_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- one entry per timed row in keys/counts (the fold and the readers group them): one grouping
+    -- here, on the ingest path
     INSERT INTO function_exec_delta (project_id, function_id, hour, start_class, invocations, timed, sum_ms,
                                      min_ms, max_ms, keys, counts)
-    SELECT project_id, function_id, hour, cls, sum(n), sum(t), coalesce(sum(s), 0), min(mn), max(mx),
-           coalesce(array_agg(k ORDER BY k) FILTER (WHERE t > 0), '{}'),
-           coalesce(array_agg(t ORDER BY k) FILTER (WHERE t > 0), '{}')
-    FROM (SELECT project_id, function_id, csa_hour("timestamp") AS hour, csa_start_class(cold_start, start_kind) AS cls,
-                 csa_sketch_key(execution_duration_ms) AS k, count(*) AS n, count(execution_duration_ms) AS t,
-                 sum(execution_duration_ms) AS s, min(execution_duration_ms) AS mn, max(execution_duration_ms) AS mx
-          FROM inserted GROUP BY 1, 2, 3, 4, 5) g
-    GROUP BY 1, 2, 3, 4;
+    SELECT project_id, function_id, csa_hour("timestamp"), csa_start_class(cold_start, start_kind), count(*),
+           count(execution_duration_ms), coalesce(sum(execution_duration_ms), 0), min(execution_duration_ms),
+           max(execution_duration_ms),
+           coalesce(array_agg(csa_sketch_key(execution_duration_ms)) FILTER (WHERE execution_duration_ms IS NOT NULL), '{}'),
+           coalesce(array_agg(1::bigint) FILTER (WHERE execution_duration_ms IS NOT NULL), '{}')
+    FROM inserted GROUP BY 1, 2, 3, 4;
     RETURN NULL;
 END $$;
 
--- Rows an update completed (execution_duration_ms NULL before, set after): their time only.
+-- Rows an update completed (execution_duration_ms NULL before, set after): their time only. Every
+-- ingest statement fires it (INSERT ... ON CONFLICT DO UPDATE), nearly always with no row.
 CREATE FUNCTION csa_exec_count_completed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM updated_new) THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO function_exec_delta (project_id, function_id, hour, start_class, invocations, timed, sum_ms,
                                      min_ms, max_ms, keys, counts)
-    SELECT project_id, function_id, hour, cls, 0, sum(t), sum(s), min(mn), max(mx),
-           array_agg(k ORDER BY k), array_agg(t ORDER BY k)
-    FROM (SELECT n.project_id, n.function_id, csa_hour(n."timestamp") AS hour,
-                 csa_start_class(n.cold_start, n.start_kind) AS cls, csa_sketch_key(n.execution_duration_ms) AS k,
-                 count(*) AS t, sum(n.execution_duration_ms) AS s, min(n.execution_duration_ms) AS mn,
-                 max(n.execution_duration_ms) AS mx
-          FROM updated_new n JOIN updated_old o ON o.id = n.id AND o."timestamp" = n."timestamp"
-          WHERE n.execution_duration_ms IS NOT NULL AND o.execution_duration_ms IS NULL
-          GROUP BY 1, 2, 3, 4, 5) g
+    SELECT n.project_id, n.function_id, csa_hour(n."timestamp"), csa_start_class(n.cold_start, n.start_kind), 0,
+           count(*), sum(n.execution_duration_ms), min(n.execution_duration_ms), max(n.execution_duration_ms),
+           array_agg(csa_sketch_key(n.execution_duration_ms)), array_agg(1::bigint)
+    FROM updated_new n JOIN updated_old o ON o.id = n.id AND o."timestamp" = n."timestamp"
+    WHERE n.execution_duration_ms IS NOT NULL AND o.execution_duration_ms IS NULL
     GROUP BY 1, 2, 3, 4;
     RETURN NULL;
 END $$;
