@@ -252,7 +252,9 @@ test('the module breakdown reads every module name as sent: quotes, backslashes,
 const pct = (values, q) => {
   const v = [...values].sort((a, b) => a - b);
   if (!v.length) return null;
-  const pos = q * (v.length - 1), lo = Math.floor(pos), hi = Math.ceil(pos);
+  const pos = q * (v.length - 1),
+    lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   return v[lo] + (v[hi] - v[lo]) * (pos - lo);
 };
 
@@ -270,8 +272,13 @@ test('execution times by start class count each invocation once, with its final 
   const from = now - 26 * HOUR - 17 * MIN - 13000;
   const to = now - 2 * HOUR - 41 * MIN - 7000;
   const kinds = [
-    { cold_start: false }, { cold_start: false, start_kind: 'warm' }, { cold_start: true }, { cold_start: true, start_kind: 'cold' },
-    { cold_start: true, start_kind: 'proactive' }, { cold_start: true, start_kind: 'provisioned' }, { cold_start: true, start_kind: 'warm' },
+    { cold_start: false },
+    { cold_start: false, start_kind: 'warm' },
+    { cold_start: true },
+    { cold_start: true, start_kind: 'cold' },
+    { cold_start: true, start_kind: 'proactive' },
+    { cold_start: true, start_kind: 'provisioned' },
+    { cold_start: true, start_kind: 'warm' },
   ];
   const fns = ['exec-a', 'exec-b', 'exec-c'];
   const recs = [];
@@ -280,22 +287,34 @@ test('execution times by start class count each invocation once, with its final 
   const times = [];
   for (let t = now - 30 * HOUR; t < now; t += 20 * MIN) times.push(t);
   const midnight = Math.floor(now / (24 * HOUR)) * 24 * HOUR;
-  for (const edge of [from, to, midnight, midnight - 24 * HOUR]) for (const d of [-61 * MIN, -1000, 0, 1000, 59 * MIN]) times.push(edge + d);
-  for (const t of times) for (const fn of fns) {
-    const kind = kinds[i % kinds.length];
-    const ms = (i * 7919) % 700 + (i % 11 === 0 ? 0 : 1); // some zeros
-    recs.push(record(fn, t, { ...kind, ...(kind.cold_start ? { init_duration_ms: 200 } : {}), execution_duration_ms: ms }));
-    i++;
-  }
+  for (const edge of [from, to, midnight, midnight - 24 * HOUR])
+    for (const d of [-61 * MIN, -1000, 0, 1000, 59 * MIN]) times.push(edge + d);
+  for (const t of times)
+    for (const fn of fns) {
+      const kind = kinds[i % kinds.length];
+      const ms = ((i * 7919) % 700) + (i % 11 === 0 ? 0 : 1); // some zeros
+      recs.push(record(fn, t, { ...kind, ...(kind.cold_start ? { init_duration_ms: 200 } : {}), execution_duration_ms: ms }));
+      i++;
+    }
   const cold = recs.filter((r) => r.cold_start);
-  const early = (r) => { const { execution_duration_ms, ...e } = r; return { ...e, complete: false }; };
+  const early = (r) => {
+    const { execution_duration_ms, ...e } = r;
+    return { ...e, complete: false };
+  };
   const later = new Set(cold.filter((_, k) => k % 3 === 0)); // sent early, completed later
   const never = new Set(cold.filter((_, k) => k % 3 === 1 && k % 5 === 0)); // sent early, never completed
   const first = recs.map((r) => (later.has(r) || never.has(r) ? early(r) : r));
   await mapLimit([...Array(Math.ceil(first.length / 17)).keys()], 4, (k) => send(first.slice(17 * k, 17 * k + 17)));
   // user's view: every record once; the time of the completed ones
   const final = recs.map((r) => (never.has(r) ? { ...r, execution_duration_ms: undefined } : r));
-  const cls = (r) => (!r.cold_start ? 'warm' : (r.start_kind ?? 'cold') === 'cold' ? 'cold' : ['proactive', 'provisioned'].includes(r.start_kind) ? r.start_kind : 'other');
+  const cls = (r) =>
+    !r.cold_start
+      ? 'warm'
+      : (r.start_kind ?? 'cold') === 'cold'
+        ? 'cold'
+        : ['proactive', 'provisioned'].includes(r.start_kind)
+          ? r.start_kind
+          : 'other';
   const want = (list, set, t0, t1) => {
     const by = new Map();
     for (const r of list) {
@@ -306,43 +325,76 @@ test('execution times by start class count each invocation once, with its final 
       by.get(c).n++;
       if (r.execution_duration_ms !== undefined) by.get(c).v.push(r.execution_duration_ms);
     }
-    return [...by].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([c, { n, v }]) => ({
-      start_class: c, invocations: n, timed: v.length,
-      avg: v.length ? Math.round((10 * v.reduce((a, b) => a + b, 0)) / v.length) / 10 : null, p95: pct(v, 0.95),
-    }));
+    return [...by]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([c, { n, v }]) => ({
+        start_class: c,
+        invocations: n,
+        timed: v.length,
+        avg: v.length ? Math.round((10 * v.reduce((a, b) => a + b, 0)) / v.length) / 10 : null,
+        p95: pct(v, 0.95),
+      }));
   };
   // every (functions, window) pair in one psql call
   const cases = [];
   // one function (its rows), two of three (the project's total minus the third's), all (the total)
   for (const set of [['exec-a'], ['exec-a', 'exec-b'], fns]) {
-    for (const [t0, t1] of [[from, to], [now - 40 * HOUR, now], [from, from + 20 * MIN], [midnight - 24 * HOUR, midnight]]) cases.push({ set, t0, t1 });
+    for (const [t0, t1] of [
+      [from, to],
+      [now - 40 * HOUR, now],
+      [from, from + 20 * MIN],
+      [midnight - 24 * HOUR, midnight],
+    ])
+      cases.push({ set, t0, t1 });
   }
   const check = async (list, when) => {
-    const got = JSON.parse(await ctx.sql(`SELECT json_agg(r ORDER BY r.k) FROM (${cases.map((c, k) => `
+    const got = JSON.parse(
+      await ctx.sql(
+        `SELECT json_agg(r ORDER BY r.k) FROM (${cases
+          .map(
+            (c, k) => `
       SELECT ${k} AS k, (SELECT coalesce(json_agg(e ORDER BY e.start_class), '[]') FROM (
         SELECT start_class, invocations, timed, avg_ms::float8 AS avg, p95_ms AS p95
         FROM csa_exec_times(${lit(pid)}, ARRAY(SELECT id FROM functions WHERE project_id = ${lit(pid)}
                                                AND function_name IN (${c.set.map(lit).join(', ')})),
-                            ${lit(iso(c.t0))}, ${lit(iso(c.t1))})) e) AS rows`).join(' UNION ALL ')}) r`));
+                            ${lit(iso(c.t0))}, ${lit(iso(c.t1))})) e) AS rows`,
+          )
+          .join(' UNION ALL ')}) r`,
+      ),
+    );
     cases.forEach((c, k) => {
       const rows = got[k].rows;
       const exp = want(list, c.set, c.t0, c.t1);
       const what = `${when}, ${c.set.join('+')}, ${iso(c.t0)}..${iso(c.t1)}`;
-      assert.deepEqual(rows.map(({ p95, ...g }) => g), exp.map(({ p95, ...e }) => e), `${what}: counts and averages exact`);
+      assert.deepEqual(
+        rows.map(({ p95, ...g }) => g),
+        exp.map(({ p95, ...e }) => e),
+        `${what}: counts and averages exact`,
+      );
       rows.forEach((g, j) => {
         if (exp[j].p95 === null) assert.equal(g.p95, null, what);
-        else assert.ok(Math.abs(g.p95 - exp[j].p95) <= 0.01 * Math.max(1, exp[j].p95), `${what} ${g.start_class}: p95 ${g.p95} vs ${exp[j].p95}`);
+        else
+          assert.ok(
+            Math.abs(g.p95 - exp[j].p95) <= 0.01 * Math.max(1, exp[j].p95),
+            `${what} ${g.start_class}: p95 ${g.p95} vs ${exp[j].p95}`,
+          );
       });
     });
   };
   // before the completions: the early copies count as invocations, without a time
-  await check(recs.map((r) => (later.has(r) || never.has(r) ? { ...r, execution_duration_ms: undefined } : r)), 'early copies');
+  await check(
+    recs.map((r) => (later.has(r) || never.has(r) ? { ...r, execution_duration_ms: undefined } : r)),
+    'early copies',
+  );
   // the completions (some in a batch with replays of complete records), then replays of everything
   const done = [...later];
   await send([...done.slice(0, 10), ...recs.filter((r) => !later.has(r) && !never.has(r)).slice(0, 10)]);
   await mapLimit(done.slice(10), 4, async (r) => assert.equal((await ctx.ingest(r, { key: keys.admin })).status, 200));
   await check(final, 'completed');
-  for (let k = 0; k < recs.length; k += 50) await send(recs.slice(k, k + 50).map((r) => (never.has(r) ? early(r) : { ...r, execution_duration_ms: r.execution_duration_ms + 1000 })));
+  for (let k = 0; k < recs.length; k += 50)
+    await send(
+      recs.slice(k, k + 50).map((r) => (never.has(r) ? early(r) : { ...r, execution_duration_ms: r.execution_duration_ms + 1000 })),
+    );
   await send(done.slice(0, 5).map(early));
   await check(final, 'replayed');
   await fold();

@@ -313,7 +313,11 @@ test('retention drops the months it drops from the day sketches, the package rol
   // what `coldstartd maintain` runs with RETENTION_MONTHS: drop whole months before the cutoff
   await ctx.rows(`SELECT csa_drop_partitions_before('${before}')`);
   assert.equal(await execRows('function_exec_hourly', `hour < '${before}'`), 0, 'function_exec_hourly: the dropped months are gone');
-  assert.equal(await execRows('function_exec_daily', `day < '${before}'::timestamptz::date`), 0, 'function_exec_daily: the dropped months are gone');
+  assert.equal(
+    await execRows('function_exec_daily', `day < '${before}'::timestamptz::date`),
+    0,
+    'function_exec_daily: the dropped months are gone',
+  );
   assert.equal(await execRows('function_exec_hourly', `hour >= '${before}'`), keptExec, 'function_exec_hourly: this month is kept');
   assert.equal(await count('package_hourly', `hour < '${before}'`), 0, 'package_hourly: the dropped months are gone');
   assert.equal(await count('package_daily', `day < '${before}'::timestamptz::date`), 0, 'package_daily: the dropped months are gone');
