@@ -3,8 +3,8 @@
 -- of the range (issue 17: 9.3 s over 30 days at 10,000,000 invocations before;
 -- docs/internals/exec-rollups.md).
 --
--- * Start class (csa_start_class): 'warm' (cold_start false), 'cold' (start_kind 'cold' or none),
---   'proactive', 'provisioned', 'other' (any other start_kind of a cold-start row).
+-- * Start class (csa_exec_start_class): 'warm' (cold_start false), 'cold' (start_kind 'cold' or
+--   none), 'proactive', 'provisioned', 'other' (any other start_kind of a cold-start row).
 -- * function_exec_hourly / function_exec_daily: one row per project, function, UTC hour (day) and
 --   start class: the rows (invocations, incomplete ones included), the rows with an execution time
 --   (timed), their exact sum, min and max, and a sparse DDSketch of the execution times (keys:
@@ -24,15 +24,15 @@
 --   the hourly and daily rows, function and project, in one transaction, every few seconds.
 -- * csa_exec_times(project, functions, t0, t1) answers the panel: whole days from the daily rows,
 --   whole hours from the hourly rows, the deltas not folded yet, and the partial hours at the
---   range's ends from the invocations themselves; one statement, one snapshot: exact counts,
---   averages, min and max, p95 within 1 %.
+--   range's ends from the invocations themselves; one statement, one snapshot: exact counts and
+--   averages, p95 within 1 %.
 -- * Existing rows are counted here, once.
 
 CREATE TABLE function_exec_hourly (
     project_id UUID NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     function_id UUID NOT NULL,                -- the nil UUID: the whole project
     hour TIMESTAMP WITH TIME ZONE NOT NULL,   -- start of the UTC hour (csa_hour)
-    start_class TEXT NOT NULL,                -- csa_start_class
+    start_class TEXT NOT NULL,                -- csa_exec_start_class
     invocations BIGINT NOT NULL,              -- rows, complete or not
     timed BIGINT NOT NULL,                    -- rows with an execution time
     sum_ms BIGINT NOT NULL,                   -- their execution times: sum, min, max (NULL when none)
@@ -73,7 +73,7 @@ CREATE TABLE function_exec_delta (
 );
 CREATE INDEX idx_function_exec_delta ON function_exec_delta (function_id, hour);
 
-CREATE FUNCTION csa_start_class(cold_start boolean, start_kind text) RETURNS text
+CREATE FUNCTION csa_exec_start_class(cold_start boolean, start_kind text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN NOT cold_start THEN 'warm'
             WHEN coalesce(start_kind, 'cold') = 'cold' THEN 'cold'
@@ -82,12 +82,13 @@ RETURN CASE WHEN NOT cold_start THEN 'warm'
             ELSE 'other' END;
 
 -- The DDSketch bucket of a value (ms): backend/src/sketch.h's, as migrations/007 computes it.
-CREATE FUNCTION csa_sketch_key(ms float8) RETURNS int
+-- (csa_exec_*: names of this migration's own, apart from helpers other migrations may define.)
+CREATE FUNCTION csa_exec_bucket(ms float8) RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN ms < 0.001 THEN -2147483648 ELSE ceil(ln(ms) / ln(1.01::float8 / 0.99))::int END;
 
 -- The value a bucket answers (csa_buckets_quantile's): within 1 % of every value in it.
-CREATE FUNCTION csa_bucket_value(k int) RETURNS float8
+CREATE FUNCTION csa_exec_bucket_value(k int) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN k = -2147483648 THEN 0 ELSE 2 * exp(k * ln(1.01::float8 / 0.99)) / (1.01::float8 / 0.99 + 1) END;
 
@@ -97,10 +98,10 @@ BEGIN
     -- here, on the ingest path
     INSERT INTO function_exec_delta (project_id, function_id, hour, start_class, invocations, timed, sum_ms,
                                      min_ms, max_ms, keys, counts)
-    SELECT project_id, function_id, csa_hour("timestamp"), csa_start_class(cold_start, start_kind), count(*),
+    SELECT project_id, function_id, csa_hour("timestamp"), csa_exec_start_class(cold_start, start_kind), count(*),
            count(execution_duration_ms), coalesce(sum(execution_duration_ms), 0), min(execution_duration_ms),
            max(execution_duration_ms),
-           coalesce(array_agg(csa_sketch_key(execution_duration_ms)) FILTER (WHERE execution_duration_ms IS NOT NULL), '{}'),
+           coalesce(array_agg(csa_exec_bucket(execution_duration_ms)) FILTER (WHERE execution_duration_ms IS NOT NULL), '{}'),
            coalesce(array_agg(1::bigint) FILTER (WHERE execution_duration_ms IS NOT NULL), '{}')
     FROM inserted GROUP BY 1, 2, 3, 4;
     RETURN NULL;
@@ -115,9 +116,9 @@ BEGIN
     END IF;
     INSERT INTO function_exec_delta (project_id, function_id, hour, start_class, invocations, timed, sum_ms,
                                      min_ms, max_ms, keys, counts)
-    SELECT n.project_id, n.function_id, csa_hour(n."timestamp"), csa_start_class(n.cold_start, n.start_kind), 0,
+    SELECT n.project_id, n.function_id, csa_hour(n."timestamp"), csa_exec_start_class(n.cold_start, n.start_kind), 0,
            count(*), sum(n.execution_duration_ms), min(n.execution_duration_ms), max(n.execution_duration_ms),
-           array_agg(csa_sketch_key(n.execution_duration_ms)), array_agg(1::bigint)
+           array_agg(csa_exec_bucket(n.execution_duration_ms)), array_agg(1::bigint)
     FROM updated_new n JOIN updated_old o ON o.id = n.id AND o."timestamp" = n."timestamp"
     WHERE n.execution_duration_ms IS NOT NULL AND o.execution_duration_ms IS NULL
     GROUP BY 1, 2, 3, 4;
@@ -251,12 +252,12 @@ LANGUAGE sql STABLE AS $$
         SELECT r.*, CASE WHEN r.function_id = ANY (f.minus_ids) THEN -1 ELSE 1 END AS sg FROM rolled r, f
     ), raw AS (
         -- the partial hours at the ends, from the rows, as two index ranges
-        SELECT csa_start_class(i.cold_start, i.start_kind) AS start_class, i.execution_duration_ms AS ms
+        SELECT csa_exec_start_class(i.cold_start, i.start_kind) AS start_class, i.execution_duration_ms AS ms
         FROM invocations i, w, f
         WHERE i.project_id = project AND i.function_id = ANY (f.ids) AND i."timestamp" >= t0 AND i."timestamp" <= t1
           AND i."timestamp" < w.a
         UNION ALL
-        SELECT csa_start_class(i.cold_start, i.start_kind), i.execution_duration_ms
+        SELECT csa_exec_start_class(i.cold_start, i.start_kind), i.execution_duration_ms
         FROM invocations i, w, f
         WHERE i.project_id = project AND i.function_id = ANY (f.ids) AND i."timestamp" >= greatest(w.a, w.z)
           AND i."timestamp" >= t0 AND i."timestamp" <= t1
@@ -273,7 +274,7 @@ LANGUAGE sql STABLE AS $$
         SELECT u.start_class, u.k, sum(u.c)::bigint AS c
         FROM (SELECT r.start_class, x.k, r.sg * x.c AS c FROM signed r CROSS JOIN LATERAL unnest(r.keys, r.counts) x(k, c)
               UNION ALL
-              SELECT raw.start_class, csa_sketch_key(raw.ms), 1 FROM raw WHERE raw.ms IS NOT NULL) u
+              SELECT raw.start_class, csa_exec_bucket(raw.ms), 1 FROM raw WHERE raw.ms IS NOT NULL) u
         GROUP BY u.start_class, u.k
         HAVING sum(u.c) > 0
     ), merged AS (
@@ -282,8 +283,8 @@ LANGUAGE sql STABLE AS $$
     ), ends AS (
         -- min and max: exact, or (total minus others) the values of the outermost buckets
         SELECT m.start_class, m.keys, m.counts,
-               CASE WHEN cardinality(f.minus_ids) = 0 THEN st.mn ELSE csa_bucket_value(m.keys[1]) END AS mn,
-               CASE WHEN cardinality(f.minus_ids) = 0 THEN st.mx ELSE csa_bucket_value(m.keys[cardinality(m.keys)]) END AS mx
+               CASE WHEN cardinality(f.minus_ids) = 0 THEN st.mn ELSE csa_exec_bucket_value(m.keys[1]) END AS mn,
+               CASE WHEN cardinality(f.minus_ids) = 0 THEN st.mx ELSE csa_exec_bucket_value(m.keys[cardinality(m.keys)]) END AS mx
         FROM merged m JOIN stats st USING (start_class), f
     )
     SELECT st.start_class, st.n, st.t, round(st.ms::numeric / NULLIF(st.t, 0), 1),
@@ -295,8 +296,8 @@ $$;
 -- Existing rows, counted once: per function and hour, then the project's totals, then the days.
 SET LOCAL work_mem = '256MB';
 WITH k AS (
-    SELECT project_id, function_id, csa_hour("timestamp") AS hour, csa_start_class(cold_start, start_kind) AS cls,
-           csa_sketch_key(execution_duration_ms) AS k, count(*) AS n, count(execution_duration_ms) AS t,
+    SELECT project_id, function_id, csa_hour("timestamp") AS hour, csa_exec_start_class(cold_start, start_kind) AS cls,
+           csa_exec_bucket(execution_duration_ms) AS k, count(*) AS n, count(execution_duration_ms) AS t,
            sum(execution_duration_ms) AS s, min(execution_duration_ms) AS mn, max(execution_duration_ms) AS mx
     FROM invocations GROUP BY 1, 2, 3, 4, 5
 )

@@ -402,12 +402,12 @@ test('execution times by start class count each invocation once, with its final 
   // the rollups hold exactly what is stored, per function, hour and class, and the project's rows their sum
   const rollupVsRows = await ctx.count(`
     WITH raw AS (
-      SELECT function_id, csa_hour("timestamp") AS hour, csa_start_class(cold_start, start_kind) AS c, count(*) AS n,
+      SELECT function_id, csa_hour("timestamp") AS hour, csa_exec_start_class(cold_start, start_kind) AS c, count(*) AS n,
              count(execution_duration_ms) AS t, coalesce(sum(execution_duration_ms), 0) AS s,
              min(execution_duration_ms) AS mn, max(execution_duration_ms) AS mx
       FROM invocations WHERE project_id = ${lit(pid)} GROUP BY 1, 2, 3
       UNION ALL
-      SELECT '00000000-0000-0000-0000-000000000000', csa_hour("timestamp"), csa_start_class(cold_start, start_kind), count(*),
+      SELECT '00000000-0000-0000-0000-000000000000', csa_hour("timestamp"), csa_exec_start_class(cold_start, start_kind), count(*),
              count(execution_duration_ms), coalesce(sum(execution_duration_ms), 0), min(execution_duration_ms), max(execution_duration_ms)
       FROM invocations WHERE project_id = ${lit(pid)} GROUP BY 2, 3)
     SELECT count(*) FROM raw FULL JOIN (SELECT function_id, hour, start_class AS c, invocations AS n, timed AS t, sum_ms AS s,
