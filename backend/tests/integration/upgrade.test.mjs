@@ -30,7 +30,7 @@ after(async () => {
   for (const db of dbs) await dropDatabase(db.name);
 });
 
-test('upgrading a database with folded cold starts through 007 and 008 counts each cold start once', async () => {
+test('upgrading a database with folded cold starts through 007, 008 and 012 counts each cold start once', async () => {
   const all = path.join(REPO, 'backend', 'migrations');
   const upTo006 = mkdtempSync(path.join(tmpdir(), 'csa-migrations-'));
   dirs.push(upTo006);
@@ -94,4 +94,25 @@ test('upgrading a database with folded cold starts through 007 and 008 counts ea
   }
   assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_day_sketches'), 12, 'day sketches: each once');
   assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_hour_sketches'), 12, 'hour sketches: each once');
+  // the execution-time rollups (012): the rows stored before it, counted by its backfill, once,
+  // in the function's rows and in the project's total rows, by hour and by day
+  const exec = await psqlRows(
+    db.url,
+    `SELECT grain, function_id = '00000000-0000-0000-0000-000000000000' AS total, start_class, sum(invocations)::int AS n,
+            sum(timed)::int AS timed, sum(sum_ms)::int AS ms, sum((SELECT sum(c) FROM unnest(counts) c))::int AS buckets
+     FROM (SELECT 'hour' AS grain, * FROM function_exec_hourly UNION ALL
+           SELECT 'day', project_id, function_id, day::timestamptz, start_class, invocations, timed, sum_ms, min_ms, max_ms, keys, counts
+           FROM function_exec_daily) x
+     GROUP BY 1, 2, 3 ORDER BY 1, 2`,
+  );
+  assert.deepEqual(
+    exec.map((r) => [r.grain, r.total, r.start_class, r.n, r.timed, r.ms, r.buckets]),
+    [
+      ['day', false, 'cold', 12, 12, 240, 12],
+      ['day', true, 'cold', 12, 12, 240, 12],
+      ['hour', false, 'cold', 12, 12, 240, 12],
+      ['hour', true, 'cold', 12, 12, 240, 12],
+    ],
+    'execution-time rollups: every row once',
+  );
 });
