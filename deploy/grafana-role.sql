@@ -33,6 +33,10 @@ ALTER ROLE :"grafana_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPL
     INHERIT CONNECTION LIMIT 20 PASSWORD :'grafana_password';
 ALTER ROLE :"grafana_user" SET default_transaction_read_only = on;
 ALTER ROLE :"grafana_user" SET statement_timeout = '30s';
+-- No JIT compilation: the dashboards' statements read a few thousand pre-aggregated rows, but their
+-- cost estimates cross jit_above_cost, and compiling took longer than running (0.6 s of 0.65 s
+-- over 30 days at 10,000,000 invocations; BENCHMARKS.md, Grafana panels).
+ALTER ROLE :"grafana_user" SET jit = off;
 
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'grafana_user')
 \gexec

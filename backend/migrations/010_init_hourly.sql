@@ -63,24 +63,25 @@ RETURNS SETOF function_init_hourly LANGUAGE sql STABLE AS $$
         JOIN invocations i ON i.id = u.id AND i."timestamp" = u.t
         JOIN functions f ON f.id = i.function_id
         WHERE i.cold_start
-    ), b AS (
-        SELECT function_id, hour, deployment, array_agg(k ORDER BY k) AS keys, array_agg(c ORDER BY k) AS counts
-        FROM (SELECT function_id, hour, deployment, csa_bucket_key(ms) AS k, count(*) AS c
-              FROM r WHERE kind = 'c' AND ms IS NOT NULL GROUP BY 1, 2, 3, 4) x
-        GROUP BY 1, 2, 3
+    ), k AS ( -- one row per bucket of the on-demand init durations (k NULL: the rows without one)
+        SELECT function_id, project_id, hour, deployment,
+               CASE WHEN kind = 'c' AND ms IS NOT NULL THEN csa_bucket_key(ms) END AS k, count(*) AS n,
+               count(*) FILTER (WHERE kind = 'c') AS cold, count(*) FILTER (WHERE kind = 'p') AS proactive,
+               count(*) FILTER (WHERE kind = 'v') AS provisioned, count(*) FILTER (WHERE kind = 'o') AS other,
+               count(ms) FILTER (WHERE kind = 'c') AS init_n, sum(ms) FILTER (WHERE kind = 'c') AS init_sum,
+               min(ms) FILTER (WHERE kind = 'c') AS init_min, max(ms) FILTER (WHERE kind = 'c') AS init_max,
+               sum(gb_s) FILTER (WHERE kind = 'c' AND NOT arm) AS c_x86, sum(gb_s) FILTER (WHERE kind = 'c' AND arm) AS c_arm,
+               sum(gb_s) FILTER (WHERE kind = 'p' AND NOT arm) AS p_x86, sum(gb_s) FILTER (WHERE kind = 'p' AND arm) AS p_arm
+        FROM r GROUP BY 1, 2, 3, 4, 5
     )
-    SELECT r.function_id, r.project_id, r.hour, r.deployment::varchar(80),
-           count(*) FILTER (WHERE kind = 'c'), count(*) FILTER (WHERE kind = 'p'),
-           count(*) FILTER (WHERE kind = 'v'), count(*) FILTER (WHERE kind = 'o'),
-           count(ms) FILTER (WHERE kind = 'c'), coalesce(sum(ms) FILTER (WHERE kind = 'c'), 0),
-           min(ms) FILTER (WHERE kind = 'c'), max(ms) FILTER (WHERE kind = 'c'),
-           coalesce(min(b.keys), '{}'), coalesce(min(b.counts), '{}'),
-           coalesce(sum(gb_s) FILTER (WHERE kind = 'c' AND NOT arm), 0),
-           coalesce(sum(gb_s) FILTER (WHERE kind = 'c' AND arm), 0),
-           coalesce(sum(gb_s) FILTER (WHERE kind = 'p' AND NOT arm), 0),
-           coalesce(sum(gb_s) FILTER (WHERE kind = 'p' AND arm), 0)
-    FROM r LEFT JOIN b USING (function_id, hour, deployment)
-    GROUP BY r.function_id, r.project_id, r.hour, r.deployment
+    SELECT function_id, project_id, hour, deployment::varchar(80), sum(cold)::bigint, sum(proactive)::bigint,
+           sum(provisioned)::bigint, sum(other)::bigint, sum(init_n)::bigint, coalesce(sum(init_sum), 0),
+           min(init_min), max(init_max),
+           coalesce(array_agg(k ORDER BY k) FILTER (WHERE k IS NOT NULL), '{}'),
+           coalesce(array_agg(n ORDER BY k) FILTER (WHERE k IS NOT NULL), '{}'),
+           coalesce(sum(c_x86), 0), coalesce(sum(c_arm), 0), coalesce(sum(p_x86), 0), coalesce(sum(p_arm), 0)
+    FROM k
+    GROUP BY function_id, project_id, hour, deployment
 $$;
 
 -- The cold starts of some functions over [t0, t1] (t1 inclusive, like Grafana's $__timeFilter),
