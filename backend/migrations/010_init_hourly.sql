@@ -206,11 +206,29 @@ SELECT s.* FROM (
 ) x CROSS JOIN LATERAL csa_init_hourly_of(x.ids, x.ts) s
 WHERE x.ids IS NOT NULL;
 
--- Retention drops these hours with their month (008's definition and this table).
+-- Retention: the tables of per-hour or per-day figures that csa_drop_partitions_before empties for
+-- the months whose invocation partitions it drops. Until now each migration that added one restated
+-- the whole function; from here on a migration adds its table here.
+CREATE TABLE csa_retained_tables (
+    relname TEXT PRIMARY KEY,                 -- a table in the schema of the invocations
+    slot TEXT NOT NULL,                       -- its column saying which hour or day a row is of
+    is_date BOOLEAN NOT NULL                  -- slot is a DATE (a UTC day), else a TIMESTAMPTZ
+);
+INSERT INTO csa_retained_tables (relname, slot, is_date) VALUES
+    ('function_hourly', 'hour', false),
+    ('function_hourly_delta', 'hour', false),
+    ('function_day_sketches', 'day', true),
+    ('function_hour_sketches', 'hour', false),
+    ('function_day_sketch_pending', 'timestamp', false),
+    ('package_hourly', 'hour', false),
+    ('package_daily', 'day', true),
+    ('function_init_hourly', 'hour', false);
+
 CREATE OR REPLACE FUNCTION csa_drop_partitions_before(cutoff timestamptz)
 RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     part record;
+    t record;
     lo timestamptz;
     hi timestamptz;
     dropped int := 0;
@@ -225,16 +243,15 @@ BEGIN
         IF hi <= cutoff THEN
             EXECUTE format('DROP TABLE %I', part.relname);
             -- the partition's own range: rows of older hours may still sit in the default partition
-            DELETE FROM function_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_hourly_delta WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_day_sketches
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            DELETE FROM function_hour_sketches WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_init_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_day_sketch_pending WHERE "timestamp" >= lo AND "timestamp" < hi;
-            DELETE FROM package_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM package_daily
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
+            FOR t IN SELECT relname, slot, is_date FROM csa_retained_tables ORDER BY relname LOOP
+                IF t.is_date THEN
+                    EXECUTE format('DELETE FROM %I WHERE %I >= $1 AND %I < $2', t.relname, t.slot, t.slot)
+                    USING (lo AT TIME ZONE 'UTC')::date, (hi AT TIME ZONE 'UTC')::date;
+                ELSE
+                    EXECUTE format('DELETE FROM %I WHERE %I >= $1 AND %I < $2', t.relname, t.slot, t.slot)
+                    USING lo, hi;
+                END IF;
+            END LOOP;
             dropped := dropped + 1;
         END IF;
     END LOOP;

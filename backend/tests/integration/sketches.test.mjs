@@ -360,6 +360,10 @@ test('retention drops the months it drops from the day sketches and the package 
     0,
   );
   assert.equal(await ctx.count(`SELECT count(*) FROM function_init_hourly WHERE function_id = '${id.id}' AND hour < '${before}'`), 0);
+  // every table of per-hour or per-day figures is one retention empties (migrations/010)
+  const unlisted = await ctx.rows(`SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()
+    AND column_name IN ('hour', 'day') AND table_name NOT IN (SELECT relname FROM csa_retained_tables) ORDER BY 1`);
+  assert.deepEqual(unlisted, [], 'tables with an hour or day column missing from csa_retained_tables');
   assert.equal(await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_init_hourly WHERE function_id = '${id.id}'`), 3);
   assert.equal(await count('package_hourly', `hour >= '${before}'`), keptHourly, 'package_hourly: this month is kept');
   assert.equal(await count('package_daily', `day >= '${before}'::timestamptz::date`), keptDaily, 'package_daily: this month is kept');
