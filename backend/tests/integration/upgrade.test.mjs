@@ -2,7 +2,8 @@
 // folded, then `coldstartd migrate` with every migration and `coldstartd maintain` (the fold). 007 backfills the package rollups from
 // the folded cold starts; 008 empties the day sketches and queues every cold start again, so that
 // the fold rebuilds days, hours and package rollups together: each cold start must be counted
-// once in every one of them, not once by 007's backfill and again by the fold.
+// once in every one of them, not once by 007's backfill and again by the fold. And a database at
+// 009: 010 counts the folded cold starts into function_init_hourly, the fold the queued ones.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -30,24 +31,27 @@ after(async () => {
   for (const db of dbs) await dropDatabase(db.name);
 });
 
-test('upgrading a database with folded cold starts through 007, 008 and 012 counts each cold start once', async () => {
+// A new database migrated up to migration `last` (a copy of the first migrations, MIGRATIONS_DIR),
+// with `count` cold starts of one function ingested by the server (its ingest needs nothing past
+// 006), five hours apart from three days ago.
+async function databaseAt(last, count) {
   const all = path.join(REPO, 'backend', 'migrations');
-  const upTo006 = mkdtempSync(path.join(tmpdir(), 'csa-migrations-'));
-  dirs.push(upTo006);
-  for (const f of readdirSync(all).filter((f) => /^00[1-6]_.*\.sql$/.test(f))) copyFileSync(path.join(all, f), path.join(upTo006, f));
+  const dir = mkdtempSync(path.join(tmpdir(), 'csa-migrations-'));
+  dirs.push(dir);
+  for (const f of readdirSync(all).filter((f) => /^\d{3}_.*\.sql$/.test(f) && Number(f.slice(0, 3)) <= last))
+    copyFileSync(path.join(all, f), path.join(dir, f));
   const db = await createDatabase();
   dbs.push(db);
-  const old = { MIGRATIONS_DIR: upTo006 };
+  const old = { MIGRATIONS_DIR: dir };
   const migrated = await runCli(['migrate'], { env: { DATABASE_URL: db.url, ...old } });
   assert.equal(migrated.code, 0, migrated.stderr);
-  assert.equal(await psqlInt(db.url, 'SELECT count(*) FROM schema_migrations'), 6, 'the database is at 006');
+  assert.equal(await psqlInt(db.url, 'SELECT count(*) FROM schema_migrations'), last, `the database is at ${last}`);
 
-  // cold starts ingested by the server (its ingest needs nothing past 006)
   const keys = await createProjectKeys(db.url, 'Upgrade', 'up-' + uid('p').slice(-6));
   const server = await startServer({ dbUrl: db.url, env: old });
   const fn = 'upgrade-fn';
   const now = Date.now();
-  const records = Array.from({ length: 12 }, (_, i) => ({
+  const records = Array.from({ length: count }, (_, i) => ({
     function_name: fn,
     invocation_id: uid(),
     timestamp: new Date(now - 3 * 24 * HOUR + i * 5 * HOUR).toISOString(),
@@ -67,6 +71,11 @@ test('upgrading a database with folded cold starts through 007, 008 and 012 coun
   } finally {
     await server.stop();
   }
+  return db;
+}
+
+test('upgrading a database with folded cold starts through 007, 008, 010 and 012 counts each cold start once', async () => {
+  const db = await databaseAt(6, 12);
   assert.equal(await psqlInt(db.url, 'SELECT count(*) FROM function_day_sketch_pending'), 12, 'queued for the fold');
   // what a 006-era fold leaves: the queue taken (the figures themselves are rebuilt by 008)
   await psql(db.url, 'DELETE FROM function_day_sketch_pending');
@@ -94,6 +103,7 @@ test('upgrading a database with folded cold starts through 007, 008 and 012 coun
   }
   assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_day_sketches'), 12, 'day sketches: each once');
   assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_hour_sketches'), 12, 'hour sketches: each once');
+  assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_hourly'), 12, 'SQL-readable hours: each once');
   // the execution-time rollups (012): the rows stored before it, counted by its backfill, once,
   // in the function's rows and in the project's total rows, by hour and by day
   const exec = await psqlRows(
@@ -115,4 +125,27 @@ test('upgrading a database with folded cold starts through 007, 008 and 012 coun
     ],
     'execution-time rollups: every row once',
   );
+});
+
+test('upgrading a database at 009 fills function_init_hourly from the folded cold starts, once', async () => {
+  const db = await databaseAt(9, 10);
+  // what a 009-era fold leaves: 8 of the 10 taken off the queue, 2 still queued
+  await psql(
+    db.url,
+    'DELETE FROM function_day_sketch_pending WHERE id IN (SELECT id FROM function_day_sketch_pending ORDER BY "timestamp" LIMIT 8)',
+  );
+  const upgraded = await runCli(['migrate'], { env: { DATABASE_URL: db.url } });
+  assert.equal(upgraded.code, 0, upgraded.stderr);
+  assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_hourly'), 8, 'the folded ones, by the migration');
+  assert.equal(await psqlInt(db.url, 'SELECT sum(init_n) FROM function_init_hourly'), 8);
+  const folded = await runCli(['maintain'], { env: { DATABASE_URL: db.url } });
+  assert.equal(folded.code, 0, folded.stderr);
+  assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_hourly'), 10, 'and the queued ones by the fold');
+  // the init durations 300..309 ms, each in its bucket once
+  const [sum] = await psqlRows(
+    db.url,
+    `SELECT sum(init_sum)::int AS s, min(init_min)::int AS mn, max(init_max)::int AS mx,
+    sum((SELECT sum(c) FROM unnest(init_counts) c))::int AS n FROM function_init_hourly`,
+  );
+  assert.deepEqual([Number(sum.s), Number(sum.mn), Number(sum.mx), Number(sum.n)], [3045, 300, 309, 10]);
 });
