@@ -81,13 +81,8 @@ RETURN CASE WHEN NOT cold_start THEN 'warm'
             WHEN start_kind = 'provisioned' THEN 'provisioned'
             ELSE 'other' END;
 
--- The DDSketch bucket of a value (ms): backend/src/sketch.h's, as migrations/007 computes it.
--- (csa_exec_*: names of this migration's own, apart from helpers other migrations may define.)
-CREATE FUNCTION csa_exec_bucket(ms float8) RETURNS int
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN ms < 0.001 THEN -2147483648 ELSE ceil(ln(ms) / ln(1.01::float8 / 0.99))::int END;
-
--- The value a bucket answers (csa_buckets_quantile's): within 1 % of every value in it.
+-- The value a bucket answers (csa_buckets_quantile's): within 1 % of every value in it. Buckets
+-- are migration 010's csa_bucket_key. (csa_exec_*: this migration's own names.)
 CREATE FUNCTION csa_exec_bucket_value(k int) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN k = -2147483648 THEN 0 ELSE 2 * exp(k * ln(1.01::float8 / 0.99)) / (1.01::float8 / 0.99 + 1) END;
@@ -101,7 +96,7 @@ BEGIN
     SELECT project_id, function_id, csa_hour("timestamp"), csa_exec_start_class(cold_start, start_kind), count(*),
            count(execution_duration_ms), coalesce(sum(execution_duration_ms), 0), min(execution_duration_ms),
            max(execution_duration_ms),
-           coalesce(array_agg(csa_exec_bucket(execution_duration_ms)) FILTER (WHERE execution_duration_ms IS NOT NULL), '{}'),
+           coalesce(array_agg(csa_bucket_key(execution_duration_ms)) FILTER (WHERE execution_duration_ms IS NOT NULL), '{}'),
            coalesce(array_agg(1::bigint) FILTER (WHERE execution_duration_ms IS NOT NULL), '{}')
     FROM inserted GROUP BY 1, 2, 3, 4;
     RETURN NULL;
@@ -118,7 +113,7 @@ BEGIN
                                      min_ms, max_ms, keys, counts)
     SELECT n.project_id, n.function_id, csa_hour(n."timestamp"), csa_exec_start_class(n.cold_start, n.start_kind), 0,
            count(*), sum(n.execution_duration_ms), min(n.execution_duration_ms), max(n.execution_duration_ms),
-           array_agg(csa_exec_bucket(n.execution_duration_ms)), array_agg(1::bigint)
+           array_agg(csa_bucket_key(n.execution_duration_ms)), array_agg(1::bigint)
     FROM updated_new n JOIN updated_old o ON o.id = n.id AND o."timestamp" = n."timestamp"
     WHERE n.execution_duration_ms IS NOT NULL AND o.execution_duration_ms IS NULL
     GROUP BY 1, 2, 3, 4;
@@ -274,7 +269,7 @@ LANGUAGE sql STABLE AS $$
         SELECT u.start_class, u.k, sum(u.c)::bigint AS c
         FROM (SELECT r.start_class, x.k, r.sg * x.c AS c FROM signed r CROSS JOIN LATERAL unnest(r.keys, r.counts) x(k, c)
               UNION ALL
-              SELECT raw.start_class, csa_exec_bucket(raw.ms), 1 FROM raw WHERE raw.ms IS NOT NULL) u
+              SELECT raw.start_class, csa_bucket_key(raw.ms), 1 FROM raw WHERE raw.ms IS NOT NULL) u
         GROUP BY u.start_class, u.k
         HAVING sum(u.c) > 0
     ), merged AS (
@@ -297,7 +292,7 @@ $$;
 SET LOCAL work_mem = '256MB';
 WITH k AS (
     SELECT project_id, function_id, csa_hour("timestamp") AS hour, csa_exec_start_class(cold_start, start_kind) AS cls,
-           csa_exec_bucket(execution_duration_ms) AS k, count(*) AS n, count(execution_duration_ms) AS t,
+           csa_bucket_key(execution_duration_ms) AS k, count(*) AS n, count(execution_duration_ms) AS t,
            sum(execution_duration_ms) AS s, min(execution_duration_ms) AS mn, max(execution_duration_ms) AS mx
     FROM invocations GROUP BY 1, 2, 3, 4, 5
 )
@@ -335,41 +330,8 @@ INSERT INTO function_exec_daily (project_id, function_id, day, start_class, invo
 SELECT s.project_id, s.function_id, s.day, s.start_class, s.n, s.t, s.ms, s.mn, s.mx, coalesce(b.keys, '{}'), coalesce(b.counts, '{}')
 FROM s LEFT JOIN b USING (project_id, function_id, day, start_class);
 
--- Retention drops the execution-time rollups of the dropped months too (migration 008's
--- definition plus the three deletes of this migration's tables).
-CREATE OR REPLACE FUNCTION csa_drop_partitions_before(cutoff timestamptz)
-RETURNS int LANGUAGE plpgsql AS $$
-DECLARE
-    part record;
-    lo timestamptz;
-    hi timestamptz;
-    dropped int := 0;
-BEGIN
-    FOR part IN
-        SELECT c.relname
-        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'invocations'::regclass AND c.relname ~ '^invocations_y[0-9]{4}m[0-9]{2}$'
-    LOOP
-        lo := to_date(substr(part.relname, 14, 4) || substr(part.relname, 19, 2), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
-        hi := ((lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
-        IF hi <= cutoff THEN
-            EXECUTE format('DROP TABLE %I', part.relname);
-            -- the partition's own range: rows of older hours may still sit in the default partition
-            DELETE FROM function_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_hourly_delta WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_day_sketches
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            DELETE FROM function_hour_sketches WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_day_sketch_pending WHERE "timestamp" >= lo AND "timestamp" < hi;
-            DELETE FROM package_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM package_daily
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            DELETE FROM function_exec_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_exec_daily
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            DELETE FROM function_exec_delta WHERE hour >= lo AND hour < hi;
-            dropped := dropped + 1;
-        END IF;
-    END LOOP;
-    RETURN dropped;
-END $$;
+-- Retention empties these tables for the months it drops (migration 010's list).
+INSERT INTO csa_retained_tables (relname, slot, is_date) VALUES
+    ('function_exec_hourly', 'hour', false),
+    ('function_exec_daily', 'day', true),
+    ('function_exec_delta', 'hour', false);
