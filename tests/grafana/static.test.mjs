@@ -138,7 +138,7 @@ test('static: dashboard JSON: ids, types, datasource uid, variables, macros, no 
         }
         if (p.type === 'timeseries') {
           assert.equal(t.format, 'time_series', `${p.title}: time series format`);
-          assert.match(t.rawSql, /\$__timeGroup(Alias)?\(/, `${p.title}: grouped by Grafana's interval`);
+          assert.match(t.rawSql, /\$__timeGroup(Alias)?\(|\$__interval_ms\b/, `${p.title}: grouped by Grafana's interval`);
         }
       }
     }
