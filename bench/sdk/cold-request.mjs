@@ -96,7 +96,8 @@ if (before) {
   const target = join(here, '.before', 'node_modules', '@coldstart', 'analyzer');
   rmSync(join(here, '.before'), { recursive: true, force: true });
   mkdirSync(target, { recursive: true });
-  for (const entry of ['package.json', 'dist', 'esm', 'register.cjs', 'handler.mjs']) cpSync(join(before, entry), join(target, entry), { recursive: true });
+  for (const entry of ['package.json', 'dist', 'esm', 'register.cjs', 'handler.mjs'])
+    cpSync(join(before, entry), join(target, entry), { recursive: true });
 }
 
 const sink = spawn(process.execPath, [join(here, 'cold-sink.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });

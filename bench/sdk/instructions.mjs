@@ -59,17 +59,14 @@ function install(from, under) {
   const target = join(under, 'node_modules', '@coldstart', 'analyzer');
   rmSync(target, { recursive: true, force: true });
   mkdirSync(target, { recursive: true });
-  for (const entry of ['package.json', 'dist', 'esm', 'register.cjs', 'handler.mjs']) cpSync(join(from, entry), join(target, entry), { recursive: true });
+  for (const entry of ['package.json', 'dist', 'esm', 'register.cjs', 'handler.mjs'])
+    cpSync(join(from, entry), join(target, entry), { recursive: true });
   return target;
 }
 const current = install(sdk, here);
 const before = process.env.BENCH_SDK_BEFORE ? install(process.env.BENCH_SDK_BEFORE, join(here, '.before')) : undefined;
 
-const conditions = [
-  { name: 'no SDK' },
-  { name: 'SDK', copy: current },
-  ...(before ? [{ name: 'SDK before', copy: before }] : []),
-];
+const conditions = [{ name: 'no SDK' }, { name: 'SDK', copy: current }, ...(before ? [{ name: 'SDK before', copy: before }] : [])];
 
 const runtime = join(here, 'instructions-runtime.mjs');
 const work = mkdtempSync(join(tmpdir(), 'csa-instructions-'));
@@ -109,7 +106,11 @@ function count(version, h, condition) {
         resolvePromise(undefined);
         return;
       }
-      resolvePromise({ instructions: Number(summary[1]), scavenges: (stdout.match(/Scavenge/g) ?? []).length, marks: (stdout.match(/Mark-Compact/g) ?? []).length });
+      resolvePromise({
+        instructions: Number(summary[1]),
+        scavenges: (stdout.match(/Scavenge/g) ?? []).length,
+        marks: (stdout.match(/Mark-Compact/g) ?? []).length,
+      });
     });
   });
 }
@@ -137,7 +138,9 @@ let report = `# @coldstart/analyzer: the cold request in instructions (init + fi
 Produced by \`node bench/sdk/instructions.mjs\` (valgrind callgrind, V8's predictable mode; see the
 script's header for what instructions leave out).
 
-Machine: ${cpus().length} CPUs, ${process.arch}; date ${new Date().toISOString()}; load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (instructions do not depend on it).
+Machine: ${cpus().length} CPUs, ${process.arch}; date ${new Date().toISOString()}; load average at the end: ${loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ')} (instructions do not depend on it).
 The SDK through its handler redirect with the \`--require\` preload, logs transport; the process ends as the first response is ready.
 `;
 for (const version of versions) {
@@ -150,7 +153,10 @@ for (const version of versions) {
         report += `| ${c.name} | failed | | | |\n`;
         continue;
       }
-      const diff = base && c.name !== 'no SDK' ? `+${M(r.instructions - base.instructions)} M (${(((r.instructions - base.instructions) / base.instructions) * 100).toFixed(2)} %)` : '';
+      const diff =
+        base && c.name !== 'no SDK'
+          ? `+${M(r.instructions - base.instructions)} M (${(((r.instructions - base.instructions) / base.instructions) * 100).toFixed(2)} %)`
+          : '';
       report += `| ${c.name} | ${M(r.instructions)} | ${diff} | ${r.scavenges} | ${r.marks} |\n`;
     }
   }

@@ -53,7 +53,8 @@ describe('Recorder', () => {
     const run = (deferred: boolean): { r: Recorder; lastLoad: bigint } => {
       const r = new Recorder(root);
       r.deferCommonJs = deferred;
-      const enter = (file: string, requiredAt?: bigint): unknown => (deferred ? r.noteEnter(file, requiredAt) : r.enterFile(file, requiredAt));
+      const enter = (file: string, requiredAt?: bigint): unknown =>
+        deferred ? r.noteEnter(file, requiredAt) : r.enterFile(file, requiredAt);
       const exit = (id: unknown): void => (deferred ? r.noteExit(id as number) : r.exit(id as ReturnType<Recorder['enterFile']>));
       const handler = enter('/var/task/index.js');
       busy(3);
