@@ -150,6 +150,8 @@ export class Recorder {
   private readonly notes: (bigint | string | number | undefined)[] = [];
   /** number of the next noted enter */
   private noted = 0;
+  /** number of the next replayed enter (the same numbers, in the same order) */
+  private notedEnters = 0;
   /** clock of the last noted exit of a non-runtime file (lastExit before the notes are replayed) */
   private notedLastExit: bigint | undefined;
   /** frames of replayed enters, by their number, until their exit is replayed */
@@ -273,8 +275,6 @@ export class Recorder {
       this.closeAt(at);
     }
   }
-  /** number of the next replayed enter (the notes' numbers, in order) */
-  private notedEnters = 0;
 
   /**
    * An ES module was resolved or loaded by the ESM loader (a load hook): `startedAt` is the clock
