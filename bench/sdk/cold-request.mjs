@@ -21,8 +21,9 @@
 // and BENCH_HANDLERS (a comma-separated list of handler files, e.g. app/esm.handler; default all)
 // narrow a run, as does BENCH_MODES (condition names separated by "|", e.g. "SDK, backend
 // answers|SDK, logs transport"; "no SDK" always runs); BENCH_OUT names the report (default
-// COLD-REQUEST.md, beside this file). "paired" is the median over rounds of each round's SDK
-// environment against the no-SDK one of the same round (neighbours in time on a shared machine),
+// COLD-REQUEST.md, beside this file); BENCH_SDK_BEFORE adds another copy of the SDK (below).
+// "paired" is the median over rounds of each round's SDK environment against the no-SDK one of the
+// same round (neighbours in time on a shared machine),
 // with a distribution-free 95 % interval of that median. "CPU init" is the runtime process's CPU
 // time (every thread, from /proc/<pid>/task/*/schedstat, nanoseconds) from its start to its first
 // request for an event: the work of init, which a busy shared machine stretches far less than wall
@@ -87,6 +88,18 @@ createRequire(join(sdk, 'package.json'))('esbuild').buildSync({
   logLevel: 'error',
 });
 
+// BENCH_SDK_BEFORE: the folder of another built copy of the SDK (package.json, dist, ... as in sdk/),
+// e.g. the main branch's before a change: installed as .before/node_modules/@coldstart/analyzer and
+// run as one more condition, "SDK before, logs transport", beside the others in the same run.
+const before = process.env.BENCH_SDK_BEFORE;
+if (before) {
+  const target = join(here, '.before', 'node_modules', '@coldstart', 'analyzer');
+  rmSync(join(here, '.before'), { recursive: true, force: true });
+  mkdirSync(target, { recursive: true });
+  for (const entry of ['package.json', 'dist', 'esm', 'register.cjs', 'handler.mjs'])
+    cpSync(join(before, entry), join(target, entry), { recursive: true });
+}
+
 const sink = spawn(process.execPath, [join(here, 'cold-sink.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
 const [answeringPort, silentPort] = await new Promise((resolve) =>
   sink.stdout.once('data', (d) => resolve(d.toString().trim().split(' ').map(Number))),
@@ -135,6 +148,21 @@ const modes = [
     env: (h) => ({ ...sdkEnv(h), COLDSTART_TRANSPORT: 'logs', COLDSTART_API_KEY: undefined }),
     logs: true,
   },
+  ...(before
+    ? [
+        {
+          name: 'SDK before, logs transport',
+          handler: () => `.before/${REDIRECT}`,
+          env: (h) => ({
+            ...sdkEnv(h),
+            COLDSTART_TRANSPORT: 'logs',
+            COLDSTART_API_KEY: undefined,
+            NODE_OPTIONS: `--require ${join(here, '.before', 'node_modules', '@coldstart', 'analyzer', 'register.cjs')}`,
+          }),
+          logs: true,
+        },
+      ]
+    : []),
   {
     name: 'Datadog, cold start tracing',
     handler: () => 'node_modules/datadog-lambda-js/dist/handler.handler',

@@ -163,6 +163,15 @@ export function installCommonJsHook(recorder: Recorder, coreFile?: string): () =
         recorder.exclude(started);
       }
     }
+    if (recorder.deferCommonJs && recorder.importedCommonJs.size === 0) {
+      // noted, and timed from the notes later (Recorder.noteEnter)
+      const id = recorder.noteEnter(filename, entries[entries.length - 1]);
+      try {
+        return originalLoad.apply(this, arguments as unknown as [string]);
+      } finally {
+        recorder.noteExit(id);
+      }
+    }
     const frame = recorder.enterFile(filename, entries[entries.length - 1]);
     // imported from ESM: the ESM loader copies its exports after this returns (Recorder.exit)
     const tail = recorder.importedCommonJs.size > 0 && recorder.importedCommonJs.delete(filename);

@@ -95,6 +95,9 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
       }
     };
     runtime.esmTiming = installEsmHooks(recorder, esmTimingMode(process.env), coreFile);
+    // no ES module hooks: CommonJS loads are only noted during init, and timed from the notes later
+    const esm = runtime.esmTiming;
+    recorder.deferCommonJs = esm === 'commonjs' || esm === 'off' || esm === 'skipped' || esm === 'unsupported';
     if ((runtime.esmTiming === 'on' || runtime.esmTiming === 'hooks-thread' || runtime.esmTiming === 'evaluation') && coverage === 'import')
       runtime.esmTiming = 'partial';
   } catch {

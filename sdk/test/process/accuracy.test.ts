@@ -72,6 +72,7 @@ async function measure(
   preload: 'require' | 'import',
   truth: Record<string, number>,
   checkRunner: boolean,
+  esmTiming = 'on',
 ): Promise<Measurement> {
   const name = `accuracy-${handler}-${Date.now()}`;
   // ES module timing forced on: by default it is skipped where only the hooks thread exists
@@ -80,7 +81,7 @@ async function measure(
     preload,
     endpoint: collector.url,
     nice: true,
-    env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_ESM_TIMING: 'on' },
+    env: { AWS_LAMBDA_FUNCTION_NAME: name, COLDSTART_ESM_TIMING: esmTiming },
   });
   await waitFor(() => collector.records().some((r) => r.function_name === name));
   const record = collector.records().find((r) => r.function_name === name);
@@ -134,6 +135,17 @@ describe(`module timing accuracy (${NODE})`, () => {
     expect(record.module_tree.coverage).toBe('preload');
     expect(runnerLoadMs).toBeGreaterThanOrEqual(1380); // the sum of the busy-waits
     // the tree: beta includes gamma and delta, each package once, with versions
+    const accuracy = record.module_tree.children.find((c: any) => c.name === './accuracy');
+    const beta = accuracy.children.find((c: any) => c.name === 'beta');
+    expect(beta.version).toBe('0.1.0');
+    expect(beta.total_ms).toBeGreaterThanOrEqual(beta.self_ms + 270);
+    expect(beta.children.map((c: any) => c.name).sort()).toEqual(['@scope/gamma', 'delta']);
+  });
+
+  test('CommonJS handler in auto mode (no ES module hooks): the loads noted during init and timed after it, as exact', async () => {
+    const { record, problems } = await measureWithRetry('accuracy.handler', 'require', CJS_TRUTH, true, 'auto');
+    expect(problems).toEqual([]);
+    expect(record.esm_timing).toBe('commonjs');
     const accuracy = record.module_tree.children.find((c: any) => c.name === './accuracy');
     const beta = accuracy.children.find((c: any) => c.name === 'beta');
     expect(beta.version).toBe('0.1.0');

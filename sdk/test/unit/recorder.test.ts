@@ -48,6 +48,65 @@ describe('Recorder', () => {
     expect(pkgA.total_ms).toBeLessThan(index.total_ms);
   });
 
+  test('deferred CommonJS notes give the same timeline, built only when read after close()', () => {
+    // the same loads, noted (deferCommonJs, no ES module hooks) and recorded directly
+    const run = (deferred: boolean): { r: Recorder; lastLoad: bigint } => {
+      const r = new Recorder(root);
+      r.deferCommonJs = deferred;
+      const enter = (file: string, requiredAt?: bigint): unknown =>
+        deferred ? r.noteEnter(file, requiredAt) : r.enterFile(file, requiredAt);
+      const exit = (id: unknown): void => (deferred ? r.noteExit(id as number) : r.exit(id as ReturnType<Recorder['enterFile']>));
+      const handler = enter('/var/task/index.js');
+      busy(3);
+      const requiredAt = process.hrtime.bigint();
+      busy(2); // resolving a's path: a's time, not index's
+      const a = enter('/var/task/node_modules/a/index.js', requiredAt);
+      busy(4);
+      const sdkStart = process.hrtime.bigint();
+      busy(2); // the SDK's own time (a require of the SDK, analyze()): overhead
+      r.exclude(sdkStart);
+      const b = enter('/var/task/node_modules/b/index.js');
+      busy(3);
+      exit(b);
+      exit(a);
+      exit(handler);
+      const lastLoad = process.hrtime.bigint();
+      busy(1);
+      const runtimeFile = enter('/var/runtime/helper.js'); // not the function's: its end is no load's end
+      busy(1);
+      exit(runtimeFile);
+      if (deferred) {
+        // the end of init as the first invocation reads it, without replaying the notes
+        expect(r.lastExit).toBeLessThan(lastLoad);
+        expect((r as unknown as { notes: unknown[] }).notes.length).toBeGreaterThan(0);
+      }
+      r.close();
+      if (deferred) expect((r as unknown as { notes: unknown[] }).notes.length).toBeGreaterThan(0); // still noted
+      return { r, lastLoad };
+    };
+    const direct = run(false);
+    const noted = run(true);
+    const ms = (r: Recorder, k: string): number => (r.selfNs.get(k) ?? 0) / 1e6;
+    for (const { r, lastLoad } of [direct, noted]) {
+      expect(r.lastExit).toBeLessThan(lastLoad);
+      expect(ms(r, './index')).toBeGreaterThanOrEqual(3);
+      expect(ms(r, 'a')).toBeGreaterThanOrEqual(2 + 4);
+      expect(ms(r, 'b')).toBeGreaterThanOrEqual(3);
+      expect(r.overheadNs / 1e6).toBeGreaterThanOrEqual(2);
+      expect(r.modules).toBe(3);
+      expect(r.active).toBe(false);
+      const sum = [...r.selfNs.values()].reduce((x, y) => x + y, 0);
+      expect(Math.abs(r.loadNs - sum - r.overheadNs)).toBeLessThan(0.3e6);
+      expect(r.root.children?.get('./index')?.children?.get('a')?.children?.has('b')).toBe(true);
+      expect(r.selfNs.has('/var/runtime/helper')).toBe(false);
+    }
+    // the notes' replay is not the SDK's init time: the deferred recorder's overhead is the excluded span
+    expect(noted.r.overheadNs / 1e6).toBeLessThan(direct.r.overheadNs / 1e6 + 0.5);
+    expect(noted.r.loadNs / 1e6).toBeGreaterThanOrEqual(14);
+    // both recorders timed the same waits (wide margin: a loaded machine stretches any of them)
+    expect(Math.abs(noted.r.loadNs - direct.r.loadNs) / 1e6).toBeLessThan(5);
+  });
+
   test('an ES module that never reports its end is closed by its parent end', () => {
     const r = new Recorder(root);
     r.enterUrl('file:///var/task/index.mjs');
