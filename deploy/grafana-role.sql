@@ -16,7 +16,9 @@
 -- deployments (function_deployments: migrations/004) and the package rollups (package_hourly,
 -- package_daily: migrations/007, read by csa_slowest_packages()), and what csa_cold_starts() reads
 -- (function_hour_sketches: migrations/008, per function and hour; function_day_sketch_pending:
--- migrations/006, the cold starts waiting for the fold).
+-- migrations/006, the cold starts waiting for the fold), and the per-function package rollups
+-- (function_package_hourly, function_package_daily: migrations/011, read by csa_module_breakdown()
+-- and csa_function_packages()).
 -- Nothing else: not api_keys (key hashes), not schema_migrations, no writes, no DDL. Grafana runs
 -- whatever SQL a dashboard editor types, so the privileges are the real boundary;
 -- default_transaction_read_only and statement_timeout only make mistakes cheaper.
@@ -41,5 +43,6 @@ GRANT USAGE ON SCHEMA public TO :"grafana_user";
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"grafana_user";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"grafana_user";
 GRANT SELECT ON TABLE projects, functions, invocations, function_hourly, function_hourly_delta, function_deployments,
-    package_hourly, package_daily, function_hour_sketches, function_day_sketch_pending
+    package_hourly, package_daily, function_hour_sketches, function_day_sketch_pending,
+    function_package_hourly, function_package_daily
     TO :"grafana_user";

@@ -1,0 +1,178 @@
+-- 011: per-function, per-package rollups of the on-demand cold starts' module self times, so that
+-- the dashboard's "Module timing breakdown" and "Init cost by package" panels (which respect the
+-- function filter, unlike the per-project rollups of 007) read a few rows per function, day and
+-- package instead of every cold start's module_timings (issue 17: 14 to 18 s over 30 days at
+-- 1,000,000 invocations before; docs/internals/package-rollups.md).
+--
+-- * function_package_hourly / function_package_daily: one row per function, UTC hour (day) and
+--   package, with the cold starts that timed it, the exact sum, min and max of its self time, its
+--   self time x memory in GB-seconds per architecture (sums: the price variables apply when the
+--   panel runs; memory as everywhere: the row's, else the function's, else 128 MB) and a sparse
+--   DDSketch of the self times (keys, counts: as package_hourly's, migration 007). The daily rows
+--   hold the same figures as their 24 hourly rows.
+-- * Counted by the day-sketch fold (backend/src/package_rollups.c) in the same transaction and
+--   from the same queued rows as the day and hour sketches and the project rollups: on-demand cold
+--   starts whose row is complete, each exactly once.
+-- * csa_function_packages(functions, from, to) and csa_module_breakdown(functions, from, to,
+--   limit) answer the panels: every UTC hour that overlaps the range counts whole.
+-- * Existing data: every rollup fed by the fold is emptied and every complete cold start queued
+--   again (as 008 did), so that the fold builds all of them from the same rows; reads miss the
+--   queued rows until `coldstartd serve` (in the background) or `coldstartd maintain` folds them.
+
+CREATE TABLE function_package_hourly (
+    function_id UUID NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour TIMESTAMP WITH TIME ZONE NOT NULL,   -- start of the UTC hour
+    package TEXT NOT NULL,
+    cold_starts BIGINT NOT NULL,              -- on-demand cold starts that timed the package
+    sum_ms DOUBLE PRECISION NOT NULL,         -- their self times: sum, min, max
+    min_ms DOUBLE PRECISION NOT NULL,
+    max_ms DOUBLE PRECISION NOT NULL,
+    gb_s_x86_64 DOUBLE PRECISION NOT NULL,    -- sum of self seconds x memory GB, x86_64 rows
+    gb_s_arm64 DOUBLE PRECISION NOT NULL,     -- the same, arm64 rows
+    keys INT[] NOT NULL,                      -- DDSketch buckets, ascending
+    counts BIGINT[] NOT NULL,                 -- their counts (sum = cold_starts)
+    PRIMARY KEY (function_id, hour, package)
+);
+
+CREATE TABLE function_package_daily (
+    function_id UUID NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    day DATE NOT NULL,                        -- the UTC day
+    package TEXT NOT NULL,
+    cold_starts BIGINT NOT NULL,
+    sum_ms DOUBLE PRECISION NOT NULL,
+    min_ms DOUBLE PRECISION NOT NULL,
+    max_ms DOUBLE PRECISION NOT NULL,
+    gb_s_x86_64 DOUBLE PRECISION NOT NULL,
+    gb_s_arm64 DOUBLE PRECISION NOT NULL,
+    keys INT[] NOT NULL,
+    counts BIGINT[] NOT NULL,
+    PRIMARY KEY (function_id, day, package)
+);
+
+-- The rows of the given functions that cover [t0, t1], every UTC hour that overlaps it whole:
+-- whole UTC days from function_package_daily, the other hours (at most 46) from
+-- function_package_hourly. One row per stored row (no aggregation; the callers group).
+CREATE FUNCTION csa_function_package_rows(fns uuid[], t0 timestamptz, t1 timestamptz)
+RETURNS TABLE (function_id uuid, package text, cold_starts bigint, sum_ms float8, min_ms float8, max_ms float8,
+               gb_s_x86_64 float8, gb_s_arm64 float8, keys int[], counts bigint[])
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    WITH r AS NOT MATERIALIZED (
+        SELECT a, z,
+               CASE WHEN date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') = a THEN a
+                    ELSE date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') + interval '1 day' END AS da,
+               date_bin('1 day', z, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS dz
+        FROM (SELECT csa_hour(t0) AS a, csa_hour(t1) + interval '1 hour' AS z WHERE t0 <= t1) x
+    ), w AS NOT MATERIALIZED (
+        -- whole days [d0, d1); the hours before them [h0, h1) and after them [h2, h3) (all of
+        -- [a, z) in the first when the range holds no whole day)
+        SELECT (da AT TIME ZONE 'UTC')::date AS d0, CASE WHEN da < dz THEN (dz AT TIME ZONE 'UTC')::date
+                                                         ELSE (da AT TIME ZONE 'UTC')::date END AS d1,
+               a AS h0, CASE WHEN da < dz THEN da ELSE z END AS h1, CASE WHEN da < dz THEN dz ELSE z END AS h2, z AS h3
+        FROM r
+    )
+    SELECT d.function_id, d.package, d.cold_starts, d.sum_ms, d.min_ms, d.max_ms, d.gb_s_x86_64, d.gb_s_arm64, d.keys, d.counts
+    FROM function_package_daily d, w
+    WHERE d.function_id = ANY (fns) AND d.day >= w.d0 AND d.day < w.d1
+    UNION ALL
+    SELECT h.function_id, h.package, h.cold_starts, h.sum_ms, h.min_ms, h.max_ms, h.gb_s_x86_64, h.gb_s_arm64, h.keys, h.counts
+    FROM function_package_hourly h, w
+    WHERE h.function_id = ANY (fns) AND h.hour >= w.h0 AND h.hour < w.h1
+    UNION ALL
+    SELECT h.function_id, h.package, h.cold_starts, h.sum_ms, h.min_ms, h.max_ms, h.gb_s_x86_64, h.gb_s_arm64, h.keys, h.counts
+    FROM function_package_hourly h, w
+    WHERE h.function_id = ANY (fns) AND h.hour >= w.h2 AND h.hour < w.h3
+$$;
+
+-- Per package over the given functions and [t0, t1] (every overlapping UTC hour whole): the
+-- functions that timed it, its cold starts, its self time and its GB-seconds per architecture
+-- (the init cost is gb_s_x86_64 x the x86_64 price + gb_s_arm64 x the arm64 price).
+CREATE FUNCTION csa_function_packages(fns uuid[], t0 timestamptz, t1 timestamptz)
+RETURNS TABLE (package text, functions bigint, cold_starts bigint, sum_ms float8, gb_s_x86_64 float8, gb_s_arm64 float8)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT r.package, count(DISTINCT r.function_id), sum(r.cold_starts)::bigint, sum(r.sum_ms), sum(r.gb_s_x86_64),
+           sum(r.gb_s_arm64)
+    FROM csa_function_package_rows(fns, t0, t1) r
+    GROUP BY r.package
+$$;
+
+-- The (function, package) pairs with the highest average self time over [t0, t1] (every
+-- overlapping UTC hour whole): the top `lim` by average from the counts and sums alone, then, for
+-- those only, the merged sketch's p95. Ordered by average (descending), function, package.
+CREATE FUNCTION csa_module_breakdown(fns uuid[], t0 timestamptz, t1 timestamptz, lim int DEFAULT 100)
+RETURNS TABLE (function_id uuid, package text, cold_starts bigint, avg_self numeric, p95_self float8)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    WITH totals AS (
+        SELECT r.function_id, r.package, sum(r.cold_starts) AS n, sum(r.sum_ms) AS ms
+        FROM (SELECT x.function_id, x.package, x.cold_starts, x.sum_ms FROM csa_function_package_rows(fns, t0, t1) x) r
+        GROUP BY r.function_id, r.package
+    ), top AS (
+        SELECT t.function_id, t.package, t.n, t.ms FROM totals t WHERE t.n > 0
+        ORDER BY t.ms / t.n DESC, t.function_id, t.package LIMIT lim
+    ), picked AS (
+        SELECT r.function_id, r.package, r.min_ms, r.max_ms, r.keys, r.counts
+        FROM csa_function_package_rows(ARRAY(SELECT DISTINCT top.function_id FROM top), t0, t1) r
+        WHERE (r.function_id, r.package) IN (SELECT top.function_id, top.package FROM top)
+    ), buckets AS (
+        SELECT p.function_id, p.package, u.k, sum(u.c)::bigint AS c
+        FROM picked p CROSS JOIN LATERAL unnest(p.keys, p.counts) u(k, c)
+        GROUP BY p.function_id, p.package, u.k
+    ), merged AS (
+        SELECT b.function_id, b.package, array_agg(b.k ORDER BY b.k) AS keys, array_agg(b.c ORDER BY b.k) AS counts
+        FROM buckets b GROUP BY b.function_id, b.package
+    ), extremes AS (
+        SELECT p.function_id, p.package, min(p.min_ms) AS min_ms, max(p.max_ms) AS max_ms
+        FROM picked p GROUP BY p.function_id, p.package
+    )
+    SELECT top.function_id, top.package, top.n::bigint, round((top.ms / top.n)::numeric, 1),
+           csa_buckets_quantile(m.keys, m.counts, e.min_ms, e.max_ms, 0.95)
+    FROM top JOIN merged m USING (function_id, package) JOIN extremes e USING (function_id, package)
+    ORDER BY top.ms / top.n DESC, top.function_id, top.package
+$$;
+
+-- Existing data: rebuilt by the fold from the queue, all of its rollups together (kept, the day
+-- and hour sketches and the project rollups would count the queued cold starts twice).
+DELETE FROM function_day_sketches;
+DELETE FROM function_hour_sketches;
+DELETE FROM package_hourly;
+DELETE FROM package_daily;
+INSERT INTO function_day_sketch_pending (function_id, "timestamp", id)
+SELECT function_id, "timestamp", id FROM invocations WHERE cold_start AND execution_duration_ms IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- Retention drops these rollups' hours and days of the dropped months too (008's definition, plus
+-- the last two deletes).
+CREATE OR REPLACE FUNCTION csa_drop_partitions_before(cutoff timestamptz)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    part record;
+    lo timestamptz;
+    hi timestamptz;
+    dropped int := 0;
+BEGIN
+    FOR part IN
+        SELECT c.relname
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'invocations'::regclass AND c.relname ~ '^invocations_y[0-9]{4}m[0-9]{2}$'
+    LOOP
+        lo := to_date(substr(part.relname, 14, 4) || substr(part.relname, 19, 2), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
+        hi := ((lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+        IF hi <= cutoff THEN
+            EXECUTE format('DROP TABLE %I', part.relname);
+            -- the partition's own range: rows of older hours may still sit in the default partition
+            DELETE FROM function_hourly WHERE hour >= lo AND hour < hi;
+            DELETE FROM function_hourly_delta WHERE hour >= lo AND hour < hi;
+            DELETE FROM function_day_sketches
+            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
+            DELETE FROM function_hour_sketches WHERE hour >= lo AND hour < hi;
+            DELETE FROM function_day_sketch_pending WHERE "timestamp" >= lo AND "timestamp" < hi;
+            DELETE FROM package_hourly WHERE hour >= lo AND hour < hi;
+            DELETE FROM package_daily
+            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
+            DELETE FROM function_package_hourly WHERE hour >= lo AND hour < hi;
+            DELETE FROM function_package_daily
+            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
+            dropped := dropped + 1;
+        END IF;
+    END LOOP;
+    RETURN dropped;
+END $$;
