@@ -160,6 +160,10 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   for (let i = 0; i < 40; i++) records.push(coldStart(fn, from - 2 * HOUR + Math.floor(rand() * 7 * HOUR)));
   for (let i = 0; i < 25; i++) records.push(coldStart(fn, today + Math.floor(rand() * 50 * 60000)));
   const to = today + HOUR;
+  // a third on arm64 (the per-function package rollups keep GB-seconds by architecture)
+  records.forEach((r, i) => {
+    if (i % 3 === 0) r.architecture = 'arm64';
+  });
   // other kinds and warm invocations: counted apart, not in the percentiles
   records.push(coldStart(fn, today - 2 * DAY + HOUR, { start_kind: 'proactive' }));
   records.push({
@@ -278,6 +282,61 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
     );
     near(Number(r.p95_self), percentileCont(vals, 0.95), 0.01, `${r.package}: p95`);
   }
+
+  // the per-function package rollups (migrations/011), folded with them: the same, per function,
+  // with self time x memory (512 MB) in GB-seconds by architecture
+  const real = withLate.filter((r) => (r.start_kind ?? 'cold') === 'cold');
+  const gbs = (arch, pkg) =>
+    real
+      .filter((r) => (r.architecture === 'arm64') === (arch === 'arm64') && r.module_timings?.[pkg] !== undefined)
+      .reduce((a, r) => a + (r.module_timings[pkg] / 1000) * 0.5, 0);
+  for (const table of ['function_package_hourly', 'function_package_daily']) {
+    const rows = await ctx.rows(`SELECT package, sum(cold_starts)::int AS n, sum(sum_ms) AS ms, sum(gb_s_x86_64) AS x86,
+      sum(gb_s_arm64) AS arm, sum((SELECT sum(c) FROM unnest(counts) c))::int AS buckets
+      FROM ${table} WHERE function_id = '${id}' GROUP BY 1`);
+    assert.deepEqual(rows.map((r) => r.package).sort(), Object.keys(all).sort(), `${table}: packages`);
+    for (const r of rows) {
+      assert.equal(r.n, all[r.package].length, `${table} ${r.package}: cold starts`);
+      assert.equal(r.buckets, r.n, `${table} ${r.package}: the sketch holds each once`);
+      near(Number(r.ms), all[r.package].reduce((a, b) => a + b, 0), 1e-9, `${table} ${r.package}: sum`);
+      near(Number(r.x86), gbs('x86_64', r.package), 1e-9, `${table} ${r.package}: GB-s x86_64`);
+      near(Number(r.arm), gbs('arm64', r.package), 1e-9, `${table} ${r.package}: GB-s arm64`);
+      assert.ok(Number(r.arm) > 0 && Number(r.x86) > 0, `${table} ${r.package}: both architectures`);
+    }
+  }
+  // what the "Module timing breakdown" and "Init cost by package" panels read: the same window
+  const breakdown = await ctx.rows(`SELECT * FROM csa_module_breakdown(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}', 2)`);
+  const byAvg = Object.keys(win).sort((a, b) => mean(win[b]) - mean(win[a]));
+  assert.deepEqual(
+    breakdown.map((r) => r.package),
+    byAvg.slice(0, 2),
+    'the top 2 by average',
+  );
+  for (const r of breakdown) {
+    const vals = win[r.package];
+    assert.equal(r.function_id, id);
+    assert.equal(Number(r.cold_starts), vals.length, `breakdown ${r.package}: cold starts`);
+    assert.ok(Math.abs(Number(r.avg_self) - mean(vals)) <= 0.05 + 1e-9, `breakdown ${r.package}: avg ${r.avg_self}`);
+    near(Number(r.p95_self), percentileCont(vals, 0.95), 0.01, `breakdown ${r.package}: p95`);
+  }
+  const winReal = withLate.filter((r) => {
+    const t = Date.parse(r.timestamp);
+    return t >= hourFrom && t < to && (r.start_kind ?? 'cold') === 'cold';
+  });
+  const costs = await ctx.rows(`SELECT * FROM csa_function_packages(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}')`);
+  assert.deepEqual(costs.map((r) => r.package).sort(), Object.keys(win).sort(), 'csa_function_packages: packages');
+  for (const r of costs) {
+    const mine = winReal.filter((x) => x.module_timings?.[r.package] !== undefined);
+    assert.equal(Number(r.functions), 1);
+    assert.equal(Number(r.cold_starts), mine.length, `${r.package}: cold starts`);
+    for (const [col, arm] of [
+      ['gb_s_x86_64', false],
+      ['gb_s_arm64', true],
+    ]) {
+      const want = mine.filter((x) => (x.architecture === 'arm64') === arm).reduce((a, x) => a + (x.module_timings[r.package] / 1000) * 0.5, 0);
+      near(Number(r[col]), want, 1e-9, `${r.package}: ${col}`);
+    }
+  }
 });
 
 test('retention drops the months it drops from the day sketches and the package rollups too', async () => {
@@ -292,15 +351,25 @@ test('retention drops the months it drops from the day sketches and the package 
   await fold();
   const id = (await ctx.rows(`SELECT id, project_id FROM functions WHERE function_name = '${fn}'`))[0];
   const count = (table, slot) =>
-    ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM ${table} WHERE project_id = '${id.project_id}' AND ${slot}`);
+    ctx.count(
+      `SELECT coalesce(sum(cold_starts), 0) FROM ${table} WHERE ${table.startsWith('function_') ? `function_id = '${id.id}'` : `project_id = '${id.project_id}'`} AND ${slot}`,
+    );
   const before = iso(monthStart);
   assert.equal(
     await count('package_hourly', `hour >= '${iso(lastMonth)}' AND hour < '${iso(lastMonth + 5 * HOUR)}'`),
     5 * 3,
     'last month: 5 cold starts x 3 packages',
   );
+  assert.equal(
+    await count('function_package_hourly', `hour >= '${iso(lastMonth)}' AND hour < '${iso(lastMonth + 5 * HOUR)}'`),
+    5 * 3,
+    'last month, per function',
+  );
   const keptHourly = await count('package_hourly', `hour >= '${before}'`);
   const keptDaily = await count('package_daily', `day >= '${before}'::timestamptz::date`);
+  const keptFnHourly = await count('function_package_hourly', `hour >= '${before}'`);
+  const keptFnDaily = await count('function_package_daily', `day >= '${before}'::timestamptz::date`);
+  assert.equal(keptFnHourly, 3 * 3, 'this month, per function');
   assert.ok(keptHourly >= 3 * 3, 'this month');
   // what `coldstartd maintain` runs with RETENTION_MONTHS: drop whole months before the cutoff
   await ctx.rows(`SELECT csa_drop_partitions_before('${before}')`);
@@ -312,4 +381,12 @@ test('retention drops the months it drops from the day sketches and the package 
   );
   assert.equal(await count('package_hourly', `hour >= '${before}'`), keptHourly, 'package_hourly: this month is kept');
   assert.equal(await count('package_daily', `day >= '${before}'::timestamptz::date`), keptDaily, 'package_daily: this month is kept');
+  assert.equal(await count('function_package_hourly', `hour < '${before}'`), 0, 'function_package_hourly: the dropped months are gone');
+  assert.equal(
+    await count('function_package_daily', `day < '${before}'::timestamptz::date`),
+    0,
+    'function_package_daily: the dropped months are gone',
+  );
+  assert.equal(await count('function_package_hourly', `hour >= '${before}'`), keptFnHourly, 'function_package_hourly: kept');
+  assert.equal(await count('function_package_daily', `day >= '${before}'::timestamptz::date`), keptFnDaily, 'function_package_daily: kept');
 });

@@ -2,7 +2,8 @@
 // folded, then `coldstartd migrate` with every migration and `coldstartd maintain` (the fold). 007 backfills the package rollups from
 // the folded cold starts; 008 empties the day sketches and queues every cold start again, so that
 // the fold rebuilds days, hours and package rollups together: each cold start must be counted
-// once in every one of them, not once by 007's backfill and again by the fold.
+// once in every one of them, not once by 007's backfill and again by the fold. 011 (per-function
+// package rollups) empties them all again and queues every cold start once more: still once.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -30,7 +31,7 @@ after(async () => {
   for (const db of dbs) await dropDatabase(db.name);
 });
 
-test('upgrading a database with folded cold starts through 007 and 008 counts each cold start once', async () => {
+test('upgrading a database with folded cold starts through 007, 008 and 011 counts each cold start once', async () => {
   const all = path.join(REPO, 'backend', 'migrations');
   const upTo006 = mkdtempSync(path.join(tmpdir(), 'csa-migrations-'));
   dirs.push(upTo006);
@@ -78,7 +79,7 @@ test('upgrading a database with folded cold starts through 007 and 008 counts ea
   assert.equal(folded.code, 0, folded.stderr);
   assert.equal(await psqlInt(db.url, 'SELECT count(*) FROM function_day_sketch_pending'), 0, 'the queue folded');
 
-  for (const table of ['package_hourly', 'package_daily']) {
+  for (const table of ['package_hourly', 'package_daily', 'function_package_hourly', 'function_package_daily']) {
     const rows = await psqlRows(
       db.url,
       `SELECT package, sum(cold_starts)::int AS n, sum((SELECT sum(c) FROM unnest(counts) c))::int AS buckets FROM ${table} GROUP BY 1 ORDER BY 1`,
