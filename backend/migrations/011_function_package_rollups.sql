@@ -9,19 +9,24 @@
 --   self time x memory in GB-seconds per architecture (sums: the price variables apply when the
 --   panel runs; memory as everywhere: the row's, else the function's, else 128 MB) and a sparse
 --   DDSketch of the self times (keys, counts: as package_hourly's, migration 007). The daily rows
---   hold the same figures as their 24 hourly rows.
+--   are kept as long as the invocations; the hourly rows only for the recent hours
+--   (csa_function_package_hours_from(): today and the two UTC days before it), which is where
+--   the edges of the usual ranges ("last 24 hours", "last 2 days") fall: kept for 30 days they
+--   would be about one row per cold start and package (7 million rows, 1.7 GB at 10,000,000
+--   invocations, and most of the fold's time).
 -- * Counted by the day-sketch fold (backend/src/package_rollups.c) in the same transaction and
 --   from the same queued rows as the day and hour sketches and the project rollups: on-demand cold
 --   starts whose row is complete, each exactly once.
 -- * csa_function_packages(functions, from, to) and csa_module_breakdown(functions, from, to,
---   limit) answer the panels: every UTC hour that overlaps the range counts whole.
+--   limit) answer the panels: every UTC hour that overlaps the range counts whole, and at an end
+--   of the range older than the hourly rows every UTC day that overlaps it.
 -- * Existing data: every rollup fed by the fold is emptied and every complete cold start queued
 --   again (as 008 did), so that the fold builds all of them from the same rows; reads miss the
 --   queued rows until `coldstartd serve` (in the background) or `coldstartd maintain` folds them.
 
 CREATE TABLE function_package_hourly (
-    function_id UUID NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
     hour TIMESTAMP WITH TIME ZONE NOT NULL,   -- start of the UTC hour
+    function_id UUID NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
     package TEXT NOT NULL,
     cold_starts BIGINT NOT NULL,              -- on-demand cold starts that timed the package
     sum_ms DOUBLE PRECISION NOT NULL,         -- their self times: sum, min, max
@@ -31,7 +36,7 @@ CREATE TABLE function_package_hourly (
     gb_s_arm64 DOUBLE PRECISION NOT NULL,     -- the same, arm64 rows
     keys INT[] NOT NULL,                      -- DDSketch buckets, ascending
     counts BIGINT[] NOT NULL,                 -- their counts (sum = cold_starts)
-    PRIMARY KEY (function_id, hour, package)
+    PRIMARY KEY (hour, function_id, package)  -- hour first: the fold drops the expired hours by range
 );
 
 CREATE TABLE function_package_daily (
@@ -49,19 +54,39 @@ CREATE TABLE function_package_daily (
     PRIMARY KEY (function_id, day, package)
 );
 
--- The rows of the given functions that cover [t0, t1], every UTC hour that overlaps it whole:
--- whole UTC days from function_package_daily, the other hours (at most 46) from
+-- The first hour function_package_hourly holds: the start of the UTC day two days before today.
+-- The fold writes the hours from there on and deletes the older ones; readers take hours from
+-- there on only, so a range reads the same whether or not the fold has deleted them yet.
+CREATE FUNCTION csa_function_package_hours_from() RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT date_bin('1 day', now(), TIMESTAMPTZ '2000-01-01 00:00:00+00') - interval '2 days'
+$$;
+
+-- The rows of the given functions that cover [t0, t1]: every UTC hour that overlaps it counts
+-- whole, and an end older than the hourly rows (csa_function_package_hours_from) extends to
+-- its whole UTC day. Whole days from function_package_daily, the other hours (at most 46) from
 -- function_package_hourly. One row per stored row (no aggregation; the callers group).
 CREATE FUNCTION csa_function_package_rows(fns uuid[], t0 timestamptz, t1 timestamptz)
 RETURNS TABLE (function_id uuid, package text, cold_starts bigint, sum_ms float8, min_ms float8, max_ms float8,
                gb_s_x86_64 float8, gb_s_arm64 float8, keys int[], counts bigint[])
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH r AS NOT MATERIALIZED (
+    WITH h AS NOT MATERIALIZED (
+        SELECT csa_hour(t0) AS a, csa_hour(t1) + interval '1 hour' AS z,
+               date_bin('1 day', csa_hour(t0), TIMESTAMPTZ '2000-01-01 00:00:00+00') AS a_day,
+               date_bin('1 day', csa_hour(t1), TIMESTAMPTZ '2000-01-01 00:00:00+00') AS z_day,
+               csa_function_package_hours_from() AS c
+        WHERE t0 <= t1
+    ), x AS NOT MATERIALIZED (
+        -- an end in a day before the hourly rows: that whole day
+        SELECT CASE WHEN a_day < c THEN a_day ELSE a END AS a,
+               CASE WHEN z_day < c THEN z_day + interval '1 day' ELSE z END AS z
+        FROM h
+    ), r AS NOT MATERIALIZED (
         SELECT a, z,
                CASE WHEN date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') = a THEN a
                     ELSE date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') + interval '1 day' END AS da,
                date_bin('1 day', z, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS dz
-        FROM (SELECT csa_hour(t0) AS a, csa_hour(t1) + interval '1 hour' AS z WHERE t0 <= t1) x
+        FROM x
     ), w AS NOT MATERIALIZED (
         -- whole days [d0, d1); the hours before them [h0, h1) and after them [h2, h3) (all of
         -- [a, z) in the first when the range holds no whole day)

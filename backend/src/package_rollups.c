@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* One (project or function, hour or day, package): its sketch (count, sum, min, max, buckets), the
  * functions that timed it (project groups) and its GB-seconds by architecture (function groups). */
@@ -29,6 +30,7 @@ typedef struct groups {
     size_t n, cap;
     double width;     /* 3600 or 86400 */
     int per_function; /* owner: 1 the function (function_package_*), 0 the project (package_*) */
+    double from;      /* epoch seconds: cold starts before this are not added (0: all) */
 } groups;
 
 static void groups_free(groups *g)
@@ -100,6 +102,8 @@ typedef struct row_ctx {
 
 static int add_to(groups *g, const row_ctx *c, const char *key, size_t len, double ms)
 {
+    if (c->at < g->from)
+        return 0;
     group *grp = groups_get(g, g->per_function ? c->function : c->project, floor(c->at / g->width) * g->width, key,
                             len);
     if (!grp || csa_sketch_add(&grp->sketch, ms) < 0)
@@ -188,14 +192,15 @@ static json_t *groups_json(const groups *g)
     "   EXCLUDED.counts) m)," \
     "  functions = ARRAY(SELECT DISTINCT u FROM unnest(t.functions || EXCLUDED.functions) u ORDER BY u)"
 
-/* The same for the per-function tables (migrations/011): no function sets, GB-seconds summed. */
-#define FUNCTION_UPSERT_SQL(table, slot, start) \
+/* The same for the per-function tables (migrations/011): no function sets, GB-seconds summed;
+ * `where` limits the rows written (the hourly table keeps the recent hours only). */
+#define FUNCTION_UPSERT_SQL(table, slot, start, where) \
     "INSERT INTO " table " AS t (function_id, " slot ", package, cold_starts, sum_ms, min_ms, max_ms, gb_s_x86_64," \
     "  gb_s_arm64, keys, counts)" \
     " SELECT x.p, " start ", x.k, x.n, x.s, x.mn, x.mx, x.g0, x.g1, x.keys, x.counts" \
     " FROM jsonb_to_recordset($1::jsonb) AS x(p uuid, t float8, k text, n bigint, s float8, mn float8, mx float8," \
     "  g0 float8, g1 float8, keys int[], counts bigint[])" \
-    " ORDER BY 1, 2, 3" \
+    " WHERE " where " ORDER BY 1, 2, 3" \
     " ON CONFLICT (function_id, " slot ", package) DO UPDATE SET cold_starts = t.cold_starts + EXCLUDED.cold_starts," \
     "  sum_ms = t.sum_ms + EXCLUDED.sum_ms, min_ms = least(t.min_ms, EXCLUDED.min_ms)," \
     "  max_ms = greatest(t.max_ms, EXCLUDED.max_ms), gb_s_x86_64 = t.gb_s_x86_64 + EXCLUDED.gb_s_x86_64," \
@@ -231,7 +236,10 @@ int csa_package_rollups_add(PGconn *conn, const PGresult *rows, int fn_col, int 
                             size_t err_size)
 {
     groups hourly = {.index = json_object(), .width = 3600}, daily = {.index = json_object(), .width = 86400};
-    groups fn_hourly = {.index = json_object(), .width = 3600, .per_function = 1};
+    /* the hourly rows kept (csa_function_package_hours_from(): two days before today, UTC); a day
+     * more here for a clock that differs from the database's, whose filter decides */
+    groups fn_hourly = {
+        .index = json_object(), .width = 3600, .per_function = 1, .from = floor(time(NULL) / 86400.0) * 86400 - 3 * 86400};
     groups fn_daily = {.index = json_object(), .width = 86400, .per_function = 1};
     int rc = -1;
     if (!hourly.index || !daily.index || !fn_hourly.index || !fn_daily.index) {
@@ -259,12 +267,25 @@ int csa_package_rollups_add(PGconn *conn, const PGresult *rows, int fn_col, int 
     if (upsert(conn, &hourly, UPSERT_SQL("package_hourly", "hour", "to_timestamp(x.t)"), err, err_size) < 0 ||
         upsert(conn, &daily, UPSERT_SQL("package_daily", "day", "(to_timestamp(x.t) AT TIME ZONE 'UTC')::date"), err,
                err_size) < 0 ||
-        upsert(conn, &fn_hourly, FUNCTION_UPSERT_SQL("function_package_hourly", "hour", "to_timestamp(x.t)"), err,
-               err_size) < 0 ||
+        upsert(conn, &fn_hourly,
+               FUNCTION_UPSERT_SQL("function_package_hourly", "hour", "to_timestamp(x.t)",
+                                   "to_timestamp(x.t) >= csa_function_package_hours_from()"),
+               err, err_size) < 0 ||
         upsert(conn, &fn_daily,
-               FUNCTION_UPSERT_SQL("function_package_daily", "day", "(to_timestamp(x.t) AT TIME ZONE 'UTC')::date"), err,
-               err_size) < 0)
+               FUNCTION_UPSERT_SQL("function_package_daily", "day", "(to_timestamp(x.t) AT TIME ZONE 'UTC')::date",
+                                   "true"),
+               err, err_size) < 0)
         goto out;
+    /* the hours readers no longer take (an index range: nothing to do most of the time) */
+    PGresult *res = csa_db_exec(conn, "DELETE FROM function_package_hourly WHERE hour < csa_function_package_hours_from()",
+                                0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(err, err_size, "package rollups: %s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        err[strcspn(err, "\n")] = '\0';
+        PQclear(res);
+        goto out;
+    }
+    PQclear(res);
     rc = 0;
 out:
     groups_free(&hourly);

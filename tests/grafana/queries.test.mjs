@@ -199,9 +199,23 @@ function expectedFlame(selected) {
   return rows.sort((a, b) => keyCompare(a.key, b.key));
 }
 
+// The span the per-function package rollups (migrations/011) answer for a range: every UTC hour
+// that overlaps it, and an end before their hourly rows (the UTC day two days before today on)
+// extends to its whole UTC day.
+const hourOf = (ms) => Math.floor(ms / HOUR) * HOUR;
+const dayOf = (ms) => Math.floor(ms / DAY) * DAY;
+function fnRollupSpan(range) {
+  const hoursFrom = dayOf(Date.now()) - 2 * DAY;
+  let a = hourOf(range.from), z = hourOf(range.to) + HOUR;
+  if (dayOf(a) < hoursFrom) a = dayOf(a);
+  if (dayOf(hourOf(range.to)) < hoursFrom) z = dayOf(hourOf(range.to)) + DAY;
+  return (ts) => ts >= a && ts < z;
+}
+
 // What each panel should show for the selected records; `project` holds the whole project's
 // records for the panel that ignores the function filter; hourSel the project's records of every
-// UTC hour that overlaps the range, hourFnSel those of the selected functions (the rollup panels).
+// UTC hour that overlaps the range, hourFnSel the selected functions' records of fnRollupSpan
+// (the per-function rollup panels).
 // Returns rows in the panel's order.
 function expected(title, sel, projectSel, secs, prices, range, hourSel, hourFnSel) {
   const cold = sel.filter((s) => realCold(s.rec));
@@ -578,9 +592,9 @@ for (const panel of panels) {
         const projectSel = ctx.sent.filter(inRange);
         const sel = projectSel.filter((s) => !state.functions || state.functions.includes(s.rec.function_name));
         const prices = { x86_64: Number(state.variables.price_x86_64.current.value), arm64: Number(state.variables.price_arm64.current.value) };
-        const hourOf = (ms) => Math.floor(ms / HOUR) * HOUR;
         const hourSel = ctx.sent.filter((s) => s.project === state.project && hourOf(s.ts) >= hourOf(range.from) && hourOf(s.ts) <= range.to);
-        const hourFnSel = hourSel.filter((s) => !state.functions || state.functions.includes(s.rec.function_name));
+        const span = fnRollupSpan(range);
+        const hourFnSel = ctx.sent.filter((s) => s.project === state.project && span(s.ts) && (!state.functions || state.functions.includes(s.rec.function_name)));
         const want = expected(panel.title, sel, projectSel, intervalMs / 1000, prices, range, hourSel, hourFnSel);
         compareRows(panel.title, rows, want, { ordered: ORDERED.has(panel.title), keys: KEYS[panel.title], rounded: ROUNDED, tol: 1e-9,
           tols: SKETCHED[panel.title] });
@@ -606,28 +620,36 @@ test('panel "Deployments": first seen is the first record of the deployment, new
 });
 
 for (const title of ['Slowest packages across all functions', 'Module timing breakdown', 'Init cost by package']) {
-  test(`panel "${title}": every UTC hour that overlaps the range counts whole, as its description says`, () => {
+  const perFunction = !title.startsWith('Slowest');
+  test(`panel "${title}": every UTC hour that overlaps the range counts whole${perFunction ? ' (whole days at old ends)' : ''}, as its description says`, () => {
     assert.ok(ctx.ready, 'set-up failed');
     const panel = panels.find((p) => p.title === title);
     assert.match(panel.description, /every UTC hour that overlaps the time range counts whole/);
+    if (perFunction) assert.match(panel.description, /every UTC day that overlaps/);
     // two of alpha's four functions (the filter applies to two of these panels), AWS's prices
     const state = variableStates()[2];
     const prices = { x86_64: Number(state.variables.price_x86_64.current.value), arm64: Number(state.variables.price_arm64.current.value) };
-    const mine = (x) => x.project === 'alpha' && (title.startsWith('Slowest') || state.functions.includes(x.rec.function_name));
+    const mine = (x) => x.project === 'alpha' && (!perFunction || state.functions.includes(x.rec.function_name));
     // ranges starting just after an on-demand cold start, in its hour: the rollups count it, the
-    // rows in the range would not
-    const picked = ctx.sent.filter((s) => mine(s) && realCold(s.rec) && s.ts % HOUR < HOUR - 1000 && s.ts < ctx.t0 - 3 * HOUR).slice(0, 3);
-    assert.equal(picked.length, 3);
+    // rows in the range would not; the recent ones (today and the two days before) by the hour,
+    // the older ones (the per-function rollups keep days only) by the day
+    const hoursFrom = dayOf(Date.now()) - 2 * DAY;
+    const candidates = ctx.sent.filter((s) => mine(s) && realCold(s.rec) && s.ts % HOUR < HOUR - 1000 && s.ts < ctx.t0 - 3 * HOUR);
+    const picked = [...candidates.filter((s) => s.ts >= hoursFrom + HOUR).slice(0, 3), ...candidates.filter((s) => s.ts < hoursFrom - DAY).slice(0, 2)];
+    assert.equal(picked.length, 5);
     for (const s of picked) {
       const range = { from: s.ts + 1, to: s.ts + 2 * HOUR + 17 };
       const rows = queryRows(ctx.grafanaUrl, renderQuery(panel.targets[0].rawSql, { fromMs: range.from, toMs: range.to, variables: state.variables }).sql);
-      const hourOf = (ms) => Math.floor(ms / HOUR) * HOUR;
       const alpha = ctx.sent.filter((x) => x.project === 'alpha');
+      const span = fnRollupSpan(range);
       const hourSel = alpha.filter((x) => hourOf(x.ts) >= hourOf(range.from) && hourOf(x.ts) <= range.to);
       const exactSel = alpha.filter((x) => x.ts >= range.from && x.ts <= range.to);
       const fnOnly = (l) => l.filter((x) => state.functions.includes(x.rec.function_name));
-      const want = expected(panel.title, [], [], 0, prices, range, hourSel, fnOnly(hourSel));
-      assert.notDeepEqual(want, expected(panel.title, [], [], 0, prices, range, exactSel, fnOnly(exactSel)), 'the hour rule makes a difference here');
+      const want = expected(panel.title, [], [], 0, prices, range, hourSel, fnOnly(alpha.filter((x) => span(x.ts))));
+      assert.notDeepEqual(want, expected(panel.title, [], [], 0, prices, range, exactSel, fnOnly(exactSel)), 'the rule makes a difference here');
+      if (perFunction && s.ts < hoursFrom) {
+        assert.notDeepEqual(want, expected(panel.title, [], [], 0, prices, range, hourSel, fnOnly(hourSel)), 'the whole day differs from the hours');
+      }
       compareRows(panel.title, rows, want, { ordered: false, keys: KEYS[panel.title], rounded: ROUNDED, tols: SKETCHED[panel.title] });
     }
   });

@@ -79,7 +79,11 @@ test('upgrading a database with folded cold starts through 007, 008 and 011 coun
   assert.equal(folded.code, 0, folded.stderr);
   assert.equal(await psqlInt(db.url, 'SELECT count(*) FROM function_day_sketch_pending'), 0, 'the queue folded');
 
+  // the per-function hourly rows are kept from the UTC day two days before today on (migrations/011)
+  const recent = records.filter((r) => Date.parse(r.timestamp) >= Math.floor(Date.now() / (24 * HOUR)) * 24 * HOUR - 48 * HOUR).length;
+  assert.ok(recent > 0 && recent < 12);
   for (const table of ['package_hourly', 'package_daily', 'function_package_hourly', 'function_package_daily']) {
+    const n = table === 'function_package_hourly' ? recent : 12;
     const rows = await psqlRows(
       db.url,
       `SELECT package, sum(cold_starts)::int AS n, sum((SELECT sum(c) FROM unnest(counts) c))::int AS buckets FROM ${table} GROUP BY 1 ORDER BY 1`,
@@ -87,8 +91,8 @@ test('upgrading a database with folded cold starts through 007, 008 and 011 coun
     assert.deepEqual(
       rows.map((r) => [r.package, Number(r.n), Number(r.buckets)]),
       [
-        ['aws-sdk', 12, 12],
-        ['lodash', 12, 12],
+        ['aws-sdk', n, n],
+        ['lodash', n, n],
       ],
       `${table}: every cold start once`,
     );
