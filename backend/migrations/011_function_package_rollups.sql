@@ -25,8 +25,8 @@
 --   queued rows until `coldstartd serve` (in the background) or `coldstartd maintain` folds them.
 
 CREATE TABLE function_package_hourly (
-    hour TIMESTAMP WITH TIME ZONE NOT NULL,   -- start of the UTC hour
     function_id UUID NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour TIMESTAMP WITH TIME ZONE NOT NULL,   -- start of the UTC hour
     package TEXT NOT NULL,
     cold_starts BIGINT NOT NULL,              -- on-demand cold starts that timed the package
     sum_ms DOUBLE PRECISION NOT NULL,         -- their self times: sum, min, max
@@ -36,8 +36,12 @@ CREATE TABLE function_package_hourly (
     gb_s_arm64 DOUBLE PRECISION NOT NULL,     -- the same, arm64 rows
     keys INT[] NOT NULL,                      -- DDSketch buckets, ascending
     counts BIGINT[] NOT NULL,                 -- their counts (sum = cold_starts)
-    PRIMARY KEY (hour, function_id, package)  -- hour first: the fold drops the expired hours by range
+    -- the narrow columns in the key's index: a range's totals are an index-only scan, the
+    -- sketches (most of a row) are read for the top pairs only
+    PRIMARY KEY (function_id, hour, package) INCLUDE (cold_starts, sum_ms, gb_s_x86_64, gb_s_arm64)
 );
+CREATE INDEX idx_function_package_hourly_pair ON function_package_hourly (function_id, package, hour);
+CREATE INDEX idx_function_package_hourly_hour ON function_package_hourly (hour); -- the fold's expiry
 
 CREATE TABLE function_package_daily (
     function_id UUID NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
@@ -51,8 +55,9 @@ CREATE TABLE function_package_daily (
     gb_s_arm64 DOUBLE PRECISION NOT NULL,
     keys INT[] NOT NULL,
     counts BIGINT[] NOT NULL,
-    PRIMARY KEY (function_id, day, package)
+    PRIMARY KEY (function_id, day, package) INCLUDE (cold_starts, sum_ms, gb_s_x86_64, gb_s_arm64)
 );
+CREATE INDEX idx_function_package_daily_pair ON function_package_daily (function_id, package, day);
 
 -- The first hour function_package_hourly holds: the start of the UTC day two days before today.
 -- The fold writes the hours from there on and deletes the older ones; readers take hours from
@@ -62,55 +67,60 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT date_bin('1 day', now(), TIMESTAMPTZ '2000-01-01 00:00:00+00') - interval '2 days'
 $$;
 
--- The rows of the given functions that cover [t0, t1]: every UTC hour that overlaps it counts
--- whole, and an end older than the hourly rows (csa_function_package_hours_from) extends to
--- its whole UTC day. Whole days from function_package_daily, the other hours (at most 46) from
--- function_package_hourly. One row per stored row (no aggregation; the callers group).
-CREATE FUNCTION csa_function_package_rows(fns uuid[], t0 timestamptz, t1 timestamptz)
-RETURNS TABLE (function_id uuid, package text, cold_starts bigint, sum_ms float8, min_ms float8, max_ms float8,
-               gb_s_x86_64 float8, gb_s_arm64 float8, keys int[], counts bigint[])
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH h AS NOT MATERIALIZED (
+-- What the rollups read for [t0, t1]: every UTC hour that overlaps it counts whole, and an end
+-- older than the hourly rows (csa_function_package_hours_from) extends to its whole UTC day.
+-- Whole days [d0, d1) from function_package_daily; the hours before them [h0, h1) and after them
+-- [h2, h3) from function_package_hourly (all of the range in the first when it holds no whole
+-- day). No row when t0 > t1.
+CREATE FUNCTION csa_function_package_window(t0 timestamptz, t1 timestamptz,
+    OUT d0 date, OUT d1 date, OUT h0 timestamptz, OUT h1 timestamptz, OUT h2 timestamptz, OUT h3 timestamptz)
+RETURNS SETOF record LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    WITH h AS (
         SELECT csa_hour(t0) AS a, csa_hour(t1) + interval '1 hour' AS z,
                date_bin('1 day', csa_hour(t0), TIMESTAMPTZ '2000-01-01 00:00:00+00') AS a_day,
                date_bin('1 day', csa_hour(t1), TIMESTAMPTZ '2000-01-01 00:00:00+00') AS z_day,
                csa_function_package_hours_from() AS c
         WHERE t0 <= t1
-    ), x AS NOT MATERIALIZED (
+    ), x AS (
         -- an end in a day before the hourly rows: that whole day
         SELECT CASE WHEN a_day < c THEN a_day ELSE a END AS a,
                CASE WHEN z_day < c THEN z_day + interval '1 day' ELSE z END AS z
         FROM h
-    ), r AS NOT MATERIALIZED (
+    ), r AS (
         SELECT a, z,
                CASE WHEN date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') = a THEN a
                     ELSE date_bin('1 day', a, TIMESTAMPTZ '2000-01-01 00:00:00+00') + interval '1 day' END AS da,
                date_bin('1 day', z, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS dz
         FROM x
-    ), w AS NOT MATERIALIZED (
-        -- whole days [d0, d1); the hours before them [h0, h1) and after them [h2, h3) (all of
-        -- [a, z) in the first when the range holds no whole day)
-        SELECT (da AT TIME ZONE 'UTC')::date AS d0, CASE WHEN da < dz THEN (dz AT TIME ZONE 'UTC')::date
-                                                         ELSE (da AT TIME ZONE 'UTC')::date END AS d1,
-               a AS h0, CASE WHEN da < dz THEN da ELSE z END AS h1, CASE WHEN da < dz THEN dz ELSE z END AS h2, z AS h3
-        FROM r
     )
-    SELECT d.function_id, d.package, d.cold_starts, d.sum_ms, d.min_ms, d.max_ms, d.gb_s_x86_64, d.gb_s_arm64, d.keys, d.counts
+    SELECT (da AT TIME ZONE 'UTC')::date,
+           CASE WHEN da < dz THEN (dz AT TIME ZONE 'UTC')::date ELSE (da AT TIME ZONE 'UTC')::date END,
+           a, CASE WHEN da < dz THEN da ELSE z END, CASE WHEN da < dz THEN dz ELSE z END, z
+    FROM r
+$$;
+
+-- The narrow figures of the given functions over [t0, t1] (csa_function_package_window), one row
+-- per stored row (the callers group): index-only scans of the keys.
+CREATE FUNCTION csa_function_package_rows(fns uuid[], t0 timestamptz, t1 timestamptz)
+RETURNS TABLE (function_id uuid, package text, cold_starts bigint, sum_ms float8, gb_s_x86_64 float8, gb_s_arm64 float8)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    WITH w AS MATERIALIZED (SELECT * FROM csa_function_package_window(t0, t1))
+    SELECT d.function_id, d.package, d.cold_starts, d.sum_ms, d.gb_s_x86_64, d.gb_s_arm64
     FROM function_package_daily d, w
     WHERE d.function_id = ANY (fns) AND d.day >= w.d0 AND d.day < w.d1
     UNION ALL
-    SELECT h.function_id, h.package, h.cold_starts, h.sum_ms, h.min_ms, h.max_ms, h.gb_s_x86_64, h.gb_s_arm64, h.keys, h.counts
+    SELECT h.function_id, h.package, h.cold_starts, h.sum_ms, h.gb_s_x86_64, h.gb_s_arm64
     FROM function_package_hourly h, w
     WHERE h.function_id = ANY (fns) AND h.hour >= w.h0 AND h.hour < w.h1
     UNION ALL
-    SELECT h.function_id, h.package, h.cold_starts, h.sum_ms, h.min_ms, h.max_ms, h.gb_s_x86_64, h.gb_s_arm64, h.keys, h.counts
+    SELECT h.function_id, h.package, h.cold_starts, h.sum_ms, h.gb_s_x86_64, h.gb_s_arm64
     FROM function_package_hourly h, w
     WHERE h.function_id = ANY (fns) AND h.hour >= w.h2 AND h.hour < w.h3
 $$;
 
--- Per package over the given functions and [t0, t1] (every overlapping UTC hour whole): the
--- functions that timed it, its cold starts, its self time and its GB-seconds per architecture
--- (the init cost is gb_s_x86_64 x the x86_64 price + gb_s_arm64 x the arm64 price).
+-- Per package over the given functions and [t0, t1] (csa_function_package_window): the functions
+-- that timed it, its cold starts, its self time and its GB-seconds per architecture (the init cost
+-- is gb_s_x86_64 x the x86_64 price + gb_s_arm64 x the arm64 price).
 CREATE FUNCTION csa_function_packages(fns uuid[], t0 timestamptz, t1 timestamptz)
 RETURNS TABLE (package text, functions bigint, cold_starts bigint, sum_ms float8, gb_s_x86_64 float8, gb_s_arm64 float8)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
@@ -120,23 +130,34 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     GROUP BY r.package
 $$;
 
--- The (function, package) pairs with the highest average self time over [t0, t1] (every
--- overlapping UTC hour whole): the top `lim` by average from the counts and sums alone, then, for
--- those only, the merged sketch's p95. Ordered by average (descending), function, package.
+-- The (function, package) pairs with the highest average self time over [t0, t1]
+-- (csa_function_package_window): the top `lim` by average from the counts and sums alone, then,
+-- for those only, their rows' sketches merged (p95). Ordered by average (descending), function,
+-- package.
 CREATE FUNCTION csa_module_breakdown(fns uuid[], t0 timestamptz, t1 timestamptz, lim int DEFAULT 100)
 RETURNS TABLE (function_id uuid, package text, cold_starts bigint, avg_self numeric, p95_self float8)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH totals AS (
+    WITH w AS MATERIALIZED (
+        SELECT * FROM csa_function_package_window(t0, t1)
+    ), totals AS (
         SELECT r.function_id, r.package, sum(r.cold_starts) AS n, sum(r.sum_ms) AS ms
-        FROM (SELECT x.function_id, x.package, x.cold_starts, x.sum_ms FROM csa_function_package_rows(fns, t0, t1) x) r
+        FROM csa_function_package_rows(fns, t0, t1) r
         GROUP BY r.function_id, r.package
-    ), top AS (
+    ), top AS MATERIALIZED (
         SELECT t.function_id, t.package, t.n, t.ms FROM totals t WHERE t.n > 0
         ORDER BY t.ms / t.n DESC, t.function_id, t.package LIMIT lim
     ), picked AS (
-        SELECT r.function_id, r.package, r.min_ms, r.max_ms, r.keys, r.counts
-        FROM csa_function_package_rows(ARRAY(SELECT DISTINCT top.function_id FROM top), t0, t1) r
-        WHERE (r.function_id, r.package) IN (SELECT top.function_id, top.package FROM top)
+        SELECT top.function_id, top.package, s.min_ms, s.max_ms, s.keys, s.counts
+        FROM top, w, LATERAL (
+            SELECT d.min_ms, d.max_ms, d.keys, d.counts FROM function_package_daily d
+            WHERE d.function_id = top.function_id AND d.package = top.package AND d.day >= w.d0 AND d.day < w.d1
+            UNION ALL
+            SELECT h.min_ms, h.max_ms, h.keys, h.counts FROM function_package_hourly h
+            WHERE h.function_id = top.function_id AND h.package = top.package AND h.hour >= w.h0 AND h.hour < w.h1
+            UNION ALL
+            SELECT h.min_ms, h.max_ms, h.keys, h.counts FROM function_package_hourly h
+            WHERE h.function_id = top.function_id AND h.package = top.package AND h.hour >= w.h2 AND h.hour < w.h3
+        ) s
     ), buckets AS (
         SELECT p.function_id, p.package, u.k, sum(u.c)::bigint AS c
         FROM picked p CROSS JOIN LATERAL unnest(p.keys, p.counts) u(k, c)
