@@ -16,8 +16,8 @@
  * functions that timed it (project groups) and its GB-seconds by architecture (function groups). */
 typedef struct group {
     const char *owner; /* the project or function id; points into the fold's PGresult */
-    double start;        /* epoch seconds of the hour or day */
-    char *package;       /* owned */
+    double start;      /* epoch seconds of the hour or day */
+    char *package;     /* owned */
     size_t package_len;
     csa_sketch sketch;
     json_t *functions; /* object used as a set of function ids */
@@ -238,8 +238,10 @@ int csa_package_rollups_add(PGconn *conn, const PGresult *rows, int fn_col, int 
     groups hourly = {.index = json_object(), .width = 3600}, daily = {.index = json_object(), .width = 86400};
     /* the hourly rows kept (csa_function_package_hours_from(): two days before today, UTC); a day
      * more here for a clock that differs from the database's, whose filter decides */
-    groups fn_hourly = {
-        .index = json_object(), .width = 3600, .per_function = 1, .from = floor(time(NULL) / 86400.0) * 86400 - 3 * 86400};
+    groups fn_hourly = {.index = json_object(),
+                        .width = 3600,
+                        .per_function = 1,
+                        .from = floor(time(NULL) / 86400.0) * 86400 - 3 * 86400};
     groups fn_daily = {.index = json_object(), .width = 86400, .per_function = 1};
     int rc = -1;
     if (!hourly.index || !daily.index || !fn_hourly.index || !fn_daily.index) {
@@ -277,8 +279,8 @@ int csa_package_rollups_add(PGconn *conn, const PGresult *rows, int fn_col, int 
                err, err_size) < 0)
         goto out;
     /* the hours readers no longer take (an index range: nothing to do most of the time) */
-    PGresult *res = csa_db_exec(conn, "DELETE FROM function_package_hourly WHERE hour < csa_function_package_hours_from()",
-                                0, NULL);
+    PGresult *res = csa_db_exec(
+        conn, "DELETE FROM function_package_hourly WHERE hour < csa_function_package_hours_from()", 0, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         snprintf(err, err_size, "package rollups: %s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
         err[strcspn(err, "\n")] = '\0';

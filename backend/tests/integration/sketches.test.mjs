@@ -300,7 +300,12 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
     for (const r of rows) {
       assert.equal(r.n, want[r.package].length, `${table} ${r.package}: cold starts`);
       assert.equal(r.buckets, r.n, `${table} ${r.package}: the sketch holds each once`);
-      near(Number(r.ms), want[r.package].reduce((a, b) => a + b, 0), 1e-9, `${table} ${r.package}: sum`);
+      near(
+        Number(r.ms),
+        want[r.package].reduce((a, b) => a + b, 0),
+        1e-9,
+        `${table} ${r.package}: sum`,
+      );
       const since_ = real.filter((x) => Date.parse(x.timestamp) >= since);
       const gb = (arm) =>
         since_
@@ -349,7 +354,9 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
       ['gb_s_x86_64', false],
       ['gb_s_arm64', true],
     ]) {
-      const want = mine.filter((x) => (x.architecture === 'arm64') === arm).reduce((a, x) => a + (x.module_timings[r.package] / 1000) * 0.5, 0);
+      const want = mine
+        .filter((x) => (x.architecture === 'arm64') === arm)
+        .reduce((a, x) => a + (x.module_timings[r.package] / 1000) * 0.5, 0);
       near(Number(r[col]), want, 1e-9, `${r.package}: ${col}`);
     }
   }
