@@ -8,7 +8,10 @@
 --   package, with the cold starts that timed it, the exact sum, min and max of its self time, its
 --   self time x memory in GB-seconds per architecture (sums: the price variables apply when the
 --   panel runs; memory as everywhere: the row's, else the function's, else 128 MB) and a sparse
---   DDSketch of the self times (keys, counts: as package_hourly's, migration 007). The daily rows
+--   DDSketch of the self times (keys, counts: the buckets of package_hourly's, migration 007, but
+--   appended by each fold rather than merged, so a key may repeat and they are in no order: the
+--   readers merge the rows of the pairs they pick; a merge per upserted row cost most of the
+--   fold's time). The daily rows
 --   are kept as long as the invocations; the hourly rows only for the recent hours
 --   (csa_function_package_hours_from(): today and the two UTC days before it), which is where
 --   the edges of the usual ranges ("last 24 hours", "last 2 days") fall: kept for 30 days they
@@ -34,8 +37,8 @@ CREATE TABLE function_package_hourly (
     max_ms DOUBLE PRECISION NOT NULL,
     gb_s_x86_64 DOUBLE PRECISION NOT NULL,    -- sum of self seconds x memory GB, x86_64 rows
     gb_s_arm64 DOUBLE PRECISION NOT NULL,     -- the same, arm64 rows
-    keys INT[] NOT NULL,                      -- DDSketch buckets, ascending
-    counts BIGINT[] NOT NULL,                 -- their counts (sum = cold_starts)
+    keys INT[] NOT NULL,                      -- DDSketch buckets, in no order, may repeat (the fold appends)
+    counts BIGINT[] NOT NULL,                 -- their counts (a key's count: the sum of its entries)
     -- the narrow columns in the key's index: a range's totals are an index-only scan, the
     -- sketches (most of a row) are read for the top pairs only
     PRIMARY KEY (function_id, hour, package) INCLUDE (cold_starts, sum_ms, gb_s_x86_64, gb_s_arm64)

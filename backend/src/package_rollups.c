@@ -192,8 +192,10 @@ static json_t *groups_json(const groups *g)
     "   EXCLUDED.counts) m)," \
     "  functions = ARRAY(SELECT DISTINCT u FROM unnest(t.functions || EXCLUDED.functions) u ORDER BY u)"
 
-/* The same for the per-function tables (migrations/011): no function sets, GB-seconds summed;
- * `where` limits the rows written (the hourly table keeps the recent hours only). */
+/* The same for the per-function tables (migrations/011): no function sets, GB-seconds summed, the
+ * bucket lists appended rather than merged (a key may repeat: its count is the sum of its
+ * entries; readers merge the few rows they pick, and a merge per upserted row was most of the
+ * fold's time); `where` limits the rows written (the hourly table keeps the recent hours only). */
 #define FUNCTION_UPSERT_SQL(table, slot, start, where) \
     "INSERT INTO " table " AS t (function_id, " slot ", package, cold_starts, sum_ms, min_ms, max_ms, gb_s_x86_64," \
     "  gb_s_arm64, keys, counts)" \
@@ -204,9 +206,8 @@ static json_t *groups_json(const groups *g)
     " ON CONFLICT (function_id, " slot ", package) DO UPDATE SET cold_starts = t.cold_starts + EXCLUDED.cold_starts," \
     "  sum_ms = t.sum_ms + EXCLUDED.sum_ms, min_ms = least(t.min_ms, EXCLUDED.min_ms)," \
     "  max_ms = greatest(t.max_ms, EXCLUDED.max_ms), gb_s_x86_64 = t.gb_s_x86_64 + EXCLUDED.gb_s_x86_64," \
-    "  gb_s_arm64 = t.gb_s_arm64 + EXCLUDED.gb_s_arm64," \
-    "  (keys, counts) = (SELECT m.keys, m.counts FROM csa_buckets_merge(t.keys, t.counts, EXCLUDED.keys," \
-    "   EXCLUDED.counts) m)"
+    "  gb_s_arm64 = t.gb_s_arm64 + EXCLUDED.gb_s_arm64, keys = t.keys || EXCLUDED.keys," \
+    "  counts = t.counts || EXCLUDED.counts"
 
 static int upsert(PGconn *conn, const groups *g, const char *sql, char *err, size_t err_size)
 {
