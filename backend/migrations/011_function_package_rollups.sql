@@ -11,12 +11,11 @@
 --   DDSketch of the self times (keys, counts: the buckets of package_hourly's, migration 007, but
 --   appended by each fold rather than merged, so a key may repeat and they are in no order: the
 --   readers merge the rows of the pairs they pick; a merge per upserted row cost most of the
---   fold's time). The daily rows
---   are kept as long as the invocations; the hourly rows only for the recent hours
---   (csa_function_package_hours_from(): today and the two UTC days before it), which is where
---   the edges of the usual ranges ("last 24 hours", "last 2 days") fall: kept for 30 days they
---   would be about one row per cold start and package (7 million rows, 1.7 GB at 10,000,000
---   invocations, and most of the fold's time).
+--   fold's time). The daily rows are kept as long as the invocations; the hourly rows only for
+--   the recent hours (csa_function_package_hours_from(): today and the two UTC days before it),
+--   where the ends of the usual ranges ("last 24 hours", "last 2 days") fall: kept for 30 days
+--   they would be about one row per cold start and package (about 240 bytes each: 1.7 GB for
+--   the 7 million of 30 days at 10,000,000 invocations, and most of the fold's time).
 -- * Counted by the day-sketch fold (backend/src/package_rollups.c) in the same transaction and
 --   from the same queued rows as the day and hour sketches and the project rollups: on-demand cold
 --   starts whose row is complete, each exactly once.
