@@ -70,7 +70,8 @@ for (const panel of panels.filter((p) => ONLY.test(p.title))) {
         maxDataPoints: panel.maxDataPoints ?? 1000,
         minInterval: panel.interval,
       });
-      const script = ['\\o /dev/null', `SET statement_timeout = '${TIMEOUT_S}s';`, '\\timing on'];
+      // the Grafana role's settings (deploy/grafana-role.sql)
+      const script = ['\\o /dev/null', `SET statement_timeout = '${TIMEOUT_S}s';`, 'SET jit = off;', '\\timing on'];
       for (let i = 0; i <= REPS; i++) script.push(`${sql}\n;`);
       const r = spawnSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', url], {
         input: script.join('\n') + '\n',

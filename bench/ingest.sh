@@ -18,6 +18,7 @@
 #   defaults when unset)
 #   BENCH_KEEP_PG=1 leaves the benchmark PostgreSQL running afterwards.
 #   BENCH_NO_ROLLUP_TRIGGER=1 disables the rollup trigger (migrations/002) to measure its cost.
+#   BENCH_NO_EXEC_TRIGGERS=1 disables the execution-time rollup triggers (migrations/012), likewise.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -74,6 +75,10 @@ DATABASE_URL=$DB_URL "$BIN" migrate >"$WORK/migrate.log" 2>&1 || { cat "$WORK/mi
 if [ "${BENCH_NO_ROLLUP_TRIGGER:-0}" = 1 ]; then
   # for a side-by-side measurement of what counting the rollups at ingest costs (not a setting to run with)
   psql "$DB_URL" -qc "ALTER TABLE invocations DISABLE TRIGGER invocations_count_inserted" || die "cannot disable the trigger"
+fi
+if [ "${BENCH_NO_EXEC_TRIGGERS:-0}" = 1 ]; then
+  psql "$DB_URL" -qc "ALTER TABLE invocations DISABLE TRIGGER invocations_exec_count_inserted" \
+    -c "ALTER TABLE invocations DISABLE TRIGGER invocations_exec_count_completed" || die "cannot disable the triggers"
 fi
 API_KEY=$(DATABASE_URL=$DB_URL "$BIN" create-project --name Bench --slug bench 2>"$WORK/cli.log" | tail -n 1)
 [[ $API_KEY =~ ^csa_[A-Za-z0-9]{32}$ ]] || { cat "$WORK/cli.log" >&2; die "create-project printed no key"; }

@@ -16,7 +16,10 @@
 -- deployments (function_deployments: migrations/004) and the package rollups (package_hourly,
 -- package_daily: migrations/007, read by csa_slowest_packages()), and what csa_cold_starts() reads
 -- (function_hour_sketches: migrations/008, per function and hour; function_day_sketch_pending:
--- migrations/006, the cold starts waiting for the fold), and the per-function package rollups
+-- migrations/006, the cold starts waiting for the fold), what csa_cold_start_pieces() reads for the
+-- init, start-kind and cost panels (function_init_hourly: migrations/010), and what csa_exec_times()
+-- reads (the execution-time rollups function_exec_hourly, function_exec_daily, function_exec_delta:
+-- migrations/012), and the per-function package rollups
 -- (function_package_hourly, function_package_daily: migrations/011, read by csa_module_breakdown()
 -- and csa_function_packages()).
 -- Nothing else: not api_keys (key hashes), not schema_migrations, no writes, no DDL. Grafana runs
@@ -34,6 +37,10 @@ ALTER ROLE :"grafana_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPL
     INHERIT CONNECTION LIMIT 20 PASSWORD :'grafana_password';
 ALTER ROLE :"grafana_user" SET default_transaction_read_only = on;
 ALTER ROLE :"grafana_user" SET statement_timeout = '30s';
+-- No JIT compilation: the dashboards' statements read a few thousand pre-aggregated rows, but their
+-- cost estimates cross jit_above_cost, and compiling took longer than running (0.6 s of 0.65 s
+-- over 30 days at 10,000,000 invocations; BENCHMARKS.md, Grafana panels).
+ALTER ROLE :"grafana_user" SET jit = off;
 
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'grafana_user')
 \gexec
@@ -43,6 +50,7 @@ GRANT USAGE ON SCHEMA public TO :"grafana_user";
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"grafana_user";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"grafana_user";
 GRANT SELECT ON TABLE projects, functions, invocations, function_hourly, function_hourly_delta, function_deployments,
-    package_hourly, package_daily, function_hour_sketches, function_day_sketch_pending,
+    package_hourly, package_daily, function_hour_sketches, function_day_sketch_pending, function_init_hourly,
+    function_exec_hourly, function_exec_daily, function_exec_delta,
     function_package_hourly, function_package_daily
     TO :"grafana_user";

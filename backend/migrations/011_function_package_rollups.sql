@@ -22,9 +22,8 @@
 -- * csa_function_packages(functions, from, to) and csa_module_breakdown(functions, from, to,
 --   limit) answer the panels: every UTC hour that overlaps the range counts whole, and at an end
 --   of the range older than the hourly rows every UTC day that overlaps it.
--- * Existing data: every rollup fed by the fold is emptied and every complete cold start queued
---   again (as 008 did), so that the fold builds all of them from the same rows; reads miss the
---   queued rows until `coldstartd serve` (in the background) or `coldstartd maintain` folds them.
+-- * Existing data: the complete cold starts already folded are counted here in SQL (as 007 and
+--   010 do); the queued ones are counted by the fold when it takes them.
 
 CREATE TABLE function_package_hourly (
     function_id UUID NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
@@ -179,50 +178,51 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     ORDER BY top.ms / top.n DESC, top.function_id, top.package
 $$;
 
--- Existing data: rebuilt by the fold from the queue, all of its rollups together (kept, the day
--- and hour sketches and the project rollups would count the queued cold starts twice).
-DELETE FROM function_day_sketches;
-DELETE FROM function_hour_sketches;
-DELETE FROM package_hourly;
-DELETE FROM package_daily;
-INSERT INTO function_day_sketch_pending (function_id, "timestamp", id)
-SELECT function_id, "timestamp", id FROM invocations WHERE cold_start AND execution_duration_ms IS NOT NULL
-ON CONFLICT DO NOTHING;
-
--- Retention drops these rollups' hours and days of the dropped months too (008's definition, plus
--- the last two deletes).
-CREATE OR REPLACE FUNCTION csa_drop_partitions_before(cutoff timestamptz)
-RETURNS int LANGUAGE plpgsql AS $$
-DECLARE
-    part record;
-    lo timestamptz;
-    hi timestamptz;
-    dropped int := 0;
+-- Existing data: the complete on-demand cold starts already folded (not queued any more) are
+-- counted here, in SQL, as migration 007 did for the project rollups (days for all, hours from
+-- csa_function_package_hours_from() on); the queued ones are counted by the fold when it takes
+-- them. Nothing else is emptied or queued again, so every other table the fold feeds keeps
+-- counting each cold start once.
+CREATE FUNCTION csa_function_package_backfill(since timestamptz, hourly boolean)
+RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
-    FOR part IN
-        SELECT c.relname
-        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'invocations'::regclass AND c.relname ~ '^invocations_y[0-9]{4}m[0-9]{2}$'
-    LOOP
-        lo := to_date(substr(part.relname, 14, 4) || substr(part.relname, 19, 2), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
-        hi := ((lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
-        IF hi <= cutoff THEN
-            EXECUTE format('DROP TABLE %I', part.relname);
-            -- the partition's own range: rows of older hours may still sit in the default partition
-            DELETE FROM function_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_hourly_delta WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_day_sketches
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            DELETE FROM function_hour_sketches WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_day_sketch_pending WHERE "timestamp" >= lo AND "timestamp" < hi;
-            DELETE FROM package_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM package_daily
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            DELETE FROM function_package_hourly WHERE hour >= lo AND hour < hi;
-            DELETE FROM function_package_daily
-            WHERE day >= (lo AT TIME ZONE 'UTC')::date AND day < (hi AT TIME ZONE 'UTC')::date;
-            dropped := dropped + 1;
-        END IF;
-    END LOOP;
-    RETURN dropped;
-END $$;
+    EXECUTE format($q$
+    WITH cold AS (
+        SELECT i.function_id, %s AS slot, m.key AS package, m.value::float8 AS ms,
+               coalesce(i.memory_allocated_mb, f.memory_allocated_mb, 128) / 1024.0 AS gb, i.architecture = 'arm64' AS arm
+        FROM invocations i
+        JOIN functions f ON f.id = i.function_id
+        CROSS JOIN LATERAL jsonb_each_text(i.module_timings) m
+        WHERE i."timestamp" >= $1
+          AND i.cold_start AND coalesce(i.start_kind, 'cold') = 'cold' AND i.execution_duration_ms IS NOT NULL
+          AND jsonb_typeof(i.module_timings) = 'object' AND jsonb_typeof(i.module_timings -> m.key) = 'number'
+          AND NOT EXISTS (SELECT 1 FROM function_day_sketch_pending p
+                          WHERE p.function_id = i.function_id AND p."timestamp" = i."timestamp" AND p.id = i.id)
+    ), keyed AS MATERIALIZED (
+        SELECT function_id, slot, package, ms, gb, arm, csa_bucket_key(ms) AS k FROM cold
+    ), b AS (
+        SELECT function_id, slot, package, array_agg(k ORDER BY k) AS keys, array_agg(c ORDER BY k) AS counts
+        FROM (SELECT function_id, slot, package, k, count(*) AS c FROM keyed GROUP BY 1, 2, 3, 4) x
+        GROUP BY 1, 2, 3
+    ), s AS (
+        SELECT function_id, slot, package, count(*) AS n, sum(ms) AS ms, min(ms) AS mn, max(ms) AS mx,
+               coalesce(sum(ms / 1000 * gb) FILTER (WHERE NOT coalesce(arm, false)), 0) AS g0,
+               coalesce(sum(ms / 1000 * gb) FILTER (WHERE arm), 0) AS g1
+        FROM keyed GROUP BY 1, 2, 3
+    )
+    INSERT INTO %I (function_id, %I, package, cold_starts, sum_ms, min_ms, max_ms, gb_s_x86_64, gb_s_arm64, keys, counts)
+    SELECT s.function_id, s.slot, s.package, s.n, s.ms, s.mn, s.mx, s.g0, s.g1, b.keys, b.counts
+    FROM s JOIN b USING (function_id, slot, package)
+    $q$,
+    CASE WHEN hourly THEN 'csa_hour(i."timestamp")' ELSE '(i."timestamp" AT TIME ZONE ''UTC'')::date' END,
+    CASE WHEN hourly THEN 'function_package_hourly' ELSE 'function_package_daily' END,
+    CASE WHEN hourly THEN 'hour' ELSE 'day' END) USING since;
+END $fn$;
+SELECT csa_function_package_backfill('-infinity', false);
+SELECT csa_function_package_backfill(csa_function_package_hours_from(), true);
+DROP FUNCTION csa_function_package_backfill(timestamptz, boolean);
+
+-- Retention empties these tables for the months it drops (migration 010's list).
+INSERT INTO csa_retained_tables (relname, slot, is_date) VALUES
+    ('function_package_hourly', 'hour', false),
+    ('function_package_daily', 'day', true);

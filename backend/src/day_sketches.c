@@ -453,13 +453,29 @@ int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int
  * statistics need; ordered so that each (function, day, deployment) is one run of rows. A batch
  * is the oldest queued rows of all functions: a backlog (an upgrade's, a bulk load's) then
  * touches each day's and each hour's rows in one or two batches, not once per function
- * (the package rollups, package_rollups.c, have a row per project, hour and package). */
+ * (the package rollups, package_rollups.c, have a row per project, hour and package). The same
+ * statement adds the batch to the SQL-readable hours (function_init_hourly, migrations/010). */
 #define FOLD_ROWS_SQL \
     "WITH batch AS (SELECT function_id, \"timestamp\", id FROM function_day_sketch_pending" \
     "  ORDER BY \"timestamp\" LIMIT $1::int)," \
     " taken AS (DELETE FROM function_day_sketch_pending p USING batch b" \
     "  WHERE p.function_id = b.function_id AND p.\"timestamp\" = b.\"timestamp\" AND p.id = b.id" \
-    "  RETURNING p.function_id, p.\"timestamp\", p.id)" \
+    "  RETURNING p.function_id, p.\"timestamp\", p.id)," \
+    " ids AS (SELECT array_agg(id) AS ids, array_agg(\"timestamp\") AS ts FROM taken)," \
+    " hourly AS (INSERT INTO function_init_hourly AS h SELECT s.* FROM ids, csa_init_hourly_of(ids.ids, ids.ts) s" \
+    "  WHERE ids.ids IS NOT NULL ON CONFLICT (function_id, hour, deployment) DO UPDATE SET" \
+    "  cold_starts = h.cold_starts + EXCLUDED.cold_starts," \
+    "  proactive_starts = h.proactive_starts + EXCLUDED.proactive_starts," \
+    "  provisioned_starts = h.provisioned_starts + EXCLUDED.provisioned_starts," \
+    "  other_starts = h.other_starts + EXCLUDED.other_starts, init_n = h.init_n + EXCLUDED.init_n," \
+    "  init_sum = h.init_sum + EXCLUDED.init_sum, init_min = least(h.init_min, EXCLUDED.init_min)," \
+    "  init_max = greatest(h.init_max, EXCLUDED.init_max)," \
+    "  (init_keys, init_counts) = (SELECT m.keys, m.counts FROM csa_buckets_merge(h.init_keys, h.init_counts," \
+    "   EXCLUDED.init_keys, EXCLUDED.init_counts) m)," \
+    "  init_gb_s_x86_64 = h.init_gb_s_x86_64 + EXCLUDED.init_gb_s_x86_64," \
+    "  init_gb_s_arm64 = h.init_gb_s_arm64 + EXCLUDED.init_gb_s_arm64," \
+    "  proactive_gb_s_x86_64 = h.proactive_gb_s_x86_64 + EXCLUDED.proactive_gb_s_x86_64," \
+    "  proactive_gb_s_arm64 = h.proactive_gb_s_arm64 + EXCLUDED.proactive_gb_s_arm64)" \
     " SELECT i.function_id::text, i.project_id::text, to_char((i.\"timestamp\" AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')," \
     "   coalesce(i.code_id, 'version:' || i.function_version, '')," \
     "   " CSA_COLD_ROW_COLUMNS( \

@@ -552,7 +552,16 @@ const KEYS = {
 };
 const ROUNDED = ['avg init', 'avg execution', 'avg self', 'cold start rate', 'total self'];
 // Figures from sketches (backend/src/sketch.h): within 1 % of the exact value (and 0.01 ms under 1 ms).
-const SKETCHED = { 'Slowest packages across all functions': { 'p95 self': 0.01 }, 'Module timing breakdown': { 'p95 self': 0.01 } };
+const SKETCHED = {
+  'Slowest packages across all functions': { 'p95 self': 0.01 },
+  'Module timing breakdown': { 'p95 self': 0.01 },
+  'p95 init duration': { 'p95 init': 0.01 },
+  'Init duration over time (p50, p95, p99)': { p50: 0.01, p95: 0.01, p99: 0.01 },
+  'Average and p95 init duration by function': { 'p95 init': 0.01 },
+  Deployments: { 'p50 init': 0.01, 'p95 init': 0.01 },
+  'Init p50 by deployment': { 'p50 init': 0.01 },
+  'Cold start vs warm execution time': { 'p95 execution': 0.01 },
+};
 
 // Every (panel, target, variable state, time range) combination, rendered once and run in one
 // psql session as the Grafana role; the per-panel tests below compare the results.

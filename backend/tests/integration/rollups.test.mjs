@@ -6,7 +6,7 @@
 // before and after the deltas are folded; duplicates and completions must never be counted twice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useServer, runCli, uid, lit, sleep, mapLimit, assertValidationError } from './harness.mjs';
+import { useServer, runCli, uid, lit, sleep, mapLimit, assertValidationError, createProjectKeys } from './harness.mjs';
 
 const ctx = useServer({ env: { RATE_LIMIT_QUERY: 1000000, RATE_LIMIT_INGEST: 1000000 } });
 const MIN = 60000;
@@ -245,4 +245,190 @@ test('the module breakdown reads every module name as sent: quotes, backslashes,
     assert.equal(m.avg_load_time_ms, Math.round((vals.reduce((x, y) => x + y) / 6) * 100) / 100, `${n} avg`);
     assert.equal(m.p50_ms, Math.round(((vals[2] + vals[3]) / 2) * 100) / 100, `${n} p50`);
   }
+});
+
+// ---- execution times by start class (migrations/012) ----------------------------------------
+
+const pct = (values, q) => {
+  const v = [...values].sort((a, b) => a - b);
+  if (!v.length) return null;
+  const pos = q * (v.length - 1),
+    lo = Math.floor(pos),
+    hi = Math.ceil(pos);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+};
+
+test('execution times by start class count each invocation once, with its final time (early copies, completions, replays)', async () => {
+  // a project of its own: "all functions" reads the project's total rows
+  const slug = 'exec-' + uid('p').slice(-6);
+  const keys = await createProjectKeys(ctx.db.url, 'Exec times', slug);
+  const [pid] = (await ctx.rows(`SELECT id FROM projects WHERE slug = ${lit(slug)}`)).map((r) => r.id);
+  const send = async (invocations) => {
+    const res = await ctx.batch({ invocations }, { key: keys.admin });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.failed ?? 0, 0, res.text);
+  };
+  const now = Date.now();
+  const from = now - 26 * HOUR - 17 * MIN - 13000;
+  const to = now - 2 * HOUR - 41 * MIN - 7000;
+  const kinds = [
+    { cold_start: false },
+    { cold_start: false, start_kind: 'warm' },
+    { cold_start: true },
+    { cold_start: true, start_kind: 'cold' },
+    { cold_start: true, start_kind: 'proactive' },
+    { cold_start: true, start_kind: 'provisioned' },
+    { cold_start: true, start_kind: 'warm' },
+  ];
+  const fns = ['exec-a', 'exec-b', 'exec-c'];
+  const recs = [];
+  let i = 0;
+  // every 20 minutes over 30 hours, and on both sides of the window's edges and of the day boundary
+  const times = [];
+  for (let t = now - 30 * HOUR; t < now; t += 30 * MIN) times.push(t);
+  const midnight = Math.floor(now / (24 * HOUR)) * 24 * HOUR;
+  for (const edge of [from, to, midnight, midnight - 24 * HOUR])
+    for (const d of [-61 * MIN, -1000, 0, 1000, 59 * MIN]) times.push(edge + d);
+  for (const t of times)
+    for (const fn of fns) {
+      const kind = kinds[i % kinds.length];
+      const ms = ((i * 7919) % 700) + (i % 11 === 0 ? 0 : 1); // some zeros
+      recs.push(record(fn, t, { ...kind, ...(kind.cold_start ? { init_duration_ms: 200 } : {}), execution_duration_ms: ms }));
+      i++;
+    }
+  const cold = recs.filter((r) => r.cold_start);
+  const early = (r) => {
+    const { execution_duration_ms, ...e } = r;
+    return { ...e, complete: false };
+  };
+  const later = new Set(cold.filter((_, k) => k % 3 === 0)); // sent early, completed later
+  const never = new Set(cold.filter((_, k) => k % 3 === 1 && k % 5 === 0)); // sent early, never completed
+  const first = recs.map((r) => (later.has(r) || never.has(r) ? early(r) : r));
+  await mapLimit([...Array(Math.ceil(first.length / 29)).keys()], 4, (k) => send(first.slice(29 * k, 29 * k + 29)));
+  // user's view: every record once; the time of the completed ones
+  const final = recs.map((r) => (never.has(r) ? { ...r, execution_duration_ms: undefined } : r));
+  const cls = (r) =>
+    !r.cold_start
+      ? 'warm'
+      : (r.start_kind ?? 'cold') === 'cold'
+        ? 'cold'
+        : ['proactive', 'provisioned'].includes(r.start_kind)
+          ? r.start_kind
+          : 'other';
+  const want = (list, set, t0, t1) => {
+    const by = new Map();
+    for (const r of list) {
+      const t = Date.parse(r.timestamp);
+      if (!set.includes(r.function_name) || t < t0 || t > t1) continue;
+      const c = cls(r);
+      if (!by.has(c)) by.set(c, { n: 0, v: [] });
+      by.get(c).n++;
+      if (r.execution_duration_ms !== undefined) by.get(c).v.push(r.execution_duration_ms);
+    }
+    return [...by]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([c, { n, v }]) => ({
+        start_class: c,
+        invocations: n,
+        timed: v.length,
+        avg: v.length ? Math.round((10 * v.reduce((a, b) => a + b, 0)) / v.length) / 10 : null,
+        p95: pct(v, 0.95),
+      }));
+  };
+  // every (functions, window) pair in one psql call
+  const allCases = [];
+  // one function (its rows), two of three (the project's total minus the third's), all (the total)
+  for (const set of [['exec-a'], ['exec-a', 'exec-b'], fns]) {
+    for (const [t0, t1] of [
+      [from, to],
+      [now - 40 * HOUR, now],
+      [from, from + 20 * MIN],
+      [midnight - 24 * HOUR, midnight],
+    ])
+      allCases.push({ set, t0, t1 });
+  }
+  // every window at the stages that change what is stored (completed, folded), the widest one at
+  // the others (early copies, replays)
+  const check = async (list, when, { all = true } = {}) => {
+    const cases = all ? allCases : allCases.filter((c) => c.t0 === now - 40 * HOUR);
+    const got = JSON.parse(
+      await ctx.sql(
+        `SELECT json_agg(r ORDER BY r.k) FROM (${cases
+          .map(
+            (c, k) => `
+      SELECT ${k} AS k, (SELECT coalesce(json_agg(e ORDER BY e.start_class), '[]') FROM (
+        SELECT start_class, invocations, timed, avg_ms::float8 AS avg, p95_ms AS p95
+        FROM csa_exec_times(${lit(pid)}, ARRAY(SELECT id FROM functions WHERE project_id = ${lit(pid)}
+                                               AND function_name IN (${c.set.map(lit).join(', ')})),
+                            ${lit(iso(c.t0))}, ${lit(iso(c.t1))})) e) AS rows`,
+          )
+          .join(' UNION ALL ')}) r`,
+      ),
+    );
+    cases.forEach((c, k) => {
+      const rows = got[k].rows;
+      const exp = want(list, c.set, c.t0, c.t1);
+      const what = `${when}, ${c.set.join('+')}, ${iso(c.t0)}..${iso(c.t1)}`;
+      assert.deepEqual(
+        rows.map(({ p95, ...g }) => g),
+        exp.map(({ p95, ...e }) => e),
+        `${what}: counts and averages exact`,
+      );
+      rows.forEach((g, j) => {
+        if (exp[j].p95 === null) assert.equal(g.p95, null, what);
+        else
+          assert.ok(
+            Math.abs(g.p95 - exp[j].p95) <= 0.01 * Math.max(1, exp[j].p95),
+            `${what} ${g.start_class}: p95 ${g.p95} vs ${exp[j].p95}`,
+          );
+      });
+    });
+  };
+  // before the completions: the early copies count as invocations, without a time
+  await check(
+    recs.map((r) => (later.has(r) || never.has(r) ? { ...r, execution_duration_ms: undefined } : r)),
+    'early copies',
+    { all: false },
+  );
+  // the completions (some in a batch with replays of complete records), then replays of everything
+  const done = [...later];
+  await send([...done.slice(0, 10), ...recs.filter((r) => !later.has(r) && !never.has(r)).slice(0, 10)]);
+  await mapLimit(done.slice(10, 20), 4, async (r) => assert.equal((await ctx.ingest(r, { key: keys.admin })).status, 200));
+  await send(done.slice(20));
+  await check(final, 'completed');
+  for (let k = 0; k < recs.length; k += 50)
+    await send(
+      recs.slice(k, k + 50).map((r) => (never.has(r) ? early(r) : { ...r, execution_duration_ms: r.execution_duration_ms + 1000 })),
+    );
+  await send(done.slice(0, 5).map(early));
+  await check(final, 'replayed', { all: false });
+  await fold();
+  await check(final, 'folded');
+  // the rollups hold exactly what is stored, per function, hour and class, and the project's rows their sum
+  const rollupVsRows = await ctx.count(`
+    WITH raw AS (
+      SELECT function_id, csa_hour("timestamp") AS hour, csa_exec_start_class(cold_start, start_kind) AS c, count(*) AS n,
+             count(execution_duration_ms) AS t, coalesce(sum(execution_duration_ms), 0) AS s,
+             min(execution_duration_ms) AS mn, max(execution_duration_ms) AS mx
+      FROM invocations WHERE project_id = ${lit(pid)} GROUP BY 1, 2, 3
+      UNION ALL
+      SELECT '00000000-0000-0000-0000-000000000000', csa_hour("timestamp"), csa_exec_start_class(cold_start, start_kind), count(*),
+             count(execution_duration_ms), coalesce(sum(execution_duration_ms), 0), min(execution_duration_ms), max(execution_duration_ms)
+      FROM invocations WHERE project_id = ${lit(pid)} GROUP BY 2, 3)
+    SELECT count(*) FROM raw FULL JOIN (SELECT function_id, hour, start_class AS c, invocations AS n, timed AS t, sum_ms AS s,
+                                               min_ms AS mn, max_ms AS mx, keys, counts
+                                        FROM function_exec_hourly WHERE project_id = ${lit(pid)}) r USING (function_id, hour, c)
+    WHERE (raw.n, raw.t, raw.s, raw.mn, raw.mx) IS DISTINCT FROM (r.n, r.t, r.s, r.mn, r.mx)
+       OR (SELECT sum(x) FROM unnest(r.counts) x) IS DISTINCT FROM CASE WHEN raw.t > 0 THEN raw.t END`);
+  assert.equal(rollupVsRows, 0, 'function_exec_hourly equals the rows grouped by function, hour and start class');
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM (SELECT function_id, (hour AT TIME ZONE 'UTC')::date AS day, start_class, sum(invocations) AS n,
+                                                  sum(timed) AS t, sum(sum_ms) AS s
+                                           FROM function_exec_hourly WHERE project_id = ${lit(pid)} GROUP BY 1, 2, 3) h
+                     FULL JOIN (SELECT function_id, day, start_class, invocations AS n, timed AS t, sum_ms AS s
+                                FROM function_exec_daily WHERE project_id = ${lit(pid)}) d USING (function_id, day, start_class)
+                     WHERE (h.n, h.t, h.s) IS DISTINCT FROM (d.n, d.t, d.s)`),
+    0,
+    'the daily rows equal their hours',
+  );
 });

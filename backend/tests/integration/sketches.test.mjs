@@ -68,6 +68,47 @@ async function coldCount(id, from, to) {
   return ctx.count(`SELECT csa_cold_starts(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}')`);
 }
 
+// what the dashboard's init panels read (migrations/010): the pieces of [from, to) summed, and the
+// merged buckets' p95; against the records: counts, sums and GB-seconds exact, p95 within 1 %
+async function checkPieces(id, records, from, to, what) {
+  const [got] = await ctx.rows(`WITH p AS (
+      SELECT * FROM csa_cold_start_pieces(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}')
+    ), b AS (
+      SELECT u.k, sum(u.c)::bigint AS c FROM p CROSS JOIN LATERAL unnest(p.init_keys, p.init_counts) u(k, c) GROUP BY u.k
+    )
+    SELECT coalesce(sum(cold_starts), 0)::int AS cold, coalesce(sum(proactive_starts), 0)::int AS proactive,
+           coalesce(sum(init_n), 0)::int AS n, coalesce(sum(init_sum), 0) AS s,
+           coalesce(sum(init_gb_s_x86_64), 0) AS gb_s, coalesce(sum(init_gb_s_arm64), 0) AS gb_arm, (SELECT coalesce(sum(c), 0) FROM b)::int AS buckets,
+           csa_buckets_quantile((SELECT array_agg(k ORDER BY k) FROM b), (SELECT array_agg(c ORDER BY k) FROM b),
+             min(init_min), max(init_max), 0.95) AS p95
+    FROM p`);
+  const exp = expected(records, from, to);
+  const proactive = records.filter((r) => {
+    const t = Date.parse(r.timestamp);
+    return t >= from && t < to && r.start_kind === 'proactive';
+  }).length;
+  assert.equal(got.cold, exp.cold, `${what}: pieces, cold starts`);
+  assert.equal(got.proactive, proactive, `${what}: pieces, proactive starts`);
+  assert.equal(got.n, exp.inits.length, `${what}: pieces, init durations`);
+  assert.equal(got.buckets, exp.inits.length, `${what}: pieces, the buckets hold each init once`);
+  near(
+    Number(got.s),
+    exp.inits.reduce((a, b) => a + b, 0),
+    1e-12,
+    `${what}: pieces, init sum (exact)`,
+  );
+  // by architecture (a third of the records are arm64)
+  const realInits = records.filter((r) => {
+    const t = Date.parse(r.timestamp);
+    return t >= from && t < to && r.cold_start && (r.start_kind ?? 'cold') === 'cold' && r.init_duration_ms !== undefined;
+  });
+  const gbOf = (arm) =>
+    realInits.filter((r) => (r.architecture === 'arm64') === arm).reduce((a, r) => a + (r.init_duration_ms / 1000) * 0.5, 0);
+  near(Number(got.gb_s), gbOf(false), 1e-12, `${what}: pieces, GB-seconds x86_64 (exact)`);
+  near(Number(got.gb_arm), gbOf(true), 1e-12, `${what}: pieces, GB-seconds arm64 (exact)`);
+  if (exp.inits.length) near(Number(got.p95), percentileCont(exp.inits, 0.95), 0.01, `${what}: pieces, p95`);
+}
+
 async function detail(id, from, to) {
   const res = await ctx.get(`/api/v1/functions/${id}?from=${encodeURIComponent(iso(from))}&to=${encodeURIComponent(iso(to))}`, {
     headers: { 'X-API-Key': ctx.key },
@@ -180,10 +221,12 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   await fold(); // incomplete rows are not in the sketches yet: the detail reads them as rows
   const id = (await ctx.rows(`SELECT id FROM functions WHERE function_name = '${fn}'`))[0].id;
   assert.equal(await coldCount(id, from, to), expected(early, from, to).cold, 'csa_cold_starts: incomplete rows');
+  await checkPieces(id, early, from, to, 'incomplete rows');
   await send(records);
   await send(records.slice(0, 300)); // replays
   // queued, not folded yet (the server's own fold may have taken some: either way exact)
   assert.equal(await coldCount(id, from, to), expected(records, from, to).cold, 'csa_cold_starts: queued rows');
+  await checkPieces(id, records, from, to, 'queued rows');
   await fold();
   assert.equal(
     await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_day_sketches WHERE function_id = '${id}'`),
@@ -194,6 +237,11 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
     await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_hour_sketches WHERE function_id = '${id}'`),
     records.filter((r) => r.start_kind === 'cold').length,
     'and in the hour sketches once',
+  );
+  assert.equal(
+    await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_init_hourly WHERE function_id = '${id}'`),
+    records.filter((r) => r.start_kind === 'cold').length,
+    'and in function_init_hourly once',
   );
 
   const body = await detail(id, from, to);
@@ -206,8 +254,10 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
     [today - 3 * DAY + 2 * HOUR + 7 * 60000, today - 3 * DAY + 20 * HOUR + 31 * 60000],
     [today, today + 50 * 60000],
     [today - 2 * DAY, today - DAY],
-  ])
+  ]) {
     assert.equal(await coldCount(id, a, z), expected(records, a, z).cold, `csa_cold_starts: folded, ${iso(a)} to ${iso(z)}`);
+    await checkPieces(id, records, a, z, `folded, ${iso(a)} to ${iso(z)}`);
+  }
 
   // replaying everything again, early copies included, changes nothing
   await send(records);
@@ -239,8 +289,10 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   const withLate = [...records, late];
   check(await detail(id, from, to), expected(withLate, from, to), 0.01, 'an incomplete record in a whole day');
   assert.equal(await coldCount(id, from, to), expected(withLate, from, to).cold, 'csa_cold_starts: an incomplete row in a folded hour');
+  await checkPieces(id, withLate, from, to, 'an incomplete row in a folded hour');
   await send([late]);
   await fold();
+  await checkPieces(id, withLate, from, to, 'completed after its hour was folded');
   check(await detail(id, from, to), expected(withLate, from, to), 0.01, 'completed after its day was folded');
 
   // the project's package rollups (migrations/007), folded with the sketches: every complete real
@@ -362,7 +414,7 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   }
 });
 
-test('retention drops the months it drops from the day sketches and the package rollups too', async () => {
+test('retention drops the months it drops from the day sketches, the package rollups and the execution-time rollups too', async () => {
   const fn = 'retention-' + uid('f').slice(-8);
   const now = new Date();
   const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
@@ -390,14 +442,40 @@ test('retention drops the months it drops from the day sketches and the package 
   const keptFnDaily = await count('function_package_daily', `day >= '${before}'::timestamptz::date`);
   assert.equal(keptFnHourly, 3 * 3, 'this month, per function');
   assert.ok(keptHourly >= 3 * 3, 'this month');
+  // the execution-time rollups (migration 012): the function's rows and the project's total rows
+  // (which other tests' records of last month may share)
+  const execRows = (table, slot, fid = id.id) =>
+    ctx.count(`SELECT coalesce(sum(invocations), 0) FROM ${table} WHERE project_id = '${id.project_id}'
+               AND function_id = '${fid}' AND ${slot}`);
+  const NIL = '00000000-0000-0000-0000-000000000000';
+  assert.equal(await execRows('function_exec_hourly', `hour < '${before}'`), 5, 'last month: 5 invocations');
+  assert.equal(await execRows('function_exec_daily', `day < '${before}'::timestamptz::date`), 5);
+  assert.ok((await execRows('function_exec_hourly', `hour < '${before}'`, NIL)) >= 5, 'and in the project total');
+  const keptExec = await execRows('function_exec_hourly', `hour >= '${before}'`);
+  assert.equal(keptExec, 3, 'this month');
   // what `coldstartd maintain` runs with RETENTION_MONTHS: drop whole months before the cutoff
   await ctx.rows(`SELECT csa_drop_partitions_before('${before}')`);
+  assert.equal(await execRows('function_exec_hourly', `hour < '${before}'`), 0, 'function_exec_hourly: the dropped months are gone');
+  assert.equal(
+    await execRows('function_exec_daily', `day < '${before}'::timestamptz::date`),
+    0,
+    'function_exec_daily: the dropped months are gone',
+  );
+  assert.equal(await execRows('function_exec_hourly', `hour >= '${before}'`), keptExec, 'function_exec_hourly: this month is kept');
+  assert.equal(await execRows('function_exec_hourly', `hour < '${before}'`, NIL), 0, 'the project total: the dropped months are gone');
+  assert.equal(await execRows('function_exec_daily', `day < '${before}'::timestamptz::date`, NIL), 0);
   assert.equal(await count('package_hourly', `hour < '${before}'`), 0, 'package_hourly: the dropped months are gone');
   assert.equal(await count('package_daily', `day < '${before}'::timestamptz::date`), 0, 'package_daily: the dropped months are gone');
   assert.equal(
     await ctx.count(`SELECT count(*) FROM function_day_sketches WHERE function_id = '${id.id}' AND day < '${before}'::timestamptz::date`),
     0,
   );
+  assert.equal(await ctx.count(`SELECT count(*) FROM function_init_hourly WHERE function_id = '${id.id}' AND hour < '${before}'`), 0);
+  // every table of per-hour or per-day figures is one retention empties (migrations/010)
+  const unlisted = await ctx.rows(`SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()
+    AND column_name IN ('hour', 'day') AND table_name NOT IN (SELECT relname FROM csa_retained_tables) ORDER BY 1`);
+  assert.deepEqual(unlisted, [], 'tables with an hour or day column missing from csa_retained_tables');
+  assert.equal(await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_init_hourly WHERE function_id = '${id.id}'`), 3);
   assert.equal(await count('package_hourly', `hour >= '${before}'`), keptHourly, 'package_hourly: this month is kept');
   assert.equal(await count('package_daily', `day >= '${before}'::timestamptz::date`), keptDaily, 'package_daily: this month is kept');
   assert.equal(await count('function_package_hourly', `hour < '${before}'`), 0, 'function_package_hourly: the dropped months are gone');
