@@ -20,8 +20,8 @@
  * Adds the on-demand cold starts among `rows` (the fold's batch: function id in column fn_col,
  * project id in project_col, the CSA_COLD_ROW_COLUMNS from cold_col) to package_hourly,
  * package_daily, function_package_hourly and function_package_daily (and drops the hourly rows
- * older than csa_function_package_hours_from()), inside the caller's transaction. Returns 0, or -1 with the reason in
- * err.
+ * older than csa_function_package_hours_from()), inside the caller's transaction. Returns 0, or
+ * -1 with the reason in err.
  */
 int csa_package_rollups_add(PGconn *conn, const PGresult *rows, int fn_col, int project_col, int cold_col, char *err,
                             size_t err_size);
