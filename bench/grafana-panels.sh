@@ -48,7 +48,7 @@ else
 fi
 PROJECT=$(psql "$DB" -tAc "SELECT id FROM projects WHERE slug = 'gbench'")
 SIZE=$(psql "$DB" -tAc "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'invocations'::regclass")
-ROLLUPS=$(psql "$DB" -tAc "SELECT pg_size_pretty(pg_total_relation_size('package_hourly') + pg_total_relation_size('package_daily'))")
+ROLLUPS=$(psql "$DB" -tAc "SELECT pg_size_pretty(pg_total_relation_size('package_hourly') + pg_total_relation_size('package_daily')) || ' per project, ' || pg_size_pretty(pg_total_relation_size('function_package_hourly') + pg_total_relation_size('function_package_daily')) || ' per function'")
 
 RESULT=$(node bench/grafana-panels.mjs "$DB" "$PROJECT" "$REPS")
 {

@@ -22,4 +22,4 @@ fi
 # The spec's driver-qualified URL form is accepted by coldstartd; psql needs the plain one.
 url=$(printf '%s' "$DATABASE_URL" | sed 's#^postgresql+asyncpg://#postgresql://#')
 psql "$url" -X -q -v ON_ERROR_STOP=1 -f "$here/grafana-role.sql"
-echo "grafana-role: role $GRAFANA_DB_USER can read projects, functions, invocations, function_hourly, function_hourly_delta, function_deployments, package_hourly, package_daily"
+echo "grafana-role: role $GRAFANA_DB_USER can read projects, functions, invocations, function_hourly, function_hourly_delta, function_deployments, package_hourly, package_daily, function_hour_sketches, function_day_sketch_pending, function_package_hourly, function_package_daily"

@@ -19,7 +19,9 @@
 -- migrations/006, the cold starts waiting for the fold), what csa_cold_start_pieces() reads for the
 -- init, start-kind and cost panels (function_init_hourly: migrations/010), and what csa_exec_times()
 -- reads (the execution-time rollups function_exec_hourly, function_exec_daily, function_exec_delta:
--- migrations/012).
+-- migrations/012), and the per-function package rollups
+-- (function_package_hourly, function_package_daily: migrations/011, read by csa_module_breakdown()
+-- and csa_function_packages()).
 -- Nothing else: not api_keys (key hashes), not schema_migrations, no writes, no DDL. Grafana runs
 -- whatever SQL a dashboard editor types, so the privileges are the real boundary;
 -- default_transaction_read_only and statement_timeout only make mistakes cheaper.
@@ -49,5 +51,6 @@ REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"grafana_user";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"grafana_user";
 GRANT SELECT ON TABLE projects, functions, invocations, function_hourly, function_hourly_delta, function_deployments,
     package_hourly, package_daily, function_hour_sketches, function_day_sketch_pending, function_init_hourly,
-    function_exec_hourly, function_exec_daily, function_exec_delta
+    function_exec_hourly, function_exec_daily, function_exec_delta,
+    function_package_hourly, function_package_daily
     TO :"grafana_user";

@@ -78,7 +78,7 @@ async function checkPieces(id, records, from, to, what) {
     )
     SELECT coalesce(sum(cold_starts), 0)::int AS cold, coalesce(sum(proactive_starts), 0)::int AS proactive,
            coalesce(sum(init_n), 0)::int AS n, coalesce(sum(init_sum), 0) AS s,
-           coalesce(sum(init_gb_s_x86_64), 0) AS gb_s, (SELECT coalesce(sum(c), 0) FROM b)::int AS buckets,
+           coalesce(sum(init_gb_s_x86_64), 0) AS gb_s, coalesce(sum(init_gb_s_arm64), 0) AS gb_arm, (SELECT coalesce(sum(c), 0) FROM b)::int AS buckets,
            csa_buckets_quantile((SELECT array_agg(k ORDER BY k) FROM b), (SELECT array_agg(c ORDER BY k) FROM b),
              min(init_min), max(init_max), 0.95) AS p95
     FROM p`);
@@ -97,12 +97,15 @@ async function checkPieces(id, records, from, to, what) {
     1e-12,
     `${what}: pieces, init sum (exact)`,
   );
-  near(
-    Number(got.gb_s),
-    exp.inits.reduce((a, b) => a + (b / 1000) * 0.5, 0),
-    1e-12,
-    `${what}: pieces, GB-seconds (exact)`,
-  );
+  // by architecture (a third of the records are arm64)
+  const realInits = records.filter((r) => {
+    const t = Date.parse(r.timestamp);
+    return t >= from && t < to && r.cold_start && (r.start_kind ?? 'cold') === 'cold' && r.init_duration_ms !== undefined;
+  });
+  const gbOf = (arm) =>
+    realInits.filter((r) => (r.architecture === 'arm64') === arm).reduce((a, r) => a + (r.init_duration_ms / 1000) * 0.5, 0);
+  near(Number(got.gb_s), gbOf(false), 1e-12, `${what}: pieces, GB-seconds x86_64 (exact)`);
+  near(Number(got.gb_arm), gbOf(true), 1e-12, `${what}: pieces, GB-seconds arm64 (exact)`);
   if (exp.inits.length) near(Number(got.p95), percentileCont(exp.inits, 0.95), 0.01, `${what}: pieces, p95`);
 }
 
@@ -198,6 +201,10 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
   for (let i = 0; i < 40; i++) records.push(coldStart(fn, from - 2 * HOUR + Math.floor(rand() * 7 * HOUR)));
   for (let i = 0; i < 25; i++) records.push(coldStart(fn, today + Math.floor(rand() * 50 * 60000)));
   const to = today + HOUR;
+  // a third on arm64 (the per-function package rollups keep GB-seconds by architecture)
+  records.forEach((r, i) => {
+    if (i % 3 === 0) r.architecture = 'arm64';
+  });
   // other kinds and warm invocations: counted apart, not in the percentiles
   records.push(coldStart(fn, today - 2 * DAY + HOUR, { start_kind: 'proactive' }));
   records.push({
@@ -327,6 +334,84 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
     );
     near(Number(r.p95_self), percentileCont(vals, 0.95), 0.01, `${r.package}: p95`);
   }
+
+  // the per-function package rollups (migrations/011), folded with them: the same, per function,
+  // with self time x memory (512 MB) in GB-seconds by architecture; the hourly rows from the UTC
+  // day two days before today on, the daily rows all
+  const hoursFrom = Math.floor(Date.now() / DAY) * DAY - 2 * DAY;
+  const real = withLate.filter((r) => (r.start_kind ?? 'cold') === 'cold');
+  const recent = expected(withLate, hoursFrom, Date.now() + DAY).modules;
+  for (const [table, want, since] of [
+    ['function_package_hourly', recent, hoursFrom],
+    ['function_package_daily', all, 0],
+  ]) {
+    const rows = await ctx.rows(`SELECT package, sum(cold_starts)::int AS n, sum(sum_ms) AS ms, sum(gb_s_x86_64) AS x86,
+      sum(gb_s_arm64) AS arm, sum((SELECT sum(c) FROM unnest(counts) c))::int AS buckets
+      FROM ${table} WHERE function_id = '${id}' GROUP BY 1`);
+    assert.deepEqual(rows.map((r) => r.package).sort(), Object.keys(want).sort(), `${table}: packages`);
+    for (const r of rows) {
+      assert.equal(r.n, want[r.package].length, `${table} ${r.package}: cold starts`);
+      assert.equal(r.buckets, r.n, `${table} ${r.package}: the sketch holds each once`);
+      near(
+        Number(r.ms),
+        want[r.package].reduce((a, b) => a + b, 0),
+        1e-9,
+        `${table} ${r.package}: sum`,
+      );
+      const since_ = real.filter((x) => Date.parse(x.timestamp) >= since);
+      const gb = (arm) =>
+        since_
+          .filter((x) => (x.architecture === 'arm64') === arm && x.module_timings?.[r.package] !== undefined)
+          .reduce((a, x) => a + (x.module_timings[r.package] / 1000) * 0.5, 0);
+      near(Number(r.x86), gb(false), 1e-9, `${table} ${r.package}: GB-s x86_64`);
+      near(Number(r.arm), gb(true), 1e-9, `${table} ${r.package}: GB-s arm64`);
+      assert.ok(Number(r.arm) > 0 && Number(r.x86) > 0, `${table} ${r.package}: both architectures`);
+    }
+  }
+  assert.equal(
+    await ctx.count(`SELECT count(*) FROM function_package_hourly WHERE function_id = '${id}' AND hour < '${iso(hoursFrom)}'`),
+    0,
+    'no hourly rows before the recent days',
+  );
+  // what the "Module timing breakdown" and "Init cost by package" panels read: the same window,
+  // whose start (6 days ago) is older than the hourly rows: its whole day counts
+  const dayFrom = Math.floor(from / DAY) * DAY;
+  const fnWin = expected(withLate, dayFrom, to).modules;
+  assert.notEqual(fnWin['aws-sdk'].length, win['aws-sdk'].length, 'the whole day differs from the hours here');
+  const breakdown = await ctx.rows(`SELECT * FROM csa_module_breakdown(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}', 2)`);
+  const byAvg = Object.keys(fnWin).sort((a, b) => mean(fnWin[b]) - mean(fnWin[a]));
+  assert.deepEqual(
+    breakdown.map((r) => r.package),
+    byAvg.slice(0, 2),
+    'the top 2 by average',
+  );
+  for (const r of breakdown) {
+    const vals = fnWin[r.package];
+    assert.equal(r.function_id, id);
+    assert.equal(Number(r.cold_starts), vals.length, `breakdown ${r.package}: cold starts`);
+    assert.ok(Math.abs(Number(r.avg_self) - mean(vals)) <= 0.05 + 1e-9, `breakdown ${r.package}: avg ${r.avg_self}`);
+    near(Number(r.p95_self), percentileCont(vals, 0.95), 0.01, `breakdown ${r.package}: p95`);
+  }
+  const winReal = withLate.filter((r) => {
+    const t = Date.parse(r.timestamp);
+    return t >= dayFrom && t < to && (r.start_kind ?? 'cold') === 'cold';
+  });
+  const costs = await ctx.rows(`SELECT * FROM csa_function_packages(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}')`);
+  assert.deepEqual(costs.map((r) => r.package).sort(), Object.keys(fnWin).sort(), 'csa_function_packages: packages');
+  for (const r of costs) {
+    const mine = winReal.filter((x) => x.module_timings?.[r.package] !== undefined);
+    assert.equal(Number(r.functions), 1);
+    assert.equal(Number(r.cold_starts), mine.length, `${r.package}: cold starts`);
+    for (const [col, arm] of [
+      ['gb_s_x86_64', false],
+      ['gb_s_arm64', true],
+    ]) {
+      const want = mine
+        .filter((x) => (x.architecture === 'arm64') === arm)
+        .reduce((a, x) => a + (x.module_timings[r.package] / 1000) * 0.5, 0);
+      near(Number(r[col]), want, 1e-9, `${r.package}: ${col}`);
+    }
+  }
 });
 
 test('retention drops the months it drops from the day sketches, the package rollups and the execution-time rollups too', async () => {
@@ -341,15 +426,21 @@ test('retention drops the months it drops from the day sketches, the package rol
   await fold();
   const id = (await ctx.rows(`SELECT id, project_id FROM functions WHERE function_name = '${fn}'`))[0];
   const count = (table, slot) =>
-    ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM ${table} WHERE project_id = '${id.project_id}' AND ${slot}`);
+    ctx.count(
+      `SELECT coalesce(sum(cold_starts), 0) FROM ${table} WHERE ${table.startsWith('function_') ? `function_id = '${id.id}'` : `project_id = '${id.project_id}'`} AND ${slot}`,
+    );
   const before = iso(monthStart);
   assert.equal(
     await count('package_hourly', `hour >= '${iso(lastMonth)}' AND hour < '${iso(lastMonth + 5 * HOUR)}'`),
     5 * 3,
     'last month: 5 cold starts x 3 packages',
   );
+  assert.equal(await count('function_package_daily', `day < '${before}'::timestamptz::date`), 5 * 3, 'last month, per function');
   const keptHourly = await count('package_hourly', `hour >= '${before}'`);
   const keptDaily = await count('package_daily', `day >= '${before}'::timestamptz::date`);
+  const keptFnHourly = await count('function_package_hourly', `hour >= '${before}'`);
+  const keptFnDaily = await count('function_package_daily', `day >= '${before}'::timestamptz::date`);
+  assert.equal(keptFnHourly, 3 * 3, 'this month, per function');
   assert.ok(keptHourly >= 3 * 3, 'this month');
   // the execution-time rollups (migration 012): the function's rows and the project's total rows
   // (which other tests' records of last month may share)
@@ -387,4 +478,12 @@ test('retention drops the months it drops from the day sketches, the package rol
   assert.equal(await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_init_hourly WHERE function_id = '${id.id}'`), 3);
   assert.equal(await count('package_hourly', `hour >= '${before}'`), keptHourly, 'package_hourly: this month is kept');
   assert.equal(await count('package_daily', `day >= '${before}'::timestamptz::date`), keptDaily, 'package_daily: this month is kept');
+  assert.equal(await count('function_package_hourly', `hour < '${before}'`), 0, 'function_package_hourly: the dropped months are gone');
+  assert.equal(
+    await count('function_package_daily', `day < '${before}'::timestamptz::date`),
+    0,
+    'function_package_daily: the dropped months are gone',
+  );
+  assert.equal(await count('function_package_hourly', `hour >= '${before}'`), keptFnHourly, 'function_package_hourly: kept');
+  assert.equal(await count('function_package_daily', `day >= '${before}'::timestamptz::date`), keptFnDaily, 'function_package_daily: kept');
 });

@@ -3,7 +3,8 @@
 // the folded cold starts; 008 empties the day sketches and queues every cold start again, so that
 // the fold rebuilds days, hours and package rollups together: each cold start must be counted
 // once in every one of them, not once by 007's backfill and again by the fold. And a database at
-// 009: 010 counts the folded cold starts into function_init_hourly, the fold the queued ones.
+// 009: 010 counts the folded cold starts into function_init_hourly and 011 into the per-function
+// package rollups, the fold the queued ones.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -74,7 +75,7 @@ async function databaseAt(last, count) {
   return db;
 }
 
-test('upgrading a database with folded cold starts through 007, 008, 010 and 012 counts each cold start once', async () => {
+test('upgrading a database with folded cold starts through 007, 008, 010, 011 and 012 counts each cold start once', async () => {
   const db = await databaseAt(6, 12);
   assert.equal(await psqlInt(db.url, 'SELECT count(*) FROM function_day_sketch_pending'), 12, 'queued for the fold');
   // what a 006-era fold leaves: the queue taken (the figures themselves are rebuilt by 008)
@@ -87,7 +88,14 @@ test('upgrading a database with folded cold starts through 007, 008, 010 and 012
   assert.equal(folded.code, 0, folded.stderr);
   assert.equal(await psqlInt(db.url, 'SELECT count(*) FROM function_day_sketch_pending'), 0, 'the queue folded');
 
-  for (const table of ['package_hourly', 'package_daily']) {
+  // the per-function hourly rows are kept from the UTC day two days before today on (migrations/011)
+  const recent = await psqlInt(
+    db.url,
+    `SELECT count(*) FROM invocations WHERE "timestamp" >= date_bin('1 day', now(), '2000-01-01+00') - interval '2 days'`,
+  );
+  assert.ok(recent > 0 && recent < 12);
+  for (const table of ['package_hourly', 'package_daily', 'function_package_hourly', 'function_package_daily']) {
+    const n = table === 'function_package_hourly' ? recent : 12;
     const rows = await psqlRows(
       db.url,
       `SELECT package, sum(cold_starts)::int AS n, sum((SELECT sum(c) FROM unnest(counts) c))::int AS buckets FROM ${table} GROUP BY 1 ORDER BY 1`,
@@ -95,8 +103,8 @@ test('upgrading a database with folded cold starts through 007, 008, 010 and 012
     assert.deepEqual(
       rows.map((r) => [r.package, Number(r.n), Number(r.buckets)]),
       [
-        ['aws-sdk', 12, 12],
-        ['lodash', 12, 12],
+        ['aws-sdk', n, n],
+        ['lodash', n, n],
       ],
       `${table}: every cold start once`,
     );
@@ -127,7 +135,7 @@ test('upgrading a database with folded cold starts through 007, 008, 010 and 012
   );
 });
 
-test('upgrading a database at 009 fills function_init_hourly from the folded cold starts, once', async () => {
+test('upgrading a database at 009 fills function_init_hourly and the per-function package rollups from the folded cold starts, once', async () => {
   const db = await databaseAt(9, 10);
   // what a 009-era fold leaves: 8 of the 10 taken off the queue, 2 still queued
   await psql(
@@ -138,9 +146,28 @@ test('upgrading a database at 009 fills function_init_hourly from the folded col
   assert.equal(upgraded.code, 0, upgraded.stderr);
   assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_hourly'), 8, 'the folded ones, by the migration');
   assert.equal(await psqlInt(db.url, 'SELECT sum(init_n) FROM function_init_hourly'), 8);
+  // the per-function package rollups (011): the same 8 counted by the migration, per package
+  const perPackage = () =>
+    psqlRows(
+      db.url,
+      `SELECT package, sum(cold_starts)::int AS n, sum((SELECT sum(c) FROM unnest(counts) c))::int AS buckets
+       FROM function_package_daily GROUP BY 1 ORDER BY 1`,
+    ).then((rows) => rows.map((r) => [r.package, Number(r.n), Number(r.buckets)]));
+  assert.deepEqual(await perPackage(), [
+    ['aws-sdk', 8, 8],
+    ['lodash', 8, 8],
+  ]);
   const folded = await runCli(['maintain'], { env: { DATABASE_URL: db.url } });
   assert.equal(folded.code, 0, folded.stderr);
   assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_hourly'), 10, 'and the queued ones by the fold');
+  assert.deepEqual(
+    await perPackage(),
+    [
+      ['aws-sdk', 10, 10],
+      ['lodash', 10, 10],
+    ],
+    'function_package_daily: the queued ones by the fold',
+  );
   // the init durations 300..309 ms, each in its bucket once
   const [sum] = await psqlRows(
     db.url,
