@@ -30,10 +30,11 @@
 // time ("paired CPU init" compares it round by round like "paired"); "CPU 1st invocation" the same
 // from there to its request for the next event (the SDK's work after the response included).
 import { execSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeBinary, requireBuilt } from './setup.mjs';
 import { LambdaEmulator } from '../../extension/tests/lambda-emulator.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -49,20 +50,7 @@ try {
   writeFileSync('/proc/self/autogroup', '-10');
 } catch {}
 
-for (const needed of [ric, join(here, 'node_modules', 'aws-sdk'), join(sdk, 'dist', 'index.cjs')]) {
-  if (!existsSync(needed)) {
-    console.error(`missing ${needed}: run \`npm ci\` in bench/sdk and \`npm ci && npm run build\` in sdk first`);
-    process.exit(1);
-  }
-}
-
-/** The Node.js binaries the SDK's tests use (sdk/test/node-versions, installed on first use). */
-function nodeBinary(version) {
-  const dir = join(sdk, 'test', 'node-versions');
-  const binary = join(dir, 'node_modules', `node${version}`, 'bin', 'node');
-  if (!existsSync(binary)) execSync('npm ci --no-audit --no-fund --loglevel=error', { cwd: dir, stdio: 'inherit' });
-  return binary;
-}
+requireBuilt([ric, join(here, 'node_modules', 'aws-sdk'), join(sdk, 'dist', 'index.cjs')]);
 
 // The SDK as npm installs it from the registry: a real directory with the published files.
 {

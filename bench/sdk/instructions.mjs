@@ -25,6 +25,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir, loadavg, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeBinary, requireBuilt } from './setup.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sdk = join(here, '..', '..', 'sdk');
@@ -40,19 +41,7 @@ try {
   console.error('valgrind is needed (apt-get install valgrind)');
   process.exit(1);
 }
-for (const needed of [join(here, 'node_modules', 'aws-sdk'), join(sdk, 'dist', 'index.cjs')]) {
-  if (!existsSync(needed)) {
-    console.error(`missing ${needed}: run \`npm ci\` in bench/sdk and \`npm ci && npm run build\` in sdk first`);
-    process.exit(1);
-  }
-}
-
-function nodeBinary(version) {
-  const dir = join(sdk, 'test', 'node-versions');
-  const binary = join(dir, 'node_modules', `node${version}`, 'bin', 'node');
-  if (!existsSync(binary)) execSync('npm ci --no-audit --no-fund --loglevel=error', { cwd: dir, stdio: 'inherit' });
-  return binary;
-}
+requireBuilt([join(here, 'node_modules', 'aws-sdk'), join(sdk, 'dist', 'index.cjs')]);
 
 /** Installs a built SDK folder as `<under>/node_modules/@coldstart/analyzer`, as npm would. */
 function install(from, under) {
