@@ -256,8 +256,7 @@ const shuffled = (xs) => {
 for (let i = 0; i < runs; i++) {
   for (const version of versions) {
     for (const h of handlers) {
-      for (const mode of shuffled(modes))
-        results[version][h.name][mode.name].push(await environment(binaries[version], version, h, mode));
+      for (const mode of shuffled(modes)) results[version][h.name][mode.name].push(await environment(binaries[version], version, h, mode));
     }
   }
   process.stderr.write(`\r  run ${i + 1}/${runs}`);
