@@ -12,8 +12,10 @@
 // SDK's work after the response. Conditions: no SDK; the SDK through its handler redirect with the
 // --require preload (logs transport: no network); with BENCH_SDK_BEFORE (a built copy of the SDK,
 // e.g. the main branch's before a change), that copy too. Handlers: AWS SDK v2 + moment + lodash +
-// axios (app/v2.js, 628 modules) and AWS SDK v3 + express (app/handler.js); BENCH_HANDLERS narrows,
-// BENCH_NODES (default 22,24) picks the Node.js versions.
+// axios (app/v2.js, 628 modules), AWS SDK v3 + express (app/handler.js), the same bundled with
+// esbuild (app/.bundled/handler.js, built by cold-request.mjs) and an ES module importing the v3
+// clients and date-fns (app/esm.mjs); BENCH_HANDLERS narrows, BENCH_NODES (default 22,24) picks the
+// Node.js versions, BENCH_PARALLEL (default 2) the processes run at once.
 //
 // What instructions leave out: the kernel's work (system calls: cold-request.mjs's CPU time has it),
 // V8's background threads (folded into the main thread in predictable mode), and the cost per
@@ -33,6 +35,8 @@ const versions = (process.env.BENCH_NODES ?? '22,24').split(',');
 const handlers = [
   { name: 'AWS SDK v2 + moment + lodash + axios', handler: 'app/v2.handler' },
   { name: 'AWS SDK v3 (S3, DynamoDB) + express', handler: 'app/handler.handler' },
+  { name: 'the same, bundled with esbuild', handler: 'app/.bundled/handler.handler' },
+  { name: 'ES module: AWS SDK v3 + date-fns', handler: 'app/esm.handler', file: 'app/esm.mjs' },
 ].filter((h) => !process.env.BENCH_HANDLERS || process.env.BENCH_HANDLERS.split(',').includes(h.handler));
 
 try {
@@ -41,7 +45,12 @@ try {
   console.error('valgrind is needed (apt-get install valgrind)');
   process.exit(1);
 }
-requireBuilt([join(here, 'node_modules', 'aws-sdk'), join(sdk, 'dist', 'index.cjs')]);
+requireBuilt([
+  join(here, 'node_modules', 'aws-sdk'),
+  join(sdk, 'dist', 'index.cjs'),
+  // the bundled handler: built by cold-request.mjs (esbuild)
+  ...(handlers.some((h) => h.handler.startsWith('app/.bundled/')) ? [join(here, 'app', '.bundled', 'handler.js')] : []),
+]);
 
 /** Installs a built SDK folder as `<under>/node_modules/@coldstart/analyzer`, as npm would. */
 function install(from, under) {
@@ -64,7 +73,7 @@ let serial = 0;
 /** One process under callgrind: total instructions and scavenges of init + first response. */
 function count(version, h, condition) {
   const out = join(work, `${++serial}.callgrind`);
-  const file = join(here, `${h.handler.slice(0, h.handler.lastIndexOf('.'))}.js`);
+  const file = join(here, h.file ?? `${h.handler.slice(0, h.handler.lastIndexOf('.'))}.js`);
   const args = condition.copy
     ? ['-r', join(condition.copy, 'register.cjs'), runtime, join(condition.copy, 'handler.mjs')]
     : [runtime, file];
@@ -107,7 +116,7 @@ function count(version, h, condition) {
 const jobs = [];
 for (const version of versions) for (const h of handlers) for (const c of conditions) jobs.push({ version, h, c });
 const results = new Map();
-const parallel = Math.max(1, Math.min(2, cpus().length));
+const parallel = Math.max(1, Math.min(Number(process.env.BENCH_PARALLEL ?? 2), cpus().length));
 let next = 0;
 await Promise.all(
   Array.from({ length: parallel }, async () => {
@@ -122,6 +131,7 @@ await Promise.all(
 rmSync(work, { recursive: true, force: true });
 
 const M = (n) => (n / 1e6).toFixed(1);
+const sign = (n) => (n >= 0 ? '+' : '');
 let report = `# @coldstart/analyzer: the cold request in instructions (init + first response)
 
 Produced by \`node bench/sdk/instructions.mjs\` (valgrind callgrind, V8's predictable mode; see the
@@ -144,7 +154,7 @@ for (const version of versions) {
       }
       const diff =
         base && c.name !== 'no SDK'
-          ? `+${M(r.instructions - base.instructions)} M (${(((r.instructions - base.instructions) / base.instructions) * 100).toFixed(2)} %)`
+          ? `${sign(r.instructions - base.instructions)}${M(r.instructions - base.instructions)} M (${sign(r.instructions - base.instructions)}${(((r.instructions - base.instructions) / base.instructions) * 100).toFixed(2)} %)`
           : '';
       report += `| ${c.name} | ${M(r.instructions)} | ${diff} | ${r.scavenges} | ${r.marks} |\n`;
     }
