@@ -31,6 +31,8 @@ export interface Runtime {
   readonly senders: Map<string, unknown>;
   /** the extension's stream, opened as the first invocation starts, until a delivery adopts it */
   earlyStream?: EarlyStream;
+  /** cleared by the first major collection after the handler was wrapped (wrapper.ts, invoke/gc.ts) */
+  heapMark?: WeakRef<object>;
 }
 
 type Holder = { [RUNTIME_SYMBOL]?: Runtime };
