@@ -17,7 +17,8 @@
 -- package_daily: migrations/007, read by csa_slowest_packages()), and what csa_cold_starts() reads
 -- (function_hour_sketches: migrations/008, per function and hour; function_day_sketch_pending:
 -- migrations/006, the cold starts waiting for the fold), what csa_cold_start_pieces() reads for the
--- init, start-kind and cost panels (function_init_hourly: migrations/010), and what csa_exec_times()
+-- init, start-kind and cost panels (function_init_hourly: migrations/010, and its 6-hour blocks
+-- function_init_6h: migrations/013), and what csa_exec_times()
 -- reads (the execution-time rollups function_exec_hourly, function_exec_daily, function_exec_delta:
 -- migrations/012), and the per-function package rollups
 -- (function_package_hourly, function_package_daily: migrations/011, read by csa_module_breakdown()
@@ -51,6 +52,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"grafana_user";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"grafana_user";
 GRANT SELECT ON TABLE projects, functions, invocations, function_hourly, function_hourly_delta, function_deployments,
     package_hourly, package_daily, function_hour_sketches, function_day_sketch_pending, function_init_hourly,
+    function_init_6h,
     function_exec_hourly, function_exec_daily, function_exec_delta,
     function_package_hourly, function_package_daily
     TO :"grafana_user";

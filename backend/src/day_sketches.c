@@ -449,12 +449,29 @@ int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int
 
 /* ---- the fold ----------------------------------------------------------------------------- */
 
+/* How function_init_hourly and function_init_6h (migrations/010, 013) add a batch's row to a
+ * stored one: counts and sums added, min and max kept, the buckets merged. */
+#define INIT_MERGE_SET \
+    "cold_starts = h.cold_starts + EXCLUDED.cold_starts," \
+    " proactive_starts = h.proactive_starts + EXCLUDED.proactive_starts," \
+    " provisioned_starts = h.provisioned_starts + EXCLUDED.provisioned_starts," \
+    " other_starts = h.other_starts + EXCLUDED.other_starts, init_n = h.init_n + EXCLUDED.init_n," \
+    " init_sum = h.init_sum + EXCLUDED.init_sum, init_min = least(h.init_min, EXCLUDED.init_min)," \
+    " init_max = greatest(h.init_max, EXCLUDED.init_max)," \
+    " (init_keys, init_counts) = (SELECT m.keys, m.counts FROM csa_buckets_merge(h.init_keys, h.init_counts," \
+    "  EXCLUDED.init_keys, EXCLUDED.init_counts) m)," \
+    " init_gb_s_x86_64 = h.init_gb_s_x86_64 + EXCLUDED.init_gb_s_x86_64," \
+    " init_gb_s_arm64 = h.init_gb_s_arm64 + EXCLUDED.init_gb_s_arm64," \
+    " proactive_gb_s_x86_64 = h.proactive_gb_s_x86_64 + EXCLUDED.proactive_gb_s_x86_64," \
+    " proactive_gb_s_arm64 = h.proactive_gb_s_arm64 + EXCLUDED.proactive_gb_s_arm64"
+
 /* The queued rows of one batch, taken off the queue (the transaction's DELETE), with what the
  * statistics need; ordered so that each (function, day, deployment) is one run of rows. A batch
  * is the oldest queued rows of all functions: a backlog (an upgrade's, a bulk load's) then
  * touches each day's and each hour's rows in one or two batches, not once per function
  * (the package rollups, package_rollups.c, have a row per project, hour and package). The same
- * statement adds the batch to the SQL-readable hours (function_init_hourly, migrations/010). */
+ * statement adds the batch to the SQL-readable hours and 6-hour blocks (function_init_hourly and
+ * function_init_6h, migrations/010 and 013). */
 #define FOLD_ROWS_SQL \
     "WITH batch AS (SELECT function_id, \"timestamp\", id FROM function_day_sketch_pending" \
     "  ORDER BY \"timestamp\" LIMIT $1::int)," \
@@ -462,20 +479,12 @@ int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int
     "  WHERE p.function_id = b.function_id AND p.\"timestamp\" = b.\"timestamp\" AND p.id = b.id" \
     "  RETURNING p.function_id, p.\"timestamp\", p.id)," \
     " ids AS (SELECT array_agg(id) AS ids, array_agg(\"timestamp\") AS ts FROM taken)," \
-    " hourly AS (INSERT INTO function_init_hourly AS h SELECT s.* FROM ids, csa_init_hourly_of(ids.ids, ids.ts) s" \
-    "  WHERE ids.ids IS NOT NULL ON CONFLICT (function_id, hour, deployment) DO UPDATE SET" \
-    "  cold_starts = h.cold_starts + EXCLUDED.cold_starts," \
-    "  proactive_starts = h.proactive_starts + EXCLUDED.proactive_starts," \
-    "  provisioned_starts = h.provisioned_starts + EXCLUDED.provisioned_starts," \
-    "  other_starts = h.other_starts + EXCLUDED.other_starts, init_n = h.init_n + EXCLUDED.init_n," \
-    "  init_sum = h.init_sum + EXCLUDED.init_sum, init_min = least(h.init_min, EXCLUDED.init_min)," \
-    "  init_max = greatest(h.init_max, EXCLUDED.init_max)," \
-    "  (init_keys, init_counts) = (SELECT m.keys, m.counts FROM csa_buckets_merge(h.init_keys, h.init_counts," \
-    "   EXCLUDED.init_keys, EXCLUDED.init_counts) m)," \
-    "  init_gb_s_x86_64 = h.init_gb_s_x86_64 + EXCLUDED.init_gb_s_x86_64," \
-    "  init_gb_s_arm64 = h.init_gb_s_arm64 + EXCLUDED.init_gb_s_arm64," \
-    "  proactive_gb_s_x86_64 = h.proactive_gb_s_x86_64 + EXCLUDED.proactive_gb_s_x86_64," \
-    "  proactive_gb_s_arm64 = h.proactive_gb_s_arm64 + EXCLUDED.proactive_gb_s_arm64)" \
+    " hours AS MATERIALIZED (SELECT array_agg(s) AS r FROM ids, csa_init_hourly_of(ids.ids, ids.ts) s" \
+    "  WHERE ids.ids IS NOT NULL)," \
+    " hourly AS (INSERT INTO function_init_hourly AS h SELECT u.* FROM hours, unnest(hours.r) u" \
+    "  WHERE hours.r IS NOT NULL ON CONFLICT (function_id, hour, deployment) DO UPDATE SET " INIT_MERGE_SET ")," \
+    " blocks AS (INSERT INTO function_init_6h AS h SELECT b.* FROM hours, csa_init_6h_of(hours.r) b" \
+    "  WHERE hours.r IS NOT NULL ON CONFLICT (function_id, hour, deployment) DO UPDATE SET " INIT_MERGE_SET ")" \
     " SELECT i.function_id::text, i.project_id::text, to_char((i.\"timestamp\" AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')," \
     "   coalesce(i.code_id, 'version:' || i.function_version, '')," \
     "   " CSA_COLD_ROW_COLUMNS( \

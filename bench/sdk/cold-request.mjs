@@ -16,7 +16,7 @@
 // handler redirect with the --require preload, its backend answering 202 at once (loopback),
 // refusing connections, or accepting and never answering; the logs transport; Datadog's handler
 // redirect with cold start tracing (dd-trace + datadog-lambda-js) for comparison.
-// Conditions are interleaved round-robin so that drift on a shared machine hits them alike;
+// Conditions are interleaved, each round in a new order, so that drift on a shared machine hits them alike;
 // figures are medians over BENCH_COLD_RUNS environments (default 9). BENCH_NODES (default 22,24)
 // and BENCH_HANDLERS (a comma-separated list of handler files, e.g. app/esm.handler; default all)
 // narrow a run, as does BENCH_MODES (condition names separated by "|", e.g. "SDK, backend
@@ -235,10 +235,28 @@ const results = {}; // version -> handler -> mode -> samples
 for (const version of versions)
   results[version] = Object.fromEntries(handlers.map((h) => [h.name, Object.fromEntries(modes.map((m) => [m.name, []]))]));
 const binaries = Object.fromEntries(versions.map((v) => [v, nodeBinary(v)]));
+// Each round runs the conditions in a new order (seeded: BENCH_SEED, default 1), so that whatever
+// one environment leaves behind on the machine (page cache, the sink's work, a frequency step)
+// does not always fall on the same neighbour.
+let seed = Number(process.env.BENCH_SEED ?? 1) >>> 0 || 1;
+const random = () => {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) / 2 ** 32;
+};
+const shuffled = (xs) => {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+};
 for (let i = 0; i < runs; i++) {
   for (const version of versions) {
     for (const h of handlers) {
-      for (const mode of modes) results[version][h.name][mode.name].push(await environment(binaries[version], version, h, mode));
+      for (const mode of shuffled(modes)) results[version][h.name][mode.name].push(await environment(binaries[version], version, h, mode));
     }
   }
   process.stderr.write(`\r  run ${i + 1}/${runs}`);

@@ -533,6 +533,7 @@ function ranges() {
     { name: 'last 1 hour', from: t0 - HOUR, to: t0 },
     { name: 'last 24 hours', from: t0 - DAY, to: t0 },
     { name: 'last 7 days', from: t0 - 7 * DAY, to: t0 },
+    { name: 'last 30 days', from: t0 - 30 * DAY, to: t0 }, // 6-hour intervals: Init p50 by deployment reads blocks (migrations/013)
     { name: 'last 90 days', from: t0 - 90 * DAY, to: t0 },
     { name: '4 to 2 days ago', from: t0 - 4 * DAY + 123, to: t0 - 2 * DAY - 456 },
     { name: 'a year ago (no data)', from: t0 - 400 * DAY, to: t0 - 390 * DAY },

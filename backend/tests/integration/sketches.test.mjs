@@ -69,10 +69,15 @@ async function coldCount(id, from, to) {
 }
 
 // what the dashboard's init panels read (migrations/010): the pieces of [from, to) summed, and the
-// merged buckets' p95; against the records: counts, sums and GB-seconds exact, p95 within 1 %
+// merged buckets' p95; against the records: counts, sums and GB-seconds exact, p95 within 1 %; with
+// whole hours only, and with whole 6-hour blocks where the range holds some (migrations/013)
 async function checkPieces(id, records, from, to, what) {
+  for (const blocks of [false, true]) await checkPiecesOf(id, records, from, to, blocks, `${what}${blocks ? ', 6-hour blocks' : ''}`);
+}
+
+async function checkPiecesOf(id, records, from, to, blocks, what) {
   const [got] = await ctx.rows(`WITH p AS (
-      SELECT * FROM csa_cold_start_pieces(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}')
+      SELECT * FROM csa_cold_start_pieces(ARRAY['${id}']::uuid[], '${iso(from)}', '${iso(to - 1)}', ${blocks})
     ), b AS (
       SELECT u.k, sum(u.c)::bigint AS c FROM p CROSS JOIN LATERAL unnest(p.init_keys, p.init_counts) u(k, c) GROUP BY u.k
     )
@@ -242,6 +247,11 @@ test('the detail merges day sketches for whole days, hour sketches for the whole
     await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_init_hourly WHERE function_id = '${id}'`),
     records.filter((r) => r.start_kind === 'cold').length,
     'and in function_init_hourly once',
+  );
+  assert.equal(
+    await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_init_6h WHERE function_id = '${id}'`),
+    records.filter((r) => r.start_kind === 'cold').length,
+    'and in function_init_6h once',
   );
 
   const body = await detail(id, from, to);
@@ -476,6 +486,8 @@ test('retention drops the months it drops from the day sketches, the package rol
     AND column_name IN ('hour', 'day') AND table_name NOT IN (SELECT relname FROM csa_retained_tables) ORDER BY 1`);
   assert.deepEqual(unlisted, [], 'tables with an hour or day column missing from csa_retained_tables');
   assert.equal(await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_init_hourly WHERE function_id = '${id.id}'`), 3);
+  assert.equal(await ctx.count(`SELECT count(*) FROM function_init_6h WHERE function_id = '${id.id}' AND hour < '${before}'`), 0);
+  assert.equal(await ctx.count(`SELECT coalesce(sum(cold_starts), 0) FROM function_init_6h WHERE function_id = '${id.id}'`), 3);
   assert.equal(await count('package_hourly', `hour >= '${before}'`), keptHourly, 'package_hourly: this month is kept');
   assert.equal(await count('package_daily', `day >= '${before}'::timestamptz::date`), keptDaily, 'package_daily: this month is kept');
   assert.equal(await count('function_package_hourly', `hour < '${before}'`), 0, 'function_package_hourly: the dropped months are gone');

@@ -3,8 +3,8 @@
 // the folded cold starts; 008 empties the day sketches and queues every cold start again, so that
 // the fold rebuilds days, hours and package rollups together: each cold start must be counted
 // once in every one of them, not once by 007's backfill and again by the fold. And a database at
-// 009: 010 counts the folded cold starts into function_init_hourly and 011 into the per-function
-// package rollups, the fold the queued ones.
+// 009: 010 counts the folded cold starts into function_init_hourly (013 into its 6-hour blocks) and
+// 011 into the per-function package rollups, the fold the queued ones.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -146,6 +146,7 @@ test('upgrading a database at 009 fills function_init_hourly and the per-functio
   assert.equal(upgraded.code, 0, upgraded.stderr);
   assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_hourly'), 8, 'the folded ones, by the migration');
   assert.equal(await psqlInt(db.url, 'SELECT sum(init_n) FROM function_init_hourly'), 8);
+  assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_6h'), 8, 'and in 6-hour blocks (013)');
   // the per-function package rollups (011): the same 8 counted by the migration, per package
   const perPackage = () =>
     psqlRows(
@@ -160,6 +161,7 @@ test('upgrading a database at 009 fills function_init_hourly and the per-functio
   const folded = await runCli(['maintain'], { env: { DATABASE_URL: db.url } });
   assert.equal(folded.code, 0, folded.stderr);
   assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_hourly'), 10, 'and the queued ones by the fold');
+  assert.equal(await psqlInt(db.url, 'SELECT sum(cold_starts) FROM function_init_6h'), 10, 'in the 6-hour blocks too');
   assert.deepEqual(
     await perPackage(),
     [
@@ -175,4 +177,19 @@ test('upgrading a database at 009 fills function_init_hourly and the per-functio
     sum((SELECT sum(c) FROM unnest(init_counts) c))::int AS n FROM function_init_hourly`,
   );
   assert.deepEqual([Number(sum.s), Number(sum.mn), Number(sum.mx), Number(sum.n)], [3045, 300, 309, 10]);
+  // the 6-hour blocks (013) hold the same hours, summed and merged
+  const blocks = await psqlRows(
+    db.url,
+    `SELECT count(*) FILTER (WHERE (b.init_keys, b.init_counts, b.init_sum, b.cold_starts)
+              IS DISTINCT FROM (kk.keys, kk.counts, e.s, e.n))::int AS differ, count(*)::int AS n
+     FROM function_init_6h b
+     CROSS JOIN LATERAL (SELECT sum(h.init_sum) AS s, sum(h.cold_starts)::bigint AS n FROM function_init_hourly h
+       WHERE h.function_id = b.function_id AND h.deployment = b.deployment AND csa_hour6(h.hour) = b.hour) e
+     CROSS JOIN LATERAL (SELECT coalesce(array_agg(k ORDER BY k), '{}') AS keys, coalesce(array_agg(c ORDER BY k), '{}') AS counts
+       FROM (SELECT u.k, sum(u.c)::bigint AS c FROM function_init_hourly h, unnest(h.init_keys, h.init_counts) u(k, c)
+             WHERE h.function_id = b.function_id AND h.deployment = b.deployment AND csa_hour6(h.hour) = b.hour
+             GROUP BY u.k) m) kk`,
+  );
+  assert.ok(blocks[0].n >= 1);
+  assert.equal(blocks[0].differ, 0, 'every 6-hour block is the sum of its hours');
 });
