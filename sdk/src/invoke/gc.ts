@@ -7,17 +7,16 @@
 // runtime asks for its next event, so the rest of that collection ran when the next event arrived:
 // the second response, one a user waits for, was 10-25 ms late in bench/sdk/cold-request.mjs. So
 // once the cold-start record has left (while the hold of start.ts keeps the environment from being
-// frozen), the SDK runs that collection itself: one full collection, 12-20 ms on this project's
+// frozen), the SDK runs that collection itself: one full collection, 15-30 ms on this project's
 // benchmark machine, billed to the first invocation after its response.
 //
 // Unless a major collection has already completed since the function's handler was wrapped, its
 // modules loaded (the function's own: the AWS SDK v2 handler of bench/sdk makes one due at the end
-// of its init, which completes before the first invocation or in its response).
-// Such a collection sets V8's next limit from the heap it left, with room for growth (a factor of
+// of its init, which on Node.js 24 often completes in its first response). Such a collection sets V8's next limit from the heap it left, with room for growth (a factor of
 // at least 1.1 and a minimum step of megabytes), more than the record's work promotes (well under
 // 1 MB): none is due again before the next event, and a forced one would be a second full
-// collection for nothing (12-20 ms of billed time; bench/sdk/COLD-REQUEST-BILLED.md shows the
-// second response unchanged without it).
+// collection for nothing (17-30 ms of billed time; the v2 handler's second responses stayed at
+// 2.5-4 ms without it, traced for bench/sdk/COLD-REQUEST-BILLED.md).
 // What is not covered: a function that, after that collection, allocates megabytes more before its
 // first invocation ends could have the next one due again; the second response would then carry
 // its end, as before the SDK collected at all. The sign is a weak reference to an object made as
@@ -79,9 +78,9 @@ export function settleGc(sent: Promise<void> | undefined, mark?: HeapMark): Prom
       // a collection is an optimisation
     }
   };
-  // Nothing to wait for (the logs transport, a stream that took the bytes): at once, before a turn
-  // of the event loop lets V8 run a scavenge as a task (6-12 ms on the v3 handler of bench/sdk,
-  // work the full collection does anyway).
+  // Nothing to wait for (the logs transport): at once, before a turn of the event loop lets V8 run
+  // a scavenge as a task (6-13 ms on the v3 handler of bench/sdk), work the full collection then
+  // does itself.
   if (sent === undefined) {
     run();
     return undefined;

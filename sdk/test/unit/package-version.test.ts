@@ -2,7 +2,7 @@
 // first 4 kB of each package.json when its top-level `version` can be told there without parsing
 // (fingerprint.ts readPackageVersion): the same answer as JSON.parse, on real manifests and on
 // the shapes where a quick look could go wrong.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -17,7 +17,7 @@ const parsedVersion = (dir: string): string | undefined => {
   }
 };
 
-test('every package installed for the SDK\'s own build: the version JSON.parse gives', () => {
+test('every package installed for the SDK build: the version JSON.parse gives', () => {
   const root = join(__dirname, '..', '..', 'node_modules');
   const dirs: string[] = [];
   for (const name of readdirSync(root)) {
@@ -40,7 +40,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let serial = 0;
 const manifest = (text: string): string => {
   const dir = join(work, String(++serial));
-  require('node:fs').mkdirSync(dir);
+  mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), text);
   return dir;
 };
