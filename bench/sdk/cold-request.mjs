@@ -78,7 +78,9 @@ createRequire(join(sdk, 'package.json'))('esbuild').buildSync({
 
 // BENCH_SDK_BEFORE: the folder of another built copy of the SDK (package.json, dist, ... as in sdk/),
 // e.g. the main branch's before a change: installed as .before/node_modules/@coldstart/analyzer and
-// run as one more condition, "SDK before, logs transport", beside the others in the same run.
+// run as more conditions, "SDK before, logs transport" and "SDK before, backend answers", beside
+// the others in the same run. Where a copy is installed can itself move the first invocation's
+// billed time (bench/sdk/COLD-REQUEST-BILLED.md): swap the copies to compare two builds.
 const before = process.env.BENCH_SDK_BEFORE;
 if (before) {
   const target = join(here, '.before', 'node_modules', '@coldstart', 'analyzer');
@@ -148,6 +150,16 @@ const modes = [
             NODE_OPTIONS: `--require ${join(here, '.before', 'node_modules', '@coldstart', 'analyzer', 'register.cjs')}`,
           }),
           logs: true,
+        },
+        {
+          name: 'SDK before, backend answers',
+          handler: () => `.before/${REDIRECT}`,
+          env: (h) => ({
+            ...sdkEnv(h),
+            COLDSTART_ENDPOINT: `http://127.0.0.1:${answeringPort}`,
+            NODE_OPTIONS: `--require ${join(here, '.before', 'node_modules', '@coldstart', 'analyzer', 'register.cjs')}`,
+          }),
+          backend: true,
         },
       ]
     : []),

@@ -22,6 +22,9 @@
 // instruction (caches). A garbage collection is counted where the predictable schedule puts it: a
 // little more allocation can move one scavenge (about 10 M instructions here) in or out of init; the
 // report gives the number of scavenges so that such a step can be told from the rest.
+// BENCH_SPAN=invocation counts the whole first invocation instead: the process ends once the SDK's
+// work after the response is done (the record built and written, the collection of gc.ts), the
+// work of the first invocation's billed time (BENCH_OUT names its report).
 import { spawn, execSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg, cpus } from 'node:os';
@@ -82,6 +85,7 @@ function count(version, h, condition) {
     NODE_NO_WARNINGS: '1',
     LAMBDA_TASK_ROOT: here,
     AWS_EXECUTION_ENV: `AWS_Lambda_nodejs${version}.x`,
+    ...(process.env.BENCH_SPAN ? { BENCH_SPAN: process.env.BENCH_SPAN } : {}),
     _HANDLER: condition.copy ? 'node_modules/@coldstart/analyzer/handler.handler' : h.handler,
     ...(condition.copy ? { COLDSTART_HANDLER: h.handler, COLDSTART_TRANSPORT: 'logs' } : {}),
   };
@@ -132,7 +136,7 @@ rmSync(work, { recursive: true, force: true });
 
 const M = (n) => (n / 1e6).toFixed(1);
 const sign = (n) => (n >= 0 ? '+' : '');
-let report = `# @coldstart/analyzer: the cold request in instructions (init + first response)
+let report = `# @coldstart/analyzer: the cold request in instructions (${process.env.BENCH_SPAN === 'invocation' ? 'init + the whole first invocation' : 'init + first response'})
 
 Produced by \`node bench/sdk/instructions.mjs\` (valgrind callgrind, V8's predictable mode; see the
 script's header for what instructions leave out).
@@ -140,7 +144,11 @@ script's header for what instructions leave out).
 Machine: ${cpus().length} CPUs, ${process.arch}; date ${new Date().toISOString()}; load average at the end: ${loadavg()
   .map((x) => x.toFixed(2))
   .join(' ')} (instructions do not depend on it).
-The SDK through its handler redirect with the \`--require\` preload, logs transport; the process ends as the first response is ready.
+The SDK through its handler redirect with the \`--require\` preload, logs transport; ${
+  process.env.BENCH_SPAN === 'invocation'
+    ? "BENCH_SPAN=invocation: the process ends on its own after the first invocation, the SDK's work after the response included."
+    : 'the process ends as the first response is ready.'
+}
 `;
 for (const version of versions) {
   for (const h of handlers) {

@@ -24,6 +24,7 @@ import type { TreeNode } from '../runtime/recorder';
 import type { Runtime } from '../runtime/runtime';
 import { handlerFile } from '../shared/handler-file';
 import { LAMBDA_ENV } from '../shared/constants';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /** Longest function_version accepted by the backend. */
 export const FUNCTION_VERSION_MAX = 64;
@@ -42,6 +43,58 @@ export function functionVersion(
 ): string | undefined {
   const value = env[LAMBDA_ENV.functionVersion] || (typeof context?.functionVersion === 'string' ? context.functionVersion : '');
   return value ? value.slice(0, FUNCTION_VERSION_MAX) : undefined;
+}
+
+const HEAD_BYTES = 4096;
+let head: Buffer | undefined;
+/** `"version": "..."` with a value JSON.parse would give as is (no escapes) */
+const VERSION = /"version"\s*:\s*"([^"\\]*)"/;
+
+/**
+ * The top-level `version` of a package.json text without parsing it all, or undefined when that
+ * cannot be told so (then the caller parses it). Certain only when every member before it is a
+ * plain value: no `{` or `[` between the text's opening brace and the key, which itself follows
+ * that brace or a comma (a string cannot hold an unescaped quote, so the key is a real one). A
+ * later duplicate `version` key, which JSON.parse would take instead, is not looked for.
+ */
+export function leadingVersion(text: string): string | undefined {
+  const match = VERSION.exec(text);
+  if (match === null) return undefined;
+  const open = text.indexOf('{');
+  if (open < 0 || open > match.index) return undefined;
+  const before = text.slice(open + 1, match.index);
+  if (before.includes('{') || before.includes('[')) return undefined;
+  const trimmed = before.trimEnd();
+  if (trimmed.length > 0 && !trimmed.endsWith(',')) return undefined;
+  return match[1];
+}
+
+/**
+ * A package's version from its package.json, undefined when it has none (or no readable file).
+ * Most manifests put `version` near the top: the first 4 kB are read and the value taken from them
+ * (leadingVersion), which allocates a fraction of what JSON.parse of the whole file does (the
+ * AWS SDK v2's manifest is 30 kB); otherwise the file is parsed as before.
+ */
+export function readPackageVersion(dir: string): string | undefined {
+  const file = dir + '/package.json';
+  let parsed: { version?: unknown };
+  try {
+    head ??= Buffer.allocUnsafe(HEAD_BYTES);
+    const fd = openSync(file, 'r');
+    let bytes: number;
+    try {
+      bytes = readSync(fd, head, 0, HEAD_BYTES, 0);
+    } finally {
+      closeSync(fd);
+    }
+    const text = head.toString('utf8', 0, bytes);
+    const quick = leadingVersion(text);
+    if (quick !== undefined) return quick.slice(0, 64);
+    parsed = JSON.parse(bytes < HEAD_BYTES ? text : readFileSync(file, 'utf8')) as { version?: unknown };
+  } catch {
+    return undefined;
+  }
+  return typeof parsed.version === 'string' ? parsed.version.slice(0, 64) : undefined;
 }
 
 /** The code_id computed so far in this process, without computing it. */
@@ -88,13 +141,7 @@ export function computeCodeId(runtime: Runtime, versions: ReadonlyMap<TreeNode, 
     const dir = node.packageDir!;
     let version = versionByDir.get(dir);
     if (version === undefined) {
-      version = '';
-      try {
-        const parsed = JSON.parse(fs.readFileSync(dir + '/package.json', 'utf8')) as { version?: unknown };
-        if (typeof parsed.version === 'string') version = parsed.version.slice(0, 64);
-      } catch {
-        // unversioned
-      }
+      version = readPackageVersion(dir) ?? ''; // unversioned: ''
       versionByDir.set(dir, version);
     }
     return version;
@@ -114,8 +161,9 @@ export function computeCodeId(runtime: Runtime, versions: ReadonlyMap<TreeNode, 
   // own files by content
   const fileDigest = (path: string, limit: number): string | undefined => {
     try {
-      const stat = fs.statSync(path);
-      if (!stat.isFile()) return undefined;
+      // a missing candidate is the common case (up to 9 per own file): no error object for it
+      const stat = fs.statSync(path, { throwIfNoEntry: false });
+      if (stat === undefined || !stat.isFile()) return undefined;
       if (stat.size > limit) return `size ${stat.size}`;
       return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
     } catch {

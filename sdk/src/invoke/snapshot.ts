@@ -1,14 +1,13 @@
 // What one `coldstart profile` run reports from inside the profiled process (see cli/profile.ts).
 
-import { readFileSync } from 'node:fs';
 import { moduleTimings, moduleTree, packageNodes } from './report';
 import type { TreeNode } from '../runtime/recorder';
 import type { Runtime } from '../runtime/runtime';
-import { codeId } from './fingerprint';
+import { codeId, readPackageVersion } from './fingerprint';
 
 /**
  * The version of each package in the tree, read synchronously from its package.json (one read per
- * package directory: about 20 µs each). Used where nothing waits: `coldstart profile`, and the
+ * package directory: about 20 µs each, readPackageVersion). Used where nothing waits: `coldstart profile`, and the
  * cold-start record, which is built after the function's response.
  */
 export function packageVersions(root: TreeNode): Map<TreeNode, string> {
@@ -16,16 +15,7 @@ export function packageVersions(root: TreeNode): Map<TreeNode, string> {
   const byDir = new Map<string, string | undefined>();
   for (const node of packageNodes(root)) {
     const dir = node.packageDir!;
-    if (!byDir.has(dir)) {
-      let version: string | undefined;
-      try {
-        const parsed = JSON.parse(readFileSync(dir + '/package.json', 'utf8')) as { version?: unknown };
-        if (typeof parsed.version === 'string') version = parsed.version.slice(0, 64);
-      } catch {
-        // no version
-      }
-      byDir.set(dir, version);
-    }
+    if (!byDir.has(dir)) byDir.set(dir, readPackageVersion(dir));
     const version = byDir.get(dir);
     if (version !== undefined) versions.set(node, version);
   }

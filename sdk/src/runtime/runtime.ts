@@ -31,6 +31,16 @@ export interface Runtime {
   readonly senders: Map<string, unknown>;
   /** the extension's stream, opened as the first invocation starts, until a delivery adopts it */
   earlyStream?: EarlyStream;
+  /** tells whether a major collection has completed since the handler was wrapped (wrapper.ts, invoke/gc.ts) */
+  heapMark?: HeapMark;
+}
+
+/** A weak reference to a fresh object: cleared by the next major collection (invoke/gc.ts). */
+export type HeapMark = WeakRef<object>;
+
+/** A new HeapMark (about 0.1 µs), undefined where WeakRef is missing. */
+export function heapMark(): HeapMark | undefined {
+  return typeof WeakRef === 'function' ? new WeakRef({}) : undefined;
 }
 
 type Holder = { [RUNTIME_SYMBOL]?: Runtime };

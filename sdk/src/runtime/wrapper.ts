@@ -8,7 +8,7 @@
 
 import { resolveConfig, type AnalyzeOptions } from './config';
 import { STREAMING_SYMBOL, WRAPPED_SYMBOL } from '../shared/constants';
-import type { Runtime } from './runtime';
+import { heapMark, type Runtime } from './runtime';
 import { afterCallbackResponse, begin, connectExtensionEarly, finish, hookRuntimeClient, type ContextLike, type Invocation } from './start';
 
 /** Minimal Lambda context type (no dependency on @types/aws-lambda). */
@@ -54,6 +54,9 @@ export function wrapHandler<H extends AnyFunction>(handler: H, options: AnalyzeO
   }
   hookRuntimeClient();
   connectExtensionEarly(runtime, config);
+  // The function's modules are loaded: a major collection from now on leaves room for the record's
+  // work (invoke/gc.ts).
+  if (!runtime.started) runtime.heapMark = heapMark();
   const streaming = (handler as unknown as Record<symbol, unknown>)[STREAMING_SYMBOL] !== undefined;
   const contextIndex = streaming ? 2 : 1;
 

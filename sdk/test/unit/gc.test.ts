@@ -1,10 +1,11 @@
 // settleGc: after the cold-start record has left, the SDK runs the major collection its own work
 // made due, so that it is not left to the next invocation (bench/sdk/COLD-REQUEST.md), and leaves
-// no trace: no `gc` global in contexts created afterwards, no thrown error.
+// no trace: no `gc` global in contexts created afterwards, no thrown error; and skips it when a
+// major collection has completed since the handler was wrapped (none can be due again).
 import { runInNewContext } from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { expect, test } from 'vitest';
-import { settleGc } from '../../src/invoke/gc';
+import { collectedSince, settleGc } from '../../src/invoke/gc';
 
 const MARK_SWEEP_COMPACT = 4;
 
@@ -43,4 +44,40 @@ test('with nothing to wait for, and after a failed send, it still collects and r
   await new Promise((resolve) => setTimeout(resolve, 50));
   seen.stop();
   expect(seen.count()).toBeGreaterThanOrEqual(2);
+});
+
+/** V8's gc() for the test itself (the same way the SDK gets it). */
+function testGc(): () => void {
+  const v8 = require('node:v8') as typeof import('node:v8');
+  v8.setFlagsFromString('--expose-gc');
+  try {
+    return runInNewContext('gc') as () => void;
+  } finally {
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+}
+
+test('after a major collection since the mark, it collects nothing; a mark no collection has seen, it collects', async () => {
+  const gc = testGc();
+  const mark = new WeakRef({});
+  await new Promise((resolve) => setImmediate(resolve)); // a WeakRef keeps its target until its job ends
+  gc();
+  expect(collectedSince(mark)).toBe(true);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const seen = majorCollections();
+  expect(settleGc(undefined, mark)).toBeUndefined(); // done at once
+  await settleGc(Promise.resolve(), mark);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const skipped = seen.count();
+  seen.stop();
+  expect(skipped).toBe(0);
+
+  const fresh = new WeakRef({}); // kept until this job ends: no collection can have cleared it
+  expect(collectedSince(fresh)).toBe(false);
+  const again = majorCollections();
+  settleGc(undefined, fresh);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  again.stop();
+  expect(again.count()).toBeGreaterThanOrEqual(1);
+  expect(collectedSince(undefined)).toBe(false); // no mark (a runtime of an older copy): collect
 });
