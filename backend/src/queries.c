@@ -720,7 +720,10 @@ static csa_status function_detail(PGconn *conn, const csa_rules *rules, const cs
     csa_prices_params(prices, x86, arm);
     const char *p1[] = {function_id, project_id, from, to};
     /* the function, the window, its invocation count (whole hours from the rollups, the partial
-     * hours at the ends from the rows), and the window's whole UTC days [da, dz) */
+     * hours at the ends from the rows), and the window's whole UTC days [da, dz). The partial
+     * hours are counted on (function_id, timestamp) alone, an index-only scan: f is the project's
+     * function and every invocation of it is the project's (the writer takes both from one key),
+     * and a filter on i.project_id read each row's heap page (10x the rows at 10x the traffic). */
     /* clang-format off */
     PGresult *res = csa_db_exec_prepared(
         conn, "csa_function_detail",
@@ -736,9 +739,9 @@ static csa_status function_detail(PGconn *conn, const csa_rules *rules, const cs
         "     WHERE h.function_id = f.id AND h.hour >= b.a AND h.hour < b.z)"
         "   + (SELECT coalesce(sum(d.invocations), 0) FROM function_hourly_delta d"
         "     WHERE d.function_id = f.id AND d.hour >= b.a AND d.hour < b.z)"
-        "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id AND i.project_id = f.project_id"
+        "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id"
         "     AND i.timestamp >= b.t0 AND i.timestamp < least(b.a, b.t1))"
-        "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id AND i.project_id = f.project_id"
+        "   + (SELECT count(*) FROM invocations i WHERE i.function_id = f.id"
         "     AND i.timestamp >= greatest(b.z, b.a, b.t0) AND i.timestamp < b.t1),"
         "   (b.t0 < b.t1), b.da::text, b.dz::text, " TS_UTC("b.da::timestamp AT TIME ZONE 'UTC'") ","
         "   " TS_UTC("b.dz::timestamp AT TIME ZONE 'UTC'") ", extract(epoch FROM b.t0),"
