@@ -5,7 +5,9 @@
 # with BENCH_KEEP_PG=1) with one build, and sends each request to both in turn: on a shared,
 # loaded machine, two sequential runs minutes apart see different loads, interleaved ones the same.
 #   BENCH_SMALL_DB (csa_bench_q1m), BENCH_LARGE_DB (csa_bench_q10m), BENCH_REQUESTS (200),
-#   BENCH_PG_DIR / BENCH_PG_PORT as bench/queries.sh, COLDSTARTD: the build served.
+#   BENCH_PG_DIR / BENCH_PG_PORT as bench/queries.sh, COLDSTARTD: the build served,
+#   BENCH_SMALL_KEY / BENCH_LARGE_KEY: files holding the API keys (default BENCH_PG_DIR/<db>-key;
+#   for copies of seeded databases, whose keys stay those of the originals).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -28,5 +30,5 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 echo "- $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $(cut -d' ' -f1-3 /proc/loadavg), server: $BIN"
-node bench/queries-pair.mjs "http://127.0.0.1:$P1" "$(cat "$PG_DIR/$SMALL-key")" "http://127.0.0.1:$P2" "$(cat "$PG_DIR/$LARGE-key")" "${BENCH_REQUESTS:-200}"
+node bench/queries-pair.mjs "http://127.0.0.1:$P1" "$(cat "${BENCH_SMALL_KEY:-$PG_DIR/$SMALL-key}")" "http://127.0.0.1:$P2" "$(cat "${BENCH_LARGE_KEY:-$PG_DIR/$LARGE-key}")" "${BENCH_REQUESTS:-200}"
 echo "- ended $(date -u +%H:%M:%SZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"

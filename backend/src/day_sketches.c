@@ -414,36 +414,50 @@ char *csa_bytea_text(const unsigned char *data, size_t len)
     return out;
 }
 
+/* A bytea column: its bytes as they came (binary format) or decoded from hex text (into *owned,
+ * which the caller frees). NULL when the text is not hex or out of memory. */
+static const unsigned char *bytea_of(const PGresult *res, int row, int col, size_t *len, unsigned char **owned)
+{
+    *owned = NULL;
+    if (PQfformat(res, col) == 1) {
+        *len = (size_t)PQgetlength(res, row, col);
+        return (const unsigned char *)PQgetvalue(res, row, col);
+    }
+    *owned = unhex(PQgetvalue(res, row, col), len);
+    return *owned;
+}
+
 int csa_day_stats_add_stored(csa_day_stats *d, const PGresult *res, int row, int col)
 {
     /* decoded straight into d (no copy of its own to merge): on failure d holds part of the row,
      * and every caller drops d then */
     size_t len;
-    unsigned char *init = unhex(PQgetvalue(res, row, col + 4), &len);
+    unsigned char *owned;
+    const unsigned char *init = bytea_of(res, row, col + 4, &len, &owned);
     int bad = !init || csa_sketch_decode_merge(&d->init, init, len, 1) < 0;
-    free(init);
+    free(owned);
     if (bad)
         return -1;
     if (!PQgetisnull(res, row, col + 12)) { /* NULL: a reader that needs no packages */
-        unsigned char *mods = unhex(PQgetvalue(res, row, col + 12), &len);
+        const unsigned char *mods = bytea_of(res, row, col + 12, &len, &owned);
         bad = !mods || csa_packages_decode_into(&d->packages, mods, len) < 0;
-        free(mods);
+        free(owned);
         if (bad)
             return -1;
     }
-    d->cold += strtoll(PQgetvalue(res, row, col), NULL, 10);
-    d->proactive += strtoll(PQgetvalue(res, row, col + 1), NULL, 10);
-    d->provisioned += strtoll(PQgetvalue(res, row, col + 2), NULL, 10);
-    d->other += strtoll(PQgetvalue(res, row, col + 11), NULL, 10);
-    double first = strtod(PQgetvalue(res, row, col + 3), NULL);
+    d->cold += csa_db_int64(res, row, col);
+    d->proactive += csa_db_int64(res, row, col + 1);
+    d->provisioned += csa_db_int64(res, row, col + 2);
+    d->other += csa_db_int64(res, row, col + 11);
+    double first = csa_db_double(res, row, col + 3);
     if (first != 0 && (d->first_cold == 0 || first < d->first_cold))
         d->first_cold = first;
-    d->init_gb_s[0] += strtod(PQgetvalue(res, row, col + 5), NULL);
-    d->init_gb_s[1] += strtod(PQgetvalue(res, row, col + 6), NULL);
-    d->proactive_gb_s[0] += strtod(PQgetvalue(res, row, col + 7), NULL);
-    d->proactive_gb_s[1] += strtod(PQgetvalue(res, row, col + 8), NULL);
-    d->module_rows += strtoll(PQgetvalue(res, row, col + 9), NULL, 10);
-    d->module_rows_ms += strtod(PQgetvalue(res, row, col + 10), NULL);
+    d->init_gb_s[0] += csa_db_double(res, row, col + 5);
+    d->init_gb_s[1] += csa_db_double(res, row, col + 6);
+    d->proactive_gb_s[0] += csa_db_double(res, row, col + 7);
+    d->proactive_gb_s[1] += csa_db_double(res, row, col + 8);
+    d->module_rows += csa_db_int64(res, row, col + 9);
+    d->module_rows_ms += csa_db_double(res, row, col + 10);
     return 0;
 }
 
@@ -497,10 +511,10 @@ void csa__cold_row_from(const PGresult *res, int r, int col, csa_cold_row *row)
 {
     row->kind = PQgetvalue(res, r, col)[0];
     row->has_init = !PQgetisnull(res, r, col + 1);
-    row->init_ms = row->has_init ? strtod(PQgetvalue(res, r, col + 1), NULL) : 0;
-    row->memory_gb = strtod(PQgetvalue(res, r, col + 2), NULL);
-    row->arch = strcmp(PQgetvalue(res, r, col + 3), "t") == 0 ? CSA_ARCH_ARM64 : CSA_ARCH_X86_64;
-    row->at = strtod(PQgetvalue(res, r, col + 4), NULL);
+    row->init_ms = row->has_init ? csa_db_double(res, r, col + 1) : 0;
+    row->memory_gb = csa_db_double(res, r, col + 2);
+    row->arch = csa_db_bool(res, r, col + 3) ? CSA_ARCH_ARM64 : CSA_ARCH_X86_64;
+    row->at = csa_db_double(res, r, col + 4);
     row->modules = PQgetisnull(res, r, col + 5) ? NULL : PQgetvalue(res, r, col + 5);
 }
 

@@ -60,8 +60,8 @@ typedef struct csa_cold_row {
 #define CSA_COLD_ROW_COLUMNS(i, f) \
     "CASE WHEN coalesce(" i ".start_kind, 'cold') = 'cold' THEN 'c' WHEN " i ".start_kind = 'proactive' THEN 'p'" \
     " WHEN " i ".start_kind = 'provisioned' THEN 'v' ELSE 'o' END, " i ".init_duration_ms," \
-    " coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128) / 1024.0, " i ".architecture = 'arm64'," \
-    " extract(epoch FROM " i ".\"timestamp\"), " i ".module_timings::text"
+    " (coalesce(" i ".memory_allocated_mb, " f ".memory_allocated_mb, 128) / 1024.0)::float8," \
+    " " i ".architecture = 'arm64', extract(epoch FROM " i ".\"timestamp\")::float8, " i ".module_timings::text"
 
 /* Reads the CSA_COLD_ROW_COLUMNS starting at column col of row r (row->modules points into res). */
 void csa__cold_row_from(const PGresult *res, int r, int col, csa_cold_row *row);
@@ -95,7 +95,7 @@ char *csa_bytea_text(const unsigned char *data, size_t len);
 
 #define CSA_DAY_SKETCH_COLUMNS CSA_DAY_SKETCH_COLUMNS_BUT_MODULES ", modules"
 #define CSA_DAY_SKETCH_COLUMNS_BUT_MODULES \
-    "cold_starts, proactive_starts, provisioned_starts, extract(epoch FROM first_cold_at), init_sketch," \
+    "cold_starts, proactive_starts, provisioned_starts, extract(epoch FROM first_cold_at)::float8, init_sketch," \
     " init_gb_s_x86_64, init_gb_s_arm64, proactive_gb_s_x86_64, proactive_gb_s_arm64, module_rows," \
     " module_rows_ms, other_starts"
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,8 +150,8 @@ PGresult *csa_db_stream_prepared(PGconn *conn, const char *name, const char *sql
      * would abort the caller's transaction */
     int plain = PQtransactionStatus(conn) != PQTRANS_IDLE;
     for (int attempt = 0; attempt < 2; attempt++) {
-        int sent = plain ? PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)
-                         : PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0);
+        int sent = plain ? PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 1)
+                         : PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 1);
         if (!sent || !PQsetSingleRowMode(conn)) {
             drain(conn);
             return NULL; /* the caller classifies the connection's state */
@@ -192,6 +193,81 @@ PGresult *csa_db_stream_prepared(PGconn *conn, const char *name, const char *sql
             break;
     }
     return NULL;
+}
+
+/* PostgreSQL's type OIDs of the numbers read in binary (pg_type.dat) */
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_FLOAT4 700
+#define OID_FLOAT8 701
+
+/* a binary column's big-endian integer of n bytes (n: 2, 4, 8; the length is checked) */
+static int binary_uint(const PGresult *res, int row, int col, int n, uint64_t *v)
+{
+    if (PQgetlength(res, row, col) != n)
+        return -1;
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    uint64_t u = 0;
+    for (int k = 0; k < n; k++)
+        u = u << 8 | p[k];
+    *v = u;
+    return 0;
+}
+
+double csa_db_double(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    if (PQfformat(res, col) == 0)
+        return strtod(PQgetvalue(res, row, col), NULL);
+    uint64_t u;
+    switch (PQftype(res, col)) {
+    case OID_FLOAT8: {
+        if (binary_uint(res, row, col, 8, &u) < 0)
+            return 0;
+        double d;
+        memcpy(&d, &u, sizeof d);
+        return d;
+    }
+    case OID_FLOAT4: {
+        if (binary_uint(res, row, col, 4, &u) < 0)
+            return 0;
+        uint32_t u32 = (uint32_t)u;
+        float f;
+        memcpy(&f, &u32, sizeof f);
+        return f;
+    }
+    default: return (double)csa_db_int64(res, row, col);
+    }
+}
+
+long long csa_db_int64(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    if (PQfformat(res, col) == 0)
+        return strtoll(PQgetvalue(res, row, col), NULL, 10);
+    uint64_t u;
+    switch (PQftype(res, col)) {
+    case OID_INT8: return binary_uint(res, row, col, 8, &u) < 0 ? 0 : (long long)(int64_t)u;
+    case OID_INT4: return binary_uint(res, row, col, 4, &u) < 0 ? 0 : (long long)(int32_t)(uint32_t)u;
+    case OID_INT2: return binary_uint(res, row, col, 2, &u) < 0 ? 0 : (long long)(int16_t)(uint16_t)u;
+    case OID_FLOAT8:
+    case OID_FLOAT4: return (long long)csa_db_double(res, row, col);
+    default: return 0;
+    }
+}
+
+int csa_db_bool(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    const char *v = PQgetvalue(res, row, col);
+    if (PQfformat(res, col) == 0)
+        return v[0] == 't';
+    return PQftype(res, col) == OID_BOOL && PQgetlength(res, row, col) == 1 && v[0] == 1;
 }
 
 /*

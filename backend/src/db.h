@@ -63,13 +63,24 @@ typedef int (*csa_db_row_fn)(const PGresult *row, void *arg);
 /*
  * Runs the prepared statement `name` (prepared on first use, as csa_db_exec_prepared) in libpq's
  * single-row mode: rows are handed to row_fn one at a time as they arrive, so that the client
- * never holds the whole result. When row_fn stops, the statement is cancelled, the rest
+ * never holds the whole result. The rows come in binary format (its readers take stored sketches:
+ * bytea as its bytes, half the bytes of hex text and nothing to parse): read numbers with
+ * csa_db_double / csa_db_int64 / csa_db_bool, text and bytea with PQgetvalue and PQgetlength
+ * (libpq ends every value with a NUL byte, binary ones too). When row_fn stops, the statement is cancelled, the rest
  * discarded, *stopped set and an empty PGRES_TUPLES_OK result returned. Otherwise returns the
  * final result: PGRES_TUPLES_OK once every row was read, or the error; NULL when the query could
  * not be sent (check the connection). The caller PQclear()s it; the connection is idle after.
  */
 PGresult *csa_db_stream_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
                                  const char *const *params, csa_db_row_fn row_fn, void *arg, int *stopped);
+
+/* A column of a result in text or binary format (PQfformat) as a number: bigint, integer,
+ * smallint, double precision or real, or (text format only) any number PostgreSQL prints; NULL
+ * and types not listed give 0. */
+double csa_db_double(const PGresult *res, int row, int col);
+long long csa_db_int64(const PGresult *res, int row, int col);
+/* A boolean column (text "t" or binary 1): 1 or 0 (NULL: 0). */
+int csa_db_bool(const PGresult *res, int row, int col);
 
 typedef struct csa_db_pool csa_db_pool;
 

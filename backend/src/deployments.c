@@ -20,7 +20,7 @@
 #define TREE_MAX_DEPTH 32
 /* a cold-start row's columns padded with the (null) columns of a day row (csa_day_stats_add_stored) */
 #define NO_DAY_COLUMNS \
-    "NULL::bigint, NULL::bigint, NULL::bigint, NULL::numeric, NULL::bytea, NULL::float8, NULL::float8," \
+    "NULL::bigint, NULL::bigint, NULL::bigint, NULL::float8, NULL::bytea, NULL::float8, NULL::float8," \
     " NULL::float8, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint, NULL::bytea"
 
 static csa_status db_failed(PGconn *conn, PGresult *res, const char *what, char *detail)
@@ -237,7 +237,7 @@ csa_status csa_deployments_list(PGconn *conn, const csa_prices *prices, const ch
     /* clang-format off */
     figs = csa_db_stream_prepared(
         conn, "csa_deployment_figures",
-        "SELECT 'd', s.deployment, NULL::text, NULL::int, NULL::numeric, NULL::bool, NULL::numeric, NULL::text, "
+        "SELECT 'd', s.deployment, NULL::text, NULL::int, NULL::float8, NULL::bool, NULL::float8, NULL::text, "
         CSA_DAY_SKETCH_COLUMNS_BUT_MODULES ", NULL::bytea"
         " FROM function_day_sketches s"
         " WHERE s.function_id = $1::uuid AND s.project_id = $2::uuid AND s.deployment = ANY ($3::text[])"
@@ -420,7 +420,7 @@ static csa_status read_side(PGconn *conn, const csa_prices *prices, const char *
     /* clang-format off */
     res = csa_db_stream_prepared(
         conn, "csa_compare_packages",
-        "SELECT 'd', NULL::text, NULL::int, NULL::numeric, NULL::bool, NULL::numeric, NULL::text, " CSA_DAY_SKETCH_COLUMNS
+        "SELECT 'd', NULL::text, NULL::int, NULL::float8, NULL::bool, NULL::float8, NULL::text, " CSA_DAY_SKETCH_COLUMNS
         " FROM function_day_sketches s WHERE s.function_id = $1::uuid AND s.deployment = $2"
         " UNION ALL"
         " SELECT 'r', " CSA_COLD_ROW_COLUMNS("i", "f") ", " NO_DAY_COLUMNS

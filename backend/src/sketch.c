@@ -303,6 +303,16 @@ bad:
     return -1;
 }
 
+/* csa_varint_get with the common one-byte case inline (bucket gaps and counts are mostly < 128) */
+static inline int varint_next(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    if (*p < end && !(**p & 0x80)) {
+        *v = *(*p)++;
+        return 0;
+    }
+    return csa_varint_get(p, end, v);
+}
+
 long csa_sketch_decode_merge(csa_sketch *dst, const unsigned char *buf, size_t len, int exact)
 {
     const unsigned char *p = buf, *end = buf + len;
@@ -313,20 +323,19 @@ long csa_sketch_decode_merge(csa_sketch *dst, const unsigned char *buf, size_t l
     p += 2;
     if (csa_varint_get(&p, end, &count) < 0 || csa_varint_get(&p, end, &zero) < 0 || zero > count)
         return -1;
-    const unsigned char *buckets = NULL;
-    int64_t lo = 0, hi = 0;
+    /* the buckets as read (one pass: validated here, added to dst once all of them are valid) */
+    int32_t index_of[CSA_SKETCH_MAX_BUCKETS];
+    uint64_t count_of[CSA_SKETCH_MAX_BUCKETS];
     if (count > 0) {
         if (csa_double_get(&p, end, &sum) < 0 || csa_double_get(&p, end, &min) < 0 ||
             csa_double_get(&p, end, &max) < 0 || min > max || csa_varint_get(&p, end, &nonempty) < 0 ||
             nonempty > CSA_SKETCH_MAX_BUCKETS)
             return -1;
-        /* first pass: validate, and the span of the buckets */
-        buckets = p;
         uint64_t total = zero;
-        int64_t index = 0;
+        int64_t index = 0, lo = 0;
         for (uint64_t b = 0; b < nonempty; b++) {
             uint64_t v, n;
-            if (csa_varint_get(&p, end, &v) < 0 || csa_varint_get(&p, end, &n) < 0 || n == 0)
+            if (varint_next(&p, end, &v) < 0 || varint_next(&p, end, &n) < 0 || n == 0)
                 return -1;
             if (b == 0)
                 index = (v & 1) ? -(int64_t)((v + 1) >> 1) : (int64_t)(v >> 1);
@@ -340,10 +349,11 @@ long csa_sketch_decode_merge(csa_sketch *dst, const unsigned char *buf, size_t l
                 lo = index;
             else if (index - lo + 1 > CSA_SKETCH_MAX_BUCKETS)
                 return -1;
-            hi = index;
             if (n > count - total)
                 return -1;
             total += n;
+            index_of[b] = (int32_t)index;
+            count_of[b] = n;
         }
         if (total != count)
             return -1;
@@ -353,21 +363,10 @@ long csa_sketch_decode_merge(csa_sketch *dst, const unsigned char *buf, size_t l
     long used = (long)(p - buf);
     if (count == 0)
         return used;
-    if (nonempty > 0 && fit(dst, (int32_t)lo, (int32_t)hi) < 0)
+    if (nonempty > 0 && fit(dst, index_of[0], index_of[nonempty - 1]) < 0)
         return -1;
-    /* second pass: the counts into dst (the encoding is valid) */
-    const unsigned char *q = buckets;
-    int64_t index = 0;
-    for (uint64_t b = 0; b < nonempty; b++) {
-        uint64_t v, n;
-        csa_varint_get(&q, end, &v);
-        csa_varint_get(&q, end, &n);
-        if (b == 0)
-            index = (v & 1) ? -(int64_t)((v + 1) >> 1) : (int64_t)(v >> 1);
-        else
-            index += (int64_t)v + 1;
-        dst->bins[slot(dst, (int32_t)index)] += n;
-    }
+    for (uint64_t b = 0; b < nonempty; b++)
+        dst->bins[slot(dst, index_of[b])] += count_of[b];
     dst->zero += zero;
     dst->sum += sum;
     if (dst->count == 0 || min < dst->min)

@@ -1,5 +1,6 @@
 /* Unit tests for day_sketches.c: rows by kind, module timings as PostgreSQL prints them, merging
- * days, and the packages' encoding (round trip, truncated and corrupt encodings refused). */
+ * days, the packages' encoding (round trip, truncated and corrupt encodings refused), and rows read
+ * alike from text and binary results (the sketch readers take binary ones: db.h). */
 #include "day_sketches.h"
 
 #include <criterion/criterion.h>
@@ -127,4 +128,171 @@ Test(day_sketches, packages_round_trip_and_merge)
     csa_day_stats_free(&a);
     csa_day_stats_free(&b);
     csa_day_stats_free(&back);
+}
+
+/* ---- the readers take text or binary results (PQfformat): the same row either way --------- */
+
+#define OID_BOOL 16
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_INT4 23
+#define OID_TEXT 25
+#define OID_FLOAT8 701
+
+static void be_bytes(unsigned char *out, uint64_t v, int n)
+{
+    for (int k = n - 1; k >= 0; k--, v >>= 8)
+        out[k] = (unsigned char)v;
+}
+
+typedef struct col {
+    Oid type;
+    const char *text;          /* the text form; NULL: SQL NULL */
+    const unsigned char *data; /* the binary form (bytea: its bytes), else from text */
+    int len;
+} col;
+
+/* A one-row result of these columns, all in text (binary 0) or all in binary format. */
+static PGresult *result_of(const col *cols, int n, int binary)
+{
+    PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    PGresAttDesc attrs[20];
+    cr_assert(n <= 20);
+    for (int c = 0; c < n; c++)
+        attrs[c] = (PGresAttDesc){.name = (char *)"c", .format = binary, .typid = cols[c].type, .typlen = -1};
+    cr_assert(PQsetResultAttrs(res, n, attrs));
+    for (int c = 0; c < n; c++) {
+        const col *k = &cols[c];
+        if (!k->text && !k->data) {
+            cr_assert(PQsetvalue(res, 0, c, NULL, -1));
+            continue;
+        }
+        if (!binary) {
+            cr_assert(PQsetvalue(res, 0, c, (char *)k->text, (int)strlen(k->text)));
+            continue;
+        }
+        unsigned char b[8];
+        double d;
+        uint64_t u;
+        switch (k->type) {
+        case OID_INT8:
+            be_bytes(b, (uint64_t)strtoll(k->text, NULL, 10), 8);
+            cr_assert(PQsetvalue(res, 0, c, (char *)b, 8));
+            break;
+        case OID_INT4:
+            be_bytes(b, (uint32_t)strtol(k->text, NULL, 10), 4);
+            cr_assert(PQsetvalue(res, 0, c, (char *)b, 4));
+            break;
+        case OID_FLOAT8:
+            d = strtod(k->text, NULL);
+            memcpy(&u, &d, 8);
+            be_bytes(b, u, 8);
+            cr_assert(PQsetvalue(res, 0, c, (char *)b, 8));
+            break;
+        case OID_BOOL:
+            b[0] = k->text[0] == 't';
+            cr_assert(PQsetvalue(res, 0, c, (char *)b, 1));
+            break;
+        default: cr_assert(PQsetvalue(res, 0, c, (char *)k->data, k->len)); /* text, bytea: the bytes */
+        }
+    }
+    return res;
+}
+
+Test(day_sketches, rows_read_alike_in_text_and_binary)
+{
+    /* a cold-start row (CSA_COLD_ROW_COLUMNS) */
+    const char *mods = "{\"aws-sdk\": 12.5}";
+    col row[] = {
+        {OID_TEXT, "c", (const unsigned char *)"c", 1},
+        {OID_INT4, "1234", NULL, 0},
+        {OID_FLOAT8, "0.75", NULL, 0},
+        {OID_BOOL, "t", NULL, 0},
+        {OID_FLOAT8, "1796550000.123456", NULL, 0},
+        {OID_TEXT, mods, (const unsigned char *)mods, (int)strlen(mods)},
+    };
+    csa_cold_row r[2];
+    for (int binary = 0; binary < 2; binary++) {
+        PGresult *res = result_of(row, 6, binary);
+        csa__cold_row_from(res, 0, 0, &r[binary]);
+        cr_expect_eq(r[binary].kind, 'c');
+        cr_expect(r[binary].has_init);
+        cr_expect_eq(r[binary].init_ms, 1234.0);
+        cr_expect_eq(r[binary].memory_gb, 0.75);
+        cr_expect_eq(r[binary].arch, CSA_ARCH_ARM64);
+        cr_expect_eq(r[binary].at, strtod("1796550000.123456", NULL), "binary %d", binary);
+        cr_expect_str_eq(r[binary].modules, mods);
+        PQclear(res);
+    }
+
+    /* a stored day row (CSA_DAY_SKETCH_COLUMNS): its sketches as bytea, hex in text */
+    csa_day_stats src;
+    csa_day_stats_init(&src);
+    csa_cold_row rows[] = {cold('c', 900, "{\"aws-sdk\": 300.5, \"lodash\": 20}", 200),
+                           cold('c', 1100, "{\"aws-sdk\": 280}", 100)};
+    for (size_t k = 0; k < 2; k++)
+        cr_assert_eq(csa_day_stats_add_row(&src, &rows[k]), 0);
+    unsigned char *init, *packages;
+    size_t init_len, packages_len;
+    cr_assert_eq(csa_sketch_encode(&src.init, &init, &init_len), 0);
+    cr_assert_eq(csa_packages_encode(&src.packages, &packages, &packages_len), 0);
+    char *init_hex = csa_bytea_text(init, init_len), *packages_hex = csa_bytea_text(packages, packages_len);
+    col day[] = {
+        {OID_INT8, "2", NULL, 0},
+        {OID_INT8, "1", NULL, 0},
+        {OID_INT8, "0", NULL, 0},
+        {OID_FLOAT8, "1796550000.5", NULL, 0},
+        {OID_BYTEA, init_hex, init, (int)init_len},
+        {OID_FLOAT8, "1.0", NULL, 0},
+        {OID_FLOAT8, "0.25", NULL, 0},
+        {OID_FLOAT8, "0.125", NULL, 0},
+        {OID_FLOAT8, "0", NULL, 0},
+        {OID_INT8, "2", NULL, 0},
+        {OID_FLOAT8, "600.5", NULL, 0},
+        {OID_INT8, "3", NULL, 0},
+        {OID_BYTEA, packages_hex, packages, (int)packages_len},
+    };
+    csa_day_stats got[2];
+    for (int binary = 0; binary < 2; binary++) {
+        csa_day_stats_init(&got[binary]);
+        PGresult *res = result_of(day, 13, binary);
+        cr_assert_eq(csa_day_stats_add_stored(&got[binary], res, 0, 0), 0, "binary %d", binary);
+        PQclear(res);
+        csa_day_stats *g = &got[binary];
+        cr_expect_eq(g->cold, 2);
+        cr_expect_eq(g->proactive, 1);
+        cr_expect_eq(g->provisioned, 0);
+        cr_expect_eq(g->other, 3);
+        cr_expect_eq(g->first_cold, 1796550000.5);
+        cr_expect_eq(g->init_gb_s[0], 1.0);
+        cr_expect_eq(g->init_gb_s[1], 0.25);
+        cr_expect_eq(g->proactive_gb_s[0], 0.125);
+        cr_expect_eq(g->module_rows, 2);
+        cr_expect_eq(g->module_rows_ms, 600.5);
+        cr_expect_eq(g->init.count, 2);
+        cr_expect_eq(g->init.sum, 2000.0);
+        cr_expect_eq(csa_sketch_quantile(&g->init, 0.5), csa_sketch_quantile(&src.init, 0.5));
+        cr_assert_eq(g->packages.n, 2);
+        csa_package_stat *aws = csa_package_get(&g->packages, "aws-sdk", 7);
+        cr_expect_eq(aws->n, 2);
+        cr_expect_float_eq(aws->sum_ms, 580.5, 1e-9);
+    }
+    /* a sketch that is not one is refused in both formats */
+    unsigned char bad[] = {0x00, 0x01};
+    day[4] = (col){OID_BYTEA, "\\x0001", bad, 2};
+    for (int binary = 0; binary < 2; binary++) {
+        csa_day_stats d;
+        csa_day_stats_init(&d);
+        PGresult *res = result_of(day, 13, binary);
+        cr_expect_eq(csa_day_stats_add_stored(&d, res, 0, 0), -1, "binary %d", binary);
+        PQclear(res);
+        csa_day_stats_free(&d);
+    }
+    for (int binary = 0; binary < 2; binary++)
+        csa_day_stats_free(&got[binary]);
+    csa_day_stats_free(&src);
+    free(init);
+    free(packages);
+    free(init_hex);
+    free(packages_hex);
 }
