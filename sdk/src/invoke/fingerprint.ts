@@ -24,7 +24,7 @@ import type { TreeNode } from '../runtime/recorder';
 import type { Runtime } from '../runtime/runtime';
 import { handlerFile } from '../shared/handler-file';
 import { LAMBDA_ENV } from '../shared/constants';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 
 /** Longest function_version accepted by the backend. */
 export const FUNCTION_VERSION_MAX = 64;
@@ -128,7 +128,6 @@ export function resetCodeId(): void {
 
 export function computeCodeId(runtime: Runtime, versions: ReadonlyMap<TreeNode, string> | undefined, env: NodeJS.ProcessEnv): string {
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  const fs = require('node:fs') as typeof import('node:fs');
   const taskRoot = runtime.taskRoot.endsWith('/') ? runtime.taskRoot.slice(0, -1) : runtime.taskRoot;
   const entries: string[] = [];
 
@@ -162,10 +161,10 @@ export function computeCodeId(runtime: Runtime, versions: ReadonlyMap<TreeNode, 
   const fileDigest = (path: string, limit: number): string | undefined => {
     try {
       // a missing candidate is the common case (up to 9 per own file): no error object for it
-      const stat = fs.statSync(path, { throwIfNoEntry: false });
+      const stat = statSync(path, { throwIfNoEntry: false });
       if (stat === undefined || !stat.isFile()) return undefined;
       if (stat.size > limit) return `size ${stat.size}`;
-      return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
+      return createHash('sha256').update(readFileSync(path)).digest('hex');
     } catch {
       return undefined;
     }

@@ -12,7 +12,8 @@
 //
 // Unless a major collection has already completed since the function's handler was wrapped, its
 // modules loaded (the function's own: the AWS SDK v2 handler of bench/sdk makes one due at the end
-// of its init, which on Node.js 24 often completes in its first response). Such a collection sets V8's next limit from the heap it left, with room for growth (a factor of
+// of its init, which on Node.js 24 often completes in its first response). Such a collection sets
+// V8's next limit from the heap it left, with room for growth (a factor of
 // at least 1.1 and a minimum step of megabytes), more than the record's work promotes (well under
 // 1 MB): none is due again before the next event, and a forced one would be a second full
 // collection for nothing (17-30 ms of billed time; the v2 handler's second responses stayed at

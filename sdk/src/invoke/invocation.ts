@@ -149,9 +149,8 @@ export function finishInvocation(runtime: Runtime, invocation: Invocation, later
     // The first invocation's is called after its response: the promise (its record's bytes out of
     // the process) bounds how long the environment is kept from being frozen (start.ts Later).
     // Then the collection its building made due, unless one completed since the handler was
-    // wrapped (gc.ts): only
-    // here, after the response, never from the deadline's send, which runs while the handler
-    // still works.
+    // wrapped (gc.ts): only here, after the response, never from the deadline's send, which runs
+    // while the handler still works.
     if (invocation.cold !== undefined) return settleGc(sendComplete(runtime, invocation, endNs), runtime.heapMark);
     const rate = invocation.config.sampleRate;
     const sink = sinkOf(runtime, invocation);
