@@ -17,8 +17,16 @@
 // 24) that external memory made V8 start one more full collection, which was still marking when
 // init ended and finished in the first response: +25-35 ms (median 35 ms against 3 ms without the
 // SDK, bench/sdk/COLD-REQUEST.md, 2026-12-06 17:36). As a string, the marked source replaces the
-// string Node would have decoded (the joined parts are young garbage, collected cheaply), and the
-// first response is as fast as without the SDK.
+// string Node would have decoded.
+//
+// That string is decoded once, already marked: the bytes and the markers are copied into one
+// scratch buffer, reused for every module, and decoded from there. Decoding the bytes and then
+// joining markers to them made a rope that V8 flattens when it compiles the module: every source
+// was in the heap twice (the decoded text, then the flat copy), which on Node.js 22 brought the ES
+// module handler's own major collection to the end of init and into the first response (+3.9 %
+// on init + first response, bench/sdk/COLD-REQUEST-QUIET-ESM.md). The scratch buffer is external
+// memory the size of the largest module so far, one buffer, dropped when init ends
+// (runtime.ts). The off-thread loader keeps its own for the hooks thread's life.
 
 /** Markers calling `call` with (0 | 1, `ref`). */
 export function markers(call: string, ref: string): [start: string, end: string] {
@@ -26,12 +34,14 @@ export function markers(call: string, ref: string): [start: string, end: string]
 }
 
 /** The source with markers, as a string; undefined if it cannot be read. */
-export function injectMarkers(source: unknown, [start, end]: [string, string]): string | undefined {
-  let text: string;
-  if (typeof source === 'string') text = source;
-  else if (source instanceof ArrayBuffer) text = decodeUtf8(Buffer.from(source));
-  else if (ArrayBuffer.isView(source)) text = decodeUtf8(Buffer.from(source.buffer, source.byteOffset, source.byteLength));
-  else return undefined;
+export function injectMarkers(source: unknown, markers: [string, string]): string | undefined {
+  if (typeof source === 'string') return markText(source, markers);
+  if (source instanceof ArrayBuffer) return markBytes(new Uint8Array(source), markers);
+  if (ArrayBuffer.isView(source)) return markBytes(new Uint8Array(source.buffer, source.byteOffset, source.byteLength), markers);
+  return undefined;
+}
+
+function markText(text: string, [start, end]: [string, string]): string {
   if (text.startsWith('#!')) {
     const newline = text.indexOf('\n');
     if (newline < 0) return text;
@@ -40,10 +50,35 @@ export function injectMarkers(source: unknown, [start, end]: [string, string]): 
   return start + text + end;
 }
 
-/** UTF-8 as Node.js decodes a module's bytes (TextDecoder's default): a leading byte order mark dropped. */
-function decodeUtf8(bytes: Buffer): string {
-  const text = bytes.toString('utf8');
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+/** Bytes and markers copied in order, to be decoded in one piece. */
+let scratch: Buffer | undefined;
+
+/** The scratch buffer goes: init is over (runtime.ts), modules loaded later are not marked. */
+export function releaseScratch(): void {
+  scratch = undefined;
+}
+
+/** UTF-8 bytes decoded once with the markers in place, a leading byte order mark dropped. */
+function markBytes(bytes: Uint8Array, [start, end]: [string, string]): string {
+  const begin = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  // where the start marker goes: the first line, or the second after a hashbang
+  let split = begin;
+  if (bytes[begin] === 0x23 && bytes[begin + 1] === 0x21) {
+    const newline = bytes.indexOf(0x0a, begin);
+    if (newline < 0) return Buffer.from(bytes.buffer, bytes.byteOffset + begin, bytes.length - begin).toString('utf8');
+    split = newline + 1;
+  }
+  const size = bytes.length - begin + Buffer.byteLength(start) + Buffer.byteLength(end);
+  if (scratch === undefined || scratch.length < size)
+    scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * (scratch?.length ?? 0), 64 * 1024));
+  const out = scratch;
+  out.set(bytes.subarray(begin, split), 0);
+  let at = split - begin;
+  at += out.write(start, at);
+  out.set(bytes.subarray(split), at);
+  at += bytes.length - split;
+  at += out.write(end, at);
+  return out.toString('utf8', 0, at);
 }
 
 /** Only plain files of format "module" are instrumented. */

@@ -7,6 +7,7 @@ import { startCpuProfile } from '../shared/cpu-profile';
 import type { EarlyStream } from '../shared/extension-endpoint';
 import { sdkFiles } from '../shared/sdk-files';
 import { esmTimingMode, installCommonJsHook, installEsmHooks, type EsmTiming } from './hooks';
+import { releaseScratch } from './inject';
 import { Recorder } from './recorder';
 
 export type Coverage = 'preload' | 'redirect' | 'require' | 'import';
@@ -89,6 +90,7 @@ export function obtainRuntime(coverage: Coverage, loadStart: bigint, coreFile: s
     runtime.uninstall = () => {
       uninstallCjs();
       recorder.close();
+      releaseScratch();
       // the hooks thread ran out of room for loading events: loading was timed for part of the modules
       if (recorder.offThreadOverflow && runtime.esmTiming === 'hooks-thread') runtime.esmTiming = 'evaluation';
       if (profiling !== undefined && recorder.cpuProfile === undefined) {

@@ -17,6 +17,21 @@ describe('injectMarkers', () => {
     expect(injectMarkers(Buffer.from('\ufeffconst s = "é€😀";'), M)).toBe('__csaEsm(0,7);const s = "é€😀";\n;__csaEsm(1,7);\n');
   });
 
+  test('one module after another, small and large: each decoded from its own bytes only', () => {
+    // the bytes are copied into one buffer reused from module to module (inject.ts): nothing of a
+    // longer module before may show in a shorter one after, and a larger one makes it grow
+    const large = `export const big = "${'é'.repeat(50_000)}";\n`;
+    const larger = `export const bigger = "${'x'.repeat(300_000)}";`;
+    expect(injectMarkers(Buffer.from(large), M)).toBe(`__csaEsm(0,7);${large}\n;__csaEsm(1,7);\n`);
+    expect(injectMarkers(Buffer.from('a();'), M)).toBe('__csaEsm(0,7);a();\n;__csaEsm(1,7);\n');
+    expect(injectMarkers(Buffer.from(larger), M)).toBe(`__csaEsm(0,7);${larger}\n;__csaEsm(1,7);\n`);
+    // a byte order mark before a hashbang: dropped, the hashbang line kept first
+    expect(injectMarkers(Buffer.from('\ufeff#!/usr/bin/env node\nb();'), M)).toBe(
+      '#!/usr/bin/env node\n__csaEsm(0,7);b();\n;__csaEsm(1,7);\n',
+    );
+    expect(injectMarkers(Buffer.from(''), M)).toBe('__csaEsm(0,7);\n;__csaEsm(1,7);\n');
+  });
+
   test('line numbers are kept: the start marker joins the first line, after a hashbang', () => {
     expect(injectMarkers('#!/usr/bin/env node\na();', M)).toBe('#!/usr/bin/env node\n__csaEsm(0,7);a();\n;__csaEsm(1,7);\n');
     expect(injectMarkers(Buffer.from('#!/usr/bin/env node\na();'), M)).toBe('#!/usr/bin/env node\n__csaEsm(0,7);a();\n;__csaEsm(1,7);\n');
