@@ -63,6 +63,8 @@ max_connections = 200
 shared_buffers = 256MB
 fsync = ${PG_FSYNC:-on}
 synchronous_commit = on
+# a lock wait longer than deadlock_timeout (1 s) is logged: a stalled write can be told from a slow one
+log_lock_waits = on
 CONF
     fi
     sed -i "s/^port = .*//" "$dir/cluster/postgresql.conf"
