@@ -69,6 +69,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then
+  # lock waits and deadlocks the test server's PostgreSQL logged (pg.sh: log_lock_waits): what a
+  # request stalled on for a second, if that is what failed
+  grep -hE 'deadlock detected|still waiting for|acquired [A-Za-z]+Lock' -A3 "$PG_DIR/log/server.log" 2>/dev/null | tail -60 || true
   echo "make test: failed suites: ${failed[*]} ($SECONDS s)"
   exit 1
 fi
