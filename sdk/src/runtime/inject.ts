@@ -22,11 +22,13 @@
 // That string is decoded once, already marked: the bytes and the markers are copied into one
 // scratch buffer, reused for every module, and decoded from there. Decoding the bytes and then
 // joining markers to them made a rope that V8 flattens when it compiles the module: every source
-// was in the heap twice (the decoded text, then the flat copy), which on Node.js 22 brought the ES
-// module handler's own major collection to the end of init and into the first response (+3.9 %
-// on init + first response, bench/sdk/COLD-REQUEST-QUIET-ESM.md). The scratch buffer is external
-// memory the size of the largest module so far, one buffer, dropped when init ends
-// (runtime.ts). The off-thread loader keeps its own for the hooks thread's life.
+// was in the heap twice for a while. On the ES module handler of bench/sdk that was 0.6 MB of the
+// SDK's 3 MB of allocation during init (the handler's own: 429 MB on Node.js 22), yet side by side
+// its init + first response went from +2.9 % to +1.2 % on Node.js 22 (means of four runs,
+// BENCHMARKS.md), and the handler's own last collection of init ran into the first response in
+// 48 % of the environments instead of 65 % (28 % without the SDK). The scratch buffer is external memory the size of the largest
+// module so far, one buffer, dropped when init ends (runtime.ts). The off-thread loader keeps its
+// own for the hooks thread's life.
 
 /** Markers calling `call` with (0 | 1, `ref`). */
 export function markers(call: string, ref: string): [start: string, end: string] {
