@@ -46,6 +46,8 @@ export function functionVersion(
 }
 
 const HEAD_BYTES = 4096;
+/** Longest package version kept (as the esbuild plugin clips those it reads at build time). */
+const PACKAGE_VERSION_MAX = 64;
 let head: Buffer | undefined;
 /** `"version": "..."` with a value JSON.parse would give as is (no escapes) */
 const VERSION = /"version"\s*:\s*"([^"\\]*)"/;
@@ -77,7 +79,7 @@ export function leadingVersion(text: string): string | undefined {
  */
 export function readPackageVersion(dir: string): string | undefined {
   const file = dir + '/package.json';
-  let parsed: { version?: unknown };
+  let version: unknown;
   try {
     head ??= Buffer.allocUnsafe(HEAD_BYTES);
     const fd = openSync(file, 'r');
@@ -88,13 +90,11 @@ export function readPackageVersion(dir: string): string | undefined {
       closeSync(fd);
     }
     const text = head.toString('utf8', 0, bytes);
-    const quick = leadingVersion(text);
-    if (quick !== undefined) return quick.slice(0, 64);
-    parsed = JSON.parse(bytes < HEAD_BYTES ? text : readFileSync(file, 'utf8')) as { version?: unknown };
+    version = leadingVersion(text) ?? (JSON.parse(bytes < HEAD_BYTES ? text : readFileSync(file, 'utf8')) as { version?: unknown }).version;
   } catch {
     return undefined;
   }
-  return typeof parsed.version === 'string' ? parsed.version.slice(0, 64) : undefined;
+  return typeof version === 'string' ? version.slice(0, PACKAGE_VERSION_MAX) : undefined;
 }
 
 /** The code_id computed so far in this process, without computing it. */

@@ -7,8 +7,8 @@ import { codeId, readPackageVersion } from './fingerprint';
 
 /**
  * The version of each package in the tree, read synchronously from its package.json (one read per
- * package directory: about 20 µs each, readPackageVersion). Used where nothing waits: `coldstart profile`, and the
- * cold-start record, which is built after the function's response.
+ * package directory, readPackageVersion: about 20 µs each). Used where nothing waits: `coldstart
+ * profile`, and the cold-start record, which is built after the function's response.
  */
 export function packageVersions(root: TreeNode): Map<TreeNode, string> {
   const versions = new Map<TreeNode, string>();
